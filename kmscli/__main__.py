@@ -1,0 +1,97 @@
+"""Entry point: ``kmscli`` and ``python -m kmscli``; maps every failure to the AWS CLI exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def _print_error(text: str) -> None:
+    try:
+        sys.stderr.write(text.rstrip("\n") + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return (and exit with) the AWS CLI v2 exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:  # fast path: no imports beyond the interpreter's own
+        from kmscli import __version__
+
+        sys.stdout.write(f"kmscli {__version__}\n")
+        return 0
+    code = _run(args)
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+def _run(args: list[str]) -> int:
+    debug = "--debug" in args
+    import click
+
+    from kmscli import errors
+
+    try:
+        from kmscli.cli.main import cli
+
+        cli.main(args=args, prog_name="kmscli", standalone_mode=False)
+        return 0
+    except errors.KMSError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        op = getattr(exc, "operation", None) or "unknown"
+        _print_error(f"\nAn error occurred ({exc.code}) when calling the {op} operation: {exc.message}")
+        return exc.exit_code
+    except errors.KmscliError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        if isinstance(exc, errors.UsageError):
+            _print_error(f"\nusage: kmscli [options] <command> [parameters]\nkmscli: error: {exc.message}")
+        else:
+            _print_error(f"kmscli: error: {exc.message}")
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        _print_error("")
+        return errors.EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        _print_error(
+            f"\nusage: kmscli [options] <command> [parameters]\nkmscli: error: {exc.format_message()}"
+        )
+        return errors.EXIT_USAGE
+    except KeyboardInterrupt:
+        _print_error("")
+        return errors.EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): not an error of ours
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return 0
+    except Exception as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        _print_error(
+            f"kmscli: error: internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
+        )
+        return errors.EXIT_OTHER
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The audit log: CloudTrail-shaped events in chained JSON lines."""

@@ -1,0 +1,30 @@
+"""The chain value that makes the log tamper-evident (docs/audit.md).
+
+Each line is a JSON object whose ``chain`` member is
+``HMAC-SHA256(audit_key, previous_chain_bytes || canonical_json(line without "chain"))`` in hex.
+The first line's previous value is ``HMAC-SHA256(audit_key, "kmscli audit genesis")``. The
+audit key is derived from the vault key, so only a holder of the passphrase can extend the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+
+def canonical(event: dict[str, Any]) -> bytes:
+    """Deterministic bytes of an event, without its chain value."""
+    body = {k: v for k, v in event.items() if k != "chain"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def genesis(audit_key: bytes) -> str:
+    """The chain value before the first line."""
+    return hmac.new(audit_key, b"kmscli audit genesis", hashlib.sha256).hexdigest()
+
+
+def link(audit_key: bytes, previous: str, event: dict[str, Any]) -> str:
+    """The chain value of ``event`` following ``previous``."""
+    return hmac.new(audit_key, bytes.fromhex(previous) + canonical(event), hashlib.sha256).hexdigest()

@@ -1,0 +1,154 @@
+"""Appending to the chained, segmented JSON-lines log under ``VAULT/audit/``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from kmscli.audit import chain
+from kmscli.errors import KmscliError
+from kmscli.vault import fs
+
+SEGMENT_RE = re.compile(r"^audit-(\d{6})\.jsonl$")
+DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+
+
+class AuditWriteError(KmscliError):
+    """The event could not be written: the operation fails closed and prints no result."""
+
+
+def segment_name(number: int) -> str:
+    """File name of segment ``number`` (1-based)."""
+    return f"audit-{number:06d}.jsonl"
+
+
+def segments(folder: Path) -> list[Path]:
+    """Every segment in order."""
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    found = sorted((int(m.group(1)), n) for n in names if (m := SEGMENT_RE.match(n)))
+    return [folder / name for _, name in found]
+
+
+def _last_line(path: Path) -> tuple[bytes | None, int]:
+    """The last complete line of ``path`` and the size of a torn tail after it (0 when none)."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            return None, 0
+        block = 4096
+        pos = size
+        buf = b""
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            fh.seek(pos)
+            buf = fh.read(step) + buf
+            end = buf.rfind(b"\n")
+            if end == -1:
+                continue
+            torn = len(buf) - end - 1
+            start = buf.rfind(b"\n", 0, end)
+            if start != -1 or pos == 0:
+                return buf[start + 1 : end], torn
+            block *= 2
+        return None, size
+
+
+class AuditLog:
+    """Writer for one vault's log. ``append`` is safe across processes (it takes its own lock)."""
+
+    def __init__(self, folder: Path, audit_key: bytes, segment_bytes: int = DEFAULT_SEGMENT_BYTES) -> None:
+        self.folder = folder
+        self.key = audit_key
+        self.segment_bytes = segment_bytes
+        self.pending_repair: dict[str, Any] | None = None
+
+    def _tail(self) -> tuple[Path, int, str]:
+        """Current segment, last sequence number and last chain value; removes a torn tail."""
+        segs = segments(self.folder)
+        if not segs:
+            return self.folder / segment_name(1), 0, chain.genesis(self.key)
+        for path in reversed(segs):
+            line, torn = _last_line(path)
+            if torn:
+                self._cut_torn_tail(path, torn)
+            if line is None:
+                continue
+            try:
+                last = json.loads(line)
+                return segs[-1], int(last["sequence"]), str(last["chain"])
+            except (ValueError, KeyError, TypeError):
+                raise AuditWriteError(
+                    f"the audit log's last line in {path} is unreadable; run `kmscli audit verify`"
+                ) from None
+        return segs[-1], 0, chain.genesis(self.key)
+
+    def _cut_torn_tail(self, path: Path, torn: int) -> None:
+        size = path.stat().st_size
+        os.truncate(path, size - torn)
+        self.pending_repair = {"file": path.name, "removedBytes": torn}
+
+    def append(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Number, chain and durably append ``event``; raises AuditWriteError when it cannot."""
+        try:
+            fs.ensure_dir(self.folder)
+            with fs.locked(self.folder / ".lock", exclusive=True):
+                self.pending_repair = None
+                path, seq, prev = self._tail()
+                lines = []
+                if self.pending_repair is not None:
+                    repair = {
+                        **{
+                            k: v
+                            for k, v in event.items()
+                            if k
+                            in (
+                                "eventVersion",
+                                "userIdentity",
+                                "eventTime",
+                                "awsRegion",
+                                "recipientAccountId",
+                            )
+                        },
+                        "eventSource": "kmscli",
+                        "eventName": "RepairAuditLog",
+                        "eventType": "AwsServiceEvent",
+                        "readOnly": False,
+                        "additionalEventData": {"reason": "torn final line removed", **self.pending_repair},
+                    }
+                    seq += 1
+                    repair["sequence"] = seq
+                    repair["chain"] = prev = chain.link(self.key, prev, repair)
+                    lines.append(repair)
+                seq += 1
+                event = {**event, "sequence": seq}
+                event["chain"] = chain.link(self.key, prev, event)
+                lines.append(event)
+                data = b"".join(
+                    json.dumps(e, separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for e in lines
+                )
+                if path.exists() and path.stat().st_size + len(data) > self.segment_bytes:
+                    match = SEGMENT_RE.match(path.name)
+                    path = self.folder / segment_name(int(match.group(1)) + 1 if match else 1)
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, fs.FILE_MODE)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                return event
+        except AuditWriteError:
+            raise
+        except OSError as exc:
+            raise AuditWriteError(
+                f"cannot write the audit log in {self.folder} ({exc.strerror or exc}); "
+                "the operation was not performed"
+            ) from None

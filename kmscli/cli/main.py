@@ -1,0 +1,56 @@
+"""The root ``kmscli`` command: global options, lazily built subcommands, error contract."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from kmscli import __version__
+from kmscli.cli.globals import GLOBAL_NAMES, with_global_options
+
+#: Commands beyond the KMS API: name -> "module:attribute" (imported only when used).
+EXTRA_COMMANDS: dict[str, str] = {
+    "vault": "kmscli.cli.vault_cmds:vault",
+}
+
+
+def _operation_names() -> dict[str, str]:
+    from kmscli.cli.opcommand import command_name
+    from kmscli.service.registry import OPERATIONS
+
+    return {command_name(op): op for op in OPERATIONS}
+
+
+class RootGroup(click.Group):
+    """Lists KMS operations and extra command groups; builds each only when it is invoked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every subcommand name, sorted."""
+        return sorted([*_operation_names(), *EXTRA_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Build the named subcommand."""
+        if cmd_name in EXTRA_COMMANDS:
+            module, attr = EXTRA_COMMANDS[cmd_name].split(":")
+            cmd: click.Command = getattr(importlib.import_module(module), attr)
+            return cmd
+        ops = _operation_names()
+        if cmd_name in ops:
+            from kmscli.cli.opcommand import build_command
+
+            return build_command(ops[cmd_name])
+        return None
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="kmscli", message="%(prog)s %(version)s")
+@with_global_options
+@click.pass_context
+def cli(ctx: click.Context, **kwargs: Any) -> None:
+    """kmscli: the `aws kms` commands, offline, over a local passphrase-protected vault.
+
+    Replace `aws kms` with `kmscli` in a script and it runs against the vault in KMSCLI_VAULT.
+    """
+    ctx.obj = {name: kwargs.get(name) for name in GLOBAL_NAMES}

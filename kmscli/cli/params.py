@@ -1,0 +1,275 @@
+"""Parsing parameter values the way the AWS CLI v2 does.
+
+Blobs take base64 text or ``fileb://PATH`` (raw bytes, ``fileb:///dev/stdin`` works); any value
+takes ``file://PATH`` (text). Maps and structures take JSON or shorthand (``k1=v1,k2=v2``,
+``Key={a=b}``, ``Key=[a,b]``); lists take JSON or space-separated values.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+from kmscli.errors import UsageError
+from kmscli.model import shape
+
+#: Largest file a ``file://`` or ``fileb://`` parameter may name; refused before reading it whole.
+MAX_PARAM_FILE = 1024 * 1024
+
+
+def read_param_file(path: str, binary: bool, option: str) -> bytes | str:
+    """Contents of a ``file://`` / ``fileb://`` parameter, bounded in size."""
+    try:
+        fh = sys.stdin.buffer if path in ("/dev/stdin", "-") else open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(
+            f"Error parsing parameter '{option}': Unable to load paramfile {path}: {exc.strerror}"
+        ) from None
+    try:
+        data = fh.read(MAX_PARAM_FILE + 1)
+    except OSError as exc:
+        raise UsageError(
+            f"Error parsing parameter '{option}': Unable to load paramfile {path}: {exc.strerror}"
+        ) from None
+    finally:
+        if fh is not sys.stdin.buffer:
+            fh.close()
+    if len(data) > MAX_PARAM_FILE:
+        raise UsageError(
+            f"Error parsing parameter '{option}': paramfile {path} is larger than {MAX_PARAM_FILE} bytes"
+        )
+    if binary:
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"Error parsing parameter '{option}': paramfile {path} is not UTF-8 text") from None
+
+
+def load_text(value: str, option: str) -> str:
+    """Resolve ``file://`` on a text value."""
+    if value.startswith("file://"):
+        return str(read_param_file(value[7:], False, option))
+    return value
+
+
+# -- shorthand -------------------------------------------------------------------------------------
+
+
+class _Shorthand:
+    """A small parser for the AWS CLI shorthand syntax."""
+
+    def __init__(self, text: str, option: str) -> None:
+        self.text, self.pos, self.option = text, 0, option
+
+    def error(self, why: str) -> UsageError:
+        return UsageError(
+            f"Error parsing parameter '{self.option}': Expected: {why}, received: "
+            f"'{self.text[self.pos : self.pos + 1] or '<end>'}' for input:\n{self.text}\n{' ' * self.pos}^"
+        )
+
+    def peek(self) -> str:
+        return self.text[self.pos : self.pos + 1]
+
+    def parse(self) -> Any:
+        value = self.keyvals(top=True)
+        if self.pos != len(self.text):
+            raise self.error("',' or end of input")
+        return value
+
+    def keyvals(self, top: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        while True:
+            key = self.key()
+            if self.peek() != "=":
+                raise self.error("'='")
+            self.pos += 1
+            out[key] = self.value(top)
+            if self.peek() != ",":
+                return out
+            self.pos += 1
+
+    def key(self) -> str:
+        start = self.pos
+        while self.pos < len(self.text) and self.text[self.pos] not in "=,{}[]":
+            self.pos += 1
+        key = self.text[start : self.pos].strip()
+        if not key:
+            raise self.error("a key")
+        return key
+
+    def _next_is_key(self) -> bool:
+        """After a comma: does a ``key=`` follow (a new pair) or a bare value (list continuation)?"""
+        depth_chars = "{}[]\"'"
+        i = self.pos
+        while i < len(self.text) and self.text[i] not in ",=" and self.text[i] not in depth_chars:
+            i += 1
+        return i < len(self.text) and self.text[i] == "="
+
+    def value(self, top: bool) -> Any:
+        ch = self.peek()
+        if ch == "{":
+            self.pos += 1
+            if self.peek() == "}":
+                self.pos += 1
+                return {}
+            inner = self.keyvals()
+            if self.peek() != "}":
+                raise self.error("'}'")
+            self.pos += 1
+            return inner
+        if ch == "[":
+            self.pos += 1
+            items: list[Any] = []
+            while self.peek() != "]":
+                items.append(self.value(False) if self.peek() in "{[" else self.scalar("],"))
+                if self.peek() == ",":
+                    self.pos += 1
+                elif self.peek() != "]":
+                    raise self.error("',' or ']'")
+            self.pos += 1
+            return items
+        first = self.scalar(",}]" if not top else ",")
+        values = [first]
+        while self.peek() == "," and top:
+            save = self.pos
+            self.pos += 1
+            if self._next_is_key():
+                self.pos = save
+                break
+            values.append(self.scalar(","))
+        return values if len(values) > 1 else first
+
+    def scalar(self, stops: str) -> str:
+        ch = self.peek()
+        if ch in ("'", '"'):
+            end = self.text.find(ch, self.pos + 1)
+            if end == -1:
+                raise self.error(f"closing {ch}")
+            value = self.text[self.pos + 1 : end]
+            self.pos = end + 1
+            return value
+        start = self.pos
+        while self.pos < len(self.text) and self.text[self.pos] not in stops:
+            self.pos += 1
+        return self.text[start : self.pos].strip()
+
+
+def parse_shorthand(text: str, option: str) -> Any:
+    """Parse AWS CLI shorthand into nested dicts, lists and strings."""
+    return _Shorthand(text, option).parse()
+
+
+# -- typed conversion ----------------------------------------------------------------------------------
+
+
+def _is_json(text: str) -> bool:
+    return text.lstrip()[:1] in ("{", "[", '"')
+
+
+def _json(text: str, option: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UsageError(
+            f"Error parsing parameter '{option}': Invalid JSON: {exc}\nJSON received: {text}"
+        ) from None
+
+
+def decode_blob(value: str, option: str) -> bytes:
+    """A blob given as text: ``fileb://`` raw bytes, else base64 (``file://`` reads the base64 text)."""
+    if value.startswith("fileb://"):
+        data = read_param_file(value[8:], True, option)
+        assert isinstance(data, bytes)
+        return data
+    text = load_text(value, option).strip()
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise UsageError(f'Invalid base64: "{text[:60]}"') from None
+
+
+def parse_timestamp(value: str, option: str) -> dt.datetime:
+    """ISO 8601 or epoch seconds."""
+    try:
+        if value.replace(".", "", 1).isdigit():
+            return dt.datetime.fromtimestamp(float(value), dt.UTC)
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        raise UsageError(f"Error parsing parameter '{option}': Invalid timestamp value: {value}") from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def coerce(shape_name: str, value: Any, option: str) -> Any:
+    """Convert a parsed (JSON or shorthand) value to the types the shape asks for."""
+    sh = shape(shape_name)
+    kind = sh["type"]
+    if kind == "structure":
+        if not isinstance(value, dict):
+            raise UsageError(f"Error parsing parameter '{option}': expected a structure, got {value!r}")
+        members = sh["members"]
+        out = {}
+        for key, item in value.items():
+            if key not in members:
+                raise UsageError(
+                    f"Error parsing parameter '{option}': unknown key '{key}'; valid keys: {', '.join(members)}"
+                )
+            out[key] = coerce(members[key]["shape"], item, option)
+        return out
+    if kind == "list":
+        items = value if isinstance(value, list) else [value]
+        return [coerce(sh["member"], item, option) for item in items]
+    if kind == "map":
+        if not isinstance(value, dict):
+            raise UsageError(f"Error parsing parameter '{option}': expected key=value pairs or a JSON object")
+        return {str(k): coerce(sh["value"], v, option) for k, v in value.items()}
+    if kind == "integer":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise UsageError(
+                f"Error parsing parameter '{option}': invalid literal for int(): {value!r}"
+            ) from None
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "false"):
+            return str(value).lower() == "true"
+        raise UsageError(f"Error parsing parameter '{option}': expected true or false, got {value!r}")
+    if kind == "blob":
+        return decode_blob(str(value), option) if not isinstance(value, bytes) else value
+    if kind == "timestamp":
+        return parse_timestamp(str(value), option)
+    if not isinstance(value, str):
+        return json.dumps(value) if isinstance(value, dict | list) else str(value)
+    return value
+
+
+def parse_value(shape_name: str, raw: str | tuple[str, ...], option: str) -> Any:
+    """Turn one option's command-line text into a request value of ``shape_name``."""
+    sh = shape(shape_name)
+    kind = sh["type"]
+    if kind == "list":
+        tokens = list(raw) if isinstance(raw, tuple) else [raw]
+        if len(tokens) == 1:
+            text = load_text(tokens[0], option)
+            if text.lstrip().startswith("["):
+                return coerce(shape_name, _json(text, option), option)
+            tokens = [text]
+        member = shape(sh["member"])
+        if member["type"] == "structure":
+            items = [_json(t, option) if _is_json(t) else parse_shorthand(t, option) for t in tokens]
+            return coerce(shape_name, items, option)
+        return coerce(shape_name, tokens, option)
+    assert isinstance(raw, str)
+    if kind == "blob":
+        return decode_blob(raw, option)
+    text = load_text(raw, option)
+    if kind in ("map", "structure"):
+        parsed = _json(text, option) if _is_json(text) else parse_shorthand(text, option)
+        return coerce(shape_name, parsed, option)
+    return coerce(shape_name, text, option)

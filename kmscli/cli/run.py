@@ -1,0 +1,125 @@
+"""Running one operation from the command line: settings, request, service, pagination, output."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sys
+from typing import Any
+
+from kmscli.cli import render
+from kmscli.cli.globals import settings_overrides, use_color
+from kmscli.errors import KMSError, UsageError
+from kmscli.model import paginator
+
+
+def emit(data: Any, opts: dict[str, Any], fmt: str, title: str = "") -> None:
+    """Apply ``--query`` and write ``data`` to stdout in the chosen format."""
+    if data == {} and not opts.get("query"):
+        return  # the AWS CLI prints nothing for an empty response
+    data = render.apply_query(render.jsonable(data), opts.get("query"))
+    text = render.render(data, fmt, title=title, color=use_color(opts))
+    from kmscli.cli.pager import page_or_write
+
+    page_or_write(text, opts)
+
+
+def _decode_token(token: str) -> dict[str, Any]:
+    try:
+        data = json.loads(base64.b64decode(token.encode(), validate=True))
+        if not isinstance(data, dict):
+            raise ValueError
+        return data
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise UsageError(f"Error parsing parameter '--starting-token': invalid token {token!r}") from None
+
+
+def _encode_token(marker: str | None, skip: int) -> str:
+    body: dict[str, Any] = {"boto_truncate_amount": skip}
+    if marker:
+        body["Marker"] = marker
+    return base64.b64encode(json.dumps(body).encode()).decode()
+
+
+def paginate(call: Any, op_name: str, request: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Client-side pagination as the AWS CLI does it: many service calls, one merged result."""
+    pag = paginator(op_name)
+    assert pag is not None
+    key, in_tok, out_tok, limit_key = (
+        pag["result_key"],
+        pag["input_token"],
+        pag["output_token"],
+        pag["limit_key"],
+    )
+    max_items = extra.get("max_items")
+    page_size = extra.get("page_size")
+    if max_items is not None and max_items < 1:
+        raise UsageError("--max-items must be a positive integer")
+    skip = 0
+    if extra.get("starting_token"):
+        token = _decode_token(extra["starting_token"])
+        if token.get("Marker"):
+            request[in_tok] = token["Marker"]
+        skip = int(token.get("boto_truncate_amount", 0))
+    if page_size is not None:
+        request[limit_key] = page_size
+    items: list[Any] = []
+    merged: dict[str, Any] = {}
+    next_token: str | None = None
+    while True:
+        page = call(op_name, dict(request))
+        page_items = page.get(key, [])[skip:]
+        consumed = skip
+        skip = 0
+        for name, value in page.items():
+            if name not in (key, out_tok, pag.get("more_results")):
+                merged.setdefault(name, value)
+        room = None if max_items is None else max_items - len(items)
+        if room is not None and len(page_items) > room:
+            items.extend(page_items[:room])
+            next_token = _encode_token(request.get(in_tok), consumed + room)
+            break
+        items.extend(page_items)
+        more = page.get(pag.get("more_results", "Truncated")) and page.get(out_tok)
+        if not more:
+            break
+        if max_items is not None and len(items) >= max_items:
+            next_token = _encode_token(page[out_tok], 0)
+            break
+        request[in_tok] = page[out_tok]
+    result = {key: items, **merged}
+    if next_token:
+        result["NextToken"] = next_token
+    return result
+
+
+def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], opts: dict[str, Any]) -> None:
+    """Build the request, call the service and print the result."""
+    from kmscli.cli.opcommand import build_request, skeleton
+    from kmscli.settings import load_settings
+
+    if extra.get("generate_cli_skeleton"):
+        sys.stdout.write(json.dumps(skeleton(op_name, extra["generate_cli_skeleton"]), indent=4) + "\n")
+        return
+    request = build_request(op_name, values, extra.get("cli_input_json"))
+    settings = load_settings(settings_overrides(opts))
+    fmt = opts.get("output") or settings.output
+    from kmscli.cli.prompt import tty_prompt
+    from kmscli.service.session import open_service
+
+    ctx = open_service(settings, tty_prompt())
+    from kmscli.service.core import invoke
+
+    def call(name: str, req: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return invoke(ctx, name, req)
+        except KMSError as exc:
+            exc.operation = name  # type: ignore[attr-defined]
+            raise
+
+    if paginator(op_name) and not extra.get("no_paginate"):
+        result = paginate(call, op_name, request, extra)
+    else:
+        result = call(op_name, request)
+    emit(result, opts, fmt, title=op_name)

@@ -1,0 +1,1 @@
+"""Key specs, algorithms and the ciphertext blob format."""

@@ -1,0 +1,81 @@
+"""Errors and their exit codes (DESIGN section 4).
+
+``KMSError`` subclasses carry the AWS exception name as ``code``; the CLI prints them as the AWS
+CLI v2 does and exits 254. ``UsageError`` is 252, ``EnvironmentError_`` 253, anything else 255.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_USAGE = 252
+EXIT_ENVIRONMENT = 253
+EXIT_SERVICE = 254
+EXIT_OTHER = 255
+EXIT_INTERRUPTED = 130
+
+
+class KmscliError(Exception):
+    """Base of every error kmscli reports without a traceback."""
+
+    exit_code = EXIT_OTHER
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(KmscliError):
+    """Invalid syntax, unknown option or malformed parameter value (exit 252)."""
+
+    exit_code = EXIT_USAGE
+
+
+class VaultEnvironmentError(KmscliError):
+    """The environment or configuration is invalid: no vault, wrong passphrase, bad config (253)."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class KMSError(KmscliError):
+    """An error the KMS API itself would return; ``code`` is the AWS exception name (exit 254)."""
+
+    exit_code = EXIT_SERVICE
+    code = "KMSInternalException"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+def _kms_error(name: str) -> type[KMSError]:
+    return type(name, (KMSError,), {"code": name, "__doc__": f"AWS KMS ``{name}``."})
+
+
+AccessDeniedException = _kms_error("AccessDeniedException")
+AlreadyExistsException = _kms_error("AlreadyExistsException")
+DisabledException = _kms_error("DisabledException")
+DryRunOperationException = _kms_error("DryRunOperationException")
+ExpiredImportTokenException = _kms_error("ExpiredImportTokenException")
+IncorrectKeyException = _kms_error("IncorrectKeyException")
+IncorrectKeyMaterialException = _kms_error("IncorrectKeyMaterialException")
+InvalidAliasNameException = _kms_error("InvalidAliasNameException")
+InvalidArnException = _kms_error("InvalidArnException")
+InvalidCiphertextException = _kms_error("InvalidCiphertextException")
+InvalidGrantIdException = _kms_error("InvalidGrantIdException")
+InvalidGrantTokenException = _kms_error("InvalidGrantTokenException")
+InvalidImportTokenException = _kms_error("InvalidImportTokenException")
+InvalidKeyUsageException = _kms_error("InvalidKeyUsageException")
+InvalidMarkerException = _kms_error("InvalidMarkerException")
+KMSInternalException = _kms_error("KMSInternalException")
+KMSInvalidMacException = _kms_error("KMSInvalidMacException")
+KMSInvalidSignatureException = _kms_error("KMSInvalidSignatureException")
+KMSInvalidStateException = _kms_error("KMSInvalidStateException")
+KeyUnavailableException = _kms_error("KeyUnavailableException")
+LimitExceededException = _kms_error("LimitExceededException")
+MalformedPolicyDocumentException = _kms_error("MalformedPolicyDocumentException")
+NotFoundException = _kms_error("NotFoundException")
+TagException = _kms_error("TagException")
+UnsupportedOperationException = _kms_error("UnsupportedOperationException")
+ValidationException = _kms_error("ValidationException")
+ConflictException = _kms_error("ConflictException")

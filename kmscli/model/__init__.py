@@ -1,0 +1,40 @@
+"""The compact KMS API model (generated from botocore by tools/gen_model.py)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+
+@functools.cache
+def model() -> dict[str, Any]:
+    """The whole model: ``operations``, ``shapes`` and ``paginators``."""
+    with resources.files(__package__).joinpath("kms.json").open("rb") as fh:
+        data: dict[str, Any] = json.load(fh)
+    return data
+
+
+def operation(name: str) -> dict[str, Any]:
+    """One operation's entry (``input``, ``output``, ``errors``, ``doc``)."""
+    op: dict[str, Any] = model()["operations"][name]
+    return op
+
+
+def shape(name: str) -> dict[str, Any]:
+    """One shape by name."""
+    sh: dict[str, Any] = model()["shapes"][name]
+    return sh
+
+
+def input_members(op_name: str) -> dict[str, Any]:
+    """Member name -> {"shape", "doc"} of an operation's request."""
+    members: dict[str, Any] = shape(operation(op_name)["input"])["members"]
+    return members
+
+
+def paginator(op_name: str) -> dict[str, str] | None:
+    """botocore's paginator entry for an operation, when it has one."""
+    pag: dict[str, str] | None = model()["paginators"].get(op_name)
+    return pag

@@ -1,0 +1,1 @@
+"""The service layer: one function per KMS operation, AWS names and shapes in and out."""

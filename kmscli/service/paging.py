@@ -1,0 +1,51 @@
+"""Server-side paging (Limit and Marker) shared by the List operations."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from kmscli import errors
+
+T = TypeVar("T")
+
+
+def _encode(marker: str) -> str:
+    return base64.urlsafe_b64encode(marker.encode()).decode()
+
+
+def _decode(marker: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(marker.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise errors.InvalidMarkerException("The marker is not valid.") from None
+
+
+def page(
+    items: Sequence[T], request: dict[str, Any], key: Callable[[T], str], default_limit: int = 100
+) -> tuple[list[T], dict[str, Any]]:
+    """One page of ``items`` (sorted by ``key``) after the request's Marker, at most Limit long.
+
+    Returns the page and the ``Truncated``/``NextMarker`` members. A marker is the (encoded) key of
+    the last item returned, so pages stay stable while items are added or removed.
+    """
+    limit = request.get("Limit") or default_limit
+    start = 0
+    if request.get("Marker"):
+        after = _decode(request["Marker"])
+        lo, hi = 0, len(items)
+        while lo < hi:  # items are sorted by key: binary search for the first key > marker
+            mid = (lo + hi) // 2
+            if key(items[mid]) <= after:
+                lo = mid + 1
+            else:
+                hi = mid
+        start = lo
+    chunk = list(items[start : start + limit])
+    truncated = start + limit < len(items)
+    extra: dict[str, Any] = {"Truncated": truncated}
+    if truncated:
+        extra["NextMarker"] = _encode(key(chunk[-1]))
+    return chunk, extra

@@ -1,0 +1,76 @@
+"""Opening the vault for one invocation: passphrase sources, unlocking, the service context."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from kmscli.audit.log import AuditLog
+from kmscli.errors import VaultEnvironmentError
+from kmscli.service.core import Identity, ServiceContext
+from kmscli.settings import Settings
+from kmscli.vault.store import UnlockedVault, Vault
+
+#: Asks the user for a secret on a terminal: (prompt text, confirm twice) -> passphrase.
+Prompt = Callable[[str, bool], str]
+MAX_PASSPHRASE_FILE = 64 * 1024
+
+
+def read_passphrase_file(path: Path) -> bytes:
+    """The passphrase in a file (one trailing newline removed)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_PASSPHRASE_FILE + 1)
+    except OSError as exc:
+        raise VaultEnvironmentError(f"cannot read passphrase file {path}: {exc.strerror}") from None
+    if len(data) > MAX_PASSPHRASE_FILE:
+        raise VaultEnvironmentError(f"passphrase file {path} is larger than {MAX_PASSPHRASE_FILE} bytes")
+    if data.endswith(b"\r\n"):
+        data = data[:-2]
+    elif data.endswith(b"\n"):
+        data = data[:-1]
+    return data
+
+
+def get_passphrase(
+    settings: Settings, prompt: Prompt | None, *, confirm: bool = False, what: str = "Vault passphrase"
+) -> bytes:
+    """KMSCLI_PASSPHRASE, then KMSCLI_PASSPHRASE_FILE / --passphrase-file, then a no-echo prompt."""
+    env = os.environ.get("KMSCLI_PASSPHRASE")
+    if env is not None:
+        secret = env.encode()
+    elif settings.passphrase_file is not None:
+        secret = read_passphrase_file(settings.passphrase_file)
+    elif prompt is not None:
+        secret = prompt(what, confirm).encode()
+    else:
+        raise VaultEnvironmentError(
+            "no passphrase: set KMSCLI_PASSPHRASE, KMSCLI_PASSPHRASE_FILE or --passphrase-file, "
+            "or KMSCLI_SESSION (see `kmscli unlock`), or run on a terminal to be prompted"
+        )
+    if not secret:
+        raise VaultEnvironmentError("the passphrase is empty")
+    return secret
+
+
+def unlock(settings: Settings, prompt: Prompt | None) -> UnlockedVault:
+    """Open and unlock the configured vault."""
+    vault = Vault.open(settings.vault_path)
+    return vault.unlock(get_passphrase(settings, prompt))
+
+
+def context_for(vault: UnlockedVault, settings: Settings) -> ServiceContext:
+    """The service context of an unlocked vault for these settings."""
+    import kmscli.service.registry  # noqa: F401  (registers every operation)
+
+    return ServiceContext(
+        vault=vault,
+        identity=Identity(settings.principal, settings.account_id, settings.region),
+        audit=AuditLog(vault.path / "audit", vault.audit_key, settings.audit_segment_bytes),
+    )
+
+
+def open_service(settings: Settings, prompt: Prompt | None) -> ServiceContext:
+    """Unlock the vault and build the context every operation runs in."""
+    return context_for(unlock(settings, prompt), settings)

@@ -1,0 +1,118 @@
+"""Where things are and who is calling: config file, profiles, environment, command-line overrides.
+
+Precedence for each setting: command-line option, environment variable, the profile in
+``config.toml``, built-in default. Profiles live in ``[default]`` and ``[profile.NAME]`` tables.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kmscli.errors import VaultEnvironmentError
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT = "111122223333"
+CONFIG_KEYS = ("region", "account_id", "output", "principal", "vault", "audit_segment_bytes")
+
+
+def config_path() -> Path:
+    """``KMSCLI_CONFIG`` or ``platformdirs.user_config_dir("kmscli")/config.toml``."""
+    env = os.environ.get("KMSCLI_CONFIG")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("kmscli")) / "config.toml"
+
+
+def default_vault_path() -> Path:
+    """``platformdirs.user_data_dir("kmscli")``."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("kmscli"))
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The parsed config file ({} when absent); a malformed file is exit 253 naming file and line."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise VaultEnvironmentError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise VaultEnvironmentError(f"malformed config file {path}: {exc}") from None
+
+
+def profile_section(config: dict[str, Any], profile: str) -> dict[str, Any] | None:
+    """The table for ``profile``: ``[default]`` or ``[profile.NAME]`` (also ``["profile NAME"]``)."""
+    if profile == "default":
+        section = config.get("default", {})
+    else:
+        section = config.get("profile", {}).get(profile) or config.get(f"profile {profile}")
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise VaultEnvironmentError(f"profile {profile} in the config file is not a table")
+    return section
+
+
+@dataclass
+class Settings:
+    """Resolved settings for one invocation."""
+
+    profile: str
+    vault_path: Path
+    region: str
+    account_id: str
+    principal: str
+    output: str
+    passphrase_file: Path | None
+    audit_segment_bytes: int
+    config_file: Path
+
+
+def load_settings(overrides: dict[str, Any]) -> Settings:
+    """Resolve every setting; ``overrides`` holds command-line values (None when not given)."""
+    path = config_path()
+    config = read_config(path)
+    profile = overrides.get("profile") or os.environ.get("KMSCLI_PROFILE") or "default"
+    section = profile_section(config, profile)
+    if section is None:
+        if overrides.get("profile") or os.environ.get("KMSCLI_PROFILE"):
+            raise VaultEnvironmentError(f"The config profile ({profile}) could not be found in {path}")
+        section = {}
+
+    def pick(option: str, env: str | None, key: str, default: Any) -> Any:
+        if overrides.get(option) is not None:
+            return overrides[option]
+        if env and os.environ.get(env):
+            return os.environ[env]
+        return section.get(key, default)
+
+    account = str(section.get("account_id", DEFAULT_ACCOUNT))
+    if not (len(account) == 12 and account.isdigit()):
+        raise VaultEnvironmentError(f"{path}: account_id must be 12 digits, got {account!r}")
+    region = str(pick("region", "KMSCLI_REGION", "region", DEFAULT_REGION))
+    vault = pick("vault", "KMSCLI_VAULT", "vault", None)
+    passphrase_file = overrides.get("passphrase_file") or os.environ.get("KMSCLI_PASSPHRASE_FILE")
+    segment = section.get("audit_segment_bytes", 64 * 1024 * 1024)
+    if not isinstance(segment, int) or segment < 4096:
+        raise VaultEnvironmentError(f"{path}: audit_segment_bytes must be an integer of at least 4096")
+    return Settings(
+        profile=profile,
+        vault_path=Path(vault).expanduser() if vault else default_vault_path(),
+        region=region,
+        account_id=account,
+        principal=str(pick("principal", "KMSCLI_PRINCIPAL", "principal", f"arn:aws:iam::{account}:root")),
+        output=str(pick("output", None, "output", "json")),
+        passphrase_file=Path(passphrase_file) if passphrase_file else None,
+        audit_segment_bytes=segment,
+        config_file=path,
+    )

@@ -1,0 +1,433 @@
+"""The vault: header, root key derivation, the vault key, and authenticated key/alias files.
+
+Layout (see docs/format.md)::
+
+    VAULT/vault.json              header: format, KDF parameters and salt, wrapped vault key, MAC
+    VAULT/.lock                   flock target: shared for reads, exclusive for writes
+    VAULT/keys/REGION/KEYID.json  one key: metadata, policy, grants, tags, wrapped material
+    VAULT/aliases/REGION.json     alias name -> key id for one region
+    VAULT/schedule.json           due work: pending deletions and rotations (small index)
+    VAULT/audit/*.jsonl           the chained audit log (kmscli.audit)
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kmscli.errors import VaultEnvironmentError
+from kmscli.vault import fs
+
+FORMAT_VERSION = 1
+HEADER_NAME = "vault.json"
+
+#: RFC 9106 second recommended option: Argon2id, 64 MiB, t=3, p=4.
+DEFAULT_KDF = {"memory_cost": 65536, "iterations": 3, "lanes": 4}
+#: Cheapest parameters accepted (for tests only; documented in README and docs/format.md).
+KDF_FLOOR = {"memory_cost": 8, "iterations": 1, "lanes": 1}
+#: Upper bounds checked before deriving, so a hostile header cannot stall or exhaust the machine.
+KDF_CEILING = {"memory_cost": 4 * 1024 * 1024, "iterations": 16, "lanes": 64}
+
+_KEY_ID_RE = re.compile(r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+_REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}$")
+
+
+class TamperError(VaultEnvironmentError):
+    """A vault file failed its authentication check: edited, swapped or corrupt."""
+
+
+def b64e(data: bytes) -> str:
+    """Standard base64 text."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64d(text: str) -> bytes:
+    """Strict base64 decoding."""
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+def check_kdf_params(params: dict[str, Any], *, source: str) -> dict[str, int]:
+    """Validate Argon2id parameters against the floor and ceiling; return them as ints."""
+    out: dict[str, int] = {}
+    for name in ("memory_cost", "iterations", "lanes"):
+        value = params.get(name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise VaultEnvironmentError(f"{source}: KDF parameter {name} must be an integer")
+        if not KDF_FLOOR[name] <= value <= KDF_CEILING[name]:
+            raise VaultEnvironmentError(
+                f"{source}: KDF parameter {name}={value} is outside {KDF_FLOOR[name]}..{KDF_CEILING[name]}"
+            )
+        out[name] = value
+    if out["memory_cost"] < 8 * out["lanes"]:
+        raise VaultEnvironmentError(f"{source}: KDF memory_cost must be at least 8 KiB per lane")
+    return out
+
+
+def derive_root_key(passphrase: bytes, salt: bytes, params: dict[str, int]) -> bytes:
+    """Argon2id over the passphrase: the key that wraps the vault key."""
+    from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+
+    kdf = Argon2id(
+        salt=salt,
+        length=32,
+        iterations=params["iterations"],
+        lanes=params["lanes"],
+        memory_cost=params["memory_cost"],
+    )
+    return kdf.derive(passphrase)
+
+
+def subkey(vault_key: bytes, purpose: str) -> bytes:
+    """A 256-bit key for one purpose, derived from the vault key with HKDF-SHA256."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"kmscli/v1/" + purpose.encode()
+    ).derive(vault_key)
+
+
+def _aesgcm(key: bytes) -> Any:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key)
+
+
+@dataclass(frozen=True)
+class Header:
+    """The vault header as read from disk, without the passphrase."""
+
+    path: Path
+    raw: dict[str, Any]
+
+    @property
+    def kdf(self) -> dict[str, int]:
+        """The KDF parameters (validated)."""
+        return check_kdf_params(self.raw["kdf"], source=str(self.path))
+
+    def wrap_aad(self) -> bytes:
+        """Associated data for the wrapped vault key: binds format, vault id and KDF settings."""
+        return b"kmscli-vault-key\0" + fs.canonical_json(
+            {"format": self.raw["format"], "vault_id": self.raw["vault_id"], "kdf": self.raw["kdf"]}
+        )
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        raw = fs.read_bounded(path)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise VaultEnvironmentError(f"cannot read {what} {path}: {exc}") from None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TamperError(f"{what} {path} is not valid JSON ({exc}); it was damaged or edited") from None
+
+
+class Vault:
+    """A vault folder whose header has been read; no secret is known yet."""
+
+    def __init__(self, path: Path, header: Header) -> None:
+        self.path = path
+        self.header = header
+
+    # -- opening and creating -------------------------------------------------------------
+    @staticmethod
+    def exists(path: Path) -> bool:
+        """Whether ``path`` holds a vault header."""
+        return (path / HEADER_NAME).is_file()
+
+    @classmethod
+    def open(cls, path: Path) -> Vault:
+        """Read and sanity-check the header of the vault at ``path``."""
+        header_path = path / HEADER_NAME
+        try:
+            raw = _read_json(header_path, "vault header")
+        except FileNotFoundError:
+            raise VaultEnvironmentError(
+                f"no vault at {path}. Create one with `kmscli vault init` "
+                "(or point KMSCLI_VAULT / --vault at an existing vault)"
+            ) from None
+        if not isinstance(raw, dict):
+            raise TamperError(f"vault header {header_path} is not a JSON object")
+        fmt = raw.get("format")
+        if fmt != FORMAT_VERSION:
+            raise VaultEnvironmentError(
+                f"vault header {header_path} has format version {fmt!r}; this kmscli reads version "
+                f"{FORMAT_VERSION}"
+            )
+        for field in ("vault_id", "kdf", "vault_key", "mac", "created"):
+            if field not in raw:
+                raise TamperError(f"vault header {header_path} lacks '{field}'")
+        if not isinstance(raw["kdf"], dict) or raw["kdf"].get("name") != "argon2id":
+            raise TamperError(f"vault header {header_path}: unknown KDF {raw['kdf']!r}")
+        header = Header(header_path, raw)
+        header.kdf  # noqa: B018 - validates bounds before anyone derives
+        return cls(path, header)
+
+    @classmethod
+    def create(
+        cls,
+        path: Path,
+        passphrase: bytes,
+        kdf: dict[str, int],
+        random: Callable[[int], bytes],
+        created: str,
+    ) -> UnlockedVault:
+        """Create a new vault at ``path``; refuses to overwrite an existing one."""
+        params = check_kdf_params(kdf, source="vault init")
+        if cls.exists(path):
+            raise VaultEnvironmentError(f"a vault already exists at {path}; refusing to overwrite it")
+        fs.ensure_dir(path)
+        with fs.locked(path / ".lock", exclusive=True):
+            if cls.exists(path):
+                raise VaultEnvironmentError(f"a vault already exists at {path}; refusing to overwrite it")
+            salt = random(16)
+            raw: dict[str, Any] = {
+                "format": FORMAT_VERSION,
+                "vault_id": str(uuid.UUID(bytes=random(16), version=4)),
+                "created": created,
+                "kdf": {"name": "argon2id", "salt": b64e(salt), **params},
+            }
+            header = Header(path / HEADER_NAME, raw)
+            vault_key = random(32)
+            root = derive_root_key(passphrase, salt, params)
+            nonce = random(12)
+            raw["vault_key"] = {
+                "nonce": b64e(nonce),
+                "ciphertext": b64e(_aesgcm(root).encrypt(nonce, vault_key, header.wrap_aad())),
+            }
+            unlocked = UnlockedVault(path, header, vault_key)
+            raw["mac"] = unlocked.header_mac(raw)
+            for sub in ("keys", "aliases", "audit"):
+                fs.ensure_dir(path / sub)
+            fs.atomic_write(header.path, json.dumps(raw, indent=2).encode() + b"\n")
+        return unlocked
+
+    # -- status without the passphrase --------------------------------------------------
+    def key_count(self) -> int:
+        """Number of key files in every region (no passphrase needed)."""
+        keys = self.path / "keys"
+        if not keys.is_dir():
+            return 0
+        return sum(
+            1
+            for region in keys.iterdir()
+            if region.is_dir()
+            for entry in region.iterdir()
+            if entry.suffix == ".json" and not entry.name.startswith(".")
+        )
+
+    # -- unlocking ----------------------------------------------------------------------
+    def unlock(self, passphrase: bytes) -> UnlockedVault:
+        """Derive the root key and unwrap the vault key; a wrong passphrase is exit 253."""
+        kdf = self.header.kdf
+        try:
+            salt = b64d(self.header.raw["kdf"]["salt"])
+            root = derive_root_key(passphrase, salt, kdf)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise TamperError(f"vault header {self.header.path}: bad KDF salt ({exc})") from None
+        return self.unlock_with_root_key(root)
+
+    def unlock_with_root_key(self, root: bytes) -> UnlockedVault:
+        """Unwrap the vault key with an already derived root key."""
+        from cryptography.exceptions import InvalidTag
+
+        wrapped = self.header.raw["vault_key"]
+        try:
+            nonce, ct = b64d(wrapped["nonce"]), b64d(wrapped["ciphertext"])
+            vault_key = _aesgcm(root).decrypt(nonce, ct, self.header.wrap_aad())
+        except (InvalidTag, ValueError, TypeError, KeyError):
+            raise VaultEnvironmentError(
+                f"wrong passphrase for the vault at {self.path} (or its header was modified)"
+            ) from None
+        return self.unlock_with_vault_key(vault_key)
+
+    def unlock_with_vault_key(self, vault_key: bytes) -> UnlockedVault:
+        """Open the vault with the vault key itself (sessions); checks the header MAC."""
+        unlocked = UnlockedVault(self.path, self.header, vault_key)
+        if not hmac.compare_digest(unlocked.header_mac(self.header.raw), str(self.header.raw["mac"])):
+            raise TamperError(
+                f"vault header {self.header.path} failed its integrity check: it was edited "
+                "without the passphrase"
+            )
+        return unlocked
+
+
+class UnlockedVault(Vault):
+    """A vault whose vault key is known: can read and write authenticated files."""
+
+    def __init__(self, path: Path, header: Header, vault_key: bytes) -> None:
+        super().__init__(path, header)
+        self._vault_key = vault_key
+        self._mac_key = subkey(vault_key, "file-mac")
+        self._wrap_key = subkey(vault_key, "material-wrap")
+        self.audit_key = subkey(vault_key, "audit-chain")
+
+    @property
+    def vault_key(self) -> bytes:
+        """The raw vault key (sessions and backups wrap it; never printed or logged)."""
+        return self._vault_key
+
+    # -- authentication -----------------------------------------------------------------
+    def header_mac(self, raw: dict[str, Any]) -> str:
+        """MAC over every header field but the MAC itself."""
+        body = {k: v for k, v in raw.items() if k != "mac"}
+        return hmac.new(self._mac_key, b"header\0" + fs.canonical_json(body), hashlib.sha256).hexdigest()
+
+    def _file_mac(self, rel: str, data: Any) -> str:
+        return hmac.new(
+            self._mac_key, b"file\0" + rel.encode() + b"\0" + fs.canonical_json(data), hashlib.sha256
+        ).hexdigest()
+
+    def _rel(self, path: Path) -> str:
+        return path.relative_to(self.path).as_posix()
+
+    def read_authenticated(self, path: Path, what: str) -> Any:
+        """Read a MAC'd vault file; raise ``TamperError`` naming the file if it fails."""
+        doc = _read_json(path, what)
+        if not isinstance(doc, dict) or "data" not in doc or not isinstance(doc.get("mac"), str):
+            raise TamperError(f"{what} {path} is malformed; it was damaged or edited")
+        if not hmac.compare_digest(self._file_mac(self._rel(path), doc["data"]), doc["mac"]):
+            raise TamperError(
+                f"{what} {path} failed its integrity check: it was edited, replaced or moved "
+                "without the passphrase, and will not be used"
+            )
+        return doc["data"]
+
+    def write_authenticated(self, path: Path, data: Any) -> None:
+        """Atomically write ``data`` with its MAC (caller holds the exclusive lock)."""
+        fs.ensure_dir(path.parent)
+        doc = {"format": FORMAT_VERSION, "data": data, "mac": self._file_mac(self._rel(path), data)}
+        fs.atomic_write(path, json.dumps(doc, separators=(",", ":"), sort_keys=True).encode() + b"\n")
+
+    # -- locking --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, exclusive: bool) -> Iterator[None]:
+        """Shared lock for reads, exclusive for read-modify-write."""
+        with fs.locked(self.path / ".lock", exclusive):
+            yield
+
+    # -- keys -------------------------------------------------------------------------------
+    def key_path(self, region: str, key_id: str) -> Path:
+        """Where one key's file lives; refuses ids and regions that are not well-formed."""
+        if not _KEY_ID_RE.match(key_id) or not _REGION_RE.match(region):
+            raise ValueError(f"not a key id / region: {key_id!r} {region!r}")
+        return self.path / "keys" / region / f"{key_id}.json"
+
+    def load_key(self, region: str, key_id: str) -> dict[str, Any] | None:
+        """The key record, or None when no such key exists."""
+        path = self.key_path(region, key_id)
+        try:
+            data = self.read_authenticated(path, "key file")
+        except FileNotFoundError:
+            return None
+        if not isinstance(data, dict) or data.get("KeyId") != key_id:
+            raise TamperError(f"key file {path} does not describe key {key_id}")
+        return data
+
+    def save_key(self, region: str, record: dict[str, Any]) -> None:
+        """Write one key record (caller holds the exclusive lock)."""
+        self.write_authenticated(self.key_path(region, record["KeyId"]), record)
+
+    def destroy_key(self, region: str, key_id: str) -> None:
+        """Overwrite and remove a key's file: its material is gone."""
+        fs.shred(self.key_path(region, key_id))
+
+    def list_key_ids(self, region: str) -> list[str]:
+        """Sorted key ids in one region (directory listing only; no file is read)."""
+        folder = self.path / "keys" / region
+        if not _REGION_RE.match(region) or not folder.is_dir():
+            return []
+        return sorted(
+            name[:-5]
+            for name in os.listdir(folder)
+            if name.endswith(".json") and not name.startswith(".") and _KEY_ID_RE.match(name[:-5])
+        )
+
+    def list_regions(self) -> list[str]:
+        """Regions that hold at least one key folder."""
+        folder = self.path / "keys"
+        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+    # -- aliases ------------------------------------------------------------------------------
+    def alias_path(self, region: str) -> Path:
+        """The alias index file of one region."""
+        if not _REGION_RE.match(region):
+            raise ValueError(f"not a region: {region!r}")
+        return self.path / "aliases" / f"{region}.json"
+
+    def load_aliases(self, region: str) -> dict[str, dict[str, Any]]:
+        """Alias name -> {"TargetKeyId", "CreationDate", "LastUpdatedDate"}."""
+        try:
+            data = self.read_authenticated(self.alias_path(region), "alias index")
+        except FileNotFoundError:
+            return {}
+        if not isinstance(data, dict):
+            raise TamperError(f"alias index {self.alias_path(region)} is malformed")
+        return data
+
+    def save_aliases(self, region: str, aliases: dict[str, dict[str, Any]]) -> None:
+        """Write the alias index of one region (caller holds the exclusive lock)."""
+        self.write_authenticated(self.alias_path(region), aliases)
+
+    # -- schedule of due work -----------------------------------------------------------------
+    def load_schedule(self) -> dict[str, Any]:
+        """Pending deletions and rotations: ``{"REGION/KEYID": {"delete_at": ..., ...}}``."""
+        try:
+            data = self.read_authenticated(self.path / "schedule.json", "schedule")
+        except FileNotFoundError:
+            return {}
+        if not isinstance(data, dict):
+            raise TamperError(f"schedule {self.path / 'schedule.json'} is malformed")
+        return data
+
+    def save_schedule(self, schedule: dict[str, Any]) -> None:
+        """Write the schedule (caller holds the exclusive lock)."""
+        self.write_authenticated(self.path / "schedule.json", schedule)
+
+    # -- key material wrapping ----------------------------------------------------------------
+    def wrap_material(self, arn: str, material_id: str, raw: bytes, nonce: bytes) -> str:
+        """AES-256-GCM under the vault's wrap key, bound to the key ARN and material id."""
+        aad = b"kmscli-material\0" + arn.encode() + b"\0" + material_id.encode()
+        return b64e(nonce + _aesgcm(self._wrap_key).encrypt(nonce, raw, aad))
+
+    def unwrap_material(self, arn: str, material_id: str, wrapped: str) -> bytes:
+        """Inverse of :meth:`wrap_material`; a blob moved to another key fails (TamperError)."""
+        from cryptography.exceptions import InvalidTag
+
+        aad = b"kmscli-material\0" + arn.encode() + b"\0" + material_id.encode()
+        try:
+            blob = b64d(wrapped)
+            return bytes(_aesgcm(self._wrap_key).decrypt(blob[:12], blob[12:], aad))
+        except (InvalidTag, ValueError):
+            raise TamperError(f"key material {material_id} of {arn} failed to unwrap") from None
+
+    # -- passphrase change ----------------------------------------------------------------------
+    def rewrap(self, passphrase: bytes, kdf: dict[str, int], random: Callable[[int], bytes]) -> None:
+        """Wrap the same vault key under a new passphrase (and salt); nothing else changes."""
+        params = check_kdf_params(kdf, source="change-passphrase")
+        raw = dict(self.header.raw)
+        salt = random(16)
+        raw["kdf"] = {"name": "argon2id", "salt": b64e(salt), **params}
+        header = Header(self.header.path, raw)
+        nonce = random(12)
+        root = derive_root_key(passphrase, salt, params)
+        raw["vault_key"] = {
+            "nonce": b64e(nonce),
+            "ciphertext": b64e(_aesgcm(root).encrypt(nonce, self._vault_key, header.wrap_aad())),
+        }
+        raw["mac"] = self.header_mac(raw)
+        fs.atomic_write(header.path, json.dumps(raw, indent=2).encode() + b"\n")
+        self.header = header
