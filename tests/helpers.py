@@ -116,6 +116,9 @@ def assert_output_shape(op_name: str, output: Any, paginated: bool = False) -> N
     With ``paginated`` the CLI's NextToken is allowed and the server's paging members may be absent.
     """
     shape = _botocore_model().operation_model(op_name).output_shape
+    if shape is None:
+        assert output in ({}, None), f"{op_name} has no output, got {output!r}"
+        return
     if paginated and isinstance(output, dict):
         output = {k: v for k, v in output.items() if k != "NextToken"}
     _check(shape, output, op_name)
