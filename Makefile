@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
+LINT_PATHS := kmscli tests tools $(wildcard bench)
 
 .PHONY: demo test lint typecheck pytest bench model completions man clean
 
@@ -18,8 +19,8 @@ demo: $(STAMP)
 	bash tools/demo.sh $(BIN)/kmscli
 
 lint: $(STAMP)
-	$(BIN)/ruff check kmscli tests tools bench
-	$(BIN)/ruff format --check kmscli tests tools bench
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
