@@ -91,7 +91,7 @@ class Decision:
         return out
 
 
-def _resource_matches(pattern: str, resource: str) -> bool:
+def resource_matches(pattern: str, resource: str) -> bool:
     return pattern == "*" or bool(glob(pattern, ignore_case=False).fullmatch(resource))
 
 
@@ -106,9 +106,9 @@ def statement_scope(stmt: Statement, req: Request) -> dict[str, bool]:
     else:
         what = not any(action_matches(p, req.action) for p in stmt.not_actions or ())
     if stmt.resources is not None:
-        where = any(_resource_matches(p, req.resource) for p in stmt.resources)
+        where = any(resource_matches(p, req.resource) for p in stmt.resources)
     else:
-        where = not any(_resource_matches(p, req.resource) for p in stmt.not_resources or ())
+        where = not any(resource_matches(p, req.resource) for p in stmt.not_resources or ())
     return {"PrincipalMatch": who, "ActionMatch": what, "ResourceMatch": where}
 
 
