@@ -30,7 +30,6 @@ USER_ACTIONS = frozenset(
         "kms:DeriveSharedSecret",
         "kms:Encapsulate",
         "kms:Decapsulate",
-        "kms:GetPublicKey",
     }
 )
 

@@ -126,7 +126,8 @@ def show(policy: Policy, grants: list[dict[str, Any]], key_arn: str | None = Non
     for view in grant_views:
         if view["Role"] in ("KeyUsers", "AdministratorsAndUsers"):
             users[view["Who"][0]["Principal"]] = None
-    both = [p for p in admins if p in users]
+    # the account root's kms:* is AWS's default delegation to IAM, not a separation failure
+    both = [p for p in admins if p in users and principals.ROOT_RE.match(p) is None]
     out: dict[str, Any] = {}
     if key_arn:
         out["KeyArn"] = key_arn

@@ -243,8 +243,8 @@ def _statement(raw: Any, idx: int, out: list[Problem]) -> Statement | None:
             else:
                 not_resources = tuple(vals)
     conds = _conditions(raw["Condition"], idx, out) if "Condition" in raw else ()
-    if len(out) > before:
-        return None
+    if any(p.code == "MALFORMED" for p in out[before:]) or effect not in ("Allow", "Deny"):
+        return None  # unknown actions/operators alone keep the rest of the statement (for lint)
     return Statement(
         idx,
         sid,
