@@ -22,6 +22,14 @@ def root_of(account: str) -> str:
     return f"arn:aws:iam::{account}:root"
 
 
+def principal_arn(caller: str) -> str:
+    """``aws:PrincipalArn``: for a role session, the role's ARN (IAM global condition keys)."""
+    m = ASSUMED_ROLE_RE.match(caller)
+    if m:
+        return f"arn:aws:iam::{m.group(1)}:role/{m.group(2)}"
+    return caller
+
+
 def names_account(value: str) -> str | None:
     """The account a Principal value delegates to (12 digits or the root ARN), else None."""
     if len(value) == 12 and value.isdigit():

@@ -15,7 +15,7 @@ from kmscli import errors
 from kmscli.policy import document
 from kmscli.policy.evaluate import Decision, Request, decide
 from kmscli.policy.grants import read_token
-from kmscli.policy.principals import account_of
+from kmscli.policy.principals import account_of, principal_arn
 from kmscli.service.common import require_not_pending_deletion
 from kmscli.service.core import Call, Record, Response, operation, set_authorizer
 from kmscli.service.paging import page
@@ -37,7 +37,7 @@ def build_request(
     """The request context for a decision: global keys, the key's own keys, the operation's keys."""
     account = account_of(principal)
     ctx: dict[str, Any] = {
-        "aws:principalarn": principal,
+        "aws:principalarn": principal_arn(principal),
         "aws:principalaccount": account,
         "kms:calleraccount": account,
         "aws:currenttime": call.now,
@@ -53,7 +53,12 @@ def build_request(
     if call.audit_extra.get("requestAlias"):
         ctx["kms:requestalias"] = call.audit_extra["requestAlias"]
     for key, value in conditions.items():
-        if ":" in key:  # condition keys; other members (EncryptionContext, Policy) are inputs
+        if ":" not in key:  # EncryptionContext, Policy: inputs of the decision, not condition keys
+            continue
+        if isinstance(value, dict):  # aws:RequestTag -> aws:RequestTag/<tag key>
+            for sub, item in value.items():
+                ctx[f"{key}/{sub}".lower()] = item
+        else:
             ctx[key.lower()] = value
     context = conditions.get("EncryptionContext")
     return Request(principal, action, record["Arn"], ctx, dict(context) if context is not None else None)
