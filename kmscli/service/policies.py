@@ -32,9 +32,17 @@ def key_aliases(call: Call, record: Record) -> list[str]:
 
 
 def build_request(
-    call: Call, principal: str, action: str, record: Record, conditions: dict[str, Any]
+    call: Call,
+    principal: str,
+    action: str,
+    record: Record,
+    conditions: dict[str, Any],
+    policy_text: str | None = None,
 ) -> Request:
-    """The request context for a decision: global keys, the key's own keys, the operation's keys."""
+    """The request context for a decision: global keys, the key's own keys, the operation's keys.
+
+    ``policy_text`` is the policy to be evaluated (default: the key's own).
+    """
     account = account_of(principal)
     ctx: dict[str, Any] = {
         "aws:principalarn": principal_arn(principal),
@@ -46,8 +54,10 @@ def build_request(
         "kms:keyusage": record["KeyUsage"],
         "kms:keyorigin": record["Origin"],
         "kms:multiregion": bool(record.get("MultiRegion", False)),
-        "kms:resourcealiases": key_aliases(call, record),
     }
+    text = record.get("Policy", "") if policy_text is None else policy_text
+    if "resourcealiases" in str(text).lower():  # read the alias index only when a policy can use it
+        ctx["kms:resourcealiases"] = key_aliases(call, record)
     for tag in record.get("Tags", []):
         ctx[f"aws:resourcetag/{tag['TagKey']}".lower()] = tag["TagValue"]
     if call.audit_extra.get("requestAlias"):
@@ -93,7 +103,7 @@ def check_new_policy(call: Call, record: Record, text: str, bypass: bool) -> doc
     policy = document.parse(text)
     if not bypass:
         principal = call.ctx.identity.principal
-        req = build_request(call, principal, "kms:PutKeyPolicy", record, {})
+        req = build_request(call, principal, "kms:PutKeyPolicy", record, {}, text)
         if not decide(policy, [], req).allowed:
             raise errors.MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
     return policy
