@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kmscli.policy.document import parse
 from kmscli.policy.evaluate import Request, decide
@@ -1171,3 +1173,115 @@ def test_explanation_lists_every_condition_evaluated() -> None:
     failing = _run(next(c for c in CASES if c.id == "ec-string-equals-wrong-value")).as_dict()
     assert failing["ConditionsEvaluated"][0]["Result"] is False
     assert failing["ConditionsEvaluated"][0]["RequestValues"] == ["Other"]
+
+
+# -- properties -------------------------------------------------------------------------------------
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=8)
+    | st.sampled_from(["Allow", "Deny", "*", "kms:*", "kms:Decrypt", ROOT, "StringEquals", "Null"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "Statement",
+                    "Effect",
+                    "Principal",
+                    "AWS",
+                    "Action",
+                    "NotAction",
+                    "Resource",
+                    "Condition",
+                    "StringLike",
+                    "ForAllValues:StringEquals",
+                    "kms:CallerAccount",
+                    "Sid",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(JSON)
+def test_any_json_is_parsed_or_refused_cleanly(doc: Any) -> None:
+    from kmscli import errors
+    from kmscli.policy.analysis import lint
+
+    text = json.dumps(doc)
+    try:
+        policy = parse(text)
+    except errors.MalformedPolicyDocumentException as exc:
+        assert exc.message
+    else:
+        decide(policy, [], Request(BOB, "kms:Decrypt", KEY_ARN, {}, None))
+    report = lint(text)
+    assert report["Errors"] >= 0
+
+
+VALUES = st.lists(
+    st.text(max_size=6) | st.sampled_from(["*", "t1", "2026-01-01", "10", "true"]), min_size=1, max_size=3
+)
+OPERATORS = st.sampled_from(
+    [
+        "StringEquals",
+        "StringNotEquals",
+        "StringLike",
+        "StringNotLikeIfExists",
+        "NumericLessThan",
+        "DateGreaterThan",
+        "Bool",
+        "Null",
+        "ArnLike",
+        "ForAnyValue:StringEquals",
+        "ForAllValues:StringNotLike",
+        "IpAddress",
+    ]
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    st.dictionaries(
+        OPERATORS,
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "kms:EncryptionContext:tenant",
+                    "kms:EncryptionContextKeys",
+                    "aws:CurrentTime",
+                    "kms:CallerAccount",
+                    "aws:PrincipalArn",
+                ]
+            ),
+            VALUES,
+            min_size=1,
+            max_size=2,
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.dictionaries(st.sampled_from(["tenant", "app"]), st.text(max_size=4), max_size=2),
+)
+def test_unconditional_deny_always_wins(condition: dict[str, Any], context: dict[str, str]) -> None:
+    statements = [
+        stmt(principal={"AWS": BOB}, Condition=condition),
+        stmt(principal={"AWS": BOB}),
+        stmt("Deny", "*", "kms:*", Sid="Wall"),
+    ]
+    policy = parse(json.dumps({"Statement": statements}))
+    ctx = {k.lower(): v for k, v in {**base_context(BOB), **ec(**context)}.items()}
+    decision = decide(
+        policy, [grant("g", BOB, ["Decrypt"])], Request(BOB, "kms:Decrypt", KEY_ARN, ctx, context)
+    )
+    assert decision.decision == "ExplicitDeny"
+    assert decision.decided_by() == {"Type": "Statement", "Index": 2, "Sid": "Wall", "Effect": "Deny"}

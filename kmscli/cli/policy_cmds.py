@@ -138,6 +138,10 @@ def _show_view(console: Any, data: dict[str, Any]) -> None:
         )
 
 
+def _mark(ok: bool) -> str:
+    return "✓" if ok else "✗"
+
+
 def _simulate_view(console: Any, data: dict[str, Any]) -> None:
     colour = {"Allowed": "green", "ExplicitDeny": "red", "ImplicitDeny": "yellow"}[data["Decision"]]
     console.print(
@@ -167,15 +171,14 @@ def _simulate_view(console: Any, data: dict[str, Any]) -> None:
         )
         if "Constraints" in t:
             conds = ("✓ " if t["Constraints"]["Result"] else "✗ ") + t["Constraints"]["Reason"]
-        mark = lambda ok: "✓" if ok else "✗"  # noqa: E731
         table.add_row(
             name,
             t.get("Effect", "grant"),
-            mark(t["PrincipalMatch"]),
-            mark(t["ActionMatch"]),
-            mark(t.get("ResourceMatch", True)),
+            _mark(t["PrincipalMatch"]),
+            _mark(t["ActionMatch"]),
+            _mark(t.get("ResourceMatch", True)),
             conds or "-",
-            mark(t["Applies"]),
+            _mark(t["Applies"]),
         )
     console.print(table)
 
