@@ -153,11 +153,13 @@ def glob(pattern: str, ignore_case: bool = True) -> re.Pattern[str]:
     return re.compile(body, (re.IGNORECASE if ignore_case else 0) | re.DOTALL)
 
 
+@functools.lru_cache(maxsize=4096)
 def action_matches(pattern: str, action: str) -> bool:
     """IAM action matching: case-insensitive, ``*`` and ``?`` wildcards (``*`` alone is every action)."""
     return bool(glob(pattern).fullmatch(action))
 
 
+@functools.lru_cache(maxsize=1024)
 def expand(pattern: str) -> frozenset[str]:
     """The KMS actions a pattern names (empty when it names none)."""
     return frozenset(a for a in all_actions() if action_matches(pattern, a))

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -297,7 +298,15 @@ def problems(text: str) -> tuple[Policy | None, list[Problem]]:
 
 
 def parse(text: str) -> Policy:
-    """Parse and validate a key policy; MalformedPolicyDocumentException names the first problem."""
+    """Parse and validate a key policy; MalformedPolicyDocumentException names the first problem.
+
+    Parsed policies are cached by text (they are never mutated): each call decides with the same one.
+    """
+    return _parse_cached(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cached(text: str) -> Policy:
     policy, found = problems(text)
     if found or policy is None:
         first = found[0]
