@@ -206,6 +206,16 @@ def test_create_key_with_policy_and_put_key_policy(kms: Any, service: Any) -> No
             ),
             "unknown operator 'StringEqualz'",
         ),
+        (
+            json.dumps(
+                {
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"AWS": []}, "Action": "kms:*", "Resource": "*"}
+                    ]
+                }
+            ),
+            "AWS lists no principal",
+        ),
         (json.dumps({"Version": "2012-10-17"}), "no Statement"),
         (json.dumps(["Statement"]), "must be a JSON object"),
     ],

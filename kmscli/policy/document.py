@@ -159,6 +159,8 @@ def _principals(raw: Any, where: str, idx: int, out: list[Problem]) -> tuple[tup
         if kind not in PRINCIPAL_TYPES:
             out.append(Problem(f"{where} has an unknown principal type {kind!r}", idx))
             continue
+        if not _strings(values):
+            out.append(Problem(f"{where} {kind} lists no principal", idx))
         for value in _strings(values):
             if not _principal_ok(kind, value):
                 out.append(
