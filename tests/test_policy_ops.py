@@ -227,6 +227,7 @@ def test_create_key_with_policy_and_put_key_policy(kms: Any, service: Any) -> No
         "unknown-kms",
         "bad-principal",
         "operator",
+        "empty-principal",
         "no-stmt",
         "array",
     ],
