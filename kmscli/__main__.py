@@ -37,8 +37,8 @@ def _run(args: list[str]) -> int:
     try:
         from kmscli.cli.main import cli
 
-        cli.main(args=args, prog_name="kmscli", standalone_mode=False)
-        return 0
+        result = cli.main(args=args, prog_name="kmscli", standalone_mode=False)
+        return result if isinstance(result, int) else 0  # click returns ctx.exit(N) codes here
     except errors.KMSError as exc:
         if debug:
             import traceback

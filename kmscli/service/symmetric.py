@@ -159,6 +159,7 @@ def re_encrypt(call: Call) -> Response:
         req.get("SourceEncryptionContext"),
         req.get("SourceKeyId"),
         "kms:ReEncryptFrom",
+        {"kms:EncryptionAlgorithm": src_alg},
     )
     sealed, dst_mid = seal(call, dest, plaintext, req.get("DestinationEncryptionContext"))
     return {
