@@ -206,7 +206,9 @@ def _expiration(call: Call) -> tuple[str, dt.datetime | None]:
     valid_to = req.get("ValidTo")
     if model == "KEY_MATERIAL_EXPIRES":
         if valid_to is None:
-            raise errors.ValidationException("ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES.")
+            raise errors.ValidationException(
+                "ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES."
+            )
         if valid_to.tzinfo is None:
             valid_to = valid_to.replace(tzinfo=dt.UTC)
         if valid_to <= call.now or valid_to > call.now + MAX_VALID_TO:
@@ -273,10 +275,14 @@ def import_key_material(call: Call) -> Response:
         )
         call.dry_run()
         pending = bool(target.get("Pending"))
-        materials.put(call, record, raw, material_id=mid, current=current and not pending, share=False, **meta)
+        materials.put(
+            call, record, raw, material_id=mid, current=current and not pending, share=False, **meta
+        )
     else:
         if named:
-            raise errors.ValidationException("KeyMaterialId is valid only with ImportType EXISTING_KEY_MATERIAL.")
+            raise errors.ValidationException(
+                "KeyMaterialId is valid only with ImportType EXISTING_KEY_MATERIAL."
+            )
         if any(m.get("Fingerprint") == fp for m in entries):
             raise errors.IncorrectKeyMaterialException(
                 "This key material was already imported into this KMS key; use ImportType "
@@ -293,10 +299,13 @@ def import_key_material(call: Call) -> Response:
         if not first:
             meta["Pending"] = True
         materials.put(call, record, raw, material_id=mid, current=first, share=False, **meta)
-    if record["KeyState"] == "PendingImport" and materials.find(record, record.get("CurrentKeyMaterialId", "")):
+    if record["KeyState"] == "PendingImport" and materials.find(
+        record, record.get("CurrentKeyMaterialId", "")
+    ):
         current_entry = materials.find(record, record["CurrentKeyMaterialId"])
         if current_entry and current_entry.get("Wrapped"):
             record["KeyState"] = "Enabled"
+    _sync_key_expiry(record)
     call.save(record)
     _schedule_expiry(call, record)
     return {"KeyId": record["Arn"], "KeyMaterialId": mid}
@@ -311,7 +320,9 @@ def delete_imported_key_material(call: Call) -> Response:
     _require_external(record, "DeleteImportedKeyMaterial")
     mid = req.get("KeyMaterialId") or record.get("CurrentKeyMaterialId")
     if not mid or materials.find(record, mid) is None:
-        raise errors.NotFoundException(f"Key material {mid or ''} is not associated with {record['Arn']}.".replace("  ", " "))
+        raise errors.NotFoundException(
+            f"Key material {mid or ''} is not associated with {record['Arn']}.".replace("  ", " ")
+        )
     call.dry_run()
     _forget(call, record, mid)
     return {"KeyId": record["Arn"], "KeyMaterialId": mid}
@@ -321,8 +332,22 @@ def _forget(call: Call, record: Record, mid: str) -> None:
     materials.forget_secret(call, record, mid, share=False)
     if mid == record.get("CurrentKeyMaterialId"):
         record["KeyState"] = "PendingImport"
+    _sync_key_expiry(record)
     call.save(record)
     _schedule_expiry(call, record)
+
+
+def _sync_key_expiry(record: Record) -> None:
+    """DescribeKey's ExpirationModel and ValidTo follow the current material version."""
+    entry = materials.find(record, record.get("CurrentKeyMaterialId") or "")
+    if entry is None or not entry.get("Wrapped"):
+        record.pop("ValidTo", None)
+        return
+    record["ExpirationModel"] = entry.get("ExpirationModel", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    if entry.get("ValidTo"):
+        record["ValidTo"] = entry["ValidTo"]
+    else:
+        record.pop("ValidTo", None)
 
 
 def _schedule_expiry(call: Call, record: Record) -> None:

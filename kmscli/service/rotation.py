@@ -102,7 +102,9 @@ def enable_key_rotation(call: Call) -> Response:
     if previous.get("Enabled"):
         # Changing the period keeps the schedule anchored at the last rotation (or enabling).
         base = parse_time(previous["Since"])
-        last = [m["RotationDate"] for m in record.get("Materials", []) if m.get("RotationType") == "AUTOMATIC"]
+        last = [
+            m["RotationDate"] for m in record.get("Materials", []) if m.get("RotationType") == "AUTOMATIC"
+        ]
         if last:
             base = max(base, parse_time(max(last)))
     nxt = base + dt.timedelta(days=period)
