@@ -78,6 +78,14 @@ def create_key(call: Call) -> Response:
         "Grants": [],
         "Materials": [],
     }
+    if req.get("Exportable"):
+        record["Exportable"] = True  # kmscli only, irreversible (service/export.py)
+    if multi:
+        record["MultiRegionConfiguration"] = {
+            "MultiRegionKeyType": "PRIMARY",
+            "PrimaryKey": {"Arn": arn, "Region": call.region},
+            "ReplicaKeys": [],
+        }
     call.resources.append(arn)
     call.authorize("kms:CreateKey", record, {"Policy": policy})
     call.dry_run()

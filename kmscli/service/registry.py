@@ -1,5 +1,6 @@
 """Importing this module registers every implemented operation."""
 
+import kmscli.service.export
 import kmscli.service.importing
 import kmscli.service.keystores
 import kmscli.service.rotation  # noqa: F401  (registers operations; the kmscli name keeps the others used)
