@@ -409,3 +409,68 @@ def test_cli_import_errors_are_aws_shaped(cli: Any, tmp_path: Path) -> None:
     missing = cli("import-key-material", "--key-id", key)
     assert missing.code == 252
     assert "Traceback" not in res.err + missing.err
+
+
+def test_hmac_material_lengths(kms: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kmscli.service.common import GENERATORS
+
+    if "HMAC_256" not in GENERATORS:
+        monkeypatch.setitem(GENERATORS, "HMAC_256", lambda call, spec: call.ctx.random(32))
+    key = kms("CreateKey", Origin="EXTERNAL", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")[
+        "KeyMetadata"
+    ]
+    with pytest.raises(errors.IncorrectKeyMaterialException, match="32 to 64 bytes"):
+        _import(kms, key["KeyId"], b"\x01" * 31)
+    with pytest.raises(errors.IncorrectKeyMaterialException, match="32 to 64 bytes"):
+        _import(kms, key["KeyId"], b"\x01" * 65)
+    _import(kms, key["KeyId"], b"\x01" * 48)
+    assert kms("DescribeKey", KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_import_never_logs_material_or_token(cli: Any, vault: Path) -> None:
+    key = cli("create-key", "--origin", "EXTERNAL").json()["KeyMetadata"]["KeyId"]
+    params = cli(
+        "get-parameters-for-import", "--key-id", key,
+        "--wrapping-algorithm", "RSA_AES_KEY_WRAP_SHA_1", "--wrapping-key-spec", "RSA_2048",
+    ).json()  # fmt: skip
+    material = b"\x5a" * 32
+    wrapped = _wrap(base64.b64decode(params["PublicKey"]), material, "RSA_AES_KEY_WRAP_SHA_1")
+    res = cli(
+        "import-key-material", "--key-id", key, "--import-token", params["ImportToken"],
+        "--encrypted-key-material", base64.b64encode(wrapped).decode(),
+    )  # fmt: skip
+    assert res.code == 0, res.err
+    log = "".join(p.read_text() for p in (vault / "audit").glob("*.jsonl"))
+    for secret in (
+        material,
+        wrapped,
+        base64.b64decode(params["ImportToken"]),
+        base64.b64decode(params["PublicKey"]),
+    ):
+        assert base64.b64encode(secret).decode() not in log
+    assert material.hex() not in log
+    assert "ImportKeyMaterial" in log
+
+
+def test_multi_region_imported_key_is_imported_into_each_replica(kms: Any, service: Any) -> None:
+    import dataclasses
+
+    from kmscli.service.core import invoke
+
+    key = kms("CreateKey", Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
+    material = b"\x33" * 32
+    _import(kms, key, material)
+    blob = kms("Encrypt", KeyId=key, Plaintext=b"x")["CiphertextBlob"]
+    replica = kms("ReplicateKey", KeyId=key, ReplicaRegion="eu-west-1")["ReplicaKeyMetadata"]
+    assert replica["KeyState"] == "PendingImport"
+    eu_ctx = dataclasses.replace(service, identity=dataclasses.replace(service.identity, region="eu-west-1"))
+
+    def eu(op: str, **req: Any) -> Any:
+        return invoke(eu_ctx, op, req)
+
+    with pytest.raises(errors.KMSInvalidStateException):
+        eu("Decrypt", CiphertextBlob=blob)
+    with pytest.raises(errors.IncorrectKeyMaterialException):
+        _import(eu, key, b"\x34" * 32)
+    _import(eu, key, material)
+    assert eu("Decrypt", CiphertextBlob=blob)["Plaintext"] == b"x"

@@ -193,3 +193,42 @@ def test_cli_rotation_commands_shapes_and_errors(cli: Any) -> None:
     syntax = cli("enable-key-rotation", "--key-id", key, "--rotation-period-in-days", "soon")
     assert syntax.code == 252
     assert "Traceback" not in syntax.err + bad.err
+
+
+def test_reencrypt_reports_both_material_versions(kms: Any) -> None:
+    key = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    old = kms("Encrypt", KeyId=key, Plaintext=b"p")["CiphertextBlob"]
+    old_mid = kms("Decrypt", CiphertextBlob=old)["KeyMaterialId"]
+    kms("RotateKeyOnDemand", KeyId=key)
+    out = kms("ReEncrypt", CiphertextBlob=old, DestinationKeyId=key)
+    assert out["SourceKeyMaterialId"] == old_mid
+    assert (
+        out["DestinationKeyMaterialId"]
+        == kms("DescribeKey", KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"]
+    )
+    assert out["DestinationKeyMaterialId"] != old_mid
+    assert (
+        kms("GenerateDataKey", KeyId=key, NumberOfBytes=16)["KeyMaterialId"]
+        == out["DestinationKeyMaterialId"]
+    )
+
+
+@pytest.mark.parametrize("spec", ["RSA_2048", "HMAC_256"])
+def test_rotation_refuses_asymmetric_and_hmac_keys(
+    kms: Any, monkeypatch: pytest.MonkeyPatch, spec: str
+) -> None:
+    from kmscli.service.common import GENERATORS
+
+    if spec not in GENERATORS:  # until the asymmetric/HMAC branches provide real generators
+        monkeypatch.setitem(GENERATORS, spec, lambda call, s: call.ctx.random(32))
+    usage = "SIGN_VERIFY" if spec.startswith("RSA") else "GENERATE_VERIFY_MAC"
+    key = kms("CreateKey", KeySpec=spec, KeyUsage=usage)["KeyMetadata"]["KeyId"]
+    for op in (
+        "EnableKeyRotation",
+        "DisableKeyRotation",
+        "RotateKeyOnDemand",
+        "GetKeyRotationStatus",
+        "ListKeyRotations",
+    ):
+        with pytest.raises(errors.UnsupportedOperationException, match="symmetric encryption"):
+            kms(op, KeyId=key)

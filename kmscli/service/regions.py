@@ -78,7 +78,8 @@ def replicate_key(call: Call) -> Response:
         "Region": region,
         "CreationDate": iso(call.now),
         "Description": req.get("Description", ""),
-        "KeyState": record["KeyState"] if record["KeyState"] in ("Enabled", "Disabled") else "PendingImport",
+        # Imported material is imported into each replica separately (AWS): until then PendingImport.
+        "KeyState": "PendingImport" if record["Origin"] == "EXTERNAL" else record["KeyState"],
         "Policy": policy,
         "Tags": tags,
         "Grants": [],
