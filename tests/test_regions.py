@@ -232,3 +232,21 @@ def test_cli_region_option_and_env(cli: Any, monkeypatch: pytest.MonkeyPatch) ->
     bad = cli("replicate-key", "--key-id", meta["KeyId"], "--replica-region", "us-west-2")
     assert bad.code == 254
     assert "(AlreadyExistsException) when calling the ReplicateKey operation" in bad.err
+
+
+def test_region_from_config_and_malformed_regions(
+    cli: Any, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    Path(os.environ["KMSCLI_CONFIG"]).write_text('[default]\nregion = "ap-southeast-2"\n')
+    created = cli("create-key", "--query", "KeyMetadata.Arn", "--output", "text")
+    assert created.code == 0, created.err
+    assert created.out.startswith("arn:aws:kms:ap-southeast-2:")
+    before = sorted(p.name for p in env.rglob("*"))
+    bad = cli("create-key", "--region", "../../etc")
+    assert bad.code == 252 and "doesn't match a supported format" in bad.err
+    monkeypatch.setenv("KMSCLI_REGION", "Mars")
+    env_bad = cli("list-keys")
+    assert env_bad.code == 253 and "Traceback" not in env_bad.err
+    assert sorted(p.name for p in env.rglob("*")) == before
