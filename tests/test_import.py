@@ -474,3 +474,36 @@ def test_multi_region_imported_key_is_imported_into_each_replica(kms: Any, servi
         _import(eu, key, b"\x34" * 32)
     _import(eu, key, material)
     assert eu("Decrypt", CiphertextBlob=blob)["Plaintext"] == b"x"
+
+
+def test_cli_shapes_of_the_import_lifecycle(cli: Any) -> None:
+    key = cli("create-key", "--origin", "EXTERNAL", "--multi-region").json()["KeyMetadata"]["KeyId"]
+    params = cli(
+        "get-parameters-for-import", "--key-id", key,
+        "--wrapping-algorithm", "RSAES_OAEP_SHA_256", "--wrapping-key-spec", "RSA_2048",
+    ).json()  # fmt: skip
+    wrapped = _wrap(base64.b64decode(params["PublicKey"]), b"\x11" * 32, "RSAES_OAEP_SHA_256")
+    res = cli(
+        "import-key-material", "--key-id", key, "--import-token", params["ImportToken"],
+        "--encrypted-key-material", base64.b64encode(wrapped).decode(),
+        "--expiration-model", "KEY_MATERIAL_EXPIRES", "--valid-to", "2099-01-01T00:00:00Z",
+    )  # fmt: skip
+    assert res.code == 254 and "(ValidationException)" in res.err  # more than 365 days ahead
+    res = cli(
+        "import-key-material", "--key-id", key, "--import-token", params["ImportToken"],
+        "--encrypted-key-material", base64.b64encode(wrapped).decode(), "--key-material-description", "v1",
+    )  # fmt: skip
+    assert res.code == 0, res.err
+    for args, op in [
+        (("describe-key", "--key-id", key), "DescribeKey"),
+        (
+            ("list-key-rotations", "--key-id", key, "--include-key-material", "ALL_KEY_MATERIAL"),
+            "ListKeyRotations",
+        ),
+        (("replicate-key", "--key-id", key, "--replica-region", "eu-north-1"), "ReplicateKey"),
+        (("delete-imported-key-material", "--key-id", key), "DeleteImportedKeyMaterial"),
+        (("get-key-rotation-status", "--key-id", key), "GetKeyRotationStatus"),
+    ]:
+        out = cli(*args)
+        assert out.code == 0, (args, out.err)
+        assert_output_shape(op, out.json(), paginated=op.startswith("List"))

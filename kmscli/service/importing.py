@@ -306,6 +306,10 @@ def import_key_material(call: Call) -> Response:
         if current_entry and current_entry.get("Wrapped"):
             record["KeyState"] = "Enabled"
     _sync_key_expiry(record)
+    # Wrapping private keys are kept only while their token can still be used.
+    record["ImportParameters"] = [
+        p for p in record.get("ImportParameters", []) if parse_time(p["ValidTo"]) > call.now
+    ]
     call.save(record)
     _schedule_expiry(call, record)
     return {"KeyId": record["Arn"], "KeyMaterialId": mid}
