@@ -161,6 +161,8 @@ def test_cli_export_to_outfile_is_audited_without_material(cli: Any, tmp_path: P
     raw = keywrap.unwrap(wrapping, "RSAES_OAEP_SHA_256", out.read_bytes())
     assert len(raw) == 32
     events = [json.loads(x) for p in (vault / "audit").glob("*.jsonl") for x in p.read_text().splitlines()]
+    create = [e for e in events if e["eventName"] == "CreateKey" and key in json.dumps(e["responseElements"])]
+    assert create[0]["requestParameters"]["exportable"] is True
     export = [e for e in events if e["eventName"] == "ExportKeyMaterial"]
     assert len(export) == 1 and export[0]["readOnly"] is False
     assert export[0]["additionalEventData"]["exportedKeyMaterialId"] == shown["KeyMaterialId"]

@@ -232,3 +232,29 @@ def test_rotation_refuses_asymmetric_and_hmac_keys(
     ):
         with pytest.raises(errors.UnsupportedOperationException, match="symmetric encryption"):
             kms(op, KeyId=key)
+
+
+def test_due_rotation_happens_once_under_concurrent_access(service: Any, kms: Any, clock: FakeClock) -> None:
+    import threading
+
+    from kmscli.service.core import invoke
+
+    key = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    kms("EnableKeyRotation", KeyId=key, RotationPeriodInDays=90)
+    clock.advance(days=91)
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(3):
+                invoke(service, "DescribeKey", {"KeyId": key})
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    assert len(kms("ListKeyRotations", KeyId=key)["Rotations"]) == 1
