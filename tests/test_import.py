@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from kmscli import errors
 from kmscli.crypto import keywrap
@@ -507,3 +507,18 @@ def test_cli_shapes_of_the_import_lifecycle(cli: Any) -> None:
         out = cli(*args)
         assert out.code == 0, (args, out.err)
         assert_output_shape(op, out.json(), paginated=op.startswith("List"))
+
+
+def test_canonical_material_unit() -> None:
+    from kmscli.service.importing import canonical_material
+
+    assert canonical_material("SYMMETRIC_DEFAULT", b"\x00" * 32) == b"\x00" * 32
+    with pytest.raises(errors.UnsupportedOperationException, match="ML_DSA_44"):
+        canonical_material("ML_DSA_44", b"\x00" * 32)
+    ed = ed25519.Ed25519PrivateKey.generate()
+    der = ed.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    assert canonical_material("ECC_NIST_EDWARDS25519", der) == der
+    with pytest.raises(errors.IncorrectKeyMaterialException):
+        canonical_material("RSA_3072", der)

@@ -69,6 +69,15 @@ def canonical_material(spec: str, raw: bytes) -> bytes:
     unencrypted PKCS#8 DER re-encoded by the cryptography library, the form every asymmetric spec
     stores, after checking that the key type and size match the KMS key's spec.
     """
+    if (
+        spec not in RAW_LENGTHS
+        and spec not in _CURVES
+        and not spec.startswith("RSA_")
+        and spec != "ECC_NIST_EDWARDS25519"
+    ):
+        raise errors.UnsupportedOperationException(
+            f"Importing key material for {spec} keys is not supported."
+        )
     if spec in RAW_LENGTHS:
         lo, hi = RAW_LENGTHS[spec]
         if not lo <= len(raw) <= hi:
