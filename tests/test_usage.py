@@ -61,3 +61,14 @@ def test_cli_get_key_last_usage_shape(cli: Any) -> None:
     assert res.code == 0, res.err
     assert_output_shape("GetKeyLastUsage", res.json())
     assert res.json()["KeyLastUsage"]["Operation"] == "GenerateDataKeyWithoutPlaintext"
+
+
+def test_cryptographic_calls_and_last_usage_do_not_write_key_files(kms: Any, vault: Path) -> None:
+    key = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    files = sorted((vault / "keys").rglob("*.json"))
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
+    blob = kms("Encrypt", KeyId=key, Plaintext=b"x")["CiphertextBlob"]
+    kms("Decrypt", CiphertextBlob=blob)
+    kms("GetKeyLastUsage", KeyId=key)
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files} == before
+    assert not (vault / "schedule.json").exists()
