@@ -522,3 +522,39 @@ def test_canonical_material_unit() -> None:
     assert canonical_material("ECC_NIST_EDWARDS25519", der) == der
     with pytest.raises(errors.IncorrectKeyMaterialException):
         canonical_material("RSA_3072", der)
+
+
+def test_multi_region_new_key_material_rotation(kms: Any, service: Any) -> None:
+    import dataclasses
+
+    from kmscli.service.core import invoke
+
+    eu_ctx = dataclasses.replace(service, identity=dataclasses.replace(service.identity, region="eu-west-1"))
+
+    def eu(op: str, **req: Any) -> Any:
+        return invoke(eu_ctx, op, req)
+
+    key = kms("CreateKey", Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
+    _import(kms, key, b"\x01" * 32)
+    kms("ReplicateKey", KeyId=key, ReplicaRegion="eu-west-1")
+    _import(eu, key, b"\x01" * 32)
+    new = _import(kms, key, b"\x02" * 32, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    states = {
+        r["KeyMaterialId"]: r["KeyMaterialState"]
+        for r in kms("ListKeyRotations", KeyId=key, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    }
+    assert states[new] == "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
+    with pytest.raises(errors.KMSInvalidStateException, match="every replica"):
+        kms("RotateKeyOnDemand", KeyId=key)
+    with pytest.raises(errors.UnsupportedOperationException, match="primary"):
+        _import(eu, key, b"\x03" * 32, ImportType="NEW_KEY_MATERIAL")
+    _import(eu, key, b"\x02" * 32, ImportType="EXISTING_KEY_MATERIAL", KeyMaterialId=new)
+    states = {
+        r["KeyMaterialId"]: r["KeyMaterialState"]
+        for r in kms("ListKeyRotations", KeyId=key, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    }
+    assert states[new] == "PENDING_ROTATION"
+    kms("RotateKeyOnDemand", KeyId=key)
+    blob = eu("Encrypt", KeyId=key, Plaintext=b"z")["CiphertextBlob"]
+    assert kms("Decrypt", CiphertextBlob=blob)["KeyMaterialId"] == new
+    assert eu("DescribeKey", KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"] == new

@@ -302,11 +302,31 @@ def import_key_material(call: Call) -> Response:
                 f"{record['Arn']} ({record['KeySpec']}) cannot take new key material: only symmetric "
                 "encryption keys support rotation of imported key material."
             )
+        config = record.get("MultiRegionConfiguration") or {}
+        if entries and config.get("MultiRegionKeyType") == "REPLICA":
+            raise errors.UnsupportedOperationException(
+                f"{record['Arn']} is a multi-Region replica key: import new key material into the primary "
+                f"key in {config['PrimaryKey']['Region']}, then the same material into each replica "
+                "with ImportType EXISTING_KEY_MATERIAL."
+            )
         call.dry_run()
         mid = fp
         first = not entries
         if not first:
             meta["Pending"] = True
+            # Replicas learn of the new version (not its secret): each imports the same material.
+            for rec in materials.related(call, record)[1:]:
+                if materials.find(rec, mid) is None:
+                    rec.setdefault("Materials", []).append(
+                        {
+                            "KeyMaterialId": mid,
+                            "CreationDate": call.now.isoformat(),
+                            "Origin": "EXTERNAL",
+                            "Fingerprint": fp,
+                            "Pending": True,
+                        }
+                    )
+                    call.save(rec)
         materials.put(call, record, raw, material_id=mid, current=first, share=False, **meta)
     if record["KeyState"] == "PendingImport" and materials.find(
         record, record.get("CurrentKeyMaterialId", "")

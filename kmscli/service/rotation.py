@@ -190,6 +190,13 @@ def rotate_key_on_demand(call: Call) -> Response:
             f"{record['Arn']} has no key material in PENDING_ROTATION state: import new key material "
             "(ImportType NEW_KEY_MATERIAL) before rotating."
         )
+    if pending:
+        waiting = _awaiting_replica_import(call, record)
+        if pending[-1]["KeyMaterialId"] in waiting:
+            raise errors.KMSInvalidStateException(
+                f"{record['Arn']}: the new key material (PENDING_MULTI_REGION_IMPORT_AND_ROTATION) must be "
+                "imported into every replica key before the rotation."
+            )
     call.dry_run()
     meta: dict[str, Any] = {"RotationDate": iso(call.now), "RotationType": "ON_DEMAND"}
     if pending:
@@ -202,22 +209,36 @@ def rotate_key_on_demand(call: Call) -> Response:
     return {"KeyId": record["Arn"]}
 
 
-def _state(record: Record, entry: dict[str, Any]) -> str:
+def _awaiting_replica_import(call: Call, record: Record) -> set[str]:
+    """Pending imported versions that some key of the multi-Region set does not hold yet."""
+    return {
+        m["KeyMaterialId"]
+        for rec in materials.related(call, record)
+        for m in rec.get("Materials", [])
+        if m.get("Pending") and not m.get("Wrapped")
+    }
+
+
+def _state(record: Record, entry: dict[str, Any], waiting: set[str]) -> str:
     if entry["KeyMaterialId"] == record.get("CurrentKeyMaterialId"):
         return "CURRENT"
     if entry.get("Pending"):
+        if entry["KeyMaterialId"] in waiting:
+            return "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
         return "PENDING_ROTATION"
     return "NON_CURRENT"
 
 
-def rotation_entry(record: Record, entry: dict[str, Any]) -> dict[str, Any]:
-    """One RotationsListEntry for a material version."""
+def rotation_entry(
+    record: Record, entry: dict[str, Any], waiting: set[str] | frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """One RotationsListEntry for a material version (``waiting``: versions replicas still lack)."""
     out: dict[str, Any] = {"KeyId": record["KeyId"], "KeyMaterialId": entry["KeyMaterialId"]}
     if record["Origin"] == "EXTERNAL":
         if entry.get("KeyMaterialDescription"):
             out["KeyMaterialDescription"] = entry["KeyMaterialDescription"]
         out["ImportState"] = "IMPORTED" if entry.get("Wrapped") else "PENDING_IMPORT"
-    out["KeyMaterialState"] = _state(record, entry)
+    out["KeyMaterialState"] = _state(record, entry, set(waiting))
     if record["Origin"] == "EXTERNAL":
         out["ExpirationModel"] = entry.get("ExpirationModel", "KEY_MATERIAL_DOES_NOT_EXPIRE")
         if entry.get("ValidTo"):
@@ -246,7 +267,8 @@ def list_key_rotations(call: Call) -> Response:
         if everything or m.get("RotationDate")
     ]
     items, extra = page(versions, req, key=lambda pair: pair[0])
-    return {"Rotations": [rotation_entry(record, m) for _, m in items], **extra}
+    waiting = _awaiting_replica_import(call, record) if record["Origin"] == "EXTERNAL" else set()
+    return {"Rotations": [rotation_entry(record, m, waiting) for _, m in items], **extra}
 
 
 def _rotate_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> None:
