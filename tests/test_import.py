@@ -558,3 +558,23 @@ def test_multi_region_new_key_material_rotation(kms: Any, service: Any) -> None:
     blob = eu("Encrypt", KeyId=key, Plaintext=b"z")["CiphertextBlob"]
     assert kms("Decrypt", CiphertextBlob=blob)["KeyMaterialId"] == new
     assert eu("DescribeKey", KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"] == new
+
+
+def test_multi_region_keys_cannot_diverge_on_first_import(kms: Any, service: Any) -> None:
+    import dataclasses
+
+    from kmscli.service.core import invoke
+
+    eu_ctx = dataclasses.replace(service, identity=dataclasses.replace(service.identity, region="eu-west-1"))
+
+    def eu(op: str, **req: Any) -> Any:
+        return invoke(eu_ctx, op, req)
+
+    key = kms("CreateKey", Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
+    kms("ReplicateKey", KeyId=key, ReplicaRegion="eu-west-1")  # before any import
+    _import(kms, key, b"\x07" * 32)
+    with pytest.raises(errors.IncorrectKeyMaterialException, match="multi-Region"):
+        _import(eu, key, b"\x08" * 32)
+    _import(eu, key, b"\x07" * 32)
+    blob = kms("Encrypt", KeyId=key, Plaintext=b"same")["CiphertextBlob"]
+    assert eu("Decrypt", CiphertextBlob=blob)["Plaintext"] == b"same"

@@ -303,6 +303,16 @@ def import_key_material(call: Call) -> Response:
                 "encryption keys support rotation of imported key material."
             )
         config = record.get("MultiRegionConfiguration") or {}
+        known = {
+            m.get("Fingerprint")
+            for rec in materials.related(call, record)[1:]
+            for m in rec.get("Materials", [])
+        }
+        if not entries and known and fp not in known:
+            raise errors.IncorrectKeyMaterialException(
+                "Related multi-Region keys share their key material: import the material that the "
+                "other keys of this multi-Region key already have."
+            )
         if entries and config.get("MultiRegionKeyType") == "REPLICA":
             raise errors.UnsupportedOperationException(
                 f"{record['Arn']} is a multi-Region replica key: import new key material into the primary "
