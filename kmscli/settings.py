@@ -7,12 +7,13 @@ Precedence for each setting: command-line option, environment variable, the prof
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kmscli.errors import VaultEnvironmentError
+from kmscli.errors import UsageError, VaultEnvironmentError
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "111122223333"
@@ -34,6 +35,10 @@ def default_vault_path() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("kmscli"))
+
+
+#: botocore's RegionType pattern (``us-east-1``, ``us-gov-west-1``, ...).
+REGION_RE = re.compile(r"([a-z]+-){2,3}\d+")
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -100,6 +105,9 @@ def load_settings(overrides: dict[str, Any]) -> Settings:
     if not (len(account) == 12 and account.isdigit()):
         raise VaultEnvironmentError(f"{path}: account_id must be 12 digits, got {account!r}")
     region = str(pick("region", "KMSCLI_REGION", "region", DEFAULT_REGION))
+    if not REGION_RE.fullmatch(region):  # botocore's RegionType; also keeps paths inside the vault
+        message = f"Provided region_name '{region}' doesn't match a supported format."
+        raise UsageError(message) if overrides.get("region") else VaultEnvironmentError(message)
     vault = pick("vault", "KMSCLI_VAULT", "vault", None)
     passphrase_file = overrides.get("passphrase_file") or os.environ.get("KMSCLI_PASSPHRASE_FILE")
     segment = section.get("audit_segment_bytes", 64 * 1024 * 1024)

@@ -16,7 +16,7 @@ import click
 from kmscli.cli import params
 from kmscli.cli.globals import pop_globals, with_global_options
 from kmscli.errors import UsageError
-from kmscli.model import input_members, operation, paginator, shape
+from kmscli.model import cli_extension, input_members, operation, paginator, shape
 
 _FIRST_CAP = re.compile(r"(.)([A-Z][a-z]+)")
 _END_CAP = re.compile(r"([a-z0-9])([A-Z])")
@@ -182,6 +182,14 @@ def build_command(op_name: str) -> click.Command:
             click.Option(["--starting-token"], help="A NextToken from a previous truncated response."),
             click.Option(["--no-paginate"], is_flag=True, default=False, help="Make one service call only."),
         ]
+    if member_to_file := cli_extension(op_name).get("outfile"):
+        decls.append(
+            click.Option(
+                ["--outfile"],
+                type=click.Path(dir_okay=False),
+                help=f"Write {member_to_file} (raw bytes) to this file instead of printing it.",
+            )
+        )
     decls += [
         click.Option(
             ["--cli-input-json"], help="Read the request from JSON (file:// allowed); options override it."

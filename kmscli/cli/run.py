@@ -10,7 +10,7 @@ from typing import Any
 
 from kmscli.cli import render
 from kmscli.cli.globals import settings_overrides, use_color
-from kmscli.errors import KMSError, UsageError
+from kmscli.errors import KmscliError, KMSError, UsageError
 from kmscli.model import paginator
 
 
@@ -122,4 +122,19 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], o
         result = paginate(call, op_name, request, extra)
     else:
         result = call(op_name, request)
+    _write_outfile(op_name, result, extra.get("outfile"))
     emit(result, opts, fmt, title=op_name)
+
+
+def _write_outfile(op_name: str, result: dict[str, Any], path: str | None) -> None:
+    """``--outfile``: the operation's declared blob member goes to a file, not to stdout."""
+    from kmscli.model import cli_extension
+
+    member = cli_extension(op_name).get("outfile")
+    if not member or not path or member not in result:
+        return
+    try:
+        with open(path, "wb") as fh:
+            fh.write(result.pop(member))
+    except OSError as exc:
+        raise KmscliError(f"cannot write --outfile {path}: {exc.strerror}") from None

@@ -72,6 +72,8 @@ def key_metadata(record: Record) -> dict[str, Any]:
         and record["KeySpec"] == "SYMMETRIC_DEFAULT"
     ):
         meta["CurrentKeyMaterialId"] = record["CurrentKeyMaterialId"]
+    if record.get("Exportable"):
+        meta["KmscliExportable"] = True  # kmscli extension member (model/extensions.json)
     return meta
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from kmscli import errors
 from kmscli.crypto.specs import SPECS
+from kmscli.service import regions
 from kmscli.service.common import (
     GENERATORS,
     add_material,
@@ -78,6 +79,14 @@ def create_key(call: Call) -> Response:
         "Grants": [],
         "Materials": [],
     }
+    if req.get("Exportable"):
+        record["Exportable"] = True  # kmscli only, irreversible (service/export.py)
+    if multi:
+        record["MultiRegionConfiguration"] = {
+            "MultiRegionKeyType": "PRIMARY",
+            "PrimaryKey": {"Arn": arn, "Region": call.region},
+            "ReplicaKeys": [],
+        }
     call.resources.append(arn)
     call.authorize("kms:CreateKey", record, {"Policy": policy})
     call.dry_run()
@@ -152,9 +161,11 @@ def schedule_key_deletion(call: Call) -> Response:
             f"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy "
             "constraint: Member must have value between 7 and 30"
         )
-    if record["KeyState"] == "PendingDeletion":
+    if record["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
         raise errors.KMSInvalidStateException(f"{record['Arn']} is pending deletion.")
     call.dry_run()
+    if regions.replica_deletion_pending(call, record, days):  # a primary waits for its replicas
+        return {"KeyId": record["Arn"], "KeyState": "PendingReplicaDeletion", "PendingWindowInDays": days}
     deletion = call.now + dt.timedelta(days=days)
     record["KeyState"] = "PendingDeletion"
     record["DeletionDate"] = iso(deletion)
@@ -174,7 +185,7 @@ def cancel_key_deletion(call: Call) -> Response:
     """CancelKeyDeletion: the key returns as Disabled."""
     record = call.resolve(call.request["KeyId"])
     call.authorize("kms:CancelKeyDeletion", record)
-    if record["KeyState"] != "PendingDeletion":
+    if record["KeyState"] not in ("PendingDeletion", "PendingReplicaDeletion"):
         raise errors.KMSInvalidStateException(f"{record['Arn']} is not pending deletion.")
     call.dry_run()
     record["KeyState"] = "Disabled"
@@ -198,6 +209,7 @@ def _delete_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> 
             del aliases[name]
             call.touch_aliases(region)
         call.destroy(key_id, region)
+        regions.on_key_destroyed(call, record)
         record_service_event(call, "DeleteKey", [record["Arn"]], {"deletionDate": entry["delete_at"]})
     entry.pop("delete_at", None)
     if not entry:

@@ -1,6 +1,19 @@
-"""Importing this module registers every implemented operation."""
+"""Importing this module registers every implemented operation (and installs the policy engine)."""
 
-from kmscli.service import aliases, grants, keys, policies, symmetric, tags  # noqa: F401
+from kmscli.service import (  # noqa: F401
+    aliases,
+    export,
+    grants,
+    importing,
+    keys,
+    keystores,
+    policies,
+    regions,
+    rotation,
+    symmetric,
+    tags,
+    usage,
+)
 from kmscli.service.core import OPERATIONS, invoke
 
 __all__ = ["OPERATIONS", "invoke"]
