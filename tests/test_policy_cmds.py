@@ -503,3 +503,14 @@ def test_lint_conditional_wildcard_and_deny_are_not_errors() -> None:
 def test_lint_malformed_json_is_one_error() -> None:
     report = lint("{oops")
     assert report["Errors"] == 1 and report["Findings"][0]["Code"] == "MALFORMED"
+
+
+def test_show_flags_exportable_keys(cli: Any) -> None:
+    plain = cli("create-key", "--query", "KeyMetadata.KeyId", "--output", "text").out.strip()
+    exportable = cli(
+        "create-key", "--exportable", "--query", "KeyMetadata.KeyId", "--output", "text"
+    ).out.strip()
+    assert cli("policy", "show", "--key-id", plain, "--output", "json").json()["Exportable"] is False
+    shown = cli("policy", "show", "--key-id", exportable, "--output", "json")
+    assert shown.code == 0, shown.err
+    assert shown.json()["Exportable"] is True

@@ -126,6 +126,11 @@ def _show_view(console: Any, data: dict[str, Any]) -> None:
         console.print(grants)
     else:
         console.print("Grants: none")
+    if data.get("Exportable"):
+        console.print(
+            "[bold yellow]Exportable:[/] this key's material can leave the vault with "
+            "`kmscli export-key-material` (created with --exportable; irreversible)"
+        )
     console.print(f"[bold]Key administrators:[/] {', '.join(data['KeyAdministrators']) or 'none'}")
     console.print(f"[bold]Key users:[/] {', '.join(data['KeyUsers']) or 'none'}")
     sep = data["Separation"]

@@ -58,7 +58,10 @@ def show(ctx: ServiceContext, key_ref: str) -> dict[str, Any]:
             ctx,
             key_ref,
             "PolicyShow",
-            lambda call, rec: analysis.show(stored_policy(rec), rec.get("Grants", []), rec["Arn"]),
+            lambda call, rec: (
+                analysis.show(stored_policy(rec), rec.get("Grants", []), rec["Arn"])
+                | {"Exportable": bool(rec.get("Exportable"))}
+            ),
         )
     except errors.KMSError as exc:
         raise _tag(exc, "PolicyShow") from None
