@@ -263,7 +263,7 @@ def _ed25519ph(key: Any, digest: bytes, signature: bytes | None) -> bytes:
     from Crypto.PublicKey import ECC
     from Crypto.Signature import eddsa
 
-    class _GivenDigest(SHA512.SHA512Hash):  # type: ignore[misc]
+    class _GivenDigest(SHA512.SHA512Hash):
         def __init__(self, value: bytes) -> None:
             super().__init__(None, None)
             self._value = value
@@ -276,7 +276,7 @@ def _ed25519ph(key: Any, digest: bytes, signature: bytes | None) -> bytes:
             serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
         )
         signer = eddsa.new(ECC.construct(curve="Ed25519", seed=raw), "rfc8032")
-        return cast(bytes, signer.sign(_GivenDigest(digest)))
+        return signer.sign(_GivenDigest(digest))
     pub = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     verifier = eddsa.new(eddsa.import_public_key(pub), "rfc8032")
     try:
@@ -317,7 +317,7 @@ def _oaep(algorithm: str) -> padding.OAEP:
 
 def oaep_max_plaintext(key_bits: int, algorithm: str) -> int:
     """AWS's plaintext limit: k - 2*hLen - 2 (214/190 bytes for RSA_2048 with SHA-1/SHA-256)."""
-    return key_bits // 8 - 2 * _OAEP_HASH[algorithm].digest_size - 2
+    return key_bits // 8 - 2 * _OAEP_HASH[algorithm]().digest_size - 2
 
 
 def rsa_encrypt(public_key: PublicKey, algorithm: str, plaintext: bytes) -> bytes:
