@@ -191,6 +191,16 @@ def test_spec_usage_pairs_aws_refuses(kms: Any, spec: str, usage: str) -> None:
         kms("CreateKey", KeySpec=spec, KeyUsage=usage)
 
 
+def test_key_usage_defaults_to_encrypt_decrypt_as_in_aws(kms: Any) -> None:
+    assert kms("CreateKey", KeySpec="RSA_2048")["KeyMetadata"]["KeyUsage"] == "ENCRYPT_DECRYPT"
+    for spec in ("ECC_NIST_P256", "HMAC_256", "ML_DSA_44"):
+        with pytest.raises(
+            errors.ValidationException,
+            match=f"KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec {spec}",
+        ):
+            kms("CreateKey", KeySpec=spec)
+
+
 @pytest.mark.parametrize(
     ("spec", "why"), [("SM2", "China"), ("ML_KEM_512", "ML-KEM-768 and ML-KEM-1024 only")]
 )
@@ -595,6 +605,8 @@ def test_rsa_encryption_failure_paths(kms: Any) -> None:
         errors.InvalidKeyUsageException, match="SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048"
     ):
         kms("Encrypt", KeyId=key, Plaintext=b"x")
+    with pytest.raises(errors.InvalidKeyUsageException, match="SYMMETRIC_DEFAULT is incompatible"):
+        kms("Decrypt", KeyId=key, CiphertextBlob=ct)
     signing = create(kms, "RSA_2048", "SIGN_VERIFY")["KeyId"]
     with pytest.raises(errors.InvalidKeyUsageException):
         kms("Encrypt", KeyId=signing, Plaintext=b"x", EncryptionAlgorithm="RSAES_OAEP_SHA_256")

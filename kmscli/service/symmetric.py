@@ -112,7 +112,8 @@ def decrypt(call: Call) -> Response:
     req = call.request
     no_recipient(call)
     algorithm = _algorithm(call, "EncryptionAlgorithm")
-    if algorithm != "SYMMETRIC_DEFAULT":
+    named_asymmetric = req.get("KeyId") is not None and pkencrypt.is_asymmetric(call.resolve(req["KeyId"]))
+    if algorithm != "SYMMETRIC_DEFAULT" or named_asymmetric:
         if req.get("KeyId") is None:
             raise errors.ValidationException(
                 f"KeyId is required when EncryptionAlgorithm is {algorithm} (asymmetric decryption)."
