@@ -365,3 +365,32 @@ def test_public_key_to_stdout_is_pem(cli: Any) -> None:
     assert res.code == 0, res.err
     assert res.out.startswith("-----BEGIN PUBLIC KEY-----")
     serialization.load_pem_public_key(res.out.encode())
+
+
+def test_verify_exit_codes_as_a_real_process(cli: Any, tmp_path: Path, artifact_file: Path) -> None:
+    """The exit status a CI job sees: 0 valid, 1 invalid, from a process with no vault configured."""
+    import sys
+
+    key = _key(cli, "ECC_NIST_P256")
+    assert cli("artifact", "sign", str(artifact_file), "--key-id", key).code == 0
+    pem = _export(cli, key, tmp_path / "pub.pem")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KMSCLI_")}
+    env["KMSCLI_VAULT"] = str(tmp_path / "absent")
+    cmd = [
+        sys.executable,
+        "-m",
+        "kmscli",
+        "artifact",
+        "verify",
+        str(artifact_file),
+        "--signature-file",
+        f"{artifact_file}.sig",
+        "--public-key",
+        str(pem),
+    ]
+    ok = subprocess.run(cmd, env=env, capture_output=True, check=False)
+    assert ok.returncode == 0, ok.stderr
+    artifact_file.write_bytes(b"replaced")
+    bad = subprocess.run(cmd, env=env, capture_output=True, check=False)
+    assert bad.returncode == 1
+    assert bad.stderr.decode().strip().count("\n") == 0 and b"invalid signature" in bad.stderr
