@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import json
 import random
@@ -69,6 +70,7 @@ def run_cli(args: list[str], stdin: bytes | None = None) -> CliResult:
 # -- botocore output shape validation -------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1)
 def _botocore_model() -> Any:
     import botocore.session
 

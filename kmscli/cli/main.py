@@ -14,6 +14,7 @@ from kmscli.cli.globals import GLOBAL_NAMES, with_global_options
 EXTRA_COMMANDS: dict[str, str] = {
     "vault": "kmscli.cli.vault_cmds:vault",
     "policy": "kmscli.cli.policy_cmds:policy",
+    "artifact": "kmscli.cli.artifact_cmds:artifact",
 }
 
 

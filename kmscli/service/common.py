@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kmscli import errors
-from kmscli.crypto.specs import SPECS, algorithms_for
+from kmscli.crypto.specs import CUSTOMER_MASTER_KEY_SPECS, SPECS, algorithms_for
 from kmscli.service.core import Call, Record, parse_time
 
 #: Generators of new key material, by KeySpec: (call, spec) -> raw material bytes.
@@ -58,7 +58,8 @@ def key_metadata(record: Record) -> dict[str, Any]:
     if record.get("ExpirationModel"):
         meta["ExpirationModel"] = record["ExpirationModel"]
     meta["KeyManager"] = "CUSTOMER"
-    meta["CustomerMasterKeySpec"] = record["KeySpec"]
+    if record["KeySpec"] in CUSTOMER_MASTER_KEY_SPECS:
+        meta["CustomerMasterKeySpec"] = record["KeySpec"]
     meta["KeySpec"] = record["KeySpec"]
     meta.update(algorithms_for(record["KeySpec"], record["KeyUsage"]))
     meta["MultiRegion"] = bool(record.get("MultiRegion", False))

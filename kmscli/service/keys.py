@@ -46,7 +46,7 @@ def create_key(call: Call) -> Response:
         )
     spec_info_or_error(spec)
     info = SPECS[spec]
-    usage = req.get("KeyUsage") or info.usages[0]
+    usage = req.get("KeyUsage") or "ENCRYPT_DECRYPT"  # AWS's default, also for asymmetric specs
     if usage not in info.usages:
         raise errors.ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {spec}")
     origin = req.get("Origin") or "AWS_KMS"

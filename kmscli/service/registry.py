@@ -2,6 +2,7 @@
 
 from kmscli.service import (  # noqa: F401
     aliases,
+    asymmetric,
     export,
     grants,
     importing,

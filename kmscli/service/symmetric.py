@@ -6,6 +6,7 @@ from typing import Any
 
 from kmscli import errors
 from kmscli.crypto import blob
+from kmscli.service import pkencrypt
 from kmscli.service.common import (
     current_material,
     material,
@@ -91,6 +92,11 @@ def encrypt(call: Call) -> Response:
     req = call.request
     algorithm = _algorithm(call, "EncryptionAlgorithm")
     record = _encrypting_key(call, req["KeyId"], "kms:Encrypt", req.get("EncryptionContext"), algorithm)
+    if pkencrypt.is_asymmetric(record):
+        pkencrypt.encrypt_checks(record, algorithm, req.get("EncryptionContext"))
+        call.dry_run()
+        sealed = pkencrypt.seal(call, record, algorithm, req["Plaintext"])
+        return {"CiphertextBlob": sealed, "KeyId": record["Arn"], "EncryptionAlgorithm": algorithm}
     if algorithm != "SYMMETRIC_DEFAULT" or record["KeySpec"] != "SYMMETRIC_DEFAULT":
         raise errors.InvalidKeyUsageException(
             f"EncryptionAlgorithm {algorithm} is not valid for {record['Arn']} ({record['KeySpec']})."
@@ -106,15 +112,17 @@ def decrypt(call: Call) -> Response:
     req = call.request
     no_recipient(call)
     algorithm = _algorithm(call, "EncryptionAlgorithm")
-    if algorithm != "SYMMETRIC_DEFAULT":
+    named_asymmetric = req.get("KeyId") is not None and pkencrypt.is_asymmetric(call.resolve(req["KeyId"]))
+    if algorithm != "SYMMETRIC_DEFAULT" or named_asymmetric:
         if req.get("KeyId") is None:
             raise errors.ValidationException(
                 f"KeyId is required when EncryptionAlgorithm is {algorithm} (asymmetric decryption)."
             )
         record = call.resolve(req["KeyId"])
-        raise errors.InvalidKeyUsageException(
-            f"EncryptionAlgorithm {algorithm} is not valid for {record['Arn']} ({record['KeySpec']})."
+        plain = pkencrypt.open_(
+            call, record, algorithm, req["CiphertextBlob"], req.get("EncryptionContext"), "kms:Decrypt"
         )
+        return {"KeyId": record["Arn"], "Plaintext": plain, "EncryptionAlgorithm": algorithm}
     record, plaintext, mid = unseal(
         call,
         req["CiphertextBlob"],
@@ -144,25 +152,34 @@ def re_encrypt(call: Call) -> Response:
     dest = _encrypting_key(
         call, req["DestinationKeyId"], "kms:ReEncryptTo", req.get("DestinationEncryptionContext"), dst_alg
     )
-    if dst_alg != "SYMMETRIC_DEFAULT" or dest["KeySpec"] != "SYMMETRIC_DEFAULT":
+    if pkencrypt.is_asymmetric(dest):
+        pkencrypt.encrypt_checks(dest, dst_alg, req.get("DestinationEncryptionContext"))
+    elif dst_alg != "SYMMETRIC_DEFAULT" or dest["KeySpec"] != "SYMMETRIC_DEFAULT":
         raise errors.InvalidKeyUsageException(
             f"EncryptionAlgorithm {dst_alg} is not valid for {dest['Arn']} ({dest['KeySpec']})."
         )
     if src_alg != "SYMMETRIC_DEFAULT":
         source = call.resolve(req["SourceKeyId"])
-        raise errors.InvalidKeyUsageException(
-            f"EncryptionAlgorithm {src_alg} is not valid for {source['Arn']} ({source['KeySpec']})."
+        src_ctx = req.get("SourceEncryptionContext")
+        plaintext = pkencrypt.open_(
+            call, source, src_alg, req["CiphertextBlob"], src_ctx, "kms:ReEncryptFrom"
         )
-    source, plaintext, src_mid = unseal(
-        call,
-        req["CiphertextBlob"],
-        req.get("SourceEncryptionContext"),
-        req.get("SourceKeyId"),
-        "kms:ReEncryptFrom",
-        {"kms:EncryptionAlgorithm": src_alg},
-    )
-    sealed, dst_mid = seal(call, dest, plaintext, req.get("DestinationEncryptionContext"))
-    return {
+        src_mid: str | None = None
+    else:
+        source, plaintext, src_mid = unseal(
+            call,
+            req["CiphertextBlob"],
+            req.get("SourceEncryptionContext"),
+            req.get("SourceKeyId"),
+            "kms:ReEncryptFrom",
+            {"kms:EncryptionAlgorithm": src_alg},
+        )
+    dst_mid: str | None = None
+    if pkencrypt.is_asymmetric(dest):
+        sealed = pkencrypt.seal(call, dest, dst_alg, plaintext)
+    else:
+        sealed, dst_mid = seal(call, dest, plaintext, req.get("DestinationEncryptionContext"))
+    response = {
         "CiphertextBlob": sealed,
         "SourceKeyId": source["Arn"],
         "KeyId": dest["Arn"],
@@ -171,6 +188,7 @@ def re_encrypt(call: Call) -> Response:
         "SourceKeyMaterialId": src_mid,
         "DestinationKeyMaterialId": dst_mid,
     }
+    return {k: v for k, v in response.items() if v is not None}
 
 
 def _data_key_length(req: dict[str, Any]) -> int:
