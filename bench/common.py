@@ -64,17 +64,24 @@ class Comparison:
     runs: int = 0
     note: str = ""
     samples: dict[str, list[float]] = field(default_factory=dict)
+    #: Why the benchmark could not run (a command failed): the row reads ERROR.
+    error: str | None = None
+    #: A ratio reported by a script that does not expose its medians (bench/audit_query.py).
+    reported_ratio: float | None = None
 
     @property
     def ratio(self) -> float | None:
         """kmscli's median over the peer's median, or None when either is missing."""
         if self.ours_s is None or self.peer_s is None or self.peer_s <= 0:
-            return None
+            return self.reported_ratio
         return self.ours_s / self.peer_s
 
     @property
     def status(self) -> str:
-        """``PASS`` when the ratio meets the target (<=), ``FAIL`` when not, ``n/a`` when unmeasured."""
+        """``PASS`` when the ratio meets the target (<=), ``FAIL`` when not, ``n/a`` when unmeasured,
+        ``ERROR`` when the benchmark broke."""
+        if self.error is not None:
+            return "ERROR"
         ratio = self.ratio
         if ratio is None:
             return "n/a"
@@ -112,7 +119,9 @@ def format_table(rows: Sequence[Comparison]) -> str:
     header = ["benchmark", "kmscli", "peer", "kmscli median", "peer median", "ratio", "target", "result"]
     body: list[list[str]] = []
     for row in rows:
-        result = row.status if not row.note or row.status != "n/a" else row.note
+        result = row.note if row.note and row.status == "n/a" else row.status
+        if row.error is not None:
+            result = f"ERROR: {row.error}"
         body.append(
             [
                 row.name,
@@ -221,8 +230,19 @@ def kmscli_argv() -> list[str]:
 def base_env() -> dict[str, str]:
     """The caller's environment without any kmscli or AWS settings that could change the result."""
     env = {k: v for k, v in os.environ.items() if k not in KMSCLI_ENV_VARS and not k.startswith("AWS_")}
+    # a user's machine caches bytecode; without it every run would recompile kmscli from source
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["NO_COLOR"] = "1"
     return env
+
+
+def precompile() -> None:
+    """Byte-compile the kmscli package under test, as an installed package on a user's machine is."""
+    import kmscli
+
+    run(
+        [sys.executable, "-m", "compileall", "-q", str(Path(kmscli.__file__).parent)], base_env(), timeout=300
+    )
 
 
 def kmscli_env(vault: Path, *, passphrase: str | None = BENCH_PASSPHRASE) -> dict[str, str]:

@@ -48,7 +48,9 @@ def free_port(host: str = LOOPBACK) -> int:
         return port
 
 
-def wait_for_port(host: str, port: int, deadline_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    host: str, port: int, deadline_s: float, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     """Poll until something accepts connections on ``host:port``; BenchError on timeout or exit."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
@@ -174,7 +176,6 @@ def moto_peer(venv: Path = BENCH_VENV) -> Iterator[AwsCli]:
 def package_versions(venv: Path = BENCH_VENV, names: Sequence[str] = ("awscli", "moto", "botocore")) -> str:
     """``name version`` of the peer packages, for the machine-info block."""
     code = (
-        "import importlib.metadata as m, sys\n"
-        "print(', '.join(f'{n} {m.version(n)}' for n in sys.argv[1:]))"
+        "import importlib.metadata as m, sys\nprint(', '.join(f'{n} {m.version(n)}' for n in sys.argv[1:]))"
     )
     return run([str(venv_bin("python", venv)), "-c", code, *names], base_env()).stdout.strip()

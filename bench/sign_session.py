@@ -47,8 +47,14 @@ def measure(aws: AwsCli, runs: int = 15, warmup: int = 3) -> Comparison:
         if created.returncode != 0:
             return not_available(NAME, OURS, PEER, TARGET, "no ECC_NIST_P256 keys yet")
         message = write_payload(work, "message.bin", 64)
-        common = ["--message", f"fileb://{message}", "--message-type", "RAW", "--signing-algorithm",
-                  "ECDSA_SHA_256"]
+        common = [
+            "--message",
+            f"fileb://{message}",
+            "--message-type",
+            "RAW",
+            "--signing-algorithm",
+            "ECDSA_SHA_256",
+        ]
         ours = [*kmscli_argv(), "sign", "--key-id", created.stdout.strip(), *common]
         peer = aws.argv("sign", "--key-id", aws.create_key(*KEY_ARGS), *common)
         check_json_output(ours, session, "Signature")

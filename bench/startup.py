@@ -17,8 +17,9 @@ def measure(runs: int = 21, warmup: int = 3) -> Comparison:
     """Median wall time of ``kmscli --version`` vs ``python -c pass`` (same interpreter)."""
     env = base_env()
     row = Comparison(NAME, "kmscli --version", "python -c pass", TARGET)
-    ours, peer = compare([*kmscli_argv(), "--version"], env, [sys.executable, "-c", "pass"], env,
-                         runs=runs, warmup=warmup)
+    ours, peer = compare(
+        [*kmscli_argv(), "--version"], env, [sys.executable, "-c", "pass"], env, runs=runs, warmup=warmup
+    )
     return measured(row, ours, peer)
 
 
