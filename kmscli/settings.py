@@ -43,7 +43,7 @@ def read_config(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise VaultEnvironmentError(f"cannot read config file {path}: {exc.strerror}") from None
-    import tomllib  # only when there is a config file: start-up cost (bench/README.md)
+    import tomllib  # only when there is a config file to parse
 
     try:
         return tomllib.loads(raw.decode("utf-8"))

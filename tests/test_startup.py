@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 #: Imported by nothing on the encrypt path once the lazy imports are in place; each costs start-up.
-UNNEEDED = ("tomllib", "subprocess", "shutil", "zipfile", "tempfile", "importlib.resources", "bz2", "lzma")
+UNNEEDED = ("tomllib", "subprocess", "zipfile", "tempfile", "importlib.resources")
 
 PROBE = """
 import io, json, sys

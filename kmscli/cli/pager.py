@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from typing import Any
-
-
-def _fits_screen(text: str) -> bool:
-    import shutil  # here, not at the top: only on a terminal (start-up cost, bench/README.md)
-
-    return text.count("\n") < shutil.get_terminal_size().lines
 
 
 def page_or_write(text: str, opts: dict[str, Any]) -> None:
     """Write ``text`` to stdout, through a pager when on a TTY and longer than the screen."""
     pager = os.environ.get("KMSCLI_PAGER", os.environ.get("PAGER", "less -FRX"))
-    if opts.get("no_cli_pager") or not pager or not sys.stdout.isatty() or _fits_screen(text):
+    if (
+        opts.get("no_cli_pager")
+        or not pager
+        or not sys.stdout.isatty()
+        or text.count("\n") < shutil.get_terminal_size().lines
+    ):
         sys.stdout.write(text)
         sys.stdout.flush()
         return

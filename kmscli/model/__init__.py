@@ -11,7 +11,7 @@ from typing import Any
 @functools.cache
 def model() -> dict[str, Any]:
     """The whole model: ``operations``, ``shapes`` and ``paginators``."""
-    # a plain path, not importlib.resources (which imports zipfile, tempfile, shutil: start-up cost)
+    # a plain path, not importlib.resources: this module is on every command's import path
     with open(os.path.join(os.path.dirname(__file__), "kms.json"), "rb") as fh:
         data: dict[str, Any] = json.load(fh)
     return data
