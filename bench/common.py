@@ -180,6 +180,31 @@ def time_once(argv: Sequence[str], env: Mapping[str, str], *, timeout: float = 1
     return time.perf_counter() - start
 
 
+def interleave(
+    commands: Sequence[tuple[Sequence[str], Mapping[str, str]]],
+    *,
+    runs: int,
+    warmup: int = 2,
+    timeout: float = 120.0,
+) -> list[list[float]]:
+    """Time each ``(argv, env)`` ``runs`` times, round-robin, after ``warmup`` untimed rounds.
+
+    The order within a round rotates, so no command always follows the same other one.
+    """
+    if runs < 1:
+        raise BenchError("runs must be at least 1")
+    for _ in range(warmup):
+        for argv, env in commands:
+            run(argv, env, timeout=timeout)
+    samples: list[list[float]] = [[] for _ in commands]
+    for i in range(runs):
+        for j in range(len(commands)):
+            k = (i + j) % len(commands)
+            argv, env = commands[k]
+            samples[k].append(time_once(argv, env, timeout=timeout))
+    return samples
+
+
 def compare(
     ours: Sequence[str],
     ours_env: Mapping[str, str],
@@ -191,21 +216,9 @@ def compare(
     timeout: float = 120.0,
 ) -> tuple[list[float], list[float]]:
     """Time ``ours`` and ``peer`` alternately ``runs`` times each, after ``warmup`` untimed runs of each."""
-    if runs < 1:
-        raise BenchError("runs must be at least 1")
-    for _ in range(warmup):
-        run(ours, ours_env, timeout=timeout)
-        run(peer, peer_env, timeout=timeout)
-    ours_t: list[float] = []
-    peer_t: list[float] = []
-    for i in range(runs):
-        # alternate which side goes first so neither always follows the other's cache effects
-        if i % 2 == 0:
-            ours_t.append(time_once(ours, ours_env, timeout=timeout))
-            peer_t.append(time_once(peer, peer_env, timeout=timeout))
-        else:
-            peer_t.append(time_once(peer, peer_env, timeout=timeout))
-            ours_t.append(time_once(ours, ours_env, timeout=timeout))
+    ours_t, peer_t = interleave(
+        [(ours, ours_env), (peer, peer_env)], runs=runs, warmup=warmup, timeout=timeout
+    )
     return ours_t, peer_t
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bench.common import (
-    compare,
+    interleave,
     create_key,
     fresh_dir,
     init_vault,
@@ -115,10 +115,10 @@ def report(runs: int = 11) -> str:
     best = min(traces, key=lambda recs: sum(r.self_us for r in recs))  # the least disturbed trace
     # the same imports without the tracer's overhead: a program that only imports them
     imports_only = [sys.executable, "-c", import_statement(best)]
-    encrypt_t, python_t = compare(
-        [*kmscli_argv(), *args], env, [sys.executable, "-c", "pass"], env, runs=runs
+    encrypt_t, imports_t, python_t = interleave(
+        [([*kmscli_argv(), *args], env), (imports_only, env), ([sys.executable, "-c", "pass"], env)],
+        runs=runs,
     )
-    imports_t, _ = compare(imports_only, env, [sys.executable, "-c", "pass"], env, runs=runs, warmup=1)
     wall_ms, python_ms = median(encrypt_t) * 1000, median(python_t) * 1000
     import_ms = median(imports_t) * 1000 - python_ms
     kdf_ms = kdf_seconds() * 1000
@@ -136,7 +136,7 @@ def report(runs: int = 11) -> str:
         f"| + default KDF (Argon2id 64 MiB, t=3, p=4), per passphrase call | {kdf_ms:.1f} |",
         "",
         "Import time by package, share of `-X importtime` self times: "
-        + ", ".join(f"{name} {100 * ms / traced_ms:.0f}%" for name, ms in groups[:8]),
+        + ", ".join(f"{name} {100 * ms / traced_ms:.0f}%" for name, ms in groups if ms >= traced_ms / 100),
         "",
         "Costliest imports made by kmscli's entry point (cumulative, instrumented ms): "
         + ", ".join(f"{name} {ms:.1f}" for name, ms in top_level(best)),

@@ -323,3 +323,12 @@ def test_audit_row_is_na_until_the_script_exists(tmp_path: Path, monkeypatch: py
 )
 def test_parse_reported_ratio(text: str, ratio: Any) -> None:
     assert run_all.parse_reported_ratio(text) == ratio
+
+
+def test_interleave_rotates_the_order_every_round(tmp_path: Path) -> None:
+    log = tmp_path / "order.txt"
+    env = common.base_env()
+    commands = [([sys.executable, "-c", f"open({str(log)!r}, 'a').write({c!r})"], env) for c in "ABC"]
+    samples = common.interleave(commands, runs=3, warmup=1)
+    assert [len(s) for s in samples] == [3, 3, 3]
+    assert log.read_text() == "ABC" + "ABCBCACAB"  # one warm-up round, then rotated rounds
