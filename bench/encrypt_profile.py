@@ -16,10 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bench.common import (
-    interleave,
     create_key,
     fresh_dir,
     init_vault,
+    interleave,
     kmscli_argv,
     kmscli_env,
     median,
