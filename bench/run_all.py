@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             "kmscli --version",
             "python -c pass",
             startup.TARGET,
-            lambda: startup.measure(runs=n + 6),
+            lambda: startup.measure(runs=3 * n - 4),
         )
     ]
     extra_info: dict[str, str] = {}
@@ -165,7 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     from kmscli import __version__
 
     table = common.format_table(rows)
-    info = common.machine_info({"kmscli": __version__, **extra_info, "runs": f"{n} ({slow} for passphrase)"})
+    info = common.machine_info(
+        {
+            "kmscli": __version__,
+            **extra_info,
+            "runs": f"{n} per side ({3 * n - 4} for start-up, {slow} for the passphrase and the breakdown)",
+        }
+    )
     notes = [breakdown]
     if audit_output:
         notes.append("bench/audit_query.py output:\n\n```\n" + audit_output + "\n```")
