@@ -332,3 +332,34 @@ def test_interleave_rotates_the_order_every_round(tmp_path: Path) -> None:
     samples = common.interleave(commands, runs=3, warmup=1)
     assert [len(s) for s in samples] == [3, 3, 3]
     assert log.read_text() == "ABC" + "ABCBCACAB"  # one warm-up round, then rotated rounds
+
+
+def _with_audit_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: Any) -> None:
+    (tmp_path / "audit_query.py").write_text("# stand-in\n")
+    monkeypatch.setattr(common, "BENCH_DIR", tmp_path)
+    monkeypatch.setitem(sys.modules, "bench.audit_query", module)
+
+
+def test_audit_row_uses_the_scripts_measure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    fake = types.ModuleType("bench.audit_query")
+    row = Comparison("audit query vs jq", "kmscli", "jq", 0.25, ours_s=1.0, peer_s=5.0)
+    setattr(fake, "measure", lambda: row)  # noqa: B010
+    _with_audit_script(tmp_path, monkeypatch, fake)
+    got, output = run_all.audit_query_row()
+    assert got is row and row.ratio == pytest.approx(0.2) and row.status == "PASS" and output == ""
+
+
+def test_audit_row_reads_the_printed_ratio_otherwise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import types
+
+    _with_audit_script(tmp_path, monkeypatch, types.ModuleType("bench.audit_query"))
+    printed = "kmscli median 2.0 s, jq median 6.0 s\nratio 0.333 (target 0.25)\n"
+    monkeypatch.setattr(common, "run", lambda *a, **k: subprocess.CompletedProcess(a[0], 0, printed, ""))
+    row, output = run_all.audit_query_row()
+    assert row.reported_ratio == pytest.approx(0.333) and row.status == "FAIL" and "jq median" in output
+    monkeypatch.setattr(common, "run", lambda *a, **k: subprocess.CompletedProcess(a[0], 0, "done\n", ""))
+    row, _ = run_all.audit_query_row()
+    assert row.status == "ERROR"
