@@ -363,3 +363,17 @@ def test_audit_row_reads_the_printed_ratio_otherwise(tmp_path: Path, monkeypatch
     monkeypatch.setattr(common, "run", lambda *a, **k: subprocess.CompletedProcess(a[0], 0, "done\n", ""))
     row, _ = run_all.audit_query_row()
     assert row.status == "ERROR"
+
+
+def test_call_after_imports_times_one_real_call() -> None:
+    records = [encrypt_profile.ImportRecord(10, 10, 0, "json"), encrypt_profile.ImportRecord(5, 5, 1, "re")]
+    program = encrypt_profile.call_after_imports(records, ["--version"])
+    assert program.startswith("import json\n")  # only what the traced program imported at depth 0
+    proc = common.run([sys.executable, "-c", program], common.base_env())
+    assert proc.stdout.startswith("kmscli ")
+    assert 0 < encrypt_profile.parse_call_time(proc.stderr) < 10
+    with pytest.raises(BenchError):
+        encrypt_profile.parse_call_time("Traceback ...\n")
+    failing = encrypt_profile.call_after_imports(records, ["describe-key"])  # missing --key-id: exit 252
+    with pytest.raises(BenchError, match="exited 252"):
+        common.run([sys.executable, "-c", failing], common.base_env())
