@@ -30,7 +30,13 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
-bench: $(STAMP)
+# the peers (AWS CLI v1 + moto server) live in their own venv, away from kmscli's dependencies
+BENCH_VENV := bench/.venv
+$(BENCH_VENV)/bin/moto_server:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q awscli 'moto[server]'
+
+bench: $(STAMP) $(BENCH_VENV)/bin/moto_server
 	$(BIN)/python bench/run_all.py
 
 model: $(STAMP)

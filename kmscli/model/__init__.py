@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
-from importlib import resources
+import os
 from typing import Any
 
 
 def _load(name: str) -> dict[str, Any]:
-    with resources.files(__package__).joinpath(name).open("rb") as fh:
+    # a plain path, not importlib.resources: this module is on every command's import path
+    with open(os.path.join(os.path.dirname(__file__), name), "rb") as fh:
         data: dict[str, Any] = json.load(fh)
     return data
 
