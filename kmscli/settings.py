@@ -7,7 +7,6 @@ Precedence for each setting: command-line option, environment variable, the prof
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,8 @@ def read_config(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise VaultEnvironmentError(f"cannot read config file {path}: {exc.strerror}") from None
+    import tomllib  # only when there is a config file to parse
+
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -13,6 +13,8 @@ from kmscli.cli.globals import GLOBAL_NAMES, with_global_options
 #: Commands beyond the KMS API: name -> "module:attribute" (imported only when used).
 EXTRA_COMMANDS: dict[str, str] = {
     "vault": "kmscli.cli.vault_cmds:vault",
+    "unlock": "kmscli.cli.session_cmds:unlock",
+    "lock": "kmscli.cli.session_cmds:lock",
 }
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from typing import Any
 
@@ -21,6 +20,8 @@ def page_or_write(text: str, opts: dict[str, Any]) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    import subprocess
+
     try:
         proc = subprocess.Popen(pager, shell=True, stdin=subprocess.PIPE)
         assert proc.stdin is not None

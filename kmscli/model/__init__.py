@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import functools
 import json
-from importlib import resources
+import os
 from typing import Any
 
 
 @functools.cache
 def model() -> dict[str, Any]:
     """The whole model: ``operations``, ``shapes`` and ``paginators``."""
-    with resources.files(__package__).joinpath("kms.json").open("rb") as fh:
+    # a plain path, not importlib.resources: this module is on every command's import path
+    with open(os.path.join(os.path.dirname(__file__), "kms.json"), "rb") as fh:
         data: dict[str, Any] = json.load(fh)
     return data
 
