@@ -51,6 +51,7 @@ def backup(
     progress: Progress = _no_progress,
 ) -> dict[str, Any]:
     """Write the whole vault to one encrypted file (same passphrase as the vault)."""
+    archive.check_outfile(outfile, force=force)
     vault = unlock(settings, prompt)
     _require_folder(vault, "backup")
     if outfile.resolve().is_relative_to(vault.path.resolve()):
@@ -167,6 +168,7 @@ def export_keys(
 
     if not key_refs:
         raise VaultEnvironmentError("name at least one --key-id")
+    archive.check_outfile(outfile, force=force)
     vault = unlock(settings, prompt)
     params = dict(DEFAULT_KDF, **(kdf or {}))
     bundle = archive.new_vault_header(outfile, new_passphrase, params, system_random, _created())

@@ -284,12 +284,19 @@ def vault_files(vault: Vault) -> Iterator[tuple[str, Path]]:
                 yield full.relative_to(root).as_posix(), full
 
 
-def write_new_file(path: Path, data: bytes, *, force: bool) -> None:
-    """Write a private (0600) file atomically; refuse to replace an existing one without ``force``."""
-    if path.exists() and not force:
-        raise VaultEnvironmentError(f"{path} already exists; refusing to overwrite it without --force")
+def check_outfile(path: Path, *, force: bool) -> None:
+    """Refuse an output path that exists (without ``force``), is a folder, or has no parent folder."""
     if path.is_dir():
         raise VaultEnvironmentError(f"{path} is a folder")
+    if path.exists() and not force:
+        raise VaultEnvironmentError(f"{path} already exists; refusing to overwrite it without --force")
+    if not path.parent.is_dir():
+        raise VaultEnvironmentError(f"the folder of {path} does not exist")
+
+
+def write_new_file(path: Path, data: bytes, *, force: bool) -> None:
+    """Write a private (0600) file atomically; refuse to replace an existing one without ``force``."""
+    check_outfile(path, force=force)
     try:
         fs.atomic_write(path, data)
         os.chmod(path, fs.FILE_MODE)
