@@ -15,6 +15,7 @@ EXTRA_COMMANDS: dict[str, str] = {
     "vault": "kmscli.cli.vault_cmds:vault",
     "unlock": "kmscli.cli.session_cmds:unlock",
     "lock": "kmscli.cli.session_cmds:lock",
+    "_complete-ids": "kmscli.cli.complete_cmd:complete_ids",
 }
 
 
