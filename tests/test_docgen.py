@@ -195,5 +195,7 @@ def test_fish_completion(shell_env: dict[str, str]) -> None:
     )
     first, keys, vault = proc.stdout.split("---\n")
     assert first.split("\t")[0] == "encrypt"
-    assert [line.split("\t")[0] for line in keys.splitlines()] == [shell_env["KEY_ID"], "alias/ci-signing"]
+    assert sorted(line.split("\t")[0] for line in keys.splitlines()) == sorted(
+        [shell_env["KEY_ID"], "alias/ci-signing"]
+    )
     assert "export-key" in [line.split("\t")[0] for line in vault.splitlines()]

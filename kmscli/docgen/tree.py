@@ -71,9 +71,7 @@ def _option(param: click.Option) -> Opt:
     names = [n for n in [*param.opts, *param.secondary_opts] if n.startswith("--")]
     choices: list[str] = []
     ptype = param.type
-    if isinstance(ptype, click.Choice):
-        choices = [str(c) for c in ptype.choices]
-    elif hasattr(ptype, "choices"):
+    if isinstance(ptype, click.Choice) or hasattr(ptype, "choices"):
         choices = [str(c) for c in ptype.choices]
     takes_value = not param.is_flag and not param.count
     metavar = "" if not takes_value else (ptype.name.upper() if ptype.name else "VALUE")
