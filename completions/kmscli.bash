@@ -3,7 +3,8 @@
 
 _kmscli_subcommands() {
     case "$1" in
-        '') echo 'cancel-key-deletion create-alias create-key decrypt delete-alias describe-key disable-key enable-key encrypt generate-data-key generate-data-key-without-plaintext generate-random list-aliases list-keys list-resource-tags lock re-encrypt schedule-key-deletion tag-resource unlock untag-resource update-alias update-key-description vault' ;;
+        '') echo 'cancel-key-deletion configure create-alias create-key decrypt delete-alias describe-key disable-key enable-key encrypt generate-data-key generate-data-key-without-plaintext generate-random list-aliases list-keys list-resource-tags lock re-encrypt schedule-key-deletion tag-resource unlock untag-resource update-alias update-key-description vault' ;;
+        'configure') echo 'get list set' ;;
         'vault') echo 'backup change-passphrase export-key init restore status' ;;
     esac
 }
@@ -11,6 +12,10 @@ _kmscli_options() {
     case "$1" in
         '') echo '--output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --version --help' ;;
         'cancel-key-deletion') echo '--key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
+        'configure') echo '--output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
+        'configure get') echo '--output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
+        'configure list') echo '--output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
+        'configure set') echo '--output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'create-alias') echo '--alias-name --target-key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'create-key') echo '--bypass-policy-lockout-safety-check --no-bypass-policy-lockout-safety-check --custom-key-store-id --customer-master-key-spec --description --key-spec --key-usage --multi-region --no-multi-region --origin --policy --tags --xks-key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'decrypt') echo '--ciphertext-blob --dry-run --no-dry-run --dry-run-modifiers --encryption-algorithm --encryption-context --grant-tokens --key-id --recipient --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
@@ -46,6 +51,10 @@ _kmscli_value_options() {
     case "$1" in
         '') echo '--output --query --region --profile --vault --passphrase-file --color' ;;
         'cancel-key-deletion') echo '--key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color' ;;
+        'configure') echo '--output --query --region --profile --vault --passphrase-file --color' ;;
+        'configure get') echo '--output --query --region --profile --vault --passphrase-file --color' ;;
+        'configure list') echo '--output --query --region --profile --vault --passphrase-file --color' ;;
+        'configure set') echo '--output --query --region --profile --vault --passphrase-file --color' ;;
         'create-alias') echo '--alias-name --target-key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color' ;;
         'create-key') echo '--custom-key-store-id --customer-master-key-spec --description --key-spec --key-usage --origin --policy --tags --xks-key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color' ;;
         'decrypt') echo '--ciphertext-blob --dry-run-modifiers --encryption-algorithm --encryption-context --grant-tokens --key-id --recipient --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color' ;;
@@ -84,6 +93,14 @@ _kmscli_choices() {
         'cancel-key-deletion --generate-cli-skeleton') echo 'input output' ;;
         'cancel-key-deletion --output') echo 'json text table yaml yaml-stream' ;;
         'cancel-key-deletion --color') echo 'on off auto' ;;
+        'configure --output') echo 'json text table yaml yaml-stream' ;;
+        'configure --color') echo 'on off auto' ;;
+        'configure get --output') echo 'json text table yaml yaml-stream' ;;
+        'configure get --color') echo 'on off auto' ;;
+        'configure list --output') echo 'json text table yaml yaml-stream' ;;
+        'configure list --color') echo 'on off auto' ;;
+        'configure set --output') echo 'json text table yaml yaml-stream' ;;
+        'configure set --color') echo 'on off auto' ;;
         'create-alias --generate-cli-skeleton') echo 'input output' ;;
         'create-alias --output') echo 'json text table yaml yaml-stream' ;;
         'create-alias --color') echo 'on off auto' ;;

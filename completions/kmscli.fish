@@ -33,7 +33,7 @@ function __kmscli_ids --description 'key ids and alias names from the vault'
     kmscli _complete-ids $argv[1] $args 2>/dev/null
 end
 
-set -g __kmscli_paths 'cancel-key-deletion' 'create-alias' 'create-key' 'decrypt' 'delete-alias' 'describe-key' 'disable-key' 'enable-key' 'encrypt' 'generate-data-key' 'generate-data-key-without-plaintext' 'generate-random' 'list-aliases' 'list-keys' 'list-resource-tags' 'lock' 're-encrypt' 'schedule-key-deletion' 'tag-resource' 'unlock' 'untag-resource' 'update-alias' 'update-key-description' 'vault' 'vault backup' 'vault change-passphrase' 'vault export-key' 'vault init' 'vault restore' 'vault status'
+set -g __kmscli_paths 'cancel-key-deletion' 'configure' 'configure get' 'configure list' 'configure set' 'create-alias' 'create-key' 'decrypt' 'delete-alias' 'describe-key' 'disable-key' 'enable-key' 'encrypt' 'generate-data-key' 'generate-data-key-without-plaintext' 'generate-random' 'list-aliases' 'list-keys' 'list-resource-tags' 'lock' 're-encrypt' 'schedule-key-deletion' 'tag-resource' 'unlock' 'untag-resource' 'update-alias' 'update-key-description' 'vault' 'vault backup' 'vault change-passphrase' 'vault export-key' 'vault init' 'vault restore' 'vault status'
 
 function __kmscli_value_options
     switch "$argv"
@@ -41,6 +41,14 @@ function __kmscli_value_options
             printf '%s\n' --output --query --region --profile --vault --passphrase-file --color
         case 'cancel-key-deletion'
             printf '%s\n' --key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color
+        case 'configure'
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color
+        case 'configure get'
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color
+        case 'configure list'
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color
+        case 'configure set'
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color
         case 'create-alias'
             printf '%s\n' --alias-name --target-key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color
         case 'create-key'
@@ -104,6 +112,7 @@ end
 
 complete -c kmscli -f
 complete -c kmscli -n '__kmscli_at \'\'' -a 'cancel-key-deletion' -d 'Cancels the deletion of a KMS key'
+complete -c kmscli -n '__kmscli_at \'\'' -a 'configure' -d 'Set up a profile in config.toml: region, account id, output, principal'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'create-alias' -d 'Creates a friendly name for a KMS key'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'create-key' -d 'Creates a unique customer managed KMS key in your Amazon Web Services '
 complete -c kmscli -n '__kmscli_at \'\'' -a 'decrypt' -d 'Decrypts ciphertext that was encrypted by a KMS key using any of the f'
@@ -151,6 +160,49 @@ complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l debug -d 'Show tr
 complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l no-cli-pager -d 'Never page output.'
 complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l color -x -a 'on off auto' -d 'Colour in terminal output.'
 complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l help -d 'Show the help and exit.'
+complete -c kmscli -n '__kmscli_at \'configure\'' -a 'get' -d 'Print one setting of the profile; exit status 1 when it is not set (as'
+complete -c kmscli -n '__kmscli_at \'configure\'' -a 'list' -d 'Show every setting of the profile, its value and where it comes from'
+complete -c kmscli -n '__kmscli_at \'configure\'' -a 'set' -d 'Set one setting (region, account_id, output, principal, vault) in the '
+complete -c kmscli -n '__kmscli_at \'configure\'' -l output -x -a 'json text table yaml yaml-stream' -d 'Output format: json, text, table or yaml.'
+complete -c kmscli -n '__kmscli_at \'configure\'' -l query -r -F -d 'A JMESPath query applied to the result.'
+complete -c kmscli -n '__kmscli_at \'configure\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION; default from the profile).'
+complete -c kmscli -n '__kmscli_at \'configure\'' -l profile -r -F -d 'Profile in config.toml (KMSCLI_PROFILE).'
+complete -c kmscli -n '__kmscli_at \'configure\'' -l vault -r -F -d 'Vault folder (KMSCLI_VAULT).'
+complete -c kmscli -n '__kmscli_at \'configure\'' -l passphrase-file -r -F -d 'File holding the vault passphrase (KMSCLI_PASSPHRASE_FILE).'
+complete -c kmscli -n '__kmscli_at \'configure\'' -l debug -d 'Show tracebacks and debug details.'
+complete -c kmscli -n '__kmscli_at \'configure\'' -l no-cli-pager -d 'Never page output.'
+complete -c kmscli -n '__kmscli_at \'configure\'' -l color -x -a 'on off auto' -d 'Colour in terminal output.'
+complete -c kmscli -n '__kmscli_at \'configure\'' -l help -d 'Show the help and exit.'
+complete -c kmscli -n '__kmscli_at \'configure get\'' -l output -x -a 'json text table yaml yaml-stream' -d 'Output format: json, text, table or yaml.'
+complete -c kmscli -n '__kmscli_at \'configure get\'' -l query -r -F -d 'A JMESPath query applied to the result.'
+complete -c kmscli -n '__kmscli_at \'configure get\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION; default from the profile).'
+complete -c kmscli -n '__kmscli_at \'configure get\'' -l profile -r -F -d 'Profile in config.toml (KMSCLI_PROFILE).'
+complete -c kmscli -n '__kmscli_at \'configure get\'' -l vault -r -F -d 'Vault folder (KMSCLI_VAULT).'
+complete -c kmscli -n '__kmscli_at \'configure get\'' -l passphrase-file -r -F -d 'File holding the vault passphrase (KMSCLI_PASSPHRASE_FILE).'
+complete -c kmscli -n '__kmscli_at \'configure get\'' -l debug -d 'Show tracebacks and debug details.'
+complete -c kmscli -n '__kmscli_at \'configure get\'' -l no-cli-pager -d 'Never page output.'
+complete -c kmscli -n '__kmscli_at \'configure get\'' -l color -x -a 'on off auto' -d 'Colour in terminal output.'
+complete -c kmscli -n '__kmscli_at \'configure get\'' -l help -d 'Show the help and exit.'
+complete -c kmscli -n '__kmscli_at \'configure list\'' -l output -x -a 'json text table yaml yaml-stream' -d 'Output format: json, text, table or yaml.'
+complete -c kmscli -n '__kmscli_at \'configure list\'' -l query -r -F -d 'A JMESPath query applied to the result.'
+complete -c kmscli -n '__kmscli_at \'configure list\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION; default from the profile).'
+complete -c kmscli -n '__kmscli_at \'configure list\'' -l profile -r -F -d 'Profile in config.toml (KMSCLI_PROFILE).'
+complete -c kmscli -n '__kmscli_at \'configure list\'' -l vault -r -F -d 'Vault folder (KMSCLI_VAULT).'
+complete -c kmscli -n '__kmscli_at \'configure list\'' -l passphrase-file -r -F -d 'File holding the vault passphrase (KMSCLI_PASSPHRASE_FILE).'
+complete -c kmscli -n '__kmscli_at \'configure list\'' -l debug -d 'Show tracebacks and debug details.'
+complete -c kmscli -n '__kmscli_at \'configure list\'' -l no-cli-pager -d 'Never page output.'
+complete -c kmscli -n '__kmscli_at \'configure list\'' -l color -x -a 'on off auto' -d 'Colour in terminal output.'
+complete -c kmscli -n '__kmscli_at \'configure list\'' -l help -d 'Show the help and exit.'
+complete -c kmscli -n '__kmscli_at \'configure set\'' -l output -x -a 'json text table yaml yaml-stream' -d 'Output format: json, text, table or yaml.'
+complete -c kmscli -n '__kmscli_at \'configure set\'' -l query -r -F -d 'A JMESPath query applied to the result.'
+complete -c kmscli -n '__kmscli_at \'configure set\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION; default from the profile).'
+complete -c kmscli -n '__kmscli_at \'configure set\'' -l profile -r -F -d 'Profile in config.toml (KMSCLI_PROFILE).'
+complete -c kmscli -n '__kmscli_at \'configure set\'' -l vault -r -F -d 'Vault folder (KMSCLI_VAULT).'
+complete -c kmscli -n '__kmscli_at \'configure set\'' -l passphrase-file -r -F -d 'File holding the vault passphrase (KMSCLI_PASSPHRASE_FILE).'
+complete -c kmscli -n '__kmscli_at \'configure set\'' -l debug -d 'Show tracebacks and debug details.'
+complete -c kmscli -n '__kmscli_at \'configure set\'' -l no-cli-pager -d 'Never page output.'
+complete -c kmscli -n '__kmscli_at \'configure set\'' -l color -x -a 'on off auto' -d 'Colour in terminal output.'
+complete -c kmscli -n '__kmscli_at \'configure set\'' -l help -d 'Show the help and exit.'
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l alias-name -x -a '(__kmscli_ids aliases)' -d 'Specifies the alias name. [required]'
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l target-key-id -x -a '(__kmscli_ids keys)' -d 'Associates the alias with the specified customer managed key. [require'
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it.'

@@ -16,6 +16,7 @@ EXTRA_COMMANDS: dict[str, str] = {
     "unlock": "kmscli.cli.session_cmds:unlock",
     "lock": "kmscli.cli.session_cmds:lock",
     "_complete-ids": "kmscli.cli.complete_cmd:complete_ids",
+    "configure": "kmscli.cli.configure_cmds:configure",
 }
 
 
