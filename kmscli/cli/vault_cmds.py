@@ -86,12 +86,17 @@ def change_passphrase(new_passphrase_file: str | None, **kwargs: Any) -> None:
         new = os.environ["KMSCLI_NEW_PASSPHRASE"].encode()
     elif new_passphrase_file:
         new = read_passphrase_file(Path(new_passphrase_file))
-    emit(
-        change(settings, tty_prompt(), new, _kdf(kwargs) or None),
-        opts,
-        opts.get("output") or settings.output,
-        "Vault",
-    )
+    import contextlib
+
+    from kmscli.cli.progress import progress_bar
+
+    # a bar only when nothing will be asked: a prompt under a live bar would be garbled
+    quiet = new is not None and (os.environ.get("KMSCLI_PASSPHRASE") is not None or settings.passphrase_file)
+    with progress_bar("Deriving keys", opts) if quiet else contextlib.nullcontext(None) as advance:
+        result = change(settings, tty_prompt(), new, _kdf(kwargs) or None)
+        if advance is not None:
+            advance(1, 1)
+    emit(result, opts, opts.get("output") or settings.output, "Vault")
 
 
 def _new_passphrase(new_passphrase_file: str | None) -> bytes | None:
