@@ -71,7 +71,9 @@ def unlock(settings: Settings, prompt: Prompt | None) -> UnlockedVault:
         from kmscli.service.core import utcnow
         from kmscli.vault import sessions
 
-        return vault.unlock_with_vault_key(sessions.open_session(vault.header.raw["vault_id"], token, utcnow()))
+        return vault.unlock_with_vault_key(
+            sessions.open_session(vault.header.raw["vault_id"], token, utcnow())
+        )
     return vault.unlock(get_passphrase(settings, prompt))
 
 
