@@ -8,7 +8,6 @@ result does not leave the user in the pager). A pager that cannot start is skipp
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from typing import Any
 
@@ -32,6 +31,8 @@ def should_page(text: str, opts: dict[str, Any], stream: Any = None) -> bool:
         tty = False
     if opts.get("no_cli_pager") or not tty or not pager_command():
         return False
+    import shutil  # only on a terminal: shutil loads zlib, bz2 and lzma, a cost on every piped call
+
     return text.count("\n") >= shutil.get_terminal_size().lines
 
 
