@@ -112,7 +112,7 @@ end
 
 complete -c kmscli -f
 complete -c kmscli -n '__kmscli_at \'\'' -a 'cancel-key-deletion' -d 'Cancels the deletion of a KMS key'
-complete -c kmscli -n '__kmscli_at \'\'' -a 'configure' -d 'Set up a profile in config.toml: region, account id, output, principal'
+complete -c kmscli -n '__kmscli_at \'\'' -a 'configure' -d 'Set up profiles in config.toml, like aws configure'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'create-alias' -d 'Creates a friendly name for a KMS key'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'create-key' -d 'Creates a unique customer managed KMS key in your Amazon Web Services '
 complete -c kmscli -n '__kmscli_at \'\'' -a 'decrypt' -d 'Decrypts ciphertext that was encrypted by a KMS key using any of the f'
@@ -127,11 +127,11 @@ complete -c kmscli -n '__kmscli_at \'\'' -a 'generate-random' -d 'Returns a rand
 complete -c kmscli -n '__kmscli_at \'\'' -a 'list-aliases' -d 'Gets a list of aliases in the caller\'s Amazon Web Services account and'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'list-keys' -d 'Gets a list of all KMS keys in the caller\'s Amazon Web Services accoun'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'list-resource-tags' -d 'Returns all tags on the specified KMS key'
-complete -c kmscli -n '__kmscli_at \'\'' -a 'lock' -d 'End every session of the vault: session files are destroyed and tokens'
+complete -c kmscli -n '__kmscli_at \'\'' -a 'lock' -d 'End every session of the vault'
 complete -c kmscli -n '__kmscli_at \'\'' -a 're-encrypt' -d 'Decrypts ciphertext and then reencrypts it entirely within KMS'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'schedule-key-deletion' -d 'Schedules the deletion of a KMS key'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'tag-resource' -d 'Adds or edits tags on a customer managed key'
-complete -c kmscli -n '__kmscli_at \'\'' -a 'unlock' -d 'Unlock the vault once and print a session for scripts'
+complete -c kmscli -n '__kmscli_at \'\'' -a 'unlock' -d 'Start a session for scripts: unlock once, no KDF per command'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'untag-resource' -d 'Deletes tags from a customer managed key'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'update-alias' -d 'Associates an existing KMS alias with a different KMS key'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'update-key-description' -d 'Updates the description of a KMS key'

@@ -15,9 +15,9 @@ from kmscli.cli.run import emit
 @with_global_options
 @click.pass_context
 def configure(ctx: click.Context, **kwargs: Any) -> None:
-    """Set up a profile in config.toml: region, account id, output, principal and vault path.
+    """Set up profiles in config.toml, like aws configure.
 
-    Without a subcommand, asks for each setting in turn (Enter keeps the value shown in brackets).
+    Settings: region, account id, output format, principal and vault path. Without a subcommand, asks for each setting in turn (Enter keeps the value shown in brackets).
     Profiles are chosen with --profile or KMSCLI_PROFILE.
     """
     if ctx.invoked_subcommand is not None:

@@ -25,7 +25,7 @@ def _settings(opts: dict[str, Any]) -> Any:
 )
 @with_global_options
 def unlock(raw: bool, ttl: str, **kwargs: Any) -> None:
-    """Unlock the vault once and print a session for scripts.
+    """Start a session for scripts: unlock once, no KDF per command.
 
     Prints `export KMSCLI_SESSION="..."` (or the bare token with --raw). With KMSCLI_SESSION set,
     commands use the session and run no passphrase KDF. `kmscli lock` ends every session.
@@ -54,7 +54,11 @@ def unlock(raw: bool, ttl: str, **kwargs: Any) -> None:
 @click.command()
 @with_global_options
 def lock(**kwargs: Any) -> None:
-    """End every session of the vault: session files are destroyed and tokens stop working."""
+    """End every session of the vault.
+
+    Session files are destroyed, so every token stops working. The Lock event is audited when the
+    vault key is at hand without a prompt (a valid KMSCLI_SESSION, KMSCLI_PASSPHRASE or file).
+    """
     from kmscli.service.sessionops import lock_sessions
 
     opts = pop_globals(kwargs)
