@@ -112,7 +112,7 @@ end
 
 complete -c kmscli -f
 complete -c kmscli -n '__kmscli_at \'\'' -a 'cancel-key-deletion' -d 'Cancels the deletion of a KMS key'
-complete -c kmscli -n '__kmscli_at \'\'' -a 'configure' -d 'Set up profiles in config.toml, like aws configure'
+complete -c kmscli -n '__kmscli_at \'\'' -a 'configure' -d 'Set up profiles in config.toml (aws configure)'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'create-alias' -d 'Creates a friendly name for a KMS key'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'create-key' -d 'Creates a unique customer managed KMS key in your Amazon Web Services '
 complete -c kmscli -n '__kmscli_at \'\'' -a 'decrypt' -d 'Decrypts ciphertext that was encrypted by a KMS key using any of the f'
@@ -131,7 +131,7 @@ complete -c kmscli -n '__kmscli_at \'\'' -a 'lock' -d 'End every session of the 
 complete -c kmscli -n '__kmscli_at \'\'' -a 're-encrypt' -d 'Decrypts ciphertext and then reencrypts it entirely within KMS'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'schedule-key-deletion' -d 'Schedules the deletion of a KMS key'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'tag-resource' -d 'Adds or edits tags on a customer managed key'
-complete -c kmscli -n '__kmscli_at \'\'' -a 'unlock' -d 'Start a session for scripts: unlock once, no KDF per command'
+complete -c kmscli -n '__kmscli_at \'\'' -a 'unlock' -d 'Unlock once; start a session for scripts'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'untag-resource' -d 'Deletes tags from a customer managed key'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'update-alias' -d 'Associates an existing KMS alias with a different KMS key'
 complete -c kmscli -n '__kmscli_at \'\'' -a 'update-key-description' -d 'Updates the description of a KMS key'

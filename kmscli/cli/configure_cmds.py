@@ -15,7 +15,7 @@ from kmscli.cli.run import emit
 @with_global_options
 @click.pass_context
 def configure(ctx: click.Context, **kwargs: Any) -> None:
-    """Set up profiles in config.toml, like aws configure.
+    """Set up profiles in config.toml (aws configure).
 
     Settings: region, account id, output format, principal and vault path. Without a subcommand, asks for each setting in turn (Enter keeps the value shown in brackets).
     Profiles are chosen with --profile or KMSCLI_PROFILE.

@@ -25,7 +25,7 @@ def _settings(opts: dict[str, Any]) -> Any:
 )
 @with_global_options
 def unlock(raw: bool, ttl: str, **kwargs: Any) -> None:
-    """Start a session for scripts: unlock once, no KDF per command.
+    """Unlock once; start a session for scripts.
 
     Prints `export KMSCLI_SESSION="..."` (or the bare token with --raw). With KMSCLI_SESSION set,
     commands use the session and run no passphrase KDF. `kmscli lock` ends every session.
