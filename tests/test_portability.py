@@ -170,6 +170,9 @@ def test_bundle_with_session_and_wrong_passphrase(
     key = _key(cli)
     bundle = _bundle(cli, tmp_path, monkeypatch, key)
     monkeypatch.setenv("KMSCLI_VAULT", str(bundle))
+    status = cli("vault", "status")  # no passphrase needed
+    assert status.code == 0, status.err
+    assert status.json()["Kind"] == "bundle" and status.json()["ReadOnly"] is True
     res = cli("list-keys")  # the source vault's passphrase does not open the bundle
     assert res.code == 253 and "wrong passphrase" in res.err
     monkeypatch.setenv("KMSCLI_PASSPHRASE", "bundle pass")
@@ -215,3 +218,23 @@ def test_export_key_failures(cli: Any, vault: Path, tmp_path: Path, monkeypatch:
     res = cli("vault", "export-key", "--key-id", key, "--outfile", str(out), *CHEAP_KDF_ARGS)
     assert res.code == 253 and "KMSCLI_NEW_PASSPHRASE" in res.err
     assert not out.exists()
+
+
+def test_backup_of_a_bundle_is_refused_but_a_sub_bundle_works(
+    cli: Any, vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keep, drop = _key(cli, "alias/keep"), _key(cli)
+    bundle = _bundle(cli, tmp_path, monkeypatch, keep, drop)
+    monkeypatch.setenv("KMSCLI_VAULT", str(bundle))
+    monkeypatch.setenv("KMSCLI_PASSPHRASE", "bundle pass")
+    res = cli("vault", "backup", "--outfile", str(tmp_path / "x.bak"))
+    assert res.code == 253 and "read-only" in res.err
+    assert not (tmp_path / "x.bak").exists()
+    sub = tmp_path / "sub.kmsv"
+    res = cli("vault", "export-key", "--key-id", "alias/keep", "--outfile", str(sub), *CHEAP_KDF_ARGS)
+    assert res.code == 0, res.err
+    assert [k["KeyId"] for k in res.json()["Keys"]] == [keep]
+    assert res.json()["Keys"][0]["Aliases"] == ["alias/keep"]
+    assert json.loads(res.err.strip().splitlines()[-1])["eventName"] == "ExportKeys"  # audited to stderr
+    monkeypatch.setenv("KMSCLI_VAULT", str(sub))
+    assert [k["KeyId"] for k in cli("list-keys").json()["Keys"]] == [keep]

@@ -140,6 +140,28 @@ def _write_lock(vault: UnlockedVault) -> contextlib.AbstractContextManager[None]
     return vault.lock(exclusive=True)
 
 
+def archive_status(settings: Settings) -> dict[str, Any]:
+    """``vault status`` for a backup or bundle file: what its header says (no passphrase needed)."""
+    import datetime as dt
+
+    sealed = archive.ArchiveFile.open(settings.vault_path)
+    kdf = sealed.header.raw["kdf"]
+    return {
+        "Path": str(sealed.path),
+        "FormatVersion": sealed.header.raw["format"],
+        "VaultId": sealed.header.raw["vault_id"],
+        "CreationDate": dt.datetime.fromisoformat(sealed.doc["created"]),
+        "Kdf": {
+            "Algorithm": "argon2id",
+            "MemoryKiB": kdf["memory_cost"],
+            "Iterations": kdf["iterations"],
+            "Parallelism": kdf["lanes"],
+        },
+        "Kind": sealed.kind,
+        "ReadOnly": True,
+    }
+
+
 def _resolver(vault: UnlockedVault, settings: Settings) -> Call:
     ctx = ServiceContext(
         vault=vault,
