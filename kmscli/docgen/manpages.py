@@ -108,6 +108,8 @@ ENVIRONMENT = [
     ("KMSCLI_NEW_PASSPHRASE", "The new passphrase for vault change-passphrase and vault export-key."),
     ("KMSCLI_PAGER, PAGER", "The pager for long output on a terminal (default less -FRX)."),
     ("NO_COLOR", "When set, no colour is used."),
+    ("KMSCLI_NO_PROGRESS", "When set, no progress bar is drawn on stderr."),
+    ("XDG_RUNTIME_DIR", "Where session files are kept (in kmscli/sessions/)."),
 ]
 
 FILES = [
