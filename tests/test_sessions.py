@@ -202,3 +202,23 @@ def test_unlock_fails_closed_when_audit_cannot_be_written(
     res = cli("unlock")
     assert res.code != 0 and res.out == ""
     assert _session_files(tmp_path) == []
+
+
+def test_change_passphrase_ends_sessions(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = cli("unlock", "--raw").out.strip()
+    monkeypatch.setenv("KMSCLI_NEW_PASSPHRASE", "a new passphrase")
+    res = cli(
+        "vault",
+        "change-passphrase",
+        "--kdf-memory-kib",
+        "8",
+        "--kdf-iterations",
+        "1",
+        "--kdf-parallelism",
+        "1",
+    )
+    assert res.code == 0, res.err
+    assert res.json()["SessionsEnded"] == 1
+    monkeypatch.delenv("KMSCLI_PASSPHRASE")
+    monkeypatch.setenv("KMSCLI_SESSION", token)
+    assert cli("list-keys").code == 253

@@ -96,6 +96,9 @@ def change_passphrase(new_passphrase_file: str | None, **kwargs: Any) -> None:
         result = change(settings, tty_prompt(), new, _kdf(kwargs) or None)
         if advance is not None:
             advance(1, 1)
+    from kmscli.service.sessionops import end_sessions
+
+    result["SessionsEnded"] = end_sessions(str(result["VaultId"]))
     emit(result, opts, opts.get("output") or settings.output, "Vault")
 
 

@@ -95,3 +95,8 @@ def lock_sessions(settings: Settings) -> dict[str, Any]:
         audit_event(unlocked, settings, "Lock", {"sessionsDestroyed": count})
         audited = True
     return {"VaultId": vault_id, "SessionsDestroyed": count, "Audited": audited}
+
+
+def end_sessions(vault_id: str) -> int:
+    """Destroy every session of a vault (after a passphrase change: old sessions must not outlive it)."""
+    return sessions.destroy_all(vault_id)
