@@ -50,7 +50,6 @@ KINDS = ("backup", "bundle")
 MAX_ARCHIVE = 1024 * 1024 * 1024
 _KEY_FILE_RE = re.compile(r"^keys/([a-z0-9-]+)/([0-9a-z-]+)\.json$")
 
-Progress = Callable[[int], None]
 
 
 class ReadOnlyVaultError(VaultEnvironmentError):
