@@ -51,7 +51,6 @@ MAX_ARCHIVE = 1024 * 1024 * 1024
 _KEY_FILE_RE = re.compile(r"^keys/([a-z0-9-]+)/([0-9a-z-]+)\.json$")
 
 
-
 class ReadOnlyVaultError(VaultEnvironmentError):
     """A write was attempted on a vault archive opened through KMSCLI_VAULT."""
 
