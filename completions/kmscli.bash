@@ -244,6 +244,13 @@ _kmscli_ids() {
     done
     kmscli _complete-ids "$kind" ${vault:+--vault "$vault"} ${region:+--region "$region"} 2>/dev/null
 }
+# COMPREPLY from compgen, one candidate per line (no mapfile: bash 3.2 on macOS lacks it)
+_kmscli_reply() {
+    local line
+    COMPREPLY=()
+    while IFS= read -r line; do COMPREPLY+=("$line"); done < <(compgen "$@")
+}
+
 _kmscli() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     local words=("${COMP_WORDS[@]:1:COMP_CWORD-1}")
@@ -255,20 +262,20 @@ _kmscli() {
                 *" $prev "*)
                     kind="$(_kmscli_dynamic "$cmdpath $prev")"
                     if [ -n "$kind" ]; then
-                        mapfile -t COMPREPLY < <(compgen -W "$(_kmscli_ids "$kind" "${words[@]}")" -- "$cur")
+                        _kmscli_reply -W "$(_kmscli_ids "$kind" "${words[@]}")" -- "$cur"
                     elif [ -n "$(_kmscli_choices "$cmdpath $prev")" ]; then
-                        mapfile -t COMPREPLY < <(compgen -W "$(_kmscli_choices "$cmdpath $prev")" -- "$cur")
+                        _kmscli_reply -W "$(_kmscli_choices "$cmdpath $prev")" -- "$cur"
                     else
-                        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+                        _kmscli_reply -f -- "$cur"
                     fi
                     return 0 ;;
             esac ;;
     esac
     if [[ "$cur" == -* ]]; then
-        mapfile -t COMPREPLY < <(compgen -W "$(_kmscli_options "$cmdpath")" -- "$cur")
+        _kmscli_reply -W "$(_kmscli_options "$cmdpath")" -- "$cur"
     else
-        mapfile -t COMPREPLY < <(compgen -W "$(_kmscli_subcommands "$cmdpath")" -- "$cur")
-        [ ${#COMPREPLY[@]} -eq 0 ] && mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+        _kmscli_reply -W "$(_kmscli_subcommands "$cmdpath")" -- "$cur"
+        [ ${#COMPREPLY[@]} -eq 0 ] && _kmscli_reply -f -- "$cur"
     fi
     return 0
 }
