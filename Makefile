@@ -42,5 +42,11 @@ bench: $(STAMP) $(BENCH_VENV)/bin/moto_server
 model: $(STAMP)
 	$(BIN)/python tools/gen_model.py
 
+completions: $(STAMP)
+	$(BIN)/python -m kmscli.docgen.completions completions
+
+man: $(STAMP)
+	$(BIN)/python -m kmscli.docgen.manpages man
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

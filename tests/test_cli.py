@@ -218,7 +218,9 @@ def test_skeleton_and_cli_input_json(cli: Any, key_id: str, tmp_path: Path) -> N
         "EncryptionAlgorithm",
         "DryRun",
     }
-    out_skel = cli("encrypt", "--generate-cli-skeleton", "output").json()
+    out_skel = cli(
+        "encrypt", "--key-id", key_id, "--plaintext", "aGk=", "--generate-cli-skeleton", "output"
+    ).json()
     assert set(out_skel) == {"CiphertextBlob", "KeyId", "EncryptionAlgorithm"}
     req = tmp_path / "req.json"
     req.write_text(json.dumps({"KeyId": "alias/none", "Plaintext": "aGk=", "EncryptionContext": {"a": "b"}}))

@@ -15,6 +15,10 @@ EXTRA_COMMANDS: dict[str, str] = {
     "vault": "kmscli.cli.vault_cmds:vault",
     "policy": "kmscli.cli.policy_cmds:policy",
     "artifact": "kmscli.cli.artifact_cmds:artifact",
+    "unlock": "kmscli.cli.session_cmds:unlock",
+    "lock": "kmscli.cli.session_cmds:lock",
+    "_complete-ids": "kmscli.cli.complete_cmd:complete_ids",
+    "configure": "kmscli.cli.configure_cmds:configure",
 }
 
 

@@ -78,31 +78,47 @@ class OperationCommand(click.Command):
         return super().parse_args(ctx, out)
 
 
-def _skeleton(shape_name: str, depth: int = 0) -> Any:
+def _skeleton(shape_name: str, stack: list[str], member_names: bool = False, name: str = "") -> Any:
+    """botocore's ArgumentGenerator, which the AWS CLI uses for ``--generate-cli-skeleton``.
+
+    Strings are ``""`` (or the member name, for output skeletons), enums their first value, numbers
+    0, booleans true, timestamps the epoch, blobs null; a structure met again inside itself is ``{}``.
+    """
     sh = shape(shape_name)
     kind = sh["type"]
-    if depth > 6:
-        return None
-    if kind == "structure":
-        return {m: _skeleton(s["shape"], depth + 1) for m, s in sh["members"].items()}
-    if kind == "list":
-        return [_skeleton(sh["member"], depth + 1)]
-    if kind == "map":
-        return {"KeyName": _skeleton(sh["value"], depth + 1)}
-    if kind == "integer":
-        return 0
-    if kind == "boolean":
-        return True
-    if kind == "string" and sh.get("enum"):
-        return sh["enum"][0]
-    return ""
+    stack.append(shape_name)
+    try:
+        if kind == "structure":
+            if stack.count(shape_name) > 1:
+                return {}
+            return {m: _skeleton(s["shape"], stack, member_names, m) for m, s in sh["members"].items()}
+        if kind == "list":
+            return [_skeleton(sh["member"], stack, member_names, sh["member"] if member_names else "")]
+        if kind == "map":
+            return {"KeyName": _skeleton(sh["value"], stack, member_names)}
+        if kind == "string":
+            if member_names:
+                return name
+            return sh["enum"][0] if sh.get("enum") else ""
+        if kind in ("integer", "long"):
+            return 0
+        if kind in ("float", "double"):
+            return 0.0
+        if kind == "boolean":
+            return True
+        if kind == "timestamp":
+            return "1970-01-01T00:00:00"
+        return None  # blob
+    finally:
+        stack.pop()
 
 
 def skeleton(op_name: str, which: str) -> dict[str, Any]:
-    """``--generate-cli-skeleton input|output``."""
+    """``--generate-cli-skeleton input|output``: member names as strings in the output skeleton."""
     op = operation(op_name)
     target = op["input"] if which == "input" else op["output"]
-    return _skeleton(target) if target else {}
+    result: dict[str, Any] = _skeleton(target, [], member_names=which == "output") if target else {}
+    return result
 
 
 def build_request(op_name: str, values: dict[str, Any], input_json: str | None) -> dict[str, Any]:

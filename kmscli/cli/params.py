@@ -206,6 +206,8 @@ def parse_timestamp(value: str, option: str) -> dt.datetime:
 
 def coerce(shape_name: str, value: Any, option: str) -> Any:
     """Convert a parsed (JSON or shorthand) value to the types the shape asks for."""
+    if value is None:  # botocore: "Invalid type for parameter ..., value: None" (e.g. a skeleton's blob)
+        raise UsageError(f"Error parsing parameter '{option}': invalid type for {shape_name}, value: None")
     sh = shape(shape_name)
     kind = sh["type"]
     if kind == "structure":

@@ -99,12 +99,23 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], o
     from kmscli.cli.opcommand import build_request, skeleton
     from kmscli.settings import load_settings
 
-    if extra.get("generate_cli_skeleton"):
-        sys.stdout.write(json.dumps(skeleton(op_name, extra["generate_cli_skeleton"]), indent=4) + "\n")
+    if extra.get("generate_cli_skeleton") == "input":  # required options are not enforced
+        sys.stdout.write(json.dumps(skeleton(op_name, "input"), indent=4) + "\n")
         return
     request = build_request(op_name, values, extra.get("cli_input_json"))
     settings = load_settings(settings_overrides(opts))
     fmt = opts.get("output") or settings.output
+    if extra.get("generate_cli_skeleton") == "output":  # as the AWS CLI: validate, then a stubbed call
+        from kmscli.model import operation
+        from kmscli.service.validate import validate_request
+
+        try:
+            validate_request(operation(op_name)["input"], request)
+        except KMSError as exc:
+            exc.operation = op_name  # type: ignore[attr-defined]
+            raise
+        emit(skeleton(op_name, "output"), opts, fmt, title=op_name)
+        return
     from kmscli.cli.prompt import tty_prompt
     from kmscli.service.session import open_service
 

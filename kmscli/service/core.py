@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +63,8 @@ class ServiceContext:
 
     def new_uuid(self) -> str:
         """A random UUID from the context's randomness."""
+        import uuid  # lazily: ``uuid`` pulls in ``platform``, a cost on every command
+
         return str(uuid.UUID(bytes=self.random(16), version=4))
 
 

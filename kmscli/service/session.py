@@ -54,10 +54,39 @@ def get_passphrase(
     return secret
 
 
+def open_vault(settings: Settings) -> Vault:
+    """The configured vault: a folder, or a read-only archive file (backup or bundle)."""
+    if settings.vault_path.is_file():
+        from kmscli.vault.archive import ArchiveFile
+
+        return ArchiveFile.open(settings.vault_path)
+    return Vault.open(settings.vault_path)
+
+
 def unlock(settings: Settings, prompt: Prompt | None) -> UnlockedVault:
-    """Open and unlock the configured vault."""
-    vault = Vault.open(settings.vault_path)
+    """Open and unlock the configured vault: with KMSCLI_SESSION (no KDF) or the passphrase."""
+    vault = open_vault(settings)
+    token = os.environ.get("KMSCLI_SESSION")
+    if token:
+        from kmscli.service.core import utcnow
+        from kmscli.vault import sessions
+
+        return vault.unlock_with_vault_key(
+            sessions.open_session(vault.header.raw["vault_id"], token, utcnow())
+        )
     return vault.unlock(get_passphrase(settings, prompt))
+
+
+def audit_log_for(vault: UnlockedVault, settings: Settings) -> AuditLog:
+    """The vault's chained log; for a read-only archive, KMSCLI_AUDIT_LOG (a folder) or stderr."""
+    if getattr(vault, "read_only", False):  # an ArchiveVault (not imported: the hot path)
+        folder = os.environ.get("KMSCLI_AUDIT_LOG")
+        if folder:
+            return AuditLog(Path(folder), vault.audit_key, settings.audit_segment_bytes)
+        from kmscli.audit.stream import StderrAuditLog
+
+        return StderrAuditLog(vault.audit_key)
+    return AuditLog(vault.path / "audit", vault.audit_key, settings.audit_segment_bytes)
 
 
 def context_for(vault: UnlockedVault, settings: Settings) -> ServiceContext:
@@ -67,7 +96,7 @@ def context_for(vault: UnlockedVault, settings: Settings) -> ServiceContext:
     return ServiceContext(
         vault=vault,
         identity=Identity(settings.principal, settings.account_id, settings.region),
-        audit=AuditLog(vault.path / "audit", vault.audit_key, settings.audit_segment_bytes),
+        audit=audit_log_for(vault, settings),
     )
 
 

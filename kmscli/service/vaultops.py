@@ -55,6 +55,10 @@ def init_vault(
 
 def status(settings: Settings) -> dict[str, Any]:
     """What can be known without the passphrase."""
+    if settings.vault_path.is_file():  # a backup or bundle used read-only through KMSCLI_VAULT
+        from kmscli.service.portability import archive_status
+
+        return archive_status(settings)
     vault = Vault.open(settings.vault_path)
     kdf = vault.header.raw["kdf"]
     return {

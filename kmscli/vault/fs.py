@@ -6,7 +6,6 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 
     Temp file in the same folder, fsync, rename over the target, fsync the folder.
     """
-    tmp = path.with_name(f".tmp-{path.name}-{secrets.token_hex(6)}")
+    tmp = path.with_name(f".tmp-{path.name}-{os.urandom(6).hex()}")  # not `secrets`: it loads `random`
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     try:
         view = memoryview(data)
