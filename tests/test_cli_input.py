@@ -16,18 +16,18 @@ B64 = base64.b64encode(b"hello").decode()
 
 def _ops() -> list[str]:
     from kmscli.cli.opcommand import command_name
-    from kmscli.service.registry import OPERATIONS
+    from kmscli.service.registry import load_all
 
-    return sorted(command_name(op) for op in OPERATIONS)
+    return sorted(command_name(op) for op in load_all())
 
 
 @pytest.mark.parametrize("command", _ops())
 def test_input_skeleton_for_every_operation(cli: Any, command: str) -> None:
     from kmscli.cli.opcommand import kebab
     from kmscli.model import input_members
-    from kmscli.service.registry import OPERATIONS
+    from kmscli.service.registry import load_all
 
-    op = next(o for o in OPERATIONS if kebab(o) == command)
+    op = next(o for o in load_all() if kebab(o) == command)
     for args in ((), ("input",)):
         res = cli(command, "--generate-cli-skeleton", *args)  # required options are not enforced
         assert res.code == 0, res.err
@@ -38,9 +38,9 @@ def test_input_skeleton_for_every_operation(cli: Any, command: str) -> None:
 def test_output_skeleton_for_every_operation_is_shaped_like_aws(cli: Any, command: str, vault: Path) -> None:
     from kmscli.cli.opcommand import kebab, skeleton
     from kmscli.model import operation, shape
-    from kmscli.service.registry import OPERATIONS
+    from kmscli.service.registry import load_all
 
-    op = next(o for o in OPERATIONS if kebab(o) == command)
+    op = next(o for o in load_all() if kebab(o) == command)
     before = sorted(p.name for p in (vault / "audit").glob("*"))
     required = shape(operation(op)["input"]).get("required", [])
     if required:  # `output` validates the inputs first, as the AWS CLI does

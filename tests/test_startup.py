@@ -10,7 +10,21 @@ from pathlib import Path
 from typing import Any
 
 #: Imported by nothing on the encrypt path once the lazy imports are in place; each costs start-up.
-UNNEEDED = ("tomllib", "subprocess", "zipfile", "tempfile", "importlib.resources")
+UNNEEDED = (
+    "tomllib",
+    "subprocess",
+    "zipfile",
+    "tempfile",
+    "importlib.resources",
+    # operation modules other than Encrypt's (service/registry.py loads them on demand)
+    "kmscli.service.asymmetric",
+    "kmscli.crypto.asymmetric",
+    "kmscli.service.grants",
+    "kmscli.service.importing",
+    "kmscli.service.rotation",
+    "kmscli.service.aliases",
+    "cryptography.hazmat.primitives.serialization",
+)
 
 PROBE = """
 import io, json, sys

@@ -24,9 +24,9 @@ EXTRA_COMMANDS: dict[str, str] = {
 
 def _operation_names() -> dict[str, str]:
     from kmscli.cli.opcommand import command_name
-    from kmscli.service.registry import OPERATIONS
+    from kmscli.service.registry import OPERATION_MODULES
 
-    return {command_name(op): op for op in OPERATIONS}
+    return {command_name(op): op for op in OPERATION_MODULES}
 
 
 class RootGroup(click.Group):

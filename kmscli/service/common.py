@@ -162,10 +162,18 @@ def spec_info_or_error(spec: str) -> None:
         raise errors.ValidationException(f"KeySpec {spec} is not valid.")
     if info.unsupported:
         raise errors.UnsupportedOperationException(f"KeySpec {spec} is not supported: {info.unsupported}.")
+    generator(spec)
+
+
+def generator(spec: str) -> MaterialGenerator:
+    """The material generator of ``spec`` (the asymmetric and HMAC ones load on first use)."""
+    if spec not in GENERATORS:
+        import kmscli.service.asymmetric  # noqa: F401  (registers its generators at import)
     if spec not in GENERATORS:
         raise errors.UnsupportedOperationException(
             f"KeySpec {spec} is not supported by this kmscli build yet."
         )
+    return GENERATORS[spec]
 
 
 def check_tags(tags: list[dict[str, str]]) -> None:

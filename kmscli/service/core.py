@@ -299,10 +299,13 @@ def record_service_event(call: Call, name: str, resources: list[str], extra: dic
 
 
 def _run_due_work(ctx: ServiceContext, now: dt.datetime) -> None:
-    """Apply deletions and rotations whose time has come (lazily, at vault access)."""
+    """Apply deletions, rotations and expiries whose time has come (lazily, at vault access)."""
     schedule = ctx.vault.load_schedule()
     if not any(_is_due(entry, now) for entry in schedule.values()):
         return
+    from kmscli.service import registry
+
+    registry.load_due_work()
     with ctx.vault.lock(exclusive=True):
         call = Call(ctx, Operation("ScheduledWork", lambda c: {}, True, False), {}, now)
         for where, entry in sorted(call.schedule().items()):
@@ -315,17 +318,31 @@ def _run_due_work(ctx: ServiceContext, now: dt.datetime) -> None:
 
 
 def _is_due(entry: dict[str, Any], now: dt.datetime) -> bool:
+    """Every schedule field is a due time named ``*_at`` (their handlers may not be loaded yet)."""
     return any(
-        (when := entry.get(name)) is not None and dt.datetime.fromisoformat(when) <= now
-        for name in DUE_HANDLERS
+        name.endswith("_at") and isinstance(when, str) and dt.datetime.fromisoformat(when) <= now
+        for name, when in entry.items()
     )
+
+
+def _require_authorizer() -> None:
+    """No operation runs without the policy engine installed."""
+    if not _AUTHORIZERS:
+        from kmscli.service import policies
+
+        set_authorizer(policies.authorize)
 
 
 def invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
     """Run one KMS operation end to end; raises KMSError (audited) on failure."""
     op = OPERATIONS.get(name)
     if op is None:
+        from kmscli.service import registry
+
+        op = registry.load(name)
+    if op is None:
         raise errors.UnsupportedOperationException(f"{name} is not implemented by kmscli")
+    _require_authorizer()
     now = ctx.clock()
     _run_due_work(ctx, now)
     call = Call(ctx, op, request, now)

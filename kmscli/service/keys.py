@@ -9,10 +9,10 @@ from kmscli import errors
 from kmscli.crypto.specs import SPECS
 from kmscli.service import regions
 from kmscli.service.common import (
-    GENERATORS,
     add_material,
     check_tags,
     default_policy,
+    generator,
     key_metadata,
     require_not_pending_deletion,
     spec_info_or_error,
@@ -91,7 +91,7 @@ def create_key(call: Call) -> Response:
     call.authorize("kms:CreateKey", record, {"Policy": policy})
     call.dry_run()
     if origin == "AWS_KMS":
-        add_material(call, record, GENERATORS[spec](call, spec))
+        add_material(call, record, generator(spec)(call, spec))
     call.save(record)
     return {"KeyMetadata": key_metadata(record)}
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from kmscli import errors
-from kmscli.crypto import asymmetric
 from kmscli.crypto.specs import algorithms_for
 from kmscli.service.common import current_material, require_enabled, require_usage
 from kmscli.service.core import Call, Record
@@ -40,6 +39,8 @@ def check_no_context(context: dict[str, str] | None) -> None:
 
 def _private_key(call: Call, record: Record) -> Any:
     _mid, raw = current_material(call, record)
+    from kmscli.crypto import asymmetric
+
     return asymmetric.load_private(raw)
 
 
@@ -51,6 +52,8 @@ def encrypt_checks(record: Record, algorithm: str, context: dict[str, str] | Non
 
 def seal(call: Call, record: Record, algorithm: str, plaintext: bytes) -> bytes:
     """RSAES-OAEP encrypt ``plaintext`` under the key's public half (AWS's size limits apply)."""
+    from kmscli.crypto import asymmetric
+
     try:
         return asymmetric.rsa_encrypt(_private_key(call, record).public_key(), algorithm, plaintext)
     except asymmetric.CryptoInputError as exc:
@@ -66,6 +69,8 @@ def open_(
     action: str,
 ) -> bytes:
     """Authorize, check and RSAES-OAEP decrypt ``ciphertext`` with the key's private half."""
+    from kmscli.crypto import asymmetric
+
     call.authorize(action, record, {"kms:EncryptionAlgorithm": algorithm})
     require_enabled(record)
     require_usage(record, "ENCRYPT_DECRYPT", call.op.name)

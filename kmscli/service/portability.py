@@ -186,8 +186,6 @@ def export_keys(
     Each key keeps its metadata, policy, grants and tags; its material is rewrapped under the
     bundle's vault key; the aliases of the region that point at it come along.
     """
-    import kmscli.service.registry  # noqa: F401  (registers operations; resolve needs the core)
-
     if not key_refs:
         raise VaultEnvironmentError("name at least one --key-id")
     archive.check_outfile(outfile, force=force)

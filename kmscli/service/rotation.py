@@ -15,7 +15,7 @@ from typing import Any
 
 from kmscli import errors
 from kmscli.service import materials
-from kmscli.service.common import GENERATORS, require_not_pending_deletion
+from kmscli.service.common import generator, require_not_pending_deletion
 from kmscli.service.core import (
     DUE_HANDLERS,
     KEY_ID_RE,
@@ -205,7 +205,7 @@ def rotate_key_on_demand(call: Call) -> Response:
         materials.make_current(call, record, mid)
     else:
         spec = record["KeySpec"]
-        materials.put(call, record, GENERATORS[spec](call, spec), origin="AWS_KMS", **meta)
+        materials.put(call, record, generator(spec)(call, spec), origin="AWS_KMS", **meta)
     return {"KeyId": record["Arn"]}
 
 
@@ -291,7 +291,7 @@ def _rotate_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> 
     mid = materials.put(
         call,
         record,
-        GENERATORS[spec](call, spec),
+        generator(spec)(call, spec),
         origin="AWS_KMS",
         RotationDate=iso(call.now),
         RotationType="AUTOMATIC",

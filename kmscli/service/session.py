@@ -91,8 +91,6 @@ def audit_log_for(vault: UnlockedVault, settings: Settings) -> AuditLog:
 
 def context_for(vault: UnlockedVault, settings: Settings) -> ServiceContext:
     """The service context of an unlocked vault for these settings."""
-    import kmscli.service.registry  # noqa: F401  (registers every operation)
-
     return ServiceContext(
         vault=vault,
         identity=Identity(settings.principal, settings.account_id, settings.region),
