@@ -19,8 +19,7 @@ from typing import Any
 
 from kmscli.errors import KMSError, VaultEnvironmentError
 from kmscli.service.core import Call, Identity, Operation, ServiceContext, system_random, utcnow
-from kmscli.service.session import Prompt, audit_log_for, get_passphrase, unlock
-from kmscli.service.sessionops import audit_event
+from kmscli.service.session import Prompt, audit_event, audit_log_for, get_passphrase, unlock
 from kmscli.settings import Settings
 from kmscli.vault import archive, fs
 from kmscli.vault.store import DEFAULT_KDF, HEADER_NAME, UnlockedVault, Vault

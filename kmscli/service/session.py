@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from kmscli.audit.log import AuditLog
 from kmscli.errors import VaultEnvironmentError
@@ -101,3 +102,31 @@ def context_for(vault: UnlockedVault, settings: Settings) -> ServiceContext:
 def open_service(settings: Settings, prompt: Prompt | None) -> ServiceContext:
     """Unlock the vault and build the context every operation runs in."""
     return context_for(unlock(settings, prompt), settings)
+
+
+def audit_event(
+    vault: UnlockedVault, settings: Settings, name: str, extra: dict[str, Any], *, read_only: bool = False
+) -> None:
+    """Append a kmscli event (not a KMS API call) to the vault's audit log (fail closed)."""
+    import uuid
+
+    from kmscli.audit import events
+    from kmscli.service.core import utcnow
+
+    audit_log_for(vault, settings).append(
+        events.build(
+            name=name,
+            when=utcnow(),
+            principal=settings.principal,
+            account_id=settings.account_id,
+            region=settings.region,
+            request=None,
+            response=None,
+            resources=[],
+            read_only=read_only,
+            request_id=str(uuid.uuid4()),
+            event_id=str(uuid.uuid4()),
+            source="kmscli",
+            extra=extra,
+        )
+    )

@@ -4,38 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import uuid
 from typing import Any
 
-from kmscli.audit import events
 from kmscli.service.core import system_random, utcnow
-from kmscli.service.session import Prompt, audit_log_for, get_passphrase, open_vault
+from kmscli.service.session import Prompt, audit_event, get_passphrase, open_vault
 from kmscli.settings import Settings
 from kmscli.vault import sessions
 from kmscli.vault.store import UnlockedVault
-
-
-def audit_event(
-    vault: UnlockedVault, settings: Settings, name: str, extra: dict[str, Any], *, read_only: bool = False
-) -> None:
-    """Append a kmscli event (not a KMS API call) to the vault's audit log (fail closed)."""
-    audit_log_for(vault, settings).append(
-        events.build(
-            name=name,
-            when=utcnow(),
-            principal=settings.principal,
-            account_id=settings.account_id,
-            region=settings.region,
-            request=None,
-            response=None,
-            resources=[],
-            read_only=read_only,
-            request_id=str(uuid.uuid4()),
-            event_id=str(uuid.uuid4()),
-            source="kmscli",
-            extra=extra,
-        )
-    )
 
 
 def unlock_session(
