@@ -7,6 +7,7 @@ Precedence for each setting: command-line option, environment variable, the prof
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from kmscli.errors import VaultEnvironmentError
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "111122223333"
+#: The region names a vault can hold (the same rule as kmscli.vault.store's file layout).
+REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}$")
 CONFIG_KEYS = ("region", "account_id", "output", "principal", "vault", "audit_segment_bytes")
 
 
@@ -100,6 +103,8 @@ def load_settings(overrides: dict[str, Any]) -> Settings:
     if not (len(account) == 12 and account.isdigit()):
         raise VaultEnvironmentError(f"{path}: account_id must be 12 digits, got {account!r}")
     region = str(pick("region", "KMSCLI_REGION", "region", DEFAULT_REGION))
+    if not REGION_RE.match(region):
+        raise VaultEnvironmentError(f"Provided region_name '{region}' doesn't match a supported format.")
     vault = pick("vault", "KMSCLI_VAULT", "vault", None)
     passphrase_file = overrides.get("passphrase_file") or os.environ.get("KMSCLI_PASSPHRASE_FILE")
     segment = section.get("audit_segment_bytes", 64 * 1024 * 1024)

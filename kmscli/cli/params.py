@@ -11,6 +11,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import os
 import sys
 from typing import Any
 
@@ -30,6 +31,10 @@ def read_param_file(path: str, binary: bool, option: str) -> bytes | str:
             f"Error parsing parameter '{option}': Unable to load paramfile {path}: {exc.strerror}"
         ) from None
     try:
+        if fh is not sys.stdin.buffer and os.fstat(fh.fileno()).st_size > MAX_PARAM_FILE:
+            raise UsageError(
+                f"Error parsing parameter '{option}': paramfile {path} is larger than {MAX_PARAM_FILE} bytes"
+            )
         data = fh.read(MAX_PARAM_FILE + 1)
     except OSError as exc:
         raise UsageError(
@@ -190,7 +195,11 @@ def decode_blob(value: str, option: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise UsageError(f'Invalid base64: "{text[:60]}"') from None
+        # the value is not echoed: it may be a plaintext (--plaintext) that must not reach logs
+        raise UsageError(
+            f"Error parsing parameter '{option}': Invalid base64 (the value is not shown; "
+            "use base64 text or fileb://PATH for raw bytes)"
+        ) from None
 
 
 def parse_timestamp(value: str, option: str) -> dt.datetime:

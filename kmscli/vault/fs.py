@@ -20,8 +20,9 @@ MAX_VAULT_FILE = 16 * 1024 * 1024
 def ensure_dir(path: Path) -> None:
     """Create ``path`` (and parents) as a private folder, tightening an existing one."""
     path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o777 != DIR_MODE:
-        os.chmod(path, DIR_MODE)
+    mode = path.stat().st_mode & 0o777
+    if mode & ~DIR_MODE:  # only ever remove group/other bits: never grant ourselves write access
+        os.chmod(path, mode & DIR_MODE)
 
 
 def fsync_dir(path: Path) -> None:

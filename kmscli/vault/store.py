@@ -236,7 +236,7 @@ class Vault:
         try:
             salt = b64d(self.header.raw["kdf"]["salt"])
             root = derive_root_key(passphrase, salt, kdf)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise TamperError(f"vault header {self.header.path}: bad KDF salt ({exc})") from None
         return self.unlock_with_root_key(root)
 
@@ -250,7 +250,8 @@ class Vault:
             vault_key = _aesgcm(root).decrypt(nonce, ct, self.header.wrap_aad())
         except (InvalidTag, ValueError, TypeError, KeyError):
             raise VaultEnvironmentError(
-                f"wrong passphrase for the vault at {self.path} (or its header was modified)"
+                f"wrong passphrase for the vault at {self.path} (or its header {self.header.path} "
+                "was modified)"
             ) from None
         return self.unlock_with_vault_key(vault_key)
 
