@@ -74,10 +74,30 @@ def _steps(inputs: Path, key: str, disabled: str, blob: str) -> list[Step]:
         Step(["decrypt", "--ciphertext-blob", blob, "--key-id", disabled], 254),
         Step(["decrypt", "--ciphertext-blob", blob[:-8] + "AAAAAAA="], 254),
         Step(["decrypt", "--ciphertext-blob", blob, "--encryption-context", "app=x", "--debug"], 0, True),
-        Step(["re-encrypt", "--ciphertext-blob", blob, "--source-encryption-context", "app=x",
-              "--destination-key-id", key], 0),
-        Step(["re-encrypt", "--ciphertext-blob", blob, "--source-encryption-context", "app=x",
-              "--destination-key-id", disabled], 254),
+        Step(
+            [
+                "re-encrypt",
+                "--ciphertext-blob",
+                blob,
+                "--source-encryption-context",
+                "app=x",
+                "--destination-key-id",
+                key,
+            ],
+            0,
+        ),
+        Step(
+            [
+                "re-encrypt",
+                "--ciphertext-blob",
+                blob,
+                "--source-encryption-context",
+                "app=x",
+                "--destination-key-id",
+                disabled,
+            ],
+            254,
+        ),
         Step(["generate-data-key", "--key-id", key, "--key-spec", "AES_256"], 0, plaintext_out=True),
         Step(["generate-data-key-without-plaintext", "--key-id", key, "--key-spec", "AES_256"], 0),
         Step(["generate-random", "--number-of-bytes", "32"], 0, plaintext_out=True),
@@ -99,8 +119,11 @@ def _steps(inputs: Path, key: str, disabled: str, blob: str) -> list[Step]:
         Step(["list-keys", "--debug"], 253, env={"KMSCLI_PASSPHRASE": WRONG_PASSPHRASE_MARKER}),
         Step(["vault", "change-passphrase"], 0, env={"KMSCLI_NEW_PASSPHRASE": NEW_PASSPHRASE_MARKER}),
         Step(["encrypt", "--key-id", key, "--plaintext", marker_b64], 253),  # old passphrase now wrong
-        Step(["encrypt", "--key-id", key, "--plaintext", marker_b64], 0,
-             env={"KMSCLI_PASSPHRASE": NEW_PASSPHRASE_MARKER}),
+        Step(
+            ["encrypt", "--key-id", key, "--plaintext", marker_b64],
+            0,
+            env={"KMSCLI_PASSPHRASE": NEW_PASSPHRASE_MARKER},
+        ),
         Step(["vault", "init", *CHEAP_KDF_ARGS], 253),  # refuses to overwrite
     ]
 
@@ -135,8 +158,12 @@ def test_no_secret_leaks_anywhere(env: Path, tmp_path: Path, monkeypatch: pytest
         results.append((step, res))
 
     # the plaintexts the service handed out (data keys, random bytes) are secrets too
-    secrets = [PLAINTEXT_MARKER, PASSPHRASE_MARKER.encode(), NEW_PASSPHRASE_MARKER.encode(),
-               WRONG_PASSPHRASE_MARKER.encode()]
+    secrets = [
+        PLAINTEXT_MARKER,
+        PASSPHRASE_MARKER.encode(),
+        NEW_PASSPHRASE_MARKER.encode(),
+        WRONG_PASSPHRASE_MARKER.encode(),
+    ]
     for step, res in results:
         if step.plaintext_out and res.code == 0:
             secrets.append(base64.b64decode(res.json()["Plaintext"]))

@@ -26,9 +26,10 @@ def read_param_file(path: str, binary: bool, option: str) -> bytes | str:
     """Contents of a ``file://`` / ``fileb://`` parameter, bounded in size."""
     try:
         fh = sys.stdin.buffer if path in ("/dev/stdin", "-") else open(path, "rb")  # noqa: SIM115
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path (from --cli-input-json)
+        reason = exc.strerror if isinstance(exc, OSError) else "invalid path"
         raise UsageError(
-            f"Error parsing parameter '{option}': Unable to load paramfile {path}: {exc.strerror}"
+            f"Error parsing parameter '{option}': Unable to load paramfile {path!r}: {reason}"
         ) from None
     try:
         if fh is not sys.stdin.buffer and os.fstat(fh.fileno()).st_size > MAX_PARAM_FILE:
@@ -235,7 +236,7 @@ def coerce(shape_name: str, value: Any, option: str) -> Any:
     if kind == "map":
         if not isinstance(value, dict):
             raise UsageError(f"Error parsing parameter '{option}': expected key=value pairs or a JSON object")
-        return {str(k): coerce(sh["value"], v, option) for k, v in value.items()}
+        return {_text(str(k), option): coerce(sh["value"], v, option) for k, v in value.items()}
     if kind == "integer":
         try:
             return int(value)
@@ -255,6 +256,15 @@ def coerce(shape_name: str, value: Any, option: str) -> Any:
         return parse_timestamp(str(value), option)
     if not isinstance(value, str):
         return json.dumps(value) if isinstance(value, dict | list) else str(value)
+    return _text(value, option)
+
+
+def _text(value: str, option: str) -> str:
+    """Refuse text that is not valid Unicode (undecodable argv bytes, JSON lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"Error parsing parameter '{option}': the value is not valid UTF-8 text") from None
     return value
 
 
