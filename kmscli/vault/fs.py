@@ -77,16 +77,23 @@ def canonical_json(value: Any) -> bytes:
 
 
 def shred(path: Path) -> None:
-    """Overwrite a file with zeros, flush it, then remove it (best effort on copy-on-write disks)."""
+    """Overwrite a file with zeros, flush it, then remove it (best effort on copy-on-write disks).
+
+    The file is first renamed to a hidden name in one atomic step, so a crash part-way leaves either
+    the intact file or no file under its name, never a zeroed file that readers would reject.
+    """
+    doomed = path.with_name(f".shred-{path.name}-{secrets.token_hex(6)}")
     try:
-        size = path.stat().st_size
+        os.rename(path, doomed)
     except FileNotFoundError:
         return
-    with open(path, "r+b") as fh:
+    fsync_dir(path.parent)
+    size = doomed.stat().st_size
+    with open(doomed, "r+b") as fh:
         fh.write(b"\0" * size)
         fh.flush()
         os.fsync(fh.fileno())
-    path.unlink()
+    doomed.unlink()
     fsync_dir(path.parent)
 
 
