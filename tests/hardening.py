@@ -134,3 +134,13 @@ def check_vault_files(vault: Path, passphrase: str = PASSPHRASE) -> dict[str, di
 def b64(data: bytes) -> str:
     """Base64 text of ``data``."""
     return base64.b64encode(data).decode()
+
+
+def skip_fsync(monkeypatch: Any) -> None:
+    """Make ``os.fsync`` a no-op in this process, for tests whose subject is not durability.
+
+    Atomicity (temp file + rename) and locking are unaffected; only the wait for the disk goes.
+    Durability is exercised by the SIGKILL torture in test_hard_crash.py, which runs subprocesses
+    that never see this patch.
+    """
+    monkeypatch.setattr(os, "fsync", lambda fd: None)

@@ -29,8 +29,15 @@ from tests.hardening import (
     kmscli_argv,
     make_vault,
     run_kmscli,
+    skip_fsync,
     verify_chain,
 )
+
+
+@pytest.fixture(autouse=True)
+def _no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Durability is not this module's subject: skip the disk waits (see hardening.skip_fsync)."""
+    skip_fsync(monkeypatch)
 
 
 class SimulatedCrash(BaseException):
@@ -233,7 +240,9 @@ def test_crash_mid_shred_does_not_brick_the_vault(kms: Any, service: Any, clock:
 
 # -- random SIGKILLs of real subprocesses ------------------------------------------------------------
 
-TORTURE_SECONDS = 20.0
+TORTURE_SECONDS = 15.0  # at least this long and MIN_RUNS runs, never longer than TORTURE_CAP
+TORTURE_CAP = 40.0
+MIN_RUNS = 15
 
 #: A "slow disk" shim for half of the runs: each write lands in two halves with a pause between,
 #: and renames and fsyncs pause first, so a kill at a random time often lands inside a write.
@@ -384,7 +393,9 @@ def test_random_sigkill_torture(tmp_path: Path) -> None:
     started = time.monotonic()
     runs = kills = torn = leftovers = 0
     durations: dict[bool, list[float]] = {False: [0.2], True: [0.3]}
-    while time.monotonic() - started < TORTURE_SECONDS and runs < 150:
+    while (elapsed := time.monotonic() - started) < TORTURE_CAP and (
+        elapsed < TORTURE_SECONDS or runs < MIN_RUNS
+    ):
         event, args, on_ack = _plan(rng, model, runs)
         slow = rng.random() < 0.5
         argv = [sys.executable, "-c", SLOW_DISK, *args] if slow else kmscli_argv(*args)
@@ -414,7 +425,7 @@ def test_random_sigkill_torture(tmp_path: Path) -> None:
         torn += _check(vault, model, known)
         leftovers = max(leftovers, len(list(vault.rglob(".tmp-*"))))
     print(f"torture: {runs} runs, {kills} killed, {torn} torn audit tails, {leftovers} temp files left")
-    assert runs >= 15 and kills >= runs // 5, f"only {kills} of {runs} runs were killed"
+    assert runs >= MIN_RUNS and kills >= runs // 5, f"only {kills} of {runs} runs were killed"
     res = run_kmscli(vault, "list-keys")  # one more append repairs a torn tail, if any
     assert res.returncode == 0, res.stderr
     report = verify_chain(vault, allow_torn_tail=False)

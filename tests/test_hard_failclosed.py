@@ -11,9 +11,15 @@ from typing import Any
 
 import pytest
 
-from tests.hardening import verify_chain
+from tests.hardening import skip_fsync, verify_chain
 
 AUDIT_BREAKERS = ["segment-is-directory", "open-eacces", "write-enospc", "torn-enospc", "fsync-eio"]
+
+
+@pytest.fixture(autouse=True)
+def _no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Durability is not this module's subject: skip the disk waits (see hardening.skip_fsync)."""
+    skip_fsync(monkeypatch)
 
 
 def _fd_path(fd: int) -> str:

@@ -13,7 +13,13 @@ from typing import Any
 
 import pytest
 
-from tests.hardening import PASSPHRASE, make_vault, run_kmscli
+from tests.hardening import PASSPHRASE, make_vault, run_kmscli, skip_fsync
+
+
+@pytest.fixture(autouse=True)
+def _no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Durability is not this module's subject: skip the disk waits (see hardening.skip_fsync)."""
+    skip_fsync(monkeypatch)
 
 
 def _header(vault: Path, change: Callable[[dict[str, Any]], None]) -> None:

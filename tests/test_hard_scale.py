@@ -12,9 +12,16 @@ from typing import Any
 
 import pytest
 
+from tests.hardening import skip_fsync
 from tests.helpers import assert_output_shape
 
 N_KEYS = 2000
+
+
+@pytest.fixture(autouse=True)
+def _no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Durability is not this module's subject: skip the disk waits (see hardening.skip_fsync)."""
+    skip_fsync(monkeypatch)
 
 
 def _bulk_keys(service: Any, kms: Any, count: int, monkeypatch: pytest.MonkeyPatch) -> list[str]:

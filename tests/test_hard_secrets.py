@@ -16,12 +16,19 @@ from typing import Any
 
 import pytest
 
+from tests.hardening import skip_fsync
 from tests.helpers import CHEAP_KDF_ARGS, CliResult, run_cli
 
 PASSPHRASE_MARKER = "PASSPHRASE-MARKER-7f3a9c51"
 NEW_PASSPHRASE_MARKER = "NEWPASS-MARKER-0d8e22b7"
 WRONG_PASSPHRASE_MARKER = "WRONGPASS-MARKER-91aa40c3"
 PLAINTEXT_MARKER = b"PLAINTEXT-MARKER-b41d2e6f"
+
+
+@pytest.fixture(autouse=True)
+def _no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Durability is not this module's subject: skip the disk waits (see hardening.skip_fsync)."""
+    skip_fsync(monkeypatch)
 
 
 def forms(secret: bytes) -> list[bytes]:

@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
+from tests.hardening import skip_fsync
 from tests.helpers import CliResult
+
+
+@pytest.fixture(autouse=True)
+def _no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Durability is not this module's subject: skip the disk waits (see hardening.skip_fsync)."""
+    skip_fsync(monkeypatch)
 
 
 def _snapshot(vault: Path) -> dict[Path, bytes]:
