@@ -258,3 +258,38 @@ def test_vault_path_with_spaces_and_unicode(tmp_path: Path) -> None:
     assert enc.returncode == 0, enc.stderr
     assert run_kmscli(vault, "decrypt", "--ciphertext-blob", enc.stdout.strip()).returncode == 0
     assert run_kmscli(vault, "describe-key", "--key-id", key, passphrase=PASSPHRASE + "x").returncode == 253
+
+
+@pytest.mark.parametrize(
+    "option,text",
+    [
+        ("--cli-input-json", "[" * 200_000),
+        ("--tags", "[" * 200_000),
+        ("--encryption-context", '{"a":' * 100_000),
+        ("--encryption-context", "a={" * 5_000),
+    ],
+)
+def test_deeply_nested_parameters_refused(cli: Any, tmp_path: Path, option: str, text: str) -> None:
+    """Regression: JSON or shorthand nested thousands deep raised RecursionError (exit 255)."""
+    path = tmp_path / "deep"
+    path.write_text(text)
+    command = (
+        ["encrypt", "--key-id", "alias/x", "--plaintext", "aGk="] if "context" in option else ["create-key"]
+    )
+    res = cli(*command, option, f"file://{path}")
+    assert res.code == 252, res.err
+    assert "nested too deeply" in res.err and "internal error" not in res.err
+
+
+@pytest.mark.parametrize("query", ["Keys[", "KeyMetadata.[", "(" * 3000 + "a" + ")" * 3000])
+def test_malformed_query_refused_before_anything_runs(cli: Any, vault: Path, query: str) -> None:
+    """Regression: --query was compiled only when printing, after a mutating call had committed:
+    `create-key --query 'Keys['` created a key, printed nothing and exited 255."""
+    from kmscli.vault.store import Vault
+
+    res = cli("create-key", "--query", query)
+    assert res.code == 252, res.err
+    assert "Bad value for --query" in res.err and res.out == ""
+    assert Vault.open(vault).key_count() == 0
+    assert not list((vault / "audit").glob("*.jsonl"))  # the service was never called
+    assert cli("--query", query, "vault", "status").code == 252
