@@ -293,3 +293,32 @@ def test_malformed_query_refused_before_anything_runs(cli: Any, vault: Path, que
     assert Vault.open(vault).key_count() == 0
     assert not list((vault / "audit").glob("*.jsonl"))  # the service was never called
     assert cli("--query", query, "vault", "status").code == 252
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        {"boto_truncate_amount": "x"},
+        {"boto_truncate_amount": -3},
+        {"boto_truncate_amount": True},
+        {"Marker": 5},
+        {"Marker": ["a"]},
+    ],
+)
+def test_forged_starting_token_is_usage_error(cli: Any, token: dict[str, Any]) -> None:
+    """Regression: a token whose fields had the wrong types crashed with ValueError (exit 255)."""
+    text = base64.b64encode(json.dumps(token).encode()).decode()
+    res = cli("list-keys", "--starting-token", text)
+    assert res.code == 252, res.err
+    assert "--starting-token" in res.err and "internal error" not in res.err
+
+
+def test_vault_init_where_a_file_is_in_the_way(env: Path, tmp_path: Path) -> None:
+    """Regression: `vault init` under a path whose parent is a file crashed (exit 255)."""
+    from tests.helpers import CHEAP_KDF_ARGS, run_cli
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    res = run_cli(["--vault", str(blocker / "vault"), "vault", "init", *CHEAP_KDF_ARGS])
+    assert res.code == 253, res.err
+    assert "cannot create a vault" in res.err and "internal error" not in res.err

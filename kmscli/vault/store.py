@@ -189,6 +189,21 @@ class Vault:
         params = check_kdf_params(kdf, source="vault init")
         if cls.exists(path):
             raise VaultEnvironmentError(f"a vault already exists at {path}; refusing to overwrite it")
+        try:
+            return cls._create(path, passphrase, params, random, created)
+        except OSError as exc:
+            raise VaultEnvironmentError(f"cannot create a vault at {path}: {exc.strerror or exc}") from None
+
+    @classmethod
+    def _create(
+        cls,
+        path: Path,
+        passphrase: bytes,
+        params: dict[str, int],
+        random: Callable[[int], bytes],
+        created: str,
+    ) -> UnlockedVault:
+        """The body of :meth:`create` (file-system errors become exit-253 errors there)."""
         fs.ensure_dir(path)
         with fs.locked(path / ".lock", exclusive=True):
             if cls.exists(path):
