@@ -17,6 +17,8 @@ from kmscli.errors import VaultEnvironmentError
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "111122223333"
+#: The --output formats (kmscli.cli.render.OUTPUT_FORMATS; a test keeps the two equal).
+OUTPUT_FORMATS = ("json", "text", "table", "yaml", "yaml-stream")
 #: The region names a vault can hold (the same rule as kmscli.vault.store's file layout).
 REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}$")
 CONFIG_KEYS = ("region", "account_id", "output", "principal", "vault", "audit_segment_bytes")
@@ -106,6 +108,13 @@ def load_settings(overrides: dict[str, Any]) -> Settings:
     if not REGION_RE.match(region):
         raise VaultEnvironmentError(f"Provided region_name '{region}' doesn't match a supported format.")
     vault = pick("vault", "KMSCLI_VAULT", "vault", None)
+    if vault is not None and not isinstance(vault, str):
+        raise VaultEnvironmentError(f"{path}: vault must be a path (a string), got {vault!r}")
+    output = pick("output", None, "output", "json")
+    if output not in OUTPUT_FORMATS:  # checked now: a mutating call must not commit, then fail to print
+        raise VaultEnvironmentError(
+            f"{path}: output must be one of {', '.join(OUTPUT_FORMATS)}, got {output!r}"
+        )
     passphrase_file = overrides.get("passphrase_file") or os.environ.get("KMSCLI_PASSPHRASE_FILE")
     segment = section.get("audit_segment_bytes", 64 * 1024 * 1024)
     if not isinstance(segment, int) or segment < 4096:
@@ -116,7 +125,7 @@ def load_settings(overrides: dict[str, Any]) -> Settings:
         region=region,
         account_id=account,
         principal=str(pick("principal", "KMSCLI_PRINCIPAL", "principal", f"arn:aws:iam::{account}:root")),
-        output=str(pick("output", None, "output", "json")),
+        output=str(output),
         passphrase_file=Path(passphrase_file) if passphrase_file else None,
         audit_segment_bytes=segment,
         config_file=path,

@@ -322,3 +322,27 @@ def test_vault_init_where_a_file_is_in_the_way(env: Path, tmp_path: Path) -> Non
     res = run_cli(["--vault", str(blocker / "vault"), "vault", "init", *CHEAP_KDF_ARGS])
     assert res.code == 253, res.err
     assert "cannot create a vault" in res.err and "internal error" not in res.err
+
+
+@pytest.mark.parametrize("config", ["vault = 5", 'output = "bogus"', "output = 3"])
+def test_config_value_of_wrong_kind_refused_before_the_call(
+    cli: Any, vault: Path, config: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: `vault = 5` crashed (255); `output = "bogus"` let create-key commit and then
+    failed to print (255), so a script saw a failure for a key that existed."""
+    from kmscli.vault.store import Vault
+
+    Path(os.environ["KMSCLI_CONFIG"]).write_text(f"[default]\n{config}\n")
+    if config.startswith("vault"):
+        monkeypatch.delenv("KMSCLI_VAULT")  # the environment would win over the config file
+    res = cli("create-key")
+    assert res.code == 253, res.err
+    assert "internal error" not in res.err and res.out == ""
+    assert Vault.open(vault).key_count() == 0
+
+
+def test_settings_output_formats_match_the_renderer() -> None:
+    from kmscli import settings
+    from kmscli.cli import render
+
+    assert settings.OUTPUT_FORMATS == render.OUTPUT_FORMATS
