@@ -30,8 +30,8 @@ def _context(vault: Path) -> Any:
     return context_for(Vault.open(vault).unlock(PASSPHRASE.encode()), load_settings({"vault": str(vault)}))
 
 
-def worker(vault: Path, number: int, shared: list[str], out: Any) -> None:
-    """Run OPS_PER_WORKER random operations; report what was acknowledged (or the first failure)."""
+def worker(vault: Path, number: int, shared: list[str], out: Any, count: int = OPS_PER_WORKER) -> None:
+    """Run ``count`` random operations; report what was acknowledged (or the first failure)."""
     import os
 
     from kmscli.service.core import invoke
@@ -47,7 +47,7 @@ def worker(vault: Path, number: int, shared: list[str], out: Any) -> None:
     tags: list[tuple[str, str, str]] = []
     ops: list[str] = []
     try:
-        for i in range(OPS_PER_WORKER):
+        for i in range(count):
             choice = rng.choice(["create", "encrypt", "decrypt", "alias", "unalias", "tag", "tag"])
             if choice == "create" or not own:
                 own.append(
@@ -143,3 +143,27 @@ def test_four_processes_mixed_operations(vault: Path) -> None:
             marker = got.get("NextMarker")
         assert found == tagmap
     assert not list(vault.rglob(".tmp-*"))  # no temp file left behind by a finished write
+
+
+def test_concurrent_appends_across_audit_segments(vault: Path) -> None:
+    """With 4 KiB segments the log rolls over many times while processes race: still one chain."""
+    import os
+
+    Path(os.environ["KMSCLI_CONFIG"]).write_text("[default]\naudit_segment_bytes = 4096\n")
+    from kmscli.service.core import invoke
+
+    shared = [invoke(_context(vault), "CreateKey", {})["KeyMetadata"]["KeyId"]]
+    mp = multiprocessing.get_context("fork")
+    queue = mp.Queue()
+    procs = [mp.Process(target=worker, args=(vault, 10 + n, shared, queue, 40)) for n in range(3)]
+    for proc in procs:
+        proc.start()
+    results = [queue.get(timeout=300) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+    assert not [r["error"] for r in results if "error" in r]
+    report = verify_chain(vault, allow_torn_tail=False)
+    assert len(report.events) == 1 + 3 * 40
+    segments = sorted((vault / "audit").glob("audit-*.jsonl"))
+    assert len(segments) > 5
+    assert all(p.stat().st_size <= 4096 for p in segments)
