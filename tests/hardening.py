@@ -1,13 +1,19 @@
 """Shared helpers for the hardening tests: an audit chain checker, a subprocess runner, vault checks.
 
-The operation tables here are the extension points: when asymmetric keys, policies, grants,
-rotation or sessions are merged, their operations become one more line in ``MUTATIONS`` (crash
-torture, concurrency) or ``SECRET_CASES`` (secrets hygiene).
+The extension points for operations merged later (asymmetric keys, policies, grants, rotation,
+import, sessions) are one-line tables in the test modules:
+
+* ``test_hard_crash.CRASH_OPS`` (and ``MULTI_FILE_OPS``) - injected crash points per operation;
+* ``test_hard_crash._plan`` - the commands the SIGKILL torture picks from;
+* ``test_hard_scale.WRITE_CASES`` - which files each operation may write;
+* ``test_hard_failclosed._mutations`` / ``_reads`` - audit-failure cases;
+* ``test_hard_secrets._steps`` - success and error paths scanned for secrets;
+* ``test_hard_tamper.KEY_FILE_EDITS`` - offline edits of key-file fields;
+* ``test_hard_fuzz.PARSE_TARGETS`` / ``REQUEST_SHAPES`` - parser and validation fuzz targets.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -129,11 +135,6 @@ def check_vault_files(vault: Path, passphrase: str = PASSPHRASE) -> dict[str, di
         unlocked.load_aliases(region)
     unlocked.load_schedule()
     return records
-
-
-def b64(data: bytes) -> str:
-    """Base64 text of ``data``."""
-    return base64.b64encode(data).decode()
 
 
 def skip_fsync(monkeypatch: Any) -> None:

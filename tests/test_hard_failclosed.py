@@ -154,7 +154,7 @@ def test_read_returns_nothing_when_audit_fails(
 
 
 def test_torn_append_is_repaired_and_chain_verifies(
-    cli: Any, vault: Path, prepared: dict[str, str], monkeypatch: pytest.MonkeyPatch, break_audit: Any
+    cli: Any, vault: Path, prepared: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as patch:
         real_write = os.write
