@@ -435,3 +435,36 @@ def test_random_sigkill_torture(tmp_path: Path) -> None:
             counts[e["eventName"]] = counts.get(e["eventName"], 0) + 1
     for event, acked in model.acked.items():
         assert counts.get(event, 0) >= acked, (event, counts, model.acked)
+
+
+# -- power-loss durability: folder entries are flushed, not only file contents ---------------------
+
+
+def test_new_folders_and_segments_are_flushed_in_their_parent(
+    kms: Any, vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a new region folder (keys/REGION) and a new audit segment were fsynced as
+    files but their entries in the parent folder were not, so a power loss could drop a whole
+    folder of acknowledged keys or a whole segment of acknowledged events."""
+    import shutil
+
+    from kmscli.vault import fs
+
+    shutil.rmtree(vault / "keys")
+    for segment in (vault / "audit").glob("audit-*.jsonl"):
+        segment.unlink()
+    flushed: list[Path] = []
+    real = fs.fsync_dir
+
+    def record(path: Path) -> None:
+        flushed.append(path)
+        real(path)
+
+    monkeypatch.setattr(fs, "fsync_dir", record)
+    kms("CreateKey")
+    assert vault in flushed  # the new keys/ folder's entry
+    assert vault / "keys" in flushed  # the new keys/us-east-1 folder's entry
+    assert vault / "audit" in flushed  # the new audit segment's entry
+    flushed.clear()
+    kms("CreateKey")
+    assert vault / "audit" not in flushed  # an existing segment needs no folder flush

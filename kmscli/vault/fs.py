@@ -18,8 +18,19 @@ MAX_VAULT_FILE = 16 * 1024 * 1024
 
 
 def ensure_dir(path: Path) -> None:
-    """Create ``path`` (and parents) as a private folder, tightening an existing one."""
+    """Create ``path`` (and parents) as a private folder, tightening an existing one.
+
+    Each folder created here has its entry flushed in its parent, so files later made durable
+    inside it cannot vanish with the folder after a power loss.
+    """
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
     path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    for created in reversed(missing):
+        fsync_dir(created.parent)
     mode = path.stat().st_mode & 0o777
     if mode & ~DIR_MODE:  # only ever remove group/other bits: never grant ourselves write access
         os.chmod(path, mode & DIR_MODE)
