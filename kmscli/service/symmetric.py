@@ -26,6 +26,17 @@ def _context_conditions(context: dict[str, str] | None, **more: Any) -> dict[str
     return conditions
 
 
+def _ciphertext(call: Call) -> bytes:
+    """CiphertextBlob, which the botocore model leaves optional (Decrypt, ReEncrypt) but these need."""
+    blob_value = call.request.get("CiphertextBlob")
+    if blob_value is None:
+        raise errors.ValidationException(
+            "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy "
+            "constraint: Member must not be null"
+        )
+    return bytes(blob_value)
+
+
 def _algorithm(call: Call, member: str) -> str:
     alg = call.request.get(member) or "SYMMETRIC_DEFAULT"
     return str(alg)
@@ -104,6 +115,7 @@ def encrypt(call: Call) -> Response:
 def decrypt(call: Call) -> Response:
     """Decrypt a symmetric blob; the key comes from the blob (or must equal KeyId when given)."""
     req = call.request
+    ciphertext = _ciphertext(call)
     no_recipient(call)
     algorithm = _algorithm(call, "EncryptionAlgorithm")
     if algorithm != "SYMMETRIC_DEFAULT":
@@ -117,7 +129,7 @@ def decrypt(call: Call) -> Response:
         )
     record, plaintext, mid = unseal(
         call,
-        req["CiphertextBlob"],
+        ciphertext,
         req.get("EncryptionContext"),
         req.get("KeyId"),
         "kms:Decrypt",
@@ -135,6 +147,7 @@ def decrypt(call: Call) -> Response:
 def re_encrypt(call: Call) -> Response:
     """ReEncrypt: decrypt under one key and encrypt under another without revealing the plaintext."""
     req = call.request
+    ciphertext = _ciphertext(call)
     src_alg = _algorithm(call, "SourceEncryptionAlgorithm")
     dst_alg = _algorithm(call, "DestinationEncryptionAlgorithm")
     if src_alg != "SYMMETRIC_DEFAULT" and req.get("SourceKeyId") is None:
@@ -155,7 +168,7 @@ def re_encrypt(call: Call) -> Response:
         )
     source, plaintext, src_mid = unseal(
         call,
-        req["CiphertextBlob"],
+        ciphertext,
         req.get("SourceEncryptionContext"),
         req.get("SourceKeyId"),
         "kms:ReEncryptFrom",
