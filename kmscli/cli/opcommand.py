@@ -123,6 +123,13 @@ def skeleton(op_name: str, which: str) -> dict[str, Any]:
 
 def build_request(op_name: str, values: dict[str, Any], input_json: str | None) -> dict[str, Any]:
     """Merge ``--cli-input-json`` with explicit options (which win) into a typed request."""
+    try:
+        return _build_request(op_name, values, input_json)
+    except RecursionError:  # JSON or shorthand nested thousands deep: refuse, do not crash
+        raise UsageError("Error parsing parameters: a value is nested too deeply") from None
+
+
+def _build_request(op_name: str, values: dict[str, Any], input_json: str | None) -> dict[str, Any]:
     members = input_members(op_name)
     request: dict[str, Any] = {}
     if input_json:

@@ -30,6 +30,11 @@ def _decode_token(token: str) -> dict[str, Any]:
         data = json.loads(base64.b64decode(token.encode(), validate=True))
         if not isinstance(data, dict):
             raise ValueError
+        skip = data.get("boto_truncate_amount", 0)
+        if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
+            raise ValueError
+        if not isinstance(data.get("Marker", ""), str):
+            raise ValueError
         return data
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise UsageError(f"Error parsing parameter '--starting-token': invalid token {token!r}") from None

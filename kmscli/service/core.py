@@ -238,17 +238,29 @@ class Call:
         return self.staged_schedule
 
     def commit(self) -> None:
-        """Write everything staged (the caller holds the exclusive lock)."""
+        """Write everything staged (the caller holds the exclusive lock).
+
+        The order makes a crash between two files recoverable: due work is added to the schedule
+        before the key files change and retired from it only after they changed (an entry whose key
+        is not PendingDeletion is dropped harmlessly when it comes due), and alias removals land
+        before a key file is destroyed, so no alias is left pointing at a deleted key.
+        """
         vault = self.ctx.vault
+        final = self.staged_schedule
+        if final is not None:
+            before = vault.load_schedule()
+            union = {**before, **{k: {**before.get(k, {}), **v} for k, v in final.items()}}
+            if union != before:
+                vault.save_schedule(union)
+        for region in sorted(self.alias_dirty):
+            vault.save_aliases(region, self.staged_aliases[region])
         for (region, key_id), record in self.staged_keys.items():
             if record is None:
                 vault.destroy_key(region, key_id)
             else:
                 vault.save_key(region, record)
-        for region in sorted(self.alias_dirty):
-            vault.save_aliases(region, self.staged_aliases[region])
-        if self.staged_schedule is not None:
-            vault.save_schedule(self.staged_schedule)
+        if final is not None and final != vault.load_schedule():
+            vault.save_schedule(final)
 
     @property
     def has_writes(self) -> bool:

@@ -27,6 +27,17 @@ def _context_conditions(context: dict[str, str] | None, **more: Any) -> dict[str
     return conditions
 
 
+def _ciphertext(call: Call) -> bytes:
+    """CiphertextBlob, which the botocore model leaves optional (Decrypt, ReEncrypt) but these need."""
+    blob_value = call.request.get("CiphertextBlob")
+    if blob_value is None:
+        raise errors.ValidationException(
+            "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy "
+            "constraint: Member must not be null"
+        )
+    return bytes(blob_value)
+
+
 def _algorithm(call: Call, member: str) -> str:
     alg = call.request.get(member) or "SYMMETRIC_DEFAULT"
     return str(alg)
@@ -110,6 +121,7 @@ def encrypt(call: Call) -> Response:
 def decrypt(call: Call) -> Response:
     """Decrypt a symmetric blob; the key comes from the blob (or must equal KeyId when given)."""
     req = call.request
+    ciphertext = _ciphertext(call)
     no_recipient(call)
     algorithm = _algorithm(call, "EncryptionAlgorithm")
     named_asymmetric = req.get("KeyId") is not None and pkencrypt.is_asymmetric(call.resolve(req["KeyId"]))
@@ -120,12 +132,12 @@ def decrypt(call: Call) -> Response:
             )
         record = call.resolve(req["KeyId"])
         plain = pkencrypt.open_(
-            call, record, algorithm, req["CiphertextBlob"], req.get("EncryptionContext"), "kms:Decrypt"
+            call, record, algorithm, ciphertext, req.get("EncryptionContext"), "kms:Decrypt"
         )
         return {"KeyId": record["Arn"], "Plaintext": plain, "EncryptionAlgorithm": algorithm}
     record, plaintext, mid = unseal(
         call,
-        req["CiphertextBlob"],
+        ciphertext,
         req.get("EncryptionContext"),
         req.get("KeyId"),
         "kms:Decrypt",
@@ -143,6 +155,7 @@ def decrypt(call: Call) -> Response:
 def re_encrypt(call: Call) -> Response:
     """ReEncrypt: decrypt under one key and encrypt under another without revealing the plaintext."""
     req = call.request
+    ciphertext = _ciphertext(call)
     src_alg = _algorithm(call, "SourceEncryptionAlgorithm")
     dst_alg = _algorithm(call, "DestinationEncryptionAlgorithm")
     if src_alg != "SYMMETRIC_DEFAULT" and req.get("SourceKeyId") is None:
@@ -161,14 +174,12 @@ def re_encrypt(call: Call) -> Response:
     if src_alg != "SYMMETRIC_DEFAULT":
         source = call.resolve(req["SourceKeyId"])
         src_ctx = req.get("SourceEncryptionContext")
-        plaintext = pkencrypt.open_(
-            call, source, src_alg, req["CiphertextBlob"], src_ctx, "kms:ReEncryptFrom"
-        )
+        plaintext = pkencrypt.open_(call, source, src_alg, ciphertext, src_ctx, "kms:ReEncryptFrom")
         src_mid: str | None = None
     else:
         source, plaintext, src_mid = unseal(
             call,
-            req["CiphertextBlob"],
+            ciphertext,
             req.get("SourceEncryptionContext"),
             req.get("SourceKeyId"),
             "kms:ReEncryptFrom",
