@@ -245,56 +245,86 @@ def _blocks(path: Path) -> Iterator[tuple[bytes, int]]:
             yield buf, last
 
 
-def candidate_lines(paths: Iterable[Path], groups: list[list[bytes]], stats: ScanStats) -> Iterator[bytes]:
-    """Raw lines (no newline) of ``paths`` in order that contain a needle of every group."""
+def scan_batches(
+    paths: Iterable[Path], filters: Filters, stats: ScanStats | None = None
+) -> Iterator[list[tuple[bytes, dict[str, Any]]]]:
+    """Matching (raw line, event) pairs of ``paths`` in log order, one list per block read.
+
+    Candidate lines (those holding a needle of every group) are parsed in place: when a block is
+    ASCII (the usual case) its decoded text is parsed at the line's offset with the C scanner,
+    without copying the line; otherwise the line is decoded on its own.
+    """
+    stats = stats if stats is not None else ScanStats()
+    groups = filters.needle_groups()
     driver = groups[0] if groups else None
     rest = groups[1:]
     finder: Any = None
     if driver is not None and len(driver) > 1:
         finder = re.compile(b"|".join(re.escape(n) for n in driver))
+    needle = driver[0] if driver is not None else b"\n"
+    every_line = driver is None
+    scan_once: Any = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009 (set in __init__, untyped)
+    loads = json.loads
+    matches = filters.matches
     for path in paths:
         stats.files.append(str(path))
         for buf, end in _blocks(path):
-            if driver is None:
-                for line in buf[:end].split(b"\n"):
-                    if line.strip():
-                        yield line
-                continue
+            text = buf.decode("utf-8", "surrogateescape")
+            ascii_block = len(text) == len(buf)
+            found: list[tuple[bytes, dict[str, Any]]] = []
             pos = 0
             while pos < end:
-                if finder is not None:
-                    m = finder.search(buf, pos, end)
-                    hit = -1 if m is None else m.start()
+                if every_line:
+                    start = pos
+                    stop = buf.find(b"\n", pos, end)
                 else:
-                    hit = buf.find(driver[0], pos, end)
-                if hit == -1:
-                    break
-                start = buf.rfind(b"\n", 0, hit) + 1
-                stop = buf.find(b"\n", hit, end)
+                    if finder is not None:
+                        m = finder.search(buf, pos, end)
+                        hit = -1 if m is None else m.start()
+                    else:
+                        hit = buf.find(needle, pos, end)
+                    if hit == -1:
+                        break
+                    start = buf.rfind(b"\n", 0, hit) + 1
+                    stop = buf.find(b"\n", hit, end)
                 if stop == -1:
                     stop = end
-                line = buf[start:stop]
                 pos = stop + 1
-                if all(any(n in line for n in group) for group in rest):
-                    yield line
+                line = buf[start:stop]
+                if rest and not all(any(n in line for n in group) for group in rest):
+                    continue
+                event: Any = None
+                if ascii_block and stop > start and buf[start] == 0x7B:  # "{"
+                    try:
+                        event, last = scan_once(text, start)
+                    except (StopIteration, ValueError):
+                        event = None
+                    else:
+                        if last != stop and text[last:stop].strip():
+                            event = None
+                else:
+                    line = line.strip()
+                    if not line:
+                        continue
+                    try:
+                        event = loads(line)
+                    except ValueError:
+                        event = None
+                stats.candidates += 1
+                if not isinstance(event, dict):
+                    stats.unreadable += 1
+                elif matches(event):
+                    found.append((line.rstrip(), event))
+            if found:
+                yield found
 
 
 def scan(
     paths: Iterable[Path], filters: Filters, stats: ScanStats | None = None
 ) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """(raw line, event) for every event of ``paths`` that matches ``filters``, in log order."""
-    stats = stats if stats is not None else ScanStats()
-    loads = json.loads
-    matches = filters.matches
-    for line in candidate_lines(paths, filters.needle_groups(), stats):
-        stats.candidates += 1
-        try:
-            event = loads(line)
-        except ValueError:
-            stats.unreadable += 1
-            continue
-        if isinstance(event, dict) and matches(event):
-            yield line.strip(), event
+    for batch in scan_batches(paths, filters, stats):
+        yield from batch
 
 
 def log_paths(target: Path) -> list[Path]:

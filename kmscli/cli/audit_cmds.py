@@ -23,6 +23,7 @@ from kmscli.audit.query import (
     log_paths,
     parse_time,
     scan,
+    scan_batches,
     summary_row,
 )
 from kmscli.cli.globals import GLOBAL_NAMES, GLOBAL_OPTIONS, settings_overrides, use_color
@@ -227,6 +228,20 @@ class EventWriter:
                 self._table_block()
         self.count += 1
 
+    def add_batch(self, batch: list[tuple[bytes, dict[str, Any]]]) -> None:
+        """Write several events; raw JSON formats join them in one write."""
+        if not batch:
+            return
+        if self.query or self.fmt not in ("json", "jsonl"):
+            for raw, event in batch:
+                self.add(raw, event)
+            return
+        if self.fmt == "jsonl":
+            self.out.write(b"\n".join(raw for raw, _ in batch) + b"\n")
+        else:
+            self.out.write((b"[\n" if self.count == 0 else b",\n") + b",\n".join(raw for raw, _ in batch))
+        self.count += len(batch)
+
     def _table_block(self) -> None:
         from rich import box
         from rich.console import Console
@@ -281,6 +296,14 @@ def _warn_unreadable(stats: ScanStats) -> None:
         )
 
 
+def _no_cycle_collection() -> None:
+    """Parsed events hold no reference cycles, and this process ends after the scan: the cyclic
+    garbage collector only costs time here (about a quarter of a large query)."""
+    import gc
+
+    gc.disable()
+
+
 class AuditGroup(click.Group):
     """``kmscli audit`` queries; its subcommands verify, summarise and follow."""
 
@@ -306,9 +329,14 @@ def audit(ctx: click.Context, max_items: int | None, **kwargs: Any) -> None:
     target, filters, aliases = _source(opts, found)
     writer = EventWriter(fmt, opts, aliases)
     stats = ScanStats()
-    for raw, event in scan(log_paths(target), filters, stats):
-        writer.add(raw, event)
-        if max_items is not None and writer.count >= max_items:
+    _no_cycle_collection()
+    remaining = max_items
+    for batch in scan_batches(log_paths(target), filters, stats):
+        if remaining is not None:
+            batch = batch[:remaining]
+            remaining -= len(batch)
+        writer.add_batch(batch)
+        if remaining == 0:
             break
     writer.close()
     _warn_unreadable(stats)
@@ -371,6 +399,7 @@ def stats(width: int, **kwargs: Any) -> None:
     opts, found = _merged(kwargs)
     target, filters, aliases = _source(opts, found)
     scan_stats = ScanStats()
+    _no_cycle_collection()
     data = collect((event for _raw, event in scan(log_paths(target), filters, scan_stats)), aliases)
     fmt = _default_format(opts, "table", "json")
     if fmt == "table" and not opts.get("query"):
