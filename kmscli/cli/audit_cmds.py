@@ -27,7 +27,7 @@ from kmscli.audit.query import (
     summary_row,
 )
 from kmscli.cli.globals import GLOBAL_NAMES, GLOBAL_OPTIONS, settings_overrides, use_color
-from kmscli.errors import UsageError
+from kmscli.errors import KmscliError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -296,6 +296,12 @@ def _warn_unreadable(stats: ScanStats) -> None:
         )
 
 
+class VerificationFailed(KmscliError):
+    """``audit verify`` found a problem: exit 1 (the report is on stdout)."""
+
+    exit_code = 1
+
+
 def _no_cycle_collection() -> None:
     """Parsed events hold no reference cycles, and this process ends after the scan: the cyclic
     garbage collector only costs time here (about a quarter of a large query)."""
@@ -379,7 +385,9 @@ def verify(repair: bool, **kwargs: Any) -> None:
         sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
     if not report.ok:
-        raise click.exceptions.Exit(1)
+        raise VerificationFailed(
+            "the audit log failed verification" if report.problem else "the audit log has a torn final line"
+        )
 
 
 @audit.command()
