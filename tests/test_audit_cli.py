@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import threading
 import time
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -316,3 +318,25 @@ def test_segments_roll_over_and_queries_read_all_in_order(
         str(i) for i in range(8)
     ]
     assert cli("audit", "verify").code == 0
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_terminal_default_is_the_table(story: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from kmscli.__main__ import main
+
+    monkeypatch.setenv("KMSCLI_PAGER", "")
+    monkeypatch.setenv("COLUMNS", "220")
+    out = _Terminal()
+    with redirect_stdout(out):
+        assert main(["audit", "--event-name", "Decrypt"]) == 0
+    text = out.getvalue()
+    assert "Encryption context" in text and "DisabledException" in text
+    assert not text.lstrip().startswith("{")
+    stats = _Terminal()
+    with redirect_stdout(stats):
+        assert main(["audit", "stats"]) == 0
+    assert "Activity per day" in stats.getvalue()
