@@ -160,19 +160,19 @@ code = os.waitstatus_to_exitcode(status)
 if code:
     sys.stderr.write(err.decode(errors="replace"))
     sys.exit(code)
-print(elapsed, usage.ru_maxrss)
+print(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
 """
 
 
-def run(cmd: list[str], out: str = os.devnull) -> tuple[float, int]:
-    """Wall time (s) and peak RSS (KiB) of one run of ``cmd`` with stdout to ``out``."""
+def run(cmd: list[str], out: str = os.devnull) -> tuple[float, float, int]:
+    """Wall time (s), CPU time (s) and peak RSS (KiB) of one run of ``cmd`` with stdout to ``out``."""
     done = subprocess.run(
         [sys.executable, "-c", _LAUNCHER, out, *cmd], capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed ({done.returncode}): {done.stderr}")
-    elapsed, rss = done.stdout.split()
-    return float(elapsed), int(rss)
+    elapsed, cpu, rss = done.stdout.split()
+    return float(elapsed), float(cpu), int(rss)
 
 
 def main() -> int:
@@ -217,24 +217,38 @@ def main() -> int:
         (tmp / "jq.jsonl").unlink()
         ours_t: list[float] = []
         jq_t: list[float] = []
+        ours_cpu: list[float] = []
+        jq_cpu: list[float] = []
         peak = 0
-        for _ in range(args.runs):
-            t, rss = run(ours_cmd)
+        for _ in range(args.runs):  # alternate, so both see the same machine load
+            t, cpu, rss = run(ours_cmd)
             ours_t.append(t)
+            ours_cpu.append(cpu)
             peak = max(peak, rss)
-            jq_t.append(run(jq_cmd)[0])
+            t, cpu, _rss = run(jq_cmd)
+            jq_t.append(t)
+            jq_cpu.append(cpu)
         ours_m, jq_m = statistics.median(ours_t), statistics.median(jq_t)
         ratio = ours_m / jq_m
-        print(f"selected events        : {selected} of {args.events} (same as jq)")
-        print(f"kmscli audit (median)  : {ours_m:.3f}s  runs={' '.join(f'{x:.3f}' for x in ours_t)}")
-        print(f"jq -c select (median)  : {jq_m:.3f}s  runs={' '.join(f'{x:.3f}' for x in jq_t)}")
+        cpu_ratio = statistics.median(ours_cpu) / statistics.median(jq_cpu)
+        print(f"selected events        : {selected} (same as jq)")
         print(
-            f"ratio kmscli/jq        : {ratio:.3f}  (target <= 0.25: {'PASS' if ratio <= 0.25 else 'FAIL'})"
+            f"kmscli audit (median)  : {ours_m:.3f}s wall, {statistics.median(ours_cpu):.3f}s CPU  "
+            f"runs={' '.join(f'{x:.3f}' for x in ours_t)}"
+        )
+        print(
+            f"jq -c select (median)  : {jq_m:.3f}s wall, {statistics.median(jq_cpu):.3f}s CPU  "
+            f"runs={' '.join(f'{x:.3f}' for x in jq_t)}"
+        )
+        print(
+            f"ratio kmscli/jq        : {ratio:.3f} wall, {cpu_ratio:.3f} CPU  "
+            f"(target <= 0.25: {'PASS' if ratio <= 0.25 else 'FAIL'})"
         )
         print(
             f"kmscli peak RSS        : {peak / 1024:.1f} MiB  (target < 200 MiB: "
             f"{'PASS' if peak < 200 * 1024 else 'FAIL'})"
         )
+        print(f"load average           : {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         return 0 if ratio <= 0.25 and peak < 200 * 1024 else 1
     finally:
         if not args.keep:

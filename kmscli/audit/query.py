@@ -226,23 +226,48 @@ class ScanStats:
 
 
 def _blocks(path: Path) -> Iterator[tuple[bytes, int]]:
-    """Blocks of whole lines: (buffer, end of its last complete line). A final unterminated line
-    comes last with end == len(buffer)."""
-    carry = b""
-    with open(path, "rb") as fh:
+    """Blocks of whole lines: (buffer, index of its last newline). A final unterminated line comes
+    last with its end == len(buffer). A partial line at the end of a block is not copied: the file
+    position moves back to its start and the next read begins there."""
+    with open(path, "rb", buffering=0) as fh:
+        if not fh.seekable():  # a pipe: carry the partial line over instead
+            yield from _blocks_unseekable(fh)
+            return
+        size = BLOCK
         while True:
-            block = fh.read(BLOCK)
-            if not block:
-                if carry.strip():
-                    yield carry, len(carry)
+            buf = fh.read(size)
+            if not buf:
                 return
-            buf = carry + block if carry else block
             last = buf.rfind(b"\n")
             if last == -1:
-                carry = buf
+                if len(buf) < size:  # end of file inside a line: the unterminated final line
+                    if buf.strip():
+                        yield buf, len(buf)
+                    return
+                fh.seek(-len(buf), 1)  # a line longer than the block: read more at once
+                size *= 2
                 continue
-            carry = buf[last + 1 :]
+            if last + 1 < len(buf):
+                fh.seek(last + 1 - len(buf), 1)
             yield buf, last
+            size = BLOCK
+
+
+def _blocks_unseekable(fh: Any) -> Iterator[tuple[bytes, int]]:
+    carry = b""
+    while True:
+        block = fh.read(BLOCK)
+        if not block:
+            if carry.strip():
+                yield carry, len(carry)
+            return
+        buf = carry + block if carry else block
+        last = buf.rfind(b"\n")
+        if last == -1:
+            carry = buf
+            continue
+        carry = buf[last + 1 :]
+        yield buf, last
 
 
 def scan_batches(
