@@ -275,9 +275,8 @@ def scan_batches(
 ) -> Iterator[list[tuple[bytes, dict[str, Any]]]]:
     """Matching (raw line, event) pairs of ``paths`` in log order, one list per block read.
 
-    Candidate lines (those holding a needle of every group) are parsed in place: when a block is
-    ASCII (the usual case) its decoded text is parsed at the line's offset with the C scanner,
-    without copying the line; otherwise the line is decoded on its own.
+    Only candidate lines (those holding a needle of every group) are decoded and parsed, with the
+    C scanner directly (json.loads adds encoding detection and wrapper calls per line).
     """
     stats = stats if stats is not None else ScanStats()
     groups = filters.needle_groups()
@@ -294,8 +293,6 @@ def scan_batches(
     for path in paths:
         stats.files.append(str(path))
         for buf, end in _blocks(path):
-            text = buf.decode("utf-8", "surrogateescape")
-            ascii_block = len(text) == len(buf)
             found: list[tuple[bytes, dict[str, Any]]] = []
             pos = 0
             while pos < end:
@@ -319,22 +316,18 @@ def scan_batches(
                 if rest and not all(any(n in line for n in group) for group in rest):
                     continue
                 event: Any = None
-                if ascii_block and stop > start and buf[start] == 0x7B:  # "{"
-                    try:
-                        event, last = scan_once(text, start)
-                    except (StopIteration, ValueError):
-                        event = None
-                    else:
-                        if last != stop and text[last:stop].strip():
+                try:
+                    decoded = line.decode()
+                    if decoded[:1] == "{":
+                        event, last = scan_once(decoded, 0)
+                        if last != len(decoded) and decoded[last:].strip():
                             event = None
-                else:
-                    line = line.strip()
-                    if not line:
+                    elif decoded.strip():
+                        event = loads(decoded)
+                    else:
                         continue
-                    try:
-                        event = loads(line)
-                    except ValueError:
-                        event = None
+                except (StopIteration, ValueError):
+                    event = None
                 stats.candidates += 1
                 if not isinstance(event, dict):
                     stats.unreadable += 1
