@@ -340,3 +340,10 @@ def test_terminal_default_is_the_table(story: dict[str, str], monkeypatch: pytes
     with redirect_stdout(stats):
         assert main(["audit", "stats"]) == 0
     assert "Activity per day" in stats.getvalue()
+
+
+def test_group_filters_apply_to_subcommands(cli: Any, story: dict[str, str]) -> None:
+    res = cli("audit", "--event-name", "Decrypt", "stats", "--query", "Total", "--output", "text")
+    assert res.out == "2\n"
+    tail = cli("audit", "--key-id", story["other"], "tail", "--output", "jsonl")
+    assert [e["eventName"] for e in lines(tail)] == ["CreateKey", "Encrypt"]

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kmscli.audit import query
-from kmscli.audit.query import Filters, QueryError, ScanStats, parse_time, scan
+from kmscli.audit.query import Filters, QueryError, ScanStats, fast_accept, parse_time, scan, scan_raw_batches
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 KEY_A = "1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -276,3 +276,30 @@ def test_prefilter_never_skips_a_matching_line(
         filters = Filters.build(event_names=[data.draw(name)])
     found = [e for _r, e in scan([path], filters)]
     assert found == ([ev] if filters.matches(ev) else [])
+    # the unparsed fast path for raw output selects exactly the same lines
+    raw = [line for batch in scan_raw_batches([path], filters) for line in batch]
+    assert [json.loads(line) for line in raw] == found
+
+
+def test_fast_path_only_vouches_for_well_formed_top_level_names(tmp_path: Path) -> None:
+    compact = {"separators": (",", ":"), "ensure_ascii": False}
+    good = json.dumps(event("Decrypt"), **compact)
+    nested = json.dumps(event("Encrypt", context={"eventName": "Decrypt"}), **compact)
+    brace_arn = json.dumps(event("Decrypt", principal="arn:aws:iam::111122223333:user/a}b"), **compact)
+    dup = good[:-1] + ',"event\\u004eame":"Encrypt"}'  # json.loads keeps the last: Encrypt
+    cut_after_brace = good[: good.index("}") + 1]  # ends with "}" but the outer object is open
+    spaced = json.dumps(event("Decrypt"))
+    lines = [good, nested, brace_arn, dup, cut_after_brace, spaced, good[:-1]]
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    filters = Filters.build(event_names=["Decrypt"])
+    pattern = fast_accept(filters)
+    assert pattern is not None and pattern.match(good.encode())
+    assert pattern.match(dup.encode())  # the pattern alone would be fooled; _well_formed is not
+    raw = [line.decode() for batch in scan_raw_batches([path], filters) for line in batch]
+    assert raw == [good, brace_arn, spaced]
+    assert raw == [r.decode() for r, _e in scan([path], filters)]
+    # any other filter turns the fast path off
+    assert fast_accept(Filters.build(event_names=["Decrypt"], errors_only=True)) is None
+    assert fast_accept(Filters.build(event_names=["Decrypt"], key_id=KEY_A)) is None
+    assert fast_accept(Filters()) is None

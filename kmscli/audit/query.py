@@ -270,6 +270,39 @@ def _blocks_unseekable(fh: Any) -> Iterator[tuple[bytes, int]]:
         yield buf, last
 
 
+def fast_accept(filters: Filters) -> re.Pattern[bytes] | None:
+    """For a query that selects by event name only: a pattern that proves a *well-formed* line's
+    top-level ``eventName`` is one of the names without parsing the line (docs/audit.md).
+
+    It matches the record layout of the writer and of CloudTrail: ``eventVersion``, a flat
+    ``userIdentity``, ``eventTime``, ``eventSource``, then ``eventName``. Every string in it is free
+    of quotes and escapes and the object free of brackets, so in valid JSON each piece is what it
+    looks like: the member is top level and its value is exactly the name. Lines that do not match
+    are parsed as usual.
+    """
+    if filters != Filters(event_names=filters.event_names) or not filters.event_names:
+        return None
+    if any(_needle(n) != n.encode() for n in filters.event_names):
+        return None
+    names = b"|".join(re.escape(n.encode()) for n in sorted(filters.event_names))
+    return re.compile(
+        rb'\{"eventVersion":"[^"\\]*","userIdentity":\{[^{}\[\]]*\},"eventTime":"[^"\\]*",'
+        rb'"eventSource":"[^"\\]*","eventName":"(?:' + names + rb')"[,}]'
+    )
+
+
+def _well_formed(line: bytes) -> bool:
+    """Cheap checks a fast-accepted line must also pass, else it is parsed: it ends its object and
+    its braces balance (a line cut short anywhere leaves the outer object open), it names
+    ``eventName`` once, and it has no ``\\u`` escapes (which could spell a second ``eventName``)."""
+    return (
+        line[-1:] == b"}"
+        and b"\\u" not in line
+        and line.count(b"{") == line.count(b"}")
+        and line.count(b'"eventName"') == 1
+    )
+
+
 def scan_batches(
     paths: Iterable[Path], filters: Filters, stats: ScanStats | None = None
 ) -> Iterator[list[tuple[bytes, dict[str, Any]]]]:
@@ -278,7 +311,23 @@ def scan_batches(
     Only candidate lines (those holding a needle of every group) are decoded and parsed, with the
     C scanner directly (json.loads adds encoding detection and wrapper calls per line).
     """
+    yield from _scan(paths, filters, stats, raw=False)
+
+
+def scan_raw_batches(
+    paths: Iterable[Path], filters: Filters, stats: ScanStats | None = None
+) -> Iterator[list[bytes]]:
+    """The matching lines only, as stored, one list per block read. When the query is by event
+    name only, lines that :func:`fast_accept` and :func:`_well_formed` vouch for are not parsed."""
+    for batch in _scan(paths, filters, stats, raw=True):
+        yield [line for line, _event in batch]
+
+
+def _scan(
+    paths: Iterable[Path], filters: Filters, stats: ScanStats | None, raw: bool
+) -> Iterator[list[tuple[bytes, Any]]]:
     stats = stats if stats is not None else ScanStats()
+    quick = fast_accept(filters) if raw else None
     groups = filters.needle_groups()
     driver = groups[0] if groups else None
     rest = groups[1:]
@@ -293,7 +342,7 @@ def scan_batches(
     for path in paths:
         stats.files.append(str(path))
         for buf, end in _blocks(path):
-            found: list[tuple[bytes, dict[str, Any]]] = []
+            found: list[tuple[bytes, Any]] = []
             pos = 0
             while pos < end:
                 if every_line:
@@ -314,6 +363,10 @@ def scan_batches(
                 pos = stop + 1
                 line = buf[start:stop]
                 if rest and not all(any(n in line for n in group) for group in rest):
+                    continue
+                if quick is not None and quick.match(line) and _well_formed(line):
+                    stats.candidates += 1
+                    found.append((line, None))
                     continue
                 event: Any = None
                 try:

@@ -24,6 +24,7 @@ from kmscli.audit.query import (
     parse_time,
     scan,
     scan_batches,
+    scan_raw_batches,
     summary_row,
 )
 from kmscli.cli.globals import GLOBAL_NAMES, GLOBAL_OPTIONS, settings_overrides, use_color
@@ -229,18 +230,22 @@ class EventWriter:
         self.count += 1
 
     def add_batch(self, batch: list[tuple[bytes, dict[str, Any]]]) -> None:
-        """Write several events; raw JSON formats join them in one write."""
-        if not batch:
-            return
+        """Write several events."""
         if self.query or self.fmt not in ("json", "jsonl"):
             for raw, event in batch:
                 self.add(raw, event)
+        else:
+            self.add_raw([raw for raw, _ in batch])
+
+    def add_raw(self, lines: list[bytes]) -> None:
+        """Write several records as stored (json and jsonl without --query), in one write."""
+        if not lines:
             return
         if self.fmt == "jsonl":
-            self.out.write(b"\n".join(raw for raw, _ in batch) + b"\n")
+            self.out.write(b"\n".join(lines) + b"\n")
         else:
-            self.out.write((b"[\n" if self.count == 0 else b",\n") + b",\n".join(raw for raw, _ in batch))
-        self.count += len(batch)
+            self.out.write((b"[\n" if self.count == 0 else b",\n") + b",\n".join(lines))
+        self.count += len(lines)
 
     def _table_block(self) -> None:
         from rich import box
@@ -337,11 +342,19 @@ def audit(ctx: click.Context, max_items: int | None, **kwargs: Any) -> None:
     stats = ScanStats()
     _no_cycle_collection()
     remaining = max_items
-    for batch in scan_batches(log_paths(target), filters, stats):
+    paths = log_paths(target)
+    raw = fmt in ("json", "jsonl") and not opts.get("query")
+    batches: Iterable[list[Any]] = (
+        scan_raw_batches(paths, filters, stats) if raw else scan_batches(paths, filters, stats)
+    )
+    for batch in batches:
         if remaining is not None:
             batch = batch[:remaining]
             remaining -= len(batch)
-        writer.add_batch(batch)
+        if raw:
+            writer.add_raw(batch)
+        else:
+            writer.add_batch(batch)
         if remaining == 0:
             break
     writer.close()
