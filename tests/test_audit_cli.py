@@ -347,3 +347,9 @@ def test_group_filters_apply_to_subcommands(cli: Any, story: dict[str, str]) -> 
     assert res.out == "2\n"
     tail = cli("audit", "--key-id", story["other"], "tail", "--output", "jsonl")
     assert [e["eventName"] for e in lines(tail)] == ["CreateKey", "Encrypt"]
+
+
+def test_root_output_format_the_query_cannot_render_is_252(cli: Any, story: dict[str, str]) -> None:
+    res = cli("--output", "yaml", "audit")
+    assert res.code == 252 and "not available here" in res.err
+    assert cli("--output", "yaml", "audit", "stats").out.startswith("Total: 8")

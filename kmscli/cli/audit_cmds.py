@@ -94,10 +94,6 @@ def filter_options(func: F) -> F:
     return func
 
 
-def _split(kwargs: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
-    return {name: kwargs.pop(name, None) for name in names}
-
-
 def _merged(kwargs: dict[str, Any], filters: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
     """(global options, filters): this command's values win over the audit group's, then the root's."""
     ctx = click.get_current_context()
@@ -286,11 +282,13 @@ class EventWriter:
         self.out.flush()
 
 
-def _default_format(opts: dict[str, Any], tty: str, piped: str) -> str:
+def _default_format(opts: dict[str, Any], tty: str, piped: str, allowed: tuple[str, ...]) -> str:
     fmt = opts.get("output")
-    if fmt:
-        return str(fmt)
-    return tty if sys.stdout.isatty() else piped
+    if not fmt:
+        return tty if sys.stdout.isatty() else piped
+    if fmt not in allowed:  # given to the root command, whose choices differ
+        raise UsageError(f"--output {fmt} is not available here; choose from {', '.join(allowed)}")
+    return str(fmt)
 
 
 def _warn_unreadable(stats: ScanStats) -> None:
@@ -336,7 +334,7 @@ def audit(ctx: click.Context, max_items: int | None, **kwargs: Any) -> None:
         if max_items is not None:
             ctx.meta[_META]["max_items"] = max_items
         return
-    fmt = _default_format(opts, "table", "jsonl")
+    fmt = _default_format(opts, "table", "jsonl", QUERY_FORMATS)
     target, filters, aliases = _source(opts, found)
     writer = EventWriter(fmt, opts, aliases)
     stats = ScanStats()
@@ -422,7 +420,7 @@ def stats(width: int, **kwargs: Any) -> None:
     scan_stats = ScanStats()
     _no_cycle_collection()
     data = collect((event for _raw, event in scan(log_paths(target), filters, scan_stats)), aliases)
-    fmt = _default_format(opts, "table", "json")
+    fmt = _default_format(opts, "table", "json", (*STATS_FORMATS, "yaml-stream"))
     if fmt == "table" and not opts.get("query"):
         _print_stats(data, width, use_color(opts))
     else:
@@ -495,7 +493,7 @@ def tail(count: int, follow: bool, poll_interval: float, max_events: int | None,
     from kmscli.audit.tail import last_events
 
     opts, found = _merged(kwargs)
-    fmt = _default_format(opts, "text", "jsonl")
+    fmt = _default_format(opts, "text", "jsonl", QUERY_FORMATS)
     if fmt == "json" and follow:
         raise UsageError("--follow writes a stream: use --output jsonl, text or table")
     target, filters, aliases = _source(opts, found)
