@@ -353,3 +353,15 @@ def test_root_output_format_the_query_cannot_render_is_252(cli: Any, story: dict
     res = cli("--output", "yaml", "audit")
     assert res.code == 252 and "not available here" in res.err
     assert cli("--output", "yaml", "audit", "stats").out.startswith("Total: 8")
+
+
+def test_seed_question_did_every_access_go_through_the_key(cli: Any, story: dict[str, str]) -> None:
+    res = cli(
+        "audit",
+        "stats",
+        "--encryption-context",
+        "object=s3://bucket/report.csv",
+        "--query",
+        "{ByKey: ByKey, ByError: ByError}",
+    )
+    assert res.json() == {"ByKey": {"alias/reports": 3}, "ByError": {"DisabledException": 1}}

@@ -303,3 +303,26 @@ def test_fast_path_only_vouches_for_well_formed_top_level_names(tmp_path: Path) 
     assert fast_accept(Filters.build(event_names=["Decrypt"], errors_only=True)) is None
     assert fast_accept(Filters.build(event_names=["Decrypt"], key_id=KEY_A)) is None
     assert fast_accept(Filters()) is None
+
+
+def test_a_pipe_is_read_with_carried_partial_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import threading
+
+    monkeypatch.setattr(query, "BLOCK", 100)
+    events = [event("Decrypt" if i % 2 else "Encrypt", context={"i": str(i)}) for i in range(30)]
+    data = "".join(json.dumps(e) + "\n" for e in events).encode()
+    read_fd, write_fd = os.pipe()
+
+    def feed() -> None:
+        with os.fdopen(write_fd, "wb") as fh:
+            fh.write(data)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        found = [e for _r, e in scan([Path(f"/dev/fd/{read_fd}")], Filters.build(event_names=["Decrypt"]))]
+    finally:
+        writer.join()
+        os.close(read_fd)
+    assert found == [e for e in events if e["eventName"] == "Decrypt"]
