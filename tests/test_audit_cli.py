@@ -365,3 +365,31 @@ def test_seed_question_did_every_access_go_through_the_key(cli: Any, story: dict
         "{ByKey: ByKey, ByError: ByError}",
     )
     assert res.json() == {"ByKey": {"alias/reports": 3}, "ByError": {"DisabledException": 1}}
+
+
+def test_tail_follow_table_prints_backlog_then_rows(cli: Any, story: dict[str, str], kms: Any) -> None:
+    def later() -> None:
+        time.sleep(0.2)
+        kms("DescribeKey", KeyId=story["other"])
+
+    worker = threading.Thread(target=later)
+    worker.start()
+    res = cli(
+        "audit",
+        "tail",
+        "-n",
+        "2",
+        "--follow",
+        "--poll-interval",
+        "0.02",
+        "--max-events",
+        "1",
+        "--output",
+        "table",
+        "--color",
+        "off",
+    )
+    worker.join()
+    assert res.code == 0, res.err
+    assert res.out.count("Encryption context") == 1  # one header
+    assert res.out.index("DisableKey") < res.out.index("DescribeKey")

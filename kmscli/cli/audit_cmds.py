@@ -270,6 +270,12 @@ class EventWriter:
             self.console.print(table)
         self.rows = []
 
+    def flush(self) -> None:
+        """Write out everything added so far (tables print their pending rows)."""
+        if self.fmt == "table" and self.rows:
+            self._table_block()
+        self.out.flush()
+
     def close(self) -> None:
         """Finish the output (closing bracket, last table block)."""
         if self.fmt == "json":
@@ -504,10 +510,8 @@ def tail(count: int, follow: bool, poll_interval: float, max_events: int | None,
     if not follow:
         writer.close()
         return
-    writer.out.flush()
+    writer.flush()
     for raw, event in follow_log(target, filters, position, poll=poll_interval, max_events=max_events):
         writer.add(raw, event)
-        if writer.fmt == "table":
-            writer._table_block()
-        writer.out.flush()
+        writer.flush()
     writer.close()
