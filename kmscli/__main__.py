@@ -37,8 +37,9 @@ def _run(args: list[str]) -> int:
     try:
         from kmscli.cli.main import cli
 
-        cli.main(args=args, prog_name="kmscli", standalone_mode=False)
-        return 0
+        rc = cli.main(args=args, prog_name="kmscli", standalone_mode=False)
+        # without standalone mode Click returns (not raises) the code of ``ctx.exit(n)`` / ``Exit(n)``
+        return rc if isinstance(rc, int) and not isinstance(rc, bool) else 0
     except errors.KMSError as exc:
         if debug:
             import traceback

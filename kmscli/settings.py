@@ -7,15 +7,18 @@ Precedence for each setting: command-line option, environment variable, the prof
 from __future__ import annotations
 
 import os
-import tomllib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kmscli.errors import VaultEnvironmentError
+from kmscli.errors import UsageError, VaultEnvironmentError
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "111122223333"
+#: The --output formats (kmscli.cli.render.OUTPUT_FORMATS; a test keeps the two equal).
+OUTPUT_FORMATS = ("json", "text", "table", "yaml", "yaml-stream")
+#: The region names a vault can hold (the same rule as kmscli.vault.store's file layout).
 CONFIG_KEYS = ("region", "account_id", "output", "principal", "vault", "audit_segment_bytes")
 
 
@@ -36,6 +39,10 @@ def default_vault_path() -> Path:
     return Path(platformdirs.user_data_dir("kmscli"))
 
 
+#: botocore's RegionType pattern (``us-east-1``, ``us-gov-west-1``, ...).
+REGION_RE = re.compile(r"([a-z]+-){2,3}\d+")
+
+
 def read_config(path: Path) -> dict[str, Any]:
     """The parsed config file ({} when absent); a malformed file is exit 253 naming file and line."""
     try:
@@ -44,6 +51,8 @@ def read_config(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise VaultEnvironmentError(f"cannot read config file {path}: {exc.strerror}") from None
+    import tomllib  # only when there is a config file to parse
+
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -100,7 +109,17 @@ def load_settings(overrides: dict[str, Any]) -> Settings:
     if not (len(account) == 12 and account.isdigit()):
         raise VaultEnvironmentError(f"{path}: account_id must be 12 digits, got {account!r}")
     region = str(pick("region", "KMSCLI_REGION", "region", DEFAULT_REGION))
+    if not REGION_RE.fullmatch(region):  # botocore's RegionType; also keeps paths inside the vault
+        message = f"Provided region_name '{region}' doesn't match a supported format."
+        raise UsageError(message) if overrides.get("region") is not None else VaultEnvironmentError(message)
     vault = pick("vault", "KMSCLI_VAULT", "vault", None)
+    if vault is not None and not isinstance(vault, str):
+        raise VaultEnvironmentError(f"{path}: vault must be a path (a string), got {vault!r}")
+    output = pick("output", None, "output", "json")
+    if output not in OUTPUT_FORMATS:  # checked now: a mutating call must not commit, then fail to print
+        raise VaultEnvironmentError(
+            f"{path}: output must be one of {', '.join(OUTPUT_FORMATS)}, got {output!r}"
+        )
     passphrase_file = overrides.get("passphrase_file") or os.environ.get("KMSCLI_PASSPHRASE_FILE")
     segment = section.get("audit_segment_bytes", 64 * 1024 * 1024)
     if not isinstance(segment, int) or segment < 4096:
@@ -111,7 +130,7 @@ def load_settings(overrides: dict[str, Any]) -> Settings:
         region=region,
         account_id=account,
         principal=str(pick("principal", "KMSCLI_PRINCIPAL", "principal", f"arn:aws:iam::{account}:root")),
-        output=str(pick("output", None, "output", "json")),
+        output=str(output),
         passphrase_file=Path(passphrase_file) if passphrase_file else None,
         audit_segment_bytes=segment,
         config_file=path,

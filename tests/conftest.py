@@ -17,8 +17,15 @@ PASSPHRASE = "correct horse battery staple"
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Isolated environment: vault path, passphrase, config file; nothing of the user's is read."""
     vault = tmp_path / "vault"
-    for var in ("KMSCLI_PROFILE", "KMSCLI_PRINCIPAL", "KMSCLI_REGION", "KMSCLI_SESSION", "KMSCLI_PASSPHRASE_FILE",
-                "KMSCLI_AUDIT_LOG", "NO_COLOR"):
+    for var in (
+        "KMSCLI_PROFILE",
+        "KMSCLI_PRINCIPAL",
+        "KMSCLI_REGION",
+        "KMSCLI_SESSION",
+        "KMSCLI_PASSPHRASE_FILE",
+        "KMSCLI_AUDIT_LOG",
+        "NO_COLOR",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("KMSCLI_VAULT", str(vault))
     monkeypatch.setenv("KMSCLI_PASSPHRASE", PASSPHRASE)

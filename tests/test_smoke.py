@@ -28,17 +28,35 @@ def test_cli_round_trip_and_shapes(cli: Any) -> None:
     assert created.code == 0, created.err
     assert_output_shape("CreateKey", created.json())
     key_id = created.json()["KeyMetadata"]["KeyId"]
-    enc = cli("encrypt", "--key-id", key_id, "--plaintext", base64.b64encode(b"hi").decode(),
-              "--encryption-context", "k=v")
+    enc = cli(
+        "encrypt",
+        "--key-id",
+        key_id,
+        "--plaintext",
+        base64.b64encode(b"hi").decode(),
+        "--encryption-context",
+        "k=v",
+    )
     assert enc.code == 0, enc.err
     assert_output_shape("Encrypt", enc.json())
-    dec = cli("decrypt", "--ciphertext-blob", enc.json()["CiphertextBlob"], "--encryption-context", '{"k":"v"}',
-              "--query", "Plaintext", "--output", "text")
+    dec = cli(
+        "decrypt",
+        "--ciphertext-blob",
+        enc.json()["CiphertextBlob"],
+        "--encryption-context",
+        '{"k":"v"}',
+        "--query",
+        "Plaintext",
+        "--output",
+        "text",
+    )
     assert dec.code == 0, dec.err
     assert base64.b64decode(dec.out.strip()) == b"hi"
 
 
-def test_wrong_passphrase_exits_253_and_leaves_vault(cli: Any, vault: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_passphrase_exits_253_and_leaves_vault(
+    cli: Any, vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = {p: p.read_bytes() for p in vault.rglob("*") if p.is_file()}
     monkeypatch.setenv("KMSCLI_PASSPHRASE", "wrong")
     res = cli("list-keys")
@@ -64,7 +82,11 @@ def test_audit_lines_are_chained(kms: Any, vault: Path) -> None:
     kms("Encrypt", KeyId=key, Plaintext=b"x")
     unlocked = Vault.open(vault).unlock(b"correct horse battery staple")
     prev = chain.genesis(unlocked.audit_key)
-    lines = [json.loads(line) for p in sorted((vault / "audit").glob("*.jsonl")) for line in p.read_text().splitlines()]
+    lines = [
+        json.loads(line)
+        for p in sorted((vault / "audit").glob("*.jsonl"))
+        for line in p.read_text().splitlines()
+    ]
     assert [e["eventName"] for e in lines][-2:] == ["CreateKey", "Encrypt"]
     for event in lines:
         assert chain.link(unlocked.audit_key, prev, event) == event["chain"]

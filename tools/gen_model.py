@@ -72,7 +72,7 @@ def render() -> str:
     """Serialise the model the way it is committed (stable, one shape per line)."""
     model = build()
     model.pop("source")
-    return json.dumps(model, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n"
+    return json.dumps(model, separators=(",", ":"), ensure_ascii=True) + "\n"  # model order, as AWS prints
 
 
 if __name__ == "__main__":

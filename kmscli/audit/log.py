@@ -117,6 +117,7 @@ class AuditLog:
         if path.exists() and path.stat().st_size + len(data) > self.segment_bytes:
             match = SEGMENT_RE.match(path.name)
             path = self.folder / segment_name(int(match.group(1)) + 1 if match else 1)
+        new_segment = not path.exists()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, fs.FILE_MODE)
         try:
             view = memoryview(data)
@@ -125,6 +126,8 @@ class AuditLog:
             os.fsync(fd)
         finally:
             os.close(fd)
+        if new_segment:  # the new file's folder entry must survive a power loss too
+            fs.fsync_dir(self.folder)
 
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         """Number, chain and durably append ``event``; raises AuditWriteError when it cannot."""

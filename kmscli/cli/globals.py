@@ -55,7 +55,23 @@ def pop_globals(kwargs: dict[str, Any]) -> dict[str, Any]:
         value = kwargs.pop(name, None)
         if value is not None:
             merged[name] = value
+    if merged.get("query"):
+        check_query(merged["query"])
     return merged
+
+
+def check_query(query: str) -> None:
+    """Refuse a malformed ``--query`` before anything runs (a mutating call must not commit and
+    then fail to print); exit 252 as the AWS CLI does."""
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    from kmscli.errors import UsageError
+
+    try:
+        jmespath.compile(query)
+    except (JMESPathError, RecursionError) as exc:
+        raise UsageError(f"Bad value for --query {query[:200]}: {str(exc)[:300]}") from None
 
 
 def use_color(opts: dict[str, Any], stream: Any = None) -> bool:

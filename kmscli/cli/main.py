@@ -14,14 +14,20 @@ from kmscli.cli.globals import GLOBAL_NAMES, with_global_options
 EXTRA_COMMANDS: dict[str, str] = {
     "vault": "kmscli.cli.vault_cmds:vault",
     "audit": "kmscli.cli.audit_cmds:audit",
+    "policy": "kmscli.cli.policy_cmds:policy",
+    "artifact": "kmscli.cli.artifact_cmds:artifact",
+    "unlock": "kmscli.cli.session_cmds:unlock",
+    "lock": "kmscli.cli.session_cmds:lock",
+    "_complete-ids": "kmscli.cli.complete_cmd:complete_ids",
+    "configure": "kmscli.cli.configure_cmds:configure",
 }
 
 
 def _operation_names() -> dict[str, str]:
     from kmscli.cli.opcommand import command_name
-    from kmscli.service.registry import OPERATIONS
+    from kmscli.service.registry import OPERATION_MODULES
 
-    return {command_name(op): op for op in OPERATIONS}
+    return {command_name(op): op for op in OPERATION_MODULES}
 
 
 class RootGroup(click.Group):

@@ -16,7 +16,7 @@ import click
 from kmscli.cli import params
 from kmscli.cli.globals import pop_globals, with_global_options
 from kmscli.errors import UsageError
-from kmscli.model import input_members, operation, paginator, shape
+from kmscli.model import cli_extension, input_members, operation, paginator, shape
 
 _FIRST_CAP = re.compile(r"(.)([A-Z][a-z]+)")
 _END_CAP = re.compile(r"([a-z0-9])([A-Z])")
@@ -78,35 +78,58 @@ class OperationCommand(click.Command):
         return super().parse_args(ctx, out)
 
 
-def _skeleton(shape_name: str, depth: int = 0) -> Any:
+def _skeleton(shape_name: str, stack: list[str], member_names: bool = False, name: str = "") -> Any:
+    """botocore's ArgumentGenerator, which the AWS CLI uses for ``--generate-cli-skeleton``.
+
+    Strings are ``""`` (or the member name, for output skeletons), enums their first value, numbers
+    0, booleans true, timestamps the epoch, blobs null; a structure met again inside itself is ``{}``.
+    """
     sh = shape(shape_name)
     kind = sh["type"]
-    if depth > 6:
-        return None
-    if kind == "structure":
-        return {m: _skeleton(s["shape"], depth + 1) for m, s in sh["members"].items()}
-    if kind == "list":
-        return [_skeleton(sh["member"], depth + 1)]
-    if kind == "map":
-        return {"KeyName": _skeleton(sh["value"], depth + 1)}
-    if kind == "integer":
-        return 0
-    if kind == "boolean":
-        return True
-    if kind == "string" and sh.get("enum"):
-        return sh["enum"][0]
-    return ""
+    stack.append(shape_name)
+    try:
+        if kind == "structure":
+            if stack.count(shape_name) > 1:
+                return {}
+            return {m: _skeleton(s["shape"], stack, member_names, m) for m, s in sh["members"].items()}
+        if kind == "list":
+            return [_skeleton(sh["member"], stack, member_names, sh["member"] if member_names else "")]
+        if kind == "map":
+            return {"KeyName": _skeleton(sh["value"], stack, member_names)}
+        if kind == "string":
+            if member_names:
+                return name
+            return sh["enum"][0] if sh.get("enum") else ""
+        if kind in ("integer", "long"):
+            return 0
+        if kind in ("float", "double"):
+            return 0.0
+        if kind == "boolean":
+            return True
+        if kind == "timestamp":
+            return "1970-01-01T00:00:00"
+        return None  # blob
+    finally:
+        stack.pop()
 
 
 def skeleton(op_name: str, which: str) -> dict[str, Any]:
-    """``--generate-cli-skeleton input|output``."""
+    """``--generate-cli-skeleton input|output``: member names as strings in the output skeleton."""
     op = operation(op_name)
     target = op["input"] if which == "input" else op["output"]
-    return _skeleton(target) if target else {}
+    result: dict[str, Any] = _skeleton(target, [], member_names=which == "output") if target else {}
+    return result
 
 
 def build_request(op_name: str, values: dict[str, Any], input_json: str | None) -> dict[str, Any]:
     """Merge ``--cli-input-json`` with explicit options (which win) into a typed request."""
+    try:
+        return _build_request(op_name, values, input_json)
+    except RecursionError:  # JSON or shorthand nested thousands deep: refuse, do not crash
+        raise UsageError("Error parsing parameters: a value is nested too deeply") from None
+
+
+def _build_request(op_name: str, values: dict[str, Any], input_json: str | None) -> dict[str, Any]:
     members = input_members(op_name)
     request: dict[str, Any] = {}
     if input_json:
@@ -182,6 +205,14 @@ def build_command(op_name: str) -> click.Command:
             click.Option(["--starting-token"], help="A NextToken from a previous truncated response."),
             click.Option(["--no-paginate"], is_flag=True, default=False, help="Make one service call only."),
         ]
+    if member_to_file := cli_extension(op_name).get("outfile"):
+        decls.append(
+            click.Option(
+                ["--outfile"],
+                type=click.Path(dir_okay=False),
+                help=f"Write {member_to_file} (raw bytes) to this file instead of printing it.",
+            )
+        )
     decls += [
         click.Option(
             ["--cli-input-json"], help="Read the request from JSON (file:// allowed); options override it."

@@ -11,6 +11,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import os
 import sys
 from typing import Any
 
@@ -25,11 +26,16 @@ def read_param_file(path: str, binary: bool, option: str) -> bytes | str:
     """Contents of a ``file://`` / ``fileb://`` parameter, bounded in size."""
     try:
         fh = sys.stdin.buffer if path in ("/dev/stdin", "-") else open(path, "rb")  # noqa: SIM115
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path (from --cli-input-json)
+        reason = exc.strerror if isinstance(exc, OSError) else "invalid path"
         raise UsageError(
-            f"Error parsing parameter '{option}': Unable to load paramfile {path}: {exc.strerror}"
+            f"Error parsing parameter '{option}': Unable to load paramfile {path!r}: {reason}"
         ) from None
     try:
+        if fh is not sys.stdin.buffer and os.fstat(fh.fileno()).st_size > MAX_PARAM_FILE:
+            raise UsageError(
+                f"Error parsing parameter '{option}': paramfile {path} is larger than {MAX_PARAM_FILE} bytes"
+            )
         data = fh.read(MAX_PARAM_FILE + 1)
     except OSError as exc:
         raise UsageError(
@@ -190,7 +196,11 @@ def decode_blob(value: str, option: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise UsageError(f'Invalid base64: "{text[:60]}"') from None
+        # the value is not echoed: it may be a plaintext (--plaintext) that must not reach logs
+        raise UsageError(
+            f"Error parsing parameter '{option}': Invalid base64 (the value is not shown; "
+            "use base64 text or fileb://PATH for raw bytes)"
+        ) from None
 
 
 def parse_timestamp(value: str, option: str) -> dt.datetime:
@@ -206,6 +216,8 @@ def parse_timestamp(value: str, option: str) -> dt.datetime:
 
 def coerce(shape_name: str, value: Any, option: str) -> Any:
     """Convert a parsed (JSON or shorthand) value to the types the shape asks for."""
+    if value is None:  # botocore: "Invalid type for parameter ..., value: None" (e.g. a skeleton's blob)
+        raise UsageError(f"Error parsing parameter '{option}': invalid type for {shape_name}, value: None")
     sh = shape(shape_name)
     kind = sh["type"]
     if kind == "structure":
@@ -226,7 +238,7 @@ def coerce(shape_name: str, value: Any, option: str) -> Any:
     if kind == "map":
         if not isinstance(value, dict):
             raise UsageError(f"Error parsing parameter '{option}': expected key=value pairs or a JSON object")
-        return {str(k): coerce(sh["value"], v, option) for k, v in value.items()}
+        return {_text(str(k), option): coerce(sh["value"], v, option) for k, v in value.items()}
     if kind == "integer":
         try:
             return int(value)
@@ -246,6 +258,15 @@ def coerce(shape_name: str, value: Any, option: str) -> Any:
         return parse_timestamp(str(value), option)
     if not isinstance(value, str):
         return json.dumps(value) if isinstance(value, dict | list) else str(value)
+    return _text(value, option)
+
+
+def _text(value: str, option: str) -> str:
+    """Refuse text that is not valid Unicode (undecodable argv bytes, JSON lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"Error parsing parameter '{option}': the value is not valid UTF-8 text") from None
     return value
 
 

@@ -222,7 +222,11 @@ def to_table(data: Any, title: str, color: bool, width: int | None = None) -> st
     import io
 
     buf = io.StringIO()
-    console = Console(file=buf, force_terminal=color, no_color=not color, width=width or 120)
+    if width is None:
+        import shutil
+
+        width = shutil.get_terminal_size((120, 24)).columns  # honours COLUMNS
+    console = Console(file=buf, force_terminal=color, no_color=not color, width=width)
     console.print(build(data, title))
     return buf.getvalue()
 

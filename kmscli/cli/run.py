@@ -10,7 +10,7 @@ from typing import Any
 
 from kmscli.cli import render
 from kmscli.cli.globals import settings_overrides, use_color
-from kmscli.errors import KMSError, UsageError
+from kmscli.errors import KmscliError, KMSError, UsageError
 from kmscli.model import paginator
 
 
@@ -29,6 +29,11 @@ def _decode_token(token: str) -> dict[str, Any]:
     try:
         data = json.loads(base64.b64decode(token.encode(), validate=True))
         if not isinstance(data, dict):
+            raise ValueError
+        skip = data.get("boto_truncate_amount", 0)
+        if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
+            raise ValueError
+        if not isinstance(data.get("Marker", ""), str):
             raise ValueError
         return data
     except (binascii.Error, ValueError, UnicodeDecodeError):
@@ -99,12 +104,23 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], o
     from kmscli.cli.opcommand import build_request, skeleton
     from kmscli.settings import load_settings
 
-    if extra.get("generate_cli_skeleton"):
-        sys.stdout.write(json.dumps(skeleton(op_name, extra["generate_cli_skeleton"]), indent=4) + "\n")
+    if extra.get("generate_cli_skeleton") == "input":  # required options are not enforced
+        sys.stdout.write(json.dumps(skeleton(op_name, "input"), indent=4) + "\n")
         return
     request = build_request(op_name, values, extra.get("cli_input_json"))
     settings = load_settings(settings_overrides(opts))
     fmt = opts.get("output") or settings.output
+    if extra.get("generate_cli_skeleton") == "output":  # as the AWS CLI: validate, then a stubbed call
+        from kmscli.model import operation
+        from kmscli.service.validate import validate_request
+
+        try:
+            validate_request(operation(op_name)["input"], request)
+        except KMSError as exc:
+            exc.operation = op_name  # type: ignore[attr-defined]
+            raise
+        emit(skeleton(op_name, "output"), opts, fmt, title=op_name)
+        return
     from kmscli.cli.prompt import tty_prompt
     from kmscli.service.session import open_service
 
@@ -122,4 +138,19 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], o
         result = paginate(call, op_name, request, extra)
     else:
         result = call(op_name, request)
+    _write_outfile(op_name, result, extra.get("outfile"))
     emit(result, opts, fmt, title=op_name)
+
+
+def _write_outfile(op_name: str, result: dict[str, Any], path: str | None) -> None:
+    """``--outfile``: the operation's declared blob member goes to a file, not to stdout."""
+    from kmscli.model import cli_extension
+
+    member = cli_extension(op_name).get("outfile")
+    if not member or not path or member not in result:
+        return
+    try:
+        with open(path, "wb") as fh:
+            fh.write(result.pop(member))
+    except OSError as exc:
+        raise KmscliError(f"cannot write --outfile {path}: {exc.strerror}") from None

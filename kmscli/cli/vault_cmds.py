@@ -86,9 +86,107 @@ def change_passphrase(new_passphrase_file: str | None, **kwargs: Any) -> None:
         new = os.environ["KMSCLI_NEW_PASSPHRASE"].encode()
     elif new_passphrase_file:
         new = read_passphrase_file(Path(new_passphrase_file))
-    emit(
-        change(settings, tty_prompt(), new, _kdf(kwargs) or None),
-        opts,
-        opts.get("output") or settings.output,
-        "Vault",
+    import contextlib
+
+    from kmscli.cli.progress import progress_bar
+
+    # a bar only when nothing will be asked: a prompt under a live bar would be garbled
+    quiet = new is not None and (os.environ.get("KMSCLI_PASSPHRASE") is not None or settings.passphrase_file)
+    with progress_bar("Deriving keys", opts) if quiet else contextlib.nullcontext(None) as advance:
+        result = change(settings, tty_prompt(), new, _kdf(kwargs) or None)
+        if advance is not None:
+            advance(1, 1)
+    from kmscli.service.sessionops import end_sessions
+
+    result["SessionsEnded"] = end_sessions(str(result["VaultId"]))
+    emit(result, opts, opts.get("output") or settings.output, "Vault")
+
+
+def _new_passphrase(new_passphrase_file: str | None) -> bytes | None:
+    from kmscli.service.session import read_passphrase_file
+
+    if os.environ.get("KMSCLI_NEW_PASSPHRASE"):
+        return os.environ["KMSCLI_NEW_PASSPHRASE"].encode()
+    if new_passphrase_file:
+        return read_passphrase_file(Path(new_passphrase_file))
+    return None
+
+
+@vault.command()
+@click.option("--outfile", required=True, type=click.Path(dir_okay=False), help="The backup file to write.")
+@click.option("--force", is_flag=True, help="Replace an existing backup file.")
+@with_global_options
+def backup(outfile: str, force: bool, **kwargs: Any) -> None:
+    """Write the whole vault (keys, aliases, audit log) to one encrypted file.
+
+    The backup opens with the vault's passphrase; `kmscli vault restore` brings it back, and
+    KMSCLI_VAULT may point at it to read it without restoring.
+    """
+    from kmscli.cli.progress import progress_bar
+    from kmscli.service.portability import backup as do_backup
+
+    opts = pop_globals(kwargs)
+    settings = _settings(opts)
+    with progress_bar("Backing up", opts) as advance:
+        result = do_backup(settings, tty_prompt(), Path(outfile), force=force, progress=advance)
+    emit(result, opts, opts.get("output") or settings.output, "Backup")
+
+
+@vault.command()
+@click.argument("infile", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace the existing vault at the vault path.")
+@with_global_options
+def restore(infile: str, force: bool, **kwargs: Any) -> None:
+    """Recreate the vault at the vault path from a backup (or bundle) file.
+
+    Refuses to replace an existing vault without --force. Asks for the backup's passphrase.
+    """
+    from kmscli.cli.progress import progress_bar
+    from kmscli.service.portability import restore as do_restore
+
+    opts = pop_globals(kwargs)
+    settings = _settings(opts)
+    with progress_bar("Restoring", opts) as advance:
+        result = do_restore(settings, tty_prompt(), Path(infile), force=force, progress=advance)
+    emit(result, opts, opts.get("output") or settings.output, "Restore")
+
+
+@vault.command("export-key")
+@click.option(
+    "--key-id", "key_ids", multiple=True, required=True, help="Key id, ARN or alias to export (repeat it)."
+)
+@click.option("--outfile", required=True, type=click.Path(dir_okay=False), help="The bundle file to write.")
+@click.option(
+    "--new-passphrase-file", type=click.Path(dir_okay=False), help="File holding the bundle's passphrase."
+)
+@click.option("--force", is_flag=True, help="Replace an existing bundle file.")
+@kdf_options
+@with_global_options
+def export_key(
+    key_ids: tuple[str, ...], outfile: str, new_passphrase_file: str | None, force: bool, **kwargs: Any
+) -> None:
+    """Write a bundle: a new vault file holding only the named keys, their policies and aliases.
+
+    The bundle has its own passphrase (KMSCLI_NEW_PASSPHRASE, --new-passphrase-file or a prompt
+    asked twice). Point KMSCLI_VAULT at it to use the keys read-only, e.g. in a CI job.
+    """
+    from kmscli.errors import VaultEnvironmentError
+    from kmscli.service.portability import export_keys
+
+    opts = pop_globals(kwargs)
+    settings = _settings(opts)
+    new = _new_passphrase(new_passphrase_file)
+    prompt = tty_prompt()
+    if new is None:
+        if prompt is None:
+            raise VaultEnvironmentError(
+                "no passphrase for the bundle: set KMSCLI_NEW_PASSPHRASE or --new-passphrase-file, "
+                "or run on a terminal"
+            )
+        new = prompt("Bundle passphrase", True).encode()
+    if not new:
+        raise VaultEnvironmentError("the bundle passphrase is empty")
+    result = export_keys(
+        settings, prompt, list(key_ids), Path(outfile), new, kdf=_kdf(kwargs) or None, force=force
     )
+    emit(result, opts, opts.get("output") or settings.output, "Bundle")

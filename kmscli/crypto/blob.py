@@ -20,7 +20,7 @@ import re
 import struct
 from dataclasses import dataclass
 
-from kmscli.errors import InvalidCiphertextException
+from kmscli.errors import InvalidCiphertextException, ValidationException
 
 MAGIC = 0x4B
 VERSION = 1
@@ -47,6 +47,10 @@ class BlobHeader:
 def encode_context(context: dict[str, str] | None) -> bytes:
     """Canonical bytes of an encryption context: count, then (key, value) pairs sorted by key bytes."""
     pairs = sorted((k.encode(), v.encode()) for k, v in (context or {}).items())
+    if len(pairs) > 0xFFFF or any(len(k) > 0xFFFF or len(v) > 0xFFFF for k, v in pairs):
+        raise ValidationException(
+            "The encryption context is too large: each key and value must be at most 65535 bytes."
+        )
     out = [struct.pack(">H", len(pairs))]
     for key, value in pairs:
         out.append(struct.pack(">H", len(key)) + key + struct.pack(">H", len(value)) + value)

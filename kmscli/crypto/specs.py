@@ -69,9 +69,7 @@ SPECS: dict[str, KeySpecInfo] = {
         for n in (44, 65, 87)
     },
     **{
-        f"ML_KEM_{n}": _spec(
-            f"ML_KEM_{n}", ENCAPSULATE_DECAPSULATE={"EncapsulationAlgorithms": (f"ML_KEM_{n}",)}
-        )
+        f"ML_KEM_{n}": _spec(f"ML_KEM_{n}", ENCAPSULATE_DECAPSULATE={"EncapsulationAlgorithms": ("ML_KEM",)})
         for n in (768, 1024)
     },
     "SM2": KeySpecInfo(
@@ -94,6 +92,26 @@ ALGORITHM_MEMBERS = (
     "KeyAgreementAlgorithms",
     "EncapsulationAlgorithms",
     "MacAlgorithms",
+)
+
+#: Key specs that the deprecated CustomerMasterKeySpec member can name (botocore's enum); newer specs
+#: (ML-DSA, ML-KEM, Ed25519) leave that member out.
+CUSTOMER_MASTER_KEY_SPECS = frozenset(
+    {
+        "SYMMETRIC_DEFAULT",
+        "RSA_2048",
+        "RSA_3072",
+        "RSA_4096",
+        "ECC_NIST_P256",
+        "ECC_NIST_P384",
+        "ECC_NIST_P521",
+        "ECC_SECG_P256K1",
+        "HMAC_224",
+        "HMAC_256",
+        "HMAC_384",
+        "HMAC_512",
+        "SM2",
+    }
 )
 
 #: Key specs that have a private/secret half but no public key to hand out.

@@ -4,16 +4,44 @@ from __future__ import annotations
 
 import functools
 import json
-from importlib import resources
+import os
 from typing import Any
+
+
+def _load(name: str) -> dict[str, Any]:
+    # a plain path, not importlib.resources: this module is on every command's import path
+    with open(os.path.join(os.path.dirname(__file__), name), "rb") as fh:
+        data: dict[str, Any] = json.load(fh)
+    return data
+
+
+@functools.cache
+def extensions() -> dict[str, Any]:
+    """kmscli-only members and operations (``extensions.json``), declared like botocore's."""
+    return _load("extensions.json")
 
 
 @functools.cache
 def model() -> dict[str, Any]:
-    """The whole model: ``operations``, ``shapes`` and ``paginators``."""
-    with resources.files(__package__).joinpath("kms.json").open("rb") as fh:
-        data: dict[str, Any] = json.load(fh)
+    """The whole model: ``operations``, ``shapes`` and ``paginators``, with the kmscli extensions.
+
+    An extension shape that already exists gains the extension's members; a new one is added.
+    """
+    data = _load("kms.json")
+    ext = extensions()
+    for name, sh in ext.get("shapes", {}).items():
+        if name in data["shapes"]:
+            data["shapes"][name]["members"].update(sh.get("members", {}))
+        else:
+            data["shapes"][name] = sh
+    data["operations"].update(ext.get("operations", {}))
     return data
+
+
+def cli_extension(op_name: str) -> dict[str, Any]:
+    """CLI-only behaviour of an operation (e.g. ``{"outfile": MEMBER}``: write that blob to a file)."""
+    found: dict[str, Any] = extensions().get("cli", {}).get(op_name, {})
+    return found
 
 
 def operation(name: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kmscli import errors
-from kmscli.crypto.specs import SPECS, algorithms_for
+from kmscli.crypto.specs import CUSTOMER_MASTER_KEY_SPECS, SPECS, algorithms_for
 from kmscli.service.core import Call, Record, parse_time
 
 #: Generators of new key material, by KeySpec: (call, spec) -> raw material bytes.
@@ -58,7 +58,8 @@ def key_metadata(record: Record) -> dict[str, Any]:
     if record.get("ExpirationModel"):
         meta["ExpirationModel"] = record["ExpirationModel"]
     meta["KeyManager"] = "CUSTOMER"
-    meta["CustomerMasterKeySpec"] = record["KeySpec"]
+    if record["KeySpec"] in CUSTOMER_MASTER_KEY_SPECS:
+        meta["CustomerMasterKeySpec"] = record["KeySpec"]
     meta["KeySpec"] = record["KeySpec"]
     meta.update(algorithms_for(record["KeySpec"], record["KeyUsage"]))
     meta["MultiRegion"] = bool(record.get("MultiRegion", False))
@@ -72,6 +73,8 @@ def key_metadata(record: Record) -> dict[str, Any]:
         and record["KeySpec"] == "SYMMETRIC_DEFAULT"
     ):
         meta["CurrentKeyMaterialId"] = record["CurrentKeyMaterialId"]
+    if record.get("Exportable"):
+        meta["KmscliExportable"] = True  # kmscli extension member (model/extensions.json)
     return meta
 
 
@@ -159,10 +162,18 @@ def spec_info_or_error(spec: str) -> None:
         raise errors.ValidationException(f"KeySpec {spec} is not valid.")
     if info.unsupported:
         raise errors.UnsupportedOperationException(f"KeySpec {spec} is not supported: {info.unsupported}.")
+    generator(spec)
+
+
+def generator(spec: str) -> MaterialGenerator:
+    """The material generator of ``spec`` (the asymmetric and HMAC ones load on first use)."""
+    if spec not in GENERATORS:
+        import kmscli.service.asymmetric  # noqa: F401  (registers its generators at import)
     if spec not in GENERATORS:
         raise errors.UnsupportedOperationException(
             f"KeySpec {spec} is not supported by this kmscli build yet."
         )
+    return GENERATORS[spec]
 
 
 def check_tags(tags: list[dict[str, str]]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +63,8 @@ class ServiceContext:
 
     def new_uuid(self) -> str:
         """A random UUID from the context's randomness."""
+        import uuid  # lazily: ``uuid`` pulls in ``platform``, a cost on every command
+
         return str(uuid.UUID(bytes=self.random(16), version=4))
 
 
@@ -237,17 +238,29 @@ class Call:
         return self.staged_schedule
 
     def commit(self) -> None:
-        """Write everything staged (the caller holds the exclusive lock)."""
+        """Write everything staged (the caller holds the exclusive lock).
+
+        The order makes a crash between two files recoverable: due work is added to the schedule
+        before the key files change and retired from it only after they changed (an entry whose key
+        is not PendingDeletion is dropped harmlessly when it comes due), and alias removals land
+        before a key file is destroyed, so no alias is left pointing at a deleted key.
+        """
         vault = self.ctx.vault
+        final = self.staged_schedule
+        if final is not None:
+            before = vault.load_schedule()
+            union = {**before, **{k: {**before.get(k, {}), **v} for k, v in final.items()}}
+            if union != before:
+                vault.save_schedule(union)
+        for region in sorted(self.alias_dirty):
+            vault.save_aliases(region, self.staged_aliases[region])
         for (region, key_id), record in self.staged_keys.items():
             if record is None:
                 vault.destroy_key(region, key_id)
             else:
                 vault.save_key(region, record)
-        for region in sorted(self.alias_dirty):
-            vault.save_aliases(region, self.staged_aliases[region])
-        if self.staged_schedule is not None:
-            vault.save_schedule(self.staged_schedule)
+        if final is not None and final != vault.load_schedule():
+            vault.save_schedule(final)
 
     @property
     def has_writes(self) -> bool:
@@ -298,10 +311,13 @@ def record_service_event(call: Call, name: str, resources: list[str], extra: dic
 
 
 def _run_due_work(ctx: ServiceContext, now: dt.datetime) -> None:
-    """Apply deletions and rotations whose time has come (lazily, at vault access)."""
+    """Apply deletions, rotations and expiries whose time has come (lazily, at vault access)."""
     schedule = ctx.vault.load_schedule()
     if not any(_is_due(entry, now) for entry in schedule.values()):
         return
+    from kmscli.service import registry
+
+    registry.load_due_work()
     with ctx.vault.lock(exclusive=True):
         call = Call(ctx, Operation("ScheduledWork", lambda c: {}, True, False), {}, now)
         for where, entry in sorted(call.schedule().items()):
@@ -314,17 +330,31 @@ def _run_due_work(ctx: ServiceContext, now: dt.datetime) -> None:
 
 
 def _is_due(entry: dict[str, Any], now: dt.datetime) -> bool:
+    """Every schedule field is a due time named ``*_at`` (their handlers may not be loaded yet)."""
     return any(
-        (when := entry.get(name)) is not None and dt.datetime.fromisoformat(when) <= now
-        for name in DUE_HANDLERS
+        name.endswith("_at") and isinstance(when, str) and dt.datetime.fromisoformat(when) <= now
+        for name, when in entry.items()
     )
+
+
+def _require_authorizer() -> None:
+    """No operation runs without the policy engine installed."""
+    if not _AUTHORIZERS:
+        from kmscli.service import policies
+
+        set_authorizer(policies.authorize)
 
 
 def invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
     """Run one KMS operation end to end; raises KMSError (audited) on failure."""
     op = OPERATIONS.get(name)
     if op is None:
+        from kmscli.service import registry
+
+        op = registry.load(name)
+    if op is None:
         raise errors.UnsupportedOperationException(f"{name} is not implemented by kmscli")
+    _require_authorizer()
     now = ctx.clock()
     _run_due_work(ctx, now)
     call = Call(ctx, op, request, now)

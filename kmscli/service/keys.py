@@ -7,11 +7,12 @@ from typing import Any
 
 from kmscli import errors
 from kmscli.crypto.specs import SPECS
+from kmscli.service import regions
 from kmscli.service.common import (
-    GENERATORS,
     add_material,
     check_tags,
     default_policy,
+    generator,
     key_metadata,
     require_not_pending_deletion,
     spec_info_or_error,
@@ -45,7 +46,7 @@ def create_key(call: Call) -> Response:
         )
     spec_info_or_error(spec)
     info = SPECS[spec]
-    usage = req.get("KeyUsage") or info.usages[0]
+    usage = req.get("KeyUsage") or "ENCRYPT_DECRYPT"  # AWS's default, also for asymmetric specs
     if usage not in info.usages:
         raise errors.ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {spec}")
     origin = req.get("Origin") or "AWS_KMS"
@@ -78,11 +79,19 @@ def create_key(call: Call) -> Response:
         "Grants": [],
         "Materials": [],
     }
+    if req.get("Exportable"):
+        record["Exportable"] = True  # kmscli only, irreversible (service/export.py)
+    if multi:
+        record["MultiRegionConfiguration"] = {
+            "MultiRegionKeyType": "PRIMARY",
+            "PrimaryKey": {"Arn": arn, "Region": call.region},
+            "ReplicaKeys": [],
+        }
     call.resources.append(arn)
     call.authorize("kms:CreateKey", record, {"Policy": policy})
     call.dry_run()
     if origin == "AWS_KMS":
-        add_material(call, record, GENERATORS[spec](call, spec))
+        add_material(call, record, generator(spec)(call, spec))
     call.save(record)
     return {"KeyMetadata": key_metadata(record)}
 
@@ -152,9 +161,11 @@ def schedule_key_deletion(call: Call) -> Response:
             f"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy "
             "constraint: Member must have value between 7 and 30"
         )
-    if record["KeyState"] == "PendingDeletion":
+    if record["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
         raise errors.KMSInvalidStateException(f"{record['Arn']} is pending deletion.")
     call.dry_run()
+    if regions.replica_deletion_pending(call, record, days):  # a primary waits for its replicas
+        return {"KeyId": record["Arn"], "KeyState": "PendingReplicaDeletion", "PendingWindowInDays": days}
     deletion = call.now + dt.timedelta(days=days)
     record["KeyState"] = "PendingDeletion"
     record["DeletionDate"] = iso(deletion)
@@ -174,7 +185,7 @@ def cancel_key_deletion(call: Call) -> Response:
     """CancelKeyDeletion: the key returns as Disabled."""
     record = call.resolve(call.request["KeyId"])
     call.authorize("kms:CancelKeyDeletion", record)
-    if record["KeyState"] != "PendingDeletion":
+    if record["KeyState"] not in ("PendingDeletion", "PendingReplicaDeletion"):
         raise errors.KMSInvalidStateException(f"{record['Arn']} is not pending deletion.")
     call.dry_run()
     record["KeyState"] = "Disabled"
@@ -198,6 +209,7 @@ def _delete_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> 
             del aliases[name]
             call.touch_aliases(region)
         call.destroy(key_id, region)
+        regions.on_key_destroyed(call, record)
         record_service_event(call, "DeleteKey", [record["Arn"]], {"deletionDate": entry["delete_at"]})
     entry.pop("delete_at", None)
     if not entry:

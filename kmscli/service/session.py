@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from kmscli.audit.log import AuditLog
 from kmscli.errors import VaultEnvironmentError
@@ -54,23 +55,78 @@ def get_passphrase(
     return secret
 
 
+def open_vault(settings: Settings) -> Vault:
+    """The configured vault: a folder, or a read-only archive file (backup or bundle)."""
+    if settings.vault_path.is_file():
+        from kmscli.vault.archive import ArchiveFile
+
+        return ArchiveFile.open(settings.vault_path)
+    return Vault.open(settings.vault_path)
+
+
 def unlock(settings: Settings, prompt: Prompt | None) -> UnlockedVault:
-    """Open and unlock the configured vault."""
-    vault = Vault.open(settings.vault_path)
+    """Open and unlock the configured vault: with KMSCLI_SESSION (no KDF) or the passphrase."""
+    vault = open_vault(settings)
+    token = os.environ.get("KMSCLI_SESSION")
+    if token:
+        from kmscli.service.core import utcnow
+        from kmscli.vault import sessions
+
+        return vault.unlock_with_vault_key(
+            sessions.open_session(vault.header.raw["vault_id"], token, utcnow())
+        )
     return vault.unlock(get_passphrase(settings, prompt))
+
+
+def audit_log_for(vault: UnlockedVault, settings: Settings) -> AuditLog:
+    """The vault's chained log; for a read-only archive, KMSCLI_AUDIT_LOG (a folder) or stderr."""
+    if getattr(vault, "read_only", False):  # an ArchiveVault (not imported: the hot path)
+        folder = os.environ.get("KMSCLI_AUDIT_LOG")
+        if folder:
+            return AuditLog(Path(folder), vault.audit_key, settings.audit_segment_bytes)
+        from kmscli.audit.stream import StderrAuditLog
+
+        return StderrAuditLog(vault.audit_key)
+    return AuditLog(vault.path / "audit", vault.audit_key, settings.audit_segment_bytes)
 
 
 def context_for(vault: UnlockedVault, settings: Settings) -> ServiceContext:
     """The service context of an unlocked vault for these settings."""
-    import kmscli.service.registry  # noqa: F401  (registers every operation)
-
     return ServiceContext(
         vault=vault,
         identity=Identity(settings.principal, settings.account_id, settings.region),
-        audit=AuditLog(vault.path / "audit", vault.audit_key, settings.audit_segment_bytes),
+        audit=audit_log_for(vault, settings),
     )
 
 
 def open_service(settings: Settings, prompt: Prompt | None) -> ServiceContext:
     """Unlock the vault and build the context every operation runs in."""
     return context_for(unlock(settings, prompt), settings)
+
+
+def audit_event(
+    vault: UnlockedVault, settings: Settings, name: str, extra: dict[str, Any], *, read_only: bool = False
+) -> None:
+    """Append a kmscli event (not a KMS API call) to the vault's audit log (fail closed)."""
+    import uuid
+
+    from kmscli.audit import events
+    from kmscli.service.core import utcnow
+
+    audit_log_for(vault, settings).append(
+        events.build(
+            name=name,
+            when=utcnow(),
+            principal=settings.principal,
+            account_id=settings.account_id,
+            region=settings.region,
+            request=None,
+            response=None,
+            resources=[],
+            read_only=read_only,
+            request_id=str(uuid.uuid4()),
+            event_id=str(uuid.uuid4()),
+            source="kmscli",
+            extra=extra,
+        )
+    )

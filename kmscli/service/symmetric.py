@@ -6,6 +6,7 @@ from typing import Any
 
 from kmscli import errors
 from kmscli.crypto import blob
+from kmscli.service import pkencrypt
 from kmscli.service.common import (
     current_material,
     material,
@@ -24,6 +25,17 @@ def _context_conditions(context: dict[str, str] | None, **more: Any) -> dict[str
     conditions["EncryptionContext"] = dict(ctx)
     conditions.update(more)
     return conditions
+
+
+def _ciphertext(call: Call) -> bytes:
+    """CiphertextBlob, which the botocore model leaves optional (Decrypt, ReEncrypt) but these need."""
+    blob_value = call.request.get("CiphertextBlob")
+    if blob_value is None:
+        raise errors.ValidationException(
+            "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy "
+            "constraint: Member must not be null"
+        )
+    return bytes(blob_value)
 
 
 def _algorithm(call: Call, member: str) -> str:
@@ -91,6 +103,11 @@ def encrypt(call: Call) -> Response:
     req = call.request
     algorithm = _algorithm(call, "EncryptionAlgorithm")
     record = _encrypting_key(call, req["KeyId"], "kms:Encrypt", req.get("EncryptionContext"), algorithm)
+    if pkencrypt.is_asymmetric(record):
+        pkencrypt.encrypt_checks(record, algorithm, req.get("EncryptionContext"))
+        call.dry_run()
+        sealed = pkencrypt.seal(call, record, algorithm, req["Plaintext"])
+        return {"CiphertextBlob": sealed, "KeyId": record["Arn"], "EncryptionAlgorithm": algorithm}
     if algorithm != "SYMMETRIC_DEFAULT" or record["KeySpec"] != "SYMMETRIC_DEFAULT":
         raise errors.InvalidKeyUsageException(
             f"EncryptionAlgorithm {algorithm} is not valid for {record['Arn']} ({record['KeySpec']})."
@@ -104,20 +121,23 @@ def encrypt(call: Call) -> Response:
 def decrypt(call: Call) -> Response:
     """Decrypt a symmetric blob; the key comes from the blob (or must equal KeyId when given)."""
     req = call.request
+    ciphertext = _ciphertext(call)
     no_recipient(call)
     algorithm = _algorithm(call, "EncryptionAlgorithm")
-    if algorithm != "SYMMETRIC_DEFAULT":
+    named_asymmetric = req.get("KeyId") is not None and pkencrypt.is_asymmetric(call.resolve(req["KeyId"]))
+    if algorithm != "SYMMETRIC_DEFAULT" or named_asymmetric:
         if req.get("KeyId") is None:
             raise errors.ValidationException(
                 f"KeyId is required when EncryptionAlgorithm is {algorithm} (asymmetric decryption)."
             )
         record = call.resolve(req["KeyId"])
-        raise errors.InvalidKeyUsageException(
-            f"EncryptionAlgorithm {algorithm} is not valid for {record['Arn']} ({record['KeySpec']})."
+        plain = pkencrypt.open_(
+            call, record, algorithm, ciphertext, req.get("EncryptionContext"), "kms:Decrypt"
         )
+        return {"KeyId": record["Arn"], "Plaintext": plain, "EncryptionAlgorithm": algorithm}
     record, plaintext, mid = unseal(
         call,
-        req["CiphertextBlob"],
+        ciphertext,
         req.get("EncryptionContext"),
         req.get("KeyId"),
         "kms:Decrypt",
@@ -135,6 +155,7 @@ def decrypt(call: Call) -> Response:
 def re_encrypt(call: Call) -> Response:
     """ReEncrypt: decrypt under one key and encrypt under another without revealing the plaintext."""
     req = call.request
+    ciphertext = _ciphertext(call)
     src_alg = _algorithm(call, "SourceEncryptionAlgorithm")
     dst_alg = _algorithm(call, "DestinationEncryptionAlgorithm")
     if src_alg != "SYMMETRIC_DEFAULT" and req.get("SourceKeyId") is None:
@@ -144,24 +165,32 @@ def re_encrypt(call: Call) -> Response:
     dest = _encrypting_key(
         call, req["DestinationKeyId"], "kms:ReEncryptTo", req.get("DestinationEncryptionContext"), dst_alg
     )
-    if dst_alg != "SYMMETRIC_DEFAULT" or dest["KeySpec"] != "SYMMETRIC_DEFAULT":
+    if pkencrypt.is_asymmetric(dest):
+        pkencrypt.encrypt_checks(dest, dst_alg, req.get("DestinationEncryptionContext"))
+    elif dst_alg != "SYMMETRIC_DEFAULT" or dest["KeySpec"] != "SYMMETRIC_DEFAULT":
         raise errors.InvalidKeyUsageException(
             f"EncryptionAlgorithm {dst_alg} is not valid for {dest['Arn']} ({dest['KeySpec']})."
         )
     if src_alg != "SYMMETRIC_DEFAULT":
         source = call.resolve(req["SourceKeyId"])
-        raise errors.InvalidKeyUsageException(
-            f"EncryptionAlgorithm {src_alg} is not valid for {source['Arn']} ({source['KeySpec']})."
+        src_ctx = req.get("SourceEncryptionContext")
+        plaintext = pkencrypt.open_(call, source, src_alg, ciphertext, src_ctx, "kms:ReEncryptFrom")
+        src_mid: str | None = None
+    else:
+        source, plaintext, src_mid = unseal(
+            call,
+            ciphertext,
+            req.get("SourceEncryptionContext"),
+            req.get("SourceKeyId"),
+            "kms:ReEncryptFrom",
+            {"kms:EncryptionAlgorithm": src_alg},
         )
-    source, plaintext, src_mid = unseal(
-        call,
-        req["CiphertextBlob"],
-        req.get("SourceEncryptionContext"),
-        req.get("SourceKeyId"),
-        "kms:ReEncryptFrom",
-    )
-    sealed, dst_mid = seal(call, dest, plaintext, req.get("DestinationEncryptionContext"))
-    return {
+    dst_mid: str | None = None
+    if pkencrypt.is_asymmetric(dest):
+        sealed = pkencrypt.seal(call, dest, dst_alg, plaintext)
+    else:
+        sealed, dst_mid = seal(call, dest, plaintext, req.get("DestinationEncryptionContext"))
+    response = {
         "CiphertextBlob": sealed,
         "SourceKeyId": source["Arn"],
         "KeyId": dest["Arn"],
@@ -170,6 +199,7 @@ def re_encrypt(call: Call) -> Response:
         "SourceKeyMaterialId": src_mid,
         "DestinationKeyMaterialId": dst_mid,
     }
+    return {k: v for k, v in response.items() if v is not None}
 
 
 def _data_key_length(req: dict[str, Any]) -> int:

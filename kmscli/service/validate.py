@@ -23,6 +23,11 @@ def _check(shape_name: str, value: Any, where: str, problems: list[str]) -> None
         if not isinstance(value, str):
             problems.append(f"{prefix} failed to satisfy constraint: Member must be a string")
             return
+        if not _is_unicode(value):
+            problems.append(
+                f"Value at '{where}' failed to satisfy constraint: Member must be valid Unicode text"
+            )
+            return
         if "enum" in sh and value not in sh["enum"]:
             problems.append(
                 f"{prefix} failed to satisfy constraint: Member must satisfy enum value set: "
@@ -92,6 +97,11 @@ def _check(shape_name: str, value: Any, where: str, problems: list[str]) -> None
             problems.append(f"{prefix} failed to satisfy constraint: Member must be a map")
             return
         for k, v in value.items():
+            if isinstance(k, str) and not _is_unicode(k):
+                problems.append(
+                    f"Key at '{where}' failed to satisfy constraint: Member must be valid Unicode text"
+                )
+                continue
             _check(sh["key"], k, f"{where}.key", problems)
             _check(sh["value"], v, f"{where}.{k}", problems)
     elif kind == "structure":
@@ -117,6 +127,15 @@ def _check_structure(shape_name: str, value: Any, where: str, problems: list[str
     for name, spec in members.items():
         if value.get(name) is not None:
             _check(spec["shape"], value[name], _join(where, name), problems)
+
+
+def _is_unicode(text: str) -> bool:
+    """False for strings holding lone surrogates (they cannot be encoded, stored or audited)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _join(where: str, name: str) -> str:

@@ -5,35 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from kmscli.audit import events
-from kmscli.audit.log import AuditLog
 from kmscli.errors import VaultEnvironmentError
 from kmscli.service.core import system_random, utcnow
-from kmscli.service.session import Prompt, get_passphrase
+from kmscli.service.session import Prompt, audit_event, get_passphrase
 from kmscli.settings import Settings
-from kmscli.vault.store import DEFAULT_KDF, UnlockedVault, Vault
-
-
-def _vault_event(vault: UnlockedVault, settings: Settings, name: str, extra: dict[str, Any]) -> None:
-    import uuid
-
-    AuditLog(vault.path / "audit", vault.audit_key, settings.audit_segment_bytes).append(
-        events.build(
-            name=name,
-            when=utcnow(),
-            principal=settings.principal,
-            account_id=settings.account_id,
-            region=settings.region,
-            request=None,
-            response=None,
-            resources=[],
-            read_only=False,
-            request_id=str(uuid.uuid4()),
-            event_id=str(uuid.uuid4()),
-            source="kmscli",
-            extra=extra,
-        )
-    )
+from kmscli.vault.store import DEFAULT_KDF, Vault
 
 
 def init_vault(
@@ -49,12 +25,16 @@ def init_vault(
     vault = Vault.create(
         settings.vault_path, passphrase, params, system_random, utcnow().isoformat(timespec="seconds")
     )
-    _vault_event(vault, settings, "InitVault", {"kdf": {"name": "argon2id", **params}})
+    audit_event(vault, settings, "InitVault", {"kdf": {"name": "argon2id", **params}})
     return status(settings) | {"Created": True}
 
 
 def status(settings: Settings) -> dict[str, Any]:
     """What can be known without the passphrase."""
+    if settings.vault_path.is_file():  # a backup or bundle used read-only through KMSCLI_VAULT
+        from kmscli.service.portability import archive_status
+
+        return archive_status(settings)
     vault = Vault.open(settings.vault_path)
     kdf = vault.header.raw["kdf"]
     return {
@@ -86,6 +66,6 @@ def change_passphrase(
         new_passphrase = prompt("New vault passphrase", True).encode()
     params = {k: unlocked.header.raw["kdf"][k] for k in DEFAULT_KDF} | (kdf or {})
     with unlocked.lock(exclusive=True):
-        _vault_event(unlocked, settings, "ChangePassphrase", {"kdf": {"name": "argon2id", **params}})
+        audit_event(unlocked, settings, "ChangePassphrase", {"kdf": {"name": "argon2id", **params}})
         unlocked.rewrap(new_passphrase, params, system_random)
     return status(settings)

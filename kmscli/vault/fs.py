@@ -6,7 +6,6 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,22 @@ MAX_VAULT_FILE = 16 * 1024 * 1024
 
 
 def ensure_dir(path: Path) -> None:
-    """Create ``path`` (and parents) as a private folder, tightening an existing one."""
+    """Create ``path`` (and parents) as a private folder, tightening an existing one.
+
+    Each folder created here has its entry flushed in its parent, so files later made durable
+    inside it cannot vanish with the folder after a power loss.
+    """
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
     path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o777 != DIR_MODE:
-        os.chmod(path, DIR_MODE)
+    for created in reversed(missing):
+        fsync_dir(created.parent)
+    mode = path.stat().st_mode & 0o777
+    if mode & ~DIR_MODE:  # only ever remove group/other bits: never grant ourselves write access
+        os.chmod(path, mode & DIR_MODE)
 
 
 def fsync_dir(path: Path) -> None:
@@ -38,7 +49,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 
     Temp file in the same folder, fsync, rename over the target, fsync the folder.
     """
-    tmp = path.with_name(f".tmp-{path.name}-{secrets.token_hex(6)}")
+    tmp = path.with_name(f".tmp-{path.name}-{os.urandom(6).hex()}")  # not `secrets`: it loads `random`
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     try:
         view = memoryview(data)
@@ -76,16 +87,23 @@ def canonical_json(value: Any) -> bytes:
 
 
 def shred(path: Path) -> None:
-    """Overwrite a file with zeros, flush it, then remove it (best effort on copy-on-write disks)."""
+    """Overwrite a file with zeros, flush it, then remove it (best effort on copy-on-write disks).
+
+    The file is first renamed to a hidden name in one atomic step, so a crash part-way leaves either
+    the intact file or no file under its name, never a zeroed file that readers would reject.
+    """
+    doomed = path.with_name(f".shred-{path.name}-{os.urandom(6).hex()}")
     try:
-        size = path.stat().st_size
+        os.rename(path, doomed)
     except FileNotFoundError:
         return
-    with open(path, "r+b") as fh:
+    fsync_dir(path.parent)
+    size = doomed.stat().st_size
+    with open(doomed, "r+b") as fh:
         fh.write(b"\0" * size)
         fh.flush()
         os.fsync(fh.fileno())
-    path.unlink()
+    doomed.unlink()
     fsync_dir(path.parent)
 
 

@@ -189,6 +189,21 @@ class Vault:
         params = check_kdf_params(kdf, source="vault init")
         if cls.exists(path):
             raise VaultEnvironmentError(f"a vault already exists at {path}; refusing to overwrite it")
+        try:
+            return cls._create(path, passphrase, params, random, created)
+        except OSError as exc:
+            raise VaultEnvironmentError(f"cannot create a vault at {path}: {exc.strerror or exc}") from None
+
+    @classmethod
+    def _create(
+        cls,
+        path: Path,
+        passphrase: bytes,
+        params: dict[str, int],
+        random: Callable[[int], bytes],
+        created: str,
+    ) -> UnlockedVault:
+        """The body of :meth:`create` (file-system errors become exit-253 errors there)."""
         fs.ensure_dir(path)
         with fs.locked(path / ".lock", exclusive=True):
             if cls.exists(path):
@@ -236,7 +251,7 @@ class Vault:
         try:
             salt = b64d(self.header.raw["kdf"]["salt"])
             root = derive_root_key(passphrase, salt, kdf)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise TamperError(f"vault header {self.header.path}: bad KDF salt ({exc})") from None
         return self.unlock_with_root_key(root)
 
@@ -250,7 +265,8 @@ class Vault:
             vault_key = _aesgcm(root).decrypt(nonce, ct, self.header.wrap_aad())
         except (InvalidTag, ValueError, TypeError, KeyError):
             raise VaultEnvironmentError(
-                f"wrong passphrase for the vault at {self.path} (or its header was modified)"
+                f"wrong passphrase for the vault at {self.path} (or its header {self.header.path} "
+                "was modified)"
             ) from None
         return self.unlock_with_vault_key(vault_key)
 

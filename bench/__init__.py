@@ -1,0 +1,1 @@
+"""kmscli benchmarks: each module measures kmscli against a peer in the same run (see bench/README.md)."""

@@ -1,0 +1,87 @@
+"""``kmscli configure``: interactive set-up and ``set`` / ``get`` / ``list``, like ``aws configure``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from kmscli.cli.globals import pop_globals, with_global_options
+from kmscli.cli.run import emit
+
+
+@click.group(invoke_without_command=True)
+@with_global_options
+@click.pass_context
+def configure(ctx: click.Context, **kwargs: Any) -> None:
+    """Set up profiles in config.toml (aws configure).
+
+    Settings: region, account id, output format, principal and vault path. Without a subcommand, asks for each setting in turn (Enter keeps the value shown in brackets).
+    Profiles are chosen with --profile or KMSCLI_PROFILE.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from kmscli.errors import UsageError
+    from kmscli.service.configure import KEYS, current_profile, get_value, set_value, validate
+
+    opts = pop_globals(kwargs)
+    profile = current_profile(opts.get("profile"))
+    for key, (label, _) in KEYS.items():
+        current = get_value(profile, key)
+        while True:
+            answer = click.prompt(
+                f"{label} [{current if current is not None else 'None'}]",
+                default="",
+                show_default=False,
+                err=True,
+            ).strip()
+            if not answer:
+                break
+            try:
+                validate(key, answer)
+            except UsageError as exc:
+                if not sys.stdin.isatty():
+                    raise
+                click.echo(f"  {exc.message}", err=True)
+                continue
+            set_value(profile, key, answer)
+            break
+
+
+@configure.command("set")
+@click.argument("key")
+@click.argument("value")
+@with_global_options
+def set_cmd(key: str, value: str, **kwargs: Any) -> None:
+    """Set one setting (region, account_id, output, principal, vault) in the profile."""
+    from kmscli.service.configure import current_profile, set_value
+
+    opts = pop_globals(kwargs)
+    set_value(current_profile(opts.get("profile")), key, value)
+
+
+@configure.command("get")
+@click.argument("key")
+@with_global_options
+def get_cmd(key: str, **kwargs: Any) -> None:
+    """Print one setting of the profile; exit status 1 when it is not set (as aws configure get)."""
+    from kmscli.service.configure import current_profile, get_value
+
+    opts = pop_globals(kwargs)
+    value = get_value(current_profile(opts.get("profile")), key)
+    if value is None:
+        raise click.exceptions.Exit(1)
+    sys.stdout.write(f"{value}\n")
+
+
+@configure.command("list")
+@with_global_options
+def list_cmd(**kwargs: Any) -> None:
+    """Show every setting of the profile, its value and where it comes from."""
+    from kmscli.service.configure import current_profile, list_values
+
+    opts = pop_globals(kwargs)
+    overrides = {"region": opts.get("region"), "vault": opts.get("vault")}
+    result = list_values(current_profile(opts.get("profile")), overrides)
+    emit(result, opts, opts.get("output") or "json", "Configuration")

@@ -1,0 +1,66 @@
+"""``kmscli unlock`` and ``kmscli lock``: sessions for scripts, like ``bw unlock`` / ``bw lock``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from kmscli.cli.globals import pop_globals, settings_overrides, with_global_options
+from kmscli.cli.run import emit
+from kmscli.errors import UsageError
+
+
+def _settings(opts: dict[str, Any]) -> Any:
+    from kmscli.settings import load_settings
+
+    return load_settings(settings_overrides(opts))
+
+
+@click.command()
+@click.option("--raw", is_flag=True, help="Print only the session token.")
+@click.option(
+    "--ttl", default="15m", show_default=True, help="Session lifetime: 900, 90s, 15m, 2h, 1h30m (max 7d)."
+)
+@with_global_options
+def unlock(raw: bool, ttl: str, **kwargs: Any) -> None:
+    """Unlock once; start a session for scripts.
+
+    Prints `export KMSCLI_SESSION="..."` (or the bare token with --raw). With KMSCLI_SESSION set,
+    commands use the session and run no passphrase KDF. `kmscli lock` ends every session.
+    """
+    from kmscli.cli.prompt import tty_prompt
+    from kmscli.service.sessionops import unlock_session
+    from kmscli.vault.sessions import parse_ttl
+
+    opts = pop_globals(kwargs)
+    try:
+        lifetime = parse_ttl(ttl)
+    except ValueError as exc:
+        raise UsageError(f"argument --ttl: {exc}") from None
+    settings = _settings(opts)
+    token, info = unlock_session(settings, tty_prompt(), lifetime)
+    if raw:
+        sys.stdout.write(token + "\n")
+    else:
+        sys.stdout.write(f'export KMSCLI_SESSION="{token}"\n')
+        sys.stderr.write(
+            f"Session {info['SessionId'][:12]} expires at {info['Expiration'].isoformat()}; "
+            "end it with `kmscli lock`.\n"
+        )
+
+
+@click.command()
+@with_global_options
+def lock(**kwargs: Any) -> None:
+    """End every session of the vault.
+
+    Session files are destroyed, so every token stops working. The Lock event is audited when the
+    vault key is at hand without a prompt (a valid KMSCLI_SESSION, KMSCLI_PASSPHRASE or file).
+    """
+    from kmscli.service.sessionops import lock_sessions
+
+    opts = pop_globals(kwargs)
+    settings = _settings(opts)
+    emit(lock_sessions(settings), opts, opts.get("output") or settings.output, "Lock")

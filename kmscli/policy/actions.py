@@ -1,0 +1,178 @@
+"""The KMS action and condition-key vocabulary used by key policies (AWS names)."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from kmscli.model import model
+
+#: Permissions that exist in KMS but are not API operation names one to one.
+_EXTRA_ACTIONS = ("ReEncryptFrom", "ReEncryptTo", "ReplicateKey", "SynchronizeMultiRegionKey")
+#: API operations that are authorised under other permission names.
+_NOT_ACTIONS = ("ReEncrypt",)
+
+#: Actions that use the key for cryptography ("key users" in AWS's console-generated policy).
+USER_ACTIONS = frozenset(
+    {
+        "kms:Encrypt",
+        "kms:Decrypt",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+        "kms:GenerateDataKey",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:GenerateDataKeyPair",
+        "kms:GenerateDataKeyPairWithoutPlaintext",
+        "kms:Sign",
+        "kms:Verify",
+        "kms:GenerateMac",
+        "kms:VerifyMac",
+        "kms:DeriveSharedSecret",
+        "kms:Encapsulate",
+        "kms:Decapsulate",
+    }
+)
+
+#: Actions that manage the key without using it ("key administrators").
+ADMIN_ACTIONS = frozenset(
+    {
+        "kms:PutKeyPolicy",
+        "kms:ScheduleKeyDeletion",
+        "kms:CancelKeyDeletion",
+        "kms:EnableKey",
+        "kms:DisableKey",
+        "kms:CreateAlias",
+        "kms:UpdateAlias",
+        "kms:DeleteAlias",
+        "kms:UpdateKeyDescription",
+        "kms:TagResource",
+        "kms:UntagResource",
+        "kms:EnableKeyRotation",
+        "kms:DisableKeyRotation",
+        "kms:RotateKeyOnDemand",
+        "kms:RevokeGrant",
+        "kms:ImportKeyMaterial",
+        "kms:DeleteImportedKeyMaterial",
+        "kms:ReplicateKey",
+        "kms:UpdatePrimaryRegion",
+    }
+)
+
+#: The grant operations (GrantOperation enum) are the action names without the ``kms:`` prefix.
+GRANT_OPERATIONS_WITH_CONTEXT = frozenset(
+    {
+        "Decrypt",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+    }
+)
+#: Grant operations that a constrained grant may include, where the constraint does not apply.
+GRANT_OPERATIONS_UNCONSTRAINED = frozenset({"DescribeKey", "RetireGrant", "CreateGrant"})
+
+#: Single-valued KMS and global condition keys kmscli knows (lower case for lookup).
+KNOWN_KEYS = frozenset(
+    k.lower()
+    for k in (
+        "kms:CallerAccount",
+        "kms:EncryptionAlgorithm",
+        "kms:SigningAlgorithm",
+        "kms:MacAlgorithm",
+        "kms:MessageType",
+        "kms:KeySpec",
+        "kms:KeyUsage",
+        "kms:KeyOrigin",
+        "kms:KeyAgreementAlgorithm",
+        "kms:RequestAlias",
+        "kms:GranteePrincipal",
+        "kms:GrantIsForAWSResource",
+        "kms:RetiringPrincipal",
+        "kms:GrantConstraintType",
+        "kms:RotationPeriodInDays",
+        "kms:ScheduleKeyDeletionPendingWindowInDays",
+        "kms:ViaService",
+        "kms:BypassPolicyLockoutSafetyCheck",
+        "kms:MultiRegion",
+        "kms:MultiRegionKeyType",
+        "kms:PrimaryRegion",
+        "kms:ReplicaRegion",
+        "kms:ValidTo",
+        "kms:WrappingAlgorithm",
+        "kms:WrappingKeySpec",
+        "kms:ExpirationModel",
+        "kms:DataKeyPairSpec",
+        "kms:CustomerMasterKeySpec",
+        "kms:CustomerMasterKeyUsage",
+        "aws:PrincipalArn",
+        "aws:PrincipalAccount",
+        "aws:CurrentTime",
+        "aws:EpochTime",
+        "aws:SourceAccount",
+        "aws:SourceArn",
+        "aws:PrincipalType",
+        "aws:userid",
+        "aws:username",
+        "aws:SecureTransport",
+    )
+)
+#: Multivalued keys (compared with ForAnyValue/ForAllValues).
+MULTI_VALUED_KEYS = frozenset(
+    k.lower()
+    for k in ("kms:EncryptionContextKeys", "kms:ResourceAliases", "kms:GrantOperations", "aws:TagKeys")
+)
+#: Condition keys that take a name after a prefix.
+KEY_PREFIXES = ("kms:encryptioncontext:", "aws:requesttag/", "aws:resourcetag/", "aws:principaltag/")
+
+#: Values a key can take, when the set is closed (used by lint for conditions that never match).
+KEY_ENUMS: dict[str, frozenset[str]] = {
+    "kms:encryptionalgorithm": frozenset(
+        {"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"}
+    ),
+    "kms:keyusage": frozenset({"ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"}),
+    "kms:keyorigin": frozenset({"AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"}),
+    "kms:messagetype": frozenset({"RAW", "DIGEST", "EXTERNAL_MU"}),
+    "kms:macalgorithm": frozenset({"HMAC_SHA_224", "HMAC_SHA_256", "HMAC_SHA_384", "HMAC_SHA_512"}),
+}
+
+
+@functools.cache
+def all_actions() -> frozenset[str]:
+    """Every KMS permission name, ``kms:Encrypt`` style."""
+    ops = set(model()["operations"]) - set(_NOT_ACTIONS)
+    return frozenset(f"kms:{name}" for name in (*ops, *_EXTRA_ACTIONS))
+
+
+@functools.cache
+def glob(pattern: str, ignore_case: bool = True) -> re.Pattern[str]:
+    """IAM wildcard matching: ``*`` is any run of characters, ``?`` one character, nothing else is special."""
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(body, (re.IGNORECASE if ignore_case else 0) | re.DOTALL)
+
+
+@functools.lru_cache(maxsize=4096)
+def action_matches(pattern: str, action: str) -> bool:
+    """IAM action matching: case-insensitive, ``*`` and ``?`` wildcards (``*`` alone is every action)."""
+    return bool(glob(pattern).fullmatch(action))
+
+
+@functools.lru_cache(maxsize=1024)
+def expand(pattern: str) -> frozenset[str]:
+    """The KMS actions a pattern names (empty when it names none)."""
+    return frozenset(a for a in all_actions() if action_matches(pattern, a))
+
+
+def is_known_condition_key(key: str) -> bool:
+    """Whether kmscli (and AWS KMS) knows this condition key."""
+    low = key.lower()
+    if low in KNOWN_KEYS or low in MULTI_VALUED_KEYS:
+        return True
+    return any(low.startswith(p) and len(low) > len(p) for p in KEY_PREFIXES)
+
+
+def is_multi_valued(key: str) -> bool:
+    """Whether a condition key holds a set of values."""
+    return key.lower() in MULTI_VALUED_KEYS

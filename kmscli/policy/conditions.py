@@ -1,0 +1,182 @@
+"""IAM condition operators, evaluated against a request context with an explanation of each test.
+
+Semantics (IAM User Guide, "Condition operators" and "Multivalued context keys"):
+- the values listed for one key are ORed; for negated operators (``StringNotEquals`` ...) the request
+  value must match none of them;
+- a key missing from the request makes the test false, except for negated operators (true),
+  ``...IfExists`` (true), ``ForAllValues:`` (true) and ``Null`` (which tests presence);
+- ``ForAnyValue:`` needs one request value to pass, ``ForAllValues:`` needs every one to pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kmscli.policy.actions import glob
+from kmscli.policy.document import Condition
+
+NEGATED = {
+    "StringNotEquals": "StringEquals",
+    "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
+    "StringNotLike": "StringLike",
+    "NumericNotEquals": "NumericEquals",
+    "DateNotEquals": "DateEquals",
+    "ArnNotEquals": "ArnEquals",
+    "ArnNotLike": "ArnLike",
+    "NotIpAddress": "IpAddress",
+}
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def parse_date(text: str) -> dt.datetime | None:
+    """An IAM date value: ISO 8601 (``Z`` allowed, date only allowed) or epoch seconds."""
+    try:
+        if text.replace(".", "", 1).isdigit():
+            return dt.datetime.fromtimestamp(float(text), dt.UTC)
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def _compare(parse: Callable[[str], Any], test: Callable[[Any, Any], bool]) -> Callable[[str, str], bool]:
+    def check(request: str, policy: str) -> bool:
+        a, b = parse(request), parse(policy)
+        return a is not None and b is not None and bool(test(a, b))
+
+    return check
+
+
+def _arn_like(request: str, policy: str) -> bool:
+    req, pol = request.split(":", 5), policy.split(":", 5)
+    if len(pol) == 1 and pol[0] == "*":
+        return True
+    if len(req) != 6 or len(pol) != 6:
+        return False
+    return all(glob(p, ignore_case=False).fullmatch(r) for p, r in zip(pol, req, strict=True))
+
+
+def _ip(request: str, policy: str) -> bool:
+    try:
+        return ipaddress.ip_address(request) in ipaddress.ip_network(policy, strict=False)
+    except ValueError:
+        return False
+
+
+def _bool(request: str, policy: str) -> bool:
+    return request.lower() == policy.lower()
+
+
+POSITIVE: dict[str, Callable[[str, str], bool]] = {
+    "StringEquals": lambda r, p: r == p,
+    "StringEqualsIgnoreCase": lambda r, p: r.lower() == p.lower(),
+    "StringLike": lambda r, p: bool(glob(p, ignore_case=False).fullmatch(r)),
+    "NumericEquals": _compare(_number, lambda a, b: a == b),
+    "NumericLessThan": _compare(_number, lambda a, b: a < b),
+    "NumericLessThanEquals": _compare(_number, lambda a, b: a <= b),
+    "NumericGreaterThan": _compare(_number, lambda a, b: a > b),
+    "NumericGreaterThanEquals": _compare(_number, lambda a, b: a >= b),
+    "DateEquals": _compare(parse_date, lambda a, b: a == b),
+    "DateLessThan": _compare(parse_date, lambda a, b: a < b),
+    "DateLessThanEquals": _compare(parse_date, lambda a, b: a <= b),
+    "DateGreaterThan": _compare(parse_date, lambda a, b: a > b),
+    "DateGreaterThanEquals": _compare(parse_date, lambda a, b: a >= b),
+    "Bool": _bool,
+    "BinaryEquals": lambda r, p: r == p,
+    "IpAddress": _ip,
+    "ArnEquals": _arn_like,
+    "ArnLike": _arn_like,
+}
+
+
+def as_text(value: Any) -> str:
+    """A context value as the string IAM compares (booleans lower case)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value)
+
+
+def lookup(context: dict[str, Any], key: str) -> list[str] | None:
+    """The request's values for a condition key (names are case-insensitive); None when absent."""
+    value = context.get(key.lower())
+    if value is None:
+        return None
+    values = (
+        [as_text(v) for v in value] if isinstance(value, list | tuple | set | frozenset) else [as_text(value)]
+    )
+    return values or None
+
+
+@dataclass(frozen=True)
+class ConditionResult:
+    """The outcome of one condition test, for explanations."""
+
+    condition: Condition
+    request_values: tuple[str, ...] | None
+    result: bool
+    why: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result as data."""
+        out = self.condition.as_dict()
+        out["RequestValues"] = list(self.request_values) if self.request_values is not None else None
+        out["Result"] = self.result
+        out["Reason"] = self.why
+        return out
+
+
+def _one(cond: Condition, request: str) -> bool:
+    """Whether one request value passes the operator against the policy's values."""
+    if cond.base in NEGATED:
+        test = POSITIVE[NEGATED[cond.base]]
+        return not any(test(request, p) for p in cond.values)
+    test = POSITIVE[cond.base]
+    return any(test(request, p) for p in cond.values)
+
+
+def evaluate(cond: Condition, context: dict[str, Any]) -> ConditionResult:
+    """Evaluate one condition test against the request context (keys lower-cased)."""
+    values = lookup(context, cond.key)
+    if cond.base == "Null":
+        absent = values is None
+        wanted = [v.lower() == "true" for v in cond.values]
+        ok = absent in wanted
+        return ConditionResult(
+            cond, None if absent else tuple(values or ()), ok, f"key is {'absent' if absent else 'present'}"
+        )
+    if values is None:
+        if cond.if_exists:
+            return ConditionResult(cond, None, True, "key absent: ...IfExists passes")
+        if cond.qualifier == "ForAllValues":
+            return ConditionResult(cond, None, True, "key absent: ForAllValues is true for an empty set")
+        if cond.qualifier == "ForAnyValue":
+            return ConditionResult(cond, None, False, "key absent: ForAnyValue needs a value")
+        if cond.base in NEGATED:
+            return ConditionResult(cond, None, True, "key absent: a negated operator is true")
+        return ConditionResult(cond, None, False, "key absent from the request")
+    passes = [_one(cond, v) for v in values]
+    if cond.qualifier == "ForAllValues":
+        ok, why = all(passes), "every request value must match"
+    elif cond.qualifier == "ForAnyValue" or len(values) > 1:
+        ok, why = any(passes), "at least one request value must match"
+    else:
+        ok, why = passes[0], "request value compared"
+    return ConditionResult(cond, tuple(values), ok, why)
+
+
+def evaluate_all(conds: tuple[Condition, ...], context: dict[str, Any]) -> tuple[bool, list[ConditionResult]]:
+    """All of a statement's condition tests (ANDed); every test is evaluated for the explanation."""
+    results = [evaluate(c, context) for c in conds]
+    return all(r.result for r in results), results

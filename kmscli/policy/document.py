@@ -1,0 +1,317 @@
+"""The key policy grammar: parsing a JSON document into statements, and validating it as AWS does.
+
+``parse(text)`` raises ``MalformedPolicyDocumentException`` naming the first problem;
+``problems(text)`` returns every problem (for ``kmscli policy lint``) without raising.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from kmscli import errors
+from kmscli.policy import actions
+
+VERSIONS = ("2012-10-17", "2008-10-17")
+STATEMENT_ELEMENTS = (
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+)
+PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
+ACCOUNT_RE = re.compile(r"^\d{12}$")
+IAM_PRINCIPAL_RE = re.compile(
+    r"^arn:aws[a-z-]*:(iam::\d{12}:(root|user/.+|role/.+|federated-user/.+)"
+    r"|sts::\d{12}:(assumed-role/[^/]+/.+|federated-user/.+))$"
+)
+
+#: Condition operators (without the ``IfExists`` suffix and the set prefixes).
+BASE_OPERATORS = (
+    "StringEquals",
+    "StringNotEquals",
+    "StringEqualsIgnoreCase",
+    "StringNotEqualsIgnoreCase",
+    "StringLike",
+    "StringNotLike",
+    "NumericEquals",
+    "NumericNotEquals",
+    "NumericLessThan",
+    "NumericLessThanEquals",
+    "NumericGreaterThan",
+    "NumericGreaterThanEquals",
+    "DateEquals",
+    "DateNotEquals",
+    "DateLessThan",
+    "DateLessThanEquals",
+    "DateGreaterThan",
+    "DateGreaterThanEquals",
+    "Bool",
+    "BinaryEquals",
+    "IpAddress",
+    "NotIpAddress",
+    "ArnEquals",
+    "ArnLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "Null",
+)
+SET_QUALIFIERS = ("ForAnyValue", "ForAllValues")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One (operator, key, values) test of a statement's Condition block."""
+
+    operator: str  # as written, e.g. "ForAnyValue:StringLikeIfExists"
+    base: str  # "StringLike"
+    qualifier: str | None  # "ForAnyValue" / "ForAllValues" / None
+    if_exists: bool
+    key: str
+    values: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The condition as data."""
+        return {"Operator": self.operator, "Key": self.key, "Values": list(self.values)}
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of a key policy."""
+
+    index: int
+    sid: str | None
+    effect: str
+    principals: tuple[tuple[str, str], ...] | None  # (type, value); ("*", "*") for "*"
+    not_principals: tuple[tuple[str, str], ...] | None
+    actions: tuple[str, ...] | None
+    not_actions: tuple[str, ...] | None
+    resources: tuple[str, ...] | None
+    not_resources: tuple[str, ...] | None
+    conditions: tuple[Condition, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """How explanations name the statement: its Sid, else its index."""
+        return f"Sid {self.sid!r}" if self.sid else f"statement #{self.index}"
+
+
+@dataclass
+class Policy:
+    """A parsed key policy."""
+
+    version: str | None
+    id: str | None
+    statements: list[Statement] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A validation finding: what is wrong and where."""
+
+    message: str
+    statement: int | None = None
+    code: str = "MALFORMED"
+
+
+def split_operator(op: str) -> tuple[str, str | None, bool] | None:
+    """``ForAnyValue:StringLikeIfExists`` -> ("StringLike", "ForAnyValue", True); None when unknown."""
+    qualifier = None
+    if ":" in op:
+        qualifier, op = op.split(":", 1)
+        if qualifier not in SET_QUALIFIERS:
+            return None
+    if_exists = op.endswith("IfExists")
+    base = op[: -len("IfExists")] if if_exists else op
+    if base not in BASE_OPERATORS or (base == "Null" and if_exists):
+        return None
+    return base, qualifier, if_exists
+
+
+def _strings(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _principal_ok(kind: str, value: Any) -> bool:
+    if not isinstance(value, str) or not value:
+        return False
+    if kind == "AWS":
+        return value == "*" or bool(ACCOUNT_RE.match(value) or IAM_PRINCIPAL_RE.match(value))
+    return True
+
+
+def _principals(raw: Any, where: str, idx: int, out: list[Problem]) -> tuple[tuple[str, str], ...]:
+    if raw == "*":
+        return (("*", "*"),)
+    if not isinstance(raw, dict) or not raw:
+        out.append(Problem(f'{where} must be "*" or an object such as {{"AWS": ARN}}', idx))
+        return ()
+    found: list[tuple[str, str]] = []
+    for kind, values in raw.items():
+        if kind not in PRINCIPAL_TYPES:
+            out.append(Problem(f"{where} has an unknown principal type {kind!r}", idx))
+            continue
+        if not _strings(values):
+            out.append(Problem(f"{where} {kind} lists no principal", idx))
+        for value in _strings(values):
+            if not _principal_ok(kind, value):
+                out.append(
+                    Problem(
+                        f"Policy contains a statement with one or more invalid principals: {value!r}", idx
+                    )
+                )
+            else:
+                found.append((kind, value))
+    return tuple(found)
+
+
+def _action_list(raw: Any, where: str, idx: int, out: list[Problem]) -> tuple[str, ...]:
+    found = []
+    for value in _strings(raw):
+        if not isinstance(value, str) or not value:
+            out.append(Problem(f"{where} values must be non-empty strings", idx))
+            continue
+        if value != "*" and (not value.lower().startswith("kms:") or not actions.expand(value)):
+            out.append(Problem(f"{where} {value!r} is not a KMS action", idx, "UNKNOWN_ACTION"))
+            continue
+        found.append(value)
+    return tuple(found)
+
+
+def _conditions(raw: Any, idx: int, out: list[Problem]) -> tuple[Condition, ...]:
+    if not isinstance(raw, dict):
+        out.append(Problem("Condition must be an object of operator -> {key: values}", idx))
+        return ()
+    found = []
+    for op, block in raw.items():
+        parts = split_operator(op) if isinstance(op, str) else None
+        if parts is None:
+            out.append(Problem(f"Condition has an unknown operator {op!r}", idx, "UNKNOWN_OPERATOR"))
+            continue
+        if not isinstance(block, dict) or not block:
+            out.append(Problem(f"Condition operator {op} must map condition keys to values", idx))
+            continue
+        base, qualifier, if_exists = parts
+        for key, values in block.items():
+            vals = _strings(values)
+            if not vals or not all(isinstance(v, str | int | float | bool) for v in vals):
+                out.append(Problem(f"Condition {op} {key}: values must be strings, numbers or booleans", idx))
+                continue
+            text = tuple(str(v).lower() if isinstance(v, bool) else str(v) for v in vals)
+            found.append(Condition(op, base, qualifier, if_exists, key, text))
+    return tuple(found)
+
+
+def _statement(raw: Any, idx: int, out: list[Problem]) -> Statement | None:
+    if not isinstance(raw, dict):
+        out.append(Problem("each statement must be a JSON object", idx))
+        return None
+    before = len(out)
+    for name in raw:
+        if name not in STATEMENT_ELEMENTS:
+            out.append(Problem(f"statement has an unknown element {name!r}", idx))
+    sid = raw.get("Sid")
+    if sid is not None and not isinstance(sid, str):
+        out.append(Problem("Sid must be a string", idx))
+    effect = raw.get("Effect")
+    if effect not in ("Allow", "Deny"):
+        out.append(Problem(f'unknown Effect {effect!r}: it must be "Allow" or "Deny"', idx))
+    pairs = (("Principal", "NotPrincipal"), ("Action", "NotAction"), ("Resource", "NotResource"))
+    for a, b in pairs:
+        if (a in raw) == (b in raw):
+            what = "both" if a in raw else "neither"
+            out.append(Problem(f"statement has {what} {a} and {b}: it needs exactly one", idx))
+    principals = _principals(raw["Principal"], "Principal", idx, out) if "Principal" in raw else None
+    not_principals = (
+        _principals(raw["NotPrincipal"], "NotPrincipal", idx, out) if "NotPrincipal" in raw else None
+    )
+    acts = _action_list(raw["Action"], "Action", idx, out) if "Action" in raw else None
+    not_acts = _action_list(raw["NotAction"], "NotAction", idx, out) if "NotAction" in raw else None
+    resources = not_resources = None
+    for name in ("Resource", "NotResource"):
+        if name in raw:
+            vals = _strings(raw[name])
+            if not vals or not all(isinstance(v, str) and v for v in vals):
+                out.append(Problem(f"{name} values must be non-empty strings", idx))
+            elif name == "Resource":
+                resources = tuple(vals)
+            else:
+                not_resources = tuple(vals)
+    conds = _conditions(raw["Condition"], idx, out) if "Condition" in raw else ()
+    if any(p.code == "MALFORMED" for p in out[before:]) or effect not in ("Allow", "Deny"):
+        return None  # unknown actions/operators alone keep the rest of the statement (for lint)
+    return Statement(
+        idx,
+        sid,
+        str(effect),
+        principals,
+        not_principals,
+        acts,
+        not_acts,
+        resources,
+        not_resources,
+        conds,
+    )
+
+
+def _parse(text: str, out: list[Problem]) -> Policy | None:
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        out.append(Problem(f"the policy is not valid JSON: {exc}"))
+        return None
+    if not isinstance(doc, dict):
+        out.append(Problem("the policy must be a JSON object"))
+        return None
+    for name in doc:
+        if name not in ("Version", "Id", "Statement"):
+            out.append(Problem(f"the policy has an unknown top-level element {name!r}"))
+    version = doc.get("Version")
+    if version is not None and version not in VERSIONS:
+        out.append(Problem(f'unknown policy Version {version!r}: use "2012-10-17"'))
+    raw = doc.get("Statement")
+    if raw is None:
+        out.append(Problem("the policy has no Statement"))
+        return None
+    items = raw if isinstance(raw, list) else [raw]
+    if not items:
+        out.append(Problem("the policy's Statement list is empty"))
+    policy = Policy(version, doc.get("Id") if isinstance(doc.get("Id"), str) else None)
+    for idx, item in enumerate(items):
+        stmt = _statement(item, idx, out)
+        if stmt is not None:
+            policy.statements.append(stmt)
+    return policy
+
+
+def problems(text: str) -> tuple[Policy | None, list[Problem]]:
+    """Parse leniently: the statements that are valid, and every problem found."""
+    out: list[Problem] = []
+    policy = _parse(text, out)
+    return policy, out
+
+
+def parse(text: str) -> Policy:
+    """Parse and validate a key policy; MalformedPolicyDocumentException names the first problem.
+
+    Parsed policies are cached by text (they are never mutated): each call decides with the same one.
+    """
+    return _parse_cached(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cached(text: str) -> Policy:
+    policy, found = problems(text)
+    if found or policy is None:
+        first = found[0]
+        where = f"Statement {first.statement}: " if first.statement is not None else ""
+        raise errors.MalformedPolicyDocumentException(f"{where}{first.message}")
+    return policy

@@ -1,0 +1,214 @@
+"""Session files: the vault key wrapped under a random token, so scripts skip the passphrase KDF.
+
+``kmscli unlock`` draws a 256-bit token and writes ``RUNTIME/sessions/VAULT_ID/FILE_ID.json``
+(folder 0700, file 0600), where ``FILE_ID`` is a SHA-256 of the token: the name does not reveal the
+token. The file holds the vault key encrypted with AES-256-GCM under a key derived from the token
+with HKDF; the vault id, the session id and the expiry are the associated data, so an edited expiry
+fails to decrypt. ``kmscli lock`` removes every session file of the vault, which makes every token
+useless (a token without its file unwraps nothing).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import stat
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kmscli.errors import VaultEnvironmentError
+from kmscli.vault import fs
+
+TOKEN_PREFIX = "kms1_"
+TOKEN_BYTES = 32
+SESSION_FORMAT = 1
+_TOKEN_RE = re.compile(r"^kms1_[A-Za-z0-9_-]{43}$")
+_VAULT_ID_RE = re.compile(r"^[0-9a-f-]{36}$")
+_MAX_SESSION_FILE = 4096
+
+
+class SessionError(VaultEnvironmentError):
+    """A session token is malformed, unknown, expired or was locked (exit 253, never a prompt)."""
+
+
+def runtime_dir() -> Path:
+    """``platformdirs.user_runtime_dir("kmscli")``: ``$XDG_RUNTIME_DIR/kmscli`` when that is set.
+
+    platformdirs ignores an ``XDG_RUNTIME_DIR`` that does not exist yet or is not 0700 and falls back
+    to a shared temporary folder; kmscli takes the variable at its word (and creates the folder 0700),
+    so every process of the user agrees on one place.
+    """
+    env = os.environ.get("XDG_RUNTIME_DIR")
+    if env:
+        return Path(env) / "kmscli"
+    import platformdirs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Path(platformdirs.user_runtime_dir("kmscli"))
+
+
+def new_token(random: Any) -> str:
+    """A fresh session token: a prefix and 256 random bits in URL-safe base64."""
+    raw: bytes = random(TOKEN_BYTES)
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _token_bytes(token: str) -> bytes:
+    if not _TOKEN_RE.match(token):
+        raise SessionError(
+            "KMSCLI_SESSION is not a kmscli session token; run `kmscli unlock` to get a new one"
+        )
+    return base64.urlsafe_b64decode(token[len(TOKEN_PREFIX) :] + "=")
+
+
+def session_id(token: str) -> str:
+    """The session file's name: a hash of the token (reveals nothing about it)."""
+    return hashlib.sha256(b"kmscli-session-id\0" + _token_bytes(token)).hexdigest()[:32]
+
+
+def _wrap_key(token: str) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"kmscli/v1/session-wrap").derive(
+        _token_bytes(token)
+    )
+
+
+def _aad(vault_id: str, sid: str, expires: str) -> bytes:
+    return b"kmscli-session\0" + fs.canonical_json(
+        {"format": SESSION_FORMAT, "vault_id": vault_id, "session": sid, "expires": expires}
+    )
+
+
+def sessions_dir(vault_id: str) -> Path:
+    """The folder holding every session file of one vault."""
+    if not _VAULT_ID_RE.match(vault_id):
+        raise SessionError(f"vault id {vault_id!r} is malformed")
+    return runtime_dir() / "sessions" / vault_id
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What ``unlock`` reports: never the vault key."""
+
+    session_id: str
+    expires: dt.datetime
+    path: Path
+
+
+def create(
+    vault_id: str, vault_key: bytes, ttl: dt.timedelta, now: dt.datetime, random: Any
+) -> tuple[str, SessionInfo]:
+    """Write a new session file; returns the token (shown once) and its description."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    token = new_token(random)
+    sid = session_id(token)
+    expires = (now + ttl).astimezone(dt.UTC).isoformat(timespec="seconds")
+    nonce: bytes = random(12)
+    doc = {
+        "format": SESSION_FORMAT,
+        "vault_id": vault_id,
+        "session": sid,
+        "expires": expires,
+        "nonce": base64.b64encode(nonce).decode(),
+        "ciphertext": base64.b64encode(
+            AESGCM(_wrap_key(token)).encrypt(nonce, vault_key, _aad(vault_id, sid, expires))
+        ).decode(),
+    }
+    folder = sessions_dir(vault_id)
+    try:
+        if not folder.parent.parent.parent.exists():
+            fs.ensure_dir(folder.parent.parent.parent)
+        fs.ensure_dir(folder.parent.parent)
+        fs.ensure_dir(folder.parent)
+        fs.ensure_dir(folder)
+        if folder.parent.parent.stat().st_uid != os.getuid():
+            raise SessionError(f"runtime folder {folder.parent.parent} belongs to another user")
+        path = folder / f"{sid}.json"
+        fs.atomic_write(path, json.dumps(doc).encode() + b"\n")
+    except OSError as exc:
+        raise SessionError(f"cannot write the session file in {folder}: {exc.strerror or exc}") from None
+    return token, SessionInfo(sid, dt.datetime.fromisoformat(expires), path)
+
+
+def open_session(vault_id: str, token: str, now: dt.datetime) -> bytes:
+    """The vault key held by the session ``token``; SessionError when unknown, expired or forged."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    sid = session_id(token)
+    path = sessions_dir(vault_id) / f"{sid}.json"
+    hint = "run `kmscli unlock` to start a new session"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        raise SessionError(
+            f"the session in KMSCLI_SESSION is unknown for the vault {vault_id} "
+            f"(locked, expired or never created); {hint}"
+        ) from None
+    except OSError as exc:
+        raise SessionError(f"cannot read session file {path}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
+            raise SessionError(f"session file {path} is not private to this user (mode 0600 required)")
+        raw = os.read(fd, _MAX_SESSION_FILE + 1)
+    finally:
+        os.close(fd)
+    try:
+        doc = json.loads(raw)
+        expires = str(doc["expires"])
+        when = dt.datetime.fromisoformat(expires)
+        nonce = base64.b64decode(doc["nonce"], validate=True)
+        ct = base64.b64decode(doc["ciphertext"], validate=True)
+        key = bytes(AESGCM(_wrap_key(token)).decrypt(nonce, ct, _aad(vault_id, sid, expires)))
+    except (InvalidTag, ValueError, KeyError, TypeError):
+        raise SessionError(f"session file {path} is damaged or was edited; {hint}") from None
+    if when <= now:
+        destroy_one(path)
+        raise SessionError(f"the session in KMSCLI_SESSION expired at {expires}; {hint}")
+    return key
+
+
+def destroy_one(path: Path) -> None:
+    """Overwrite and remove one session file (best effort if it vanished meanwhile)."""
+    try:
+        fs.shred(path)
+    except OSError:
+        pass
+
+
+def destroy_all(vault_id: str) -> int:
+    """Remove every session file of the vault; returns how many were removed."""
+    folder = sessions_dir(vault_id)
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return 0
+    count = 0
+    for name in names:
+        if name.endswith(".json"):
+            destroy_one(folder / name)
+            count += 1
+    return count
+
+
+def parse_ttl(text: str) -> dt.timedelta:
+    """``90``, ``90s``, ``15m``, ``2h``, ``1d`` or combinations such as ``1h30m`` (1 s to 7 days)."""
+    match = re.fullmatch(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?", text.strip())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise ValueError(f"invalid duration {text!r}; use e.g. 900, 90s, 15m, 2h or 1h30m")
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    ttl = dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if not dt.timedelta(seconds=1) <= ttl <= dt.timedelta(days=7):
+        raise ValueError(f"duration {text!r} must be between 1 second and 7 days")
+    return ttl

@@ -1,0 +1,245 @@
+"""Fail closed: when the audit event cannot be written the operation fails, prints nothing, and a
+mutating operation commits nothing (the pipeline audits before it commits)."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.hardening import skip_fsync, verify_chain
+
+AUDIT_BREAKERS = ["segment-is-directory", "open-eacces", "write-enospc", "torn-enospc", "fsync-eio"]
+
+
+@pytest.fixture(autouse=True)
+def _no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Durability is not this module's subject: skip the disk waits (see hardening.skip_fsync)."""
+    skip_fsync(monkeypatch)
+
+
+def _fd_path(fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
+
+
+@pytest.fixture
+def break_audit(vault: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Make the next audit append fail in one of several ways; key/alias files stay writable."""
+    audit = str(vault / "audit")
+
+    def apply(how: str) -> None:
+        if how == "segment-is-directory":
+            segment = vault / "audit" / "audit-000001.jsonl"
+            if segment.exists():
+                segment.rename(vault / "audit" / "moved-away")
+            segment.mkdir()
+            return
+        if how == "open-eacces":
+            real_open = os.open
+
+            def fake_open(path: Any, flags: int, *args: Any, **kw: Any) -> int:
+                if str(path).startswith(audit) and str(path).endswith(".jsonl"):
+                    raise PermissionError(errno.EACCES, "Permission denied", str(path))
+                return real_open(path, flags, *args, **kw)
+
+            monkeypatch.setattr(os, "open", fake_open)
+            return
+        if how in ("write-enospc", "torn-enospc"):
+            real_write = os.write
+
+            def fake_write(fd: int, data: Any) -> int:
+                if _fd_path(fd).startswith(audit + "/audit-"):
+                    if how == "torn-enospc" and len(data) > 10:
+                        return real_write(fd, bytes(data[: len(data) // 2]))
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                return real_write(fd, data)
+
+            monkeypatch.setattr(os, "write", fake_write)
+            return
+        if how == "fsync-eio":
+            real_fsync = os.fsync
+
+            def fake_fsync(fd: int) -> None:
+                if _fd_path(fd).startswith(audit + "/audit-"):
+                    raise OSError(errno.EIO, "Input/output error")
+                real_fsync(fd)
+
+            monkeypatch.setattr(os, "fsync", fake_fsync)
+            return
+        raise AssertionError(how)
+
+    return apply
+
+
+def _state(vault: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(vault)): p.read_bytes()
+        for p in vault.rglob("*")
+        if p.is_file() and "audit" not in p.parts and not p.name.startswith(".")
+    }
+
+
+@pytest.fixture
+def prepared(cli: Any) -> dict[str, str]:
+    key = cli("create-key", "--description", "before").json()["KeyMetadata"]["KeyId"]
+    assert cli("create-alias", "--alias-name", "alias/before", "--target-key-id", key).code == 0
+    blob = cli("encrypt", "--key-id", key, "--plaintext", "aGk=").json()["CiphertextBlob"]
+    return {"key": key, "blob": blob}
+
+
+def _mutations(p: dict[str, str]) -> dict[str, list[str]]:
+    key = p["key"]
+    return {
+        "create-key": ["create-key"],
+        "create-alias": ["create-alias", "--alias-name", "alias/new", "--target-key-id", key],
+        "delete-alias": ["delete-alias", "--alias-name", "alias/before"],
+        "tag-resource": ["tag-resource", "--key-id", key, "--tags", "TagKey=a,TagValue=b"],
+        "update-key-description": ["update-key-description", "--key-id", key, "--description", "after"],
+        "disable-key": ["disable-key", "--key-id", key],
+        "schedule-key-deletion": ["schedule-key-deletion", "--key-id", key],
+    }
+
+
+def _reads(p: dict[str, str]) -> dict[str, list[str]]:
+    return {
+        "encrypt": ["encrypt", "--key-id", p["key"], "--plaintext", "aGk="],
+        "decrypt": ["decrypt", "--ciphertext-blob", p["blob"]],
+        "generate-data-key": ["generate-data-key", "--key-id", p["key"], "--number-of-bytes", "32"],
+        "describe-key-error": ["describe-key", "--key-id", "alias/missing"],
+    }
+
+
+@pytest.mark.parametrize("how", AUDIT_BREAKERS)
+@pytest.mark.parametrize(
+    "op",
+    [
+        "create-key",
+        "create-alias",
+        "delete-alias",
+        "tag-resource",
+        "update-key-description",
+        "disable-key",
+        "schedule-key-deletion",
+    ],
+)
+def test_mutation_not_committed_when_audit_fails(
+    cli: Any, vault: Path, prepared: dict[str, str], break_audit: Callable[[str], None], op: str, how: str
+) -> None:
+    before = _state(vault)
+    break_audit(how)
+    res = cli(*_mutations(prepared)[op])
+    assert res.code not in (0, 254), res
+    assert res.out == ""
+    assert "audit log" in res.err and "Traceback" not in res.err
+    assert _state(vault) == before
+
+
+@pytest.mark.parametrize("how", AUDIT_BREAKERS)
+@pytest.mark.parametrize("op", ["encrypt", "decrypt", "generate-data-key", "describe-key-error"])
+def test_read_returns_nothing_when_audit_fails(
+    cli: Any, vault: Path, prepared: dict[str, str], break_audit: Callable[[str], None], op: str, how: str
+) -> None:
+    break_audit(how)
+    res = cli(*_reads(prepared)[op])
+    assert res.code not in (0, 254), res
+    assert res.out == ""
+    assert "audit log" in res.err and "Traceback" not in res.err
+
+
+def test_torn_append_is_repaired_and_chain_verifies(
+    cli: Any, vault: Path, prepared: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as patch:
+        real_write = os.write
+        audit = str(vault / "audit")
+
+        def torn(fd: int, data: Any) -> int:
+            if _fd_path(fd).startswith(audit + "/audit-"):
+                real_write(fd, bytes(data[:7]))
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_write(fd, data)
+
+        patch.setattr(os, "write", torn)
+        assert cli("create-key").code != 0
+    assert verify_chain(vault).torn_tail
+    assert cli("create-key").code == 0
+    report = verify_chain(vault, allow_torn_tail=False)
+    names = [e["eventName"] for e in report.events]
+    assert names[-2:] == ["RepairAuditLog", "CreateKey"]
+    assert report.events[-2]["additionalEventData"]["removedBytes"] == 7
+
+
+def test_due_deletion_not_applied_when_audit_fails(
+    kms: Any, service: Any, clock: Any, vault: Path, break_audit: Callable[[str], None]
+) -> None:
+    from kmscli.audit.log import AuditWriteError
+
+    key = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    kms("ScheduleKeyDeletion", KeyId=key, PendingWindowInDays=7)
+    clock.advance(days=8)
+    before = _state(vault)
+    break_audit("open-eacces")
+    with pytest.raises(AuditWriteError):
+        kms("ListKeys")
+    assert _state(vault) == before
+
+
+def test_audit_precedes_every_write(kms: Any, vault: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Order check on the real pipeline: the audit line is durable before any vault file changes."""
+    from kmscli.audit.log import AuditLog
+    from kmscli.vault import fs
+
+    order: list[str] = []
+    real_append, real_write = AuditLog.append, fs.atomic_write
+
+    def append(self: AuditLog, event: dict[str, Any]) -> dict[str, Any]:
+        order.append("audit:" + event["eventName"])
+        return real_append(self, event)
+
+    def write(path: Path, data: bytes) -> None:
+        order.append("write:" + path.name)
+        real_write(path, data)
+
+    monkeypatch.setattr(AuditLog, "append", append)
+    monkeypatch.setattr(fs, "atomic_write", write)
+    key = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    kms("CreateAlias", AliasName="alias/o", TargetKeyId=key)
+    assert order == ["audit:CreateKey", f"write:{key}.json", "audit:CreateAlias", "write:us-east-1.json"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def test_read_only_audit_folder_real_permissions(cli: Any, vault: Path) -> None:
+    before = _state(vault)
+    (vault / "audit").chmod(0o500)
+    try:
+        res = cli("create-key")
+        mode = (vault / "audit").stat().st_mode & 0o777
+    finally:
+        (vault / "audit").chmod(0o700)
+    assert res.code not in (0, 254) and res.out == ""
+    assert mode == 0o500  # kmscli did not grant itself write access back
+    assert _state(vault) == before
+
+
+def test_ensure_dir_never_adds_permissions(tmp_path: Path) -> None:
+    """Regression: ensure_dir used to chmod any folder to exactly 0700, re-enabling writes."""
+    from kmscli.vault import fs
+
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    ro.chmod(0o500)
+    fs.ensure_dir(ro)
+    assert ro.stat().st_mode & 0o777 == 0o500
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    loose.chmod(0o755)
+    fs.ensure_dir(loose)
+    assert loose.stat().st_mode & 0o777 == 0o700
+    ro.chmod(0o700)

@@ -1,0 +1,240 @@
+"""Vault backup / restore / export-key bundles, and KMSCLI_VAULT pointing at a read-only archive."""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import CHEAP_KDF_ARGS, assert_output_shape
+
+B64 = base64.b64encode(b"payload").decode()
+
+
+def _key(cli: Any, alias: str | None = None) -> str:
+    key_id: str = cli("create-key").json()["KeyMetadata"]["KeyId"]
+    if alias:
+        assert cli("create-alias", "--alias-name", alias, "--target-key-id", key_id).code == 0
+    return key_id
+
+
+def _encrypt(cli: Any, key: str) -> str:
+    res = cli("encrypt", "--key-id", key, "--plaintext", B64, "--query", "CiphertextBlob", "--output", "text")
+    assert res.code == 0, res.err
+    return str(res.out.strip())
+
+
+def _decrypts(cli: Any, blob: str) -> bool:
+    res = cli("decrypt", "--ciphertext-blob", blob, "--query", "Plaintext", "--output", "text")
+    return res.code == 0 and res.out.strip() == B64
+
+
+def test_backup_restore_round_trip(
+    cli: Any, vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = _key(cli, "alias/app")
+    blob = _encrypt(cli, key)
+    out = tmp_path / "vault.kmsbak"
+    res = cli("vault", "backup", "--outfile", str(out))
+    assert res.code == 0, res.err
+    assert res.json()["KeyCount"] == 1
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    raw = out.read_text()
+    assert key not in raw and "alias/app" not in raw  # the payload is encrypted
+    assert cli("vault", "backup", "--outfile", str(out)).code == 253  # no clobber without --force
+    assert cli("vault", "backup", "--outfile", str(out), "--force").code == 0
+    target = tmp_path / "restored"
+    monkeypatch.setenv("KMSCLI_VAULT", str(target))
+    res = cli("vault", "restore", str(out))
+    assert res.code == 0, res.err
+    assert res.json()["Replaced"] is False
+    assert _decrypts(cli, blob)
+    assert cli("describe-key", "--key-id", "alias/app").json()["KeyMetadata"]["KeyId"] == key
+    events = [
+        json.loads(x)["eventName"]
+        for p in sorted((target / "audit").glob("*.jsonl"))
+        for x in p.read_text().splitlines()
+    ]
+    assert events.count("BackupVault") == 2  # the refused backup left no event
+    assert events[-3:] == ["RestoreVault", "Decrypt", "DescribeKey"]
+
+
+def test_restore_refuses_to_clobber_without_force(cli: Any, vault: Path, tmp_path: Path) -> None:
+    key = _key(cli)
+    out = tmp_path / "b.kmsbak"
+    assert cli("vault", "backup", "--outfile", str(out)).code == 0
+    cli("schedule-key-deletion", "--key-id", key, "--pending-window-in-days", "7")
+    before = (vault / "vault.json").read_bytes()
+    res = cli("vault", "restore", str(out))
+    assert res.code == 253 and "--force" in res.err
+    assert (vault / "vault.json").read_bytes() == before
+    res = cli("vault", "restore", str(out), "--force")
+    assert res.code == 0, res.err
+    assert res.json()["Replaced"] is True
+    assert cli("describe-key", "--key-id", key).json()["KeyMetadata"]["KeyState"] == "Enabled"
+    assert not list(tmp_path.glob(".replaced-*")) and not list(tmp_path.glob(".restore-*"))
+
+
+def test_restore_with_wrong_passphrase_or_tampered_file(
+    cli: Any, vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _key(cli)
+    out = tmp_path / "b.kmsbak"
+    assert cli("vault", "backup", "--outfile", str(out)).code == 0
+    monkeypatch.setenv("KMSCLI_VAULT", str(tmp_path / "new"))
+    monkeypatch.setenv("KMSCLI_PASSPHRASE", "wrong")
+    res = cli("vault", "restore", str(out))
+    assert res.code == 253 and "wrong passphrase" in res.err
+    assert not (tmp_path / "new").exists()
+    monkeypatch.setenv("KMSCLI_PASSPHRASE", "correct horse battery staple")
+    doc = json.loads(out.read_text())
+    ct = bytearray(base64.b64decode(doc["payload"]["ciphertext"]))
+    ct[5] ^= 1
+    doc["payload"]["ciphertext"] = base64.b64encode(bytes(ct)).decode()
+    out.write_text(json.dumps(doc))
+    res = cli("vault", "restore", str(out))
+    assert res.code == 253 and "integrity" in res.err
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "junk").write_text("not an archive")
+    res = cli("vault", "restore", str(tmp_path / "junk"))
+    assert res.code == 253 and "not a kmscli vault archive" in res.err
+    assert cli("vault", "restore", str(tmp_path / "missing")).code == 253
+
+
+def _bundle(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *keys: str) -> Path:
+    out = tmp_path / "ci.kmsv"
+    monkeypatch.setenv("KMSCLI_NEW_PASSPHRASE", "bundle pass")
+    args = [a for k in keys for a in ("--key-id", k)]
+    res = cli("vault", "export-key", *args, "--outfile", str(out), *CHEAP_KDF_ARGS)
+    assert res.code == 0, res.err
+    return out
+
+
+def test_export_key_bundle_holds_only_named_keys(
+    cli: Any, vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wanted = _key(cli, "alias/signing")
+    other = _key(cli, "alias/other")
+    blob = _encrypt(cli, wanted)
+    other_blob = _encrypt(cli, other)
+    bundle = _bundle(cli, tmp_path, monkeypatch, "alias/signing")
+    monkeypatch.setenv("KMSCLI_VAULT", str(bundle))
+    monkeypatch.setenv("KMSCLI_PASSPHRASE", "bundle pass")
+    keys = cli("list-keys")
+    assert keys.code == 0, keys.err
+    assert_output_shape("ListKeys", keys.json(), paginated=True)
+    assert [k["KeyId"] for k in keys.json()["Keys"]] == [wanted]
+    aliases = cli("list-aliases").json()["Aliases"]
+    assert [
+        a["AliasName"] for a in aliases if a["AliasName"].startswith("alias/") and "TargetKeyId" in a
+    ] == ["alias/signing"]
+    assert _decrypts(cli, blob)
+    res = cli("decrypt", "--ciphertext-blob", other_blob)
+    assert res.code == 254
+    assert "does not exist" in res.err
+
+
+def test_bundle_is_read_only_and_audits_to_stderr_or_folder(
+    cli: Any, vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = _key(cli)
+    bundle = _bundle(cli, tmp_path, monkeypatch, key)
+    before = bundle.read_bytes()
+    monkeypatch.setenv("KMSCLI_VAULT", str(bundle))
+    monkeypatch.setenv("KMSCLI_PASSPHRASE", "bundle pass")
+    res = cli("create-key")
+    assert res.code == 253 and "read-only" in res.err and res.out == ""
+    res = cli("disable-key", "--key-id", key)
+    assert res.code == 253 and "read-only" in res.err
+    assert bundle.read_bytes() == before
+    res = cli("encrypt", "--key-id", key, "--plaintext", B64)
+    assert res.code == 0
+    event = json.loads(res.err.strip().splitlines()[-1])
+    assert event["eventName"] == "Encrypt" and "chain" in event
+    assert "payload" not in res.err
+    log = tmp_path / "ci-audit"
+    monkeypatch.setenv("KMSCLI_AUDIT_LOG", str(log))
+    res = cli("encrypt", "--key-id", key, "--plaintext", B64)
+    assert res.code == 0 and res.err == ""
+    lines = [json.loads(x) for x in (log / "audit-000001.jsonl").read_text().splitlines()]
+    assert [e["eventName"] for e in lines] == ["Encrypt"]
+
+
+def test_bundle_with_session_and_wrong_passphrase(
+    cli: Any, vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = _key(cli)
+    bundle = _bundle(cli, tmp_path, monkeypatch, key)
+    monkeypatch.setenv("KMSCLI_VAULT", str(bundle))
+    status = cli("vault", "status")  # no passphrase needed
+    assert status.code == 0, status.err
+    assert status.json()["Kind"] == "bundle" and status.json()["ReadOnly"] is True
+    res = cli("list-keys")  # the source vault's passphrase does not open the bundle
+    assert res.code == 253 and "wrong passphrase" in res.err
+    monkeypatch.setenv("KMSCLI_PASSPHRASE", "bundle pass")
+    monkeypatch.setenv("KMSCLI_AUDIT_LOG", str(tmp_path / "log"))
+    token = cli("unlock", "--raw").out.strip()
+    monkeypatch.delenv("KMSCLI_PASSPHRASE")
+    monkeypatch.setenv("KMSCLI_SESSION", token)
+    assert cli("encrypt", "--key-id", key, "--plaintext", B64).code == 0
+
+
+def test_tampered_key_in_bundle_is_detected(
+    cli: Any, vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kmscli.vault import archive
+
+    key = _key(cli)
+    bundle_path = _bundle(cli, tmp_path, monkeypatch, key)
+    sealed = archive.ArchiveFile.open(bundle_path)
+    opened = sealed.unlock(b"bundle pass")
+    assert isinstance(opened, archive.ArchiveVault)
+    assert list(opened.files) == [f"keys/us-east-1/{key}.json"]
+    record = opened.load_key("us-east-1", key)
+    assert record is not None and "kms:*" in record["Policy"]  # the policy travels with the key
+    rel = next(r for r in opened.files if r.startswith("keys/"))
+    doc = json.loads(opened.files[rel])
+    doc["data"]["Description"] = "edited"
+    opened.files[rel] = json.dumps(doc).encode()
+    with pytest.raises(archive.TamperError):
+        opened.load_key("us-east-1", key)
+
+
+def test_export_key_failures(cli: Any, vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "b.kmsv"
+    monkeypatch.setenv("KMSCLI_NEW_PASSPHRASE", "x")
+    res = cli("vault", "export-key", "--key-id", "alias/nope", "--outfile", str(out), *CHEAP_KDF_ARGS)
+    assert res.code == 254
+    assert "An error occurred (NotFoundException) when calling the ExportKey operation" in res.err
+    assert not out.exists()
+    res = cli("vault", "export-key", "--outfile", str(out))
+    assert res.code == 252
+    monkeypatch.delenv("KMSCLI_NEW_PASSPHRASE")
+    key = _key(cli)
+    res = cli("vault", "export-key", "--key-id", key, "--outfile", str(out), *CHEAP_KDF_ARGS)
+    assert res.code == 253 and "KMSCLI_NEW_PASSPHRASE" in res.err
+    assert not out.exists()
+
+
+def test_backup_of_a_bundle_is_refused_but_a_sub_bundle_works(
+    cli: Any, vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keep, drop = _key(cli, "alias/keep"), _key(cli)
+    bundle = _bundle(cli, tmp_path, monkeypatch, keep, drop)
+    monkeypatch.setenv("KMSCLI_VAULT", str(bundle))
+    monkeypatch.setenv("KMSCLI_PASSPHRASE", "bundle pass")
+    res = cli("vault", "backup", "--outfile", str(tmp_path / "x.bak"))
+    assert res.code == 253 and "read-only" in res.err
+    assert not (tmp_path / "x.bak").exists()
+    sub = tmp_path / "sub.kmsv"
+    res = cli("vault", "export-key", "--key-id", "alias/keep", "--outfile", str(sub), *CHEAP_KDF_ARGS)
+    assert res.code == 0, res.err
+    assert [k["KeyId"] for k in res.json()["Keys"]] == [keep]
+    assert res.json()["Keys"][0]["Aliases"] == ["alias/keep"]
+    assert json.loads(res.err.strip().splitlines()[-1])["eventName"] == "ExportKeys"  # audited to stderr
+    monkeypatch.setenv("KMSCLI_VAULT", str(sub))
+    assert [k["KeyId"] for k in cli("list-keys").json()["Keys"]] == [keep]
