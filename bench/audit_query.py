@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +176,113 @@ def run(cmd: list[str], out: str = os.devnull) -> tuple[float, float, int]:
     return float(elapsed), float(cpu), int(rss)
 
 
+@dataclass
+class Result:
+    """What one benchmark run measured."""
+
+    events: int
+    selected: int
+    ours_wall: list[float] = field(default_factory=list)
+    jq_wall: list[float] = field(default_factory=list)
+    ours_cpu: list[float] = field(default_factory=list)
+    jq_cpu: list[float] = field(default_factory=list)
+    peak_kib: int = 0
+
+    @property
+    def ratio(self) -> float:
+        """Median wall time of kmscli over jq's."""
+        return statistics.median(self.ours_wall) / statistics.median(self.jq_wall)
+
+    @property
+    def cpu_ratio(self) -> float:
+        """Median CPU time of kmscli over jq's (steadier on a busy machine)."""
+        return statistics.median(self.ours_cpu) / statistics.median(self.jq_cpu)
+
+
+class BenchFailure(RuntimeError):
+    """The benchmark could not run, or kmscli and jq disagreed."""
+
+
+def benchmark(events: int = 500_000, runs: int = 3, log: Path | None = None, keep: bool = False) -> Result:
+    """Generate (unless ``log`` exists), check both tools select the same events, time them."""
+    jq = shutil.which("jq")
+    if jq is None:
+        raise BenchFailure("jq is not installed: cannot compare")
+    tmp = Path(tempfile.mkdtemp(prefix="kmscli-bench-"))
+    log = log or tmp / "audit.jsonl"
+    try:
+        if not log.exists():
+            t = time.perf_counter()
+            generate(log, events)
+            print(
+                f"generated {events} events, {log.stat().st_size / 2**20:.0f} MiB in {time.perf_counter() - t:.1f}s"
+            )
+        with open(log, "rb") as fh:
+            count = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+        ours_cmd = [
+            sys.executable,
+            "-m",
+            "kmscli",
+            "audit",
+            "--log-file",
+            str(log),
+            "--event-name",
+            "Decrypt",
+            "--output",
+            "json",
+        ]
+        jq_cmd = [jq, "-c", 'select(.eventName=="Decrypt")', str(log)]
+        # correctness first: both select the same events, in the same order
+        run(ours_cmd, str(tmp / "ours.json"))
+        run(jq_cmd, str(tmp / "jq.jsonl"))
+        ours_ids = [e["eventID"] for e in json.loads((tmp / "ours.json").read_bytes())]
+        jq_ids = [json.loads(line)["eventID"] for line in (tmp / "jq.jsonl").read_bytes().splitlines()]
+        if ours_ids != jq_ids:
+            raise BenchFailure(f"kmscli selected {len(ours_ids)} events, jq {len(jq_ids)}: not the same")
+        result = Result(events=count, selected=len(ours_ids))
+        del ours_ids, jq_ids
+        (tmp / "ours.json").unlink()
+        (tmp / "jq.jsonl").unlink()
+        for _ in range(runs):  # alternate, so both see the same machine load
+            wall, cpu, rss = run(ours_cmd)
+            result.ours_wall.append(wall)
+            result.ours_cpu.append(cpu)
+            result.peak_kib = max(result.peak_kib, rss)
+            wall, cpu, _rss = run(jq_cmd)
+            result.jq_wall.append(wall)
+            result.jq_cpu.append(cpu)
+        return result
+    finally:
+        if keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure() -> Any:
+    """The row for ``make bench`` (bench/run_all.py): a ``bench.common.Comparison``."""
+    from bench.common import BenchError, Comparison
+
+    row = Comparison("audit query vs jq", "kmscli audit --event-name", "jq -c select(...)", TARGET)
+    try:
+        result = benchmark()
+    except (BenchFailure, SystemExit) as exc:
+        raise BenchError(str(exc)) from None
+    row.ours_s = statistics.median(result.ours_wall)
+    row.peer_s = statistics.median(result.jq_wall)
+    row.runs = len(result.ours_wall)
+    row.samples = {"ours": result.ours_wall, "peer": result.jq_wall}
+    row.note = (
+        f"{result.events} events, {result.selected} selected; CPU ratio {result.cpu_ratio:.3f}; "
+        f"peak RSS {result.peak_kib / 1024:.0f} MiB (target < {PEAK_MIB} MiB)"
+    )
+    return row
+
+
+TARGET = 0.25
+PEAK_MIB = 200
+
+
 def main() -> int:
     """Generate, time, compare, print."""
     parser = argparse.ArgumentParser(
@@ -183,78 +291,31 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--file", type=Path, help="reuse (or create) this log file")
-    parser.add_argument("--keep", action="store_true", help="keep the generated log")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
-    jq = shutil.which("jq")
-    if jq is None:
-        print("jq is not installed: cannot compare", file=sys.stderr)
-        return 2
-    kmscli = [sys.executable, "-m", "kmscli"]
-    tmp = Path(tempfile.mkdtemp(prefix="kmscli-bench-"))
-    log = args.file or tmp / "audit.jsonl"
     try:
-        if not log.exists():
-            t = time.perf_counter()
-            generate(log, args.events)
-            print(
-                f"generated {args.events} events, {log.stat().st_size / 2**20:.0f} MiB "
-                f"in {time.perf_counter() - t:.1f}s"
-            )
-        ours_cmd = [*kmscli, "audit", "--log-file", str(log), "--event-name", "Decrypt", "--output", "json"]
-        jq_cmd = [jq, "-c", 'select(.eventName=="Decrypt")', str(log)]
-        # correctness: both select the same events
-        run(ours_cmd, str(tmp / "ours.json"))
-        run(jq_cmd, str(tmp / "jq.jsonl"))
-        ours_ids = [e["eventID"] for e in json.loads((tmp / "ours.json").read_bytes())]
-        jq_ids = [json.loads(line)["eventID"] for line in (tmp / "jq.jsonl").read_bytes().splitlines()]
-        selected = len(ours_ids)
-        same = ours_ids == jq_ids
-        del ours_ids, jq_ids
-        if not same:
-            print("MISMATCH: kmscli and jq selected different events", file=sys.stderr)
-            return 1
-        (tmp / "ours.json").unlink()
-        (tmp / "jq.jsonl").unlink()
-        ours_t: list[float] = []
-        jq_t: list[float] = []
-        ours_cpu: list[float] = []
-        jq_cpu: list[float] = []
-        peak = 0
-        for _ in range(args.runs):  # alternate, so both see the same machine load
-            t, cpu, rss = run(ours_cmd)
-            ours_t.append(t)
-            ours_cpu.append(cpu)
-            peak = max(peak, rss)
-            t, cpu, _rss = run(jq_cmd)
-            jq_t.append(t)
-            jq_cpu.append(cpu)
-        ours_m, jq_m = statistics.median(ours_t), statistics.median(jq_t)
-        ratio = ours_m / jq_m
-        cpu_ratio = statistics.median(ours_cpu) / statistics.median(jq_cpu)
-        print(f"selected events        : {selected} (same as jq)")
-        print(
-            f"kmscli audit (median)  : {ours_m:.3f}s wall, {statistics.median(ours_cpu):.3f}s CPU  "
-            f"runs={' '.join(f'{x:.3f}' for x in ours_t)}"
-        )
-        print(
-            f"jq -c select (median)  : {jq_m:.3f}s wall, {statistics.median(jq_cpu):.3f}s CPU  "
-            f"runs={' '.join(f'{x:.3f}' for x in jq_t)}"
-        )
-        print(
-            f"ratio kmscli/jq        : {ratio:.3f} wall, {cpu_ratio:.3f} CPU  "
-            f"(target <= 0.25: {'PASS' if ratio <= 0.25 else 'FAIL'})"
-        )
-        print(
-            f"kmscli peak RSS        : {peak / 1024:.1f} MiB  (target < 200 MiB: "
-            f"{'PASS' if peak < 200 * 1024 else 'FAIL'})"
-        )
-        print(f"load average           : {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        return 0 if ratio <= 0.25 and peak < 200 * 1024 else 1
-    finally:
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print(f"kept {tmp}")
+        r = benchmark(args.events, args.runs, args.file, args.keep)
+    except BenchFailure as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    ok_ratio, ok_peak = r.ratio <= TARGET, r.peak_kib < PEAK_MIB * 1024
+    print(f"events                 : {r.events}, selected {r.selected} (same as jq)")
+    print(
+        f"kmscli audit (median)  : {statistics.median(r.ours_wall):.3f}s wall, "
+        f"{statistics.median(r.ours_cpu):.3f}s CPU  runs={' '.join(f'{x:.3f}' for x in r.ours_wall)}"
+    )
+    print(
+        f"jq -c select (median)  : {statistics.median(r.jq_wall):.3f}s wall, "
+        f"{statistics.median(r.jq_cpu):.3f}s CPU  runs={' '.join(f'{x:.3f}' for x in r.jq_wall)}"
+    )
+    print(
+        f"kmscli peak RSS        : {r.peak_kib / 1024:.1f} MiB  (target < {PEAK_MIB} MiB: "
+        f"{'PASS' if ok_peak else 'FAIL'})"
+    )
+    print(f"load average           : {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"CPU-time ratio         : {r.cpu_ratio:.3f}")
+    print(f"ratio kmscli/jq (wall) : {r.ratio:.3f}  (target <= {TARGET}: {'PASS' if ok_ratio else 'FAIL'})")
+    return 0 if ok_ratio and ok_peak else 1
 
 
 if __name__ == "__main__":
