@@ -28,13 +28,32 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+class _NotRaised(Exception):
+    """Stands in for a Click exception class while Click is not imported (nothing can raise it)."""
+
+
+def _click_error(name: str) -> type[BaseException]:
+    """``click.exceptions.NAME`` if Click is loaded, else a class nothing raises.
+
+    The fast path runs without importing Click; an ``except`` clause evaluates this only when an
+    exception is being matched, so Click's classes are used whenever Click could have raised one.
+    """
+    module = sys.modules.get("click.exceptions")
+    found: type[BaseException] = getattr(module, name) if module is not None else _NotRaised
+    return found
+
+
 def _run(args: list[str]) -> int:
     debug = "--debug" in args
-    import click
-
     from kmscli import errors
 
     try:
+        from kmscli.cli import fastpath
+
+        parsed = fastpath.parse(args)
+        if parsed is not None:  # a plain KMS operation command line: no Click needed
+            fastpath.execute(parsed)
+            return 0
         from kmscli.cli.main import cli
 
         rc = cli.main(args=args, prog_name="kmscli", standalone_mode=False)
@@ -58,19 +77,18 @@ def _run(args: list[str]) -> int:
         else:
             _print_error(f"kmscli: error: {exc.message}")
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except _click_error("Exit") as exc:
+        return int(exc.exit_code)  # type: ignore[attr-defined]
+    except _click_error("Abort"):
         _print_error("")
         return errors.EXIT_INTERRUPTED
-    except click.ClickException as exc:
+    except _click_error("ClickException") as exc:
         if debug:
             import traceback
 
             traceback.print_exc()
-        _print_error(
-            f"\nusage: kmscli [options] <command> [parameters]\nkmscli: error: {exc.format_message()}"
-        )
+        message = exc.format_message()  # type: ignore[attr-defined]
+        _print_error(f"\nusage: kmscli [options] <command> [parameters]\nkmscli: error: {message}")
         return errors.EXIT_USAGE
     except KeyboardInterrupt:
         _print_error("")

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
+from kmscli.cli.globalopts import GLOBAL_NAMES, check_query, settings_overrides, use_color
 from kmscli.cli.render import OUTPUT_FORMATS
+
+__all__ = [
+    "GLOBAL_NAMES",
+    "GLOBAL_OPTIONS",
+    "check_query",
+    "pop_globals",
+    "settings_overrides",
+    "use_color",
+    "with_global_options",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,17 +36,6 @@ GLOBAL_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--no-cli-pager",), {"is_flag": True, "default": None, "help": "Never page output."}),
     (("--color",), {"type": click.Choice(("on", "off", "auto")), "help": "Colour in terminal output."}),
 ]
-GLOBAL_NAMES = (
-    "output",
-    "query",
-    "region",
-    "profile",
-    "vault",
-    "passphrase_file",
-    "debug",
-    "no_cli_pager",
-    "color",
-)
 
 
 def with_global_options(func: F) -> F:
@@ -58,31 +56,3 @@ def pop_globals(kwargs: dict[str, Any]) -> dict[str, Any]:
     if merged.get("query"):
         check_query(merged["query"])
     return merged
-
-
-def check_query(query: str) -> None:
-    """Refuse a malformed ``--query`` before anything runs (a mutating call must not commit and
-    then fail to print); exit 252 as the AWS CLI does."""
-    import jmespath
-    from jmespath.exceptions import JMESPathError
-
-    from kmscli.errors import UsageError
-
-    try:
-        jmespath.compile(query)
-    except (JMESPathError, RecursionError) as exc:
-        raise UsageError(f"Bad value for --query {query[:200]}: {str(exc)[:300]}") from None
-
-
-def use_color(opts: dict[str, Any], stream: Any = None) -> bool:
-    """Colour only on a terminal, never under NO_COLOR, unless --color on/off says otherwise."""
-    choice = opts.get("color") or "auto"
-    if choice != "auto":
-        return bool(choice == "on")
-    stream = stream or sys.stdout
-    return bool(stream.isatty()) and not os.environ.get("NO_COLOR")
-
-
-def settings_overrides(opts: dict[str, Any]) -> dict[str, Any]:
-    """The subset of global options that settings.load_settings understands."""
-    return {k: opts.get(k) for k in ("profile", "region", "vault", "passphrase_file", "output")}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
-
 from kmscli.errors import VaultEnvironmentError
 from kmscli.service.session import Prompt
 
@@ -16,6 +14,8 @@ def tty_prompt() -> Prompt | None:
         return None
 
     def ask(what: str, confirm: bool) -> str:
+        import click  # only when asking: Click is not loaded on the fast path
+
         value = click.prompt(what, hide_input=True, err=True)
         if confirm:
             again = click.prompt(f"{what} (again)", hide_input=True, err=True)

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from kmscli.cli import render
-from kmscli.cli.globals import settings_overrides, use_color
+from kmscli.cli.globalopts import settings_overrides, use_color
 from kmscli.errors import KmscliError, KMSError, UsageError
 from kmscli.model import paginator
 
@@ -101,7 +101,7 @@ def paginate(call: Any, op_name: str, request: dict[str, Any], extra: dict[str, 
 
 def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], opts: dict[str, Any]) -> None:
     """Build the request, call the service and print the result."""
-    from kmscli.cli.opcommand import build_request, skeleton
+    from kmscli.cli.request import build_request, skeleton
     from kmscli.settings import load_settings
 
     if extra.get("generate_cli_skeleton") == "input":  # required options are not enforced
