@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from kmscli.cli import fastpath
 from kmscli.errors import KmscliError
@@ -262,19 +260,3 @@ def test_option_table_matches_the_click_commands() -> None:
             choices = getattr(param.type, "choices", None)
             if spec.choices is not None:
                 assert tuple(choices or ()) == spec.choices, (op, name)
-
-
-@given(st.binary(min_size=16, max_size=16))
-def test_uuid4_text_matches_the_uuid_module(raw: bytes) -> None:
-    import uuid
-
-    from kmscli.service.core import uuid4_text
-
-    assert uuid4_text(raw) == str(uuid.UUID(bytes=raw, version=4))
-
-
-def test_uuid4_text_refuses_wrong_length() -> None:
-    from kmscli.service.core import uuid4_text
-
-    with pytest.raises(ValueError):
-        uuid4_text(b"short")

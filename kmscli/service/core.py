@@ -63,19 +63,9 @@ class ServiceContext:
 
     def new_uuid(self) -> str:
         """A random UUID from the context's randomness."""
-        return uuid4_text(self.random(16))
+        import uuid  # lazily: ``uuid`` pulls in ``platform``, a cost on every command
 
-
-def uuid4_text(raw: bytes) -> str:
-    """``str(uuid.UUID(bytes=raw, version=4))`` without importing ``uuid`` (it loads ``platform``,
-    a few ms on every call; tests/test_fastpath.py checks the two agree)."""
-    b = bytearray(raw)
-    if len(b) != 16:
-        raise ValueError("a UUID takes 16 bytes")
-    b[6] = (b[6] & 0x0F) | 0x40  # version 4
-    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        return str(uuid.UUID(bytes=self.random(16), version=4))
 
 
 @dataclass(frozen=True)
