@@ -63,9 +63,9 @@ class ServiceContext:
 
     def new_uuid(self) -> str:
         """A random UUID from the context's randomness."""
-        import uuid  # lazily: ``uuid`` pulls in ``platform``, a cost on every command
+        from kmscli.ids import uuid4
 
-        return str(uuid.UUID(bytes=self.random(16), version=4))
+        return uuid4(self.random(16))
 
 
 @dataclass(frozen=True)

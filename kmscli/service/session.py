@@ -108,9 +108,8 @@ def audit_event(
     vault: UnlockedVault, settings: Settings, name: str, extra: dict[str, Any], *, read_only: bool = False
 ) -> None:
     """Append a kmscli event (not a KMS API call) to the vault's audit log (fail closed)."""
-    import uuid
-
     from kmscli.audit import events
+    from kmscli.ids import uuid4
     from kmscli.service.core import utcnow
 
     audit_log_for(vault, settings).append(
@@ -124,8 +123,8 @@ def audit_event(
             response=None,
             resources=[],
             read_only=read_only,
-            request_id=str(uuid.uuid4()),
-            event_id=str(uuid.uuid4()),
+            request_id=uuid4(os.urandom(16)),
+            event_id=uuid4(os.urandom(16)),
             source="kmscli",
             extra=extra,
         )

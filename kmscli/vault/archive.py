@@ -85,13 +85,13 @@ def new_vault_header(
     path: Path, passphrase: bytes, kdf: dict[str, int], random: Callable[[int], bytes], created: str
 ) -> UnlockedVault:
     """A new vault identity (id, salt, vault key wrapped under ``passphrase``) held in memory only."""
-    import uuid
+    from kmscli.ids import uuid4
 
     params = check_kdf_params(kdf, source="export-key")
     salt = random(16)
     raw: dict[str, Any] = {
         "format": FORMAT_VERSION,
-        "vault_id": str(uuid.UUID(bytes=random(16), version=4)),
+        "vault_id": uuid4(random(16)),
         "created": created,
         "kdf": {"name": "argon2id", "salt": b64e(salt), **params},
     }

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kmscli.errors import VaultEnvironmentError
+from kmscli.ids import uuid4
 from kmscli.vault import fs
 
 FORMAT_VERSION = 1
@@ -43,12 +44,6 @@ _REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}$")
 
 class TamperError(VaultEnvironmentError):
     """A vault file failed its authentication check: edited, swapped or corrupt."""
-
-
-def _uuid4(raw: bytes) -> str:
-    import uuid  # lazily: it imports `platform`, which every command would otherwise pay for
-
-    return str(uuid.UUID(bytes=raw, version=4))
 
 
 def b64e(data: bytes) -> str:
@@ -216,7 +211,7 @@ class Vault:
             salt = random(16)
             raw: dict[str, Any] = {
                 "format": FORMAT_VERSION,
-                "vault_id": _uuid4(random(16)),
+                "vault_id": uuid4(random(16)),
                 "created": created,
                 "kdf": {"name": "argon2id", "salt": b64e(salt), **params},
             }
