@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -48,12 +49,18 @@ def _run(args: list[str]) -> int:
     from kmscli import errors
 
     try:
-        from kmscli.cli import fastpath
+        # One operation in a short-lived process creates few reference cycles, while the cyclic
+        # collector runs dozens of times over the modules being imported: pause it meanwhile.
+        gc.disable()
+        try:
+            from kmscli.cli import fastpath
 
-        parsed = fastpath.parse(args)
-        if parsed is not None:  # a plain KMS operation command line: no Click needed
-            fastpath.execute(parsed)
-            return 0
+            parsed = fastpath.parse(args)
+            if parsed is not None:  # a plain KMS operation command line: no Click needed
+                fastpath.execute(parsed)
+                return 0
+        finally:
+            gc.enable()
         from kmscli.cli.main import cli
 
         rc = cli.main(args=args, prog_name="kmscli", standalone_mode=False)

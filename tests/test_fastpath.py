@@ -260,3 +260,17 @@ def test_option_table_matches_the_click_commands() -> None:
             choices = getattr(param.type, "choices", None)
             if spec.choices is not None:
                 assert tuple(choices or ()) == spec.choices, (op, name)
+
+
+def test_cyclic_gc_is_back_on_after_any_command(cli: Any) -> None:
+    """The fast path pauses the cyclic collector while it runs; it must be on again afterwards,
+    after a success, a KMS error and a fallback to Click alike."""
+    import gc
+
+    names = _setup(cli)
+    assert cli("describe-key", "--key-id", names["KEY"]).code == 0
+    assert gc.isenabled()
+    assert cli("describe-key", "--key-id", "alias/missing").code == 254
+    assert gc.isenabled()
+    assert cli("describe-key", "--bogus").code == 252
+    assert gc.isenabled()
