@@ -15,7 +15,6 @@ pass to :func:`kmscli.cli.run.run_operation`; ``tests/test_fastpath.py`` checks 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import Any
 
 from kmscli.cli.globalopts import GLOBAL_FLAGS, GLOBAL_NAMES, GLOBAL_VALUE_OPTIONS
@@ -34,23 +33,27 @@ _SKELETON = "skeleton"  # --generate-cli-skeleton's optional value
 _VALUES, _EXTRA, _OPTS = "values", "extra", "opts"
 
 
-@dataclass(frozen=True)
 class _Spec:
-    kind: str
-    target: str
-    key: str
-    const: Any = None
-    choices: tuple[str, ...] | None = None
+    """How one option is parsed and where its value goes (a plain class: no dataclass machinery
+    on the start-up path)."""
+
+    __slots__ = ("choices", "const", "key", "kind", "target")
+
+    def __init__(
+        self, kind: str, target: str, key: str, const: Any = None, choices: tuple[str, ...] | None = None
+    ) -> None:
+        self.kind, self.target, self.key, self.const, self.choices = kind, target, key, const, choices
 
 
-@dataclass
 class Parsed:
     """A command line the fast path accepted: what the Click callback would hand to run_operation."""
 
-    op_name: str
-    values: dict[str, Any]
-    extra: dict[str, Any]
-    opts: dict[str, Any]
+    __slots__ = ("extra", "op_name", "opts", "values")
+
+    def __init__(
+        self, op_name: str, values: dict[str, Any], extra: dict[str, Any], opts: dict[str, Any]
+    ) -> None:
+        self.op_name, self.values, self.extra, self.opts = op_name, values, extra, opts
 
 
 def _global_specs() -> dict[str, _Spec]:

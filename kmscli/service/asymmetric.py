@@ -21,7 +21,6 @@ from kmscli.service.common import (
     require_usage,
 )
 from kmscli.service.core import Call, Record, Response, operation
-from kmscli.service.symmetric import _context_conditions, seal
 
 
 def _generate_asymmetric(call: Call, spec: str) -> bytes:
@@ -234,6 +233,9 @@ def decapsulate(call: Call) -> Response:
 
 
 def _data_key_pair(call: Call, action: str) -> tuple[Record, str, bytes, bytes, bytes, str]:
+    # lazily: Sign/Verify and the other operations here do not need the symmetric module
+    from kmscli.service.symmetric import _context_conditions, seal
+
     req = call.request
     no_recipient(call)
     pair_spec = str(req["KeyPairSpec"])
