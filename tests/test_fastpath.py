@@ -8,13 +8,16 @@ stderr and the exit code must be identical whichever path runs.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import sys
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kmscli.__main__ import main
 from kmscli.cli import fastpath
 from kmscli.errors import KmscliError
 from tests.helpers import CliResult, assert_output_shape, run_cli
@@ -274,3 +277,52 @@ def test_cyclic_gc_is_back_on_after_any_command(cli: Any) -> None:
     assert gc.isenabled()
     assert cli("describe-key", "--bogus").code == 252
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [KeyboardInterrupt(), EOFError(), BrokenPipeError(32, "Broken pipe"), OSError(5, "I/O error")],
+    ids=["interrupt", "eof", "broken-pipe", "other-oserror"],
+)
+def test_interrupts_and_broken_pipes_end_alike(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, failure: BaseException
+) -> None:
+    """What click.Command.main does around the callback, the fast path does around run_operation."""
+    import kmscli.cli.run as run_module
+
+    names = _setup(cli)
+    args = ["describe-key", "--key-id", names["KEY"]]
+    assert fastpath.parse(args) is not None
+
+    def boom(*_args: Any) -> None:
+        raise failure
+
+    def run(disable_fast: bool) -> tuple[Any, str, str]:
+        with monkeypatch.context() as m:
+            m.setattr(run_module, "run_operation", boom)
+            m.setattr(sys, "stdout", sys.stdout)  # Click may wrap them: undo afterwards
+            m.setattr(sys, "stderr", sys.stderr)
+            if disable_fast:
+                m.setattr(fastpath, "parse", lambda _args: None)
+            try:
+                result = run_cli(args)
+            except SystemExit as exc:
+                return ("exit", exc.code), "", ""
+            return result.code, result.out, result.err
+
+    assert run(False) == run(True)
+
+
+def test_shell_completion_requests_go_to_click(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With Click's completion variable set, Click must answer (it completes instead of running)."""
+    args = ["encrypt", "--key-id", "k", "--plaintext", B64]
+    assert fastpath.parse(args) is not None
+    monkeypatch.setenv(fastpath.COMPLETE_VAR, "bash_complete")
+    assert fastpath.parse(args) is None
+    monkeypatch.setenv("COMP_WORDS", "kmscli list-k")
+    monkeypatch.setenv("COMP_CWORD", "1")
+    out = io.TextIOWrapper(io.BytesIO())
+    with redirect_stdout(out), pytest.raises(SystemExit):
+        main(["list-keys"])  # parses as a plain command line: still Click's completion answers
+    out.flush()
+    assert b"list-keys" in out.buffer.getvalue()  # type: ignore[attr-defined]

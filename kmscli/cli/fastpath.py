@@ -14,11 +14,16 @@ pass to :func:`kmscli.cli.run.run_operation`; ``tests/test_fastpath.py`` checks 
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
+import sys
 from typing import Any
 
 from kmscli.cli.globalopts import GLOBAL_FLAGS, GLOBAL_NAMES, GLOBAL_VALUE_OPTIONS
 
+#: The variable Click's shell completion looks for (``_{PROG}_COMPLETE``, prog name ``kmscli``).
+COMPLETE_VAR = "_KMSCLI_COMPLETE"
 #: ``--generate-cli-skeleton`` takes an optional value from these (``input`` when it is left out).
 SKELETON_CHOICES = ("input", "output")
 
@@ -192,6 +197,8 @@ def parse(args: list[str]) -> Parsed | None:
 
     None means "let Click handle it": the fast path never reports an error of its own.
     """
+    if COMPLETE_VAR in os.environ:  # Click answers shell completion instead of running the command
+        return None
     head = _parse_root(args)
     if head is None:
         return None
@@ -254,11 +261,42 @@ def parse(args: list[str]) -> Parsed | None:
 
 
 def execute(parsed: Parsed) -> None:
-    """Run a parsed command as the Click callback does (``--query`` checked first)."""
+    """Run a parsed command as the Click callback does (``--query`` checked first), with what
+    ``click.Command.main`` does around it: an interrupt or end of input prints a newline on stderr
+    and aborts (exit 130); a broken pipe on output exits 1 quietly."""
     from kmscli.cli.run import run_operation
 
-    if parsed.opts.get("query"):
-        from kmscli.cli.globalopts import check_query
+    try:
+        if parsed.opts.get("query"):
+            from kmscli.cli.globalopts import check_query
 
-        check_query(parsed.opts["query"])
-    run_operation(parsed.op_name, parsed.values, parsed.extra, parsed.opts)
+            check_query(parsed.opts["query"])
+        run_operation(parsed.op_name, parsed.values, parsed.extra, parsed.opts)
+    except (EOFError, KeyboardInterrupt):
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+        raise KeyboardInterrupt from None  # what kmscli.__main__ does for click's Abort
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        sys.stdout = _PacifyFlush(sys.stdout)
+        sys.stderr = _PacifyFlush(sys.stderr)
+        sys.exit(1)
+
+
+class _PacifyFlush:
+    """Click's ``_PacifyFlushWrapper``: the interpreter's final flush of a broken pipe stays quiet."""
+
+    def __init__(self, wrapped: Any) -> None:
+        self.wrapped = wrapped
+
+    def flush(self) -> None:
+        """Flush, ignoring EPIPE."""
+        try:
+            self.wrapped.flush()
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.wrapped, attr)
