@@ -326,3 +326,27 @@ def test_shell_completion_requests_go_to_click(monkeypatch: pytest.MonkeyPatch) 
         main(["list-keys"])  # parses as a plain command line: still Click's completion answers
     out.flush()
     assert b"list-keys" in out.buffer.getvalue()  # type: ignore[attr-defined]
+
+
+def test_command_groups_fall_back_without_loading_the_service_core() -> None:
+    """`kmscli vault ...` and friends pay nothing for the fast path's attempt (checked in a child)."""
+    import subprocess
+
+    code = (
+        "import sys; from kmscli.cli import fastpath; "
+        "assert fastpath.parse(['vault', 'status']) is None; "
+        "assert fastpath.parse(['--output', 'json', 'audit', 'verify']) is None; "
+        "assert 'kmscli.service.core' not in sys.modules, 'core imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_every_registered_operation_is_a_fast_command() -> None:
+    """The fast path knows every command cli/main.py builds from the registry."""
+    from kmscli.cli.request import command_name
+    from kmscli.service.registry import OPERATION_MODULES
+
+    for op in OPERATION_MODULES:
+        if fastpath.option_table(op) is not None:
+            assert fastpath.parse([command_name(op), "--generate-cli-skeleton"]) is not None, op

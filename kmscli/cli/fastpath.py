@@ -72,11 +72,19 @@ def _global_specs() -> dict[str, _Spec]:
 
 @functools.cache
 def _operation_names() -> dict[str, str]:
-    """Command name -> operation name, for the registered operations (as cli/main.py lists them)."""
+    """Command name -> operation name for the model's operations (the model is loaded anyway; the
+    registry, which imports the service core, is consulted only for a command that is one)."""
     from kmscli.cli.request import command_name
+    from kmscli.model import model
+
+    return {command_name(op): op for op in model()["operations"]}
+
+
+def _registered(op_name: str) -> bool:
+    """Whether cli/main.py lists the operation as a command (it lists the registry's operations)."""
     from kmscli.service.registry import OPERATION_MODULES
 
-    return {command_name(op): op for op in OPERATION_MODULES}
+    return op_name in OPERATION_MODULES
 
 
 @functools.cache
@@ -204,8 +212,8 @@ def parse(args: list[str]) -> Parsed | None:
         return None
     root, index = head
     op_name = _operation_names().get(args[index])
-    if op_name is None:
-        return None
+    if op_name is None or not _registered(op_name):
+        return None  # a command group (vault, audit, ...) or no command at all: Click's
     built = option_table(op_name)
     if built is None:
         return None
