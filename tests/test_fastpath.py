@@ -46,6 +46,11 @@ TABLE: list[tuple[list[str], bool]] = [
     (["encrypt", "--key-id", "KEY", "--plaintext", B64, "--encryption-algorithm", "NOPE"], True),
     (["encrypt", "--key-id", "KEY", "--plaintext", "not base64!"], True),
     (["encrypt", "--key-id", "KEY"], True),  # missing --plaintext: build_request's error, both paths
+    (["encrypt"], True),
+    (["encrypt", "--key-id", "KEY", "--plaintext="], True),
+    (["list-keys", "--max-items", "0"], True),
+    (["list-keys", "--max-items", "007"], True),
+    (["get-public-key", "--key-id", "KEY"], True),
     (["encrypt", "--key-id", "", "--plaintext", B64], True),
     (["encrypt", "--key-id", "alias/none", "--plaintext", B64], True),
     (["encrypt", "--key-id", "KEY", "--plaintext", B64, "--query", "[[["], True),
