@@ -165,7 +165,12 @@ def open_session(vault_id: str, token: str, now: dt.datetime) -> bytes:
     finally:
         os.close(fd)
     try:
+        if len(raw) > _MAX_SESSION_FILE:
+            raise ValueError("oversized")
         doc = json.loads(raw)
+        # the associated data binds these, but a file that names other values is damaged, not ours
+        if (doc["format"], doc["vault_id"], doc["session"]) != (SESSION_FORMAT, vault_id, sid):
+            raise ValueError("names another format, vault or session")
         expires = str(doc["expires"])
         when = dt.datetime.fromisoformat(expires)
         nonce = base64.b64decode(doc["nonce"], validate=True)
