@@ -3,8 +3,9 @@
 
 _kmscli_subcommands() {
     case "$1" in
-        '') echo 'artifact cancel-key-deletion configure connect-custom-key-store create-alias create-custom-key-store create-grant create-key decapsulate decrypt delete-alias delete-custom-key-store delete-imported-key-material derive-shared-secret describe-custom-key-stores describe-key disable-key disable-key-rotation disconnect-custom-key-store enable-key enable-key-rotation encapsulate encrypt export-key-material generate-data-key generate-data-key-pair generate-data-key-pair-without-plaintext generate-data-key-without-plaintext generate-mac generate-random get-key-last-usage get-key-policy get-key-rotation-status get-parameters-for-import get-public-key import-key-material list-aliases list-grants list-key-policies list-key-rotations list-keys list-resource-tags list-retirable-grants lock policy put-key-policy re-encrypt replicate-key retire-grant revoke-grant rotate-key-on-demand schedule-key-deletion sign tag-resource unlock untag-resource update-alias update-custom-key-store update-key-description update-primary-region vault verify verify-mac' ;;
+        '') echo 'artifact audit cancel-key-deletion configure connect-custom-key-store create-alias create-custom-key-store create-grant create-key decapsulate decrypt delete-alias delete-custom-key-store delete-imported-key-material derive-shared-secret describe-custom-key-stores describe-key disable-key disable-key-rotation disconnect-custom-key-store enable-key enable-key-rotation encapsulate encrypt export-key-material generate-data-key generate-data-key-pair generate-data-key-pair-without-plaintext generate-data-key-without-plaintext generate-mac generate-random get-key-last-usage get-key-policy get-key-rotation-status get-parameters-for-import get-public-key import-key-material list-aliases list-grants list-key-policies list-key-rotations list-keys list-resource-tags list-retirable-grants lock policy put-key-policy re-encrypt replicate-key retire-grant revoke-grant rotate-key-on-demand schedule-key-deletion sign tag-resource unlock untag-resource update-alias update-custom-key-store update-key-description update-primary-region vault verify verify-mac' ;;
         'artifact') echo 'public-key sign verify' ;;
+        'audit') echo 'stats tail verify' ;;
         'configure') echo 'get list set' ;;
         'policy') echo 'lint show simulate who-can' ;;
         'vault') echo 'backup change-passphrase export-key init restore status' ;;
@@ -17,6 +18,10 @@ _kmscli_options() {
         'artifact public-key') echo '--key-id --out --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'artifact sign') echo '--key-id --signing-algorithm --signature-file --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'artifact verify') echo '--signature-file --key-id --public-key --signing-algorithm --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
+        'audit') echo '--key-id --event-name --principal --start-time --end-time --errors-only --encryption-context --log-file --max-items --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
+        'audit stats') echo '--key-id --event-name --principal --start-time --end-time --errors-only --encryption-context --log-file --width --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
+        'audit tail') echo '--key-id --event-name --principal --start-time --end-time --errors-only --encryption-context --log-file --lines --follow --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
+        'audit verify') echo '--repair --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'cancel-key-deletion') echo '--key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'configure') echo '--output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'configure get') echo '--output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
@@ -101,6 +106,10 @@ _kmscli_value_options() {
         'artifact public-key') echo '--key-id --out --output --query --region --profile --vault --passphrase-file --color' ;;
         'artifact sign') echo '--key-id --signing-algorithm --signature-file --output --query --region --profile --vault --passphrase-file --color' ;;
         'artifact verify') echo '--signature-file --key-id --public-key --signing-algorithm --output --query --region --profile --vault --passphrase-file --color' ;;
+        'audit') echo '--key-id --event-name --principal --start-time --end-time --encryption-context --log-file --max-items --output --query --region --profile --vault --passphrase-file --color' ;;
+        'audit stats') echo '--key-id --event-name --principal --start-time --end-time --encryption-context --log-file --width --output --query --region --profile --vault --passphrase-file --color' ;;
+        'audit tail') echo '--key-id --event-name --principal --start-time --end-time --encryption-context --log-file --lines --output --query --region --profile --vault --passphrase-file --color' ;;
+        'audit verify') echo '--output --query --region --profile --vault --passphrase-file --color' ;;
         'cancel-key-deletion') echo '--key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color' ;;
         'configure') echo '--output --query --region --profile --vault --passphrase-file --color' ;;
         'configure get') echo '--output --query --region --profile --vault --passphrase-file --color' ;;
@@ -188,6 +197,14 @@ _kmscli_choices() {
         'artifact sign --color') echo 'on off auto' ;;
         'artifact verify --output') echo 'json text table yaml yaml-stream' ;;
         'artifact verify --color') echo 'on off auto' ;;
+        'audit --output') echo 'json jsonl text table' ;;
+        'audit --color') echo 'on off auto' ;;
+        'audit stats --output') echo 'json text table yaml' ;;
+        'audit stats --color') echo 'on off auto' ;;
+        'audit tail --output') echo 'json jsonl text table' ;;
+        'audit tail --color') echo 'on off auto' ;;
+        'audit verify --output') echo 'json text' ;;
+        'audit verify --color') echo 'on off auto' ;;
         'cancel-key-deletion --generate-cli-skeleton') echo 'input output' ;;
         'cancel-key-deletion --output') echo 'json text table yaml yaml-stream' ;;
         'cancel-key-deletion --color') echo 'on off auto' ;;
@@ -432,6 +449,9 @@ _kmscli_dynamic() {
         'artifact public-key --key-id') echo 'keys' ;;
         'artifact sign --key-id') echo 'keys' ;;
         'artifact verify --key-id') echo 'keys' ;;
+        'audit --key-id') echo 'keys' ;;
+        'audit stats --key-id') echo 'keys' ;;
+        'audit tail --key-id') echo 'keys' ;;
         'cancel-key-deletion --key-id') echo 'keys' ;;
         'create-alias --alias-name') echo 'aliases' ;;
         'create-alias --target-key-id') echo 'keys' ;;

@@ -94,6 +94,41 @@ class AuditLog:
         os.truncate(path, size - torn)
         self.pending_repair = {"file": path.name, "removedBytes": torn}
 
+    def _repair_event(self, base: dict[str, Any], seq: int, prev: str) -> dict[str, Any]:
+        """The RepairAuditLog record for the torn tail just cut, chained after ``prev``."""
+        assert self.pending_repair is not None
+        keep = ("eventVersion", "userIdentity", "eventTime", "awsRegion", "recipientAccountId")
+        repair = {
+            **{k: v for k, v in base.items() if k in keep},
+            "eventSource": "kmscli",
+            "eventName": "RepairAuditLog",
+            "eventType": "AwsServiceEvent",
+            "readOnly": False,
+            "additionalEventData": {"reason": "torn final line removed", **self.pending_repair},
+            "sequence": seq,
+        }
+        repair["chain"] = chain.link(self.key, prev, repair)
+        return repair
+
+    def _write(self, path: Path, lines: list[dict[str, Any]]) -> None:
+        data = b"".join(
+            json.dumps(e, separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for e in lines
+        )
+        if path.exists() and path.stat().st_size + len(data) > self.segment_bytes:
+            match = SEGMENT_RE.match(path.name)
+            path = self.folder / segment_name(int(match.group(1)) + 1 if match else 1)
+        new_segment = not path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, fs.FILE_MODE)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if new_segment:  # the new file's folder entry must survive a power loss too
+            fs.fsync_dir(self.folder)
+
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         """Number, chain and durably append ``event``; raises AuditWriteError when it cannot."""
         try:
@@ -103,50 +138,15 @@ class AuditLog:
                 path, seq, prev = self._tail()
                 lines = []
                 if self.pending_repair is not None:
-                    repair = {
-                        **{
-                            k: v
-                            for k, v in event.items()
-                            if k
-                            in (
-                                "eventVersion",
-                                "userIdentity",
-                                "eventTime",
-                                "awsRegion",
-                                "recipientAccountId",
-                            )
-                        },
-                        "eventSource": "kmscli",
-                        "eventName": "RepairAuditLog",
-                        "eventType": "AwsServiceEvent",
-                        "readOnly": False,
-                        "additionalEventData": {"reason": "torn final line removed", **self.pending_repair},
-                    }
                     seq += 1
-                    repair["sequence"] = seq
-                    repair["chain"] = prev = chain.link(self.key, prev, repair)
+                    repair = self._repair_event(event, seq, prev)
+                    prev = repair["chain"]
                     lines.append(repair)
                 seq += 1
                 event = {**event, "sequence": seq}
                 event["chain"] = chain.link(self.key, prev, event)
                 lines.append(event)
-                data = b"".join(
-                    json.dumps(e, separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for e in lines
-                )
-                if path.exists() and path.stat().st_size + len(data) > self.segment_bytes:
-                    match = SEGMENT_RE.match(path.name)
-                    path = self.folder / segment_name(int(match.group(1)) + 1 if match else 1)
-                new_segment = not path.exists()
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, fs.FILE_MODE)
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                if new_segment:  # the new file's folder entry must survive a power loss too
-                    fs.fsync_dir(self.folder)
+                self._write(path, lines)
                 return event
         except AuditWriteError:
             raise
@@ -154,4 +154,25 @@ class AuditLog:
             raise AuditWriteError(
                 f"cannot write the audit log in {self.folder} ({exc.strerror or exc}); "
                 "the operation was not performed"
+            ) from None
+
+    def repair(self, base: dict[str, Any]) -> dict[str, Any] | None:
+        """Cut a torn final line (and nothing else) and record a RepairAuditLog event.
+
+        ``base`` supplies the identity and time of whoever asked (``audit verify --repair``).
+        Returns the recorded event, or None when there was no torn tail.
+        """
+        try:
+            with fs.locked(self.folder / ".lock", exclusive=True):
+                self.pending_repair = None
+                path, seq, prev = self._tail()
+                if self.pending_repair is None:
+                    return None
+                self.pending_repair["trigger"] = "kmscli audit verify --repair"
+                repair = self._repair_event(base, seq + 1, prev)
+                self._write(path, [repair])
+                return repair
+        except OSError as exc:
+            raise AuditWriteError(
+                f"cannot repair the audit log in {self.folder} ({exc.strerror or exc})"
             ) from None

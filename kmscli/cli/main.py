@@ -13,6 +13,7 @@ from kmscli.cli.globals import GLOBAL_NAMES, with_global_options
 #: Commands beyond the KMS API: name -> "module:attribute" (imported only when used).
 EXTRA_COMMANDS: dict[str, str] = {
     "vault": "kmscli.cli.vault_cmds:vault",
+    "audit": "kmscli.cli.audit_cmds:audit",
     "policy": "kmscli.cli.policy_cmds:policy",
     "artifact": "kmscli.cli.artifact_cmds:artifact",
     "unlock": "kmscli.cli.session_cmds:unlock",

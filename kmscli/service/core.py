@@ -365,6 +365,9 @@ def invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
         except KMSError as exc:
             _audit(call, None, exc)
             raise
+        except Exception as exc:  # a defect, or a vault problem: still one event, then the original error
+            _audit(call, None, errors.KMSInternalException(f"internal error ({type(exc).__name__})"))
+            raise
         _audit(call, response, None)
         if call.has_writes:
             if not op.mutating:

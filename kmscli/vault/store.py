@@ -19,7 +19,6 @@ import hmac
 import json
 import os
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +43,12 @@ _REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}$")
 
 class TamperError(VaultEnvironmentError):
     """A vault file failed its authentication check: edited, swapped or corrupt."""
+
+
+def _uuid4(raw: bytes) -> str:
+    import uuid  # lazily: it imports `platform`, which every command would otherwise pay for
+
+    return str(uuid.UUID(bytes=raw, version=4))
 
 
 def b64e(data: bytes) -> str:
@@ -211,7 +216,7 @@ class Vault:
             salt = random(16)
             raw: dict[str, Any] = {
                 "format": FORMAT_VERSION,
-                "vault_id": str(uuid.UUID(bytes=random(16), version=4)),
+                "vault_id": _uuid4(random(16)),
                 "created": created,
                 "kdf": {"name": "argon2id", "salt": b64e(salt), **params},
             }

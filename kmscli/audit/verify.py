@@ -1,0 +1,260 @@
+"""``kmscli audit verify``: walk the chain across every segment and locate the first bad line.
+
+Classification of the first line whose chain value does not follow (docs/audit.md, "Verification"):
+
+* ``torn``: the last line of the last segment has no newline (a crash mid-append); ``--repair``
+  truncates exactly those bytes. It is detected separately from tampering.
+* ``edited``: the line is unreadable, or its sequence is the expected one but its content no longer
+  matches its chain value.
+* ``inserted``: the line after it continues the chain from the line before it, or its sequence was
+  already used (a replayed copy).
+* ``deleted``: its sequence jumps ahead and the missing sequences appear nowhere later.
+* ``reordered``: its sequence jumps ahead but the missing sequence (or its genuine predecessor)
+  appears later in the log.
+
+Truncating whole lines off the end of the newest segment leaves a valid, shorter chain; the chain
+alone cannot detect that (docs/audit.md says so).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kmscli.audit import chain
+from kmscli.audit.log import SEGMENT_RE, segments
+
+TORN = "torn"
+EDITED = "edited"
+INSERTED = "inserted"
+DELETED = "deleted"
+REORDERED = "reordered"
+
+
+@dataclass
+class Problem:
+    """One finding: where (file and 1-based line), what kind, and an explanation."""
+
+    file: str
+    line: int
+    kind: str
+    detail: str
+
+    def location(self) -> str:
+        """``file:line``."""
+        return f"{self.file}:{self.line}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"File": self.file, "Line": self.line, "Kind": self.kind, "Detail": self.detail}
+
+
+@dataclass
+class Report:
+    """The outcome of a verification."""
+
+    events: int = 0
+    segments: list[str] = field(default_factory=list)
+    last_sequence: int = 0
+    problem: Problem | None = None
+    torn: Problem | None = None
+    torn_bytes: int = 0
+    repaired: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the chain is intact and no torn tail remains."""
+        return self.problem is None and self.torn is None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form (``--output json``)."""
+        out: dict[str, Any] = {
+            "Verified": self.ok,
+            "Events": self.events,
+            "LastSequence": self.last_sequence,
+            "Segments": self.segments,
+            "Problems": [p.as_dict() for p in (self.problem, self.torn) if p is not None],
+        }
+        if self.repaired is not None:
+            out["Repaired"] = self.repaired
+        return out
+
+
+@dataclass
+class _Line:
+    file: str
+    number: int
+    event: dict[str, Any] | None  # None when the line is not a readable chained record
+
+    @property
+    def seq(self) -> int:
+        assert self.event is not None
+        return int(self.event["sequence"])
+
+    @property
+    def chain_value(self) -> str:
+        assert self.event is not None
+        return str(self.event["chain"])
+
+
+def _parse(raw: bytes) -> dict[str, Any] | None:
+    try:
+        event = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    seq, value = event.get("sequence"), event.get("chain")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(value, str):
+        return None
+    try:
+        if len(bytes.fromhex(value)) != 32:
+            return None
+    except ValueError:
+        return None
+    return event
+
+
+def torn_tail(path: Path) -> tuple[int, int]:
+    """(size in bytes, 1-based line number) of an unterminated final line of ``path``; (0, 0) if none."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            return 0, 0
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return 0, 0
+        fh.seek(0)
+        newlines = 0
+        last_nl = -1
+        offset = 0
+        while block := fh.read(1 << 20):
+            newlines += block.count(b"\n")
+            pos = block.rfind(b"\n")
+            if pos != -1:
+                last_nl = offset + pos
+            offset += len(block)
+    return size - last_nl - 1, newlines + 1
+
+
+def _lines(paths: list[Path], stop_at: dict[Path, int]) -> Iterator[_Line]:
+    for path in paths:
+        limit = stop_at.get(path)
+        read = 0
+        with open(path, "rb") as fh:
+            for number, raw in enumerate(fh, 1):
+                read += len(raw)
+                if limit is not None and read > limit:
+                    return  # the torn tail is reported on its own
+                if not raw.strip():
+                    continue
+                yield _Line(str(path), number, _parse(raw))
+
+
+def _follows(key: bytes, previous: str, line: _Line | None, seq: int | None = None) -> bool:
+    if line is None or line.event is None:
+        return False
+    if seq is not None and line.seq != seq:
+        return False
+    return chain.link(key, previous, line.event) == line.chain_value
+
+
+def verify_log(folder: Path, key: bytes) -> Report:
+    """Verify every segment in ``folder`` against ``key``; stops at the first bad line."""
+    paths = segments(folder)
+    report = Report(segments=[p.name for p in paths])
+    stop_at: dict[Path, int] = {}
+    if paths:
+        torn, number = torn_tail(paths[-1])
+        if torn:
+            size = paths[-1].stat().st_size
+            stop_at[paths[-1]] = size - torn
+            report.torn_bytes = torn
+            report.torn = Problem(
+                str(paths[-1]),
+                number,
+                TORN,
+                f"the final line is incomplete ({torn} bytes without a newline): an append was cut "
+                "short by a crash; `kmscli audit verify --repair` removes exactly these bytes",
+            )
+    gap = _segment_gap(paths)
+    previous = chain.genesis(key)
+    expected = 1
+    lines = _lines(paths, stop_at)
+    for line in lines:
+        if _follows(key, previous, line, expected):
+            previous = line.chain_value
+            report.events += 1
+            report.last_sequence = expected
+            expected += 1
+            continue
+        report.problem = _classify(key, line, lines, previous, expected, gap)
+        break
+    return report
+
+
+def _segment_gap(paths: list[Path]) -> str | None:
+    numbers = [int(m.group(1)) for p in paths if (m := SEGMENT_RE.match(p.name))]
+    for a, b in itertools.pairwise(numbers):
+        if b != a + 1:
+            return f"segment(s) {a + 1}..{b - 1} are missing"
+    if numbers and numbers[0] != 1:
+        return f"segment(s) 1..{numbers[0] - 1} are missing"
+    return None
+
+
+def _classify(
+    key: bytes, bad: _Line, rest: Iterator[_Line], previous: str, expected: int, gap: str | None
+) -> Problem:
+    def problem(kind: str, detail: str) -> Problem:
+        return Problem(bad.file, bad.number, kind, detail)
+
+    if bad.event is None:
+        return problem(EDITED, "the line is not a readable audit record (damaged or hand-edited)")
+    after = next(rest, None)
+    if bad.seq > expected:
+        # a genuine line whose predecessor is elsewhere: reordered; nowhere at all: deleted
+        predecessor: _Line | None = None
+        missing: _Line | None = None
+        for later in itertools.chain([after], rest):
+            if later is None or later.event is None:
+                continue
+            if later.seq == bad.seq - 1 and predecessor is None:
+                predecessor = later
+            if later.seq == expected and missing is None:
+                missing = later
+            if predecessor is not None and missing is not None:
+                break
+        if predecessor is not None and chain.link(key, predecessor.chain_value, bad.event) == bad.chain_value:
+            return problem(
+                REORDERED,
+                f"sequence {bad.seq} appears before sequence {expected}; "
+                f"it belongs after {predecessor.file}:{predecessor.number}",
+            )
+        if _follows(key, previous, after, expected):
+            return problem(INSERTED, "the next line continues the chain without this line: it was added")
+        if missing is not None:
+            return problem(
+                REORDERED,
+                f"sequence {bad.seq} appears where {expected} was expected; "
+                f"sequence {expected} is at {missing.file}:{missing.number}",
+            )
+        count = bad.seq - expected
+        where = f" ({gap})" if gap else ""
+        return problem(
+            DELETED,
+            f"{count} line(s) before this one are missing (sequence {expected}"
+            f"{'' if count == 1 else f'..{bad.seq - 1}'}){where}",
+        )
+    if _follows(key, previous, after, expected):
+        if bad.seq < expected:
+            return problem(INSERTED, f"a copy of sequence {bad.seq} was added (replayed line)")
+        return problem(INSERTED, "the next line continues the chain without this line: it was added")
+    if bad.seq < expected:
+        return problem(INSERTED, f"sequence {bad.seq} was already used: this line was added")
+    return problem(EDITED, "the line's content does not match its chain value: it was changed")
