@@ -601,7 +601,12 @@ def test_random_sigkill_torture(tmp_path: Path) -> None:
         if args[0] == "create-key" and proc.returncode != 0:
             ids = set(check_vault_files(vault)) - model.keys - model.pending - model.disabled - known
             known |= ids  # a killed create-key may have committed: the key must be whole
-        torn += _check(vault, model, known)
+        tail_torn = _check(vault, model, known)
+        if tail_torn and torn < 2:  # kmscli's own verifier must agree: only a torn final line
+            res = run_kmscli(vault, "audit", "verify", "--output", "json")
+            assert res.returncode == 1 and "torn" in res.stdout + res.stderr, (res.stdout, res.stderr)
+            assert "Traceback" not in res.stderr
+        torn += tail_torn
         leftovers = max(leftovers, len(list(vault.rglob(".tmp-*"))))
     print(f"torture: {runs} runs, {kills} killed, {torn} torn audit tails, {leftovers} temp files left")
     print(f"acknowledged: {dict(sorted(model.acked.items()))}")
@@ -609,6 +614,8 @@ def test_random_sigkill_torture(tmp_path: Path) -> None:
     res = run_kmscli(vault, "list-keys")  # one more append repairs a torn tail, if any
     assert res.returncode == 0, res.stderr
     report = verify_chain(vault, allow_torn_tail=False)
+    res = run_kmscli(vault, "audit", "verify")  # and `kmscli audit verify` agrees the chain is whole
+    assert res.returncode == 0, (res.stdout, res.stderr)
     counts: dict[str, int] = {}
     for e in report.events:
         if "errorCode" not in e:
