@@ -304,6 +304,10 @@ def _merged_steps(inputs: Path, out: Path, keys: dict[str, str]) -> list[Step]:
         Step(["encrypt", "--key-id", key, "--plaintext", marker_b64], 0,
              env={"KMSCLI_VAULT": bundle, "KMSCLI_PASSPHRASE": BUNDLE_PASSPHRASE_MARKER}),
         Step(["list-keys"], 253, env={"KMSCLI_VAULT": bundle}),  # the main vault's passphrase
+        # the audit commands read back what was logged: nothing secret may come out of them either
+        Step(["audit", "verify"], 0),
+        Step(["audit", "tail", "--lines", "500", "--output", "json"], 0),
+        Step(["audit", "stats"], 0),
         # sessions: unlock, use, lock, a stale and a malformed token
         Step(["unlock", "--raw"], 0, plaintext_out=True, save="token"),
         Step(["encrypt", "--key-id", key, "--plaintext", marker_b64], 0, env=session_env),
