@@ -167,17 +167,23 @@ SETUP: dict[str, Callable[[Any, Scene], None]] = {
     "PutKeyPolicy": _setup_policy,
     "ImportKeyMaterial": _setup_import,
     "Sign": _setup_signing_key,
+    "GetParametersForImport": lambda kms, s: s.extra.update(
+        ext=kms("CreateKey", Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    ),
     "DueRotation": _setup_due_rotation,
 }
 #: Table entries that run another operation: variants of CreateKey, and due work run by any call.
 INVOKE_AS = {
     "CreateKeyEcc": "CreateKey",
     "CreateKeyHmac": "CreateKey",
+    "CreateKeyRsa": "CreateKey",
+    "CreateKeyEd25519": "CreateKey",
+    "CreateKeyMlDsa": "CreateKey",
     "DueDeletion": "ListKeys",
     "DueRotation": "ListKeys",
 }
 #: Read-only operations: nothing must change, whatever the crash point.
-READ_OPS = {"Encrypt", "Sign"}
+READ_OPS = {"Encrypt", "Sign", "GenerateDataKeyPair"}
 
 
 # op name -> (request from the scene, probe telling whether the change is visible)
@@ -218,6 +224,27 @@ CRASH_OPS: dict[str, tuple[Callable[[Scene], dict[str, Any]], Probe]] = {
     "CreateKeyHmac": (
         lambda s: {"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"},
         lambda v, s: len(v.list_key_ids("us-east-1")) == 4,
+    ),
+    "CreateKeyRsa": (
+        lambda s: {"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"},
+        lambda v, s: len(v.list_key_ids("us-east-1")) == 4,
+    ),
+    "CreateKeyEd25519": (
+        lambda s: {"KeySpec": "ECC_NIST_EDWARDS25519", "KeyUsage": "SIGN_VERIFY"},
+        lambda v, s: len(v.list_key_ids("us-east-1")) == 4,
+    ),
+    "CreateKeyMlDsa": (
+        lambda s: {"KeySpec": "ML_DSA_44", "KeyUsage": "SIGN_VERIFY"},
+        lambda v, s: len(v.list_key_ids("us-east-1")) == 4,
+    ),
+    "GenerateDataKeyPair": (lambda s: {"KeyId": s.a, "KeyPairSpec": "ECC_NIST_P256"}, lambda v, s: False),
+    "GetParametersForImport": (
+        lambda s: {
+            "KeyId": s.extra["ext"],
+            "WrappingAlgorithm": "RSAES_OAEP_SHA_256",
+            "WrappingKeySpec": "RSA_2048",
+        },
+        lambda v, s: len(v.load_key("us-east-1", s.extra["ext"]).get("ImportParameters", [])) == 1,
     ),
     "Sign": (
         lambda s: {"KeyId": s.extra["ecc"], "Message": b"m", "SigningAlgorithm": "ECDSA_SHA_256"},
