@@ -86,7 +86,7 @@ def _hand_written_commands() -> list[tuple[list[str], Any]]:
 
 #: Known failures in code this branch does not own, each with its own strict xfail test below, so
 #: the sweep stays a regression guard for everything else. Remove an entry when its bug is fixed.
-KNOWN_BUGS = {("audit tail", "--lines", "99999999999999999999")}
+KNOWN_BUGS: set[tuple[str, str, str]] = set()
 
 #: Global options every command takes; the model-driven sweep above covers them already.
 _GLOBALS = {
@@ -144,10 +144,8 @@ def test_every_option_of_every_hand_written_command_with_odd_values(
     assert runs >= 600, runs  # regression: `unlock --ttl 99999999999999999999` was an OverflowError (255)
 
 
-@pytest.mark.xfail(strict=True, reason="audit tail --lines with a huge number: OverflowError, exit 255")
 def test_audit_tail_huge_lines_is_a_parameter_error(cli: Any, vault: Path) -> None:
-    """Found by the sweep above in kmscli/cli/audit_cmds.py (owned by the audit branch): reported
-    to the lead, not fixed here. When it is fixed this test passes: drop the xfail and KNOWN_BUGS."""
+    """Found by the sweep above: `audit tail --lines` with a huge number was an OverflowError (255)."""
     key = cli("create-key").json()["KeyMetadata"]["KeyId"]
     res = cli("audit", "tail", "--lines", "99999999999999999999", "--key-id", key)
-    assert res.code in (0, 252) and "Traceback" not in res.err and "internal error" not in res.err
+    assert res.code == 252 and "Traceback" not in res.err and "internal error" not in res.err
