@@ -19,6 +19,9 @@ def run(test_one_input, setup=None) -> None:  # type: ignore[no-untyped-def]
     with atheris.instrument_imports(include=["kmscli"]):
         import kmscli.cli.params  # noqa: F401
         import kmscli.crypto.blob  # noqa: F401
+        import kmscli.policy.document  # noqa: F401
+        import kmscli.policy.evaluate  # noqa: F401
+        import kmscli.service.importing  # noqa: F401
         import kmscli.service.validate  # noqa: F401
     if setup is not None:
         setup()

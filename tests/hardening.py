@@ -1,14 +1,19 @@
 """Shared helpers for the hardening tests: an audit chain checker, a subprocess runner, vault checks.
 
-The extension points for operations merged later (asymmetric keys, policies, grants, rotation,
-import, sessions) are one-line tables in the test modules:
+The extension points for operations (asymmetric keys, policies, grants, rotation, import,
+sessions, backups, artifacts: all merged now) are one-line tables in the test modules:
 
-* ``test_hard_crash.CRASH_OPS`` (and ``MULTI_FILE_OPS``) - injected crash points per operation;
+* ``test_hard_crash.CRASH_OPS`` (and ``MULTI_FILE_OPS``, ``SETUP``, ``INVOKE_AS``, ``READ_OPS``) -
+  injected crash points per operation, with the set-up an operation needs;
 * ``test_hard_crash._plan`` - the commands the SIGKILL torture picks from;
 * ``test_hard_scale.WRITE_CASES`` - which files each operation may write;
 * ``test_hard_failclosed._mutations`` / ``_reads`` - audit-failure cases;
-* ``test_hard_secrets._steps`` - success and error paths scanned for secrets;
+* ``test_hard_secrets._steps`` / ``_merged_steps`` - success and error paths scanned for secrets
+  (a step may take its arguments and environment from earlier steps' saved results);
 * ``test_hard_tamper.KEY_FILE_EDITS`` - offline edits of key-file fields;
+* ``test_hard_tamper_merged.MANAGED_KEY_EDITS`` / ``IMPORT_EDITS`` / ``SESSION_EDITS`` - edits of
+  what policies, grants, rotation and import wrote, and of session files;
+* ``test_hard_cli_sweep.KNOWN_BUGS`` - sweep cases excluded while a strict xfail test tracks them;
 * ``test_hard_fuzz.PARSE_TARGETS`` / ``REQUEST_SHAPES`` - parser and validation fuzz targets.
 """
 

@@ -50,7 +50,9 @@ def assert_cloudtrail(event: dict[str, Any]) -> None:
 
 
 def test_every_operation_records_exactly_one_event_even_when_validation_fails(kms: Any, vault: Path) -> None:
-    from kmscli.service.registry import OPERATIONS
+    from kmscli.service.registry import load_all
+
+    OPERATIONS = load_all()
 
     assert len(OPERATIONS) >= 20
     for name in sorted(OPERATIONS):

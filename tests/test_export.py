@@ -21,7 +21,10 @@ from tests.helpers import CHEAP_KDF, FakeClock, FakeRandom, assert_output_shape
 def stored_material(service: Any, key_id: str) -> bytes:
     """The current raw material of a key, read the way operations read it (test-only peek)."""
     from kmscli.service.common import current_material
-    from kmscli.service.core import OPERATIONS, Call
+    from kmscli.service.core import Call
+    from kmscli.service.registry import load_all
+
+    OPERATIONS = load_all()
 
     call = Call(service, OPERATIONS["DescribeKey"], {}, service.clock())
     with service.vault.lock(exclusive=False):
@@ -83,17 +86,7 @@ def test_symmetric_export_round_trip(kms: Any, service: Any, other_vault: Any) -
 def test_signing_key_round_trip_public_key_and_signatures(
     kms: Any, service: Any, other_vault: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kmscli.service.common import GENERATORS
-    from kmscli.service.core import OPERATIONS
 
-    if "RSA_2048" not in GENERATORS:
-        monkeypatch.setitem(
-            GENERATORS,
-            "RSA_2048",
-            lambda call, spec: keywrap.private_der(
-                rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            ),
-        )
     key = kms("CreateKey", KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY", Exportable=True)["KeyMetadata"][
         "KeyId"
     ]
@@ -107,16 +100,14 @@ def test_signing_key_round_trip_public_key_and_signatures(
     assert b_priv.public_key().public_bytes(*spki) == a_priv.public_key().public_bytes(*spki)
     signature = a_priv.sign(b"release-1.0.tar.gz", padding.PKCS1v15(), hashes.SHA256())
     b_priv.public_key().verify(signature, b"release-1.0.tar.gz", padding.PKCS1v15(), hashes.SHA256())
-    if {"GetPublicKey", "Sign", "Verify"} <= set(OPERATIONS):  # once the asymmetric operations exist
-        assert (
-            other_vault("GetPublicKey", KeyId=b_key)["PublicKey"]
-            == kms("GetPublicKey", KeyId=key)["PublicKey"]
-        )
-        sig = kms("Sign", KeyId=key, Message=b"m", SigningAlgorithm="RSASSA_PSS_SHA_256")["Signature"]
-        verified = other_vault(
-            "Verify", KeyId=b_key, Message=b"m", Signature=sig, SigningAlgorithm="RSASSA_PSS_SHA_256"
-        )
-        assert verified["SignatureValid"] is True
+    assert (
+        other_vault("GetPublicKey", KeyId=b_key)["PublicKey"] == kms("GetPublicKey", KeyId=key)["PublicKey"]
+    )
+    sig = kms("Sign", KeyId=key, Message=b"m", SigningAlgorithm="RSASSA_PSS_SHA_256")["Signature"]
+    verified = other_vault(
+        "Verify", KeyId=b_key, Message=b"m", Signature=sig, SigningAlgorithm="RSASSA_PSS_SHA_256"
+    )
+    assert verified["SignatureValid"] is True
 
 
 def test_export_is_refused_without_opt_in_and_on_disabled_keys(kms: Any, other_vault: Any) -> None:

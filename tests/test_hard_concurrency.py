@@ -9,6 +9,7 @@ the test exercises the real locks and atomic writes without paying for 1,000 int
 from __future__ import annotations
 
 import base64
+import json
 import multiprocessing
 import random
 import traceback
@@ -30,7 +31,18 @@ def _context(vault: Path) -> Any:
     return context_for(Vault.open(vault).unlock(PASSPHRASE.encode()), load_settings({"vault": str(vault)}))
 
 
-def worker(vault: Path, number: int, shared: list[str], out: Any, count: int = OPS_PER_WORKER) -> None:
+GRANTEE = "arn:aws:iam::111122223333:role/concurrent"
+
+
+def worker(
+    vault: Path,
+    number: int,
+    shared: list[str],
+    out: Any,
+    count: int = OPS_PER_WORKER,
+    signer: str | None = None,
+    policy: str | None = None,
+) -> None:
     """Run ``count`` random operations; report what was acknowledged (or the first failure)."""
     import os
 
@@ -45,11 +57,43 @@ def worker(vault: Path, number: int, shared: list[str], out: Any, count: int = O
     blobs: list[tuple[bytes, bytes, dict[str, str]]] = []
     aliases: set[str] = set()
     tags: list[tuple[str, str, str]] = []
+    grants: list[tuple[str, str]] = []
+    rotations: dict[str, int] = {}
+    policies: dict[str, str] = {}
     ops: list[str] = []
+    merged = ["sign", "grant", "rotate", "policy"] if signer and policy else []
     try:
         for i in range(count):
-            choice = rng.choice(["create", "encrypt", "decrypt", "alias", "unalias", "tag", "tag"])
-            if choice == "create" or not own:
+            choice = rng.choice(["create", "encrypt", "decrypt", "alias", "unalias", "tag", "tag", *merged])
+            if choice == "sign" and signer:
+                invoke(ctx, "Sign", {"KeyId": signer, "Message": b"m", "SigningAlgorithm": "ECDSA_SHA_256"})
+                ops.append("Sign")
+                continue
+            if choice == "grant":  # shared keys: concurrent read-modify-writes of the grant list
+                key = rng.choice(shared)
+                res = invoke(
+                    ctx, "CreateGrant", {"KeyId": key, "GranteePrincipal": GRANTEE, "Operations": ["Decrypt"]}
+                )
+                grants.append((key, res["GrantId"]))
+                ops.append("CreateGrant")
+                continue
+            if choice == "rotate" and own and rotations.get(own[-1], 0) < 20:  # AWS allows 25 per key
+                rotations[own[-1]] = rotations.get(own[-1], 0) + 1
+                invoke(ctx, "RotateKeyOnDemand", {"KeyId": own[-1]})
+                ops.append("RotateKeyOnDemand")
+                continue
+            if choice == "policy" and own and policy:
+                doc = json.loads(policy)
+                doc["Statement"].append({**doc["Statement"][0], "Sid": f"w{number}x{i}"})
+                invoke(
+                    ctx,
+                    "PutKeyPolicy",
+                    {"KeyId": own[-1], "PolicyName": "default", "Policy": json.dumps(doc)},
+                )
+                policies[own[-1]] = f"w{number}x{i}"
+                ops.append("PutKeyPolicy")
+                continue
+            if choice == "create" or not own or choice in ("rotate", "policy"):
                 own.append(
                     invoke(ctx, "CreateKey", {"Description": f"w{number}-{i}"})["KeyMetadata"]["KeyId"]
                 )
@@ -85,7 +129,18 @@ def worker(vault: Path, number: int, shared: list[str], out: Any, count: int = O
                 invoke(ctx, "TagResource", {"KeyId": key, "Tags": [{"TagKey": tag_key, "TagValue": value}]})
                 tags.append((key, tag_key, value))
                 ops.append("TagResource")
-        out.put({"worker": number, "ops": ops, "own": own, "aliases": sorted(aliases), "tags": tags})
+        out.put(
+            {
+                "worker": number,
+                "ops": ops,
+                "own": own,
+                "aliases": sorted(aliases),
+                "tags": tags,
+                "grants": grants,
+                "rotations": rotations,
+                "policies": policies,
+            }
+        )
     except BaseException:
         out.put({"worker": number, "error": traceback.format_exc()})
 
@@ -98,11 +153,16 @@ def test_four_processes_mixed_operations(vault: Path) -> None:
         invoke(ctx, "CreateKey", {"Description": "shared"})["KeyMetadata"]["KeyId"]
         for _ in range(SHARED_KEYS)
     ]
+    signer = invoke(ctx, "CreateKey", {"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"})["KeyMetadata"]
+    policy = invoke(ctx, "GetKeyPolicy", {"KeyId": shared[0], "PolicyName": "default"})["Policy"]
     setup_events = len(verify_chain(vault).events)
 
     mp = multiprocessing.get_context("fork")
     queue = mp.Queue()
-    procs = [mp.Process(target=worker, args=(vault, n, shared, queue)) for n in range(WORKERS)]
+    procs = [
+        mp.Process(target=worker, args=(vault, n, shared, queue, OPS_PER_WORKER, signer["KeyId"], policy))
+        for n in range(WORKERS)
+    ]
     for proc in procs:
         proc.start()
     results = [queue.get(timeout=300) for _ in procs]
@@ -120,13 +180,15 @@ def test_four_processes_mixed_operations(vault: Path) -> None:
     events = report.events[setup_events:]
     assert len(events) == total
     assert not [e for e in events if "errorCode" in e]
-    for name in ("CreateKey", "Encrypt", "Decrypt", "CreateAlias", "DeleteAlias", "TagResource"):
+    names = ["CreateKey", "Encrypt", "Decrypt", "CreateAlias", "DeleteAlias", "TagResource"]
+    for name in [*names, "Sign", "CreateGrant", "RotateKeyOnDemand", "PutKeyPolicy"]:
+        assert any(name in r["ops"] for r in results), f"no worker ran {name}"
         assert sum(e["eventName"] == name for e in events) == sum(r["ops"].count(name) for r in results)
 
     # no lost update: every key, alias and tag acknowledged is there
     fresh = _context(vault)
     listed = {k["KeyId"] for k in invoke(fresh, "ListKeys", {"Limit": 1000})["Keys"]}
-    assert listed == set(shared) | {k for r in results for k in r["own"]}
+    assert listed == set(shared) | {k for r in results for k in r["own"]} | {signer["KeyId"]}
     aliases = {a["AliasName"] for a in invoke(fresh, "ListAliases", {"Limit": 1000})["Aliases"]}
     assert aliases == {a for r in results for a in r["aliases"]}
     expected_tags: dict[str, dict[str, str]] = {}
@@ -142,6 +204,18 @@ def test_four_processes_mixed_operations(vault: Path) -> None:
             found.update({t["TagKey"]: t["TagValue"] for t in got["Tags"]})
             marker = got.get("NextMarker")
         assert found == tagmap
+    for key in shared:  # no grant lost to a concurrent read-modify-write of the same key file
+        got = invoke(fresh, "ListGrants", {"KeyId": key, "Limit": 1000})
+        assert {g["GrantId"] for g in got["Grants"]} == {
+            g for r in results for k, g in r["grants"] if k == key
+        }
+    for r in results:
+        for key, count in r["rotations"].items():
+            rotations = invoke(fresh, "ListKeyRotations", {"KeyId": key, "Limit": 1000})["Rotations"]
+            assert len(rotations) == count, key
+        for key, sid in r["policies"].items():
+            text = invoke(fresh, "GetKeyPolicy", {"KeyId": key, "PolicyName": "default"})["Policy"]
+            assert [s["Sid"] for s in json.loads(text)["Statement"]][-1] == sid, key
     assert not list(vault.rglob(".tmp-*"))  # no temp file left behind by a finished write
 
 

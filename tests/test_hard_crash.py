@@ -109,11 +109,81 @@ def _inject(point: str, vault: Path, patch: pytest.MonkeyPatch) -> None:
 
 @dataclass
 class Scene:
-    """Keys and aliases that exist before the crashing call."""
+    """Keys and aliases that exist before the crashing call (``extra``: what an op's SETUP made)."""
 
     a: str
     b: str
     pending: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+GRANTEE = "arn:aws:iam::111122223333:role/crash-grantee"
+
+
+def _setup_grant(kms: Any, s: Scene) -> None:
+    grant = kms("CreateGrant", KeyId=s.b, GranteePrincipal=GRANTEE, Operations=["Decrypt"])
+    s.extra.update(grant=grant["GrantId"], token=grant["GrantToken"])
+
+
+def _setup_policy(kms: Any, s: Scene) -> None:
+    doc = json.loads(kms("GetKeyPolicy", KeyId=s.a, PolicyName="default")["Policy"])
+    doc["Statement"].append({**doc["Statement"][0], "Sid": "added-before-crash"})
+    s.extra["policy"] = json.dumps(doc)
+
+
+def _setup_import(kms: Any, s: Scene) -> None:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    ext = kms("CreateKey", Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    params = kms(
+        "GetParametersForImport",
+        KeyId=ext,
+        WrappingAlgorithm="RSAES_OAEP_SHA_256",
+        WrappingKeySpec="RSA_2048",
+    )
+    public = serialization.load_der_public_key(params["PublicKey"])
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    wrapped = public.encrypt(os.urandom(32), oaep)  # type: ignore[union-attr]
+    s.extra.update(ext=ext, token=params["ImportToken"], wrapped=wrapped)
+
+
+def _setup_signing_key(kms: Any, s: Scene) -> None:
+    s.extra["ecc"] = kms("CreateKey", KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+
+
+def _setup_due_rotation(kms: Any, s: Scene) -> None:
+    kms("EnableKeyRotation", KeyId=s.a, RotationPeriodInDays=90)
+
+
+def _versions(v: Any, key_id: str) -> int:
+    return len(v.load_key("us-east-1", key_id)["Materials"])
+
+
+#: Extra set-up an operation needs before the crashing call (run before the crash is armed).
+SETUP: dict[str, Callable[[Any, Scene], None]] = {
+    "RetireGrant": _setup_grant,
+    "RevokeGrant": _setup_grant,
+    "PutKeyPolicy": _setup_policy,
+    "ImportKeyMaterial": _setup_import,
+    "Sign": _setup_signing_key,
+    "GetParametersForImport": lambda kms, s: s.extra.update(
+        ext=kms("CreateKey", Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    ),
+    "DueRotation": _setup_due_rotation,
+}
+#: Table entries that run another operation: variants of CreateKey, and due work run by any call.
+INVOKE_AS = {
+    "CreateKeyEcc": "CreateKey",
+    "CreateKeyHmac": "CreateKey",
+    "CreateKeyRsa": "CreateKey",
+    "CreateKeyEd25519": "CreateKey",
+    "CreateKeyMlDsa": "CreateKey",
+    "DueDeletion": "ListKeys",
+    "DueRotation": "ListKeys",
+}
+#: Read-only operations: nothing must change, whatever the crash point.
+READ_OPS = {"Encrypt", "Sign", "GenerateDataKeyPair"}
 
 
 # op name -> (request from the scene, probe telling whether the change is visible)
@@ -146,6 +216,74 @@ CRASH_OPS: dict[str, tuple[Callable[[Scene], dict[str, Any]], Probe]] = {
     ),
     "Encrypt": (lambda s: {"KeyId": "alias/a", "Plaintext": b"x"}, lambda v, s: False),
     "DueDeletion": (lambda s: {}, lambda v, s: v.load_key("us-east-1", s.pending) is None),
+    # asymmetric and HMAC keys: PKCS#8 or raw material wrapped like symmetric material
+    "CreateKeyEcc": (
+        lambda s: {"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"},
+        lambda v, s: len(v.list_key_ids("us-east-1")) == 4,
+    ),
+    "CreateKeyHmac": (
+        lambda s: {"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"},
+        lambda v, s: len(v.list_key_ids("us-east-1")) == 4,
+    ),
+    "CreateKeyRsa": (
+        lambda s: {"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"},
+        lambda v, s: len(v.list_key_ids("us-east-1")) == 4,
+    ),
+    "CreateKeyEd25519": (
+        lambda s: {"KeySpec": "ECC_NIST_EDWARDS25519", "KeyUsage": "SIGN_VERIFY"},
+        lambda v, s: len(v.list_key_ids("us-east-1")) == 4,
+    ),
+    "CreateKeyMlDsa": (
+        lambda s: {"KeySpec": "ML_DSA_44", "KeyUsage": "SIGN_VERIFY"},
+        lambda v, s: len(v.list_key_ids("us-east-1")) == 4,
+    ),
+    "GenerateDataKeyPair": (lambda s: {"KeyId": s.a, "KeyPairSpec": "ECC_NIST_P256"}, lambda v, s: False),
+    "GetParametersForImport": (
+        lambda s: {
+            "KeyId": s.extra["ext"],
+            "WrappingAlgorithm": "RSAES_OAEP_SHA_256",
+            "WrappingKeySpec": "RSA_2048",
+        },
+        lambda v, s: len(v.load_key("us-east-1", s.extra["ext"]).get("ImportParameters", [])) == 1,
+    ),
+    "Sign": (
+        lambda s: {"KeyId": s.extra["ecc"], "Message": b"m", "SigningAlgorithm": "ECDSA_SHA_256"},
+        lambda v, s: False,
+    ),
+    # policies and grants live in the key file
+    "PutKeyPolicy": (
+        lambda s: {"KeyId": s.a, "PolicyName": "default", "Policy": s.extra["policy"]},
+        lambda v, s: "added-before-crash" in v.load_key("us-east-1", s.a)["Policy"],
+    ),
+    "CreateGrant": (
+        lambda s: {"KeyId": s.a, "GranteePrincipal": GRANTEE, "Operations": ["Encrypt", "Decrypt"]},
+        lambda v, s: len(v.load_key("us-east-1", s.a).get("Grants", [])) == 1,
+    ),
+    "RetireGrant": (
+        lambda s: {"GrantToken": s.extra["token"]},
+        lambda v, s: not v.load_key("us-east-1", s.b).get("Grants"),
+    ),
+    "RevokeGrant": (
+        lambda s: {"KeyId": s.b, "GrantId": s.extra["grant"]},
+        lambda v, s: not v.load_key("us-east-1", s.b).get("Grants"),
+    ),
+    # rotation: the key file and the schedule (rotate_at) change together
+    "EnableKeyRotation": (
+        lambda s: {"KeyId": s.a, "RotationPeriodInDays": 90},
+        lambda v, s: bool((v.load_key("us-east-1", s.a).get("Rotation") or {}).get("Enabled")),
+    ),
+    "RotateKeyOnDemand": (lambda s: {"KeyId": s.a}, lambda v, s: _versions(v, s.a) == 2),
+    "DueRotation": (lambda s: {}, lambda v, s: _versions(v, s.a) == 2),
+    # import: the wrapping key is consumed and the key leaves PendingImport
+    "ImportKeyMaterial": (
+        lambda s: {
+            "KeyId": s.extra["ext"],
+            "ImportToken": s.extra["token"],
+            "EncryptedKeyMaterial": s.extra["wrapped"],
+            "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+        },
+        lambda v, s: v.load_key("us-east-1", s.extra["ext"])["KeyState"] == "Enabled",
+    ),
 }
 #: Whether the change must be visible after a crash at each point (None: either is fine).
 EXPECT_APPLIED: dict[str, bool | None] = {
@@ -159,7 +297,13 @@ EXPECT_APPLIED: dict[str, bool | None] = {
 
 
 #: Operations that commit more than one file (each crash point hits their first write).
-MULTI_FILE_OPS = {"ScheduleKeyDeletion", "CancelKeyDeletion", "DueDeletion"}
+MULTI_FILE_OPS = {
+    "ScheduleKeyDeletion",
+    "CancelKeyDeletion",
+    "DueDeletion",
+    "EnableKeyRotation",
+    "DueRotation",
+}
 
 
 def _assert_recoverable(vault: Any) -> None:
@@ -170,6 +314,9 @@ def _assert_recoverable(vault: Any) -> None:
     for key_id in ids:
         if vault.load_key("us-east-1", key_id)["KeyState"] == "PendingDeletion":
             assert f"us-east-1/{key_id}" in schedule, f"{key_id} is PendingDeletion but never due"
+        if (vault.load_key("us-east-1", key_id).get("Rotation") or {}).get("Enabled"):
+            entry = schedule.get(f"us-east-1/{key_id}", {})
+            assert "rotate_at" in entry, f"{key_id} has rotation enabled but is never rotated"
     for name, entry in vault.load_aliases("us-east-1").items():
         assert entry["TargetKeyId"] in ids, f"{name} points at a deleted key"
 
@@ -185,10 +332,13 @@ def test_crash_point(op: str, point: str, kms: Any, service: Any, clock: Any, va
     kms("CreateAlias", AliasName="alias/p", TargetKeyId=scene.pending)
     kms("ScheduleKeyDeletion", KeyId=scene.pending, PendingWindowInDays=7)
     build, probe = CRASH_OPS[op]
-    name = op
+    if op in SETUP:
+        SETUP[op](kms, scene)
+    name = INVOKE_AS.get(op, op)
     if op == "DueDeletion":
         clock.advance(days=8)
-        name = "ListKeys"
+    elif op == "DueRotation":
+        clock.advance(days=91)
     crashed = False
     with pytest.MonkeyPatch.context() as patch:
         _inject(point, vault, patch)
@@ -204,10 +354,10 @@ def test_crash_point(op: str, point: str, kms: Any, service: Any, clock: Any, va
     if op in MULTI_FILE_OPS and point in ("after-rename", "before-rename"):
         expect = None  # the first of several files: any prefix of the commit is a valid state...
     _assert_recoverable(fresh)  # ...as long as nothing is left stuck or dangling
-    if crashed and expect is not None and op != "Encrypt":
+    if crashed and expect is not None and op not in READ_OPS:
         assert probe(fresh, scene) == expect, (op, point)
     if not crashed:
-        assert probe(fresh, scene) or op == "Encrypt"
+        assert probe(fresh, scene) or op in READ_OPS
     verify_chain(vault)  # a torn final line is tolerated here...
     kms("Encrypt", KeyId=scene.b, Plaintext=b"after the crash")
     new = kms("CreateKey")["KeyMetadata"]["KeyId"]
@@ -276,6 +426,10 @@ class Model:
     tags: dict[tuple[str, str], str] = field(default_factory=dict)
     pending: set[str] = field(default_factory=set)
     disabled: set[str] = field(default_factory=set)
+    rotations: dict[str, int] = field(default_factory=dict)  # acknowledged on-demand rotations
+    policies: dict[str, str] = field(default_factory=dict)  # key -> Sid of its acknowledged policy
+    grants: dict[str, set[str]] = field(default_factory=dict)  # key -> acknowledged grant ids
+    policy_template: str = ""  # a key's default policy (JSON), to derive new policies from
     acked: dict[str, int] = field(default_factory=dict)
 
     def ack(self, event: str) -> None:
@@ -285,7 +439,21 @@ class Model:
 def _plan(rng: random.Random, model: Model, step: int) -> tuple[str, list[str], Callable[[str], None]]:
     """A random command and what to record if it is acknowledged."""
     live = sorted(model.keys - model.pending - model.disabled)
-    choice = rng.choice(["create", "alias", "realias", "unalias", "tag", "schedule", "cancel", "encrypt"])
+    choice = rng.choice(
+        [
+            "create",
+            "alias",
+            "realias",
+            "unalias",
+            "tag",
+            "schedule",
+            "cancel",
+            "encrypt",
+            "rotate",
+            "policy",
+            "grant",
+        ]
+    )
     if choice == "create" or len(live) < 2:
         return (
             "CreateKey",
@@ -331,6 +499,30 @@ def _plan(rng: random.Random, model: Model, step: int) -> tuple[str, list[str], 
             ["cancel-key-deletion", "--key-id", key],
             (lambda out: (model.pending.discard(key), model.disabled.add(key))),
         )
+    if choice == "rotate":
+        key = rng.choice(live)
+        return (
+            "RotateKeyOnDemand",
+            ["rotate-key-on-demand", "--key-id", key],
+            (lambda out: model.rotations.__setitem__(key, model.rotations.get(key, 0) + 1)),
+        )
+    if choice == "policy" and model.policy_template:
+        key, sid = rng.choice(live), f"p{step}"
+        doc = json.loads(model.policy_template)
+        doc["Statement"].append({**doc["Statement"][0], "Sid": sid})
+        return (
+            "PutKeyPolicy",
+            ["put-key-policy", "--key-id", key, "--policy-name", "default", "--policy", json.dumps(doc)],
+            (lambda out: model.policies.__setitem__(key, sid)),
+        )
+    if choice == "grant":
+        key = rng.choice(live)
+        return (
+            "CreateGrant",
+            ["create-grant", "--key-id", key, "--grantee-principal", "arn:aws:iam::111122223333:role/g",
+             "--operations", "Decrypt"],
+            (lambda out: model.grants.setdefault(key, set()).add(json.loads(out)["GrantId"])),
+        )  # fmt: skip
     key = rng.choice(live)
     return "Encrypt", ["encrypt", "--key-id", key, "--plaintext", "aGk="], lambda out: None
 
@@ -339,6 +531,8 @@ def _forget_uncertain(model: Model, args: list[str], known: set[str]) -> None:
     """A killed command may or may not have landed: stop asserting whatever it touched."""
     if args[0] in ("create-alias", "update-alias", "delete-alias"):
         model.aliases.pop(args[2], None)
+    elif args[0] == "put-key-policy":
+        model.policies.pop(args[2], None)  # the old or the new policy: either is a valid state
     elif args[0] == "tag-resource":
         key, spec = args[2], args[4]
         tag_key = spec.split(",")[0].split("=", 1)[1]
@@ -376,6 +570,15 @@ def _check(vault: Path, model: Model, known: set[str]) -> int:
     for (key_id, tag_key), value in model.tags.items():
         tags = {t["TagKey"]: t["TagValue"] for t in records[key_id]["Tags"]}
         assert tags.get(tag_key) == value, (key_id, tag_key)
+    for key_id, count in model.rotations.items():  # a killed rotation may add one more, never fewer
+        if key_id in records:
+            assert len(records[key_id]["Materials"]) >= 1 + count, key_id
+    for key_id, sid in model.policies.items():
+        sids = [st.get("Sid") for st in json.loads(records[key_id]["Policy"])["Statement"]]
+        assert sid in sids, (key_id, sid)
+    for key_id, grant_ids in model.grants.items():
+        if key_id in records:
+            assert grant_ids <= {g["GrantId"] for g in records[key_id].get("Grants", [])}, key_id
     return int(verify_chain(vault).torn_tail)
 
 
@@ -389,6 +592,9 @@ def test_random_sigkill_torture(tmp_path: Path) -> None:
         assert res.returncode == 0, res.stderr
         model.keys.add(json.loads(res.stdout)["KeyMetadata"]["KeyId"])
         model.ack("CreateKey")
+    res = run_kmscli(vault, "get-key-policy", "--key-id", sorted(model.keys)[0], "--policy-name", "default")
+    assert res.returncode == 0, res.stderr
+    model.policy_template = json.loads(res.stdout)["Policy"]
     known: set[str] = set()  # keys whose creation was killed but which exist: must stay usable
     started = time.monotonic()
     runs = kills = torn = leftovers = 0
@@ -422,13 +628,21 @@ def test_random_sigkill_torture(tmp_path: Path) -> None:
         if args[0] == "create-key" and proc.returncode != 0:
             ids = set(check_vault_files(vault)) - model.keys - model.pending - model.disabled - known
             known |= ids  # a killed create-key may have committed: the key must be whole
-        torn += _check(vault, model, known)
+        tail_torn = _check(vault, model, known)
+        if tail_torn and torn < 2:  # kmscli's own verifier must agree: only a torn final line
+            res = run_kmscli(vault, "audit", "verify", "--output", "json")
+            assert res.returncode == 1 and "torn" in res.stdout + res.stderr, (res.stdout, res.stderr)
+            assert "Traceback" not in res.stderr
+        torn += tail_torn
         leftovers = max(leftovers, len(list(vault.rglob(".tmp-*"))))
     print(f"torture: {runs} runs, {kills} killed, {torn} torn audit tails, {leftovers} temp files left")
+    print(f"acknowledged: {dict(sorted(model.acked.items()))}")
     assert runs >= MIN_RUNS and kills >= runs // 5, f"only {kills} of {runs} runs were killed"
     res = run_kmscli(vault, "list-keys")  # one more append repairs a torn tail, if any
     assert res.returncode == 0, res.stderr
     report = verify_chain(vault, allow_torn_tail=False)
+    res = run_kmscli(vault, "audit", "verify")  # and `kmscli audit verify` agrees the chain is whole
+    assert res.returncode == 0, (res.stdout, res.stderr)
     counts: dict[str, int] = {}
     for e in report.events:
         if "errorCode" not in e:

@@ -4,6 +4,7 @@ mutating operation commits nothing (the pipeline audits before it commits)."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -91,7 +92,20 @@ def prepared(cli: Any) -> dict[str, str]:
     key = cli("create-key", "--description", "before").json()["KeyMetadata"]["KeyId"]
     assert cli("create-alias", "--alias-name", "alias/before", "--target-key-id", key).code == 0
     blob = cli("encrypt", "--key-id", key, "--plaintext", "aGk=").json()["CiphertextBlob"]
-    return {"key": key, "blob": blob}
+    policy = json.loads(cli("get-key-policy", "--key-id", key).json()["Policy"])
+    policy["Statement"][0]["Sid"] = "edited"
+    ecc = cli("create-key", "--key-spec", "ECC_NIST_P256", "--key-usage", "SIGN_VERIFY").json()["KeyMetadata"]
+    hmac = cli("create-key", "--key-spec", "HMAC_256", "--key-usage", "GENERATE_VERIFY_MAC").json()[
+        "KeyMetadata"
+    ]
+    return {
+        "key": key,
+        "blob": blob,
+        "policy": json.dumps(policy),
+        "grantee": "arn:aws:iam::111122223333:role/reader",
+        "ecc": ecc["KeyId"],
+        "hmac": hmac["KeyId"],
+    }
 
 
 def _mutations(p: dict[str, str]) -> dict[str, list[str]]:
@@ -104,6 +118,18 @@ def _mutations(p: dict[str, str]) -> dict[str, list[str]]:
         "update-key-description": ["update-key-description", "--key-id", key, "--description", "after"],
         "disable-key": ["disable-key", "--key-id", key],
         "schedule-key-deletion": ["schedule-key-deletion", "--key-id", key],
+        "put-key-policy": ["put-key-policy", "--key-id", key, "--policy", p["policy"]],
+        "create-grant": [
+            "create-grant",
+            "--key-id",
+            key,
+            "--grantee-principal",
+            p["grantee"],
+            "--operations",
+            "Decrypt",
+        ],
+        "enable-key-rotation": ["enable-key-rotation", "--key-id", key],
+        "rotate-key-on-demand": ["rotate-key-on-demand", "--key-id", key],
     }
 
 
@@ -113,6 +139,23 @@ def _reads(p: dict[str, str]) -> dict[str, list[str]]:
         "decrypt": ["decrypt", "--ciphertext-blob", p["blob"]],
         "generate-data-key": ["generate-data-key", "--key-id", p["key"], "--number-of-bytes", "32"],
         "describe-key-error": ["describe-key", "--key-id", "alias/missing"],
+        "sign": ["sign", "--key-id", p["ecc"], "--message", "aGk=", "--signing-algorithm", "ECDSA_SHA_256"],
+        "generate-mac": [
+            "generate-mac",
+            "--key-id",
+            p["hmac"],
+            "--message",
+            "aGk=",
+            "--mac-algorithm",
+            "HMAC_SHA_256",
+        ],
+        "generate-data-key-pair": [
+            "generate-data-key-pair",
+            "--key-id",
+            p["key"],
+            "--key-pair-spec",
+            "ECC_NIST_P256",
+        ],
     }
 
 
@@ -127,6 +170,10 @@ def _reads(p: dict[str, str]) -> dict[str, list[str]]:
         "update-key-description",
         "disable-key",
         "schedule-key-deletion",
+        "put-key-policy",
+        "create-grant",
+        "enable-key-rotation",
+        "rotate-key-on-demand",
     ],
 )
 def test_mutation_not_committed_when_audit_fails(
@@ -142,7 +189,18 @@ def test_mutation_not_committed_when_audit_fails(
 
 
 @pytest.mark.parametrize("how", AUDIT_BREAKERS)
-@pytest.mark.parametrize("op", ["encrypt", "decrypt", "generate-data-key", "describe-key-error"])
+@pytest.mark.parametrize(
+    "op",
+    [
+        "encrypt",
+        "decrypt",
+        "generate-data-key",
+        "describe-key-error",
+        "sign",
+        "generate-mac",
+        "generate-data-key-pair",
+    ],
+)
 def test_read_returns_nothing_when_audit_fails(
     cli: Any, vault: Path, prepared: dict[str, str], break_audit: Callable[[str], None], op: str, how: str
 ) -> None:
@@ -243,3 +301,16 @@ def test_ensure_dir_never_adds_permissions(tmp_path: Path) -> None:
     fs.ensure_dir(loose)
     assert loose.stat().st_mode & 0o777 == 0o700
     ro.chmod(0o700)
+
+
+@pytest.mark.parametrize("how", AUDIT_BREAKERS)
+def test_unlock_hands_out_no_token_when_audit_fails(
+    cli: Any, vault: Path, tmp_path: Path, break_audit: Callable[[str], None], how: str
+) -> None:
+    """A session is a credential: if its Unlock event cannot be recorded, no token and no file."""
+    break_audit(how)
+    res = cli("unlock", "--raw")
+    assert res.code not in (0, 254), res
+    assert res.out == "" and "kms1_" not in res.err
+    assert "audit log" in res.err and "Traceback" not in res.err
+    assert not [p for p in (tmp_path / "run").rglob("*.json")]  # no usable session file left behind

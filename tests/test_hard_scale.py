@@ -5,6 +5,7 @@ No timing assertions (the 10,000-key benchmark lives in bench/); these count wor
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -132,6 +133,20 @@ def test_one_key_operations_read_one_key_file(
 # (operation, request builder from the fixture's ids, files it may write besides nothing).
 # Later operations (grants, rotation, import, policies) each add one line here.
 Ids = dict[str, str]
+_GRANTEE = "arn:aws:iam::111122223333:role/reader"
+_ROOT_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+)
 WRITE_CASES: list[tuple[str, Callable[[Ids], dict[str, Any]], Callable[[Ids], set[str]]]] = [
     ("CreateKey", lambda i: {}, lambda i: {"<new key>"}),
     ("DescribeKey", lambda i: {"KeyId": i["a"]}, lambda i: set()),
@@ -155,6 +170,21 @@ WRITE_CASES: list[tuple[str, Callable[[Ids], dict[str, Any]], Callable[[Ids], se
     ("DeleteAlias", lambda i: {"AliasName": "alias/a"}, lambda i: {"aliases"}),
     ("ScheduleKeyDeletion", lambda i: {"KeyId": i["a"]}, lambda i: {i["a"], "schedule"}),
     ("CancelKeyDeletion", lambda i: {"KeyId": i["pending"]}, lambda i: {i["pending"], "schedule"}),
+    # merged operations: policies, grants and rotation state live in the key file
+    (
+        "PutKeyPolicy",
+        lambda i: {"KeyId": i["a"], "PolicyName": "default", "Policy": _ROOT_POLICY},
+        lambda i: {i["a"]},
+    ),
+    (
+        "CreateGrant",
+        lambda i: {"KeyId": i["a"], "GranteePrincipal": _GRANTEE, "Operations": ["Decrypt"]},
+        lambda i: {i["a"]},
+    ),
+    ("ListGrants", lambda i: {"KeyId": i["a"]}, lambda i: set()),
+    ("EnableKeyRotation", lambda i: {"KeyId": i["a"]}, lambda i: {i["a"], "schedule"}),
+    ("RotateKeyOnDemand", lambda i: {"KeyId": i["a"]}, lambda i: {i["a"]}),
+    ("GetKeyRotationStatus", lambda i: {"KeyId": i["a"]}, lambda i: set()),
 ]
 
 

@@ -78,23 +78,11 @@ def _import(kms: Any, key: str, material: bytes, algorithm: str = "RSAES_OAEP_SH
 
 
 @pytest.fixture
-def pkcs8_specs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make RSA_2048 and ECC_NIST_P256 creatable when this branch has no asymmetric generators yet."""
-    from kmscli.service.common import GENERATORS
+def pkcs8_specs() -> None:
+    """Load the real asymmetric generators (operation modules load lazily)."""
+    from kmscli.service.common import generator
 
-    def rsa_gen(call: Any, spec: str) -> bytes:
-        return keywrap.private_der(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-
-    def ec_gen(call: Any, spec: str) -> bytes:
-        key = ec.generate_private_key(ec.SECP256R1())
-        return key.private_bytes(
-            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-
-    if "RSA_2048" not in GENERATORS:
-        monkeypatch.setitem(GENERATORS, "RSA_2048", rsa_gen)
-    if "ECC_NIST_P256" not in GENERATORS:
-        monkeypatch.setitem(GENERATORS, "ECC_NIST_P256", ec_gen)
+    generator("RSA_2048")
 
 
 # -- the AWS-documented openssl path through the CLI ----------------------------------------------
@@ -412,10 +400,6 @@ def test_cli_import_errors_are_aws_shaped(cli: Any, tmp_path: Path) -> None:
 
 
 def test_hmac_material_lengths(kms: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kmscli.service.common import GENERATORS
-
-    if "HMAC_256" not in GENERATORS:
-        monkeypatch.setitem(GENERATORS, "HMAC_256", lambda call, spec: call.ctx.random(32))
     key = kms("CreateKey", Origin="EXTERNAL", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")[
         "KeyMetadata"
     ]

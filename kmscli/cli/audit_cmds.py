@@ -484,7 +484,7 @@ def _print_stats(data: dict[str, Any], width: int, color: bool) -> None:
     "-n",
     "--lines",
     "count",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=2**31 - 1),  # a bound keeps a huge number a parameter error (252)
     default=10,
     show_default=True,
     help="How many of the latest matching events to show first.",

@@ -6,17 +6,14 @@ The CLI never opens vault files itself (DESIGN section 2); it calls these.
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
-from kmscli.audit import events
 from kmscli.audit.log import AuditLog
 from kmscli.audit.query import normalize_key_ref
 from kmscli.audit.verify import Report, verify_log
 from kmscli.errors import VaultEnvironmentError
-from kmscli.service.core import utcnow
-from kmscli.service.session import Prompt, unlock
+from kmscli.service.session import Prompt, kmscli_event, unlock
 from kmscli.settings import Settings
 from kmscli.vault.store import Vault
 
@@ -77,20 +74,7 @@ def verify(settings: Settings, prompt: Prompt | None, *, repair: bool = False) -
     report = verify_log(folder, vault.audit_key)
     if repair and report.torn is not None:
         log = AuditLog(folder, vault.audit_key, settings.audit_segment_bytes)
-        base = events.build(
-            name="RepairAuditLog",
-            when=utcnow(),
-            principal=settings.principal,
-            account_id=settings.account_id,
-            region=settings.region,
-            request=None,
-            response=None,
-            resources=[],
-            read_only=False,
-            request_id=str(uuid.uuid4()),
-            event_id=str(uuid.uuid4()),
-            source="kmscli",
-        )
+        base = kmscli_event(settings, "RepairAuditLog")
         recorded = log.repair(base)
         if recorded is None:  # someone else's append already cut it
             raise VaultEnvironmentError("the torn tail was already repaired by another process; verify again")

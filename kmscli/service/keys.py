@@ -20,7 +20,6 @@ from kmscli.service.common import (
 from kmscli.service.core import (
     DUE_HANDLERS,
     KEY_ID_RE,
-    OPERATIONS,
     Call,
     Response,
     iso,
@@ -54,8 +53,6 @@ def create_key(call: Call) -> Response:
         raise errors.UnsupportedOperationException(
             f"Origin {origin} is not supported: kmscli has no CloudHSM cluster or external key store."
         )
-    if origin == "EXTERNAL" and "ImportKeyMaterial" not in OPERATIONS:
-        raise errors.UnsupportedOperationException("Origin EXTERNAL (key import) is not supported yet.")
     tags = req.get("Tags") or []
     check_tags(tags)
     multi = bool(req.get("MultiRegion"))

@@ -104,28 +104,33 @@ def open_service(settings: Settings, prompt: Prompt | None) -> ServiceContext:
     return context_for(unlock(settings, prompt), settings)
 
 
-def audit_event(
-    vault: UnlockedVault, settings: Settings, name: str, extra: dict[str, Any], *, read_only: bool = False
-) -> None:
-    """Append a kmscli event (not a KMS API call) to the vault's audit log (fail closed)."""
+def kmscli_event(
+    settings: Settings, name: str, extra: dict[str, Any] | None = None, *, read_only: bool = False
+) -> dict[str, Any]:
+    """A CloudTrail-shaped record of something kmscli itself did (not a KMS API call)."""
     from kmscli.audit import events
     from kmscli.ids import uuid4
     from kmscli.service.core import utcnow
 
-    audit_log_for(vault, settings).append(
-        events.build(
-            name=name,
-            when=utcnow(),
-            principal=settings.principal,
-            account_id=settings.account_id,
-            region=settings.region,
-            request=None,
-            response=None,
-            resources=[],
-            read_only=read_only,
-            request_id=uuid4(os.urandom(16)),
-            event_id=uuid4(os.urandom(16)),
-            source="kmscli",
-            extra=extra,
-        )
+    return events.build(
+        name=name,
+        when=utcnow(),
+        principal=settings.principal,
+        account_id=settings.account_id,
+        region=settings.region,
+        request=None,
+        response=None,
+        resources=[],
+        read_only=read_only,
+        request_id=uuid4(os.urandom(16)),
+        event_id=uuid4(os.urandom(16)),
+        source="kmscli",
+        extra=extra,
     )
+
+
+def audit_event(
+    vault: UnlockedVault, settings: Settings, name: str, extra: dict[str, Any], *, read_only: bool = False
+) -> None:
+    """Append a kmscli event (not a KMS API call) to the vault's audit log (fail closed)."""
+    audit_log_for(vault, settings).append(kmscli_event(settings, name, extra, read_only=read_only))

@@ -14,6 +14,18 @@ def _lower_first(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
+def _bounds(sh: dict[str, Any], size: int, what: str, prefix: str, problems: list[str]) -> None:
+    """The shape's ``min``/``max`` on a length or a value, in AWS's words."""
+    if "min" in sh and size < sh["min"]:
+        problems.append(
+            f"{prefix} failed to satisfy constraint: Member must have {what} greater than or equal to {sh['min']}"
+        )
+    if "max" in sh and size > sh["max"]:
+        problems.append(
+            f"{prefix} failed to satisfy constraint: Member must have {what} less than or equal to {sh['max']}"
+        )
+
+
 def _check(shape_name: str, value: Any, where: str, problems: list[str]) -> None:
     sh = shape(shape_name)
     kind = sh["type"]
@@ -33,14 +45,7 @@ def _check(shape_name: str, value: Any, where: str, problems: list[str]) -> None
                 f"{prefix} failed to satisfy constraint: Member must satisfy enum value set: "
                 f"[{', '.join(sh['enum'])}]"
             )
-        if "min" in sh and len(value) < sh["min"]:
-            problems.append(
-                f"{prefix} failed to satisfy constraint: Member must have length greater than or equal to {sh['min']}"
-            )
-        if "max" in sh and len(value) > sh["max"]:
-            problems.append(
-                f"{prefix} failed to satisfy constraint: Member must have length less than or equal to {sh['max']}"
-            )
+        _bounds(sh, len(value), "length", prefix, problems)
         if "pattern" in sh and not _pattern(sh["pattern"]).fullmatch(value):
             problems.append(
                 f"{prefix} failed to satisfy constraint: Member must satisfy regular expression pattern: "
@@ -50,26 +55,12 @@ def _check(shape_name: str, value: Any, where: str, problems: list[str]) -> None
         if not isinstance(value, bytes | bytearray):
             problems.append(f"{prefix} failed to satisfy constraint: Member must be a blob")
             return
-        if "min" in sh and len(value) < sh["min"]:
-            problems.append(
-                f"{prefix} failed to satisfy constraint: Member must have length greater than or equal to {sh['min']}"
-            )
-        if "max" in sh and len(value) > sh["max"]:
-            problems.append(
-                f"{prefix} failed to satisfy constraint: Member must have length less than or equal to {sh['max']}"
-            )
+        _bounds(sh, len(value), "length", prefix, problems)
     elif kind == "integer":
         if not isinstance(value, int) or isinstance(value, bool):
             problems.append(f"{prefix} failed to satisfy constraint: Member must be an integer")
             return
-        if "min" in sh and value < sh["min"]:
-            problems.append(
-                f"{prefix} failed to satisfy constraint: Member must have value greater than or equal to {sh['min']}"
-            )
-        if "max" in sh and value > sh["max"]:
-            problems.append(
-                f"{prefix} failed to satisfy constraint: Member must have value less than or equal to {sh['max']}"
-            )
+        _bounds(sh, value, "value", prefix, problems)
     elif kind == "boolean":
         if not isinstance(value, bool):
             problems.append(f"{prefix} failed to satisfy constraint: Member must be a boolean")
@@ -82,14 +73,7 @@ def _check(shape_name: str, value: Any, where: str, problems: list[str]) -> None
         if not isinstance(value, list):
             problems.append(f"{prefix} failed to satisfy constraint: Member must be a list")
             return
-        if "min" in sh and len(value) < sh["min"]:
-            problems.append(
-                f"{prefix} failed to satisfy constraint: Member must have length greater than or equal to {sh['min']}"
-            )
-        if "max" in sh and len(value) > sh["max"]:
-            problems.append(
-                f"{prefix} failed to satisfy constraint: Member must have length less than or equal to {sh['max']}"
-            )
+        _bounds(sh, len(value), "length", prefix, problems)
         for i, item in enumerate(value):
             _check(sh["member"], item, f"{where}.{i + 1}.member", problems)
     elif kind == "map":

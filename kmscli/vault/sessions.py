@@ -165,7 +165,12 @@ def open_session(vault_id: str, token: str, now: dt.datetime) -> bytes:
     finally:
         os.close(fd)
     try:
+        if len(raw) > _MAX_SESSION_FILE:
+            raise ValueError("oversized")
         doc = json.loads(raw)
+        # the associated data binds these, but a file that names other values is damaged, not ours
+        if (doc["format"], doc["vault_id"], doc["session"]) != (SESSION_FORMAT, vault_id, sid):
+            raise ValueError("names another format, vault or session")
         expires = str(doc["expires"])
         when = dt.datetime.fromisoformat(expires)
         nonce = base64.b64decode(doc["nonce"], validate=True)
@@ -208,7 +213,10 @@ def parse_ttl(text: str) -> dt.timedelta:
     if not text.strip() or match is None or not any(match.groups()):
         raise ValueError(f"invalid duration {text!r}; use e.g. 900, 90s, 15m, 2h or 1h30m")
     days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    ttl = dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    try:
+        ttl = dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except OverflowError:  # e.g. 99999999999999999999: far beyond the limit, not a crash
+        ttl = dt.timedelta.max
     if not dt.timedelta(seconds=1) <= ttl <= dt.timedelta(days=7):
         raise ValueError(f"duration {text!r} must be between 1 second and 7 days")
     return ttl
