@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kmscli.errors import UsageError, VaultEnvironmentError
 
@@ -72,8 +71,7 @@ def profile_section(config: dict[str, Any], profile: str) -> dict[str, Any] | No
     return section
 
 
-@dataclass
-class Settings:
+class Settings(NamedTuple):
     """Resolved settings for one invocation."""
 
     profile: str

@@ -437,8 +437,6 @@ def test_import_never_logs_material_or_token(cli: Any, vault: Path) -> None:
 
 
 def test_multi_region_imported_key_is_imported_into_each_replica(kms: Any, service: Any) -> None:
-    import dataclasses
-
     from kmscli.service.core import invoke
 
     key = kms("CreateKey", Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
@@ -447,7 +445,7 @@ def test_multi_region_imported_key_is_imported_into_each_replica(kms: Any, servi
     blob = kms("Encrypt", KeyId=key, Plaintext=b"x")["CiphertextBlob"]
     replica = kms("ReplicateKey", KeyId=key, ReplicaRegion="eu-west-1")["ReplicaKeyMetadata"]
     assert replica["KeyState"] == "PendingImport"
-    eu_ctx = dataclasses.replace(service, identity=dataclasses.replace(service.identity, region="eu-west-1"))
+    eu_ctx = service.in_region("eu-west-1")
 
     def eu(op: str, **req: Any) -> Any:
         return invoke(eu_ctx, op, req)
@@ -509,11 +507,9 @@ def test_canonical_material_unit() -> None:
 
 
 def test_multi_region_new_key_material_rotation(kms: Any, service: Any) -> None:
-    import dataclasses
-
     from kmscli.service.core import invoke
 
-    eu_ctx = dataclasses.replace(service, identity=dataclasses.replace(service.identity, region="eu-west-1"))
+    eu_ctx = service.in_region("eu-west-1")
 
     def eu(op: str, **req: Any) -> Any:
         return invoke(eu_ctx, op, req)
@@ -545,11 +541,9 @@ def test_multi_region_new_key_material_rotation(kms: Any, service: Any) -> None:
 
 
 def test_multi_region_keys_cannot_diverge_on_first_import(kms: Any, service: Any) -> None:
-    import dataclasses
-
     from kmscli.service.core import invoke
 
-    eu_ctx = dataclasses.replace(service, identity=dataclasses.replace(service.identity, region="eu-west-1"))
+    eu_ctx = service.in_region("eu-west-1")
 
     def eu(op: str, **req: Any) -> Any:
         return invoke(eu_ctx, op, req)

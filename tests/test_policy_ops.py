@@ -71,7 +71,7 @@ def app_user(principal: str = BOB, **condition: Any) -> dict[str, Any]:
 
 def as_principal(service: Any, arn: str) -> None:
     """Switch the caller of the in-process service."""
-    service.identity.principal = arn
+    service.identity = service.identity._replace(principal=arn)
 
 
 # -- identity ------------------------------------------------------------------------------------------

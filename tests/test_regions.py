@@ -4,7 +4,6 @@ and deletion (lazy waiting period, PendingReplicaDeletion, material shredded fro
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -25,7 +24,7 @@ def in_region(service: Any) -> Callable[[str], Kms]:
     from kmscli.service.core import invoke
 
     def make(region: str) -> Kms:
-        ctx = dataclasses.replace(service, identity=dataclasses.replace(service.identity, region=region))
+        ctx = service.in_region(region)
         return lambda op, **req: invoke(ctx, op, req)
 
     return make

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,7 @@ def test_last_usage_by_alias_and_in_other_region(kms: Any, service: Any) -> None
     kms("ReplicateKey", KeyId=mrk, ReplicaRegion="eu-west-1")
     kms("GenerateDataKey", KeyId="alias/u", NumberOfBytes=16)
     assert kms("GetKeyLastUsage", KeyId="alias/u")["KeyLastUsage"]["Operation"] == "GenerateDataKey"
-    eu = dataclasses.replace(service, identity=dataclasses.replace(service.identity, region="eu-west-1"))
+    eu = service.in_region("eu-west-1")
     assert "KeyLastUsage" not in invoke(eu, "GetKeyLastUsage", {"KeyId": mrk})
     with pytest.raises(errors.NotFoundException):
         kms("GetKeyLastUsage", KeyId="alias/none")

@@ -8,10 +8,10 @@ audit key is derived from the vault key, so only a holder of the passphrase can 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from typing import Any
+
+from kmscli.crypto import integrity
 
 
 def canonical(event: dict[str, Any]) -> bytes:
@@ -22,9 +22,9 @@ def canonical(event: dict[str, Any]) -> bytes:
 
 def genesis(audit_key: bytes) -> str:
     """The chain value before the first line."""
-    return hmac.new(audit_key, b"kmscli audit genesis", hashlib.sha256).hexdigest()
+    return integrity.hmac_sha256(audit_key, b"kmscli audit genesis").hex()
 
 
 def link(audit_key: bytes, previous: str, event: dict[str, Any]) -> str:
     """The chain value of ``event`` following ``previous``."""
-    return hmac.new(audit_key, bytes.fromhex(previous) + canonical(event), hashlib.sha256).hexdigest()
+    return integrity.hmac_sha256(audit_key, bytes.fromhex(previous) + canonical(event)).hex()

@@ -4,22 +4,21 @@ Every asymmetric private key is kept as unencrypted PKCS#8 DER (the vault wraps 
 handed out as DER SubjectPublicKeyInfo. Functions here raise :class:`CryptoInputError` for inputs a
 caller got wrong (the service layer maps it to the matching AWS exception) and never include key
 material or plaintext in messages.
+
+Start-up matters here (``kmscli sign`` in a CI loop, bench/sign_session.py): only ``hashes`` is
+imported with the module; each key family's module, padding and serialization are imported by the
+functions that use them, so an ECDSA signature loads the EC code and nothing else.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, padding, rsa, utils
+from cryptography.hazmat.primitives import hashes
 
-#: The DER SubjectPublicKeyInfo encoding.
-_DER = serialization.Encoding.DER
-_SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import padding
 
 
 class CryptoInputError(ValueError):
@@ -32,21 +31,20 @@ class InvalidSignatureError(Exception):
 
 # -- key generation and loading -------------------------------------------------------------------
 
-_CURVES: dict[str, type[ec.EllipticCurve]] = {
-    "ECC_NIST_P256": ec.SECP256R1,
-    "ECC_NIST_P384": ec.SECP384R1,
-    "ECC_NIST_P521": ec.SECP521R1,
-    "ECC_SECG_P256K1": ec.SECP256K1,
+#: KeySpec -> the name of its curve class in ``cryptography.hazmat.primitives.asymmetric.ec``.
+_CURVES = {
+    "ECC_NIST_P256": "SECP256R1",
+    "ECC_NIST_P384": "SECP384R1",
+    "ECC_NIST_P521": "SECP521R1",
+    "ECC_SECG_P256K1": "SECP256K1",
 }
-_MLDSA: dict[str, Any] = {
-    "ML_DSA_44": mldsa.MLDSA44PrivateKey,
-    "ML_DSA_65": mldsa.MLDSA65PrivateKey,
-    "ML_DSA_87": mldsa.MLDSA87PrivateKey,
+#: KeySpec -> the name of its private key class in the ``mldsa`` / ``mlkem`` module.
+_MLDSA = {
+    "ML_DSA_44": "MLDSA44PrivateKey",
+    "ML_DSA_65": "MLDSA65PrivateKey",
+    "ML_DSA_87": "MLDSA87PrivateKey",
 }
-_MLKEM: dict[str, Any] = {
-    "ML_KEM_768": mlkem.MLKEM768PrivateKey,
-    "ML_KEM_1024": mlkem.MLKEM1024PrivateKey,
-}
+_MLKEM = {"ML_KEM_768": "MLKEM768PrivateKey", "ML_KEM_1024": "MLKEM1024PrivateKey"}
 
 #: Every asymmetric key spec (KeySpec and DataKeyPairSpec) this build can generate.
 ASYMMETRIC_SPECS: tuple[str, ...] = (
@@ -74,22 +72,46 @@ PublicKey = Any
 
 def generate_private(spec: str) -> bytes:
     """A new private key of ``spec`` as unencrypted PKCS#8 DER."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, rsa
+
     key: Any
     if spec.startswith("RSA_"):
         key = rsa.generate_private_key(public_exponent=65537, key_size=int(spec[4:]))
     elif spec in _CURVES:
-        key = ec.generate_private_key(_CURVES[spec]())
+        key = ec.generate_private_key(getattr(ec, _CURVES[spec])())
     elif spec == "ECC_NIST_EDWARDS25519":
         key = ed25519.Ed25519PrivateKey.generate()
     elif spec in _MLDSA:
-        key = _MLDSA[spec].generate()
+        key = getattr(mldsa, _MLDSA[spec]).generate()
     elif spec in _MLKEM:
-        key = _MLKEM[spec].generate()
+        key = getattr(mlkem, _MLKEM[spec]).generate()
     else:
         raise CryptoInputError(f"key spec {spec} has no asymmetric generator")
     return cast(
-        bytes, key.private_bytes(_DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        bytes,
+        key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
     )
+
+
+def der_private_key_loader() -> Any:
+    """``serialization.load_der_private_key``, without importing ``serialization``.
+
+    Importing ``cryptography.hazmat.primitives.serialization`` also loads its SSH, bcrypt and
+    PKCS#12 support, which costs more than the whole of a session ``kmscli sign``; the loader it
+    re-exports is the Rust function below (tests/test_startup.py checks that they are one object).
+    Should a cryptography release move it, the public name is used instead.
+    """
+    try:
+        from cryptography.hazmat.bindings._rust import openssl as rust_openssl
+
+        return rust_openssl.keys.load_der_private_key
+    except (ImportError, AttributeError):  # pragma: no cover - depends on cryptography's layout
+        from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+        return load_der_private_key
 
 
 def load_private(der: bytes, *, trusted: bool = True) -> PrivateKey:
@@ -100,16 +122,25 @@ def load_private(der: bytes, *, trusted: bool = True) -> PrivateKey:
     check (hundreds of milliseconds for RSA_4096) is skipped for it. Pass ``trusted=False`` for key
     material from outside.
     """
-    return serialization.load_der_private_key(der, password=None, unsafe_skip_rsa_key_validation=trusted)
+    return der_private_key_loader()(der, password=None, unsafe_skip_rsa_key_validation=trusted)
 
 
 def public_der(private_key: PrivateKey) -> bytes:
     """The DER SubjectPublicKeyInfo of a private key's public half."""
-    return cast(bytes, private_key.public_key().public_bytes(_DER, _SPKI))
+    from cryptography.hazmat.primitives import serialization
+
+    return cast(
+        bytes,
+        private_key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+    )
 
 
 def load_public(data: bytes) -> PublicKey:
     """Load a public key from DER SPKI or PEM; CryptoInputError when it is not one."""
+    from cryptography.hazmat.primitives import serialization
+
     try:
         if data.lstrip().startswith(b"-----BEGIN"):
             return serialization.load_pem_public_key(data)
@@ -120,14 +151,18 @@ def load_public(data: bytes) -> PublicKey:
 
 def public_pem(public_key: PublicKey) -> bytes:
     """PEM SubjectPublicKeyInfo of a public key."""
-    return cast(bytes, public_key.public_bytes(serialization.Encoding.PEM, _SPKI))
+    from cryptography.hazmat.primitives import serialization
+
+    return cast(
+        bytes,
+        public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+    )
 
 
 # -- signing ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SigningAlgorithm:
+class SigningAlgorithm(NamedTuple):
     """How one AWS SigningAlgorithm works: family, hash, and which message types it takes."""
 
     name: str
@@ -141,7 +176,7 @@ class SigningAlgorithm:
         if self.family == "mldsa":
             return 64
         assert self.hash_name is not None
-        return hashlib.new(self.hash_name).digest_size
+        return _CRYPTO_HASHES[self.hash_name]().digest_size
 
 
 def _hash_algs(bits: int) -> str:
@@ -194,11 +229,23 @@ def _hash_for(alg: SigningAlgorithm, message_type: str) -> tuple[hashes.HashAlgo
     """(the hash, the argument to pass to sign/verify: the hash or Prehashed for a DIGEST)."""
     assert alg.hash_name is not None
     algorithm = _CRYPTO_HASHES[alg.hash_name]()
-    return algorithm, (utils.Prehashed(algorithm) if message_type == "DIGEST" else algorithm)
+    if message_type != "DIGEST":
+        return algorithm, algorithm
+    from cryptography.hazmat.primitives.asymmetric import utils
+
+    return algorithm, utils.Prehashed(algorithm)
 
 
 def _pss(algorithm: hashes.HashAlgorithm) -> padding.PSS:
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     return padding.PSS(mgf=padding.MGF1(algorithm), salt_length=algorithm.digest_size)
+
+
+def _pkcs1v15() -> padding.PKCS1v15:
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    return padding.PKCS1v15()
 
 
 def sign(private_key: PrivateKey, alg: SigningAlgorithm, message: bytes, message_type: str) -> bytes:
@@ -206,11 +253,13 @@ def sign(private_key: PrivateKey, alg: SigningAlgorithm, message: bytes, message
     check_message(alg, message, message_type)
     if alg.family in ("pkcs1", "pss", "ecdsa"):
         base, h = _hash_for(alg, message_type)
-        if alg.family == "pkcs1":
-            return cast(bytes, private_key.sign(message, padding.PKCS1v15(), h))
+        if alg.family == "ecdsa":
+            from cryptography.hazmat.primitives.asymmetric import ec
+
+            return cast(bytes, private_key.sign(message, ec.ECDSA(h)))
         if alg.family == "pss":
             return cast(bytes, private_key.sign(message, _pss(base), h))
-        return cast(bytes, private_key.sign(message, ec.ECDSA(h)))
+        return cast(bytes, private_key.sign(message, _pkcs1v15(), h))
     if alg.family == "ed25519":
         return cast(bytes, private_key.sign(message))
     if alg.family == "ed25519ph":
@@ -231,10 +280,12 @@ def verify(
         if alg.family in ("pkcs1", "pss", "ecdsa"):
             base, h = _hash_for(alg, message_type)
             if alg.family == "pkcs1":
-                public_key.verify(signature, message, padding.PKCS1v15(), h)
+                public_key.verify(signature, message, _pkcs1v15(), h)
             elif alg.family == "pss":
                 public_key.verify(signature, message, _pss(base), h)
             else:
+                from cryptography.hazmat.primitives.asymmetric import ec
+
                 public_key.verify(signature, message, ec.ECDSA(h))
         elif alg.family == "ed25519":
             public_key.verify(signature, message)
@@ -255,6 +306,8 @@ def verify(
 
 def mu_hasher(public_key: PublicKey) -> Any:
     """An ML-DSA mu hasher (empty context) for streaming a message of any size (EXTERNAL_MU)."""
+    from cryptography.hazmat.primitives.asymmetric import mldsa
+
     return mldsa.MLDSAMuHasher(public_key)
 
 
@@ -268,6 +321,7 @@ def _ed25519ph(key: Any, digest: bytes, signature: bytes | None) -> bytes:
     from Crypto.Hash import SHA512
     from Crypto.PublicKey import ECC
     from Crypto.Signature import eddsa
+    from cryptography.hazmat.primitives import serialization
 
     class _GivenDigest(SHA512.SHA512Hash):
         def __init__(self, value: bytes) -> None:
@@ -294,12 +348,16 @@ def _ed25519ph(key: Any, digest: bytes, signature: bytes | None) -> bytes:
 
 def new_hash(alg: SigningAlgorithm) -> Any:
     """A hashlib object for streaming a message into the digest ``alg`` signs (not for ML-DSA)."""
+    import hashlib
+
     assert alg.hash_name is not None
     return hashlib.new(alg.hash_name)
 
 
 def algorithm_fits_key(alg: SigningAlgorithm, public_key: PublicKey) -> bool:
     """Whether ``alg`` can be used with ``public_key``'s type (for offline verification)."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, rsa
+
     if isinstance(public_key, rsa.RSAPublicKey):
         return alg.family in ("pkcs1", "pss")
     if isinstance(public_key, ec.EllipticCurvePublicKey):
@@ -317,6 +375,8 @@ _OAEP_HASH = {"RSAES_OAEP_SHA_1": hashes.SHA1, "RSAES_OAEP_SHA_256": hashes.SHA2
 
 
 def _oaep(algorithm: str) -> padding.OAEP:
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     h = _OAEP_HASH[algorithm]()
     return padding.OAEP(mgf=padding.MGF1(h), algorithm=h, label=None)
 
@@ -350,6 +410,8 @@ def rsa_decrypt(private_key: PrivateKey, algorithm: str, ciphertext: bytes) -> b
 
 def ecdh(private_key: PrivateKey, peer_der: bytes) -> bytes:
     """ECDH shared secret (the raw x coordinate) with a peer's DER SPKI public key on the same curve."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     peer = load_public(peer_der)
     if not isinstance(peer, ec.EllipticCurvePublicKey):
         raise CryptoInputError("the public key is not an elliptic curve key")
@@ -379,9 +441,13 @@ def decapsulate(private_key: PrivateKey, ciphertext: bytes) -> bytes:
 
 def mac(key: bytes, algorithm: str, message: bytes) -> bytes:
     """HMAC of ``message`` with ``algorithm`` (HMAC_SHA_224/256/384/512)."""
+    import hmac
+
     return hmac.new(key, message, _HMAC_HASH[algorithm]).digest()
 
 
 def mac_equal(expected: bytes, given: bytes) -> bool:
     """Constant-time comparison of two MACs."""
+    import hmac
+
     return hmac.compare_digest(expected, given)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kmscli.errors import InvalidCiphertextException, ValidationException
 
@@ -29,8 +29,7 @@ _KEY_ID_RE = re.compile(rb"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4
 _MESSAGE = "The ciphertext is invalid, damaged, or was not produced for this key."
 
 
-@dataclass(frozen=True)
-class BlobHeader:
+class BlobHeader(NamedTuple):
     """The self-describing prefix of a ciphertext blob."""
 
     key_id: str

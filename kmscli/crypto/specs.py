@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 RSA_SIGNING = (
     "RSASSA_PKCS1_V1_5_SHA_256",
@@ -15,13 +15,12 @@ RSA_SIGNING = (
 RSA_ENCRYPTION = ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256")
 
 
-@dataclass(frozen=True)
-class KeySpecInfo:
+class KeySpecInfo(NamedTuple):
     """What one KeySpec allows. ``algorithms`` maps a KeyUsage to the DescribeKey members it fills."""
 
     name: str
     usages: tuple[str, ...]
-    algorithms: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    algorithms: dict[str, dict[str, tuple[str, ...]]]
     #: Why kmscli cannot offer this spec, or None when it can.
     unsupported: str | None = None
 
@@ -75,12 +74,14 @@ SPECS: dict[str, KeySpecInfo] = {
     "SM2": KeySpecInfo(
         "SM2",
         ("ENCRYPT_DECRYPT", "SIGN_VERIFY", "KEY_AGREEMENT"),
+        {},
         unsupported="SM2 keys exist only in AWS China Regions, and the cryptography library kmscli "
         "uses has no SM2 implementation",
     ),
     "ML_KEM_512": KeySpecInfo(
         "ML_KEM_512",
         ("ENCAPSULATE_DECAPSULATE",),
+        {},
         unsupported="the cryptography library kmscli uses implements ML-KEM-768 and ML-KEM-1024 only",
     ),
 }

@@ -11,10 +11,8 @@ Semantics (IAM User Guide, "Condition operators" and "Multivalued context keys")
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from kmscli.policy.actions import glob
 from kmscli.policy.document import Condition
@@ -68,6 +66,8 @@ def _arn_like(request: str, policy: str) -> bool:
 
 def _ip(request: str, policy: str) -> bool:
     try:
+        import ipaddress  # only IpAddress conditions need it
+
         return ipaddress.ip_address(request) in ipaddress.ip_network(policy, strict=False)
     except ValueError:
         return False
@@ -119,8 +119,7 @@ def lookup(context: dict[str, Any], key: str) -> list[str] | None:
     return values or None
 
 
-@dataclass(frozen=True)
-class ConditionResult:
+class ConditionResult(NamedTuple):
     """The outcome of one condition test, for explanations."""
 
     condition: Condition

@@ -9,8 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from kmscli import errors
 from kmscli.policy import actions
@@ -67,8 +66,7 @@ BASE_OPERATORS = (
 SET_QUALIFIERS = ("ForAnyValue", "ForAllValues")
 
 
-@dataclass(frozen=True)
-class Condition:
+class Condition(NamedTuple):
     """One (operator, key, values) test of a statement's Condition block."""
 
     operator: str  # as written, e.g. "ForAnyValue:StringLikeIfExists"
@@ -83,20 +81,48 @@ class Condition:
         return {"Operator": self.operator, "Key": self.key, "Values": list(self.values)}
 
 
-@dataclass(frozen=True)
 class Statement:
-    """One statement of a key policy."""
+    """One statement of a key policy (a plain class: a NamedTuple field cannot be called ``index``)."""
 
-    index: int
-    sid: str | None
-    effect: str
-    principals: tuple[tuple[str, str], ...] | None  # (type, value); ("*", "*") for "*"
-    not_principals: tuple[tuple[str, str], ...] | None
-    actions: tuple[str, ...] | None
-    not_actions: tuple[str, ...] | None
-    resources: tuple[str, ...] | None
-    not_resources: tuple[str, ...] | None
-    conditions: tuple[Condition, ...] = ()
+    __slots__ = (
+        "actions",
+        "conditions",
+        "effect",
+        "index",
+        "not_actions",
+        "not_principals",
+        "not_resources",
+        "principals",
+        "resources",
+        "sid",
+    )
+
+    def __init__(
+        self,
+        index: int,
+        sid: str | None,
+        effect: str,
+        principals: tuple[tuple[str, str], ...] | None,  # (type, value); ("*", "*") for "*"
+        not_principals: tuple[tuple[str, str], ...] | None,
+        actions: tuple[str, ...] | None,
+        not_actions: tuple[str, ...] | None,
+        resources: tuple[str, ...] | None,
+        not_resources: tuple[str, ...] | None,
+        conditions: tuple[Condition, ...] = (),
+    ) -> None:
+        self.index = index
+        self.sid = sid
+        self.effect = effect
+        self.principals = principals
+        self.not_principals = not_principals
+        self.actions = actions
+        self.not_actions = not_actions
+        self.resources = resources
+        self.not_resources = not_resources
+        self.conditions = conditions
+
+    def __repr__(self) -> str:
+        return f"Statement(index={self.index!r}, sid={self.sid!r}, effect={self.effect!r})"
 
     @property
     def label(self) -> str:
@@ -104,17 +130,23 @@ class Statement:
         return f"Sid {self.sid!r}" if self.sid else f"statement #{self.index}"
 
 
-@dataclass
 class Policy:
     """A parsed key policy."""
 
-    version: str | None
-    id: str | None
-    statements: list[Statement] = field(default_factory=list)
+    __slots__ = ("id", "statements", "version")
+
+    def __init__(
+        self, version: str | None, id: str | None, statements: list[Statement] | None = None
+    ) -> None:
+        self.version = version
+        self.id = id
+        self.statements: list[Statement] = statements if statements is not None else []
+
+    def __repr__(self) -> str:
+        return f"Policy(version={self.version!r}, id={self.id!r}, statements={self.statements!r})"
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """A validation finding: what is wrong and where."""
 
     message: str

@@ -8,8 +8,7 @@ condition test passes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from kmscli.policy import principals
 from kmscli.policy.actions import action_matches, glob
@@ -20,8 +19,7 @@ from kmscli.policy.grants import evaluate_grant
 ALLOWED, EXPLICIT_DENY, IMPLICIT_DENY = "Allowed", "ExplicitDeny", "ImplicitDeny"
 
 
-@dataclass
-class Request:
+class Request(NamedTuple):
     """What is asked: who, which action, on which key, with which condition context."""
 
     principal: str
@@ -31,15 +29,14 @@ class Request:
     encryption_context: dict[str, str] | None = None
 
 
-@dataclass
-class Decision:
+class Decision(NamedTuple):
     """The outcome and its explanation."""
 
     decision: str
     request: Request
+    trace: list[dict[str, Any]]
     statement: Statement | None = None
     grant_id: str | None = None
-    trace: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def allowed(self) -> bool:

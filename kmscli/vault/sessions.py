@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import json
 import os
 import re
 import stat
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from kmscli.crypto import integrity
 from kmscli.errors import VaultEnvironmentError
 from kmscli.vault import fs
 
@@ -70,7 +69,7 @@ def _token_bytes(token: str) -> bytes:
 
 def session_id(token: str) -> str:
     """The session file's name: a hash of the token (reveals nothing about it)."""
-    return hashlib.sha256(b"kmscli-session-id\0" + _token_bytes(token)).hexdigest()[:32]
+    return integrity.sha256(b"kmscli-session-id\0" + _token_bytes(token)).hex()[:32]
 
 
 def _wrap_key(token: str) -> bytes:
@@ -95,8 +94,7 @@ def sessions_dir(vault_id: str) -> Path:
     return runtime_dir() / "sessions" / vault_id
 
 
-@dataclass(frozen=True)
-class SessionInfo:
+class SessionInfo(NamedTuple):
     """What ``unlock`` reports: never the vault key."""
 
     session_id: str

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
-import hmac
 import json
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from kmscli.crypto import integrity
 from kmscli.errors import VaultEnvironmentError
 from kmscli.ids import uuid4
 from kmscli.vault import fs
@@ -103,8 +101,7 @@ def _aesgcm(key: bytes) -> Any:
     return AESGCM(key)
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
     """The vault header as read from disk, without the passphrase."""
 
     path: Path
@@ -133,6 +130,14 @@ def _read_json(path: Path, what: str) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise TamperError(f"{what} {path} is not valid JSON ({exc}); it was damaged or edited") from None
+
+
+def _header_mac_input(raw: dict[str, Any]) -> bytes:
+    return b"header\0" + fs.canonical_json({k: v for k, v in raw.items() if k != "mac"})
+
+
+def _file_mac_input(rel: str, data: Any) -> bytes:
+    return b"file\0" + rel.encode() + b"\0" + fs.canonical_json(data)
 
 
 class Vault:
@@ -273,7 +278,7 @@ class Vault:
     def unlock_with_vault_key(self, vault_key: bytes) -> UnlockedVault:
         """Open the vault with the vault key itself (sessions); checks the header MAC."""
         unlocked = UnlockedVault(self.path, self.header, vault_key)
-        if not hmac.compare_digest(unlocked.header_mac(self.header.raw), str(self.header.raw["mac"])):
+        if not unlocked.header_mac_matches(self.header.raw):
             raise TamperError(
                 f"vault header {self.header.path} failed its integrity check: it was edited "
                 "without the passphrase"
@@ -299,13 +304,14 @@ class UnlockedVault(Vault):
     # -- authentication -----------------------------------------------------------------
     def header_mac(self, raw: dict[str, Any]) -> str:
         """MAC over every header field but the MAC itself."""
-        body = {k: v for k, v in raw.items() if k != "mac"}
-        return hmac.new(self._mac_key, b"header\0" + fs.canonical_json(body), hashlib.sha256).hexdigest()
+        return integrity.hmac_sha256(self._mac_key, _header_mac_input(raw)).hex()
+
+    def header_mac_matches(self, raw: dict[str, Any]) -> bool:
+        """Whether the header's ``mac`` field is its MAC (constant-time)."""
+        return integrity.hmac_sha256_matches(self._mac_key, _header_mac_input(raw), raw.get("mac"))
 
     def _file_mac(self, rel: str, data: Any) -> str:
-        return hmac.new(
-            self._mac_key, b"file\0" + rel.encode() + b"\0" + fs.canonical_json(data), hashlib.sha256
-        ).hexdigest()
+        return integrity.hmac_sha256(self._mac_key, _file_mac_input(rel, data)).hex()
 
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.path).as_posix()
@@ -315,7 +321,9 @@ class UnlockedVault(Vault):
         doc = _read_json(path, what)
         if not isinstance(doc, dict) or "data" not in doc or not isinstance(doc.get("mac"), str):
             raise TamperError(f"{what} {path} is malformed; it was damaged or edited")
-        if not hmac.compare_digest(self._file_mac(self._rel(path), doc["data"]), doc["mac"]):
+        if not integrity.hmac_sha256_matches(
+            self._mac_key, _file_mac_input(self._rel(path), doc["data"]), doc["mac"]
+        ):
             raise TamperError(
                 f"{what} {path} failed its integrity check: it was edited, replaced or moved "
                 "without the passphrase, and will not be used"
