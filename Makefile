@@ -36,14 +36,18 @@ $(BENCH_VENV)/bin/moto_server:
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install -q awscli 'moto[server]'
 
-# kmscli as a user installs it (a regular, non-editable install): an editable install's import
-# hook alone adds tens of milliseconds to every start-up and would distort the figures
 BENCH_KMSCLI := bench/.venv-kmscli
 
+# kmscli as a user installs it (a regular, non-editable install): an editable install's import
+# hook alone adds tens of milliseconds to every start-up and would distort the figures. The venv
+# holds kmscli and its dependencies only, as pipx or `uv tool install` make it: Python 3.11 seeds
+# new venvs with setuptools, whose distutils-precedence.pth would run at every start-up.
 bench: $(STAMP) $(BENCH_VENV)/bin/moto_server
 	test -x $(BENCH_KMSCLI)/bin/python || $(PYTHON) -m venv $(BENCH_KMSCLI)
-	$(BENCH_KMSCLI)/bin/python -m pip install -q --upgrade --force-reinstall --no-deps .
-	$(BENCH_KMSCLI)/bin/python -m pip install -q .
+	rm -rf build/bench-wheel && $(BIN)/python -m pip wheel -q --no-deps -w build/bench-wheel .
+	$(BENCH_KMSCLI)/bin/python -m pip install -q --force-reinstall --no-deps build/bench-wheel/*.whl
+	$(BENCH_KMSCLI)/bin/python -m pip install -q build/bench-wheel/*.whl
+	$(BENCH_KMSCLI)/bin/python -m pip uninstall -q -y setuptools
 	$(BENCH_KMSCLI)/bin/python bench/run_all.py
 
 model: $(STAMP)

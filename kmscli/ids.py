@@ -12,3 +12,20 @@ def uuid4(raw: bytes) -> str:
     b[8] = (b[8] & 0x3F) | 0x80
     h = b.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_key_id(text: str) -> bool:
+    """Whether ``text`` is a KMS key id: a lowercase UUID, or ``mrk-`` and 32 hex digits (multi-Region).
+
+    Written out rather than as a regex: compiling one costs more than the checks of a whole call,
+    and this also rejects the trailing newline a ``$``-anchored pattern lets through.
+    """
+    if len(text) != 36:
+        return False
+    if text.startswith("mrk-"):
+        return _HEX.issuperset(text[4:])
+    hex_digits = text[:8] + text[9:13] + text[14:18] + text[19:23] + text[24:]
+    return text[8] == text[13] == text[18] == text[23] == "-" and _HEX.issuperset(hex_digits)

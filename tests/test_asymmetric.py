@@ -964,3 +964,17 @@ def test_audit_never_holds_secrets(kms: Any, vault: Path) -> None:
     events = [json.loads(line) for line in text.splitlines()]
     sign_events = [e for e in events if e["eventName"] == "GenerateMac"]
     assert sign_events and sign_events[0]["requestParameters"]["macAlgorithm"] == "HMAC_SHA_256"
+
+
+@pytest.mark.parametrize("hash_cls", [hashes.SHA256, hashes.SHA384, hashes.SHA512])
+def test_the_ecdsa_object_is_the_one_the_constructor_makes(hash_cls: type[hashes.HashAlgorithm]) -> None:
+    """asymmetric.ecdsa() skips ECDSA.__init__ (and the backend import): same object, same signatures."""
+    h = hash_cls()
+    ours, theirs = asymmetric.ecdsa(h), ec.ECDSA(h)
+    assert type(ours) is ec.ECDSA and vars(ours) == vars(theirs)
+    assert ours.algorithm is h and ours.deterministic_signing is False
+    key = ec.generate_private_key(ec.SECP384R1())
+    signature = key.sign(b"artifact", ours)
+    key.public_key().verify(signature, b"artifact", theirs)
+    with pytest.raises(InvalidSignature):
+        key.public_key().verify(signature, b"tampered", asymmetric.ecdsa(hash_cls()))

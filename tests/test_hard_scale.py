@@ -29,7 +29,7 @@ def _bulk_keys(service: Any, kms: Any, count: int, monkeypatch: pytest.MonkeyPat
     """``count`` real, MAC'd key records, fast: one CreateKey, then copies re-wrapped for their own ARN."""
     import os
 
-    from kmscli.service.core import KEY_ID_RE
+    from kmscli.ids import is_key_id
 
     template = kms("CreateKey", Description="bulk")["KeyMetadata"]["KeyId"]
     vault = service.vault
@@ -42,7 +42,7 @@ def _bulk_keys(service: Any, kms: Any, count: int, monkeypatch: pytest.MonkeyPat
         with vault.lock(exclusive=True):
             for n in range(count - 1):
                 key_id = str(uuid.UUID(int=n + 1, version=4))
-                assert KEY_ID_RE.match(key_id)
+                assert is_key_id(key_id)
                 arn = record["Arn"].rsplit("/", 1)[0] + "/" + key_id
                 wrapped = vault.wrap_material(arn, mid, raw, os.urandom(12))
                 clone = {

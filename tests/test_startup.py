@@ -24,6 +24,28 @@ UNNEEDED = (
     "kmscli.service.rotation",
     "kmscli.service.aliases",
     "cryptography.hazmat.primitives.serialization",
+    # dataclasses pulls in inspect, ast and dis; hashlib loads a second OpenSSL (kmscli/crypto/integrity.py)
+    "dataclasses",
+    "inspect",
+    "hashlib",
+    "hmac",
+    # AES-GCM comes from the Rust binding (kmscli/crypto/primitives.py), not the ciphers package
+    "cryptography.hazmat.primitives.ciphers",
+)
+
+#: An ECDSA signature needs the EC code of cryptography, not every key family's nor serialization's.
+UNNEEDED_FOR_ECDSA = (
+    "dataclasses",
+    "hashlib",
+    "cryptography.hazmat.primitives.serialization",
+    "cryptography.hazmat.primitives.asymmetric.mldsa",
+    "cryptography.hazmat.primitives.asymmetric.mlkem",
+    "cryptography.hazmat.primitives.asymmetric.ed25519",
+    "cryptography.hazmat.primitives.asymmetric.rsa",
+    # ec.ECDSA() would import it (and every cipher); kmscli.crypto.asymmetric.ecdsa() does not
+    "cryptography.hazmat.backends.openssl.backend",
+    "cryptography.hazmat.primitives.ciphers",
+    "kmscli.service.grants",
 )
 
 PROBE = """
@@ -53,6 +75,31 @@ def test_encrypt_imports_nothing_it_does_not_use(kms: Any, vault: Path) -> None:
     assert sorted(set(UNNEEDED) & set(result["modules"])) == []
 
 
+def test_ecdsa_sign_imports_only_the_ec_code(kms: Any, vault: Path) -> None:
+    key_id = kms("CreateKey", KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    args = ["sign", "--key-id", key_id, "--message", "aGk=", "--signing-algorithm", "ECDSA_SHA_256"]
+    result = _probe(args)
+    assert result["code"] == 0 and "Signature" in json.loads(result["out"])
+    assert sorted(set(UNNEEDED_FOR_ECDSA) & set(result["modules"])) == []
+
+
+def test_the_private_key_loader_is_the_one_serialization_exports() -> None:
+    """crypto/asymmetric.py reaches the loader without importing serialization: it must be the same."""
+    from cryptography.hazmat.primitives import serialization
+
+    from kmscli.crypto.asymmetric import der_private_key_loader
+
+    assert der_private_key_loader() is serialization.load_der_private_key
+
+
+def test_the_aesgcm_class_is_the_one_the_aead_module_exports() -> None:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from kmscli.crypto.primitives import aesgcm_class
+
+    assert aesgcm_class() is AESGCM
+
+
 def test_a_config_file_is_still_read(vault: Path, tmp_path: Path, monkeypatch: Any) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[default]\nregion = "eu-west-1"\n')
@@ -68,3 +115,28 @@ def test_a_malformed_config_file_is_exit_253(cli: Any, tmp_path: Path, monkeypat
     monkeypatch.setenv("KMSCLI_CONFIG", str(config))
     res = cli("list-keys")
     assert res.code == 253 and "malformed config file" in res.err and "Traceback" not in res.err
+
+
+def _console(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m kmscli`` as a user's shell does (the console script's path, with its exit)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    return subprocess.run(
+        [sys.executable, "-m", "kmscli", *args], text=True, env=env, timeout=60, check=False, **kwargs
+    )
+
+
+def test_the_fast_exit_still_delivers_all_output(kms: Any, vault: Path, tmp_path: Path) -> None:
+    """After a fast-path command the process skips interpreter teardown: nothing may be lost."""
+    key_id = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    plaintext = tmp_path / "p.bin"
+    plaintext.write_bytes(os.urandom(4096))
+    args = ["encrypt", "--key-id", key_id, "--plaintext", f"fileb://{plaintext}"]
+    piped = _console(args, capture_output=True)
+    assert piped.returncode == 0 and piped.stderr == ""
+    blob = json.loads(piped.stdout)["CiphertextBlob"]
+    out = tmp_path / "out.json"
+    with out.open("w") as handle:
+        to_file = _console([*args, "--query", "CiphertextBlob", "--output", "text"], stdout=handle)
+    assert to_file.returncode == 0 and len(out.read_text().strip()) == len(blob)
+    failed = _console(["encrypt", "--key-id", "alias/missing", "--plaintext", "aGk="], capture_output=True)
+    assert failed.returncode == 254 and "NotFoundException" in failed.stderr and failed.stdout == ""

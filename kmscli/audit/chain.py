@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kmscli.crypto import integrity
+from kmscli.crypto import primitives
 
 
 def canonical(event: dict[str, Any]) -> bytes:
@@ -22,9 +22,9 @@ def canonical(event: dict[str, Any]) -> bytes:
 
 def genesis(audit_key: bytes) -> str:
     """The chain value before the first line."""
-    return integrity.hmac_sha256(audit_key, b"kmscli audit genesis").hex()
+    return primitives.hmac_sha256(audit_key, b"kmscli audit genesis").hex()
 
 
 def link(audit_key: bytes, previous: str, event: dict[str, Any]) -> str:
     """The chain value of ``event`` following ``previous``."""
-    return integrity.hmac_sha256(audit_key, bytes.fromhex(previous) + canonical(event)).hex()
+    return primitives.hmac_sha256(audit_key, bytes.fromhex(previous) + canonical(event)).hex()

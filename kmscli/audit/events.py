@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from kmscli import __version__
-from kmscli.crypto import integrity
+from kmscli.crypto import primitives
 from kmscli.model import shape
 
 EVENT_VERSION = "1.08"
@@ -39,7 +39,7 @@ def user_identity(principal: str, account_id: str) -> dict[str, Any]:
 
 
 def _digest(text: str) -> str:
-    return base64.b32encode(integrity.sha256(text.encode())).decode()[:17]
+    return base64.b32encode(primitives.sha256(text.encode())).decode()[:17]
 
 
 def _camel(name: str) -> str:

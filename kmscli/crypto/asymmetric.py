@@ -18,7 +18,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 
 class CryptoInputError(ValueError):
@@ -242,6 +242,31 @@ def _pss(algorithm: hashes.HashAlgorithm) -> padding.PSS:
     return padding.PSS(mgf=padding.MGF1(algorithm), salt_length=algorithm.digest_size)
 
 
+def ecdsa(algorithm: Any) -> ec.ECDSA:
+    """``ec.ECDSA(algorithm)``: randomized ECDSA, as AWS KMS signs, without loading the OpenSSL backend.
+
+    ``ECDSA.__init__`` imports ``cryptography.hazmat.backends.openssl.backend`` only to check that
+    *deterministic* signing is available, which kmscli never asks for; that import loads some
+    twenty-five modules (every cipher and mode, RSA padding, the cffi binding), more than the rest
+    of a session ``kmscli sign`` (bench/sign_session.py). The object is therefore built with the
+    two attributes ``__init__`` sets, and checked through the public properties the signing code
+    reads; should a cryptography release store them differently, the constructor is used after all.
+    tests/test_asymmetric.py checks both that this object is the one the constructor makes and
+    that its signatures verify.
+    """
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    sig = object.__new__(ec.ECDSA)
+    try:
+        sig._algorithm = algorithm
+        sig._deterministic_signing = False
+        if sig.algorithm is algorithm and sig.deterministic_signing is False:
+            return sig
+    except AttributeError:  # pragma: no cover - depends on cryptography's layout
+        pass
+    return ec.ECDSA(algorithm)  # pragma: no cover
+
+
 def _pkcs1v15() -> padding.PKCS1v15:
     from cryptography.hazmat.primitives.asymmetric import padding
 
@@ -254,9 +279,7 @@ def sign(private_key: PrivateKey, alg: SigningAlgorithm, message: bytes, message
     if alg.family in ("pkcs1", "pss", "ecdsa"):
         base, h = _hash_for(alg, message_type)
         if alg.family == "ecdsa":
-            from cryptography.hazmat.primitives.asymmetric import ec
-
-            return cast(bytes, private_key.sign(message, ec.ECDSA(h)))
+            return cast(bytes, private_key.sign(message, ecdsa(h)))
         if alg.family == "pss":
             return cast(bytes, private_key.sign(message, _pss(base), h))
         return cast(bytes, private_key.sign(message, _pkcs1v15(), h))
@@ -284,9 +307,7 @@ def verify(
             elif alg.family == "pss":
                 public_key.verify(signature, message, _pss(base), h)
             else:
-                from cryptography.hazmat.primitives.asymmetric import ec
-
-                public_key.verify(signature, message, ec.ECDSA(h))
+                public_key.verify(signature, message, ecdsa(h))
         elif alg.family == "ed25519":
             public_key.verify(signature, message)
         elif alg.family == "ed25519ph":

@@ -16,16 +16,16 @@ The associated data is the header (bytes 0 .. 63+L) followed by the encoded encr
 
 from __future__ import annotations
 
-import re
 import struct
 from typing import NamedTuple
 
+from kmscli.crypto import primitives
 from kmscli.errors import InvalidCiphertextException, ValidationException
+from kmscli.ids import is_key_id
 
 MAGIC = 0x4B
 VERSION = 1
 TAG_LEN = 16
-_KEY_ID_RE = re.compile(rb"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 _MESSAGE = "The ciphertext is invalid, damaged, or was not produced for this key."
 
 
@@ -57,12 +57,7 @@ def encode_context(context: dict[str, str] | None) -> bytes:
 
 
 def _hkdf(material: bytes, salt: bytes, header: bytes) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"kmscli blob v1" + header).derive(
-        material
-    )
+    return primitives.hkdf_sha256(material, b"kmscli blob v1" + header, salt)
 
 
 def seal(
@@ -75,11 +70,10 @@ def seal(
     nonce: bytes,
 ) -> bytes:
     """Encrypt ``plaintext`` into a blob (salt 16 bytes and nonce 12 bytes come from the caller's RNG)."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     header = BlobHeader(key_id, material_id, salt, nonce).encode()
     key = _hkdf(material, salt, header)
-    return header + AESGCM(key).encrypt(nonce, plaintext, header + encode_context(context))
+    return header + primitives.aesgcm(key).encrypt(nonce, plaintext, header + encode_context(context))
 
 
 def parse(blob: bytes) -> tuple[BlobHeader, bytes]:
@@ -91,7 +85,7 @@ def parse(blob: bytes) -> tuple[BlobHeader, bytes]:
     if not 1 <= kid_len <= 64 or len(blob) < end + TAG_LEN:
         raise InvalidCiphertextException(_MESSAGE)
     kid = blob[3 : 3 + kid_len]
-    if not _KEY_ID_RE.match(kid):
+    if not is_key_id(kid.decode("latin-1")):
         raise InvalidCiphertextException(_MESSAGE)
     pos = 3 + kid_len
     header = BlobHeader(
@@ -103,11 +97,10 @@ def parse(blob: bytes) -> tuple[BlobHeader, bytes]:
 def open_(header: BlobHeader, body: bytes, material: bytes, context: dict[str, str] | None) -> bytes:
     """Decrypt a parsed blob; a wrong key, context or any damage is InvalidCiphertextException."""
     from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     head = header.encode()
     try:
-        return AESGCM(_hkdf(material, header.salt, head)).decrypt(
+        return primitives.aesgcm(_hkdf(material, header.salt, head)).decrypt(
             header.nonce, body, head + encode_context(context)
         )
     except InvalidTag:

@@ -16,6 +16,7 @@ from kmscli import errors
 from kmscli.audit import events
 from kmscli.audit.log import AuditLog
 from kmscli.errors import KMSError
+from kmscli.ids import is_key_id
 from kmscli.model import operation as model_operation
 from kmscli.service.validate import validate_request
 from kmscli.vault.store import UnlockedVault
@@ -24,7 +25,6 @@ Request = dict[str, Any]
 Response = dict[str, Any]
 Record = dict[str, Any]
 
-KEY_ID_RE = re.compile(r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/(.+)$")
 ALIAS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(alias/.+)$")
 
@@ -219,7 +219,7 @@ class Call:
             region, account, key_id = m.group(1), m.group(2), m.group(3)
             if account != self.account_id or region != self.region:
                 raise errors.NotFoundException(f"Key '{ref}' does not exist")
-        elif KEY_ID_RE.match(ref):
+        elif is_key_id(ref):
             key_id = ref
         elif ref.startswith("alias/") or ALIAS_ARN_RE.match(ref):
             if not allow_alias:
@@ -236,7 +236,7 @@ class Call:
             self.audit_extra.setdefault("requestAlias", name)
         else:
             raise errors.NotFoundException(f"Invalid keyId '{ref}'")
-        record = self.load(key_id, region) if KEY_ID_RE.match(key_id) else None
+        record = self.load(key_id, region) if is_key_id(key_id) else None
         if record is None:
             raise errors.NotFoundException(f"Key '{self.key_arn(key_id, region)}' does not exist")
         return record

@@ -11,12 +11,13 @@ import re
 from typing import Any
 
 from kmscli import errors
+from kmscli.ids import is_key_id
 from kmscli.policy.actions import GRANT_OPERATIONS_UNCONSTRAINED, GRANT_OPERATIONS_WITH_CONTEXT
 from kmscli.policy.document import ACCOUNT_RE, IAM_PRINCIPAL_RE
 from kmscli.policy.grants import at_least_as_strict, list_entry, make_token, read_token
 from kmscli.policy.principals import same_identity
 from kmscli.service.common import require_not_pending_deletion
-from kmscli.service.core import KEY_ID_RE, Call, Record, Response, iso, operation, parse_time
+from kmscli.service.core import Call, Record, Response, iso, operation, parse_time
 from kmscli.service.paging import page
 
 GRANT_ID_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -165,7 +166,7 @@ def list_retirable_grants(call: Call) -> Response:
         raise errors.ValidationException("RetiringPrincipal is required.")
     found = []
     for key_id in call.ctx.vault.list_key_ids(call.region):
-        record = call.load(key_id) if KEY_ID_RE.match(key_id) else None
+        record = call.load(key_id) if is_key_id(key_id) else None
         for grant in (record or {}).get("Grants", []):
             if grant.get("RetiringPrincipal") == who:
                 found.append((f"{key_id}/{grant['GrantId']}", grant))

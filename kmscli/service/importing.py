@@ -26,10 +26,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from kmscli import errors
 from kmscli.crypto import keywrap
+from kmscli.ids import is_key_id
 from kmscli.service import materials
 from kmscli.service.core import (
     DUE_HANDLERS,
-    KEY_ID_RE,
     Call,
     Record,
     Response,
@@ -408,7 +408,7 @@ def _schedule_expiry(call: Call, record: Record) -> None:
 
 def _expire_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> None:
     """Imported material reached its ValidTo: delete it (audited as DeleteExpiredKeyMaterial)."""
-    record = call.load(key_id, region) if KEY_ID_RE.match(key_id) else None
+    record = call.load(key_id, region) if is_key_id(key_id) else None
     if record is None:
         entry.pop("expire_at", None)
         if not entry:

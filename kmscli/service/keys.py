@@ -7,6 +7,7 @@ from typing import Any
 
 from kmscli import errors
 from kmscli.crypto.specs import SPECS
+from kmscli.ids import is_key_id
 from kmscli.service import regions
 from kmscli.service.common import (
     add_material,
@@ -19,7 +20,6 @@ from kmscli.service.common import (
 )
 from kmscli.service.core import (
     DUE_HANDLERS,
-    KEY_ID_RE,
     Call,
     Response,
     iso,
@@ -199,7 +199,7 @@ def cancel_key_deletion(call: Call) -> Response:
 def _delete_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> None:
     """The waiting period is over: destroy the key, its material and its aliases (audited)."""
     schedule = call.schedule()
-    record = call.load(key_id, region) if KEY_ID_RE.match(key_id) else None
+    record = call.load(key_id, region) if is_key_id(key_id) else None
     if record is not None and record.get("KeyState") == "PendingDeletion":
         aliases = call.aliases(region)
         for name in [n for n, a in aliases.items() if a["TargetKeyId"] == key_id]:

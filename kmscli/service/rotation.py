@@ -14,11 +14,11 @@ import datetime as dt
 from typing import Any
 
 from kmscli import errors
+from kmscli.ids import is_key_id
 from kmscli.service import materials
 from kmscli.service.common import generator, require_not_pending_deletion
 from kmscli.service.core import (
     DUE_HANDLERS,
-    KEY_ID_RE,
     Call,
     Record,
     Response,
@@ -274,7 +274,7 @@ def list_key_rotations(call: Call) -> Response:
 def _rotate_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> None:
     """Automatic rotation came due: add a version (audited as RotateKey) and plan the next one."""
     schedule = call.schedule()
-    record = call.load(key_id, region) if KEY_ID_RE.match(key_id) else None
+    record = call.load(key_id, region) if is_key_id(key_id) else None
     rotation = _rotation(record) if record is not None else {}
     if record is None or not rotation.get("Enabled"):
         entry.pop("rotate_at", None)

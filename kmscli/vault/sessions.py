@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from kmscli.crypto import integrity
+from kmscli.crypto import primitives
 from kmscli.errors import VaultEnvironmentError
 from kmscli.vault import fs
 
@@ -69,16 +69,11 @@ def _token_bytes(token: str) -> bytes:
 
 def session_id(token: str) -> str:
     """The session file's name: a hash of the token (reveals nothing about it)."""
-    return integrity.sha256(b"kmscli-session-id\0" + _token_bytes(token)).hex()[:32]
+    return primitives.sha256(b"kmscli-session-id\0" + _token_bytes(token)).hex()[:32]
 
 
 def _wrap_key(token: str) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"kmscli/v1/session-wrap").derive(
-        _token_bytes(token)
-    )
+    return primitives.hkdf_sha256(_token_bytes(token), b"kmscli/v1/session-wrap")
 
 
 def _aad(vault_id: str, sid: str, expires: str) -> bytes:
@@ -106,7 +101,6 @@ def create(
     vault_id: str, vault_key: bytes, ttl: dt.timedelta, now: dt.datetime, random: Any
 ) -> tuple[str, SessionInfo]:
     """Write a new session file; returns the token (shown once) and its description."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     token = new_token(random)
     sid = session_id(token)
@@ -119,7 +113,7 @@ def create(
         "expires": expires,
         "nonce": base64.b64encode(nonce).decode(),
         "ciphertext": base64.b64encode(
-            AESGCM(_wrap_key(token)).encrypt(nonce, vault_key, _aad(vault_id, sid, expires))
+            primitives.aesgcm(_wrap_key(token)).encrypt(nonce, vault_key, _aad(vault_id, sid, expires))
         ).decode(),
     }
     folder = sessions_dir(vault_id)
@@ -141,7 +135,6 @@ def create(
 def open_session(vault_id: str, token: str, now: dt.datetime) -> bytes:
     """The vault key held by the session ``token``; SessionError when unknown, expired or forged."""
     from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     sid = session_id(token)
     path = sessions_dir(vault_id) / f"{sid}.json"
@@ -173,7 +166,7 @@ def open_session(vault_id: str, token: str, now: dt.datetime) -> bytes:
         when = dt.datetime.fromisoformat(expires)
         nonce = base64.b64decode(doc["nonce"], validate=True)
         ct = base64.b64decode(doc["ciphertext"], validate=True)
-        key = bytes(AESGCM(_wrap_key(token)).decrypt(nonce, ct, _aad(vault_id, sid, expires)))
+        key = bytes(primitives.aesgcm(_wrap_key(token)).decrypt(nonce, ct, _aad(vault_id, sid, expires)))
     except (InvalidTag, ValueError, KeyError, TypeError):
         raise SessionError(f"session file {path} is damaged or was edited; {hint}") from None
     if when <= now:

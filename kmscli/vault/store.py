@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from kmscli.crypto import integrity
+from kmscli.crypto import primitives
 from kmscli.errors import VaultEnvironmentError
-from kmscli.ids import uuid4
+from kmscli.ids import is_key_id, uuid4
 from kmscli.vault import fs
 
 FORMAT_VERSION = 1
@@ -36,7 +36,6 @@ KDF_FLOOR = {"memory_cost": 8, "iterations": 1, "lanes": 1}
 #: Upper bounds checked before deriving, so a hostile header cannot stall or exhaust the machine.
 KDF_CEILING = {"memory_cost": 4 * 1024 * 1024, "iterations": 16, "lanes": 64}
 
-_KEY_ID_RE = re.compile(r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 _REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}$")
 
 
@@ -87,18 +86,11 @@ def derive_root_key(passphrase: bytes, salt: bytes, params: dict[str, int]) -> b
 
 def subkey(vault_key: bytes, purpose: str) -> bytes:
     """A 256-bit key for one purpose, derived from the vault key with HKDF-SHA256."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    return HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"kmscli/v1/" + purpose.encode()
-    ).derive(vault_key)
+    return primitives.hkdf_sha256(vault_key, b"kmscli/v1/" + purpose.encode())
 
 
 def _aesgcm(key: bytes) -> Any:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    return AESGCM(key)
+    return primitives.aesgcm(key)
 
 
 class Header(NamedTuple):
@@ -304,14 +296,14 @@ class UnlockedVault(Vault):
     # -- authentication -----------------------------------------------------------------
     def header_mac(self, raw: dict[str, Any]) -> str:
         """MAC over every header field but the MAC itself."""
-        return integrity.hmac_sha256(self._mac_key, _header_mac_input(raw)).hex()
+        return primitives.hmac_sha256(self._mac_key, _header_mac_input(raw)).hex()
 
     def header_mac_matches(self, raw: dict[str, Any]) -> bool:
         """Whether the header's ``mac`` field is its MAC (constant-time)."""
-        return integrity.hmac_sha256_matches(self._mac_key, _header_mac_input(raw), raw.get("mac"))
+        return primitives.hmac_sha256_matches(self._mac_key, _header_mac_input(raw), raw.get("mac"))
 
     def _file_mac(self, rel: str, data: Any) -> str:
-        return integrity.hmac_sha256(self._mac_key, _file_mac_input(rel, data)).hex()
+        return primitives.hmac_sha256(self._mac_key, _file_mac_input(rel, data)).hex()
 
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.path).as_posix()
@@ -321,7 +313,7 @@ class UnlockedVault(Vault):
         doc = _read_json(path, what)
         if not isinstance(doc, dict) or "data" not in doc or not isinstance(doc.get("mac"), str):
             raise TamperError(f"{what} {path} is malformed; it was damaged or edited")
-        if not integrity.hmac_sha256_matches(
+        if not primitives.hmac_sha256_matches(
             self._mac_key, _file_mac_input(self._rel(path), doc["data"]), doc["mac"]
         ):
             raise TamperError(
@@ -346,7 +338,7 @@ class UnlockedVault(Vault):
     # -- keys -------------------------------------------------------------------------------
     def key_path(self, region: str, key_id: str) -> Path:
         """Where one key's file lives; refuses ids and regions that are not well-formed."""
-        if not _KEY_ID_RE.match(key_id) or not _REGION_RE.match(region):
+        if not is_key_id(key_id) or not _REGION_RE.match(region):
             raise ValueError(f"not a key id / region: {key_id!r} {region!r}")
         return self.path / "keys" / region / f"{key_id}.json"
 
@@ -377,7 +369,7 @@ class UnlockedVault(Vault):
         return sorted(
             name[:-5]
             for name in os.listdir(folder)
-            if name.endswith(".json") and not name.startswith(".") and _KEY_ID_RE.match(name[:-5])
+            if name.endswith(".json") and not name.startswith(".") and is_key_id(name[:-5])
         )
 
     def list_regions(self) -> list[str]:
