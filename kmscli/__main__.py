@@ -5,7 +5,12 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from typing import NoReturn
+
+# `kmscli --version` imports nothing beyond the interpreter's own modules, not even typing
+# (type checkers treat any constant named TYPE_CHECKING as True)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 #: Set once a command line ran on the fast path (cli/fastpath.py): no Click, pager waited for.
 _ran_fast_path = False

@@ -100,6 +100,12 @@ def test_the_aesgcm_class_is_the_one_the_aead_module_exports() -> None:
     assert aesgcm_class() is AESGCM
 
 
+def test_version_imports_nothing_of_kmscli_beyond_its_entry_point() -> None:
+    result = _probe(["--version"])
+    assert result["code"] == 0 and result["out"].startswith("kmscli ")
+    assert "typing" not in result["modules"] and "kmscli.errors" not in result["modules"]
+
+
 def test_a_config_file_is_still_read(vault: Path, tmp_path: Path, monkeypatch: Any) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[default]\nregion = "eu-west-1"\n')
