@@ -258,10 +258,13 @@ class EventWriter:
             self.out.flush()
         first = self.count <= len(self.rows)
         table = Table(box=box.SIMPLE_HEAD, show_header=first, expand=True, show_edge=False, pad_edge=False)
-        ratios = (0, 3, 2, 3, 3, 2)
-        for name, ratio in zip(COLUMNS, ratios, strict=True):
-            if ratio == 0:
-                table.add_column(name, width=20, no_wrap=True)
+        # fixed: the time, and the result (most AWS error codes); the rest share what is left, so at
+        # 160 columns an account-root ARN and a typical encryption context each fit on one line
+        widths = (20, 0, 0, 0, 0, 26)
+        ratios = (0, 4, 2, 3, 4, 0)
+        for name, width, ratio in zip(COLUMNS, widths, ratios, strict=True):
+            if width:
+                table.add_column(name, width=width, no_wrap=name == "Time", overflow="fold")
             else:
                 table.add_column(name, ratio=ratio, overflow="fold")
         for row, failed in self.rows:
