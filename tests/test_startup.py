@@ -31,6 +31,10 @@ UNNEEDED = (
     "hmac",
     # AES-GCM comes from the Rust binding (kmscli/crypto/primitives.py), not the ciphers package
     "cryptography.hazmat.primitives.ciphers",
+    # paths are strings on the hot path (kmscli/vault/fs.py): pathlib loads urllib.parse and ipaddress
+    "pathlib",
+    "urllib.parse",
+    "ipaddress",
 )
 
 #: An ECDSA signature needs the EC code of cryptography, not every key family's nor serialization's.
@@ -46,6 +50,9 @@ UNNEEDED_FOR_ECDSA = (
     "cryptography.hazmat.backends.openssl.backend",
     "cryptography.hazmat.primitives.ciphers",
     "kmscli.service.grants",
+    "pathlib",
+    "urllib.parse",
+    "ipaddress",
 )
 
 PROBE = """
@@ -60,9 +67,21 @@ print(json.dumps({"code": code, "out": out.getvalue(), "modules": sorted(sys.mod
 
 
 def _probe(args: list[str]) -> dict[str, Any]:
+    """Run PROBE in a fresh interpreter without ``site`` (-S), this process's sys.path given explicitly.
+
+    Without -S, a ``.pth`` hook would load modules before kmscli starts: the editable install that
+    `make test` uses imports pathlib (with urllib.parse and ipaddress) that way; a regular install
+    does not, and the list must show what kmscli itself imports.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), *filter(None, sys.path)])
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env, timeout=60, check=True
+        [sys.executable, "-S", "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
     )
     result: dict[str, Any] = json.loads(proc.stdout.splitlines()[-1])
     return result
