@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 #: Imported by nothing on the encrypt path once the lazy imports are in place; each costs start-up.
 UNNEEDED = (
     "tomllib",
@@ -100,6 +102,21 @@ def test_ecdsa_sign_imports_only_the_ec_code(kms: Any, vault: Path) -> None:
     result = _probe(args)
     assert result["code"] == 0 and "Signature" in json.loads(result["out"])
     assert sorted(set(UNNEEDED_FOR_ECDSA) & set(result["modules"])) == []
+
+
+def test_session_encrypt_and_sign_import_no_pathlib(
+    kms: Any, cli: Any, vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With KMSCLI_SESSION (the benchmarked case) kmscli.vault.sessions joins the path: no pathlib either."""
+    key_id = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    ecc = kms("CreateKey", KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    monkeypatch.setenv("KMSCLI_SESSION", cli("unlock", "--raw").out.strip())
+    monkeypatch.delenv("KMSCLI_PASSPHRASE")
+    encrypted = _probe(["encrypt", "--key-id", key_id, "--plaintext", "aGk="])
+    signed = _probe(["sign", "--key-id", ecc, "--message", "aGk=", "--signing-algorithm", "ECDSA_SHA_256"])
+    for result in (encrypted, signed):
+        assert result["code"] == 0 and "kmscli.vault.sessions" in result["modules"]
+        assert sorted({"pathlib", "urllib.parse", "ipaddress"} & set(result["modules"])) == []
 
 
 def test_the_private_key_loader_is_the_one_serialization_exports() -> None:
