@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from kmscli.errors import UsageError, VaultEnvironmentError
+from kmscli.vault import fs
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "111122223333"
@@ -21,31 +21,44 @@ OUTPUT_FORMATS = ("json", "text", "table", "yaml", "yaml-stream")
 CONFIG_KEYS = ("region", "account_id", "output", "principal", "vault", "audit_segment_bytes")
 
 
-def config_path() -> Path:
+def config_path() -> str:
     """``KMSCLI_CONFIG`` or ``platformdirs.user_config_dir("kmscli")/config.toml``."""
     env = os.environ.get("KMSCLI_CONFIG")
     if env:
-        return Path(env)
+        return fs.pathstr(env)
     import platformdirs
 
-    return Path(platformdirs.user_config_dir("kmscli")) / "config.toml"
+    return fs.join(fs.pathstr(platformdirs.user_config_dir("kmscli")), "config.toml")
 
 
-def default_vault_path() -> Path:
+def default_vault_path() -> str:
     """``platformdirs.user_data_dir("kmscli")``."""
     import platformdirs
 
-    return Path(platformdirs.user_data_dir("kmscli"))
+    return fs.pathstr(platformdirs.user_data_dir("kmscli"))
+
+
+def expanduser(path: str) -> str:
+    """``str(Path(path).expanduser())``: a leading ``~`` or ``~user`` becomes that home folder."""
+    path = fs.pathstr(path)
+    if path[:1] != "~":
+        return path
+    first, _, rest = path.partition("/")
+    home = os.path.expanduser(first)
+    if home[:1] == "~":
+        raise RuntimeError("Could not determine home directory.")
+    return fs.join(fs.pathstr(home), rest) if rest else fs.pathstr(home)
 
 
 #: botocore's RegionType pattern (``us-east-1``, ``us-gov-west-1``, ...).
 REGION_RE = re.compile(r"([a-z]+-){2,3}\d+")
 
 
-def read_config(path: Path) -> dict[str, Any]:
+def read_config(path: fs.StrPath) -> dict[str, Any]:
     """The parsed config file ({} when absent); a malformed file is exit 253 naming file and line."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as fh:
+            raw = fh.read()
     except FileNotFoundError:
         return {}
     except OSError as exc:
@@ -72,17 +85,17 @@ def profile_section(config: dict[str, Any], profile: str) -> dict[str, Any] | No
 
 
 class Settings(NamedTuple):
-    """Resolved settings for one invocation."""
+    """Resolved settings for one invocation (paths as strings, printed as ``pathlib.Path`` would)."""
 
     profile: str
-    vault_path: Path
+    vault_path: str
     region: str
     account_id: str
     principal: str
     output: str
-    passphrase_file: Path | None
+    passphrase_file: str | None
     audit_segment_bytes: int
-    config_file: Path
+    config_file: str
 
 
 def load_settings(overrides: dict[str, Any]) -> Settings:
@@ -124,12 +137,12 @@ def load_settings(overrides: dict[str, Any]) -> Settings:
         raise VaultEnvironmentError(f"{path}: audit_segment_bytes must be an integer of at least 4096")
     return Settings(
         profile=profile,
-        vault_path=Path(vault).expanduser() if vault else default_vault_path(),
+        vault_path=expanduser(vault) if vault else default_vault_path(),
         region=region,
         account_id=account,
         principal=str(pick("principal", "KMSCLI_PRINCIPAL", "principal", f"arn:aws:iam::{account}:root")),
         output=str(output),
-        passphrase_file=Path(passphrase_file) if passphrase_file else None,
+        passphrase_file=fs.pathstr(passphrase_file) if passphrase_file else None,
         audit_segment_bytes=segment,
         config_file=path,
     )

@@ -66,7 +66,7 @@ def verify_chain(vault: Path, passphrase: str = PASSPHRASE, *, allow_torn_tail: 
     seq = 0
     out: list[dict[str, Any]] = []
     torn = False
-    segs = segments(vault / "audit")
+    segs = [Path(p) for p in segments(vault / "audit")]
     for index, path in enumerate(segs):
         data = path.read_bytes()
         lines = data.split(b"\n")

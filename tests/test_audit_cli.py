@@ -129,7 +129,7 @@ def test_log_file_needs_no_vault_nor_passphrase(
     cli: Any, story: dict[str, str], vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     copy = tmp_path / "copied.jsonl"
-    copy.write_bytes(b"".join(p.read_bytes() for p in segments(vault / "audit")))
+    copy.write_bytes(b"".join(p.read_bytes() for p in map(Path, segments(vault / "audit"))))
     monkeypatch.delenv("KMSCLI_PASSPHRASE")
     monkeypatch.setenv("KMSCLI_VAULT", str(tmp_path / "nowhere"))
     assert len(lines(cli("audit", "--log-file", str(copy), "--event-name", "Decrypt"))) == 2
@@ -165,14 +165,14 @@ def test_bad_parameters_exit_252(cli: Any, story: dict[str, str], args: list[str
 
 
 def test_secrets_never_reach_the_log(cli: Any, story: dict[str, str], vault: Path) -> None:
-    raw = b"".join(p.read_bytes() for p in segments(vault / "audit"))
+    raw = b"".join(p.read_bytes() for p in map(Path, segments(vault / "audit")))
     assert b"top secret 42" not in raw
     assert base64.b64encode(b"top secret 42") not in raw
     assert b"correct horse" not in raw
 
 
 def test_unreadable_lines_warn_on_stderr(cli: Any, story: dict[str, str], vault: Path) -> None:
-    seg = segments(vault / "audit")[-1]
+    seg = Path(segments(vault / "audit")[-1])
     seg.write_bytes(seg.read_bytes() + b"not json\n")
     res = cli("audit")
     assert res.code == 0 and len(res.out.splitlines()) == 8
@@ -309,7 +309,7 @@ def test_segments_roll_over_and_queries_read_all_in_order(
         assert (
             cli("encrypt", "--key-id", key, "--plaintext", "aGk=", "--encryption-context", f"n={i}").code == 0
         )
-    segs = segments(vault / "audit")
+    segs = [Path(p) for p in segments(vault / "audit")]
     assert len(segs) >= 2
     assert all(p.stat().st_size <= 4096 for p in segs)
     events = lines(cli("audit"))

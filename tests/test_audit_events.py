@@ -36,7 +36,9 @@ CLOUDTRAIL_FIELDS = {
 
 
 def read_events(vault: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for p in segments(vault / "audit") for line in p.read_bytes().splitlines()]
+    return [
+        json.loads(line) for p in map(Path, segments(vault / "audit")) for line in p.read_bytes().splitlines()
+    ]
 
 
 def assert_cloudtrail(event: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ def make_events(kms: Any, count: int = 6) -> None:
 
 
 def only_segment(vault: Path) -> Path:
-    segs = segments(vault / "audit")
+    segs = [Path(p) for p in segments(vault / "audit")]
     assert len(segs) == 1
     return segs[0]
 
@@ -164,7 +164,7 @@ def test_chain_spans_segments_and_missing_segment_is_named(kms: Any, vault: Path
     log = AuditLog(vault / "audit", audit_key(vault), segment_bytes=4096)
     for _ in range(20):
         log.append({"eventName": "Probe", "eventTime": "2026-01-15T12:00:00Z", "pad": "x" * 500})
-    segs = segments(vault / "audit")
+    segs = [Path(p) for p in segments(vault / "audit")]
     assert len(segs) >= 3
     assert check(vault).ok
     segs[1].unlink()

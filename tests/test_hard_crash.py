@@ -68,7 +68,7 @@ def _inject(point: str, vault: Path, patch: pytest.MonkeyPatch) -> None:
     elif point == "between-files":  # the first file of a multi-file commit is written, the next not
         real_write, count = fs.atomic_write, [0]
 
-        def atomic_write(path: Path, data: bytes) -> None:
+        def atomic_write(path: str | Path, data: bytes) -> None:
             count[0] += 1
             if count[0] == 2:
                 raise SimulatedCrash()
@@ -95,14 +95,14 @@ def _inject(point: str, vault: Path, patch: pytest.MonkeyPatch) -> None:
 
         patch.setattr(os, "fsync", fsync)
     elif point == "mid-shred":  # a due deletion: key file renamed away and zeroed, not yet unlinked
-        real_unlink = Path.unlink
+        real_unlink = os.unlink
 
-        def unlink(self: Path, missing_ok: bool = False) -> None:
-            if self.name.startswith(".shred-"):
+        def unlink(target: Any, *args: Any, **kwargs: Any) -> None:  # Path.unlink calls os.unlink too
+            if os.path.basename(target).startswith(".shred-"):
                 raise SimulatedCrash()
-            real_unlink(self, missing_ok=missing_ok)
+            real_unlink(target, *args, **kwargs)
 
-        patch.setattr(Path, "unlink", unlink)
+        patch.setattr(os, "unlink", unlink)
     else:
         raise AssertionError(point)
 
@@ -670,8 +670,8 @@ def test_new_folders_and_segments_are_flushed_in_their_parent(
     flushed: list[Path] = []
     real = fs.fsync_dir
 
-    def record(path: Path) -> None:
-        flushed.append(path)
+    def record(path: str | Path) -> None:
+        flushed.append(Path(path))
         real(path)
 
     monkeypatch.setattr(fs, "fsync_dir", record)

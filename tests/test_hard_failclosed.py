@@ -261,8 +261,8 @@ def test_audit_precedes_every_write(kms: Any, vault: Path, monkeypatch: pytest.M
         order.append("audit:" + event["eventName"])
         return real_append(self, event)
 
-    def write(path: Path, data: bytes) -> None:
-        order.append("write:" + path.name)
+    def write(path: str | Path, data: bytes) -> None:
+        order.append("write:" + Path(path).name)
         real_write(path, data)
 
     monkeypatch.setattr(AuditLog, "append", append)

@@ -71,8 +71,8 @@ class Counter:
             self.key_loads += 1
             return real_load(vault, region, key_id)
 
-        def read_bounded(path: Path, limit: int = fs.MAX_VAULT_FILE) -> bytes:
-            self.file_reads.append(path.name)
+        def read_bounded(path: str | Path, limit: int = fs.MAX_VAULT_FILE) -> bytes:
+            self.file_reads.append(Path(path).name)
             return real_read(path, limit)
 
         monkeypatch.setattr(UnlockedVault, "load_key", load_key)
@@ -215,7 +215,8 @@ def writes(service: Any, kms: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Ids
     return ids, written
 
 
-def _label(path: Path) -> str:
+def _label(written: str | Path) -> str:
+    path = Path(written)
     if path.parent.name == "aliases":
         return "aliases"
     if path.name == "schedule.json":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,10 +112,10 @@ def test_deletion_happens_lazily_when_due_and_is_audited(kms: Any, clock: FakeCl
     with pytest.raises(errors.NotFoundException):
         kms("DescribeKey", KeyId=kid)
     assert kms("ListAliases")["Aliases"] == []
-    assert not list((service.vault.path / "keys").rglob(f"{kid}.json"))
+    assert not list((Path(service.vault.path) / "keys").rglob(f"{kid}.json"))
     events = [
         json.loads(line)
-        for p in sorted((service.vault.path / "audit").glob("*.jsonl"))
+        for p in sorted((Path(service.vault.path) / "audit").glob("*.jsonl"))
         for line in p.read_text().splitlines()
     ]
     deletes = [e for e in events if e["eventName"] == "DeleteKey"]
@@ -278,7 +279,9 @@ def test_unsupported_parameters_say_why(kms: Any, key: dict[str, Any]) -> None:
 
 def test_every_call_is_audited_once(kms: Any, service: Any, key: dict[str, Any]) -> None:
     def count() -> int:
-        return sum(len(p.read_text().splitlines()) for p in (service.vault.path / "audit").glob("*.jsonl"))
+        return sum(
+            len(p.read_text().splitlines()) for p in (Path(service.vault.path) / "audit").glob("*.jsonl")
+        )
 
     before = count()
     kms("Encrypt", KeyId=key["KeyId"], Plaintext=b"x")

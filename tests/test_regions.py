@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -142,14 +143,15 @@ def test_deletion_waiting_period_is_lazy_and_material_is_shredded(
     path = next((vault / "keys").rglob(f"{key}.json"))
     wrapped = json.loads(path.read_text())["data"]["Materials"][0]["Wrapped"]
     seen_before_unlink: list[bytes] = []
-    original_unlink = Path.unlink
+    original_unlink = os.unlink
 
-    def spy(self: Path, missing_ok: bool = False) -> None:
-        if self == path or self.name.startswith(f".shred-{path.name}-"):  # shred renames first
-            seen_before_unlink.append(self.read_bytes())
-        original_unlink(self, missing_ok=missing_ok)
+    def spy(target: str | Path, *args: Any, **kwargs: Any) -> None:  # Path.unlink calls os.unlink too
+        doomed = Path(target)
+        if doomed == path or doomed.name.startswith(f".shred-{path.name}-"):  # shred renames first
+            seen_before_unlink.append(doomed.read_bytes())
+        original_unlink(target, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "unlink", spy)
+    monkeypatch.setattr(os, "unlink", spy)
     kms("ScheduleKeyDeletion", KeyId=key, PendingWindowInDays=7)
     clock.advance(days=6, hours=23)
     assert kms("DescribeKey", KeyId=key)["KeyMetadata"]["KeyState"] == "PendingDeletion"

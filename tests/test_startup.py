@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 #: Imported by nothing on the encrypt path once the lazy imports are in place; each costs start-up.
 UNNEEDED = (
     "tomllib",
@@ -31,6 +33,10 @@ UNNEEDED = (
     "hmac",
     # AES-GCM comes from the Rust binding (kmscli/crypto/primitives.py), not the ciphers package
     "cryptography.hazmat.primitives.ciphers",
+    # paths are strings on the hot path (kmscli/vault/fs.py): pathlib loads urllib.parse and ipaddress
+    "pathlib",
+    "urllib.parse",
+    "ipaddress",
 )
 
 #: An ECDSA signature needs the EC code of cryptography, not every key family's nor serialization's.
@@ -46,6 +52,9 @@ UNNEEDED_FOR_ECDSA = (
     "cryptography.hazmat.backends.openssl.backend",
     "cryptography.hazmat.primitives.ciphers",
     "kmscli.service.grants",
+    "pathlib",
+    "urllib.parse",
+    "ipaddress",
 )
 
 PROBE = """
@@ -60,9 +69,21 @@ print(json.dumps({"code": code, "out": out.getvalue(), "modules": sorted(sys.mod
 
 
 def _probe(args: list[str]) -> dict[str, Any]:
+    """Run PROBE in a fresh interpreter without ``site`` (-S), this process's sys.path given explicitly.
+
+    Without -S, a ``.pth`` hook would load modules before kmscli starts: the editable install that
+    `make test` uses imports pathlib (with urllib.parse and ipaddress) that way; a regular install
+    does not, and the list must show what kmscli itself imports.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), *filter(None, sys.path)])
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env, timeout=60, check=True
+        [sys.executable, "-S", "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
     )
     result: dict[str, Any] = json.loads(proc.stdout.splitlines()[-1])
     return result
@@ -81,6 +102,21 @@ def test_ecdsa_sign_imports_only_the_ec_code(kms: Any, vault: Path) -> None:
     result = _probe(args)
     assert result["code"] == 0 and "Signature" in json.loads(result["out"])
     assert sorted(set(UNNEEDED_FOR_ECDSA) & set(result["modules"])) == []
+
+
+def test_session_encrypt_and_sign_import_no_pathlib(
+    kms: Any, cli: Any, vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With KMSCLI_SESSION (the benchmarked case) kmscli.vault.sessions joins the path: no pathlib either."""
+    key_id = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    ecc = kms("CreateKey", KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    monkeypatch.setenv("KMSCLI_SESSION", cli("unlock", "--raw").out.strip())
+    monkeypatch.delenv("KMSCLI_PASSPHRASE")
+    encrypted = _probe(["encrypt", "--key-id", key_id, "--plaintext", "aGk="])
+    signed = _probe(["sign", "--key-id", ecc, "--message", "aGk=", "--signing-algorithm", "ECDSA_SHA_256"])
+    for result in (encrypted, signed):
+        assert result["code"] == 0 and "kmscli.vault.sessions" in result["modules"]
+        assert sorted({"pathlib", "urllib.parse", "ipaddress"} & set(result["modules"])) == []
 
 
 def test_the_private_key_loader_is_the_one_serialization_exports() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from pathlib import Path
 from typing import Any
 
 from kmscli.audit import chain
@@ -25,17 +24,18 @@ def segment_name(number: int) -> str:
     return f"audit-{number:06d}.jsonl"
 
 
-def segments(folder: Path) -> list[Path]:
-    """Every segment in order."""
+def segments(folder: fs.StrPath) -> list[str]:
+    """Every segment in order (paths as strings, as ``str(Path(folder) / name)`` prints)."""
+    folder = fs.pathstr(folder)
     try:
         names = os.listdir(folder)
     except FileNotFoundError:
         return []
     found = sorted((int(m.group(1)), n) for n in names if (m := SEGMENT_RE.match(n)))
-    return [folder / name for _, name in found]
+    return [fs.join(folder, name) for _, name in found]
 
 
-def _last_line(path: Path) -> tuple[bytes | None, int]:
+def _last_line(path: str) -> tuple[bytes | None, int]:
     """The last complete line of ``path`` and the size of a torn tail after it (0 when none)."""
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
@@ -63,17 +63,19 @@ def _last_line(path: Path) -> tuple[bytes | None, int]:
 class AuditLog:
     """Writer for one vault's log. ``append`` is safe across processes (it takes its own lock)."""
 
-    def __init__(self, folder: Path, audit_key: bytes, segment_bytes: int = DEFAULT_SEGMENT_BYTES) -> None:
-        self.folder = folder
+    def __init__(
+        self, folder: fs.StrPath, audit_key: bytes, segment_bytes: int = DEFAULT_SEGMENT_BYTES
+    ) -> None:
+        self.folder = fs.pathstr(folder)
         self.key = audit_key
         self.segment_bytes = segment_bytes
         self.pending_repair: dict[str, Any] | None = None
 
-    def _tail(self) -> tuple[Path, int, str]:
+    def _tail(self) -> tuple[str, int, str]:
         """Current segment, last sequence number and last chain value; removes a torn tail."""
         segs = segments(self.folder)
         if not segs:
-            return self.folder / segment_name(1), 0, chain.genesis(self.key)
+            return fs.join(self.folder, segment_name(1)), 0, chain.genesis(self.key)
         for path in reversed(segs):
             line, torn = _last_line(path)
             if torn:
@@ -89,10 +91,10 @@ class AuditLog:
                 ) from None
         return segs[-1], 0, chain.genesis(self.key)
 
-    def _cut_torn_tail(self, path: Path, torn: int) -> None:
-        size = path.stat().st_size
+    def _cut_torn_tail(self, path: str, torn: int) -> None:
+        size = os.stat(path).st_size
         os.truncate(path, size - torn)
-        self.pending_repair = {"file": path.name, "removedBytes": torn}
+        self.pending_repair = {"file": os.path.basename(path), "removedBytes": torn}
 
     def _repair_event(self, base: dict[str, Any], seq: int, prev: str) -> dict[str, Any]:
         """The RepairAuditLog record for the torn tail just cut, chained after ``prev``."""
@@ -110,14 +112,14 @@ class AuditLog:
         repair["chain"] = chain.link(self.key, prev, repair)
         return repair
 
-    def _write(self, path: Path, lines: list[dict[str, Any]]) -> None:
+    def _write(self, path: str, lines: list[dict[str, Any]]) -> None:
         data = b"".join(
             json.dumps(e, separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for e in lines
         )
-        if path.exists() and path.stat().st_size + len(data) > self.segment_bytes:
-            match = SEGMENT_RE.match(path.name)
-            path = self.folder / segment_name(int(match.group(1)) + 1 if match else 1)
-        new_segment = not path.exists()
+        if fs.exists(path) and os.stat(path).st_size + len(data) > self.segment_bytes:
+            match = SEGMENT_RE.match(os.path.basename(path))
+            path = fs.join(self.folder, segment_name(int(match.group(1)) + 1 if match else 1))
+        new_segment = not fs.exists(path)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, fs.FILE_MODE)
         try:
             view = memoryview(data)
@@ -133,7 +135,7 @@ class AuditLog:
         """Number, chain and durably append ``event``; raises AuditWriteError when it cannot."""
         try:
             fs.ensure_dir(self.folder)
-            with fs.locked(self.folder / ".lock", exclusive=True):
+            with fs.locked(fs.join(self.folder, ".lock"), exclusive=True):
                 self.pending_repair = None
                 path, seq, prev = self._tail()
                 lines = []
@@ -163,7 +165,7 @@ class AuditLog:
         Returns the recorded event, or None when there was no torn tail.
         """
         try:
-            with fs.locked(self.folder / ".lock", exclusive=True):
+            with fs.locked(fs.join(self.folder, ".lock"), exclusive=True):
                 self.pending_repair = None
                 path, seq, prev = self._tail()
                 if self.pending_repair is None:

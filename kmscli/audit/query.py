@@ -403,7 +403,7 @@ def log_paths(target: Path) -> list[Path]:
     if target.is_dir():
         from kmscli.audit.log import segments
 
-        return segments(target)
+        return [Path(p) for p in segments(target)]
     return [target]
 
 

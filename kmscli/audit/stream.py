@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from kmscli.audit import chain
@@ -15,7 +14,7 @@ class StderrAuditLog(AuditLog):
     """Writes each event as one JSON line on stderr (chained in memory for this process)."""
 
     def __init__(self, audit_key: bytes) -> None:
-        super().__init__(Path("/nonexistent"), audit_key)
+        super().__init__("/nonexistent", audit_key)
         self._seq = 0
         self._prev = chain.genesis(audit_key)
 

@@ -166,7 +166,7 @@ def _follows(key: bytes, previous: str, line: _Line | None, seq: int | None = No
 
 def verify_log(folder: Path, key: bytes) -> Report:
     """Verify every segment in ``folder`` against ``key``; stops at the first bad line."""
-    paths = segments(folder)
+    paths = [Path(p) for p in segments(folder)]
     report = Report(segments=[p.name for p in paths])
     stop_at: dict[Path, int] = {}
     if paths:

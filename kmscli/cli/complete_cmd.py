@@ -22,19 +22,20 @@ _REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}$")
 def vault_ids(kind: str, vault: str | None, region: str | None) -> list[str]:
     """Key ids (and alias names, for ``keys``) or alias names (``aliases``) of one region, sorted."""
     from kmscli.settings import load_settings
+    from kmscli.vault import fs
 
     settings = load_settings({"vault": vault, "region": region})
-    if not _REGION_RE.match(settings.region) or not settings.vault_path.is_dir():
+    if not _REGION_RE.match(settings.region) or not fs.is_dir(settings.vault_path):
         return []
     out: list[str] = []
     if kind == "keys":
         try:
-            names = os.listdir(settings.vault_path / "keys" / settings.region)
+            names = os.listdir(os.path.join(settings.vault_path, "keys", settings.region))
         except OSError:
             names = []
         out += sorted(m.group(1) for n in names if (m := _KEY_FILE_RE.match(n)))
     try:
-        with open(settings.vault_path / "aliases" / f"{settings.region}.json", "rb") as fh:
+        with open(os.path.join(settings.vault_path, "aliases", f"{settings.region}.json"), "rb") as fh:
             data = json.loads(fh.read(4 * 1024 * 1024)).get("data", {})
         out += sorted(str(name) for name in data if str(name).startswith("alias/"))
     except (OSError, ValueError, AttributeError):

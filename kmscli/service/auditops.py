@@ -20,13 +20,13 @@ from kmscli.vault.store import Vault
 
 def audit_folder(settings: Settings) -> Path:
     """The audit folder of the configured vault (exit 253 with advice when there is no vault)."""
-    return Vault.open(settings.vault_path).path / "audit"
+    return Path(Vault.open(settings.vault_path).path) / "audit"
 
 
 def _alias_files(settings: Settings) -> dict[str, dict[str, Any]]:
     """Every region's alias index, read for display WITHOUT checking its MAC (docs/audit.md)."""
     out: dict[str, dict[str, Any]] = {}
-    folder = settings.vault_path / "aliases"
+    folder = Path(settings.vault_path) / "aliases"
     try:
         files = sorted(folder.glob("*.json"))
     except OSError:
@@ -70,7 +70,7 @@ def verify(settings: Settings, prompt: Prompt | None, *, repair: bool = False) -
     is ever changed.
     """
     vault = unlock(settings, prompt)
-    folder = vault.path / "audit"
+    folder = Path(vault.path) / "audit"
     report = verify_log(folder, vault.audit_key)
     if repair and report.torn is not None:
         log = AuditLog(folder, vault.audit_key, settings.audit_segment_bytes)

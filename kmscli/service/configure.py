@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Any
 
 from kmscli.errors import UsageError, VaultEnvironmentError
@@ -64,13 +63,14 @@ def _section(config: dict[str, Any], profile: str, create: bool) -> dict[str, An
     return table
 
 
-def write_config(path: Path, config: dict[str, Any]) -> None:
+def write_config(path: fs.StrPath, config: dict[str, Any]) -> None:
     """Write ``config`` as TOML, atomically, private to the user."""
     import tomli_w
 
+    path = fs.pathstr(path)
     try:
-        if not path.parent.exists():
-            fs.ensure_dir(path.parent)
+        if not fs.exists(fs.parent(path)):
+            fs.ensure_dir(fs.parent(path))
         fs.atomic_write(path, tomli_w.dumps(config).encode())
     except OSError as exc:
         raise VaultEnvironmentError(f"cannot write config file {path}: {exc.strerror or exc}") from None

@@ -53,7 +53,7 @@ def backup(
     archive.check_outfile(outfile, force=force)
     vault = unlock(settings, prompt)
     _require_folder(vault, "backup")
-    if outfile.resolve().is_relative_to(vault.path.resolve()):
+    if outfile.resolve().is_relative_to(Path(vault.path).resolve()):
         raise VaultEnvironmentError(f"the backup file {outfile} must be outside the vault folder")
     with vault.lock(exclusive=True):  # exclusive: the log must not grow while it is copied
         audit_event(vault, settings, "BackupVault", {"outfile": str(outfile)}, read_only=True)
@@ -84,7 +84,7 @@ def restore(
     progress: Progress = _no_progress,
 ) -> dict[str, Any]:
     """Recreate a vault folder from a backup (or bundle); refuses to clobber one without ``force``."""
-    target = settings.vault_path
+    target = Path(settings.vault_path)
     if target.is_file():
         raise VaultEnvironmentError(f"the vault path {target} is a file; restore needs a folder path")
     if Vault.exists(target) and not force:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from kmscli.audit.log import AuditLog
 from kmscli.errors import VaultEnvironmentError
 from kmscli.service.core import Identity, ServiceContext
 from kmscli.settings import Settings
+from kmscli.vault import fs
 from kmscli.vault.store import UnlockedVault, Vault
 
 #: Asks the user for a secret on a terminal: (prompt text, confirm twice) -> passphrase.
@@ -18,7 +18,7 @@ Prompt = Callable[[str, bool], str]
 MAX_PASSPHRASE_FILE = 64 * 1024
 
 
-def read_passphrase_file(path: Path) -> bytes:
+def read_passphrase_file(path: fs.StrPath) -> bytes:
     """The passphrase in a file (one trailing newline removed)."""
     try:
         with open(path, "rb") as fh:
@@ -57,7 +57,7 @@ def get_passphrase(
 
 def open_vault(settings: Settings) -> Vault:
     """The configured vault: a folder, or a read-only archive file (backup or bundle)."""
-    if settings.vault_path.is_file():
+    if fs.is_file(settings.vault_path):
         from kmscli.vault.archive import ArchiveFile
 
         return ArchiveFile.open(settings.vault_path)
@@ -83,11 +83,11 @@ def audit_log_for(vault: UnlockedVault, settings: Settings) -> AuditLog:
     if getattr(vault, "read_only", False):  # an ArchiveVault (not imported: the hot path)
         folder = os.environ.get("KMSCLI_AUDIT_LOG")
         if folder:
-            return AuditLog(Path(folder), vault.audit_key, settings.audit_segment_bytes)
+            return AuditLog(folder, vault.audit_key, settings.audit_segment_bytes)
         from kmscli.audit.stream import StderrAuditLog
 
         return StderrAuditLog(vault.audit_key)
-    return AuditLog(vault.path / "audit", vault.audit_key, settings.audit_segment_bytes)
+    return AuditLog(fs.join(vault.path, "audit"), vault.audit_key, settings.audit_segment_bytes)
 
 
 def context_for(vault: UnlockedVault, settings: Settings) -> ServiceContext:

@@ -9,6 +9,7 @@ from kmscli.errors import VaultEnvironmentError
 from kmscli.service.core import system_random, utcnow
 from kmscli.service.session import Prompt, audit_event, get_passphrase
 from kmscli.settings import Settings
+from kmscli.vault import fs
 from kmscli.vault.store import DEFAULT_KDF, Vault
 
 
@@ -31,7 +32,7 @@ def init_vault(
 
 def status(settings: Settings) -> dict[str, Any]:
     """What can be known without the passphrase."""
-    if settings.vault_path.is_file():  # a backup or bundle used read-only through KMSCLI_VAULT
+    if fs.is_file(settings.vault_path):  # a backup or bundle used read-only through KMSCLI_VAULT
         from kmscli.service.portability import archive_status
 
         return archive_status(settings)

@@ -82,7 +82,7 @@ def seal(vault: UnlockedVault, kind: str, created: str, files: dict[str, bytes],
 
 
 def new_vault_header(
-    path: Path, passphrase: bytes, kdf: dict[str, int], random: Callable[[int], bytes], created: str
+    path: fs.StrPath, passphrase: bytes, kdf: dict[str, int], random: Callable[[int], bytes], created: str
 ) -> UnlockedVault:
     """A new vault identity (id, salt, vault key wrapped under ``passphrase``) held in memory only."""
     from kmscli.ids import uuid4
@@ -95,7 +95,7 @@ def new_vault_header(
         "created": created,
         "kdf": {"name": "argon2id", "salt": b64e(salt), **params},
     }
-    header = Header(path, raw)
+    header = Header(fs.pathstr(path), raw)
     vault_key = random(32)
     root = derive_root_key(passphrase, salt, params)
     nonce = random(12)
@@ -116,7 +116,7 @@ def is_archive(path: Path) -> bool:
 class ArchiveFile(Vault):
     """An archive whose outer JSON and header were read; the passphrase or a session opens it."""
 
-    def __init__(self, path: Path, header: Header, doc: dict[str, Any]) -> None:
+    def __init__(self, path: fs.StrPath, header: Header, doc: dict[str, Any]) -> None:
         super().__init__(path, header)
         self.doc = doc
 
@@ -126,8 +126,9 @@ class ArchiveFile(Vault):
         return str(self.doc["kind"])
 
     @classmethod
-    def open(cls, path: Path) -> ArchiveFile:
+    def open(cls, path: fs.StrPath) -> ArchiveFile:
         """Read an archive file and check its outer structure and header (no secret needed)."""
+        path = fs.pathstr(path)
         try:
             raw = fs.read_bounded(path, MAX_ARCHIVE)
         except FileNotFoundError:
@@ -195,7 +196,7 @@ class ArchiveVault(UnlockedVault):
     read_only = True
 
     def __init__(
-        self, path: Path, header: Header, vault_key: bytes, files: dict[str, bytes], kind: str
+        self, path: fs.StrPath, header: Header, vault_key: bytes, files: dict[str, bytes], kind: str
     ) -> None:
         super().__init__(path, header, vault_key)
         self.files = files
@@ -207,7 +208,7 @@ class ArchiveVault(UnlockedVault):
             "aliases or policies need a vault folder (see `kmscli vault restore`)"
         )
 
-    def read_authenticated(self, path: Path, what: str) -> Any:
+    def read_authenticated(self, path: str, what: str) -> Any:
         """Read a MAC'd file from the archive; FileNotFoundError when it is not there."""
         rel = self._rel(path)
         if rel not in self.files:
@@ -222,7 +223,7 @@ class ArchiveVault(UnlockedVault):
             raise TamperError(f"{what} {rel} in {self.path} failed its integrity check")
         return doc["data"]
 
-    def write_authenticated(self, path: Path, data: Any) -> None:
+    def write_authenticated(self, path: str, data: Any) -> None:
         """Refused: the archive is read-only."""
         raise self._refuse()
 
@@ -261,7 +262,7 @@ class ArchiveVault(UnlockedVault):
         return len(self._key_files())
 
 
-def open_archive(path: Path) -> ArchiveFile:
+def open_archive(path: fs.StrPath) -> ArchiveFile:
     """Open an archive file (no secret needed yet)."""
     return ArchiveFile.open(path)
 
@@ -271,7 +272,7 @@ def vault_files(vault: Vault) -> Iterator[tuple[str, Path]]:
 
     Skips the header (stored separately), lock files and temporary files.
     """
-    root = vault.path
+    root = Path(vault.path)
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):

@@ -17,7 +17,6 @@ import os
 import re
 import stat
 import warnings
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from kmscli.crypto import primitives
@@ -36,7 +35,7 @@ class SessionError(VaultEnvironmentError):
     """A session token is malformed, unknown, expired or was locked (exit 253, never a prompt)."""
 
 
-def runtime_dir() -> Path:
+def runtime_dir() -> str:
     """``platformdirs.user_runtime_dir("kmscli")``: ``$XDG_RUNTIME_DIR/kmscli`` when that is set.
 
     platformdirs ignores an ``XDG_RUNTIME_DIR`` that does not exist yet or is not 0700 and falls back
@@ -45,12 +44,12 @@ def runtime_dir() -> Path:
     """
     env = os.environ.get("XDG_RUNTIME_DIR")
     if env:
-        return Path(env) / "kmscli"
+        return fs.join(fs.pathstr(env), "kmscli")
     import platformdirs
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return Path(platformdirs.user_runtime_dir("kmscli"))
+        return fs.pathstr(platformdirs.user_runtime_dir("kmscli"))
 
 
 def new_token(random: Any) -> str:
@@ -82,11 +81,11 @@ def _aad(vault_id: str, sid: str, expires: str) -> bytes:
     )
 
 
-def sessions_dir(vault_id: str) -> Path:
+def sessions_dir(vault_id: str) -> str:
     """The folder holding every session file of one vault."""
     if not _VAULT_ID_RE.match(vault_id):
         raise SessionError(f"vault id {vault_id!r} is malformed")
-    return runtime_dir() / "sessions" / vault_id
+    return fs.join(runtime_dir(), "sessions", vault_id)
 
 
 class SessionInfo(NamedTuple):
@@ -94,7 +93,7 @@ class SessionInfo(NamedTuple):
 
     session_id: str
     expires: dt.datetime
-    path: Path
+    path: str
 
 
 def create(
@@ -117,15 +116,17 @@ def create(
         ).decode(),
     }
     folder = sessions_dir(vault_id)
+    all_sessions = fs.parent(folder)
+    runtime = fs.parent(all_sessions)
     try:
-        if not folder.parent.parent.parent.exists():
-            fs.ensure_dir(folder.parent.parent.parent)
-        fs.ensure_dir(folder.parent.parent)
-        fs.ensure_dir(folder.parent)
+        if not fs.exists(fs.parent(runtime)):
+            fs.ensure_dir(fs.parent(runtime))
+        fs.ensure_dir(runtime)
+        fs.ensure_dir(all_sessions)
         fs.ensure_dir(folder)
-        if folder.parent.parent.stat().st_uid != os.getuid():
-            raise SessionError(f"runtime folder {folder.parent.parent} belongs to another user")
-        path = folder / f"{sid}.json"
+        if os.stat(runtime).st_uid != os.getuid():
+            raise SessionError(f"runtime folder {runtime} belongs to another user")
+        path = fs.join(folder, f"{sid}.json")
         fs.atomic_write(path, json.dumps(doc).encode() + b"\n")
     except OSError as exc:
         raise SessionError(f"cannot write the session file in {folder}: {exc.strerror or exc}") from None
@@ -137,7 +138,7 @@ def open_session(vault_id: str, token: str, now: dt.datetime) -> bytes:
     from cryptography.exceptions import InvalidTag
 
     sid = session_id(token)
-    path = sessions_dir(vault_id) / f"{sid}.json"
+    path = fs.join(sessions_dir(vault_id), f"{sid}.json")
     hint = "run `kmscli unlock` to start a new session"
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
@@ -175,7 +176,7 @@ def open_session(vault_id: str, token: str, now: dt.datetime) -> bytes:
     return key
 
 
-def destroy_one(path: Path) -> None:
+def destroy_one(path: fs.StrPath) -> None:
     """Overwrite and remove one session file (best effort if it vanished meanwhile)."""
     try:
         fs.shred(path)
@@ -193,7 +194,7 @@ def destroy_all(vault_id: str) -> int:
     count = 0
     for name in names:
         if name.endswith(".json"):
-            destroy_one(folder / name)
+            destroy_one(fs.join(folder, name))
             count += 1
     return count
 

@@ -18,7 +18,6 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from kmscli.crypto import primitives
@@ -96,7 +95,7 @@ def _aesgcm(key: bytes) -> Any:
 class Header(NamedTuple):
     """The vault header as read from disk, without the passphrase."""
 
-    path: Path
+    path: str
     raw: dict[str, Any]
 
     @property
@@ -111,7 +110,7 @@ class Header(NamedTuple):
         )
 
 
-def _read_json(path: Path, what: str) -> Any:
+def _read_json(path: str, what: str) -> Any:
     try:
         raw = fs.read_bounded(path)
     except FileNotFoundError:
@@ -133,22 +132,27 @@ def _file_mac_input(rel: str, data: Any) -> bytes:
 
 
 class Vault:
-    """A vault folder whose header has been read; no secret is known yet."""
+    """A vault folder whose header has been read; no secret is known yet.
 
-    def __init__(self, path: Path, header: Header) -> None:
-        self.path = path
+    Paths are strings as ``str(pathlib.Path(...))`` would print them (:func:`kmscli.vault.fs.pathstr`):
+    pathlib is not imported on the way to an encrypt.
+    """
+
+    def __init__(self, path: fs.StrPath, header: Header) -> None:
+        self.path = fs.pathstr(path)
         self.header = header
 
     # -- opening and creating -------------------------------------------------------------
     @staticmethod
-    def exists(path: Path) -> bool:
+    def exists(path: fs.StrPath) -> bool:
         """Whether ``path`` holds a vault header."""
-        return (path / HEADER_NAME).is_file()
+        return fs.is_file(fs.join(fs.pathstr(path), HEADER_NAME))
 
     @classmethod
-    def open(cls, path: Path) -> Vault:
+    def open(cls, path: fs.StrPath) -> Vault:
         """Read and sanity-check the header of the vault at ``path``."""
-        header_path = path / HEADER_NAME
+        path = fs.pathstr(path)
+        header_path = fs.join(path, HEADER_NAME)
         try:
             raw = _read_json(header_path, "vault header")
         except FileNotFoundError:
@@ -176,13 +180,14 @@ class Vault:
     @classmethod
     def create(
         cls,
-        path: Path,
+        path: fs.StrPath,
         passphrase: bytes,
         kdf: dict[str, int],
         random: Callable[[int], bytes],
         created: str,
     ) -> UnlockedVault:
         """Create a new vault at ``path``; refuses to overwrite an existing one."""
+        path = fs.pathstr(path)
         params = check_kdf_params(kdf, source="vault init")
         if cls.exists(path):
             raise VaultEnvironmentError(f"a vault already exists at {path}; refusing to overwrite it")
@@ -194,7 +199,7 @@ class Vault:
     @classmethod
     def _create(
         cls,
-        path: Path,
+        path: str,
         passphrase: bytes,
         params: dict[str, int],
         random: Callable[[int], bytes],
@@ -202,7 +207,7 @@ class Vault:
     ) -> UnlockedVault:
         """The body of :meth:`create` (file-system errors become exit-253 errors there)."""
         fs.ensure_dir(path)
-        with fs.locked(path / ".lock", exclusive=True):
+        with fs.locked(fs.join(path, ".lock"), exclusive=True):
             if cls.exists(path):
                 raise VaultEnvironmentError(f"a vault already exists at {path}; refusing to overwrite it")
             salt = random(16)
@@ -212,7 +217,7 @@ class Vault:
                 "created": created,
                 "kdf": {"name": "argon2id", "salt": b64e(salt), **params},
             }
-            header = Header(path / HEADER_NAME, raw)
+            header = Header(fs.join(path, HEADER_NAME), raw)
             vault_key = random(32)
             root = derive_root_key(passphrase, salt, params)
             nonce = random(12)
@@ -223,22 +228,23 @@ class Vault:
             unlocked = UnlockedVault(path, header, vault_key)
             raw["mac"] = unlocked.header_mac(raw)
             for sub in ("keys", "aliases", "audit"):
-                fs.ensure_dir(path / sub)
+                fs.ensure_dir(fs.join(path, sub))
             fs.atomic_write(header.path, json.dumps(raw, indent=2).encode() + b"\n")
         return unlocked
 
     # -- status without the passphrase --------------------------------------------------
     def key_count(self) -> int:
         """Number of key files in every region (no passphrase needed)."""
-        keys = self.path / "keys"
-        if not keys.is_dir():
+        keys = fs.join(self.path, "keys")
+        if not fs.is_dir(keys):
             return 0
+        regions = [fs.join(keys, name) for name in os.listdir(keys)]
         return sum(
             1
-            for region in keys.iterdir()
-            if region.is_dir()
-            for entry in region.iterdir()
-            if entry.suffix == ".json" and not entry.name.startswith(".")
+            for region in regions
+            if fs.is_dir(region)
+            for name in os.listdir(region)
+            if name.endswith(".json") and not name.startswith(".")
         )
 
     # -- unlocking ----------------------------------------------------------------------
@@ -281,7 +287,7 @@ class Vault:
 class UnlockedVault(Vault):
     """A vault whose vault key is known: can read and write authenticated files."""
 
-    def __init__(self, path: Path, header: Header, vault_key: bytes) -> None:
+    def __init__(self, path: fs.StrPath, header: Header, vault_key: bytes) -> None:
         super().__init__(path, header)
         self._vault_key = vault_key
         self._mac_key = subkey(vault_key, "file-mac")
@@ -305,10 +311,11 @@ class UnlockedVault(Vault):
     def _file_mac(self, rel: str, data: Any) -> str:
         return primitives.hmac_sha256(self._mac_key, _file_mac_input(rel, data)).hex()
 
-    def _rel(self, path: Path) -> str:
-        return path.relative_to(self.path).as_posix()
+    def _rel(self, path: str) -> str:
+        """The name a file's MAC binds, e.g. ``keys/us-east-1/ID.json`` (Path.relative_to().as_posix())."""
+        return fs.relative_posix(path, self.path)
 
-    def read_authenticated(self, path: Path, what: str) -> Any:
+    def read_authenticated(self, path: str, what: str) -> Any:
         """Read a MAC'd vault file; raise ``TamperError`` naming the file if it fails."""
         doc = _read_json(path, what)
         if not isinstance(doc, dict) or "data" not in doc or not isinstance(doc.get("mac"), str):
@@ -322,9 +329,9 @@ class UnlockedVault(Vault):
             )
         return doc["data"]
 
-    def write_authenticated(self, path: Path, data: Any) -> None:
+    def write_authenticated(self, path: str, data: Any) -> None:
         """Atomically write ``data`` with its MAC (caller holds the exclusive lock)."""
-        fs.ensure_dir(path.parent)
+        fs.ensure_dir(fs.parent(path))
         doc = {"format": FORMAT_VERSION, "data": data, "mac": self._file_mac(self._rel(path), data)}
         fs.atomic_write(path, json.dumps(doc, separators=(",", ":"), sort_keys=True).encode() + b"\n")
 
@@ -332,15 +339,15 @@ class UnlockedVault(Vault):
     @contextlib.contextmanager
     def lock(self, exclusive: bool) -> Iterator[None]:
         """Shared lock for reads, exclusive for read-modify-write."""
-        with fs.locked(self.path / ".lock", exclusive):
+        with fs.locked(fs.join(self.path, ".lock"), exclusive):
             yield
 
     # -- keys -------------------------------------------------------------------------------
-    def key_path(self, region: str, key_id: str) -> Path:
+    def key_path(self, region: str, key_id: str) -> str:
         """Where one key's file lives; refuses ids and regions that are not well-formed."""
         if not is_key_id(key_id) or not _REGION_RE.match(region):
             raise ValueError(f"not a key id / region: {key_id!r} {region!r}")
-        return self.path / "keys" / region / f"{key_id}.json"
+        return fs.join(self.path, "keys", region, f"{key_id}.json")
 
     def load_key(self, region: str, key_id: str) -> dict[str, Any] | None:
         """The key record, or None when no such key exists."""
@@ -363,8 +370,8 @@ class UnlockedVault(Vault):
 
     def list_key_ids(self, region: str) -> list[str]:
         """Sorted key ids in one region (directory listing only; no file is read)."""
-        folder = self.path / "keys" / region
-        if not _REGION_RE.match(region) or not folder.is_dir():
+        folder = fs.join(self.path, "keys", region)
+        if not _REGION_RE.match(region) or not fs.is_dir(folder):
             return []
         return sorted(
             name[:-5]
@@ -374,15 +381,17 @@ class UnlockedVault(Vault):
 
     def list_regions(self) -> list[str]:
         """Regions that hold at least one key folder."""
-        folder = self.path / "keys"
-        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        folder = fs.join(self.path, "keys")
+        if not fs.is_dir(folder):
+            return []
+        return sorted(name for name in os.listdir(folder) if fs.is_dir(fs.join(folder, name)))
 
     # -- aliases ------------------------------------------------------------------------------
-    def alias_path(self, region: str) -> Path:
+    def alias_path(self, region: str) -> str:
         """The alias index file of one region."""
         if not _REGION_RE.match(region):
             raise ValueError(f"not a region: {region!r}")
-        return self.path / "aliases" / f"{region}.json"
+        return fs.join(self.path, "aliases", f"{region}.json")
 
     def load_aliases(self, region: str) -> dict[str, dict[str, Any]]:
         """Alias name -> {"TargetKeyId", "CreationDate", "LastUpdatedDate"}."""
@@ -402,16 +411,16 @@ class UnlockedVault(Vault):
     def load_schedule(self) -> dict[str, Any]:
         """Pending deletions and rotations: ``{"REGION/KEYID": {"delete_at": ..., ...}}``."""
         try:
-            data = self.read_authenticated(self.path / "schedule.json", "schedule")
+            data = self.read_authenticated(fs.join(self.path, "schedule.json"), "schedule")
         except FileNotFoundError:
             return {}
         if not isinstance(data, dict):
-            raise TamperError(f"schedule {self.path / 'schedule.json'} is malformed")
+            raise TamperError(f"schedule {fs.join(self.path, 'schedule.json')} is malformed")
         return data
 
     def save_schedule(self, schedule: dict[str, Any]) -> None:
         """Write the schedule (caller holds the exclusive lock)."""
-        self.write_authenticated(self.path / "schedule.json", schedule)
+        self.write_authenticated(fs.join(self.path, "schedule.json"), schedule)
 
     # -- key material wrapping ----------------------------------------------------------------
     def wrap_material(self, arn: str, material_id: str, raw: bytes, nonce: bytes) -> str:
