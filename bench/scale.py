@@ -4,7 +4,7 @@ Both vaults use the KDF's documented test floor, so that the fixed KDF cost does
 measures: the per-call work that grows with the number of keys. Target ratio <= 1.2.
 
 Creating 10,000 keys through the CLI would take one process (and one KDF) per key, so the vaults are
-built once, in-process, through the service layer (``kmscli.service.core.invoke`` on a
+built once, in-process, through the service layer (``kmscli.service.pipeline.core.invoke`` on a
 ``ServiceContext``, as tests/conftest.py does), with ``os.fsync`` disabled while building (durability
 of a throwaway cache does not matter; the files written are the same). They are cached in
 ``bench/.work/scale/`` and rebuilt when kmscli's version or vault format changes or they stop working.
@@ -74,8 +74,8 @@ def build_vault(vault: Path, keys: int, progress: bool = False) -> str:
 
     The key returned is the one created in the middle, so neither end of a listing is favoured.
     """
-    from kmscli.service.core import invoke, system_random
-    from kmscli.service.session import context_for
+    from kmscli.service.features.session import context_for
+    from kmscli.service.pipeline.core import invoke, system_random
     from kmscli.settings import load_settings
     from kmscli.vault.store import Vault
 

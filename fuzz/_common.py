@@ -21,8 +21,8 @@ def run(test_one_input, setup=None) -> None:  # type: ignore[no-untyped-def]
         import kmscli.crypto.blob  # noqa: F401
         import kmscli.policy.document  # noqa: F401
         import kmscli.policy.evaluate  # noqa: F401
-        import kmscli.service.importing  # noqa: F401
-        import kmscli.service.validate  # noqa: F401
+        import kmscli.service.operations.importing  # noqa: F401
+        import kmscli.service.pipeline.validate  # noqa: F401
     if setup is not None:
         setup()
     atheris.Setup(sys.argv, test_one_input)

@@ -26,7 +26,7 @@ RECORD = {
 
 def test_one_input(data: bytes) -> None:
     from kmscli.errors import ExpiredImportTokenException, InvalidImportTokenException
-    from kmscli.service.importing import check_token, make_token
+    from kmscli.service.operations.importing import check_token, make_token
 
     genuine = make_token(CALL, ARN, TOKEN_ID, NOW + dt.timedelta(hours=24))
     if data[:1] == b"\x00":

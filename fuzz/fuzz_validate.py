@@ -11,7 +11,7 @@ SHAPES = ["EncryptRequest", "DecryptRequest", "CreateKeyRequest", "TagResourceRe
 
 def test_one_input(data: bytes) -> None:
     from kmscli.errors import ValidationException
-    from kmscli.service.validate import validate_request
+    from kmscli.service.pipeline.validate import validate_request
 
     if not data:
         return

@@ -37,7 +37,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def vault(env: Path) -> Path:
     """A fresh vault (cheap KDF) at $KMSCLI_VAULT."""
-    from kmscli.service.core import system_random
+    from kmscli.service.pipeline.core import system_random
     from kmscli.vault.store import Vault
 
     Vault.create(env, PASSPHRASE.encode(), CHEAP_KDF, system_random, "2026-01-15T12:00:00+00:00")
@@ -52,7 +52,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def service(vault: Path, clock: FakeClock) -> Any:
     """A ServiceContext on the test vault with an injected clock and deterministic randomness."""
-    from kmscli.service.session import context_for
+    from kmscli.service.features.session import context_for
     from kmscli.settings import load_settings
     from kmscli.vault.store import Vault
 
@@ -66,7 +66,7 @@ def service(vault: Path, clock: FakeClock) -> Any:
 @pytest.fixture
 def kms(service: Any) -> Any:
     """Call an operation by name: ``kms("Encrypt", KeyId=..., Plaintext=b"...")``."""
-    from kmscli.service.core import invoke
+    from kmscli.service.pipeline.core import invoke
 
     def call(op: str, **request: Any) -> dict[str, Any]:
         return invoke(service, op, request)

@@ -1,4 +1,4 @@
-"""Generate tests/vectors/blob-v1.json: known-answer vectors for the ciphertext blob format.
+"""Generate tests/unit/crypto/vectors/blob-v1.json: known-answer vectors for the ciphertext blob format.
 
 The vectors are committed; tests check that kmscli still produces and accepts exactly these bytes,
 so a change to the format cannot go unnoticed. Re-run only for a deliberate new format version.
@@ -81,7 +81,7 @@ def main() -> None:
             for n in negative
         ],
     }
-    path = os.path.join(os.path.dirname(__file__), "..", "tests", "vectors", "blob-v1.json")
+    path = os.path.join(os.path.dirname(__file__), "..", "tests", "unit", "crypto", "vectors", "blob-v1.json")
     with open(path, "w") as fh:
         json.dump(out, fh, indent=2, ensure_ascii=False)
         fh.write("\n")

@@ -31,7 +31,7 @@ _ALGORITHM_HELP = (
 
 def _service(opts: dict[str, Any]) -> Any:
     from kmscli.cli.prompt import tty_prompt
-    from kmscli.service.session import open_service
+    from kmscli.service.features.session import open_service
     from kmscli.settings import load_settings
 
     settings = load_settings(settings_overrides(opts))
@@ -68,7 +68,7 @@ def sign(
 ) -> None:
     """Stream FILE through the algorithm's hash and sign the digest with KMS (DIGEST, or EXTERNAL_MU
     for ML-DSA). Writes the raw signature (DER for ECDSA), which openssl verifies."""
-    from kmscli.service.artifact import sign_file
+    from kmscli.service.features.artifact import sign_file
 
     opts = pop_globals(kwargs)
     path = _check_file(file)
@@ -109,13 +109,13 @@ def verify(
     signature = _read(signature_file, "signature file")
     try:
         if public_key is not None:
-            from kmscli.service.artifact import verify_file_offline
+            from kmscli.service.features.artifact import verify_file_offline
 
             alg = verify_file_offline(
                 path, signature, _read(public_key, "public key file"), signing_algorithm
             )
         else:
-            from kmscli.service.artifact import verify_file_with_key
+            from kmscli.service.features.artifact import verify_file_with_key
 
             ctx, _settings = _service(opts)
             assert key_id is not None
@@ -133,7 +133,7 @@ def verify(
 @with_global_options
 def public_key(key_id: str, out_file: str | None, **kwargs: Any) -> None:
     """Write the key's public key as PEM (SubjectPublicKeyInfo), for openssl and offline verify."""
-    from kmscli.service.artifact import public_key_pem
+    from kmscli.service.features.artifact import public_key_pem
 
     opts = pop_globals(kwargs)
     ctx, _settings = _service(opts)

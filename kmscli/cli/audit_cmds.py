@@ -141,7 +141,7 @@ def _source(opts: dict[str, Any], found: dict[str, Any]) -> tuple[Path, Filters,
         if found.get("log_file"):
             target = Path(found["log_file"])
         else:
-            from kmscli.service import auditops
+            from kmscli.service.features import auditops
 
             settings = _settings(opts)
             target = auditops.audit_folder(settings)
@@ -375,7 +375,7 @@ def verify(repair: bool, **kwargs: Any) -> None:
     """Check the chain across every segment; name the first bad line as FILE:LINE and what is wrong
     (edited, deleted, reordered, inserted, torn). Exits 1 when anything is found."""
     from kmscli.cli.prompt import tty_prompt
-    from kmscli.service import auditops
+    from kmscli.service.features import auditops
 
     opts, found = _merged(kwargs, filters=False)
     if found:

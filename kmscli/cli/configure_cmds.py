@@ -23,7 +23,7 @@ def configure(ctx: click.Context, **kwargs: Any) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from kmscli.errors import UsageError
-    from kmscli.service.configure import KEYS, current_profile, get_value, set_value, validate
+    from kmscli.service.features.configure import KEYS, current_profile, get_value, set_value, validate
 
     opts = pop_globals(kwargs)
     profile = current_profile(opts.get("profile"))
@@ -55,7 +55,7 @@ def configure(ctx: click.Context, **kwargs: Any) -> None:
 @with_global_options
 def set_cmd(key: str, value: str, **kwargs: Any) -> None:
     """Set one setting (region, account_id, output, principal, vault) in the profile."""
-    from kmscli.service.configure import current_profile, set_value
+    from kmscli.service.features.configure import current_profile, set_value
 
     opts = pop_globals(kwargs)
     set_value(current_profile(opts.get("profile")), key, value)
@@ -66,7 +66,7 @@ def set_cmd(key: str, value: str, **kwargs: Any) -> None:
 @with_global_options
 def get_cmd(key: str, **kwargs: Any) -> None:
     """Print one setting of the profile; exit status 1 when it is not set (as aws configure get)."""
-    from kmscli.service.configure import current_profile, get_value
+    from kmscli.service.features.configure import current_profile, get_value
 
     opts = pop_globals(kwargs)
     value = get_value(current_profile(opts.get("profile")), key)
@@ -79,7 +79,7 @@ def get_cmd(key: str, **kwargs: Any) -> None:
 @with_global_options
 def list_cmd(**kwargs: Any) -> None:
     """Show every setting of the profile, its value and where it comes from."""
-    from kmscli.service.configure import current_profile, list_values
+    from kmscli.service.features.configure import current_profile, list_values
 
     opts = pop_globals(kwargs)
     overrides = {"region": opts.get("region"), "vault": opts.get("vault")}

@@ -9,7 +9,7 @@ list options with several values, ``--flag``/``--no-flag`` booleans, pagination 
 options, values that start with ``-``, extra arguments, missing values, bad choices, ``--outfile``,
 non-KMS command groups) returns None and the full Click path runs, so every error message stays
 Click's. A parsed command line yields exactly the ``(values, extra, opts)`` the Click callback would
-pass to :func:`kmscli.cli.run.run_operation`; ``tests/test_fastpath.py`` checks that differentially.
+pass to :func:`kmscli.cli.run.run_operation`; ``tests/cli/test_fastpath.py`` checks that differentially.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def _operation_names() -> dict[str, str]:
 
 def _registered(op_name: str) -> bool:
     """Whether cli/main.py lists the operation as a command (it lists the registry's operations)."""
-    from kmscli.service.registry import OPERATION_MODULES
+    from kmscli.service.pipeline.registry import OPERATION_MODULES
 
     return op_name in OPERATION_MODULES
 

@@ -13,7 +13,7 @@ from typing import Any
 from kmscli.cli.render import OUTPUT_FORMATS
 
 #: Value-taking global options: name -> allowed values (None: any text). Mirrors globals.GLOBAL_OPTIONS
-#: (tests/test_fastpath.py checks the two agree).
+#: (tests/cli/test_fastpath.py checks the two agree).
 GLOBAL_VALUE_OPTIONS: dict[str, tuple[str, ...] | None] = {
     "--output": OUTPUT_FORMATS,
     "--query": None,

@@ -25,7 +25,7 @@ EXTRA_COMMANDS: dict[str, str] = {
 
 def _operation_names() -> dict[str, str]:
     from kmscli.cli.opcommand import command_name
-    from kmscli.service.registry import OPERATION_MODULES
+    from kmscli.service.pipeline.registry import OPERATION_MODULES
 
     return {command_name(op): op for op in OPERATION_MODULES}
 

@@ -1,6 +1,6 @@
 """``kmscli policy``: show, simulate, who-can and lint key policies (beyond AWS).
 
-The logic lives in ``kmscli.service.policy_inspect`` and ``kmscli.policy.analysis``; this module only
+The logic lives in ``kmscli.service.features.policy_inspect`` and ``kmscli.policy.analysis``; this module only
 parses options and renders: a rich view on a terminal (or with ``--output table``), data otherwise
 (``--output json`` and the other formats, ``--query``).
 """
@@ -20,7 +20,7 @@ from kmscli.errors import UsageError
 
 def _context(opts: dict[str, Any]) -> tuple[Any, Any]:
     from kmscli.cli.prompt import tty_prompt
-    from kmscli.service.session import open_service
+    from kmscli.service.features.session import open_service
     from kmscli.settings import load_settings
 
     settings = load_settings(settings_overrides(opts))
@@ -252,7 +252,7 @@ def policy() -> None:
 @with_global_options
 def show(key_id: str, **kwargs: Any) -> None:
     """Render a key's policy and grants: who, what, conditions, effect, administrators vs users."""
-    from kmscli.service import policy_inspect
+    from kmscli.service.features import policy_inspect
 
     opts = pop_globals(kwargs)
     settings, ctx = _context(opts)
@@ -287,7 +287,7 @@ def simulate(
     **kwargs: Any,
 ) -> None:
     """Decide a call exactly as kmscli would, without making it. Exit 0 allowed, 1 denied."""
-    from kmscli.service import policy_inspect
+    from kmscli.service.features import policy_inspect
 
     opts = pop_globals(kwargs)
     context = _parse_map(encryption_context, "--encryption-context") if encryption_context else None
@@ -320,7 +320,7 @@ def simulate(
 @with_global_options
 def who_can(key_id: str, action: str, **kwargs: Any) -> None:
     """List every principal the policy and grants allow an action for, and who is explicitly denied."""
-    from kmscli.service import policy_inspect
+    from kmscli.service.features import policy_inspect
 
     opts = pop_globals(kwargs)
     settings, ctx = _context(opts)
@@ -334,7 +334,7 @@ def who_can(key_id: str, action: str, **kwargs: Any) -> None:
 def lint(key_id: str | None, policy_doc: str | None, **kwargs: Any) -> None:
     """Report risky or broken policy patterns; exit 1 when there is an error-level finding."""
     from kmscli.cli.params import load_text
-    from kmscli.service import policy_inspect
+    from kmscli.service.features import policy_inspect
 
     opts = pop_globals(kwargs)
     if (key_id is None) == (policy_doc is None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from kmscli.errors import VaultEnvironmentError
-from kmscli.service.session import Prompt
+from kmscli.service.features.session import Prompt
 
 
 def tty_prompt() -> Prompt | None:

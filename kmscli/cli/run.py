@@ -112,7 +112,7 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], o
     fmt = opts.get("output") or settings.output
     if extra.get("generate_cli_skeleton") == "output":  # as the AWS CLI: validate, then a stubbed call
         from kmscli.model import operation
-        from kmscli.service.validate import validate_request
+        from kmscli.service.pipeline.validate import validate_request
 
         try:
             validate_request(operation(op_name)["input"], request)
@@ -122,10 +122,10 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], o
         emit(skeleton(op_name, "output"), opts, fmt, title=op_name)
         return
     from kmscli.cli.prompt import tty_prompt
-    from kmscli.service.session import open_service
+    from kmscli.service.features.session import open_service
 
     ctx = open_service(settings, tty_prompt())
-    from kmscli.service.core import invoke
+    from kmscli.service.pipeline.core import invoke
 
     def call(name: str, req: dict[str, Any]) -> dict[str, Any]:
         try:

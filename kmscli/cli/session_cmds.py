@@ -31,7 +31,7 @@ def unlock(raw: bool, ttl: str, **kwargs: Any) -> None:
     commands use the session and run no passphrase KDF. `kmscli lock` ends every session.
     """
     from kmscli.cli.prompt import tty_prompt
-    from kmscli.service.sessionops import unlock_session
+    from kmscli.service.features.sessionops import unlock_session
     from kmscli.vault.sessions import parse_ttl
 
     opts = pop_globals(kwargs)
@@ -59,7 +59,7 @@ def lock(**kwargs: Any) -> None:
     Session files are destroyed, so every token stops working. The Lock event is audited when the
     vault key is at hand without a prompt (a valid KMSCLI_SESSION, KMSCLI_PASSPHRASE or file).
     """
-    from kmscli.service.sessionops import lock_sessions
+    from kmscli.service.features.sessionops import lock_sessions
 
     opts = pop_globals(kwargs)
     settings = _settings(opts)

@@ -48,7 +48,7 @@ def vault() -> None:
 def init(**kwargs: Any) -> None:
     """Create a new vault (refuses to overwrite one). Passphrase from KMSCLI_PASSPHRASE,
     KMSCLI_PASSPHRASE_FILE / --passphrase-file, or a prompt asked twice."""
-    from kmscli.service.vaultops import init_vault
+    from kmscli.service.features.vaultops import init_vault
 
     opts = pop_globals(kwargs)
     settings = _settings(opts)
@@ -61,7 +61,7 @@ def init(**kwargs: Any) -> None:
 @with_global_options
 def status(**kwargs: Any) -> None:
     """Show the vault's path, format, KDF parameters and key count (no passphrase needed)."""
-    from kmscli.service.vaultops import status as vault_status
+    from kmscli.service.features.vaultops import status as vault_status
 
     opts = pop_globals(kwargs)
     settings = _settings(opts)
@@ -76,8 +76,8 @@ def status(**kwargs: Any) -> None:
 @with_global_options
 def change_passphrase(new_passphrase_file: str | None, **kwargs: Any) -> None:
     """Rewrap the vault key under a new passphrase (KMSCLI_NEW_PASSPHRASE, --new-passphrase-file or prompt)."""
-    from kmscli.service.session import read_passphrase_file
-    from kmscli.service.vaultops import change_passphrase as change
+    from kmscli.service.features.session import read_passphrase_file
+    from kmscli.service.features.vaultops import change_passphrase as change
 
     opts = pop_globals(kwargs)
     settings = _settings(opts)
@@ -96,14 +96,14 @@ def change_passphrase(new_passphrase_file: str | None, **kwargs: Any) -> None:
         result = change(settings, tty_prompt(), new, _kdf(kwargs) or None)
         if advance is not None:
             advance(1, 1)
-    from kmscli.service.sessionops import end_sessions
+    from kmscli.service.features.sessionops import end_sessions
 
     result["SessionsEnded"] = end_sessions(str(result["VaultId"]))
     emit(result, opts, opts.get("output") or settings.output, "Vault")
 
 
 def _new_passphrase(new_passphrase_file: str | None) -> bytes | None:
-    from kmscli.service.session import read_passphrase_file
+    from kmscli.service.features.session import read_passphrase_file
 
     if os.environ.get("KMSCLI_NEW_PASSPHRASE"):
         return os.environ["KMSCLI_NEW_PASSPHRASE"].encode()
@@ -123,7 +123,7 @@ def backup(outfile: str, force: bool, **kwargs: Any) -> None:
     KMSCLI_VAULT may point at it to read it without restoring.
     """
     from kmscli.cli.progress import progress_bar
-    from kmscli.service.portability import backup as do_backup
+    from kmscli.service.features.portability import backup as do_backup
 
     opts = pop_globals(kwargs)
     settings = _settings(opts)
@@ -142,7 +142,7 @@ def restore(infile: str, force: bool, **kwargs: Any) -> None:
     Refuses to replace an existing vault without --force. Asks for the backup's passphrase.
     """
     from kmscli.cli.progress import progress_bar
-    from kmscli.service.portability import restore as do_restore
+    from kmscli.service.features.portability import restore as do_restore
 
     opts = pop_globals(kwargs)
     settings = _settings(opts)
@@ -171,7 +171,7 @@ def export_key(
     asked twice). Point KMSCLI_VAULT at it to use the keys read-only, e.g. in a CI job.
     """
     from kmscli.errors import VaultEnvironmentError
-    from kmscli.service.portability import export_keys
+    from kmscli.service.features.portability import export_keys
 
     opts = pop_globals(kwargs)
     settings = _settings(opts)

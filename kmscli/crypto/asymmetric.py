@@ -101,7 +101,7 @@ def der_private_key_loader() -> Any:
 
     Importing ``cryptography.hazmat.primitives.serialization`` also loads its SSH, bcrypt and
     PKCS#12 support, which costs more than the whole of a session ``kmscli sign``; the loader it
-    re-exports is the Rust function below (tests/test_startup.py checks that they are one object).
+    re-exports is the Rust function below (tests/cli/test_startup.py checks that they are one object).
     Should a cryptography release move it, the public name is used instead.
     """
     try:
@@ -251,7 +251,7 @@ def ecdsa(algorithm: Any) -> ec.ECDSA:
     of a session ``kmscli sign`` (bench/sign_session.py). The object is therefore built with the
     two attributes ``__init__`` sets, and checked through the public properties the signing code
     reads; should a cryptography release store them differently, the constructor is used after all.
-    tests/test_asymmetric.py checks both that this object is the one the constructor makes and
+    tests/service/test_asymmetric.py checks both that this object is the one the constructor makes and
     that its signatures verify.
     """
     from cryptography.hazmat.primitives.asymmetric import ec

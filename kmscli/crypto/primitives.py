@@ -7,7 +7,7 @@ Start-up matters (every ``kmscli`` call runs some of these; bench/encrypt_sessio
   load the system's OpenSSL a second time (``_hashlib``);
 - AES-GCM is taken from the Rust binding that ``cryptography.hazmat.primitives.ciphers.aead``
   re-exports, because importing that module first imports the whole ``ciphers`` package (every
-  cipher and mode, the decrepit ones included). tests/test_startup.py checks that the class is the
+  cipher and mode, the decrepit ones included). tests/cli/test_startup.py checks that the class is the
   one the public module exports; if a cryptography release moves it, the public import is used.
 """
 

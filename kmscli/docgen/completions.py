@@ -5,7 +5,7 @@ costs no Python start-up. Only key ids and alias names come from the vault at co
 ``kmscli _complete-ids`` (directory listing and alias index; no passphrase).
 
 ``python -m kmscli.docgen.completions OUTDIR`` (``make completions``) writes them;
-``tests/test_docgen.py`` fails when the committed files are stale.
+``tests/cli/test_docgen.py`` fails when the committed files are stale.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Man pages generated from the Click tree: ``kmscli.1`` and one page per command and group.
 
-``python -m kmscli.docgen.manpages OUTDIR`` (``make man``) writes them; ``tests/test_docgen.py``
+``python -m kmscli.docgen.manpages OUTDIR`` (``make man``) writes them; ``tests/cli/test_docgen.py``
 fails when the committed pages are stale and checks that each renders with ``groff -man -ww``
 without warnings. Output is deterministic (no dates), so regenerating changes nothing.
 """

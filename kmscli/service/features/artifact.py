@@ -1,0 +1,144 @@
+"""Signing and verifying artifacts of any size (beyond AWS's 4096-byte Sign limit).
+
+The file is streamed through the algorithm's hash locally; only the digest (or ML-DSA's mu) goes to
+Sign with MessageType DIGEST (EXTERNAL_MU), through :func:`invoke`, so every signature is audited and
+policy-checked like any KMS call. The signature written is the plain KMS signature (DER for ECDSA), so
+``openssl dgst -sha256 -verify pub.pem -signature sig FILE`` checks it. Offline verification from a
+public key file needs no vault and no passphrase.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from kmscli import errors
+from kmscli.crypto import asymmetric
+from kmscli.crypto.digest import artifact_message
+from kmscli.service.pipeline.core import Request, Response, ServiceContext, invoke
+
+
+def _call(ctx: ServiceContext, name: str, request: Request) -> Response:
+    """invoke(), tagging a KMS error with the operation name the CLI reports."""
+    try:
+        return invoke(ctx, name, request)
+    except errors.KMSError as exc:
+        exc.operation = name  # type: ignore[attr-defined]
+        raise
+
+
+def default_algorithm(algorithms: list[str]) -> str:
+    """The algorithm an artifact is signed with when none is named: the key's first one that can sign
+    a file of any size (AWS's first, except pure Ed25519, which takes only RAW messages)."""
+    for name in algorithms:
+        if name != "ED25519_SHA_512":
+            return name
+    return algorithms[0]
+
+
+def default_algorithm_for_public_key(public_key: Any) -> str:
+    """The default of :func:`default_algorithm` for a key known only by its public half."""
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return "RSASSA_PKCS1_V1_5_SHA_256"
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        bits = {"secp384r1": 384, "secp521r1": 512}.get(public_key.curve.name, 256)
+        return f"ECDSA_SHA_{bits}"
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        return "ED25519_PH_SHA_512"
+    return "ML_DSA_SHAKE_256"
+
+
+def _key_and_algorithm(ctx: ServiceContext, key_id: str, algorithm: str | None) -> tuple[dict[str, Any], str]:
+    meta = _call(ctx, "DescribeKey", {"KeyId": key_id})["KeyMetadata"]
+    algorithms = meta.get("SigningAlgorithms") or []
+    if algorithm is None:
+        if meta["KeyUsage"] != "SIGN_VERIFY" or not algorithms:
+            exc = errors.InvalidKeyUsageException(
+                f"{meta['Arn']} key usage is {meta['KeyUsage']} which is not valid for Sign."
+            )
+            exc.operation = "Sign"  # type: ignore[attr-defined]
+            raise exc
+        algorithm = default_algorithm(algorithms)
+    return meta, algorithm
+
+
+def _message(ctx: ServiceContext, meta: dict[str, Any], path: Path, algorithm: str) -> tuple[bytes, str]:
+    public = None
+    if algorithm == "ML_DSA_SHAKE_256":
+        der = _call(ctx, "GetPublicKey", {"KeyId": meta["Arn"]})["PublicKey"]
+        public = asymmetric.load_public(der)
+    try:
+        return artifact_message(path, algorithm, public)
+    except asymmetric.CryptoInputError as exc:
+        raise errors.UsageError(str(exc)) from None
+
+
+def sign_file(ctx: ServiceContext, path: Path, key_id: str, algorithm: str | None) -> tuple[bytes, Response]:
+    """Sign the file at ``path``; returns (signature, a summary for the caller to show)."""
+    if algorithm is not None and algorithm not in asymmetric.SIGNING_ALGORITHMS:
+        raise errors.UsageError(f"unknown signing algorithm {algorithm}")
+    meta, alg = _key_and_algorithm(ctx, key_id, algorithm)
+    message, message_type = _message(ctx, meta, path, alg)
+    out = _call(
+        ctx,
+        "Sign",
+        {"KeyId": meta["Arn"], "Message": message, "MessageType": message_type, "SigningAlgorithm": alg},
+    )
+    summary = {"KeyId": out["KeyId"], "SigningAlgorithm": alg, "MessageType": message_type}
+    if message_type == "DIGEST":
+        summary["Digest"] = message.hex()
+    return out["Signature"], summary
+
+
+def verify_file_with_key(
+    ctx: ServiceContext, path: Path, signature: bytes, key_id: str, algorithm: str | None
+) -> str:
+    """Verify through KMS Verify (audited); raises KMSInvalidSignatureException. Returns the algorithm."""
+    if algorithm is not None and algorithm not in asymmetric.SIGNING_ALGORITHMS:
+        raise errors.UsageError(f"unknown signing algorithm {algorithm}")
+    meta, alg = _key_and_algorithm(ctx, key_id, algorithm)
+    message, message_type = _message(ctx, meta, path, alg)
+    _call(
+        ctx,
+        "Verify",
+        {
+            "KeyId": meta["Arn"],
+            "Message": message,
+            "MessageType": message_type,
+            "Signature": signature,
+            "SigningAlgorithm": alg,
+        },
+    )
+    return alg
+
+
+def verify_file_offline(path: Path, signature: bytes, public_key_data: bytes, algorithm: str | None) -> str:
+    """Verify with a PEM or DER public key alone (no vault). Returns the algorithm used.
+
+    Raises :class:`asymmetric.InvalidSignatureError` for a bad signature and UsageError for unusable
+    input (malformed key, algorithm that does not fit the key, file too large for pure Ed25519).
+    """
+    try:
+        public = asymmetric.load_public(public_key_data)
+    except asymmetric.CryptoInputError as exc:
+        raise errors.UsageError(str(exc)) from None
+    alg_name = algorithm or default_algorithm_for_public_key(public)
+    alg = asymmetric.SIGNING_ALGORITHMS.get(alg_name)
+    if alg is None:
+        raise errors.UsageError(f"unknown signing algorithm {alg_name}")
+    if not asymmetric.algorithm_fits_key(alg, public):
+        raise errors.UsageError(f"signing algorithm {alg_name} does not fit the public key's type")
+    try:
+        message, message_type = artifact_message(path, alg_name, public)
+    except asymmetric.CryptoInputError as exc:
+        raise errors.UsageError(str(exc)) from None
+    asymmetric.verify(public, alg, message, message_type, signature)
+    return alg_name
+
+
+def public_key_pem(ctx: ServiceContext, key_id: str) -> bytes:
+    """The PEM SubjectPublicKeyInfo of an asymmetric KMS key (through GetPublicKey, audited)."""
+    der = _call(ctx, "GetPublicKey", {"KeyId": key_id})["PublicKey"]
+    return asymmetric.public_pem(asymmetric.load_public(der))

@@ -1,0 +1,255 @@
+"""Vault portability: backup to one encrypted file, restore it, export a few keys as a bundle.
+
+A backup is the whole vault (keys, aliases, schedule, audit log) under the vault's own header and
+passphrase; restoring it gives back the same vault. A bundle (``export-key``) is a new vault with a
+new identity and passphrase that holds only the named keys, their policies and aliases: the least a
+CI job needs. ``KMSCLI_VAULT`` may point at either file to use it read-only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kmscli.errors import KMSError, VaultEnvironmentError
+from kmscli.service.features.session import Prompt, audit_event, audit_log_for, get_passphrase, unlock
+from kmscli.service.pipeline.core import Call, Identity, Operation, ServiceContext, system_random, utcnow
+from kmscli.settings import Settings
+from kmscli.vault import archive, fs
+from kmscli.vault.store import DEFAULT_KDF, HEADER_NAME, UnlockedVault, Vault
+
+#: Called with (done, total) as work advances (the CLI draws a progress bar with it).
+Progress = Callable[[int, int], None]
+
+
+def _no_progress(done: int, total: int) -> None:
+    pass
+
+
+def _created() -> str:
+    return utcnow().isoformat(timespec="seconds")
+
+
+def _require_folder(vault: UnlockedVault, what: str) -> None:
+    if getattr(vault, "read_only", False):
+        raise VaultEnvironmentError(f"{what} needs a vault folder; {vault.path} is a read-only archive file")
+
+
+def backup(
+    settings: Settings,
+    prompt: Prompt | None,
+    outfile: Path,
+    *,
+    force: bool = False,
+    progress: Progress = _no_progress,
+) -> dict[str, Any]:
+    """Write the whole vault to one encrypted file (same passphrase as the vault)."""
+    archive.check_outfile(outfile, force=force)
+    vault = unlock(settings, prompt)
+    _require_folder(vault, "backup")
+    if outfile.resolve().is_relative_to(Path(vault.path).resolve()):
+        raise VaultEnvironmentError(f"the backup file {outfile} must be outside the vault folder")
+    with vault.lock(exclusive=True):  # exclusive: the log must not grow while it is copied
+        audit_event(vault, settings, "BackupVault", {"outfile": str(outfile)}, read_only=True)
+        entries = list(archive.vault_files(vault))
+        files: dict[str, bytes] = {}
+        for i, (rel, path) in enumerate(entries, 1):
+            files[rel] = path.read_bytes()
+            progress(i, len(entries))
+        created = _created()
+        data = archive.seal(vault, "backup", created, files, system_random)
+    archive.write_new_file(outfile, data, force=force)
+    return {
+        "Path": str(outfile),
+        "Kind": "backup",
+        "VaultId": vault.header.raw["vault_id"],
+        "KeyCount": sum(1 for rel in files if rel.startswith("keys/")),
+        "FileCount": len(files),
+        "CreationDate": created,
+    }
+
+
+def restore(
+    settings: Settings,
+    prompt: Prompt | None,
+    infile: Path,
+    *,
+    force: bool = False,
+    progress: Progress = _no_progress,
+) -> dict[str, Any]:
+    """Recreate a vault folder from a backup (or bundle); refuses to clobber one without ``force``."""
+    target = Path(settings.vault_path)
+    if target.is_file():
+        raise VaultEnvironmentError(f"the vault path {target} is a file; restore needs a folder path")
+    if Vault.exists(target) and not force:
+        raise VaultEnvironmentError(
+            f"a vault already exists at {target}; refusing to overwrite it without --force"
+        )
+    sealed = archive.ArchiveFile.open(infile)
+    opened = sealed.unlock(get_passphrase(settings, prompt, what="Passphrase of the backup"))
+    assert isinstance(opened, archive.ArchiveVault)
+    parent = target.parent
+    if not parent.exists():
+        fs.ensure_dir(parent)
+    staging = parent / f".restore-{target.name}-{os.urandom(6).hex()}"
+    fs.ensure_dir(staging)
+    try:
+        total = len(opened.files)
+        for i, (rel, data) in enumerate(sorted(opened.files.items()), 1):
+            path = staging / rel
+            fs.ensure_dir(path.parent)
+            fs.atomic_write(path, data)
+            progress(i, total)
+        for sub in ("keys", "aliases", "audit"):
+            fs.ensure_dir(staging / sub)
+        fs.atomic_write(staging / HEADER_NAME, json.dumps(sealed.header.raw, indent=2).encode() + b"\n")
+        Vault.open(staging).unlock_with_vault_key(opened.vault_key)  # the header checks out
+        old: Path | None = None
+        if target.exists():
+            old = parent / f".replaced-{target.name}-{os.urandom(6).hex()}"
+            os.replace(target, old)
+        os.replace(staging, target)
+        fs.fsync_dir(parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    restored = Vault.open(target).unlock_with_vault_key(opened.vault_key)
+    audit_event(restored, settings, "RestoreVault", {"source": str(infile), "kind": sealed.kind})
+    return {
+        "Path": str(target),
+        "Kind": sealed.kind,
+        "VaultId": sealed.header.raw["vault_id"],
+        "KeyCount": restored.key_count(),
+        "Replaced": old is not None,
+    }
+
+
+def _write_lock(vault: UnlockedVault) -> contextlib.AbstractContextManager[None]:
+    """The exclusive lock of a vault folder; nothing for a read-only archive (audit goes elsewhere)."""
+    if getattr(vault, "read_only", False):
+        return contextlib.nullcontext()
+    return vault.lock(exclusive=True)
+
+
+def archive_status(settings: Settings) -> dict[str, Any]:
+    """``vault status`` for a backup or bundle file: what its header says (no passphrase needed)."""
+    import datetime as dt
+
+    sealed = archive.ArchiveFile.open(settings.vault_path)
+    kdf = sealed.header.raw["kdf"]
+    return {
+        "Path": str(sealed.path),
+        "FormatVersion": sealed.header.raw["format"],
+        "VaultId": sealed.header.raw["vault_id"],
+        "CreationDate": dt.datetime.fromisoformat(sealed.doc["created"]),
+        "Kdf": {
+            "Algorithm": "argon2id",
+            "MemoryKiB": kdf["memory_cost"],
+            "Iterations": kdf["iterations"],
+            "Parallelism": kdf["lanes"],
+        },
+        "Kind": sealed.kind,
+        "ReadOnly": True,
+    }
+
+
+def _resolver(vault: UnlockedVault, settings: Settings) -> Call:
+    ctx = ServiceContext(
+        vault=vault,
+        identity=Identity(settings.principal, settings.account_id, settings.region),
+        audit=audit_log_for(vault, settings),
+    )
+    return Call(ctx, Operation("ExportKey", lambda c: {}, False, True), {}, utcnow())
+
+
+def export_keys(
+    settings: Settings,
+    prompt: Prompt | None,
+    key_refs: list[str],
+    outfile: Path,
+    new_passphrase: bytes,
+    *,
+    kdf: dict[str, int] | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Write a bundle: a new vault (new id, new passphrase) holding only the named keys.
+
+    Each key keeps its metadata, policy, grants and tags; its material is rewrapped under the
+    bundle's vault key; the aliases of the region that point at it come along.
+    """
+    if not key_refs:
+        raise VaultEnvironmentError("name at least one --key-id")
+    archive.check_outfile(outfile, force=force)
+    vault = unlock(settings, prompt)
+    params = dict(DEFAULT_KDF, **(kdf or {}))
+    bundle = archive.new_vault_header(outfile, new_passphrase, params, system_random, _created())
+    files: dict[str, bytes] = {}
+    exported: list[dict[str, str]] = []
+    aliases_out: dict[str, dict[str, dict[str, Any]]] = {}
+    with vault.lock(exclusive=False):
+        call = _resolver(vault, settings)
+        records: dict[str, dict[str, Any]] = {}
+        for ref in key_refs:
+            try:
+                record = call.resolve(ref)
+            except KMSError as exc:  # NotFoundException (exit 254) for an unknown key or alias
+                exc.operation = "ExportKey"  # type: ignore[attr-defined]
+                raise
+            records[record["Arn"]] = record
+        for arn, record in sorted(records.items()):
+            region = record.get("Region") or arn.split(":")[3]
+            copied = copy.deepcopy(record)
+            for item in copied.get("Materials", []):
+                if item.get("Wrapped"):
+                    raw = vault.unwrap_material(arn, item["KeyMaterialId"], item["Wrapped"])
+                    item["Wrapped"] = bundle.wrap_material(arn, item["KeyMaterialId"], raw, system_random(12))
+            rel = f"keys/{region}/{record['KeyId']}.json"
+            files[rel] = _authenticated_doc(bundle, rel, copied)
+            names = sorted(
+                name
+                for name, entry in vault.load_aliases(region).items()
+                if entry.get("TargetKeyId") == record["KeyId"]
+            )
+            for name in names:
+                aliases_out.setdefault(region, {})[name] = vault.load_aliases(region)[name]
+            exported.append({"KeyId": record["KeyId"], "Arn": arn, "Aliases": ",".join(names)})
+    for region, entries in aliases_out.items():
+        rel = f"aliases/{region}.json"
+        files[rel] = _authenticated_doc(bundle, rel, entries)
+    data = archive.seal(bundle, "bundle", bundle.header.raw["created"], files, system_random)
+    with _write_lock(vault):
+        audit_event(
+            vault,
+            settings,
+            "ExportKeys",
+            {
+                "outfile": str(outfile),
+                "bundleVaultId": bundle.header.raw["vault_id"],
+                "keys": [e["Arn"] for e in exported],
+            },
+            read_only=True,
+        )
+    archive.write_new_file(outfile, data, force=force)
+    return {
+        "Path": str(outfile),
+        "Kind": "bundle",
+        "VaultId": bundle.header.raw["vault_id"],
+        "Keys": [
+            {"KeyId": e["KeyId"], "Arn": e["Arn"], "Aliases": e["Aliases"].split(",") if e["Aliases"] else []}
+            for e in exported
+        ],
+    }
+
+
+def _authenticated_doc(vault: UnlockedVault, rel: str, data: Any) -> bytes:
+    """The bytes ``write_authenticated`` would write at ``rel`` in ``vault``."""
+    doc = {"format": 1, "data": data, "mac": vault._file_mac(rel, data)}
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode() + b"\n"

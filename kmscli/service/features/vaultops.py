@@ -1,0 +1,72 @@
+"""Vault management beyond the KMS API: init, status, change-passphrase (all audited)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from kmscli.errors import VaultEnvironmentError
+from kmscli.service.features.session import Prompt, audit_event, get_passphrase
+from kmscli.service.pipeline.core import system_random, utcnow
+from kmscli.settings import Settings
+from kmscli.vault import fs
+from kmscli.vault.store import DEFAULT_KDF, Vault
+
+
+def init_vault(
+    settings: Settings, prompt: Prompt | None, kdf: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """Create a vault at the configured path; refuses to overwrite one."""
+    params = dict(DEFAULT_KDF, **(kdf or {}))
+    if Vault.exists(settings.vault_path):
+        raise VaultEnvironmentError(
+            f"a vault already exists at {settings.vault_path}; refusing to overwrite it"
+        )
+    passphrase = get_passphrase(settings, prompt, confirm=True, what="New vault passphrase")
+    vault = Vault.create(
+        settings.vault_path, passphrase, params, system_random, utcnow().isoformat(timespec="seconds")
+    )
+    audit_event(vault, settings, "InitVault", {"kdf": {"name": "argon2id", **params}})
+    return status(settings) | {"Created": True}
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    """What can be known without the passphrase."""
+    if fs.is_file(settings.vault_path):  # a backup or bundle used read-only through KMSCLI_VAULT
+        from kmscli.service.features.portability import archive_status
+
+        return archive_status(settings)
+    vault = Vault.open(settings.vault_path)
+    kdf = vault.header.raw["kdf"]
+    return {
+        "Path": str(vault.path),
+        "FormatVersion": vault.header.raw["format"],
+        "VaultId": vault.header.raw["vault_id"],
+        "CreationDate": dt.datetime.fromisoformat(vault.header.raw["created"]),
+        "Kdf": {
+            "Algorithm": "argon2id",
+            "MemoryKiB": kdf["memory_cost"],
+            "Iterations": kdf["iterations"],
+            "Parallelism": kdf["lanes"],
+        },
+        "KeyCount": vault.key_count(),
+    }
+
+
+def change_passphrase(
+    settings: Settings, prompt: Prompt | None, new_passphrase: bytes | None, kdf: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """Rewrap the vault key under a new passphrase; nothing else is rewritten."""
+    vault = Vault.open(settings.vault_path)
+    unlocked = vault.unlock(get_passphrase(settings, prompt))
+    if new_passphrase is None:
+        if prompt is None:
+            raise VaultEnvironmentError(
+                "no new passphrase: set KMSCLI_NEW_PASSPHRASE or --new-passphrase-file, or run on a terminal"
+            )
+        new_passphrase = prompt("New vault passphrase", True).encode()
+    params = {k: unlocked.header.raw["kdf"][k] for k in DEFAULT_KDF} | (kdf or {})
+    with unlocked.lock(exclusive=True):
+        audit_event(unlocked, settings, "ChangePassphrase", {"kdf": {"name": "argon2id", **params}})
+        unlocked.rewrap(new_passphrase, params, system_random)
+    return status(settings)

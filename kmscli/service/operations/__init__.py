@@ -1,0 +1,1 @@
+"""The KMS API operations, one module per family, AWS names and shapes in and out."""

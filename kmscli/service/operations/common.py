@@ -1,0 +1,188 @@
+"""Helpers shared by operations: key metadata, state and usage checks, key material access."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from kmscli import errors
+from kmscli.crypto.specs import CUSTOMER_MASTER_KEY_SPECS, SPECS, algorithms_for
+from kmscli.service.pipeline.core import Call, Record, parse_time
+
+#: Generators of new key material, by KeySpec: (call, spec) -> raw material bytes.
+#: A spec appears here only once every operation on it works (asymmetric specs register later).
+MaterialGenerator = Callable[[Call, str], bytes]
+GENERATORS: dict[str, MaterialGenerator] = {
+    "SYMMETRIC_DEFAULT": lambda call, spec: call.ctx.random(32),
+}
+
+
+def default_policy(account_id: str) -> str:
+    """AWS's default key policy: the account root gets ``kms:*``."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Id": "key-default-1",
+            "Statement": [
+                {
+                    "Sid": "Enable IAM User Permissions",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ],
+        },
+        indent=2,
+    )
+
+
+def key_metadata(record: Record) -> dict[str, Any]:
+    """DescribeKey's KeyMetadata for a stored record; derived members are computed, not stored."""
+    meta: dict[str, Any] = {
+        "AWSAccountId": record["AWSAccountId"],
+        "KeyId": record["KeyId"],
+        "Arn": record["Arn"],
+        "CreationDate": parse_time(record["CreationDate"]),
+        "Enabled": record["KeyState"] == "Enabled",
+        "Description": record.get("Description", ""),
+        "KeyUsage": record["KeyUsage"],
+        "KeyState": record["KeyState"],
+    }
+    if record.get("DeletionDate"):
+        meta["DeletionDate"] = parse_time(record["DeletionDate"])
+    if record.get("ValidTo"):
+        meta["ValidTo"] = parse_time(record["ValidTo"])
+    meta["Origin"] = record["Origin"]
+    if record.get("ExpirationModel"):
+        meta["ExpirationModel"] = record["ExpirationModel"]
+    meta["KeyManager"] = "CUSTOMER"
+    if record["KeySpec"] in CUSTOMER_MASTER_KEY_SPECS:
+        meta["CustomerMasterKeySpec"] = record["KeySpec"]
+    meta["KeySpec"] = record["KeySpec"]
+    meta.update(algorithms_for(record["KeySpec"], record["KeyUsage"]))
+    meta["MultiRegion"] = bool(record.get("MultiRegion", False))
+    if record.get("MultiRegionConfiguration"):
+        meta["MultiRegionConfiguration"] = record["MultiRegionConfiguration"]
+    if record.get("PendingDeletionWindowInDays"):
+        meta["PendingDeletionWindowInDays"] = record["PendingDeletionWindowInDays"]
+    if (
+        record.get("CurrentKeyMaterialId")
+        and record["KeyUsage"] == "ENCRYPT_DECRYPT"
+        and record["KeySpec"] == "SYMMETRIC_DEFAULT"
+    ):
+        meta["CurrentKeyMaterialId"] = record["CurrentKeyMaterialId"]
+    if record.get("Exportable"):
+        meta["KmscliExportable"] = True  # kmscli extension member (model/extensions.json)
+    return meta
+
+
+def require_enabled(record: Record) -> None:
+    """Raise the error AWS gives for using a key that is not Enabled."""
+    state, arn = record["KeyState"], record["Arn"]
+    if state == "Enabled":
+        return
+    if state == "Disabled":
+        raise errors.DisabledException(f"{arn} is disabled.")
+    if state == "PendingDeletion":
+        raise errors.KMSInvalidStateException(f"{arn} is pending deletion.")
+    if state == "PendingImport":
+        raise errors.KMSInvalidStateException(f"{arn} is pending import.")
+    if state == "PendingReplicaDeletion":
+        raise errors.KMSInvalidStateException(f"{arn} is pending replica deletion.")
+    raise errors.KMSInvalidStateException(f"{arn} is {state}.")
+
+
+def require_not_pending_deletion(record: Record) -> None:
+    """Management operations are refused on keys that are pending deletion."""
+    if record["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
+        raise errors.KMSInvalidStateException(f"{record['Arn']} is pending deletion.")
+
+
+def require_usage(record: Record, usage: str, operation: str) -> None:
+    """InvalidKeyUsageException when the key is not meant for ``operation``."""
+    if record["KeyUsage"] != usage:
+        raise errors.InvalidKeyUsageException(
+            f"{record['Arn']} key usage is {record['KeyUsage']} which is not valid for {operation}."
+        )
+
+
+def require_symmetric(record: Record, operation: str) -> None:
+    """Operations that only symmetric encryption keys support (data keys, symmetric blobs)."""
+    if record["KeySpec"] != "SYMMETRIC_DEFAULT" or record["KeyUsage"] != "ENCRYPT_DECRYPT":
+        raise errors.InvalidKeyUsageException(
+            f"{record['Arn']} key spec is {record['KeySpec']} and key usage is {record['KeyUsage']}, "
+            f"which are not valid for {operation}; it needs a SYMMETRIC_DEFAULT ENCRYPT_DECRYPT key."
+        )
+
+
+def no_recipient(call: Call) -> None:
+    """The Nitro Enclaves ``Recipient`` parameter cannot be honoured on one machine."""
+    if call.request.get("Recipient") is not None:
+        raise errors.UnsupportedOperationException(
+            "Recipient (attested Nitro Enclaves requests) is not supported: kmscli runs on one "
+            "machine with no Nitro enclave to attest"
+        )
+
+
+def current_material(call: Call, record: Record) -> tuple[str, bytes]:
+    """The newest key material (id, raw bytes) of a key."""
+    mid = record.get("CurrentKeyMaterialId")
+    if not mid:
+        raise errors.KMSInvalidStateException(f"{record['Arn']} has no key material.")
+    return mid, material(call, record, mid)
+
+
+def material(call: Call, record: Record, material_id: str) -> bytes:
+    """Unwrap one version of a key's material."""
+    for item in record.get("Materials", []):
+        if item["KeyMaterialId"] == material_id and item.get("Wrapped"):
+            return call.ctx.vault.unwrap_material(record["Arn"], material_id, item["Wrapped"])
+    raise errors.InvalidCiphertextException(
+        "The ciphertext refers to key material that this key does not have."
+    )
+
+
+def add_material(call: Call, record: Record, raw: bytes, origin: str = "AWS_KMS") -> str:
+    """Wrap new material into the record, make it current, and return its KeyMaterialId."""
+    mid = call.ctx.random(32).hex()
+    wrapped = call.ctx.vault.wrap_material(record["Arn"], mid, raw, call.ctx.random(12))
+    record.setdefault("Materials", []).append(
+        {"KeyMaterialId": mid, "CreationDate": call.now.isoformat(), "Wrapped": wrapped, "Origin": origin}
+    )
+    record["CurrentKeyMaterialId"] = mid
+    return mid
+
+
+def spec_info_or_error(spec: str) -> None:
+    """UnsupportedOperationException for key specs kmscli cannot offer, with the reason."""
+    info = SPECS.get(spec)
+    if info is None:
+        raise errors.ValidationException(f"KeySpec {spec} is not valid.")
+    if info.unsupported:
+        raise errors.UnsupportedOperationException(f"KeySpec {spec} is not supported: {info.unsupported}.")
+    generator(spec)
+
+
+def generator(spec: str) -> MaterialGenerator:
+    """The material generator of ``spec`` (the asymmetric and HMAC ones load on first use)."""
+    if spec not in GENERATORS:
+        import kmscli.service.operations.asymmetric  # noqa: F401  (registers its generators at import)
+    if spec not in GENERATORS:
+        raise errors.UnsupportedOperationException(
+            f"KeySpec {spec} is not supported by this kmscli build yet."
+        )
+    return GENERATORS[spec]
+
+
+def check_tags(tags: list[dict[str, str]]) -> None:
+    """TagException for reserved or duplicated tag keys."""
+    seen = set()
+    for tag in tags:
+        key = tag["TagKey"]
+        if key.lower().startswith("aws:"):
+            raise errors.TagException(f"Tag key {key} uses the reserved prefix 'aws:'.")
+        if key in seen:
+            raise errors.TagException(f"Duplicate tag key {key}.")
+        seen.add(key)

@@ -1,0 +1,230 @@
+"""Grant operations: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant.
+
+Grants live in the key record's ``Grants`` list and take effect at once (kmscli has no eventual
+consistency, so a grant token is accepted and checked but never needed). The policy engine honours
+them in every decision (``kmscli.policy.grants``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kmscli import errors
+from kmscli.ids import is_key_id
+from kmscli.policy.actions import GRANT_OPERATIONS_UNCONSTRAINED, GRANT_OPERATIONS_WITH_CONTEXT
+from kmscli.policy.document import ACCOUNT_RE, IAM_PRINCIPAL_RE
+from kmscli.policy.grants import at_least_as_strict, list_entry, make_token, read_token
+from kmscli.policy.principals import same_identity
+from kmscli.service.operations.common import require_not_pending_deletion
+from kmscli.service.pipeline.core import Call, Record, Response, iso, operation, parse_time
+from kmscli.service.pipeline.paging import page
+
+GRANT_ID_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _no_service_principals(call: Call, *members: str) -> None:
+    for member in members:
+        if call.request.get(member) is not None:
+            raise errors.UnsupportedOperationException(
+                f"{member} is not supported: there are no AWS service principals on one machine."
+            )
+
+
+def _check_principal(value: str, member: str) -> None:
+    if not (IAM_PRINCIPAL_RE.match(value) or ACCOUNT_RE.match(value)):
+        raise errors.ValidationException(
+            f"{member} {value!r} is not a valid principal: use an IAM ARN such as "
+            "arn:aws:iam::111122223333:role/Name, or an account id."
+        )
+
+
+def _check_constraints(record: Record, operations: list[str], constraints: dict[str, Any] | None) -> None:
+    if not constraints:
+        return
+    if constraints.get("SourceArn") is not None:
+        raise errors.UnsupportedOperationException(
+            "The SourceArn grant constraint is for grants to AWS services, which kmscli does not have."
+        )
+    if not constraints.get("EncryptionContextEquals") and not constraints.get("EncryptionContextSubset"):
+        return
+    allowed = GRANT_OPERATIONS_WITH_CONTEXT | GRANT_OPERATIONS_UNCONSTRAINED
+    bad = [op for op in operations if op not in allowed]
+    symmetric = record["KeySpec"] == "SYMMETRIC_DEFAULT" and record["KeyUsage"] == "ENCRYPT_DECRYPT"
+    if not symmetric:
+        bad += [op for op in operations if op in GRANT_OPERATIONS_WITH_CONTEXT]
+    if bad:
+        raise errors.ValidationException(
+            f"Encryption context grant constraints are not supported for {', '.join(sorted(set(bad)))} "
+            f"on a {record['KeySpec']} {record['KeyUsage']} key: those operations take no encryption context."
+        )
+
+
+def _same_grant(grant: dict[str, Any], new: dict[str, Any]) -> bool:
+    fields = ("GranteePrincipal", "RetiringPrincipal", "Constraints")
+    return all(grant.get(f) == new.get(f) for f in fields) and sorted(grant["Operations"]) == sorted(
+        new["Operations"]
+    )
+
+
+@operation("CreateGrant", mutating=True)
+def create_grant(call: Call) -> Response:
+    """CreateGrant: allow a principal some operations on a key, optionally under constraints."""
+    req = call.request
+    _no_service_principals(call, "GranteeServicePrincipal", "RetiringServicePrincipal")
+    record = call.resolve(req["KeyId"], allow_alias=False)
+    grantee = req.get("GranteePrincipal")
+    if not grantee:
+        raise errors.ValidationException("GranteePrincipal is required.")
+    _check_principal(grantee, "GranteePrincipal")
+    retiring = req.get("RetiringPrincipal")
+    if retiring:
+        _check_principal(retiring, "RetiringPrincipal")
+    operations = list(dict.fromkeys(req["Operations"]))
+    if not operations:
+        raise errors.ValidationException("Operations must name at least one grant operation.")
+    constraints = req.get("Constraints") or None
+    conditions: dict[str, Any] = {
+        "kms:GrantOperations": operations,
+        "kms:GranteePrincipal": grantee,
+        "kms:GrantIsForAWSResource": False,
+    }
+    if retiring:
+        conditions["kms:RetiringPrincipal"] = retiring
+    if constraints:
+        conditions["kms:GrantConstraintType"] = sorted(constraints)
+    call.authorize("kms:CreateGrant", record, conditions)
+    parent_id = call.audit_extra.get("grantId")
+    if parent_id is not None:  # allowed through a grant: the new one may not exceed it
+        parent = next(g for g in record.get("Grants", []) if g["GrantId"] == parent_id)
+        if not set(operations) <= set(parent["Operations"]) or not at_least_as_strict(
+            constraints, parent.get("Constraints")
+        ):
+            raise errors.AccessDeniedException(
+                f"User: {call.ctx.identity.principal} is not authorized to perform: kms:CreateGrant on "
+                f"resource: {record['Arn']} because grant {parent_id} allows only a grant with a subset "
+                "of its operations and equally strict constraints"
+            )
+    _check_constraints(record, operations, constraints)
+    require_not_pending_deletion(record)
+    call.dry_run()
+    grant: dict[str, Any] = {
+        "KeyId": record["Arn"],
+        "GranteePrincipal": grantee,
+        "RetiringPrincipal": retiring,
+        "IssuingAccount": f"arn:aws:iam::{call.account_id}:root",
+        "Operations": operations,
+        "Constraints": constraints,
+    }
+    name = req.get("Name")
+    if name:
+        for existing in record.get("Grants", []):
+            if existing.get("Name") == name and _same_grant(existing, grant):
+                return {"GrantToken": existing["GrantToken"], "GrantId": existing["GrantId"]}
+    grant_id = call.ctx.random(32).hex()
+    grant.update(
+        GrantId=grant_id,
+        Name=name,
+        CreationDate=iso(call.now),
+        GrantToken=make_token(record["Arn"], grant_id, call.ctx.random(16).hex()),
+    )
+    record.setdefault("Grants", []).append({k: v for k, v in grant.items() if v is not None})
+    call.save(record)
+    call.audit_extra["newGrantId"] = grant_id
+    return {"GrantToken": grant["GrantToken"], "GrantId": grant_id}
+
+
+def _entry(grant: dict[str, Any]) -> dict[str, Any]:
+    entry = list_entry(grant)
+    entry["CreationDate"] = parse_time(grant["CreationDate"])
+    return entry
+
+
+@operation("ListGrants")
+def list_grants(call: Call) -> Response:
+    """ListGrants: a key's grants, optionally one GrantId or one GranteePrincipal."""
+    req = call.request
+    _no_service_principals(call, "GranteeServicePrincipal")
+    record = call.resolve(req["KeyId"])
+    call.authorize("kms:ListGrants", record)
+    grants = sorted(record.get("Grants", []), key=lambda g: g["GrantId"])
+    if req.get("GrantId"):
+        grants = [g for g in grants if g["GrantId"] == req["GrantId"]]
+    if req.get("GranteePrincipal"):
+        grants = [g for g in grants if g["GranteePrincipal"] == req["GranteePrincipal"]]
+    items, extra = page(grants, req, key=lambda g: g["GrantId"])
+    return {"Grants": [_entry(g) for g in items], **extra}
+
+
+@operation("ListRetirableGrants")
+def list_retirable_grants(call: Call) -> Response:
+    """ListRetirableGrants: every grant in the region whose RetiringPrincipal is the one given."""
+    req = call.request
+    _no_service_principals(call, "RetiringServicePrincipal")
+    who = req.get("RetiringPrincipal")
+    if not who:
+        raise errors.ValidationException("RetiringPrincipal is required.")
+    found = []
+    for key_id in call.ctx.vault.list_key_ids(call.region):
+        record = call.load(key_id) if is_key_id(key_id) else None
+        for grant in (record or {}).get("Grants", []):
+            if grant.get("RetiringPrincipal") == who:
+                found.append((f"{key_id}/{grant['GrantId']}", grant))
+    found.sort(key=lambda item: item[0])
+    items, extra = page(found, req, key=lambda item: item[0])
+    return {"Grants": [_entry(g) for _, g in items], **extra}
+
+
+def _find(record: Record, grant_id: str) -> dict[str, Any]:
+    if not GRANT_ID_RE.match(grant_id):
+        raise errors.InvalidGrantIdException(f"Grant id {grant_id!r} is not valid.")
+    for grant in record.get("Grants", []):
+        if grant["GrantId"] == grant_id:
+            return grant
+    raise errors.NotFoundException(f"Grant ID {grant_id} not found for key {record['Arn']}.")
+
+
+def _remove(call: Call, record: Record, grant: dict[str, Any]) -> None:
+    record["Grants"] = [g for g in record.get("Grants", []) if g["GrantId"] != grant["GrantId"]]
+    call.save(record)
+    call.audit_extra["retiredGrantId"] = grant["GrantId"]
+
+
+@operation("RetireGrant", mutating=True)
+def retire_grant(call: Call) -> Response:
+    """RetireGrant by token, or by KeyId and GrantId: the retiring principal, the grantee when the
+    grant includes RetireGrant, or a principal the key policy allows kms:RetireGrant."""
+    req = call.request
+    if req.get("GrantToken"):
+        key_arn, grant_id = read_token(req["GrantToken"])
+        if req.get("GrantId") and req["GrantId"] != grant_id:
+            raise errors.InvalidGrantIdException("The GrantId does not match the grant token.")
+        ref = key_arn
+    elif req.get("KeyId") and req.get("GrantId"):
+        ref, grant_id = req["KeyId"], req["GrantId"]
+    else:
+        raise errors.ValidationException("Specify GrantToken, or both KeyId and GrantId.")
+    record = call.resolve(ref, allow_alias=False)
+    grant = _find(record, grant_id)
+    caller = call.ctx.identity.principal
+    if grant.get("RetiringPrincipal") and same_identity(grant["RetiringPrincipal"], caller):
+        call.audit_extra["retiredBy"] = "RetiringPrincipal"
+    elif same_identity(grant["GranteePrincipal"], caller) and "RetireGrant" in grant["Operations"]:
+        call.audit_extra["retiredBy"] = "GranteePrincipal"
+    else:
+        call.authorize("kms:RetireGrant", record)
+    call.dry_run()
+    _remove(call, record, grant)
+    return {}
+
+
+@operation("RevokeGrant", mutating=True)
+def revoke_grant(call: Call) -> Response:
+    """RevokeGrant: delete a grant (needs kms:RevokeGrant on the key)."""
+    req = call.request
+    record = call.resolve(req["KeyId"], allow_alias=False)
+    call.authorize("kms:RevokeGrant", record)
+    grant = _find(record, req["GrantId"])
+    call.dry_run()
+    _remove(call, record, grant)
+    return {}

@@ -1,0 +1,216 @@
+"""Key lifecycle operations: create, describe, list, enable/disable, description, deletion."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from kmscli import errors
+from kmscli.crypto.specs import SPECS
+from kmscli.ids import is_key_id
+from kmscli.service.operations import regions
+from kmscli.service.operations.common import (
+    add_material,
+    check_tags,
+    default_policy,
+    generator,
+    key_metadata,
+    require_not_pending_deletion,
+    spec_info_or_error,
+)
+from kmscli.service.pipeline.core import (
+    DUE_HANDLERS,
+    Call,
+    Response,
+    iso,
+    operation,
+    record_service_event,
+)
+from kmscli.service.pipeline.paging import page
+
+
+@operation("CreateKey", mutating=True)
+def create_key(call: Call) -> Response:
+    """CreateKey: a new KMS key with fresh material (or PendingImport for EXTERNAL origin)."""
+    req = call.request
+    if req.get("CustomKeyStoreId") is not None or req.get("XksKeyId") is not None:
+        raise errors.UnsupportedOperationException(
+            "Custom key stores are not supported: kmscli has no CloudHSM cluster or external key store."
+        )
+    spec = req.get("KeySpec") or req.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
+    if req.get("KeySpec") and req.get("CustomerMasterKeySpec"):
+        raise errors.ValidationException(
+            "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. "
+            "CustomerMasterKeySpec parameter is deprecated. Use KeySpec only"
+        )
+    spec_info_or_error(spec)
+    info = SPECS[spec]
+    usage = req.get("KeyUsage") or "ENCRYPT_DECRYPT"  # AWS's default, also for asymmetric specs
+    if usage not in info.usages:
+        raise errors.ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {spec}")
+    origin = req.get("Origin") or "AWS_KMS"
+    if origin in ("AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"):
+        raise errors.UnsupportedOperationException(
+            f"Origin {origin} is not supported: kmscli has no CloudHSM cluster or external key store."
+        )
+    tags = req.get("Tags") or []
+    check_tags(tags)
+    multi = bool(req.get("MultiRegion"))
+    key_id = ("mrk-" + call.ctx.random(16).hex()) if multi else call.ctx.new_uuid()
+    arn = call.key_arn(key_id)
+    policy = req.get("Policy") or default_policy(call.account_id)
+    record: dict[str, Any] = {
+        "KeyId": key_id,
+        "Arn": arn,
+        "AWSAccountId": call.account_id,
+        "Region": call.region,
+        "CreationDate": iso(call.now),
+        "Description": req.get("Description", ""),
+        "KeyUsage": usage,
+        "KeySpec": spec,
+        "KeyState": "Enabled" if origin == "AWS_KMS" else "PendingImport",
+        "Origin": origin,
+        "MultiRegion": multi,
+        "Policy": policy,
+        "Tags": tags,
+        "Grants": [],
+        "Materials": [],
+    }
+    if req.get("Exportable"):
+        record["Exportable"] = True  # kmscli only, irreversible (service/operations/export.py)
+    if multi:
+        record["MultiRegionConfiguration"] = {
+            "MultiRegionKeyType": "PRIMARY",
+            "PrimaryKey": {"Arn": arn, "Region": call.region},
+            "ReplicaKeys": [],
+        }
+    call.resources.append(arn)
+    call.authorize("kms:CreateKey", record, {"Policy": policy})
+    call.dry_run()
+    if origin == "AWS_KMS":
+        add_material(call, record, generator(spec)(call, spec))
+    call.save(record)
+    return {"KeyMetadata": key_metadata(record)}
+
+
+@operation("DescribeKey")
+def describe_key(call: Call) -> Response:
+    """DescribeKey."""
+    record = call.resolve(call.request["KeyId"])
+    call.authorize("kms:DescribeKey", record)
+    return {"KeyMetadata": key_metadata(record)}
+
+
+@operation("ListKeys")
+def list_keys(call: Call) -> Response:
+    """ListKeys: key ids and ARNs of this region, paged with Limit and Marker."""
+    ids = call.ctx.vault.list_key_ids(call.region)
+    items, extra = page(ids, call.request, key=lambda kid: kid)
+    return {"Keys": [{"KeyId": kid, "KeyArn": call.key_arn(kid)} for kid in items], **extra}
+
+
+def _set_state(call: Call, action: str, state: str) -> Response:
+    record = call.resolve(call.request["KeyId"])
+    call.authorize(action, record)
+    require_not_pending_deletion(record)
+    if record["KeyState"] == "PendingImport":
+        raise errors.KMSInvalidStateException(f"{record['Arn']} is pending import.")
+    call.dry_run()
+    if record["KeyState"] != state:
+        record["KeyState"] = state
+        call.save(record)
+    return {}
+
+
+@operation("EnableKey", mutating=True)
+def enable_key(call: Call) -> Response:
+    """EnableKey."""
+    return _set_state(call, "kms:EnableKey", "Enabled")
+
+
+@operation("DisableKey", mutating=True)
+def disable_key(call: Call) -> Response:
+    """DisableKey."""
+    return _set_state(call, "kms:DisableKey", "Disabled")
+
+
+@operation("UpdateKeyDescription", mutating=True)
+def update_key_description(call: Call) -> Response:
+    """UpdateKeyDescription."""
+    record = call.resolve(call.request["KeyId"])
+    call.authorize("kms:UpdateKeyDescription", record)
+    require_not_pending_deletion(record)
+    call.dry_run()
+    record["Description"] = call.request["Description"]
+    call.save(record)
+    return {}
+
+
+@operation("ScheduleKeyDeletion", mutating=True)
+def schedule_key_deletion(call: Call) -> Response:
+    """ScheduleKeyDeletion: PendingDeletion for 7 to 30 days, then destroyed at the next access."""
+    req = call.request
+    days = req.get("PendingWindowInDays", 30)
+    record = call.resolve(req["KeyId"])
+    call.authorize("kms:ScheduleKeyDeletion", record, {"kms:ScheduleKeyDeletionPendingWindowInDays": days})
+    if not 7 <= days <= 30:
+        raise errors.ValidationException(
+            f"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy "
+            "constraint: Member must have value between 7 and 30"
+        )
+    if record["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
+        raise errors.KMSInvalidStateException(f"{record['Arn']} is pending deletion.")
+    call.dry_run()
+    if regions.replica_deletion_pending(call, record, days):  # a primary waits for its replicas
+        return {"KeyId": record["Arn"], "KeyState": "PendingReplicaDeletion", "PendingWindowInDays": days}
+    deletion = call.now + dt.timedelta(days=days)
+    record["KeyState"] = "PendingDeletion"
+    record["DeletionDate"] = iso(deletion)
+    record["PendingDeletionWindowInDays"] = days
+    call.save(record)
+    call.schedule().setdefault(f"{call.region}/{record['KeyId']}", {})["delete_at"] = iso(deletion)
+    return {
+        "KeyId": record["Arn"],
+        "DeletionDate": deletion,
+        "KeyState": "PendingDeletion",
+        "PendingWindowInDays": days,
+    }
+
+
+@operation("CancelKeyDeletion", mutating=True)
+def cancel_key_deletion(call: Call) -> Response:
+    """CancelKeyDeletion: the key returns as Disabled."""
+    record = call.resolve(call.request["KeyId"])
+    call.authorize("kms:CancelKeyDeletion", record)
+    if record["KeyState"] not in ("PendingDeletion", "PendingReplicaDeletion"):
+        raise errors.KMSInvalidStateException(f"{record['Arn']} is not pending deletion.")
+    call.dry_run()
+    record["KeyState"] = "Disabled"
+    record.pop("DeletionDate", None)
+    record.pop("PendingDeletionWindowInDays", None)
+    call.save(record)
+    entry = call.schedule().get(f"{call.region}/{record['KeyId']}", {})
+    entry.pop("delete_at", None)
+    if not entry:
+        call.schedule().pop(f"{call.region}/{record['KeyId']}", None)
+    return {"KeyId": record["Arn"]}
+
+
+def _delete_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> None:
+    """The waiting period is over: destroy the key, its material and its aliases (audited)."""
+    schedule = call.schedule()
+    record = call.load(key_id, region) if is_key_id(key_id) else None
+    if record is not None and record.get("KeyState") == "PendingDeletion":
+        aliases = call.aliases(region)
+        for name in [n for n, a in aliases.items() if a["TargetKeyId"] == key_id]:
+            del aliases[name]
+            call.touch_aliases(region)
+        call.destroy(key_id, region)
+        regions.on_key_destroyed(call, record)
+        record_service_event(call, "DeleteKey", [record["Arn"]], {"deletionDate": entry["delete_at"]})
+    entry.pop("delete_at", None)
+    if not entry:
+        schedule.pop(f"{region}/{key_id}", None)
+
+
+DUE_HANDLERS["delete_at"] = _delete_due

@@ -1,0 +1,175 @@
+"""Key policies: the decision point of every call (installed at import), and the policy operations.
+
+``authorize`` is installed with ``core.set_authorizer``: every operation calls
+``call.authorize(action, record, conditions)`` before touching key material. It builds the request
+context (global and key condition keys plus the operation's own), decides with the key policy and
+the key's grants (``kmscli.policy.evaluate``), raises ``AccessDeniedException`` in AWS's wording when
+denied, and records a grant-based allow in the audit event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kmscli import errors
+from kmscli.policy import document
+from kmscli.policy.evaluate import Decision, Request, decide
+from kmscli.policy.grants import read_token
+from kmscli.policy.principals import account_of, principal_arn
+from kmscli.service.operations.common import require_not_pending_deletion
+from kmscli.service.pipeline.core import Call, Record, Response, operation, set_authorizer
+from kmscli.service.pipeline.paging import page
+
+#: AWS's key policy size quota.
+MAX_POLICY_BYTES = 32 * 1024
+LOCKOUT_MESSAGE = "The new key policy will not allow you to update the key policy in the future."
+
+
+def key_aliases(call: Call, record: Record) -> list[str]:
+    """The alias names that point at a key (``kms:ResourceAliases``)."""
+    aliases = call.aliases(record.get("Region", call.region))
+    return sorted(name for name, entry in aliases.items() if entry["TargetKeyId"] == record["KeyId"])
+
+
+def build_request(
+    call: Call,
+    principal: str,
+    action: str,
+    record: Record,
+    conditions: dict[str, Any],
+    policy_text: str | None = None,
+) -> Request:
+    """The request context for a decision: global keys, the key's own keys, the operation's keys.
+
+    ``policy_text`` is the policy to be evaluated (default: the key's own).
+    """
+    account = account_of(principal)
+    ctx: dict[str, Any] = {
+        "aws:principalarn": principal_arn(principal),
+        "aws:principalaccount": account,
+        "kms:calleraccount": account,
+        "aws:currenttime": call.now,
+        "aws:epochtime": int(call.now.timestamp()),
+        "kms:keyspec": record["KeySpec"],
+        "kms:keyusage": record["KeyUsage"],
+        "kms:keyorigin": record["Origin"],
+        "kms:multiregion": bool(record.get("MultiRegion", False)),
+    }
+    text = record.get("Policy", "") if policy_text is None else policy_text
+    if "resourcealiases" in str(text).lower():  # read the alias index only when a policy can use it
+        ctx["kms:resourcealiases"] = key_aliases(call, record)
+    for tag in record.get("Tags", []):
+        ctx[f"aws:resourcetag/{tag['TagKey']}".lower()] = tag["TagValue"]
+    if call.audit_extra.get("requestAlias"):
+        ctx["kms:requestalias"] = call.audit_extra["requestAlias"]
+    for key, value in conditions.items():
+        if ":" not in key:  # EncryptionContext, Policy: inputs of the decision, not condition keys
+            continue
+        if isinstance(value, dict):  # aws:RequestTag -> aws:RequestTag/<tag key>
+            for sub, item in value.items():
+                ctx[f"{key}/{sub}".lower()] = item
+        else:
+            ctx[key.lower()] = value
+    context = conditions.get("EncryptionContext")
+    return Request(principal, action, record["Arn"], ctx, dict(context) if context is not None else None)
+
+
+def stored_policy(record: Record) -> document.Policy:
+    """The key's policy, parsed (a stored policy is valid; a broken one fails closed)."""
+    try:
+        return document.parse(record["Policy"])
+    except errors.MalformedPolicyDocumentException as exc:
+        raise errors.KMSInternalException(
+            f"The stored key policy of {record['Arn']} is not valid ({exc.message}); use put-key-policy."
+        ) from None
+
+
+def decide_call(
+    call: Call, principal: str, action: str, record: Record, conditions: dict[str, Any]
+) -> Decision:
+    """The decision a real call by ``principal`` would get (used by simulate too)."""
+    for token in call.request.get("GrantTokens") or []:
+        read_token(token)
+    req = build_request(call, principal, action, record, conditions)
+    return decide(stored_policy(record), record.get("Grants", []), req)
+
+
+def check_new_policy(call: Call, record: Record, text: str, bypass: bool) -> document.Policy:
+    """Size quota, grammar, and AWS's lockout safety check for a policy about to be set on ``record``."""
+    if len(text.encode("utf-8")) > MAX_POLICY_BYTES:
+        raise errors.LimitExceededException(
+            f"The key policy is {len(text.encode('utf-8'))} bytes; the quota is {MAX_POLICY_BYTES} bytes."
+        )
+    policy = document.parse(text)
+    if not bypass:
+        principal = call.ctx.identity.principal
+        req = build_request(call, principal, "kms:PutKeyPolicy", record, {}, text)
+        if not decide(policy, [], req).allowed:
+            raise errors.MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
+    return policy
+
+
+def authorize(call: Call, action: str, record: Record, conditions: dict[str, Any]) -> None:
+    """The installed decision point: allow, or raise AccessDeniedException (AWS wording)."""
+    if action == "kms:CreateKey":
+        # IAM authorises CreateKey in AWS (there is no key policy yet): the creator is allowed, but
+        # the policy it sets must be valid and must not lock the creator out.
+        # The default policy (no Policy given) is AWS's and is not checked.
+        if call.request.get("Policy") is not None:
+            bypass = bool(call.request.get("BypassPolicyLockoutSafetyCheck"))
+            check_new_policy(call, record, call.request["Policy"], bypass)
+        return
+    decision = decide_call(call, call.ctx.identity.principal, action, record, conditions)
+    if not decision.allowed:
+        by = decision.decided_by()
+        call.audit_extra.setdefault(
+            "policyDecision",
+            {"action": action, "decision": decision.decision, **({"decidedBy": by} if by else {})},
+        )
+        raise errors.AccessDeniedException(decision.message())
+    if decision.grant_id is not None:
+        call.audit_extra.setdefault("grantId", decision.grant_id)
+
+
+set_authorizer(authorize)
+
+
+def _policy_key(call: Call) -> Record:
+    record = call.resolve(call.request["KeyId"], allow_alias=False)
+    name = call.request.get("PolicyName")
+    if name is not None and name != "default":
+        raise errors.NotFoundException(
+            f"No such policy exists: {name}. The only key policy name is 'default'."
+        )
+    return record
+
+
+@operation("GetKeyPolicy")
+def get_key_policy(call: Call) -> Response:
+    """GetKeyPolicy: the key policy document (its name is always ``default``)."""
+    record = _policy_key(call)
+    call.authorize("kms:GetKeyPolicy", record)
+    return {"Policy": record["Policy"], "PolicyName": "default"}
+
+
+@operation("PutKeyPolicy", mutating=True)
+def put_key_policy(call: Call) -> Response:
+    """PutKeyPolicy: replace the key policy after validation and the lockout safety check."""
+    req = call.request
+    record = _policy_key(call)
+    call.authorize("kms:PutKeyPolicy", record)
+    require_not_pending_deletion(record)
+    check_new_policy(call, record, req["Policy"], bool(req.get("BypassPolicyLockoutSafetyCheck")))
+    call.dry_run()
+    record["Policy"] = req["Policy"]
+    call.save(record)
+    return {}
+
+
+@operation("ListKeyPolicies")
+def list_key_policies(call: Call) -> Response:
+    """ListKeyPolicies: always ``["default"]``."""
+    record = call.resolve(call.request["KeyId"], allow_alias=False)
+    call.authorize("kms:ListKeyPolicies", record)
+    names, extra = page(["default"], call.request, key=lambda n: n)
+    return {"PolicyNames": names, **extra}

@@ -1,0 +1,1 @@
+"""The call pipeline every KMS operation goes through: validation, locking, due work, audit, commit."""

@@ -1,0 +1,424 @@
+"""The operation registry and the call pipeline shared by every KMS operation.
+
+``invoke(ctx, "Encrypt", request)`` validates the request against the model, takes the vault lock,
+runs due work (expired deletions, rotations), runs the operation, appends the audit event (fail
+closed), and only then commits the files the operation staged. Operations never print.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from kmscli import errors
+from kmscli.audit import events
+from kmscli.audit.log import AuditLog
+from kmscli.errors import KMSError
+from kmscli.ids import is_key_id
+from kmscli.model import operation as model_operation
+from kmscli.service.pipeline.validate import validate_request
+from kmscli.vault.store import UnlockedVault
+
+Request = dict[str, Any]
+Response = dict[str, Any]
+Record = dict[str, Any]
+
+KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/(.+)$")
+ALIAS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(alias/.+)$")
+
+
+def utcnow() -> dt.datetime:
+    """The real clock (UTC, aware)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def system_random(n: int) -> bytes:
+    """The real randomness source."""
+    import os
+
+    return os.urandom(n)
+
+
+# The classes below are written out rather than declared as dataclasses: importing dataclasses (and
+# the inspect/ast machinery it pulls in) and generating their methods was a tenth of a session
+# Encrypt's wall time (bench/encrypt_session.py).
+class Identity(NamedTuple):
+    """Who is calling, and where: principal ARN, account and region."""
+
+    principal: str
+    account_id: str
+    region: str
+
+
+class ServiceContext:
+    """Everything an operation may depend on; clock and randomness are injectable for tests."""
+
+    __slots__ = ("audit", "clock", "identity", "random", "vault")
+
+    def __init__(
+        self,
+        vault: UnlockedVault,
+        identity: Identity,
+        audit: AuditLog,
+        clock: Callable[[], dt.datetime] = utcnow,
+        random: Callable[[int], bytes] = system_random,
+    ) -> None:
+        self.vault = vault
+        self.identity = identity
+        self.audit = audit
+        self.clock = clock
+        self.random = random
+
+    def new_uuid(self) -> str:
+        """A random UUID from the context's randomness."""
+        from kmscli.ids import uuid4
+
+        return uuid4(self.random(16))
+
+    def in_region(self, region: str) -> ServiceContext:
+        """The same caller, vault, clock and randomness, calling from another region."""
+        identity = self.identity._replace(region=region)
+        return ServiceContext(self.vault, identity, self.audit, self.clock, self.random)
+
+
+class Operation(NamedTuple):
+    """A registered KMS operation."""
+
+    name: str
+    func: Callable[[Call], Response]
+    mutating: bool
+    read_only: bool
+
+
+OPERATIONS: dict[str, Operation] = {}
+
+
+def operation(
+    name: str, *, mutating: bool = False, read_only: bool | None = None
+) -> Callable[[Callable[[Call], Response]], Callable[[Call], Response]]:
+    """Register ``func`` as the implementation of the KMS operation ``name``.
+
+    ``mutating`` operations run under the exclusive vault lock and may stage writes; ``read_only``
+    is the audit record's ``readOnly`` flag (defaults to ``not mutating``).
+    """
+    model_operation(name)  # unknown names fail at import, not at call time
+
+    def register(func: Callable[[Call], Response]) -> Callable[[Call], Response]:
+        OPERATIONS[name] = Operation(name, func, mutating, not mutating if read_only is None else read_only)
+        return func
+
+    return register
+
+
+#: Work that becomes due with time (deletion, rotation), keyed by the schedule entry's field.
+DueHandler = Callable[["Call", str, str, dict[str, Any]], None]
+DUE_HANDLERS: dict[str, DueHandler] = {}
+
+#: Policy evaluation hook: (call, action, record, condition context) -> None or raises.
+Authorizer = Callable[["Call", str, Record, dict[str, Any]], None]
+_AUTHORIZERS: list[Authorizer] = []
+
+
+def set_authorizer(func: Authorizer) -> None:
+    """Install the policy engine (kmscli.policy) as the decision point of every call."""
+    _AUTHORIZERS[:] = [func]
+
+
+class Call:
+    """One operation in flight: its request, the time, and the writes it stages."""
+
+    __slots__ = (
+        "alias_dirty",
+        "audit_extra",
+        "audit_request",
+        "ctx",
+        "loaded",
+        "now",
+        "op",
+        "request",
+        "resources",
+        "staged_aliases",
+        "staged_keys",
+        "staged_schedule",
+    )
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        op: Operation,
+        request: Request,
+        now: dt.datetime,
+        *,
+        resources: list[str] | None = None,
+        audit_extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.op = op
+        self.request = request
+        self.now = now
+        self.resources: list[str] = resources if resources is not None else []
+        self.audit_extra: dict[str, Any] = audit_extra if audit_extra is not None else {}
+        self.audit_request: dict[str, Any] = {}
+        self.staged_keys: dict[tuple[str, str], Record | None] = {}
+        self.staged_aliases: dict[str, dict[str, Any]] = {}
+        self.staged_schedule: dict[str, Any] | None = None
+        self.alias_dirty: set[str] = set()
+        self.loaded: dict[tuple[str, str], Record] = {}
+
+    # -- identity and naming ---------------------------------------------------------------
+    @property
+    def region(self) -> str:
+        """The region this call runs in."""
+        return self.ctx.identity.region
+
+    @property
+    def account_id(self) -> str:
+        """The account that owns the vault's keys."""
+        return self.ctx.identity.account_id
+
+    def key_arn(self, key_id: str, region: str | None = None) -> str:
+        """The ARN of ``key_id`` in this account."""
+        return f"arn:aws:kms:{region or self.region}:{self.account_id}:key/{key_id}"
+
+    def alias_arn(self, alias_name: str, region: str | None = None) -> str:
+        """The ARN of an alias name (``alias/...``)."""
+        return f"arn:aws:kms:{region or self.region}:{self.account_id}:{alias_name}"
+
+    # -- reading -------------------------------------------------------------------------------
+    def load(self, key_id: str, region: str | None = None) -> Record | None:
+        """A key record as this call sees it (its own staged writes included)."""
+        where = (region or self.region, key_id)
+        if where in self.staged_keys:
+            return self.staged_keys[where]
+        if where not in self.loaded:
+            record = self.ctx.vault.load_key(*where)
+            if record is None:
+                return None
+            self.loaded[where] = record
+        return self.loaded[where]
+
+    def aliases(self, region: str | None = None) -> dict[str, dict[str, Any]]:
+        """The alias index of a region (staged version when this call changed it)."""
+        reg = region or self.region
+        if reg not in self.staged_aliases:
+            self.staged_aliases[reg] = self.ctx.vault.load_aliases(reg)
+        return self.staged_aliases[reg]
+
+    def resolve(self, ref: str, *, allow_alias: bool = True) -> Record:
+        """The key a KeyId parameter names: key id, key ARN, alias name or alias ARN."""
+        record = self._resolve(ref, allow_alias)
+        self.resources.append(record["Arn"])
+        return record
+
+    def _resolve(self, ref: str, allow_alias: bool) -> Record:
+        region = self.region
+        key_id: str | None = None
+        if m := KEY_ARN_RE.match(ref):
+            region, account, key_id = m.group(1), m.group(2), m.group(3)
+            if account != self.account_id or region != self.region:
+                raise errors.NotFoundException(f"Key '{ref}' does not exist")
+        elif is_key_id(ref):
+            key_id = ref
+        elif ref.startswith("alias/") or ALIAS_ARN_RE.match(ref):
+            if not allow_alias:
+                raise errors.NotFoundException(f"Invalid keyId '{ref}'")
+            name = ref
+            if m := ALIAS_ARN_RE.match(ref):
+                if m.group(2) != self.account_id or m.group(1) != self.region:
+                    raise errors.NotFoundException(f"Alias {ref} is not found.")
+                name = m.group(3)
+            entry = self.aliases().get(name)
+            if entry is None:
+                raise errors.NotFoundException(f"Alias {self.alias_arn(name)} is not found.")
+            key_id = entry["TargetKeyId"]
+            self.audit_extra.setdefault("requestAlias", name)
+        else:
+            raise errors.NotFoundException(f"Invalid keyId '{ref}'")
+        record = self.load(key_id, region) if is_key_id(key_id) else None
+        if record is None:
+            raise errors.NotFoundException(f"Key '{self.key_arn(key_id, region)}' does not exist")
+        return record
+
+    # -- checks ---------------------------------------------------------------------------------
+    def authorize(self, action: str, record: Record, context: dict[str, Any] | None = None) -> None:
+        """Ask the policy engine whether the caller may do ``action`` on ``record``."""
+        for func in _AUTHORIZERS:
+            func(self, action, record, context or {})
+
+    def dry_run(self) -> None:
+        """End a DryRun request that would have succeeded (call after every check passed)."""
+        if self.request.get("DryRun"):
+            raise errors.DryRunOperationException(
+                "The request would have succeeded, but the DryRun flag is set."
+            )
+
+    # -- staging writes -------------------------------------------------------------------------
+    def save(self, record: Record) -> None:
+        """Stage a key record to be written once the audit event is durable."""
+        region = record.get("Region", self.region)
+        self.staged_keys[(region, record["KeyId"])] = record
+
+    def destroy(self, key_id: str, region: str | None = None) -> None:
+        """Stage destruction of a key's file (its material is overwritten and removed)."""
+        self.staged_keys[(region or self.region, key_id)] = None
+
+    def touch_aliases(self, region: str | None = None) -> None:
+        """Mark the alias index of a region as changed (write it at commit)."""
+        self.aliases(region)
+        self.alias_dirty.add(region or self.region)
+
+    def schedule(self) -> dict[str, Any]:
+        """The due-work schedule, staged for change."""
+        if self.staged_schedule is None:
+            self.staged_schedule = self.ctx.vault.load_schedule()
+        return self.staged_schedule
+
+    def commit(self) -> None:
+        """Write everything staged (the caller holds the exclusive lock).
+
+        The order makes a crash between two files recoverable: due work is added to the schedule
+        before the key files change and retired from it only after they changed (an entry whose key
+        is not PendingDeletion is dropped harmlessly when it comes due), and alias removals land
+        before a key file is destroyed, so no alias is left pointing at a deleted key.
+        """
+        vault = self.ctx.vault
+        final = self.staged_schedule
+        if final is not None:
+            before = vault.load_schedule()
+            union = {**before, **{k: {**before.get(k, {}), **v} for k, v in final.items()}}
+            if union != before:
+                vault.save_schedule(union)
+        for region in sorted(self.alias_dirty):
+            vault.save_aliases(region, self.staged_aliases[region])
+        for (region, key_id), record in self.staged_keys.items():
+            if record is None:
+                vault.destroy_key(region, key_id)
+            else:
+                vault.save_key(region, record)
+        if final is not None and final != vault.load_schedule():
+            vault.save_schedule(final)
+
+    @property
+    def has_writes(self) -> bool:
+        """Whether the call staged anything."""
+        return bool(self.staged_keys or self.alias_dirty or self.staged_schedule is not None)
+
+
+def _audit(
+    call: Call,
+    response: Response | None,
+    error: KMSError | None,
+    *,
+    name: str | None = None,
+    event_type: str = "AwsApiCall",
+    source: str = "kms.amazonaws.com",
+) -> None:
+    ctx = call.ctx
+    op = model_operation(call.op.name) if name is None else None
+    request = events.sanitize(op["input"], call.request) if op else None
+    if call.audit_request:
+        request = {**(request or {}), **call.audit_request}
+    resp = events.sanitize(op["output"], response) if op and response is not None else None
+    ctx.audit.append(
+        events.build(
+            name=name or call.op.name,
+            when=call.now,
+            principal=ctx.identity.principal,
+            account_id=ctx.identity.account_id,
+            region=ctx.identity.region,
+            request=request,
+            response=resp,
+            resources=list(dict.fromkeys(call.resources)),
+            read_only=call.op.read_only,
+            request_id=ctx.new_uuid(),
+            event_id=ctx.new_uuid(),
+            error=(error.code, error.message) if error else None,
+            source=source,
+            event_type=event_type,
+            extra=call.audit_extra or None,
+        )
+    )
+
+
+def record_service_event(call: Call, name: str, resources: list[str], extra: dict[str, Any]) -> None:
+    """Append an event that kmscli itself caused (a deletion or rotation coming due)."""
+    sub = Call(call.ctx, call.op, {}, call.now, resources=list(resources), audit_extra=extra)
+    _audit(sub, None, None, name=name, event_type="AwsServiceEvent")
+
+
+def _run_due_work(ctx: ServiceContext, now: dt.datetime) -> None:
+    """Apply deletions, rotations and expiries whose time has come (lazily, at vault access)."""
+    schedule = ctx.vault.load_schedule()
+    if not any(_is_due(entry, now) for entry in schedule.values()):
+        return
+    from kmscli.service.pipeline import registry
+
+    registry.load_due_work()
+    with ctx.vault.lock(exclusive=True):
+        call = Call(ctx, Operation("ScheduledWork", lambda c: {}, True, False), {}, now)
+        for where, entry in sorted(call.schedule().items()):
+            for field_name, handler in DUE_HANDLERS.items():
+                when = entry.get(field_name)
+                if when is not None and dt.datetime.fromisoformat(when) <= now:
+                    region, key_id = where.split("/", 1)
+                    handler(call, region, key_id, entry)
+        call.commit()
+
+
+def _is_due(entry: dict[str, Any], now: dt.datetime) -> bool:
+    """Every schedule field is a due time named ``*_at`` (their handlers may not be loaded yet)."""
+    return any(
+        name.endswith("_at") and isinstance(when, str) and dt.datetime.fromisoformat(when) <= now
+        for name, when in entry.items()
+    )
+
+
+def _require_authorizer() -> None:
+    """No operation runs without the policy engine installed."""
+    if not _AUTHORIZERS:
+        from kmscli.service.operations import policies
+
+        set_authorizer(policies.authorize)
+
+
+def invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
+    """Run one KMS operation end to end; raises KMSError (audited) on failure."""
+    op = OPERATIONS.get(name)
+    if op is None:
+        from kmscli.service.pipeline import registry
+
+        op = registry.load(name)
+    if op is None:
+        raise errors.UnsupportedOperationException(f"{name} is not implemented by kmscli")
+    _require_authorizer()
+    now = ctx.clock()
+    _run_due_work(ctx, now)
+    call = Call(ctx, op, request, now)
+    with ctx.vault.lock(exclusive=op.mutating):
+        try:
+            validate_request(model_operation(name)["input"], request)
+            response = op.func(call)
+        except KMSError as exc:
+            _audit(call, None, exc)
+            raise
+        except Exception as exc:  # a defect, or a vault problem: still one event, then the original error
+            _audit(call, None, errors.KMSInternalException(f"internal error ({type(exc).__name__})"))
+            raise
+        _audit(call, response, None)
+        if call.has_writes:
+            if not op.mutating:
+                raise errors.KMSInternalException(f"{name} staged writes without the write lock")
+            call.commit()
+    return response
+
+
+def iso(when: dt.datetime) -> str:
+    """How timestamps are stored in vault records."""
+    return when.astimezone(dt.UTC).isoformat()
+
+
+def parse_time(text: str) -> dt.datetime:
+    """Inverse of :func:`iso`."""
+    return dt.datetime.fromisoformat(text)

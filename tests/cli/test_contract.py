@@ -1,0 +1,260 @@
+"""The AWS-CLI contract: parameter syntax, output formats, --query, pagination, exit codes."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kmscli.cli import params, render
+from kmscli.errors import UsageError
+from tests.helpers import assert_output_shape
+
+
+@pytest.fixture
+def key_id(cli: Any) -> str:
+    res = cli("create-key", "--description", "cli", "--query", "KeyMetadata.KeyId", "--output", "text")
+    assert res.code == 0, res.err
+    return str(res.out.strip())
+
+
+# -- parameter parsing ---------------------------------------------------------------------------
+
+
+def test_shorthand_grammar() -> None:
+    assert params.parse_shorthand("a=1,b=2", "--x") == {"a": "1", "b": "2"}
+    assert params.parse_shorthand("EncryptionContextSubset={tenant=t1,env=dev}", "--x") == {
+        "EncryptionContextSubset": {"tenant": "t1", "env": "dev"}
+    }
+    assert params.parse_shorthand("k=[a,b],j='x,y'", "--x") == {"k": ["a", "b"], "j": "x,y"}
+    assert params.parse_shorthand("k=a,b,c", "--x") == {"k": ["a", "b", "c"]}
+    with pytest.raises(UsageError):
+        params.parse_shorthand("novalue", "--x")
+    with pytest.raises(UsageError):
+        params.parse_shorthand("k={a=b", "--x")
+
+
+def test_map_json_and_shorthand_are_equivalent() -> None:
+    assert params.parse_value("EncryptionContextType", '{"a": "1", "b": "x=y"}', "--e") == {
+        "a": "1",
+        "b": "x=y",
+    }
+    assert params.parse_value("EncryptionContextType", "a=1,b=2", "--e") == {"a": "1", "b": "2"}
+
+
+def test_list_of_structures_shorthand() -> None:
+    tags = params.parse_value("TagList", ("TagKey=a,TagValue=1", "TagKey=b,TagValue=2"), "--tags")
+    assert tags == [{"TagKey": "a", "TagValue": "1"}, {"TagKey": "b", "TagValue": "2"}]
+    assert params.parse_value("TagList", ('[{"TagKey":"a","TagValue":"1"}]',), "--tags") == tags[:1]
+    with pytest.raises(UsageError, match="unknown key"):
+        params.parse_value("TagList", ("Key=a,Value=1",), "--tags")
+
+
+def test_blob_sources(tmp_path: Path) -> None:
+    raw = bytes(range(256))
+    (tmp_path / "b.bin").write_bytes(raw)
+    (tmp_path / "b.txt").write_text(base64.b64encode(raw).decode() + "\n")
+    assert params.decode_blob(f"fileb://{tmp_path / 'b.bin'}", "--p") == raw
+    assert params.decode_blob(f"file://{tmp_path / 'b.txt'}", "--p") == raw
+    assert params.decode_blob(base64.b64encode(raw).decode(), "--p") == raw
+    with pytest.raises(UsageError, match="Invalid base64"):
+        params.decode_blob("not base64!", "--p")
+    with pytest.raises(UsageError, match="Unable to load paramfile"):
+        params.decode_blob(f"fileb://{tmp_path / 'missing'}", "--p")
+
+
+def test_oversized_param_file_is_refused_without_reading(tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as fh:
+        fh.truncate(100 * 1024 * 1024)
+    with pytest.raises(UsageError, match="larger than"):
+        params.decode_blob(f"fileb://{big}", "--plaintext")
+
+
+def test_fileb_stdin(cli: Any, key_id: str) -> None:
+    res = cli("encrypt", "--key-id", key_id, "--plaintext", "fileb:///dev/stdin", stdin=b"from stdin")
+    assert res.code == 0, res.err
+    dec = cli(
+        "decrypt",
+        "--ciphertext-blob",
+        res.json()["CiphertextBlob"],
+        "--query",
+        "Plaintext",
+        "--output",
+        "text",
+    )
+    assert base64.b64decode(dec.out) == b"from stdin"
+
+
+def test_list_option_takes_space_separated_values(cli: Any, key_id: str) -> None:
+    res = cli("untag-resource", "--key-id", key_id, "--tag-keys", "a", "b", "c")
+    assert res.code == 0, res.err
+    res = cli("tag-resource", "--key-id", key_id, "--tags", "TagKey=a,TagValue=1", "TagKey=b,TagValue=2")
+    assert res.code == 0, res.err
+    tags = cli("list-resource-tags", "--key-id", key_id).json()["Tags"]
+    assert [t["TagKey"] for t in tags] == ["a", "b"]
+
+
+# -- exit codes and messages ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["encrypt", "--bogus"], "No such option"),
+        (["no-such-command"], "No such command"),
+        (["encrypt", "--key-id", "k"], "required: --plaintext"),
+        (["encrypt", "--key-id", "k", "--plaintext", "%%%"], "Invalid base64"),
+        (
+            ["encrypt", "--key-id", "k", "--plaintext", "aGk=", "--encryption-context", "{bad json"],
+            "Invalid JSON",
+        ),
+        (["generate-random", "--number-of-bytes", "many"], "invalid literal"),
+    ],
+)
+def test_usage_errors_exit_252(cli: Any, args: list[str], needle: str) -> None:
+    res = cli(*args)
+    assert res.code == 252, (res.code, res.err)
+    assert needle in res.err
+    assert "Traceback" not in res.err and res.out == ""
+
+
+def test_service_error_exit_254(cli: Any) -> None:
+    res = cli("encrypt", "--key-id", "alias/nope", "--plaintext", "aGk=")
+    assert res.code == 254
+    assert res.err.strip() == (
+        "An error occurred (NotFoundException) when calling the Encrypt operation: "
+        "Alias arn:aws:kms:us-east-1:111122223333:alias/nope is not found."
+    )
+
+
+def test_debug_shows_traceback_only_when_asked(cli: Any) -> None:
+    assert "Traceback" not in cli("describe-key", "--key-id", "alias/x").err
+    assert "Traceback" in cli("--debug", "describe-key", "--key-id", "alias/x").err
+
+
+def test_dry_run_flag(cli: Any, key_id: str) -> None:
+    res = cli("encrypt", "--key-id", key_id, "--plaintext", "aGk=", "--dry-run")
+    assert res.code == 254 and "DryRunOperationException" in res.err
+
+
+# -- output -------------------------------------------------------------------------------------------
+
+
+def test_text_output_matches_aws_cli_format() -> None:
+    data = {"Keys": [{"KeyId": "k1", "KeyArn": "a1"}, {"KeyId": "k2", "KeyArn": "a2"}], "Truncated": False}
+    assert render.to_text(data) == "False\nKEYS\ta1\tk1\nKEYS\ta2\tk2\n"
+    assert render.to_text("plain") == "plain\n"
+    assert render.to_text(["a", "b"]) == "a\tb\n"
+    assert (
+        render.to_text({"EncryptionAlgorithms": ["X", "Y"], "KeyId": "k"})
+        == "k\nENCRYPTIONALGORITHMS\tX\nENCRYPTIONALGORITHMS\tY\n"
+    )
+
+
+def test_output_formats(cli: Any, key_id: str) -> None:
+    as_json = cli("describe-key", "--key-id", key_id)
+    assert as_json.out.startswith('{\n    "KeyMetadata": {')
+    assert_output_shape("DescribeKey", as_json.json())
+    text = cli("describe-key", "--key-id", key_id, "--output", "text")
+    assert text.out.startswith("KEYMETADATA\t111122223333\t")
+    yaml = cli("describe-key", "--key-id", key_id, "--output", "yaml")
+    assert yaml.out.startswith("KeyMetadata:\n  AWSAccountId: '111122223333'\n") or yaml.out.startswith(
+        'KeyMetadata:\n  AWSAccountId: "111122223333"\n'
+    )
+    table = cli("describe-key", "--key-id", key_id, "--output", "table")
+    assert "KeyMetadata" in table.out and "\x1b[" not in table.out  # no colour when not a terminal
+    empty = cli("enable-key", "--key-id", key_id)
+    assert empty.code == 0 and empty.out == ""
+
+
+def test_global_options_after_subcommand(cli: Any, key_id: str) -> None:
+    res = cli("describe-key", "--key-id", key_id, "--query", "KeyMetadata.KeyState", "--output", "text")
+    assert res.out == "Enabled\n"
+    res = cli("--output", "text", "describe-key", "--key-id", key_id, "--query", "KeyMetadata.KeyState")
+    assert res.out == "Enabled\n"
+
+
+def test_region_separates_keys(cli: Any, key_id: str) -> None:
+    assert cli("list-keys", "--region", "eu-west-1").json()["Keys"] == []
+    res = cli("describe-key", "--key-id", key_id, "--region", "eu-west-1")
+    assert res.code == 254 and "NotFoundException" in res.err
+
+
+# -- pagination ---------------------------------------------------------------------------------------
+
+
+def test_client_side_pagination(cli: Any) -> None:
+    for _ in range(5):
+        assert cli("create-key").code == 0
+    full = cli("list-keys").json()
+    assert len(full["Keys"]) == 5 and "NextMarker" not in full and "Truncated" not in full
+    assert_output_shape("ListKeys", full, paginated=True)
+    first = cli("list-keys", "--max-items", "2", "--page-size", "1").json()
+    assert len(first["Keys"]) == 2 and "NextToken" in first
+    rest = cli("list-keys", "--starting-token", first["NextToken"]).json()
+    assert [k["KeyId"] for k in first["Keys"] + rest["Keys"]] == [k["KeyId"] for k in full["Keys"]]
+    mid = cli("list-keys", "--max-items", "3", "--page-size", "2").json()
+    tail = cli("list-keys", "--starting-token", mid["NextToken"], "--max-items", "10").json()
+    assert [k["KeyId"] for k in mid["Keys"] + tail["Keys"]] == [k["KeyId"] for k in full["Keys"]]
+    assert "NextToken" not in tail
+    bad = cli("list-keys", "--starting-token", "garbage")
+    assert bad.code == 252
+
+
+# -- skeleton and JSON input --------------------------------------------------------------------------
+
+
+def test_skeleton_and_cli_input_json(cli: Any, key_id: str, tmp_path: Path) -> None:
+    skel = cli("encrypt", "--generate-cli-skeleton").json()
+    assert set(skel) == {
+        "KeyId",
+        "Plaintext",
+        "EncryptionContext",
+        "GrantTokens",
+        "EncryptionAlgorithm",
+        "DryRun",
+    }
+    out_skel = cli(
+        "encrypt", "--key-id", key_id, "--plaintext", "aGk=", "--generate-cli-skeleton", "output"
+    ).json()
+    assert set(out_skel) == {"CiphertextBlob", "KeyId", "EncryptionAlgorithm"}
+    req = tmp_path / "req.json"
+    req.write_text(json.dumps({"KeyId": "alias/none", "Plaintext": "aGk=", "EncryptionContext": {"a": "b"}}))
+    res = cli("encrypt", "--cli-input-json", f"file://{req}", "--key-id", key_id)  # explicit option wins
+    assert res.code == 0, res.err
+    dec = cli("decrypt", "--ciphertext-blob", res.json()["CiphertextBlob"], "--encryption-context", "a=b")
+    assert dec.code == 0, dec.err
+    bad = cli("encrypt", "--cli-input-json", '{"Nope": 1}')
+    assert bad.code == 252 and "Unknown parameter" in bad.err
+
+
+# -- model ---------------------------------------------------------------------------------------------
+
+
+def test_committed_model_is_current() -> None:
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(
+        "gen_model", Path(__file__).parents[2] / "tools" / "gen_model.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gen_model"] = module
+    spec.loader.exec_module(module)
+    committed = (Path(__file__).parents[2] / "kmscli" / "model" / "kms.json").read_text()
+    assert module.render() == committed, "kmscli/model/kms.json is stale: run `make model`"
+
+
+def test_version_and_python_m(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "kmscli", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.startswith("kmscli ")

@@ -1,0 +1,158 @@
+"""Terminal output: rich tables, colour rules, the pager, progress bars (only on a terminal)."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kmscli.cli import pager, progress
+from kmscli.cli.globals import use_color
+
+
+class FakeTTY(io.StringIO):
+    """A text stream that claims to be a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_table_output_draws_rich_table(cli: Any) -> None:
+    cli("create-key", "--description", "alpha")
+    res = cli("list-keys", "--output", "table")
+    assert res.code == 0, res.err
+    assert "ListKeys" in res.out and "KeyId" in res.out and "KeyArn" in res.out
+    assert any(ch in res.out for ch in "┏┃│|+")  # box drawing
+    assert "\x1b[" not in res.out  # piped: no colour codes
+    res = cli("describe-key", "--key-id", cli("list-keys").json()["Keys"][0]["KeyId"], "--output", "table")
+    assert "KeyMetadata" in res.out and "alpha" in res.out
+
+
+def test_table_follows_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kmscli.cli.render import to_table
+
+    monkeypatch.setenv("COLUMNS", "60")
+    text = to_table({"Keys": [{"KeyId": "x" * 30, "KeyArn": "y" * 70}]}, "ListKeys", False)
+    assert max(len(line) for line in text.splitlines()) <= 60
+
+
+@pytest.mark.parametrize(
+    ("tty", "no_color", "choice", "expected"),
+    [
+        (True, None, None, True),
+        (False, None, None, False),  # piped
+        (True, "1", None, False),  # NO_COLOR
+        (True, "", None, True),  # NO_COLOR empty counts as unset (no-color.org)
+        (False, None, "on", True),
+        (True, None, "off", False),
+    ],
+)
+def test_colour_rules(
+    monkeypatch: pytest.MonkeyPatch, tty: bool, no_color: str | None, choice: str | None, expected: bool
+) -> None:
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    stream = FakeTTY() if tty else io.StringIO()
+    assert use_color({"color": choice}, stream) is expected
+
+
+def test_table_colour_codes_only_when_colour(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    cli("create-key")
+    assert "\x1b[" in cli("list-keys", "--output", "table", "--color", "on").out
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in cli("list-keys", "--output", "table").out
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "less -FRX"),
+        ({"PAGER": "more"}, "more"),
+        ({"PAGER": "more", "KMSCLI_PAGER": "most"}, "most"),
+        ({"KMSCLI_PAGER": "", "PAGER": "more"}, ""),
+    ],
+)
+def test_pager_choice(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str) -> None:
+    for name in ("PAGER", "KMSCLI_PAGER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert pager.pager_command() == expected
+
+
+def test_should_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINES", "10")
+    monkeypatch.setenv("KMSCLI_PAGER", "less")
+    long, short = "x\n" * 50, "x\n"
+    assert pager.should_page(long, {}, FakeTTY())
+    assert not pager.should_page(short, {}, FakeTTY())
+    assert not pager.should_page(long, {"no_cli_pager": True}, FakeTTY())
+    assert not pager.should_page(long, {}, io.StringIO())  # piped
+    monkeypatch.setenv("KMSCLI_PAGER", "")
+    assert not pager.should_page(long, {}, FakeTTY())
+
+
+def test_run_pager_feeds_the_pager(tmp_path: Path) -> None:
+    out = tmp_path / "paged.txt"
+    pager.run_pager(
+        f"{sys.executable} -c \"import sys; open('{out}', 'w').write(sys.stdin.read())\"", "a\nb\n"
+    )
+    assert out.read_text() == "a\nb\n"
+
+
+def test_missing_pager_falls_back_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    pager.run_pager("/nonexistent/pager --flag", "hello\n")
+    assert capsys.readouterr().out == "hello\n"
+
+
+def test_pager_quitting_early_is_quiet(capsys: pytest.CaptureFixture[str]) -> None:
+    pager.run_pager(f"{sys.executable} -c pass", "line\n" * 200_000)
+    assert capsys.readouterr().out == ""
+
+
+def test_long_output_on_a_tty_goes_through_pager(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    monkeypatch.setattr(pager, "run_pager", lambda cmd, text: seen.append(text))
+    monkeypatch.setattr(pager, "should_page", lambda text, opts, stream=None: not opts.get("no_cli_pager"))
+    for _ in range(3):
+        cli("create-key", "--no-cli-pager")
+    assert seen == []
+    res = cli("list-keys")
+    assert res.out == "" and len(seen) == 1 and '"Keys"' in seen[0]
+    res = cli("list-keys", "--no-cli-pager")
+    assert '"Keys"' in res.out and len(seen) == 1
+
+
+def test_progress_bar_only_on_a_tty(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KMSCLI_NO_PROGRESS", raising=False)
+    piped = io.StringIO()
+    with progress.progress_bar("Working", {}, piped) as advance:
+        advance(1, 2)
+        advance(2, 2)
+    assert piped.getvalue() == ""
+    tty = FakeTTY()
+    with progress.progress_bar("Working", {"color": "off"}, tty) as advance:
+        for i in range(1, 4):
+            advance(i, 3)
+    assert "Working" in tty.getvalue()
+    monkeypatch.setenv("KMSCLI_NO_PROGRESS", "1")
+    assert not progress.progress_enabled(FakeTTY())
+
+
+def test_backup_progress_reports_every_file(cli: Any, vault: Path, tmp_path: Path) -> None:
+    from kmscli.service.features.portability import backup
+    from kmscli.settings import load_settings
+
+    for _ in range(3):
+        cli("create-key")
+    calls: list[tuple[int, int]] = []
+    backup(load_settings({}), None, tmp_path / "b.bak", progress=lambda d, t: calls.append((d, t)))
+    assert calls and calls[-1][0] == calls[-1][1] >= 4
+    assert [d for d, _ in calls] == list(range(1, len(calls) + 1))

@@ -1,0 +1,270 @@
+"""Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant, and their use."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kmscli import errors
+from tests.helpers import assert_output_shape
+from tests.service.test_policy_ops import ACCOUNT, ADMIN, as_principal, events, policy_doc
+
+EVE = "arn:aws:iam::444455556666:user/Eve"
+BOB = f"arn:aws:iam::{ACCOUNT}:user/Bob"
+RETIRER = f"arn:aws:iam::{ACCOUNT}:role/Retirer"
+
+
+@pytest.fixture
+def key(kms: Any, service: Any) -> str:
+    """A key whose policy names only ADMIN (so grants are the only way in for others)."""
+    as_principal(service, ADMIN)
+    return str(kms("CreateKey", Policy=policy_doc())["KeyMetadata"]["KeyId"])
+
+
+def test_grant_allows_grantee_under_constraints_and_is_audited(
+    kms: Any, service: Any, key: str, vault: Path
+) -> None:
+    out = kms(
+        "CreateGrant",
+        KeyId=key,
+        GranteePrincipal=EVE,
+        Operations=["Encrypt", "Decrypt"],
+        Constraints={"EncryptionContextSubset": {"tenant": "t1"}},
+    )
+    assert len(out["GrantId"]) == 64 and out["GrantToken"]
+    created = events(vault)[-1]
+    assert (
+        created["eventName"] == "CreateGrant"
+        and created["additionalEventData"]["newGrantId"] == out["GrantId"]
+    )
+    as_principal(service, EVE)
+    blob = kms("Encrypt", KeyId=key, Plaintext=b"p", EncryptionContext={"tenant": "t1", "x": "y"})
+    assert events(vault)[-1]["additionalEventData"]["grantId"] == out["GrantId"]
+    plain = kms(
+        "Decrypt", CiphertextBlob=blob["CiphertextBlob"], EncryptionContext={"tenant": "t1", "x": "y"}
+    )
+    assert plain["Plaintext"] == b"p"
+    with pytest.raises(errors.AccessDeniedException, match="no resource-based policy allows the kms:Encrypt"):
+        kms("Encrypt", KeyId=key, Plaintext=b"p", EncryptionContext={"tenant": "t2"})
+    with pytest.raises(errors.AccessDeniedException):
+        kms("GenerateDataKey", KeyId=key, NumberOfBytes=32, EncryptionContext={"tenant": "t1"})  # not granted
+
+
+def test_equals_constraint_and_unconstrained_describe(kms: Any, service: Any, key: str) -> None:
+    kms(
+        "CreateGrant",
+        KeyId=key,
+        GranteePrincipal=EVE,
+        Operations=["GenerateDataKey", "DescribeKey"],
+        Constraints={"EncryptionContextEquals": {"Dept": "IT"}},
+    )
+    as_principal(service, EVE)
+    assert kms("DescribeKey", KeyId=key)["KeyMetadata"]["KeyId"] == key
+    assert kms("GenerateDataKey", KeyId=key, NumberOfBytes=16, EncryptionContext={"dept": "IT"})["Plaintext"]
+    with pytest.raises(errors.AccessDeniedException):
+        kms("GenerateDataKey", KeyId=key, NumberOfBytes=16, EncryptionContext={"Dept": "IT", "more": "x"})
+
+
+def test_name_makes_create_grant_idempotent(kms: Any, key: str) -> None:
+    first = kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"], Name="app")
+    again = kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"], Name="app")
+    assert again == first
+    other = kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt", "Encrypt"], Name="app")
+    assert other["GrantId"] != first["GrantId"]
+    assert len(kms("ListGrants", KeyId=key)["Grants"]) == 2
+
+
+def test_grant_tokens_are_checked(kms: Any, service: Any, key: str) -> None:
+    token = kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Encrypt"])["GrantToken"]
+    as_principal(service, EVE)
+    assert kms("Encrypt", KeyId=key, Plaintext=b"x", GrantTokens=[token])["CiphertextBlob"]
+    with pytest.raises(errors.InvalidGrantTokenException):
+        kms("Encrypt", KeyId=key, Plaintext=b"x", GrantTokens=["not-a-token"])
+
+
+def test_list_grants_filters_and_pages(kms: Any, key: str) -> None:
+    a = kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"])["GrantId"]
+    b = kms("CreateGrant", KeyId=key, GranteePrincipal=BOB, Operations=["Encrypt"], RetiringPrincipal=RETIRER)
+    listed = kms("ListGrants", KeyId=key)
+    assert {g["GrantId"] for g in listed["Grants"]} == {a, b["GrantId"]}
+    entry = next(g for g in listed["Grants"] if g["GrantId"] == b["GrantId"])
+    assert entry["IssuingAccount"] == f"arn:aws:iam::{ACCOUNT}:root"
+    assert entry["RetiringPrincipal"] == RETIRER and entry["Operations"] == ["Encrypt"]
+    assert "GrantToken" not in entry
+    assert [g["GrantId"] for g in kms("ListGrants", KeyId=key, GranteePrincipal=EVE)["Grants"]] == [a]
+    assert [g["GrantId"] for g in kms("ListGrants", KeyId=key, GrantId=a)["Grants"]] == [a]
+    page = kms("ListGrants", KeyId=key, Limit=1)
+    assert page["Truncated"] is True and len(page["Grants"]) == 1
+    rest = kms("ListGrants", KeyId=key, Limit=1, Marker=page["NextMarker"])
+    assert rest["Truncated"] is False and rest["Grants"][0]["GrantId"] != page["Grants"][0]["GrantId"]
+
+
+def test_list_retirable_grants_scans_keys(kms: Any, key: str) -> None:
+    other = kms("CreateKey", Policy=policy_doc())["KeyMetadata"]["KeyId"]
+    g1 = kms(
+        "CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"], RetiringPrincipal=RETIRER
+    )
+    g2 = kms(
+        "CreateGrant", KeyId=other, GranteePrincipal=EVE, Operations=["Decrypt"], RetiringPrincipal=RETIRER
+    )
+    kms("CreateGrant", KeyId=other, GranteePrincipal=EVE, Operations=["Decrypt"])
+    found = kms("ListRetirableGrants", RetiringPrincipal=RETIRER)["Grants"]
+    assert {g["GrantId"] for g in found} == {g1["GrantId"], g2["GrantId"]}
+
+
+def test_retire_by_token_by_ids_and_refusals(kms: Any, service: Any, key: str) -> None:
+    g1 = kms(
+        "CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"], RetiringPrincipal=RETIRER
+    )
+    g2 = kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Encrypt", "RetireGrant"])
+    as_principal(service, BOB)  # neither retiring principal, grantee, nor allowed by the policy
+    with pytest.raises(errors.AccessDeniedException, match="kms:RetireGrant"):
+        kms("RetireGrant", GrantToken=g1["GrantToken"])
+    as_principal(service, RETIRER)
+    assert kms("RetireGrant", GrantToken=g1["GrantToken"]) == {}
+    as_principal(service, EVE)
+    blob = b"x"
+    assert kms("Encrypt", KeyId=key, Plaintext=blob)["CiphertextBlob"]
+    assert kms("RetireGrant", KeyId=key, GrantId=g2["GrantId"]) == {}
+    with pytest.raises(errors.AccessDeniedException):
+        kms("Encrypt", KeyId=key, Plaintext=blob)  # the grant is gone at once
+    as_principal(service, ADMIN)
+    assert kms("ListGrants", KeyId=key)["Grants"] == []
+    with pytest.raises(errors.ValidationException):
+        kms("RetireGrant", GrantId=g2["GrantId"])
+    with pytest.raises(errors.NotFoundException):
+        kms("RetireGrant", KeyId=key, GrantId=g2["GrantId"])
+
+
+def test_revoke_grant(kms: Any, service: Any, key: str) -> None:
+    gid = kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"])["GrantId"]
+    with pytest.raises(errors.InvalidGrantIdException):
+        kms("RevokeGrant", KeyId=key, GrantId="nope")
+    with pytest.raises(errors.NotFoundException):
+        kms("RevokeGrant", KeyId=key, GrantId="0" * 64)
+    as_principal(service, EVE)
+    with pytest.raises(errors.AccessDeniedException, match="kms:RevokeGrant"):
+        kms("RevokeGrant", KeyId=key, GrantId=gid)
+    as_principal(service, ADMIN)
+    with pytest.raises(errors.DryRunOperationException):
+        kms("RevokeGrant", KeyId=key, GrantId=gid, DryRun=True)
+    assert len(kms("ListGrants", KeyId=key)["Grants"]) == 1
+    assert kms("RevokeGrant", KeyId=key, GrantId=gid) == {}
+    assert kms("ListGrants", KeyId=key)["Grants"] == []
+
+
+def test_create_grant_validation(kms: Any, key: str) -> None:
+    with pytest.raises(errors.ValidationException, match="not a valid principal"):
+        kms("CreateGrant", KeyId=key, GranteePrincipal="eve", Operations=["Decrypt"])
+    with pytest.raises(errors.ValidationException, match="GranteePrincipal is required"):
+        kms("CreateGrant", KeyId=key, Operations=["Decrypt"])
+    with pytest.raises(errors.ValidationException, match="Sign"):
+        kms(
+            "CreateGrant",
+            KeyId=key,
+            GranteePrincipal=EVE,
+            Operations=["Decrypt", "Sign"],
+            Constraints={"EncryptionContextSubset": {"a": "b"}},
+        )
+    with pytest.raises(errors.UnsupportedOperationException):
+        kms("CreateGrant", KeyId=key, GranteeServicePrincipal="logs.amazonaws.com", Operations=["Decrypt"])
+    with pytest.raises(errors.ValidationException):
+        kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Frobnicate"])
+    with pytest.raises(errors.DryRunOperationException):
+        kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"], DryRun=True)
+    assert kms("ListGrants", KeyId=key)["Grants"] == []
+
+
+def test_create_grant_through_a_grant_cannot_widen_it(kms: Any, service: Any, key: str) -> None:
+    kms(
+        "CreateGrant",
+        KeyId=key,
+        GranteePrincipal=EVE,
+        Operations=["CreateGrant", "Decrypt"],
+        Constraints={"EncryptionContextSubset": {"tenant": "t1"}},
+    )
+    as_principal(service, EVE)
+    child = kms(
+        "CreateGrant",
+        KeyId=key,
+        GranteePrincipal=BOB,
+        Operations=["Decrypt"],
+        Constraints={"EncryptionContextSubset": {"tenant": "t1", "env": "prod"}},
+    )
+    assert child["GrantId"]
+    with pytest.raises(errors.AccessDeniedException, match="subset of its operations"):
+        kms(
+            "CreateGrant",
+            KeyId=key,
+            GranteePrincipal=BOB,
+            Operations=["Encrypt"],
+            Constraints={"EncryptionContextSubset": {"tenant": "t1"}},
+        )
+    with pytest.raises(errors.AccessDeniedException, match="equally strict"):
+        kms("CreateGrant", KeyId=key, GranteePrincipal=BOB, Operations=["Decrypt"])
+
+
+def test_cli_constraints_shorthand_and_json(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KMSCLI_PRINCIPAL", ADMIN)
+    key = cli("create-key", "--policy", policy_doc()).json()["KeyMetadata"]["KeyId"]
+    short = cli(
+        "create-grant",
+        "--key-id",
+        key,
+        "--grantee-principal",
+        EVE,
+        "--operations",
+        "Decrypt",
+        "Encrypt",
+        "--constraints",
+        "EncryptionContextSubset={tenant=t1}",
+    )
+    assert short.code == 0, short.err
+    assert_output_shape("CreateGrant", short.json())
+    as_json = cli(
+        "create-grant",
+        "--key-id",
+        key,
+        "--grantee-principal",
+        EVE,
+        "--operations",
+        "Decrypt",
+        "--constraints",
+        json.dumps({"EncryptionContextEquals": {"a": "b"}}),
+        "--name",
+        "n1",
+    )
+    assert as_json.code == 0, as_json.err
+    listed = cli("list-grants", "--key-id", key)
+    assert listed.code == 0, listed.err
+    assert_output_shape("ListGrants", listed.json(), paginated=True)
+    by_id = {g["GrantId"]: g for g in listed.json()["Grants"]}
+    assert by_id[short.json()["GrantId"]]["Constraints"] == {"EncryptionContextSubset": {"tenant": "t1"}}
+    assert by_id[short.json()["GrantId"]]["Operations"] == ["Decrypt", "Encrypt"]
+    assert by_id[as_json.json()["GrantId"]]["Name"] == "n1"
+    retirable = cli("list-retirable-grants", "--retiring-principal", RETIRER)
+    assert retirable.code == 0, retirable.err
+    assert_output_shape("ListRetirableGrants", retirable.json(), paginated=True)
+    monkeypatch.setenv("KMSCLI_PRINCIPAL", EVE)
+    enc = cli(
+        "encrypt",
+        "--key-id",
+        key,
+        "--plaintext",
+        base64.b64encode(b"x").decode(),
+        "--encryption-context",
+        "tenant=t1",
+        "--grant-tokens",
+        short.json()["GrantToken"],
+    )
+    assert enc.code == 0, enc.err
+    bad = cli("encrypt", "--key-id", key, "--plaintext", "eA==", "--grant-tokens", "garbage")
+    assert bad.code == 254 and "(InvalidGrantTokenException)" in bad.err
+    revoke = cli("revoke-grant", "--key-id", key, "--grant-id", short.json()["GrantId"])
+    assert (
+        revoke.code == 254 and "(AccessDeniedException) when calling the RevokeGrant operation" in revoke.err
+    )
