@@ -13,6 +13,7 @@ from kmscli.audit.log import AuditLog
 from kmscli.audit.query import normalize_key_ref
 from kmscli.audit.verify import Report, verify_log
 from kmscli.errors import VaultEnvironmentError
+from kmscli.invocation import Sources
 from kmscli.service.features.session import Prompt, kmscli_event, unlock
 from kmscli.settings import Settings
 from kmscli.vault.store import Vault
@@ -63,13 +64,13 @@ def alias_targets(settings: Settings, ref: str) -> set[str]:
     return {target} if isinstance(target, str) else set()
 
 
-def verify(settings: Settings, prompt: Prompt | None, *, repair: bool = False) -> Report:
+def verify(settings: Settings, sources: Sources, prompt: Prompt | None, *, repair: bool = False) -> Report:
     """Unlock the vault (the chain key derives from the vault key) and verify its audit log.
 
     With ``repair``, a torn final line is cut and a RepairAuditLog event recorded; nothing else
     is ever changed.
     """
-    vault = unlock(settings, prompt)
+    vault = unlock(settings, sources, prompt)
     folder = Path(vault.path) / "audit"
     report = verify_log(folder, vault.audit_key)
     if repair and report.torn is not None:

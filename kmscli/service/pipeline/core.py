@@ -384,7 +384,14 @@ def _require_authorizer() -> None:
 
 
 def invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
-    """Run one KMS operation end to end; raises KMSError (audited) on failure."""
+    """Run one KMS operation end to end; raises KMSError (audited, ``operation`` set) on failure."""
+    try:
+        return _invoke(ctx, name, request)
+    except KMSError as exc:
+        raise exc.for_operation(name)  # noqa: B904 (the same exception, re-raised)
+
+
+def _invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
     op = OPERATIONS.get(name)
     if op is None:
         from kmscli.service.pipeline import registry
