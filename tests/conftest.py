@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,12 +53,13 @@ def clock() -> FakeClock:
 @pytest.fixture
 def service(vault: Path, clock: FakeClock) -> Any:
     """A ServiceContext on the test vault with an injected clock and deterministic randomness."""
+    from kmscli.invocation import Sources
     from kmscli.service.features.session import context_for
     from kmscli.settings import load_settings
     from kmscli.vault.store import Vault
 
-    settings = load_settings({})
-    ctx = context_for(Vault.open(vault).unlock(PASSPHRASE.encode()), settings)
+    settings = load_settings({}, os.environ)
+    ctx = context_for(Vault.open(vault).unlock(PASSPHRASE.encode()), settings, Sources())
     ctx.clock = clock
     ctx.random = FakeRandom()
     return ctx

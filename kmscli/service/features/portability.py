@@ -205,7 +205,8 @@ def export_keys(
             try:
                 record = call.resolve(ref)
             except KMSError as exc:  # NotFoundException (exit 254) for an unknown key or alias
-                raise exc.for_operation("ExportKey")
+                exc.for_operation("ExportKey")
+                raise
             records[record["Arn"]] = record
         for arn, record in sorted(records.items()):
             region = record.get("Region") or arn.split(":")[3]

@@ -58,7 +58,8 @@ def change_passphrase(
     settings: Settings,
     sources: Sources,
     prompt: Prompt | None,
-    new_passphrase: bytes | None, kdf: dict[str, int] | None = None
+    new_passphrase: bytes | None,
+    kdf: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Rewrap the vault key under a new passphrase; nothing else is rewritten."""
     vault = Vault.open(settings.vault_path)

@@ -388,7 +388,8 @@ def invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
     try:
         return _invoke(ctx, name, request)
     except KMSError as exc:
-        raise exc.for_operation(name)  # noqa: B904 (the same exception, re-raised)
+        exc.for_operation(name)
+        raise
 
 
 def _invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
