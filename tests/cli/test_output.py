@@ -152,7 +152,7 @@ def test_backup_progress_reports_every_file(cli: Any, vault: Path, tmp_path: Pat
     calls: list[tuple[int, int]] = []
     backup(
         load_settings({}, os.environ),
-        Sources(),
+        Sources.from_environ(os.environ),
         None,
         tmp_path / "b.bak",
         progress=lambda d, t: calls.append((d, t)),
