@@ -4,7 +4,7 @@ Precedence for each setting: command-line option, environment variable (the ``KM
 the AWS CLI's: ``AWS_REGION``, ``AWS_DEFAULT_REGION``, ``AWS_DEFAULT_OUTPUT``), the profile in
 ``config.toml``, built-in default. Profiles live in ``[default]`` and ``[profile.NAME]`` tables.
 The environment is a mapping the caller passes in (``kmscli.invocation``); nothing here reads
-``os.environ``.
+the process environment.
 """
 
 from __future__ import annotations

@@ -133,9 +133,12 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], i
     def call(name: str, req: dict[str, Any]) -> dict[str, Any]:
         return invoke(ctx, name, req)
 
-    if paginator(op_name) and not inv.options.get("no_paginate"):
+    pag = paginator(op_name)
+    if pag and not inv.options.get("no_paginate"):
         result = paginate(call, op_name, request, extra)
     else:
+        if pag and extra.get("page_size") is not None:  # one call, of that size (the AWS CLI's Limit)
+            request[pag["limit_key"]] = extra["page_size"]
         result = call(op_name, request)
     _write_outfile(op_name, result, extra.get("outfile"))
     emit(result, inv, fmt, title=op_name)

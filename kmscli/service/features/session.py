@@ -14,7 +14,8 @@ from typing import Any
 from kmscli.audit.log import AuditLog
 from kmscli.errors import VaultEnvironmentError
 from kmscli.invocation import Sources
-from kmscli.service.pipeline.core import Identity, ServiceContext, system_random, utcnow
+from kmscli.service.pipeline import core
+from kmscli.service.pipeline.core import Identity, ServiceContext
 from kmscli.settings import Settings
 from kmscli.vault import fs
 from kmscli.vault.store import UnlockedVault, Vault
@@ -81,7 +82,7 @@ def unlock(settings: Settings, sources: Sources, prompt: Prompt | None) -> Unloc
         from kmscli.vault import sessions
 
         return vault.unlock_with_vault_key(
-            sessions.open_session(vault.header.raw["vault_id"], sources.session_token, utcnow())
+            sessions.open_session(vault.header.raw["vault_id"], sources.session_token, core.utcnow())
         )
     return vault.unlock(get_passphrase(sources, prompt))
 
@@ -120,18 +121,18 @@ def kmscli_event(
     name: str,
     extra: dict[str, Any] | None = None,
     *,
-    clock: Clock = utcnow,
-    random: Random = system_random,
+    clock: Clock | None = None,
+    random: Random | None = None,
     read_only: bool = False,
 ) -> dict[str, Any]:
     """A CloudTrail-shaped record of something kmscli itself did (not a KMS API call); its time and
-    ids come from ``clock`` and ``random`` (a ServiceContext's, where there is one)."""
+    ids come from ``clock`` and ``random`` (a ServiceContext's, where there is one; else the real ones)."""
     from kmscli.audit import events
     from kmscli.ids import uuid4
 
     return events.build(
         name=name,
-        when=clock(),
+        when=(clock or core.utcnow)(),
         principal=settings.principal,
         account_id=settings.account_id,
         region=settings.region,
@@ -139,8 +140,8 @@ def kmscli_event(
         response=None,
         resources=[],
         read_only=read_only,
-        request_id=uuid4(random(16)),
-        event_id=uuid4(random(16)),
+        request_id=uuid4((random or core.system_random)(16)),
+        event_id=uuid4((random or core.system_random)(16)),
         source="kmscli",
         extra=extra,
     )
@@ -153,8 +154,8 @@ def audit_event(
     name: str,
     extra: dict[str, Any],
     *,
-    clock: Clock = utcnow,
-    random: Random = system_random,
+    clock: Clock | None = None,
+    random: Random | None = None,
     read_only: bool = False,
 ) -> None:
     """Append a kmscli event (not a KMS API call) to the vault's audit log (fail closed)."""
