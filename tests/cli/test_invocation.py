@@ -64,7 +64,9 @@ def test_ambiguous_prefix_is_252_with_the_candidates(cli: Any, monkeypatch: pyte
     assert fastpath.parse(args) is None  # Click reports it
     res = run_cli(args)
     assert res.code == 252
-    assert "ambiguous option: --encryption could match --encryption-algorithm, --encryption-context" in res.err
+    assert (
+        "ambiguous option: --encryption could match --encryption-algorithm, --encryption-context" in res.err
+    )
     root = run_cli(["--no", "list-keys"])
     assert root.code == 252 and "--no-cli-pager" in root.err and "--no-paginate" in root.err
 
@@ -91,7 +93,15 @@ def test_a_value_is_never_taken_for_an_option(cli: Any) -> None:
 
 def test_raw_in_base64_out_takes_blob_text_as_is(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     key = _key(cli)
-    args = ["encrypt", "--key-id", key, "--plaintext", "hello world", "--cli-binary-format", "raw-in-base64-out"]
+    args = [
+        "encrypt",
+        "--key-id",
+        key,
+        "--plaintext",
+        "hello world",
+        "--cli-binary-format",
+        "raw-in-base64-out",
+    ]
     for res in (run_cli(args), _click_only(args, monkeypatch)):
         assert res.code == 0, res.err
         blob = res.json()["CiphertextBlob"]
