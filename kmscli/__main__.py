@@ -56,8 +56,18 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     globalopts.ENVIRON[0] = os.environ if environ is None else environ
     code = _run(args, console=argv is None)
     if argv is None:
-        _exit(code, fast=_ran_fast_path and "--debug" not in args)
+        _exit(code, fast=_ran_fast_path and not _wants_debug(args))
     return code
+
+
+def _wants_debug(args: list[str]) -> bool:
+    """``--debug``, or an abbreviation of it (``--deb``: no other option starts so), before ``--``."""
+    for arg in args:
+        if arg == "--":
+            return False
+        if len(arg) >= 5 and "--debug".startswith(arg):
+            return True
+    return False
 
 
 def _exit(code: int, *, fast: bool) -> NoReturn:
@@ -98,7 +108,7 @@ def _click_error(name: str) -> type[BaseException]:
 
 def _run(args: list[str], *, console: bool = False) -> int:
     global _ran_fast_path
-    debug = "--debug" in args
+    debug = _wants_debug(args)
     from kmscli import errors
 
     try:

@@ -294,3 +294,10 @@ def test_service_layer_reads_no_environment() -> None:
     checked = [ROOT / "kmscli" / "settings.py", *(ROOT / "kmscli" / "service").rglob("*.py")]
     for path in checked:
         assert not pattern.search(path.read_text()), path
+
+
+def test_abbreviated_debug_shows_the_traceback(cli: Any) -> None:
+    from kmscli.__main__ import _wants_debug
+
+    assert _wants_debug(["list-keys", "--deb"]) and _wants_debug(["--debug", "list-keys"])
+    assert not _wants_debug(["list-keys", "--de"]) and not _wants_debug(["encrypt", "--", "--debug"])

@@ -240,6 +240,8 @@ def export_keys(
                 "bundleVaultId": bundle.header.raw["vault_id"],
                 "keys": [e["Arn"] for e in exported],
             },
+            clock=call.ctx.clock,
+            random=call.ctx.random,
             read_only=True,
         )
     archive.write_new_file(outfile, data, force=force)
