@@ -64,18 +64,7 @@ class OperationCommand(Command):
         """Rewrite ``--opt a b c`` into ``--opt a --opt b --opt c`` for list options (after
         expanding abbreviations, so ``--tag-k a b`` is a list too)."""
         args = o.expand_abbreviations(args, long_options(self, ctx))
-        out: list[str] = []
-        current: str | None = None
-        for arg in args:
-            if arg.startswith("--"):
-                name = arg.split("=", 1)[0]
-                current = name if name in self.list_options and "=" not in arg else None
-                out.append(arg)
-            elif current is not None and out and out[-1] != current:
-                out.extend((current, arg))
-            else:
-                out.append(arg)
-        return click.Command.parse_args(self, ctx, out)
+        return click.Command.parse_args(self, ctx, o.repeat_list_options(args, self.list_options))
 
 
 def build_command(op_name: str) -> click.Command:

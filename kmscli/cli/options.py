@@ -211,6 +211,22 @@ def extra_defaults(options: Iterable[Opt]) -> dict[str, Any]:
     return {opt.dest: None for opt in options if opt.target == EXTRA}
 
 
+def repeat_list_options(args: list[str], list_options: set[str]) -> list[str]:
+    """``--opt a b c`` -> ``--opt a --opt b --opt c`` for the list options (how Click reads them)."""
+    out: list[str] = []
+    current: str | None = None
+    for arg in args:
+        if arg.startswith("--"):
+            name = arg.split("=", 1)[0]
+            current = name if name in list_options and "=" not in arg else None
+            out.append(arg)
+        elif current is not None and out and out[-1] != current:
+            out.extend((current, arg))
+        else:
+            out.append(arg)
+    return out
+
+
 # -- abbreviations --------------------------------------------------------------------------------
 
 
