@@ -236,6 +236,9 @@ def test_explicit_passphrase_file_wins(cli: Any, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("KMSCLI_PASSPHRASE", PASSPHRASE)
     missing = cli("list-keys", "--passphrase-file", str(tmp_path / "missing.txt"))
     assert missing.code == 253 and "missing.txt" in missing.err
+    monkeypatch.setenv("KMSCLI_SESSION", "kms1_not-a-session")  # the explicit file wins over a session too
+    assert cli("list-keys").code == 253
+    assert cli("list-keys", "--passphrase-file", str(good)).code == 0
 
 
 def test_sources_keep_secrets_out_of_repr() -> None:
