@@ -19,6 +19,11 @@ KDF_OPTIONS = [
 ]
 
 
+def new_passphrase_file_option(help_text: str) -> Any:
+    """``--new-passphrase-file`` (change-passphrase, export-key); KMSCLI_NEW_PASSPHRASE wins over it."""
+    return click.option("--new-passphrase-file", type=click.Path(dir_okay=False), help=help_text)
+
+
 def kdf_options(func: Any) -> Any:
     """Add the KDF cost options."""
     for option in reversed(KDF_OPTIONS):
@@ -61,9 +66,7 @@ def status(**kwargs: Any) -> None:
 
 
 @vault.command("change-passphrase")
-@click.option(
-    "--new-passphrase-file", type=click.Path(dir_okay=False), help="File holding the new passphrase."
-)
+@new_passphrase_file_option("File holding the new passphrase.")
 @kdf_options
 @with_global_options
 def change_passphrase(new_passphrase_file: str | None, **kwargs: Any) -> None:
@@ -146,9 +149,7 @@ def restore(infile: str, force: bool, **kwargs: Any) -> None:
     "--key-id", "key_ids", multiple=True, required=True, help="Key id, ARN or alias to export (repeat it)."
 )
 @click.option("--outfile", required=True, type=click.Path(dir_okay=False), help="The bundle file to write.")
-@click.option(
-    "--new-passphrase-file", type=click.Path(dir_okay=False), help="File holding the bundle's passphrase."
-)
+@new_passphrase_file_option("File holding the bundle's passphrase.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle file.")
 @kdf_options
 @with_global_options
