@@ -127,6 +127,26 @@ class Group(click.Group):
     group_class = type
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        """Expand abbreviated options up to the subcommand, then parse as Click does."""
-        expanded = o.expand_abbreviations(args, long_options(self, ctx), stop_at_command=True)
+        """Expand abbreviated options up to the subcommand, then parse as Click does; no command
+        at all is a short usage error (exit 252), as the AWS CLI says it, not the whole help."""
+        known = long_options(self, ctx)
+        expanded = o.expand_abbreviations(args, known, stop_at_command=True)
+        if (
+            not self.invoke_without_command
+            and not ctx.resilient_parsing
+            and not _names_command(expanded, known)
+        ):
+            what = "command" if ctx.parent is None else "subcommand"
+            raise click.UsageError(f"the following arguments are required: {what}", ctx)
         return super().parse_args(ctx, expanded)
+
+
+def _names_command(args: list[str], known: dict[str, bool]) -> bool:
+    """Whether ``args`` (a group's) hold a command, or ask for help or the version instead."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("--help", "-h", "--version") or not arg.startswith("-"):
+            return True
+        i += 2 if known.get(arg) else 1
+    return False

@@ -304,3 +304,17 @@ def test_abbreviated_debug_shows_the_traceback(cli: Any) -> None:
 
     assert _wants_debug(["list-keys", "--deb"]) and _wants_debug(["--debug", "list-keys"])
     assert not _wants_debug(["list-keys", "--de"]) and not _wants_debug(["encrypt", "--", "--debug"])
+
+
+@pytest.mark.parametrize(
+    ("args", "missing"),
+    [
+        (["--region", "us-east-1"], "command"),
+        (["vault"], "subcommand"),
+        (["--out", "json", "policy"], "subcommand"),
+    ],
+)
+def test_a_missing_command_is_a_short_usage_error(args: list[str], missing: str) -> None:
+    res = run_cli(args)
+    assert res.code == 252 and res.out == ""
+    assert f"the following arguments are required: {missing}" in res.err and "Options:" not in res.err
