@@ -25,7 +25,11 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "KMSCLI_SESSION",
         "KMSCLI_PASSPHRASE_FILE",
         "KMSCLI_AUDIT_LOG",
+        "KMSCLI_NEW_PASSPHRASE",
         "NO_COLOR",
+        "AWS_REGION",  # the AWS CLI's variables are fallbacks kmscli reads (a developer's shell has them)
+        "AWS_DEFAULT_REGION",
+        "AWS_DEFAULT_OUTPUT",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("KMSCLI_VAULT", str(vault))
