@@ -20,7 +20,7 @@ Pager: ``KMSCLI_PAGER``, then ``AWS_PAGER`` (as the AWS CLI v2 reads it), then `
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from kmscli.settings import Settings, load_settings
 
@@ -100,6 +100,30 @@ def pager_from(environ: Mapping[str, str]) -> str:
     return DEFAULT_PAGER
 
 
+class GlobalOptions(TypedDict, total=False):
+    """The global options' values by name (None: not given). Its keys are the ``dest`` names of
+    ``kmscli.cli.options.GLOBAL_OPTIONS``, where the options are declared (a test keeps them equal)."""
+
+    output: str | None
+    query: str | None
+    region: str | None
+    profile: str | None
+    vault: str | None
+    passphrase_file: str | None
+    debug: bool | None
+    no_cli_pager: bool | None
+    color: str | None
+    no_paginate: bool | None
+    cli_binary_format: str | None
+    endpoint_url: str | None
+    no_verify_ssl: bool | None
+    ca_bundle: str | None
+    cli_read_timeout: int | None
+    cli_connect_timeout: int | None
+    no_sign_request: bool | None
+    no_cli_auto_prompt: bool | None
+
+
 class Invocation:
     """The parsed global options, the environment's sources, and (on first use) the settings."""
 
@@ -107,7 +131,7 @@ class Invocation:
 
     def __init__(self, options: Mapping[str, Any], environ: Mapping[str, str]) -> None:
         #: Global option values by name (``output``, ``query``, ``region``, ...; None when not given).
-        self.options: dict[str, Any] = dict(options)
+        self.options = cast(GlobalOptions, dict(options))
         #: The environment the invocation was started with (passed to a pager it starts).
         self.environ = environ
         self.sources = Sources.from_environ(environ, self.options.get("passphrase_file"))
@@ -118,7 +142,14 @@ class Invocation:
 
     def overrides(self) -> dict[str, Any]:
         """The global options that settings understand (None when not given)."""
-        return {k: self.options.get(k) for k in ("profile", "region", "vault", "passphrase_file", "output")}
+        o = self.options
+        return {
+            "profile": o.get("profile"),
+            "region": o.get("region"),
+            "vault": o.get("vault"),
+            "passphrase_file": o.get("passphrase_file"),
+            "output": o.get("output"),
+        }
 
     @property
     def settings(self) -> Settings:

@@ -69,6 +69,12 @@ def test_global_declarations_are_unique_and_named_after_their_options() -> None:
     assert tuple(opt.dest for opt in o.GLOBAL_OPTIONS) == o.GLOBAL_NAMES
 
 
+def test_the_invocation_type_names_every_global_option() -> None:
+    from kmscli.invocation import GlobalOptions
+
+    assert list(GlobalOptions.__annotations__) == list(o.GLOBAL_NAMES)
+
+
 KNOWN = {"--key-id": True, "--key-spec": True, "--dry-run": False, "--no-dry-run": False, "--tags": True}
 
 
