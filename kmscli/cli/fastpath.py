@@ -92,35 +92,12 @@ def option_table(
     return table, takes, values, o.extra_defaults(declared)
 
 
-def _plain_value(value: str) -> bool:
-    """A value Click would take as the option's value without any special case."""
-    return not value.startswith("-")
-
-
 def _store(opt: o.Opt, value: Any, dest: dict[str, dict[str, Any]]) -> None:
     target = dest[opt.target]
     if opt.kind == o.LIST:
         target[opt.dest] = (*target[opt.dest], value)
     else:
         target[opt.dest] = value
-
-
-def _take_value(opt: o.Opt, explicit: str | None, rest: list[str], i: int) -> tuple[Any, int] | None:
-    """The value of a value-taking option at ``rest[i-1]``: (value, next index), or None to fall back."""
-    if explicit is not None:
-        value = explicit
-    else:
-        if i >= len(rest) or not _plain_value(rest[i]):
-            return None
-        value = rest[i]
-        i += 1
-    if opt.choices is not None and value not in opt.choices:
-        return None
-    if opt.kind == o.INT:
-        if not (value.isascii() and value.isdigit()):
-            return None
-        return int(value), i
-    return value, i
 
 
 def _read(
@@ -135,7 +112,7 @@ def _read(
         if not arg.startswith("--"):
             if root:
                 return i if not arg.startswith("-") else None
-            if current is None or not _plain_value(arg):
+            if current is None or arg.startswith("-"):
                 return None  # an extra argument, or a short option: Click's error
             _store(current, arg, dest)
             i += 1
@@ -147,31 +124,13 @@ def _read(
         if found is None:
             return None
         opt, const = found
-        if opt.kind in (o.FLAG, o.BOOL):
-            if eq:
-                return None
-            _store(opt, const, dest)
-        elif opt.kind == o.OPTIONAL:
-            assert opt.choices is not None
-            if eq:
-                if explicit not in opt.choices:
-                    return None
-                _store(opt, explicit, dest)
-            elif i < len(args) and args[i] in opt.choices:
-                _store(opt, args[i], dest)
-                i += 1
-            elif i >= len(args) or (args[i].startswith("-") and len(args[i]) > 1):
-                _store(opt, const, dest)  # Click's flag_value when no value follows
-            else:
-                return None
-        else:
-            taken = _take_value(opt, explicit if eq else None, args, i)
-            if taken is None:
-                return None
-            value, i = taken
-            _store(opt, value, dest)
-            if opt.kind == o.LIST and not eq:
-                current = opt
+        taken = o.KINDS[opt.kind].read(opt, const, explicit if eq else None, args, i)
+        if taken is None:
+            return None
+        value, i = taken
+        _store(opt, value, dest)
+        if opt.kind == o.LIST and not eq:
+            current = opt
     return None if root else i
 
 

@@ -39,27 +39,10 @@ def click_name(opt: o.Opt) -> str:
 
 
 def click_option(opt: o.Opt, *, choices: tuple[str, ...] | None = None, type: Any = None) -> click.Option:
-    """The Click option for a declaration (``choices`` narrows a choice list; ``type`` overrides)."""
-    name = click_name(opt)
-    kind = opt.kind
-    attrs: dict[str, Any] = {"help": opt.help, "hidden": opt.hidden}
-    choices = choices or opt.choices
-    if kind == o.BOOL:
-        return click.Option([f"{opt.name}/--no-{opt.name[2:]}", name], default=None, **attrs)
-    if kind == o.FLAG:
-        return click.Option([opt.name, name], is_flag=True, flag_value=opt.const, default=None, **attrs)
-    if kind == o.OPTIONAL:
-        assert choices is not None
-        return click.Option(
-            [opt.name, name], type=click.Choice(choices), is_flag=False, flag_value=opt.const, **attrs
-        )
-    if kind == o.INT:
-        return click.Option([opt.name, name], type=type or int, **attrs)
-    if kind == o.PATH:
-        return click.Option([opt.name, name], type=type or click.Path(dir_okay=False), **attrs)
-    if type is None and choices is not None:
-        type = click.Choice(choices)
-    return click.Option([opt.name, name], type=type, multiple=kind == o.LIST, default=None, **attrs)
+    """The Click option for a declaration (``choices`` narrows a choice list; ``type`` overrides),
+    as its kind declares it (``options.KINDS``)."""
+    decls, attrs = o.KINDS[opt.kind].click(opt, click, choices or opt.choices, type)
+    return click.Option([*decls, click_name(opt)], help=opt.help, hidden=opt.hidden, **attrs)
 
 
 def add_options(func: F, options: list[click.Option]) -> F:

@@ -3,9 +3,9 @@
 Click (``kmscli.cli.globals.click_option``, ``kmscli.cli.opcommand``), the Click-free fast path
 (``kmscli.cli.fastpath``), the hand-written command groups (``cli/*_cmds.py``, through
 ``with_global_options``) and docgen (which reads the Click tree built from this) all consume these
-:class:`Opt` records. A new option *kind* is added here (a ``KINDS`` entry), in
-``globals.click_option`` and in ``fastpath``'s value reader; ``tests/cli/test_options.py`` fails
-while one of them lacks it.
+:class:`Opt` records. A new option *kind* is added here, in one place: a :class:`Kind` in ``KINDS``
+says both how Click declares it and how the fast path reads it (``tests/cli/test_options.py``
+checks that the two read every kind alike).
 
 Also here, shared by both parsers: long-option abbreviation as argparse (and so the AWS CLI) does
 it: every unambiguous prefix of a long option is that option; an ambiguous one is exit 252 naming
@@ -17,7 +17,7 @@ Click-free and cheap to import: the fast path imports it on every session ``kmsc
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kmscli.settings import OUTPUT_FORMATS
@@ -30,7 +30,6 @@ FLAG = "flag"  #: no value: stores ``const``
 BOOL = "bool"  #: ``--name`` / ``--no-name``: True / False
 OPTIONAL = "optional"  #: an optional value from ``choices``; ``const`` when none follows
 PATH = "path"  #: a file path to write (not an existing folder)
-KINDS = (VALUE, LIST, INT, FLAG, BOOL, OPTIONAL, PATH)
 
 # -- targets: where a parsed value goes -----------------------------------------------------------
 VALUES = "values"  #: a request member (``dest`` is the member name)
@@ -72,10 +71,104 @@ class Opt:
     @property
     def takes_value(self) -> bool:
         """Whether a value must follow (an OPTIONAL's value is optional, so no)."""
-        return self.kind in (VALUE, LIST, INT, PATH)
+        return KINDS[self.kind].takes_value
 
     def __repr__(self) -> str:
         return f"Opt({self.name!r}, {self.kind!r}, {self.target!r}, {self.dest!r})"
+
+
+# -- what each kind means to Click and to the fast path ----------------------------------------------
+
+#: The fast path's reader: (option, flag constant, ``--opt=VALUE``'s value or None, args, index of
+#: the next arg) -> (value, next index), or None to leave the command line to Click.
+Reader = Callable[[Opt, Any, "str | None", list[str], int], "tuple[Any, int] | None"]
+#: Click's declaration: (option, the click module, choices, a type override) -> (option names,
+#: ``click.Option`` keyword arguments).
+Declarer = Callable[[Opt, Any, "tuple[str, ...] | None", Any], "tuple[list[str], dict[str, Any]]"]
+Choices = tuple[str, ...] | None
+Declared = tuple[list[str], dict[str, Any]]
+Read = tuple[Any, int] | None
+
+
+class Kind:
+    """One option kind: whether a value must follow, how Click declares it, how the fast path reads it."""
+
+    __slots__ = ("click", "name", "read", "takes_value")
+
+    def __init__(self, name: str, takes_value: bool, click: Declarer, read: Reader) -> None:
+        self.name, self.takes_value, self.click, self.read = name, takes_value, click, read
+
+
+def _read_value(opt: Opt, const: Any, explicit: str | None, args: list[str], i: int) -> Read:
+    if explicit is not None:
+        value = explicit
+    else:
+        if i >= len(args) or args[i].startswith("-"):
+            return None  # missing, or a value Click treats specially: Click's
+        value, i = args[i], i + 1
+    if opt.choices is not None and value not in opt.choices:
+        return None
+    return value, i
+
+
+def _read_int(opt: Opt, const: Any, explicit: str | None, args: list[str], i: int) -> Read:
+    taken = _read_value(opt, const, explicit, args, i)
+    if taken is None or not (taken[0].isascii() and taken[0].isdigit()):
+        return None
+    return int(taken[0]), taken[1]
+
+
+def _read_flag(opt: Opt, const: Any, explicit: str | None, args: list[str], i: int) -> Read:
+    return None if explicit is not None else (const, i)
+
+
+def _read_optional(opt: Opt, const: Any, explicit: str | None, args: list[str], i: int) -> Read:
+    choices = opt.choices or ()
+    if explicit is not None:
+        return (explicit, i) if explicit in choices else None
+    if i < len(args) and args[i] in choices:
+        return args[i], i + 1
+    if i >= len(args) or (args[i].startswith("-") and len(args[i]) > 1):
+        return const, i  # Click's flag_value when no value follows
+    return None
+
+
+def _click_value(opt: Opt, click: Any, choices: Choices, type_: Any) -> Declared:
+    if type_ is None and choices is not None:
+        type_ = click.Choice(choices)
+    return [opt.name], {"type": type_, "default": None, "multiple": opt.kind == LIST}
+
+
+def _click_int(opt: Opt, click: Any, choices: Choices, type_: Any) -> Declared:
+    return [opt.name], {"type": type_ or int}
+
+
+def _click_flag(opt: Opt, click: Any, choices: Choices, type_: Any) -> Declared:
+    return [opt.name], {"is_flag": True, "flag_value": opt.const, "default": None}
+
+
+def _click_bool(opt: Opt, click: Any, choices: Choices, type_: Any) -> Declared:
+    return [f"{opt.name}/--no-{opt.name[2:]}"], {"default": None}
+
+
+def _click_optional(opt: Opt, click: Any, choices: Choices, type_: Any) -> Declared:
+    return [opt.name], {"type": click.Choice(choices or ()), "is_flag": False, "flag_value": opt.const}
+
+
+def _click_path(opt: Opt, click: Any, choices: Choices, type_: Any) -> Declared:
+    return [opt.name], {"type": type_ or click.Path(dir_okay=False)}
+
+
+#: Every option kind, by name: add a kind here and both parsers know it.
+KINDS: dict[str, Kind] = {
+    VALUE: Kind(VALUE, True, _click_value, _read_value),
+    LIST: Kind(LIST, True, _click_value, _read_value),
+    INT: Kind(INT, True, _click_int, _read_int),
+    FLAG: Kind(FLAG, False, _click_flag, _read_flag),
+    BOOL: Kind(BOOL, False, _click_bool, _read_flag),
+    OPTIONAL: Kind(OPTIONAL, False, _click_optional, _read_optional),
+    PATH: Kind(PATH, True, _click_path, _read_value),
+}
 
 
 def _global(name: str, kind: str, help: str, **kw: Any) -> Opt:
