@@ -384,7 +384,15 @@ def _require_authorizer() -> None:
 
 
 def invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
-    """Run one KMS operation end to end; raises KMSError (audited) on failure."""
+    """Run one KMS operation end to end; raises KMSError (audited, ``operation`` set) on failure."""
+    try:
+        return _invoke(ctx, name, request)
+    except KMSError as exc:
+        exc.for_operation(name)
+        raise
+
+
+def _invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
     op = OPERATIONS.get(name)
     if op is None:
         from kmscli.service.pipeline import registry
