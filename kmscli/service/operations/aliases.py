@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from kmscli import errors
 from kmscli.service.operations.common import require_not_pending_deletion
 from kmscli.service.pipeline.core import Call, Response, iso, operation, parse_time
 from kmscli.service.pipeline.paging import page
+from kmscli.vault.records import KeyRecord
 
 
 def _check_name(name: str) -> None:
@@ -20,7 +19,7 @@ def _check_name(name: str) -> None:
         raise errors.NotFoundException(f"Alias {name} cannot begin with alias/aws/: that prefix is reserved.")
 
 
-def _target(call: Call, ref: str) -> dict[str, Any]:
+def _target(call: Call, ref: str) -> KeyRecord:
     if ref.startswith("alias/") or ":alias/" in ref:
         raise errors.ValidationException("Aliases must refer to keys. Not aliases")
     return call.resolve(ref, allow_alias=False)

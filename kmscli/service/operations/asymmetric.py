@@ -20,7 +20,8 @@ from kmscli.service.operations.common import (
     require_symmetric,
     require_usage,
 )
-from kmscli.service.pipeline.core import Call, Record, Response, operation
+from kmscli.service.pipeline.core import Call, Response, operation
+from kmscli.vault.records import KeyRecord
 
 
 def _generate_asymmetric(call: Call, spec: str) -> bytes:
@@ -40,13 +41,13 @@ for _spec in asymmetric.HMAC_KEY_BYTES:
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def private_key(call: Call, record: Record) -> Any:
+def private_key(call: Call, record: KeyRecord) -> Any:
     """The loaded private key of an asymmetric KMS key (its current material)."""
     _mid, raw = current_material(call, record)
     return asymmetric.load_private(raw)
 
 
-def _require_algorithm(record: Record, member: str, algorithm: str, what: str) -> None:
+def _require_algorithm(record: KeyRecord, member: str, algorithm: str, what: str) -> None:
     allowed = algorithms_for(record["KeySpec"], record["KeyUsage"]).get(member, [])
     if algorithm not in allowed:
         raise errors.InvalidKeyUsageException(
@@ -55,7 +56,7 @@ def _require_algorithm(record: Record, member: str, algorithm: str, what: str) -
         )
 
 
-def _usable_key(call: Call, action: str, usage: str, conditions: dict[str, Any]) -> Record:
+def _usable_key(call: Call, action: str, usage: str, conditions: dict[str, Any]) -> KeyRecord:
     record = call.resolve(call.request["KeyId"])
     call.authorize(action, record, conditions)
     require_enabled(record)
@@ -93,7 +94,7 @@ def get_public_key(call: Call) -> Response:
 # -- Sign and Verify ------------------------------------------------------------------------------
 
 
-def _signing(call: Call, action: str) -> tuple[Record, asymmetric.SigningAlgorithm, str]:
+def _signing(call: Call, action: str) -> tuple[KeyRecord, asymmetric.SigningAlgorithm, str]:
     req = call.request
     alg_name = str(req["SigningAlgorithm"])
     message_type = str(req.get("MessageType") or "RAW")
@@ -137,7 +138,7 @@ def verify(call: Call) -> Response:
 # -- GenerateMac and VerifyMac --------------------------------------------------------------------
 
 
-def _mac(call: Call, action: str) -> tuple[Record, str, bytes]:
+def _mac(call: Call, action: str) -> tuple[KeyRecord, str, bytes]:
     alg = str(call.request["MacAlgorithm"])
     record = _usable_key(call, action, "GENERATE_VERIFY_MAC", {"kms:MacAlgorithm": alg})
     _require_algorithm(record, "MacAlgorithms", alg, "MacAlgorithm")
@@ -193,7 +194,7 @@ def derive_shared_secret(call: Call) -> Response:
 # -- Encapsulate and Decapsulate ------------------------------------------------------------------
 
 
-def _kem(call: Call, action: str) -> Record:
+def _kem(call: Call, action: str) -> KeyRecord:
     alg = str(call.request["EncapsulationAlgorithm"])
     record = _usable_key(call, action, "ENCAPSULATE_DECAPSULATE", {"kms:EncapsulationAlgorithm": alg})
     _require_algorithm(record, "EncapsulationAlgorithms", alg, "EncapsulationAlgorithm")
@@ -232,7 +233,7 @@ def decapsulate(call: Call) -> Response:
 # -- GenerateDataKeyPair --------------------------------------------------------------------------
 
 
-def _data_key_pair(call: Call, action: str) -> tuple[Record, str, bytes, bytes, bytes, str]:
+def _data_key_pair(call: Call, action: str) -> tuple[KeyRecord, str, bytes, bytes, bytes, str]:
     # lazily: Sign/Verify and the other operations here do not need the symmetric module
     from kmscli.service.operations.symmetric import _context_conditions, seal
 

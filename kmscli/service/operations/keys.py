@@ -8,9 +8,8 @@ from typing import Any
 from kmscli import errors
 from kmscli.crypto.specs import SPECS
 from kmscli.ids import is_key_id
-from kmscli.service.operations import regions
+from kmscli.service.operations import materials, regions
 from kmscli.service.operations.common import (
-    add_material,
     check_tags,
     default_policy,
     generator,
@@ -27,6 +26,7 @@ from kmscli.service.pipeline.core import (
     record_service_event,
 )
 from kmscli.service.pipeline.paging import page
+from kmscli.vault.records import KeyRecord
 
 
 @operation("CreateKey", mutating=True)
@@ -59,7 +59,7 @@ def create_key(call: Call) -> Response:
     key_id = ("mrk-" + call.ctx.random(16).hex()) if multi else call.ctx.new_uuid()
     arn = call.key_arn(key_id)
     policy = req.get("Policy") or default_policy(call.account_id)
-    record: dict[str, Any] = {
+    record: KeyRecord = {
         "KeyId": key_id,
         "Arn": arn,
         "AWSAccountId": call.account_id,
@@ -88,7 +88,7 @@ def create_key(call: Call) -> Response:
     call.authorize("kms:CreateKey", record, {"Policy": policy})
     call.dry_run()
     if origin == "AWS_KMS":
-        add_material(call, record, generator(spec)(call, spec))
+        materials.put(call, record, generator(spec)(call, spec), Origin="AWS_KMS")
     call.save(record)
     return {"KeyMetadata": key_metadata(record)}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from kmscli import errors
 from kmscli.audit import events
@@ -19,11 +19,12 @@ from kmscli.errors import KMSError
 from kmscli.ids import is_key_id
 from kmscli.model import operation as model_operation
 from kmscli.service.pipeline.validate import validate_request
+from kmscli.vault.records import KeyRecord
 from kmscli.vault.store import UnlockedVault
 
 Request = dict[str, Any]
 Response = dict[str, Any]
-Record = dict[str, Any]
+
 
 KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/(.+)$")
 ALIAS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(alias/.+)$")
@@ -117,7 +118,7 @@ DueHandler = Callable[["Call", str, str, dict[str, Any]], None]
 DUE_HANDLERS: dict[str, DueHandler] = {}
 
 #: Policy evaluation hook: (call, action, record, condition context) -> None or raises.
-Authorizer = Callable[["Call", str, Record, dict[str, Any]], None]
+Authorizer = Callable[["Call", str, KeyRecord, dict[str, Any]], None]
 _AUTHORIZERS: list[Authorizer] = []
 
 
@@ -161,11 +162,11 @@ class Call:
         self.resources: list[str] = resources if resources is not None else []
         self.audit_extra: dict[str, Any] = audit_extra if audit_extra is not None else {}
         self.audit_request: dict[str, Any] = {}
-        self.staged_keys: dict[tuple[str, str], Record | None] = {}
+        self.staged_keys: dict[tuple[str, str], KeyRecord | None] = {}
         self.staged_aliases: dict[str, dict[str, Any]] = {}
         self.staged_schedule: dict[str, Any] | None = None
         self.alias_dirty: set[str] = set()
-        self.loaded: dict[tuple[str, str], Record] = {}
+        self.loaded: dict[tuple[str, str], KeyRecord] = {}
 
     # -- identity and naming ---------------------------------------------------------------
     @property
@@ -187,7 +188,7 @@ class Call:
         return f"arn:aws:kms:{region or self.region}:{self.account_id}:{alias_name}"
 
     # -- reading -------------------------------------------------------------------------------
-    def load(self, key_id: str, region: str | None = None) -> Record | None:
+    def load(self, key_id: str, region: str | None = None) -> KeyRecord | None:
         """A key record as this call sees it (its own staged writes included)."""
         where = (region or self.region, key_id)
         if where in self.staged_keys:
@@ -196,7 +197,7 @@ class Call:
             record = self.ctx.vault.load_key(*where)
             if record is None:
                 return None
-            self.loaded[where] = record
+            self.loaded[where] = cast(KeyRecord, record)
         return self.loaded[where]
 
     def aliases(self, region: str | None = None) -> dict[str, dict[str, Any]]:
@@ -206,13 +207,13 @@ class Call:
             self.staged_aliases[reg] = self.ctx.vault.load_aliases(reg)
         return self.staged_aliases[reg]
 
-    def resolve(self, ref: str, *, allow_alias: bool = True) -> Record:
+    def resolve(self, ref: str, *, allow_alias: bool = True) -> KeyRecord:
         """The key a KeyId parameter names: key id, key ARN, alias name or alias ARN."""
         record = self._resolve(ref, allow_alias)
         self.resources.append(record["Arn"])
         return record
 
-    def _resolve(self, ref: str, allow_alias: bool) -> Record:
+    def _resolve(self, ref: str, allow_alias: bool) -> KeyRecord:
         region = self.region
         key_id: str | None = None
         if m := KEY_ARN_RE.match(ref):
@@ -242,7 +243,7 @@ class Call:
         return record
 
     # -- checks ---------------------------------------------------------------------------------
-    def authorize(self, action: str, record: Record, context: dict[str, Any] | None = None) -> None:
+    def authorize(self, action: str, record: KeyRecord, context: dict[str, Any] | None = None) -> None:
         """Ask the policy engine whether the caller may do ``action`` on ``record``."""
         for func in _AUTHORIZERS:
             func(self, action, record, context or {})
@@ -255,7 +256,7 @@ class Call:
             )
 
     # -- staging writes -------------------------------------------------------------------------
-    def save(self, record: Record) -> None:
+    def save(self, record: KeyRecord) -> None:
         """Stage a key record to be written once the audit event is durable."""
         region = record.get("Region", self.region)
         self.staged_keys[(region, record["KeyId"])] = record
@@ -296,7 +297,7 @@ class Call:
             if record is None:
                 vault.destroy_key(region, key_id)
             else:
-                vault.save_key(region, record)
+                vault.save_key(region, cast(dict[str, Any], record))
         if final is not None and final != vault.load_schedule():
             vault.save_schedule(final)
 
