@@ -36,7 +36,7 @@ from kmscli.service.pipeline.core import (
     parse_time,
     record_service_event,
 )
-from kmscli.vault.records import ImportParameters, KeyRecord
+from kmscli.vault.records import ImportParameters, KeyRecord, ScheduleEntry
 from kmscli.vault.store import subkey
 
 PARAMETERS_LIFETIME = dt.timedelta(hours=24)
@@ -420,7 +420,7 @@ def _schedule_expiry(call: Call, record: KeyRecord) -> None:
         call.schedule().pop(where, None)
 
 
-def _expire_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> None:
+def _expire_due(call: Call, region: str, key_id: str, entry: ScheduleEntry) -> None:
     """Imported material reached its ValidTo: delete it (audited as DeleteExpiredKeyMaterial)."""
     record = call.load(key_id, region) if is_key_id(key_id) else None
     if record is None:

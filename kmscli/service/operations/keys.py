@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from kmscli import errors
 from kmscli.crypto.specs import SPECS
@@ -26,7 +25,7 @@ from kmscli.service.pipeline.core import (
     record_service_event,
 )
 from kmscli.service.pipeline.paging import page
-from kmscli.vault.records import KeyRecord
+from kmscli.vault.records import KeyRecord, ScheduleEntry
 
 
 @operation("CreateKey", mutating=True)
@@ -196,7 +195,7 @@ def cancel_key_deletion(call: Call) -> Response:
     return {"KeyId": record["Arn"]}
 
 
-def _delete_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> None:
+def _delete_due(call: Call, region: str, key_id: str, entry: ScheduleEntry) -> None:
     """The waiting period is over: destroy the key, its material and its aliases (audited)."""
     schedule = call.schedule()
     record = call.load(key_id, region) if is_key_id(key_id) else None

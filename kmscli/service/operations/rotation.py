@@ -28,7 +28,7 @@ from kmscli.service.pipeline.core import (
     record_service_event,
 )
 from kmscli.service.pipeline.paging import page
-from kmscli.vault.records import KeyRecord, MaterialEntry, RotationSettings
+from kmscli.vault.records import KeyRecord, MaterialEntry, RotationSettings, ScheduleEntry
 
 DEFAULT_PERIOD_DAYS = 365
 #: AWS's quota of on-demand rotations per KMS key (not adjustable).
@@ -273,7 +273,7 @@ def list_key_rotations(call: Call) -> Response:
     return {"Rotations": [rotation_entry(record, m, waiting) for _, m in items], **extra}
 
 
-def _rotate_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> None:
+def _rotate_due(call: Call, region: str, key_id: str, entry: ScheduleEntry) -> None:
     """Automatic rotation came due: add a version (audited as RotateKey) and plan the next one."""
     schedule = call.schedule()
     record = call.load(key_id, region) if is_key_id(key_id) else None

@@ -19,7 +19,7 @@ from kmscli.errors import KMSError
 from kmscli.ids import is_key_id
 from kmscli.model import operation as model_operation
 from kmscli.service.pipeline.validate import validate_request
-from kmscli.vault.records import KeyRecord
+from kmscli.vault.records import KeyRecord, Schedule, ScheduleEntry
 from kmscli.vault.store import UnlockedVault
 
 Request = dict[str, Any]
@@ -114,7 +114,7 @@ def operation(
 
 
 #: Work that becomes due with time (deletion, rotation), keyed by the schedule entry's field.
-DueHandler = Callable[["Call", str, str, dict[str, Any]], None]
+DueHandler = Callable[["Call", str, str, ScheduleEntry], None]
 DUE_HANDLERS: dict[str, DueHandler] = {}
 
 #: Policy evaluation hook: (call, action, record, condition context) -> None or raises.
@@ -164,7 +164,7 @@ class Call:
         self.audit_request: dict[str, Any] = {}
         self.staged_keys: dict[tuple[str, str], KeyRecord | None] = {}
         self.staged_aliases: dict[str, dict[str, Any]] = {}
-        self.staged_schedule: dict[str, Any] | None = None
+        self.staged_schedule: Schedule | None = None
         self.alias_dirty: set[str] = set()
         self.loaded: dict[tuple[str, str], KeyRecord] = {}
 
@@ -270,10 +270,10 @@ class Call:
         self.aliases(region)
         self.alias_dirty.add(region or self.region)
 
-    def schedule(self) -> dict[str, Any]:
+    def schedule(self) -> Schedule:
         """The due-work schedule, staged for change."""
         if self.staged_schedule is None:
-            self.staged_schedule = self.ctx.vault.load_schedule()
+            self.staged_schedule = cast(Schedule, self.ctx.vault.load_schedule())
         return self.staged_schedule
 
     def commit(self) -> None:
@@ -351,7 +351,7 @@ def record_service_event(call: Call, name: str, resources: list[str], extra: dic
 
 def _run_due_work(ctx: ServiceContext, now: dt.datetime) -> None:
     """Apply deletions, rotations and expiries whose time has come (lazily, at vault access)."""
-    schedule = ctx.vault.load_schedule()
+    schedule = cast(Schedule, ctx.vault.load_schedule())
     if not any(_is_due(entry, now) for entry in schedule.values()):
         return
     from kmscli.service.pipeline import registry
@@ -362,13 +362,13 @@ def _run_due_work(ctx: ServiceContext, now: dt.datetime) -> None:
         for where, entry in sorted(call.schedule().items()):
             for field_name, handler in DUE_HANDLERS.items():
                 when = entry.get(field_name)
-                if when is not None and dt.datetime.fromisoformat(when) <= now:
+                if isinstance(when, str) and dt.datetime.fromisoformat(when) <= now:
                     region, key_id = where.split("/", 1)
                     handler(call, region, key_id, entry)
         call.commit()
 
 
-def _is_due(entry: dict[str, Any], now: dt.datetime) -> bool:
+def _is_due(entry: ScheduleEntry, now: dt.datetime) -> bool:
     """Every schedule field is a due time named ``*_at`` (their handlers may not be loaded yet)."""
     return any(
         name.endswith("_at") and isinstance(when, str) and dt.datetime.fromisoformat(when) <= now
