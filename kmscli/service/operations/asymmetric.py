@@ -1,8 +1,8 @@
 """Asymmetric and HMAC operations: GetPublicKey, Sign, Verify, GenerateMac, VerifyMac,
 DeriveSharedSecret, Encapsulate, Decapsulate, GenerateDataKeyPair(WithoutPlaintext).
 
-Importing this module also registers the material generators of every asymmetric and HMAC key spec
-(``service/operations/common.py:GENERATORS``), which is what makes CreateKey offer them.
+It also makes the material of every asymmetric and HMAC key spec (``generate_private``,
+``generate_hmac``: the registry's ``GENERATORS`` name them, which is what makes CreateKey offer them).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from kmscli import errors
 from kmscli.crypto import asymmetric
 from kmscli.crypto.specs import CUSTOMER_MASTER_KEY_SPECS, SPECS, SYMMETRIC_SPECS, algorithms_for
 from kmscli.service.operations.common import (
-    GENERATORS,
     current_material,
     no_recipient,
     require_enabled,
@@ -24,18 +23,14 @@ from kmscli.service.pipeline.core import Call, Response, operation
 from kmscli.vault.records import KeyRecord
 
 
-def _generate_asymmetric(call: Call, spec: str) -> bytes:
+def generate_private(call: Call, spec: str) -> bytes:
+    """A new private key of an asymmetric spec (PKCS#8 DER)."""
     return asymmetric.generate_private(spec)
 
 
-def _generate_hmac(call: Call, spec: str) -> bytes:
+def generate_hmac(call: Call, spec: str) -> bytes:
+    """A new HMAC key of the spec's length, from the call's randomness."""
     return call.ctx.random(asymmetric.HMAC_KEY_BYTES[spec])
-
-
-for _spec in asymmetric.ASYMMETRIC_SPECS:
-    GENERATORS[_spec] = _generate_asymmetric
-for _spec in asymmetric.HMAC_KEY_BYTES:
-    GENERATORS[_spec] = _generate_hmac
 
 
 # -- helpers --------------------------------------------------------------------------------------

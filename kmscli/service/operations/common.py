@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from kmscli import errors
 from kmscli.crypto.specs import CUSTOMER_MASTER_KEY_SPECS, SPECS, algorithms_for
+from kmscli.service.pipeline import registry
 from kmscli.service.pipeline.core import Call, parse_time
 from kmscli.vault.records import KeyRecord
 
-#: Generators of new key material, by KeySpec: (call, spec) -> raw material bytes.
-#: A spec appears here only once every operation on it works (asymmetric specs register later).
-MaterialGenerator = Callable[[Call, str], bytes]
-GENERATORS: dict[str, MaterialGenerator] = {
-    "SYMMETRIC_DEFAULT": lambda call, spec: call.ctx.random(32),
-}
+
+def generate_symmetric(call: Call, spec: str) -> bytes:
+    """New SYMMETRIC_DEFAULT material: 256 random bits (the registry's generator of that spec)."""
+    return call.ctx.random(32)
 
 
 def default_policy(account_id: str) -> str:
@@ -153,18 +151,7 @@ def spec_info_or_error(spec: str) -> None:
         raise errors.ValidationException(f"KeySpec {spec} is not valid.")
     if info.unsupported:
         raise errors.UnsupportedOperationException(f"KeySpec {spec} is not supported: {info.unsupported}.")
-    generator(spec)
-
-
-def generator(spec: str) -> MaterialGenerator:
-    """The material generator of ``spec`` (the asymmetric and HMAC ones load on first use)."""
-    if spec not in GENERATORS:
-        import kmscli.service.operations.asymmetric  # noqa: F401  (registers its generators at import)
-    if spec not in GENERATORS:
-        raise errors.UnsupportedOperationException(
-            f"KeySpec {spec} is not supported by this kmscli build yet."
-        )
-    return GENERATORS[spec]
+    registry.generator(spec)
 
 
 def check_tags(tags: list[dict[str, str]]) -> None:

@@ -28,7 +28,6 @@ from kmscli.crypto import keywrap, primitives
 from kmscli.ids import is_key_id
 from kmscli.service.operations import materials
 from kmscli.service.pipeline.core import (
-    DUE_HANDLERS,
     Call,
     Response,
     iso,
@@ -420,7 +419,7 @@ def _schedule_expiry(call: Call, record: KeyRecord) -> None:
         call.schedule().pop(where, None)
 
 
-def _expire_due(call: Call, region: str, key_id: str, entry: ScheduleEntry) -> None:
+def expire_due(call: Call, region: str, key_id: str, entry: ScheduleEntry) -> None:
     """Imported material reached its ValidTo: delete it (audited as DeleteExpiredKeyMaterial)."""
     record = call.load(key_id, region) if is_key_id(key_id) else None
     if record is None:
@@ -435,6 +434,3 @@ def _expire_due(call: Call, region: str, key_id: str, entry: ScheduleEntry) -> N
                 call, "DeleteExpiredKeyMaterial", [record["Arn"]], {"keyMaterialId": item["KeyMaterialId"]}
             )
     _schedule_expiry(call, record)
-
-
-DUE_HANDLERS["expire_at"] = _expire_due

@@ -11,13 +11,11 @@ from kmscli.service.operations import materials, regions
 from kmscli.service.operations.common import (
     check_tags,
     default_policy,
-    generator,
     key_metadata,
     require_not_pending_deletion,
     spec_info_or_error,
 )
 from kmscli.service.pipeline.core import (
-    DUE_HANDLERS,
     Call,
     Response,
     iso,
@@ -25,6 +23,7 @@ from kmscli.service.pipeline.core import (
     record_service_event,
 )
 from kmscli.service.pipeline.paging import page
+from kmscli.service.pipeline.registry import generator
 from kmscli.vault.records import KeyRecord, ScheduleEntry
 
 
@@ -195,7 +194,7 @@ def cancel_key_deletion(call: Call) -> Response:
     return {"KeyId": record["Arn"]}
 
 
-def _delete_due(call: Call, region: str, key_id: str, entry: ScheduleEntry) -> None:
+def delete_due(call: Call, region: str, key_id: str, entry: ScheduleEntry) -> None:
     """The waiting period is over: destroy the key, its material and its aliases (audited)."""
     schedule = call.schedule()
     record = call.load(key_id, region) if is_key_id(key_id) else None
@@ -210,6 +209,3 @@ def _delete_due(call: Call, region: str, key_id: str, entry: ScheduleEntry) -> N
     entry.pop("delete_at", None)
     if not entry:
         schedule.pop(f"{region}/{key_id}", None)
-
-
-DUE_HANDLERS["delete_at"] = _delete_due

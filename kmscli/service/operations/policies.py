@@ -1,6 +1,6 @@
-"""Key policies: the decision point of every call (installed at import), and the policy operations.
+"""Key policies: the decision point of every call, and the policy operations.
 
-``authorize`` is installed with ``core.set_authorizer``: every operation calls
+``authorize`` is the registry's ``AUTHORIZER`` (service/pipeline/registry.py): every operation calls
 ``call.authorize(action, record, conditions)`` before touching key material. It builds the request
 context (global and key condition keys plus the operation's own), decides with the key policy and
 the key's grants (``kmscli.policy.evaluate``), raises ``AccessDeniedException`` in AWS's wording when
@@ -17,7 +17,7 @@ from kmscli.policy.evaluate import Decision, Request, decide
 from kmscli.policy.grants import read_token
 from kmscli.policy.principals import account_of, principal_arn
 from kmscli.service.operations.common import require_not_pending_deletion
-from kmscli.service.pipeline.core import Call, Response, operation, set_authorizer
+from kmscli.service.pipeline.core import Call, Response, operation
 from kmscli.service.pipeline.paging import page
 from kmscli.vault.records import KeyRecord
 
@@ -130,9 +130,6 @@ def authorize(call: Call, action: str, record: KeyRecord, conditions: dict[str, 
         raise errors.AccessDeniedException(decision.message())
     if decision.grant_id is not None:
         call.audit_extra.setdefault("grantId", decision.grant_id)
-
-
-set_authorizer(authorize)
 
 
 def _policy_key(call: Call) -> KeyRecord:

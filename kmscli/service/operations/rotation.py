@@ -17,9 +17,8 @@ from typing import Any
 from kmscli import errors
 from kmscli.ids import is_key_id
 from kmscli.service.operations import materials
-from kmscli.service.operations.common import generator, require_not_pending_deletion
+from kmscli.service.operations.common import require_not_pending_deletion
 from kmscli.service.pipeline.core import (
-    DUE_HANDLERS,
     Call,
     Response,
     iso,
@@ -28,6 +27,7 @@ from kmscli.service.pipeline.core import (
     record_service_event,
 )
 from kmscli.service.pipeline.paging import page
+from kmscli.service.pipeline.registry import generator
 from kmscli.vault.records import KeyRecord, MaterialEntry, RotationSettings, ScheduleEntry
 
 DEFAULT_PERIOD_DAYS = 365
@@ -273,7 +273,7 @@ def list_key_rotations(call: Call) -> Response:
     return {"Rotations": [rotation_entry(record, m, waiting) for _, m in items], **extra}
 
 
-def _rotate_due(call: Call, region: str, key_id: str, entry: ScheduleEntry) -> None:
+def rotate_due(call: Call, region: str, key_id: str, entry: ScheduleEntry) -> None:
     """Automatic rotation came due: add a version (audited as RotateKey) and plan the next one."""
     schedule = call.schedule()
     record = call.load(key_id, region) if is_key_id(key_id) else None
@@ -312,6 +312,3 @@ def _rotate_due(call: Call, region: str, key_id: str, entry: ScheduleEntry) -> N
         [rec["Arn"] for rec in materials.related(call, record)],
         {"keyMaterialId": mid, "rotationType": "AUTOMATIC"},
     )
-
-
-DUE_HANDLERS["rotate_at"] = _rotate_due

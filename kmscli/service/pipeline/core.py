@@ -18,6 +18,11 @@ from kmscli.audit.log import AuditLog
 from kmscli.errors import KMSError
 from kmscli.ids import is_key_id
 from kmscli.model import operation as model_operation
+from kmscli.service.pipeline import registry
+
+# operation modules declare themselves with `from kmscli.service.pipeline.core import operation`
+from kmscli.service.pipeline.registry import Operation as Operation
+from kmscli.service.pipeline.registry import operation as operation
 from kmscli.service.pipeline.validate import validate_request
 from kmscli.vault.records import KeyRecord, Schedule, ScheduleEntry
 from kmscli.vault.store import UnlockedVault
@@ -82,49 +87,6 @@ class ServiceContext:
         """The same caller, vault, clock and randomness, calling from another region."""
         identity = self.identity._replace(region=region)
         return ServiceContext(self.vault, identity, self.audit, self.clock, self.random)
-
-
-class Operation(NamedTuple):
-    """A registered KMS operation."""
-
-    name: str
-    func: Callable[[Call], Response]
-    mutating: bool
-    read_only: bool
-
-
-OPERATIONS: dict[str, Operation] = {}
-
-
-def operation(
-    name: str, *, mutating: bool = False, read_only: bool | None = None
-) -> Callable[[Callable[[Call], Response]], Callable[[Call], Response]]:
-    """Register ``func`` as the implementation of the KMS operation ``name``.
-
-    ``mutating`` operations run under the exclusive vault lock and may stage writes; ``read_only``
-    is the audit record's ``readOnly`` flag (defaults to ``not mutating``).
-    """
-    model_operation(name)  # unknown names fail at import, not at call time
-
-    def register(func: Callable[[Call], Response]) -> Callable[[Call], Response]:
-        OPERATIONS[name] = Operation(name, func, mutating, not mutating if read_only is None else read_only)
-        return func
-
-    return register
-
-
-#: Work that becomes due with time (deletion, rotation), keyed by the schedule entry's field.
-DueHandler = Callable[["Call", str, str, ScheduleEntry], None]
-DUE_HANDLERS: dict[str, DueHandler] = {}
-
-#: Policy evaluation hook: (call, action, record, condition context) -> None or raises.
-Authorizer = Callable[["Call", str, KeyRecord, dict[str, Any]], None]
-_AUTHORIZERS: list[Authorizer] = []
-
-
-def set_authorizer(func: Authorizer) -> None:
-    """Install the policy engine (kmscli.policy) as the decision point of every call."""
-    _AUTHORIZERS[:] = [func]
 
 
 class Call:
@@ -245,8 +207,7 @@ class Call:
     # -- checks ---------------------------------------------------------------------------------
     def authorize(self, action: str, record: KeyRecord, context: dict[str, Any] | None = None) -> None:
         """Ask the policy engine whether the caller may do ``action`` on ``record``."""
-        for func in _AUTHORIZERS:
-            func(self, action, record, context or {})
+        registry.authorizer()(self, action, record, context or {})
 
     def dry_run(self) -> None:
         """End a DryRun request that would have succeeded (call after every check passed)."""
@@ -354,13 +315,11 @@ def _run_due_work(ctx: ServiceContext, now: dt.datetime) -> None:
     schedule = cast(Schedule, ctx.vault.load_schedule())
     if not any(_is_due(entry, now) for entry in schedule.values()):
         return
-    from kmscli.service.pipeline import registry
-
-    registry.load_due_work()
+    handlers = registry.due_handlers()
     with ctx.vault.lock(exclusive=True):
         call = Call(ctx, Operation("ScheduledWork", lambda c: {}, True, False), {}, now)
         for where, entry in sorted(call.schedule().items()):
-            for field_name, handler in DUE_HANDLERS.items():
+            for field_name, handler in handlers.items():
                 when = entry.get(field_name)
                 if isinstance(when, str) and dt.datetime.fromisoformat(when) <= now:
                     region, key_id = where.split("/", 1)
@@ -376,24 +335,11 @@ def _is_due(entry: ScheduleEntry, now: dt.datetime) -> bool:
     )
 
 
-def _require_authorizer() -> None:
-    """No operation runs without the policy engine installed."""
-    if not _AUTHORIZERS:
-        from kmscli.service.operations import policies
-
-        set_authorizer(policies.authorize)
-
-
 def invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
     """Run one KMS operation end to end; raises KMSError (audited) on failure."""
-    op = OPERATIONS.get(name)
-    if op is None:
-        from kmscli.service.pipeline import registry
-
-        op = registry.load(name)
+    op = registry.load(name)
     if op is None:
         raise errors.UnsupportedOperationException(f"{name} is not implemented by kmscli")
-    _require_authorizer()
     now = ctx.clock()
     _run_due_work(ctx, now)
     call = Call(ctx, op, request, now)
