@@ -1,7 +1,7 @@
-"""Errors and their exit codes (DESIGN section 4).
+"""Errors and their exit codes (the contract is docs/cli.md).
 
 ``KMSError`` subclasses carry the AWS exception name as ``code``; the CLI prints them as the AWS
-CLI v2 does and exits 254. ``UsageError`` is 252, ``EnvironmentError_`` 253, anything else 255.
+CLI v2 does and exits 254. ``UsageError`` is 252, ``VaultEnvironmentError`` 253, anything else 255.
 """
 
 from __future__ import annotations

@@ -17,8 +17,6 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "111122223333"
 #: The --output formats (kmscli.cli.render.OUTPUT_FORMATS; a test keeps the two equal).
 OUTPUT_FORMATS = ("json", "text", "table", "yaml", "yaml-stream")
-#: The region names a vault can hold (the same rule as kmscli.vault.store's file layout).
-CONFIG_KEYS = ("region", "account_id", "output", "principal", "vault", "audit_segment_bytes")
 
 
 def config_path() -> str:

@@ -26,7 +26,7 @@ UNNEEDED = (
     "kmscli.service.operations.rotation",
     "kmscli.service.operations.aliases",
     "cryptography.hazmat.primitives.serialization",
-    # dataclasses pulls in inspect, ast and dis; hashlib loads a second OpenSSL (kmscli/crypto/integrity.py)
+    # dataclasses pulls in inspect, ast and dis; hashlib loads a second OpenSSL (kmscli/crypto/primitives.py)
     "dataclasses",
     "inspect",
     "hashlib",

@@ -114,8 +114,3 @@ def list_aliases(call: Call) -> Response:
             }
         )
     return {"Aliases": out, **extra}
-
-
-def aliases_of(call: Call, key_id: str) -> list[str]:
-    """Alias names that point at ``key_id`` in this region."""
-    return sorted(n for n, a in call.aliases().items() if a["TargetKeyId"] == key_id)
