@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kmscli import errors
 from kmscli.service.operations.common import require_not_pending_deletion
 from kmscli.service.pipeline.core import Call, Response, iso, operation, parse_time
@@ -25,6 +27,17 @@ def _target(call: Call, ref: str) -> KeyRecord:
     return call.resolve(ref, allow_alias=False)
 
 
+def _existing(call: Call) -> tuple[str, dict[str, dict[str, Any]], dict[str, Any]]:
+    """The request's AliasName, the region's alias index and the alias's entry (NotFound if none)."""
+    name = call.request["AliasName"]
+    _check_name(name)
+    aliases = call.aliases()
+    entry = aliases.get(name)
+    if entry is None:
+        raise errors.NotFoundException(f"Alias {call.alias_arn(name)} is not found.")
+    return name, aliases, entry
+
+
 @operation("CreateAlias", mutating=True)
 def create_alias(call: Call) -> Response:
     """CreateAlias: a new friendly name for a key in this region."""
@@ -46,12 +59,7 @@ def create_alias(call: Call) -> Response:
 @operation("UpdateAlias", mutating=True)
 def update_alias(call: Call) -> Response:
     """UpdateAlias: point an alias at another key of the same type and usage."""
-    name = call.request["AliasName"]
-    _check_name(name)
-    aliases = call.aliases()
-    entry = aliases.get(name)
-    if entry is None:
-        raise errors.NotFoundException(f"Alias {call.alias_arn(name)} is not found.")
+    name, _, entry = _existing(call)
     new = _target(call, call.request["TargetKeyId"])
     old = call.load(entry["TargetKeyId"])
     if old is not None:
@@ -75,12 +83,7 @@ def update_alias(call: Call) -> Response:
 @operation("DeleteAlias", mutating=True)
 def delete_alias(call: Call) -> Response:
     """DeleteAlias."""
-    name = call.request["AliasName"]
-    _check_name(name)
-    aliases = call.aliases()
-    entry = aliases.get(name)
-    if entry is None:
-        raise errors.NotFoundException(f"Alias {call.alias_arn(name)} is not found.")
+    name, aliases, entry = _existing(call)
     record = call.load(entry["TargetKeyId"])
     if record is not None:
         call.resources.append(record["Arn"])

@@ -18,7 +18,12 @@ import datetime as dt
 
 from kmscli import errors
 from kmscli.service.operations import materials
-from kmscli.service.operations.common import check_tags, default_policy, key_metadata
+from kmscli.service.operations.common import (
+    check_tags,
+    default_policy,
+    key_metadata,
+    require_not_pending_deletion,
+)
 from kmscli.service.pipeline.core import Call, Response, iso, operation, record_service_event
 from kmscli.vault.records import KeyRecord, MultiRegionConfiguration, RegionalKey, SharedMember
 
@@ -42,6 +47,20 @@ def _set_config(
         call.save(rec)
 
 
+def _primary_config(call: Call, record: KeyRecord, why: str) -> MultiRegionConfiguration:
+    """The configuration of a multi-Region primary key that is not pending deletion, or the error."""
+    config = _config(record)
+    if not record.get("MultiRegion") or not config:
+        raise errors.UnsupportedOperationException(f"{record['Arn']} is not a multi-Region key{why}.")
+    if config["MultiRegionKeyType"] != "PRIMARY":
+        raise errors.UnsupportedOperationException(
+            f"{record['Arn']} is a replica key; call {call.op.name} on the primary key in "
+            f"{config['PrimaryKey']['Region']}."
+        )
+    require_not_pending_deletion(record)
+    return config
+
+
 @operation("ReplicateKey", mutating=True)
 def replicate_key(call: Call) -> Response:
     """ReplicateKey: a replica of a multi-Region primary key in another region of this vault."""
@@ -49,18 +68,7 @@ def replicate_key(call: Call) -> Response:
     record = call.resolve(req["KeyId"], allow_alias=False)
     region = req["ReplicaRegion"]
     call.authorize("kms:ReplicateKey", record, {"kms:ReplicaRegion": region})
-    config = _config(record)
-    if not record.get("MultiRegion") or not config:
-        raise errors.UnsupportedOperationException(
-            f"{record['Arn']} is not a multi-Region key; only multi-Region primary keys can be replicated."
-        )
-    if config["MultiRegionKeyType"] != "PRIMARY":
-        raise errors.UnsupportedOperationException(
-            f"{record['Arn']} is a replica key; call ReplicateKey on the primary key in "
-            f"{config['PrimaryKey']['Region']}."
-        )
-    if record["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
-        raise errors.KMSInvalidStateException(f"{record['Arn']} is pending deletion.")
+    config = _primary_config(call, record, "; only multi-Region primary keys can be replicated")
     if region == record["Region"] or call.load(record["KeyId"], region) is not None:
         raise errors.AlreadyExistsException(
             f"{call.key_arn(record['KeyId'], region)} already exists: the multi-Region key already has a "
@@ -107,16 +115,7 @@ def update_primary_region(call: Call) -> Response:
     record = call.resolve(req["KeyId"], allow_alias=False)
     region = req["PrimaryRegion"]
     call.authorize("kms:UpdatePrimaryRegion", record, {"kms:PrimaryRegion": region})
-    config = _config(record)
-    if not config:
-        raise errors.UnsupportedOperationException(f"{record['Arn']} is not a multi-Region key.")
-    if config["MultiRegionKeyType"] != "PRIMARY":
-        raise errors.UnsupportedOperationException(
-            f"{record['Arn']} is a replica key; call UpdatePrimaryRegion on the primary key in "
-            f"{config['PrimaryKey']['Region']}."
-        )
-    if record["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
-        raise errors.KMSInvalidStateException(f"{record['Arn']} is pending deletion.")
+    _primary_config(call, record, "")
     family = materials.related(call, record)
     new_primary = next((r for r in family if r["Region"] == region and r is not record), None)
     if new_primary is None:

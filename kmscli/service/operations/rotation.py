@@ -48,6 +48,10 @@ def _is_replica(record: KeyRecord) -> bool:
 
 def _require_rotatable(call: Call, record: KeyRecord, *, on_demand: bool = False) -> None:
     """The checks AWS makes before any rotation operation, in its order."""
+    if record["KeyState"] == "Disabled":
+        raise errors.DisabledException(f"{record['Arn']} is disabled.")
+    if record["KeyState"] == "PendingImport":
+        raise errors.KMSInvalidStateException(f"{record['Arn']} is pending import.")
     require_not_pending_deletion(record)
     if record["KeySpec"] != "SYMMETRIC_DEFAULT" or record["KeyUsage"] != "ENCRYPT_DECRYPT":
         raise errors.UnsupportedOperationException(
@@ -93,10 +97,6 @@ def enable_key_rotation(call: Call) -> Response:
     record = call.resolve(call.request["KeyId"], allow_alias=False)
     period = int(call.request.get("RotationPeriodInDays") or DEFAULT_PERIOD_DAYS)
     call.authorize("kms:EnableKeyRotation", record, {"kms:RotationPeriodInDays": period})
-    if record["KeyState"] == "Disabled":
-        raise errors.DisabledException(f"{record['Arn']} is disabled.")
-    if record["KeyState"] == "PendingImport":
-        raise errors.KMSInvalidStateException(f"{record['Arn']} is pending import.")
     _require_rotatable(call, record)
     call.dry_run()
     previous = _rotation(record)
@@ -130,10 +130,6 @@ def disable_key_rotation(call: Call) -> Response:
     """DisableKeyRotation: no more automatic rotations; on-demand rotation stays possible."""
     record = call.resolve(call.request["KeyId"], allow_alias=False)
     call.authorize("kms:DisableKeyRotation", record)
-    if record["KeyState"] == "Disabled":
-        raise errors.DisabledException(f"{record['Arn']} is disabled.")
-    if record["KeyState"] == "PendingImport":
-        raise errors.KMSInvalidStateException(f"{record['Arn']} is pending import.")
     _require_rotatable(call, record)
     call.dry_run()
     _set_rotation(call, record, None)
@@ -176,10 +172,6 @@ def rotate_key_on_demand(call: Call) -> Response:
     """
     record = call.resolve(call.request["KeyId"], allow_alias=False)
     call.authorize("kms:RotateKeyOnDemand", record)
-    if record["KeyState"] == "Disabled":
-        raise errors.DisabledException(f"{record['Arn']} is disabled.")
-    if record["KeyState"] == "PendingImport":
-        raise errors.KMSInvalidStateException(f"{record['Arn']} is pending import.")
     _require_rotatable(call, record, on_demand=True)
     done = sum(1 for m in record.get("Materials", []) if m.get("RotationType") == "ON_DEMAND")
     if done >= MAX_ON_DEMAND_ROTATIONS:
