@@ -87,7 +87,7 @@ def main() -> None:
         print(f"{name}: {a:.1f} ms vs public {b:.1f} ms: saves {b - a:.1f} ms per start-up")
     a, b, n = _scan_once()
     print(
-        f"JSONDecoder().scan_once (audit/query.py) over {n} lines: {a:.0f} ms vs raw_decode {b:.0f} ms: "
+        f"JSONDecoder().scan_once (formerly audit/query.py) over {n} lines: {a:.0f} ms vs raw_decode {b:.0f} ms: "
         f"saves {b - a:.0f} ms ({(b - a) / n * 1e6:.0f} ns per line)"
     )
 
