@@ -98,13 +98,22 @@ class Made:
         assert len(segs) == 1
         return Path(segs[0]).read_text()
 
-    def backup(self) -> str:
+    def _with_key_file_format(self, files: dict[str, bytes], version: int) -> dict[str, bytes]:
+        """``files`` with the key file's ``format`` member set to ``version`` (its MAC stays valid)."""
+        if version != 1:
+            doc = json.loads(files[self.key_rel])
+            doc["format"] = version
+            files[self.key_rel] = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode() + b"\n"
+        return files
+
+    def backup(self, key_file_format: int = 1) -> str:
         files = {rel: path.read_bytes() for rel, path in archive.vault_files(self.vault)}
+        files = self._with_key_file_format(files, key_file_format)
         return archive.seal(self.vault, "backup", CREATED, files, self.random).decode()
 
-    def bundle(self, root: Path) -> tuple[str, str]:
+    def bundle(self, root: Path, key_file_format: int = 1) -> tuple[str, str]:
         """A bundle holding this vault's key and its alias; returns (archive text, bundle vault key hex)."""
-        staging = root / f"bundle-{self.vault_id}"
+        staging = root / f"bundle-{self.vault_id}-{len(list(root.glob('bundle-*')))}"
         staging.mkdir()
         bundle = archive.new_vault_header(staging, BUNDLE_PASSPHRASE.encode(), KDF, self.random, CREATED)
         rec = materials.rewrapped(self.record, self.vault, bundle, self.random)
@@ -112,6 +121,7 @@ class Made:
         aliases = self.vault.load_aliases(REGION)
         bundle.write_authenticated(fs.join(bundle.path, f"aliases/{REGION}.json"), aliases)
         files = {rel: (staging / rel).read_bytes() for rel in (self.key_rel, f"aliases/{REGION}.json")}
+        files = self._with_key_file_format(files, key_file_format)
         return archive.seal(bundle, "bundle", CREATED, files, self.random).decode(), bundle.vault_key.hex()
 
 
@@ -304,8 +314,10 @@ def archive_vectors(kind: str, a: Made, b: Made, root: Path) -> dict[str, Any]:
     if kind == "backup":
         text, other = a.backup(), b.backup()
         passphrase, vault_key = PASSPHRASE, a.vault.vault_key.hex()
+        old_inside, old_inside_key = a.backup(key_file_format=2), vault_key
     else:
         (text, vault_key), (other, _) = a.bundle(root), b.bundle(root)
+        old_inside, old_inside_key = a.bundle(root, key_file_format=2)
         passphrase = BUNDLE_PASSPHRASE
     doc = json.loads(text)
     ct = bytearray(base64.b64decode(doc["payload"]["ciphertext"]))
@@ -354,6 +366,12 @@ def archive_vectors(kind: str, a: Made, b: Made, root: Path) -> dict[str, Any]:
                 "label": "wrong-version",
                 "what": "version 2",
                 "file": json.dumps({**doc, "version": 2}, indent=1) + "\n",
+            },
+            {
+                "label": "wrong-version",
+                "what": "the key file inside says format 2",
+                "file": old_inside,
+                "vault_key_hex": old_inside_key,
             },
         ],
     }
