@@ -1,4 +1,4 @@
-# kmscli: `make demo` runs the main job on a throwaway vault; `make test` runs ruff, mypy and pytest.
+# kmscli: `make demo` runs the main job on a throwaway vault; `make test` runs ruff, mypy and pytest (also at the dependencies' floors).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
