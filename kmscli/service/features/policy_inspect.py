@@ -8,14 +8,16 @@ it. Reading a key's policy this way needs ``kms:GetKeyPolicy`` for the caller, a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kmscli import errors
 from kmscli.policy import actions, analysis
 from kmscli.policy.document import IAM_PRINCIPAL_RE
 from kmscli.service.operations.policies import decide_call, stored_policy
 from kmscli.service.pipeline.core import Call, Operation, ServiceContext
-from kmscli.vault.records import KeyRecord
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli.errors import KMSError, VaultEnvironmentError
 from kmscli.service.features.session import Prompt, audit_event, audit_log_for, get_passphrase, unlock
@@ -22,8 +22,10 @@ from kmscli.service.operations import materials
 from kmscli.service.pipeline.core import Call, Identity, Operation, ServiceContext, system_random, utcnow
 from kmscli.settings import Settings
 from kmscli.vault import archive, fs
-from kmscli.vault.records import KeyRecord
 from kmscli.vault.store import DEFAULT_KDF, HEADER_NAME, UnlockedVault, Vault
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 #: Called with (done, total) as work advances (the CLI draws a progress bar with it).
 Progress = Callable[[int, int], None]

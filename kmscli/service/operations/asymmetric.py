@@ -7,7 +7,7 @@ It also makes the material of every asymmetric and HMAC key spec (``generate_pri
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.crypto import asymmetric
@@ -20,7 +20,9 @@ from kmscli.service.operations.common import (
     require_usage,
 )
 from kmscli.service.pipeline.core import Call, Response, operation
-from kmscli.vault.records import KeyRecord
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 
 def generate_private(call: Call, spec: str) -> bytes:

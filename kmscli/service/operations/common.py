@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.crypto.specs import CUSTOMER_MASTER_KEY_SPECS, SPECS, algorithms_for
 from kmscli.service.pipeline import registry
 from kmscli.service.pipeline.core import Call, parse_time
-from kmscli.vault.records import KeyRecord
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 
 def generate_symmetric(call: Call, spec: str) -> bytes:

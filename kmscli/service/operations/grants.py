@@ -8,7 +8,7 @@ them in every decision (``kmscli.policy.grants``).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.ids import is_key_id
@@ -19,7 +19,9 @@ from kmscli.policy.principals import same_identity
 from kmscli.service.operations.common import require_not_pending_deletion
 from kmscli.service.pipeline.core import Call, Response, iso, operation, parse_time
 from kmscli.service.pipeline.paging import page
-from kmscli.vault.records import KeyRecord
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 GRANT_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import struct
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -35,8 +35,10 @@ from kmscli.service.pipeline.core import (
     parse_time,
     record_service_event,
 )
-from kmscli.vault.records import ImportParameters, KeyRecord, ScheduleEntry
 from kmscli.vault.store import subkey
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import ImportParameters, KeyRecord, ScheduleEntry
 
 PARAMETERS_LIFETIME = dt.timedelta(hours=24)
 #: Import parameters kept per key (older unexpired ones stay usable, as in AWS, up to this many).

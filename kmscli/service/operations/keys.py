@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from kmscli import errors
 from kmscli.crypto.specs import SPECS
@@ -24,7 +25,9 @@ from kmscli.service.pipeline.core import (
 )
 from kmscli.service.pipeline.paging import page
 from kmscli.service.pipeline.registry import generator
-from kmscli.vault.records import KeyRecord, ScheduleEntry
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord, ScheduleEntry
 
 
 @operation("CreateKey", mutating=True)

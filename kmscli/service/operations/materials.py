@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any, TypedDict, Unpack, cast
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
 from kmscli.crypto import primitives
 from kmscli.service.pipeline.core import Call
-from kmscli.vault.records import KeyRecord, MaterialEntry
 from kmscli.vault.store import UnlockedVault, subkey
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord, MaterialEntry
 
 
 class Changes(TypedDict, total=False):

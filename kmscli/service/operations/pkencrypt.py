@@ -7,13 +7,15 @@ GetPublicKey makes ciphertexts that Decrypt accepts, and the other way round.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.crypto.specs import algorithms_for
 from kmscli.service.operations.common import current_material, require_enabled, require_usage
 from kmscli.service.pipeline.core import Call
-from kmscli.vault.records import KeyRecord
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 
 def is_asymmetric(record: KeyRecord) -> bool:

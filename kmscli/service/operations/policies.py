@@ -9,7 +9,7 @@ denied, and records a grant-based allow in the audit event.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.policy import document
@@ -19,7 +19,9 @@ from kmscli.policy.principals import account_of, principal_arn
 from kmscli.service.operations.common import require_not_pending_deletion
 from kmscli.service.pipeline.core import Call, Response, operation
 from kmscli.service.pipeline.paging import page
-from kmscli.vault.records import KeyRecord
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 #: AWS's key policy size quota.
 MAX_POLICY_BYTES = 32 * 1024

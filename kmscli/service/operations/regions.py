@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from kmscli import errors
 from kmscli.service.operations import materials
@@ -25,7 +26,9 @@ from kmscli.service.operations.common import (
     require_not_pending_deletion,
 )
 from kmscli.service.pipeline.core import Call, Response, iso, operation, record_service_event
-from kmscli.vault.records import KeyRecord, MultiRegionConfiguration, RegionalKey, SharedMember
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord, MultiRegionConfiguration, RegionalKey, SharedMember
 
 #: KeyRecord members shared by every key of a multi-Region set (the rest belong to one region).
 SHARED: tuple[SharedMember, ...] = ("KeySpec", "KeyUsage", "Origin", "MultiRegion", "Rotation", "Exportable")

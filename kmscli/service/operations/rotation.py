@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.ids import is_key_id
@@ -28,7 +28,9 @@ from kmscli.service.pipeline.core import (
 )
 from kmscli.service.pipeline.paging import page
 from kmscli.service.pipeline.registry import generator
-from kmscli.vault.records import KeyRecord, MaterialEntry, RotationSettings, ScheduleEntry
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord, MaterialEntry, RotationSettings, ScheduleEntry
 
 DEFAULT_PERIOD_DAYS = 365
 #: AWS's quota of on-demand rotations per KMS key (not adjustable).

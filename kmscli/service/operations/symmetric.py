@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.crypto import blob
@@ -16,7 +16,9 @@ from kmscli.service.operations.common import (
     require_usage,
 )
 from kmscli.service.pipeline.core import Call, Response, operation
-from kmscli.vault.records import KeyRecord
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 
 def _context_conditions(context: dict[str, str] | None, **more: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from kmscli import errors
 from kmscli.audit import events
@@ -24,8 +24,10 @@ from kmscli.service.pipeline import registry
 from kmscli.service.pipeline.registry import Operation as Operation
 from kmscli.service.pipeline.registry import operation as operation
 from kmscli.service.pipeline.validate import validate_request
-from kmscli.vault.records import KeyRecord, Schedule, ScheduleEntry
 from kmscli.vault.store import UnlockedVault
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord, Schedule, ScheduleEntry
 
 Request = dict[str, Any]
 Response = dict[str, Any]
@@ -159,7 +161,7 @@ class Call:
             record = self.ctx.vault.load_key(*where)
             if record is None:
                 return None
-            self.loaded[where] = cast(KeyRecord, record)
+            self.loaded[where] = cast("KeyRecord", record)
         return self.loaded[where]
 
     def aliases(self, region: str | None = None) -> dict[str, dict[str, Any]]:
@@ -234,7 +236,7 @@ class Call:
     def schedule(self) -> Schedule:
         """The due-work schedule, staged for change."""
         if self.staged_schedule is None:
-            self.staged_schedule = cast(Schedule, self.ctx.vault.load_schedule())
+            self.staged_schedule = cast("Schedule", self.ctx.vault.load_schedule())
         return self.staged_schedule
 
     def commit(self) -> None:
@@ -258,7 +260,7 @@ class Call:
             if record is None:
                 vault.destroy_key(region, key_id)
             else:
-                vault.save_key(region, cast(dict[str, Any], record))
+                vault.save_key(region, cast("dict[str, Any]", record))
         if final is not None and final != vault.load_schedule():
             vault.save_schedule(final)
 
@@ -312,7 +314,7 @@ def record_service_event(call: Call, name: str, resources: list[str], extra: dic
 
 def _run_due_work(ctx: ServiceContext, now: dt.datetime) -> None:
     """Apply deletions, rotations and expiries whose time has come (lazily, at vault access)."""
-    schedule = cast(Schedule, ctx.vault.load_schedule())
+    schedule = cast("Schedule", ctx.vault.load_schedule())
     if not any(_is_due(entry, now) for entry in schedule.values()):
         return
     handlers = registry.due_handlers()
