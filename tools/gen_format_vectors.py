@@ -48,6 +48,8 @@ PRINCIPAL = f"arn:aws:iam::{ACCOUNT}:user/vectors"
 PLAINTEXT = b"kmscli test vector plaintext"
 CONTEXT = {"purpose": "vectors"}
 SESSION_TTL = dt.timedelta(hours=1)
+#: The smallest segment size kmscli allows: the vectors' log spans two segments.
+AUDIT_SEGMENT_BYTES = 4096
 
 
 class Clock:
@@ -70,7 +72,11 @@ class Made:
         self.folder = root / f"vault-{seed}"
         self.vault: UnlockedVault = Vault.create(self.folder, PASSPHRASE.encode(), KDF, self.random, CREATED)
         self.vault_id = self.vault.header.raw["vault_id"]
-        audit = AuditLog(fs.join(self.vault.path, "audit"), subkey(self.vault.vault_key, "audit-chain"))
+        audit = AuditLog(
+            fs.join(self.vault.path, "audit"),
+            subkey(self.vault.vault_key, "audit-chain"),
+            segment_bytes=AUDIT_SEGMENT_BYTES,
+        )
         ctx = ServiceContext(self.vault, Identity(PRINCIPAL, ACCOUNT, REGION), audit, Clock(), self.random)
         meta = invoke(ctx, "CreateKey", {"Description": "test vector key"})["KeyMetadata"]
         self.key_id, self.arn = meta["KeyId"], meta["Arn"]
@@ -78,6 +84,8 @@ class Made:
         self.ciphertext = invoke(
             ctx, "Encrypt", {"KeyId": self.key_id, "Plaintext": PLAINTEXT, "EncryptionContext": CONTEXT}
         )["CiphertextBlob"]
+        for _ in range(2):  # enough events for a second audit segment
+            invoke(ctx, "DescribeKey", {"KeyId": "alias/vectors"})
         self.key_rel = f"keys/{REGION}/{self.key_id}.json"
         record = self.vault.load_key(REGION, self.key_id)
         assert record is not None
@@ -93,10 +101,10 @@ class Made:
     def text(self, rel: str) -> str:
         return (self.folder / rel).read_text()
 
-    def audit_text(self) -> str:
+    def audit_segments(self) -> dict[str, str]:
         segs = segments(fs.join(self.vault.path, "audit"))
-        assert len(segs) == 1
-        return Path(segs[0]).read_text()
+        assert len(segs) == 2, segs
+        return {Path(seg).name: Path(seg).read_text() for seg in segs}
 
     def _with_key_file_format(self, files: dict[str, bytes], version: int) -> dict[str, bytes]:
         """``files`` with the key file's ``format`` member set to ``version`` (its MAC stays valid)."""
@@ -242,35 +250,39 @@ def authenticated_vectors(a: Made, b: Made) -> dict[str, Any]:
 
 
 def audit_vectors(a: Made, b: Made) -> dict[str, Any]:
-    text = a.audit_text()
-    lines = text.splitlines(keepends=True)
+    segs = a.audit_segments()
+    first, second = sorted(segs)
+    lines = segs[first].splitlines(keepends=True)
+    assert len(lines) >= 3
     edited = json.loads(lines[1])
     edited["eventName"] = "DescribeKey"
-    tampered = [lines[0], json.dumps(edited) + "\n", *lines[2:]]
+    events = sum(len(text.splitlines()) for text in segs.values())
+
+    def with_first(new_lines: list[str]) -> dict[str, str]:
+        return {first: "".join(new_lines), second: segs[second]}
+
     return {
         "vault_key_hex": a.vault.vault_key.hex(),
-        "valid": [{"file": text, "events": len(lines)}],
+        "valid": [{"segments": segs, "events": events}],
         "invalid": [
-            {"label": "tampered", "what": "eventName of line 2 edited", "file": "".join(tampered), "line": 2},
+            {
+                "label": "tampered",
+                "what": "eventName of line 2 edited",
+                "segments": with_first([lines[0], json.dumps(edited) + "\n", *lines[2:]]),
+            },
             {
                 "label": "tampered",
                 "what": "lines 2 and 3 swapped",
-                "file": "".join([lines[0], lines[2], lines[1], *lines[3:]]),
-                "line": 2,
+                "segments": with_first([lines[0], lines[2], lines[1], *lines[3:]]),
             },
-            {
-                "label": "truncated",
-                "what": "line 2 removed",
-                "file": "".join([lines[0], *lines[2:]]),
-                "line": 2,
-            },
+            {"label": "truncated", "what": "line 2 removed", "segments": with_first([lines[0], *lines[2:]])},
             {
                 "label": "truncated",
                 "what": "the last line cut short (a torn write)",
-                "file": text[:-20],
-                "line": len(lines),
+                "segments": {first: segs[first], second: segs[second][:-20]},
             },
-            {"label": "other-vault", "what": "another vault's log", "file": b.audit_text(), "line": 1},
+            {"label": "truncated", "what": "the first segment deleted", "segments": {second: segs[second]}},
+            {"label": "other-vault", "what": "another vault's log", "segments": b.audit_segments()},
         ],
     }
 

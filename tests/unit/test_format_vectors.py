@@ -108,7 +108,8 @@ def _kmscli_reads(name: str, vector: dict[str, Any], doc: dict[str, Any], tmp: P
 
         folder = tmp / "audit"
         folder.mkdir()
-        (folder / "audit-000001.jsonl").write_text(vector["file"])
+        for segment, text in vector["segments"].items():
+            (folder / segment).write_text(text)
         report = verify_log(folder, subkey(bytes.fromhex(doc["vault_key_hex"]), "audit-chain"))
         if not report.ok:
             raise VaultEnvironmentError(str(report.problem or report.torn))

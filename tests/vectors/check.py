@@ -174,24 +174,37 @@ def open_blob(blob: bytes, materials: dict[str, bytes], context: dict[str, str])
 # -- the audit chain (docs/audit.md) ---------------------------------------------------------------
 
 
-def verify_audit(text: str, vault_key: bytes) -> int:
-    """How many events a segment holds, or Invalid naming the first line that fails."""
+SEGMENT_RE = re.compile(r"^audit-(\d{6})\.jsonl$")
+
+
+def verify_audit(segments: dict[str, str], vault_key: bytes) -> int:
+    """How many events a log holds, or Invalid naming the first line that fails.
+
+    ``segments`` maps file names (``audit-000001.jsonl``, ...) to their text; the chain and the
+    sequence numbers run on from one segment to the next.
+    """
     key = subkey(vault_key, "audit-chain")
     previous = hmac_sha256(key, b"kmscli audit genesis")
-    lines = text.split("\n")
-    if lines[-1] != "":
-        raise Invalid(f"line {len(lines)}: torn (no final newline)")
-    for number, line in enumerate(lines[:-1], 1):
-        try:
-            event = json.loads(line)
-        except ValueError:
-            raise Invalid(f"line {number}: not JSON") from None
-        body = {k: v for k, v in event.items() if k != "chain"}
-        value = hmac_sha256(key, previous + canonical_json(body))
-        if event.get("chain") != value.hex() or event.get("sequence") != number:
-            raise Invalid(f"line {number}: chain broken")
-        previous = value
-    return len(lines) - 1
+    names = sorted(segments)
+    if not all(SEGMENT_RE.match(name) for name in names):
+        raise Invalid("not an audit segment name")
+    number = 0
+    for name in names:
+        lines = segments[name].split("\n")
+        if lines[-1] != "":
+            raise Invalid(f"{name} line {len(lines)}: torn (no final newline)")
+        for index, line in enumerate(lines[:-1], 1):
+            number += 1
+            try:
+                event = json.loads(line)
+            except ValueError:
+                raise Invalid(f"{name} line {index}: not JSON") from None
+            body = {k: v for k, v in event.items() if k != "chain"}
+            value = hmac_sha256(key, previous + canonical_json(body))
+            if event.get("chain") != value.hex() or event.get("sequence") != number:
+                raise Invalid(f"{name} line {index}: chain broken")
+            previous = value
+    return number
 
 
 # -- 3. session files ------------------------------------------------------------------------------
@@ -282,7 +295,7 @@ def check_valid(name: str, vector: dict[str, Any], doc: dict[str, Any]) -> None:
             )
             assert key_id == data["KeyId"] and plaintext.hex() == vector["plaintext_hex"]
     elif name == "audit":
-        assert verify_audit(vector["file"], bytes.fromhex(doc["vault_key_hex"])) == vector["events"]
+        assert verify_audit(vector["segments"], bytes.fromhex(doc["vault_key_hex"])) == vector["events"]
     elif name == "session":
         now = dt.datetime.fromisoformat(doc["now"])
         key = open_session(vector["file"], vector["name"], doc["vault_id"], doc["token"], now)
