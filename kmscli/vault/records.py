@@ -102,6 +102,17 @@ class KeyRecord(TypedDict, total=False):
     OnDemandRotationStartDate: str
 
 
+class AliasEntry(TypedDict):
+    """One alias (``aliases/REGION.json``'s ``data["alias/NAME"]``)."""
+
+    TargetKeyId: str
+    CreationDate: str
+    LastUpdatedDate: str
+
+
+#: An alias index: ``alias/NAME`` -> its entry.
+AliasIndex = dict[str, AliasEntry]
+
 #: Members every key of a multi-Region set shares (the rest belong to one region's key).
 SharedMember = Literal["KeySpec", "KeyUsage", "Origin", "MultiRegion", "Rotation", "Exportable"]
 

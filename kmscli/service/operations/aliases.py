@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kmscli import errors
 from kmscli.service.operations.common import require_not_pending_deletion
@@ -10,7 +10,7 @@ from kmscli.service.pipeline.core import Call, Response, iso, operation, parse_t
 from kmscli.service.pipeline.paging import page
 
 if TYPE_CHECKING:
-    from kmscli.vault.records import KeyRecord
+    from kmscli.vault.records import AliasEntry, AliasIndex, KeyRecord
 
 
 def _check_name(name: str) -> None:
@@ -29,7 +29,7 @@ def _target(call: Call, ref: str) -> KeyRecord:
     return call.resolve(ref, allow_alias=False)
 
 
-def _existing(call: Call) -> tuple[str, dict[str, dict[str, Any]], dict[str, Any]]:
+def _existing(call: Call) -> tuple[str, AliasIndex, AliasEntry]:
     """The request's AliasName, the region's alias index and the alias's entry (NotFound if none)."""
     name = call.request["AliasName"]
     _check_name(name)

@@ -27,7 +27,7 @@ from kmscli.service.pipeline.validate import validate_request
 from kmscli.vault.store import UnlockedVault
 
 if TYPE_CHECKING:
-    from kmscli.vault.records import KeyRecord, Schedule, ScheduleEntry
+    from kmscli.vault.records import AliasIndex, KeyRecord, Schedule, ScheduleEntry
 
 Request = dict[str, Any]
 Response = dict[str, Any]
@@ -127,7 +127,7 @@ class Call:
         self.audit_extra: dict[str, Any] = audit_extra if audit_extra is not None else {}
         self.audit_request: dict[str, Any] = {}
         self.staged_keys: dict[tuple[str, str], KeyRecord | None] = {}
-        self.staged_aliases: dict[str, dict[str, Any]] = {}
+        self.staged_aliases: dict[str, AliasIndex] = {}
         self.staged_schedule: Schedule | None = None
         self.alias_dirty: set[str] = set()
         self.loaded: dict[tuple[str, str], KeyRecord] = {}
@@ -164,11 +164,11 @@ class Call:
             self.loaded[where] = cast("KeyRecord", record)
         return self.loaded[where]
 
-    def aliases(self, region: str | None = None) -> dict[str, dict[str, Any]]:
+    def aliases(self, region: str | None = None) -> AliasIndex:
         """The alias index of a region (staged version when this call changed it)."""
         reg = region or self.region
         if reg not in self.staged_aliases:
-            self.staged_aliases[reg] = self.ctx.vault.load_aliases(reg)
+            self.staged_aliases[reg] = cast("AliasIndex", self.ctx.vault.load_aliases(reg))
         return self.staged_aliases[reg]
 
     def resolve(self, ref: str, *, allow_alias: bool = True) -> KeyRecord:
@@ -255,7 +255,7 @@ class Call:
             if union != before:
                 vault.save_schedule(union)
         for region in sorted(self.alias_dirty):
-            vault.save_aliases(region, self.staged_aliases[region])
+            vault.save_aliases(region, cast("dict[str, dict[str, Any]]", self.staged_aliases[region]))
         for (region, key_id), record in self.staged_keys.items():
             if record is None:
                 vault.destroy_key(region, key_id)
