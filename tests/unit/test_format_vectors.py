@@ -164,3 +164,22 @@ def test_vector_files_are_what_render_writes() -> None:
     for name in check.NAMES:
         text = (VECTORS / f"{name}.json").read_text()
         assert json.dumps(json.loads(text), indent=1, sort_keys=True, ensure_ascii=False) + "\n" == text
+
+
+def test_independent_checker_reads_the_blob_vectors() -> None:
+    """The ciphertext blob's own vectors (tools/gen_vectors.py), read from docs/format.md section 2."""
+    doc = json.loads((ROOT / "tests" / "unit" / "crypto" / "vectors" / "blob-v1.json").read_text())
+    for vector in doc["positive"]:
+        materials = {vector["material_id_hex"]: bytes.fromhex(vector["material_hex"])}
+        key_id, plaintext = check.open_blob(
+            bytes.fromhex(vector["blob_hex"]), materials, vector["encryption_context"]
+        )
+        assert (key_id, plaintext.hex()) == (vector["key_id"], vector["plaintext_hex"])
+    material_id = doc["positive"][0]["material_id_hex"]
+    for vector in doc["negative"]:
+        with pytest.raises(check.Invalid):
+            check.open_blob(
+                bytes.fromhex(vector["blob_hex"]),
+                {material_id: bytes.fromhex(vector["material_hex"])},
+                vector["encryption_context"],
+            )

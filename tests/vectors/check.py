@@ -145,6 +145,9 @@ def unwrap_material(vault_key: bytes, arn: str, material_id: str, wrapped: str) 
 # -- 2. the ciphertext blob ------------------------------------------------------------------------
 
 
+KEY_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}")
+
+
 def encode_context(context: dict[str, str]) -> bytes:
     pairs = sorted((k.encode(), v.encode()) for k, v in context.items())
     out = struct.pack(">H", len(pairs))
@@ -162,7 +165,9 @@ def open_blob(blob: bytes, materials: dict[str, bytes], context: dict[str, str])
     if len(blob) < header_len + 16:
         raise Invalid("blob too short")
     header = blob[:header_len]
-    key_id = header[3 : 3 + n].decode("ascii")
+    key_id = header[3 : 3 + n].decode("latin-1")
+    if not KEY_ID_RE.fullmatch(key_id):
+        raise Invalid("blob key id")
     mid, salt, nonce = header[3 + n : 35 + n], header[35 + n : 51 + n], header[51 + n : 63 + n]
     material = materials.get(mid.hex())
     if material is None:
