@@ -1,8 +1,9 @@
-"""Errors and their exit codes (the AWS CLI v2's).
+"""Errors and their exit codes (the contract is docs/cli.md).
 
 ``KMSError`` subclasses carry the AWS exception name as ``code`` and the operation that raised them
 as ``operation`` (set by the service pipeline); the CLI prints them as the AWS CLI v2 does
-("An error occurred (CODE) when calling the OPERATION operation: ...") and exits 254. ``UsageError`` is 252, ``EnvironmentError_`` 253, anything else 255.
+("An error occurred (CODE) when calling the OPERATION operation: ...") and exits 254. ``UsageError``
+is 252, ``VaultEnvironmentError`` 253, anything else 255.
 """
 
 from __future__ import annotations

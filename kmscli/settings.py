@@ -28,7 +28,6 @@ ENV_VARIABLES: dict[str, tuple[str, ...]] = {
     "principal": ("KMSCLI_PRINCIPAL",),
     "vault": ("KMSCLI_VAULT",),
 }
-CONFIG_KEYS = ("region", "account_id", "output", "principal", "vault", "audit_segment_bytes")
 
 
 def config_path(environ: Mapping[str, str]) -> str:

@@ -124,6 +124,14 @@ def _header_mac_input(raw: dict[str, Any]) -> bytes:
     return b"header\0" + fs.canonical_json({k: v for k, v in raw.items() if k != "mac"})
 
 
+def check_file_format(doc: dict[str, Any], where: str) -> None:
+    """Refuse an authenticated file of another format version (its MAC does not cover ``format``)."""
+    if doc.get("format") != FORMAT_VERSION:
+        raise VaultEnvironmentError(
+            f"{where} has format version {doc.get('format')!r}; this kmscli reads version {FORMAT_VERSION}"
+        )
+
+
 def _file_mac_input(rel: str, data: Any) -> bytes:
     return b"file\0" + rel.encode() + b"\0" + fs.canonical_json(data)
 
@@ -335,6 +343,7 @@ class UnlockedVault(Vault):
         doc = _read_json(path, what)
         if not isinstance(doc, dict) or "data" not in doc or not isinstance(doc.get("mac"), str):
             raise TamperError(f"{what} {path} is malformed; it was damaged or edited")
+        check_file_format(doc, f"{what} {path}")
         if not primitives.hmac_sha256_matches(
             self._mac_key, _file_mac_input(self._rel(path), doc["data"]), doc["mac"]
         ):

@@ -1,6 +1,6 @@
 """Vault-side helpers for ``kmscli audit``: where the log is, alias names, verification and repair.
 
-The CLI never opens vault or log files itself; it calls these.
+The CLI never opens vault or log files itself (docs/architecture.md: layers); it calls these.
 """
 
 from __future__ import annotations

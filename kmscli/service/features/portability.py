@@ -9,21 +9,24 @@ CI job needs. ``KMSCLI_VAULT`` may point at either file to use it read-only.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli.errors import KMSError, VaultEnvironmentError
 from kmscli.invocation import Sources
 from kmscli.service.features.session import Prompt, audit_event, audit_log_for, get_passphrase, unlock
+from kmscli.service.operations import materials
 from kmscli.service.pipeline.core import Call, Identity, Operation, ServiceContext, system_random, utcnow
 from kmscli.settings import Settings
 from kmscli.vault import archive, fs
 from kmscli.vault.store import DEFAULT_KDF, HEADER_NAME, UnlockedVault, Vault
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 #: Called with (done, total) as work advances (the CLI draws a progress bar with it).
 Progress = Callable[[int, int], None]
@@ -200,7 +203,7 @@ def export_keys(
     aliases_out: dict[str, dict[str, dict[str, Any]]] = {}
     with vault.lock(exclusive=False):
         call = _resolver(vault, settings, sources)
-        records: dict[str, dict[str, Any]] = {}
+        records: dict[str, KeyRecord] = {}
         for ref in key_refs:
             try:
                 record = call.resolve(ref)
@@ -210,11 +213,7 @@ def export_keys(
             records[record["Arn"]] = record
         for arn, record in sorted(records.items()):
             region = record.get("Region") or arn.split(":")[3]
-            copied = copy.deepcopy(record)
-            for item in copied.get("Materials", []):
-                if item.get("Wrapped"):
-                    raw = vault.unwrap_material(arn, item["KeyMaterialId"], item["Wrapped"])
-                    item["Wrapped"] = bundle.wrap_material(arn, item["KeyMaterialId"], raw, system_random(12))
+            copied = materials.rewrapped(record, vault, bundle, system_random)
             rel = f"keys/{region}/{record['KeyId']}.json"
             files[rel] = _authenticated_doc(bundle, rel, copied)
             names = sorted(
