@@ -56,11 +56,12 @@ def unlock(raw: bool, ttl: str, **kwargs: Any) -> None:
 def lock(**kwargs: Any) -> None:
     """End every session of the vault.
 
-    Session files are destroyed, so every token stops working. The Lock event is audited when the
-    vault key is at hand without a prompt (a valid KMSCLI_SESSION, KMSCLI_PASSPHRASE or file).
+    Session files are destroyed, so every token stops working, and the Lock event is audited. The
+    vault is authenticated first, with KMSCLI_SESSION or else the passphrase (prompted on a terminal).
     """
+    from kmscli.cli.prompt import tty_prompt
     from kmscli.service.features.sessionops import lock_sessions
 
     opts = pop_globals(kwargs)
     settings = _settings(opts)
-    emit(lock_sessions(settings), opts, opts.get("output") or settings.output, "Lock")
+    emit(lock_sessions(settings, tty_prompt()), opts, opts.get("output") or settings.output, "Lock")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import os
 import shutil
 from collections.abc import Callable
@@ -21,8 +20,8 @@ from kmscli.errors import KMSError, VaultEnvironmentError
 from kmscli.service.features.session import Prompt, audit_event, audit_log_for, get_passphrase, unlock
 from kmscli.service.pipeline.core import Call, Identity, Operation, ServiceContext, system_random, utcnow
 from kmscli.settings import Settings
-from kmscli.vault import archive, fs
-from kmscli.vault.store import DEFAULT_KDF, HEADER_NAME, UnlockedVault, Vault
+from kmscli.vault import archive, fs, layout
+from kmscli.vault.store import DEFAULT_KDF, UnlockedVault, Vault, header_json
 
 #: Called with (done, total) as work advances (the CLI draws a progress bar with it).
 Progress = Callable[[int, int], None]
@@ -57,11 +56,11 @@ def backup(
         raise VaultEnvironmentError(f"the backup file {outfile} must be outside the vault folder")
     with vault.lock(exclusive=True):  # exclusive: the log must not grow while it is copied
         audit_event(vault, settings, "BackupVault", {"outfile": str(outfile)}, read_only=True)
-        entries = list(archive.vault_files(vault))
+        names = archive.vault_files(vault)
         files: dict[str, bytes] = {}
-        for i, (rel, path) in enumerate(entries, 1):
-            files[rel] = path.read_bytes()
-            progress(i, len(entries))
+        for i, rel in enumerate(names, 1):
+            files[rel] = vault.folder.read(rel, limit=archive.MAX_ARCHIVE)
+            progress(i, len(names))
         created = _created()
         data = archive.seal(vault, "backup", created, files, system_random)
     archive.write_new_file(outfile, data, force=force)
@@ -98,17 +97,15 @@ def restore(
     if not parent.exists():
         fs.ensure_dir(parent)
     staging = parent / f".restore-{target.name}-{os.urandom(6).hex()}"
-    fs.ensure_dir(staging)
     try:
-        total = len(opened.files)
-        for i, (rel, data) in enumerate(sorted(opened.files.items()), 1):
-            path = staging / rel
-            fs.ensure_dir(path.parent)
-            fs.atomic_write(path, data)
-            progress(i, total)
-        for sub in ("keys", "aliases", "audit"):
-            fs.ensure_dir(staging / sub)
-        fs.atomic_write(staging / HEADER_NAME, json.dumps(sealed.header.raw, indent=2).encode() + b"\n")
+        with fs.VaultDir.open(staging, create=True) as folder:
+            total = len(opened.files)
+            for i, (rel, data) in enumerate(sorted(opened.files.items()), 1):
+                folder.replace_atomic(rel, data)
+                progress(i, total)
+            for sub in layout.FOLDERS:
+                folder.mkdir(sub)
+            folder.replace_atomic(layout.HEADER, header_json(sealed.header.raw))
         Vault.open(staging).unlock_with_vault_key(opened.vault_key)  # the header checks out
         old: Path | None = None
         if target.exists():
@@ -211,8 +208,8 @@ def export_keys(
                 if item.get("Wrapped"):
                     raw = vault.unwrap_material(arn, item["KeyMaterialId"], item["Wrapped"])
                     item["Wrapped"] = bundle.wrap_material(arn, item["KeyMaterialId"], raw, system_random(12))
-            rel = f"keys/{region}/{record['KeyId']}.json"
-            files[rel] = _authenticated_doc(bundle, rel, copied)
+            rel = layout.key_file(region, record["KeyId"])
+            files[rel] = bundle.authenticated_doc(rel, copied)
             names = sorted(
                 name
                 for name, entry in vault.load_aliases(region).items()
@@ -222,8 +219,8 @@ def export_keys(
                 aliases_out.setdefault(region, {})[name] = vault.load_aliases(region)[name]
             exported.append({"KeyId": record["KeyId"], "Arn": arn, "Aliases": ",".join(names)})
     for region, entries in aliases_out.items():
-        rel = f"aliases/{region}.json"
-        files[rel] = _authenticated_doc(bundle, rel, entries)
+        rel = layout.alias_file(region)
+        files[rel] = bundle.authenticated_doc(rel, entries)
     data = archive.seal(bundle, "bundle", bundle.header.raw["created"], files, system_random)
     with _write_lock(vault):
         audit_event(
@@ -247,9 +244,3 @@ def export_keys(
             for e in exported
         ],
     }
-
-
-def _authenticated_doc(vault: UnlockedVault, rel: str, data: Any) -> bytes:
-    """The bytes ``write_authenticated`` would write at ``rel`` in ``vault``."""
-    doc = {"format": 1, "data": data, "mac": vault._file_mac(rel, data)}
-    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode() + b"\n"

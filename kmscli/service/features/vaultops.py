@@ -70,3 +70,25 @@ def change_passphrase(
         audit_event(unlocked, settings, "ChangePassphrase", {"kdf": {"name": "argon2id", **params}})
         unlocked.rewrap(new_passphrase, params, system_random)
     return status(settings)
+
+
+def completion_ids(vault_path: str, region: str, kind: str) -> list[str]:
+    """Shell completion candidates of one region, without the passphrase: key ids (from the folder
+    listing) and alias names (from the alias index's ``data``, unverified), or alias names only."""
+    from kmscli.ids import is_key_id
+    from kmscli.vault import layout
+    from kmscli.vault.store import is_region
+
+    if not is_region(region) or not fs.is_dir(vault_path):
+        return []
+    out: list[str] = []
+    with fs.VaultDir.open(vault_path) as folder:
+        if kind == "keys":
+            stems = (layout.json_stem(name) for name in folder.listdir(layout.key_folder(region)))
+            out += sorted(stem for stem in stems if stem is not None and is_key_id(stem))
+        try:
+            data = fs.loads(folder.read(layout.alias_file(region), limit=4 * 1024 * 1024)).get("data", {})
+            out += sorted(str(name) for name in data if str(name).startswith("alias/"))
+        except (OSError, ValueError, AttributeError):
+            pass
+    return out
