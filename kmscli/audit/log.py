@@ -156,6 +156,10 @@ class AuditLog:
                 return event
         except AuditWriteError:
             raise
+        except fs.UnsafePathError as exc:  # tamper: exit 253, nothing written outside the vault
+            raise fs.UnsafePathError(
+                f"cannot write the audit log: {exc.message}; the operation was not performed"
+            ) from None
         except OSError as exc:
             raise AuditWriteError(
                 f"cannot write the audit log in {self.folder} ({exc.strerror or exc}); "
@@ -178,6 +182,8 @@ class AuditLog:
                 repair = self._repair_event(base, seq + 1, prev)
                 self._write(folder, path, [repair])
                 return repair
+        except fs.UnsafePathError as exc:
+            raise fs.UnsafePathError(f"cannot repair the audit log: {exc.message}") from None
         except OSError as exc:
             raise AuditWriteError(
                 f"cannot repair the audit log in {self.folder} ({exc.strerror or exc})"
