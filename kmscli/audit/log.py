@@ -8,7 +8,7 @@ import re
 from typing import Any, BinaryIO
 
 from kmscli.audit import chain
-from kmscli.errors import KmscliError
+from kmscli.errors import EXIT_ENVIRONMENT, KmscliError
 from kmscli.vault import fs, layout
 
 SEGMENT_RE = re.compile(r"^audit-(\d{6})\.jsonl$")
@@ -17,6 +17,12 @@ DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 
 class AuditWriteError(KmscliError):
     """The event could not be written: the operation fails closed and prints no result."""
+
+
+class AuditLogDamagedError(AuditWriteError):
+    """The log's last record cannot be read (edited, or nested too deeply to parse): tamper, exit 253."""
+
+    exit_code = EXIT_ENVIRONMENT
 
 
 def segment_name(number: int) -> str:
@@ -105,7 +111,7 @@ class AuditLog:
                 last = fs.loads(line)
                 return names[-1], int(last["sequence"]), str(last["chain"])
             except (ValueError, KeyError, TypeError):
-                raise AuditWriteError(
+                raise AuditLogDamagedError(
                     f"the audit log's last line in {folder.name(name)} is unreadable; run `kmscli audit verify`"
                 ) from None
         return names[-1], 0, chain.genesis(self.key)

@@ -270,9 +270,10 @@ class VaultDir:
 
     @classmethod
     def open(cls, path: StrPath, *, create: bool = False, private: bool = False) -> VaultDir:
-        """Open the folder ``path`` (created 0700 with its missing parents when ``create``)."""
+        """Open the folder ``path`` (created 0700 with its missing parents when ``create``; an
+        existing folder is checked, never chmodded)."""
         path = pathstr(path)
-        if create:
+        if create and not exists(path):
             ensure_dir(path)
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         folder = cls(fd, path, private)

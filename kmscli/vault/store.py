@@ -263,7 +263,8 @@ class Vault:
         created: str,
     ) -> UnlockedVault:
         """The body of :meth:`create` (file-system errors become exit-253 errors there)."""
-        folder = fs.VaultDir.open(path, create=True)  # the folder the user named is made private
+        fs.ensure_dir(path)  # the folder the user named for a new vault is made private
+        folder = fs.VaultDir.open(path)
         with folder.locked(layout.LOCK, exclusive=True):
             if folder.exists(HEADER_NAME):
                 raise VaultEnvironmentError(f"a vault already exists at {path}; refusing to overwrite it")
