@@ -64,7 +64,7 @@ def _oldest_time(call: Call) -> dt.datetime | None:
         with fs.open_read(path) as fh:
             first = fh.readline()
         try:
-            return _event_time(json.loads(first)["eventTime"])
+            return _event_time(fs.loads(first)["eventTime"])
         except (ValueError, KeyError, TypeError):
             return None
     return None
@@ -74,9 +74,9 @@ def last_use(call: Call, arn: str) -> dict[str, Any] | None:
     """The newest successful tracked event on ``arn`` as KeyLastUsageData, or None."""
     for line in _candidate_lines(call, json.dumps(arn).encode()):
         try:
-            event = json.loads(line)
+            event = fs.loads(line)
         except ValueError:
-            continue  # a torn tail being written by a concurrent appender
+            continue  # a torn tail being written by a concurrent appender (or a line nested too deeply)
         if (
             event.get("eventName") in TRACKED
             and not event.get("errorCode")
