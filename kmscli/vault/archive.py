@@ -8,7 +8,8 @@ Format (JSON)::
 
 The payload is AES-256-GCM under a key derived from the archive's vault key (HKDF, purpose
 ``archive``), with the kind, version, vault id and creation time as associated data. Its plaintext is
-canonical JSON ``{"files": {"keys/REGION/ID.json": B64, ...}}``: the vault's files byte for byte, so
+canonical JSON ``{"files": {NAME: B64, ...}}`` (NAME as :mod:`kmscli.vault.layout` names the file,
+e.g. ``keys/REGION/ID.json``): the vault's files byte for byte, so
 every key file keeps its own MAC and its material stays wrapped. The passphrase (or a session) opens
 the header's vault key exactly as for a vault folder.
 

@@ -244,7 +244,7 @@ def _kind(mode: int) -> str:
 
 def split_rel(rel: str) -> list[str]:
     """The parts of a plain relative name (ValueError for empty, ``.`` or ``..`` parts, or a leading ``/``)."""
-    parts = rel.split("/") if rel else []
+    parts = rel.split("/")
     for part in parts:
         if part in ("", ".", ".."):
             raise ValueError(f"not a plain relative name: {rel!r}")
@@ -448,7 +448,7 @@ class VaultDir:
     def listdir(self, rel: str = "") -> list[str]:
         """Names in the folder ``rel`` (empty when it does not exist)."""
         try:
-            with self._folder(split_rel(rel)) as dirfd:
+            with self._folder(split_rel(rel) if rel else []) as dirfd:
                 return os.listdir(dirfd)
         except FileNotFoundError:
             return []
@@ -569,7 +569,7 @@ class VaultDir:
         """
         count = 0
         try:
-            with self._folder(split_rel(rel)) as dirfd:
+            with self._folder(split_rel(rel) if rel else []) as dirfd:
                 for name in os.listdir(dirfd):
                     if not name.startswith((TEMP_PREFIX, SHRED_PREFIX)):
                         continue

@@ -68,7 +68,7 @@ def backup(
         "Path": str(outfile),
         "Kind": "backup",
         "VaultId": vault.header.raw["vault_id"],
-        "KeyCount": sum(1 for rel in files if rel.startswith("keys/")),
+        "KeyCount": sum(1 for rel in files if layout.KEY_FILE_RE.match(rel)),
         "FileCount": len(files),
         "CreationDate": created,
     }
