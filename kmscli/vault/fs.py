@@ -291,8 +291,10 @@ class VaultDir:
             os.close(fd)
 
     def __del__(self) -> None:
-        with contextlib.suppress(Exception):
+        try:
             self.close()
+        except Exception:  # at interpreter teardown nothing useful can be done
+            pass
 
     def __enter__(self) -> VaultDir:
         return self
