@@ -10,7 +10,8 @@ names from here, as paths relative to the vault folder (docs/format.md, "Layout"
     schedule.json           due work: pending deletions and rotations (small index)
     audit/                  the chained audit log (kmscli.audit; its own .lock inside)
 
-Session files live in ``RUNTIME/sessions/VAULT_ID/SESSION_ID.json`` (:func:`session_file`).
+Session files live in ``RUNTIME/sessions/VAULT_ID/SESSION_ID.json`` (:func:`session_folder`,
+:func:`session_name`).
 Relative names use ``/`` and are what file MACs bind: they must not change.
 """
 
@@ -62,6 +63,6 @@ def session_folder(vault_id: str) -> str:
     return f"{SESSIONS}/{vault_id}"
 
 
-def session_file(vault_id: str, session_id: str) -> str:
-    """``sessions/VAULT_ID/SESSION_ID.json`` below the runtime folder."""
-    return f"{SESSIONS}/{vault_id}/{session_id}.json"
+def session_name(session_id: str) -> str:
+    """``SESSION_ID.json``: a session's file in its vault's :func:`session_folder`."""
+    return f"{session_id}.json"

@@ -157,8 +157,8 @@ def create(
     folder_path = sessions_dir(vault_id)
     try:
         with _sessions(vault_id, create=True) as folder:
-            folder.replace_atomic(f"{sid}.json", json.dumps(doc).encode() + b"\n")
-            path = folder.name(f"{sid}.json")
+            folder.replace_atomic(layout.session_name(sid), json.dumps(doc).encode() + b"\n")
+            path = folder.name(layout.session_name(sid))
     except OSError as exc:
         raise SessionError(f"cannot write the session file in {folder_path}: {exc.strerror or exc}") from None
     return token, SessionInfo(sid, dt.datetime.fromisoformat(expires), path)
@@ -169,7 +169,7 @@ def open_session(vault_id: str, token: str, now: dt.datetime) -> bytes:
     from cryptography.exceptions import InvalidTag
 
     sid = session_id(token)
-    name = f"{sid}.json"
+    name = layout.session_name(sid)
     path = fs.join(sessions_dir(vault_id), name)
     hint = "run `kmscli unlock` to start a new session"
     try:
@@ -211,9 +211,9 @@ def destroy_one(vault_id: str, sid: str) -> bool:
     """
     try:
         with _sessions(vault_id) as folder:
-            if not folder.exists(f"{sid}.json"):
+            if not folder.exists(layout.session_name(sid)):
                 return False
-            folder.shred(f"{sid}.json")
+            folder.shred(layout.session_name(sid))
             return True
     except FileNotFoundError:
         return False
