@@ -115,7 +115,10 @@ class Made:
         return files
 
     def backup(self, key_file_format: int = 1) -> str:
-        files = {rel: self.vault.folder.read(rel, limit=archive.MAX_ARCHIVE) for rel in archive.vault_files(self.vault)}
+        files = {
+            rel: self.vault.folder.read(rel, limit=archive.MAX_ARCHIVE)
+            for rel in archive.vault_files(self.vault)
+        }
         files = self._with_key_file_format(files, key_file_format)
         return archive.seal(self.vault, "backup", CREATED, files, self.random).decode()
 
