@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 from kmscli.audit import chain
@@ -70,6 +71,8 @@ class AuditLog:
         self.key = audit_key
         self.segment_bytes = segment_bytes
         self.pending_repair: dict[str, Any] | None = None
+        #: How a segment is made durable (injectable: the serve benchmark's slow-disk hook wraps it).
+        self.fsync: Callable[[int], None] = os.fsync
 
     def _tail(self) -> tuple[str, int, str]:
         """Current segment, last sequence number and last chain value; removes a torn tail."""
@@ -125,7 +128,7 @@ class AuditLog:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            self.fsync(fd)
         finally:
             os.close(fd)
         if new_segment:  # the new file's folder entry must survive a power loss too
@@ -133,6 +136,10 @@ class AuditLog:
 
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         """Number, chain and durably append ``event``; raises AuditWriteError when it cannot."""
+        return self.append_many([event])[0]
+
+    def append_many(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Number, chain and append several events with one write and one fsync (group commit)."""
         try:
             fs.ensure_dir(self.folder)
             with fs.locked(fs.join(self.folder, ".lock"), exclusive=True):
@@ -141,15 +148,17 @@ class AuditLog:
                 lines = []
                 if self.pending_repair is not None:
                     seq += 1
-                    repair = self._repair_event(event, seq, prev)
+                    repair = self._repair_event(batch[0], seq, prev)
                     prev = repair["chain"]
                     lines.append(repair)
-                seq += 1
-                event = {**event, "sequence": seq}
-                event["chain"] = chain.link(self.key, prev, event)
-                lines.append(event)
-                self._write(path, lines)
-                return event
+                written = []
+                for event in batch:
+                    seq += 1
+                    event = {**event, "sequence": seq}
+                    event["chain"] = prev = chain.link(self.key, prev, event)
+                    written.append(event)
+                self._write(path, lines + written)
+                return written
         except AuditWriteError:
             raise
         except OSError as exc:
