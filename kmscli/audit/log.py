@@ -145,7 +145,7 @@ class AuditLog:
             with fs.locked(fs.join(self.folder, ".lock"), exclusive=True):
                 self.pending_repair = None
                 path, seq, prev = self._tail()
-                lines = []
+                lines: list[dict[str, Any]] = []
                 if self.pending_repair is not None:
                     seq += 1
                     repair = self._repair_event(batch[0], seq, prev)

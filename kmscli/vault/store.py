@@ -7,6 +7,7 @@ Layout (see docs/format.md)::
     VAULT/keys/REGION/KEYID.json  one key: metadata, policy, grants, tags, wrapped material
     VAULT/aliases/REGION.json     alias name -> key id for one region
     VAULT/schedule.json           due work: pending deletions and rotations (small index)
+    VAULT/credentials.json        access keys for `kmscli serve`: principal, wrapped secret (MAC'd)
     VAULT/audit/*.jsonl           the chained audit log (kmscli.audit)
 """
 
@@ -421,6 +422,38 @@ class UnlockedVault(Vault):
     def save_schedule(self, schedule: dict[str, Any]) -> None:
         """Write the schedule (caller holds the exclusive lock)."""
         self.write_authenticated(fs.join(self.path, "schedule.json"), schedule)
+
+    # -- access keys of `kmscli serve` ----------------------------------------------------------
+    def load_credentials(self) -> dict[str, dict[str, Any]]:
+        """Access key id -> {"Principal", "Description", "CreateDate", "Status", "Secret" (wrapped)}."""
+        path = fs.join(self.path, "credentials.json")
+        try:
+            data = self.read_authenticated(path, "credentials file")
+        except FileNotFoundError:
+            return {}
+        if not isinstance(data, dict):
+            raise TamperError(f"credentials file {path} is malformed")
+        return data
+
+    def save_credentials(self, credentials: dict[str, dict[str, Any]]) -> None:
+        """Write the access keys (caller holds the exclusive lock)."""
+        self.write_authenticated(fs.join(self.path, "credentials.json"), credentials)
+
+    def wrap_secret(self, access_key_id: str, secret: bytes, nonce: bytes) -> str:
+        """A secret access key under the vault's wrap key, bound to its access key id."""
+        aad = b"kmscli-credential\0" + access_key_id.encode()
+        return b64e(nonce + _aesgcm(self._wrap_key).encrypt(nonce, secret, aad))
+
+    def unwrap_secret(self, access_key_id: str, wrapped: str) -> bytes:
+        """Inverse of :meth:`wrap_secret`; a secret moved to another key id fails (TamperError)."""
+        from cryptography.exceptions import InvalidTag
+
+        aad = b"kmscli-credential\0" + access_key_id.encode()
+        try:
+            blob = b64d(wrapped)
+            return bytes(_aesgcm(self._wrap_key).decrypt(blob[:12], blob[12:], aad))
+        except (InvalidTag, ValueError, TypeError):
+            raise TamperError(f"the secret of access key {access_key_id} failed to unwrap") from None
 
     # -- key material wrapping ----------------------------------------------------------------
     def wrap_material(self, arn: str, material_id: str, raw: bytes, nonce: bytes) -> str:

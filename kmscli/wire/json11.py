@@ -24,6 +24,13 @@ from kmscli.model import operation, shape
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 TARGET_PREFIX = "TrentService."
+#: KMS errors botocore's model marks ``"fault": true`` (server-side): HTTP 500; every other is 400.
+SERVER_FAULTS = frozenset({"KMSInternalException", "KeyUnavailableException", "DependencyTimeoutException"})
+
+
+def error_status(code: str) -> int:
+    """The HTTP status AWS KMS answers an error with."""
+    return 500 if code in SERVER_FAULTS else 400
 
 
 class SerializationError(ValueError):
