@@ -61,8 +61,15 @@ class Server:
             kmscli(self.env, "vault", "init", *CHEAP_KDF_ARGS)
         for name, principal in PRINCIPALS.items():
             out = kmscli(
-                self.env, "credentials", "create", "--principal", principal, "--output", "text",
-                "--query", "AccessKey.[AccessKeyId,SecretAccessKey]",
+                self.env,
+                "credentials",
+                "create",
+                "--principal",
+                principal,
+                "--output",
+                "text",
+                "--query",
+                "AccessKey.[AccessKeyId,SecretAccessKey]",
             ).stdout.split()
             self.keys[name] = (out[0], out[1])
         self.log = open(folder / "serve.log", "w+b")  # noqa: SIM115 - closed in stop()

@@ -45,9 +45,9 @@ def test_symmetric_family(server: Server) -> None:
     out = kms.decrypt(CiphertextBlob=blob, EncryptionContext=context)
     assert out["Plaintext"] == b"\x00\xffsecret" and out["KeyId"].endswith(key_id)
     other = kms.create_key()["KeyMetadata"]["KeyId"]
-    moved = kms.re_encrypt(
-        CiphertextBlob=blob, SourceEncryptionContext=context, DestinationKeyId=other
-    )["CiphertextBlob"]
+    moved = kms.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext=context, DestinationKeyId=other)[
+        "CiphertextBlob"
+    ]
     assert kms.decrypt(CiphertextBlob=moved)["Plaintext"] == b"\x00\xffsecret"
     data_key = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
     assert len(data_key["Plaintext"]) == 32
@@ -68,7 +68,9 @@ def test_asymmetric_and_hmac_family(server: Server) -> None:
     with pytest.raises(kms.exceptions.KMSInvalidSignatureException):
         kms.verify(KeyId=sign_key, Message=b"x", Signature=sig, SigningAlgorithm="ECDSA_SHA_256")
     assert kms.get_public_key(KeyId=sign_key)["PublicKey"].startswith(b"0")
-    pair = kms.generate_data_key_pair(KeyId=kms.create_key()["KeyMetadata"]["KeyId"], KeyPairSpec="ECC_NIST_P256")
+    pair = kms.generate_data_key_pair(
+        KeyId=kms.create_key()["KeyMetadata"]["KeyId"], KeyPairSpec="ECC_NIST_P256"
+    )
     assert pair["PrivateKeyPlaintext"] and pair["PublicKey"]
     mac_key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
     mac = kms.generate_mac(KeyId=mac_key, Message=b"m", MacAlgorithm="HMAC_SHA_256")["Mac"]
@@ -153,22 +155,53 @@ def test_key_policy_lets_one_access_key_in_and_keeps_another_out(server: Server)
 def test_aws_cli_encrypt_and_decrypt_with_fileb(server: Server, tmp_path: Path) -> None:
     key_id = server.client().create_key()["KeyMetadata"]["KeyId"]
     access, secret = server.keys["admin"]
-    env = {**server.env, "AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret, "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        **server.env,
+        "AWS_ACCESS_KEY_ID": access,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     plain = tmp_path / "plain.bin"
     plain.write_bytes(b"\x00\x01 binary \xff")
     aws = [sys.executable, "-m", "awscli", "--endpoint-url", server.url, "kms"]
     enc = subprocess.run(
-        [*aws, "encrypt", "--key-id", key_id, "--plaintext", f"fileb://{plain}", "--output", "text",
-         "--query", "CiphertextBlob"],
-        env=env, capture_output=True, text=True, timeout=120, check=True,
+        [
+            *aws,
+            "encrypt",
+            "--key-id",
+            key_id,
+            "--plaintext",
+            f"fileb://{plain}",
+            "--output",
+            "text",
+            "--query",
+            "CiphertextBlob",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     import base64
 
     (tmp_path / "ct.bin").write_bytes(base64.b64decode(enc.stdout.strip()))
     dec = subprocess.run(
-        [*aws, "decrypt", "--ciphertext-blob", f"fileb://{tmp_path / 'ct.bin'}", "--output", "text",
-         "--query", "Plaintext"],
-        env=env, capture_output=True, text=True, timeout=120, check=True,
+        [
+            *aws,
+            "decrypt",
+            "--ciphertext-blob",
+            f"fileb://{tmp_path / 'ct.bin'}",
+            "--output",
+            "text",
+            "--query",
+            "Plaintext",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     assert base64.b64decode(dec.stdout.strip()) == plain.read_bytes()
 
@@ -183,7 +216,9 @@ def test_aws_encryption_sdk_through_a_kms_keyring(server: Server) -> None:
     kms = server.client()
     key_arn = kms.create_key()["KeyMetadata"]["Arn"]
     providers = AwsCryptographicMaterialProviders(config=MaterialProvidersConfig())
-    keyring = providers.create_aws_kms_keyring(input=CreateAwsKmsKeyringInput(kms_key_id=key_arn, kms_client=kms))
+    keyring = providers.create_aws_kms_keyring(
+        input=CreateAwsKmsKeyringInput(kms_key_id=key_arn, kms_client=kms)
+    )
     client = aws_encryption_sdk.EncryptionSDKClient(
         commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
     )
