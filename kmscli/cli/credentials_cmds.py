@@ -57,6 +57,12 @@ def delete(access_key_id: str, **kwargs: Any) -> None:
     """Delete an access key: requests signed with it are refused from then on."""
     from kmscli.service.features import credentials as creds
 
+    from kmscli.errors import KMSError
+
     opts = pop_globals(kwargs)
     settings, vault = _open(opts)
-    creds.delete(vault, settings, access_key_id)
+    try:
+        creds.delete(vault, settings, access_key_id)
+    except KMSError as exc:
+        exc.operation = "DeleteAccessKey"  # type: ignore[attr-defined]
+        raise

@@ -53,7 +53,7 @@ def kmscli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Co
 class Server:
     """A running `kmscli serve` and what its tests need to reach it."""
 
-    def __init__(self, folder: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, folder: Path, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
         self.folder = folder
         self.env = base_env(folder)
         self.keys: dict[str, tuple[str, str]] = {}
@@ -74,7 +74,7 @@ class Server:
             self.keys[name] = (out[0], out[1])
         self.log = open(folder / "serve.log", "w+b")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kmscli", "serve", "--port", "0"],
+            [sys.executable, "-m", "kmscli", "serve", "--port", "0", *args],
             env={**self.env, **(extra_env or {})},
             stdout=subprocess.DEVNULL,
             stderr=self.log,
@@ -86,7 +86,7 @@ class Server:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             text = (self.folder / "serve.log").read_text()
-            if m := re.search(r"listening on (http://\S+)", text):
+            if m := re.search(r"listening on (https?://\S+)", text):
                 return m.group(1)
             if self.proc.poll() is not None:
                 raise AssertionError(f"kmscli serve exited {self.proc.returncode}: {text}")
