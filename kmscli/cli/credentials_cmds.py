@@ -55,9 +55,8 @@ def list_(**kwargs: Any) -> None:
 @with_global_options
 def delete(access_key_id: str, **kwargs: Any) -> None:
     """Delete an access key: requests signed with it are refused from then on."""
-    from kmscli.service.features import credentials as creds
-
     from kmscli.errors import KMSError
+    from kmscli.service.features import credentials as creds
 
     opts = pop_globals(kwargs)
     settings, vault = _open(opts)

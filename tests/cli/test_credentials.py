@@ -10,7 +10,9 @@ import pytest
 
 
 def test_create_list_delete_and_every_change_is_audited(cli: Any, vault: Path) -> None:
-    made = cli("credentials", "create", "--principal", "arn:aws:iam::111122223333:role/ci", "--description", "ci")
+    made = cli(
+        "credentials", "create", "--principal", "arn:aws:iam::111122223333:role/ci", "--description", "ci"
+    )
     assert made.code == 0, made.err
     key = made.json()["AccessKey"]
     assert key["AccessKeyId"].startswith("AKIA") and len(key["AccessKeyId"]) == 20
@@ -47,8 +49,12 @@ def test_a_secret_moved_to_another_key_id_does_not_unwrap(vault: Path) -> None:
 
     unlocked = Vault.open(vault).unlock(PASSPHRASE.encode())
     settings = load_settings({})
-    a = credentials.create(unlocked, settings, "arn:aws:iam::111122223333:user/a", "", system_random, utcnow())
-    b = credentials.create(unlocked, settings, "arn:aws:iam::111122223333:user/b", "", system_random, utcnow())
+    a = credentials.create(
+        unlocked, settings, "arn:aws:iam::111122223333:user/a", "", system_random, utcnow()
+    )
+    b = credentials.create(
+        unlocked, settings, "arn:aws:iam::111122223333:user/b", "", system_random, utcnow()
+    )
     with unlocked.lock(exclusive=True):
         creds = unlocked.load_credentials()
         creds[b["AccessKeyId"]]["Secret"] = creds[a["AccessKeyId"]]["Secret"]

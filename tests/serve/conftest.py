@@ -53,7 +53,9 @@ def kmscli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Co
 class Server:
     """A running `kmscli serve` and what its tests need to reach it."""
 
-    def __init__(self, folder: Path, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, folder: Path, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         self.folder = folder
         self.env = base_env(folder)
         self.keys: dict[str, tuple[str, str]] = {}

@@ -33,7 +33,7 @@ def test_concurrent_appends_share_fsyncs_and_the_chain_verifies(tmp_path: Path) 
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
-    while len(group._queue) < 7:  # noqa: SLF001 - wait until the followers queued behind the leader
+    while len(group._queue) < 7:
         threading.Event().wait(0.001)
     gate.set()
     for t in threads:

@@ -55,11 +55,27 @@ def test_five_minutes_either_way_is_accepted(offset_s: int) -> None:
     _verify(_signed(NOW + dt.timedelta(seconds=offset_s)))
 
 
-@pytest.mark.parametrize(("offset_s", "words"), [(-301, "Signature expired: 20260115T115459Z is now earlier than 20260115T115500Z (20260115T120000Z - 5 min.)"), (301, "Signature not yet current: 20260115T120501Z is still later than 20260115T120500Z (20260115T120000Z + 5 min.)")])
+@pytest.mark.parametrize(
+    ("offset_s", "words"),
+    [
+        (
+            -301,
+            "Signature expired: 20260115T115459Z is now earlier than 20260115T115500Z (20260115T120000Z - 5 min.)",
+        ),
+        (
+            301,
+            "Signature not yet current: 20260115T120501Z is still later than 20260115T120500Z (20260115T120000Z + 5 min.)",
+        ),
+    ],
+)
 def test_beyond_five_minutes_is_refused_in_aws_words(offset_s: int, words: str) -> None:
     with pytest.raises(sigv4.AuthError) as caught:
         _verify(_signed(NOW + dt.timedelta(seconds=offset_s)))
-    assert (caught.value.code, caught.value.status, caught.value.message) == ("InvalidSignatureException", 400, words)
+    assert (caught.value.code, caught.value.status, caught.value.message) == (
+        "InvalidSignatureException",
+        400,
+        words,
+    )
 
 
 def test_signatures_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,7 +99,8 @@ def test_a_declared_body_hash_must_match_the_body() -> None:
 
 def test_scope_date_must_match_the_request_date() -> None:
     headers = [
-        (k, v.replace("/20260115/", "/20260114/")) if k == "Authorization" else (k, v) for k, v in _signed(NOW)
+        (k, v.replace("/20260115/", "/20260114/")) if k == "Authorization" else (k, v)
+        for k, v in _signed(NOW)
     ]
     with pytest.raises(sigv4.AuthError, match="Date in Credential scope does not match"):
         _verify(headers)

@@ -15,7 +15,9 @@ def _botocore_body(op: str, params: dict[str, object]) -> bytes:
     from botocore import serialize
 
     model = botocore.session.get_session().get_service_model("kms")
-    body: bytes = serialize.create_serializer("json").serialize_to_request(params, model.operation_model(op))["body"]
+    body: bytes = serialize.create_serializer("json").serialize_to_request(params, model.operation_model(op))[
+        "body"
+    ]
     return body
 
 
@@ -66,8 +68,13 @@ def test_wrong_types_pass_through_for_validation() -> None:
 
 
 def test_errors_and_statuses() -> None:
-    assert json.loads(json11.error_body("NotFoundException", "gone")) == {"__type": "NotFoundException", "message": "gone"}
-    assert json11.parse_error(b'{"__type": "com.amazon.coral.service#UnrecognizedClientException", "message": "m"}') == (
+    assert json.loads(json11.error_body("NotFoundException", "gone")) == {
+        "__type": "NotFoundException",
+        "message": "gone",
+    }
+    assert json11.parse_error(
+        b'{"__type": "com.amazon.coral.service#UnrecognizedClientException", "message": "m"}'
+    ) == (
         "UnrecognizedClientException",
         "m",
     )
