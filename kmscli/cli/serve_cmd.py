@@ -60,11 +60,12 @@ def serve(
     if os.environ.get("KMSCLI_TEST_NO_GROUP_COMMIT"):
         ctx.audit = ctx.audit.log
     vault = ctx.vault
+    cache = credentials.CredentialCache(vault)
 
     def lookup(access_key_id: str) -> Any:
         from kmscli.serve.sigv4 import Secret
 
-        found = credentials.lookup(vault, access_key_id)
+        found = cache.lookup(access_key_id)
         return None if found is None else Secret(found.principal, found.secret)
 
     app = ServeApp(ctx, lookup, max_body=max_body_bytes)

@@ -19,10 +19,11 @@ malformed ``Authorization``, presigned   400    IncompleteSignatureException
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import re
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from kmscli.crypto import primitives
 
@@ -216,19 +217,14 @@ def _signature(
     secret: bytes,
 ) -> str:
     """botocore's SigV4 signature of the request, over exactly the headers the client signed."""
-    from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.compat import HTTPHeaders
     from botocore.credentials import Credentials
 
-    class _Received(SigV4Auth):
-        def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
-            chosen = HTTPHeaders()
-            for name in signed:
-                for value in headers[name]:
-                    chosen[name] = value
-            return chosen
-
+    chosen = HTTPHeaders()
+    for name in signed:
+        for value in headers[name]:
+            chosen[name] = value
     request = AWSRequest(
         method=method, url=f"http://{headers['host'][0]}{path}" + (f"?{query}" if query else ""), data=body
     )
@@ -236,7 +232,23 @@ def _signature(
     for name, values in headers.items():
         for value in values:
             request.headers[name] = value
-    auth = _Received(Credentials(key_id, secret.decode("ascii")), SERVICE, region)
+    auth = _received_auth()(Credentials(key_id, secret.decode("ascii")), SERVICE, region, chosen)
     canonical = auth.canonical_request(request)
     signature: str = auth.signature(auth.string_to_sign(request, canonical), request)
     return signature
+
+
+@functools.cache
+def _received_auth() -> Any:
+    """botocore's SigV4Auth over exactly the headers the client signed (built once)."""
+    from botocore.auth import SigV4Auth
+
+    class ReceivedSigV4Auth(SigV4Auth):
+        def __init__(self, credentials: Any, service: str, region: str, signed: Any) -> None:
+            super().__init__(credentials, service, region)
+            self._signed = signed
+
+        def headers_to_sign(self, request: Any) -> Any:
+            return self._signed
+
+    return ReceivedSigV4Auth

@@ -435,6 +435,17 @@ class UnlockedVault(Vault):
             raise TamperError(f"credentials file {path} is malformed")
         return data
 
+    def credentials_stamp(self) -> tuple[int, int, int] | None:
+        """(inode, size, mtime_ns) of the credentials file, None when absent: a cache key.
+
+        Every write replaces the file (atomic rename), so any change gives a new stamp.
+        """
+        try:
+            st = os.stat(fs.join(self.path, "credentials.json"), follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
     def save_credentials(self, credentials: dict[str, dict[str, Any]]) -> None:
         """Write the access keys (caller holds the exclusive lock)."""
         self.write_authenticated(fs.join(self.path, "credentials.json"), credentials)
