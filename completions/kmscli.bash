@@ -3,10 +3,11 @@
 
 _kmscli_subcommands() {
     case "$1" in
-        '') echo 'artifact audit cancel-key-deletion configure connect-custom-key-store create-alias create-custom-key-store create-grant create-key decapsulate decrypt delete-alias delete-custom-key-store delete-imported-key-material derive-shared-secret describe-custom-key-stores describe-key disable-key disable-key-rotation disconnect-custom-key-store enable-key enable-key-rotation encapsulate encrypt export-key-material generate-data-key generate-data-key-pair generate-data-key-pair-without-plaintext generate-data-key-without-plaintext generate-mac generate-random get-key-last-usage get-key-policy get-key-rotation-status get-parameters-for-import get-public-key import-key-material list-aliases list-grants list-key-policies list-key-rotations list-keys list-resource-tags list-retirable-grants lock policy put-key-policy re-encrypt replicate-key retire-grant revoke-grant rotate-key-on-demand schedule-key-deletion sign tag-resource unlock untag-resource update-alias update-custom-key-store update-key-description update-primary-region vault verify verify-mac' ;;
+        '') echo 'artifact audit cancel-key-deletion configure connect-custom-key-store create-alias create-custom-key-store create-grant create-key credentials decapsulate decrypt delete-alias delete-custom-key-store delete-imported-key-material derive-shared-secret describe-custom-key-stores describe-key disable-key disable-key-rotation disconnect-custom-key-store enable-key enable-key-rotation encapsulate encrypt export-key-material generate-data-key generate-data-key-pair generate-data-key-pair-without-plaintext generate-data-key-without-plaintext generate-mac generate-random get-key-last-usage get-key-policy get-key-rotation-status get-parameters-for-import get-public-key import-key-material list-aliases list-grants list-key-policies list-key-rotations list-keys list-resource-tags list-retirable-grants lock policy put-key-policy re-encrypt replicate-key retire-grant revoke-grant rotate-key-on-demand schedule-key-deletion serve sign tag-resource unlock untag-resource update-alias update-custom-key-store update-key-description update-primary-region vault verify verify-mac' ;;
         'artifact') echo 'public-key sign verify' ;;
         'audit') echo 'stats tail verify' ;;
         'configure') echo 'get list set' ;;
+        'credentials') echo 'create delete list' ;;
         'policy') echo 'lint show simulate who-can' ;;
         'vault') echo 'backup change-passphrase export-key init restore status' ;;
     esac
@@ -32,6 +33,10 @@ _kmscli_options() {
         'create-custom-key-store') echo '--custom-key-store-name --cloud-hsm-cluster-id --trust-anchor-certificate --key-store-password --custom-key-store-type --xks-proxy-uri-endpoint --xks-proxy-uri-path --xks-proxy-vpc-endpoint-service-name --xks-proxy-vpc-endpoint-service-owner --xks-proxy-authentication-credential --xks-proxy-connectivity --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'create-grant') echo '--key-id --grantee-principal --retiring-principal --operations --constraints --grant-tokens --name --dry-run --no-dry-run --grantee-service-principal --retiring-service-principal --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'create-key') echo '--policy --description --key-usage --customer-master-key-spec --key-spec --origin --custom-key-store-id --bypass-policy-lockout-safety-check --no-bypass-policy-lockout-safety-check --tags --multi-region --no-multi-region --xks-key-id --exportable --no-exportable --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
+        'credentials') echo '--help' ;;
+        'credentials create') echo '--principal --description --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
+        'credentials delete') echo '--access-key-id --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
+        'credentials list') echo '--output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'decapsulate') echo '--key-id --shared-secret-ciphertext-blob --encapsulation-algorithm --grant-tokens --dry-run --no-dry-run --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'decrypt') echo '--ciphertext-blob --encryption-context --grant-tokens --key-id --encryption-algorithm --recipient --dry-run --no-dry-run --dry-run-modifiers --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'delete-alias') echo '--alias-name --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
@@ -80,6 +85,7 @@ _kmscli_options() {
         'revoke-grant') echo '--key-id --grant-id --dry-run --no-dry-run --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'rotate-key-on-demand') echo '--key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'schedule-key-deletion') echo '--key-id --pending-window-in-days --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
+        'serve') echo '--host --port --tls-cert --tls-key --insecure-http --threads --max-body-bytes --timeout --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'sign') echo '--key-id --message --message-type --grant-tokens --signing-algorithm --dry-run --no-dry-run --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'tag-resource') echo '--key-id --tags --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'unlock') echo '--raw --ttl --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
@@ -120,6 +126,10 @@ _kmscli_value_options() {
         'create-custom-key-store') echo '--custom-key-store-name --cloud-hsm-cluster-id --trust-anchor-certificate --key-store-password --custom-key-store-type --xks-proxy-uri-endpoint --xks-proxy-uri-path --xks-proxy-vpc-endpoint-service-name --xks-proxy-vpc-endpoint-service-owner --xks-proxy-authentication-credential --xks-proxy-connectivity --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color' ;;
         'create-grant') echo '--key-id --grantee-principal --retiring-principal --operations --constraints --grant-tokens --name --grantee-service-principal --retiring-service-principal --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color' ;;
         'create-key') echo '--policy --description --key-usage --customer-master-key-spec --key-spec --origin --custom-key-store-id --tags --xks-key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color' ;;
+        'credentials') echo '' ;;
+        'credentials create') echo '--principal --description --output --query --region --profile --vault --passphrase-file --color' ;;
+        'credentials delete') echo '--access-key-id --output --query --region --profile --vault --passphrase-file --color' ;;
+        'credentials list') echo '--output --query --region --profile --vault --passphrase-file --color' ;;
         'decapsulate') echo '--key-id --shared-secret-ciphertext-blob --encapsulation-algorithm --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color' ;;
         'decrypt') echo '--ciphertext-blob --encryption-context --grant-tokens --key-id --encryption-algorithm --recipient --dry-run-modifiers --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color' ;;
         'delete-alias') echo '--alias-name --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color' ;;
@@ -168,6 +178,7 @@ _kmscli_value_options() {
         'revoke-grant') echo '--key-id --grant-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color' ;;
         'rotate-key-on-demand') echo '--key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color' ;;
         'schedule-key-deletion') echo '--key-id --pending-window-in-days --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color' ;;
+        'serve') echo '--host --port --tls-cert --tls-key --threads --max-body-bytes --timeout --output --query --region --profile --vault --passphrase-file --color' ;;
         'sign') echo '--key-id --message --message-type --grant-tokens --signing-algorithm --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color' ;;
         'tag-resource') echo '--key-id --tags --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color' ;;
         'unlock') echo '--ttl --output --query --region --profile --vault --passphrase-file --color' ;;
@@ -238,6 +249,12 @@ _kmscli_choices() {
         'create-key --generate-cli-skeleton') echo 'input output' ;;
         'create-key --output') echo 'json text table yaml yaml-stream' ;;
         'create-key --color') echo 'on off auto' ;;
+        'credentials create --output') echo 'json text table yaml yaml-stream' ;;
+        'credentials create --color') echo 'on off auto' ;;
+        'credentials delete --output') echo 'json text table yaml yaml-stream' ;;
+        'credentials delete --color') echo 'on off auto' ;;
+        'credentials list --output') echo 'json text table yaml yaml-stream' ;;
+        'credentials list --color') echo 'on off auto' ;;
         'decapsulate --encapsulation-algorithm') echo 'ML_KEM' ;;
         'decapsulate --generate-cli-skeleton') echo 'input output' ;;
         'decapsulate --output') echo 'json text table yaml yaml-stream' ;;
@@ -395,6 +412,8 @@ _kmscli_choices() {
         'schedule-key-deletion --generate-cli-skeleton') echo 'input output' ;;
         'schedule-key-deletion --output') echo 'json text table yaml yaml-stream' ;;
         'schedule-key-deletion --color') echo 'on off auto' ;;
+        'serve --output') echo 'json text table yaml yaml-stream' ;;
+        'serve --color') echo 'on off auto' ;;
         'sign --message-type') echo 'RAW DIGEST EXTERNAL_MU' ;;
         'sign --signing-algorithm') echo 'RSASSA_PSS_SHA_256 RSASSA_PSS_SHA_384 RSASSA_PSS_SHA_512 RSASSA_PKCS1_V1_5_SHA_256 RSASSA_PKCS1_V1_5_SHA_384 RSASSA_PKCS1_V1_5_SHA_512 ECDSA_SHA_256 ECDSA_SHA_384 ECDSA_SHA_512 SM2DSA ML_DSA_SHAKE_256 ED25519_SHA_512 ED25519_PH_SHA_512' ;;
         'sign --generate-cli-skeleton') echo 'input output' ;;
