@@ -77,7 +77,7 @@ class Server:
         self.log = open(folder / "serve.log", "w+b")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kmscli", "serve", "--port", "0", *args],
-            env={**self.env, **(extra_env or {})},
+            env={k: v for k, v in {**self.env, **(extra_env or {})}.items() if v},  # "" unsets
             stdout=subprocess.DEVNULL,
             stderr=self.log,
         )
