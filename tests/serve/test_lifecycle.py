@@ -21,7 +21,7 @@ def test_serve_unlocks_from_a_session_token(tmp_path: Path) -> None:
         assert server.stop() == 0
     log = (tmp_path / "serve.log").read_text()
     assert token not in log
-    for key_id, secret in server.keys.values():
+    for _key_id, secret in server.keys.values():
         assert secret not in log
 
 
