@@ -23,6 +23,10 @@ from kmscli.settings import Settings
 DEFAULT_TIMEOUT = 10
 #: Seconds in-flight requests get to finish after SIGTERM/SIGINT.
 SHUTDOWN_TIMEOUT = 30
+#: Upper bounds of the options (a typo must not make the server exhaust the machine).
+MAX_THREADS = 256
+MAX_BODY_LIMIT = 64 * 1024 * 1024
+MAX_TIMEOUT = 3600
 #: Header block bound (AWS SDK requests are well under 4 KiB).
 MAX_HEADER_BYTES = 16 * 1024
 
@@ -51,8 +55,13 @@ def check_options(opts: ServeOptions) -> None:
         )
     if not 0 <= opts.port <= 65535:
         raise UsageError(f"argument --port: {opts.port} is not a TCP port")
-    if opts.threads < 1 or opts.max_body < 1 or opts.timeout <= 0:
-        raise UsageError("--threads, --max-body-bytes and --timeout must be positive")
+    for name, value, top in (
+        ("--threads", opts.threads, MAX_THREADS),
+        ("--max-body-bytes", opts.max_body, MAX_BODY_LIMIT),
+        ("--timeout", opts.timeout, MAX_TIMEOUT),
+    ):
+        if not 1 <= value <= top:
+            raise UsageError(f"argument {name}: {value} is outside 1..{top}")
 
 
 def is_loopback(host: str) -> bool:

@@ -72,7 +72,8 @@ def test_a_secret_moved_to_another_key_id_does_not_unwrap(vault: Path) -> None:
         (["--host", "192.0.2.1"], "not a loopback address"),
         (["--tls-cert", "c.pem"], "--tls-cert and --tls-key go together"),
         (["--port", "70000"], "is not a TCP port"),
-        (["--threads", "0"], "must be positive"),
+        (["--threads", "0"], "is outside 1..256"),
+        (["--max-body-bytes", "99999999999"], "is outside 1..67108864"),
     ],
 )
 def test_serve_refuses_unsafe_or_bad_options(cli: Any, vault: Path, args: list[str], message: str) -> None:
@@ -85,3 +86,25 @@ def test_loopback_detection() -> None:
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("example.com")
+
+
+def test_every_serve_option_with_odd_values(cli: Any, vault: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI sweep's rule for `serve`, with the serving loop stubbed: an error or a clean start."""
+    import click
+
+    from kmscli.cli.serve_cmd import serve
+    from kmscli.serve import server
+    from tests.hardening.test_cli_sweep import _GLOBALS, ODD_VALUES
+
+    started: list[Any] = []
+    monkeypatch.setattr(server, "serve_until_signalled", lambda srv, announce: started.append(srv))
+    failures = []
+    for param in serve.params:
+        if not isinstance(param, click.Option) or param.name in _GLOBALS or param.is_flag:
+            continue
+        for value in ODD_VALUES:
+            res = cli("serve", param.opts[-1], value, stdin=b"")
+            if res.code not in (0, 2, 252, 253) or "Traceback" in res.err:
+                failures.append(f"serve {param.opts[-1]} {value!r} -> {res.code}: {res.err.strip()[-160:]}")
+    assert not failures, "\n".join(failures)
+    assert started, "some odd values are valid (e.g. --port 0) and reach the serving loop"
