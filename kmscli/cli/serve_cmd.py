@@ -70,9 +70,14 @@ def serve(
 
     app = ServeApp(ctx, lookup, max_body=max_body_bytes)
     server = srv.build_server(app, options)
-    details = {"host": host, "port": port, "tls": bool(tls_cert)}
-    audit_event(vault, settings, "StartServer", details)
+    started: dict[str, Any] = {}
+
+    def listening(url: str) -> None:
+        started["url"] = url
+        audit_event(vault, settings, "StartServer", {"url": url, "tls": bool(tls_cert)})
+
     try:
-        srv.serve_until_signalled(server, srv.announce_stderr)
+        srv.serve_until_signalled(server, srv.announce_stderr, listening)
     finally:
-        audit_event(vault, settings, "StopServer", details)
+        if started:
+            audit_event(vault, settings, "StopServer", {"url": started["url"], "tls": bool(tls_cert)})

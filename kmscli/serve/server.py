@@ -130,7 +130,9 @@ def build_server(app: Any, opts: ServeOptions) -> Any:
     return server
 
 
-def serve_until_signalled(server: Any, announce: Callable[[str], None]) -> None:
+def serve_until_signalled(
+    server: Any, announce: Callable[[str], None], listening: Callable[[str], None] | None = None
+) -> None:
     """Listen, announce the URL, serve until SIGTERM or SIGINT, then stop gracefully.
 
     ``stop()`` closes the listening socket and waits for the worker threads: requests already
@@ -152,7 +154,10 @@ def serve_until_signalled(server: Any, announce: Callable[[str], None]) -> None:
         host, port = server.bind_addr[:2]
         scheme = "https" if server.ssl_adapter is not None else "http"
         shown = f"[{host}]" if ":" in host else host
-        announce(f"kmscli serve: listening on {scheme}://{shown}:{port}")
+        url = f"{scheme}://{shown}:{port}"
+        if listening is not None:
+            listening(url)  # e.g. the StartServer audit event, with the port actually bound
+        announce(f"kmscli serve: listening on {url}")
         worker = threading.Thread(target=server.serve, name="kmscli-serve", daemon=True)
         worker.start()
         while not stop.wait(0.5):

@@ -97,7 +97,7 @@ def test_every_serve_option_with_odd_values(cli: Any, vault: Path, monkeypatch: 
     from tests.hardening.test_cli_sweep import _GLOBALS, ODD_VALUES
 
     started: list[Any] = []
-    monkeypatch.setattr(server, "serve_until_signalled", lambda srv, announce: started.append(srv))
+    monkeypatch.setattr(server, "serve_until_signalled", lambda srv, *callbacks: started.append(srv))
     failures = []
     for param in serve.params:
         if not isinstance(param, click.Option) or param.name in _GLOBALS or param.is_flag:

@@ -56,6 +56,8 @@ def test_eight_concurrent_clients_then_the_log_verifies(tmp_path: Path) -> None:
         assert server.stop() == 0
     verify = kmscli(server.env, "audit", "verify", check=False)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+    starts = [e for e in server.events() if e["eventName"] == "StartServer"]
+    assert starts[0]["additionalEventData"] == {"url": server.url, "tls": False}
     names = [e["eventName"] for e in server.events()]
     assert (
         names[:2] == ["InitVault", "CreateAccessKey"] and names[-1] == "StopServer" and "StartServer" in names
