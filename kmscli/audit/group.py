@@ -41,6 +41,10 @@ class GroupCommitLog:
         self.batches = 0
         self.events = 0
 
+    def __getattr__(self, name: str) -> Any:
+        """Everything but ``append`` is the wrapped log's (folder, key, repair, ...)."""
+        return getattr(self.log, name)
+
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         """Durably append ``event`` (possibly together with others); same contract as AuditLog."""
         me = _Waiter(event)

@@ -58,3 +58,9 @@ def test_a_failed_batch_fails_every_caller_in_it(tmp_path: Path) -> None:
     log.fsync = lambda fd: None
     assert group.append({"eventName": "Decrypt"})["eventName"] == "Decrypt"  # leadership was handed back
     assert segments(str(tmp_path))
+
+
+def test_the_wrapper_exposes_the_logs_other_attributes(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path, KEY)
+    group = GroupCommitLog(log)
+    assert group.folder == log.folder and group.key == KEY and group.repair == log.repair
