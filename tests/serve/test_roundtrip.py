@@ -227,3 +227,34 @@ def test_aws_encryption_sdk_through_a_kms_keyring(server: Server) -> None:
     assert plaintext == b"envelope" and header.encryption_context["a"] == "b"
     names = [e["eventName"] for e in server.events()[-2:]]
     assert names == ["GenerateDataKey", "Decrypt"]
+
+
+def test_import_and_multi_region_families(server: Server) -> None:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    kms = server.client()
+    key_id = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    params = kms.get_parameters_for_import(
+        KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
+    )
+    assert isinstance(params["ParametersValidTo"], dt.datetime)
+    public = serialization.load_der_public_key(params["PublicKey"])
+    material = bytes(range(32))
+    wrapped = public.encrypt(  # type: ignore[union-attr]
+        material, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    )
+    kms.import_key_material(
+        KeyId=key_id,
+        ImportToken=params["ImportToken"],
+        EncryptedKeyMaterial=wrapped,
+        ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+    )
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"imported")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
+    primary = kms.create_key(MultiRegion=True)["KeyMetadata"]
+    replica = kms.replicate_key(KeyId=primary["KeyId"], ReplicaRegion="eu-west-1")["ReplicaKeyMetadata"]
+    assert replica["Arn"].startswith(f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/mrk-")
+    west = server.client(region="eu-west-1")
+    other = kms.encrypt(KeyId=primary["KeyId"], Plaintext=b"mr")["CiphertextBlob"]
+    assert west.decrypt(CiphertextBlob=other)["Plaintext"] == b"mr"
