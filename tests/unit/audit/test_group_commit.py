@@ -31,9 +31,12 @@ def test_concurrent_appends_share_fsyncs_and_the_chain_verifies(tmp_path: Path) 
         results.append(group.append({"eventName": "Encrypt", "n": i}))
 
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
-    for t in threads:
+    threads[0].start()
+    while not fsyncs:  # the first writer leads and is inside its fsync
+        threading.Event().wait(0.001)
+    for t in threads[1:]:
         t.start()
-    while len(group._queue) < 7:
+    while len(group._queue) < 7:  # the seven others queued behind the leader
         threading.Event().wait(0.001)
     gate.set()
     for t in threads:
