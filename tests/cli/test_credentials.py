@@ -108,3 +108,28 @@ def test_every_serve_option_with_odd_values(cli: Any, vault: Path, monkeypatch: 
                 failures.append(f"serve {param.opts[-1]} {value!r} -> {res.code}: {res.err.strip()[-160:]}")
     assert not failures, "\n".join(failures)
     assert started, "some odd values are valid (e.g. --port 0) and reach the serving loop"
+
+
+def test_the_servers_cache_rereads_only_after_a_change(vault: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kmscli.service.features import credentials
+    from kmscli.service.pipeline.core import system_random, utcnow
+    from kmscli.settings import load_settings
+    from kmscli.vault.store import UnlockedVault, Vault
+    from tests.conftest import PASSPHRASE
+
+    unlocked = Vault.open(vault).unlock(PASSPHRASE.encode())
+    settings = load_settings({})
+    made = credentials.create(
+        unlocked, settings, "arn:aws:iam::111122223333:user/a", "", system_random, utcnow()
+    )
+    reads: list[int] = []
+    real = UnlockedVault.load_credentials
+    monkeypatch.setattr(UnlockedVault, "load_credentials", lambda self: reads.append(1) or real(self))
+    cache = credentials.CredentialCache(unlocked)
+    for _ in range(3):
+        found = cache.lookup(made["AccessKeyId"])
+        assert found is not None and found.secret.decode() == made["SecretAccessKey"]
+    assert cache.lookup("AKIAUNKNOWNUNKNOWN22") is None
+    assert len(reads) == 1
+    credentials.delete(unlocked, settings, made["AccessKeyId"])
+    assert cache.lookup(made["AccessKeyId"]) is None

@@ -228,6 +228,8 @@ def test_garbage_on_the_socket_does_not_stop_the_server(server: Server) -> None:
 
 def test_a_slow_client_does_not_hold_up_the_others(server: Server) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=15) as slow:
-        slow.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")  # and then nothing
+        slow.sendall(
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{"
+        )  # and then nothing
         status, doc, _ = post(server, b"{}", signed_headers(server, b"{}"))
         assert status == 200 and "Keys" in doc

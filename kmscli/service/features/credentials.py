@@ -124,28 +124,31 @@ class CredentialCache:
     """The server's view of the access keys: re-read only when the credentials file changed.
 
     A `credentials create` or `delete` from the CLI replaces the file, which changes its stamp, so
-    the next request sees the change; between changes a request costs one ``stat``.
+    the next request sees the change; between changes a request costs one ``stat``. The cache is
+    one snapshot object swapped whole, so concurrent requests never mix two versions of the file.
     """
 
     def __init__(self, vault: UnlockedVault) -> None:
         self.vault = vault
-        self._stamp: tuple[int, int, int] | None = None
-        self._entries: dict[str, dict[str, Any]] = {}
-        self._secrets: dict[str, Credential] = {}
-        self._loaded = False
+        self._snapshot: (
+            tuple[tuple[int, int, int] | None, dict[str, dict[str, Any]], dict[str, Credential]] | None
+        )
+        self._snapshot = None
 
     def lookup(self, access_key_id: str) -> Credential | None:
         """Like :func:`lookup`, from the cache while the file is unchanged."""
         stamp = self.vault.credentials_stamp()
-        if not self._loaded or stamp != self._stamp:
+        snapshot = self._snapshot
+        if snapshot is None or snapshot[0] != stamp:
             with self.vault.lock(exclusive=False):
                 entries = self.vault.load_credentials()
-            self._stamp, self._entries, self._secrets, self._loaded = stamp, entries, {}, True
-        found = self._secrets.get(access_key_id)
+            snapshot = self._snapshot = (stamp, entries, {})
+        _, entries, secrets = snapshot
+        found = secrets.get(access_key_id)
         if found is None:
-            entry = self._entries.get(access_key_id)
+            entry = entries.get(access_key_id)
             if entry is None or entry.get("Status", "Active") != "Active":
                 return None
             secret = self.vault.unwrap_secret(access_key_id, entry["Secret"])
-            found = self._secrets[access_key_id] = Credential(access_key_id, entry["Principal"], secret)
+            found = secrets[access_key_id] = Credential(access_key_id, entry["Principal"], secret)
         return found
