@@ -6,25 +6,24 @@ from typing import Any
 
 import click
 
-from kmscli.cli.globals import pop_globals, settings_overrides, with_global_options
+from kmscli.cli.globals import Command, Group, pop_globals, with_global_options
 from kmscli.cli.run import emit
+from kmscli.invocation import Invocation
 
 
-def _open(opts: dict[str, Any]) -> tuple[Any, Any]:
+def _open(inv: Invocation) -> Any:
     from kmscli.cli.prompt import tty_prompt
     from kmscli.service.features.session import unlock
-    from kmscli.settings import load_settings
 
-    settings = load_settings(settings_overrides(opts))
-    return settings, unlock(settings, tty_prompt())
+    return unlock(inv.settings, inv.sources, tty_prompt())
 
 
-@click.group()
+@click.group(cls=Group)
 def credentials() -> None:
     """Access keys that AWS SDKs sign `kmscli serve` requests with."""
 
 
-@credentials.command()
+@credentials.command(cls=Command)
 @click.option("--principal", required=True, help="IAM principal ARN the key acts as (key policies, grants).")
 @click.option("--description", default="", help="A note shown by `credentials list`.")
 @with_global_options
@@ -33,24 +32,23 @@ def create(principal: str, description: str, **kwargs: Any) -> None:
     from kmscli.service.features import credentials as creds
     from kmscli.service.pipeline.core import system_random, utcnow
 
-    opts = pop_globals(kwargs)
-    settings, vault = _open(opts)
-    result = creds.create(vault, settings, principal, description, system_random, utcnow())
-    emit({"AccessKey": result}, opts, opts.get("output") or settings.output, "AccessKey")
+    inv = pop_globals(kwargs)
+    vault = _open(inv)
+    result = creds.create(vault, inv.settings, inv.sources, principal, description, system_random, utcnow())
+    emit({"AccessKey": result}, inv, inv.output(), "AccessKey")
 
 
-@credentials.command("list")
+@credentials.command("list", cls=Command)
 @with_global_options
 def list_(**kwargs: Any) -> None:
     """List access keys (never their secrets)."""
     from kmscli.service.features import credentials as creds
 
-    opts = pop_globals(kwargs)
-    settings, vault = _open(opts)
-    emit(creds.list_all(vault), opts, opts.get("output") or settings.output, "AccessKeys")
+    inv = pop_globals(kwargs)
+    emit(creds.list_all(_open(inv)), inv, inv.output(), "AccessKeys")
 
 
-@credentials.command()
+@credentials.command(cls=Command)
 @click.option("--access-key-id", required=True, help="The access key to delete.")
 @with_global_options
 def delete(access_key_id: str, **kwargs: Any) -> None:
@@ -58,10 +56,10 @@ def delete(access_key_id: str, **kwargs: Any) -> None:
     from kmscli.errors import KMSError
     from kmscli.service.features import credentials as creds
 
-    opts = pop_globals(kwargs)
-    settings, vault = _open(opts)
+    inv = pop_globals(kwargs)
+    vault = _open(inv)
     try:
-        creds.delete(vault, settings, access_key_id)
+        creds.delete(vault, inv.settings, inv.sources, access_key_id)
     except KMSError as exc:
-        exc.operation = "DeleteAccessKey"  # type: ignore[attr-defined]
+        exc.operation = "DeleteAccessKey"
         raise

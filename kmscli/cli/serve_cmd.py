@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import click
 
-from kmscli.cli.globals import pop_globals, settings_overrides, with_global_options
+from kmscli.cli.globals import Command, pop_globals, with_global_options
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=8080, show_default=True, help="TCP port (0: any free port).")
 @click.option("--tls-cert", type=click.Path(dir_okay=False), help="PEM certificate (chain) for HTTPS.")
@@ -46,18 +45,17 @@ def serve(
     from kmscli.serve.app import ServeApp
     from kmscli.service.features import credentials
     from kmscli.service.features.session import audit_event
-    from kmscli.settings import load_settings
 
-    opts = pop_globals(kwargs)
+    inv = pop_globals(kwargs)
     options = srv.ServeOptions(host, port, tls_cert, tls_key, insecure_http, threads, max_body_bytes, timeout)
     srv.check_options(options)
-    settings = load_settings(settings_overrides(opts))
-    ctx = srv.unlock_for_server(settings, tty_prompt())
+    settings, sources = inv.settings, inv.sources
+    ctx = srv.unlock_for_server(settings, sources, tty_prompt())
     # test and benchmark hooks, read here at the boundary (docs/serve.md, "Benchmark")
-    delay = os.environ.get("KMSCLI_TEST_FSYNC_DELAY_MS")
+    delay = inv.environ.get("KMSCLI_TEST_FSYNC_DELAY_MS")
     if delay:
         ctx.audit.log.fsync = srv.slow_fsync(float(delay))
-    if os.environ.get("KMSCLI_TEST_NO_GROUP_COMMIT"):
+    if inv.environ.get("KMSCLI_TEST_NO_GROUP_COMMIT"):
         ctx.audit = ctx.audit.log
     vault = ctx.vault
     cache = credentials.CredentialCache(vault)
@@ -74,10 +72,12 @@ def serve(
 
     def listening(url: str) -> None:
         started["url"] = url
-        audit_event(vault, settings, "StartServer", {"url": url, "tls": bool(tls_cert)})
+        audit_event(vault, settings, sources, "StartServer", {"url": url, "tls": bool(tls_cert)})
 
     try:
         srv.serve_until_signalled(server, srv.announce_stderr, listening)
     finally:
         if started:
-            audit_event(vault, settings, "StopServer", {"url": started["url"], "tls": bool(tls_cert)})
+            audit_event(
+                vault, settings, sources, "StopServer", {"url": started["url"], "tls": bool(tls_cert)}
+            )

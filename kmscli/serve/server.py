@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from kmscli.errors import UsageError, VaultEnvironmentError
+from kmscli.invocation import Sources
 from kmscli.settings import Settings
 
 #: Seconds a client may take to send its headers or the next part of its body.
@@ -74,7 +75,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def unlock_for_server(settings: Settings, prompt: Any) -> Any:
+def unlock_for_server(settings: Settings, sources: Sources, prompt: Any) -> Any:
     """Unlock the vault once for the server's lifetime (passphrase sources or KMSCLI_SESSION).
 
     The one place the server opens the vault; the returned service context keeps the vault key
@@ -83,7 +84,7 @@ def unlock_for_server(settings: Settings, prompt: Any) -> Any:
     from kmscli.audit.group import GroupCommitLog
     from kmscli.service.features.session import open_service
 
-    ctx = open_service(settings, prompt)
+    ctx = open_service(settings, sources, prompt)
     if getattr(ctx.vault, "read_only", False):
         raise VaultEnvironmentError("kmscli serve needs a vault folder, not a backup or bundle file")
     ctx.audit = GroupCommitLog(ctx.audit)  # type: ignore[assignment]

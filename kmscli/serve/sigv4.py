@@ -162,9 +162,9 @@ def verify(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
             f"'{scope_date[:20]}' != '{amz_date[:8]}', from '{amz_date}'."
         )
-    from kmscli.settings import REGION_RE
+    from kmscli.ids import is_region
 
-    if not REGION_RE.fullmatch(region):
+    if not is_region(region):
         raise _invalid(f"Credential should be scoped to a valid region, not '{region[:40]}'. ")
     if when < now - MAX_SKEW:
         raise _invalid(

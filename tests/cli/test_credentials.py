@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ def test_bad_principal_and_unknown_key(cli: Any, vault: Path) -> None:
 
 
 def test_a_secret_moved_to_another_key_id_does_not_unwrap(vault: Path) -> None:
+    from kmscli.invocation import Sources
     from kmscli.service.features import credentials
     from kmscli.service.pipeline.core import system_random, utcnow
     from kmscli.settings import load_settings
@@ -48,12 +50,13 @@ def test_a_secret_moved_to_another_key_id_does_not_unwrap(vault: Path) -> None:
     from tests.conftest import PASSPHRASE
 
     unlocked = Vault.open(vault).unlock(PASSPHRASE.encode())
-    settings = load_settings({})
+    settings = load_settings({}, os.environ)
+    sources = Sources()
     a = credentials.create(
-        unlocked, settings, "arn:aws:iam::111122223333:user/a", "", system_random, utcnow()
+        unlocked, settings, sources, "arn:aws:iam::111122223333:user/a", "", system_random, utcnow()
     )
     b = credentials.create(
-        unlocked, settings, "arn:aws:iam::111122223333:user/b", "", system_random, utcnow()
+        unlocked, settings, sources, "arn:aws:iam::111122223333:user/b", "", system_random, utcnow()
     )
     with unlocked.lock(exclusive=True):
         creds = unlocked.load_credentials()
@@ -111,6 +114,7 @@ def test_every_serve_option_with_odd_values(cli: Any, vault: Path, monkeypatch: 
 
 
 def test_the_servers_cache_rereads_only_after_a_change(vault: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kmscli.invocation import Sources
     from kmscli.service.features import credentials
     from kmscli.service.pipeline.core import system_random, utcnow
     from kmscli.settings import load_settings
@@ -118,9 +122,10 @@ def test_the_servers_cache_rereads_only_after_a_change(vault: Path, monkeypatch:
     from tests.conftest import PASSPHRASE
 
     unlocked = Vault.open(vault).unlock(PASSPHRASE.encode())
-    settings = load_settings({})
+    settings = load_settings({}, os.environ)
+    sources = Sources()
     made = credentials.create(
-        unlocked, settings, "arn:aws:iam::111122223333:user/a", "", system_random, utcnow()
+        unlocked, settings, sources, "arn:aws:iam::111122223333:user/a", "", system_random, utcnow()
     )
     reads: list[int] = []
     real = UnlockedVault.load_credentials
@@ -131,5 +136,5 @@ def test_the_servers_cache_rereads_only_after_a_change(vault: Path, monkeypatch:
         assert found is not None and found.secret.decode() == made["SecretAccessKey"]
     assert cache.lookup("AKIAUNKNOWNUNKNOWN22") is None
     assert len(reads) == 1
-    credentials.delete(unlocked, settings, made["AccessKeyId"])
+    credentials.delete(unlocked, settings, sources, made["AccessKeyId"])
     assert cache.lookup(made["AccessKeyId"]) is None

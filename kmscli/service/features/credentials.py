@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from kmscli.errors import KMSError, UsageError
+from kmscli.invocation import Sources
 from kmscli.service.features.session import audit_event
 from kmscli.settings import Settings
 from kmscli.vault.store import UnlockedVault
@@ -59,6 +60,7 @@ def _public(key_id: str, entry: dict[str, Any]) -> dict[str, Any]:
 def create(
     vault: UnlockedVault,
     settings: Settings,
+    sources: Sources,
     principal: str,
     description: str,
     random: Callable[[int], bytes],
@@ -80,7 +82,9 @@ def create(
         creds = vault.load_credentials()
         creds[key_id] = entry
         # audited before it is written: a key that exists was recorded (fail closed)
-        audit_event(vault, settings, "CreateAccessKey", {"accessKeyId": key_id, "principal": principal})
+        audit_event(
+            vault, settings, sources, "CreateAccessKey", {"accessKeyId": key_id, "principal": principal}
+        )
         vault.save_credentials(creds)
     return {**_public(key_id, entry), "SecretAccessKey": secret}
 
@@ -95,7 +99,7 @@ def list_all(vault: UnlockedVault) -> dict[str, Any]:
     return {"AccessKeys": keys}
 
 
-def delete(vault: UnlockedVault, settings: Settings, access_key_id: str) -> None:
+def delete(vault: UnlockedVault, settings: Settings, sources: Sources, access_key_id: str) -> None:
     """Remove an access key: requests signed with it fail from the next one on."""
     with vault.lock(exclusive=True):
         creds = vault.load_credentials()
@@ -105,6 +109,7 @@ def delete(vault: UnlockedVault, settings: Settings, access_key_id: str) -> None
         audit_event(
             vault,
             settings,
+            sources,
             "DeleteAccessKey",
             {"accessKeyId": access_key_id, "principal": entry["Principal"]},
         )
