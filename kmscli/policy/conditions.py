@@ -6,6 +6,14 @@ Semantics (IAM User Guide, "Condition operators" and "Multivalued context keys")
 - a key missing from the request makes the test false, except for negated operators (true),
   ``...IfExists`` (true), ``ForAllValues:`` (true) and ``Null`` (which tests presence);
 - ``ForAnyValue:`` needs one request value to pass, ``ForAllValues:`` needs every one to pass.
+
+Case (AWS KMS, "Case sensitivity of the encryption context condition"; IAM, "Condition element"):
+condition key names are not case sensitive, ``kms:EncryptionContext:<context-key>`` and
+``aws:ResourceTag/<tag-key>`` included, while encryption context keys and KMS tag keys are: a request
+can carry ``dept`` and ``Dept``, or tags ``Env`` and ``env``, and both name the same condition key.
+AWS does not say which value the condition key then has, so kmscli keeps every spelling's value
+(:class:`Variants`) and decides conservatively: a Deny statement applies when it would apply under
+any one of them, an Allow statement only when it would apply under each of them.
 """
 
 from __future__ import annotations
@@ -14,7 +22,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from kmscli.policy.actions import glob
+from kmscli.policy import wildcard
+from kmscli.policy.actions import KEY_PREFIXES
 from kmscli.policy.document import Condition
 
 NEGATED = {
@@ -61,7 +70,7 @@ def _arn_like(request: str, policy: str) -> bool:
         return True
     if len(req) != 6 or len(pol) != 6:
         return False
-    return all(glob(p, ignore_case=False).fullmatch(r) for p, r in zip(pol, req, strict=True))
+    return all(wildcard.matches(p, r) for p, r in zip(pol, req, strict=True))
 
 
 def _ip(request: str, policy: str) -> bool:
@@ -80,7 +89,7 @@ def _bool(request: str, policy: str) -> bool:
 POSITIVE: dict[str, Callable[[str, str], bool]] = {
     "StringEquals": lambda r, p: r == p,
     "StringEqualsIgnoreCase": lambda r, p: r.lower() == p.lower(),
-    "StringLike": lambda r, p: bool(glob(p, ignore_case=False).fullmatch(r)),
+    "StringLike": lambda r, p: wildcard.matches(p, r),
     "NumericEquals": _compare(_number, lambda a, b: a == b),
     "NumericLessThan": _compare(_number, lambda a, b: a < b),
     "NumericLessThanEquals": _compare(_number, lambda a, b: a <= b),
@@ -106,6 +115,22 @@ def as_text(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return str(value)
+
+
+class Variants(tuple[Any, ...]):
+    """The values a request gives one condition key under different spellings (``Dept``, ``dept``)."""
+
+    __slots__ = ()
+
+
+def put(context: dict[str, Any], key: str, value: Any) -> None:
+    """Add a request value under its condition key (lower case); case-variant duplicates are kept."""
+    low = key.lower()
+    if low in context and low.startswith(KEY_PREFIXES):
+        old = context[low]
+        context[low] = Variants((*(old if isinstance(old, Variants) else (old,)), value))
+    else:
+        context[low] = value
 
 
 def lookup(context: dict[str, Any], key: str) -> list[str] | None:
@@ -175,7 +200,42 @@ def evaluate(cond: Condition, context: dict[str, Any]) -> ConditionResult:
     return ConditionResult(cond, tuple(values), ok, why)
 
 
-def evaluate_all(conds: tuple[Condition, ...], context: dict[str, Any]) -> tuple[bool, list[ConditionResult]]:
-    """All of a statement's condition tests (ANDed); every test is evaluated for the explanation."""
-    results = [evaluate(c, context) for c in conds]
+def _under_variants(
+    group: list[Condition], context: dict[str, Any], key: str, variants: Variants, deny: bool
+) -> list[ConditionResult]:
+    """The tests on one case-ambiguous key: a Deny passes if some spelling passes, an Allow if all do."""
+    outcomes = []
+    for value in variants:
+        results = [evaluate(c, {**context, key: value}) for c in group]
+        outcomes.append((all(r.result for r in results), results))
+    ok = any(o for o, _ in outcomes) if deny else all(o for o, _ in outcomes)
+    chosen = next(results for o, results in outcomes if o == ok)
+    rule = "a Deny applies if any applies" if deny else "an Allow applies only if each applies"
+    note = f"; the request spells this key {len(variants)} ways ({rule})"
+    return [r._replace(why=r.why + note) for r in chosen]  # chosen's tests agree with ok
+
+
+def evaluate_all(
+    conds: tuple[Condition, ...], context: dict[str, Any], deny: bool = False
+) -> tuple[bool, list[ConditionResult]]:
+    """All of a statement's condition tests (ANDed); every test is evaluated for the explanation.
+
+    ``deny`` says the statement is a Deny: it decides how case-variant duplicates count (see above).
+    """
+    if not any(isinstance(v, Variants) for v in context.values()):
+        results = [evaluate(c, context) for c in conds]
+        return all(r.result for r in results), results
+    by_key: dict[str, list[int]] = {}
+    for i, cond in enumerate(conds):
+        by_key.setdefault(cond.key.lower(), []).append(i)
+    found: dict[int, ConditionResult] = {}
+    for key, indexes in by_key.items():
+        group = [conds[i] for i in indexes]
+        value = context.get(key)
+        if isinstance(value, Variants):
+            group_results = _under_variants(group, context, key, value, deny)
+        else:
+            group_results = [evaluate(c, context) for c in group]
+        found.update(zip(indexes, group_results, strict=True))
+    results = [found[i] for i in range(len(conds))]
     return all(r.result for r in results), results
