@@ -8,7 +8,14 @@ from kmscli.model import model
 from kmscli.policy import wildcard
 
 #: Permissions that exist in KMS but are not API operation names one to one.
-_EXTRA_ACTIONS = ("ReEncryptFrom", "ReEncryptTo", "ReplicateKey", "SynchronizeMultiRegionKey")
+#: ``ExportKeyBundle`` is kmscli's own: ``vault export-key`` (service/features/portability.py).
+_EXTRA_ACTIONS = (
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "ReplicateKey",
+    "SynchronizeMultiRegionKey",
+    "ExportKeyBundle",
+)
 #: API operations that are authorised under other permission names.
 _NOT_ACTIONS = ("ReEncrypt",)
 

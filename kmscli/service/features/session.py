@@ -64,10 +64,24 @@ def open_vault(settings: Settings) -> Vault:
     return Vault.open(settings.vault_path)
 
 
-def unlock(settings: Settings, prompt: Prompt | None) -> UnlockedVault:
-    """Open and unlock the configured vault: with KMSCLI_SESSION (no KDF) or the passphrase."""
+def unlock(settings: Settings, prompt: Prompt | None, *, refuse_session: str = "") -> UnlockedVault:
+    """Open and unlock the configured vault: with KMSCLI_SESSION (no KDF) or the passphrase.
+
+    ``refuse_session`` names a command that needs the passphrase itself: a session is not used for
+    it, and when the passphrase is not at hand either, the error says why.
+    """
     vault = open_vault(settings)
     token = os.environ.get("KMSCLI_SESSION")
+    if token and refuse_session:
+        try:
+            return vault.unlock(get_passphrase(settings, prompt))
+        except VaultEnvironmentError as exc:
+            if not str(exc).startswith("no passphrase"):
+                raise
+            raise VaultEnvironmentError(
+                f"{refuse_session} needs the vault passphrase: a session (KMSCLI_SESSION) cannot be used "
+                "for it, because what it writes outlives the session"
+            ) from None
     if token:
         from kmscli.service.pipeline.core import utcnow
         from kmscli.vault import sessions
@@ -105,7 +119,13 @@ def open_service(settings: Settings, prompt: Prompt | None) -> ServiceContext:
 
 
 def kmscli_event(
-    settings: Settings, name: str, extra: dict[str, Any] | None = None, *, read_only: bool = False
+    settings: Settings,
+    name: str,
+    extra: dict[str, Any] | None = None,
+    *,
+    read_only: bool = False,
+    resources: list[str] | None = None,
+    error: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """A CloudTrail-shaped record of something kmscli itself did (not a KMS API call)."""
     from kmscli.audit import events
@@ -120,17 +140,26 @@ def kmscli_event(
         region=settings.region,
         request=None,
         response=None,
-        resources=[],
+        resources=resources or [],
         read_only=read_only,
         request_id=uuid4(os.urandom(16)),
         event_id=uuid4(os.urandom(16)),
+        error=error,
         source="kmscli",
         extra=extra,
     )
 
 
 def audit_event(
-    vault: UnlockedVault, settings: Settings, name: str, extra: dict[str, Any], *, read_only: bool = False
+    vault: UnlockedVault,
+    settings: Settings,
+    name: str,
+    extra: dict[str, Any],
+    *,
+    read_only: bool = False,
+    resources: list[str] | None = None,
+    error: tuple[str, str] | None = None,
 ) -> None:
     """Append a kmscli event (not a KMS API call) to the vault's audit log (fail closed)."""
-    audit_log_for(vault, settings).append(kmscli_event(settings, name, extra, read_only=read_only))
+    event = kmscli_event(settings, name, extra, read_only=read_only, resources=resources, error=error)
+    audit_log_for(vault, settings).append(event)
