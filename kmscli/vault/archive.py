@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from kmscli import jsonstrict
 from kmscli.errors import VaultEnvironmentError
 from kmscli.vault import fs
 from kmscli.vault.store import (
@@ -40,6 +41,7 @@ from kmscli.vault.store import (
     b64e,
     check_kdf_params,
     derive_root_key,
+    envelope_problem,
     subkey,
 )
 
@@ -214,11 +216,12 @@ class ArchiveVault(UnlockedVault):
         if rel not in self.files:
             raise FileNotFoundError(rel)
         try:
-            doc = json.loads(self.files[rel])
+            doc = jsonstrict.loads(self.files[rel])
         except (ValueError, UnicodeDecodeError):
             raise TamperError(f"{what} {rel} in {self.path} is not valid JSON") from None
-        if not isinstance(doc, dict) or "data" not in doc or not isinstance(doc.get("mac"), str):
-            raise TamperError(f"{what} {rel} in {self.path} is malformed")
+        problem = envelope_problem(doc)
+        if problem is not None:
+            raise TamperError(f"{what} {rel} in {self.path} {problem}")
         if not hmac.compare_digest(self._file_mac(rel, doc["data"]), doc["mac"]):
             raise TamperError(f"{what} {rel} in {self.path} failed its integrity check")
         return doc["data"]

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
+from kmscli import jsonstrict
 from kmscli.crypto import primitives
 from kmscli.errors import VaultEnvironmentError
 from kmscli.ids import is_key_id, uuid4
@@ -110,6 +111,22 @@ class Header(NamedTuple):
         )
 
 
+#: The members of every MAC'd file's envelope, each exactly once (docs/format.md, "Authenticated files").
+ENVELOPE_MEMBERS = frozenset({"format", "data", "mac"})
+
+
+def envelope_problem(doc: Any) -> str | None:
+    """What is wrong with a MAC'd file's envelope (the parts the MAC does not cover), or None."""
+    if not isinstance(doc, dict) or "data" not in doc or not isinstance(doc.get("mac"), str):
+        return "is malformed"
+    extra = sorted(set(doc) - ENVELOPE_MEMBERS)
+    if extra:
+        return f"has members outside its MAC ({', '.join(map(repr, extra))})"
+    if type(doc.get("format")) is not int or doc["format"] != FORMAT_VERSION:
+        return f"has envelope format {doc.get('format')!r}, not {FORMAT_VERSION}"
+    return None
+
+
 def _read_json(path: str, what: str) -> Any:
     try:
         raw = fs.read_bounded(path)
@@ -118,7 +135,7 @@ def _read_json(path: str, what: str) -> Any:
     except (OSError, ValueError) as exc:
         raise VaultEnvironmentError(f"cannot read {what} {path}: {exc}") from None
     try:
-        return json.loads(raw)
+        return jsonstrict.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise TamperError(f"{what} {path} is not valid JSON ({exc}); it was damaged or edited") from None
 
@@ -318,8 +335,9 @@ class UnlockedVault(Vault):
     def read_authenticated(self, path: str, what: str) -> Any:
         """Read a MAC'd vault file; raise ``TamperError`` naming the file if it fails."""
         doc = _read_json(path, what)
-        if not isinstance(doc, dict) or "data" not in doc or not isinstance(doc.get("mac"), str):
-            raise TamperError(f"{what} {path} is malformed; it was damaged or edited")
+        problem = envelope_problem(doc)
+        if problem is not None:
+            raise TamperError(f"{what} {path} {problem}; it was damaged or edited")
         if not primitives.hmac_sha256_matches(
             self._mac_key, _file_mac_input(self._rel(path), doc["data"]), doc["mac"]
         ):
