@@ -126,6 +126,16 @@ def set_authorizer(func: Authorizer) -> None:
     _AUTHORIZERS[:] = [func]
 
 
+class ManagedKeyNeeded(errors.NotFoundException):  # type: ignore[misc,valid-type]
+    """An ``alias/aws/...`` alias with no key yet. For a predefined one, ``invoke`` creates the AWS
+    managed key (service/operations/managed.py) and runs the call again; anywhere else it is the
+    NotFoundException it derives from."""
+
+    def __init__(self, alias_name: str, message: str) -> None:
+        super().__init__(message)
+        self.alias_name = alias_name
+
+
 class Call:
     """One operation in flight: its request, the time, and the writes it stages."""
 
@@ -223,13 +233,18 @@ class Call:
             key_id = ref
         elif ref.startswith("alias/") or ALIAS_ARN_RE.match(ref):
             if not allow_alias:
-                raise errors.NotFoundException(f"Invalid keyId '{ref}'")
+                raise errors.NotFoundException(
+                    f"Invalid keyId '{ref}'. {self.op.name} takes no alias: give the key id or key ARN "
+                    f"(`kmscli describe-key --key-id {ref}` shows them)"
+                )
             name = ref
             if m := ALIAS_ARN_RE.match(ref):
                 if m.group(2) != self.account_id or m.group(1) != self.region:
                     raise errors.NotFoundException(f"Alias {ref} is not found.")
                 name = m.group(3)
             entry = self.aliases().get(name)
+            if entry is None and name.startswith("alias/aws/"):
+                raise ManagedKeyNeeded(name, f"Alias {self.alias_arn(name)} is not found.")
             if entry is None:
                 raise errors.NotFoundException(f"Alias {self.alias_arn(name)} is not found.")
             key_id = entry["TargetKeyId"]
@@ -395,12 +410,57 @@ def invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
     _require_authorizer()
     now = ctx.clock()
     _run_due_work(ctx, now)
+    created: set[str] = set()
+    while True:
+        try:
+            return _invoke_once(ctx, op, name, request, now, created)
+        except ManagedKeyNeeded as need:
+            if not _managed_key_creatable(ctx, need, created):
+                raise  # already audited as the NotFoundException it is
+            created.add(need.alias_name)  # not audited yet: create the key, then run the call again
+            _create_managed_key(ctx, need.alias_name, now)
+
+
+def _managed_key_creatable(ctx: ServiceContext, exc: KMSError, created: set[str]) -> bool:
+    """Whether ``exc`` asks for an AWS managed key this call may create (once, in a vault folder)."""
+    if not isinstance(exc, ManagedKeyNeeded) or exc.alias_name in created:
+        return False
+    if getattr(ctx.vault, "read_only", False):  # a backup or bundle file: nothing can be created
+        return False
+    from kmscli.service.operations import managed
+
+    return managed.is_predefined(exc.alias_name)
+
+
+def _create_managed_key(ctx: ServiceContext, alias_name: str, now: dt.datetime) -> None:
+    """Create the AWS managed key of a predefined alias: exclusive lock, audited, committed."""
+    from kmscli.service.operations import managed
+
+    with ctx.vault.lock(exclusive=True):
+        call = Call(ctx, Operation("CreateKey", lambda c: {}, True, False), {}, now)
+        if alias_name in call.aliases():  # another process created it meanwhile
+            return
+        record = managed.create(call, alias_name)
+        record_service_event(
+            call,
+            "CreateKey",
+            [record["Arn"]],
+            {"keyManager": managed.KEY_MANAGER, "aliasName": alias_name, "keyId": record["KeyId"]},
+        )
+        call.commit()
+
+
+def _invoke_once(
+    ctx: ServiceContext, op: Operation, name: str, request: Request, now: dt.datetime, created: set[str]
+) -> Response:
     call = Call(ctx, op, request, now)
     with ctx.vault.lock(exclusive=op.mutating):
         try:
             validate_request(model_operation(name)["input"], request)
             response = op.func(call)
         except KMSError as exc:
+            if _managed_key_creatable(ctx, exc, created):
+                raise
             _audit(call, None, exc)
             raise
         except Exception as exc:  # a defect, or a vault problem: still one event, then the original error
