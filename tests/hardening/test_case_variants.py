@@ -70,16 +70,16 @@ def test_conditional_allow_must_hold_under_every_variant(kms: Any, service: Any,
         kms("Encrypt", KeyId=key, Plaintext=b"p", EncryptionContext={"tenant": "t2", "TENANT": "t1"})
 
 
+def _eve_granted(kms: Any, service: Any, key: str, constraint: str) -> None:
+    """A grant to EVE for Encrypt under ``constraint`` {tenant: t1}; EVE becomes the caller."""
+    constraints = {constraint: {"tenant": "t1"}}
+    kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Encrypt"], Constraints=constraints)
+    as_principal(service, EVE)
+
+
 def test_equals_grant_compares_exact_pairs_when_keys_collide(kms: Any, service: Any, make_key: Any) -> None:
     key = make_key()
-    kms(
-        "CreateGrant",
-        KeyId=key,
-        GranteePrincipal=EVE,
-        Operations=["Encrypt", "GenerateDataKey"],
-        Constraints={"EncryptionContextEquals": {"tenant": "t1"}},
-    )
-    as_principal(service, EVE)
+    _eve_granted(kms, service, key, "EncryptionContextEquals")
     assert kms("Encrypt", KeyId=key, Plaintext=b"p", EncryptionContext={"TENANT": "t1"})  # AWS: key folded
     for context in (
         {"tenant": "t2", "TENANT": "t1"},
@@ -92,14 +92,7 @@ def test_equals_grant_compares_exact_pairs_when_keys_collide(kms: Any, service: 
 
 def test_subset_grant_compares_exact_pairs_when_keys_collide(kms: Any, service: Any, make_key: Any) -> None:
     key = make_key()
-    kms(
-        "CreateGrant",
-        KeyId=key,
-        GranteePrincipal=EVE,
-        Operations=["Encrypt"],
-        Constraints={"EncryptionContextSubset": {"tenant": "t1"}},
-    )
-    as_principal(service, EVE)
+    _eve_granted(kms, service, key, "EncryptionContextSubset")
     assert kms("Encrypt", KeyId=key, Plaintext=b"p", EncryptionContext={"Tenant": "t1", "x": "y"})
     with pytest.raises(errors.AccessDeniedException):
         kms("Encrypt", KeyId=key, Plaintext=b"p", EncryptionContext={"tenant": "t2", "TENANT": "t1"})

@@ -24,8 +24,12 @@ def _export(cli: Any, out: Path, *keys: str) -> Any:
     return cli("vault", "export-key", *args, "--outfile", str(out), *CHEAP_KDF_ARGS)
 
 
+def _stmt(sid: str, effect: str, principal: Any, action: str) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": effect, "Principal": principal, "Action": action, "Resource": "*"}
+
+
 def _policy(*extra: dict[str, Any]) -> str:
-    allow = {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"}
+    allow = _stmt("Root", "Allow", {"AWS": ROOT}, "kms:*")
     return json.dumps({"Version": "2012-10-17", "Statement": [allow, *extra]})
 
 
@@ -38,7 +42,7 @@ def test_a_key_whose_policy_denies_everything_does_not_export(
     cli: Any, vault: Path, tmp_path: Path, bundle_env: None
 ) -> None:
     key = cli("create-key").json()["KeyMetadata"]["KeyId"]
-    deny_all = {"Sid": "DenyAll", "Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*"}
+    deny_all = _stmt("DenyAll", "Deny", "*", "kms:*")
     res = cli(
         "put-key-policy",
         "--key-id",
@@ -61,13 +65,7 @@ def test_a_key_whose_policy_denies_everything_does_not_export(
 
 def test_export_has_its_own_action_name(cli: Any, vault: Path, tmp_path: Path, bundle_env: None) -> None:
     key = cli("create-key").json()["KeyMetadata"]["KeyId"]
-    no_export = {
-        "Sid": "NoBundles",
-        "Effect": "Deny",
-        "Principal": {"AWS": ROOT},
-        "Action": "kms:ExportKeyBundle",
-        "Resource": "*",
-    }
+    no_export = _stmt("NoBundles", "Deny", {"AWS": ROOT}, "kms:ExportKeyBundle")
     assert cli("put-key-policy", "--key-id", key, "--policy", _policy(no_export)).code == 0
     assert cli("encrypt", "--key-id", key, "--plaintext", "cA==").code == 0  # use is still allowed
     res = _export(cli, tmp_path / "b.kmsv", key)
