@@ -143,3 +143,17 @@ def test_simulate_explains_the_variants(kms: Any, service: Any, make_key: Any) -
     assert out["Decision"] == "ExplicitDeny"
     reason = out["ConditionsEvaluated"][0]["Reason"]
     assert "spells this key 2 ways" in reason and "a Deny applies if any applies" in reason
+
+
+def test_a_child_grant_is_as_strict_only_by_exact_pairs_when_keys_collide() -> None:
+    """CreateGrant through a constrained grant: the child's constraint is compared the same way."""
+    from kmscli.policy.grants import at_least_as_strict
+
+    equals = {"EncryptionContextEquals": {"tenant": "t1"}}
+    subset = {"EncryptionContextSubset": {"tenant": "t1"}}
+    assert at_least_as_strict({"EncryptionContextEquals": {"TENANT": "t1"}}, equals)  # AWS: key folded
+    assert not at_least_as_strict({"EncryptionContextEquals": {"tenant": "t1", "TENANT": "t2"}}, equals)
+    assert at_least_as_strict({"EncryptionContextSubset": {"Tenant": "t1", "x": "y"}}, subset)
+    assert not at_least_as_strict({"EncryptionContextSubset": {"tenant": "t2", "TENANT": "t1"}}, subset)
+    assert not at_least_as_strict({"EncryptionContextEquals": {"TENANT": "t1", "tenant": "t2"}}, subset)
+    assert not at_least_as_strict(None, subset)
