@@ -14,6 +14,8 @@ from __future__ import annotations
 
 def _same(segment: str, text: str, at: int) -> bool:
     """Whether ``segment`` (``?`` matching any one character) matches ``text`` at ``at``."""
+    if "?" not in segment:
+        return text.startswith(segment, at)
     return all(s == "?" or s == c for s, c in zip(segment, text[at : at + len(segment)], strict=True))
 
 
