@@ -63,6 +63,10 @@ def _payload_aad(kind: str, vault_id: str, created: str) -> bytes:
     )
 
 
+#: The members of an archive file, each authenticated (header MAC, payload AEAD and its AAD).
+ARCHIVE_MEMBERS = frozenset({"format", "version", "kind", "created", "header", "payload"})
+
+
 def seal(vault: UnlockedVault, kind: str, created: str, files: dict[str, bytes], random: Any) -> bytes:
     """The archive bytes for ``files`` under ``vault``'s header and vault key."""
     if kind not in KINDS:
@@ -138,11 +142,20 @@ class ArchiveFile(Vault):
         except (OSError, ValueError) as exc:
             raise VaultEnvironmentError(f"cannot read vault archive {path}: {exc}") from None
         try:
-            doc = json.loads(raw)
+            doc = jsonstrict.loads(raw)
+        except jsonstrict.DuplicateMemberError as exc:
+            raise TamperError(f"vault archive {path} is malformed: {exc}") from None
         except (ValueError, UnicodeDecodeError):
             raise TamperError(f"{path} is not a kmscli vault archive (not JSON)") from None
         if not isinstance(doc, dict) or doc.get("format") != ARCHIVE_FORMAT:
             raise TamperError(f"{path} is not a kmscli vault archive")
+        extra = sorted(set(doc) - ARCHIVE_MEMBERS)
+        payload_extra = sorted(set(doc.get("payload") or {}) - {"nonce", "ciphertext"})
+        if extra or payload_extra:
+            raise TamperError(
+                f"vault archive {path} has members outside its authentication "
+                f"({', '.join(map(repr, extra + payload_extra))})"
+            )
         if doc.get("version") != ARCHIVE_VERSION:
             raise VaultEnvironmentError(
                 f"vault archive {path} has version {doc.get('version')!r}; this kmscli reads "

@@ -148,3 +148,26 @@ def test_put_key_policy_and_lint_report_them(cli: Any, vault: Path, key: str, tm
     res = cli("policy", "lint", "--policy", f"file://{tmp_path / 'p.json'}", "--output", "json")
     text = res.out + res.err
     assert res.code != 0 and "wildcard" in text and "Sid 'A'" in text
+
+
+@pytest.mark.parametrize("edit", ["extra", "payload-extra", "duplicate"])
+def test_archive_members_outside_its_authentication_are_refused(
+    cli: Any,
+    vault: Path,
+    key: str,  # noqa: F811
+    tmp_path: Path,
+    edit: str,
+) -> None:
+    out = tmp_path / "v.kmsbak"
+    assert cli("vault", "backup", "--outfile", str(out)).code == 0
+    doc = json.loads(out.read_text())
+    if edit == "extra":
+        text = json.dumps({**doc, "note": "planted"})
+    elif edit == "payload-extra":
+        text = json.dumps({**doc, "payload": {**doc["payload"], "tag": "x"}})
+    else:
+        text = json.dumps(doc).replace('"kind":', '"kind": "bundle", "kind":', 1)
+    out.write_text(text)
+    res = cli("vault", "restore", str(out), "--force")
+    assert res.code == 253 and "Traceback" not in res.err
+    assert ("outside its authentication" if edit != "duplicate" else "appears twice") in res.err
