@@ -98,11 +98,26 @@ def test_a_key_that_is_not_enabled_does_not_export(
     assert events(vault)[-1]["errorCode"] == error
 
 
+def _export_material(cli: Any, key: str, public: Path) -> Any:
+    return cli(
+        "export-key-material", "--key-id", key, "--wrapping-public-key", f"fileb://{public}",
+        "--wrapping-algorithm", "RSAES_OAEP_SHA_256",
+    )  # fmt: skip
+
+
+def _wrapping_public_key(tmp_path: Path) -> Path:
+    public = tmp_path / "PublicKey.bin"
+    public.write_bytes(keywrap.public_der(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+    return public
+
+
 def test_a_session_cannot_export(
     cli: Any, vault: Path, tmp_path: Path, bundle_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A 60-second session must not become a permanent bundle under a passphrase of its holder's choosing."""
-    key = cli("create-key").json()["KeyMetadata"]["KeyId"]
+    """A 60-second session must not become a permanent bundle under a passphrase of its holder's
+    choosing, nor material wrapped to a key of its choosing: a session exports nothing."""
+    key = cli("create-key", "--exportable").json()["KeyMetadata"]["KeyId"]
+    public = _wrapping_public_key(tmp_path)
     token = cli("unlock", "--raw").out.strip()
     monkeypatch.setenv("KMSCLI_SESSION", token)
     monkeypatch.delenv("KMSCLI_PASSPHRASE")
@@ -110,8 +125,14 @@ def test_a_session_cannot_export(
     res = _export(cli, tmp_path / "b.kmsv", key)
     assert res.code == 253 and "needs the vault passphrase" in res.err and "KMSCLI_SESSION" in res.err
     assert not (tmp_path / "b.kmsv").exists()
+    res = _export_material(cli, key, public)
+    assert res.code == 254 and "(AccessDeniedException)" in res.err and "KMSCLI_SESSION" in res.err
+    last = events(vault)[-1]
+    assert last["eventName"] == "ExportKeyMaterial" and last["errorCode"] == "AccessDeniedException"
     monkeypatch.setenv("KMSCLI_PASSPHRASE", "correct horse battery staple")
     assert _export(cli, tmp_path / "b.kmsv", key).code == 0  # with the passphrase itself it may
+    monkeypatch.delenv("KMSCLI_SESSION")
+    assert _export_material(cli, key, public).code == 0
 
 
 def test_no_kmscli_path_recovers_a_non_exportable_keys_material_from_a_bundle(
@@ -121,15 +142,10 @@ def test_no_kmscli_path_recovers_a_non_exportable_keys_material_from_a_bundle(
     free = cli("create-key", "--exportable").json()["KeyMetadata"]["KeyId"]
     bundle = tmp_path / "b.kmsv"
     assert _export(cli, bundle, locked, free).code == 0
-    wrapping = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = tmp_path / "PublicKey.bin"
-    public.write_bytes(keywrap.public_der(wrapping))
+    public = _wrapping_public_key(tmp_path)
 
     def export_material(key: str) -> Any:
-        return cli(
-            "export-key-material", "--key-id", key, "--wrapping-public-key", f"fileb://{public}",
-            "--wrapping-algorithm", "RSAES_OAEP_SHA_256",
-        )  # fmt: skip
+        return _export_material(cli, key, public)
 
     monkeypatch.setenv("KMSCLI_PASSPHRASE", "bundle pass")
     monkeypatch.setenv("KMSCLI_AUDIT_LOG", str(tmp_path / "ci-audit"))

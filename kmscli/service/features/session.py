@@ -115,7 +115,9 @@ def context_for(vault: UnlockedVault, settings: Settings) -> ServiceContext:
 
 def open_service(settings: Settings, prompt: Prompt | None) -> ServiceContext:
     """Unlock the vault and build the context every operation runs in."""
-    return context_for(unlock(settings, prompt), settings)
+    ctx = context_for(unlock(settings, prompt), settings)
+    ctx.session = bool(os.environ.get("KMSCLI_SESSION"))  # unlock used it when it is set
+    return ctx
 
 
 def kmscli_event(

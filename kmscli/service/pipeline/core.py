@@ -55,7 +55,7 @@ class Identity(NamedTuple):
 class ServiceContext:
     """Everything an operation may depend on; clock and randomness are injectable for tests."""
 
-    __slots__ = ("audit", "clock", "identity", "random", "vault")
+    __slots__ = ("audit", "clock", "identity", "random", "session", "vault")
 
     def __init__(
         self,
@@ -64,12 +64,16 @@ class ServiceContext:
         audit: AuditLog,
         clock: Callable[[], dt.datetime] = utcnow,
         random: Callable[[int], bytes] = system_random,
+        session: bool = False,
     ) -> None:
         self.vault = vault
         self.identity = identity
         self.audit = audit
         self.clock = clock
         self.random = random
+        #: The vault was opened with a session token (KMSCLI_SESSION), not the passphrase: nothing
+        #: that outlives the session may leave through it (export-key-material, vault export-key).
+        self.session = session
 
     def new_uuid(self) -> str:
         """A random UUID from the context's randomness."""
@@ -80,7 +84,7 @@ class ServiceContext:
     def in_region(self, region: str) -> ServiceContext:
         """The same caller, vault, clock and randomness, calling from another region."""
         identity = self.identity._replace(region=region)
-        return ServiceContext(self.vault, identity, self.audit, self.clock, self.random)
+        return ServiceContext(self.vault, identity, self.audit, self.clock, self.random, self.session)
 
 
 class Operation(NamedTuple):
