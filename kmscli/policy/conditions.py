@@ -12,8 +12,9 @@ condition key names are not case sensitive, ``kms:EncryptionContext:<context-key
 ``aws:ResourceTag/<tag-key>`` included, while encryption context keys and KMS tag keys are: a request
 can carry ``dept`` and ``Dept``, or tags ``Env`` and ``env``, and both name the same condition key.
 AWS does not say which value the condition key then has, so kmscli keeps every spelling's value
-(:class:`Variants`) and decides conservatively: a Deny statement applies when it would apply under
-any one of them, an Allow statement only when it would apply under each of them.
+(:class:`Variants`) and decides conservatively, test by test: in a Deny statement a test passes when
+it passes under any one of them (so a Deny that would apply under any spelling applies), in an Allow
+statement only when it passes under each of them.
 """
 
 from __future__ import annotations
@@ -201,18 +202,15 @@ def evaluate(cond: Condition, context: dict[str, Any]) -> ConditionResult:
 
 
 def _under_variants(
-    group: list[Condition], context: dict[str, Any], key: str, variants: Variants, deny: bool
-) -> list[ConditionResult]:
-    """The tests on one case-ambiguous key: a Deny passes if some spelling passes, an Allow if all do."""
-    outcomes = []
-    for value in variants:
-        results = [evaluate(c, {**context, key: value}) for c in group]
-        outcomes.append((all(r.result for r in results), results))
-    ok = any(o for o, _ in outcomes) if deny else all(o for o, _ in outcomes)
-    chosen = next(results for o, results in outcomes if o == ok)
+    cond: Condition, context: dict[str, Any], variants: Variants, deny: bool
+) -> ConditionResult:
+    """A test on a case-ambiguous key: in a Deny it passes if some spelling passes, in an Allow if all do."""
+    key = cond.key.lower()
+    results = [evaluate(cond, {**context, key: value}) for value in variants]
+    ok = any(r.result for r in results) if deny else all(r.result for r in results)
+    chosen = next(r for r in results if r.result == ok)
     rule = "a Deny applies if any applies" if deny else "an Allow applies only if each applies"
-    note = f"; the request spells this key {len(variants)} ways ({rule})"
-    return [r._replace(why=r.why + note) for r in chosen]  # chosen's tests agree with ok
+    return chosen._replace(why=f"{chosen.why}; the request spells this key {len(variants)} ways ({rule})")
 
 
 def evaluate_all(
@@ -221,21 +219,13 @@ def evaluate_all(
     """All of a statement's condition tests (ANDed); every test is evaluated for the explanation.
 
     ``deny`` says the statement is a Deny: it decides how case-variant duplicates count (see above).
+    Each test is decided on its own, so a Deny whose tests are met by different spellings applies.
     """
-    if not any(isinstance(v, Variants) for v in context.values()):
-        results = [evaluate(c, context) for c in conds]
-        return all(r.result for r in results), results
-    by_key: dict[str, list[int]] = {}
-    for i, cond in enumerate(conds):
-        by_key.setdefault(cond.key.lower(), []).append(i)
-    found: dict[int, ConditionResult] = {}
-    for key, indexes in by_key.items():
-        group = [conds[i] for i in indexes]
-        value = context.get(key)
+    results = []
+    for cond in conds:
+        value = context.get(cond.key.lower())
         if isinstance(value, Variants):
-            group_results = _under_variants(group, context, key, value, deny)
+            results.append(_under_variants(cond, context, value, deny))
         else:
-            group_results = [evaluate(c, context) for c in group]
-        found.update(zip(indexes, group_results, strict=True))
-    results = [found[i] for i in range(len(conds))]
+            results.append(evaluate(cond, context))
     return all(r.result for r in results), results

@@ -157,3 +157,16 @@ def test_a_child_grant_is_as_strict_only_by_exact_pairs_when_keys_collide() -> N
     assert not at_least_as_strict({"EncryptionContextSubset": {"tenant": "t2", "TENANT": "t1"}}, subset)
     assert not at_least_as_strict({"EncryptionContextEquals": {"TENANT": "t1", "tenant": "t2"}}, subset)
     assert not at_least_as_strict(None, subset)
+
+
+def test_each_deny_test_may_be_met_by_a_different_spelling(kms: Any, service: Any, make_key: Any) -> None:
+    """Two tests on one key (the policy spells it twice): each is met by one of the request's spellings."""
+    both = deny(
+        StringEquals={"kms:EncryptionContext:dept": "secret"},
+        StringLike={"kms:EncryptionContext:DEPT": "x*"},
+    )
+    key = make_key(app_user(), both)
+    as_principal(service, BOB)
+    assert kms("Encrypt", KeyId=key, Plaintext=b"p", EncryptionContext={"dept": "secret"})  # StringLike unmet
+    with pytest.raises(errors.AccessDeniedException, match="explicit deny"):
+        kms("Encrypt", KeyId=key, Plaintext=b"p", EncryptionContext={"dept": "secret", "Dept": "xy"})
