@@ -9,20 +9,23 @@ CI job needs. ``KMSCLI_VAULT`` may point at either file to use it read-only.
 from __future__ import annotations
 
 import contextlib
-import copy
-import json
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli.errors import KMSError, VaultEnvironmentError
+from kmscli.invocation import Sources
 from kmscli.service.features.session import Prompt, audit_event, audit_log_for, get_passphrase, unlock
+from kmscli.service.operations import materials
 from kmscli.service.pipeline.core import Call, Identity, Operation, ServiceContext, system_random, utcnow
 from kmscli.settings import Settings
-from kmscli.vault import archive, fs
-from kmscli.vault.store import DEFAULT_KDF, HEADER_NAME, UnlockedVault, Vault
+from kmscli.vault import archive, fs, layout
+from kmscli.vault.store import DEFAULT_KDF, UnlockedVault, Vault, header_json
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 #: Called with (done, total) as work advances (the CLI draws a progress bar with it).
 Progress = Callable[[int, int], None]
@@ -43,6 +46,7 @@ def _require_folder(vault: UnlockedVault, what: str) -> None:
 
 def backup(
     settings: Settings,
+    sources: Sources,
     prompt: Prompt | None,
     outfile: Path,
     *,
@@ -51,17 +55,17 @@ def backup(
 ) -> dict[str, Any]:
     """Write the whole vault to one encrypted file (same passphrase as the vault)."""
     archive.check_outfile(outfile, force=force)
-    vault = unlock(settings, prompt)
+    vault = unlock(settings, sources, prompt)
     _require_folder(vault, "backup")
     if outfile.resolve().is_relative_to(Path(vault.path).resolve()):
         raise VaultEnvironmentError(f"the backup file {outfile} must be outside the vault folder")
     with vault.lock(exclusive=True):  # exclusive: the log must not grow while it is copied
-        audit_event(vault, settings, "BackupVault", {"outfile": str(outfile)}, read_only=True)
-        entries = list(archive.vault_files(vault))
+        audit_event(vault, settings, sources, "BackupVault", {"outfile": str(outfile)}, read_only=True)
+        names = archive.vault_files(vault)
         files: dict[str, bytes] = {}
-        for i, (rel, path) in enumerate(entries, 1):
-            files[rel] = path.read_bytes()
-            progress(i, len(entries))
+        for i, rel in enumerate(names, 1):
+            files[rel] = vault.folder.read(rel, limit=archive.MAX_ARCHIVE)
+            progress(i, len(names))
         created = _created()
         data = archive.seal(vault, "backup", created, files, system_random)
     archive.write_new_file(outfile, data, force=force)
@@ -69,7 +73,7 @@ def backup(
         "Path": str(outfile),
         "Kind": "backup",
         "VaultId": vault.header.raw["vault_id"],
-        "KeyCount": sum(1 for rel in files if rel.startswith("keys/")),
+        "KeyCount": sum(1 for rel in files if layout.KEY_FILE_RE.match(rel)),
         "FileCount": len(files),
         "CreationDate": created,
     }
@@ -77,6 +81,7 @@ def backup(
 
 def restore(
     settings: Settings,
+    sources: Sources,
     prompt: Prompt | None,
     infile: Path,
     *,
@@ -92,23 +97,21 @@ def restore(
             f"a vault already exists at {target}; refusing to overwrite it without --force"
         )
     sealed = archive.ArchiveFile.open(infile)
-    opened = sealed.unlock(get_passphrase(settings, prompt, what="Passphrase of the backup"))
+    opened = sealed.unlock(get_passphrase(sources, prompt, what="Passphrase of the backup"))
     assert isinstance(opened, archive.ArchiveVault)
     parent = target.parent
     if not parent.exists():
         fs.ensure_dir(parent)
     staging = parent / f".restore-{target.name}-{os.urandom(6).hex()}"
-    fs.ensure_dir(staging)
     try:
-        total = len(opened.files)
-        for i, (rel, data) in enumerate(sorted(opened.files.items()), 1):
-            path = staging / rel
-            fs.ensure_dir(path.parent)
-            fs.atomic_write(path, data)
-            progress(i, total)
-        for sub in ("keys", "aliases", "audit"):
-            fs.ensure_dir(staging / sub)
-        fs.atomic_write(staging / HEADER_NAME, json.dumps(sealed.header.raw, indent=2).encode() + b"\n")
+        with fs.VaultDir.open(staging, create=True) as folder:
+            total = len(opened.files)
+            for i, (rel, data) in enumerate(sorted(opened.files.items()), 1):
+                folder.replace_atomic(rel, data)
+                progress(i, total)
+            for sub in layout.FOLDERS:
+                folder.mkdir(sub)
+            folder.replace_atomic(layout.HEADER, header_json(sealed.header.raw))
         Vault.open(staging).unlock_with_vault_key(opened.vault_key)  # the header checks out
         old: Path | None = None
         if target.exists():
@@ -122,7 +125,7 @@ def restore(
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     restored = Vault.open(target).unlock_with_vault_key(opened.vault_key)
-    audit_event(restored, settings, "RestoreVault", {"source": str(infile), "kind": sealed.kind})
+    audit_event(restored, settings, sources, "RestoreVault", {"source": str(infile), "kind": sealed.kind})
     return {
         "Path": str(target),
         "Kind": sealed.kind,
@@ -166,22 +169,22 @@ EXPORT_ACTION = "kms:ExportKeyBundle"
 EXPORT_EVENT = "ExportKeys"
 
 
-def _resolver(vault: UnlockedVault, settings: Settings) -> Call:
+def _resolver(vault: UnlockedVault, settings: Settings, sources: Sources) -> Call:
     ctx = ServiceContext(
         vault=vault,
         identity=Identity(settings.principal, settings.account_id, settings.region),
-        audit=audit_log_for(vault, settings),
+        audit=audit_log_for(vault, settings, sources),
     )
-    return Call(ctx, Operation(EXPORT_EVENT, lambda c: {}, False, True), {}, utcnow())
+    return Call(ctx, Operation(EXPORT_EVENT, lambda c: {}, False, True), {}, ctx.clock())
 
 
-def _authorized_keys(call: Call, key_refs: list[str]) -> dict[str, dict[str, Any]]:
+def _authorized_keys(call: Call, key_refs: list[str]) -> dict[str, KeyRecord]:
     """The records to export: each resolved, allowed ``kms:ExportKeyBundle`` by its key policy and
     grants, and Enabled (a disabled or pending-deletion key stays where it is)."""
     from kmscli.service.operations.common import require_enabled
     from kmscli.service.operations.policies import authorize
 
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, KeyRecord] = {}
     for ref in key_refs:
         record = call.resolve(ref)  # NotFoundException (exit 254) for an unknown key or alias
         authorize(call, EXPORT_ACTION, record, {})
@@ -192,6 +195,7 @@ def _authorized_keys(call: Call, key_refs: list[str]) -> dict[str, dict[str, Any
 
 def export_keys(
     settings: Settings,
+    sources: Sources,
     prompt: Prompt | None,
     key_refs: list[str],
     outfile: Path,
@@ -211,13 +215,13 @@ def export_keys(
     if not key_refs:
         raise VaultEnvironmentError("name at least one --key-id")
     archive.check_outfile(outfile, force=force)
-    vault = unlock(settings, prompt, refuse_session="vault export-key")
+    vault = unlock(settings, sources, prompt, refuse_session="vault export-key")
     files: dict[str, bytes] = {}
     exported: list[dict[str, str]] = []
     aliases_out: dict[str, dict[str, dict[str, Any]]] = {}
     refused: KMSError | None = None
     with vault.lock(exclusive=False):
-        call = _resolver(vault, settings)
+        call = _resolver(vault, settings, sources)
         try:
             records = _authorized_keys(call, key_refs)
         except KMSError as exc:
@@ -227,15 +231,9 @@ def export_keys(
             bundle = archive.new_vault_header(outfile, new_passphrase, params, system_random, _created())
             for arn, record in sorted(records.items()):
                 region = record.get("Region") or arn.split(":")[3]
-                copied = copy.deepcopy(record)
-                for item in copied.get("Materials", []):
-                    if item.get("Wrapped"):
-                        raw = vault.unwrap_material(arn, item["KeyMaterialId"], item["Wrapped"])
-                        item["Wrapped"] = bundle.wrap_material(
-                            arn, item["KeyMaterialId"], raw, system_random(12)
-                        )
-                rel = f"keys/{region}/{record['KeyId']}.json"
-                files[rel] = _authenticated_doc(bundle, rel, copied)
+                copied = materials.rewrapped(record, vault, bundle, system_random)
+                rel = layout.key_file(region, record["KeyId"])
+                files[rel] = bundle.authenticated_doc(rel, copied)
                 names = sorted(
                     name
                     for name, entry in vault.load_aliases(region).items()
@@ -249,22 +247,26 @@ def export_keys(
             audit_event(
                 vault,
                 settings,
+                sources,
                 EXPORT_EVENT,
                 {"outfile": str(outfile), **call.audit_extra},
+                clock=call.ctx.clock,
+                random=call.ctx.random,
                 read_only=True,
                 resources=list(dict.fromkeys(call.resources)),
                 error=(refused.code, refused.message),
             )
-        refused.operation = "ExportKey"  # type: ignore[attr-defined]
+        refused.for_operation("ExportKey")
         raise refused
     for region, entries in aliases_out.items():
-        rel = f"aliases/{region}.json"
-        files[rel] = _authenticated_doc(bundle, rel, entries)
+        rel = layout.alias_file(region)
+        files[rel] = bundle.authenticated_doc(rel, entries)
     data = archive.seal(bundle, "bundle", bundle.header.raw["created"], files, system_random)
     with _write_lock(vault):
         audit_event(
             vault,
             settings,
+            sources,
             EXPORT_EVENT,
             {
                 "outfile": str(outfile),
@@ -272,6 +274,8 @@ def export_keys(
                 "keys": [e["Arn"] for e in exported],
                 **call.audit_extra,
             },
+            clock=call.ctx.clock,
+            random=call.ctx.random,
             read_only=True,
             resources=[e["Arn"] for e in exported],
         )
@@ -285,9 +289,3 @@ def export_keys(
             for e in exported
         ],
     }
-
-
-def _authenticated_doc(vault: UnlockedVault, rel: str, data: Any) -> bytes:
-    """The bytes ``write_authenticated`` would write at ``rel`` in ``vault``."""
-    doc = {"format": 1, "data": data, "mac": vault._file_mac(rel, data)}
-    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode() + b"\n"

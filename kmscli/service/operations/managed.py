@@ -15,10 +15,14 @@ then the call runs again): a read such as DescribeKey never writes under the sha
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kmscli.service.operations.common import add_material, generator
-from kmscli.service.pipeline.core import Call, Record, iso
+from kmscli.service.operations import materials
+from kmscli.service.pipeline.core import Call, iso
+from kmscli.service.pipeline.registry import generator
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import AliasIndex, KeyRecord
 
 #: The predefined aliases, and the service endpoint name ``kms:ViaService`` names for each.
 PREDEFINED: dict[str, str] = {
@@ -85,7 +89,7 @@ def key_policy(account_id: str, region: str, alias_name: str) -> str:
     return json.dumps(doc, indent=2)
 
 
-def create(call: Call, alias_name: str) -> Record:
+def create(call: Call, alias_name: str) -> KeyRecord:
     """Stage the AWS managed key of a predefined alias and the alias itself (call holds the write lock)."""
     from kmscli.service.operations.keys import new_record
     from kmscli.service.operations.rotation import start_automatic
@@ -101,7 +105,7 @@ def create(call: Call, alias_name: str) -> Record:
         description=f"Default key that protects my {short} data when no other key is defined",
     )
     record["KeyManager"] = KEY_MANAGER
-    add_material(call, record, generator("SYMMETRIC_DEFAULT")(call, "SYMMETRIC_DEFAULT"))
+    materials.put(call, record, generator("SYMMETRIC_DEFAULT")(call, "SYMMETRIC_DEFAULT"), Origin="AWS_KMS")
     call.save(record)
     start_automatic(call, record, ROTATION_DAYS)
     now = iso(call.now)
@@ -111,6 +115,6 @@ def create(call: Call, alias_name: str) -> Record:
     return record
 
 
-def unassociated(aliases: dict[str, Any]) -> list[str]:
+def unassociated(aliases: AliasIndex) -> list[str]:
     """The predefined aliases that have no key yet (ListAliases shows them without TargetKeyId)."""
     return sorted(name for name in PREDEFINED if name not in aliases)
