@@ -25,5 +25,9 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def loads(raw: bytes | str) -> Any:
-    """``json.loads`` that raises :class:`DuplicateMemberError` (a ValueError) on a repeated member."""
-    return json.loads(raw, object_pairs_hook=_unique_members)
+    """``json.loads`` that raises :class:`DuplicateMemberError` (a ValueError) on a repeated member,
+    and a ValueError, not RecursionError, for JSON nested too deeply to parse."""
+    try:
+        return json.loads(raw, object_pairs_hook=_unique_members)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None

@@ -388,25 +388,21 @@ def _managed_key_creatable(ctx: ServiceContext, exc: KMSError, created: set[str]
         return False
     if getattr(ctx.vault, "read_only", False):  # a backup or bundle file: nothing can be created
         return False
-    from kmscli.service.operations import managed
-
-    return managed.is_predefined(exc.alias_name)
+    return registry.is_predefined_alias(exc.alias_name)
 
 
 def _create_managed_key(ctx: ServiceContext, alias_name: str, now: dt.datetime) -> None:
     """Create the AWS managed key of a predefined alias: exclusive lock, audited, committed."""
-    from kmscli.service.operations import managed
-
     with ctx.vault.lock(exclusive=True):
         call = Call(ctx, Operation("CreateKey", lambda c: {}, True, False), {}, now)
         if alias_name in call.aliases():  # another process created it meanwhile
             return
-        record = managed.create(call, alias_name)
+        record = registry.managed_key_creator()(call, alias_name)
         record_service_event(
             call,
             "CreateKey",
             [record["Arn"]],
-            {"keyManager": managed.KEY_MANAGER, "aliasName": alias_name, "keyId": record["KeyId"]},
+            {"keyManager": record.get("KeyManager"), "aliasName": alias_name, "keyId": record["KeyId"]},
         )
         call.commit()
 
