@@ -115,71 +115,32 @@ def to_text(data: Any) -> str:
 
 
 # -- yaml ------------------------------------------------------------------------------------------------
+# PyYAML's safe emitter (libyaml when built with it), imported only when YAML is asked for. The AWS CLI
+# v2 uses ruamel.yaml's safe dumper, which is PyYAML's emitter under another name: block style, keys in
+# response order, non-ASCII kept, strings that would read back as another type quoted, control
+# characters escaped in double quotes. So the output is the AWS CLI's, and it always reads back exactly.
 
 
-def _yaml_scalar(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    text = str(value)
-    plain = (
-        text
-        and text.strip() == text
-        and not any(c in text for c in ":#{}[],&*!|>'\"%@`\n\t")
-        and text[0] not in "-?"
-        and text.lower() not in ("true", "false", "null", "yes", "no", "on", "off", "~")
-        and not _looks_numeric(text)
+def _yaml_dump(data: Any) -> str:
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    text: str = yaml.dump(
+        data, Dumper=dumper, default_flow_style=False, sort_keys=False, allow_unicode=True, width=80
     )
-    return text if plain else json.dumps(text, ensure_ascii=False)
-
-
-def _looks_numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _yaml(value: Any, indent: int, out: list[str]) -> None:
-    pad = "  " * indent
-    if isinstance(value, dict):
-        if not value:
-            out.append(pad + "{}\n")
-        for key, item in value.items():
-            if isinstance(item, dict | list) and item:
-                out.append(f"{pad}{_yaml_scalar(key)}:\n")
-                _yaml(item, indent + (1 if isinstance(item, dict) else 0), out)
-            else:
-                out.append(
-                    f"{pad}{_yaml_scalar(key)}: {_yaml_scalar(item) if not isinstance(item, dict | list) else ('{}' if isinstance(item, dict) else '[]')}\n"
-                )
-    elif isinstance(value, list):
-        if not value:
-            out.append(pad + "[]\n")
-        for item in value:
-            if isinstance(item, dict | list) and item:
-                sub: list[str] = []
-                _yaml(item, indent + 1, sub)
-                first = sub[0].lstrip()
-                out.append(f"{pad}- {first}")
-                out.extend(sub[1:])
-            else:
-                out.append(
-                    f"{pad}- {_yaml_scalar(item) if not isinstance(item, dict | list) else ('{}' if isinstance(item, dict) else '[]')}\n"
-                )
-    else:
-        out.append(pad + _yaml_scalar(value) + "\n")
+    return text
 
 
 def to_yaml(data: Any) -> str:
-    """A YAML document (block style) for JSON-like data."""
-    out: list[str] = []
-    _yaml(data, 0, out)
-    return "".join(out)
+    """``--output yaml``: one YAML document."""
+    return _yaml_dump(data)
+
+
+def to_yaml_stream_item(data: Any) -> str:
+    """``--output yaml-stream``: one response page as an item of the top-level YAML sequence, as the
+    AWS CLI v2 writes it; a paginated listing prints one item per page, as each page arrives, and the
+    concatenated items form a single valid YAML list."""
+    return _yaml_dump([data])
 
 
 # -- table -------------------------------------------------------------------------------------------------
@@ -237,8 +198,10 @@ def render(data: Any, fmt: str, *, title: str = "", color: bool = False) -> str:
         return json.dumps(data, indent=4, ensure_ascii=False) + "\n"
     if fmt == "text":
         return to_text(data)
-    if fmt in ("yaml", "yaml-stream"):
+    if fmt == "yaml":
         return to_yaml(data)
+    if fmt == "yaml-stream":
+        return to_yaml_stream_item(data)
     if fmt == "table":
         return to_table(data, title, color)
     raise ValueError(fmt)

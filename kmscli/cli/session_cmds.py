@@ -54,13 +54,30 @@ def unlock(raw: bool, ttl: str, **kwargs: Any) -> None:
 @click.command()
 @with_global_options
 def lock(**kwargs: Any) -> None:
-    """End every session of the vault.
+    """End every session of the vault; use as `eval "$(kmscli lock)"`.
 
-    Session files are destroyed, so every token stops working. The Lock event is audited when the
-    vault key is at hand without a prompt (a valid KMSCLI_SESSION, KMSCLI_PASSPHRASE or file).
+    Session files are destroyed, so every token stops working. Prints `unset KMSCLI_SESSION` for the
+    shell to eval, and on stderr how many sessions ended and whether the Lock event was audited: it is
+    when the vault key is at hand without a prompt (a live KMSCLI_SESSION, KMSCLI_PASSPHRASE or a
+    passphrase file); otherwise the sessions still end, unaudited, and it says so. With --output the
+    result is printed in that format instead ({"VaultId", "SessionsDestroyed", "Audited"}).
     """
     from kmscli.service.features.sessionops import lock_sessions
 
     opts = pop_globals(kwargs)
     settings = _settings(opts)
-    emit(lock_sessions(settings), opts, opts.get("output") or settings.output, "Lock")
+    result = lock_sessions(settings)
+    if opts.get("output"):
+        emit(result, opts, opts["output"], "Lock")
+        return
+    sys.stdout.write("unset KMSCLI_SESSION\n")
+    sys.stdout.flush()
+    count = result["SessionsDestroyed"]
+    if result["Audited"]:
+        note = "recorded in the audit log"
+    else:
+        note = (
+            "NOT recorded in the audit log: no live KMSCLI_SESSION, KMSCLI_PASSPHRASE or passphrase "
+            "file was at hand to open it"
+        )
+    sys.stderr.write(f"Locked: {count} session(s) ended; {note}.\n")

@@ -61,7 +61,8 @@ def new_token(random: Any) -> str:
 def _token_bytes(token: str) -> bytes:
     if not _TOKEN_RE.match(token):
         raise SessionError(
-            "KMSCLI_SESSION is not a kmscli session token; run `kmscli unlock` to get a new one"
+            "KMSCLI_SESSION is not a kmscli session token; run `kmscli unlock` to get a new one, "
+            "or `unset KMSCLI_SESSION` to use the passphrase"
         )
     return base64.urlsafe_b64decode(token[len(TOKEN_PREFIX) :] + "=")
 
@@ -139,7 +140,7 @@ def open_session(vault_id: str, token: str, now: dt.datetime) -> bytes:
 
     sid = session_id(token)
     path = fs.join(sessions_dir(vault_id), f"{sid}.json")
-    hint = "run `kmscli unlock` to start a new session"
+    hint = "run `kmscli unlock` to start a new session, or `unset KMSCLI_SESSION` to use the passphrase"
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
