@@ -30,12 +30,12 @@ def configure(ctx: click.Context, **kwargs: Any) -> None:
     for key, (label, _) in KEYS.items():
         current = get_value(profile, key)
         while True:
-            answer = click.prompt(
-                f"{label} [{current if current is not None else 'None'}]",
-                default="",
-                show_default=False,
-                err=True,
-            ).strip()
+            answer = _ask(f"{label} [{current if current is not None else 'None'}]")
+            if answer is None:
+                click.echo(
+                    "\nkmscli configure: end of input; the remaining settings keep their values", err=True
+                )
+                return
             if not answer:
                 break
             try:
@@ -47,6 +47,17 @@ def configure(ctx: click.Context, **kwargs: Any) -> None:
                 continue
             set_value(profile, key, answer)
             break
+
+
+def _ask(text: str) -> str | None:
+    """One answer, stripped; None at the end of input (a closed or exhausted stdin)."""
+    if sys.stdin.isatty():
+        answer: str = click.prompt(text, default="", show_default=False, err=True)
+        return answer.strip()
+    sys.stderr.write(f"{text}: ")
+    sys.stderr.flush()
+    line = sys.stdin.readline()
+    return line.strip() if line else None
 
 
 @configure.command("set")
