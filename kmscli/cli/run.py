@@ -82,7 +82,11 @@ def iter_pages(
         out = {name: value for name, value in page.items() if name not in (out_tok, pag.get("more_results"))}
         room = None if max_items is None else max_items - taken
         if room is not None and len(page_items) > room:
-            yield {**out, key: page_items[:room], "NextToken": _encode_token(request.get(in_tok), consumed + room)}
+            yield {
+                **out,
+                key: page_items[:room],
+                "NextToken": _encode_token(request.get(in_tok), consumed + room),
+            }
             return
         taken += len(page_items)
         more = page.get(pag.get("more_results", "Truncated")) and page.get(out_tok)

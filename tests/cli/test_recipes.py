@@ -84,7 +84,9 @@ def blocks(path: str, text: str | None = None) -> list[Block]:
         end = i + 1
         while end < len(lines) and not lines[end].startswith(fence.group(1)):
             end += 1
-        found.append(Block(path, i + 1, fence.group(2).lower(), "\n".join(lines[i + 1 : end]) + "\n", markers))
+        found.append(
+            Block(path, i + 1, fence.group(2).lower(), "\n".join(lines[i + 1 : end]) + "\n", markers)
+        )
         i = end + 1
     return found
 
@@ -196,7 +198,10 @@ def test_every_recipe_runs(path: str, tmp_path: Path) -> None:
     runnable = [b for b in recipes(path) if "skip" not in b.markers]
     if not any("kmscli vault init" in b.text for b in runnable):  # the reader's vault exists already
         init = subprocess.run(
-            [str(tmp_path / ".venv" / "bin" / "kmscli"), "vault", "init"], env=env, capture_output=True, text=True
+            [str(tmp_path / ".venv" / "bin" / "kmscli"), "vault", "init"],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         assert init.returncode == 0, init.stderr
     for block in runnable:
@@ -210,7 +215,9 @@ def test_markers_are_reviewed(path: str) -> None:
     for block in blocks(path):
         where = f"{block.path}:{block.line}"
         if block.markers:
-            assert block.language in SHELL_LANGUAGES, f"{where}: recipe markers above a {block.language!r} block"
+            assert block.language in SHELL_LANGUAGES, (
+                f"{where}: recipe markers above a {block.language!r} block"
+            )
         if "skip" in block.markers:
             assert block.markers["skip"] in SKIP_REASONS, (
                 f"{where}: skip reason {block.markers['skip']!r} is not in the reviewed SKIP_REASONS"
@@ -235,3 +242,104 @@ def test_marker_parsing() -> None:
     text = "intro\n<!-- recipe-skip: aws-account -->\n```bash\naws kms list-keys\n```\n\n```sh\nkmscli list-keys\n```\n"
     found = blocks("t.md", text)
     assert [(b.language, b.markers) for b in found] == [("bash", {"skip": "aws-account"}), ("sh", {})]
+
+
+def _workflow_step() -> tuple[str, list[str]]:
+    """README's GitHub Actions step: its `run:` script and the names of its `env:`."""
+    import yaml
+
+    for block in blocks("README.md"):
+        if block.language == "yaml" and "KMSCLI_BUNDLE_B64" in block.text:
+            steps = yaml.safe_load(block.text)
+            step = next(s for s in steps if "run" in s)
+            return str(step["run"]), list(step.get("env", {}))
+    raise AssertionError("README has no CI signing step")
+
+
+def test_ci_signing_step(tmp_path: Path) -> None:
+    """README's CI signing step, run as GitHub runs a `run:` block without `shell:` (`bash -e`): it
+    signs with a real bundle, and with a wrong passphrase or a damaged secret it fails loudly, leaves no
+    signature, and removes the decoded bundle either way. The verification recipe then checks it."""
+    script, env_names = _workflow_step()
+    assert set(env_names) == {"KMSCLI_BUNDLE_B64", "KMSCLI_PASSPHRASE"}
+    env = workspace(tmp_path)
+    kmscli = str(tmp_path / ".venv" / "bin" / "kmscli")
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, cwd=tmp_path, env={**env, **extra}, capture_output=True, text=True)
+
+    assert run(kmscli, "vault", "init").returncode == 0
+    key = run(
+        kmscli,
+        "create-key",
+        "--key-spec",
+        "ECC_NIST_P256",
+        "--key-usage",
+        "SIGN_VERIFY",
+        "--query",
+        "KeyMetadata.KeyId",
+        "--output",
+        "text",
+    ).stdout.strip()
+    assert (
+        run(
+            kmscli, "create-alias", "--alias-name", "alias/release-signing", "--target-key-id", key
+        ).returncode
+        == 0
+    )
+    cheap = ("--kdf-memory-kib", "8", "--kdf-iterations", "1", "--kdf-parallelism", "1")
+    made = run(
+        kmscli,
+        "vault",
+        "export-key",
+        "--key-id",
+        "alias/release-signing",
+        "--outfile",
+        "b.kmsv",
+        *cheap,
+        KMSCLI_NEW_PASSPHRASE="bundle passphrase",
+    )
+    assert made.returncode == 0, made.stderr
+    import base64
+
+    bundle_b64 = base64.b64encode((tmp_path / "b.kmsv").read_bytes()).decode()
+    job = tmp_path / "job"
+    (job / "dist").mkdir(parents=True)
+    (job / "dist" / "app.tar.gz").write_bytes(os.urandom(50_000))
+    runner_temp = tmp_path / "runner-temp"
+    runner_temp.mkdir()
+    (job / "step.sh").write_text(script)
+
+    def step(b64: str, passphrase: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-e", "step.sh"],
+            cwd=job,
+            env={
+                **env,
+                "KMSCLI_BUNDLE_B64": b64,
+                "KMSCLI_PASSPHRASE": passphrase,
+                "RUNNER_TEMP": str(runner_temp),
+            },
+            capture_output=True,
+            text=True,
+        )
+
+    sig = job / "dist" / "app.tar.gz.sig"
+    for b64, passphrase in (
+        (bundle_b64, "wrong passphrase"),
+        (bundle_b64[:-40] + "AAAA", "bundle passphrase"),
+        ("", "x"),
+    ):
+        failed = step(b64, passphrase)
+        assert failed.returncode != 0, failed.stdout + failed.stderr
+        assert not sig.exists()
+        assert not (runner_temp / "release-signing.kmsv").exists()
+    ok = step(bundle_b64, "bundle passphrase")
+    assert ok.returncode == 0, ok.stderr
+    assert sig.stat().st_size > 0 and not (runner_temp / "release-signing.kmsv").exists()
+    assert (runner_temp / "kms-audit").is_dir()  # the bundle's audit went to a durable folder
+    verify = next(b for b in recipes("README.md") if "openssl dgst -sha256 -verify dist/" in b.text)
+    run_block(verify, job, env)
+    (job / "dist" / "app.tar.gz").write_bytes(b"tampered")
+    with pytest.raises(AssertionError):
+        run_block(verify, job, env)
