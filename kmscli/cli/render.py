@@ -10,6 +10,44 @@ from typing import IO, Any
 OUTPUT_FORMATS = ("json", "text", "table", "yaml", "yaml-stream")
 
 
+# Characters a terminal acts on rather than prints: C0 controls (ESC starts window-title, conceal and
+# clear-screen sequences), DEL, C1 controls (0x9b is a one-byte CSI), and the Unicode bidirectional
+# overrides and isolates, which reorder what is shown. Zero-width and line/paragraph separators too.
+_UNSAFE = {
+    **{c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))},
+    **{c: f"\\u{c:04x}" for c in (0x200B, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F))},
+    **{c: f"\\u{c:04x}" for c in range(0x2066, 0x206A)},
+    0x09: "\\t",
+    0x0A: "\\n",
+    0x0D: "\\r",
+}
+
+
+def visible(value: Any) -> str:
+    """A caller-supplied value made safe to print on a terminal: control characters, DEL, C1 and
+    bidi/zero-width characters shown as escapes (``\\x1b``, ``\\n``, ``\\u202e``), everything else as is.
+    Human-readable views (table, text, the audit and policy views) print values through this; JSON and
+    YAML output stay exact (their encoders escape such characters themselves)."""
+    text = value if isinstance(value, str) else str(value)
+    return text.translate(_UNSAFE)
+
+
+def cell(value: Any) -> Any:
+    """A rich table cell holding ``value`` as plain text: made ``visible`` and never read as markup, so
+    a value such as ``[/][green]Allowed`` is shown literally and cannot restyle or forge a row."""
+    from rich.text import Text
+
+    return Text(visible(value))
+
+
+def markup_value(value: Any) -> str:
+    """``value`` made ``visible`` and escaped for a rich markup string (for views that mix markup
+    with caller-supplied values)."""
+    from rich.markup import escape
+
+    return escape(visible(value))
+
+
 def jsonable(value: Any) -> Any:
     """Blobs to base64, timestamps to ISO 8601, recursively."""
     if isinstance(value, bytes | bytearray):
@@ -36,7 +74,7 @@ def apply_query(data: Any, query: str | None) -> Any:
 
 
 def _scalar(value: Any) -> str:
-    return str(value)
+    return visible(value)
 
 
 def _format_text(
@@ -147,38 +185,40 @@ def to_yaml_stream_item(data: Any) -> str:
 
 
 def to_table(data: Any, title: str, color: bool, width: int | None = None) -> str:
-    """A rich rendering akin to the AWS CLI's table view."""
+    """A rich rendering akin to the AWS CLI's table view. Cells fold rather than cut: a key id or ARN
+    too long for its column wraps onto the next line, whole, never ending in an ellipsis. Every value is
+    plain text (``cell``): control characters shown as escapes, markup never interpreted."""
     from rich.console import Console
     from rich.table import Table
 
     def build(value: Any, heading: str) -> Any:
         if isinstance(value, dict):
-            table = Table(title=heading, show_header=False, expand=False)
-            table.add_column("Key", style="bold")
-            table.add_column("Value")
+            table = Table(title=cell(heading), show_header=False, expand=False)
+            table.add_column("Key", style="bold", overflow="fold")
+            table.add_column("Value", overflow="fold")
             for key, item in value.items():
-                table.add_row(str(key), build(item, key) if isinstance(item, dict | list) else str(item))
+                table.add_row(cell(key), build(item, key) if isinstance(item, dict | list) else cell(item))
             return table
         if isinstance(value, list):
             if value and all(isinstance(v, dict) for v in value):
                 cols = list(dict.fromkeys(k for v in value for k in v))
-                table = Table(title=heading)
+                table = Table(title=cell(heading))
                 for col in cols:
-                    table.add_column(col)
+                    table.add_column(cell(col), overflow="fold")
                 for v in value:
                     table.add_row(
                         *[
-                            build(v[c], c) if isinstance(v.get(c), dict | list) else str(v.get(c, ""))
+                            build(v[c], c) if isinstance(v.get(c), dict | list) else cell(v.get(c, ""))
                             for c in cols
                         ]
                     )
                 return table
-            table = Table(title=heading, show_header=False)
-            table.add_column(heading)
+            table = Table(title=cell(heading), show_header=False)
+            table.add_column(cell(heading), overflow="fold")
             for v in value:
-                table.add_row(build(v, heading) if isinstance(v, dict | list) else str(v))
+                table.add_row(build(v, heading) if isinstance(v, dict | list) else cell(v))
             return table
-        return str(value)
+        return cell(value)
 
     import io
 
