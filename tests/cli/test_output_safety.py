@@ -1,0 +1,215 @@
+"""Output: terminal and markup injection (issue 14 item 7), YAML through a real emitter, tables that
+never cut ids, the pager for streamed views."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kmscli.cli import render
+
+# window title, conceal, clear screen + home, a one-byte CSI (C1), a bidi override
+HOSTILE = "x\x1b]0;pwned\x07\x1b[8mhidden\x1b[2J\x1b[H\x9b31m\u202eevil"
+MARKUP = "[/][green]Allowed[/green] [link=http://evil]click[/link]"
+RAW = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _key(cli: Any, description: str = "k") -> str:
+    res = cli("create-key", "--description", description)
+    assert res.code == 0, res.err
+    return str(res.json()["KeyMetadata"]["KeyId"])
+
+
+def test_visible_escapes_terminal_controls_and_keeps_text() -> None:
+    assert render.visible(HOSTILE) == ("x\\x1b]0;pwned\\x07\\x1b[8mhidden\\x1b[2J\\x1b[H\\x9b31m\\u202eevil")
+    assert render.visible("tab\there\nnew") == "tab\\there\\nnew"
+    assert render.visible("plain ünïcode ✓ s3://b/k=v") == "plain ünïcode ✓ s3://b/k=v"
+    assert RAW.search(render.visible("".join(map(chr, range(0x200))))) is None
+
+
+@pytest.mark.parametrize("fmt", ["table", "text"])
+def test_description_reaches_the_terminal_escaped(cli: Any, fmt: str) -> None:
+    key = _key(cli, HOSTILE + MARKUP)
+    res = cli("describe-key", "--key-id", key, "--output", fmt, "--color", "on")
+    assert res.code == 0, res.err
+    assert "\x1b]0;" not in res.out and "\x1b[2J" not in res.out and "\x9b" not in res.out
+    assert RAW.search(re.sub(r"\x1b\[[0-9;]*m", "", res.out)) is None
+    assert "\\x1b]0;pwned\\x07" in re.sub(r"[\s│┃|]", "", res.out)
+    if fmt == "table":  # markup shown literally, not interpreted (rich would drop the tags)
+        flat = re.sub(r"\x1b\[[0-9;]*m", "", res.out)
+        assert "[green]" in flat.replace("\n", "").replace("│", "").replace(" ", "")
+
+
+def test_json_and_yaml_stay_exact(cli: Any) -> None:
+    key = _key(cli, HOSTILE + MARKUP)
+    doc = cli("describe-key", "--key-id", key, "--output", "json").json()
+    assert doc["KeyMetadata"]["Description"] == HOSTILE + MARKUP
+    out = cli("describe-key", "--key-id", key, "--output", "yaml").out
+    assert re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", out) is None  # escaped in a double-quoted scalar
+    assert yaml.safe_load(out)["KeyMetadata"]["Description"] == HOSTILE + MARKUP
+
+
+def _story(cli: Any) -> str:
+    key = _key(cli)
+    res = cli(
+        "encrypt",
+        "--key-id",
+        key,
+        "--plaintext",
+        "aGk=",
+        "--encryption-context",
+        json.dumps({"tenant": HOSTILE, "note": MARKUP}),
+    )
+    assert res.code == 0, res.err
+    return key
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["audit", "--output", "table", "--color", "on"],
+        ["audit", "--output", "text"],
+        ["audit", "tail", "--output", "text"],
+        ["audit", "tail", "--output", "table"],
+        ["audit", "stats", "--output", "table", "--color", "on"],
+        ["audit", "stats", "--output", "text"],
+    ],
+)
+def test_audit_views_show_context_values_escaped(cli: Any, args: list[str]) -> None:
+    """The attack: an encryption context carrying terminal escapes and rich markup, replayed to the
+    auditor's screen by `kmscli audit` and `audit tail`. Every view shows them escaped and literal."""
+    _story(cli)
+    res = cli(*args)
+    assert res.code == 0, res.err
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", res.out)  # rich's own colours (--color on) are fine
+    assert RAW.search(plain) is None, repr(res.out[:500])
+    if "stats" not in args:
+        flat = re.sub(r"[\s│┃─━]", "", plain)
+        assert "\\x1b]0;pwned\\x07" in flat
+        assert "[/][green]Allowed[/green]" in flat
+
+
+def test_audit_json_stays_exact(cli: Any) -> None:
+    _story(cli)
+    events = [json.loads(line) for line in cli("audit", "--output", "jsonl").out.splitlines()]
+    contexts = [
+        e["requestParameters"].get("encryptionContext") for e in events if e["eventName"] == "Encrypt"
+    ]
+    assert contexts == [{"tenant": HOSTILE, "note": MARKUP}]
+
+
+def test_policy_views_escape_principals_and_values(cli: Any, tmp_path: Path) -> None:
+    key = _key(cli)
+    grant = cli(
+        "create-grant",
+        "--key-id",
+        key,
+        "--grantee-principal",
+        "arn:aws:iam::111122223333:role/Worker",
+        "--operations",
+        "Encrypt",
+        "--name",
+        "g1",
+        "--constraints",
+        json.dumps({"EncryptionContextEquals": {"tenant": "[red]x\x1b[2J"}}),
+    )
+    assert grant.code == 0, grant.err
+    for args in (
+        ["policy", "show", "--key-id", key],
+        ["policy", "who-can", "--key-id", key, "--action", "kms:Encrypt"],
+    ):
+        res = cli(*args, "--output", "table", "--color", "on")
+        assert res.code == 0, res.err
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", res.out)
+        assert RAW.search(plain) is None
+        flat = re.sub(r"[\s│┃─━]", "", plain)
+        assert "[red]x\\u001b[2J" in flat  # the constraint, as JSON, shown literally
+        gid = grant.json()["GrantId"]  # shown whole (folded when narrow), never cut with an ellipsis
+        assert "…" not in plain and gid[:16] in flat and gid[-16:] in flat
+
+
+def test_tables_fold_ids_and_arns_never_cut(cli: Any) -> None:
+    keys = [_key(cli) for _ in range(2)]
+    for width in ("40", "60"):
+        out = render.to_table(
+            cli("list-keys", "--output", "json").json(), "ListKeys", color=False, width=int(width)
+        )
+        assert "…" not in out
+        flat = re.sub(r"[\s│┃|]", "", out)
+        for key in keys:
+            assert f"arn:aws:kms:us-east-1:111122223333:key/{key}" in flat or key in flat
+
+
+def test_yaml_is_the_libraries_and_reads_back() -> None:
+    data = {
+        "Keys": [{"KeyId": "1234", "KeyArn": "arn:aws:kms:x"}],
+        "Truncated": False,
+        "Note": "yes",
+        "Count": 3,
+        "Empty": [],
+        "Map": {},
+        "Text": "multi\nline: # not a comment",
+        "Null": None,
+    }
+    out = render.render(data, "yaml")
+    assert yaml.safe_load(out) == data
+    assert out.startswith("Keys:\n- KeyId: '1234'\n")  # a numeric-looking string is quoted
+    stream = render.render(data, "yaml-stream")
+    assert stream.startswith("- Keys:\n") and yaml.safe_load(stream) == [data]
+
+
+def test_yaml_stream_prints_one_item_per_page(cli: Any) -> None:
+    keys = {_key(cli) for _ in range(3)}
+    res = cli("list-keys", "--page-size", "1", "--output", "yaml-stream")
+    assert res.code == 0, res.err
+    pages = yaml.safe_load(res.out)
+    assert len(pages) == 3 and all(len(p["Keys"]) == 1 for p in pages)
+    assert {p["Keys"][0]["KeyId"] for p in pages} == keys
+    assert res.out.count("\n- Keys:") + res.out.startswith("- Keys:") == 3
+    cut = yaml.safe_load(
+        cli("list-keys", "--page-size", "2", "--max-items", "1", "--output", "yaml-stream").out
+    )
+    assert len(cut) == 1 and len(cut[0]["Keys"]) == 1 and "NextToken" in cut[0]
+    queried = cli("list-keys", "--page-size", "1", "--output", "yaml-stream", "--query", "Keys[].KeyId")
+    assert sorted(k for page in yaml.safe_load(queried.out) for k in page) == sorted(keys)
+
+
+def test_yaml_is_imported_only_when_asked(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys; from kmscli.cli import render; render.render({'a': 1}, 'json'); print('yaml' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_streamed_views_go_through_the_pager(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """On a terminal, paged_stdout hands stdout to the pager for the block, then gives it back."""
+    import io
+    import sys
+
+    from kmscli.cli import pager
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    seen = tmp_path / "paged.txt"
+    monkeypatch.setenv("KMSCLI_PAGER", f"tee {seen}")
+    tty = Tty()
+    monkeypatch.setattr(sys, "stdout", tty)
+    with pager.paged_stdout({}):
+        assert sys.stdout is not tty
+        sys.stdout.write("row\n" * 500)
+    assert sys.stdout is tty
+    assert seen.read_text() == "row\n" * 500
+    with pager.paged_stdout({"no_cli_pager": True}):
+        assert sys.stdout is tty
+    monkeypatch.setenv("KMSCLI_PAGER", "/does/not/exist")
+    with pager.paged_stdout({}):  # a pager that cannot start is skipped
+        assert sys.stdout is tty
