@@ -197,13 +197,13 @@ _kmscli_choices() {
         'artifact sign --color') echo 'on off auto' ;;
         'artifact verify --output') echo 'json text table yaml yaml-stream' ;;
         'artifact verify --color') echo 'on off auto' ;;
-        'audit --output') echo 'json jsonl text table' ;;
+        'audit --output') echo 'json jsonl text table yaml yaml-stream' ;;
         'audit --color') echo 'on off auto' ;;
-        'audit stats --output') echo 'json text table yaml' ;;
+        'audit stats --output') echo 'json text table yaml yaml-stream' ;;
         'audit stats --color') echo 'on off auto' ;;
-        'audit tail --output') echo 'json jsonl text table' ;;
+        'audit tail --output') echo 'json jsonl text table yaml yaml-stream' ;;
         'audit tail --color') echo 'on off auto' ;;
-        'audit verify --output') echo 'json text' ;;
+        'audit verify --output') echo 'json text table yaml yaml-stream' ;;
         'audit verify --color') echo 'on off auto' ;;
         'cancel-key-deletion --generate-cli-skeleton') echo 'input output' ;;
         'cancel-key-deletion --output') echo 'json text table yaml yaml-stream' ;;

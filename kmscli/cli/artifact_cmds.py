@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from kmscli.cli.globals import pop_globals, settings_overrides, with_global_options
+from kmscli.cli.listing import ListingGroup
 from kmscli.cli.run import emit
 from kmscli.errors import KmscliError, UsageError
 
@@ -52,7 +53,7 @@ def _check_file(path: str) -> Path:
     return file
 
 
-@click.group()
+@click.group(cls=ListingGroup)
 def artifact() -> None:
     """Sign and verify release artifacts of any size (the hash is computed locally)."""
 

@@ -28,6 +28,7 @@ from kmscli.audit.query import (
     summary_row,
 )
 from kmscli.cli.globals import GLOBAL_NAMES, GLOBAL_OPTIONS, settings_overrides, use_color
+from kmscli.cli.listing import ListingGroup
 from kmscli.cli.render import cell, visible
 from kmscli.errors import KmscliError, UsageError
 
@@ -342,7 +343,7 @@ def _no_cycle_collection() -> None:
     gc.disable()
 
 
-class AuditGroup(click.Group):
+class AuditGroup(ListingGroup):
     """``kmscli audit`` queries; its subcommands verify, summarise and follow."""
 
 

@@ -8,10 +8,11 @@ from typing import Any
 import click
 
 from kmscli.cli.globals import pop_globals, with_global_options
+from kmscli.cli.listing import ListingGroup
 from kmscli.cli.run import emit
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=ListingGroup, invoke_without_command=True)
 @with_global_options
 @click.pass_context
 def configure(ctx: click.Context, **kwargs: Any) -> None:

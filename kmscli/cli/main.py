@@ -9,6 +9,7 @@ import click
 
 from kmscli import __version__
 from kmscli.cli.globals import GLOBAL_NAMES, with_global_options
+from kmscli.cli.listing import ListingGroup
 
 #: Commands beyond the KMS API: name -> "module:attribute" (imported only when used).
 EXTRA_COMMANDS: dict[str, str] = {
@@ -30,7 +31,7 @@ def _operation_names() -> dict[str, str]:
     return {command_name(op): op for op in OPERATION_MODULES}
 
 
-class RootGroup(click.Group):
+class RootGroup(ListingGroup):
     """Lists KMS operations and extra command groups; builds each only when it is invoked."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from kmscli.cli.globals import pop_globals, settings_overrides, use_color, with_global_options
+from kmscli.cli.listing import ListingGroup
 from kmscli.cli.render import markup_value as v
 from kmscli.cli.run import emit
 from kmscli.errors import UsageError
@@ -249,7 +250,7 @@ def _lint_view(console: Any, data: dict[str, Any]) -> None:
 # -- commands ----------------------------------------------------------------------------------------
 
 
-@click.group()
+@click.group(cls=ListingGroup)
 def policy() -> None:
     """Inspect key policies and grants: show, simulate, who-can, lint (beyond AWS)."""
 

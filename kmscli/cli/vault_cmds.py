@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from kmscli.cli.globals import pop_globals, settings_overrides, with_global_options
+from kmscli.cli.listing import ListingGroup
 from kmscli.cli.prompt import tty_prompt
 from kmscli.cli.run import emit
 
@@ -37,7 +38,7 @@ def _settings(opts: dict[str, Any]) -> Any:
     return load_settings(settings_overrides(opts))
 
 
-@click.group()
+@click.group(cls=ListingGroup)
 def vault() -> None:
     """Create and manage the vault that holds the keys."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import click
@@ -50,9 +49,9 @@ class Cmd:
     @property
     def summary(self) -> str:
         """The first sentence of the help (what a listing shows)."""
-        flat = " ".join(self.help.split())
-        match = re.match(r"(.+?[.!?])(\s|$)", flat)
-        return (match.group(1) if match else flat).rstrip(".") or self.short_help
+        from kmscli.cli.listing import first_sentence
+
+        return first_sentence(self.help) or self.short_help
 
     @property
     def name(self) -> str:

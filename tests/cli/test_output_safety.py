@@ -213,3 +213,29 @@ def test_streamed_views_go_through_the_pager(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.setenv("KMSCLI_PAGER", "/does/not/exist")
     with pager.paged_stdout({}):  # a pager that cannot start is skipped
         assert sys.stdout is tty
+
+
+@pytest.mark.parametrize("group", [[], ["vault"], ["audit"], ["policy"], ["artifact"], ["configure"]])
+def test_help_lists_whole_first_sentences(group: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """No command description in a --help listing is cut (mid-word, or with '...')."""
+    from click.testing import CliRunner
+
+    from kmscli.cli.listing import first_sentence
+    from kmscli.cli.main import cli as root
+
+    monkeypatch.setenv("COLUMNS", "80")
+    res = CliRunner().invoke(root, [*group, "--help"], terminal_width=80)
+    assert res.exit_code == 0, res.output
+    section = res.output.split("Commands:\n", 1)[1]
+    flat = " ".join(section.split())
+    cmd = root
+    ctx = root.make_context("kmscli", [], resilient_parsing=True)
+    for name in group:
+        cmd = cmd.get_command(ctx, name)  # type: ignore[attr-defined]
+    assert "..." not in section
+    for name in cmd.list_commands(ctx):  # type: ignore[attr-defined]
+        sub = cmd.get_command(ctx, name)  # type: ignore[attr-defined]
+        if sub is None or sub.hidden:
+            continue
+        words = " ".join(first_sentence(sub.help or "").split())
+        assert f"{name} {words}".replace("- ", "-") in flat.replace("- ", "-"), name
