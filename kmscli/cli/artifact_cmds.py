@@ -99,7 +99,10 @@ def verify(
     signing_algorithm: str | None,
     **kwargs: Any,
 ) -> None:
-    """Exit 0 when the signature of FILE is valid, 1 (with the reason on stderr) when it is not."""
+    """Exit 0 when the signature of FILE is valid, 1 (with the reason on stderr) when it is not.
+
+    Prints `Verified OK (ALGORITHM)`; with --output, {"Verified": true, "SigningAlgorithm"} in that format.
+    """
     from kmscli.crypto.asymmetric import InvalidSignatureError
     from kmscli.errors import KMSInvalidSignatureException
 
@@ -125,6 +128,11 @@ def verify(
         raise ArtifactSignatureInvalid(
             f"invalid signature: {signature_file} is not a valid signature of {file} for this key"
         ) from None
+    if opts.get("output"):
+        from kmscli.cli.run import emit
+
+        emit({"Verified": True, "SigningAlgorithm": alg}, opts, opts["output"], "Verify")
+        return
     click.echo(f"Verified OK ({alg})")
 
 
@@ -133,7 +141,9 @@ def verify(
 @click.option("--out", "out_file", help="Write the PEM here instead of standard output.")
 @with_global_options
 def public_key(key_id: str, out_file: str | None, **kwargs: Any) -> None:
-    """Write the key's public key as PEM (SubjectPublicKeyInfo), for openssl and offline verify."""
+    """Write the key's public key as PEM (SubjectPublicKeyInfo), for openssl and offline verify.
+
+    The output is the PEM file itself, so --output does not apply (`get-public-key` gives the data)."""
     from kmscli.service.features.artifact import public_key_pem
 
     opts = pop_globals(kwargs)

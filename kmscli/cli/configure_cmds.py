@@ -19,7 +19,8 @@ def configure(ctx: click.Context, **kwargs: Any) -> None:
     """Set up profiles in config.toml (aws configure).
 
     Settings: region, account id, output format, principal and vault path. Without a subcommand, asks for each setting in turn (Enter keeps the value shown in brackets).
-    Profiles are chosen with --profile or KMSCLI_PROFILE.
+    Profiles are chosen with --profile or KMSCLI_PROFILE. At the end of input (a closed stdin) the
+    remaining settings keep their values. Prints nothing on stdout, so --output does not apply.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -66,7 +67,9 @@ def _ask(text: str) -> str | None:
 @click.argument("value")
 @with_global_options
 def set_cmd(key: str, value: str, **kwargs: Any) -> None:
-    """Set one setting (region, account_id, output, principal, vault) in the profile."""
+    """Set one setting (region, account_id, output, principal, vault) in the profile.
+
+    Prints nothing, so --output does not apply."""
     from kmscli.service.features.configure import current_profile, set_value
 
     opts = pop_globals(kwargs)
@@ -77,7 +80,9 @@ def set_cmd(key: str, value: str, **kwargs: Any) -> None:
 @click.argument("key")
 @with_global_options
 def get_cmd(key: str, **kwargs: Any) -> None:
-    """Print one setting of the profile; exit status 1 when it is not set (as aws configure get)."""
+    """Print one setting of the profile; exit status 1 when it is not set (as aws configure get).
+
+    The bare value, as `aws configure get` prints it: --output does not apply (`configure list` gives data)."""
     from kmscli.service.features.configure import current_profile, get_value
 
     opts = pop_globals(kwargs)

@@ -27,8 +27,9 @@ def _settings(opts: dict[str, Any]) -> Any:
 def unlock(raw: bool, ttl: str, **kwargs: Any) -> None:
     """Unlock once; start a session for scripts.
 
-    Prints `export KMSCLI_SESSION="..."` (or the bare token with --raw). With KMSCLI_SESSION set,
-    commands use the session and run no passphrase KDF. `kmscli lock` ends every session.
+    Prints `export KMSCLI_SESSION="..."` (or the bare token with --raw) for the shell, so --output does
+    not apply. With KMSCLI_SESSION set, commands use the session and run no passphrase KDF.
+    `eval "$(kmscli lock)"` ends every session.
     """
     from kmscli.cli.prompt import tty_prompt
     from kmscli.service.features.sessionops import unlock_session

@@ -239,3 +239,103 @@ def test_help_lists_whole_first_sentences(group: list[str], monkeypatch: pytest.
             continue
         words = " ".join(first_sentence(sub.help or "").split())
         assert f"{name} {words}".replace("- ", "-") in flat.replace("- ", "-"), name
+
+
+def _leaf_commands() -> dict[str, Any]:
+    """Every command below kmscli beyond the KMS operations (those share one code path), by path."""
+    import click
+
+    from kmscli.cli.main import EXTRA_COMMANDS
+    from kmscli.cli.main import cli as root
+
+    ctx = click.Context(root)
+    found: dict[str, Any] = {}
+
+    def walk(cmd: Any, path: str) -> None:
+        if isinstance(cmd, click.Group):
+            if cmd.invoke_without_command:
+                found[path] = cmd
+            for name in cmd.list_commands(ctx):
+                walk(cmd.get_command(ctx, name), f"{path} {name}")
+        elif not cmd.hidden:
+            found[path] = cmd
+
+    for name in EXTRA_COMMANDS:
+        cmd = root.get_command(ctx, name)
+        if cmd is not None and not cmd.hidden:
+            walk(cmd, name)
+    return found
+
+
+def test_output_formats_on_every_command(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--output yaml (and table) is honoured by every command, or its --help says why not."""
+    key = _story(cli)
+    sign_key = cli("create-key", "--key-spec", "ECC_NIST_P256", "--key-usage", "SIGN_VERIFY").json()
+    sign_id = sign_key["KeyMetadata"]["KeyId"]
+    (tmp_path / "f.txt").write_text("data")
+    assert cli("artifact", "sign", str(tmp_path / "f.txt"), "--key-id", sign_id).code == 0
+    pem = tmp_path / "pub.pem"
+    assert cli("artifact", "public-key", "--key-id", sign_id, "--out", str(pem)).code == 0
+    cheap = ["--kdf-memory-kib", "8", "--kdf-iterations", "1", "--kdf-parallelism", "1"]
+    runs = {
+        "vault status": ["vault", "status"],
+        "vault init": ["--vault", str(tmp_path / "v2"), "vault", "init", *cheap],
+        "vault backup": ["vault", "backup", "--outfile", str(tmp_path / "b.kmsbak")],
+        "vault restore": ["--vault", str(tmp_path / "v3"), "vault", "restore", str(tmp_path / "b.kmsbak")],
+        "vault export-key": [
+            "vault",
+            "export-key",
+            "--key-id",
+            key,
+            "--outfile",
+            str(tmp_path / "k.kmsv"),
+            *cheap,
+        ],
+        "vault change-passphrase": ["vault", "change-passphrase", *cheap],
+        "artifact sign": ["artifact", "sign", str(tmp_path / "f.txt"), "--key-id", sign_id],
+        "artifact verify": [
+            "artifact",
+            "verify",
+            str(tmp_path / "f.txt"),
+            "--signature-file",
+            str(tmp_path / "f.txt.sig"),
+            "--public-key",
+            str(pem),
+        ],
+        "configure list": ["configure", "list"],
+        "policy show": ["policy", "show", "--key-id", key],
+        "policy simulate": [
+            "policy",
+            "simulate",
+            "--key-id",
+            key,
+            "--action",
+            "kms:Decrypt",
+            "--principal",
+            "arn:aws:iam::111122223333:root",
+        ],
+        "policy who-can": ["policy", "who-can", "--key-id", key, "--action", "kms:Decrypt"],
+        "policy lint": ["policy", "lint", "--key-id", key],
+        "audit": ["audit"],
+        "audit stats": ["audit", "stats"],
+        "audit verify": ["audit", "verify"],
+        "audit tail": ["audit", "tail"],
+        "lock": ["lock"],
+    }
+    monkeypatch.setenv("KMSCLI_NEW_PASSPHRASE", "another passphrase")
+    commands = _leaf_commands()
+    for path in sorted(commands, key=lambda p: p == "vault change-passphrase"):  # it changes the passphrase
+        if path not in runs:
+            assert "--output does not apply" in " ".join((commands[path].help or "").split()), (
+                f"{path}: honour --output or say why"
+            )
+            continue
+        for fmt in ("yaml", "table"):
+            if path.startswith("vault") and fmt == "table":
+                continue  # each of these changes the vault: once is enough
+            res = cli(*runs[path], "--output", fmt)
+            assert res.code == 0, (path, fmt, res.err)
+            if fmt == "yaml":
+                assert yaml.safe_load(res.out) not in (None, ""), (path, res.out)
+            else:
+                assert res.out.strip() and not res.out.lstrip().startswith(("{", "[", "-")), (path, res.out)
