@@ -60,11 +60,9 @@ def test_man_finds_the_installed_pages_from_path(wheel: Path, tmp_path: Path) ->
     """README's claim: after a regular install, `man kmscli-encrypt` works when PREFIX/bin is on PATH,
     and `man -M PREFIX/share/man` otherwise."""
     prefix = tmp_path / "prefix"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(prefix), str(wheel)],
-        capture_output=True,
-        text=True,
-    )
+    # --ignore-installed: pip would otherwise first uninstall the kmscli these tests run from
+    install = ["install", "-q", "--no-deps", "--ignore-installed", "--prefix", str(prefix), str(wheel)]
+    proc = subprocess.run([sys.executable, "-m", "pip", *install], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert (prefix / "share" / "man" / "man1" / "kmscli-encrypt.1").is_file()
     env = {k: v for k, v in os.environ.items() if k not in ("MANPATH", "MANOPT")}
