@@ -45,12 +45,14 @@ def _tables(tree: Cmd) -> list[str]:
         (f"{_key(c)} {n}", " ".join(o.choices)) for c in cmds for o in c.options if o.choices for n in o.names
     ]
     dynamic = [(f"{_key(c)} {n}", o.dynamic) for c in cmds for o in c.options if o.dynamic for n in o.names]
+    arguments = [(_key(c), " ".join(c.argument_values)) for c in cmds if c.argument_values]
     out: list[str] = []
     out += _case_table("_kmscli_subcommands", subs)
     out += _case_table("_kmscli_options", opts)
     out += _case_table("_kmscli_value_options", values)
     out += _case_table("_kmscli_choices", choices)
     out += _case_table("_kmscli_dynamic", dynamic)
+    out += _case_table("_kmscli_arguments", arguments)
     return out
 
 
@@ -118,6 +120,8 @@ def bash(tree: Cmd) -> str:
         "    esac",
         '    if [[ "$cur" == -* ]]; then',
         '        _kmscli_reply -W "$(_kmscli_options "$cmdpath")" -- "$cur"',
+        '    elif [ -n "$(_kmscli_arguments "$cmdpath")" ]; then',
+        '        [ "$prev" = "${cmdpath##* }" ] && _kmscli_reply -W "$(_kmscli_arguments "$cmdpath")" -- "$cur"',
         "    else",
         '        _kmscli_reply -W "$(_kmscli_subcommands "$cmdpath")" -- "$cur"',
         '        [ ${#COMPREPLY[@]} -eq 0 ] && _kmscli_reply -f -- "$cur"',
@@ -158,6 +162,8 @@ def zsh(tree: Cmd) -> str:
         "    fi",
         '    if [[ "$cur" == -* ]]; then',
         '        compadd -- ${=$(_kmscli_options "$cmdpath")}',
+        '    elif [[ -n "$(_kmscli_arguments "$cmdpath")" ]]; then',
+        '        [[ "$prev" == "${cmdpath##* }" ]] && compadd -- ${=$(_kmscli_arguments "$cmdpath")}',
         "    else",
         '        local subs="$(_kmscli_subcommands "$cmdpath")"',
         '        if [[ -n "$subs" ]]; then compadd -- ${=subs}; else _files; fi',
@@ -226,6 +232,10 @@ def fish(tree: Cmd) -> str:
     lines += ["    end", "end", "", "complete -c kmscli -f"]
     for c in cmds:
         cond = f"__kmscli_at {_fish_quote(_key(c))}" if c.path else "__kmscli_at ''"
+        if c.argument_values:
+            lines.append(
+                f"complete -c kmscli -n {_fish_quote(cond)} -x -a {_fish_quote(' '.join(c.argument_values))}"
+            )
         for ch in c.children:
             lines.append(
                 f"complete -c kmscli -n {_fish_quote(cond)} -a {_fish_quote(ch.path[-1])} -d {_fish_quote(ch.summary[:70])}"

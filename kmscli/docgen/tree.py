@@ -13,6 +13,24 @@ KEY_OPTIONS = {"--key-id", "--target-key-id", "--destination-key-id", "--source-
 ALIAS_OPTIONS = {"--alias-name"}
 
 
+def _value_lists() -> dict[str, list[str]]:
+    """Options whose values come from a known list, though Click takes any text: completed from it,
+    never with file names."""
+    from kmscli.policy.actions import all_actions
+    from kmscli.service.pipeline.registry import OPERATION_MODULES
+
+    return {"--action": sorted(all_actions()), "--event-name": sorted(OPERATION_MODULES)}
+
+
+def _argument_values(path: tuple[str, ...]) -> list[str]:
+    """What the first positional argument of a command completes to (never file names)."""
+    if path in (("configure", "set"), ("configure", "get")):
+        from kmscli.service.features.configure import KEYS
+
+        return list(KEYS)
+    return []
+
+
 @dataclass
 class Opt:
     """One option of a command."""
@@ -45,6 +63,7 @@ class Cmd:
     options: list[Opt]
     arguments: list[str]
     children: list[Cmd] = field(default_factory=list)
+    argument_values: list[str] = field(default_factory=list)
 
     @property
     def summary(self) -> str:
@@ -74,6 +93,8 @@ def _option(param: click.Option) -> Opt:
         choices = [str(c) for c in ptype.choices]
     takes_value = not param.is_flag and not param.count
     metavar = "" if not takes_value else (ptype.name.upper() if ptype.name else "VALUE")
+    if not choices:
+        choices = next((v for n, v in _value_lists().items() if n in names), [])
     if choices:
         metavar = "CHOICE"
     return Opt(
@@ -98,7 +119,7 @@ def describe(cmd: click.Command, ctx: click.Context, path: tuple[str, ...] = ())
     arguments = [p.human_readable_name.upper() for p in cmd.params if isinstance(p, click.Argument)]
     help_text = (cmd.help or "").strip()
     short = cmd.get_short_help_str(limit=80) if path else "the aws kms commands, offline"
-    node = Cmd(path, help_text, short, options, arguments)
+    node = Cmd(path, help_text, short, options, arguments, argument_values=_argument_values(path))
     if isinstance(cmd, click.Group):
         for name in sorted(cmd.list_commands(ctx)):
             sub = cmd.get_command(ctx, name)
