@@ -339,3 +339,10 @@ def test_output_formats_on_every_command(cli: Any, tmp_path: Path, monkeypatch: 
                 assert yaml.safe_load(res.out) not in (None, ""), (path, res.out)
             else:
                 assert res.out.strip() and not res.out.lstrip().startswith(("{", "[", "-")), (path, res.out)
+
+
+def test_error_messages_show_caller_values_escaped(cli: Any) -> None:
+    res = cli("describe-key", "--key-id", "alias/x\x1b]0;pwned\x07\x1b[2J")
+    assert res.code in (252, 254)
+    assert "\x1b" not in res.err and "\x07" not in res.err
+    assert "\\x1b]0;pwned\\x07" in res.err
