@@ -21,15 +21,17 @@ _UNSAFE = {
     0x0A: "\\n",
     0x0D: "\\r",
 }
+#: The same, keeping line feeds and tabs: for text output on a terminal, where lines are the format.
+_UNSAFE_KEEP_LINES = {c: v for c, v in _UNSAFE.items() if c not in (0x09, 0x0A)}
 
 
-def visible(value: Any) -> str:
+def visible(value: Any, *, keep_lines: bool = False) -> str:
     """A caller-supplied value made safe to print on a terminal: control characters, DEL, C1 and
     bidi/zero-width characters shown as escapes (``\\x1b``, ``\\n``, ``\\u202e``), everything else as is.
     Human-readable views (table, text, the audit and policy views) print values through this; JSON and
     YAML output stay exact (their encoders escape such characters themselves)."""
     text = value if isinstance(value, str) else str(value)
-    return text.translate(_UNSAFE)
+    return text.translate(_UNSAFE_KEEP_LINES if keep_lines else _UNSAFE)
 
 
 def cell(value: Any) -> Any:
@@ -74,7 +76,7 @@ def apply_query(data: Any, query: str | None) -> Any:
 
 
 def _scalar(value: Any) -> str:
-    return visible(value)
+    return str(value)
 
 
 def _format_text(
@@ -232,12 +234,15 @@ def to_table(data: Any, title: str, color: bool, width: int | None = None) -> st
     return buf.getvalue()
 
 
-def render(data: Any, fmt: str, *, title: str = "", color: bool = False) -> str:
-    """Render ``data`` (already JSON-able) in ``fmt``."""
+def render(data: Any, fmt: str, *, title: str = "", color: bool = False, terminal: bool = False) -> str:
+    """Render ``data`` (already JSON-able) in ``fmt``. ``--output text`` is data for scripts and stays
+    exact when piped (`--query Policy --output text > policy.json`); on a ``terminal`` its control
+    characters other than line feeds and tabs are shown as escapes."""
     if fmt == "json":
         return json.dumps(data, indent=4, ensure_ascii=False) + "\n"
     if fmt == "text":
-        return to_text(data)
+        text = to_text(data)
+        return visible(text, keep_lines=True) if terminal else text
     if fmt == "yaml":
         return to_yaml(data)
     if fmt == "yaml-stream":

@@ -20,7 +20,11 @@ def emit(data: Any, opts: dict[str, Any], fmt: str, title: str = "") -> None:
     if data == {} and not opts.get("query"):
         return  # the AWS CLI prints nothing for an empty response
     data = render.apply_query(render.jsonable(data), opts.get("query"))
-    text = render.render(data, fmt, title=title, color=use_color(opts))
+    try:
+        terminal = bool(sys.stdout.isatty())
+    except (AttributeError, ValueError):
+        terminal = False
+    text = render.render(data, fmt, title=title, color=use_color(opts), terminal=terminal)
     from kmscli.cli.pager import page_or_write
 
     page_or_write(text, opts)
