@@ -24,22 +24,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         else:
             shutil.copy(ROOT / name, src / name)
     out = tmp_path_factory.mktemp("dist")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(out),
-            str(src),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    build = ["wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(src)]
+    proc = subprocess.run([sys.executable, "-m", "pip", *build], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "license" not in proc.stderr.lower(), proc.stderr  # no setuptools license deprecation warning
     return next(out.glob("kmscli-*.whl"))

@@ -269,24 +269,12 @@ def test_ci_signing_step(tmp_path: Path) -> None:
         return subprocess.run(args, cwd=tmp_path, env={**env, **extra}, capture_output=True, text=True)
 
     assert run(kmscli, "vault", "init").returncode == 0
-    key = run(
-        kmscli,
-        "create-key",
-        "--key-spec",
-        "ECC_NIST_P256",
-        "--key-usage",
-        "SIGN_VERIFY",
-        "--query",
-        "KeyMetadata.KeyId",
-        "--output",
-        "text",
-    ).stdout.strip()
-    assert (
-        run(
-            kmscli, "create-alias", "--alias-name", "alias/release-signing", "--target-key-id", key
-        ).returncode
-        == 0
+    signing = (
+        "create-key --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY --query KeyMetadata.KeyId --output text"
     )
+    key = run(kmscli, *signing.split()).stdout.strip()
+    alias = run(kmscli, "create-alias", "--alias-name", "alias/release-signing", "--target-key-id", key)
+    assert alias.returncode == 0, alias.stderr
     cheap = ("--kdf-memory-kib", "8", "--kdf-iterations", "1", "--kdf-parallelism", "1")
     made = run(
         kmscli,
