@@ -22,8 +22,8 @@ above its fence:
 
 A new section needs nothing: its sh/bash blocks are picked up and run. A document that never runs
 ``kmscli vault init`` starts with a vault already made, as its reader has one. ``kmscli`` is the one under test;
-``vault init`` is given the test KDF floor so that the whole check stays fast (a shim on PATH adds the
-three ``--kdf-*`` options; the recipes' text is run as written).
+``vault init`` and ``vault export-key`` are given the test KDF floor so that the whole check stays fast
+(a shim on PATH adds the three ``--kdf-*`` options; the recipes' text is run as written).
 """
 
 from __future__ import annotations
@@ -96,10 +96,11 @@ def recipes(path: str) -> list[Block]:
 
 
 KMSCLI_SHIM = """#!/bin/sh
-# the kmscli under test; `vault init` gets the test KDF floor so the check stays fast
-if [ "$1" = vault ] && [ "$2" = init ]; then
+# the kmscli under test; the commands that make a vault or bundle get the test KDF floor (fast)
+if [ "$1" = vault ] && {{ [ "$2" = init ] || [ "$2" = export-key ]; }}; then
+    sub=$2
     shift 2
-    exec {python} -m kmscli vault init --kdf-memory-kib 8 --kdf-iterations 1 --kdf-parallelism 1 "$@"
+    exec {python} -m kmscli vault "$sub" --kdf-memory-kib 8 --kdf-iterations 1 --kdf-parallelism 1 "$@"
 fi
 exec {python} -m kmscli "$@"
 """
