@@ -48,7 +48,7 @@ def unlock(raw: bool, ttl: str, **kwargs: Any) -> None:
         sys.stdout.write(f'export KMSCLI_SESSION="{token}"\n')
         sys.stderr.write(
             f"Session {info['SessionId'][:12]} expires at {info['Expiration'].isoformat()}; "
-            "end it with `kmscli lock`.\n"
+            'end it with `eval "$(kmscli lock)"`.\n'
         )
 
 
