@@ -160,8 +160,11 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], o
 
     if paginator(op_name) and not extra.get("no_paginate"):
         if fmt == "yaml-stream":  # each page printed as it arrives, as the AWS CLI streams it
-            for page in iter_pages(call, op_name, request, extra):
-                emit(page, opts, fmt, title=op_name)
+            from kmscli.cli.pager import paged_stdout
+
+            with paged_stdout(opts):  # on a terminal, one pager for the whole stream
+                for page in iter_pages(call, op_name, request, extra):
+                    emit(page, opts, fmt, title=op_name)
             return
         result = paginate(call, op_name, request, extra)
     else:
