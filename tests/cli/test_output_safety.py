@@ -355,3 +355,45 @@ def test_error_messages_show_caller_values_escaped(cli: Any) -> None:
     assert res.code in (252, 254)
     assert "\x1b" not in res.err and "\x07" not in res.err
     assert "\\x1b]0;pwned\\x07" in res.err
+
+
+@pytest.mark.parametrize("args", [["audit"], ["policy", "show", "--key-id", "KEY"], ["audit", "stats"]])
+def test_long_audit_and_policy_views_page_on_a_terminal(
+    cli: Any, args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end on a pseudo-terminal: the views go through KMSCLI_PAGER, as the other commands do."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    key = _story(cli)
+    seen = tmp_path / "paged.txt"
+    monkeypatch.setenv("KMSCLI_PAGER", f"tee {seen}")
+    monkeypatch.setenv("COLUMNS", "100")
+    import threading
+
+    master, slave = pty.openpty()
+
+    def drain() -> None:  # the terminal's side: read everything, so no write ever blocks
+        try:
+            while os.read(master, 65536):
+                pass
+        except OSError:
+            pass
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        argv = [sys.executable, "-m", "kmscli", *(key if a == "KEY" else a for a in args)]
+        proc = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE, timeout=60
+        )
+    finally:
+        os.close(slave)
+        reader.join(timeout=5)
+        os.close(master)
+    assert proc.returncode == 0, proc.stderr
+    shown = seen.read_text()
+    assert shown.strip(), "nothing went through the pager"
+    assert "\x1b]0;" not in shown
