@@ -9,6 +9,7 @@ import click
 
 from kmscli.cli.globals import pop_globals, with_global_options
 from kmscli.cli.listing import ListingGroup
+from kmscli.cli.render import visible
 from kmscli.cli.run import emit
 
 
@@ -32,7 +33,7 @@ def configure(ctx: click.Context, **kwargs: Any) -> None:
     for key, (label, _) in KEYS.items():
         current = get_value(profile, key)
         while True:
-            answer = _ask(f"{label} [{current if current is not None else 'None'}]")
+            answer = _ask(f"{label} [{visible(current) if current is not None else 'None'}]")
             if answer is None:
                 click.echo(
                     "\nkmscli configure: end of input; the remaining settings keep their values", err=True
