@@ -12,10 +12,11 @@ from typing import Any
 
 import click
 
-from kmscli.cli.globals import pop_globals, settings_overrides, with_global_options
+from kmscli.cli.globals import pop_globals, with_global_options
 from kmscli.cli.listing import ListingGroup
 from kmscli.cli.run import emit
 from kmscli.errors import KmscliError, UsageError
+from kmscli.invocation import Invocation
 
 
 class ArtifactSignatureInvalid(KmscliError):
@@ -30,13 +31,11 @@ _ALGORITHM_HELP = (
 )
 
 
-def _service(opts: dict[str, Any]) -> Any:
+def _service(inv: Invocation) -> Any:
     from kmscli.cli.prompt import tty_prompt
     from kmscli.service.features.session import open_service
-    from kmscli.settings import load_settings
 
-    settings = load_settings(settings_overrides(opts))
-    return open_service(settings, tty_prompt()), settings
+    return open_service(inv.settings, inv.sources, tty_prompt())
 
 
 def _read(path: str, what: str) -> bytes:
@@ -71,9 +70,9 @@ def sign(
     for ML-DSA). Writes the raw signature (DER for ECDSA), which openssl verifies."""
     from kmscli.service.features.artifact import sign_file
 
-    opts = pop_globals(kwargs)
+    inv = pop_globals(kwargs)
     path = _check_file(file)
-    ctx, settings = _service(opts)
+    ctx = _service(inv)
     signature, summary = sign_file(ctx, path, key_id, signing_algorithm)
     target = Path(signature_file or f"{file}.sig")
     try:
@@ -81,7 +80,7 @@ def sign(
     except OSError as exc:
         raise UsageError(f"cannot write signature file {target}: {exc.strerror}") from None
     summary["SignatureFile"] = str(target)
-    emit(summary, opts, opts.get("output") or settings.output, "Artifact")
+    emit(summary, inv, inv.output(), "Artifact")
 
 
 @artifact.command("verify")
@@ -106,7 +105,7 @@ def verify(
     from kmscli.crypto.asymmetric import InvalidSignatureError
     from kmscli.errors import KMSInvalidSignatureException
 
-    opts = pop_globals(kwargs)
+    inv = pop_globals(kwargs)
     if (key_id is None) == (public_key is None):
         raise UsageError("give exactly one of --key-id and --public-key")
     path = _check_file(file)
@@ -121,17 +120,15 @@ def verify(
         else:
             from kmscli.service.features.artifact import verify_file_with_key
 
-            ctx, _settings = _service(opts)
+            ctx = _service(inv)
             assert key_id is not None
             alg = verify_file_with_key(ctx, path, signature, key_id, signing_algorithm)
     except (InvalidSignatureError, KMSInvalidSignatureException):
         raise ArtifactSignatureInvalid(
             f"invalid signature: {signature_file} is not a valid signature of {file} for this key"
         ) from None
-    if opts.get("output"):
-        from kmscli.cli.run import emit
-
-        emit({"Verified": True, "SigningAlgorithm": alg}, opts, opts["output"], "Verify")
+    if inv.options.get("output"):
+        emit({"Verified": True, "SigningAlgorithm": alg}, inv, inv.output(), "Verify")
         return
     click.echo(f"Verified OK ({alg})")
 
@@ -146,8 +143,8 @@ def public_key(key_id: str, out_file: str | None, **kwargs: Any) -> None:
     The output is the PEM file itself, so --output does not apply (`get-public-key` gives the data)."""
     from kmscli.service.features.artifact import public_key_pem
 
-    opts = pop_globals(kwargs)
-    ctx, _settings = _service(opts)
+    inv = pop_globals(kwargs)
+    ctx = _service(inv)
     pem = public_key_pem(ctx, key_id)
     if out_file is None:
         click.echo(pem.decode("ascii"), nl=False)

@@ -11,6 +11,14 @@ from kmscli.cli.globals import pop_globals, with_global_options
 from kmscli.cli.listing import ListingGroup
 from kmscli.cli.render import visible
 from kmscli.cli.run import emit
+from kmscli.invocation import Invocation
+
+
+def _profile(inv: Invocation) -> tuple[str, str]:
+    """(profile name, config file path) for this invocation, without loading the profile."""
+    from kmscli.settings import config_path, profile_name
+
+    return profile_name(inv.options, inv.environ), config_path(inv.environ)
 
 
 @click.group(cls=ListingGroup, invoke_without_command=True)
@@ -26,12 +34,11 @@ def configure(ctx: click.Context, **kwargs: Any) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from kmscli.errors import UsageError
-    from kmscli.service.features.configure import KEYS, current_profile, get_value, set_value, validate
+    from kmscli.service.features.configure import KEYS, get_value, set_value, validate
 
-    opts = pop_globals(kwargs)
-    profile = current_profile(opts.get("profile"))
-    for key, (label, _) in KEYS.items():
-        current = get_value(profile, key)
+    profile, path = _profile(pop_globals(kwargs))
+    for key, label in KEYS.items():
+        current = get_value(profile, key, path)
         while True:
             answer = _ask(f"{label} [{visible(current) if current is not None else 'None'}]")
             if answer is None:
@@ -48,7 +55,7 @@ def configure(ctx: click.Context, **kwargs: Any) -> None:
                     raise
                 click.echo(f"  {exc.message}", err=True)
                 continue
-            set_value(profile, key, answer)
+            set_value(profile, key, answer, path)
             break
 
 
@@ -70,11 +77,12 @@ def _ask(text: str) -> str | None:
 def set_cmd(key: str, value: str, **kwargs: Any) -> None:
     """Set one setting (region, account_id, output, principal, vault) in the profile.
 
+    The value is checked first: a malformed one (e.g. region `us-east`) is refused with exit 252.
     Prints nothing, so --output does not apply."""
-    from kmscli.service.features.configure import current_profile, set_value
+    from kmscli.service.features.configure import set_value
 
-    opts = pop_globals(kwargs)
-    set_value(current_profile(opts.get("profile")), key, value)
+    profile, path = _profile(pop_globals(kwargs))
+    set_value(profile, key, value, path)
 
 
 @configure.command("get")
@@ -84,10 +92,10 @@ def get_cmd(key: str, **kwargs: Any) -> None:
     """Print one setting of the profile; exit status 1 when it is not set (as aws configure get).
 
     The bare value, as `aws configure get` prints it: --output does not apply (`configure list` gives data)."""
-    from kmscli.service.features.configure import current_profile, get_value
+    from kmscli.service.features.configure import get_value
 
-    opts = pop_globals(kwargs)
-    value = get_value(current_profile(opts.get("profile")), key)
+    profile, path = _profile(pop_globals(kwargs))
+    value = get_value(profile, key, path)
     if value is None:
         raise click.exceptions.Exit(1)
     sys.stdout.write(f"{value}\n")
@@ -97,9 +105,10 @@ def get_cmd(key: str, **kwargs: Any) -> None:
 @with_global_options
 def list_cmd(**kwargs: Any) -> None:
     """Show every setting of the profile, its value and where it comes from."""
-    from kmscli.service.features.configure import current_profile, list_values
+    from kmscli.service.features.configure import list_values
 
-    opts = pop_globals(kwargs)
-    overrides = {"region": opts.get("region"), "vault": opts.get("vault")}
-    result = list_values(current_profile(opts.get("profile")), overrides)
-    emit(result, opts, opts.get("output") or "json", "Configuration")
+    inv = pop_globals(kwargs)
+    profile, _ = _profile(inv)
+    overrides = {"region": inv.options.get("region"), "vault": inv.options.get("vault")}
+    result = list_values(profile, overrides, inv.environ)
+    emit(result, inv, inv.output("json"), "Configuration")

@@ -10,6 +10,8 @@ import re
 
 import click
 
+from kmscli.cli.globals import Group
+
 
 def first_sentence(text: str) -> str:
     """The first sentence of a help text, whitespace folded, without its final full stop."""
@@ -18,8 +20,9 @@ def first_sentence(text: str) -> str:
     return (match.group(1) if match else flat).rstrip(".")
 
 
-class ListingGroup(click.Group):
-    """A group whose ``--help`` lists each subcommand with its whole first sentence."""
+class ListingGroup(Group):
+    """A group (abbreviations and short usage errors as ``globals.Group``) whose ``--help`` lists each
+    subcommand with its whole first sentence."""
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The Commands section: name, then the first sentence of its help (wrapped, never cut)."""

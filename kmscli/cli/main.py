@@ -34,6 +34,16 @@ def _operation_names() -> dict[str, str]:
 class RootGroup(ListingGroup):
     """Lists KMS operations and extra command groups; builds each only when it is invoked."""
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Click's, except that an unknown command suggests the closest names (exit 252): the
+        commands are built lazily, so Click's own suggestions (from ``self.commands``) see none."""
+        name = args[0]
+        if self.get_command(ctx, name) is None and not ctx.resilient_parsing and not name.startswith("-"):
+            raise click.exceptions.NoSuchCommand(name, possibilities=self.list_commands(ctx), ctx=ctx)
+        return super().resolve_command(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Every subcommand name, sorted."""
         return sorted([*_operation_names(), *EXTRA_COMMANDS])

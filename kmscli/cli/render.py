@@ -7,9 +7,6 @@ import datetime as dt
 import json
 from typing import IO, Any
 
-OUTPUT_FORMATS = ("json", "text", "table", "yaml", "yaml-stream")
-
-
 # Characters a terminal acts on rather than prints: C0 controls (ESC starts window-title, conceal and
 # clear-screen sequences), DEL, C1 controls (0x9b is a one-byte CSI), and the Unicode bidirectional
 # overrides and isolates, which reorder what is shown. Zero-width and line/paragraph separators too.

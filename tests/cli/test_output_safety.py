@@ -203,24 +203,26 @@ def test_streamed_views_go_through_the_pager(monkeypatch: pytest.MonkeyPatch, tm
     import sys
 
     from kmscli.cli import pager
+    from kmscli.invocation import Invocation
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
             return True
 
     seen = tmp_path / "paged.txt"
-    monkeypatch.setenv("KMSCLI_PAGER", f"tee {seen}")
+    paging = Invocation({}, {"KMSCLI_PAGER": f"tee {seen}"})
     tty = Tty()
     monkeypatch.setattr(sys, "stdout", tty)
-    with pager.paged_stdout({}):
+    with pager.paged_stdout(paging):
         assert sys.stdout is not tty
         sys.stdout.write("row\n" * 500)
     assert sys.stdout is tty
     assert seen.read_text() == "row\n" * 500
-    with pager.paged_stdout({"no_cli_pager": True}):
+    with pager.paged_stdout(Invocation({"no_cli_pager": True}, {"KMSCLI_PAGER": f"tee {seen}"})):
         assert sys.stdout is tty
-    monkeypatch.setenv("KMSCLI_PAGER", "/does/not/exist")
-    with pager.paged_stdout({}):  # a pager that cannot start is skipped
+    with pager.paged_stdout(Invocation({}, {"KMSCLI_PAGER": "/does/not/exist"})):  # cannot start: skipped
+        assert sys.stdout is tty
+    with pager.paged_stdout(Invocation({}, {"KMSCLI_PAGER": ""})):  # paging off
         assert sys.stdout is tty
 
 

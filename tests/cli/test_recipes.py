@@ -19,6 +19,9 @@ above its fence:
     The block's standard input (``\\n`` for a new line); empty otherwise.
 ``<!-- recipe-expect: REGEX -->``
     The block's combined output must match REGEX (for recipes whose point is a refusal or a message).
+``<!-- recipe-exit-codes: WHY -->``
+    For a block of examples that fail on purpose: each line runs on its own and must exit with the
+    number its trailing comment starts with (``# 254 NotFoundException``), or 0 without one.
 
 A new section needs nothing: its sh/bash blocks are picked up and run. A document that never runs
 ``kmscli vault init`` starts with a vault already made, as its reader has one. ``kmscli`` is the one under test;
@@ -51,7 +54,7 @@ SKIP_REASONS = {
     "test, and CI runs `make test` and `make demo` directly",
 }
 
-MARKER = re.compile(r"^<!--\s*recipe-(skip|setup|stdin|expect):\s*(.*?)\s*-->\s*$")
+MARKER = re.compile(r"^<!--\s*recipe-(skip|setup|stdin|expect|exit-codes):\s*(.*?)\s*-->\s*$")
 FENCE = re.compile(r"^(`{3,}|~{3,})\s*([\w+-]*)")
 PASSPHRASE = "readme check passphrase, throwaway vault"
 
@@ -155,8 +158,33 @@ def workspace(tmp: Path) -> dict[str, str]:
     return env
 
 
+def run_lines(block: Block, cwd: Path, env: dict[str, str]) -> None:
+    """A block of one-line examples, each with its exit status in its trailing comment."""
+    for offset, line in enumerate(block.text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        code = re.search(r"#\s*(\d+)", line)
+        expected = int(code.group(1)) if code else 0
+        proc = subprocess.run(
+            ["bash", "-uo", "pipefail", "-c", line],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == expected, (
+            f"{block.path}:{block.line + offset}: exit {proc.returncode}, the comment says {expected}:\n"
+            f"{line}\n{proc.stdout}{proc.stderr}"
+        )
+        assert "Traceback" not in proc.stderr, f"{block.path}:{block.line + offset}: {proc.stderr}"
+
+
 def run_block(block: Block, cwd: Path, env: dict[str, str]) -> None:
     where = f"{block.path}:{block.line}"
+    if "exit-codes" in block.markers:
+        run_lines(block, cwd, env)
+        return
     if "setup" in block.markers:
         setup = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", block.markers["setup"]],
@@ -234,6 +262,8 @@ def test_harness_catches_a_failing_recipe(tmp_path: Path) -> None:
         ("kmscli describe-key --key-id alias/none --output json | cat\n", {}),
         ('echo "$KEY"\n', {}),
         ("echo fine\n", {"expect": "refused"}),
+        ("kmscli list-keys --limit many   # 0\n", {"exit-codes": "examples"}),
+        ("kmscli --version   # 252\n", {"exit-codes": "examples"}),
     ):
         with pytest.raises(AssertionError):
             run_block(Block("t.md", 1, "sh", text, markers), tmp_path, env)
