@@ -21,6 +21,8 @@ EXTRA_COMMANDS: dict[str, str] = {
     "lock": "kmscli.cli.session_cmds:lock",
     "_complete-ids": "kmscli.cli.complete_cmd:complete_ids",
     "configure": "kmscli.cli.configure_cmds:configure",
+    "credentials": "kmscli.cli.credentials_cmds:credentials",
+    "serve": "kmscli.cli.serve_cmd:serve",
 }
 
 
@@ -41,7 +43,14 @@ class RootGroup(ListingGroup):
         commands are built lazily, so Click's own suggestions (from ``self.commands``) see none."""
         name = args[0]
         if self.get_command(ctx, name) is None and not ctx.resilient_parsing and not name.startswith("-"):
-            raise click.exceptions.NoSuchCommand(name, possibilities=self.list_commands(ctx), ctx=ctx)
+            no_such = getattr(click.exceptions, "NoSuchCommand", None)  # Click >= 8.2
+            if no_such is not None:
+                raise no_such(name, possibilities=self.list_commands(ctx), ctx=ctx)
+            import difflib  # Click 8.1 (the declared floor): the same message, built here
+
+            close = difflib.get_close_matches(name, self.list_commands(ctx))
+            hint = f" Did you mean one of these: {', '.join(repr(c) for c in close)}?" if close else ""
+            raise click.UsageError(f"No such command '{name}'.{hint}", ctx=ctx)
         return super().resolve_command(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -50,27 +50,21 @@ def unlock(raw: bool, ttl: str, **kwargs: Any) -> None:
 def lock(**kwargs: Any) -> None:
     """End every session of the vault; use as `eval "$(kmscli lock)"`.
 
-    Session files are destroyed, so every token stops working. Prints `unset KMSCLI_SESSION` for the
-    shell to eval, and on stderr how many sessions ended and whether the Lock event was audited: it is
-    when the vault key is at hand without a prompt (a live KMSCLI_SESSION, KMSCLI_PASSPHRASE or a
-    passphrase file); otherwise the sessions still end, unaudited, and it says so. With --output the
-    result is printed in that format instead ({"VaultId", "SessionsDestroyed", "Audited"}).
+    Session files are destroyed, so every token stops working, and the Lock event is audited. The
+    vault is authenticated first, with KMSCLI_SESSION or else the passphrase (prompted on a terminal).
+    Prints `unset KMSCLI_SESSION` for the shell to eval, and on stderr how many sessions ended and that
+    the Lock event was recorded. With --output the result is printed in that format instead
+    ({"VaultId", "SessionsDestroyed", "Audited"}).
     """
+    from kmscli.cli.prompt import tty_prompt
     from kmscli.service.features.sessionops import lock_sessions
 
     inv = pop_globals(kwargs)
-    result = lock_sessions(inv.settings, inv.sources)
+    result = lock_sessions(inv.settings, inv.sources, tty_prompt())
     if inv.options.get("output"):
         emit(result, inv, inv.output(), "Lock")
         return
     sys.stdout.write("unset KMSCLI_SESSION\n")
     sys.stdout.flush()
-    count = result["SessionsDestroyed"]
-    if result["Audited"]:
-        note = "recorded in the audit log"
-    else:
-        note = (
-            "NOT recorded in the audit log: no live KMSCLI_SESSION, KMSCLI_PASSPHRASE or passphrase "
-            "file was at hand to open it"
-        )
-    sys.stderr.write(f"Locked: {count} session(s) ended; {note}.\n")
+    note = "recorded in the audit log" if result["Audited"] else "NOT recorded in the audit log"
+    sys.stderr.write(f"Locked: {result['SessionsDestroyed']} session(s) ended; {note}.\n")

@@ -332,6 +332,8 @@ def test_output_formats_on_every_command(cli: Any, tmp_path: Path, monkeypatch: 
         "audit verify": ["audit", "verify"],
         "audit tail": ["audit", "tail"],
         "lock": ["lock"],
+        "credentials create": ["credentials", "create", "--principal", "arn:aws:iam::111122223333:role/App"],
+        "credentials list": ["credentials", "list"],
     }
     monkeypatch.setenv("KMSCLI_NEW_PASSPHRASE", "another passphrase")
     commands = _leaf_commands()
