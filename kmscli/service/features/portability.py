@@ -90,13 +90,13 @@ def restore(
 ) -> dict[str, Any]:
     """Recreate a vault folder from a backup (or bundle); refuses to clobber one without ``force``."""
     target = Path(settings.vault_path)
+    sealed = archive.ArchiveFile.open(infile)  # first: a missing or foreign file is the error to report
     if target.is_file():
         raise VaultEnvironmentError(f"the vault path {target} is a file; restore needs a folder path")
     if Vault.exists(target) and not force:
         raise VaultEnvironmentError(
             f"a vault already exists at {target}; refusing to overwrite it without --force"
         )
-    sealed = archive.ArchiveFile.open(infile)
     opened = sealed.unlock(get_passphrase(sources, prompt, what="Passphrase of the backup"))
     assert isinstance(opened, archive.ArchiveVault)
     parent = target.parent
