@@ -43,6 +43,8 @@ FILTER_NAMES = (
     "end_time",
     "errors_only",
     "encryption_context",
+    "access_key_id",
+    "source_ip_address",
     "log_file",
 )
 _META = "kmscli.audit"
@@ -81,6 +83,16 @@ def filter_options(func: F) -> F:
             multiple=True,
             metavar="K=V",
             help="Encryption context pair the request carried (repeatable; all must match).",
+        ),
+        click.option(
+            "--access-key-id",
+            metavar="AKID",
+            help="Access key id the caller signed with (userIdentity.accessKeyId).",
+        ),
+        click.option(
+            "--source-ip-address",
+            metavar="IP",
+            help="Address the call came from (sourceIPAddress), compared exactly.",
         ),
         click.option(
             "--log-file",
@@ -157,6 +169,8 @@ def _source(opts: dict[str, Any], found: dict[str, Any]) -> tuple[Path, Filters,
             end=end,
             errors_only=bool(found.get("errors_only")),
             context=_context_pairs(found.get("encryption_context") or ()),
+            access_key_id=found.get("access_key_id"),
+            source_ip=found.get("source_ip_address"),
         )
     except QueryError as exc:
         raise UsageError(str(exc)) from None
