@@ -116,9 +116,10 @@ class AuditLog:
         data = b"".join(
             json.dumps(e, separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for e in lines
         )
+        sealed = None
         if fs.exists(path) and os.stat(path).st_size + len(data) > self.segment_bytes:
             match = SEGMENT_RE.match(os.path.basename(path))
-            path = fs.join(self.folder, segment_name(int(match.group(1)) + 1 if match else 1))
+            sealed, path = path, fs.join(self.folder, segment_name(int(match.group(1)) + 1 if match else 1))
         new_segment = not fs.exists(path)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, fs.FILE_MODE)
         try:
@@ -130,6 +131,18 @@ class AuditLog:
             os.close(fd)
         if new_segment:  # the new file's folder entry must survive a power loss too
             fs.fsync_dir(self.folder)
+        if sealed is not None:
+            self._index(sealed)
+
+    def _index(self, segment: str) -> None:
+        """Write the sidecar index of a segment just sealed (docs/audit.md, "The index"). It is
+        derived data: when it cannot be written, queries scan that segment and the event stands."""
+        from kmscli.audit import index
+
+        try:
+            index.write(segment, self.key)
+        except Exception:  # never fail an append whose event is already durable
+            pass
 
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         """Number, chain and durably append ``event``; raises AuditWriteError when it cannot."""

@@ -233,9 +233,7 @@ class Filters:
                 return False
         if self.access_key_id and event_access_key_id(event) != self.access_key_id:
             return False
-        if self.source_ip and event.get("sourceIPAddress") != self.source_ip:
-            return False
-        return True
+        return not self.source_ip or event.get("sourceIPAddress") == self.source_ip
 
 
 def event_access_key_id(event: dict[str, Any]) -> Any:
@@ -347,6 +345,28 @@ def _well_formed(line: bytes) -> bool:
     )
 
 
+#: What :func:`parse_line` returns for a blank line (skipped, not counted).
+BLANK: Any = object()
+_scan_once: Any = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009 (set in __init__, untyped)
+
+
+def parse_line(line: bytes) -> Any:
+    """The JSON value of one log line (None when unreadable, :data:`BLANK` when blank): one object is
+    parsed with the C scanner directly (json.loads adds encoding detection and wrapper calls)."""
+    try:
+        decoded = line.decode()
+        if decoded[:1] == "{":
+            event, last = _scan_once(decoded, 0)
+            if last != len(decoded) and decoded[last:].strip():
+                return None
+            return event
+        if decoded.strip():
+            return json.loads(decoded)
+        return BLANK
+    except (StopIteration, ValueError):
+        return None
+
+
 class SegmentIndex(Protocol):
     """An authenticated sidecar index of one segment (:mod:`kmscli.audit.index`)."""
 
@@ -403,8 +423,6 @@ def _scan(
     quick = fast_accept(filters) if raw else None
     groups = filters.needle_groups()
     ordered = False
-    scan_once: Any = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009 (set in __init__, untyped)
-    loads = json.loads
     matches = filters.matches
 
     def judge(line: bytes, rest: list[list[bytes]], found: list[tuple[bytes, Any]]) -> None:
@@ -415,19 +433,9 @@ def _scan(
             stats.candidates += 1
             found.append((line, None))
             return
-        event: Any = None
-        try:
-            decoded = line.decode()
-            if decoded[:1] == "{":
-                event, last = scan_once(decoded, 0)
-                if last != len(decoded) and decoded[last:].strip():
-                    event = None
-            elif decoded.strip():
-                event = loads(decoded)
-            else:
-                return
-        except (StopIteration, ValueError):
-            event = None
+        event = parse_line(line)
+        if event is BLANK:
+            return
         stats.candidates += 1
         if not isinstance(event, dict):
             stats.unreadable += 1

@@ -141,7 +141,35 @@ def _context_pairs(values: Iterable[str]) -> list[tuple[str, str]]:
     return pairs
 
 
+class Source:
+    """What a query reads: the log, the filters, alias names for display, usable segment indexes."""
+
+    __slots__ = ("aliases", "filters", "indexes", "settings", "target")
+
+    def __init__(self, target: Path, filters: Filters, aliases: dict[str, str], settings: Any) -> None:
+        self.target = target
+        self.filters = filters
+        self.aliases = aliases
+        self.settings = settings
+        self.indexes: dict[str, Any] = {}
+
+    def load_indexes(self) -> dict[str, Any]:
+        """The vault's authenticated segment indexes when a selective query can use them (never
+        for ``--log-file``: a foreign log is scanned)."""
+        if self.settings is not None and self.filters != Filters():
+            from kmscli.service.features import auditops
+
+            self.indexes = auditops.query_indexes(self.settings, self.target)
+        return self.indexes
+
+
 def _source(opts: dict[str, Any], found: dict[str, Any]) -> tuple[Path, Filters, dict[str, str]]:
+    """The log to read, the filters, and key id -> alias names for display."""
+    src = _query_source(opts, found)
+    return src.target, src.filters, src.aliases
+
+
+def _query_source(opts: dict[str, Any], found: dict[str, Any]) -> Source:
     """The log to read, the filters, and key id -> alias names for display."""
     now = dt.datetime.now(dt.UTC)
     key_id = found.get("key_id")
@@ -150,6 +178,7 @@ def _source(opts: dict[str, Any], found: dict[str, Any]) -> tuple[Path, Filters,
         end = parse_time(found["end_time"], now) if found.get("end_time") else None
         targets: set[str] = set()
         aliases: dict[str, str] = {}
+        settings = None
         if found.get("log_file"):
             target = Path(found["log_file"])
         else:
@@ -174,7 +203,7 @@ def _source(opts: dict[str, Any], found: dict[str, Any]) -> tuple[Path, Filters,
         )
     except QueryError as exc:
         raise UsageError(str(exc)) from None
-    return target, filters, aliases
+    return Source(target, filters, aliases, settings)
 
 
 class _Bytes:
@@ -358,15 +387,18 @@ def audit(ctx: click.Context, max_items: int | None, **kwargs: Any) -> None:
             ctx.meta[_META]["max_items"] = max_items
         return
     fmt = _default_format(opts, "table", "jsonl", QUERY_FORMATS)
-    target, filters, aliases = _source(opts, found)
-    writer = EventWriter(fmt, opts, aliases)
+    src = _query_source(opts, found)
+    writer = EventWriter(fmt, opts, src.aliases)
     stats = ScanStats()
     _no_cycle_collection()
     remaining = max_items
-    paths = log_paths(target)
+    paths = log_paths(src.target)
+    indexes = src.load_indexes()
     raw = fmt in ("json", "jsonl") and not opts.get("query")
     batches: Iterable[list[Any]] = (
-        scan_raw_batches(paths, filters, stats) if raw else scan_batches(paths, filters, stats)
+        scan_raw_batches(paths, src.filters, stats, indexes)
+        if raw
+        else scan_batches(paths, src.filters, stats, indexes)
     )
     for batch in batches:
         if remaining is not None:
@@ -409,19 +441,46 @@ def verify(repair: bool, **kwargs: Any) -> None:
         for problem in (report.problem, report.torn):
             if problem is not None:
                 lines.append(f"{problem.location()}: {problem.kind}: {problem.detail}")
+        for bad in report.indexes:
+            lines.append(f"{bad.segment}: index {bad.kind}: {bad.detail}; run `kmscli audit reindex`")
         if report.ok:
             lines.append(
                 f"OK: {report.events} events in {len(report.segments)} segment(s), chain intact "
                 f"(last sequence {report.last_sequence})"
             )
+        elif report.problem is None and report.torn is None:
+            lines.append(f"FAILED: the chain is intact ({report.events} events) but an index is not")
         else:
             lines.append(f"FAILED: {report.events} events verified before the first problem")
         sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
     if not report.ok:
         raise VerificationFailed(
-            "the audit log failed verification" if report.problem else "the audit log has a torn final line"
+            "the audit log failed verification"
+            if report.problem
+            else "the audit log has a torn final line"
+            if report.torn
+            else "an audit index failed verification"
         )
+
+
+@audit.command()
+@audit_globals(VERIFY_FORMATS)
+def reindex(**kwargs: Any) -> None:
+    """Rebuild the sidecar index of every sealed segment (queries use it to skip lines that cannot
+    match; a missing or stale index only makes them scan). Records a ReindexAuditLog event."""
+    from kmscli.cli.prompt import tty_prompt
+    from kmscli.service.features import auditops
+
+    opts, found = _merged(kwargs, filters=False)
+    if found:
+        raise UsageError("audit reindex takes no filters: it always indexes every sealed segment")
+    written = auditops.reindex(_settings(opts), tty_prompt())
+    if (opts.get("output") or "text") == "json":
+        sys.stdout.write(json.dumps({"Indexes": written}, indent=4) + "\n")
+    else:
+        sys.stdout.write(f"indexed {len(written)} sealed segment(s)\n")
+    sys.stdout.flush()
 
 
 @audit.command()
@@ -439,10 +498,11 @@ def stats(width: int, **kwargs: Any) -> None:
     from kmscli.audit.stats import collect
 
     opts, found = _merged(kwargs)
-    target, filters, aliases = _source(opts, found)
+    src = _query_source(opts, found)
     scan_stats = ScanStats()
     _no_cycle_collection()
-    data = collect((event for _raw, event in scan(log_paths(target), filters, scan_stats)), aliases)
+    events = scan(log_paths(src.target), src.filters, scan_stats, src.load_indexes())
+    data = collect((event for _raw, event in events), src.aliases)
     fmt = _default_format(opts, "table", "json", (*STATS_FORMATS, "yaml-stream"))
     if fmt == "table" and not opts.get("query"):
         _print_stats(data, width, use_color(opts))

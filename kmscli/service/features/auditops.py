@@ -6,6 +6,7 @@ The CLI never opens vault files itself (DESIGN section 2); it calls these.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,9 @@ from kmscli.audit.log import AuditLog
 from kmscli.audit.query import normalize_key_ref
 from kmscli.audit.verify import Report, verify_log
 from kmscli.errors import VaultEnvironmentError
-from kmscli.service.features.session import Prompt, kmscli_event, unlock
+from kmscli.service.features.session import Prompt, audit_log_for, kmscli_event, unlock
 from kmscli.settings import Settings
+from kmscli.vault import fs
 from kmscli.vault.store import Vault
 
 
@@ -63,15 +65,54 @@ def alias_targets(settings: Settings, ref: str) -> set[str]:
     return {target} if isinstance(target, str) else set()
 
 
+def query_indexes(settings: Settings, folder: Path) -> dict[str, Any]:
+    """The authenticated indexes of the vault's sealed segments, when the vault can be unlocked
+    without asking (KMSCLI_SESSION, or a passphrase from the environment or a file); otherwise
+    none, and queries scan (docs/audit.md, "The index"). Queries never prompt."""
+    from kmscli.audit import index
+
+    if not any(name.endswith(index.SUFFIX) for name in _names(folder)):
+        return {}
+    try:
+        vault = unlock(settings, None)
+    except Exception:  # no session, no passphrase source, or a wrong one: scan instead
+        return {}
+    return dict(index.load_all(str(folder), vault.audit_key))
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
+def reindex(settings: Settings, prompt: Prompt | None) -> list[str]:
+    """Rebuild the sidecar index of every sealed segment, under the audit log's lock."""
+    from kmscli.audit import index
+
+    vault = unlock(settings, prompt)
+    folder = fs.join(vault.path, "audit")
+    if not fs.is_dir(folder):
+        return []
+    with fs.locked(fs.join(folder, ".lock"), exclusive=True):
+        written = index.reindex(folder, vault.audit_key)
+    audit_log_for(vault, settings).append(kmscli_event(settings, "ReindexAuditLog", {"indexes": written}))
+    return written
+
+
 def verify(settings: Settings, prompt: Prompt | None, *, repair: bool = False) -> Report:
     """Unlock the vault (the chain key derives from the vault key) and verify its audit log.
 
     With ``repair``, a torn final line is cut and a RepairAuditLog event recorded; nothing else
     is ever changed.
     """
+    from kmscli.audit import index
+
     vault = unlock(settings, prompt)
     folder = Path(vault.path) / "audit"
     report = verify_log(folder, vault.audit_key)
+    report.indexes = [p for p in index.check(str(folder), vault.audit_key) if p.kind != "missing"]
     if repair and report.torn is not None:
         log = AuditLog(folder, vault.audit_key, settings.audit_segment_bytes)
         base = kmscli_event(settings, "RepairAuditLog")
@@ -79,6 +120,7 @@ def verify(settings: Settings, prompt: Prompt | None, *, repair: bool = False) -
         if recorded is None:  # someone else's append already cut it
             raise VaultEnvironmentError("the torn tail was already repaired by another process; verify again")
         fixed = verify_log(folder, vault.audit_key)
+        fixed.indexes = report.indexes
         fixed.repaired = {
             "File": report.torn.file,
             "Line": report.torn.line,
