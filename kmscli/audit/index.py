@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from kmscli.audit import query
-from kmscli.audit.log import _last_line, segments
+from kmscli.audit.log import segments
 from kmscli.crypto import primitives
 from kmscli.vault import fs
 
@@ -49,6 +49,8 @@ BLOCK_LINES = 512
 READ_BLOCK = 4 * 1024 * 1024
 #: Candidates closer than this are read with one pread.
 RUN_BYTES = 256 * 1024
+#: Bytes at the end of a segment whose hash binds its index to it (checked before every use).
+TAIL_BYTES = 4096
 #: Largest header accepted (a hostile file cannot make a query allocate more).
 MAX_HEADER = 64 * 1024 * 1024
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -214,6 +216,7 @@ def build(segment: str, audit_key: bytes) -> bytes:
         "firstSequence": first_seq,
         "lastSequence": last.get("sequence") if last else None,
         "lastChain": last.get("chain") if last else None,
+        "tail": _tail_digest(segment, total),
         "typecode": typecode,
         "blocks": blocks,
         "fields": sections,
@@ -238,6 +241,18 @@ def _whole_digest(segment: str, size: int) -> str:
     finally:
         os.close(fd)
     return bytes(hasher.finalize()).hex()
+
+
+def _tail_digest(segment: str, size: int) -> str:
+    """SHA-256 of the last :data:`TAIL_BYTES` of the segment's first ``size`` bytes: they hold its last
+    line, whose chain value depends on every line before it."""
+    fd = os.open(segment, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        start = max(0, size - TAIL_BYTES)
+        data = os.pread(fd, size - start, start)
+    finally:
+        os.close(fd)
+    return primitives.sha256(data).hex()
 
 
 def write(segment: str, audit_key: bytes) -> None:
@@ -468,11 +483,7 @@ def _check_binding(segment: str, header: dict[str, Any]) -> None:
         raise Invalid("stale", f"{path}: its segment is gone") from None
     if header.get("segment") != os.path.basename(segment) or header.get("size") != size:
         raise Invalid("stale", f"{path} indexes {header.get('size')} bytes; the segment has {size}")
-    line, torn = _last_line(segment)
-    last = query.parse_line(line) if line is not None else None
-    if torn or not isinstance(last, dict):
-        raise Invalid("stale", f"{path}: the segment's last line is not a complete record")
-    if last.get("sequence") != header.get("lastSequence") or last.get("chain") != header.get("lastChain"):
+    if header.get("tail") != _tail_digest(segment, size):
         raise Invalid("stale", f"{path} was built for another last line (sequence, chain value)")
 
 
