@@ -72,7 +72,10 @@ ERRORS = [
     ("AccessDeniedException", "User: {p} is not authorized to perform: kms:{op} on resource: {arn}"),
     ("InvalidCiphertextException", "The ciphertext is invalid, damaged, or was not produced for this key."),
     ("DisabledException", "arn:aws:kms:us-east-1:111122223333:key/{k} is disabled."),
-    ("IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation."),
+    (
+        "IncorrectKeyException",
+        "The key ID in the request does not identify a CMK that can perform this operation.",
+    ),
 ]
 
 
@@ -89,7 +92,9 @@ def _zipf(rng: random.Random, n: int, s: float) -> Callable[[], int]:
     return lambda: min(bisect.bisect_left(cum, rng.random()), n - 1)
 
 
-def generate(folder: Path, count: int, audit_key: bytes, seed: int = 7, segment_bytes: int = 64 << 20) -> dict[str, Any]:
+def generate(
+    folder: Path, count: int, audit_key: bytes, seed: int = 7, segment_bytes: int = 64 << 20
+) -> dict[str, Any]:
     """Write ``count`` chained events as the writer's segments in ``folder``; returns query values."""
     from kmscli.audit import chain, events
     from kmscli.audit.log import segment_name
@@ -101,7 +106,10 @@ def generate(folder: Path, count: int, audit_key: bytes, seed: int = 7, segment_
     principals = [f"arn:aws:iam::{ACCOUNT}:user/{n}" for n in ("alice", "bob", "carol", "dave", "erin")]
     principals += [f"arn:aws:iam::{ACCOUNT}:user/user{i:02d}" for i in range(15)]
     principals += [f"arn:aws:iam::{ACCOUNT}:role/service-{i:02d}" for i in range(30)]
-    akids = ["AKIA" + "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16)) for _ in principals]
+    akids = [
+        "AKIA" + "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16))
+        for _ in principals
+    ]
     ips = [f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}" for _ in principals]
     objects = [f"s3://bucket-{i % 7}/tenant-{i % 37}/object-{i:04d}.parquet" for i in range(1000)]
     pick_key = _zipf(rng, len(keys), 0.9)
@@ -129,18 +137,30 @@ def generate(folder: Path, count: int, audit_key: bytes, seed: int = 7, segment_
             resources = [arn]
             if name == "Decrypt":
                 req = {"encryptionContext": ctx}
-                resp = {**resp, "keyMaterialId": material[ki]}
+                resp = {
+                    "keyId": arn,
+                    "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
+                    "keyMaterialId": material[ki],
+                }
             elif name in ("Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext"):
                 req = {"keyId": key, "encryptionContext": ctx}
                 if name != "Encrypt":
                     req["keySpec"] = "AES_256"
                     resp = {"keyId": arn, "keyMaterialId": material[ki]}
             elif name == "ReEncrypt":
-                req = {"destinationKeyId": key, "sourceEncryptionContext": ctx, "destinationEncryptionContext": ctx}
+                req = {
+                    "destinationKeyId": key,
+                    "sourceEncryptionContext": ctx,
+                    "destinationEncryptionContext": ctx,
+                }
                 resp = {"keyId": arn, "sourceKeyId": arn, "sourceEncryptionAlgorithm": "SYMMETRIC_DEFAULT"}
             elif name in ("DescribeKey", "TagResource", "EnableKey"):
                 req = {"keyId": key}
-                resp = None if name != "DescribeKey" else {"keyMetadata": {"keyId": key, "arn": arn, "keyState": "Enabled"}}
+                resp = (
+                    None
+                    if name != "DescribeKey"
+                    else {"keyMetadata": {"keyId": key, "arn": arn, "keyState": "Enabled"}}
+                )
             elif name == "GenerateRandom":
                 req, resp, resources = {"numberOfBytes": 32}, None, []
             else:
@@ -274,7 +294,9 @@ def _setup(work: Path, events: int) -> tuple[dict[str, str], dict[str, Any]]:
     t = time.perf_counter()
     values = generate(folder, events, audit_key)
     size = sum(p.stat().st_size for p in folder.glob("audit-*.jsonl"))
-    print(f"generated {events} events, {size / 2**20:.0f} MiB, in {time.perf_counter() - t:.1f} s", flush=True)
+    print(
+        f"generated {events} events, {size / 2**20:.0f} MiB, in {time.perf_counter() - t:.1f} s", flush=True
+    )
     t = time.perf_counter()
     subprocess.run(_kmscli("audit", "reindex"), env=env, check=True, capture_output=True)
     idx = sum(p.stat().st_size for p in folder.glob("*.idx"))
@@ -288,7 +310,9 @@ def _setup(work: Path, events: int) -> tuple[dict[str, str], dict[str, Any]]:
     return env, values
 
 
-def benchmark(events: int = 500_000, runs: int = 3, keep: Path | None = None, selective_only: bool = False) -> dict[str, Any]:
+def benchmark(
+    events: int = 500_000, runs: int = 3, keep: Path | None = None, selective_only: bool = False
+) -> dict[str, Any]:
     """Generate, check every side agrees, time them; the figures per query."""
     work = keep or Path(tempfile.mkdtemp(prefix="kmscli-audit-scale-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -393,16 +417,20 @@ def measure() -> list[Any]:
 
 def main() -> int:
     """Generate, time, compare, print."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="work in (and keep) this folder")
-    parser.add_argument("--selective-only", action="store_true", help="only Q1 and Q3 with the index (5M run)")
+    parser.add_argument(
+        "--selective-only", action="store_true", help="only Q1 and Q3 with the index (5M run)"
+    )
     args = parser.parse_args()
     results = benchmark(args.events, args.runs, args.keep, args.selective_only)
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     ok = True
-    for title, row in results.items():
+    for row in results.values():
         if not isinstance(row, dict):
             continue
         med = row["median"]

@@ -465,6 +465,50 @@ def verify(repair: bool, **kwargs: Any) -> None:
 
 
 @audit.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["cloudtrail", "parquet"]),
+    required=True,
+    help="cloudtrail: CloudTrail's S3 layout (AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz); "
+    "parquet: one typed row per event (needs pyarrow: kmscli[parquet]).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write into; a second run adds only the events appended since the first.",
+)
+@click.option("--start-time", help="Export events from this time (ISO 8601 or relative: 7d).")
+@click.option("--end-time", help="Export events up to this time (ISO 8601 or relative).")
+@click.option(
+    "--log-file",
+    type=click.Path(exists=True, path_type=Path),
+    help="Export this log file (or folder of segments) instead of the vault's.",
+)
+@audit_globals(VERIFY_FORMATS)
+def export(fmt: str, out: Path, **kwargs: Any) -> None:
+    """Export the log for Athena, Spark or DuckDB, incrementally (docs/audit.md, "Exporting")."""
+    from kmscli.audit import export as exporter
+
+    found = {name: kwargs.pop(name) for name in ("start_time", "end_time", "log_file") if kwargs.get(name)}
+    opts, inherited = _merged(kwargs)
+    extra = set(inherited) - {"start_time", "end_time", "log_file"}
+    if extra:
+        raise UsageError("audit export takes a time range (--start-time, --end-time) and no other filter")
+    src = _query_source(opts, {**inherited, **found})
+    result = exporter.export(log_paths(src.target), src.filters, out, fmt, src.load_indexes())
+    if (opts.get("output") or "text") == "json":
+        sys.stdout.write(json.dumps(result.as_dict(), indent=4) + "\n")
+    else:
+        sys.stdout.write(
+            f"exported {result.events} event(s) in {len(result.files)} file(s) to {out} "
+            f"(up to sequence {result.last_sequence})\n"
+        )
+    sys.stdout.flush()
+
+
+@audit.command()
 @audit_globals(VERIFY_FORMATS)
 def reindex(**kwargs: Any) -> None:
     """Rebuild the sidecar index of every sealed segment (queries use it to skip lines that cannot
