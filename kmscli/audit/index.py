@@ -199,14 +199,17 @@ def build(segment: str, audit_key: bytes) -> bytes:
     digest = _whole_digest(segment, total)
     typecode = "I" if total < 2**32 else "Q"
     body = bytearray()
-    sections: dict[str, dict[str, list[Any]]] = {}
+    sections: dict[str, list[Any]] = {}
     for field in FIELDS:
         values: dict[str, list[Any]] = {}
         for value in sorted(postings[field]):
             data = array.array(typecode, sorted(set(postings[field][value]))).tobytes()
             values[value] = [len(body), len(data), primitives.sha256(data)[:16].hex()]
             body += data
-        sections[field] = values
+        # each field's dictionary is its own block, so a query parses only those it filters on
+        table = fs.canonical_json(values)
+        sections[field] = [len(body), len(table), primitives.sha256(table).hex()]
+        body += table
     header = {
         "version": VERSION,
         "segment": os.path.basename(segment),
@@ -289,7 +292,7 @@ class Invalid(Exception):
 class SegmentIndex:
     """One authenticated, current index: answers "which lines may match?" for a segment."""
 
-    __slots__ = ("body_at", "fd", "header", "path", "segment")
+    __slots__ = ("body_at", "fd", "header", "path", "segment", "tables")
 
     def __init__(self, segment: str, header: dict[str, Any], body_at: int, fd: int) -> None:
         self.segment = segment
@@ -297,6 +300,27 @@ class SegmentIndex:
         self.header = header
         self.body_at = body_at
         self.fd = fd  # the index file as authenticated: a rebuild renamed over it does not matter
+        self.tables: dict[str, dict[str, list[Any]]] = {}
+
+    def table(self, field: str) -> dict[str, list[Any]]:
+        """value -> [position, length, hash] of one field, read and checked on first use."""
+        found = self.tables.get(field)
+        if found is None:
+            entry = self.header["fields"].get(field)
+            if entry is None:
+                return {}
+            at, length, digest = entry
+            data = os.pread(self.fd, length, self.body_at + at)
+            if len(data) != length or primitives.sha256(data).hex() != digest:
+                raise Invalid("tampered", f"{self.path}: the {field} table does not match its header")
+            try:
+                found = json.loads(data)
+            except ValueError:
+                raise Invalid("tampered", f"{self.path}: the {field} table is unreadable") from None
+            if not isinstance(found, dict):
+                raise Invalid("tampered", f"{self.path}: the {field} table is malformed")
+            self.tables[field] = found
+        return found
 
     def close(self) -> None:
         """Close the index file."""
@@ -308,7 +332,7 @@ class SegmentIndex:
     def _postings(self, field: str, values: Iterable[str]) -> set[int]:
         """Offsets of the lines carrying any of ``values`` in ``field`` (each list's hash checked)."""
         out: set[int] = set()
-        section = self.header["fields"].get(field, {})
+        section = self.table(field)
         typecode = self.header["typecode"]
         for value in values:
             entry = section.get(value)
@@ -322,7 +346,7 @@ class SegmentIndex:
         return out
 
     def _all_values(self, field: str) -> list[str]:
-        return list(self.header["fields"].get(field, {}))
+        return list(self.table(field))
 
     def candidates(self, filters: query.Filters) -> tuple[list[int] | None, list[tuple[int, int]]]:
         """(sorted offsets, or None for "every line"; byte ranges a time filter allows)."""
@@ -345,7 +369,7 @@ class SegmentIndex:
         # the smallest posting lists first: an empty intersection stops early
         sized = sorted(
             wanted,
-            key=lambda fv: sum(self.header["fields"].get(fv[0], {}).get(v, [0, 0])[1] for v in fv[1]),
+            key=lambda fv: sum(self.table(fv[0]).get(v, [0, 0])[1] for v in fv[1]),
         )
         for field, values in sized:
             found = self._postings(field, values)
@@ -389,10 +413,12 @@ class SegmentIndex:
     def candidate_batches(self, filters: query.Filters) -> Iterator[list[bytes]]:
         """The lines of the segment that may match ``filters``, in log order, in batches. A posting
         list that fails its check makes this read every line instead (the index is not believed)."""
+        ranges: list[tuple[int, int | None]]
         try:
-            offsets, ranges = self.candidates(filters)
-        except Invalid:
-            offsets, ranges = None, [(0, int(self.header["size"]))]
+            offsets, found = self.candidates(filters)
+            ranges = list(found)
+        except (Invalid, ValueError, TypeError, KeyError, IndexError):  # any surprise: scan it all
+            offsets, ranges = None, [(0, None)]
         finally:
             self.close()
         fd = os.open(self.segment, os.O_RDONLY | os.O_NOFOLLOW)

@@ -249,3 +249,25 @@ def test_a_failing_index_build_never_fails_the_append(
         log.append({"eventName": "Decrypt", "i": i, "pad": "x" * 600})
     assert len(segments(tmp_path / "audit")) >= 2
     assert not any(n.endswith(index.SUFFIX) for n in os.listdir(tmp_path / "audit"))
+
+
+def test_an_authentic_index_of_an_unexpected_shape_makes_the_query_scan(tmp_path: Path) -> None:
+    import struct
+
+    from kmscli.crypto import primitives
+    from kmscli.vault import fs
+
+    folder, paths = _log(tmp_path)
+    idx = Path(index.index_path(paths[0]))
+    data = idx.read_bytes()
+    at = len(index.MAGIC)
+    (length,) = struct.unpack("<I", data[at : at + 4])
+    header = json.loads(data[at + 4 : at + 4 + length])
+    header["fields"]["eventName"] = {"Decrypt": "not a location"}
+    head = fs.canonical_json(header)
+    mac = primitives.hmac_sha256(index.index_key(KEY), index._mac_input(paths[0], head))
+    idx.write_bytes(index.MAGIC + struct.pack("<I", len(head)) + head + mac + data[at + 4 + length + 32 :])
+    f = Filters.build(event_names=["Decrypt"])
+    loaded = index.load_all(folder, KEY)
+    assert paths[0] in loaded
+    assert list(scan(paths, f, indexes=loaded)) == list(scan(paths, f))
