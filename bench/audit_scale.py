@@ -24,7 +24,6 @@ times Q1 and Q3 with the index, and deletes the log.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -43,7 +42,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as `python bench/audit_scale.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.audit_query import run
+from bench.audit_query import events_parser, run
 
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
@@ -449,11 +448,7 @@ def measure() -> list[Any]:
 
 def main() -> int:
     """Generate, time, compare, print."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--events", type=int, default=500_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser = events_parser(__doc__)
     parser.add_argument("--keep", type=Path, help="work in (and keep) this folder")
     parser.add_argument(
         "--selective-only", action="store_true", help="only Q1 and Q3 with the index (5M run)"
