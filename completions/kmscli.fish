@@ -33,7 +33,7 @@ function __kmscli_ids --description 'key ids and alias names from the vault'
     kmscli _complete-ids $argv[1] $args 2>/dev/null
 end
 
-set -g __kmscli_paths 'artifact' 'artifact public-key' 'artifact sign' 'artifact verify' 'audit' 'audit stats' 'audit tail' 'audit verify' 'cancel-key-deletion' 'configure' 'configure get' 'configure list' 'configure set' 'connect-custom-key-store' 'create-alias' 'create-custom-key-store' 'create-grant' 'create-key' 'decapsulate' 'decrypt' 'delete-alias' 'delete-custom-key-store' 'delete-imported-key-material' 'derive-shared-secret' 'describe-custom-key-stores' 'describe-key' 'disable-key' 'disable-key-rotation' 'disconnect-custom-key-store' 'enable-key' 'enable-key-rotation' 'encapsulate' 'encrypt' 'export-key-material' 'generate-data-key' 'generate-data-key-pair' 'generate-data-key-pair-without-plaintext' 'generate-data-key-without-plaintext' 'generate-mac' 'generate-random' 'get-key-last-usage' 'get-key-policy' 'get-key-rotation-status' 'get-parameters-for-import' 'get-public-key' 'import-key-material' 'list-aliases' 'list-grants' 'list-key-policies' 'list-key-rotations' 'list-keys' 'list-resource-tags' 'list-retirable-grants' 'lock' 'policy' 'policy lint' 'policy show' 'policy simulate' 'policy who-can' 'put-key-policy' 're-encrypt' 'replicate-key' 'retire-grant' 'revoke-grant' 'rotate-key-on-demand' 'schedule-key-deletion' 'sign' 'tag-resource' 'unlock' 'untag-resource' 'update-alias' 'update-custom-key-store' 'update-key-description' 'update-primary-region' 'vault' 'vault backup' 'vault change-passphrase' 'vault export-key' 'vault init' 'vault restore' 'vault status' 'verify' 'verify-mac'
+set -g __kmscli_paths 'artifact' 'artifact public-key' 'artifact sign' 'artifact verify' 'audit' 'audit export' 'audit reindex' 'audit stats' 'audit tail' 'audit verify' 'cancel-key-deletion' 'configure' 'configure get' 'configure list' 'configure set' 'connect-custom-key-store' 'create-alias' 'create-custom-key-store' 'create-grant' 'create-key' 'decapsulate' 'decrypt' 'delete-alias' 'delete-custom-key-store' 'delete-imported-key-material' 'derive-shared-secret' 'describe-custom-key-stores' 'describe-key' 'disable-key' 'disable-key-rotation' 'disconnect-custom-key-store' 'enable-key' 'enable-key-rotation' 'encapsulate' 'encrypt' 'export-key-material' 'generate-data-key' 'generate-data-key-pair' 'generate-data-key-pair-without-plaintext' 'generate-data-key-without-plaintext' 'generate-mac' 'generate-random' 'get-key-last-usage' 'get-key-policy' 'get-key-rotation-status' 'get-parameters-for-import' 'get-public-key' 'import-key-material' 'list-aliases' 'list-grants' 'list-key-policies' 'list-key-rotations' 'list-keys' 'list-resource-tags' 'list-retirable-grants' 'lock' 'policy' 'policy lint' 'policy show' 'policy simulate' 'policy who-can' 'put-key-policy' 're-encrypt' 'replicate-key' 'retire-grant' 'revoke-grant' 'rotate-key-on-demand' 'schedule-key-deletion' 'sign' 'tag-resource' 'unlock' 'untag-resource' 'update-alias' 'update-custom-key-store' 'update-key-description' 'update-primary-region' 'vault' 'vault backup' 'vault change-passphrase' 'vault export-key' 'vault init' 'vault restore' 'vault status' 'verify' 'verify-mac'
 
 function __kmscli_value_options
     switch "$argv"
@@ -48,11 +48,15 @@ function __kmscli_value_options
         case 'artifact verify'
             printf '%s\n' --signature-file --key-id --public-key --signing-algorithm --output --query --region --profile --vault --passphrase-file --color
         case 'audit'
-            printf '%s\n' --key-id --event-name --principal --start-time --end-time --encryption-context --log-file --max-items --output --query --region --profile --vault --passphrase-file --color
+            printf '%s\n' --key-id --event-name --principal --start-time --end-time --encryption-context --access-key-id --source-ip-address --log-file --max-items --output --query --region --profile --vault --passphrase-file --color
+        case 'audit export'
+            printf '%s\n' --format --out --start-time --end-time --log-file --output --query --region --profile --vault --passphrase-file --color
+        case 'audit reindex'
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color
         case 'audit stats'
-            printf '%s\n' --key-id --event-name --principal --start-time --end-time --encryption-context --log-file --width --output --query --region --profile --vault --passphrase-file --color
+            printf '%s\n' --key-id --event-name --principal --start-time --end-time --encryption-context --access-key-id --source-ip-address --log-file --width --output --query --region --profile --vault --passphrase-file --color
         case 'audit tail'
-            printf '%s\n' --key-id --event-name --principal --start-time --end-time --encryption-context --log-file --lines --output --query --region --profile --vault --passphrase-file --color
+            printf '%s\n' --key-id --event-name --principal --start-time --end-time --encryption-context --access-key-id --source-ip-address --log-file --lines --output --query --region --profile --vault --passphrase-file --color
         case 'audit verify'
             printf '%s\n' --output --query --region --profile --vault --passphrase-file --color
         case 'cancel-key-deletion'
@@ -327,6 +331,8 @@ complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l debug -d 'Show traceb
 complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l no-cli-pager -d 'Never page output.'
 complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l color -x -a 'on off auto' -d 'Colour in terminal output.'
 complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l help -d 'Show the help and exit.'
+complete -c kmscli -n '__kmscli_at \'audit\'' -a 'export' -d 'Export the log for Athena, Spark or DuckDB, incrementally (docs/audit.'
+complete -c kmscli -n '__kmscli_at \'audit\'' -a 'reindex' -d 'Rebuild the sidecar index of every sealed segment (queries use it to s'
 complete -c kmscli -n '__kmscli_at \'audit\'' -a 'stats' -d 'Counts by event, key, principal and error over the selected events, an'
 complete -c kmscli -n '__kmscli_at \'audit\'' -a 'tail' -d 'The latest events; with --follow, new events as they arrive (Ctrl-C st'
 complete -c kmscli -n '__kmscli_at \'audit\'' -a 'verify' -d 'Check the chain across every segment; name the first bad line as FILE:'
@@ -337,6 +343,8 @@ complete -c kmscli -n '__kmscli_at \'audit\'' -l start-time -r -F -d 'ISO 8601 t
 complete -c kmscli -n '__kmscli_at \'audit\'' -l end-time -r -F -d 'ISO 8601 time or relative (30m, 1h, 7d, 2w ago).'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l errors-only -d 'Only failed calls.'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l encryption-context -r -F -d 'Encryption context pair the request carried (repeatable; all must matc'
+complete -c kmscli -n '__kmscli_at \'audit\'' -l access-key-id -r -F -d 'Access key id the caller signed with (userIdentity.accessKeyId).'
+complete -c kmscli -n '__kmscli_at \'audit\'' -l source-ip-address -r -F -d 'Address the call came from (sourceIPAddress), compared exactly.'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l log-file -r -F -d 'Query this log file (or folder of segments) instead of the vault\'s; no'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l max-items -r -F -d 'Stop after this many events.'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l output -x -a 'json jsonl text table' -d 'Output format: json, jsonl, text, table.'
@@ -349,6 +357,31 @@ complete -c kmscli -n '__kmscli_at \'audit\'' -l debug -d 'Show tracebacks and d
 complete -c kmscli -n '__kmscli_at \'audit\'' -l no-cli-pager -d 'Never page output.'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l color -x -a 'on off auto' -d 'Colour in terminal output.'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l help -d 'Show the help and exit.'
+complete -c kmscli -n '__kmscli_at \'audit export\'' -l format -x -a 'cloudtrail parquet' -d 'cloudtrail: CloudTrail\'s S3 layout (AWSLogs/ACCOUNT/CloudTrail/REGION/'
+complete -c kmscli -n '__kmscli_at \'audit export\'' -l out -r -F -d 'Folder to write into; a second run adds only the events appended since'
+complete -c kmscli -n '__kmscli_at \'audit export\'' -l start-time -r -F -d 'Export events from this time (ISO 8601 or relative: 7d).'
+complete -c kmscli -n '__kmscli_at \'audit export\'' -l end-time -r -F -d 'Export events up to this time (ISO 8601 or relative).'
+complete -c kmscli -n '__kmscli_at \'audit export\'' -l log-file -r -F -d 'Export this log file (or folder of segments) instead of the vault\'s.'
+complete -c kmscli -n '__kmscli_at \'audit export\'' -l output -x -a 'json text' -d 'Output format: json, text.'
+complete -c kmscli -n '__kmscli_at \'audit export\'' -l query -r -F -d 'A JMESPath query applied to the result.'
+complete -c kmscli -n '__kmscli_at \'audit export\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION; default from the profile).'
+complete -c kmscli -n '__kmscli_at \'audit export\'' -l profile -r -F -d 'Profile in config.toml (KMSCLI_PROFILE).'
+complete -c kmscli -n '__kmscli_at \'audit export\'' -l vault -r -F -d 'Vault folder (KMSCLI_VAULT).'
+complete -c kmscli -n '__kmscli_at \'audit export\'' -l passphrase-file -r -F -d 'File holding the vault passphrase (KMSCLI_PASSPHRASE_FILE).'
+complete -c kmscli -n '__kmscli_at \'audit export\'' -l debug -d 'Show tracebacks and debug details.'
+complete -c kmscli -n '__kmscli_at \'audit export\'' -l no-cli-pager -d 'Never page output.'
+complete -c kmscli -n '__kmscli_at \'audit export\'' -l color -x -a 'on off auto' -d 'Colour in terminal output.'
+complete -c kmscli -n '__kmscli_at \'audit export\'' -l help -d 'Show the help and exit.'
+complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l output -x -a 'json text' -d 'Output format: json, text.'
+complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l query -r -F -d 'A JMESPath query applied to the result.'
+complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION; default from the profile).'
+complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l profile -r -F -d 'Profile in config.toml (KMSCLI_PROFILE).'
+complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l vault -r -F -d 'Vault folder (KMSCLI_VAULT).'
+complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l passphrase-file -r -F -d 'File holding the vault passphrase (KMSCLI_PASSPHRASE_FILE).'
+complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l debug -d 'Show tracebacks and debug details.'
+complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l no-cli-pager -d 'Never page output.'
+complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l color -x -a 'on off auto' -d 'Colour in terminal output.'
+complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l help -d 'Show the help and exit.'
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Key id, key ARN, alias name or alias ARN (an alias also matches events'
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l event-name -r -F -d 'Event name, e.g. Decrypt (repeatable).'
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l principal -r -F -d 'Caller ARN, principal id or user/role name.'
@@ -356,6 +389,8 @@ complete -c kmscli -n '__kmscli_at \'audit stats\'' -l start-time -r -F -d 'ISO 
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l end-time -r -F -d 'ISO 8601 time or relative (30m, 1h, 7d, 2w ago).'
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l errors-only -d 'Only failed calls.'
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l encryption-context -r -F -d 'Encryption context pair the request carried (repeatable; all must matc'
+complete -c kmscli -n '__kmscli_at \'audit stats\'' -l access-key-id -r -F -d 'Access key id the caller signed with (userIdentity.accessKeyId).'
+complete -c kmscli -n '__kmscli_at \'audit stats\'' -l source-ip-address -r -F -d 'Address the call came from (sourceIPAddress), compared exactly.'
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l log-file -r -F -d 'Query this log file (or folder of segments) instead of the vault\'s; no'
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l width -r -F -d 'Width of the per-day chart\'s bars.'
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l output -x -a 'json text table yaml' -d 'Output format: json, text, table, yaml.'
@@ -375,6 +410,8 @@ complete -c kmscli -n '__kmscli_at \'audit tail\'' -l start-time -r -F -d 'ISO 8
 complete -c kmscli -n '__kmscli_at \'audit tail\'' -l end-time -r -F -d 'ISO 8601 time or relative (30m, 1h, 7d, 2w ago).'
 complete -c kmscli -n '__kmscli_at \'audit tail\'' -l errors-only -d 'Only failed calls.'
 complete -c kmscli -n '__kmscli_at \'audit tail\'' -l encryption-context -r -F -d 'Encryption context pair the request carried (repeatable; all must matc'
+complete -c kmscli -n '__kmscli_at \'audit tail\'' -l access-key-id -r -F -d 'Access key id the caller signed with (userIdentity.accessKeyId).'
+complete -c kmscli -n '__kmscli_at \'audit tail\'' -l source-ip-address -r -F -d 'Address the call came from (sourceIPAddress), compared exactly.'
 complete -c kmscli -n '__kmscli_at \'audit tail\'' -l log-file -r -F -d 'Query this log file (or folder of segments) instead of the vault\'s; no'
 complete -c kmscli -n '__kmscli_at \'audit tail\'' -l lines -r -F -d 'How many of the latest matching events to show first.'
 complete -c kmscli -n '__kmscli_at \'audit tail\'' -l follow -d 'Keep printing new events as they are appended.'
