@@ -162,23 +162,36 @@ def _lines(fd: int, start: int = 0, stop: int | None = None) -> Iterator[tuple[i
 # -- building -----------------------------------------------------------------------------------------
 
 
-def build(segment: str, audit_key: bytes) -> bytes:
-    """The index file of a sealed ``segment`` (its bytes; the caller writes them)."""
+def build(segment: str, audit_key: bytes, previous: SegmentIndex | None = None) -> bytes:
+    """The index file of ``segment``'s complete lines (its bytes; the caller writes them). With
+    ``previous``, an authenticated index of a prefix, only the lines after that prefix are parsed."""
     postings: dict[str, dict[str, list[int]]] = {f: {} for f in FIELDS}
     blocks: list[list[int | None]] = []
-    count = 0
+    start = 0
     first_seq: Any = None
+    count = 0
+    if previous is not None:
+        start = int(previous.header["size"])
+        blocks = [list(b) for b in previous.header["blocks"]]
+        first_seq = previous.header["firstSequence"]
+        count = int(previous.header["lines"])
+        for field in FIELDS:
+            for value in previous.table(field):
+                postings[field][value] = sorted(previous.postings(field, [value]))
+    new_lines = 0
     last: Any = None
     fd = os.open(segment, os.O_RDONLY | os.O_NOFOLLOW)
     try:
-        total = os.fstat(fd).st_size
-        for offset, line in _lines(fd, 0, total):
+        end = os.fstat(fd).st_size
+        tail = os.pread(fd, min(end, TAIL_BYTES), max(0, end - TAIL_BYTES))
+        end -= len(tail) - tail.rfind(b"\n") - 1  # complete lines only: an unterminated one is scanned
+        for offset, line in _lines(fd, start, end):
             event = query.parse_line(line)
             if event is query.BLANK:
                 continue
-            if count % BLOCK_LINES == 0:
+            if new_lines % BLOCK_LINES == 0:
                 blocks.append([offset, None, None])
-            count += 1
+            new_lines += 1
             if not isinstance(event, dict):
                 postings[UNREADABLE].setdefault("", []).append(offset)
                 continue
@@ -196,6 +209,12 @@ def build(segment: str, audit_key: bytes) -> bytes:
             last = event
     finally:
         os.close(fd)
+    total = max(end, start)
+    if last is None and previous is not None:
+        last_seq, last_chain = previous.header["lastSequence"], previous.header["lastChain"]
+    else:
+        last_seq = last.get("sequence") if last else None
+        last_chain = last.get("chain") if last else None
     digest = _whole_digest(segment, total)
     typecode = "I" if total < 2**32 else "Q"
     body = bytearray()
@@ -215,10 +234,10 @@ def build(segment: str, audit_key: bytes) -> bytes:
         "segment": os.path.basename(segment),
         "size": total,
         "sha256": digest,
-        "lines": count,
+        "lines": count + new_lines,
         "firstSequence": first_seq,
-        "lastSequence": last.get("sequence") if last else None,
-        "lastChain": last.get("chain") if last else None,
+        "lastSequence": last_seq,
+        "lastChain": last_chain,
         "tail": _tail_digest(segment, total),
         "typecode": typecode,
         "blocks": blocks,
@@ -259,7 +278,24 @@ def _tail_digest(segment: str, size: int) -> str:
 
 
 def write(segment: str, audit_key: bytes) -> None:
-    """Build and atomically write the index of a sealed ``segment``."""
+    """Bring the index of ``segment`` up to its end (caller holds the audit lock): an authentic index
+    of a prefix is extended with the lines after it, anything else is rebuilt from the start."""
+    try:
+        previous: SegmentIndex | None = load(segment, audit_key)
+    except Invalid:
+        previous = None
+    try:
+        data = build(segment, audit_key, previous)
+    except (Invalid, ValueError, TypeError, KeyError, IndexError):
+        data = build(segment, audit_key)  # an unusable previous index: start over
+    finally:
+        if previous is not None:
+            previous.close()
+    fs.atomic_write(index_path(segment), data)
+
+
+def rebuild(segment: str, audit_key: bytes) -> None:
+    """Index ``segment`` from its first line, ignoring any index it has."""
     fs.atomic_write(index_path(segment), build(segment, audit_key))
 
 
@@ -269,10 +305,10 @@ def sealed(folder: fs.StrPath) -> list[str]:
 
 
 def reindex(folder: fs.StrPath, audit_key: bytes) -> list[str]:
-    """Rebuild the index of every sealed segment (caller holds the audit lock); the names written."""
+    """Rebuild the index of every segment (caller holds the audit lock); the names written."""
     done = []
-    for segment in sealed(folder):
-        write(segment, audit_key)
+    for segment in segments(folder):
+        rebuild(segment, audit_key)
         done.append(os.path.basename(index_path(segment)))
     return done
 
@@ -329,7 +365,7 @@ class SegmentIndex:
             self.fd = -1
 
     # -- candidate offsets --------------------------------------------------------------------
-    def _postings(self, field: str, values: Iterable[str]) -> set[int]:
+    def postings(self, field: str, values: Iterable[str]) -> set[int]:
         """Offsets of the lines carrying any of ``values`` in ``field`` (each list's hash checked)."""
         out: set[int] = set()
         section = self.table(field)
@@ -372,7 +408,7 @@ class SegmentIndex:
             key=lambda fv: sum(self.table(fv[0]).get(v, [0, 0])[1] for v in fv[1]),
         )
         for field, values in sized:
-            found = self._postings(field, values)
+            found = self.postings(field, values)
             offsets = found if offsets is None else offsets & found
             if not offsets:
                 break
@@ -386,7 +422,7 @@ class SegmentIndex:
             if i >= 0 and off < ranges[i][1]:
                 kept.add(off)
         # unreadable lines are always read, so the warning about them still appears
-        kept |= self._postings(UNREADABLE, [""])
+        kept |= self.postings(UNREADABLE, [""])
         return sorted(kept), ranges
 
     def _time_ranges(self, filters: query.Filters) -> list[tuple[int, int]]:
@@ -421,22 +457,29 @@ class SegmentIndex:
             offsets, ranges = None, [(0, None)]
         finally:
             self.close()
+        covered = int(self.header["size"])
         fd = os.open(self.segment, os.O_RDONLY | os.O_NOFOLLOW)
         try:
             if offsets is None:
                 for lo, hi in ranges:
-                    batch: list[bytes] = []
-                    for _off, line in _lines(fd, lo, hi):
-                        batch.append(line)
-                        if len(batch) >= 4096:
-                            yield batch
-                            batch = []
-                    if batch:
-                        yield batch
-                return
-            yield from _read_at(fd, offsets, int(self.header["size"]))
+                    yield from _line_batches(fd, lo, hi)
+            else:
+                yield from _read_at(fd, offsets, covered)
+            if ranges != [(0, None)]:  # lines appended after the index was written: every one
+                yield from _line_batches(fd, covered, None)
         finally:
             os.close(fd)
+
+
+def _line_batches(fd: int, start: int, stop: int | None) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
+    for _off, line in _lines(fd, start, stop):
+        batch.append(line)
+        if len(batch) >= 4096:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _read_at(fd: int, offsets: list[int], size: int) -> Iterator[list[bytes]]:
@@ -501,22 +544,25 @@ def load(segment: str, audit_key: bytes) -> SegmentIndex:
 
 
 def _check_binding(segment: str, header: dict[str, Any]) -> None:
-    """The segment is the one indexed: same name, size, last sequence and last chain value."""
+    """The segment begins with the bytes indexed: same name, at least the size indexed, and the same
+    last 4 KiB before that size (the last indexed line and its chain value). Lines appended after
+    them are scanned."""
     path = index_path(segment)
     try:
         size = os.lstat(segment).st_size
     except OSError:
         raise Invalid("stale", f"{path}: its segment is gone") from None
-    if header.get("segment") != os.path.basename(segment) or header.get("size") != size:
-        raise Invalid("stale", f"{path} indexes {header.get('size')} bytes; the segment has {size}")
-    if header.get("tail") != _tail_digest(segment, size):
-        raise Invalid("stale", f"{path} was built for another last line (sequence, chain value)")
+    covered = header.get("size")
+    if header.get("segment") != os.path.basename(segment) or not isinstance(covered, int) or covered > size:
+        raise Invalid("stale", f"{path} indexes {covered} bytes; the segment has {size}")
+    if header.get("tail") != _tail_digest(segment, covered):
+        raise Invalid("stale", f"{path} was built for other content (its last lines and chain value differ)")
 
 
 def load_all(folder: fs.StrPath, audit_key: bytes) -> dict[str, SegmentIndex]:
     """Every usable index of a log folder, by segment path; the others are left out (scanned)."""
     found: dict[str, SegmentIndex] = {}
-    for segment in sealed(folder):
+    for segment in segments(folder):
         try:
             found[segment] = load(segment, audit_key)
         except Invalid:
@@ -528,17 +574,23 @@ def check(folder: fs.StrPath, audit_key: bytes) -> list[IndexProblem]:
     """``audit verify``'s checks: each sealed segment's index is present, authentic and current, and
     was built from exactly the segment's bytes (SHA-256 of the whole segment)."""
     problems = []
-    for segment in sealed(folder):
+    every = segments(folder)
+    for segment in every:
         name = os.path.basename(segment)
         try:
             index = load(segment, audit_key)
             try:
-                if index.header.get("sha256") != _whole_digest(segment, int(index.header["size"])):
+                covered = int(index.header["size"])
+                if index.header.get("sha256") != _whole_digest(segment, covered):
                     raise Invalid("stale", f"{index.path} was built from other content than the segment's")
+                if segment != every[-1] and covered != os.lstat(segment).st_size:
+                    raise Invalid("stale", f"{index.path} does not cover the whole sealed segment")
                 for field in FIELDS:
-                    index._postings(field, index._all_values(field))
+                    index.postings(field, index._all_values(field))
             finally:
                 index.close()
         except Invalid as exc:
+            if exc.kind == "missing" and segment == every[-1]:
+                continue  # the newest segment is indexed once it has grown by INDEX_PART_BYTES
             problems.append(IndexProblem(name, exc.kind, exc.detail))
     return problems

@@ -13,6 +13,8 @@ from kmscli.vault import fs
 
 SEGMENT_RE = re.compile(r"^audit-(\d{6})\.jsonl$")
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+#: The newest segment's sidecar index is brought up to date each time it grows past a multiple of this.
+INDEX_PART_BYTES = 8 * 1024 * 1024
 
 
 class AuditWriteError(KmscliError):
@@ -117,9 +119,11 @@ class AuditLog:
             json.dumps(e, separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for e in lines
         )
         sealed = None
-        if fs.exists(path) and os.stat(path).st_size + len(data) > self.segment_bytes:
+        before = os.stat(path).st_size if fs.exists(path) else 0
+        if before and before + len(data) > self.segment_bytes:
             match = SEGMENT_RE.match(os.path.basename(path))
             sealed, path = path, fs.join(self.folder, segment_name(int(match.group(1)) + 1 if match else 1))
+            before = 0
         new_segment = not fs.exists(path)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, fs.FILE_MODE)
         try:
@@ -131,16 +135,21 @@ class AuditLog:
             os.close(fd)
         if new_segment:  # the new file's folder entry must survive a power loss too
             fs.fsync_dir(self.folder)
-        if sealed is not None:
-            self._index(sealed)
+        if sealed is not None or before // INDEX_PART_BYTES != (before + len(data)) // INDEX_PART_BYTES:
+            self._index(sealed, path)
 
-    def _index(self, segment: str) -> None:
-        """Write the sidecar index of a segment just sealed (docs/audit.md, "The index"). It is
-        derived data: when it cannot be written, queries scan that segment and the event stands."""
+    def _index(self, sealed: str | None, path: str) -> None:
+        """Bring the sidecar index of a segment just sealed up to its end, and that of the newest
+        segment each time it grows past a multiple of the index's part size (docs/audit.md, "The
+        index"). It is derived data: when it cannot be written, queries scan those lines and the
+        event stands."""
         from kmscli.audit import index
 
         try:
-            index.write(segment, self.key)
+            if sealed is not None:
+                index.write(sealed, self.key)
+            if os.stat(path).st_size >= INDEX_PART_BYTES:
+                index.write(path, self.key)
         except Exception:  # never fail an append whose event is already durable
             pass
 

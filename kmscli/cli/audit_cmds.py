@@ -511,7 +511,7 @@ def export(fmt: str, out: Path, **kwargs: Any) -> None:
 @audit.command()
 @audit_globals(VERIFY_FORMATS)
 def reindex(**kwargs: Any) -> None:
-    """Rebuild the sidecar index of every sealed segment (queries use it to skip lines that cannot
+    """Rebuild the sidecar index of every segment (queries use it to skip lines that cannot
     match; a missing or stale index only makes them scan). Records a ReindexAuditLog event."""
     from kmscli.cli.prompt import tty_prompt
     from kmscli.service.features import auditops
@@ -523,7 +523,7 @@ def reindex(**kwargs: Any) -> None:
     if (opts.get("output") or "text") == "json":
         sys.stdout.write(json.dumps({"Indexes": written}, indent=4) + "\n")
     else:
-        sys.stdout.write(f"indexed {len(written)} sealed segment(s)\n")
+        sys.stdout.write(f"indexed {len(written)} segment(s)\n")
     sys.stdout.flush()
 
 

@@ -97,6 +97,16 @@ def write_segments(folder: Path, records: list[dict[str, Any]], per_segment: int
         (folder / segment_name(number)).write_bytes(b"".join(line + b"\n" for line in seg))
     for seg_path in index.sealed(folder):  # index.write, without its fsyncs
         Path(index.index_path(seg_path)).write_bytes(index.build(seg_path, KEY))
+    # the newest segment: indexed when half written, then extended by a quarter, then appended to
+    newest = folder / segment_name(len(lines))
+    half, three = len(lines[-1]) // 2, len(lines[-1]) * 3 // 4
+    newest.write_bytes(b"".join(line + b"\n" for line in lines[-1][:half]))
+    Path(index.index_path(str(newest))).write_bytes(index.build(str(newest), KEY))
+    newest.write_bytes(b"".join(line + b"\n" for line in lines[-1][:three]))
+    previous = index.load(str(newest), KEY)
+    Path(index.index_path(str(newest))).write_bytes(index.build(str(newest), KEY, previous))
+    previous.close()
+    newest.write_bytes(b"".join(line + b"\n" for line in lines[-1]))
     return segments(folder)
 
 
@@ -135,7 +145,7 @@ def test_indexed_answers_equal_a_full_scan(
     for f in queries:
         full = list(scan(paths, f))
         indexes = index.load_all(folder, KEY)
-        assert len(indexes) == len(paths) - 1
+        assert len(indexes) == len(paths)
         assert list(scan(paths, f, indexes=indexes)) == full, f
         indexes = index.load_all(folder, KEY)
         raw = [r for b in scan_raw_batches(paths, f, indexes=indexes) for r in b]
@@ -191,7 +201,7 @@ def test_a_tampered_index_is_not_believed(tmp_path: Path, where: str) -> None:
     if where == "body":  # the MAC'd header still holds; the posting list's own hash fails when read
         assert paths[0] in loaded
     else:
-        assert paths[0] not in loaded and paths[1] in loaded
+        assert paths[0] not in loaded and paths[1] in loaded and paths[-1] in loaded
     assert list(scan(paths, f, indexes=loaded)) == list(scan(paths, f))
     problems = index.check(folder, KEY)
     assert [(p.segment, p.kind) for p in problems] == [(os.path.basename(paths[0]), "tampered")]
@@ -211,17 +221,23 @@ def test_a_stale_index_is_ignored_and_reported(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(index, "TAIL_BYTES", 100)  # less than a line: an edit above it keeps the tail
     folder, paths = _log(tmp_path)
     extra = json.loads(Path(paths[-1]).read_bytes().splitlines()[0])
+    extra["eventName"] = "Appended"
+    indexed = Path(paths[0]).read_bytes()
     with open(paths[0], "ab") as fh:  # a line added to a sealed segment after its index
         fh.write(json.dumps(extra).encode() + b"\n")
-    assert paths[0] not in index.load_all(folder, KEY)
-    f = Filters.build(key_id=KEYS[0])
-    assert list(scan(paths, f, indexes=index.load_all(folder, KEY))) == list(scan(paths, f))
+    assert paths[0] in index.load_all(folder, KEY)  # still right about the lines it covers
+    f = Filters.build(event_names=["Appended"])
+    found = list(scan(paths, f, indexes=index.load_all(folder, KEY)))
+    assert found == list(scan(paths, f)) and len(found) == 1  # the line after it is read too
     assert [p.kind for p in index.check(folder, KEY)] == ["stale"]
+    Path(paths[0]).write_bytes(indexed[:-20])  # now shorter than indexed
+    assert paths[0] not in index.load_all(folder, KEY)
+    Path(paths[0]).write_bytes(indexed)
     # same size and last line, other content: only verify's whole-segment hash sees it
     data = Path(paths[1]).read_bytes()
     Path(paths[1]).write_bytes(data.replace(b"Encrypt", b"Encrypu", 1))
     assert paths[1] in index.load_all(folder, KEY)
-    assert [(p.segment, p.kind) for p in index.check(folder, KEY)][1] == (os.path.basename(paths[1]), "stale")
+    assert (os.path.basename(paths[1]), "stale") in [(p.segment, p.kind) for p in index.check(folder, KEY)]
     index.reindex(folder, KEY)
     assert index.check(folder, KEY) == []
 
@@ -271,3 +287,28 @@ def test_an_authentic_index_of_an_unexpected_shape_makes_the_query_scan(tmp_path
     loaded = index.load_all(folder, KEY)
     assert paths[0] in loaded
     assert list(scan(paths, f, indexes=loaded)) == list(scan(paths, f))
+
+
+def test_writer_extends_the_newest_segments_index_as_it_grows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kmscli.audit import log as audit_log
+
+    monkeypatch.setattr(audit_log, "INDEX_PART_BYTES", 1500)
+    log = AuditLog(tmp_path / "audit", KEY, segment_bytes=8192)
+    for i in range(16):
+        log.append(
+            {
+                "eventName": "Decrypt" if i % 3 else "Encrypt",
+                "eventTime": "2026-01-15T12:00:00Z",
+                "i": i,
+                "pad": "x" * 500,
+            }
+        )
+    segs = segments(tmp_path / "audit")
+    newest = index.load(segs[-1], KEY)
+    assert 0 < newest.header["size"] <= os.path.getsize(segs[-1])
+    newest.close()
+    assert index.check(tmp_path / "audit", KEY) == []
+    f = Filters.build(event_names=["Encrypt"])
+    assert list(scan(segs, f, indexes=index.load_all(tmp_path / "audit", KEY))) == list(scan(segs, f))
