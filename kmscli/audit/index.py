@@ -1,25 +1,26 @@
-"""Authenticated sidecar indexes of sealed audit segments (docs/audit.md, "The index").
+"""Authenticated sidecar indexes of audit segments (docs/audit.md, "The index").
 
-When the writer starts a new segment, the one it leaves is *sealed*: it never changes again, and
-``audit-NNNNNN.jsonl.idx`` is written beside it. For every field a query filters on (event name,
-key, principal, access key id, source address, error, encryption-context pair) it holds, per value,
-the sorted byte offsets of the lines carrying that value, and per run of :data:`BLOCK_LINES` lines the
-earliest and latest ``eventTime``. A query reads only the offsets its filters name, and the same
-exact checks as a scan then decide on each of those lines.
+``audit-NNNNNN.jsonl.idx`` covers its segment's lines up to a byte offset. For every field a query
+filters on (event name, key, principal, access key id, source address, error, encryption-context
+pair) it holds, per value, the sorted byte offsets of the lines carrying that value, and per run of
+:data:`BLOCK_LINES` lines the earliest and latest ``eventTime``. The writer extends it when a segment
+is sealed and each time the newest segment grows past a multiple of ``INDEX_PART_BYTES``. A query
+reads only the offsets its filters name plus every line after the covered offset, and the same exact
+checks as a scan then decide on each of those lines.
 
 The index is derived data and never believed over the log:
 
 * its header is MAC'd (HMAC-SHA256 under ``HKDF(audit key, "kmscli/v1/audit-index")``, bound to the
-  segment's name), and every posting list read is checked against the SHA-256 its header names;
-* it is bound to the segment: its size, last sequence and last chain value are checked before each
-  use (one small read at the end of the segment), and ``audit verify`` also checks the SHA-256 of
-  the whole segment;
+  segment's name), and every table and posting list read is checked against its hash;
+* it is bound to the segment: the segment must be at least as long as the offset covered and the
+  4 KiB before it (the last indexed line and its chain value) must hash as recorded, checked before
+  each use; ``audit verify`` also hashes everything covered;
 * missing, stale or failing any check, it is not used (the segment is scanned); ``audit reindex``
-  and the writer rebuild it.
+  rebuilds it, and the writer's next extension starts over.
 
 File layout (little-endian)::
 
-    b"KMSCLI-AUDIT-INDEX\\n"  u32 header length  header (canonical JSON)  32-byte MAC  posting lists
+    b"KMSCLI-AUDIT-INDEX\\n"  u32 header length  header (canonical JSON)  32-byte MAC  body
 
 This module is imported by queries only when an index can be authenticated (an unlocked vault).
 """
