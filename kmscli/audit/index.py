@@ -366,9 +366,9 @@ class SegmentIndex:
             self.fd = -1
 
     # -- candidate offsets --------------------------------------------------------------------
-    def postings(self, field: str, values: Iterable[str]) -> set[int]:
-        """Offsets of the lines carrying any of ``values`` in ``field`` (each list's hash checked)."""
-        out: set[int] = set()
+    def posting_lists(self, field: str, values: Iterable[str]) -> list[array.array[int]]:
+        """The sorted offset lists of ``values`` in ``field`` (each list's hash checked)."""
+        lists = []
         section = self.table(field)
         typecode = self.header["typecode"]
         for value in values:
@@ -379,7 +379,14 @@ class SegmentIndex:
             data = os.pread(self.fd, length, self.body_at + at)
             if len(data) != length or primitives.sha256(data)[:16].hex() != digest:
                 raise Invalid("tampered", f"{self.path}: a posting list does not match its header")
-            out.update(array.array(typecode, data))
+            lists.append(array.array(typecode, data))
+        return lists
+
+    def postings(self, field: str, values: Iterable[str]) -> set[int]:
+        """Offsets of the lines carrying any of ``values`` in ``field``."""
+        out: set[int] = set()
+        for found in self.posting_lists(field, values):
+            out.update(found)
         return out
 
     def _all_values(self, field: str) -> list[str]:
@@ -409,8 +416,11 @@ class SegmentIndex:
             key=lambda fv: sum(self.table(fv[0]).get(v, [0, 0])[1] for v in fv[1]),
         )
         for field, values in sized:
-            found = self.postings(field, values)
-            offsets = found if offsets is None else offsets & found
+            if offsets is None:
+                offsets = self.postings(field, values)
+            else:  # a larger list: look the few candidates up in it rather than build its set
+                lists = self.posting_lists(field, values)
+                offsets = {o for o in offsets if any(_contains(lst, o) for lst in lists)}
             if not offsets:
                 break
         ranges = self._time_ranges(filters)
@@ -481,6 +491,11 @@ def _line_batches(fd: int, start: int, stop: int | None) -> Iterator[list[bytes]
             batch = []
     if batch:
         yield batch
+
+
+def _contains(sorted_offsets: array.array[int], offset: int) -> bool:
+    i = bisect.bisect_left(sorted_offsets, offset)
+    return i < len(sorted_offsets) and sorted_offsets[i] == offset
 
 
 def _read_at(fd: int, offsets: list[int], size: int) -> Iterator[list[bytes]]:
