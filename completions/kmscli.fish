@@ -332,7 +332,7 @@ complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l no-cli-pager -d 'Neve
 complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l color -x -a 'on off auto' -d 'Colour in terminal output.'
 complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l help -d 'Show the help and exit.'
 complete -c kmscli -n '__kmscli_at \'audit\'' -a 'export' -d 'Export the log for Athena, Spark or DuckDB, incrementally (docs/audit.'
-complete -c kmscli -n '__kmscli_at \'audit\'' -a 'reindex' -d 'Rebuild the sidecar index of every sealed segment (queries use it to s'
+complete -c kmscli -n '__kmscli_at \'audit\'' -a 'reindex' -d 'Rebuild the sidecar index of every segment (queries use it to skip lin'
 complete -c kmscli -n '__kmscli_at \'audit\'' -a 'stats' -d 'Counts by event, key, principal and error over the selected events, an'
 complete -c kmscli -n '__kmscli_at \'audit\'' -a 'tail' -d 'The latest events; with --follow, new events as they arrive (Ctrl-C st'
 complete -c kmscli -n '__kmscli_at \'audit\'' -a 'verify' -d 'Check the chain across every segment; name the first bad line as FILE:'
