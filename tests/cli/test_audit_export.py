@@ -127,3 +127,35 @@ def test_parquet_without_pyarrow_is_a_clear_error(
     monkeypatch.setattr(builtins, "__import__", no_pyarrow)
     res = cli("audit", "export", "--format", "parquet", "--out", str(tmp_path / "p"))
     assert res.code == 253 and "kmscli[parquet]" in res.err
+
+
+def test_export_errors_and_foreign_logs(env: Path, cli: Any, tmp_path: Path) -> None:
+    foreign = tmp_path / "foreign.jsonl"
+    record = {"eventTime": "2026-11-01T00:00:00Z", "eventName": "Decrypt", "awsRegion": "eu-west-1"}
+    foreign.write_text(json.dumps(record) + "\n" + json.dumps({**record, "sequence": 7}) + "\n")
+    out = tmp_path / "out"
+    res = cli(
+        "audit",
+        "export",
+        "--format",
+        "cloudtrail",
+        "--out",
+        str(out),
+        "--log-file",
+        str(foreign),
+        "--output",
+        "json",
+    )
+    assert res.code == 0, res.err
+    assert res.json()["Events"] == 1 and res.json()["SkippedWithoutSequence"] == 1
+    assert res.json()["Files"][0].startswith("AWSLogs/000000000000/CloudTrail/eu-west-1/2026/11/01/")
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")
+    res = cli(
+        "audit", "export", "--format", "cloudtrail", "--out", str(blocked / "sub"), "--log-file", str(foreign)
+    )
+    assert res.code == 253 and "cannot create the export folder" in res.err
+    (out / ".kmscli-export-cloudtrail.json").write_text("{}")
+    res = cli("audit", "export", "--format", "cloudtrail", "--out", str(out), "--log-file", str(foreign))
+    assert res.code == 253 and "malformed" in res.err
+    assert cli("audit", "export", "--format", "csv", "--out", str(out)).code == 252
