@@ -404,12 +404,20 @@ def scan_raw_batches(
 
 
 def _rarest_first(groups: list[list[bytes]], buf: bytes, end: int) -> list[list[bytes]]:
-    """``groups`` ordered by how many lines of ``buf`` hold one of their needles (fewest first)."""
+    """``groups`` ordered by the estimated cost of driving the search with each, cheapest first: the
+    time to search a block for the needle (shorter needles are searched more slowly: measured about
+    24 ms per 64 MiB for 11 bytes, 13 ms for 36, roughly 80 ms / sqrt(length); alternatives need a
+    regular expression, about 3x slower) plus about 2 µs per line it finds, counted in ``buf``."""
     if len(groups) < 2:
         return groups
-    counts = [sum(buf.count(n, 0, end) for n in group) for group in groups]
-    order = sorted(range(len(groups)), key=lambda i: counts[i])
-    return [groups[i] for i in order]
+    scale = max(end, 1) / (64 << 20)
+
+    def cost(group: list[bytes]) -> float:
+        search = 80.0 / min(len(n) for n in group) ** 0.5 * (3 if len(group) > 1 else 1)
+        hits = sum(buf.count(n, 0, end) for n in group)
+        return search * scale + hits * 0.002
+
+    return sorted(groups, key=cost)
 
 
 def _scan(
