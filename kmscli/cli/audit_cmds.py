@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -155,12 +156,30 @@ class Source:
 
     def load_indexes(self) -> dict[str, Any]:
         """The vault's authenticated segment indexes when a selective query can use them (never
-        for ``--log-file``: a foreign log is scanned)."""
-        if self.settings is not None and self.filters != Filters():
-            from kmscli.service.features import auditops
+        for ``--log-file``: a foreign log is scanned). Without a session, unlocking costs the KDF
+        (about 0.3 s with the default parameters), more than scanning a log under INDEX_WORTH_KDF."""
+        if self.settings is None or self.filters == Filters():
+            return self.indexes
+        if not os.environ.get("KMSCLI_SESSION") and _log_bytes(self.target) < INDEX_WORTH_KDF:
+            return self.indexes
+        from kmscli.service.features import auditops
 
-            self.indexes = auditops.query_indexes(self.settings, self.target)
+        self.indexes = auditops.query_indexes(self.settings, self.target)
         return self.indexes
+
+
+#: Below this much log, a query without KMSCLI_SESSION scans rather than derive the key for the index.
+INDEX_WORTH_KDF = 256 * 1024 * 1024
+
+
+def _log_bytes(folder: Path) -> int:
+    total = 0
+    for path in log_paths(folder):
+        try:
+            total += path.stat().st_size
+        except OSError:
+            continue
+    return total
 
 
 def _source(opts: dict[str, Any], found: dict[str, Any]) -> tuple[Path, Filters, dict[str, str]]:

@@ -41,6 +41,7 @@ def _count_index_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_queries_use_the_index_and_answer_as_a_scan(
     sealed: list[str], vault: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("KMSCLI_SESSION", cli("unlock", "--raw").out.strip())
     used = _count_index_reads(monkeypatch)
     indexed = cli("audit", "--encryption-context", "object=o1", "--output", "jsonl")
     assert indexed.code == 0 and used == sealed[:-1]
@@ -51,13 +52,21 @@ def test_queries_use_the_index_and_answer_as_a_scan(
     assert stats.json()["Total"] == 10
 
 
-def test_without_a_passphrase_source_queries_scan(
+def test_without_a_session_only_a_large_log_is_worth_the_kdf(
     sealed: list[str], cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from kmscli.cli import audit_cmds
+
     used = _count_index_reads(monkeypatch)
-    monkeypatch.delenv("KMSCLI_PASSPHRASE")
-    res = cli("audit", "--event-name", "Encrypt", "--output", "jsonl")
+    res = cli("audit", "--event-name", "Encrypt", "--output", "jsonl")  # KMSCLI_PASSPHRASE, small log
     assert res.code == 0 and len(res.out.splitlines()) == 10 and used == []
+    monkeypatch.setattr(audit_cmds, "INDEX_WORTH_KDF", 1000)
+    assert cli("audit", "--event-name", "Encrypt", "--output", "jsonl").out == res.out
+    assert used == sealed[:-1]
+    used.clear()
+    monkeypatch.delenv("KMSCLI_PASSPHRASE")  # no way to unlock without asking: scan
+    assert cli("audit", "--event-name", "Encrypt", "--output", "jsonl").out == res.out
+    assert used == []
 
 
 def test_verify_reports_a_tampered_index_and_reindex_rebuilds_it(sealed: list[str], cli: Any) -> None:
