@@ -124,7 +124,7 @@ filters_strategy = st.builds(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     records=st.lists(record, min_size=1, max_size=60),
     per_segment=st.integers(min_value=1, max_value=25),
