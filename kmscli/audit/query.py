@@ -204,7 +204,7 @@ class Filters:
             groups.append(_string_group([self.source_ip]))
         found = [g for g in groups if g]
         # a static guess at the most selective first (longer needles, fewer alternatives); the scan
-        # re-orders by how often each group occurs in the first block it reads (rarest first)
+        # re-orders them by their estimated search cost in the first block it reads (_rarest_first)
         found.sort(key=lambda g: (len(g), -min(len(n) for n in g)))
         return found
 
