@@ -30,7 +30,7 @@ from kmscli.vault import fs
 
 FORMATS = ("cloudtrail", "parquet")
 RECORDS_PER_FILE = 10_000
-ROWS_PER_GROUP = 50_000
+ROWS_PER_GROUP = 8192
 
 
 class ExportError(VaultEnvironmentError):
@@ -87,18 +87,35 @@ def _selected(
             yield raw, event
 
 
-def _last_sequence(paths: list[Path]) -> int:
-    """The sequence of the log's last readable record (0 when none): where the next run starts."""
+def _file_last_sequence(path: Path) -> int | None:
+    """The sequence of the last line of one file (None when it has no readable last record)."""
     from kmscli.audit.log import _last_line
 
+    line, _torn = _last_line(str(path))
+    event = query.parse_line(line) if line is not None else None
+    seq = event.get("sequence") if isinstance(event, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+
+
+def _last_sequence(paths: list[Path]) -> int:
+    """The sequence of the log's last readable record (0 when none): where the next run starts."""
     for path in reversed(paths):
-        line, _torn = _last_line(str(path))
-        if line is None:
-            continue
-        event = query.parse_line(line)
-        seq = event.get("sequence") if isinstance(event, dict) else None
-        return seq if isinstance(seq, int) and not isinstance(seq, bool) else 0
+        seq = _file_last_sequence(path)
+        if seq is not None:
+            return seq
     return 0
+
+
+def _unread(paths: list[Path], after: int) -> list[Path]:
+    """The files that may hold records after sequence ``after``: a segment whose last record is at
+    or before it was read completely by an earlier run (sequences grow along the log)."""
+    if not after:
+        return paths
+    for i, path in enumerate(paths):
+        seq = _file_last_sequence(path)
+        if seq is None or seq > after:
+            return paths[i:]
+    return []
 
 
 def export(paths: list[Path], filters: query.Filters, out: Path, fmt: str, indexes: Any = None) -> Result:
@@ -114,7 +131,7 @@ def export(paths: list[Path], filters: query.Filters, out: Path, fmt: str, index
     after = _read_state(out, fmt)
     end = _last_sequence(paths)
     counts = {"skipped": 0, "last": after}
-    events = _selected(paths, filters, after, indexes, counts)
+    events = _selected(_unread(paths, after), filters, after, indexes, counts)
     if writer is not None:
         files, exported = writer(events, out)
     else:
