@@ -167,6 +167,7 @@ def build(segment: str, audit_key: bytes, previous: SegmentIndex | None = None) 
     """The index file of ``segment``'s complete lines (its bytes; the caller writes them). With
     ``previous``, an authenticated index of a prefix, only the lines after that prefix are parsed."""
     postings: dict[str, dict[str, list[int]]] = {f: {} for f in FIELDS}
+    kept: dict[str, dict[str, bytes]] = {f: {} for f in FIELDS}  # the previous lists, as stored
     blocks: list[list[int | None]] = []
     start = 0
     first_seq: Any = None
@@ -178,7 +179,7 @@ def build(segment: str, audit_key: bytes, previous: SegmentIndex | None = None) 
         count = int(previous.header["lines"])
         for field in FIELDS:
             for value in previous.table(field):
-                postings[field][value] = sorted(previous.postings(field, [value]))
+                kept[field][value] = b"".join(a.tobytes() for a in previous.posting_lists(field, [value]))
     new_lines = 0
     last: Any = None
     fd = os.open(segment, os.O_RDONLY | os.O_NOFOLLOW)
@@ -220,10 +221,14 @@ def build(segment: str, audit_key: bytes, previous: SegmentIndex | None = None) 
     typecode = "I" if total < 2**32 else "Q"
     body = bytearray()
     sections: dict[str, list[Any]] = {}
+    if previous is not None and previous.header["typecode"] != typecode:
+        raise Invalid("stale", "the segment outgrew 32-bit offsets")  # write() starts over
     for field in FIELDS:
         values: dict[str, list[Any]] = {}
-        for value in sorted(postings[field]):
-            data = array.array(typecode, sorted(set(postings[field][value]))).tobytes()
+        for value in sorted(postings[field].keys() | kept[field].keys()):
+            # new offsets all follow the previous ones: appending keeps each list sorted
+            fresh = sorted(set(postings[field].get(value, ())))
+            data = kept[field].get(value, b"") + array.array(typecode, fresh).tobytes()
             values[value] = [len(body), len(data), primitives.sha256(data)[:16].hex()]
             body += data
         # each field's dictionary is its own block, so a query parses only those it filters on
