@@ -37,7 +37,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from kmscli.audit import query
-from kmscli.audit.log import segments
 from kmscli.crypto import primitives
 from kmscli.vault import fs
 
@@ -305,15 +304,10 @@ def rebuild(segment: str, audit_key: bytes) -> None:
     fs.atomic_write(index_path(segment), build(segment, audit_key))
 
 
-def sealed(folder: fs.StrPath) -> list[str]:
-    """The sealed segments of a log folder: every one but the newest."""
-    return segments(folder)[:-1]
-
-
-def reindex(folder: fs.StrPath, audit_key: bytes) -> list[str]:
+def reindex(segments: list[str], audit_key: bytes) -> list[str]:
     """Rebuild the index of every segment (caller holds the audit lock); the names written."""
     done = []
-    for segment in segments(folder):
+    for segment in segments:
         rebuild(segment, audit_key)
         done.append(os.path.basename(index_path(segment)))
     return done
@@ -580,10 +574,11 @@ def _check_binding(segment: str, header: dict[str, Any]) -> None:
         raise Invalid("stale", f"{path} was built for other content (its last lines and chain value differ)")
 
 
-def load_all(folder: fs.StrPath, audit_key: bytes) -> dict[str, SegmentIndex]:
-    """Every usable index of a log folder, by segment path; the others are left out (scanned)."""
+def load_all(segments: list[str], audit_key: bytes) -> dict[str, SegmentIndex]:
+    """Every usable index of a log's ``segments`` (in order), by segment path; the others are left
+    out (scanned)."""
     found: dict[str, SegmentIndex] = {}
-    for segment in segments(folder):
+    for segment in segments:
         try:
             found[segment] = load(segment, audit_key)
         except Invalid:
@@ -591,11 +586,11 @@ def load_all(folder: fs.StrPath, audit_key: bytes) -> dict[str, SegmentIndex]:
     return found
 
 
-def check(folder: fs.StrPath, audit_key: bytes) -> list[IndexProblem]:
+def check(segments: list[str], audit_key: bytes) -> list[IndexProblem]:
     """``audit verify``'s checks: each sealed segment's index is present, authentic and current, and
     was built from exactly the segment's bytes (SHA-256 of the whole segment)."""
     problems = []
-    every = segments(folder)
+    every = segments
     for segment in every:
         name = os.path.basename(segment)
         try:

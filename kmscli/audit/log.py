@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 from kmscli.audit import chain
@@ -66,8 +67,15 @@ class AuditLog:
     """Writer for one vault's log. ``append`` is safe across processes (it takes its own lock)."""
 
     def __init__(
-        self, folder: fs.StrPath, audit_key: bytes, segment_bytes: int = DEFAULT_SEGMENT_BYTES
+        self,
+        folder: fs.StrPath,
+        audit_key: bytes,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        indexer: Callable[[str, bytes], None] | None = None,
     ) -> None:
+        #: Brings a segment's sidecar index up to date (:func:`kmscli.audit.index.write`); given by
+        #: whoever opens a vault's log, so this module does not import the index (nor its imports).
+        self.indexer = indexer
         self.folder = fs.pathstr(folder)
         self.key = audit_key
         self.segment_bytes = segment_bytes
@@ -135,21 +143,20 @@ class AuditLog:
             os.close(fd)
         if new_segment:  # the new file's folder entry must survive a power loss too
             fs.fsync_dir(self.folder)
-        if sealed is not None or before // INDEX_PART_BYTES != (before + len(data)) // INDEX_PART_BYTES:
-            self._index(sealed, path)
+        crossed = before // INDEX_PART_BYTES != (before + len(data)) // INDEX_PART_BYTES
+        if self.indexer is not None and (sealed is not None or crossed):
+            self._index(self.indexer, sealed, path)
 
-    def _index(self, sealed: str | None, path: str) -> None:
+    def _index(self, indexer: Callable[[str, bytes], None], sealed: str | None, path: str) -> None:
         """Bring the sidecar index of a segment just sealed up to its end, and that of the newest
-        segment each time it grows past a multiple of the index's part size (docs/audit.md, "The
+        segment each time it grows past a multiple of INDEX_PART_BYTES (docs/audit.md, "The
         index"). It is derived data: when it cannot be written, queries scan those lines and the
         event stands."""
-        from kmscli.audit import index
-
         try:
             if sealed is not None:
-                index.write(sealed, self.key)
+                indexer(sealed, self.key)
             if os.stat(path).st_size >= INDEX_PART_BYTES:
-                index.write(path, self.key)
+                indexer(path, self.key)
         except Exception:  # never fail an append whose event is already durable
             pass
 

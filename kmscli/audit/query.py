@@ -347,16 +347,16 @@ def _well_formed(line: bytes) -> bool:
 
 #: What :func:`parse_line` returns for a blank line (skipped, not counted).
 BLANK: Any = object()
-_scan_once: Any = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009 (set in __init__, untyped)
+_raw_decode = json.JSONDecoder().raw_decode
 
 
 def parse_line(line: bytes) -> Any:
     """The JSON value of one log line (None when unreadable, :data:`BLANK` when blank): one object is
-    parsed with the C scanner directly (json.loads adds encoding detection and wrapper calls)."""
+    parsed with ``raw_decode`` (json.loads adds encoding detection and wrapper calls)."""
     try:
         decoded = line.decode()
         if decoded[:1] == "{":
-            event, last = _scan_once(decoded, 0)
+            event, last = _raw_decode(decoded)
             if last != len(decoded) and decoded[last:].strip():
                 return None
             return event

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -16,20 +15,12 @@ from typing import Any, TypeVar
 
 import click
 
-from kmscli.audit.query import (
-    COLUMNS,
-    Filters,
-    QueryError,
-    ScanStats,
-    log_paths,
-    parse_time,
-    scan,
-    scan_batches,
-    scan_raw_batches,
-    summary_row,
-)
-from kmscli.cli.globals import GLOBAL_NAMES, GLOBAL_OPTIONS, settings_overrides, use_color
+from kmscli.audit.query import COLUMNS, Filters, QueryError, ScanStats, parse_time, summary_row
+from kmscli.cli import options as o
+from kmscli.cli.globals import Group, add_options, click_option, make_invocation, merged_globals, use_color
 from kmscli.errors import KmscliError, UsageError
+from kmscli.invocation import Invocation
+from kmscli.service.features import auditops
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,11 +48,11 @@ def audit_globals(formats: tuple[str, ...]) -> Callable[[F], F]:
     """The global options, with ``--output`` limited to what this command can render."""
 
     def decorate(func: F) -> F:
-        for decls, attrs in reversed(GLOBAL_OPTIONS):
-            if decls[0] == "--output":
-                attrs = {"type": click.Choice(formats), "help": f"Output format: {', '.join(formats)}."}
-            func = click.option(*decls, **attrs)(func)
-        return func
+        output = o.Opt("--output", o.VALUE, o.OPTS, "output", f"Output format: {', '.join(formats)}.")
+        declared = [output if opt.name == "--output" else opt for opt in o.GLOBAL_OPTIONS]
+        return add_options(
+            func, [click_option(opt, choices=formats if opt is output else None) for opt in declared]
+        )
 
     return decorate
 
@@ -107,29 +98,18 @@ def filter_options(func: F) -> F:
     return func
 
 
-def _merged(kwargs: dict[str, Any], filters: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(global options, filters): this command's values win over the audit group's, then the root's."""
+def _merged(kwargs: dict[str, Any], filters: bool = True) -> tuple[Invocation, dict[str, Any]]:
+    """(invocation, filters): this command's values win over the audit group's, then the root's."""
     ctx = click.get_current_context()
     meta = ctx.meta.get(_META, {})
-    opts = dict(ctx.find_root().obj or {})
-    opts.update({k: v for k, v in meta.get("globals", {}).items() if v is not None})
-    for name in GLOBAL_NAMES:
-        value = kwargs.pop(name, None)
-        if value is not None:
-            opts[name] = value
+    inv = make_invocation(merged_globals(kwargs, meta.get("globals", {})))
     found = dict(meta.get("filters", {}))
     if filters:
         for name in FILTER_NAMES:
             value = kwargs.pop(name, None)
             if value not in (None, ()):
                 found[name] = value
-    return opts, found
-
-
-def _settings(opts: dict[str, Any]) -> Any:
-    from kmscli.settings import load_settings
-
-    return load_settings(settings_overrides({**opts, "output": None}))
+    return inv, found
 
 
 def _context_pairs(values: Iterable[str]) -> list[tuple[str, str]]:
@@ -142,53 +122,7 @@ def _context_pairs(values: Iterable[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-class Source:
-    """What a query reads: the log, the filters, alias names for display, usable segment indexes."""
-
-    __slots__ = ("aliases", "filters", "indexes", "settings", "target")
-
-    def __init__(self, target: Path, filters: Filters, aliases: dict[str, str], settings: Any) -> None:
-        self.target = target
-        self.filters = filters
-        self.aliases = aliases
-        self.settings = settings
-        self.indexes: dict[str, Any] = {}
-
-    def load_indexes(self) -> dict[str, Any]:
-        """The vault's authenticated segment indexes when a selective query can use them (never
-        for ``--log-file``: a foreign log is scanned). Without a session, unlocking costs the KDF
-        (about 0.3 s with the default parameters), more than scanning a log under INDEX_WORTH_KDF."""
-        if self.settings is None or self.filters == Filters():
-            return self.indexes
-        if not os.environ.get("KMSCLI_SESSION") and _log_bytes(self.target) < INDEX_WORTH_KDF:
-            return self.indexes
-        from kmscli.service.features import auditops
-
-        self.indexes = auditops.query_indexes(self.settings, self.target)
-        return self.indexes
-
-
-#: Below this much log, a query without KMSCLI_SESSION scans rather than derive the key for the index.
-INDEX_WORTH_KDF = 256 * 1024 * 1024
-
-
-def _log_bytes(folder: Path) -> int:
-    total = 0
-    for path in log_paths(folder):
-        try:
-            total += path.stat().st_size
-        except OSError:
-            continue
-    return total
-
-
-def _source(opts: dict[str, Any], found: dict[str, Any]) -> tuple[Path, Filters, dict[str, str]]:
-    """The log to read, the filters, and key id -> alias names for display."""
-    src = _query_source(opts, found)
-    return src.target, src.filters, src.aliases
-
-
-def _query_source(opts: dict[str, Any], found: dict[str, Any]) -> Source:
+def _source(inv: Invocation, found: dict[str, Any]) -> tuple[Path, Filters, dict[str, str]]:
     """The log to read, the filters, and key id -> alias names for display."""
     now = dt.datetime.now(dt.UTC)
     key_id = found.get("key_id")
@@ -197,13 +131,10 @@ def _query_source(opts: dict[str, Any], found: dict[str, Any]) -> Source:
         end = parse_time(found["end_time"], now) if found.get("end_time") else None
         targets: set[str] = set()
         aliases: dict[str, str] = {}
-        settings = None
         if found.get("log_file"):
             target = Path(found["log_file"])
         else:
-            from kmscli.service.features import auditops
-
-            settings = _settings(opts)
+            settings = inv.settings
             target = auditops.audit_folder(settings)
             aliases = auditops.alias_names(settings)
             if key_id:
@@ -222,7 +153,22 @@ def _query_source(opts: dict[str, Any], found: dict[str, Any]) -> Source:
         )
     except QueryError as exc:
         raise UsageError(str(exc)) from None
-    return Source(target, filters, aliases, settings)
+    return target, filters, aliases
+
+
+#: Below this much log, a query without a session scans rather than derive the key for the index.
+INDEX_WORTH_KDF = 256 * 1024 * 1024
+
+
+def _indexes(inv: Invocation, found: dict[str, Any], target: Path, filters: Filters) -> dict[str, Any]:
+    """The vault's authenticated segment indexes when a selective query can use them (never for
+    ``--log-file``: a foreign log is scanned). Without a session, unlocking costs the KDF (about
+    0.3 s with the default parameters), more than scanning a log under INDEX_WORTH_KDF."""
+    if found.get("log_file") or filters == Filters():
+        return {}
+    if not inv.sources.session_token and auditops.log_bytes(target) < INDEX_WORTH_KDF:
+        return {}
+    return auditops.query_indexes(inv.settings, inv.sources, target)
 
 
 class _Bytes:
@@ -254,11 +200,11 @@ class _Bytes:
 class EventWriter:
     """Writes a stream of (raw line, event) in one output format, a block at a time."""
 
-    def __init__(self, fmt: str, opts: dict[str, Any], aliases: dict[str, str]) -> None:
+    def __init__(self, fmt: str, inv: Invocation, aliases: dict[str, str]) -> None:
         self.fmt = fmt
         self.aliases = aliases
-        self.color = use_color(opts)
-        self.query = opts.get("query")
+        self.color = use_color(inv)
+        self.query = inv.options.get("query")
         if self.query and fmt not in ("json", "jsonl"):
             raise UsageError("--query works with --output json or jsonl for audit queries")
         self.out = _Bytes()
@@ -353,8 +299,8 @@ class EventWriter:
         self.out.flush()
 
 
-def _default_format(opts: dict[str, Any], tty: str, piped: str, allowed: tuple[str, ...]) -> str:
-    fmt = opts.get("output")
+def _default_format(inv: Invocation, tty: str, piped: str, allowed: tuple[str, ...]) -> str:
+    fmt = inv.options.get("output")
     if not fmt:
         return tty if sys.stdout.isatty() else piped
     if fmt not in allowed:  # given to the root command, whose choices differ
@@ -384,7 +330,7 @@ def _no_cycle_collection() -> None:
     gc.disable()
 
 
-class AuditGroup(click.Group):
+class AuditGroup(Group):
     """``kmscli audit`` queries; its subcommands verify, summarise and follow."""
 
 
@@ -399,26 +345,21 @@ def audit(ctx: click.Context, max_items: int | None, **kwargs: Any) -> None:
     On a terminal the default view is a table; when piped, JSON lines. `--output json` prints one
     JSON array. Filters combine with AND; repeated --event-name values combine with OR.
     """
-    opts, found = _merged(kwargs)
+    inv, found = _merged(kwargs)
     if ctx.invoked_subcommand is not None:
-        ctx.meta[_META] = {"globals": opts, "filters": found}
+        ctx.meta[_META] = {"globals": inv.options, "filters": found}
         if max_items is not None:
             ctx.meta[_META]["max_items"] = max_items
         return
-    fmt = _default_format(opts, "table", "jsonl", QUERY_FORMATS)
-    src = _query_source(opts, found)
-    writer = EventWriter(fmt, opts, src.aliases)
+    fmt = _default_format(inv, "table", "jsonl", QUERY_FORMATS)
+    target, filters, aliases = _source(inv, found)
+    writer = EventWriter(fmt, inv, aliases)
     stats = ScanStats()
     _no_cycle_collection()
     remaining = max_items
-    paths = log_paths(src.target)
-    indexes = src.load_indexes()
-    raw = fmt in ("json", "jsonl") and not opts.get("query")
-    batches: Iterable[list[Any]] = (
-        scan_raw_batches(paths, src.filters, stats, indexes)
-        if raw
-        else scan_batches(paths, src.filters, stats, indexes)
-    )
+    raw = fmt in ("json", "jsonl") and not inv.options.get("query")
+    indexes = _indexes(inv, found, target, filters)
+    batches: Iterable[list[Any]] = auditops.query_batches(target, filters, stats, raw=raw, indexes=indexes)
     for batch in batches:
         if remaining is not None:
             batch = batch[:remaining]
@@ -440,13 +381,12 @@ def verify(repair: bool, **kwargs: Any) -> None:
     """Check the chain across every segment; name the first bad line as FILE:LINE and what is wrong
     (edited, deleted, reordered, inserted, torn). Exits 1 when anything is found."""
     from kmscli.cli.prompt import tty_prompt
-    from kmscli.service.features import auditops
 
-    opts, found = _merged(kwargs, filters=False)
+    inv, found = _merged(kwargs, filters=False)
     if found:
         raise UsageError("audit verify takes no filters: it always checks the whole log")
-    report = auditops.verify(_settings(opts), tty_prompt(), repair=repair)
-    fmt = opts.get("output") or "text"
+    report = auditops.verify(inv.settings, inv.sources, tty_prompt(), repair=repair)
+    fmt = inv.options.get("output") or "text"
     if fmt == "json":
         sys.stdout.write(json.dumps(report.as_dict(), indent=4) + "\n")
     else:
@@ -508,16 +448,14 @@ def verify(repair: bool, **kwargs: Any) -> None:
 @audit_globals(VERIFY_FORMATS)
 def export(fmt: str, out: Path, **kwargs: Any) -> None:
     """Export the log for Athena, Spark or DuckDB, incrementally (docs/audit.md, "Exporting")."""
-    from kmscli.audit import export as exporter
-
-    found = {name: kwargs.pop(name) for name in ("start_time", "end_time", "log_file") if kwargs.get(name)}
-    opts, inherited = _merged(kwargs)
-    extra = set(inherited) - {"start_time", "end_time", "log_file"}
-    if extra:
+    own = {name: kwargs.pop(name) for name in ("start_time", "end_time", "log_file") if kwargs.get(name)}
+    inv, inherited = _merged(kwargs)
+    if set(inherited) - {"start_time", "end_time", "log_file"}:
         raise UsageError("audit export takes a time range (--start-time, --end-time) and no other filter")
-    src = _query_source(opts, {**inherited, **found})
-    result = exporter.export(log_paths(src.target), src.filters, out, fmt, src.load_indexes())
-    if (opts.get("output") or "text") == "json":
+    found = {**inherited, **own}
+    target, filters, _aliases = _source(inv, found)
+    result = auditops.export_log(target, filters, out, fmt, _indexes(inv, found, target, filters))
+    if (inv.options.get("output") or "text") == "json":
         sys.stdout.write(json.dumps(result.as_dict(), indent=4) + "\n")
     else:
         sys.stdout.write(
@@ -530,16 +468,15 @@ def export(fmt: str, out: Path, **kwargs: Any) -> None:
 @audit.command()
 @audit_globals(VERIFY_FORMATS)
 def reindex(**kwargs: Any) -> None:
-    """Rebuild the sidecar index of every segment (queries use it to skip lines that cannot
-    match; a missing or stale index only makes them scan). Records a ReindexAuditLog event."""
+    """Rebuild the sidecar index of every segment (queries use it to skip lines that cannot match;
+    a missing or stale index only makes them scan). Records a ReindexAuditLog event."""
     from kmscli.cli.prompt import tty_prompt
-    from kmscli.service.features import auditops
 
-    opts, found = _merged(kwargs, filters=False)
+    inv, found = _merged(kwargs, filters=False)
     if found:
-        raise UsageError("audit reindex takes no filters: it always indexes every sealed segment")
-    written = auditops.reindex(_settings(opts), tty_prompt())
-    if (opts.get("output") or "text") == "json":
+        raise UsageError("audit reindex takes no filters: it always indexes every segment")
+    written = auditops.reindex(inv.settings, inv.sources, tty_prompt())
+    if (inv.options.get("output") or "text") == "json":
         sys.stdout.write(json.dumps({"Indexes": written}, indent=4) + "\n")
     else:
         sys.stdout.write(f"indexed {len(written)} segment(s)\n")
@@ -560,19 +497,19 @@ def stats(width: int, **kwargs: Any) -> None:
     """Counts by event, key, principal and error over the selected events, and a per-day chart."""
     from kmscli.audit.stats import collect
 
-    opts, found = _merged(kwargs)
-    src = _query_source(opts, found)
+    inv, found = _merged(kwargs)
+    target, filters, aliases = _source(inv, found)
     scan_stats = ScanStats()
     _no_cycle_collection()
-    events = scan(log_paths(src.target), src.filters, scan_stats, src.load_indexes())
-    data = collect((event for _raw, event in events), src.aliases)
-    fmt = _default_format(opts, "table", "json", (*STATS_FORMATS, "yaml-stream"))
-    if fmt == "table" and not opts.get("query"):
-        _print_stats(data, width, use_color(opts))
+    indexes = _indexes(inv, found, target, filters)
+    data = collect(auditops.matching_events(target, filters, scan_stats, indexes), aliases)
+    fmt = _default_format(inv, "table", "json", (*STATS_FORMATS, "yaml-stream"))
+    if fmt == "table" and not inv.options.get("query"):
+        _print_stats(data, width, use_color(inv))
     else:
         from kmscli.cli.run import emit
 
-        emit(data, opts, fmt, "AuditStats")
+        emit(data, inv, fmt, "AuditStats")
     _warn_unreadable(scan_stats)
 
 
@@ -635,23 +572,23 @@ def _print_stats(data: dict[str, Any], width: int, color: bool) -> None:
 @audit_globals(QUERY_FORMATS)
 def tail(count: int, follow: bool, poll_interval: float, max_events: int | None, **kwargs: Any) -> None:
     """The latest events; with --follow, new events as they arrive (Ctrl-C stops)."""
-    from kmscli.audit.tail import follow as follow_log
-    from kmscli.audit.tail import last_events
 
-    opts, found = _merged(kwargs)
-    fmt = _default_format(opts, "text", "jsonl", QUERY_FORMATS)
+    inv, found = _merged(kwargs)
+    fmt = _default_format(inv, "text", "jsonl", QUERY_FORMATS)
     if fmt == "json" and follow:
         raise UsageError("--follow writes a stream: use --output jsonl, text or table")
-    target, filters, aliases = _source(opts, found)
-    writer = EventWriter(fmt, opts, aliases)
-    initial, position = last_events(target, filters, count)
+    target, filters, aliases = _source(inv, found)
+    writer = EventWriter(fmt, inv, aliases)
+    initial, position = auditops.latest_events(target, filters, count)
     for raw, event in initial:
         writer.add(raw, event)
     if not follow:
         writer.close()
         return
     writer.flush()
-    for raw, event in follow_log(target, filters, position, poll=poll_interval, max_events=max_events):
+    for raw, event in auditops.follow_events(
+        target, filters, position, poll=poll_interval, max_events=max_events
+    ):
         writer.add(raw, event)
         writer.flush()
     writer.close()

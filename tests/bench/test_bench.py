@@ -401,6 +401,6 @@ def test_audit_scale_generator_writes_a_verifiable_realistic_log(tmp_path: Path)
         "Q2 key + 7 days",
         "Q3 errors + principal",
     }
-    index.reindex(tmp_path, key)
-    assert index.check(tmp_path, key) == []
+    index.reindex(segments(tmp_path), key)
+    assert index.check(segments(tmp_path), key) == []
     assert "audit_scale.measure(" in Path(run_all.__file__).read_text()

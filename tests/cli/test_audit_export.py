@@ -58,7 +58,7 @@ def test_parquet_export_answers_as_kmscli_audit(story: dict[str, Any], cli: Any,
         "eventName = 'Decrypt' AND json_extract_string(requestParameters, '$.encryptionContext.object') = 's3://b/a'"
     ) == ids(cli, "--event-name", "Decrypt", "--encryption-context", "object=s3://b/a")
     arn_other = f"arn:aws:kms:us-east-1:111122223333:key/{story['other']}"
-    assert q(f"list_contains(list_transform(resources, lambda r: r.ARN), '{arn_other}')") == ids(
+    assert q(f"EXISTS (SELECT 1 FROM unnest(resources) AS t(r) WHERE r.ARN = '{arn_other}')") == ids(
         cli, "--key-id", story["other"]
     )
     assert q("errorCode IS NOT NULL AND userIdentity.arn = 'arn:aws:iam::111122223333:root'") == ids(

@@ -1,20 +1,22 @@
 """Vault-side helpers for ``kmscli audit``: where the log is, alias names, verification and repair.
 
-The CLI never opens vault files itself (DESIGN section 2); it calls these.
+The CLI never opens vault or log files itself (docs/architecture.md: layers); it calls these.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from kmscli.audit.log import AuditLog
-from kmscli.audit.query import normalize_key_ref
+from kmscli.audit.log import AuditLog, segments
+from kmscli.audit.query import Filters, ScanStats, normalize_key_ref
 from kmscli.audit.verify import Report, verify_log
 from kmscli.errors import VaultEnvironmentError
-from kmscli.service.features.session import Prompt, audit_log_for, kmscli_event, unlock
+from kmscli.invocation import Sources
+from kmscli.service.features.session import Prompt, audit_log_for, index_segment, kmscli_event, unlock
 from kmscli.settings import Settings
 from kmscli.vault import fs
 from kmscli.vault.store import Vault
@@ -25,8 +27,9 @@ def audit_folder(settings: Settings) -> Path:
     return Path(Vault.open(settings.vault_path).path) / "audit"
 
 
-def _alias_files(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Every region's alias index, read for display WITHOUT checking its MAC (docs/audit.md)."""
+def alias_indexes(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Every region's alias index, read for display and completion WITHOUT checking its MAC
+    (docs/audit.md): region -> alias name -> entry."""
     out: dict[str, dict[str, Any]] = {}
     folder = Path(settings.vault_path) / "aliases"
     try:
@@ -46,7 +49,7 @@ def _alias_files(settings: Settings) -> dict[str, dict[str, Any]]:
 def alias_names(settings: Settings) -> dict[str, str]:
     """Key id -> its first alias name (alphabetically), across regions, for display."""
     names: dict[str, str] = {}
-    for index in _alias_files(settings).values():
+    for index in alias_indexes(settings).values():
         for alias, entry in sorted(index.items()):
             target = entry.get("TargetKeyId") if isinstance(entry, dict) else None
             if isinstance(target, str):
@@ -60,24 +63,24 @@ def alias_targets(settings: Settings, ref: str) -> set[str]:
     if not name.startswith("alias/"):
         return set()
     region = ref.split(":")[3] if ref.startswith("arn:") else settings.region
-    entry = _alias_files(settings).get(region, {}).get(name)
+    entry = alias_indexes(settings).get(region, {}).get(name)
     target = entry.get("TargetKeyId") if isinstance(entry, dict) else None
     return {target} if isinstance(target, str) else set()
 
 
-def query_indexes(settings: Settings, folder: Path) -> dict[str, Any]:
-    """The authenticated indexes of the vault's sealed segments, when the vault can be unlocked
-    without asking (KMSCLI_SESSION, or a passphrase from the environment or a file); otherwise
-    none, and queries scan (docs/audit.md, "The index"). Queries never prompt."""
+def query_indexes(settings: Settings, sources: Sources, folder: Path) -> dict[str, Any]:
+    """The authenticated indexes of the vault's segments, when the vault can be unlocked without
+    asking (a session, or a passphrase from the environment or a file); otherwise none, and queries
+    scan (docs/audit.md, "The index"). Queries never prompt."""
     from kmscli.audit import index
 
-    if not any(name.endswith(index.SUFFIX) for name in _names(folder)):
+    if not sources.has_secret() or not any(n.endswith(index.SUFFIX) for n in _names(folder)):
         return {}
     try:
-        vault = unlock(settings, None)
-    except Exception:  # no session, no passphrase source, or a wrong one: scan instead
+        vault = unlock(settings, sources, None)
+    except Exception:  # a wrong passphrase, an expired session, a damaged header: scan instead
         return {}
-    return dict(index.load_all(str(folder), vault.audit_key))
+    return dict(index.load_all(segments(folder), vault.audit_key))
 
 
 def _names(folder: Path) -> list[str]:
@@ -87,21 +90,22 @@ def _names(folder: Path) -> list[str]:
         return []
 
 
-def reindex(settings: Settings, prompt: Prompt | None) -> list[str]:
-    """Rebuild the sidecar index of every sealed segment, under the audit log's lock."""
+def reindex(settings: Settings, sources: Sources, prompt: Prompt | None) -> list[str]:
+    """Rebuild the sidecar index of every segment, under the audit log's lock; audited."""
     from kmscli.audit import index
 
-    vault = unlock(settings, prompt)
+    vault = unlock(settings, sources, prompt)
     folder = fs.join(vault.path, "audit")
     if not fs.is_dir(folder):
         return []
     with fs.locked(fs.join(folder, ".lock"), exclusive=True):
-        written = index.reindex(folder, vault.audit_key)
-    audit_log_for(vault, settings).append(kmscli_event(settings, "ReindexAuditLog", {"indexes": written}))
+        written = index.reindex(segments(folder), vault.audit_key)
+    log = audit_log_for(vault, settings, sources)
+    log.append(kmscli_event(settings, "ReindexAuditLog", {"indexes": written}))
     return written
 
 
-def verify(settings: Settings, prompt: Prompt | None, *, repair: bool = False) -> Report:
+def verify(settings: Settings, sources: Sources, prompt: Prompt | None, *, repair: bool = False) -> Report:
     """Unlock the vault (the chain key derives from the vault key) and verify its audit log.
 
     With ``repair``, a torn final line is cut and a RepairAuditLog event recorded; nothing else
@@ -109,12 +113,12 @@ def verify(settings: Settings, prompt: Prompt | None, *, repair: bool = False) -
     """
     from kmscli.audit import index
 
-    vault = unlock(settings, prompt)
+    vault = unlock(settings, sources, prompt)
     folder = Path(vault.path) / "audit"
     report = verify_log(folder, vault.audit_key)
-    report.indexes = [p for p in index.check(str(folder), vault.audit_key) if p.kind != "missing"]
+    report.indexes = [p for p in index.check(segments(folder), vault.audit_key) if p.kind != "missing"]
     if repair and report.torn is not None:
-        log = AuditLog(folder, vault.audit_key, settings.audit_segment_bytes)
+        log = AuditLog(folder, vault.audit_key, settings.audit_segment_bytes, index_segment)
         base = kmscli_event(settings, "RepairAuditLog")
         recorded = log.repair(base)
         if recorded is None:  # someone else's append already cut it
@@ -129,3 +133,71 @@ def verify(settings: Settings, prompt: Prompt | None, *, repair: bool = False) -
         }
         return fixed
     return report
+
+
+# -- reading the log for `kmscli audit` queries, stats and tail (the CLI opens no log file itself) --
+
+
+def query_batches(
+    target: Path, filters: Filters, stats: ScanStats, *, raw: bool, indexes: dict[str, Any] | None = None
+) -> Iterable[list[Any]]:
+    """Matching events of the log at ``target`` (a folder of segments or one file), in batches:
+    stored lines (``raw``) or (line, event) pairs. ``indexes`` (:func:`query_indexes`) let the
+    reader skip lines that cannot match; the answer is the same."""
+    from kmscli.audit.query import log_paths, scan_batches, scan_raw_batches
+
+    paths = log_paths(target)
+    if raw:
+        return scan_raw_batches(paths, filters, stats, indexes)
+    return scan_batches(paths, filters, stats, indexes)
+
+
+def matching_events(
+    target: Path, filters: Filters, stats: ScanStats, indexes: dict[str, Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every matching event of the log at ``target``, oldest first."""
+    from kmscli.audit.query import log_paths, scan
+
+    return (event for _raw, event in scan(log_paths(target), filters, stats, indexes))
+
+
+def log_bytes(target: Path) -> int:
+    """The size of the log at ``target`` (a folder of segments or one file)."""
+    from kmscli.audit.query import log_paths
+
+    total = 0
+    for path in log_paths(target):
+        try:
+            total += path.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def export_log(
+    target: Path, filters: Filters, out: Path, fmt: str, indexes: dict[str, Any] | None = None
+) -> Any:
+    """``kmscli audit export``: the log at ``target`` into ``out`` (:mod:`kmscli.audit.export`)."""
+    from kmscli.audit import export
+    from kmscli.audit.query import log_paths
+
+    return export.export(log_paths(target), filters, out, fmt, indexes)
+
+
+def latest_events(
+    target: Path, filters: Filters, count: int
+) -> tuple[list[tuple[bytes, dict[str, Any]]], Any]:
+    """The last ``count`` matching events and the position to follow the log from."""
+    from kmscli.audit.tail import last_events
+
+    initial, position = last_events(target, filters, count)
+    return list(initial), position
+
+
+def follow_events(
+    target: Path, filters: Filters, position: Any, *, poll: float, max_events: int | None
+) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """Matching events as they are appended after ``position`` (``kmscli audit tail --follow``)."""
+    from kmscli.audit.tail import follow
+
+    return follow(target, filters, position, poll=poll, max_events=max_events)
