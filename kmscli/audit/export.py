@@ -91,7 +91,8 @@ def _file_last_sequence(path: Path) -> int | None:
     """The sequence of the last line of one file (None when it has no readable last record)."""
     from kmscli.audit.log import _last_line
 
-    line, _torn = _last_line(str(path))
+    with fs.open_read(path) as fh:
+        line, _torn = _last_line(fh)
     event = query.parse_line(line) if line is not None else None
     seq = event.get("sequence") if isinstance(event, dict) else None
     return seq if isinstance(seq, int) and not isinstance(seq, bool) else None

@@ -363,7 +363,7 @@ def parse_line(line: bytes) -> Any:
         if decoded.strip():
             return json.loads(decoded)
         return BLANK
-    except (StopIteration, ValueError):
+    except (StopIteration, ValueError, RecursionError):  # nested too deeply: unreadable
         return None
 
 

@@ -17,7 +17,7 @@ from kmscli.invocation import Sources
 from kmscli.service.pipeline import core
 from kmscli.service.pipeline.core import Identity, ServiceContext
 from kmscli.settings import Settings
-from kmscli.vault import fs
+from kmscli.vault import fs, layout
 from kmscli.vault.store import UnlockedVault, Vault
 
 #: Asks the user for a secret on a terminal: (prompt text, confirm twice) -> passphrase.
@@ -91,12 +91,18 @@ def audit_log_for(vault: UnlockedVault, settings: Settings, sources: Sources) ->
     """The vault's chained log; for a read-only archive, ``sources.audit_log`` (a folder) or stderr."""
     if getattr(vault, "read_only", False):  # an ArchiveVault (not imported: the hot path)
         if sources.audit_log:
-            return AuditLog(sources.audit_log, vault.audit_key, settings.audit_segment_bytes, index_segment)
+            return AuditLog(
+                sources.audit_log, vault.audit_key, settings.audit_segment_bytes, indexer=index_segment
+            )
         from kmscli.audit.stream import StderrAuditLog
 
         return StderrAuditLog(vault.audit_key)
     return AuditLog(
-        fs.join(vault.path, "audit"), vault.audit_key, settings.audit_segment_bytes, index_segment
+        fs.join(vault.path, layout.AUDIT),
+        vault.audit_key,
+        settings.audit_segment_bytes,
+        vault=vault.folder,
+        indexer=index_segment,
     )
 
 
