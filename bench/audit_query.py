@@ -283,13 +283,17 @@ TARGET = 0.25
 PEAK_MIB = 200
 
 
-def main() -> int:
-    """Generate, time, compare, print."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def events_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The command line the audit benchmarks share: ``--events N --runs R``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--runs", type=int, default=3)
+    return parser
+
+
+def main() -> int:
+    """Generate, time, compare, print."""
+    parser = events_parser(__doc__)
     parser.add_argument("--file", type=Path, help="reuse (or create) this log file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()

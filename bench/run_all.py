@@ -22,7 +22,16 @@ from types import FrameType
 if __package__ in (None, ""):  # run as `python bench/run_all.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common, encrypt_passphrase, encrypt_session, scale, serve, sign_session, startup
+from bench import (
+    audit_scale,
+    common,
+    encrypt_passphrase,
+    encrypt_session,
+    scale,
+    serve,
+    sign_session,
+    startup,
+)
 from bench.common import BenchError, Comparison
 
 AUDIT_NAME = "audit query vs jq"
@@ -186,6 +195,15 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         audit_row = Comparison(AUDIT_NAME, "kmscli audit", "jq", AUDIT_TARGET, error=str(exc)[:200])
     rows.append(audit_row)
+    print(f"running: {audit_scale.NAME} ...", file=sys.stderr, flush=True)
+    try:
+        rows.extend(audit_scale.measure())
+    except BenchError as exc:
+        rows.append(
+            Comparison(
+                audit_scale.NAME, "kmscli audit", "DuckDB", audit_scale.TARGET_INDEX, error=str(exc)[:200]
+            )
+        )
     try:
         breakdown = encrypt_profile.report(runs=slow)
     except BenchError as exc:

@@ -14,6 +14,8 @@ from kmscli.vault import fs, layout
 
 SEGMENT_RE = re.compile(r"^audit-(\d{6})\.jsonl$")
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+#: The newest segment's sidecar index is brought up to date each time it grows past a multiple of this.
+INDEX_PART_BYTES = 8 * 1024 * 1024
 
 
 class AuditWriteError(KmscliError):
@@ -79,9 +81,13 @@ class AuditLog:
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         *,
         vault: fs.VaultDir | None = None,
+        indexer: Callable[[str, bytes], None] | None = None,
     ) -> None:
         """``folder`` is the log's folder; ``vault``, when given, is the vault folder holding it as
-        ``audit/``, which is then reached through the vault's descriptor without following links."""
+        ``audit/``, which is then reached through the vault's descriptor without following links.
+        ``indexer`` brings a segment's sidecar index up to date (:func:`kmscli.audit.index.write`);
+        whoever opens a vault's log gives it, so this module does not import the index."""
+        self.indexer = indexer
         self.folder = fs.pathstr(folder)
         self.vault = vault
         self.key = audit_key
@@ -140,12 +146,32 @@ class AuditLog:
             json.dumps(e, separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for e in lines
         )
         info = folder.lstat(name)
+        sealed = None
+        before = info.st_size if info is not None else 0
         if info is not None and info.st_size + len(data) > self.segment_bytes:
             match = SEGMENT_RE.match(name)
-            name = segment_name(int(match.group(1)) + 1 if match else 1)
-        folder.append(
-            name, data, fsync=self.fsync
-        )  # no link followed; a new segment's folder entry is flushed
+            sealed, name = name, segment_name(int(match.group(1)) + 1 if match else 1)
+            before = 0
+        folder.append(name, data, fsync=self.fsync)  # no link followed; a new segment's entry is flushed
+        crossed = before // INDEX_PART_BYTES != (before + len(data)) // INDEX_PART_BYTES
+        if self.indexer is not None and (sealed is not None or crossed):
+            self._index(self.indexer, folder, sealed, name)
+
+    def _index(
+        self, indexer: Callable[[str, bytes], None], folder: fs.VaultDir, sealed: str | None, name: str
+    ) -> None:
+        """Bring the sidecar index of a segment just sealed up to its end, and that of the newest
+        segment each time it grows past a multiple of INDEX_PART_BYTES (docs/audit.md, "The
+        index"). It is derived data: when it cannot be written, queries scan those lines and the
+        event stands."""
+        try:
+            if sealed is not None:
+                indexer(folder.name(sealed), self.key)
+            info = folder.lstat(name)
+            if info is not None and info.st_size >= INDEX_PART_BYTES:
+                indexer(folder.name(name), self.key)
+        except Exception:  # never fail an append whose event is already durable
+            pass
 
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         """Number, chain and durably append ``event``; raises AuditWriteError when it cannot."""

@@ -65,11 +65,13 @@ class Report:
     torn: Problem | None = None
     torn_bytes: int = 0
     repaired: dict[str, Any] | None = None
+    #: sidecar indexes that are stale or fail their checks (kmscli.audit.index.IndexProblem)
+    indexes: list[Any] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when the chain is intact and no torn tail remains."""
-        return self.problem is None and self.torn is None
+        """True when the chain is intact, no torn tail remains and every index is sound."""
+        return self.problem is None and self.torn is None and not self.indexes
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form (``--output json``)."""
@@ -80,6 +82,8 @@ class Report:
             "Segments": self.segments,
             "Problems": [p.as_dict() for p in (self.problem, self.torn) if p is not None],
         }
+        if self.indexes:
+            out["IndexProblems"] = [p.as_dict() for p in self.indexes]
         if self.repaired is not None:
             out["Repaired"] = self.repaired
         return out

@@ -26,6 +26,11 @@ def sha256(data: bytes) -> bytes:
     return h.finalize()
 
 
+def sha256_hasher() -> Any:
+    """An incremental SHA-256 (``update``, ``finalize``) for data read in blocks."""
+    return hashes.Hash(hashes.SHA256())
+
+
 def hmac_sha256(key: bytes, data: bytes) -> bytes:
     """HMAC-SHA256 of ``data`` under ``key``."""
     h = hmac.HMAC(key, hashes.SHA256())

@@ -407,3 +407,30 @@ def test_artifact_bench_finds_kmscli_or_says_so(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(artifact_sign, "find_kmscli", lambda given: None)
     monkeypatch.setattr("sys.argv", ["artifact_sign.py"])
     assert artifact_sign.main() == 2
+
+
+def test_audit_scale_generator_writes_a_verifiable_realistic_log(tmp_path: Path) -> None:
+    from bench import audit_scale
+    from kmscli.audit import index
+    from kmscli.audit.log import segments
+    from kmscli.audit.query import Filters, scan
+    from kmscli.audit.verify import verify_log
+
+    key = b"a" * 32
+    values = audit_scale.generate(tmp_path, 400, key, segment_bytes=100_000)
+    paths = segments(tmp_path)
+    assert len(paths) >= 3 and verify_log(tmp_path, key).ok
+    events = [e for _r, e in scan(paths, Filters())]
+    assert len(events) == 400
+    assert len({e["userIdentity"]["arn"] for e in events}) > 20
+    assert all(e["userIdentity"]["accessKeyId"].startswith("AKIA") for e in events)
+    assert 0 < sum(1 for e in events if e.get("errorCode")) < 40
+    assert values["key"].startswith("arn:aws:kms:") and values["object"].startswith("s3://")
+    assert set(audit_scale.queries(values)) == {
+        "Q1 Decrypt + context",
+        "Q2 key + 7 days",
+        "Q3 errors + principal",
+    }
+    index.reindex(segments(tmp_path), key)
+    assert index.check(segments(tmp_path), key) == []
+    assert "audit_scale.measure(" in Path(run_all.__file__).read_text()

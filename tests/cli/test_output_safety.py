@@ -331,6 +331,8 @@ def test_output_formats_on_every_command(cli: Any, tmp_path: Path, monkeypatch: 
         "audit stats": ["audit", "stats"],
         "audit verify": ["audit", "verify"],
         "audit tail": ["audit", "tail"],
+        "audit export": ["audit", "export", "--format", "cloudtrail", "--out", str(tmp_path / "export")],
+        "audit reindex": ["audit", "reindex"],
         "lock": ["lock"],
         "credentials create": ["credentials", "create", "--principal", "arn:aws:iam::111122223333:role/App"],
         "credentials list": ["credentials", "list"],

@@ -5,16 +5,17 @@ The CLI never opens vault or log files itself (docs/architecture.md: layers); it
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from kmscli.audit.log import AuditLog
+from kmscli.audit.log import AuditLog, segments
 from kmscli.audit.query import Filters, ScanStats, normalize_key_ref
 from kmscli.audit.verify import Report, verify_log
 from kmscli.errors import VaultEnvironmentError
 from kmscli.invocation import Sources
-from kmscli.service.features.session import Prompt, kmscli_event, unlock
+from kmscli.service.features.session import Prompt, audit_log_for, index_segment, kmscli_event, unlock
 from kmscli.settings import Settings
 from kmscli.vault import fs, layout
 from kmscli.vault.store import Vault
@@ -79,23 +80,69 @@ def alias_targets(settings: Settings, ref: str) -> set[str]:
     return {target} if isinstance(target, str) else set()
 
 
+def query_indexes(settings: Settings, sources: Sources, folder: Path) -> dict[str, Any]:
+    """The authenticated indexes of the vault's segments, when the vault can be unlocked without
+    asking (a session, or a passphrase from the environment or a file); otherwise none, and queries
+    scan (docs/audit.md, "The index"). Queries never prompt."""
+    from kmscli.audit import index
+
+    if not sources.has_secret() or not any(n.endswith(index.SUFFIX) for n in _names(folder)):
+        return {}
+    try:
+        vault = unlock(settings, sources, None)
+    except Exception:  # a wrong passphrase, an expired session, a damaged header: scan instead
+        return {}
+    return dict(index.load_all(segments(folder), vault.audit_key))
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
+def reindex(settings: Settings, sources: Sources, prompt: Prompt | None) -> list[str]:
+    """Rebuild the sidecar index of every segment, under the audit log's lock; audited."""
+    from kmscli.audit import index
+
+    vault = unlock(settings, sources, prompt)
+    if getattr(vault, "read_only", False):
+        raise VaultEnvironmentError("a backup or bundle file has no audit log of its own to index")
+    try:
+        audit = vault.folder.subdir(layout.AUDIT)
+    except FileNotFoundError:
+        return []
+    with audit as folder, folder.locked(layout.LOCK, exclusive=True):
+        written = index.reindex(segments(folder), vault.audit_key)
+    log = audit_log_for(vault, settings, sources)
+    log.append(kmscli_event(settings, "ReindexAuditLog", {"indexes": written}))
+    return written
+
+
 def verify(settings: Settings, sources: Sources, prompt: Prompt | None, *, repair: bool = False) -> Report:
     """Unlock the vault (the chain key derives from the vault key) and verify its audit log.
 
     With ``repair``, a torn final line is cut and a RepairAuditLog event recorded; nothing else
     is ever changed.
     """
+    from kmscli.audit import index
+
     vault = unlock(settings, sources, prompt)
     folder = _checked_audit_folder(vault)
     report = verify_log(folder, vault.audit_key)
+    report.indexes = [p for p in index.check(segments(folder), vault.audit_key) if p.kind != "missing"]
     if repair and report.torn is not None:
         in_vault = None if getattr(vault, "read_only", False) else vault.folder
-        log = AuditLog(folder, vault.audit_key, settings.audit_segment_bytes, vault=in_vault)
+        log = AuditLog(
+            folder, vault.audit_key, settings.audit_segment_bytes, vault=in_vault, indexer=index_segment
+        )
         base = kmscli_event(settings, "RepairAuditLog")
         recorded = log.repair(base)
         if recorded is None:  # someone else's append already cut it
             raise VaultEnvironmentError("the torn tail was already repaired by another process; verify again")
         fixed = verify_log(folder, vault.audit_key)
+        fixed.indexes = report.indexes
         fixed.repaired = {
             "File": report.torn.file,
             "Line": report.torn.line,
@@ -109,20 +156,50 @@ def verify(settings: Settings, sources: Sources, prompt: Prompt | None, *, repai
 # -- reading the log for `kmscli audit` queries, stats and tail (the CLI opens no log file itself) --
 
 
-def query_batches(target: Path, filters: Filters, stats: ScanStats, *, raw: bool) -> Iterable[list[Any]]:
+def query_batches(
+    target: Path, filters: Filters, stats: ScanStats, *, raw: bool, indexes: dict[str, Any] | None = None
+) -> Iterable[list[Any]]:
     """Matching events of the log at ``target`` (a folder of segments or one file), in batches:
-    stored lines (``raw``) or (line, event) pairs."""
+    stored lines (``raw``) or (line, event) pairs. ``indexes`` (:func:`query_indexes`) let the
+    reader skip lines that cannot match; the answer is the same."""
     from kmscli.audit.query import log_paths, scan_batches, scan_raw_batches
 
     paths = log_paths(target)
-    return scan_raw_batches(paths, filters, stats) if raw else scan_batches(paths, filters, stats)
+    if raw:
+        return scan_raw_batches(paths, filters, stats, indexes)
+    return scan_batches(paths, filters, stats, indexes)
 
 
-def matching_events(target: Path, filters: Filters, stats: ScanStats) -> Iterator[dict[str, Any]]:
+def matching_events(
+    target: Path, filters: Filters, stats: ScanStats, indexes: dict[str, Any] | None = None
+) -> Iterator[dict[str, Any]]:
     """Every matching event of the log at ``target``, oldest first."""
     from kmscli.audit.query import log_paths, scan
 
-    return (event for _raw, event in scan(log_paths(target), filters, stats))
+    return (event for _raw, event in scan(log_paths(target), filters, stats, indexes))
+
+
+def log_bytes(target: Path) -> int:
+    """The size of the log at ``target`` (a folder of segments or one file)."""
+    from kmscli.audit.query import log_paths
+
+    total = 0
+    for path in log_paths(target):
+        try:
+            total += path.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def export_log(
+    target: Path, filters: Filters, out: Path, fmt: str, indexes: dict[str, Any] | None = None
+) -> Any:
+    """``kmscli audit export``: the log at ``target`` into ``out`` (:mod:`kmscli.audit.export`)."""
+    from kmscli.audit import export
+    from kmscli.audit.query import log_paths
+
+    return export.export(log_paths(target), filters, out, fmt, indexes)
 
 
 def latest_events(

@@ -107,13 +107,27 @@ def audit_log_for(vault: UnlockedVault, settings: Settings, sources: Sources) ->
     """The vault's chained log; for a read-only archive, ``sources.audit_log`` (a folder) or stderr."""
     if getattr(vault, "read_only", False):  # an ArchiveVault (not imported: the hot path)
         if sources.audit_log:
-            return AuditLog(sources.audit_log, vault.audit_key, settings.audit_segment_bytes)
+            return AuditLog(
+                sources.audit_log, vault.audit_key, settings.audit_segment_bytes, indexer=index_segment
+            )
         from kmscli.audit.stream import StderrAuditLog
 
         return StderrAuditLog(vault.audit_key)
     return AuditLog(
-        fs.join(vault.path, layout.AUDIT), vault.audit_key, settings.audit_segment_bytes, vault=vault.folder
+        fs.join(vault.path, layout.AUDIT),
+        vault.audit_key,
+        settings.audit_segment_bytes,
+        vault=vault.folder,
+        indexer=index_segment,
     )
+
+
+def index_segment(segment: str, audit_key: bytes) -> None:
+    """The writer's indexer: brings ``segment``'s sidecar index up to date (imported only when a
+    segment is sealed or grows past an 8 MiB mark, never on an ordinary append)."""
+    from kmscli.audit import index
+
+    index.write(segment, audit_key)
 
 
 def context_for(vault: UnlockedVault, settings: Settings, sources: Sources) -> ServiceContext:

@@ -326,3 +326,120 @@ def test_a_pipe_is_read_with_carried_partial_lines(monkeypatch: pytest.MonkeyPat
         writer.join()
         os.close(read_fd)
     assert found == [e for e in events if e["eventName"] == "Decrypt"]
+
+
+# -- \u escapes cannot blind a query (issue: adversarial round two, item 5) -----------------------------
+
+
+def _escape_some(line: str, pick: Any) -> str:
+    """``line`` with some characters inside its strings rewritten as \\u escapes (still the same JSON)."""
+    out = []
+    in_string = False
+    skip = 0  # characters still inside an escape already present
+    for ch in line:
+        if skip:
+            skip -= 1
+            if ch == "u":
+                skip = 4
+            out.append(ch)
+            continue
+        if in_string and ch == "\\":
+            skip = 1
+            out.append(ch)
+            continue
+        if in_string and ch != '"' and pick(ch):
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else ch)
+            continue
+        if ch == '"':
+            in_string = not in_string
+        out.append(ch)
+    return "".join(out)
+
+
+def test_escaped_spellings_still_match_every_filter(tmp_path: Path) -> None:
+    ev = event(
+        "Decrypt",
+        context={"object": "s3://b/k"},
+        error="AccessDeniedException",
+        principal="arn:aws:iam::111122223333:user/bob",
+    )
+    ev["userIdentity"]["accessKeyId"] = "AKIAEXAMPLE"
+    ev["sourceIPAddress"] = "10.0.0.7"
+    line = json.dumps(ev, separators=(",", ":"), ensure_ascii=False)
+    every = _escape_some(line, lambda ch: ch.isalnum())
+    assert json.loads(every) == ev and "Decrypt" not in every and "errorCode" not in every
+    path = write_log(tmp_path / "a.jsonl", [])
+    path.write_text(every + "\n", encoding="utf-8")
+    for filters in (
+        Filters.build(event_names=["Decrypt"]),
+        Filters.build(key_id=KEY_A),
+        Filters.build(key_id=ARN_A),
+        Filters.build(principal="bob"),
+        Filters.build(principal="arn:aws:iam::111122223333:user/bob"),
+        Filters.build(context=[("object", "s3://b/k")]),
+        Filters.build(errors_only=True),
+        Filters.build(access_key_id="AKIAEXAMPLE"),
+        Filters.build(source_ip="10.0.0.7"),
+        Filters.build(event_names=["Decrypt"], errors_only=True, principal="bob", source_ip="10.0.0.7"),
+    ):
+        assert [e for _r, e in scan([path], filters)] == [ev], filters
+        raw = [line for batch in scan_raw_batches([path], filters) for line in batch]
+        assert [json.loads(r) for r in raw] == [ev], filters
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ev_name=name,
+    ctx=st.dictionaries(text, text, max_size=2),
+    mask=st.integers(min_value=0, max_value=2**32 - 1),
+    pick=st.integers(min_value=0, max_value=4),
+    data=st.data(),
+)
+def test_random_escapes_never_change_an_answer(
+    tmp_path: Path, ev_name: str, ctx: dict[str, str], mask: int, pick: int, data: Any
+) -> None:
+    ev = event(ev_name, context=ctx, error="DisabledException" if mask & 1 else None)
+    ev["userIdentity"]["accessKeyId"] = "ASIAQUERY"
+    ev["sourceIPAddress"] = "192.0.2.1"
+    counter = iter(range(10**6))
+    line = _escape_some(json.dumps(ev, ensure_ascii=False), lambda ch: bool(mask >> (next(counter) % 32) & 1))
+    assert json.loads(line) == ev
+    other = json.dumps(event("Encrypt", key_arn=ARN_B), separators=(",", ":"))
+    path = tmp_path / "e.jsonl"
+    path.write_text(other + "\n" + line + "\n" + other + "\n", encoding="utf-8")
+    filters = [
+        Filters.build(event_names=[ev_name]),
+        Filters.build(key_id=data.draw(st.sampled_from([KEY_A, ARN_A, KEY_B]))),
+        Filters.build(errors_only=True, principal="alice"),
+        Filters.build(access_key_id="ASIAQUERY", source_ip=data.draw(st.sampled_from(["192.0.2.1", "x"]))),
+        Filters.build(context=list(ctx.items())[:1], event_names=[ev_name]),
+    ][pick]
+    expected = [e for e in (json.loads(other), ev, json.loads(other)) if filters.matches(e)]
+    assert [e for _r, e in scan([path], filters)] == expected
+    raw = [r for batch in scan_raw_batches([path], filters) for r in batch]
+    assert [json.loads(r) for r in raw] == expected
+
+
+def test_access_key_id_and_source_ip_filters(tmp_path: Path) -> None:
+    a = event("Decrypt")
+    a["userIdentity"]["accessKeyId"] = "AKIAONE"
+    a["sourceIPAddress"] = "10.1.1.1"
+    b = event("Encrypt")
+    b["userIdentity"]["accessKeyId"] = "AKIATWO"
+    b["sourceIPAddress"] = "10.1.1.10"
+    c = event("Encrypt")  # no access key id, no source address
+    path = write_log(tmp_path / "k.jsonl", [a, b, c])
+    assert [e for _r, e in scan([path], Filters.build(access_key_id="AKIAONE"))] == [a]
+    assert [e for _r, e in scan([path], Filters.build(access_key_id="AKIA"))] == []
+    assert [e for _r, e in scan([path], Filters.build(source_ip="10.1.1.1"))] == [a]
+    assert [e for _r, e in scan([path], Filters.build(source_ip="10.1.1.10"))] == [b]
+
+
+def test_rarest_group_drives_the_search(tmp_path: Path) -> None:
+    common = [event("Decrypt", principal="arn:aws:iam::111122223333:user/bob") for _ in range(50)]
+    refused = event("Decrypt", principal="arn:aws:iam::111122223333:user/bob", error="AccessDeniedException")
+    path = write_log(tmp_path / "r.jsonl", [*common, refused])
+    filters = Filters.build(errors_only=True, principal="arn:aws:iam::111122223333:user/bob")
+    stats = ScanStats()
+    assert [e for _r, e in scan([path], filters, stats)] == [refused]
+    assert stats.candidates == 1  # "errorCode" (one line) was searched first, not the ARN (51 lines)
