@@ -1,18 +1,20 @@
 """Vault-side helpers for ``kmscli audit``: where the log is, alias names, verification and repair.
 
-The CLI never opens vault files itself (docs/architecture.md: layers); it calls these.
+The CLI never opens vault or log files itself (docs/architecture.md: layers); it calls these.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from kmscli.audit.log import AuditLog
-from kmscli.audit.query import normalize_key_ref
+from kmscli.audit.query import Filters, ScanStats, normalize_key_ref
 from kmscli.audit.verify import Report, verify_log
 from kmscli.errors import VaultEnvironmentError
+from kmscli.invocation import Sources
 from kmscli.service.features.session import Prompt, kmscli_event, unlock
 from kmscli.settings import Settings
 from kmscli.vault.store import Vault
@@ -23,8 +25,9 @@ def audit_folder(settings: Settings) -> Path:
     return Path(Vault.open(settings.vault_path).path) / "audit"
 
 
-def _alias_files(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Every region's alias index, read for display WITHOUT checking its MAC (docs/audit.md)."""
+def alias_indexes(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Every region's alias index, read for display and completion WITHOUT checking its MAC
+    (docs/audit.md): region -> alias name -> entry."""
     out: dict[str, dict[str, Any]] = {}
     folder = Path(settings.vault_path) / "aliases"
     try:
@@ -44,7 +47,7 @@ def _alias_files(settings: Settings) -> dict[str, dict[str, Any]]:
 def alias_names(settings: Settings) -> dict[str, str]:
     """Key id -> its first alias name (alphabetically), across regions, for display."""
     names: dict[str, str] = {}
-    for index in _alias_files(settings).values():
+    for index in alias_indexes(settings).values():
         for alias, entry in sorted(index.items()):
             target = entry.get("TargetKeyId") if isinstance(entry, dict) else None
             if isinstance(target, str):
@@ -58,18 +61,18 @@ def alias_targets(settings: Settings, ref: str) -> set[str]:
     if not name.startswith("alias/"):
         return set()
     region = ref.split(":")[3] if ref.startswith("arn:") else settings.region
-    entry = _alias_files(settings).get(region, {}).get(name)
+    entry = alias_indexes(settings).get(region, {}).get(name)
     target = entry.get("TargetKeyId") if isinstance(entry, dict) else None
     return {target} if isinstance(target, str) else set()
 
 
-def verify(settings: Settings, prompt: Prompt | None, *, repair: bool = False) -> Report:
+def verify(settings: Settings, sources: Sources, prompt: Prompt | None, *, repair: bool = False) -> Report:
     """Unlock the vault (the chain key derives from the vault key) and verify its audit log.
 
     With ``repair``, a torn final line is cut and a RepairAuditLog event recorded; nothing else
     is ever changed.
     """
-    vault = unlock(settings, prompt)
+    vault = unlock(settings, sources, prompt)
     folder = Path(vault.path) / "audit"
     report = verify_log(folder, vault.audit_key)
     if repair and report.torn is not None:
@@ -87,3 +90,41 @@ def verify(settings: Settings, prompt: Prompt | None, *, repair: bool = False) -
         }
         return fixed
     return report
+
+
+# -- reading the log for `kmscli audit` queries, stats and tail (the CLI opens no log file itself) --
+
+
+def query_batches(target: Path, filters: Filters, stats: ScanStats, *, raw: bool) -> Iterable[list[Any]]:
+    """Matching events of the log at ``target`` (a folder of segments or one file), in batches:
+    stored lines (``raw``) or (line, event) pairs."""
+    from kmscli.audit.query import log_paths, scan_batches, scan_raw_batches
+
+    paths = log_paths(target)
+    return scan_raw_batches(paths, filters, stats) if raw else scan_batches(paths, filters, stats)
+
+
+def matching_events(target: Path, filters: Filters, stats: ScanStats) -> Iterator[dict[str, Any]]:
+    """Every matching event of the log at ``target``, oldest first."""
+    from kmscli.audit.query import log_paths, scan
+
+    return (event for _raw, event in scan(log_paths(target), filters, stats))
+
+
+def latest_events(
+    target: Path, filters: Filters, count: int
+) -> tuple[list[tuple[bytes, dict[str, Any]]], Any]:
+    """The last ``count`` matching events and the position to follow the log from."""
+    from kmscli.audit.tail import last_events
+
+    initial, position = last_events(target, filters, count)
+    return list(initial), position
+
+
+def follow_events(
+    target: Path, filters: Filters, position: Any, *, poll: float, max_events: int | None
+) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """Matching events as they are appended after ``position`` (``kmscli audit tail --follow``)."""
+    from kmscli.audit.tail import follow
+
+    return follow(target, filters, position, poll=poll, max_events=max_events)

@@ -50,8 +50,7 @@ def _with_key(
 
 
 def _tag(exc: errors.KMSError, name: str) -> errors.KMSError:
-    exc.operation = name  # type: ignore[attr-defined]
-    return exc
+    return exc.for_operation(name)
 
 
 def show(ctx: ServiceContext, key_ref: str) -> dict[str, Any]:

@@ -338,7 +338,15 @@ def _is_due(entry: ScheduleEntry, now: dt.datetime) -> bool:
 
 
 def invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
-    """Run one KMS operation end to end; raises KMSError (audited) on failure."""
+    """Run one KMS operation end to end; raises KMSError (audited, ``operation`` set) on failure."""
+    try:
+        return _invoke(ctx, name, request)
+    except KMSError as exc:
+        exc.for_operation(name)
+        raise
+
+
+def _invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
     op = registry.load(name)
     if op is None:
         raise errors.UnsupportedOperationException(f"{name} is not implemented by kmscli")
