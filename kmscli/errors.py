@@ -1,4 +1,4 @@
-"""Errors and their exit codes (the AWS CLI v2's; the contract is docs/cli.md).
+"""Errors and their exit codes (the contract is docs/cli.md).
 
 ``KMSError`` subclasses carry the AWS exception name as ``code`` and the operation that raised them
 as ``operation`` (set by the service pipeline); the CLI prints them as the AWS CLI v2 does
