@@ -27,6 +27,7 @@ def test_every_dependency_is_pinned_at_its_floor() -> None:
     floors = dict(_tool().floors(ROOT / "pyproject.toml"))
     assert floors["cryptography"] == "50"  # mldsa.MLDSAMuHasher first ships in cryptography 50.0.0
     assert floors["hypothesis"] == "6.85"  # characters(codec=..., exclude_categories=...)
+    assert floors["click"] == "8.4"  # click.exceptions.NoSuchCommand (cli/main.py)
     assert {"click", "rich", "platformdirs", "tomli-w", "jmespath", "pytest", "botocore"} <= set(floors)
 
 
