@@ -63,5 +63,5 @@ def delete(access_key_id: str, **kwargs: Any) -> None:
     try:
         creds.delete(vault, inv.settings, inv.sources, access_key_id)
     except KMSError as exc:
-        exc.operation = "DeleteAccessKey"
+        exc.for_operation("DeleteAccessKey")
         raise

@@ -43,7 +43,15 @@ class RootGroup(ListingGroup):
         commands are built lazily, so Click's own suggestions (from ``self.commands``) see none."""
         name = args[0]
         if self.get_command(ctx, name) is None and not ctx.resilient_parsing and not name.startswith("-"):
-            raise click.exceptions.NoSuchCommand(name, possibilities=self.list_commands(ctx), ctx=ctx)
+            import difflib
+
+            close = sorted(difflib.get_close_matches(name, self.list_commands(ctx)))
+            hint = ""
+            if len(close) == 1:
+                hint = f" Did you mean {close[0]!r}?"
+            elif close:
+                hint = f" (Did you mean one of: {', '.join(repr(c) for c in close)}?)"
+            raise click.UsageError(f"No such command {name!r}.{hint}", ctx)
         return super().resolve_command(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
