@@ -19,7 +19,6 @@ alone cannot detect that (docs/audit.md says so).
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 
 from kmscli.audit import chain
 from kmscli.audit.log import SEGMENT_RE, segments
+from kmscli.vault import fs
 
 TORN = "torn"
 EDITED = "edited"
@@ -104,7 +104,7 @@ class _Line:
 
 def _parse(raw: bytes) -> dict[str, Any] | None:
     try:
-        event = json.loads(raw)
+        event = fs.loads(raw)  # a line nested too deeply is unreadable (edited), not a crash
     except ValueError:
         return None
     if not isinstance(event, dict):
@@ -122,7 +122,7 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
 
 def torn_tail(path: Path) -> tuple[int, int]:
     """(size in bytes, 1-based line number) of an unterminated final line of ``path``; (0, 0) if none."""
-    with open(path, "rb") as fh:
+    with fs.open_read(path) as fh:
         size = os.fstat(fh.fileno()).st_size
         if size == 0:
             return 0, 0
@@ -146,7 +146,7 @@ def _lines(paths: list[Path], stop_at: dict[Path, int]) -> Iterator[_Line]:
     for path in paths:
         limit = stop_at.get(path)
         read = 0
-        with open(path, "rb") as fh:
+        with fs.open_read(path) as fh:
             for number, raw in enumerate(fh, 1):
                 read += len(raw)
                 if limit is not None and read > limit:
@@ -161,7 +161,10 @@ def _follows(key: bytes, previous: str, line: _Line | None, seq: int | None = No
         return False
     if seq is not None and line.seq != seq:
         return False
-    return chain.link(key, previous, line.event) == line.chain_value
+    try:
+        return chain.link(key, previous, line.event) == line.chain_value
+    except RecursionError:  # nested too deeply to re-serialise: not a line the writer wrote
+        return False
 
 
 def verify_log(folder: Path, key: bytes) -> Report:
@@ -193,7 +196,12 @@ def verify_log(folder: Path, key: bytes) -> Report:
             report.last_sequence = expected
             expected += 1
             continue
-        report.problem = _classify(key, line, lines, previous, expected, gap)
+        try:
+            report.problem = _classify(key, line, lines, previous, expected, gap)
+        except RecursionError:
+            report.problem = Problem(
+                line.file, line.number, EDITED, "the line is nested too deeply to be a record"
+            )
         break
     return report
 

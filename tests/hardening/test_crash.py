@@ -60,21 +60,21 @@ def _inject(point: str, vault: Path, patch: pytest.MonkeyPatch) -> None:
     elif point == "after-rename":  # renamed, the folder entry not yet fsynced
         real_replace = os.replace
 
-        def replace(src: Any, dst: Any) -> None:
-            real_replace(src, dst)
+        def replace(src: Any, dst: Any, **kw: Any) -> None:
+            real_replace(src, dst, **kw)
             raise SimulatedCrash()
 
         patch.setattr(os, "replace", replace)
     elif point == "between-files":  # the first file of a multi-file commit is written, the next not
-        real_write, count = fs.atomic_write, [0]
+        real_write, count = fs.VaultDir.replace_atomic, [0]
 
-        def atomic_write(path: str | Path, data: bytes) -> None:
+        def replace_atomic(self: fs.VaultDir, rel: str, data: bytes) -> None:
             count[0] += 1
             if count[0] == 2:
                 raise SimulatedCrash()
-            real_write(path, data)
+            real_write(self, rel, data)
 
-        patch.setattr(fs, "atomic_write", atomic_write)
+        patch.setattr(fs.VaultDir, "replace_atomic", replace_atomic)
     elif point == "audit-torn":  # half of the audit line reached the disk
         real = os.write
 
@@ -405,9 +405,9 @@ def write(fd, data):
         time.sleep(0.015)
         return n
     return _write(fd, data)
-def replace(*a):
+def replace(*a, **k):
     time.sleep(0.015)
-    return _replace(*a)
+    return _replace(*a, **k)
 def fsync(fd):
     time.sleep(0.01)
     return _fsync(fd)
@@ -662,19 +662,17 @@ def test_new_folders_and_segments_are_flushed_in_their_parent(
     folder of acknowledged keys or a whole segment of acknowledged events."""
     import shutil
 
-    from kmscli.vault import fs
-
     shutil.rmtree(vault / "keys")
     for segment in (vault / "audit").glob("audit-*.jsonl"):
         segment.unlink()
     flushed: list[Path] = []
-    real = fs.fsync_dir
+    real = os.fsync
 
-    def record(path: str | Path) -> None:
-        flushed.append(Path(path))
-        real(path)
+    def record(fd: int) -> None:
+        flushed.append(Path(_fd_path(fd)))
+        real(fd)
 
-    monkeypatch.setattr(fs, "fsync_dir", record)
+    monkeypatch.setattr(os, "fsync", record)
     kms("CreateKey")
     assert vault in flushed  # the new keys/ folder's entry
     assert vault / "keys" in flushed  # the new keys/us-east-1 folder's entry

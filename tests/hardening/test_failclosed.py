@@ -46,7 +46,9 @@ def break_audit(vault: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str],
             real_open = os.open
 
             def fake_open(path: Any, flags: int, *args: Any, **kw: Any) -> int:
-                if str(path).startswith(audit) and str(path).endswith(".jsonl"):
+                # segments are opened by name relative to the audit folder's descriptor
+                where = _fd_path(kw["dir_fd"]) if kw.get("dir_fd") is not None else str(path)
+                if where.startswith(audit) and str(path).endswith(".jsonl"):
                     raise PermissionError(errno.EACCES, "Permission denied", str(path))
                 return real_open(path, flags, *args, **kw)
 
@@ -255,18 +257,18 @@ def test_audit_precedes_every_write(kms: Any, vault: Path, monkeypatch: pytest.M
     from kmscli.vault import fs
 
     order: list[str] = []
-    real_append, real_write = AuditLog.append, fs.atomic_write
+    real_append, real_write = AuditLog.append, fs.VaultDir.replace_atomic
 
     def append(self: AuditLog, event: dict[str, Any]) -> dict[str, Any]:
         order.append("audit:" + event["eventName"])
         return real_append(self, event)
 
-    def write(path: str | Path, data: bytes) -> None:
-        order.append("write:" + Path(path).name)
-        real_write(path, data)
+    def write(self: fs.VaultDir, rel: str, data: bytes) -> None:
+        order.append("write:" + Path(rel).name)
+        real_write(self, rel, data)
 
     monkeypatch.setattr(AuditLog, "append", append)
-    monkeypatch.setattr(fs, "atomic_write", write)
+    monkeypatch.setattr(fs.VaultDir, "replace_atomic", write)
     key = kms("CreateKey")["KeyMetadata"]["KeyId"]
     kms("CreateAlias", AliasName="alias/o", TargetKeyId=key)
     assert order == ["audit:CreateKey", f"write:{key}.json", "audit:CreateAlias", "write:us-east-1.json"]

@@ -17,7 +17,7 @@ from kmscli.invocation import Sources
 from kmscli.service.pipeline import core
 from kmscli.service.pipeline.core import Identity, ServiceContext
 from kmscli.settings import Settings
-from kmscli.vault import fs
+from kmscli.vault import fs, layout
 from kmscli.vault.store import UnlockedVault, Vault
 
 #: Asks the user for a secret on a terminal: (prompt text, confirm twice) -> passphrase.
@@ -95,7 +95,9 @@ def audit_log_for(vault: UnlockedVault, settings: Settings, sources: Sources) ->
         from kmscli.audit.stream import StderrAuditLog
 
         return StderrAuditLog(vault.audit_key)
-    return AuditLog(fs.join(vault.path, "audit"), vault.audit_key, settings.audit_segment_bytes)
+    return AuditLog(
+        fs.join(vault.path, layout.AUDIT), vault.audit_key, settings.audit_segment_bytes, vault=vault.folder
+    )
 
 
 def context_for(vault: UnlockedVault, settings: Settings, sources: Sources) -> ServiceContext:
