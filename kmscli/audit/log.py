@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from kmscli.audit import chain
@@ -86,6 +87,8 @@ class AuditLog:
         self.key = audit_key
         self.segment_bytes = segment_bytes
         self.pending_repair: dict[str, Any] | None = None
+        #: How a segment is made durable (injectable: the serve benchmark's slow-disk hook wraps it).
+        self.fsync: Callable[[int], None] = os.fsync
 
     def _open_folder(self) -> fs.VaultDir:
         """The log folder, created 0700 if missing; a link or special file there is refused."""
@@ -140,26 +143,34 @@ class AuditLog:
         if info is not None and info.st_size + len(data) > self.segment_bytes:
             match = SEGMENT_RE.match(name)
             name = segment_name(int(match.group(1)) + 1 if match else 1)
-        folder.append(name, data)  # no link followed; a new segment's folder entry is flushed
+        folder.append(
+            name, data, fsync=self.fsync
+        )  # no link followed; a new segment's folder entry is flushed
 
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         """Number, chain and durably append ``event``; raises AuditWriteError when it cannot."""
+        return self.append_many([event])[0]
+
+    def append_many(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Number, chain and append several events with one write and one fsync (group commit)."""
         try:
             with self._open_folder() as folder, folder.locked(layout.LOCK, exclusive=True):
                 self.pending_repair = None
                 path, seq, prev = self._tail(folder)
-                lines = []
+                lines: list[dict[str, Any]] = []
                 if self.pending_repair is not None:
                     seq += 1
-                    repair = self._repair_event(event, seq, prev)
+                    repair = self._repair_event(batch[0], seq, prev)
                     prev = repair["chain"]
                     lines.append(repair)
-                seq += 1
-                event = {**event, "sequence": seq}
-                event["chain"] = chain.link(self.key, prev, event)
-                lines.append(event)
-                self._write(folder, path, lines)
-                return event
+                written = []
+                for event in batch:
+                    seq += 1
+                    event = {**event, "sequence": seq}
+                    event["chain"] = prev = chain.link(self.key, prev, event)
+                    written.append(event)
+                self._write(folder, path, lines + written)
+                return written
         except AuditWriteError:
             raise
         except fs.UnsafePathError as exc:  # tamper: exit 253, nothing written outside the vault

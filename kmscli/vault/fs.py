@@ -14,7 +14,7 @@ import fcntl
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from kmscli.errors import VaultEnvironmentError
@@ -497,8 +497,8 @@ class VaultDir:
                 raise
             os.fsync(dirfd)
 
-    def append(self, rel: str, data: bytes) -> bool:
-        """Append ``data`` to ``rel`` (created 0600 if missing) and fsync; True when it was created."""
+    def append(self, rel: str, data: bytes, fsync: Callable[[int], None] = os.fsync) -> bool:
+        """Append ``data`` to ``rel`` (created 0600 if missing) and ``fsync`` it; True when it was created."""
         parts = split_rel(rel)
         with self._folder(parts[:-1], create=True) as dirfd:
             path = self.name(rel)
@@ -510,7 +510,7 @@ class VaultDir:
                 created = True
             try:
                 _write_all(fd, data)
-                os.fsync(fd)
+                fsync(fd)
             finally:
                 os.close(fd)
             if created:  # the new file's folder entry must survive a power loss too

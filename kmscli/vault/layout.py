@@ -8,6 +8,7 @@ names from here, as paths relative to the vault folder (docs/format.md, "Layout"
     keys/REGION/KEYID.json  one key: metadata, policy, grants, tags, wrapped material
     aliases/REGION.json     alias name -> key id for one region
     schedule.json           due work: pending deletions and rotations (small index)
+    credentials.json        access keys of `kmscli serve`: principal, wrapped secret (MAC'd)
     audit/                  the chained audit log (kmscli.audit; its own .lock inside)
 
 Session files live in ``RUNTIME/sessions/VAULT_ID/SESSION_ID.json`` (:func:`session_folder`,
@@ -24,6 +25,7 @@ LOCK = ".lock"
 KEYS = "keys"
 ALIASES = "aliases"
 SCHEDULE = "schedule.json"
+CREDENTIALS = "credentials.json"
 AUDIT = "audit"
 #: Folders a new (or restored) vault starts with.
 FOLDERS = (KEYS, ALIASES, AUDIT)

@@ -2,6 +2,7 @@
 
 The files and folders are named in :mod:`kmscli.vault.layout` (docs/format.md); every one is reached
 through the vault folder's descriptor without following links (:class:`kmscli.vault.fs.VaultDir`).
+Access keys of ``kmscli serve`` live in ``credentials.json`` (MAC'd, secrets wrapped like key material).
 """
 
 from __future__ import annotations
@@ -500,6 +501,51 @@ class UnlockedVault(Vault):
     def save_schedule(self, schedule: dict[str, Any]) -> None:
         """Write the schedule (caller holds the exclusive lock)."""
         self.write_authenticated(layout.SCHEDULE, schedule)
+
+    # -- access keys of `kmscli serve` ----------------------------------------------------------
+    def load_credentials(self) -> dict[str, dict[str, Any]]:
+        """Access key id -> {"Principal", "Description", "CreateDate", "Status", "Secret" (wrapped)}."""
+        path = layout.CREDENTIALS
+        try:
+            data = self.read_authenticated(path, "credentials file")
+        except FileNotFoundError:
+            return {}
+        if not isinstance(data, dict):
+            raise TamperError(f"credentials file {path} is malformed")
+        return data
+
+    def credentials_stamp(self) -> tuple[int, int, int] | None:
+        """(inode, size, mtime_ns) of the credentials file, None when absent: a cache key.
+
+        Every write replaces the file (atomic rename), so any change gives a new stamp.
+        """
+        try:
+            st = self.folder.lstat(layout.CREDENTIALS)
+        except FileNotFoundError:
+            return None
+        if st is None:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    def save_credentials(self, credentials: dict[str, dict[str, Any]]) -> None:
+        """Write the access keys (caller holds the exclusive lock)."""
+        self.write_authenticated(layout.CREDENTIALS, credentials)
+
+    def wrap_secret(self, access_key_id: str, secret: bytes, nonce: bytes) -> str:
+        """A secret access key under the vault's wrap key, bound to its access key id."""
+        aad = b"kmscli-credential\0" + access_key_id.encode()
+        return b64e(nonce + _aesgcm(self._wrap_key).encrypt(nonce, secret, aad))
+
+    def unwrap_secret(self, access_key_id: str, wrapped: str) -> bytes:
+        """Inverse of :meth:`wrap_secret`; a secret moved to another key id fails (TamperError)."""
+        from cryptography.exceptions import InvalidTag
+
+        aad = b"kmscli-credential\0" + access_key_id.encode()
+        try:
+            blob = b64d(wrapped)
+            return bytes(_aesgcm(self._wrap_key).decrypt(blob[:12], blob[12:], aad))
+        except (InvalidTag, ValueError, TypeError):
+            raise TamperError(f"the secret of access key {access_key_id} failed to unwrap") from None
 
     # -- key material wrapping ----------------------------------------------------------------
     def wrap_material(self, arn: str, material_id: str, raw: bytes, nonce: bytes) -> str:

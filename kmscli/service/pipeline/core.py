@@ -53,17 +53,24 @@ def system_random(n: int) -> bytes:
 # the inspect/ast machinery it pulls in) and generating their methods was a tenth of a session
 # Encrypt's wall time (bench/encrypt_session.py).
 class Identity(NamedTuple):
-    """Who is calling, and where: principal ARN, account and region."""
+    """Who is calling, and where: principal ARN, account and region.
+
+    A caller over the network (``kmscli serve``) also has the access key it signed with, its address
+    and its User-Agent; the audit event records them as CloudTrail does.
+    """
 
     principal: str
     account_id: str
     region: str
+    access_key_id: str | None = None
+    source_ip: str | None = None
+    user_agent: str | None = None
 
 
 class ServiceContext:
     """Everything an operation may depend on; clock and randomness are injectable for tests."""
 
-    __slots__ = ("audit", "clock", "identity", "random", "session", "vault")
+    __slots__ = ("audit", "clock", "identity", "random", "request_id", "session", "vault")
 
     def __init__(
         self,
@@ -72,6 +79,7 @@ class ServiceContext:
         audit: AuditLog,
         clock: Callable[[], dt.datetime] = utcnow,
         random: Callable[[int], bytes] = system_random,
+        request_id: str | None = None,
         session: bool = False,
     ) -> None:
         self.vault = vault
@@ -79,6 +87,9 @@ class ServiceContext:
         self.audit = audit
         self.clock = clock
         self.random = random
+        #: The requestID of the next API call's event (a server sets it: it is also the response's
+        #: x-amzn-RequestId); None draws a fresh one.
+        self.request_id = request_id
         #: The vault was opened with a session token (KMSCLI_SESSION), not the passphrase: nothing
         #: that outlives the session may leave through it (export-key-material, vault export-key).
         self.session = session
@@ -92,7 +103,9 @@ class ServiceContext:
     def in_region(self, region: str) -> ServiceContext:
         """The same caller, vault, clock and randomness, calling from another region."""
         identity = self.identity._replace(region=region)
-        return ServiceContext(self.vault, identity, self.audit, self.clock, self.random, self.session)
+        return ServiceContext(
+            self.vault, identity, self.audit, self.clock, self.random, self.request_id, self.session
+        )
 
 
 class ManagedKeyNeeded(errors.NotFoundException):  # type: ignore[misc,valid-type]
@@ -315,12 +328,13 @@ def _audit(
             response=resp,
             resources=list(dict.fromkeys(call.resources)),
             read_only=call.op.read_only,
-            request_id=ctx.new_uuid(),
+            request_id=(ctx.request_id if name is None else None) or ctx.new_uuid(),
             event_id=ctx.new_uuid(),
             error=(error.code, error.message) if error else None,
             source=source,
             event_type=event_type,
             extra=call.audit_extra or None,
+            caller=ctx.identity,
         )
     )
 
