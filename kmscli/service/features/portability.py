@@ -242,43 +242,32 @@ def export_keys(
                 for name in names:
                     aliases_out.setdefault(region, {})[name] = vault.load_aliases(region)[name]
                 exported.append({"KeyId": record["KeyId"], "Arn": arn, "Aliases": ",".join(names)})
-    if refused is not None:
+
+    def audit(extra: dict[str, Any], resources: list[str], error: KMSError | None = None) -> None:
         with _write_lock(vault):
             audit_event(
                 vault,
                 settings,
                 sources,
                 EXPORT_EVENT,
-                {"outfile": str(outfile), **call.audit_extra},
+                {"outfile": str(outfile), **extra, **call.audit_extra},
                 clock=call.ctx.clock,
                 random=call.ctx.random,
                 read_only=True,
-                resources=list(dict.fromkeys(call.resources)),
-                error=(refused.code, refused.message),
+                resources=resources,
+                error=(error.code, error.message) if error is not None else None,
             )
+
+    if refused is not None:
+        audit({}, list(dict.fromkeys(call.resources)), refused)
         refused.for_operation("ExportKey")
         raise refused
     for region, entries in aliases_out.items():
         rel = layout.alias_file(region)
         files[rel] = bundle.authenticated_doc(rel, entries)
     data = archive.seal(bundle, "bundle", bundle.header.raw["created"], files, system_random)
-    with _write_lock(vault):
-        audit_event(
-            vault,
-            settings,
-            sources,
-            EXPORT_EVENT,
-            {
-                "outfile": str(outfile),
-                "bundleVaultId": bundle.header.raw["vault_id"],
-                "keys": [e["Arn"] for e in exported],
-                **call.audit_extra,
-            },
-            clock=call.ctx.clock,
-            random=call.ctx.random,
-            read_only=True,
-            resources=[e["Arn"] for e in exported],
-        )
+    keys = [e["Arn"] for e in exported]
+    audit({"bundleVaultId": bundle.header.raw["vault_id"], "keys": keys}, keys)
     archive.write_new_file(outfile, data, force=force)
     return {
         "Path": str(outfile),
