@@ -401,7 +401,7 @@ def test_lock_with_an_edited_vault_id_still_ends_the_given_session(
     assert cli("list-keys").code == 0  # the lock failed loudly: other sessions are as they were
     monkeypatch.delenv("KMSCLI_SESSION")
     monkeypatch.setenv("KMSCLI_PASSPHRASE", "correct horse battery staple")
-    res = cli("lock")
+    res = cli("lock", "--output", "json")
     assert res.code == 0 and res.json()["SessionsDestroyed"] == 1 and res.json()["Audited"] is True
 
 
@@ -412,7 +412,7 @@ def test_lock_with_a_valid_session_destroys_all_and_audits(
     cli("unlock", "--raw")
     monkeypatch.delenv("KMSCLI_PASSPHRASE")
     monkeypatch.setenv("KMSCLI_SESSION", token)
-    res = cli("lock")
+    res = cli("lock", "--output", "json")
     assert res.code == 0, res.err
     assert res.json()["SessionsDestroyed"] == 2 and res.json()["Audited"] is True
     lines = (vault / "audit" / "audit-000001.jsonl").read_text().splitlines()
