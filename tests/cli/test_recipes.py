@@ -50,8 +50,8 @@ SKIP_REASONS = {
     "aws-account": "calls real AWS KMS (`aws kms ...`), which needs an AWS account and credentials",
     "github-actions": "runs only inside a GitHub Actions job (secrets, $RUNNER_TEMP); "
     "tests/cli/test_recipes.py::test_ci_signing_step runs its shell as a script instead",
-    "own-test": "starts a long-running server: a test of its own runs the block as written, on a free "
-    "loopback port, and checks the server stops (tests/serve/test_readme_recipe.py)",
+    "own-test": "run as written by a dedicated test that supplies what it needs (the README's serve "
+    "recipe: tests/serve/test_readme_recipe.py, with the AWS CLI and boto3 against `kmscli serve`)",
     "project-build": "builds the project itself (make, pip install): the check runs the kmscli under "
     "test, and CI runs `make test` and `make demo` directly",
 }
