@@ -30,12 +30,14 @@ _ALGORITHM_HELP = (
 
 
 def _service(opts: dict[str, Any]) -> Any:
+    """The caller the artifact commands make their KMS calls through, and the settings."""
     from kmscli.cli.prompt import tty_prompt
     from kmscli.service.features.session import open_service
+    from kmscli.service.pipeline.core import local_caller
     from kmscli.settings import load_settings
 
     settings = load_settings(settings_overrides(opts))
-    return open_service(settings, tty_prompt()), settings
+    return local_caller(open_service(settings, tty_prompt())), settings
 
 
 def _read(path: str, what: str) -> bytes:

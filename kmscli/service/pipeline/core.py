@@ -24,6 +24,10 @@ from kmscli.vault.store import UnlockedVault
 Request = dict[str, Any]
 Response = dict[str, Any]
 Record = dict[str, Any]
+#: Runs one operation by name: the local pipeline (:func:`local_caller`) or a remote endpoint
+#: (``kmscli.remote``). Features beyond the KMS API that only make KMS calls take one of these, so
+#: they work the same against the local vault and over the wire.
+Caller = Callable[[str, Request], Response]
 
 KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/(.+)$")
 ALIAS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(alias/.+)$")
@@ -422,3 +426,16 @@ def iso(when: dt.datetime) -> str:
 def parse_time(text: str) -> dt.datetime:
     """Inverse of :func:`iso`."""
     return dt.datetime.fromisoformat(text)
+
+
+def local_caller(ctx: ServiceContext) -> Caller:
+    """A :data:`Caller` that runs each operation on ``ctx``'s vault, naming the operation on errors."""
+
+    def call(name: str, request: Request) -> Response:
+        try:
+            return invoke(ctx, name, request)
+        except KMSError as exc:
+            exc.operation = name  # type: ignore[attr-defined]
+            raise
+
+    return call
