@@ -192,4 +192,4 @@ def _run(args: list[str], *, console: bool = False) -> int:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -32,10 +32,10 @@ _ALGORITHM_HELP = (
 
 
 def _service(inv: Invocation) -> Any:
-    from kmscli.cli.prompt import tty_prompt
-    from kmscli.service.features.session import open_service
+    """What the artifact commands make their KMS calls through: the local vault, or the endpoint."""
+    from kmscli.cli.run import caller_for
 
-    return open_service(inv.settings, inv.sources, tty_prompt())
+    return caller_for(inv)
 
 
 def _read(path: str, what: str) -> bytes:
@@ -72,8 +72,8 @@ def sign(
 
     inv = pop_globals(kwargs)
     path = _check_file(file)
-    ctx = _service(inv)
-    signature, summary = sign_file(ctx, path, key_id, signing_algorithm)
+    call = _service(inv)
+    signature, summary = sign_file(call, path, key_id, signing_algorithm)
     target = Path(signature_file or f"{file}.sig")
     try:
         target.write_bytes(signature)
@@ -120,9 +120,9 @@ def verify(
         else:
             from kmscli.service.features.artifact import verify_file_with_key
 
-            ctx = _service(inv)
+            call = _service(inv)
             assert key_id is not None
-            alg = verify_file_with_key(ctx, path, signature, key_id, signing_algorithm)
+            alg = verify_file_with_key(call, path, signature, key_id, signing_algorithm)
     except (InvalidSignatureError, KMSInvalidSignatureException):
         raise ArtifactSignatureInvalid(
             f"invalid signature: {signature_file} is not a valid signature of {file} for this key"
@@ -144,8 +144,8 @@ def public_key(key_id: str, out_file: str | None, **kwargs: Any) -> None:
     from kmscli.service.features.artifact import public_key_pem
 
     inv = pop_globals(kwargs)
-    ctx = _service(inv)
-    pem = public_key_pem(ctx, key_id)
+    call = _service(inv)
+    pem = public_key_pem(call, key_id)
     if out_file is None:
         click.echo(pem.decode("ascii"), nl=False)
         return

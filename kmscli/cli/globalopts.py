@@ -37,8 +37,8 @@ def check_query(query: str) -> None:
 
 
 def _check_client_options(options: Mapping[str, Any]) -> None:
-    """Validate the client-mode options; refuse ``--endpoint-url`` until client mode exists."""
-    from kmscli.errors import UsageError, VaultEnvironmentError
+    """Validate the client-mode options (``kmscli.remote`` gives them their meaning)."""
+    from kmscli.errors import UsageError
 
     for name in ("cli_read_timeout", "cli_connect_timeout"):
         value = options.get(name)
@@ -53,10 +53,6 @@ def _check_client_options(options: Mapping[str, Any]) -> None:
             f'Bad value for --endpoint-url "{url}": scheme is missing. '
             "Must be of the form http://<hostname>/ or https://<hostname>/"
         )
-    raise VaultEnvironmentError(
-        "--endpoint-url asks for client mode (calling a kmscli server), which is not available in this "
-        "kmscli; nothing was run. Leave out --endpoint-url to use the local vault."
-    )
 
 
 def make_invocation(options: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Invocation:

@@ -25,6 +25,11 @@ def _context(inv: Invocation) -> tuple[Any, Any]:
     from kmscli.cli.prompt import tty_prompt
     from kmscli.service.features.session import open_service
 
+    if inv.options.get("endpoint_url"):  # these views need the key's grants and state, not in the API
+        raise UsageError(
+            "policy show, simulate and who-can read the local vault; with --endpoint-url, use "
+            "`policy lint --key-id` or `get-key-policy` and `list-grants`"
+        )
     settings = inv.settings
     return settings, open_service(settings, inv.sources, tty_prompt())
 
@@ -347,7 +352,13 @@ def lint(key_id: str | None, policy_doc: str | None, **kwargs: Any) -> None:
     inv = pop_globals(kwargs)
     if (key_id is None) == (policy_doc is None):
         raise UsageError("give exactly one of --key-id and --policy")
-    if key_id is not None:
+    if key_id is not None and inv.options.get("endpoint_url"):  # the policy comes over the wire
+        from kmscli.cli.run import caller_for
+
+        settings = inv.settings
+        policy = caller_for(inv)("GetKeyPolicy", {"KeyId": key_id, "PolicyName": "default"})["Policy"]
+        data = policy_inspect.lint_text(policy)
+    elif key_id is not None:
         settings, ctx = _context(inv)
         data = policy_inspect.lint_key(ctx, key_id)
     else:

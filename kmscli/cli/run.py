@@ -7,13 +7,16 @@ import binascii
 import json
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli.cli import render
 from kmscli.cli.globalopts import use_color
 from kmscli.errors import KmscliError, UsageError
 from kmscli.invocation import Invocation
 from kmscli.model import paginator
+
+if TYPE_CHECKING:
+    from kmscli.service.pipeline.core import Caller
 
 
 def emit(data: Any, inv: Invocation, fmt: str, title: str = "") -> None:
@@ -125,6 +128,21 @@ def paginate(call: Any, op_name: str, request: dict[str, Any], extra: dict[str, 
     return result
 
 
+def caller_for(inv: Invocation) -> Caller:
+    """Where this invocation's KMS calls go: the local vault, or with ``--endpoint-url`` a KMS
+    endpoint (a ``kmscli serve`` or AWS KMS), reached through botocore as the AWS CLI reaches it."""
+    url = inv.options.get("endpoint_url")
+    if url:
+        from kmscli.remote import remote_caller, remote_options
+
+        return remote_caller(remote_options(inv.options, inv.settings.region, inv.environ), inv.environ)
+    from kmscli.cli.prompt import tty_prompt
+    from kmscli.service.features.session import open_service
+    from kmscli.service.pipeline.core import local_caller
+
+    return local_caller(open_service(inv.settings, inv.sources, tty_prompt()))
+
+
 def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], inv: Invocation) -> None:
     """Build the request, call the service and print the result."""
     from kmscli.cli.request import build_request, skeleton
@@ -134,7 +152,6 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], i
         return
     raw_blobs = inv.options.get("cli_binary_format") == "raw-in-base64-out"
     request = build_request(op_name, values, extra.get("cli_input_json"), raw_blobs=raw_blobs)
-    settings = inv.settings
     fmt = inv.output()
     if extra.get("generate_cli_skeleton") == "output":  # as the AWS CLI: validate, then a stubbed call
         from kmscli.errors import KMSError
@@ -148,15 +165,7 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], i
             raise
         emit(skeleton(op_name, "output"), inv, fmt, title=op_name)
         return
-    from kmscli.cli.prompt import tty_prompt
-    from kmscli.service.features.session import open_service
-
-    ctx = open_service(settings, inv.sources, tty_prompt())
-    from kmscli.service.pipeline.core import invoke
-
-    def call(name: str, req: dict[str, Any]) -> dict[str, Any]:
-        return invoke(ctx, name, req)
-
+    call = caller_for(inv)
     pag = paginator(op_name)
     if pag and not inv.options.get("no_paginate"):
         if fmt == "yaml-stream":  # each page printed as it arrives, as the AWS CLI streams it

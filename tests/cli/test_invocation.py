@@ -131,10 +131,16 @@ def test_client_options_are_accepted_and_carried(cli: Any) -> None:
     assert parsed.opts["cli_read_timeout"] == 5 and parsed.opts["ca_bundle"] == "/nonexistent/ca.pem"
 
 
-def test_endpoint_url_refuses_until_client_mode_exists(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_endpoint_url_sends_the_call_not_to_the_local_vault(
+    cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Client mode (tests/serve/test_client_mode.py runs it against a server): with nothing
+    listening, the AWS CLI's connection error and exit 255, and nothing runs on the local vault."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE00")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
     for run in (run_cli, lambda a: _click_only(a, monkeypatch)):
-        res = run(["--endpoint-url", "http://127.0.0.1:9/", "create-key"])
-        assert res.code == 253 and "client mode" in res.err and res.out == ""
+        res = run(["--endpoint-url", "http://127.0.0.1:9/", "--cli-connect-timeout", "1", "create-key"])
+        assert res.code == 255 and "Could not connect to the endpoint URL" in res.err and res.out == ""
     assert cli("list-keys").json()["Keys"] == []  # nothing ran locally
     bad = cli("list-keys", "--endpoint-url", "localhost:4000")
     assert bad.code == 252 and "http://<hostname>/" in bad.err

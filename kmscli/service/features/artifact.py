@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from kmscli import errors
 from kmscli.crypto import asymmetric
 from kmscli.crypto.digest import artifact_message
-from kmscli.service.pipeline.core import Response, ServiceContext, invoke
+from kmscli.service.pipeline.core import Caller, Response
 
 
 def default_algorithm(algorithms: list[str]) -> str:
@@ -41,8 +41,8 @@ def default_algorithm_for_public_key(public_key: Any) -> str:
     return "ML_DSA_SHAKE_256"
 
 
-def _key_and_algorithm(ctx: ServiceContext, key_id: str, algorithm: str | None) -> tuple[dict[str, Any], str]:
-    meta = invoke(ctx, "DescribeKey", {"KeyId": key_id})["KeyMetadata"]
+def _key_and_algorithm(call: Caller, key_id: str, algorithm: str | None) -> tuple[dict[str, Any], str]:
+    meta = call("DescribeKey", {"KeyId": key_id})["KeyMetadata"]
     algorithms = meta.get("SigningAlgorithms") or []
     if algorithm is None:
         if meta["KeyUsage"] != "SIGN_VERIFY" or not algorithms:
@@ -55,10 +55,10 @@ def _key_and_algorithm(ctx: ServiceContext, key_id: str, algorithm: str | None) 
     return meta, algorithm
 
 
-def _message(ctx: ServiceContext, meta: dict[str, Any], path: Path, algorithm: str) -> tuple[bytes, str]:
+def _message(call: Caller, meta: dict[str, Any], path: Path, algorithm: str) -> tuple[bytes, str]:
     public = None
     if algorithm == "ML_DSA_SHAKE_256":
-        der = invoke(ctx, "GetPublicKey", {"KeyId": meta["Arn"]})["PublicKey"]
+        der = call("GetPublicKey", {"KeyId": meta["Arn"]})["PublicKey"]
         public = asymmetric.load_public(der)
     try:
         return artifact_message(path, algorithm, public)
@@ -66,14 +66,13 @@ def _message(ctx: ServiceContext, meta: dict[str, Any], path: Path, algorithm: s
         raise errors.UsageError(str(exc)) from None
 
 
-def sign_file(ctx: ServiceContext, path: Path, key_id: str, algorithm: str | None) -> tuple[bytes, Response]:
+def sign_file(call: Caller, path: Path, key_id: str, algorithm: str | None) -> tuple[bytes, Response]:
     """Sign the file at ``path``; returns (signature, a summary for the caller to show)."""
     if algorithm is not None and algorithm not in asymmetric.SIGNING_ALGORITHMS:
         raise errors.UsageError(f"unknown signing algorithm {algorithm}")
-    meta, alg = _key_and_algorithm(ctx, key_id, algorithm)
-    message, message_type = _message(ctx, meta, path, alg)
-    out = invoke(
-        ctx,
+    meta, alg = _key_and_algorithm(call, key_id, algorithm)
+    message, message_type = _message(call, meta, path, alg)
+    out = call(
         "Sign",
         {"KeyId": meta["Arn"], "Message": message, "MessageType": message_type, "SigningAlgorithm": alg},
     )
@@ -84,15 +83,14 @@ def sign_file(ctx: ServiceContext, path: Path, key_id: str, algorithm: str | Non
 
 
 def verify_file_with_key(
-    ctx: ServiceContext, path: Path, signature: bytes, key_id: str, algorithm: str | None
+    call: Caller, path: Path, signature: bytes, key_id: str, algorithm: str | None
 ) -> str:
     """Verify through KMS Verify (audited); raises KMSInvalidSignatureException. Returns the algorithm."""
     if algorithm is not None and algorithm not in asymmetric.SIGNING_ALGORITHMS:
         raise errors.UsageError(f"unknown signing algorithm {algorithm}")
-    meta, alg = _key_and_algorithm(ctx, key_id, algorithm)
-    message, message_type = _message(ctx, meta, path, alg)
-    invoke(
-        ctx,
+    meta, alg = _key_and_algorithm(call, key_id, algorithm)
+    message, message_type = _message(call, meta, path, alg)
+    call(
         "Verify",
         {
             "KeyId": meta["Arn"],
@@ -129,7 +127,7 @@ def verify_file_offline(path: Path, signature: bytes, public_key_data: bytes, al
     return alg_name
 
 
-def public_key_pem(ctx: ServiceContext, key_id: str) -> bytes:
+def public_key_pem(call: Caller, key_id: str) -> bytes:
     """The PEM SubjectPublicKeyInfo of an asymmetric KMS key (through GetPublicKey, audited)."""
-    der = invoke(ctx, "GetPublicKey", {"KeyId": key_id})["PublicKey"]
+    der = call("GetPublicKey", {"KeyId": key_id})["PublicKey"]
     return asymmetric.public_pem(asymmetric.load_public(der))

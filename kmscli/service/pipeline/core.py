@@ -31,7 +31,10 @@ if TYPE_CHECKING:
 
 Request = dict[str, Any]
 Response = dict[str, Any]
-
+#: Runs one operation by name: the local pipeline (:func:`local_caller`) or a remote endpoint
+#: (``kmscli.remote``). Features beyond the KMS API that only make KMS calls take one of these, so
+#: they work the same against the local vault and over the wire.
+Caller = Callable[[str, Request], Response]
 
 KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/(.+)$")
 ALIAS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(alias/.+)$")
@@ -453,3 +456,12 @@ def iso(when: dt.datetime) -> str:
 def parse_time(text: str) -> dt.datetime:
     """Inverse of :func:`iso`."""
     return dt.datetime.fromisoformat(text)
+
+
+def local_caller(ctx: ServiceContext) -> Caller:
+    """A :data:`Caller` that runs each operation on ``ctx``'s vault through :func:`invoke`."""
+
+    def call(name: str, request: Request) -> Response:
+        return invoke(ctx, name, request)
+
+    return call
