@@ -8,31 +8,73 @@ import re
 from typing import Any
 
 from kmscli.audit import chain
-from kmscli.errors import KmscliError
+from kmscli.errors import EXIT_ENVIRONMENT, KmscliError
 from kmscli.vault import fs
 
 SEGMENT_RE = re.compile(r"^audit-(\d{6})\.jsonl$")
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+#: The last number the six-digit segment name can hold; the log is full after it (64 TiB by default).
+MAX_SEGMENT = 999_999
+#: The file recording the newest event's sequence and chain value (docs/audit.md, "Head record").
+HEAD_NAME = "head"
+#: Files that may sit next to the segments in an audit folder; anything else is reported as tamper.
+AUX_NAMES = {".lock", HEAD_NAME}
 
 
 class AuditWriteError(KmscliError):
     """The event could not be written: the operation fails closed and prints no result."""
 
 
+class AuditTamperError(AuditWriteError):
+    """The audit folder was tampered with (a file renamed, removed, added or cut): exit 253."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
 def segment_name(number: int) -> str:
-    """File name of segment ``number`` (1-based)."""
+    """File name of segment ``number`` (1..MAX_SEGMENT)."""
+    if not 1 <= number <= MAX_SEGMENT:
+        raise AuditWriteError(f"the audit log is full: no segment number after {MAX_SEGMENT}")
     return f"audit-{number:06d}.jsonl"
 
 
-def segments(folder: fs.StrPath) -> list[str]:
-    """Every segment in order (paths as strings, as ``str(Path(folder) / name)`` prints)."""
+def survey(folder: fs.StrPath) -> tuple[list[str], list[str]]:
+    """(segment paths in order, problems) of an audit folder.
+
+    Segments must be numbered 1, 2, 3 ... without a gap; a name outside that, or any other file but
+    :data:`AUX_NAMES`, is a problem: the writer never makes one, so someone renamed, removed or
+    added a file (an ``audit-999999.jsonl`` would otherwise hide every later event).
+    """
     folder = fs.pathstr(folder)
     try:
         names = os.listdir(folder)
     except FileNotFoundError:
-        return []
-    found = sorted((int(m.group(1)), n) for n in names if (m := SEGMENT_RE.match(n)))
-    return [fs.join(folder, name) for _, name in found]
+        return [], []
+    found: list[tuple[int, str]] = []
+    problems: list[str] = []
+    for name in sorted(names):
+        if m := SEGMENT_RE.match(name):
+            found.append((int(m.group(1)), name))
+        elif name not in AUX_NAMES:
+            problems.append(f"unexpected file {fs.join(folder, name)} in the audit folder")
+    found.sort()
+    for expected, (number, name) in enumerate(found, 1):
+        if number != expected:
+            problems.append(
+                f"segment {fs.join(folder, name)} is out of sequence: {segment_name(expected)} was "
+                "expected (segments renamed or removed)"
+            )
+            break
+    return [fs.join(folder, name) for _, name in found], problems
+
+
+def segments(folder: fs.StrPath) -> list[str]:
+    """Every segment in order (paths as ``str(Path(folder) / name)`` prints); never skips a file:
+    an unexpected name or a gap in the numbering raises :class:`AuditTamperError` (exit 253)."""
+    paths, problems = survey(folder)
+    if problems:
+        raise AuditTamperError(f"{problems[0]}; run `kmscli audit verify`")
+    return paths
 
 
 def _last_line(path: str) -> tuple[bytes | None, int]:

@@ -12,8 +12,11 @@ Classification of the first line whose chain value does not follow (docs/audit.m
 * ``reordered``: its sequence jumps ahead but the missing sequence (or its genuine predecessor)
   appears later in the log.
 
-Truncating whole lines off the end of the newest segment leaves a valid, shorter chain; the chain
-alone cannot detect that (docs/audit.md says so).
+* ``folder``: a file in the audit folder that the writer never makes (an unexpected name, a segment
+  numbered out of sequence).
+* ``padding``: blank lines, which the writer never writes (they can push a segment past its size).
+* ``truncated``: the log ends before the sequence its head record (or the vault state) names: events
+  were cut off the end, or the newest segment was removed (docs/audit.md, "Head record").
 """
 
 from __future__ import annotations
@@ -27,13 +30,16 @@ from pathlib import Path
 from typing import Any
 
 from kmscli.audit import chain
-from kmscli.audit.log import SEGMENT_RE, segments
+from kmscli.audit.log import SEGMENT_RE, survey
 
 TORN = "torn"
 EDITED = "edited"
 INSERTED = "inserted"
 DELETED = "deleted"
 REORDERED = "reordered"
+FOLDER = "folder"
+PADDING = "padding"
+TRUNCATED = "truncated"
 
 
 @dataclass
@@ -65,11 +71,16 @@ class Report:
     torn: Problem | None = None
     torn_bytes: int = 0
     repaired: dict[str, Any] | None = None
+    findings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when the chain is intact and no torn tail remains."""
-        return self.problem is None and self.torn is None
+        """True when the chain is intact, no torn tail remains and nothing else was found."""
+        return self.problem is None and self.torn is None and not self.findings
+
+    def problems(self) -> list[Problem]:
+        """Every finding, the first bad line first."""
+        return [p for p in (self.problem, self.torn) if p is not None] + self.findings
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form (``--output json``)."""
@@ -78,7 +89,7 @@ class Report:
             "Events": self.events,
             "LastSequence": self.last_sequence,
             "Segments": self.segments,
-            "Problems": [p.as_dict() for p in (self.problem, self.torn) if p is not None],
+            "Problems": [p.as_dict() for p in self.problems()],
         }
         if self.repaired is not None:
             out["Repaired"] = self.repaired
@@ -142,7 +153,8 @@ def torn_tail(path: Path) -> tuple[int, int]:
     return size - last_nl - 1, newlines + 1
 
 
-def _lines(paths: list[Path], stop_at: dict[Path, int]) -> Iterator[_Line]:
+def _lines(paths: list[Path], stop_at: dict[Path, int], padding: dict[str, list[int]]) -> Iterator[_Line]:
+    """Every non-blank line; blank ones are counted in ``padding`` (file -> [first line, count])."""
     for path in paths:
         limit = stop_at.get(path)
         read = 0
@@ -152,6 +164,7 @@ def _lines(paths: list[Path], stop_at: dict[Path, int]) -> Iterator[_Line]:
                 if limit is not None and read > limit:
                     return  # the torn tail is reported on its own
                 if not raw.strip():
+                    padding.setdefault(str(path), [number, 0])[1] += 1
                     continue
                 yield _Line(str(path), number, _parse(raw))
 
@@ -166,8 +179,10 @@ def _follows(key: bytes, previous: str, line: _Line | None, seq: int | None = No
 
 def verify_log(folder: Path, key: bytes) -> Report:
     """Verify every segment in ``folder`` against ``key``; stops at the first bad line."""
-    paths = [Path(p) for p in segments(folder)]
+    found, odd = survey(folder)
+    paths = [Path(p) for p in found]
     report = Report(segments=[p.name for p in paths])
+    report.findings += [Problem(str(folder), 0, FOLDER, detail) for detail in odd]
     stop_at: dict[Path, int] = {}
     if paths:
         torn, number = torn_tail(paths[-1])
@@ -185,7 +200,8 @@ def verify_log(folder: Path, key: bytes) -> Report:
     gap = _segment_gap(paths)
     previous = chain.genesis(key)
     expected = 1
-    lines = _lines(paths, stop_at)
+    padding: dict[str, list[int]] = {}
+    lines = _lines(paths, stop_at, padding)
     for line in lines:
         if _follows(key, previous, line, expected):
             previous = line.chain_value
@@ -195,6 +211,10 @@ def verify_log(folder: Path, key: bytes) -> Report:
             continue
         report.problem = _classify(key, line, lines, previous, expected, gap)
         break
+    report.findings += [
+        Problem(file, first, PADDING, f"{count} blank line(s): the writer never writes one (padding added)")
+        for file, (first, count) in padding.items()
+    ]
     return report
 
 

@@ -392,9 +392,8 @@ def verify(repair: bool, **kwargs: Any) -> None:
                 f"repaired: removed {r['RemovedBytes']} torn byte(s) at {r['File']}:{r['Line']}; "
                 f"recorded as sequence {r['Sequence']}"
             )
-        for problem in (report.problem, report.torn):
-            if problem is not None:
-                lines.append(f"{problem.location()}: {problem.kind}: {problem.detail}")
+        for problem in report.problems():
+            lines.append(f"{problem.location()}: {problem.kind}: {problem.detail}")
         if report.ok:
             lines.append(
                 f"OK: {report.events} events in {len(report.segments)} segment(s), chain intact "
@@ -406,7 +405,9 @@ def verify(repair: bool, **kwargs: Any) -> None:
     sys.stdout.flush()
     if not report.ok:
         raise VerificationFailed(
-            "the audit log failed verification" if report.problem else "the audit log has a torn final line"
+            "the audit log has a torn final line"
+            if report.torn is not None and report.problem is None and not report.findings
+            else "the audit log failed verification"
         )
 
 
