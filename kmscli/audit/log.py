@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from kmscli.audit import chain
+from kmscli.crypto import primitives
 from kmscli.errors import EXIT_ENVIRONMENT, KmscliError
 from kmscli.vault import fs
 
@@ -102,6 +103,74 @@ def _last_line(path: str) -> tuple[bytes | None, int]:
         return None, size
 
 
+# -- the head record: the newest event's sequence and chain value, so a cut log is noticed -------------
+#: Two fixed-size slots, written alternately (by sequence parity): a write torn by a crash spoils only
+#: the slot being written, and the other still holds the previous head.
+HEAD_SLOT = 256
+
+
+class Head(NamedTuple):
+    """The newest event the log is known to have reached."""
+
+    sequence: int
+    chain: str
+
+
+def _head_input(sequence: int, value: str) -> bytes:
+    return b"kmscli audit head\0%d\0%s" % (sequence, value.encode())
+
+
+def write_head(folder: str, key: bytes, sequence: int, value: str) -> None:
+    """Record ``sequence`` as the newest event, after its line is durable (no fsync: a lost update
+    only leaves an older head, which the log still extends; the head never runs ahead of the log)."""
+    mac = primitives.hmac_sha256(key, _head_input(sequence, value)).hex()
+    doc = {"sequence": sequence, "chain": value, "mac": mac}
+    slot = json.dumps(doc, separators=(",", ":")).encode().ljust(HEAD_SLOT - 1) + b"\n"
+    fd = os.open(fs.join(folder, HEAD_NAME), os.O_WRONLY | os.O_CREAT, fs.FILE_MODE)
+    try:
+        os.pwrite(fd, slot, (sequence % 2) * HEAD_SLOT)
+    finally:
+        os.close(fd)
+
+
+def read_head(folder: fs.StrPath, key: bytes) -> Head | None:
+    """The newest authentic head slot; None when there is no head file (a log older than it).
+
+    A head file whose slots all fail their MAC was forged or damaged on purpose (a crash spoils
+    at most one): :class:`AuditTamperError`.
+    """
+    path = fs.join(fs.pathstr(folder), HEAD_NAME)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(2 * HEAD_SLOT + 1)
+    except FileNotFoundError:
+        return None
+    best: Head | None = None
+    for start in (0, HEAD_SLOT):
+        try:
+            doc = json.loads(data[start : start + HEAD_SLOT])
+            head = Head(int(doc["sequence"]), str(doc["chain"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if primitives.hmac_sha256_matches(key, _head_input(*head), doc.get("mac")):
+            best = head if best is None or head.sequence > best.sequence else best
+    if best is None and len(data) != 0:
+        raise AuditTamperError(f"the audit head record {path} is not authentic; run `kmscli audit verify`")
+    return best
+
+
+def check_head(folder: str, key: bytes, sequence: int, value: str) -> None:
+    """Refuse to append to a log that ends before its head record: events were cut off its end or
+    its newest segment was removed (docs/audit.md, "Head record")."""
+    head = read_head(folder, key)
+    if head is not None and (head.sequence > sequence or (head.sequence == sequence and head.chain != value)):
+        raise AuditTamperError(
+            f"the audit log in {folder} ends at sequence {sequence} but its head record says "
+            f"{head.sequence}: events were cut off its end or its newest segment was removed; "
+            "run `kmscli audit verify`"
+        )
+
+
 class AuditLog:
     """Writer for one vault's log. ``append`` is safe across processes (it takes its own lock)."""
 
@@ -112,6 +181,8 @@ class AuditLog:
         self.key = audit_key
         self.segment_bytes = segment_bytes
         self.pending_repair: dict[str, Any] | None = None
+        #: Whether a missing head record is tamper (set for vaults that keep authenticated state).
+        self.require_head = False
 
     def _tail(self) -> tuple[str, int, str]:
         """Current segment, last sequence number and last chain value; removes a torn tail."""
@@ -132,6 +203,15 @@ class AuditLog:
                     f"the audit log's last line in {path} is unreadable; run `kmscli audit verify`"
                 ) from None
         return segs[-1], 0, chain.genesis(self.key)
+
+    def _check_head(self, seq: int, prev: str) -> None:
+        """The log must reach its head record (see :func:`check_head`); ``require_head`` makes a
+        missing record tamper too, once the log has events."""
+        if self.require_head and seq and not fs.exists(fs.join(self.folder, HEAD_NAME)):
+            raise AuditTamperError(
+                f"the audit head record {fs.join(self.folder, HEAD_NAME)} was removed; run `kmscli audit verify`"
+            )
+        check_head(self.folder, self.key, seq, prev)
 
     def _cut_torn_tail(self, path: str, torn: int) -> None:
         size = os.stat(path).st_size
@@ -180,6 +260,7 @@ class AuditLog:
             with fs.locked(fs.join(self.folder, ".lock"), exclusive=True):
                 self.pending_repair = None
                 path, seq, prev = self._tail()
+                self._check_head(seq, prev)
                 lines = []
                 if self.pending_repair is not None:
                     seq += 1
@@ -191,6 +272,7 @@ class AuditLog:
                 event["chain"] = chain.link(self.key, prev, event)
                 lines.append(event)
                 self._write(path, lines)
+                write_head(self.folder, self.key, seq, event["chain"])
                 return event
         except AuditWriteError:
             raise
@@ -210,11 +292,13 @@ class AuditLog:
             with fs.locked(fs.join(self.folder, ".lock"), exclusive=True):
                 self.pending_repair = None
                 path, seq, prev = self._tail()
+                self._check_head(seq, prev)
                 if self.pending_repair is None:
                     return None
                 self.pending_repair["trigger"] = "kmscli audit verify --repair"
                 repair = self._repair_event(base, seq + 1, prev)
                 self._write(path, [repair])
+                write_head(self.folder, self.key, seq + 1, repair["chain"])
                 return repair
         except OSError as exc:
             raise AuditWriteError(

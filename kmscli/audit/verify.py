@@ -27,10 +27,10 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kmscli.audit import chain
-from kmscli.audit.log import SEGMENT_RE, survey
+from kmscli.audit.log import SEGMENT_RE, AuditTamperError, read_head, survey
 
 TORN = "torn"
 EDITED = "edited"
@@ -40,6 +40,14 @@ REORDERED = "reordered"
 FOLDER = "folder"
 PADDING = "padding"
 TRUNCATED = "truncated"
+
+
+class Mark(NamedTuple):
+    """A point the log must reach: an event's sequence and chain value, and who names it."""
+
+    sequence: int
+    chain: str
+    what: str
 
 
 @dataclass
@@ -177,8 +185,12 @@ def _follows(key: bytes, previous: str, line: _Line | None, seq: int | None = No
     return chain.link(key, previous, line.event) == line.chain_value
 
 
-def verify_log(folder: Path, key: bytes) -> Report:
-    """Verify every segment in ``folder`` against ``key``; stops at the first bad line."""
+def verify_log(folder: Path, key: bytes, marks: tuple[Mark, ...] = ()) -> Report:
+    """Verify every segment in ``folder`` against ``key``; stops at the first bad line.
+
+    The log must reach its head record and every one of ``marks`` (the vault state's head, a
+    checkpoint) with the same chain value there; one it does not reach is a ``truncated`` finding.
+    """
     found, odd = survey(folder)
     paths = [Path(p) for p in found]
     report = Report(segments=[p.name for p in paths])
@@ -202,8 +214,15 @@ def verify_log(folder: Path, key: bytes) -> Report:
     expected = 1
     padding: dict[str, list[int]] = {}
     lines = _lines(paths, stop_at, padding)
+    heads = _heads(folder, key, report) + list(marks)
+    pending = {head.sequence: head.chain for head in heads if head.sequence > 0}
     for line in lines:
         if _follows(key, previous, line, expected):
+            if pending.pop(expected, line.chain_value) != line.chain_value:
+                what = " and ".join(h.what for h in heads if h.sequence == expected)
+                report.findings.append(
+                    Problem(line.file, line.number, TRUNCATED, f"this event is not the one {what} names")
+                )
             previous = line.chain_value
             report.events += 1
             report.last_sequence = expected
@@ -211,11 +230,31 @@ def verify_log(folder: Path, key: bytes) -> Report:
             continue
         report.problem = _classify(key, line, lines, previous, expected, gap)
         break
+    if report.problem is None:
+        report.findings += [
+            Problem(
+                str(folder),
+                0,
+                TRUNCATED,
+                f"the log ends at sequence {report.last_sequence} but {what} "
+                f"names sequence {seq}: events were cut off its end or its newest segment was removed",
+            )
+            for seq, what in sorted((h.sequence, h.what) for h in heads if h.sequence in pending)
+        ]
     report.findings += [
         Problem(file, first, PADDING, f"{count} blank line(s): the writer never writes one (padding added)")
         for file, (first, count) in padding.items()
     ]
     return report
+
+
+def _heads(folder: Path, key: bytes, report: Report) -> list[Mark]:
+    try:
+        head = read_head(folder, key)
+    except AuditTamperError as exc:
+        report.findings.append(Problem(str(folder), 0, TRUNCATED, exc.message))
+        return []
+    return [Mark(head.sequence, head.chain, "its head record")] if head is not None else []
 
 
 def _segment_gap(paths: list[Path]) -> str | None:

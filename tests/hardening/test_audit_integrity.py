@@ -67,3 +67,40 @@ def test_segment_number_beyond_the_format_is_refused() -> None:
     assert segment_name(999_999) == "audit-999999.jsonl"
     with pytest.raises(AuditWriteError):
         segment_name(1_000_000)
+
+
+# -- item 18: truncation of the newest segment, deletion of the last segment ------------------------
+
+
+def test_lines_cut_off_the_end_are_detected(vault: Path, cli: Any) -> None:
+    key = _events(cli)
+    seg = Path(segments(vault / "audit")[-1])
+    lines = seg.read_bytes().splitlines(keepends=True)
+    seg.write_bytes(b"".join(lines[:-2]))
+    res = cli("audit", "verify")
+    assert res.code == 1 and "truncated:" in res.out and "its head record" in res.out
+    res = cli("encrypt", "--key-id", key, "--plaintext", "eA==")
+    assert res.code == 253 and "cut off its end" in res.err
+    assert seg.read_bytes() == b"".join(lines[:-2])  # nothing appended after the cut
+
+
+def test_last_segment_removed_is_detected(vault: Path, cli: Any, env: Path) -> None:
+    (env.parent / "config.toml").write_text("[default]\naudit_segment_bytes = 4096\n")
+    key = _events(cli, 12)
+    segs = segments(vault / "audit")
+    assert len(segs) >= 2
+    Path(segs[-1]).unlink()
+    res = cli("audit", "verify", "--output", "json")
+    assert res.code == 1 and [p["Kind"] for p in res.json()["Problems"]] == ["truncated"]
+    assert cli("encrypt", "--key-id", key, "--plaintext", "eA==").code == 253
+
+
+def test_forged_or_removed_head_record(vault: Path, cli: Any) -> None:
+    _events(cli, 1)
+    head = vault / "audit" / "head"
+    data = head.read_bytes()
+    head.write_bytes(data.replace(b'"sequence":', b'"sequence":9'))
+    assert cli("list-keys").code == 253
+    assert cli("audit", "verify").code == 1
+    head.write_bytes(data)
+    assert cli("list-keys").code == 0
