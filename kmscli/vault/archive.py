@@ -223,6 +223,10 @@ class ArchiveVault(UnlockedVault):
             raise TamperError(f"{what} {rel} in {self.path} failed its integrity check")
         return doc["data"]
 
+    def vault_state(self) -> None:
+        """An archive is one snapshot, authenticated as a whole: no state to check against."""
+        return None
+
     def write_authenticated(self, path: str, data: Any) -> None:
         """Refused: the archive is read-only."""
         raise self._refuse()

@@ -7,6 +7,8 @@ Layout (see docs/format.md)::
     VAULT/keys/REGION/KEYID.json  one key: metadata, policy, grants, tags, wrapped material
     VAULT/aliases/REGION.json     alias name -> key id for one region
     VAULT/schedule.json           due work: pending deletions and rotations (small index)
+    VAULT/state.json              which version of every file is current (kmscli.vault.state)
+    VAULT/manifest/XY.json        the key files' MACs, in 256 buckets by key id
     VAULT/audit/*.jsonl           the chained audit log (kmscli.audit)
 """
 
@@ -23,7 +25,7 @@ from typing import Any, NamedTuple
 from kmscli.crypto import primitives
 from kmscli.errors import VaultEnvironmentError
 from kmscli.ids import is_key_id, uuid4
-from kmscli.vault import fs
+from kmscli.vault import fs, state
 
 FORMAT_VERSION = 1
 HEADER_NAME = "vault.json"
@@ -229,6 +231,7 @@ class Vault:
             raw["mac"] = unlocked.header_mac(raw)
             for sub in ("keys", "aliases", "audit"):
                 fs.ensure_dir(fs.join(path, sub))
+            state.create(unlocked)
             fs.atomic_write(header.path, json.dumps(raw, indent=2).encode() + b"\n")
         return unlocked
 
@@ -293,6 +296,7 @@ class UnlockedVault(Vault):
         self._mac_key = subkey(vault_key, "file-mac")
         self._wrap_key = subkey(vault_key, "material-wrap")
         self.audit_key = subkey(vault_key, "audit-chain")
+        self._state_cache: list[state.VaultState] = []
 
     @property
     def vault_key(self) -> bytes:
@@ -316,7 +320,18 @@ class UnlockedVault(Vault):
         return fs.relative_posix(path, self.path)
 
     def read_authenticated(self, path: str, what: str) -> Any:
-        """Read a MAC'd vault file; raise ``TamperError`` naming the file if it fails."""
+        """Read a MAC'd vault file; raise ``TamperError`` naming the file if it fails, or if it is
+        not the version the vault state lists (:meth:`check_current`)."""
+        try:
+            data, mac = self.read_mac_checked(path, what)
+        except FileNotFoundError:
+            self.check_current(path, None, what)
+            raise
+        self.check_current(path, mac, what)
+        return data
+
+    def read_mac_checked(self, path: str, what: str) -> tuple[Any, str]:
+        """(data, MAC) of a MAC'd vault file whose MAC is right, whichever version it is."""
         doc = _read_json(path, what)
         if not isinstance(doc, dict) or "data" not in doc or not isinstance(doc.get("mac"), str):
             raise TamperError(f"{what} {path} is malformed; it was damaged or edited")
@@ -327,7 +342,37 @@ class UnlockedVault(Vault):
                 f"{what} {path} failed its integrity check: it was edited, replaced or moved "
                 "without the passphrase, and will not be used"
             )
-        return doc["data"]
+        return doc["data"], bytes.fromhex(doc["mac"]).hex()
+
+    # -- freshness: the authenticated vault state (kmscli/vault/state.py) ----------------------
+    def vault_state(self) -> state.VaultState | None:
+        """The vault's state (None for a vault an older kmscli made, until its next write)."""
+        return state.current(self, self._state_cache)
+
+    def check_current(self, path: str, mac: str | None, what: str) -> None:
+        """Refuse an authentic file that is not the current version (``mac`` None: it is absent)."""
+        rel = self._rel(path)
+        if rel == state.STATE_NAME:
+            return
+        current = self.vault_state()
+        if current is None or current.accepts(self, rel, mac):
+            return
+        if mac is None:
+            raise TamperError(
+                f"{what} {path} was removed: the vault state lists it (restore it from a backup)"
+            )
+        raise TamperError(
+            f"{what} {path} is not the current version of that file: an older copy was put back, or "
+            "files from different moments were mixed (rollback); it will not be used"
+        )
+
+    def rel(self, path: str) -> str:
+        """The name a file's MAC binds (``keys/REGION/ID.json``)."""
+        return self._rel(path)
+
+    def mac_of(self, rel: str, data: Any) -> str:
+        """The MAC :meth:`write_authenticated` gives ``data`` at ``rel``."""
+        return self._file_mac(rel, data)
 
     def write_authenticated(self, path: str, data: Any) -> None:
         """Atomically write ``data`` with its MAC (caller holds the exclusive lock)."""

@@ -1,0 +1,298 @@
+"""Authenticated vault state: which version of every vault file is the current one.
+
+``state.json`` (an authenticated file, docs/format.md section 1.5) holds the vault's generation, the
+audit event of the commit that made it (sequence and chain value), the MACs of the alias indexes,
+the schedule and the manifest buckets, and, while a commit is in flight, the MACs each changing
+file may have (``pending``). Key files are listed in 256 buckets ``manifest/XY.json`` (``XY`` = the
+first two hex digits of the key id), so a read touches ``state.json``, one bucket and the key file,
+whatever the number of keys. A file whose MAC is not the listed one is an older authentic copy put
+back (rollback) or a file from another moment: :class:`TamperError`. A listed file that is missing
+was removed; an unlisted key file was put back.
+
+A commit runs: :func:`begin` (state with ``pending``), the audit event (carrying
+``vaultGeneration``), the file writes, :func:`finish` (buckets, then the state without ``pending``).
+A crash anywhere leaves files that ``pending`` accepts; the next call runs :func:`recover`, which
+records what landed in a ``RecoverVaultCommit`` event and makes that the state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from kmscli.errors import VaultEnvironmentError
+from kmscli.vault import fs
+
+if TYPE_CHECKING:
+    from kmscli.vault.store import UnlockedVault
+
+STATE_NAME = "state.json"
+MANIFEST_DIR = "manifest"
+STATE_VERSION = 1
+#: Files the state lists directly (key files are listed in the buckets).
+_LISTED_DIRS = ("aliases",)
+
+
+def bucket_of(rel: str) -> str | None:
+    """``manifest/XY.json`` for a key file ``keys/REGION/ID.json``; None for any other file."""
+    if not rel.startswith("keys/"):
+        return None
+    key_id = rel.rsplit("/", 1)[-1].removeprefix("mrk-")
+    return f"{MANIFEST_DIR}/{key_id[:2]}.json"
+
+
+class VaultState:
+    """One authentic ``state.json``, with the buckets read so far."""
+
+    __slots__ = ("buckets", "files", "generation", "head", "pending", "pending_generation", "stamp")
+
+    def __init__(self, data: Any, stamp: tuple[int, int, int], where: str) -> None:
+        try:
+            if data["version"] != STATE_VERSION:
+                raise VaultEnvironmentError(
+                    f"{where}: state version {data['version']!r} is not {STATE_VERSION}"
+                )
+            self.generation = int(data["generation"])
+            head = data["head"]
+            self.head: tuple[int, str] | None = (
+                None if head is None else (int(head["sequence"]), str(head["chain"]))
+            )
+            self.files: dict[str, str] = {str(k): str(v) for k, v in data["files"].items()}
+            pending = data.get("pending") or {}
+            self.pending_generation = int(pending.get("generation", 0))
+            self.pending: dict[str, list[str | None]] = {
+                str(k): [None if m is None else str(m) for m in v]
+                for k, v in pending.get("files", {}).items()
+            }
+        except (KeyError, TypeError, ValueError, AttributeError):
+            from kmscli.vault.store import TamperError
+
+            raise TamperError(f"vault state {where} is malformed") from None
+        self.stamp = stamp
+        self.buckets: dict[str, dict[str, str]] = {}
+
+    def listed(self, vault: UnlockedVault, rel: str) -> str | None:
+        """The MAC the state lists for ``rel`` (None: the file must not exist)."""
+        bucket = bucket_of(rel)
+        if bucket is None:
+            return self.files.get(rel)
+        return self.bucket(vault, bucket).get(rel)
+
+    def bucket(self, vault: UnlockedVault, bucket: str) -> dict[str, str]:
+        """One manifest bucket (authenticated and checked against the state), read once."""
+        if bucket not in self.buckets:
+            try:
+                data = vault.read_authenticated(fs.join(vault.path, bucket), "vault manifest")
+            except FileNotFoundError:
+                data = {}
+            if not isinstance(data, dict):
+                from kmscli.vault.store import TamperError
+
+                raise TamperError(f"vault manifest {fs.join(vault.path, bucket)} is malformed")
+            self.buckets[bucket] = data
+        return self.buckets[bucket]
+
+    def accepts(self, vault: UnlockedVault, rel: str, mac: str | None) -> bool:
+        """Whether a file at ``rel`` with ``mac`` (None: absent) is a current version."""
+        return mac in self.pending.get(rel, ()) or mac == self.listed(vault, rel)
+
+    def as_data(self) -> dict[str, Any]:
+        """The ``data`` member of ``state.json``."""
+        out: dict[str, Any] = {
+            "version": STATE_VERSION,
+            "generation": self.generation,
+            "head": None if self.head is None else {"sequence": self.head[0], "chain": self.head[1]},
+            "files": dict(sorted(self.files.items())),
+        }
+        if self.pending:
+            out["pending"] = {"generation": self.pending_generation, "files": self.pending}
+        return out
+
+
+def state_path(vault: UnlockedVault) -> str:
+    """Where ``state.json`` lives."""
+    return fs.join(vault.path, STATE_NAME)
+
+
+def current(vault: UnlockedVault, cache: list[VaultState]) -> VaultState | None:
+    """The vault's state (re-read only when ``state.json`` changed); None for a vault that has none
+    yet (made by an older kmscli; :func:`migrate` gives it one at its next write)."""
+    path = state_path(vault)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if fs.is_dir(fs.join(vault.path, MANIFEST_DIR)):
+            from kmscli.vault.store import TamperError
+
+            raise TamperError(
+                f"vault state {path} was removed: without it an older copy of any vault file would be "
+                "accepted; restore it from a backup"
+            ) from None
+        return None
+    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+    if cache and cache[0].stamp == stamp:
+        return cache[0]
+    state = VaultState(vault.read_authenticated(path, "vault state"), stamp, path)
+    cache[:] = [state]
+    return state
+
+
+def _write_state(vault: UnlockedVault, state: VaultState) -> None:
+    vault.write_authenticated(state_path(vault), state.as_data())
+
+
+def create(vault: UnlockedVault) -> None:
+    """A new vault's state: generation 0, nothing listed (caller holds the exclusive lock)."""
+    fs.ensure_dir(fs.join(vault.path, MANIFEST_DIR))
+    _write_state(vault, VaultState({"version": 1, "generation": 0, "head": None, "files": {}}, (0, 0, 0), ""))
+
+
+def migrate(vault: UnlockedVault) -> None:
+    """Give a vault made by an older kmscli its state: every file as it is now is the current one
+    (an existing state keeps its generation and head). Reads every key file once (exclusive lock
+    held); afterwards reads cost one bucket each."""
+    before = current(vault, []) if fs.is_file(state_path(vault)) else None
+    files: dict[str, str] = {}
+    buckets: dict[str, dict[str, str]] = {}
+    for region in vault.list_regions():
+        for key_id in vault.list_key_ids(region):
+            path = vault.key_path(region, key_id)
+            rel = vault.rel(path)
+            mac = vault.read_mac_checked(path, "key file")[1]
+            buckets.setdefault(str(bucket_of(rel)), {})[rel] = mac
+    for rel in _other_files(vault):
+        files[rel] = vault.read_mac_checked(fs.join(vault.path, rel), "vault file")[1]
+    fs.ensure_dir(fs.join(vault.path, MANIFEST_DIR))
+    for bucket, data in sorted(buckets.items()):
+        vault.write_authenticated(fs.join(vault.path, bucket), data)
+        files[bucket] = vault.mac_of(bucket, data)
+    _write_state(
+        vault, VaultState({"version": 1, "generation": 0, "head": None, "files": files}, (0, 0, 0), "")
+    )
+
+
+def _other_files(vault: UnlockedVault) -> list[str]:
+    out = ["schedule.json"] if fs.is_file(fs.join(vault.path, "schedule.json")) else []
+    for sub in _LISTED_DIRS:
+        folder = fs.join(vault.path, sub)
+        if fs.is_dir(folder):
+            out += sorted(
+                f"{sub}/{n}" for n in os.listdir(folder) if n.endswith(".json") and not n.startswith(".")
+            )
+    return out
+
+
+class Transaction:
+    """A commit in flight: every changing file's possible MACs and the buckets' new contents."""
+
+    __slots__ = ("buckets", "changes", "generation", "state")
+
+    def __init__(self, state: VaultState, changes: dict[str, list[str | None]]) -> None:
+        self.state = state
+        self.changes = changes
+        self.generation = max(state.generation, state.pending_generation) + 1
+        self.buckets: dict[str, dict[str, str]] = {}
+
+
+def begin(vault: UnlockedVault, changes: dict[str, list[str | None]], cache: list[VaultState]) -> Transaction:
+    """Record that the files in ``changes`` (rel -> MACs they may pass through, None = absent) are
+    about to change: the state gains ``pending`` (caller holds the exclusive lock)."""
+    state = current(vault, cache)
+    if state is None:
+        migrate(vault)
+        state = current(vault, cache)
+        assert state is not None
+    txn = Transaction(state, changes)
+    pending: dict[str, list[str | None]] = {}
+    for rel, macs in changes.items():
+        old = state.listed(vault, rel)
+        pending[rel] = [old, *(m for m in macs if m != old)]
+        bucket = bucket_of(rel)
+        if bucket is not None:
+            data = txn.buckets.setdefault(bucket, dict(state.bucket(vault, bucket)))
+            if macs[-1] is None:
+                data.pop(rel, None)
+            else:
+                data[rel] = macs[-1]
+    for bucket, data in txn.buckets.items():
+        pending[bucket] = [state.files.get(bucket), vault.mac_of(bucket, data)]
+    state.pending, state.pending_generation = pending, txn.generation
+    _write_state(vault, state)
+    return txn
+
+
+def abandon(vault: UnlockedVault, txn: Transaction) -> None:
+    """The commit's audit event could not be written, so no file changed: drop ``pending`` again
+    (best effort; left in place, it is settled by the next call)."""
+    state = txn.state
+    state.pending, state.pending_generation = {}, 0
+    with contextlib.suppress(OSError):
+        _write_state(vault, state)
+
+
+def finish(vault: UnlockedVault, txn: Transaction, head: tuple[int, str]) -> None:
+    """The commit's files are written: write the buckets, then the state naming ``head``."""
+    state = txn.state
+    for bucket, data in sorted(txn.buckets.items()):
+        vault.write_authenticated(fs.join(vault.path, bucket), data)
+        state.files[bucket] = vault.mac_of(bucket, data)
+    for rel, macs in txn.changes.items():
+        if bucket_of(rel) is None:
+            _set(state.files, rel, macs[-1])
+    state.buckets = dict(txn.buckets)
+    state.pending, state.pending_generation = {}, 0
+    state.generation, state.head = txn.generation, head
+    _write_state(vault, state)
+
+
+def _set(files: dict[str, str], rel: str, mac: str | None) -> None:
+    if mac is None:
+        files.pop(rel, None)
+    else:
+        files[rel] = mac
+
+
+def recover(
+    vault: UnlockedVault,
+    cache: list[VaultState],
+    record: Callable[[int, dict[str, str]], tuple[int, str]],
+) -> dict[str, str] | None:
+    """Settle a commit that did not finish (a crash, or a write that failed after its audit event).
+
+    Every file it was changing must still be a version ``pending`` allows; whichever is there stays.
+    ``record(generation, outcome)`` appends the RecoverVaultCommit event (outcome: rel -> "written"
+    / "not written" / "partly written") and returns its (sequence, chain). None when nothing was
+    pending. Caller holds the exclusive lock.
+    """
+    state = current(vault, cache)
+    if state is None or not state.pending:
+        return None
+    from kmscli.vault.store import TamperError
+
+    outcome: dict[str, str] = {}
+    landed: dict[str, str | None] = {}
+    for rel, macs in sorted(state.pending.items()):
+        if rel.startswith(MANIFEST_DIR + "/"):
+            continue
+        path = fs.join(vault.path, rel)
+        try:
+            mac: str | None = vault.read_mac_checked(path, "vault file")[1]
+        except FileNotFoundError:
+            mac = None
+        if mac not in macs:
+            raise TamperError(
+                f"vault file {path} is neither the version before nor after an unfinished commit"
+            )
+        landed[rel] = mac
+        outcome[rel] = "not written" if mac == macs[0] else "written" if mac == macs[-1] else "partly written"
+    txn = Transaction(state, {rel: [mac] for rel, mac in landed.items()})
+    for rel, mac in landed.items():
+        bucket = bucket_of(rel)
+        if bucket is not None:
+            data = txn.buckets.setdefault(bucket, dict(state.bucket(vault, bucket)))
+            _set(data, rel, mac)
+    head = record(txn.generation, outcome)
+    finish(vault, txn, head)
+    return outcome
