@@ -15,6 +15,8 @@ Classification of the first line whose chain value does not follow (docs/audit.m
 * ``folder``: a file in the audit folder that the writer never makes (an unexpected name, a segment
   numbered out of sequence).
 * ``padding``: blank lines, which the writer never writes (they can push a segment past its size).
+* ``state``: the vault's files are not the ones the log's newest commit made (rolled back), or
+  the vault's state was thrown away (generations restart).
 * ``truncated``: the log ends before the sequence its head record (or the vault state) names: events
   were cut off the end, or the newest segment was removed (docs/audit.md, "Head record").
 """
@@ -40,6 +42,28 @@ REORDERED = "reordered"
 FOLDER = "folder"
 PADDING = "padding"
 TRUNCATED = "truncated"
+STATE = "state"
+
+
+def _generation(report: Report, line: _Line) -> None:
+    """Vault commits number their generations upward; one that does not was made by a vault whose
+    state was thrown away (docs/format.md section 1.5)."""
+    assert line.event is not None
+    extra = line.event.get("additionalEventData")
+    gen = extra.get("vaultGeneration") if isinstance(extra, dict) else None
+    if not isinstance(gen, int) or isinstance(gen, bool):
+        return
+    if report.last_generation is not None and gen <= report.last_generation[0]:
+        report.findings.append(
+            Problem(
+                line.file,
+                line.number,
+                STATE,
+                f"vault generation {gen} follows generation {report.last_generation[0]}: the vault's "
+                "state was removed or replaced in between",
+            )
+        )
+    report.last_generation = (gen, line.seq)
 
 
 class Mark(NamedTuple):
@@ -80,6 +104,8 @@ class Report:
     torn_bytes: int = 0
     repaired: dict[str, Any] | None = None
     findings: list[Problem] = field(default_factory=list)
+    #: (vaultGeneration, sequence) of the newest event that carries one (a vault commit).
+    last_generation: tuple[int, int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -223,6 +249,7 @@ def verify_log(folder: Path, key: bytes, marks: tuple[Mark, ...] = ()) -> Report
                 report.findings.append(
                     Problem(line.file, line.number, TRUNCATED, f"this event is not the one {what} names")
                 )
+            _generation(report, line)
             previous = line.chain_value
             report.events += 1
             report.last_sequence = expected

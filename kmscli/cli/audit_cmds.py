@@ -370,17 +370,25 @@ def audit(ctx: click.Context, max_items: int | None, **kwargs: Any) -> None:
 
 @audit.command()
 @click.option("--repair", is_flag=True, help="Cut a torn final line (only that) and record the repair.")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    metavar="FILE",
+    help="A statement printed earlier by `kmscli audit checkpoint`: fail unless the log still extends it.",
+)
 @audit_globals(VERIFY_FORMATS)
-def verify(repair: bool, **kwargs: Any) -> None:
+def verify(repair: bool, checkpoint_file: str | None, **kwargs: Any) -> None:
     """Check the chain across every segment; name the first bad line as FILE:LINE and what is wrong
-    (edited, deleted, reordered, inserted, torn). Exits 1 when anything is found."""
+    (edited, deleted, reordered, inserted, torn, truncated, padding, folder, state). Exits 1 when
+    anything is found."""
     from kmscli.cli.prompt import tty_prompt
     from kmscli.service.features import auditops
 
     opts, found = _merged(kwargs, filters=False)
     if found:
         raise UsageError("audit verify takes no filters: it always checks the whole log")
-    report = auditops.verify(_settings(opts), tty_prompt(), repair=repair)
+    statement = _read_checkpoint(checkpoint_file) if checkpoint_file is not None else None
+    report = auditops.verify(_settings(opts), tty_prompt(), repair=repair, checkpoint=statement)
     fmt = opts.get("output") or "text"
     if fmt == "json":
         sys.stdout.write(json.dumps(report.as_dict(), indent=4) + "\n")
@@ -409,6 +417,37 @@ def verify(repair: bool, **kwargs: Any) -> None:
             if report.torn is not None and report.problem is None and not report.findings
             else "the audit log failed verification"
         )
+
+
+def _read_checkpoint(name: str) -> bytes:
+    try:
+        with open(name, "rb") as fh:
+            data = fh.read(64 * 1024 + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read --checkpoint {name}: {exc.strerror or exc}") from None
+    if len(data) > 64 * 1024:
+        raise UsageError(f"--checkpoint {name} is larger than 64 KiB: not a checkpoint")
+    return data
+
+
+CHECKPOINT_FORMATS = ("json", "text", "table", "yaml")
+
+
+@audit.command()
+@audit_globals(CHECKPOINT_FORMATS)
+def checkpoint(**kwargs: Any) -> None:
+    """Print a short authenticated statement of the log's head (sequence, chain value, time), after
+    recording an AuditCheckpoint event. Keep it off this machine; `kmscli audit verify --checkpoint
+    FILE` later fails if the log no longer extends it (a rolled-back or cut log)."""
+    from kmscli.cli.prompt import tty_prompt
+    from kmscli.cli.run import emit
+    from kmscli.service.features import auditops
+
+    opts, found = _merged(kwargs, filters=False)
+    if found:
+        raise UsageError("audit checkpoint takes no filters: it states the whole log's head")
+    data = auditops.checkpoint(_settings(opts), tty_prompt())
+    emit(data, opts, _default_format(opts, "json", "json", CHECKPOINT_FORMATS), "AuditCheckpoint")
 
 
 @audit.command()

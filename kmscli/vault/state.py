@@ -155,7 +155,9 @@ def migrate(vault: UnlockedVault) -> None:
     held); afterwards reads cost one bucket each."""
     before = current(vault, []) if fs.is_file(state_path(vault)) else None
     files: dict[str, str] = {}
-    buckets: dict[str, dict[str, str]] = {}
+    folder = fs.join(vault.path, MANIFEST_DIR)
+    old = os.listdir(folder) if fs.is_dir(folder) else []
+    buckets: dict[str, dict[str, str]] = {f"{MANIFEST_DIR}/{n}": {} for n in old if n.endswith(".json")}
     for region in vault.list_regions():
         for key_id in vault.list_key_ids(region):
             path = vault.key_path(region, key_id)
@@ -168,9 +170,10 @@ def migrate(vault: UnlockedVault) -> None:
     for bucket, data in sorted(buckets.items()):
         vault.write_authenticated(fs.join(vault.path, bucket), data)
         files[bucket] = vault.mac_of(bucket, data)
-    _write_state(
-        vault, VaultState({"version": 1, "generation": 0, "head": None, "files": files}, (0, 0, 0), "")
-    )
+    state = VaultState({"version": 1, "generation": 0, "head": None, "files": files}, (0, 0, 0), "")
+    if before is not None:
+        state.generation, state.head = before.generation, before.head
+    _write_state(vault, state)
 
 
 def _other_files(vault: UnlockedVault) -> list[str]:

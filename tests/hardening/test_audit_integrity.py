@@ -104,3 +104,179 @@ def test_forged_or_removed_head_record(vault: Path, cli: Any) -> None:
     assert cli("audit", "verify").code == 1
     head.write_bytes(data)
     assert cli("list-keys").code == 0
+
+
+# -- item 18: rollback of single files and mixes of files from different moments -------------------
+
+
+def _key_file(vault: Path, key: str) -> Path:
+    return vault / "keys" / "us-east-1" / f"{key}.json"
+
+
+def _bucket(vault: Path, key: str) -> Path:
+    return vault / "manifest" / f"{key[:2]}.json"
+
+
+def test_key_file_rolled_back_is_refused(vault: Path, cli: Any) -> None:
+    key = str(cli("create-key").json()["KeyMetadata"]["KeyId"])
+    old = _key_file(vault, key).read_bytes()
+    assert cli("disable-key", "--key-id", key).code == 0
+    _key_file(vault, key).write_bytes(old)  # authentic, older: the key was enabled then
+    res = cli("encrypt", "--key-id", key, "--plaintext", "eA==")
+    assert res.code == 253 and str(_key_file(vault, key)) in res.err and "rollback" in res.err
+
+
+def test_alias_index_and_schedule_rolled_back_or_removed(vault: Path, cli: Any) -> None:
+    key = str(cli("create-key").json()["KeyMetadata"]["KeyId"])
+    assert cli("create-alias", "--alias-name", "alias/a", "--target-key-id", key).code == 0
+    aliases = vault / "aliases" / "us-east-1.json"
+    old = aliases.read_bytes()
+    assert cli("delete-alias", "--alias-name", "alias/a").code == 0
+    aliases.write_bytes(old)
+    assert cli("list-aliases").code == 253
+    assert cli("delete-alias", "--alias-name", "alias/a").code == 253
+    aliases.unlink()
+    res = cli("list-aliases")
+    assert res.code == 253 and "was removed" in res.err
+
+
+def test_deleted_key_put_back_is_refused(vault: Path, kms: Any, clock: Any) -> None:
+    from kmscli.errors import VaultEnvironmentError
+
+    key = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    kms("ScheduleKeyDeletion", KeyId=key, PendingWindowInDays=7)
+    old = _key_file(vault, key).read_bytes()
+    clock.advance(days=8)
+    kms("ListKeys")  # the deletion comes due
+    assert not _key_file(vault, key).exists()
+    _key_file(vault, key).write_bytes(old)
+    import pytest
+
+    with pytest.raises(VaultEnvironmentError, match="not the current version"):
+        kms("DescribeKey", KeyId=key)
+
+
+def test_state_removed_or_rolled_back_alone_is_refused(vault: Path, cli: Any) -> None:
+    key = str(cli("create-key").json()["KeyMetadata"]["KeyId"])
+    state = vault / "state.json"
+    old = state.read_bytes()
+    assert cli("disable-key", "--key-id", key).code == 0
+    state.write_bytes(old)
+    assert cli("describe-key", "--key-id", key).code == 253
+    state.unlink()
+    res = cli("describe-key", "--key-id", key)
+    assert res.code == 253 and "state.json was removed" in res.err
+
+
+def test_consistent_rollback_of_vault_files_fails_verify(vault: Path, cli: Any) -> None:
+    """The state, the bucket and the key file all put back together: each is authentic and they
+    agree, but the log's newest commit (DisableKey) is past the state's generation."""
+    key = str(cli("create-key").json()["KeyMetadata"]["KeyId"])
+    files = [vault / "state.json", _bucket(vault, key), _key_file(vault, key)]
+    snapshot = [p.read_bytes() for p in files]
+    assert cli("audit", "verify").code == 0
+    assert cli("disable-key", "--key-id", key).code == 0
+    for path, data in zip(files, snapshot, strict=True):
+        path.write_bytes(data)
+    res = cli("audit", "verify", "--output", "json")
+    assert res.code == 1
+    problems = res.json()["Problems"]
+    assert [p["Kind"] for p in problems] == ["state"] and "rolled back" in problems[0]["Detail"]
+
+
+def test_state_thrown_away_fails_verify(vault: Path, cli: Any) -> None:
+    """state.json and manifest/ removed (the vault then looks like one an older kmscli made, and is
+    given a fresh state at its next write): the log's generations restart, which verify reports."""
+    import shutil
+
+    cli("create-key")
+    (vault / "state.json").unlink()
+    shutil.rmtree(vault / "manifest")
+    assert cli("create-key").code == 0
+    res = cli("audit", "verify", "--output", "json")
+    assert res.code == 1 and "state" in [p["Kind"] for p in res.json()["Problems"]]
+
+
+# -- item 12 and crash safety: a commit that fails after its audit event ------------------------------
+
+
+def _events_named(vault: Path, name: str) -> list[dict[str, Any]]:
+    import json
+
+    out = []
+    for seg in segments(vault / "audit"):
+        out += [e for e in map(json.loads, Path(seg).read_bytes().splitlines()) if e["eventName"] == name]
+    return out
+
+
+def test_commit_failing_after_its_audit_event_exits_253_and_is_recorded(
+    vault: Path, cli: Any, monkeypatch: Any
+) -> None:
+    import errno
+
+    from kmscli.vault.store import UnlockedVault
+
+    key = str(cli("create-key").json()["KeyMetadata"]["KeyId"])
+
+    def full(self: Any, region: str, record: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(UnlockedVault, "save_key", full)
+        res = cli("disable-key", "--key-id", key)
+    assert res.code == 253 and "No space left on device" in res.err and res.out == ""
+    (recovered,) = _events_named(vault, "RecoverVaultCommit")
+    assert recovered["additionalEventData"]["files"] == {f"keys/us-east-1/{key}.json": "not written"}
+    assert "failed" in recovered["additionalEventData"]["reason"]
+    assert cli("describe-key", "--key-id", key).json()["KeyMetadata"]["Enabled"] is True
+    assert cli("audit", "verify").code == 0
+
+
+def test_crash_before_the_state_is_finished_is_settled_not_tamper(
+    vault: Path, cli: Any, monkeypatch: Any
+) -> None:
+    import pytest
+
+    from kmscli.vault import state
+
+    class Crash(BaseException):
+        pass
+
+    key = str(cli("create-key").json()["KeyMetadata"]["KeyId"])
+    with monkeypatch.context() as patch:
+        patch.setattr(state, "finish", lambda *a: (_ for _ in ()).throw(Crash()))
+        with pytest.raises(Crash):
+            cli("disable-key", "--key-id", key)
+    # the next call settles the commit: the key file was written, so the change stands
+    assert cli("describe-key", "--key-id", key).json()["KeyMetadata"]["Enabled"] is False
+    (recovered,) = _events_named(vault, "RecoverVaultCommit")
+    assert recovered["additionalEventData"]["files"] == {f"keys/us-east-1/{key}.json": "written"}
+    assert cli("audit", "verify").code == 0
+
+
+# -- item 18: checkpoints ------------------------------------------------------------------------------
+
+
+def test_checkpoint_detects_a_consistent_rollback_of_the_whole_vault(
+    vault: Path, cli: Any, tmp_path: Path
+) -> None:
+    import shutil
+
+    _events(cli, 1)
+    shutil.copytree(vault, tmp_path / "snapshot")
+    _events(cli, 1)
+    res = cli("audit", "checkpoint")
+    assert res.code == 0
+    statement = res.json()
+    assert set(statement) == {"Format", "VaultId", "Sequence", "Chain", "Time", "Mac"}
+    (tmp_path / "cp.json").write_text(res.out)
+    assert cli("audit", "verify", "--checkpoint", str(tmp_path / "cp.json")).code == 0
+    # a forged or edited checkpoint is refused
+    (tmp_path / "bad.json").write_text(res.out.replace(str(statement["Sequence"]), "1", 1))
+    assert cli("audit", "verify", "--checkpoint", str(tmp_path / "bad.json")).code == 253
+    # the whole folder put back as it was: consistent, so only the checkpoint can tell
+    shutil.rmtree(vault)
+    shutil.copytree(tmp_path / "snapshot", vault)
+    assert cli("audit", "verify").code == 0
+    res = cli("audit", "verify", "--checkpoint", str(tmp_path / "cp.json"))
+    assert res.code == 1 and "truncated" in res.out and "the checkpoint of" in res.out

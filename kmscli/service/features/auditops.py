@@ -5,17 +5,18 @@ The CLI never opens vault files itself (DESIGN section 2); it calls these.
 
 from __future__ import annotations
 
+import hmac
 import json
 from pathlib import Path
 from typing import Any
 
 from kmscli.audit.log import AuditLog
 from kmscli.audit.query import normalize_key_ref
-from kmscli.audit.verify import Report, verify_log
+from kmscli.audit.verify import STATE, Mark, Problem, Report, verify_log
 from kmscli.errors import VaultEnvironmentError
-from kmscli.service.features.session import Prompt, kmscli_event, unlock
+from kmscli.service.features.session import Prompt, audit_log_for, kmscli_event, unlock
 from kmscli.settings import Settings
-from kmscli.vault.store import Vault
+from kmscli.vault.store import UnlockedVault, Vault
 
 
 def audit_folder(settings: Settings) -> Path:
@@ -63,7 +64,9 @@ def alias_targets(settings: Settings, ref: str) -> set[str]:
     return {target} if isinstance(target, str) else set()
 
 
-def verify(settings: Settings, prompt: Prompt | None, *, repair: bool = False) -> Report:
+def verify(
+    settings: Settings, prompt: Prompt | None, *, repair: bool = False, checkpoint: bytes | None = None
+) -> Report:
     """Unlock the vault (the chain key derives from the vault key) and verify its audit log.
 
     With ``repair``, a torn final line is cut and a RepairAuditLog event recorded; nothing else
@@ -71,14 +74,17 @@ def verify(settings: Settings, prompt: Prompt | None, *, repair: bool = False) -
     """
     vault = unlock(settings, prompt)
     folder = Path(vault.path) / "audit"
-    report = verify_log(folder, vault.audit_key)
+    marks = _state_marks(vault) + (checkpoint_mark(vault, checkpoint) if checkpoint is not None else ())
+    report = verify_log(folder, vault.audit_key, marks)
+    _check_state(vault, report)
     if repair and report.torn is not None:
         log = AuditLog(folder, vault.audit_key, settings.audit_segment_bytes)
         base = kmscli_event(settings, "RepairAuditLog")
         recorded = log.repair(base)
         if recorded is None:  # someone else's append already cut it
             raise VaultEnvironmentError("the torn tail was already repaired by another process; verify again")
-        fixed = verify_log(folder, vault.audit_key)
+        fixed = verify_log(folder, vault.audit_key, marks)
+        _check_state(vault, fixed)
         fixed.repaired = {
             "File": report.torn.file,
             "Line": report.torn.line,
@@ -87,3 +93,75 @@ def verify(settings: Settings, prompt: Prompt | None, *, repair: bool = False) -
         }
         return fixed
     return report
+
+
+# -- the vault state against the log (rollback), checkpoints (kmscli/vault/state.py, docs/audit.md) ------
+def _state_marks(vault: UnlockedVault) -> tuple[Mark, ...]:
+    current = vault.vault_state()
+    if current is None or current.head is None:
+        return ()
+    return (Mark(current.head[0], current.head[1], "the vault state"),)
+
+
+def _check_state(vault: UnlockedVault, report: Report) -> None:
+    """The vault's files must be those the log's newest commit made: a state at an older
+    generation means the vault's files were rolled back (together, or the state was removed)."""
+    if report.problem is not None or report.last_generation is None:
+        return
+    gen, seq = report.last_generation
+    current = vault.vault_state()
+    have = None if current is None else {current.generation, current.pending_generation}
+    if have is not None and gen in have:
+        return
+    what = "has no state" if current is None else f"is at generation {current.generation}"
+    report.findings.append(
+        Problem(
+            str(Path(vault.path) / "state.json"),
+            0,
+            STATE,
+            f"the log's newest vault commit is generation {gen} (sequence {seq}) but the vault {what}: "
+            "its files were rolled back to an earlier moment, or its state was removed",
+        )
+    )
+
+
+CHECKPOINT_FORMAT = "kmscli-audit-checkpoint-1"
+
+
+def _checkpoint_mac(vault: UnlockedVault, body: dict[str, Any]) -> str:
+    from kmscli.crypto import primitives
+    from kmscli.vault import fs
+    from kmscli.vault.store import subkey
+
+    return primitives.hmac_sha256(subkey(vault.vault_key, "audit-checkpoint"), fs.canonical_json(body)).hex()
+
+
+def checkpoint(settings: Settings, prompt: Prompt | None) -> dict[str, Any]:
+    """An authenticated statement of the log's head (after an AuditCheckpoint event recording that
+    it was taken), for the operator to keep off the machine (docs/audit.md, "Checkpoints")."""
+    vault = unlock(settings, prompt)
+    event = audit_log_for(vault, settings).append(kmscli_event(settings, "AuditCheckpoint", read_only=True))
+    body = {
+        "Format": CHECKPOINT_FORMAT,
+        "VaultId": vault.header.raw["vault_id"],
+        "Sequence": event["sequence"],
+        "Chain": event["chain"],
+        "Time": event["eventTime"],
+    }
+    return {**body, "Mac": _checkpoint_mac(vault, body)}
+
+
+def checkpoint_mark(vault: UnlockedVault, data: bytes) -> tuple[Mark, ...]:
+    """The point a checkpoint says the log reached; 253 when it is not an authentic checkpoint of
+    this vault."""
+    try:
+        doc = json.loads(data)
+        body = {k: doc[k] for k in ("Format", "VaultId", "Sequence", "Chain", "Time")}
+        ok = body["Format"] == CHECKPOINT_FORMAT and isinstance(body["Sequence"], int)
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok or not hmac.compare_digest(str(doc.get("Mac")), _checkpoint_mac(vault, body)):
+        raise VaultEnvironmentError(
+            "the checkpoint is not an authentic kmscli audit checkpoint of this vault"
+        )
+    return (Mark(int(body["Sequence"]), str(body["Chain"]), f"the checkpoint of {body['Time']}"),)
