@@ -280,3 +280,56 @@ def test_checkpoint_detects_a_consistent_rollback_of_the_whole_vault(
     assert cli("audit", "verify").code == 0
     res = cli("audit", "verify", "--checkpoint", str(tmp_path / "cp.json"))
     assert res.code == 1 and "truncated" in res.out and "the checkpoint of" in res.out
+
+
+# -- item 4: expired imported material -----------------------------------------------------------------
+
+
+def test_expired_material_is_refused_where_it_is_used(kms: Any, clock: Any, monkeypatch: Any) -> None:
+    """Even if its scheduled deletion never runs (the schedule lost, a read-only bundle)."""
+    import datetime as dt
+
+    import pytest
+
+    from kmscli import errors
+    from kmscli.service.pipeline import core
+    from tests.service.test_import import _import
+
+    key = kms("CreateKey", Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    _import(
+        kms,
+        key,
+        b"\x05" * 32,
+        ExpirationModel="KEY_MATERIAL_EXPIRES",
+        ValidTo=clock.now + dt.timedelta(days=2),
+    )
+    blob = kms("Encrypt", KeyId=key, Plaintext=b"x")["CiphertextBlob"]
+    monkeypatch.setattr(core, "_run_due_work", lambda ctx, now: None)
+    clock.advance(days=2)
+    with pytest.raises(errors.KMSInvalidStateException, match="expired"):
+        kms("Encrypt", KeyId=key, Plaintext=b"x")
+    with pytest.raises(errors.KMSInvalidStateException, match="expired"):
+        kms("Decrypt", CiphertextBlob=blob)
+
+
+def test_schedule_removed_is_refused_so_no_expiry_is_abandoned(vault: Path, kms: Any, clock: Any) -> None:
+    """The attack: delete schedule.json, and ValidTo was never enforced nor rotations run."""
+    import datetime as dt
+
+    import pytest
+
+    from kmscli.errors import VaultEnvironmentError
+    from tests.service.test_import import _import
+
+    key = kms("CreateKey", Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    _import(
+        kms,
+        key,
+        b"\x05" * 32,
+        ExpirationModel="KEY_MATERIAL_EXPIRES",
+        ValidTo=clock.now + dt.timedelta(days=2),
+    )
+    (vault / "schedule.json").unlink()
+    clock.advance(days=3)
+    with pytest.raises(VaultEnvironmentError, match="schedule .* was removed"):
+        kms("Encrypt", KeyId=key, Plaintext=b"x")

@@ -135,9 +135,15 @@ def current_material(call: Call, record: Record) -> tuple[str, bytes]:
 
 
 def material(call: Call, record: Record, material_id: str) -> bytes:
-    """Unwrap one version of a key's material."""
+    """Unwrap one version of a key's material; imported material past its ValidTo is refused here,
+    where it is used, whether or not its scheduled deletion has run yet."""
     for item in record.get("Materials", []):
         if item["KeyMaterialId"] == material_id and item.get("Wrapped"):
+            if item.get("ValidTo") and parse_time(item["ValidTo"]) <= call.now:
+                raise errors.KMSInvalidStateException(
+                    f"{record['Arn']} is pending import: its key material {material_id} expired at "
+                    f"{item['ValidTo']}."
+                )
             return call.ctx.vault.unwrap_material(record["Arn"], material_id, item["Wrapped"])
     raise errors.InvalidCiphertextException(
         "The ciphertext refers to key material that this key does not have."
