@@ -331,5 +331,5 @@ def test_schedule_removed_is_refused_so_no_expiry_is_abandoned(vault: Path, kms:
     )
     (vault / "schedule.json").unlink()
     clock.advance(days=3)
-    with pytest.raises(VaultEnvironmentError, match="schedule .* was removed"):
+    with pytest.raises(VaultEnvironmentError, match=r"schedule .* was removed"):
         kms("Encrypt", KeyId=key, Plaintext=b"x")

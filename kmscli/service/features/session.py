@@ -79,15 +79,18 @@ def unlock(settings: Settings, prompt: Prompt | None) -> UnlockedVault:
 
 
 def audit_log_for(vault: UnlockedVault, settings: Settings) -> AuditLog:
-    """The vault's chained log; for a read-only archive, KMSCLI_AUDIT_LOG (a folder) or stderr."""
+    """The vault's chained log. A read-only archive logs to the folder KMSCLI_AUDIT_LOG names, else
+    to a durable folder of the user's (:func:`kmscli.settings.archive_audit_path`): never to a
+    stream that ``2>/dev/null`` would drop. An append that cannot be made durable fails closed."""
     if getattr(vault, "read_only", False):  # an ArchiveVault (not imported: the hot path)
-        folder = os.environ.get("KMSCLI_AUDIT_LOG")
-        if folder:
-            return AuditLog(folder, vault.audit_key, settings.audit_segment_bytes)
-        from kmscli.audit.stream import StderrAuditLog
+        from kmscli.settings import archive_audit_path
 
-        return StderrAuditLog(vault.audit_key)
-    return AuditLog(fs.join(vault.path, "audit"), vault.audit_key, settings.audit_segment_bytes)
+        folder = os.environ.get("KMSCLI_AUDIT_LOG") or archive_audit_path(vault.header.raw["vault_id"])
+        return AuditLog(folder, vault.audit_key, settings.audit_segment_bytes)
+    log = AuditLog(fs.join(vault.path, "audit"), vault.audit_key, settings.audit_segment_bytes)
+    state = vault.vault_state()  # read by every call anyway (cached)
+    log.require_head = state is not None and state.head is not None  # a commit's event was appended
+    return log
 
 
 def context_for(vault: UnlockedVault, settings: Settings) -> ServiceContext:
