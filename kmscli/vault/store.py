@@ -296,7 +296,7 @@ class UnlockedVault(Vault):
         self._mac_key = subkey(vault_key, "file-mac")
         self._wrap_key = subkey(vault_key, "material-wrap")
         self.audit_key = subkey(vault_key, "audit-chain")
-        self._state_cache: list[state.VaultState] = []
+        self.state_cache: list[state.VaultState] = []
 
     @property
     def vault_key(self) -> bytes:
@@ -347,7 +347,7 @@ class UnlockedVault(Vault):
     # -- freshness: the authenticated vault state (kmscli/vault/state.py) ----------------------
     def vault_state(self) -> state.VaultState | None:
         """The vault's state (None for a vault an older kmscli made, until its next write)."""
-        return state.current(self, self._state_cache)
+        return state.current(self, self.state_cache)
 
     def check_current(self, path: str, mac: str | None, what: str) -> None:
         """Refuse an authentic file that is not the current version (``mac`` None: it is absent)."""

@@ -333,3 +333,28 @@ def test_schedule_removed_is_refused_so_no_expiry_is_abandoned(vault: Path, kms:
     clock.advance(days=3)
     with pytest.raises(VaultEnvironmentError, match=r"schedule .* was removed"):
         kms("Encrypt", KeyId=key, Plaintext=b"x")
+
+
+# -- format migration: a vault made before the vault state ----------------------------------------------
+
+
+def test_vault_without_state_is_read_then_migrated_on_its_next_write(vault: Path, cli: Any) -> None:
+    import json
+    import shutil
+
+    key = str(cli("create-key").json()["KeyMetadata"]["KeyId"])
+    # what an older kmscli left: no state.json, no manifest/, no head record, no generations
+    (vault / "state.json").unlink()
+    shutil.rmtree(vault / "manifest")
+    (vault / "audit" / "head").unlink()
+    assert cli("encrypt", "--key-id", key, "--plaintext", "eA==").code == 0  # read as it is
+    assert not (vault / "state.json").exists()  # a read does not migrate
+    assert cli("tag-resource", "--key-id", key, "--tags", "TagKey=a,TagValue=b").code == 0
+    state = json.loads((vault / "state.json").read_bytes())["data"]
+    assert state["generation"] == 1 and state["head"]["sequence"] > 0
+    assert (_bucket(vault, key)).exists()
+    # from now on, rollback is refused
+    old = _key_file(vault, key).read_bytes()
+    assert cli("untag-resource", "--key-id", key, "--tag-keys", "a").code == 0
+    _key_file(vault, key).write_bytes(old)
+    assert cli("describe-key", "--key-id", key).code == 253

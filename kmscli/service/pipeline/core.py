@@ -389,7 +389,7 @@ def _commit_audited(call: Call, append: Callable[[], dict[str, Any]]) -> None:
     from kmscli.vault import state
 
     vault = call.ctx.vault
-    txn = state.begin(vault, call.planned_files(), vault._state_cache)
+    txn = state.begin(vault, call.planned_files(), vault.state_cache)
     call.audit_extra["vaultGeneration"] = txn.generation
     try:
         event = append()
@@ -427,7 +427,7 @@ def _recover_commit(ctx: ServiceContext, now: dt.datetime, reason: str) -> None:
         )
         return int(event["sequence"]), str(event["chain"])
 
-    state.recover(ctx.vault, ctx.vault._state_cache, record)
+    state.recover(ctx.vault, ctx.vault.state_cache, record)
 
 
 def _settle_unfinished(ctx: ServiceContext, now: dt.datetime) -> None:
