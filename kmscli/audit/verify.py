@@ -47,7 +47,7 @@ STATE = "state"
 
 def _generation(report: Report, line: _Line) -> None:
     """Vault commits number their generations upward; one that does not was made by a vault whose
-    state was thrown away (docs/format.md section 1.5)."""
+    state was thrown away (docs/format.md section 1.4)."""
     assert line.event is not None
     extra = line.event.get("additionalEventData")
     gen = extra.get("vaultGeneration") if isinstance(extra, dict) else None

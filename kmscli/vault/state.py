@@ -1,6 +1,6 @@
 """Authenticated vault state: which version of every vault file is the current one.
 
-``state.json`` (an authenticated file, docs/format.md section 1.5) holds the vault's generation, the
+``state.json`` (an authenticated file, docs/format.md section 1.4) holds the vault's generation, the
 audit event of the commit that made it (sequence and chain value), the MACs of the alias indexes,
 the schedule and the manifest buckets, and, while a commit is in flight, the MACs each changing
 file may have (``pending``). Key files are listed in 256 buckets ``manifest/XY.json`` (``XY`` = the

@@ -269,7 +269,7 @@ def test_audit_precedes_every_write(kms: Any, vault: Path, monkeypatch: pytest.M
     monkeypatch.setattr(fs, "atomic_write", write)
     key = kms("CreateKey")["KeyMetadata"]["KeyId"]
     kms("CreateAlias", AliasName="alias/o", TargetKeyId=key)
-    # the vault state records the commit's intent first (docs/format.md 1.5: readers still see the
+    # the vault state records the commit's intent first (docs/format.md 1.4: readers still see the
     # old files as current), then the audit line, then the files, then the state naming the event
     bucket = f"write:{key[:2]}.json"
     assert order == [
