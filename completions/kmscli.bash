@@ -5,7 +5,7 @@ _kmscli_subcommands() {
     case "$1" in
         '') echo 'artifact audit cancel-key-deletion configure connect-custom-key-store create-alias create-custom-key-store create-grant create-key decapsulate decrypt delete-alias delete-custom-key-store delete-imported-key-material derive-shared-secret describe-custom-key-stores describe-key disable-key disable-key-rotation disconnect-custom-key-store enable-key enable-key-rotation encapsulate encrypt export-key-material generate-data-key generate-data-key-pair generate-data-key-pair-without-plaintext generate-data-key-without-plaintext generate-mac generate-random get-key-last-usage get-key-policy get-key-rotation-status get-parameters-for-import get-public-key import-key-material list-aliases list-grants list-key-policies list-key-rotations list-keys list-resource-tags list-retirable-grants lock policy put-key-policy re-encrypt replicate-key retire-grant revoke-grant rotate-key-on-demand schedule-key-deletion sign tag-resource unlock untag-resource update-alias update-custom-key-store update-key-description update-primary-region vault verify verify-mac' ;;
         'artifact') echo 'public-key sign verify' ;;
-        'audit') echo 'stats tail verify' ;;
+        'audit') echo 'checkpoint stats tail verify' ;;
         'configure') echo 'get list set' ;;
         'policy') echo 'lint show simulate who-can' ;;
         'vault') echo 'backup change-passphrase export-key init restore status' ;;
@@ -19,9 +19,10 @@ _kmscli_options() {
         'artifact sign') echo '--key-id --signing-algorithm --signature-file --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'artifact verify') echo '--signature-file --key-id --public-key --signing-algorithm --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'audit') echo '--key-id --event-name --principal --start-time --end-time --errors-only --encryption-context --log-file --max-items --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
+        'audit checkpoint') echo '--output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'audit stats') echo '--key-id --event-name --principal --start-time --end-time --errors-only --encryption-context --log-file --width --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'audit tail') echo '--key-id --event-name --principal --start-time --end-time --errors-only --encryption-context --log-file --lines --follow --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
-        'audit verify') echo '--repair --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
+        'audit verify') echo '--repair --checkpoint --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'cancel-key-deletion') echo '--key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'configure') echo '--output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
         'configure get') echo '--output --query --region --profile --vault --passphrase-file --debug --no-cli-pager --color --help' ;;
@@ -107,9 +108,10 @@ _kmscli_value_options() {
         'artifact sign') echo '--key-id --signing-algorithm --signature-file --output --query --region --profile --vault --passphrase-file --color' ;;
         'artifact verify') echo '--signature-file --key-id --public-key --signing-algorithm --output --query --region --profile --vault --passphrase-file --color' ;;
         'audit') echo '--key-id --event-name --principal --start-time --end-time --encryption-context --log-file --max-items --output --query --region --profile --vault --passphrase-file --color' ;;
+        'audit checkpoint') echo '--output --query --region --profile --vault --passphrase-file --color' ;;
         'audit stats') echo '--key-id --event-name --principal --start-time --end-time --encryption-context --log-file --width --output --query --region --profile --vault --passphrase-file --color' ;;
         'audit tail') echo '--key-id --event-name --principal --start-time --end-time --encryption-context --log-file --lines --output --query --region --profile --vault --passphrase-file --color' ;;
-        'audit verify') echo '--output --query --region --profile --vault --passphrase-file --color' ;;
+        'audit verify') echo '--checkpoint --output --query --region --profile --vault --passphrase-file --color' ;;
         'cancel-key-deletion') echo '--key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color' ;;
         'configure') echo '--output --query --region --profile --vault --passphrase-file --color' ;;
         'configure get') echo '--output --query --region --profile --vault --passphrase-file --color' ;;
@@ -199,6 +201,8 @@ _kmscli_choices() {
         'artifact verify --color') echo 'on off auto' ;;
         'audit --output') echo 'json jsonl text table' ;;
         'audit --color') echo 'on off auto' ;;
+        'audit checkpoint --output') echo 'json text table yaml' ;;
+        'audit checkpoint --color') echo 'on off auto' ;;
         'audit stats --output') echo 'json text table yaml' ;;
         'audit stats --color') echo 'on off auto' ;;
         'audit tail --output') echo 'json jsonl text table' ;;

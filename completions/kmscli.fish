@@ -33,7 +33,7 @@ function __kmscli_ids --description 'key ids and alias names from the vault'
     kmscli _complete-ids $argv[1] $args 2>/dev/null
 end
 
-set -g __kmscli_paths 'artifact' 'artifact public-key' 'artifact sign' 'artifact verify' 'audit' 'audit stats' 'audit tail' 'audit verify' 'cancel-key-deletion' 'configure' 'configure get' 'configure list' 'configure set' 'connect-custom-key-store' 'create-alias' 'create-custom-key-store' 'create-grant' 'create-key' 'decapsulate' 'decrypt' 'delete-alias' 'delete-custom-key-store' 'delete-imported-key-material' 'derive-shared-secret' 'describe-custom-key-stores' 'describe-key' 'disable-key' 'disable-key-rotation' 'disconnect-custom-key-store' 'enable-key' 'enable-key-rotation' 'encapsulate' 'encrypt' 'export-key-material' 'generate-data-key' 'generate-data-key-pair' 'generate-data-key-pair-without-plaintext' 'generate-data-key-without-plaintext' 'generate-mac' 'generate-random' 'get-key-last-usage' 'get-key-policy' 'get-key-rotation-status' 'get-parameters-for-import' 'get-public-key' 'import-key-material' 'list-aliases' 'list-grants' 'list-key-policies' 'list-key-rotations' 'list-keys' 'list-resource-tags' 'list-retirable-grants' 'lock' 'policy' 'policy lint' 'policy show' 'policy simulate' 'policy who-can' 'put-key-policy' 're-encrypt' 'replicate-key' 'retire-grant' 'revoke-grant' 'rotate-key-on-demand' 'schedule-key-deletion' 'sign' 'tag-resource' 'unlock' 'untag-resource' 'update-alias' 'update-custom-key-store' 'update-key-description' 'update-primary-region' 'vault' 'vault backup' 'vault change-passphrase' 'vault export-key' 'vault init' 'vault restore' 'vault status' 'verify' 'verify-mac'
+set -g __kmscli_paths 'artifact' 'artifact public-key' 'artifact sign' 'artifact verify' 'audit' 'audit checkpoint' 'audit stats' 'audit tail' 'audit verify' 'cancel-key-deletion' 'configure' 'configure get' 'configure list' 'configure set' 'connect-custom-key-store' 'create-alias' 'create-custom-key-store' 'create-grant' 'create-key' 'decapsulate' 'decrypt' 'delete-alias' 'delete-custom-key-store' 'delete-imported-key-material' 'derive-shared-secret' 'describe-custom-key-stores' 'describe-key' 'disable-key' 'disable-key-rotation' 'disconnect-custom-key-store' 'enable-key' 'enable-key-rotation' 'encapsulate' 'encrypt' 'export-key-material' 'generate-data-key' 'generate-data-key-pair' 'generate-data-key-pair-without-plaintext' 'generate-data-key-without-plaintext' 'generate-mac' 'generate-random' 'get-key-last-usage' 'get-key-policy' 'get-key-rotation-status' 'get-parameters-for-import' 'get-public-key' 'import-key-material' 'list-aliases' 'list-grants' 'list-key-policies' 'list-key-rotations' 'list-keys' 'list-resource-tags' 'list-retirable-grants' 'lock' 'policy' 'policy lint' 'policy show' 'policy simulate' 'policy who-can' 'put-key-policy' 're-encrypt' 'replicate-key' 'retire-grant' 'revoke-grant' 'rotate-key-on-demand' 'schedule-key-deletion' 'sign' 'tag-resource' 'unlock' 'untag-resource' 'update-alias' 'update-custom-key-store' 'update-key-description' 'update-primary-region' 'vault' 'vault backup' 'vault change-passphrase' 'vault export-key' 'vault init' 'vault restore' 'vault status' 'verify' 'verify-mac'
 
 function __kmscli_value_options
     switch "$argv"
@@ -49,12 +49,14 @@ function __kmscli_value_options
             printf '%s\n' --signature-file --key-id --public-key --signing-algorithm --output --query --region --profile --vault --passphrase-file --color
         case 'audit'
             printf '%s\n' --key-id --event-name --principal --start-time --end-time --encryption-context --log-file --max-items --output --query --region --profile --vault --passphrase-file --color
+        case 'audit checkpoint'
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color
         case 'audit stats'
             printf '%s\n' --key-id --event-name --principal --start-time --end-time --encryption-context --log-file --width --output --query --region --profile --vault --passphrase-file --color
         case 'audit tail'
             printf '%s\n' --key-id --event-name --principal --start-time --end-time --encryption-context --log-file --lines --output --query --region --profile --vault --passphrase-file --color
         case 'audit verify'
-            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color
+            printf '%s\n' --checkpoint --output --query --region --profile --vault --passphrase-file --color
         case 'cancel-key-deletion'
             printf '%s\n' --key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color
         case 'configure'
@@ -327,6 +329,7 @@ complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l debug -d 'Show traceb
 complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l no-cli-pager -d 'Never page output.'
 complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l color -x -a 'on off auto' -d 'Colour in terminal output.'
 complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l help -d 'Show the help and exit.'
+complete -c kmscli -n '__kmscli_at \'audit\'' -a 'checkpoint' -d 'Print a short authenticated statement of the log\'s head (sequence, cha'
 complete -c kmscli -n '__kmscli_at \'audit\'' -a 'stats' -d 'Counts by event, key, principal and error over the selected events, an'
 complete -c kmscli -n '__kmscli_at \'audit\'' -a 'tail' -d 'The latest events; with --follow, new events as they arrive (Ctrl-C st'
 complete -c kmscli -n '__kmscli_at \'audit\'' -a 'verify' -d 'Check the chain across every segment; name the first bad line as FILE:'
@@ -349,6 +352,16 @@ complete -c kmscli -n '__kmscli_at \'audit\'' -l debug -d 'Show tracebacks and d
 complete -c kmscli -n '__kmscli_at \'audit\'' -l no-cli-pager -d 'Never page output.'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l color -x -a 'on off auto' -d 'Colour in terminal output.'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l help -d 'Show the help and exit.'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l output -x -a 'json text table yaml' -d 'Output format: json, text, table, yaml.'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l query -r -F -d 'A JMESPath query applied to the result.'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION; default from the profile).'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l profile -r -F -d 'Profile in config.toml (KMSCLI_PROFILE).'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l vault -r -F -d 'Vault folder (KMSCLI_VAULT).'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l passphrase-file -r -F -d 'File holding the vault passphrase (KMSCLI_PASSPHRASE_FILE).'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l debug -d 'Show tracebacks and debug details.'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l no-cli-pager -d 'Never page output.'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l color -x -a 'on off auto' -d 'Colour in terminal output.'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l help -d 'Show the help and exit.'
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Key id, key ARN, alias name or alias ARN (an alias also matches events'
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l event-name -r -F -d 'Event name, e.g. Decrypt (repeatable).'
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l principal -r -F -d 'Caller ARN, principal id or user/role name.'
@@ -389,6 +402,7 @@ complete -c kmscli -n '__kmscli_at \'audit tail\'' -l no-cli-pager -d 'Never pag
 complete -c kmscli -n '__kmscli_at \'audit tail\'' -l color -x -a 'on off auto' -d 'Colour in terminal output.'
 complete -c kmscli -n '__kmscli_at \'audit tail\'' -l help -d 'Show the help and exit.'
 complete -c kmscli -n '__kmscli_at \'audit verify\'' -l repair -d 'Cut a torn final line (only that) and record the repair.'
+complete -c kmscli -n '__kmscli_at \'audit verify\'' -l checkpoint -r -F -d 'A statement printed earlier by `kmscli audit checkpoint`: fail unless '
 complete -c kmscli -n '__kmscli_at \'audit verify\'' -l output -x -a 'json text' -d 'Output format: json, text.'
 complete -c kmscli -n '__kmscli_at \'audit verify\'' -l query -r -F -d 'A JMESPath query applied to the result.'
 complete -c kmscli -n '__kmscli_at \'audit verify\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION; default from the profile).'
