@@ -285,24 +285,26 @@ def test_checkpoint_detects_a_consistent_rollback_of_the_whole_vault(
 # -- item 4: expired imported material -----------------------------------------------------------------
 
 
-def test_expired_material_is_refused_where_it_is_used(kms: Any, clock: Any, monkeypatch: Any) -> None:
-    """Even if its scheduled deletion never runs (the schedule lost, a read-only bundle)."""
+def _expiring_key(kms: Any, clock: Any) -> str:
+    """An EXTERNAL key whose imported material expires in two days."""
     import datetime as dt
 
+    from tests.service.test_import import _import
+
+    key = str(kms("CreateKey", Origin="EXTERNAL")["KeyMetadata"]["KeyId"])
+    valid_to = clock.now + dt.timedelta(days=2)
+    _import(kms, key, b"\x05" * 32, ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=valid_to)
+    return key
+
+
+def test_expired_material_is_refused_where_it_is_used(kms: Any, clock: Any, monkeypatch: Any) -> None:
+    """Even if its scheduled deletion never runs (the schedule lost, a read-only bundle)."""
     import pytest
 
     from kmscli import errors
     from kmscli.service.pipeline import core
-    from tests.service.test_import import _import
 
-    key = kms("CreateKey", Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
-    _import(
-        kms,
-        key,
-        b"\x05" * 32,
-        ExpirationModel="KEY_MATERIAL_EXPIRES",
-        ValidTo=clock.now + dt.timedelta(days=2),
-    )
+    key = _expiring_key(kms, clock)
     blob = kms("Encrypt", KeyId=key, Plaintext=b"x")["CiphertextBlob"]
     monkeypatch.setattr(core, "_run_due_work", lambda ctx, now: None)
     clock.advance(days=2)
@@ -314,21 +316,11 @@ def test_expired_material_is_refused_where_it_is_used(kms: Any, clock: Any, monk
 
 def test_schedule_removed_is_refused_so_no_expiry_is_abandoned(vault: Path, kms: Any, clock: Any) -> None:
     """The attack: delete schedule.json, and ValidTo was never enforced nor rotations run."""
-    import datetime as dt
-
     import pytest
 
     from kmscli.errors import VaultEnvironmentError
-    from tests.service.test_import import _import
 
-    key = kms("CreateKey", Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
-    _import(
-        kms,
-        key,
-        b"\x05" * 32,
-        ExpirationModel="KEY_MATERIAL_EXPIRES",
-        ValidTo=clock.now + dt.timedelta(days=2),
-    )
+    key = _expiring_key(kms, clock)
     (vault / "schedule.json").unlink()
     clock.advance(days=3)
     with pytest.raises(VaultEnvironmentError, match=r"schedule .* was removed"):
