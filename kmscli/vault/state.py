@@ -140,6 +140,7 @@ def current(vault: UnlockedVault, cache: list[VaultState]) -> VaultState | None:
 
 
 def _write_state(vault: UnlockedVault, state: VaultState) -> None:
+    state.stamp = (0, 0, 0)  # changed in memory: re-read from disk next time, whether or not this lands
     vault.write_authenticated(state_path(vault), state.as_data())
 
 
