@@ -300,3 +300,30 @@ def recover(
     head = record(txn.generation, outcome)
     finish(vault, txn, head)
     return outcome
+
+
+def check_all(vault: UnlockedVault) -> list[str]:
+    """Every vault file that is not current, is missing although listed, or is there although not
+    listed (``audit verify``: reads every file once)."""
+    state = current(vault, [])
+    if state is None:
+        return []
+    problems: list[str] = []
+    present: set[str] = set()
+    for region in vault.list_regions():
+        present |= {vault.rel(vault.key_path(region, key_id)) for key_id in vault.list_key_ids(region)}
+    present |= set(_other_files(vault))
+    listed = {rel for rel in state.files if not rel.startswith(MANIFEST_DIR + "/")}
+    for bucket in sorted(b for b in state.files if b.startswith(MANIFEST_DIR + "/")):
+        try:
+            listed |= set(state.bucket(vault, bucket))
+        except VaultEnvironmentError as exc:
+            problems.append(exc.message)
+    for rel in sorted(present | listed):
+        try:
+            vault.read_authenticated(fs.join(vault.path, rel), "vault file")
+        except FileNotFoundError:
+            pass  # read_authenticated raised TamperError instead when it was listed
+        except VaultEnvironmentError as exc:
+            problems.append(exc.message)
+    return problems

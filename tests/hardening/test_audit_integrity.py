@@ -350,3 +350,87 @@ def test_vault_without_state_is_read_then_migrated_on_its_next_write(vault: Path
     assert cli("untag-resource", "--key-id", key, "--tag-keys", "a").code == 0
     _key_file(vault, key).write_bytes(old)
     assert cli("describe-key", "--key-id", key).code == 253
+
+
+# -- item 18, systematically: every single-file rollback and every mix is found --------------------------
+
+
+def _vault_files(vault: Path) -> dict[str, bytes]:
+    """Every vault file an attacker could put back (the audit folder and lock files aside)."""
+    return {
+        str(p.relative_to(vault)): p.read_bytes()
+        for p in vault.rglob("*")
+        if p.is_file() and "audit" not in p.parts and not p.name.startswith(".")
+    }
+
+
+def _put(vault: Path, files: dict[str, bytes]) -> None:
+    for rel in set(_vault_files(vault)) - set(files):
+        (vault / rel).unlink()
+    for rel, data in files.items():
+        (vault / rel).parent.mkdir(parents=True, exist_ok=True)
+        (vault / rel).write_bytes(data)
+
+
+def _detected(vault: Path) -> bool:
+    """A full read of the vault refuses something (253), or `audit verify` fails (exit 1)."""
+    from kmscli.errors import VaultEnvironmentError
+    from kmscli.service.features import auditops
+    from kmscli.settings import load_settings
+    from tests.conftest import PASSPHRASE
+    from tests.hardening import check_vault_files
+
+    try:
+        check_vault_files(vault, PASSPHRASE)
+    except VaultEnvironmentError:
+        return True
+    return not auditops.verify(load_settings({}), None).ok
+
+
+def test_every_single_file_rollback_and_random_mixes_are_detected(vault: Path, kms: Any, clock: Any) -> None:
+    import random
+
+    moments = [_vault_files(vault)]
+    a = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    moments.append(_vault_files(vault))
+    b = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    kms("CreateAlias", AliasName="alias/a", TargetKeyId=a)
+    moments.append(_vault_files(vault))
+    kms("EnableKeyRotation", KeyId=a)
+    kms("PutKeyPolicy", KeyId=b, PolicyName="default", Policy=kms("GetKeyPolicy", KeyId=b)["Policy"] + " ")
+    moments.append(_vault_files(vault))
+    kms("ScheduleKeyDeletion", KeyId=b, PendingWindowInDays=7)
+    kms("UpdateAlias", AliasName="alias/a", TargetKeyId=a)
+    kms("DisableKey", KeyId=a)
+    moments.append(_vault_files(vault))
+    clock.advance(days=8)
+    kms("ListKeys")  # b's deletion comes due
+    now = _vault_files(vault)
+    assert not _detected(vault)
+    tried = 0
+    for moment in moments:  # every file, one at a time, as it was at an earlier moment (or absent)
+        for rel in sorted(set(moment) | set(now)):
+            if moment.get(rel) == now.get(rel):
+                continue
+            changed = dict(now)
+            if rel in moment:
+                changed[rel] = moment[rel]
+            else:
+                del changed[rel]
+            _put(vault, changed)
+            assert _detected(vault), rel
+            tried += 1
+    rng = random.Random(14)
+    for _ in range(25):  # each file from a moment of its own
+        mix: dict[str, bytes] = {}
+        for rel in set().union(*moments, now):
+            pick = rng.choice([*moments, now])
+            if rel in pick:
+                mix[rel] = pick[rel]
+        if mix == now:
+            continue
+        _put(vault, mix)
+        assert _detected(vault), sorted(mix)
+        tried += 1
+    _put(vault, now)
+    assert not _detected(vault) and tried > 30

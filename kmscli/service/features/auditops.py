@@ -104,8 +104,16 @@ def _state_marks(vault: UnlockedVault) -> tuple[Mark, ...]:
 
 
 def _check_state(vault: UnlockedVault, report: Report) -> None:
-    """The vault's files must be those the log's newest commit made: a state at an older
-    generation means the vault's files were rolled back (together, or the state was removed)."""
+    """The vault's files must be current (each one as the state lists it), and the state must be
+    the one the log's newest commit made: an older generation means the vault's files were rolled
+    back together, or the state was removed."""
+    from kmscli.vault import state
+
+    try:
+        problems = state.check_all(vault)
+    except VaultEnvironmentError as exc:
+        problems = [exc.message]
+    report.findings += [Problem(str(Path(vault.path) / "state.json"), 0, STATE, p) for p in problems]
     if report.problem is not None or report.last_generation is None:
         return
     gen, seq = report.last_generation
