@@ -159,10 +159,15 @@ def read_head(folder: fs.StrPath, key: bytes) -> Head | None:
     return best
 
 
-def check_head(folder: str, key: bytes, sequence: int, value: str) -> None:
+def check_head(folder: str, key: bytes, sequence: int, value: str, *, required: bool = False) -> None:
     """Refuse to append to a log that ends before its head record: events were cut off its end or
-    its newest segment was removed (docs/audit.md, "Head record")."""
+    its newest segment was removed (docs/audit.md, "Head record"). ``required``: a log with events
+    but no head record was tampered with too."""
     head = read_head(folder, key)
+    if head is None and required and sequence:
+        raise AuditTamperError(
+            f"the audit head record {fs.join(folder, HEAD_NAME)} was removed; run `kmscli audit verify`"
+        )
     if head is not None and (head.sequence > sequence or (head.sequence == sequence and head.chain != value)):
         raise AuditTamperError(
             f"the audit log in {folder} ends at sequence {sequence} but its head record says "
@@ -205,13 +210,8 @@ class AuditLog:
         return segs[-1], 0, chain.genesis(self.key)
 
     def _check_head(self, seq: int, prev: str) -> None:
-        """The log must reach its head record (see :func:`check_head`); ``require_head`` makes a
-        missing record tamper too, once the log has events."""
-        if self.require_head and seq and not fs.exists(fs.join(self.folder, HEAD_NAME)):
-            raise AuditTamperError(
-                f"the audit head record {fs.join(self.folder, HEAD_NAME)} was removed; run `kmscli audit verify`"
-            )
-        check_head(self.folder, self.key, seq, prev)
+        """The log must reach its head record (see :func:`check_head`)."""
+        check_head(self.folder, self.key, seq, prev, required=self.require_head)
 
     def _cut_torn_tail(self, path: str, torn: int) -> None:
         size = os.stat(path).st_size

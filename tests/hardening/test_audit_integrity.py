@@ -104,6 +104,10 @@ def test_forged_or_removed_head_record(vault: Path, cli: Any) -> None:
     assert cli("audit", "verify").code == 1
     head.write_bytes(data)
     assert cli("list-keys").code == 0
+    head.unlink()  # once a commit is on record, the head record must be there
+    res = cli("list-keys")
+    assert res.code == 253 and "head record" in res.err and "was removed" in res.err
+    assert cli("audit", "verify").code == 1
 
 
 # -- item 18: rollback of single files and mixes of files from different moments -------------------

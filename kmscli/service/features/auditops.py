@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kmscli.audit.log import AuditLog
+from kmscli.audit.log import HEAD_NAME, AuditLog
 from kmscli.audit.query import normalize_key_ref
 from kmscli.audit.verify import STATE, Mark, Problem, Report, verify_log
 from kmscli.errors import VaultEnvironmentError
@@ -113,11 +113,14 @@ def _check_state(vault: UnlockedVault, report: Report) -> None:
         problems = state.check_all(vault)
     except VaultEnvironmentError as exc:
         problems = [exc.message]
+    current = vault.vault_state()
+    head = Path(vault.path) / "audit" / HEAD_NAME
+    if current is not None and current.head is not None and not head.exists():
+        problems.append(f"the audit head record {head} was removed")
     report.findings += [Problem(str(Path(vault.path) / "state.json"), 0, STATE, p) for p in problems]
     if report.problem is not None or report.last_generation is None:
         return
     gen, seq = report.last_generation
-    current = vault.vault_state()
     have = None if current is None else {current.generation, current.pending_generation}
     if have is not None and gen in have:
         return
