@@ -297,6 +297,10 @@ def recover(
         if bucket is not None:
             data = txn.buckets.setdefault(bucket, dict(state.bucket(vault, bucket)))
             _set(data, rel, mac)
+    # claim the generation before its event is appended: a crash during this recovery then makes
+    # the next one use a later generation, never the same one again
+    state.pending_generation = txn.generation
+    _write_state(vault, state)
     head = record(txn.generation, outcome)
     finish(vault, txn, head)
     return outcome

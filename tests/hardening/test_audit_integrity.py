@@ -258,6 +258,33 @@ def test_crash_before_the_state_is_finished_is_settled_not_tamper(
     assert cli("audit", "verify").code == 0
 
 
+def test_crash_during_recovery_and_verify_before_settling(vault: Path, cli: Any, monkeypatch: Any) -> None:
+    """Killed in the commit, killed again in the recovery after its event: generations still only
+    go up, and `audit verify` run before anything settles it reports no tamper."""
+    import pytest
+
+    from kmscli.vault import state
+
+    class Crash(BaseException):
+        pass
+
+    key = str(cli("create-key").json()["KeyMetadata"]["KeyId"])
+    with monkeypatch.context() as patch:
+        patch.setattr(state, "finish", lambda *a: (_ for _ in ()).throw(Crash()))
+        with pytest.raises(Crash):
+            cli("disable-key", "--key-id", key)
+        assert cli("audit", "verify").code == 0  # not settled yet: no false alarm
+        with pytest.raises(Crash):
+            cli("list-keys")  # the recovery appends its event, then is killed too
+        assert cli("audit", "verify").code == 0
+    assert cli("list-keys").code == 0
+    generations = [
+        e["additionalEventData"]["vaultGeneration"] for e in _events_named(vault, "RecoverVaultCommit")
+    ]
+    assert len(generations) == 2 and generations[0] < generations[1]
+    assert cli("audit", "verify").code == 0
+
+
 # -- item 18: checkpoints ------------------------------------------------------------------------------
 
 
