@@ -46,7 +46,16 @@ def bucket_of(rel: str) -> str | None:
 class VaultState:
     """One authentic ``state.json``, with the buckets read so far."""
 
-    __slots__ = ("buckets", "files", "generation", "head", "pending", "pending_generation", "stamp")
+    __slots__ = (
+        "buckets",
+        "files",
+        "generation",
+        "head",
+        "migrating",
+        "pending",
+        "pending_generation",
+        "stamp",
+    )
 
     def __init__(self, data: Any, stamp: tuple[int, int, int], where: str) -> None:
         try:
@@ -62,6 +71,7 @@ class VaultState:
             self.files: dict[str, str] = {str(k): str(v) for k, v in data["files"].items()}
             pending = data.get("pending") or {}
             self.pending_generation = int(pending.get("generation", 0))
+            self.migrating = pending.get("migrating") is True
             self.pending: dict[str, list[str | None]] = {
                 str(k): [None if m is None else str(m) for m in v]
                 for k, v in pending.get("files", {}).items()
@@ -106,9 +116,16 @@ class VaultState:
             "head": None if self.head is None else {"sequence": self.head[0], "chain": self.head[1]},
             "files": dict(sorted(self.files.items())),
         }
-        if self.pending:
+        if self.unfinished:
             out["pending"] = {"generation": self.pending_generation, "files": self.pending}
+            if self.migrating:
+                out["pending"]["migrating"] = True
         return out
+
+    @property
+    def unfinished(self) -> bool:
+        """Whether a commit (or the first listing of an older vault's files) did not finish."""
+        return bool(self.pending) or self.migrating
 
 
 def state_path(vault: UnlockedVault) -> str:
@@ -155,6 +172,11 @@ def migrate(vault: UnlockedVault) -> None:
     (an existing state keeps its generation and head). Reads every key file once (exclusive lock
     held); afterwards reads cost one bucket each."""
     before = current(vault, []) if fs.is_file(state_path(vault)) else None
+    if before is None:  # say so first: a crash before the listing is complete is then redone, not tamper
+        before = VaultState({"version": 1, "generation": 0, "head": None, "files": {}}, (0, 0, 0), "")
+        before.migrating = True
+        fs.ensure_dir(fs.join(vault.path, MANIFEST_DIR))
+        _write_state(vault, before)
     files: dict[str, str] = {}
     folder = fs.join(vault.path, MANIFEST_DIR)
     old = os.listdir(folder) if fs.is_dir(folder) else []
@@ -271,8 +293,11 @@ def recover(
     pending. Caller holds the exclusive lock.
     """
     state = current(vault, cache)
-    if state is None or not state.pending:
+    if state is None or not state.unfinished:
         return None
+    if state.migrating:
+        migrate(vault)
+        return {}
     from kmscli.vault.store import TamperError
 
     outcome: dict[str, str] = {}

@@ -465,3 +465,35 @@ def test_every_single_file_rollback_and_random_mixes_are_detected(vault: Path, k
         tried += 1
     _put(vault, now)
     assert not _detected(vault) and tried > 30
+
+
+def test_crash_while_an_older_vault_is_first_listed_is_redone_not_tamper(
+    vault: Path, cli: Any, monkeypatch: Any
+) -> None:
+    import shutil
+
+    import pytest
+
+    from kmscli.vault.store import UnlockedVault
+
+    class Crash(BaseException):
+        pass
+
+    key = str(cli("create-key").json()["KeyMetadata"]["KeyId"])
+    (vault / "state.json").unlink()
+    shutil.rmtree(vault / "manifest")
+    real = UnlockedVault.write_authenticated
+
+    def crash_on_bucket(self: Any, path: str, data: Any) -> None:
+        if "/manifest/" in path:
+            raise Crash()
+        real(self, path, data)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(UnlockedVault, "write_authenticated", crash_on_bucket)
+        with pytest.raises(Crash):
+            cli("tag-resource", "--key-id", key, "--tags", "TagKey=a,TagValue=b")
+    assert (vault / "manifest").is_dir() and (vault / "state.json").exists()
+    assert cli("describe-key", "--key-id", key).code == 0  # the listing is redone first
+    assert cli("tag-resource", "--key-id", key, "--tags", "TagKey=a,TagValue=b").code == 0
+    assert _bucket(vault, key).exists()

@@ -433,7 +433,7 @@ def _recover_commit(ctx: ServiceContext, now: dt.datetime, reason: str) -> None:
 def _settle_unfinished(ctx: ServiceContext, now: dt.datetime) -> None:
     """A commit interrupted by a crash is settled before anything else reads the vault."""
     current = ctx.vault.vault_state()
-    if current is None or not current.pending:
+    if current is None or not current.unfinished:
         return
     with ctx.vault.lock(exclusive=True):
         _recover_commit(ctx, now, "a commit was interrupted (crash or kill) before it finished")
