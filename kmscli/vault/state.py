@@ -325,6 +325,8 @@ def recover(
     # claim the generation before its event is appended: a crash during this recovery then makes
     # the next one use a later generation, never the same one again
     state.pending_generation = txn.generation
+    for bucket, data in txn.buckets.items():  # the buckets as this recovery rewrites them, too
+        state.pending.setdefault(bucket, [state.files.get(bucket)]).append(vault.mac_of(bucket, data))
     _write_state(vault, state)
     head = record(txn.generation, outcome)
     finish(vault, txn, head)

@@ -497,3 +497,49 @@ def test_crash_while_an_older_vault_is_first_listed_is_redone_not_tamper(
     assert cli("describe-key", "--key-id", key).code == 0  # the listing is redone first
     assert cli("tag-resource", "--key-id", key, "--tags", "TagKey=a,TagValue=b").code == 0
     assert _bucket(vault, key).exists()
+
+
+def test_a_crash_at_any_write_of_a_commit_or_its_recovery_is_never_tamper(
+    vault: Path, cli: Any, monkeypatch: Any
+) -> None:
+    """Killed at the n-th file write (the state's, a bucket's, a key file's, the schedule's) of a
+    multi-file commit, then possibly again at the m-th write of the recovery: the vault still works
+    and `audit verify` passes."""
+    import contextlib
+
+    from kmscli.vault import fs
+
+    class Crash(BaseException):
+        pass
+
+    key = str(cli("create-key").json()["KeyMetadata"]["KeyId"])
+    assert cli("create-alias", "--alias-name", "alias/k", "--target-key-id", key).code == 0
+    real = fs.atomic_write
+    ops = [
+        ("schedule-key-deletion", "--key-id", key, "--pending-window-in-days", "7"),
+        ("cancel-key-deletion", "--key-id", key),
+    ]
+    count, limit, crashes = [0], [0], [0]
+
+    def crash_at(path: Any, data: bytes) -> None:
+        count[0] += 1
+        if count[0] == limit[0]:
+            crashes[0] += 1
+            raise Crash()
+        real(path, data)
+
+    for n in range(1, 7):
+        for m in (0, 1, 2, 3):
+            count[0], limit[0] = 0, n
+            with monkeypatch.context() as patch:
+                patch.setattr(fs, "atomic_write", crash_at)
+                with contextlib.suppress(Crash):
+                    cli(*ops[(n + m) % 2])
+                count[0], limit[0] = 0, m  # then the recovery (if any) is killed at its m-th write
+                with contextlib.suppress(Crash):
+                    cli("list-keys")
+            res = cli("list-keys")
+            assert res.code == 0, (n, m, res.err)
+            res = cli("audit", "verify")
+            assert res.code == 0, (n, m, res.out)
+    assert crashes[0] > 15 and len(_events_named(vault, "RecoverVaultCommit")) > 10
