@@ -188,16 +188,18 @@ class AuditLog:
         self.pending_repair: dict[str, Any] | None = None
         #: Whether a missing head record is tamper (set for vaults that keep authenticated state).
         self.require_head = False
+        self._torn: list[tuple[str, int]] = []
 
     def _tail(self) -> tuple[str, int, str]:
-        """Current segment, last sequence number and last chain value; removes a torn tail."""
+        """Current segment, last sequence number and last chain value; notes a torn tail (which
+        :meth:`_check_head` cuts)."""
         segs = segments(self.folder)
         if not segs:
             return fs.join(self.folder, segment_name(1)), 0, chain.genesis(self.key)
         for path in reversed(segs):
             line, torn = _last_line(path)
             if torn:
-                self._cut_torn_tail(path, torn)
+                self._torn.append((path, torn))  # cut by _check_head once the head allows it
             if line is None:
                 continue
             try:
@@ -210,8 +212,12 @@ class AuditLog:
         return segs[-1], 0, chain.genesis(self.key)
 
     def _check_head(self, seq: int, prev: str) -> None:
-        """The log must reach its head record (see :func:`check_head`)."""
+        """The log must reach its head record (see :func:`check_head`); only then is a torn tail
+        cut, so a line cut short on purpose stays for `audit verify` to show."""
+        torn, self._torn = self._torn, []
         check_head(self.folder, self.key, seq, prev, required=self.require_head)
+        for path, size in torn:
+            self._cut_torn_tail(path, size)
 
     def _cut_torn_tail(self, path: str, torn: int) -> None:
         size = os.stat(path).st_size

@@ -543,3 +543,17 @@ def test_a_crash_at_any_write_of_a_commit_or_its_recovery_is_never_tamper(
             res = cli("audit", "verify")
             assert res.code == 0, (n, m, res.out)
     assert crashes[0] > 15 and len(_events_named(vault, "RecoverVaultCommit")) > 10
+
+
+def test_last_line_cut_short_on_purpose_is_not_taken_for_a_crash(vault: Path, cli: Any) -> None:
+    """A crash tears only a line whose append never finished; the head record names the last
+    finished one, so cutting into it is truncation, and the cut bytes stay for `audit verify`."""
+    key = _events(cli)
+    seg = Path(segments(vault / "audit")[-1])
+    cut = seg.read_bytes()[:-40]
+    seg.write_bytes(cut)
+    res = cli("encrypt", "--key-id", key, "--plaintext", "eA==")
+    assert res.code == 253 and "cut off its end" in res.err
+    assert seg.read_bytes() == cut
+    kinds = [p["Kind"] for p in cli("audit", "verify", "--output", "json").json()["Problems"]]
+    assert "torn" in kinds and "truncated" in kinds
