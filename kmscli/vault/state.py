@@ -116,7 +116,7 @@ class VaultState:
             "head": None if self.head is None else {"sequence": self.head[0], "chain": self.head[1]},
             "files": dict(sorted(self.files.items())),
         }
-        if self.unfinished:
+        if self.unfinished or self.pending_generation:
             out["pending"] = {"generation": self.pending_generation, "files": self.pending}
             if self.migrating:
                 out["pending"]["migrating"] = True
@@ -253,7 +253,7 @@ def abandon(vault: UnlockedVault, txn: Transaction) -> None:
     """The commit's audit event could not be written, so no file changed: drop ``pending`` again
     (best effort; left in place, it is settled by the next call)."""
     state = txn.state
-    state.pending, state.pending_generation = {}, 0
+    state.pending = {}  # the generation stays claimed: the event may have landed before the error
     with contextlib.suppress(OSError):
         _write_state(vault, state)
 

@@ -557,3 +557,30 @@ def test_last_line_cut_short_on_purpose_is_not_taken_for_a_crash(vault: Path, cl
     assert seg.read_bytes() == cut
     kinds = [p["Kind"] for p in cli("audit", "verify", "--output", "json").json()["Problems"]]
     assert "torn" in kinds and "truncated" in kinds
+
+
+def test_an_event_that_landed_although_its_append_failed_does_not_repeat_a_generation(
+    vault: Path, cli: Any, monkeypatch: Any
+) -> None:
+    """fsync fails after the line was written: the call fails closed and commits nothing, but the
+    event is in the log, so its generation stays claimed and the next commit takes a later one."""
+    import errno
+    import os
+
+    key = str(cli("create-key").json()["KeyMetadata"]["KeyId"])
+    real = os.fsync
+
+    def eio(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".jsonl"):
+            raise OSError(errno.EIO, "Input/output error")
+        real(fd)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", eio)
+        assert cli("disable-key", "--key-id", key).code not in (0, 254)
+    assert _events_named(vault, "DisableKey")  # the line reached the file
+    assert cli("describe-key", "--key-id", key).json()["KeyMetadata"]["Enabled"] is True
+    assert cli("disable-key", "--key-id", key).code == 0
+    generations = [e["additionalEventData"]["vaultGeneration"] for e in _events_named(vault, "DisableKey")]
+    assert generations[0] < generations[1]
+    assert cli("audit", "verify").code == 0

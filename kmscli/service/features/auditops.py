@@ -122,10 +122,9 @@ def _check_state(vault: UnlockedVault, report: Report) -> None:
         return
     gen, seq = report.last_generation
     if current is not None and (
-        gen == current.generation
-        or (current.pending and current.generation < gen <= current.pending_generation)
+        gen == current.generation or current.generation < gen <= current.pending_generation
     ):
-        return  # (a commit interrupted by a crash, not settled yet, may have appended its event)
+        return  # (a commit interrupted or failed before it finished may have appended its event)
     what = "has no state" if current is None else f"is at generation {current.generation}"
     report.findings.append(
         Problem(
