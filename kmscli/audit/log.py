@@ -134,10 +134,11 @@ def write_head(folder: str, key: bytes, sequence: int, value: str) -> None:
 
 
 def read_head(folder: fs.StrPath, key: bytes) -> Head | None:
-    """The newest authentic head slot; None when there is no head file (a log older than it).
+    """The newest authentic head slot; None when there is no head file (a log older than it), or
+    when its only written slot was torn by a crash (``require_head`` then decides).
 
-    A head file whose slots all fail their MAC was forged or damaged on purpose (a crash spoils
-    at most one): :class:`AuditTamperError`.
+    A head file whose two written slots both fail their MAC was forged or damaged on purpose (a
+    crash spoils at most one): :class:`AuditTamperError`.
     """
     path = fs.join(fs.pathstr(folder), HEAD_NAME)
     try:
@@ -154,7 +155,8 @@ def read_head(folder: fs.StrPath, key: bytes) -> Head | None:
             continue
         if primitives.hmac_sha256_matches(key, _head_input(*head), doc.get("mac")):
             best = head if best is None or head.sequence > best.sequence else best
-    if best is None and len(data) != 0:
+    slots = (data[:HEAD_SLOT], data[HEAD_SLOT : 2 * HEAD_SLOT])
+    if best is None and all(slot.strip(b"\0") for slot in slots):  # a never-written slot is blank
         raise AuditTamperError(f"the audit head record {path} is not authentic; run `kmscli audit verify`")
     return best
 
