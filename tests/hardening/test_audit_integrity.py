@@ -204,6 +204,14 @@ def test_state_thrown_away_fails_verify(vault: Path, cli: Any) -> None:
 # -- item 12 and crash safety: a commit that fails after its audit event ------------------------------
 
 
+class Crash(BaseException):
+    """A simulated kill: nothing after it runs (not an Exception, so nothing catches it)."""
+
+
+def _crash(*args: Any) -> None:
+    raise Crash()
+
+
 def _events_named(vault: Path, name: str) -> list[dict[str, Any]]:
     import json
 
@@ -243,12 +251,9 @@ def test_crash_before_the_state_is_finished_is_settled_not_tamper(
 
     from kmscli.vault import state
 
-    class Crash(BaseException):
-        pass
-
     key = str(cli("create-key").json()["KeyMetadata"]["KeyId"])
     with monkeypatch.context() as patch:
-        patch.setattr(state, "finish", lambda *a: (_ for _ in ()).throw(Crash()))
+        patch.setattr(state, "finish", _crash)
         with pytest.raises(Crash):
             cli("disable-key", "--key-id", key)
     # the next call settles the commit: the key file was written, so the change stands
@@ -265,12 +270,9 @@ def test_crash_during_recovery_and_verify_before_settling(vault: Path, cli: Any,
 
     from kmscli.vault import state
 
-    class Crash(BaseException):
-        pass
-
     key = str(cli("create-key").json()["KeyMetadata"]["KeyId"])
     with monkeypatch.context() as patch:
-        patch.setattr(state, "finish", lambda *a: (_ for _ in ()).throw(Crash()))
+        patch.setattr(state, "finish", _crash)
         with pytest.raises(Crash):
             cli("disable-key", "--key-id", key)
         assert cli("audit", "verify").code == 0  # not settled yet: no false alarm
@@ -476,9 +478,6 @@ def test_crash_while_an_older_vault_is_first_listed_is_redone_not_tamper(
 
     from kmscli.vault.store import UnlockedVault
 
-    class Crash(BaseException):
-        pass
-
     key = str(cli("create-key").json()["KeyMetadata"]["KeyId"])
     (vault / "state.json").unlink()
     shutil.rmtree(vault / "manifest")
@@ -508,9 +507,6 @@ def test_a_crash_at_any_write_of_a_commit_or_its_recovery_is_never_tamper(
     import contextlib
 
     from kmscli.vault import fs
-
-    class Crash(BaseException):
-        pass
 
     key = str(cli("create-key").json()["KeyMetadata"]["KeyId"])
     assert cli("create-alias", "--alias-name", "alias/k", "--target-key-id", key).code == 0
