@@ -1,11 +1,11 @@
-# kmscli: `make demo` runs the main job on a throwaway vault; `make test` runs ruff, mypy and pytest.
+# kmscli: `make demo` runs the main job on a throwaway vault; `make test` runs ruff, mypy and pytest (also at the dependencies' floors).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 LINT_PATHS := kmscli tests tools $(wildcard bench)
 
-.PHONY: demo test lint typecheck pytest bench model completions man clean
+.PHONY: demo test lint typecheck pytest test-lowest bench model completions man vectors clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,22 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
-test: lint typecheck pytest
+test: lint typecheck pytest test-lowest
+
+# The suite again, in a second venv, with every dependency at the lowest version pyproject.toml
+# allows (tools/lowest_constraints.py; their own dependencies as the resolver picks): every lower
+# bound is then a version that was tested.
+LOWEST_VENV := .venv-lowest
+LOWEST_STAMP := $(LOWEST_VENV)/.installed-lowest
+$(LOWEST_STAMP): pyproject.toml tools/lowest_constraints.py
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	mkdir -p build
+	$(PYTHON) tools/lowest_constraints.py > build/lowest-constraints.txt
+	$(LOWEST_VENV)/bin/python -m pip install -q -e '.[test]' -c build/lowest-constraints.txt
+	touch $(LOWEST_STAMP)
+
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST_VENV)/bin/python -m pytest -p no:cacheprovider
 
 # the peers (AWS CLI v1 + moto server) live in their own venv, away from kmscli's dependencies
 BENCH_VENV := bench/.venv
@@ -59,5 +74,10 @@ completions: $(STAMP)
 man: $(STAMP)
 	$(BIN)/python -m kmscli.docgen.manpages man
 
+# test vectors of every file format (docs/format.md, section 5) and of the ciphertext blob
+vectors: $(STAMP)
+	$(BIN)/python tools/gen_format_vectors.py
+	$(BIN)/python tools/gen_vectors.py
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -74,6 +74,7 @@ def build_vault(vault: Path, keys: int, progress: bool = False) -> str:
 
     The key returned is the one created in the middle, so neither end of a listing is favoured.
     """
+    from kmscli.invocation import Sources
     from kmscli.service.features.session import context_for
     from kmscli.service.pipeline.core import invoke, system_random
     from kmscli.settings import load_settings
@@ -87,7 +88,7 @@ def build_vault(vault: Path, keys: int, progress: bool = False) -> str:
     start = time.perf_counter()
     with _isolated_env(vault), _no_fsync():
         unlocked = Vault.create(vault, BENCH_PASSPHRASE.encode(), FLOOR_KDF, system_random, created)
-        ctx = context_for(unlocked, load_settings({"vault": str(vault)}))
+        ctx = context_for(unlocked, load_settings({"vault": str(vault)}, os.environ), Sources())
         for i in range(keys):
             meta = invoke(ctx, "CreateKey", {"Description": f"bench key {i}"})["KeyMetadata"]
             if i == keys // 2:

@@ -10,10 +10,22 @@ import sys
 # (type checkers treat any constant named TYPE_CHECKING as True)
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import NoReturn
 
 #: Set once a command line ran on the fast path (cli/fastpath.py): no Click, pager waited for.
 _ran_fast_path = False
+
+#: What bare ``kmscli`` prints (to stderr, exit 252), as bare ``aws`` does.
+SHORT_USAGE = """usage: kmscli [options] <command> [<subcommand> ...] [parameters]
+To see help text, you can run:
+
+  kmscli --help
+  kmscli <command> --help
+  kmscli <command> <subcommand> --help
+
+kmscli: error: the following arguments are required: command
+"""
 
 
 def _print_error(text: str) -> None:
@@ -24,18 +36,38 @@ def _print_error(text: str) -> None:
         pass
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return (and exit with) the AWS CLI v2 exit code."""
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run the CLI and return (and exit with) the AWS CLI v2 exit code.
+
+    ``environ`` is the environment the invocation resolves (``os.environ`` by default): the one
+    place the process environment is read.
+    """
     args = sys.argv[1:] if argv is None else argv
     if args == ["--version"]:  # fast path: no imports beyond the interpreter's own
         from kmscli import __version__
 
         sys.stdout.write(f"kmscli {__version__}\n")
         return 0
+    if not args:
+        _print_error(SHORT_USAGE)
+        return 252  # errors.EXIT_USAGE, without importing it
+    from kmscli.cli import globalopts
+
+    globalopts.ENVIRON[0] = os.environ if environ is None else environ
     code = _run(args, console=argv is None)
     if argv is None:
-        _exit(code, fast=_ran_fast_path and "--debug" not in args)
+        _exit(code, fast=_ran_fast_path and not _wants_debug(args))
     return code
+
+
+def _wants_debug(args: list[str]) -> bool:
+    """``--debug``, or an abbreviation of it (``--deb``: no other option starts so), before ``--``."""
+    for arg in args:
+        if arg == "--":
+            return False
+        if len(arg) >= 5 and "--debug".startswith(arg):
+            return True
+    return False
 
 
 def _exit(code: int, *, fast: bool) -> NoReturn:
@@ -76,7 +108,7 @@ def _click_error(name: str) -> type[BaseException]:
 
 def _run(args: list[str], *, console: bool = False) -> int:
     global _ran_fast_path
-    debug = "--debug" in args
+    debug = _wants_debug(args)
     from kmscli import errors
 
     try:
@@ -106,7 +138,7 @@ def _run(args: list[str], *, console: bool = False) -> int:
             import traceback
 
             traceback.print_exc()
-        op = getattr(exc, "operation", None) or "unknown"
+        op = exc.operation or "unknown"
         _print_error(f"\nAn error occurred ({exc.code}) when calling the {op} operation: {exc.message}")
         return exc.exit_code
     except errors.KmscliError as exc:

@@ -1,7 +1,9 @@
-"""Errors and their exit codes (DESIGN section 4).
+"""Errors and their exit codes (the contract is docs/cli.md).
 
-``KMSError`` subclasses carry the AWS exception name as ``code``; the CLI prints them as the AWS
-CLI v2 does and exits 254. ``UsageError`` is 252, ``EnvironmentError_`` 253, anything else 255.
+``KMSError`` subclasses carry the AWS exception name as ``code`` and the operation that raised them
+as ``operation`` (set by the service pipeline); the CLI prints them as the AWS CLI v2 does
+("An error occurred (CODE) when calling the OPERATION operation: ...") and exits 254. ``UsageError``
+is 252, ``VaultEnvironmentError`` 253, anything else 255.
 """
 
 from __future__ import annotations
@@ -42,10 +44,18 @@ class KMSError(KmscliError):
     exit_code = EXIT_SERVICE
     code = "KMSInternalException"
 
-    def __init__(self, message: str, code: str | None = None) -> None:
+    def __init__(self, message: str, code: str | None = None, *, operation: str | None = None) -> None:
         super().__init__(message)
         if code is not None:
             self.code = code
+        #: The KMS operation (or kmscli command) the error belongs to; None until one claims it.
+        self.operation: str | None = operation
+
+    def for_operation(self, name: str) -> KMSError:
+        """Claim the error for operation ``name`` unless an inner operation already did; returns it."""
+        if self.operation is None:
+            self.operation = name
+        return self
 
 
 def _kms_error(name: str) -> type[KMSError]:

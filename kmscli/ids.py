@@ -29,3 +29,19 @@ def is_key_id(text: str) -> bool:
         return _HEX.issuperset(text[4:])
     hex_digits = text[:8] + text[9:13] + text[14:18] + text[19:23] + text[24:]
     return text[8] == text[13] == text[18] == text[23] == "-" and _HEX.issuperset(hex_digits)
+
+
+#: What a region name looks like, for messages: botocore's RegionType form.
+REGION_FORM = "letters-letters-digits, e.g. us-east-1 or us-gov-west-1"
+
+
+def is_region(text: str) -> bool:
+    """Whether ``text`` is a region name kmscli accepts: two or three groups of lowercase letters and
+    a number, joined by dashes (``us-east-1``, ``us-gov-west-1``; botocore's RegionType pattern
+    ``([a-z]+-){2,3}\\d+``). The one region rule: settings, ``configure set``, the vault's file
+    layout and completion all ask here, and such a name is always safe as a folder name.
+    """
+    parts = text.split("-")
+    if not 3 <= len(parts) <= 4 or not parts[-1].isdigit() or not parts[-1].isascii():
+        return False
+    return all(part.isascii() and part.isalpha() and part.islower() for part in parts[:-1])

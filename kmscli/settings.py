@@ -1,29 +1,38 @@
 """Where things are and who is calling: config file, profiles, environment, command-line overrides.
 
-Precedence for each setting: command-line option, environment variable, the profile in
+Precedence for each setting: command-line option, environment variable (the ``KMSCLI_`` one, then
+the AWS CLI's: ``AWS_REGION``, ``AWS_DEFAULT_REGION``, ``AWS_DEFAULT_OUTPUT``), the profile in
 ``config.toml``, built-in default. Profiles live in ``[default]`` and ``[profile.NAME]`` tables.
+The environment is a mapping the caller passes in (``kmscli.invocation``); nothing here reads
+the process environment.
 """
 
 from __future__ import annotations
 
 import os
-import re
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from kmscli.errors import UsageError, VaultEnvironmentError
+from kmscli.ids import REGION_FORM, is_region
 from kmscli.vault import fs
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "111122223333"
-#: The --output formats (kmscli.cli.render.OUTPUT_FORMATS; a test keeps the two equal).
+#: The --output formats: the one list (the option, the config file, ``configure set`` and the renderer).
 OUTPUT_FORMATS = ("json", "text", "table", "yaml", "yaml-stream")
-#: The region names a vault can hold (the same rule as kmscli.vault.store's file layout).
-CONFIG_KEYS = ("region", "account_id", "output", "principal", "vault", "audit_segment_bytes")
+#: Where each setting may come from in the environment, first set one wins (after the option).
+ENV_VARIABLES: dict[str, tuple[str, ...]] = {
+    "region": ("KMSCLI_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+    "output": ("AWS_DEFAULT_OUTPUT",),
+    "principal": ("KMSCLI_PRINCIPAL",),
+    "vault": ("KMSCLI_VAULT",),
+}
 
 
-def config_path() -> str:
+def config_path(environ: Mapping[str, str]) -> str:
     """``KMSCLI_CONFIG`` or ``platformdirs.user_config_dir("kmscli")/config.toml``."""
-    env = os.environ.get("KMSCLI_CONFIG")
+    env = environ.get("KMSCLI_CONFIG")
     if env:
         return fs.pathstr(env)
     import platformdirs
@@ -58,8 +67,27 @@ def expanduser(path: str) -> str:
     return fs.join(fs.pathstr(home), rest) if rest else fs.pathstr(home)
 
 
-#: botocore's RegionType pattern (``us-east-1``, ``us-gov-west-1``, ...).
-REGION_RE = re.compile(r"([a-z]+-){2,3}\d+")
+def check_region(region: str, where: str = "") -> str:
+    """``region`` if it is well-formed (kmscli.ids.is_region), else UsageError (252) naming the form."""
+    if not is_region(region):
+        source = f" ({where})" if where else ""
+        raise UsageError(
+            f"Provided region_name '{region}'{source} doesn't match a supported format: {REGION_FORM}."
+        )
+    return region
+
+
+def env_value(environ: Mapping[str, str], setting: str) -> tuple[str, str] | None:
+    """(value, variable) of the first non-empty environment variable for ``setting``, or None."""
+    for name in ENV_VARIABLES.get(setting, ()):
+        if environ.get(name):
+            return environ[name], name
+    return None
+
+
+def profile_name(overrides: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """``--profile``, else ``KMSCLI_PROFILE``, else ``default``."""
+    return str(overrides.get("profile") or environ.get("KMSCLI_PROFILE") or "default")
 
 
 def read_config(path: fs.StrPath) -> dict[str, Any]:
@@ -101,56 +129,60 @@ class Settings(NamedTuple):
     account_id: str
     principal: str
     output: str
-    passphrase_file: str | None
     audit_segment_bytes: int
     config_file: str
 
 
-def load_settings(overrides: dict[str, Any]) -> Settings:
+def load_settings(overrides: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
     """Resolve every setting; ``overrides`` holds command-line values (None when not given)."""
-    path = config_path()
+    path = config_path(environ)
     config = read_config(path)
-    profile = overrides.get("profile") or os.environ.get("KMSCLI_PROFILE") or "default"
+    profile = profile_name(overrides, environ)
     section = profile_section(config, profile)
     if section is None:
-        if overrides.get("profile") or os.environ.get("KMSCLI_PROFILE"):
+        if overrides.get("profile") or environ.get("KMSCLI_PROFILE"):
             raise VaultEnvironmentError(f"The config profile ({profile}) could not be found in {path}")
         section = {}
 
-    def pick(option: str, env: str | None, key: str, default: Any) -> Any:
-        if overrides.get(option) is not None:
-            return overrides[option]
-        if env and os.environ.get(env):
-            return os.environ[env]
-        return section.get(key, default)
+    def pick(setting: str, default: Any) -> tuple[Any, str]:
+        if overrides.get(setting) is not None:
+            return overrides[setting], "option"
+        found = env_value(environ, setting)
+        if found is not None:
+            return found
+        return section.get(setting, default), path
 
     account = str(section.get("account_id", DEFAULT_ACCOUNT))
     if not (len(account) == 12 and account.isdigit()):
         raise VaultEnvironmentError(f"{path}: account_id must be 12 digits, got {account!r}")
-    region = str(pick("region", "KMSCLI_REGION", "region", DEFAULT_REGION))
-    if not REGION_RE.fullmatch(region):  # botocore's RegionType; also keeps paths inside the vault
-        message = f"Provided region_name '{region}' doesn't match a supported format."
-        raise UsageError(message) if overrides.get("region") is not None else VaultEnvironmentError(message)
-    vault = pick("vault", "KMSCLI_VAULT", "vault", None)
+    region, where = pick("region", DEFAULT_REGION)
+    try:
+        check_region(str(region), "" if where == "option" else where)
+    except UsageError as exc:  # a bad --region is the caller's syntax; from elsewhere, configuration
+        if where == "option":
+            raise
+        raise VaultEnvironmentError(exc.message) from None
+    vault, _ = pick("vault", None)
     if vault is not None and not isinstance(vault, str):
         raise VaultEnvironmentError(f"{path}: vault must be a path (a string), got {vault!r}")
-    output = pick("output", None, "output", "json")
-    if output not in OUTPUT_FORMATS:  # checked now: a mutating call must not commit, then fail to print
+    output, where = pick("output", "json")
+    # checked now (a mutating call must not commit, then fail to print); an option was checked by
+    # its parser, against the command's own formats (``kmscli audit --output jsonl``)
+    if where != "option" and output not in OUTPUT_FORMATS:
         raise VaultEnvironmentError(
-            f"{path}: output must be one of {', '.join(OUTPUT_FORMATS)}, got {output!r}"
+            f"{where}: output must be one of {', '.join(OUTPUT_FORMATS)}, got {output!r}"
         )
-    passphrase_file = overrides.get("passphrase_file") or os.environ.get("KMSCLI_PASSPHRASE_FILE")
     segment = section.get("audit_segment_bytes", 64 * 1024 * 1024)
     if not isinstance(segment, int) or segment < 4096:
         raise VaultEnvironmentError(f"{path}: audit_segment_bytes must be an integer of at least 4096")
+    principal, _ = pick("principal", f"arn:aws:iam::{account}:root")
     return Settings(
         profile=profile,
         vault_path=expanduser(vault) if vault else default_vault_path(),
-        region=region,
+        region=str(region),
         account_id=account,
-        principal=str(pick("principal", "KMSCLI_PRINCIPAL", "principal", f"arn:aws:iam::{account}:root")),
+        principal=str(principal),
         output=str(output),
-        passphrase_file=fs.pathstr(passphrase_file) if passphrase_file else None,
         audit_segment_bytes=segment,
         config_file=path,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,11 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "KMSCLI_SESSION",
         "KMSCLI_PASSPHRASE_FILE",
         "KMSCLI_AUDIT_LOG",
+        "KMSCLI_NEW_PASSPHRASE",
         "NO_COLOR",
+        "AWS_REGION",  # the AWS CLI's variables are fallbacks kmscli reads (a developer's shell has them)
+        "AWS_DEFAULT_REGION",
+        "AWS_DEFAULT_OUTPUT",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("KMSCLI_VAULT", str(vault))
@@ -53,12 +58,13 @@ def clock() -> FakeClock:
 @pytest.fixture
 def service(vault: Path, clock: FakeClock) -> Any:
     """A ServiceContext on the test vault with an injected clock and deterministic randomness."""
+    from kmscli.invocation import Sources
     from kmscli.service.features.session import context_for
     from kmscli.settings import load_settings
     from kmscli.vault.store import Vault
 
-    settings = load_settings({})
-    ctx = context_for(Vault.open(vault).unlock(PASSPHRASE.encode()), settings)
+    settings = load_settings({}, os.environ)
+    ctx = context_for(Vault.open(vault).unlock(PASSPHRASE.encode()), settings, Sources())
     ctx.clock = clock
     ctx.random = FakeRandom()
     return ctx

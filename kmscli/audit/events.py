@@ -1,4 +1,4 @@
-"""Building CloudTrail-shaped events (DESIGN section 6, docs/audit.md)."""
+"""Building CloudTrail-shaped events (the schema is docs/audit.md)."""
 
 from __future__ import annotations
 

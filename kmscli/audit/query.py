@@ -336,7 +336,7 @@ def _scan(
         finder = re.compile(b"|".join(re.escape(n) for n in driver))
     needle = driver[0] if driver is not None else b"\n"
     every_line = driver is None
-    scan_once: Any = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009 (set in __init__, untyped)
+    raw_decode = json.JSONDecoder().raw_decode
     loads = json.loads
     matches = filters.matches
     for path in paths:
@@ -372,7 +372,7 @@ def _scan(
                 try:
                     decoded = line.decode()
                     if decoded[:1] == "{":
-                        event, last = scan_once(decoded, 0)
+                        event, last = raw_decode(decoded)
                         if last != len(decoded) and decoded[last:].strip():
                             event = None
                     elif decoded.strip():

@@ -12,9 +12,10 @@ from typing import Any
 
 import click
 
-from kmscli.cli.globals import pop_globals, settings_overrides, with_global_options
+from kmscli.cli.globals import Group, pop_globals, with_global_options
 from kmscli.cli.run import emit
 from kmscli.errors import KmscliError, UsageError
+from kmscli.invocation import Invocation
 
 
 class ArtifactSignatureInvalid(KmscliError):
@@ -29,13 +30,11 @@ _ALGORITHM_HELP = (
 )
 
 
-def _service(opts: dict[str, Any]) -> Any:
+def _service(inv: Invocation) -> Any:
     from kmscli.cli.prompt import tty_prompt
     from kmscli.service.features.session import open_service
-    from kmscli.settings import load_settings
 
-    settings = load_settings(settings_overrides(opts))
-    return open_service(settings, tty_prompt()), settings
+    return open_service(inv.settings, inv.sources, tty_prompt())
 
 
 def _read(path: str, what: str) -> bytes:
@@ -52,7 +51,7 @@ def _check_file(path: str) -> Path:
     return file
 
 
-@click.group()
+@click.group(cls=Group)
 def artifact() -> None:
     """Sign and verify release artifacts of any size (the hash is computed locally)."""
 
@@ -70,9 +69,9 @@ def sign(
     for ML-DSA). Writes the raw signature (DER for ECDSA), which openssl verifies."""
     from kmscli.service.features.artifact import sign_file
 
-    opts = pop_globals(kwargs)
+    inv = pop_globals(kwargs)
     path = _check_file(file)
-    ctx, settings = _service(opts)
+    ctx = _service(inv)
     signature, summary = sign_file(ctx, path, key_id, signing_algorithm)
     target = Path(signature_file or f"{file}.sig")
     try:
@@ -80,7 +79,7 @@ def sign(
     except OSError as exc:
         raise UsageError(f"cannot write signature file {target}: {exc.strerror}") from None
     summary["SignatureFile"] = str(target)
-    emit(summary, opts, opts.get("output") or settings.output, "Artifact")
+    emit(summary, inv, inv.output(), "Artifact")
 
 
 @artifact.command("verify")
@@ -102,7 +101,7 @@ def verify(
     from kmscli.crypto.asymmetric import InvalidSignatureError
     from kmscli.errors import KMSInvalidSignatureException
 
-    opts = pop_globals(kwargs)
+    inv = pop_globals(kwargs)
     if (key_id is None) == (public_key is None):
         raise UsageError("give exactly one of --key-id and --public-key")
     path = _check_file(file)
@@ -117,7 +116,7 @@ def verify(
         else:
             from kmscli.service.features.artifact import verify_file_with_key
 
-            ctx, _settings = _service(opts)
+            ctx = _service(inv)
             assert key_id is not None
             alg = verify_file_with_key(ctx, path, signature, key_id, signing_algorithm)
     except (InvalidSignatureError, KMSInvalidSignatureException):
@@ -135,8 +134,8 @@ def public_key(key_id: str, out_file: str | None, **kwargs: Any) -> None:
     """Write the key's public key as PEM (SubjectPublicKeyInfo), for openssl and offline verify."""
     from kmscli.service.features.artifact import public_key_pem
 
-    opts = pop_globals(kwargs)
-    ctx, _settings = _service(opts)
+    inv = pop_globals(kwargs)
+    ctx = _service(inv)
     pem = public_key_pem(ctx, key_id)
     if out_file is None:
         click.echo(pem.decode("ascii"), nl=False)

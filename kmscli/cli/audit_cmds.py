@@ -15,20 +15,12 @@ from typing import Any, TypeVar
 
 import click
 
-from kmscli.audit.query import (
-    COLUMNS,
-    Filters,
-    QueryError,
-    ScanStats,
-    log_paths,
-    parse_time,
-    scan,
-    scan_batches,
-    scan_raw_batches,
-    summary_row,
-)
-from kmscli.cli.globals import GLOBAL_NAMES, GLOBAL_OPTIONS, settings_overrides, use_color
+from kmscli.audit.query import COLUMNS, Filters, QueryError, ScanStats, parse_time, summary_row
+from kmscli.cli import options as o
+from kmscli.cli.globals import Group, add_options, click_option, make_invocation, merged_globals, use_color
 from kmscli.errors import KmscliError, UsageError
+from kmscli.invocation import Invocation
+from kmscli.service.features import auditops
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,11 +46,11 @@ def audit_globals(formats: tuple[str, ...]) -> Callable[[F], F]:
     """The global options, with ``--output`` limited to what this command can render."""
 
     def decorate(func: F) -> F:
-        for decls, attrs in reversed(GLOBAL_OPTIONS):
-            if decls[0] == "--output":
-                attrs = {"type": click.Choice(formats), "help": f"Output format: {', '.join(formats)}."}
-            func = click.option(*decls, **attrs)(func)
-        return func
+        output = o.Opt("--output", o.VALUE, o.OPTS, "output", f"Output format: {', '.join(formats)}.")
+        declared = [output if opt.name == "--output" else opt for opt in o.GLOBAL_OPTIONS]
+        return add_options(
+            func, [click_option(opt, choices=formats if opt is output else None) for opt in declared]
+        )
 
     return decorate
 
@@ -94,29 +86,18 @@ def filter_options(func: F) -> F:
     return func
 
 
-def _merged(kwargs: dict[str, Any], filters: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(global options, filters): this command's values win over the audit group's, then the root's."""
+def _merged(kwargs: dict[str, Any], filters: bool = True) -> tuple[Invocation, dict[str, Any]]:
+    """(invocation, filters): this command's values win over the audit group's, then the root's."""
     ctx = click.get_current_context()
     meta = ctx.meta.get(_META, {})
-    opts = dict(ctx.find_root().obj or {})
-    opts.update({k: v for k, v in meta.get("globals", {}).items() if v is not None})
-    for name in GLOBAL_NAMES:
-        value = kwargs.pop(name, None)
-        if value is not None:
-            opts[name] = value
+    inv = make_invocation(merged_globals(kwargs, meta.get("globals", {})))
     found = dict(meta.get("filters", {}))
     if filters:
         for name in FILTER_NAMES:
             value = kwargs.pop(name, None)
             if value not in (None, ()):
                 found[name] = value
-    return opts, found
-
-
-def _settings(opts: dict[str, Any]) -> Any:
-    from kmscli.settings import load_settings
-
-    return load_settings(settings_overrides({**opts, "output": None}))
+    return inv, found
 
 
 def _context_pairs(values: Iterable[str]) -> list[tuple[str, str]]:
@@ -129,7 +110,7 @@ def _context_pairs(values: Iterable[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _source(opts: dict[str, Any], found: dict[str, Any]) -> tuple[Path, Filters, dict[str, str]]:
+def _source(inv: Invocation, found: dict[str, Any]) -> tuple[Path, Filters, dict[str, str]]:
     """The log to read, the filters, and key id -> alias names for display."""
     now = dt.datetime.now(dt.UTC)
     key_id = found.get("key_id")
@@ -141,9 +122,7 @@ def _source(opts: dict[str, Any], found: dict[str, Any]) -> tuple[Path, Filters,
         if found.get("log_file"):
             target = Path(found["log_file"])
         else:
-            from kmscli.service.features import auditops
-
-            settings = _settings(opts)
+            settings = inv.settings
             target = auditops.audit_folder(settings)
             aliases = auditops.alias_names(settings)
             if key_id:
@@ -192,11 +171,11 @@ class _Bytes:
 class EventWriter:
     """Writes a stream of (raw line, event) in one output format, a block at a time."""
 
-    def __init__(self, fmt: str, opts: dict[str, Any], aliases: dict[str, str]) -> None:
+    def __init__(self, fmt: str, inv: Invocation, aliases: dict[str, str]) -> None:
         self.fmt = fmt
         self.aliases = aliases
-        self.color = use_color(opts)
-        self.query = opts.get("query")
+        self.color = use_color(inv)
+        self.query = inv.options.get("query")
         if self.query and fmt not in ("json", "jsonl"):
             raise UsageError("--query works with --output json or jsonl for audit queries")
         self.out = _Bytes()
@@ -291,8 +270,8 @@ class EventWriter:
         self.out.flush()
 
 
-def _default_format(opts: dict[str, Any], tty: str, piped: str, allowed: tuple[str, ...]) -> str:
-    fmt = opts.get("output")
+def _default_format(inv: Invocation, tty: str, piped: str, allowed: tuple[str, ...]) -> str:
+    fmt = inv.options.get("output")
     if not fmt:
         return tty if sys.stdout.isatty() else piped
     if fmt not in allowed:  # given to the root command, whose choices differ
@@ -322,7 +301,7 @@ def _no_cycle_collection() -> None:
     gc.disable()
 
 
-class AuditGroup(click.Group):
+class AuditGroup(Group):
     """``kmscli audit`` queries; its subcommands verify, summarise and follow."""
 
 
@@ -337,23 +316,20 @@ def audit(ctx: click.Context, max_items: int | None, **kwargs: Any) -> None:
     On a terminal the default view is a table; when piped, JSON lines. `--output json` prints one
     JSON array. Filters combine with AND; repeated --event-name values combine with OR.
     """
-    opts, found = _merged(kwargs)
+    inv, found = _merged(kwargs)
     if ctx.invoked_subcommand is not None:
-        ctx.meta[_META] = {"globals": opts, "filters": found}
+        ctx.meta[_META] = {"globals": inv.options, "filters": found}
         if max_items is not None:
             ctx.meta[_META]["max_items"] = max_items
         return
-    fmt = _default_format(opts, "table", "jsonl", QUERY_FORMATS)
-    target, filters, aliases = _source(opts, found)
-    writer = EventWriter(fmt, opts, aliases)
+    fmt = _default_format(inv, "table", "jsonl", QUERY_FORMATS)
+    target, filters, aliases = _source(inv, found)
+    writer = EventWriter(fmt, inv, aliases)
     stats = ScanStats()
     _no_cycle_collection()
     remaining = max_items
-    paths = log_paths(target)
-    raw = fmt in ("json", "jsonl") and not opts.get("query")
-    batches: Iterable[list[Any]] = (
-        scan_raw_batches(paths, filters, stats) if raw else scan_batches(paths, filters, stats)
-    )
+    raw = fmt in ("json", "jsonl") and not inv.options.get("query")
+    batches: Iterable[list[Any]] = auditops.query_batches(target, filters, stats, raw=raw)
     for batch in batches:
         if remaining is not None:
             batch = batch[:remaining]
@@ -382,14 +358,13 @@ def verify(repair: bool, checkpoint_file: str | None, **kwargs: Any) -> None:
     (edited, deleted, reordered, inserted, torn, truncated, padding, folder, state). Exits 1 when
     anything is found."""
     from kmscli.cli.prompt import tty_prompt
-    from kmscli.service.features import auditops
 
-    opts, found = _merged(kwargs, filters=False)
+    inv, found = _merged(kwargs, filters=False)
     if found:
         raise UsageError("audit verify takes no filters: it always checks the whole log")
     statement = _read_checkpoint(checkpoint_file) if checkpoint_file is not None else None
-    report = auditops.verify(_settings(opts), tty_prompt(), repair=repair, checkpoint=statement)
-    fmt = opts.get("output") or "text"
+    report = auditops.verify(inv.settings, inv.sources, tty_prompt(), repair=repair, checkpoint=statement)
+    fmt = inv.options.get("output") or "text"
     if fmt == "json":
         sys.stdout.write(json.dumps(report.as_dict(), indent=4) + "\n")
     else:
@@ -441,13 +416,12 @@ def checkpoint(**kwargs: Any) -> None:
     FILE` later fails if the log no longer extends it (a rolled-back or cut log)."""
     from kmscli.cli.prompt import tty_prompt
     from kmscli.cli.run import emit
-    from kmscli.service.features import auditops
 
-    opts, found = _merged(kwargs, filters=False)
+    inv, found = _merged(kwargs, filters=False)
     if found:
         raise UsageError("audit checkpoint takes no filters: it states the whole log's head")
-    data = auditops.checkpoint(_settings(opts), tty_prompt())
-    emit(data, opts, _default_format(opts, "json", "json", CHECKPOINT_FORMATS), "AuditCheckpoint")
+    data = auditops.checkpoint(inv.settings, inv.sources, tty_prompt())
+    emit(data, inv, _default_format(inv, "json", "json", CHECKPOINT_FORMATS), "AuditCheckpoint")
 
 
 @audit.command()
@@ -464,18 +438,18 @@ def stats(width: int, **kwargs: Any) -> None:
     """Counts by event, key, principal and error over the selected events, and a per-day chart."""
     from kmscli.audit.stats import collect
 
-    opts, found = _merged(kwargs)
-    target, filters, aliases = _source(opts, found)
+    inv, found = _merged(kwargs)
+    target, filters, aliases = _source(inv, found)
     scan_stats = ScanStats()
     _no_cycle_collection()
-    data = collect((event for _raw, event in scan(log_paths(target), filters, scan_stats)), aliases)
-    fmt = _default_format(opts, "table", "json", (*STATS_FORMATS, "yaml-stream"))
-    if fmt == "table" and not opts.get("query"):
-        _print_stats(data, width, use_color(opts))
+    data = collect(auditops.matching_events(target, filters, scan_stats), aliases)
+    fmt = _default_format(inv, "table", "json", (*STATS_FORMATS, "yaml-stream"))
+    if fmt == "table" and not inv.options.get("query"):
+        _print_stats(data, width, use_color(inv))
     else:
         from kmscli.cli.run import emit
 
-        emit(data, opts, fmt, "AuditStats")
+        emit(data, inv, fmt, "AuditStats")
     _warn_unreadable(scan_stats)
 
 
@@ -538,23 +512,23 @@ def _print_stats(data: dict[str, Any], width: int, color: bool) -> None:
 @audit_globals(QUERY_FORMATS)
 def tail(count: int, follow: bool, poll_interval: float, max_events: int | None, **kwargs: Any) -> None:
     """The latest events; with --follow, new events as they arrive (Ctrl-C stops)."""
-    from kmscli.audit.tail import follow as follow_log
-    from kmscli.audit.tail import last_events
 
-    opts, found = _merged(kwargs)
-    fmt = _default_format(opts, "text", "jsonl", QUERY_FORMATS)
+    inv, found = _merged(kwargs)
+    fmt = _default_format(inv, "text", "jsonl", QUERY_FORMATS)
     if fmt == "json" and follow:
         raise UsageError("--follow writes a stream: use --output jsonl, text or table")
-    target, filters, aliases = _source(opts, found)
-    writer = EventWriter(fmt, opts, aliases)
-    initial, position = last_events(target, filters, count)
+    target, filters, aliases = _source(inv, found)
+    writer = EventWriter(fmt, inv, aliases)
+    initial, position = auditops.latest_events(target, filters, count)
     for raw, event in initial:
         writer.add(raw, event)
     if not follow:
         writer.close()
         return
     writer.flush()
-    for raw, event in follow_log(target, filters, position, poll=poll_interval, max_events=max_events):
+    for raw, event in auditops.follow_events(
+        target, filters, position, poll=poll_interval, max_events=max_events
+    ):
         writer.add(raw, event)
         writer.flush()
     writer.close()

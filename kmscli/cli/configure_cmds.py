@@ -7,11 +7,19 @@ from typing import Any
 
 import click
 
-from kmscli.cli.globals import pop_globals, with_global_options
+from kmscli.cli.globals import Group, pop_globals, with_global_options
 from kmscli.cli.run import emit
+from kmscli.invocation import Invocation
 
 
-@click.group(invoke_without_command=True)
+def _profile(inv: Invocation) -> tuple[str, str]:
+    """(profile name, config file path) for this invocation, without loading the profile."""
+    from kmscli.settings import config_path, profile_name
+
+    return profile_name(inv.options, inv.environ), config_path(inv.environ)
+
+
+@click.group(cls=Group, invoke_without_command=True)
 @with_global_options
 @click.pass_context
 def configure(ctx: click.Context, **kwargs: Any) -> None:
@@ -23,12 +31,11 @@ def configure(ctx: click.Context, **kwargs: Any) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from kmscli.errors import UsageError
-    from kmscli.service.features.configure import KEYS, current_profile, get_value, set_value, validate
+    from kmscli.service.features.configure import KEYS, get_value, set_value, validate
 
-    opts = pop_globals(kwargs)
-    profile = current_profile(opts.get("profile"))
-    for key, (label, _) in KEYS.items():
-        current = get_value(profile, key)
+    profile, path = _profile(pop_globals(kwargs))
+    for key, label in KEYS.items():
+        current = get_value(profile, key, path)
         while True:
             answer = click.prompt(
                 f"{label} [{current if current is not None else 'None'}]",
@@ -45,7 +52,7 @@ def configure(ctx: click.Context, **kwargs: Any) -> None:
                     raise
                 click.echo(f"  {exc.message}", err=True)
                 continue
-            set_value(profile, key, answer)
+            set_value(profile, key, answer, path)
             break
 
 
@@ -54,11 +61,13 @@ def configure(ctx: click.Context, **kwargs: Any) -> None:
 @click.argument("value")
 @with_global_options
 def set_cmd(key: str, value: str, **kwargs: Any) -> None:
-    """Set one setting (region, account_id, output, principal, vault) in the profile."""
-    from kmscli.service.features.configure import current_profile, set_value
+    """Set one setting (region, account_id, output, principal, vault) in the profile.
 
-    opts = pop_globals(kwargs)
-    set_value(current_profile(opts.get("profile")), key, value)
+    The value is checked first: a malformed one (e.g. region `us-east`) is refused with exit 252."""
+    from kmscli.service.features.configure import set_value
+
+    profile, path = _profile(pop_globals(kwargs))
+    set_value(profile, key, value, path)
 
 
 @configure.command("get")
@@ -66,10 +75,10 @@ def set_cmd(key: str, value: str, **kwargs: Any) -> None:
 @with_global_options
 def get_cmd(key: str, **kwargs: Any) -> None:
     """Print one setting of the profile; exit status 1 when it is not set (as aws configure get)."""
-    from kmscli.service.features.configure import current_profile, get_value
+    from kmscli.service.features.configure import get_value
 
-    opts = pop_globals(kwargs)
-    value = get_value(current_profile(opts.get("profile")), key)
+    profile, path = _profile(pop_globals(kwargs))
+    value = get_value(profile, key, path)
     if value is None:
         raise click.exceptions.Exit(1)
     sys.stdout.write(f"{value}\n")
@@ -79,9 +88,10 @@ def get_cmd(key: str, **kwargs: Any) -> None:
 @with_global_options
 def list_cmd(**kwargs: Any) -> None:
     """Show every setting of the profile, its value and where it comes from."""
-    from kmscli.service.features.configure import current_profile, list_values
+    from kmscli.service.features.configure import list_values
 
-    opts = pop_globals(kwargs)
-    overrides = {"region": opts.get("region"), "vault": opts.get("vault")}
-    result = list_values(current_profile(opts.get("profile")), overrides)
-    emit(result, opts, opts.get("output") or "json", "Configuration")
+    inv = pop_globals(kwargs)
+    profile, _ = _profile(inv)
+    overrides = {"region": inv.options.get("region"), "vault": inv.options.get("vault")}
+    result = list_values(profile, overrides, inv.environ)
+    emit(result, inv, inv.output("json"), "Configuration")

@@ -1,41 +1,25 @@
-"""The global options' Click-free parts: their names, ``--query`` checking, colour, settings.
+"""The global options' Click-free parts: building the Invocation, ``--query`` checking, colour.
 
-``kmscli.cli.globals`` declares the options for Click; this module holds what the Click-free fast
-path (``kmscli.cli.fastpath``) needs too, so neither path imports Click for it.
+The options themselves are declared once in ``kmscli.cli.options``; ``kmscli.cli.globals`` turns
+them into Click options. The fast path (``kmscli.cli.fastpath``) and Click both end here, in
+:func:`make_invocation`, so the invocation is resolved the same way whichever parsed it.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
-from kmscli.cli.render import OUTPUT_FORMATS
+from kmscli.cli.options import GLOBAL_NAMES
+from kmscli.invocation import Invocation
 
-#: Value-taking global options: name -> allowed values (None: any text). Mirrors globals.GLOBAL_OPTIONS
-#: (tests/cli/test_fastpath.py checks the two agree).
-GLOBAL_VALUE_OPTIONS: dict[str, tuple[str, ...] | None] = {
-    "--output": OUTPUT_FORMATS,
-    "--query": None,
-    "--region": None,
-    "--profile": None,
-    "--vault": None,
-    "--passphrase-file": None,
-    "--color": ("on", "off", "auto"),
-}
-#: Global flags (no value).
-GLOBAL_FLAGS = ("--debug", "--no-cli-pager")
-GLOBAL_NAMES = (
-    "output",
-    "query",
-    "region",
-    "profile",
-    "vault",
-    "passphrase_file",
-    "debug",
-    "no_cli_pager",
-    "color",
-)
+__all__ = ["GLOBAL_NAMES", "check_query", "make_invocation", "use_color"]
+
+#: The environment the CLI runs in: ``kmscli.__main__.main`` sets it (``os.environ`` by default)
+#: before parsing, so both parsers build their Invocation from the same mapping.
+ENVIRON: list[Mapping[str, str]] = [os.environ]
 
 
 def check_query(query: str) -> None:
@@ -52,15 +36,41 @@ def check_query(query: str) -> None:
         raise UsageError(f"Bad value for --query {query[:200]}: {str(exc)[:300]}") from None
 
 
-def use_color(opts: dict[str, Any], stream: Any = None) -> bool:
+def _check_client_options(options: Mapping[str, Any]) -> None:
+    """Validate the client-mode options; refuse ``--endpoint-url`` until client mode exists."""
+    from kmscli.errors import UsageError, VaultEnvironmentError
+
+    for name in ("cli_read_timeout", "cli_connect_timeout"):
+        value = options.get(name)
+        if value is not None and value < 0:
+            raise UsageError(f"argument --{name.replace('_', '-')}: must be 0 or more seconds, got {value}")
+    url = options.get("endpoint_url")
+    if url is None:
+        return
+    scheme, sep, rest = str(url).partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):
+        raise UsageError(
+            f'Bad value for --endpoint-url "{url}": scheme is missing. '
+            "Must be of the form http://<hostname>/ or https://<hostname>/"
+        )
+    raise VaultEnvironmentError(
+        "--endpoint-url asks for client mode (calling a kmscli server), which is not available in this "
+        "kmscli; nothing was run. Leave out --endpoint-url to use the local vault."
+    )
+
+
+def make_invocation(options: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Invocation:
+    """The Invocation for these global option values (checked) and the CLI's environment."""
+    if options.get("query"):
+        check_query(options["query"])
+    _check_client_options(options)
+    return Invocation(options, ENVIRON[0] if environ is None else environ)
+
+
+def use_color(inv: Invocation, stream: Any = None) -> bool:
     """Colour only on a terminal, never under NO_COLOR, unless --color on/off says otherwise."""
-    choice = opts.get("color") or "auto"
+    choice = inv.options.get("color") or "auto"
     if choice != "auto":
         return bool(choice == "on")
     stream = stream or sys.stdout
-    return bool(stream.isatty()) and not os.environ.get("NO_COLOR")
-
-
-def settings_overrides(opts: dict[str, Any]) -> dict[str, Any]:
-    """The subset of global options that settings.load_settings understands."""
-    return {k: opts.get(k) for k in ("profile", "region", "vault", "passphrase_file", "output")}
+    return bool(stream.isatty()) and not inv.no_color

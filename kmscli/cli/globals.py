@@ -1,4 +1,9 @@
-"""Global options: accepted before the subcommand and, as with the AWS CLI, after it too."""
+"""Global options for Click: accepted before the subcommand and, as with the AWS CLI, after it too.
+
+The options are declared once in ``kmscli.cli.options``; :func:`click_option` turns any
+declaration (global or per operation) into a Click option, and the command classes here expand
+abbreviated long options before Click parses (``options.expand_abbreviations``).
+"""
 
 from __future__ import annotations
 
@@ -7,52 +12,124 @@ from typing import Any, TypeVar
 
 import click
 
-from kmscli.cli.globalopts import GLOBAL_NAMES, check_query, settings_overrides, use_color
-from kmscli.cli.render import OUTPUT_FORMATS
+from kmscli.cli import options as o
+from kmscli.cli.globalopts import GLOBAL_NAMES, check_query, make_invocation, use_color
+from kmscli.invocation import Invocation
 
 __all__ = [
     "GLOBAL_NAMES",
-    "GLOBAL_OPTIONS",
+    "Command",
+    "Group",
+    "add_options",
     "check_query",
+    "click_option",
     "pop_globals",
-    "settings_overrides",
     "use_color",
     "with_global_options",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-GLOBAL_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
-    (
-        ("--output",),
-        {"type": click.Choice(OUTPUT_FORMATS), "help": "Output format: json, text, table or yaml."},
-    ),
-    (("--query",), {"help": "A JMESPath query applied to the result."}),
-    (("--region",), {"help": "Region the keys live in (KMSCLI_REGION; default from the profile)."}),
-    (("--profile",), {"help": "Profile in config.toml (KMSCLI_PROFILE)."}),
-    (("--vault", "vault"), {"help": "Vault folder (KMSCLI_VAULT)."}),
-    (("--passphrase-file",), {"help": "File holding the vault passphrase (KMSCLI_PASSPHRASE_FILE)."}),
-    (("--debug",), {"is_flag": True, "default": None, "help": "Show tracebacks and debug details."}),
-    (("--no-cli-pager",), {"is_flag": True, "default": None, "help": "Never page output."}),
-    (("--color",), {"type": click.Choice(("on", "off", "auto")), "help": "Colour in terminal output."}),
-]
+
+def click_name(opt: o.Opt) -> str:
+    """The Python name Click passes the option's value under."""
+    if opt.target == o.VALUES:
+        return "m_" + opt.name[2:].replace("-", "_")
+    return opt.dest
+
+
+def click_option(opt: o.Opt, *, choices: tuple[str, ...] | None = None, type: Any = None) -> click.Option:
+    """The Click option for a declaration (``choices`` narrows a choice list; ``type`` overrides),
+    as its kind declares it (``options.KINDS``)."""
+    decls, attrs = o.KINDS[opt.kind].click(opt, click, choices or opt.choices, type)
+    return click.Option([*decls, click_name(opt)], help=opt.help, hidden=opt.hidden, **attrs)
+
+
+def add_options(func: F, options: list[click.Option]) -> F:
+    """Attach Click options to a function as ``@click.option`` decorators do (first one listed first)."""
+    params = getattr(func, "__click_params__", None)
+    if params is None:
+        params = []
+        func.__click_params__ = params  # type: ignore[attr-defined]
+    params.extend(reversed(options))
+    return func
 
 
 def with_global_options(func: F) -> F:
     """Add every global option to a command (values given here win over the root group's)."""
-    for decls, attrs in reversed(GLOBAL_OPTIONS):
-        func = click.option(*decls, **attrs)(func)
-    return func
+    return add_options(func, [click_option(opt) for opt in o.GLOBAL_OPTIONS])
 
 
-def pop_globals(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Remove the global options from a command's kwargs and merge them with the root's."""
+def merged_globals(kwargs: dict[str, Any], *layers: dict[str, Any]) -> dict[str, Any]:
+    """Remove the global options from a command's kwargs; merge them over the root's and ``layers``."""
     root = click.get_current_context().find_root().obj or {}
     merged = dict(root)
+    for layer in layers:
+        merged.update({k: v for k, v in layer.items() if v is not None})
     for name in GLOBAL_NAMES:
         value = kwargs.pop(name, None)
         if value is not None:
             merged[name] = value
-    if merged.get("query"):
-        check_query(merged["query"])
     return merged
+
+
+def pop_globals(kwargs: dict[str, Any]) -> Invocation:
+    """The command's Invocation: its global options merged with the root's, and the environment."""
+    return make_invocation(merged_globals(kwargs))
+
+
+# -- abbreviations ---------------------------------------------------------------------------------
+
+
+def long_options(command: click.Command, ctx: click.Context) -> dict[str, bool]:
+    """Long option name -> whether a value follows it, for every option of ``command``."""
+    found: dict[str, bool] = {}
+    for param in command.get_params(ctx):
+        if not isinstance(param, click.Option):
+            continue
+        takes_value = not param.is_flag and not param.count and not getattr(param, "_flag_needs_value", False)
+        for name in (*param.opts, *param.secondary_opts):
+            if name.startswith("--"):
+                found[name] = takes_value
+    return found
+
+
+class Command(click.Command):
+    """A Click command that accepts every unambiguous prefix of its long options."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Expand abbreviated options, then parse as Click does."""
+        return super().parse_args(ctx, o.expand_abbreviations(args, long_options(self, ctx)))
+
+
+class Group(click.Group):
+    """A Click group that accepts every unambiguous prefix of its long options (before its command);
+    its subcommands and subgroups are of these classes too."""
+
+    command_class = Command
+    group_class = type
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Expand abbreviated options up to the subcommand, then parse as Click does; no command
+        at all is a short usage error (exit 252), as the AWS CLI says it, not the whole help."""
+        known = long_options(self, ctx)
+        expanded = o.expand_abbreviations(args, known, stop_at_command=True)
+        if (
+            not self.invoke_without_command
+            and not ctx.resilient_parsing
+            and not _names_command(expanded, known)
+        ):
+            what = "command" if ctx.parent is None else "subcommand"
+            raise click.UsageError(f"the following arguments are required: {what}", ctx)
+        return super().parse_args(ctx, expanded)
+
+
+def _names_command(args: list[str], known: dict[str, bool]) -> bool:
+    """Whether ``args`` (a group's) hold a command, or ask for help or the version instead."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("--help", "-h", "--version") or not arg.startswith("-"):
+            return True
+        i += 2 if known.get(arg) else 1
+    return False

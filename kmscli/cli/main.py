@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from kmscli import __version__
-from kmscli.cli.globals import GLOBAL_NAMES, with_global_options
+from kmscli.cli.globals import GLOBAL_NAMES, Group, with_global_options
 
 #: Commands beyond the KMS API: name -> "module:attribute" (imported only when used).
 EXTRA_COMMANDS: dict[str, str] = {
@@ -30,8 +30,18 @@ def _operation_names() -> dict[str, str]:
     return {command_name(op): op for op in OPERATION_MODULES}
 
 
-class RootGroup(click.Group):
+class RootGroup(Group):
     """Lists KMS operations and extra command groups; builds each only when it is invoked."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Click's, except that an unknown command suggests the closest names (exit 252): the
+        commands are built lazily, so Click's own suggestions (from ``self.commands``) see none."""
+        name = args[0]
+        if self.get_command(ctx, name) is None and not ctx.resilient_parsing and not name.startswith("-"):
+            raise click.exceptions.NoSuchCommand(name, possibilities=self.list_commands(ctx), ctx=ctx)
+        return super().resolve_command(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Every subcommand name, sorted."""

@@ -11,9 +11,17 @@ from typing import Any
 
 import click
 
-from kmscli.cli.globals import pop_globals, with_global_options
+from kmscli.cli import options as o
+from kmscli.cli.globals import (
+    Command,
+    click_name,
+    click_option,
+    long_options,
+    pop_globals,
+    with_global_options,
+)
 from kmscli.cli.request import build_request, command_name, kebab, skeleton
-from kmscli.model import cli_extension, input_members, operation, paginator, shape
+from kmscli.model import operation, shape
 
 __all__ = [
     "OperationCommand",
@@ -44,104 +52,37 @@ class ShapeParam(click.ParamType):
         return [CompletionItem(c) for c in self.choices if c.startswith(incomplete)]
 
 
-class OperationCommand(click.Command):
+class OperationCommand(Command):
     """A command for one KMS operation; list options take several space-separated values."""
 
     def __init__(self, op_name: str, **kwargs: Any) -> None:
         self.op_name = op_name
-        self.list_options = {
-            "--" + kebab(m)
-            for m, spec in input_members(op_name).items()
-            if shape(spec["shape"])["type"] == "list"
-        }
+        self.list_options = {opt.name for opt in o.operation_options(op_name) if opt.kind == o.LIST}
         super().__init__(**kwargs)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        """Rewrite ``--opt a b c`` into ``--opt a --opt b --opt c`` for list options."""
-        out: list[str] = []
-        current: str | None = None
-        for arg in args:
-            if arg.startswith("--"):
-                name = arg.split("=", 1)[0]
-                current = name if name in self.list_options and "=" not in arg else None
-                out.append(arg)
-            elif current is not None and out and out[-1] != current:
-                out.extend((current, arg))
-            else:
-                out.append(arg)
-        return super().parse_args(ctx, out)
-
-
-def _param_name(member: str) -> str:
-    return "m_" + kebab(member).replace("-", "_")
+        """Rewrite ``--opt a b c`` into ``--opt a --opt b --opt c`` for list options (after
+        expanding abbreviations, so ``--tag-k a b`` is a list too)."""
+        args = o.expand_abbreviations(args, long_options(self, ctx))
+        return click.Command.parse_args(self, ctx, o.repeat_list_options(args, self.list_options))
 
 
 def build_command(op_name: str) -> click.Command:
-    """The Click command for one operation, generated from the model."""
+    """The Click command for one operation, from its declaration (``options.operation_options``)."""
     from kmscli.cli.run import run_operation
 
-    members = input_members(op_name)
-    pag = paginator(op_name)
-    hidden = {pag["input_token"], pag["limit_key"]} if pag else set()
-    decls: list[click.Parameter] = []
-    for member, spec in members.items():
-        sh = shape(spec["shape"])
-        flag = kebab(member)
-        required = member in shape(operation(op_name)["input"]).get("required", [])
-        help_text = spec.get("doc", "") + (" [required]" if required else "")
-        if sh["type"] == "boolean":
-            decls.append(
-                click.Option(
-                    [f"--{flag}/--no-{flag}", _param_name(member)],
-                    default=None,
-                    help=help_text,
-                    hidden=member in hidden,
-                )
-            )
-        else:
-            decls.append(
-                click.Option(
-                    [f"--{flag}", _param_name(member)],
-                    type=ShapeParam(spec["shape"]),
-                    multiple=sh["type"] == "list",
-                    default=None,
-                    help=help_text,
-                    hidden=member in hidden,
-                )
-            )
-    if pag:
-        decls += [
-            click.Option(["--max-items"], type=int, help="Total number of items to return."),
-            click.Option(["--page-size"], type=int, help="Number of items fetched per service call."),
-            click.Option(["--starting-token"], help="A NextToken from a previous truncated response."),
-            click.Option(["--no-paginate"], is_flag=True, default=False, help="Make one service call only."),
-        ]
-    if member_to_file := cli_extension(op_name).get("outfile"):
-        decls.append(
-            click.Option(
-                ["--outfile"],
-                type=click.Path(dir_okay=False),
-                help=f"Write {member_to_file} (raw bytes) to this file instead of printing it.",
-            )
-        )
-    decls += [
-        click.Option(
-            ["--cli-input-json"], help="Read the request from JSON (file:// allowed); options override it."
-        ),
-        click.Option(
-            ["--generate-cli-skeleton"],
-            type=click.Choice(["input", "output"]),
-            is_flag=False,
-            flag_value="input",
-            help="Print a JSON skeleton of the request (or output) and exit.",
-        ),
+    declared = o.operation_options(op_name)
+    decls: list[click.Parameter] = [
+        click_option(opt, type=ShapeParam(opt.shape) if opt.shape and opt.kind != o.BOOL else None)
+        for opt in declared
     ]
+    members = [opt for opt in declared if opt.target == o.VALUES]
 
     @with_global_options
     def callback(**kwargs: Any) -> None:
-        opts = pop_globals(kwargs)
-        values = {m: kwargs.pop(_param_name(m), None) for m in members}
-        run_operation(op_name, values, kwargs, opts)
+        inv = pop_globals(kwargs)
+        values = {opt.dest: kwargs.pop(click_name(opt), None) for opt in members}
+        run_operation(op_name, values, kwargs, inv)
 
     cmd = OperationCommand(
         op_name,

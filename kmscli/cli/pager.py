@@ -1,51 +1,44 @@
-"""Output paging: long output on a terminal goes through KMSCLI_PAGER / PAGER unless --no-cli-pager.
+"""Output paging: long output on a terminal goes through the Invocation's pager unless --no-cli-pager.
 
-As with the AWS CLI v2's ``AWS_PAGER``: ``KMSCLI_PAGER`` wins over ``PAGER``; an empty value turns
-paging off; the default is ``less -FRX`` (``LESS=FRX`` is set when ``LESS`` is unset, so a short
-result does not leave the user in the pager). A pager that cannot start is skipped, not fatal.
+The pager is ``KMSCLI_PAGER``, then ``AWS_PAGER`` (as the AWS CLI v2 reads it), then ``PAGER``,
+then ``less -FRX`` (``kmscli.invocation.pager_from``); an empty value turns paging off.
+``LESS=FRX`` is set when ``LESS`` is unset, so a short result does not leave the user in the
+pager. A pager that cannot start is skipped, not fatal.
 """
 
 from __future__ import annotations
 
-import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
-DEFAULT_PAGER = "less -FRX"
+from kmscli.invocation import Invocation
 
 
-def pager_command() -> str:
-    """The pager to use: KMSCLI_PAGER, then PAGER, then ``less -FRX`` ("" means no paging)."""
-    for name in ("KMSCLI_PAGER", "PAGER"):
-        if name in os.environ:
-            return os.environ[name].strip()
-    return DEFAULT_PAGER
-
-
-def should_page(text: str, opts: dict[str, Any], stream: Any = None) -> bool:
+def should_page(text: str, inv: Invocation, stream: Any = None) -> bool:
     """Page only on a terminal, without --no-cli-pager, when the text is taller than the screen."""
     stream = stream or sys.stdout
     try:
         tty = bool(stream.isatty())
     except (AttributeError, ValueError):
         tty = False
-    if opts.get("no_cli_pager") or not tty or not pager_command():
+    if inv.options.get("no_cli_pager") or not tty or not inv.pager:
         return False
     import shutil  # only on a terminal: shutil loads zlib, bz2 and lzma, a cost on every piped call
 
     return text.count("\n") >= shutil.get_terminal_size().lines
 
 
-def page_or_write(text: str, opts: dict[str, Any]) -> None:
+def page_or_write(text: str, inv: Invocation) -> None:
     """Write ``text`` to stdout, through a pager when on a TTY and longer than the screen."""
-    if not should_page(text, opts):
+    if not should_page(text, inv):
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    run_pager(pager_command(), text)
+    run_pager(inv.pager, text, inv.environ)
 
 
-def run_pager(command: str, text: str) -> None:
+def run_pager(command: str, text: str, environ: Mapping[str, str]) -> None:
     """Feed ``text`` to the pager; fall back to stdout when it cannot start."""
     import shlex
     import subprocess
@@ -54,7 +47,7 @@ def run_pager(command: str, text: str) -> None:
         argv = shlex.split(command)
     except ValueError:
         argv = []
-    env = dict(os.environ)
+    env = dict(environ)
     env.setdefault("LESS", "FRX")
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, env=env)

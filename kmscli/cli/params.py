@@ -1,7 +1,8 @@
 """Parsing parameter values the way the AWS CLI v2 does.
 
-Blobs take base64 text or ``fileb://PATH`` (raw bytes, ``fileb:///dev/stdin`` works); any value
-takes ``file://PATH`` (text). Maps and structures take JSON or shorthand (``k1=v1,k2=v2``,
+Blobs take base64 text or ``fileb://PATH`` (raw bytes, ``fileb:///dev/stdin`` works); with
+``--cli-binary-format raw-in-base64-out`` (``raw_blobs``) a blob given as text is those characters'
+UTF-8 bytes, as in the AWS CLI v2. Any value takes ``file://PATH`` (text). Maps and structures take JSON or shorthand (``k1=v1,k2=v2``,
 ``Key={a=b}``, ``Key=[a,b]``); lists take JSON or space-separated values.
 """
 
@@ -186,12 +187,15 @@ def _json(text: str, option: str) -> Any:
         ) from None
 
 
-def decode_blob(value: str, option: str) -> bytes:
-    """A blob given as text: ``fileb://`` raw bytes, else base64 (``file://`` reads the base64 text)."""
+def decode_blob(value: str, option: str, raw_blobs: bool = False) -> bytes:
+    """A blob given as text: ``fileb://`` raw bytes, else base64 (``file://`` reads the base64 text);
+    with ``raw_blobs`` the text itself (UTF-8)."""
     if value.startswith("fileb://"):
         data = read_param_file(value[8:], True, option)
         assert isinstance(data, bytes)
         return data
+    if raw_blobs:
+        return _text(load_text(value, option), option).encode("utf-8")
     text = load_text(value, option).strip()
     try:
         return base64.b64decode(text, validate=True)
@@ -214,7 +218,7 @@ def parse_timestamp(value: str, option: str) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def coerce(shape_name: str, value: Any, option: str) -> Any:
+def coerce(shape_name: str, value: Any, option: str, raw_blobs: bool = False) -> Any:
     """Convert a parsed (JSON or shorthand) value to the types the shape asks for."""
     if value is None:  # botocore: "Invalid type for parameter ..., value: None" (e.g. a skeleton's blob)
         raise UsageError(f"Error parsing parameter '{option}': invalid type for {shape_name}, value: None")
@@ -230,15 +234,15 @@ def coerce(shape_name: str, value: Any, option: str) -> Any:
                 raise UsageError(
                     f"Error parsing parameter '{option}': unknown key '{key}'; valid keys: {', '.join(members)}"
                 )
-            out[key] = coerce(members[key]["shape"], item, option)
+            out[key] = coerce(members[key]["shape"], item, option, raw_blobs)
         return out
     if kind == "list":
         items = value if isinstance(value, list) else [value]
-        return [coerce(sh["member"], item, option) for item in items]
+        return [coerce(sh["member"], item, option, raw_blobs) for item in items]
     if kind == "map":
         if not isinstance(value, dict):
             raise UsageError(f"Error parsing parameter '{option}': expected key=value pairs or a JSON object")
-        return {_text(str(k), option): coerce(sh["value"], v, option) for k, v in value.items()}
+        return {_text(str(k), option): coerce(sh["value"], v, option, raw_blobs) for k, v in value.items()}
     if kind == "integer":
         try:
             return int(value)
@@ -253,7 +257,7 @@ def coerce(shape_name: str, value: Any, option: str) -> Any:
             return str(value).lower() == "true"
         raise UsageError(f"Error parsing parameter '{option}': expected true or false, got {value!r}")
     if kind == "blob":
-        return decode_blob(str(value), option) if not isinstance(value, bytes) else value
+        return decode_blob(str(value), option, raw_blobs) if not isinstance(value, bytes) else value
     if kind == "timestamp":
         return parse_timestamp(str(value), option)
     if not isinstance(value, str):
@@ -270,7 +274,7 @@ def _text(value: str, option: str) -> str:
     return value
 
 
-def parse_value(shape_name: str, raw: str | tuple[str, ...], option: str) -> Any:
+def parse_value(shape_name: str, raw: str | tuple[str, ...], option: str, raw_blobs: bool = False) -> Any:
     """Turn one option's command-line text into a request value of ``shape_name``."""
     sh = shape(shape_name)
     kind = sh["type"]
@@ -279,18 +283,18 @@ def parse_value(shape_name: str, raw: str | tuple[str, ...], option: str) -> Any
         if len(tokens) == 1:
             text = load_text(tokens[0], option)
             if text.lstrip().startswith("["):
-                return coerce(shape_name, _json(text, option), option)
+                return coerce(shape_name, _json(text, option), option, raw_blobs)
             tokens = [text]
         member = shape(sh["member"])
         if member["type"] == "structure":
             items = [_json(t, option) if _is_json(t) else parse_shorthand(t, option) for t in tokens]
-            return coerce(shape_name, items, option)
-        return coerce(shape_name, tokens, option)
+            return coerce(shape_name, items, option, raw_blobs)
+        return coerce(shape_name, tokens, option, raw_blobs)
     assert isinstance(raw, str)
     if kind == "blob":
-        return decode_blob(raw, option)
+        return decode_blob(raw, option, raw_blobs)
     text = load_text(raw, option)
     if kind in ("map", "structure"):
         parsed = _json(text, option) if _is_json(text) else parse_shorthand(text, option)
-        return coerce(shape_name, parsed, option)
-    return coerce(shape_name, text, option)
+        return coerce(shape_name, parsed, option, raw_blobs)
+    return coerce(shape_name, text, option, raw_blobs)

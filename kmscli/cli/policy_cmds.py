@@ -13,40 +13,40 @@ from typing import Any
 
 import click
 
-from kmscli.cli.globals import pop_globals, settings_overrides, use_color, with_global_options
+from kmscli.cli.globals import Group, pop_globals, use_color, with_global_options
 from kmscli.cli.run import emit
 from kmscli.errors import UsageError
+from kmscli.invocation import Invocation
 
 
-def _context(opts: dict[str, Any]) -> tuple[Any, Any]:
+def _context(inv: Invocation) -> tuple[Any, Any]:
     from kmscli.cli.prompt import tty_prompt
     from kmscli.service.features.session import open_service
-    from kmscli.settings import load_settings
 
-    settings = load_settings(settings_overrides(opts))
-    return settings, open_service(settings, tty_prompt())
+    settings = inv.settings
+    return settings, open_service(settings, inv.sources, tty_prompt())
 
 
-def _rich_wanted(opts: dict[str, Any]) -> bool:
-    if opts.get("query"):
+def _rich_wanted(inv: Invocation) -> bool:
+    if inv.options.get("query"):
         return False
-    fmt = opts.get("output")
+    fmt = inv.options.get("output")
     return fmt == "table" or (fmt is None and sys.stdout.isatty())
 
 
-def _output(data: dict[str, Any], opts: dict[str, Any], settings: Any, view: Any, title: str) -> None:
-    if _rich_wanted(opts):
+def _output(data: dict[str, Any], inv: Invocation, settings: Any, view: Any, title: str) -> None:
+    if _rich_wanted(inv):
         from rich.console import Console
 
         console = Console(
             file=sys.stdout,
-            force_terminal=use_color(opts),
-            no_color=not use_color(opts),
+            force_terminal=use_color(inv),
+            no_color=not use_color(inv),
             width=None if sys.stdout.isatty() else 120,
         )
         view(console, data)
     else:
-        emit(data, opts, opts.get("output") or settings.output, title)
+        emit(data, inv, inv.output(), title)
 
 
 def _parse_map(text: str, option: str) -> dict[str, str]:
@@ -242,7 +242,7 @@ def _lint_view(console: Any, data: dict[str, Any]) -> None:
 # -- commands ----------------------------------------------------------------------------------------
 
 
-@click.group()
+@click.group(cls=Group)
 def policy() -> None:
     """Inspect key policies and grants: show, simulate, who-can, lint (beyond AWS)."""
 
@@ -254,9 +254,9 @@ def show(key_id: str, **kwargs: Any) -> None:
     """Render a key's policy and grants: who, what, conditions, effect, administrators vs users."""
     from kmscli.service.features import policy_inspect
 
-    opts = pop_globals(kwargs)
-    settings, ctx = _context(opts)
-    _output(policy_inspect.show(ctx, key_id), opts, settings, _show_view, "Policy")
+    inv = pop_globals(kwargs)
+    settings, ctx = _context(inv)
+    _output(policy_inspect.show(ctx, key_id), inv, settings, _show_view, "Policy")
 
 
 @policy.command()
@@ -289,7 +289,7 @@ def simulate(
     """Decide a call exactly as kmscli would, without making it. Exit 0 allowed, 1 denied."""
     from kmscli.service.features import policy_inspect
 
-    opts = pop_globals(kwargs)
+    inv = pop_globals(kwargs)
     context = _parse_map(encryption_context, "--encryption-context") if encryption_context else None
     extra: dict[str, str] = {}
     for item in condition_keys:
@@ -297,7 +297,7 @@ def simulate(
         if not sep or not key:
             raise UsageError(f"Error parsing parameter '--condition': expected KEY=VALUE, got {item!r}")
         extra[key] = value
-    settings, ctx = _context(opts)
+    settings, ctx = _context(inv)
     data = policy_inspect.simulate(
         ctx,
         key_id,
@@ -309,7 +309,7 @@ def simulate(
         encryption_algorithm=encryption_algorithm,
         conditions=extra,
     )
-    _output(data, opts, settings, _simulate_view, "Simulation")
+    _output(data, inv, settings, _simulate_view, "Simulation")
     if data["Decision"] != "Allowed":
         raise click.exceptions.Exit(1)
 
@@ -322,9 +322,9 @@ def who_can(key_id: str, action: str, **kwargs: Any) -> None:
     """List every principal the policy and grants allow an action for, and who is explicitly denied."""
     from kmscli.service.features import policy_inspect
 
-    opts = pop_globals(kwargs)
-    settings, ctx = _context(opts)
-    _output(policy_inspect.who_can(ctx, key_id, action), opts, settings, _who_can_view, "WhoCan")
+    inv = pop_globals(kwargs)
+    settings, ctx = _context(inv)
+    _output(policy_inspect.who_can(ctx, key_id, action), inv, settings, _who_can_view, "WhoCan")
 
 
 @policy.command()
@@ -336,17 +336,15 @@ def lint(key_id: str | None, policy_doc: str | None, **kwargs: Any) -> None:
     from kmscli.cli.params import load_text
     from kmscli.service.features import policy_inspect
 
-    opts = pop_globals(kwargs)
+    inv = pop_globals(kwargs)
     if (key_id is None) == (policy_doc is None):
         raise UsageError("give exactly one of --key-id and --policy")
     if key_id is not None:
-        settings, ctx = _context(opts)
+        settings, ctx = _context(inv)
         data = policy_inspect.lint_key(ctx, key_id)
     else:
-        from kmscli.settings import load_settings
-
-        settings = load_settings(settings_overrides(opts))
+        settings = inv.settings
         data = policy_inspect.lint_text(load_text(str(policy_doc), "--policy"))
-    _output(data, opts, settings, _lint_view, "Lint")
+    _output(data, inv, settings, _lint_view, "Lint")
     if data["Errors"]:
         raise click.exceptions.Exit(1)

@@ -2,17 +2,18 @@
 
 Usage from any command::
 
-    with progress_bar("Backing up", opts) as advance:
+    with progress_bar("Backing up", inv) as advance:
         service_call(..., progress=advance)      # advance(done, total)
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from kmscli.invocation import Invocation
 
 Advance = Callable[[int, int], None]
 
@@ -21,23 +22,21 @@ def _noop(done: int, total: int) -> None:
     pass
 
 
-def progress_enabled(stream: Any = None) -> bool:
-    """Whether to draw: stderr is a terminal and KMSCLI_NO_PROGRESS is not set."""
+def progress_enabled(stream: Any = None, inv: Invocation | None = None) -> bool:
+    """Whether to draw: stderr is a terminal and KMSCLI_NO_PROGRESS is not set (``inv.no_progress``)."""
     stream = stream or sys.stderr
     try:
         tty = bool(stream.isatty())
     except (AttributeError, ValueError):
         tty = False
-    return tty and not os.environ.get("KMSCLI_NO_PROGRESS")
+    return tty and not (inv is not None and inv.no_progress)
 
 
 @contextlib.contextmanager
-def progress_bar(
-    description: str, opts: dict[str, Any] | None = None, stream: Any = None
-) -> Iterator[Advance]:
+def progress_bar(description: str, inv: Invocation | None = None, stream: Any = None) -> Iterator[Advance]:
     """Yield ``advance(done, total)``; draws a transient bar on stderr only on a terminal."""
     stream = stream or sys.stderr
-    if not progress_enabled(stream):
+    if not progress_enabled(stream, inv):
         yield _noop
         return
     from rich.console import Console
@@ -45,7 +44,7 @@ def progress_bar(
 
     from kmscli.cli.globals import use_color
 
-    console = Console(file=stream, no_color=not use_color(opts or {}, stream))
+    console = Console(file=stream, no_color=inv is not None and not use_color(inv, stream))
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

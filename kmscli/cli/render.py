@@ -7,8 +7,6 @@ import datetime as dt
 import json
 from typing import IO, Any
 
-OUTPUT_FORMATS = ("json", "text", "table", "yaml", "yaml-stream")
-
 
 def jsonable(value: Any) -> Any:
     """Blobs to base64, timestamps to ISO 8601, recursively."""

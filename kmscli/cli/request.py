@@ -71,15 +71,20 @@ def skeleton(op_name: str, which: str) -> dict[str, Any]:
     return result
 
 
-def build_request(op_name: str, values: dict[str, Any], input_json: str | None) -> dict[str, Any]:
-    """Merge ``--cli-input-json`` with explicit options (which win) into a typed request."""
+def build_request(
+    op_name: str, values: dict[str, Any], input_json: str | None, *, raw_blobs: bool = False
+) -> dict[str, Any]:
+    """Merge ``--cli-input-json`` with explicit options (which win) into a typed request; with
+    ``raw_blobs`` (``--cli-binary-format raw-in-base64-out``) blob text is taken as raw UTF-8."""
     try:
-        return _build_request(op_name, values, input_json)
+        return _build_request(op_name, values, input_json, raw_blobs)
     except RecursionError:  # JSON or shorthand nested thousands deep: refuse, do not crash
         raise UsageError("Error parsing parameters: a value is nested too deeply") from None
 
 
-def _build_request(op_name: str, values: dict[str, Any], input_json: str | None) -> dict[str, Any]:
+def _build_request(
+    op_name: str, values: dict[str, Any], input_json: str | None, raw_blobs: bool
+) -> dict[str, Any]:
     members = input_members(op_name)
     request: dict[str, Any] = {}
     if input_json:
@@ -93,7 +98,7 @@ def _build_request(op_name: str, values: dict[str, Any], input_json: str | None)
         for key, value in doc.items():
             if key not in members:
                 raise UsageError(f'Unknown parameter in input: "{key}", must be one of: {", ".join(members)}')
-            request[key] = params.coerce(members[key]["shape"], value, "--cli-input-json")
+            request[key] = params.coerce(members[key]["shape"], value, "--cli-input-json", raw_blobs)
     for member, spec in members.items():
         raw = values.get(member)
         if raw is None or raw == ():
@@ -102,7 +107,7 @@ def _build_request(op_name: str, values: dict[str, Any], input_json: str | None)
         if isinstance(raw, bool):
             request[member] = raw
         else:
-            request[member] = params.parse_value(spec["shape"], raw, option)
+            request[member] = params.parse_value(spec["shape"], raw, option, raw_blobs)
     missing = [
         "--" + kebab(m) for m in shape(operation(op_name)["input"]).get("required", []) if m not in request
     ]

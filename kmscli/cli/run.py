@@ -9,20 +9,22 @@ import sys
 from typing import Any
 
 from kmscli.cli import render
-from kmscli.cli.globalopts import settings_overrides, use_color
-from kmscli.errors import KmscliError, KMSError, UsageError
+from kmscli.cli.globalopts import use_color
+from kmscli.errors import KmscliError, UsageError
+from kmscli.invocation import Invocation
 from kmscli.model import paginator
 
 
-def emit(data: Any, opts: dict[str, Any], fmt: str, title: str = "") -> None:
+def emit(data: Any, inv: Invocation, fmt: str, title: str = "") -> None:
     """Apply ``--query`` and write ``data`` to stdout in the chosen format."""
-    if data == {} and not opts.get("query"):
+    query = inv.options.get("query")
+    if data == {} and not query:
         return  # the AWS CLI prints nothing for an empty response
-    data = render.apply_query(render.jsonable(data), opts.get("query"))
-    text = render.render(data, fmt, title=title, color=use_color(opts))
+    data = render.apply_query(render.jsonable(data), query)
+    text = render.render(data, fmt, title=title, color=use_color(inv))
     from kmscli.cli.pager import page_or_write
 
-    page_or_write(text, opts)
+    page_or_write(text, inv)
 
 
 def _decode_token(token: str) -> dict[str, Any]:
@@ -99,47 +101,47 @@ def paginate(call: Any, op_name: str, request: dict[str, Any], extra: dict[str, 
     return result
 
 
-def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], opts: dict[str, Any]) -> None:
+def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], inv: Invocation) -> None:
     """Build the request, call the service and print the result."""
     from kmscli.cli.request import build_request, skeleton
-    from kmscli.settings import load_settings
 
     if extra.get("generate_cli_skeleton") == "input":  # required options are not enforced
         sys.stdout.write(json.dumps(skeleton(op_name, "input"), indent=4) + "\n")
         return
-    request = build_request(op_name, values, extra.get("cli_input_json"))
-    settings = load_settings(settings_overrides(opts))
-    fmt = opts.get("output") or settings.output
+    raw_blobs = inv.options.get("cli_binary_format") == "raw-in-base64-out"
+    request = build_request(op_name, values, extra.get("cli_input_json"), raw_blobs=raw_blobs)
+    settings = inv.settings
+    fmt = inv.output()
     if extra.get("generate_cli_skeleton") == "output":  # as the AWS CLI: validate, then a stubbed call
+        from kmscli.errors import KMSError
         from kmscli.model import operation
         from kmscli.service.pipeline.validate import validate_request
 
         try:
             validate_request(operation(op_name)["input"], request)
         except KMSError as exc:
-            exc.operation = op_name  # type: ignore[attr-defined]
+            exc.for_operation(op_name)
             raise
-        emit(skeleton(op_name, "output"), opts, fmt, title=op_name)
+        emit(skeleton(op_name, "output"), inv, fmt, title=op_name)
         return
     from kmscli.cli.prompt import tty_prompt
     from kmscli.service.features.session import open_service
 
-    ctx = open_service(settings, tty_prompt())
+    ctx = open_service(settings, inv.sources, tty_prompt())
     from kmscli.service.pipeline.core import invoke
 
     def call(name: str, req: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return invoke(ctx, name, req)
-        except KMSError as exc:
-            exc.operation = name  # type: ignore[attr-defined]
-            raise
+        return invoke(ctx, name, req)
 
-    if paginator(op_name) and not extra.get("no_paginate"):
+    pag = paginator(op_name)
+    if pag and not inv.options.get("no_paginate"):
         result = paginate(call, op_name, request, extra)
     else:
+        if pag and extra.get("page_size") is not None:  # one call, of that size (the AWS CLI's Limit)
+            request[pag["limit_key"]] = extra["page_size"]
         result = call(op_name, request)
     _write_outfile(op_name, result, extra.get("outfile"))
-    emit(result, opts, fmt, title=op_name)
+    emit(result, inv, fmt, title=op_name)
 
 
 def _write_outfile(op_name: str, result: dict[str, Any], path: str | None) -> None:

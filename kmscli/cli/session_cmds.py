@@ -7,18 +7,12 @@ from typing import Any
 
 import click
 
-from kmscli.cli.globals import pop_globals, settings_overrides, with_global_options
+from kmscli.cli.globals import Command, pop_globals, with_global_options
 from kmscli.cli.run import emit
 from kmscli.errors import UsageError
 
 
-def _settings(opts: dict[str, Any]) -> Any:
-    from kmscli.settings import load_settings
-
-    return load_settings(settings_overrides(opts))
-
-
-@click.command()
+@click.command(cls=Command)
 @click.option("--raw", is_flag=True, help="Print only the session token.")
 @click.option(
     "--ttl", default="15m", show_default=True, help="Session lifetime: 900, 90s, 15m, 2h, 1h30m (max 7d)."
@@ -34,13 +28,12 @@ def unlock(raw: bool, ttl: str, **kwargs: Any) -> None:
     from kmscli.service.features.sessionops import unlock_session
     from kmscli.vault.sessions import parse_ttl
 
-    opts = pop_globals(kwargs)
+    inv = pop_globals(kwargs)
     try:
         lifetime = parse_ttl(ttl)
     except ValueError as exc:
         raise UsageError(f"argument --ttl: {exc}") from None
-    settings = _settings(opts)
-    token, info = unlock_session(settings, tty_prompt(), lifetime)
+    token, info = unlock_session(inv.settings, inv.sources, tty_prompt(), lifetime)
     if raw:
         sys.stdout.write(token + "\n")
     else:
@@ -51,7 +44,7 @@ def unlock(raw: bool, ttl: str, **kwargs: Any) -> None:
         )
 
 
-@click.command()
+@click.command(cls=Command)
 @with_global_options
 def lock(**kwargs: Any) -> None:
     """End every session of the vault.
@@ -61,6 +54,5 @@ def lock(**kwargs: Any) -> None:
     """
     from kmscli.service.features.sessionops import lock_sessions
 
-    opts = pop_globals(kwargs)
-    settings = _settings(opts)
-    emit(lock_sessions(settings), opts, opts.get("output") or settings.output, "Lock")
+    inv = pop_globals(kwargs)
+    emit(lock_sessions(inv.settings, inv.sources), inv, inv.output(), "Lock")

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 
-from kmscli.cli.globals import pop_globals, settings_overrides, with_global_options
+from kmscli.cli.globals import Group, pop_globals, with_global_options
 from kmscli.cli.prompt import tty_prompt
 from kmscli.cli.run import emit
+from kmscli.invocation import Invocation
 
 KDF_OPTIONS = [
     click.option("--kdf-memory-kib", type=int, help="Argon2id memory in KiB (default 65536; test floor 8)."),
     click.option("--kdf-iterations", type=int, help="Argon2id passes (default 3; test floor 1)."),
     click.option("--kdf-parallelism", type=int, help="Argon2id lanes (default 4; test floor 1)."),
 ]
+
+
+def new_passphrase_file_option(help_text: str) -> Any:
+    """``--new-passphrase-file`` (change-passphrase, export-key); KMSCLI_NEW_PASSPHRASE wins over it."""
+    return click.option("--new-passphrase-file", type=click.Path(dir_okay=False), help=help_text)
 
 
 def kdf_options(func: Any) -> Any:
@@ -31,13 +36,7 @@ def _kdf(kwargs: dict[str, Any]) -> dict[str, int]:
     return {target: kwargs.pop(name) for name, target in names.items() if kwargs.get(name) is not None}
 
 
-def _settings(opts: dict[str, Any]) -> Any:
-    from kmscli.settings import load_settings
-
-    return load_settings(settings_overrides(opts))
-
-
-@click.group()
+@click.group(cls=Group)
 def vault() -> None:
     """Create and manage the vault that holds the keys."""
 
@@ -50,11 +49,9 @@ def init(**kwargs: Any) -> None:
     KMSCLI_PASSPHRASE_FILE / --passphrase-file, or a prompt asked twice."""
     from kmscli.service.features.vaultops import init_vault
 
-    opts = pop_globals(kwargs)
-    settings = _settings(opts)
-    emit(
-        init_vault(settings, tty_prompt(), _kdf(kwargs)), opts, opts.get("output") or settings.output, "Vault"
-    )
+    inv = pop_globals(kwargs)
+    settings = inv.settings
+    emit(init_vault(settings, inv.sources, tty_prompt(), _kdf(kwargs)), inv, inv.output(), "Vault")
 
 
 @vault.command()
@@ -63,50 +60,46 @@ def status(**kwargs: Any) -> None:
     """Show the vault's path, format, KDF parameters and key count (no passphrase needed)."""
     from kmscli.service.features.vaultops import status as vault_status
 
-    opts = pop_globals(kwargs)
-    settings = _settings(opts)
-    emit(vault_status(settings), opts, opts.get("output") or settings.output, "Vault")
+    inv = pop_globals(kwargs)
+    settings = inv.settings
+    emit(vault_status(settings), inv, inv.output(), "Vault")
 
 
 @vault.command("change-passphrase")
-@click.option(
-    "--new-passphrase-file", type=click.Path(dir_okay=False), help="File holding the new passphrase."
-)
+@new_passphrase_file_option("File holding the new passphrase.")
 @kdf_options
 @with_global_options
 def change_passphrase(new_passphrase_file: str | None, **kwargs: Any) -> None:
     """Rewrap the vault key under a new passphrase (KMSCLI_NEW_PASSPHRASE, --new-passphrase-file or prompt)."""
-    from kmscli.service.features.session import read_passphrase_file
     from kmscli.service.features.vaultops import change_passphrase as change
 
-    opts = pop_globals(kwargs)
-    settings = _settings(opts)
-    new: bytes | None = None
-    if os.environ.get("KMSCLI_NEW_PASSPHRASE"):
-        new = os.environ["KMSCLI_NEW_PASSPHRASE"].encode()
-    elif new_passphrase_file:
-        new = read_passphrase_file(Path(new_passphrase_file))
+    inv = pop_globals(kwargs)
+    settings = inv.settings
+    new = _new_passphrase(inv, new_passphrase_file)
     import contextlib
 
     from kmscli.cli.progress import progress_bar
 
     # a bar only when nothing will be asked: a prompt under a live bar would be garbled
-    quiet = new is not None and (os.environ.get("KMSCLI_PASSPHRASE") is not None or settings.passphrase_file)
-    with progress_bar("Deriving keys", opts) if quiet else contextlib.nullcontext(None) as advance:
-        result = change(settings, tty_prompt(), new, _kdf(kwargs) or None)
+    quiet = new is not None and (
+        inv.sources.passphrase is not None or inv.sources.passphrase_file is not None
+    )
+    with progress_bar("Deriving keys", inv) if quiet else contextlib.nullcontext(None) as advance:
+        result = change(settings, inv.sources, tty_prompt(), new, _kdf(kwargs) or None)
         if advance is not None:
             advance(1, 1)
     from kmscli.service.features.sessionops import end_sessions
 
     result["SessionsEnded"] = end_sessions(str(result["VaultId"]))
-    emit(result, opts, opts.get("output") or settings.output, "Vault")
+    emit(result, inv, inv.output(), "Vault")
 
 
-def _new_passphrase(new_passphrase_file: str | None) -> bytes | None:
+def _new_passphrase(inv: Invocation, new_passphrase_file: str | None) -> bytes | None:
+    """KMSCLI_NEW_PASSPHRASE, else --new-passphrase-file, else None (ask)."""
     from kmscli.service.features.session import read_passphrase_file
 
-    if os.environ.get("KMSCLI_NEW_PASSPHRASE"):
-        return os.environ["KMSCLI_NEW_PASSPHRASE"].encode()
+    if inv.sources.new_passphrase:
+        return inv.sources.new_passphrase
     if new_passphrase_file:
         return read_passphrase_file(Path(new_passphrase_file))
     return None
@@ -125,11 +118,11 @@ def backup(outfile: str, force: bool, **kwargs: Any) -> None:
     from kmscli.cli.progress import progress_bar
     from kmscli.service.features.portability import backup as do_backup
 
-    opts = pop_globals(kwargs)
-    settings = _settings(opts)
-    with progress_bar("Backing up", opts) as advance:
-        result = do_backup(settings, tty_prompt(), Path(outfile), force=force, progress=advance)
-    emit(result, opts, opts.get("output") or settings.output, "Backup")
+    inv = pop_globals(kwargs)
+    settings = inv.settings
+    with progress_bar("Backing up", inv) as advance:
+        result = do_backup(settings, inv.sources, tty_prompt(), Path(outfile), force=force, progress=advance)
+    emit(result, inv, inv.output(), "Backup")
 
 
 @vault.command()
@@ -144,11 +137,11 @@ def restore(infile: str, force: bool, **kwargs: Any) -> None:
     from kmscli.cli.progress import progress_bar
     from kmscli.service.features.portability import restore as do_restore
 
-    opts = pop_globals(kwargs)
-    settings = _settings(opts)
-    with progress_bar("Restoring", opts) as advance:
-        result = do_restore(settings, tty_prompt(), Path(infile), force=force, progress=advance)
-    emit(result, opts, opts.get("output") or settings.output, "Restore")
+    inv = pop_globals(kwargs)
+    settings = inv.settings
+    with progress_bar("Restoring", inv) as advance:
+        result = do_restore(settings, inv.sources, tty_prompt(), Path(infile), force=force, progress=advance)
+    emit(result, inv, inv.output(), "Restore")
 
 
 @vault.command("export-key")
@@ -156,9 +149,7 @@ def restore(infile: str, force: bool, **kwargs: Any) -> None:
     "--key-id", "key_ids", multiple=True, required=True, help="Key id, ARN or alias to export (repeat it)."
 )
 @click.option("--outfile", required=True, type=click.Path(dir_okay=False), help="The bundle file to write.")
-@click.option(
-    "--new-passphrase-file", type=click.Path(dir_okay=False), help="File holding the bundle's passphrase."
-)
+@new_passphrase_file_option("File holding the bundle's passphrase.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle file.")
 @kdf_options
 @with_global_options
@@ -173,9 +164,9 @@ def export_key(
     from kmscli.errors import VaultEnvironmentError
     from kmscli.service.features.portability import export_keys
 
-    opts = pop_globals(kwargs)
-    settings = _settings(opts)
-    new = _new_passphrase(new_passphrase_file)
+    inv = pop_globals(kwargs)
+    settings = inv.settings
+    new = _new_passphrase(inv, new_passphrase_file)
     prompt = tty_prompt()
     if new is None:
         if prompt is None:
@@ -187,6 +178,13 @@ def export_key(
     if not new:
         raise VaultEnvironmentError("the bundle passphrase is empty")
     result = export_keys(
-        settings, prompt, list(key_ids), Path(outfile), new, kdf=_kdf(kwargs) or None, force=force
+        settings,
+        inv.sources,
+        prompt,
+        list(key_ids),
+        Path(outfile),
+        new,
+        kdf=_kdf(kwargs) or None,
+        force=force,
     )
-    emit(result, opts, opts.get("output") or settings.output, "Bundle")
+    emit(result, inv, inv.output(), "Bundle")

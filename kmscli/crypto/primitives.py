@@ -44,6 +44,11 @@ def hmac_sha256_matches(key: bytes, data: bytes, expected_hex: object) -> bool:
         expected = bytes.fromhex(expected_hex)
     except ValueError:
         return False
+    return hmac_sha256_verify(key, data, expected)
+
+
+def hmac_sha256_verify(key: bytes, data: bytes, expected: bytes) -> bool:
+    """Whether ``expected`` is the HMAC-SHA256 of ``data`` under ``key``, compared in constant time."""
     h = hmac.HMAC(key, hashes.SHA256())
     h.update(data)
     try:

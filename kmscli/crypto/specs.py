@@ -87,14 +87,6 @@ SPECS: dict[str, KeySpecInfo] = {
 }
 
 #: KeyMetadata members that list algorithms; every one absent from a spec is omitted from output.
-ALGORITHM_MEMBERS = (
-    "EncryptionAlgorithms",
-    "SigningAlgorithms",
-    "KeyAgreementAlgorithms",
-    "EncapsulationAlgorithms",
-    "MacAlgorithms",
-)
-
 #: Key specs that the deprecated CustomerMasterKeySpec member can name (botocore's enum); newer specs
 #: (ML-DSA, ML-KEM, Ed25519) leave that member out.
 CUSTOMER_MASTER_KEY_SPECS = frozenset(

@@ -38,6 +38,7 @@ from kmscli.vault.store import (
     _aesgcm,
     b64d,
     b64e,
+    check_file_format,
     check_kdf_params,
     derive_root_key,
     subkey,
@@ -219,6 +220,7 @@ class ArchiveVault(UnlockedVault):
             raise TamperError(f"{what} {rel} in {self.path} is not valid JSON") from None
         if not isinstance(doc, dict) or "data" not in doc or not isinstance(doc.get("mac"), str):
             raise TamperError(f"{what} {rel} in {self.path} is malformed")
+        check_file_format(doc, f"{what} {rel} in {self.path}")
         if not hmac.compare_digest(self._file_mac(rel, doc["data"]), doc["mac"]):
             raise TamperError(f"{what} {rel} in {self.path} failed its integrity check")
         return doc["data"]

@@ -6,7 +6,7 @@ the schedule and the manifest buckets, and, while a commit is in flight, the MAC
 file may have (``pending``). Key files are listed in 256 buckets ``manifest/XY.json`` (``XY`` = the
 first two hex digits of the key id), so a read touches ``state.json``, one bucket and the key file,
 whatever the number of keys. A file whose MAC is not the listed one is an older authentic copy put
-back (rollback) or a file from another moment: :class:`TamperError`. A listed file that is missing
+back (rollback) or a file from another moment: ``store.TamperError``. A listed file that is missing
 was removed; an unlisted key file was put back.
 
 A commit runs: :func:`begin` (state with ``pending``), the audit event (carrying
@@ -33,6 +33,11 @@ MANIFEST_DIR = "manifest"
 STATE_VERSION = 1
 #: Files the state lists directly (key files are listed in the buckets).
 _LISTED_DIRS = ("aliases",)
+
+
+class StateTamperError(VaultEnvironmentError):
+    """The vault state, a manifest bucket, or a file an unfinished commit was changing was tampered
+    with (exit 253). (Not ``store.TamperError``: the store imports this module.)"""
 
 
 def bucket_of(rel: str) -> str | None:
@@ -77,9 +82,7 @@ class VaultState:
                 for k, v in pending.get("files", {}).items()
             }
         except (KeyError, TypeError, ValueError, AttributeError):
-            from kmscli.vault.store import TamperError
-
-            raise TamperError(f"vault state {where} is malformed") from None
+            raise StateTamperError(f"vault state {where} is malformed") from None
         self.stamp = stamp
         self.buckets: dict[str, dict[str, str]] = {}
 
@@ -98,9 +101,7 @@ class VaultState:
             except FileNotFoundError:
                 data = {}
             if not isinstance(data, dict):
-                from kmscli.vault.store import TamperError
-
-                raise TamperError(f"vault manifest {fs.join(vault.path, bucket)} is malformed")
+                raise StateTamperError(f"vault manifest {fs.join(vault.path, bucket)} is malformed")
             self.buckets[bucket] = data
         return self.buckets[bucket]
 
@@ -141,9 +142,7 @@ def current(vault: UnlockedVault, cache: list[VaultState]) -> VaultState | None:
         st = os.stat(path)
     except FileNotFoundError:
         if fs.is_dir(fs.join(vault.path, MANIFEST_DIR)):
-            from kmscli.vault.store import TamperError
-
-            raise TamperError(
+            raise StateTamperError(
                 f"vault state {path} was removed: without it an older copy of any vault file would be "
                 "accepted; restore it from a backup"
             ) from None
@@ -298,8 +297,6 @@ def recover(
     if state.migrating:
         migrate(vault)
         return {}
-    from kmscli.vault.store import TamperError
-
     outcome: dict[str, str] = {}
     landed: dict[str, str | None] = {}
     for rel, macs in sorted(state.pending.items()):
@@ -311,7 +308,7 @@ def recover(
         except FileNotFoundError:
             mac = None
         if mac not in macs:
-            raise TamperError(
+            raise StateTamperError(
                 f"vault file {path} is neither the version before nor after an unfinished commit"
             )
         landed[rel] = mac

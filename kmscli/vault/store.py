@@ -18,13 +18,12 @@ import base64
 import contextlib
 import json
 import os
-import re
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from kmscli.crypto import primitives
 from kmscli.errors import VaultEnvironmentError
-from kmscli.ids import is_key_id, uuid4
+from kmscli.ids import is_key_id, is_region, uuid4
 from kmscli.vault import fs, state
 
 FORMAT_VERSION = 1
@@ -36,8 +35,6 @@ DEFAULT_KDF = {"memory_cost": 65536, "iterations": 3, "lanes": 4}
 KDF_FLOOR = {"memory_cost": 8, "iterations": 1, "lanes": 1}
 #: Upper bounds checked before deriving, so a hostile header cannot stall or exhaust the machine.
 KDF_CEILING = {"memory_cost": 4 * 1024 * 1024, "iterations": 16, "lanes": 64}
-
-_REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}$")
 
 
 class TamperError(VaultEnvironmentError):
@@ -127,6 +124,14 @@ def _read_json(path: str, what: str) -> Any:
 
 def _header_mac_input(raw: dict[str, Any]) -> bytes:
     return b"header\0" + fs.canonical_json({k: v for k, v in raw.items() if k != "mac"})
+
+
+def check_file_format(doc: dict[str, Any], where: str) -> None:
+    """Refuse an authenticated file of another format version (its MAC does not cover ``format``)."""
+    if doc.get("format") != FORMAT_VERSION:
+        raise VaultEnvironmentError(
+            f"{where} has format version {doc.get('format')!r}; this kmscli reads version {FORMAT_VERSION}"
+        )
 
 
 def _file_mac_input(rel: str, data: Any) -> bytes:
@@ -250,6 +255,24 @@ class Vault:
             if name.endswith(".json") and not name.startswith(".")
         )
 
+    def list_key_ids(self, region: str) -> list[str]:
+        """Sorted key ids in one region (directory listing only; no file is read)."""
+        folder = fs.join(self.path, "keys", region)
+        if not is_region(region) or not fs.is_dir(folder):
+            return []
+        return sorted(
+            name[:-5]
+            for name in os.listdir(folder)
+            if name.endswith(".json") and not name.startswith(".") and is_key_id(name[:-5])
+        )
+
+    def list_regions(self) -> list[str]:
+        """Regions that hold at least one key folder."""
+        folder = fs.join(self.path, "keys")
+        if not fs.is_dir(folder):
+            return []
+        return sorted(name for name in os.listdir(folder) if fs.is_dir(fs.join(folder, name)))
+
     # -- unlocking ----------------------------------------------------------------------
     def unlock(self, passphrase: bytes) -> UnlockedVault:
         """Derive the root key and unwrap the vault key; a wrong passphrase is exit 253."""
@@ -335,6 +358,7 @@ class UnlockedVault(Vault):
         doc = _read_json(path, what)
         if not isinstance(doc, dict) or "data" not in doc or not isinstance(doc.get("mac"), str):
             raise TamperError(f"{what} {path} is malformed; it was damaged or edited")
+        check_file_format(doc, f"{what} {path}")
         if not primitives.hmac_sha256_matches(
             self._mac_key, _file_mac_input(self._rel(path), doc["data"]), doc["mac"]
         ):
@@ -390,7 +414,7 @@ class UnlockedVault(Vault):
     # -- keys -------------------------------------------------------------------------------
     def key_path(self, region: str, key_id: str) -> str:
         """Where one key's file lives; refuses ids and regions that are not well-formed."""
-        if not is_key_id(key_id) or not _REGION_RE.match(region):
+        if not is_key_id(key_id) or not is_region(region):
             raise ValueError(f"not a key id / region: {key_id!r} {region!r}")
         return fs.join(self.path, "keys", region, f"{key_id}.json")
 
@@ -413,28 +437,10 @@ class UnlockedVault(Vault):
         """Overwrite and remove a key's file: its material is gone."""
         fs.shred(self.key_path(region, key_id))
 
-    def list_key_ids(self, region: str) -> list[str]:
-        """Sorted key ids in one region (directory listing only; no file is read)."""
-        folder = fs.join(self.path, "keys", region)
-        if not _REGION_RE.match(region) or not fs.is_dir(folder):
-            return []
-        return sorted(
-            name[:-5]
-            for name in os.listdir(folder)
-            if name.endswith(".json") and not name.startswith(".") and is_key_id(name[:-5])
-        )
-
-    def list_regions(self) -> list[str]:
-        """Regions that hold at least one key folder."""
-        folder = fs.join(self.path, "keys")
-        if not fs.is_dir(folder):
-            return []
-        return sorted(name for name in os.listdir(folder) if fs.is_dir(fs.join(folder, name)))
-
     # -- aliases ------------------------------------------------------------------------------
     def alias_path(self, region: str) -> str:
         """The alias index file of one region."""
-        if not _REGION_RE.match(region):
+        if not is_region(region):
             raise ValueError(f"not a region: {region!r}")
         return fs.join(self.path, "aliases", f"{region}.json")
 

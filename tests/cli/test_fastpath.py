@@ -97,6 +97,19 @@ TABLE: list[tuple[list[str], bool]] = [
     (["encrypt", "--key-id", "KEY", "--plaintext", B64, "--grant-tokens", "a", "-b"], False),
     (["encrypt", "--key-id", "KEY", "--plaintext", B64, "-h"], False),
     (["encrypt", "--key-id", "KEY", "--", "--plaintext", B64], False),
+    # abbreviations (argparse's rule), the AWS CLI v2 globals, --no-paginate before the command
+    (["encrypt", "--key", "KEY", "--plain", B64, "--encryption-c", "a=1"], True),
+    (["--out", "text", "--que", "KeyId", "encrypt", "--key-id=KEY", f"--plaintext={B64}"], True),
+    (
+        ["encrypt", "--key-id", "KEY", "--plaintext", "hi there", "--cli-binary-format", "raw-in-base64-out"],
+        True,
+    ),
+    (["encrypt", "--key-id", "KEY", "--plaintext", "hi", "--cli-binary-format", "raw"], False),
+    (["--no-paginate", "list-keys", "--page-size", "1"], True),
+    (["--no-sign-request", "--no-cli-auto-prompt", "--cli-read-timeout", "3", "list-keys"], True),
+    (["--endpoint-url", "http://127.0.0.1:9", "list-keys"], True),
+    (["encrypt", "--key-id", "KEY", "--plaintext", B64, "--encryption", "x"], False),
+    (["--no", "list-keys"], False),
     (["list-keys", "--max-items", "-1"], False),
     (["list-keys", "--max-items", "x"], False),
     (["--bogus", "list-keys"], False),
@@ -141,7 +154,10 @@ def test_both_paths_hand_run_operation_the_same_request(monkeypatch: pytest.Monk
     from kmscli.cli.main import cli
 
     seen: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(run_module, "run_operation", lambda *a: seen.append(a))
+    # the Click callback hands over an Invocation; the fast path builds it from parsed.opts
+    monkeypatch.setattr(
+        run_module, "run_operation", lambda op, v, e, inv: seen.append((op, v, e, inv.options))
+    )
     checked = 0
     for argv, _fast in TABLE:
         args = _subst(argv, {"KEY": "1234abcd-12ab-34cd-56ef-1234567890ab", "DISABLED": "d"})
@@ -259,12 +275,16 @@ def test_option_table_matches_the_click_commands() -> None:
         if built is None:
             assert "--outfile" in click_opts, op
             continue
-        table, _, _ = built
+        table, takes, _, _ = built
         assert set(table) == set(click_opts), op
-        for name, spec in table.items():
+        for name, (spec, _const) in table.items():
             param = click_opts[name]
-            assert (spec.kind == "flag") == (param.is_flag and not param._flag_needs_value), (op, name)
+            assert (spec.kind in ("flag", "bool")) == (param.is_flag and not param._flag_needs_value), (
+                op,
+                name,
+            )
             assert (spec.kind == "list") == param.multiple, (op, name)
+            assert takes[name] == (not param.is_flag and not param._flag_needs_value), (op, name)
             choices = getattr(param.type, "choices", None)
             if spec.choices is not None:
                 assert tuple(choices or ()) == spec.choices, (op, name)

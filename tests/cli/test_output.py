@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from kmscli.cli import pager, progress
 from kmscli.cli.globals import use_color
+from kmscli.invocation import Invocation, Sources
 
 
 class FakeTTY(io.StringIO):
@@ -53,12 +55,9 @@ def test_table_follows_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_colour_rules(
     monkeypatch: pytest.MonkeyPatch, tty: bool, no_color: str | None, choice: str | None, expected: bool
 ) -> None:
-    if no_color is None:
-        monkeypatch.delenv("NO_COLOR", raising=False)
-    else:
-        monkeypatch.setenv("NO_COLOR", no_color)
+    environ = {} if no_color is None else {"NO_COLOR": no_color}
     stream = FakeTTY() if tty else io.StringIO()
-    assert use_color({"color": choice}, stream) is expected
+    assert use_color(Invocation({"color": choice}, environ), stream) is expected
 
 
 def test_table_colour_codes_only_when_colour(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,43 +74,41 @@ def test_table_colour_codes_only_when_colour(cli: Any, monkeypatch: pytest.Monke
         ({"PAGER": "more"}, "more"),
         ({"PAGER": "more", "KMSCLI_PAGER": "most"}, "most"),
         ({"KMSCLI_PAGER": "", "PAGER": "more"}, ""),
+        ({"AWS_PAGER": "", "PAGER": "more"}, ""),  # the AWS CLI v2's way to turn paging off
+        ({"AWS_PAGER": "most", "PAGER": "more"}, "most"),
+        ({"KMSCLI_PAGER": "less", "AWS_PAGER": ""}, "less"),
     ],
 )
-def test_pager_choice(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str) -> None:
-    for name in ("PAGER", "KMSCLI_PAGER"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    assert pager.pager_command() == expected
+def test_pager_choice(env: dict[str, str], expected: str) -> None:
+    assert Invocation({}, env).pager == expected
 
 
 def test_should_page(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LINES", "10")
-    monkeypatch.setenv("KMSCLI_PAGER", "less")
     long, short = "x\n" * 50, "x\n"
-    assert pager.should_page(long, {}, FakeTTY())
-    assert not pager.should_page(short, {}, FakeTTY())
-    assert not pager.should_page(long, {"no_cli_pager": True}, FakeTTY())
-    assert not pager.should_page(long, {}, io.StringIO())  # piped
-    monkeypatch.setenv("KMSCLI_PAGER", "")
-    assert not pager.should_page(long, {}, FakeTTY())
+    paging = Invocation({}, {"KMSCLI_PAGER": "less"})
+    assert pager.should_page(long, paging, FakeTTY())
+    assert not pager.should_page(short, paging, FakeTTY())
+    assert not pager.should_page(long, Invocation({"no_cli_pager": True}, {}), FakeTTY())
+    assert not pager.should_page(long, paging, io.StringIO())  # piped
+    assert not pager.should_page(long, Invocation({}, {"KMSCLI_PAGER": ""}), FakeTTY())
 
 
 def test_run_pager_feeds_the_pager(tmp_path: Path) -> None:
     out = tmp_path / "paged.txt"
     pager.run_pager(
-        f"{sys.executable} -c \"import sys; open('{out}', 'w').write(sys.stdin.read())\"", "a\nb\n"
+        f"{sys.executable} -c \"import sys; open('{out}', 'w').write(sys.stdin.read())\"", "a\nb\n", {}
     )
     assert out.read_text() == "a\nb\n"
 
 
 def test_missing_pager_falls_back_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
-    pager.run_pager("/nonexistent/pager --flag", "hello\n")
+    pager.run_pager("/nonexistent/pager --flag", "hello\n", {})
     assert capsys.readouterr().out == "hello\n"
 
 
 def test_pager_quitting_early_is_quiet(capsys: pytest.CaptureFixture[str]) -> None:
-    pager.run_pager(f"{sys.executable} -c pass", "line\n" * 200_000)
+    pager.run_pager(f"{sys.executable} -c pass", "line\n" * 200_000, {})
     assert capsys.readouterr().out == ""
 
 
@@ -119,8 +116,10 @@ def test_long_output_on_a_tty_goes_through_pager(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[str] = []
-    monkeypatch.setattr(pager, "run_pager", lambda cmd, text: seen.append(text))
-    monkeypatch.setattr(pager, "should_page", lambda text, opts, stream=None: not opts.get("no_cli_pager"))
+    monkeypatch.setattr(pager, "run_pager", lambda cmd, text, environ: seen.append(text))
+    monkeypatch.setattr(
+        pager, "should_page", lambda text, inv, stream=None: not inv.options.get("no_cli_pager")
+    )
     for _ in range(3):
         cli("create-key", "--no-cli-pager")
     assert seen == []
@@ -131,19 +130,17 @@ def test_long_output_on_a_tty_goes_through_pager(
 
 
 def test_progress_bar_only_on_a_tty(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("KMSCLI_NO_PROGRESS", raising=False)
     piped = io.StringIO()
-    with progress.progress_bar("Working", {}, piped) as advance:
+    with progress.progress_bar("Working", Invocation({}, {}), piped) as advance:
         advance(1, 2)
         advance(2, 2)
     assert piped.getvalue() == ""
     tty = FakeTTY()
-    with progress.progress_bar("Working", {"color": "off"}, tty) as advance:
+    with progress.progress_bar("Working", Invocation({"color": "off"}, {}), tty) as advance:
         for i in range(1, 4):
             advance(i, 3)
     assert "Working" in tty.getvalue()
-    monkeypatch.setenv("KMSCLI_NO_PROGRESS", "1")
-    assert not progress.progress_enabled(FakeTTY())
+    assert not progress.progress_enabled(FakeTTY(), Invocation({}, {"KMSCLI_NO_PROGRESS": "1"}))
 
 
 def test_backup_progress_reports_every_file(cli: Any, vault: Path, tmp_path: Path) -> None:
@@ -153,6 +150,12 @@ def test_backup_progress_reports_every_file(cli: Any, vault: Path, tmp_path: Pat
     for _ in range(3):
         cli("create-key")
     calls: list[tuple[int, int]] = []
-    backup(load_settings({}), None, tmp_path / "b.bak", progress=lambda d, t: calls.append((d, t)))
+    backup(
+        load_settings({}, os.environ),
+        Sources.from_environ(os.environ),
+        None,
+        tmp_path / "b.bak",
+        progress=lambda d, t: calls.append((d, t)),
+    )
     assert calls and calls[-1][0] == calls[-1][1] >= 4
     assert [d for d, _ in calls] == list(range(1, len(calls) + 1))

@@ -407,7 +407,10 @@ def _put(vault: Path, files: dict[str, bytes]) -> None:
 
 def _detected(vault: Path) -> bool:
     """A full read of the vault refuses something (253), or `audit verify` fails (exit 1)."""
+    import os
+
     from kmscli.errors import VaultEnvironmentError
+    from kmscli.invocation import Sources
     from kmscli.service.features import auditops
     from kmscli.settings import load_settings
     from tests.conftest import PASSPHRASE
@@ -417,7 +420,7 @@ def _detected(vault: Path) -> bool:
         check_vault_files(vault, PASSPHRASE)
     except VaultEnvironmentError:
         return True
-    return not auditops.verify(load_settings({}), None).ok
+    return not auditops.verify(load_settings({}, os.environ), Sources.from_environ(os.environ), None).ok
 
 
 def test_every_single_file_rollback_and_random_mixes_are_detected(vault: Path, kms: Any, clock: Any) -> None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import json
 import multiprocessing
+import os
 import random
 import traceback
 from pathlib import Path
 from typing import Any
 
+from kmscli.invocation import Sources
 from tests.hardening import PASSPHRASE, verify_chain
 
 WORKERS = 4
@@ -28,7 +30,8 @@ def _context(vault: Path) -> Any:
     from kmscli.settings import load_settings
     from kmscli.vault.store import Vault
 
-    return context_for(Vault.open(vault).unlock(PASSPHRASE.encode()), load_settings({"vault": str(vault)}))
+    settings = load_settings({"vault": str(vault)}, os.environ)
+    return context_for(Vault.open(vault).unlock(PASSPHRASE.encode()), settings, Sources())
 
 
 GRANTEE = "arn:aws:iam::111122223333:role/concurrent"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from kmscli import errors
 from kmscli.crypto import keywrap
+from kmscli.invocation import Sources
 from tests.conftest import PASSPHRASE
 from tests.helpers import CHEAP_KDF, FakeClock, FakeRandom, assert_output_shape
 
@@ -41,7 +43,7 @@ def other_vault(tmp_path: Path, clock: FakeClock) -> Callable[..., dict[str, Any
 
     path = tmp_path / "vault-b"
     Vault.create(path, PASSPHRASE.encode(), CHEAP_KDF, system_random, "2026-01-15T12:00:00+00:00")
-    ctx = context_for(Vault.open(path).unlock(PASSPHRASE.encode()), load_settings({}))
+    ctx = context_for(Vault.open(path).unlock(PASSPHRASE.encode()), load_settings({}, os.environ), Sources())
     ctx.clock = clock
     ctx.random = FakeRandom(99)
 

@@ -77,14 +77,6 @@ def _import(kms: Any, key: str, material: bytes, algorithm: str = "RSAES_OAEP_SH
     )
 
 
-@pytest.fixture
-def pkcs8_specs() -> None:
-    """Load the real asymmetric generators (operation modules load lazily)."""
-    from kmscli.service.operations.common import generator
-
-    generator("RSA_2048")
-
-
 # -- the AWS-documented openssl path through the CLI ----------------------------------------------
 
 
@@ -123,7 +115,7 @@ def test_byok_with_openssl_as_aws_documents(cli: Any, tmp_path: Path, algorithm:
 
 
 @needs_openssl
-def test_byok_rsa_private_key_from_openssl(kms: Any, tmp_path: Path, pkcs8_specs: None) -> None:
+def test_byok_rsa_private_key_from_openssl(kms: Any, tmp_path: Path) -> None:
     subprocess.run(
         "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 "
         f"| openssl pkcs8 -topk8 -outform der -nocrypt > {tmp_path / 'PrivateKey.der'}",
@@ -159,16 +151,15 @@ def _assert_stored_private_key(kms: Any, key_id: str, der: bytes) -> None:
         stored["raw"] = current_material(call, record)[1]
         return {}
 
-    from kmscli.service.pipeline import core
+    from kmscli.service.pipeline import registry
 
-    core.OPERATIONS["DescribeKey"], saved = (
-        core.Operation("DescribeKey", grab, False, True),
-        core.OPERATIONS["DescribeKey"],
-    )
+    saved = registry.load("DescribeKey")
+    assert saved is not None
+    registry.OPERATIONS["DescribeKey"] = registry.Operation("DescribeKey", grab, False, True)
     try:
         kms("DescribeKey", KeyId=key_id)
     finally:
-        core.OPERATIONS["DescribeKey"] = saved
+        registry.OPERATIONS["DescribeKey"] = saved
     expected = serialization.load_der_private_key(der, None)
     got = serialization.load_der_private_key(stored["raw"], None)
     assert got.public_key().public_bytes(  # type: ignore[union-attr]
@@ -181,7 +172,7 @@ def _assert_stored_private_key(kms: Any, key_id: str, der: bytes) -> None:
     )
 
 
-def test_byok_ecc_private_key_with_oaep(kms: Any, pkcs8_specs: None) -> None:
+def test_byok_ecc_private_key_with_oaep(kms: Any) -> None:
     der = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -190,7 +181,7 @@ def test_byok_ecc_private_key_with_oaep(kms: Any, pkcs8_specs: None) -> None:
     _assert_stored_private_key(kms, key["KeyId"], der)
 
 
-def test_private_key_of_the_wrong_spec_is_refused(kms: Any, pkcs8_specs: None) -> None:
+def test_private_key_of_the_wrong_spec_is_refused(kms: Any) -> None:
     der = ec.generate_private_key(ec.SECP384R1()).private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -201,7 +192,7 @@ def test_private_key_of_the_wrong_spec_is_refused(kms: Any, pkcs8_specs: None) -
         _import(kms, key["KeyId"], b"not a key at all")
 
 
-def test_rsa_private_key_cannot_use_plain_oaep(kms: Any, pkcs8_specs: None) -> None:
+def test_rsa_private_key_cannot_use_plain_oaep(kms: Any) -> None:
     der = keywrap.private_der(rsa.generate_private_key(public_exponent=65537, key_size=2048))
     with pytest.raises(keywrap.WrapError, match="RSA_AES_KEY_WRAP_SHA_256"):
         _wrap(keywrap.public_der(rsa.generate_private_key(public_exponent=65537, key_size=2048)), der,

@@ -17,16 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from kmscli import errors
 from kmscli.crypto import asymmetric
 from kmscli.crypto.digest import artifact_message
-from kmscli.service.pipeline.core import Request, Response, ServiceContext, invoke
-
-
-def _call(ctx: ServiceContext, name: str, request: Request) -> Response:
-    """invoke(), tagging a KMS error with the operation name the CLI reports."""
-    try:
-        return invoke(ctx, name, request)
-    except errors.KMSError as exc:
-        exc.operation = name  # type: ignore[attr-defined]
-        raise
+from kmscli.service.pipeline.core import Response, ServiceContext, invoke
 
 
 def default_algorithm(algorithms: list[str]) -> str:
@@ -51,14 +42,14 @@ def default_algorithm_for_public_key(public_key: Any) -> str:
 
 
 def _key_and_algorithm(ctx: ServiceContext, key_id: str, algorithm: str | None) -> tuple[dict[str, Any], str]:
-    meta = _call(ctx, "DescribeKey", {"KeyId": key_id})["KeyMetadata"]
+    meta = invoke(ctx, "DescribeKey", {"KeyId": key_id})["KeyMetadata"]
     algorithms = meta.get("SigningAlgorithms") or []
     if algorithm is None:
         if meta["KeyUsage"] != "SIGN_VERIFY" or not algorithms:
             exc = errors.InvalidKeyUsageException(
                 f"{meta['Arn']} key usage is {meta['KeyUsage']} which is not valid for Sign."
             )
-            exc.operation = "Sign"  # type: ignore[attr-defined]
+            exc.for_operation("Sign")
             raise exc
         algorithm = default_algorithm(algorithms)
     return meta, algorithm
@@ -67,7 +58,7 @@ def _key_and_algorithm(ctx: ServiceContext, key_id: str, algorithm: str | None) 
 def _message(ctx: ServiceContext, meta: dict[str, Any], path: Path, algorithm: str) -> tuple[bytes, str]:
     public = None
     if algorithm == "ML_DSA_SHAKE_256":
-        der = _call(ctx, "GetPublicKey", {"KeyId": meta["Arn"]})["PublicKey"]
+        der = invoke(ctx, "GetPublicKey", {"KeyId": meta["Arn"]})["PublicKey"]
         public = asymmetric.load_public(der)
     try:
         return artifact_message(path, algorithm, public)
@@ -81,7 +72,7 @@ def sign_file(ctx: ServiceContext, path: Path, key_id: str, algorithm: str | Non
         raise errors.UsageError(f"unknown signing algorithm {algorithm}")
     meta, alg = _key_and_algorithm(ctx, key_id, algorithm)
     message, message_type = _message(ctx, meta, path, alg)
-    out = _call(
+    out = invoke(
         ctx,
         "Sign",
         {"KeyId": meta["Arn"], "Message": message, "MessageType": message_type, "SigningAlgorithm": alg},
@@ -100,7 +91,7 @@ def verify_file_with_key(
         raise errors.UsageError(f"unknown signing algorithm {algorithm}")
     meta, alg = _key_and_algorithm(ctx, key_id, algorithm)
     message, message_type = _message(ctx, meta, path, alg)
-    _call(
+    invoke(
         ctx,
         "Verify",
         {
@@ -140,5 +131,5 @@ def verify_file_offline(path: Path, signature: bytes, public_key_data: bytes, al
 
 def public_key_pem(ctx: ServiceContext, key_id: str) -> bytes:
     """The PEM SubjectPublicKeyInfo of an asymmetric KMS key (through GetPublicKey, audited)."""
-    der = _call(ctx, "GetPublicKey", {"KeyId": key_id})["PublicKey"]
+    der = invoke(ctx, "GetPublicKey", {"KeyId": key_id})["PublicKey"]
     return asymmetric.public_pem(asymmetric.load_public(der))

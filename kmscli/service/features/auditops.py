@@ -1,19 +1,21 @@
 """Vault-side helpers for ``kmscli audit``: where the log is, alias names, verification and repair.
 
-The CLI never opens vault files itself (DESIGN section 2); it calls these.
+The CLI never opens vault or log files itself (docs/architecture.md: layers); it calls these.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from kmscli.audit.log import HEAD_NAME, AuditLog
-from kmscli.audit.query import normalize_key_ref
+from kmscli.audit.query import Filters, ScanStats, normalize_key_ref
 from kmscli.audit.verify import STATE, Mark, Problem, Report, verify_log
 from kmscli.errors import VaultEnvironmentError
+from kmscli.invocation import Sources
 from kmscli.service.features.session import Prompt, audit_log_for, kmscli_event, unlock
 from kmscli.settings import Settings
 from kmscli.vault.store import UnlockedVault, Vault
@@ -24,8 +26,9 @@ def audit_folder(settings: Settings) -> Path:
     return Path(Vault.open(settings.vault_path).path) / "audit"
 
 
-def _alias_files(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Every region's alias index, read for display WITHOUT checking its MAC (docs/audit.md)."""
+def alias_indexes(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Every region's alias index, read for display and completion WITHOUT checking its MAC
+    (docs/audit.md): region -> alias name -> entry."""
     out: dict[str, dict[str, Any]] = {}
     folder = Path(settings.vault_path) / "aliases"
     try:
@@ -45,7 +48,7 @@ def _alias_files(settings: Settings) -> dict[str, dict[str, Any]]:
 def alias_names(settings: Settings) -> dict[str, str]:
     """Key id -> its first alias name (alphabetically), across regions, for display."""
     names: dict[str, str] = {}
-    for index in _alias_files(settings).values():
+    for index in alias_indexes(settings).values():
         for alias, entry in sorted(index.items()):
             target = entry.get("TargetKeyId") if isinstance(entry, dict) else None
             if isinstance(target, str):
@@ -59,20 +62,25 @@ def alias_targets(settings: Settings, ref: str) -> set[str]:
     if not name.startswith("alias/"):
         return set()
     region = ref.split(":")[3] if ref.startswith("arn:") else settings.region
-    entry = _alias_files(settings).get(region, {}).get(name)
+    entry = alias_indexes(settings).get(region, {}).get(name)
     target = entry.get("TargetKeyId") if isinstance(entry, dict) else None
     return {target} if isinstance(target, str) else set()
 
 
 def verify(
-    settings: Settings, prompt: Prompt | None, *, repair: bool = False, checkpoint: bytes | None = None
+    settings: Settings,
+    sources: Sources,
+    prompt: Prompt | None,
+    *,
+    repair: bool = False,
+    checkpoint: bytes | None = None,
 ) -> Report:
     """Unlock the vault (the chain key derives from the vault key) and verify its audit log.
 
     With ``repair``, a torn final line is cut and a RepairAuditLog event recorded; nothing else
     is ever changed.
     """
-    vault = unlock(settings, prompt)
+    vault = unlock(settings, sources, prompt)
     folder = Path(vault.path) / "audit"
     marks = _state_marks(vault) + (checkpoint_mark(vault, checkpoint) if checkpoint is not None else ())
     report = verify_log(folder, vault.audit_key, marks)
@@ -93,6 +101,44 @@ def verify(
         }
         return fixed
     return report
+
+
+# -- reading the log for `kmscli audit` queries, stats and tail (the CLI opens no log file itself) --
+
+
+def query_batches(target: Path, filters: Filters, stats: ScanStats, *, raw: bool) -> Iterable[list[Any]]:
+    """Matching events of the log at ``target`` (a folder of segments or one file), in batches:
+    stored lines (``raw``) or (line, event) pairs."""
+    from kmscli.audit.query import log_paths, scan_batches, scan_raw_batches
+
+    paths = log_paths(target)
+    return scan_raw_batches(paths, filters, stats) if raw else scan_batches(paths, filters, stats)
+
+
+def matching_events(target: Path, filters: Filters, stats: ScanStats) -> Iterator[dict[str, Any]]:
+    """Every matching event of the log at ``target``, oldest first."""
+    from kmscli.audit.query import log_paths, scan
+
+    return (event for _raw, event in scan(log_paths(target), filters, stats))
+
+
+def latest_events(
+    target: Path, filters: Filters, count: int
+) -> tuple[list[tuple[bytes, dict[str, Any]]], Any]:
+    """The last ``count`` matching events and the position to follow the log from."""
+    from kmscli.audit.tail import last_events
+
+    initial, position = last_events(target, filters, count)
+    return list(initial), position
+
+
+def follow_events(
+    target: Path, filters: Filters, position: Any, *, poll: float, max_events: int | None
+) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """Matching events as they are appended after ``position`` (``kmscli audit tail --follow``)."""
+    from kmscli.audit.tail import follow
+
+    return follow(target, filters, position, poll=poll, max_events=max_events)
 
 
 # -- the vault state against the log (rollback), checkpoints (kmscli/vault/state.py, docs/audit.md) ------
@@ -148,11 +194,12 @@ def _checkpoint_mac(vault: UnlockedVault, body: dict[str, Any]) -> str:
     return primitives.hmac_sha256(subkey(vault.vault_key, "audit-checkpoint"), fs.canonical_json(body)).hex()
 
 
-def checkpoint(settings: Settings, prompt: Prompt | None) -> dict[str, Any]:
+def checkpoint(settings: Settings, sources: Sources, prompt: Prompt | None) -> dict[str, Any]:
     """An authenticated statement of the log's head (after an AuditCheckpoint event recording that
     it was taken), for the operator to keep off the machine (docs/audit.md, "Checkpoints")."""
-    vault = unlock(settings, prompt)
-    event = audit_log_for(vault, settings).append(kmscli_event(settings, "AuditCheckpoint", read_only=True))
+    vault = unlock(settings, sources, prompt)
+    log = audit_log_for(vault, settings, sources)
+    event = log.append(kmscli_event(settings, "AuditCheckpoint", read_only=True))
     body = {
         "Format": CHECKPOINT_FORMAT,
         "VaultId": vault.header.raw["vault_id"],

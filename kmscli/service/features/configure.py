@@ -2,35 +2,40 @@
 
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from kmscli.errors import UsageError, VaultEnvironmentError
-from kmscli.settings import DEFAULT_ACCOUNT, DEFAULT_REGION, config_path, read_config
+from kmscli.settings import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_REGION,
+    OUTPUT_FORMATS,
+    check_region,
+    config_path,
+    env_value,
+    read_config,
+)
 from kmscli.vault import fs
 
-#: Settings ``configure`` manages, in prompt order: name -> (prompt, environment variable).
-KEYS: dict[str, tuple[str, str | None]] = {
-    "region": ("Default region name", "KMSCLI_REGION"),
-    "account_id": ("Account id", None),
-    "output": ("Default output format", None),
-    "principal": ("Caller principal ARN", "KMSCLI_PRINCIPAL"),
-    "vault": ("Vault path", "KMSCLI_VAULT"),
+#: Settings ``configure`` manages, in prompt order: name -> prompt.
+KEYS: dict[str, str] = {
+    "region": "Default region name",
+    "account_id": "Account id",
+    "output": "Default output format",
+    "principal": "Caller principal ARN",
+    "vault": "Vault path",
 }
 _PROFILE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}$")
 _PRINCIPAL_RE = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$")
 
 
 def validate(key: str, value: str) -> Any:
     """The typed value to store for ``key``; UsageError (252) for a bad key or value."""
-    from kmscli.cli.render import OUTPUT_FORMATS
-
     if key not in KEYS:
         raise UsageError(f"unknown setting {key!r}; one of: {', '.join(KEYS)}")
-    if key == "region" and not _REGION_RE.match(value):
-        raise UsageError(f"invalid region {value!r} (e.g. us-east-1)")
+    if key == "region":
+        check_region(value)
     if key == "account_id" and not (len(value) == 12 and value.isdigit()):
         raise UsageError(f"invalid account id {value!r}: 12 digits expected")
     if key == "output" and value not in OUTPUT_FORMATS:
@@ -48,7 +53,7 @@ def _profile_name(profile: str) -> str:
     return profile
 
 
-def _section(config: dict[str, Any], profile: str, create: bool) -> dict[str, Any] | None:
+def _section(config: dict[str, Any], profile: str, create: bool, path: str) -> dict[str, Any] | None:
     if profile == "default":
         table = config.setdefault("default", {}) if create else config.get("default")
     elif f"profile {profile}" in config:
@@ -56,10 +61,10 @@ def _section(config: dict[str, Any], profile: str, create: bool) -> dict[str, An
     else:
         profiles = config.setdefault("profile", {}) if create else config.get("profile", {})
         if not isinstance(profiles, dict):
-            raise VaultEnvironmentError(f"{config_path()}: 'profile' must be a table of profiles")
+            raise VaultEnvironmentError(f"{path}: 'profile' must be a table of profiles")
         table = profiles.setdefault(profile, {}) if create else profiles.get(profile)
     if table is not None and not isinstance(table, dict):
-        raise VaultEnvironmentError(f"{config_path()}: profile {profile} is not a table")
+        raise VaultEnvironmentError(f"{path}: profile {profile} is not a table")
     return table
 
 
@@ -76,33 +81,33 @@ def write_config(path: fs.StrPath, config: dict[str, Any]) -> None:
         raise VaultEnvironmentError(f"cannot write config file {path}: {exc.strerror or exc}") from None
 
 
-def set_value(profile: str, key: str, value: str) -> dict[str, Any]:
-    """Store one setting in a profile (created when missing); other content is kept."""
+def set_value(profile: str, key: str, value: str, path: str) -> dict[str, Any]:
+    """Store one setting in a profile of the config file at ``path`` (profile created when missing);
+    other content is kept. A bad value is refused here (exit 252), before anything is written."""
     profile = _profile_name(profile)
     typed = validate(key, value)
-    path = config_path()
     config = read_config(path)
-    section = _section(config, profile, create=True)
+    section = _section(config, profile, create=True, path=path)
     assert section is not None
     section[key] = typed
     write_config(path, config)
     return {"Profile": profile, "Name": key, "Value": typed, "ConfigFile": str(path)}
 
 
-def get_value(profile: str, key: str) -> Any:
+def get_value(profile: str, key: str, path: str) -> Any:
     """A setting as stored in the profile (None when it is not set there)."""
     if key not in KEYS and key != "audit_segment_bytes":
         raise UsageError(f"unknown setting {key!r}; one of: {', '.join(KEYS)}")
-    section = _section(read_config(config_path()), _profile_name(profile), create=False)
+    section = _section(read_config(path), _profile_name(profile), create=False, path=path)
     return None if section is None else section.get(key)
 
 
-def list_values(profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
+def list_values(profile: str, overrides: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     """Every setting with its value and where it came from (option, env, config file, default)."""
     from kmscli.settings import default_vault_path
 
-    path = config_path()
-    section = _section(read_config(path), _profile_name(profile), create=False) or {}
+    path = config_path(environ)
+    section = _section(read_config(path), _profile_name(profile), create=False, path=path) or {}
     defaults = {
         "region": DEFAULT_REGION,
         "account_id": DEFAULT_ACCOUNT,
@@ -111,19 +116,15 @@ def list_values(profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
         "vault": str(default_vault_path()),
     }
     rows = []
-    for key, (_, env) in KEYS.items():
+    for key in KEYS:
+        found = env_value(environ, key)
         if overrides.get(key) is not None:
             value, source = overrides[key], "option"
-        elif env and os.environ.get(env):
-            value, source = os.environ[env], f"env {env}"
+        elif found is not None:
+            value, source = found[0], f"env {found[1]}"
         elif key in section:
             value, source = section[key], "config-file"
         else:
             value, source = defaults[key], "default"
         rows.append({"Name": key, "Value": str(value), "Source": source})
     return {"Profile": profile, "ConfigFile": str(path), "Settings": rows}
-
-
-def current_profile(option: str | None) -> str:
-    """``--profile``, else ``KMSCLI_PROFILE``, else ``default``."""
-    return option or os.environ.get("KMSCLI_PROFILE") or "default"

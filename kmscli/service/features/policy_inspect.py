@@ -8,13 +8,16 @@ it. Reading a key's policy this way needs ``kms:GetKeyPolicy`` for the caller, a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kmscli import errors
 from kmscli.policy import actions, analysis
 from kmscli.policy.document import IAM_PRINCIPAL_RE
 from kmscli.service.operations.policies import decide_call, stored_policy
-from kmscli.service.pipeline.core import Call, Operation, Record, ServiceContext
+from kmscli.service.pipeline.core import Call, Operation, ServiceContext
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 T = TypeVar("T")
 
@@ -35,7 +38,7 @@ def _with_key(
     ctx: ServiceContext,
     key_ref: str,
     name: str,
-    func: Callable[[Call, Record], T],
+    func: Callable[[Call, KeyRecord], T],
     request: dict[str, Any] | None = None,
 ) -> T:
     """Run ``func`` on a resolved key under the shared lock, as the configured caller."""
@@ -47,8 +50,7 @@ def _with_key(
 
 
 def _tag(exc: errors.KMSError, name: str) -> errors.KMSError:
-    exc.operation = name  # type: ignore[attr-defined]
-    return exc
+    return exc.for_operation(name)
 
 
 def show(ctx: ServiceContext, key_ref: str) -> dict[str, Any]:
@@ -107,7 +109,7 @@ def simulate(
             raise errors.UsageError(f"--condition {key!r} is not a condition key such as kms:RequestAlias")
         extra[key] = value
 
-    def run(call: Call, record: Record) -> dict[str, Any]:
+    def run(call: Call, record: KeyRecord) -> dict[str, Any]:
         if str(extra.get("kms:RequestAlias", "")).startswith("alias/"):
             call.audit_extra["requestAlias"] = extra["kms:RequestAlias"]
         decision = decide_call(call, principal, action, record, extra)

@@ -9,20 +9,24 @@ CI job needs. ``KMSCLI_VAULT`` may point at either file to use it read-only.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli.errors import KMSError, VaultEnvironmentError
+from kmscli.invocation import Sources
 from kmscli.service.features.session import Prompt, audit_event, audit_log_for, get_passphrase, unlock
+from kmscli.service.operations import materials
 from kmscli.service.pipeline.core import Call, Identity, Operation, ServiceContext, system_random, utcnow
 from kmscli.settings import Settings
 from kmscli.vault import archive, fs
 from kmscli.vault.store import DEFAULT_KDF, HEADER_NAME, UnlockedVault, Vault
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 #: Called with (done, total) as work advances (the CLI draws a progress bar with it).
 Progress = Callable[[int, int], None]
@@ -43,6 +47,7 @@ def _require_folder(vault: UnlockedVault, what: str) -> None:
 
 def backup(
     settings: Settings,
+    sources: Sources,
     prompt: Prompt | None,
     outfile: Path,
     *,
@@ -51,12 +56,12 @@ def backup(
 ) -> dict[str, Any]:
     """Write the whole vault to one encrypted file (same passphrase as the vault)."""
     archive.check_outfile(outfile, force=force)
-    vault = unlock(settings, prompt)
+    vault = unlock(settings, sources, prompt)
     _require_folder(vault, "backup")
     if outfile.resolve().is_relative_to(Path(vault.path).resolve()):
         raise VaultEnvironmentError(f"the backup file {outfile} must be outside the vault folder")
     with vault.lock(exclusive=True):  # exclusive: the log must not grow while it is copied
-        audit_event(vault, settings, "BackupVault", {"outfile": str(outfile)}, read_only=True)
+        audit_event(vault, settings, sources, "BackupVault", {"outfile": str(outfile)}, read_only=True)
         entries = list(archive.vault_files(vault))
         files: dict[str, bytes] = {}
         for i, (rel, path) in enumerate(entries, 1):
@@ -77,6 +82,7 @@ def backup(
 
 def restore(
     settings: Settings,
+    sources: Sources,
     prompt: Prompt | None,
     infile: Path,
     *,
@@ -92,7 +98,7 @@ def restore(
             f"a vault already exists at {target}; refusing to overwrite it without --force"
         )
     sealed = archive.ArchiveFile.open(infile)
-    opened = sealed.unlock(get_passphrase(settings, prompt, what="Passphrase of the backup"))
+    opened = sealed.unlock(get_passphrase(sources, prompt, what="Passphrase of the backup"))
     assert isinstance(opened, archive.ArchiveVault)
     parent = target.parent
     if not parent.exists():
@@ -122,7 +128,7 @@ def restore(
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     restored = Vault.open(target).unlock_with_vault_key(opened.vault_key)
-    audit_event(restored, settings, "RestoreVault", {"source": str(infile), "kind": sealed.kind})
+    audit_event(restored, settings, sources, "RestoreVault", {"source": str(infile), "kind": sealed.kind})
     return {
         "Path": str(target),
         "Kind": sealed.kind,
@@ -161,17 +167,18 @@ def archive_status(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _resolver(vault: UnlockedVault, settings: Settings) -> Call:
+def _resolver(vault: UnlockedVault, settings: Settings, sources: Sources) -> Call:
     ctx = ServiceContext(
         vault=vault,
         identity=Identity(settings.principal, settings.account_id, settings.region),
-        audit=audit_log_for(vault, settings),
+        audit=audit_log_for(vault, settings, sources),
     )
-    return Call(ctx, Operation("ExportKey", lambda c: {}, False, True), {}, utcnow())
+    return Call(ctx, Operation("ExportKey", lambda c: {}, False, True), {}, ctx.clock())
 
 
 def export_keys(
     settings: Settings,
+    sources: Sources,
     prompt: Prompt | None,
     key_refs: list[str],
     outfile: Path,
@@ -188,29 +195,25 @@ def export_keys(
     if not key_refs:
         raise VaultEnvironmentError("name at least one --key-id")
     archive.check_outfile(outfile, force=force)
-    vault = unlock(settings, prompt)
+    vault = unlock(settings, sources, prompt)
     params = dict(DEFAULT_KDF, **(kdf or {}))
     bundle = archive.new_vault_header(outfile, new_passphrase, params, system_random, _created())
     files: dict[str, bytes] = {}
     exported: list[dict[str, str]] = []
     aliases_out: dict[str, dict[str, dict[str, Any]]] = {}
     with vault.lock(exclusive=False):
-        call = _resolver(vault, settings)
-        records: dict[str, dict[str, Any]] = {}
+        call = _resolver(vault, settings, sources)
+        records: dict[str, KeyRecord] = {}
         for ref in key_refs:
             try:
                 record = call.resolve(ref)
             except KMSError as exc:  # NotFoundException (exit 254) for an unknown key or alias
-                exc.operation = "ExportKey"  # type: ignore[attr-defined]
+                exc.for_operation("ExportKey")
                 raise
             records[record["Arn"]] = record
         for arn, record in sorted(records.items()):
             region = record.get("Region") or arn.split(":")[3]
-            copied = copy.deepcopy(record)
-            for item in copied.get("Materials", []):
-                if item.get("Wrapped"):
-                    raw = vault.unwrap_material(arn, item["KeyMaterialId"], item["Wrapped"])
-                    item["Wrapped"] = bundle.wrap_material(arn, item["KeyMaterialId"], raw, system_random(12))
+            copied = materials.rewrapped(record, vault, bundle, system_random)
             rel = f"keys/{region}/{record['KeyId']}.json"
             files[rel] = _authenticated_doc(bundle, rel, copied)
             names = sorted(
@@ -229,12 +232,15 @@ def export_keys(
         audit_event(
             vault,
             settings,
+            sources,
             "ExportKeys",
             {
                 "outfile": str(outfile),
                 "bundleVaultId": bundle.header.raw["vault_id"],
                 "keys": [e["Arn"] for e in exported],
             },
+            clock=call.ctx.clock,
+            random=call.ctx.random,
             read_only=True,
         )
     archive.write_new_file(outfile, data, force=force)

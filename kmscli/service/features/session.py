@@ -1,13 +1,20 @@
-"""Opening the vault for one invocation: passphrase sources, unlocking, the service context."""
+"""Opening the vault for one invocation: passphrase sources, unlocking, the service context.
+
+Every input is explicit: the settings and the :class:`kmscli.invocation.Sources` the front end
+resolved (passphrase, passphrase file, session token, audit-log folder). Nothing here reads the
+environment. :func:`unlock` is the one way to unlock the vault from those sources.
+"""
 
 from __future__ import annotations
 
-import os
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
 from kmscli.audit.log import AuditLog
 from kmscli.errors import VaultEnvironmentError
+from kmscli.invocation import Sources
+from kmscli.service.pipeline import core
 from kmscli.service.pipeline.core import Identity, ServiceContext
 from kmscli.settings import Settings
 from kmscli.vault import fs
@@ -35,14 +42,17 @@ def read_passphrase_file(path: fs.StrPath) -> bytes:
 
 
 def get_passphrase(
-    settings: Settings, prompt: Prompt | None, *, confirm: bool = False, what: str = "Vault passphrase"
+    sources: Sources, prompt: Prompt | None, *, confirm: bool = False, what: str = "Vault passphrase"
 ) -> bytes:
-    """KMSCLI_PASSPHRASE, then KMSCLI_PASSPHRASE_FILE / --passphrase-file, then a no-echo prompt."""
-    env = os.environ.get("KMSCLI_PASSPHRASE")
-    if env is not None:
-        secret = env.encode()
-    elif settings.passphrase_file is not None:
-        secret = read_passphrase_file(settings.passphrase_file)
+    """The passphrase, else the passphrase file, else a no-echo prompt.
+
+    ``kmscli.invocation.Sources.from_environ`` decides what a source holds: an explicit
+    ``--passphrase-file`` leaves out ``KMSCLI_PASSPHRASE`` (the option wins).
+    """
+    if sources.passphrase is not None:
+        secret = sources.passphrase
+    elif sources.passphrase_file is not None:
+        secret = read_passphrase_file(sources.passphrase_file)
     elif prompt is not None:
         secret = prompt(what, confirm).encode()
     else:
@@ -64,28 +74,27 @@ def open_vault(settings: Settings) -> Vault:
     return Vault.open(settings.vault_path)
 
 
-def unlock(settings: Settings, prompt: Prompt | None) -> UnlockedVault:
-    """Open and unlock the configured vault: with KMSCLI_SESSION (no KDF) or the passphrase."""
+def unlock(settings: Settings, sources: Sources, prompt: Prompt | None) -> UnlockedVault:
+    """Open and unlock the configured vault from these sources: the session token (no KDF) when
+    there is one, else the passphrase (:func:`get_passphrase`)."""
     vault = open_vault(settings)
-    token = os.environ.get("KMSCLI_SESSION")
-    if token:
-        from kmscli.service.pipeline.core import utcnow
+    if sources.session_token:
         from kmscli.vault import sessions
 
         return vault.unlock_with_vault_key(
-            sessions.open_session(vault.header.raw["vault_id"], token, utcnow())
+            sessions.open_session(vault.header.raw["vault_id"], sources.session_token, core.utcnow())
         )
-    return vault.unlock(get_passphrase(settings, prompt))
+    return vault.unlock(get_passphrase(sources, prompt))
 
 
-def audit_log_for(vault: UnlockedVault, settings: Settings) -> AuditLog:
-    """The vault's chained log. A read-only archive logs to the folder KMSCLI_AUDIT_LOG names, else
+def audit_log_for(vault: UnlockedVault, settings: Settings, sources: Sources) -> AuditLog:
+    """The vault's chained log. A read-only archive logs to ``sources.audit_log`` (a folder), else
     to a durable folder of the user's (:func:`kmscli.settings.archive_audit_path`): never to a
     stream that ``2>/dev/null`` would drop. An append that cannot be made durable fails closed."""
     if getattr(vault, "read_only", False):  # an ArchiveVault (not imported: the hot path)
         from kmscli.settings import archive_audit_path
 
-        folder = os.environ.get("KMSCLI_AUDIT_LOG") or archive_audit_path(vault.header.raw["vault_id"])
+        folder = sources.audit_log or archive_audit_path(vault.header.raw["vault_id"])
         return AuditLog(folder, vault.audit_key, settings.audit_segment_bytes)
     log = AuditLog(fs.join(vault.path, "audit"), vault.audit_key, settings.audit_segment_bytes)
     state = vault.vault_state()  # read by every call anyway (cached)
@@ -93,31 +102,41 @@ def audit_log_for(vault: UnlockedVault, settings: Settings) -> AuditLog:
     return log
 
 
-def context_for(vault: UnlockedVault, settings: Settings) -> ServiceContext:
+def context_for(vault: UnlockedVault, settings: Settings, sources: Sources) -> ServiceContext:
     """The service context of an unlocked vault for these settings."""
     return ServiceContext(
         vault=vault,
         identity=Identity(settings.principal, settings.account_id, settings.region),
-        audit=audit_log_for(vault, settings),
+        audit=audit_log_for(vault, settings, sources),
     )
 
 
-def open_service(settings: Settings, prompt: Prompt | None) -> ServiceContext:
+def open_service(settings: Settings, sources: Sources, prompt: Prompt | None) -> ServiceContext:
     """Unlock the vault and build the context every operation runs in."""
-    return context_for(unlock(settings, prompt), settings)
+    return context_for(unlock(settings, sources, prompt), settings, sources)
+
+
+Clock = Callable[[], dt.datetime]
+Random = Callable[[int], bytes]
 
 
 def kmscli_event(
-    settings: Settings, name: str, extra: dict[str, Any] | None = None, *, read_only: bool = False
+    settings: Settings,
+    name: str,
+    extra: dict[str, Any] | None = None,
+    *,
+    clock: Clock | None = None,
+    random: Random | None = None,
+    read_only: bool = False,
 ) -> dict[str, Any]:
-    """A CloudTrail-shaped record of something kmscli itself did (not a KMS API call)."""
+    """A CloudTrail-shaped record of something kmscli itself did (not a KMS API call); its time and
+    ids come from ``clock`` and ``random`` (a ServiceContext's, where there is one; else the real ones)."""
     from kmscli.audit import events
     from kmscli.ids import uuid4
-    from kmscli.service.pipeline.core import utcnow
 
     return events.build(
         name=name,
-        when=utcnow(),
+        when=(clock or core.utcnow)(),
         principal=settings.principal,
         account_id=settings.account_id,
         region=settings.region,
@@ -125,15 +144,24 @@ def kmscli_event(
         response=None,
         resources=[],
         read_only=read_only,
-        request_id=uuid4(os.urandom(16)),
-        event_id=uuid4(os.urandom(16)),
+        request_id=uuid4((random or core.system_random)(16)),
+        event_id=uuid4((random or core.system_random)(16)),
         source="kmscli",
         extra=extra,
     )
 
 
 def audit_event(
-    vault: UnlockedVault, settings: Settings, name: str, extra: dict[str, Any], *, read_only: bool = False
+    vault: UnlockedVault,
+    settings: Settings,
+    sources: Sources,
+    name: str,
+    extra: dict[str, Any],
+    *,
+    clock: Clock | None = None,
+    random: Random | None = None,
+    read_only: bool = False,
 ) -> None:
     """Append a kmscli event (not a KMS API call) to the vault's audit log (fail closed)."""
-    audit_log_for(vault, settings).append(kmscli_event(settings, name, extra, read_only=read_only))
+    event = kmscli_event(settings, name, extra, clock=clock, random=random, read_only=read_only)
+    audit_log_for(vault, settings, sources).append(event)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
+from kmscli.invocation import Sources
 from kmscli.service.features.session import Prompt, audit_event, get_passphrase, open_vault
 from kmscli.service.pipeline.core import system_random, utcnow
 from kmscli.settings import Settings
@@ -14,14 +14,14 @@ from kmscli.vault.store import UnlockedVault
 
 
 def unlock_session(
-    settings: Settings, prompt: Prompt | None, ttl: dt.timedelta
+    settings: Settings, sources: Sources, prompt: Prompt | None, ttl: dt.timedelta
 ) -> tuple[str, dict[str, Any]]:
     """Unlock with the passphrase (the one KDF run) and start a session; returns (token, details).
 
     The token is shown once; the audit event records only the session id (a hash of the token).
     """
     vault = open_vault(settings)
-    unlocked = vault.unlock(get_passphrase(settings, prompt))
+    unlocked = vault.unlock(get_passphrase(sources, prompt))
     now = utcnow()
     vault_id = str(vault.header.raw["vault_id"])
     token, info = sessions.create(vault_id, unlocked.vault_key, ttl, now, system_random)
@@ -29,6 +29,7 @@ def unlock_session(
         audit_event(
             unlocked,
             settings,
+            sources,
             "Unlock",
             {
                 "sessionId": info.session_id,
@@ -47,7 +48,7 @@ def unlock_session(
     }
 
 
-def lock_sessions(settings: Settings) -> dict[str, Any]:
+def lock_sessions(settings: Settings, sources: Sources) -> dict[str, Any]:
     """Destroy every session file of the vault, so every token stops working.
 
     The Lock event is written when the vault key is at hand without a prompt (a valid
@@ -56,18 +57,18 @@ def lock_sessions(settings: Settings) -> dict[str, Any]:
     vault = open_vault(settings)
     vault_id = str(vault.header.raw["vault_id"])
     unlocked: UnlockedVault | None = None
-    token = os.environ.get("KMSCLI_SESSION")
+    token = sources.session_token
     try:
         if token:
             unlocked = vault.unlock_with_vault_key(sessions.open_session(vault_id, token, utcnow()))
-        elif os.environ.get("KMSCLI_PASSPHRASE") is not None or settings.passphrase_file is not None:
-            unlocked = vault.unlock(get_passphrase(settings, None))
+        elif sources.has_secret():
+            unlocked = vault.unlock(get_passphrase(sources, None))
     except sessions.SessionError:
         unlocked = None
     count = sessions.destroy_all(vault_id)
     audited = False
     if unlocked is not None:
-        audit_event(unlocked, settings, "Lock", {"sessionsDestroyed": count})
+        audit_event(unlocked, settings, sources, "Lock", {"sessionsDestroyed": count})
         audited = True
     return {"VaultId": vault_id, "SessionsDestroyed": count, "Audited": audited}
 

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from kmscli.errors import VaultEnvironmentError
+from kmscli.invocation import Sources
 from kmscli.service.features.session import Prompt, audit_event, get_passphrase
 from kmscli.service.pipeline.core import system_random, utcnow
 from kmscli.settings import Settings
@@ -14,7 +15,7 @@ from kmscli.vault.store import DEFAULT_KDF, Vault
 
 
 def init_vault(
-    settings: Settings, prompt: Prompt | None, kdf: dict[str, int] | None = None
+    settings: Settings, sources: Sources, prompt: Prompt | None, kdf: dict[str, int] | None = None
 ) -> dict[str, Any]:
     """Create a vault at the configured path; refuses to overwrite one."""
     params = dict(DEFAULT_KDF, **(kdf or {}))
@@ -22,11 +23,11 @@ def init_vault(
         raise VaultEnvironmentError(
             f"a vault already exists at {settings.vault_path}; refusing to overwrite it"
         )
-    passphrase = get_passphrase(settings, prompt, confirm=True, what="New vault passphrase")
+    passphrase = get_passphrase(sources, prompt, confirm=True, what="New vault passphrase")
     vault = Vault.create(
         settings.vault_path, passphrase, params, system_random, utcnow().isoformat(timespec="seconds")
     )
-    audit_event(vault, settings, "InitVault", {"kdf": {"name": "argon2id", **params}})
+    audit_event(vault, settings, sources, "InitVault", {"kdf": {"name": "argon2id", **params}})
     return status(settings) | {"Created": True}
 
 
@@ -54,11 +55,15 @@ def status(settings: Settings) -> dict[str, Any]:
 
 
 def change_passphrase(
-    settings: Settings, prompt: Prompt | None, new_passphrase: bytes | None, kdf: dict[str, int] | None = None
+    settings: Settings,
+    sources: Sources,
+    prompt: Prompt | None,
+    new_passphrase: bytes | None,
+    kdf: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Rewrap the vault key under a new passphrase; nothing else is rewritten."""
     vault = Vault.open(settings.vault_path)
-    unlocked = vault.unlock(get_passphrase(settings, prompt))
+    unlocked = vault.unlock(get_passphrase(sources, prompt))
     if new_passphrase is None:
         if prompt is None:
             raise VaultEnvironmentError(
@@ -67,6 +72,6 @@ def change_passphrase(
         new_passphrase = prompt("New vault passphrase", True).encode()
     params = {k: unlocked.header.raw["kdf"][k] for k in DEFAULT_KDF} | (kdf or {})
     with unlocked.lock(exclusive=True):
-        audit_event(unlocked, settings, "ChangePassphrase", {"kdf": {"name": "argon2id", **params}})
+        audit_event(unlocked, settings, sources, "ChangePassphrase", {"kdf": {"name": "argon2id", **params}})
         unlocked.rewrap(new_passphrase, params, system_random)
     return status(settings)

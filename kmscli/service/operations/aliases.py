@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kmscli import errors
 from kmscli.service.operations.common import require_not_pending_deletion
 from kmscli.service.pipeline.core import Call, Response, iso, operation, parse_time
 from kmscli.service.pipeline.paging import page
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import AliasEntry, AliasIndex, KeyRecord
 
 
 def _check_name(name: str) -> None:
@@ -20,10 +23,21 @@ def _check_name(name: str) -> None:
         raise errors.NotFoundException(f"Alias {name} cannot begin with alias/aws/: that prefix is reserved.")
 
 
-def _target(call: Call, ref: str) -> dict[str, Any]:
+def _target(call: Call, ref: str) -> KeyRecord:
     if ref.startswith("alias/") or ":alias/" in ref:
         raise errors.ValidationException("Aliases must refer to keys. Not aliases")
     return call.resolve(ref, allow_alias=False)
+
+
+def _existing(call: Call) -> tuple[str, AliasIndex, AliasEntry]:
+    """The request's AliasName, the region's alias index and the alias's entry (NotFound if none)."""
+    name = call.request["AliasName"]
+    _check_name(name)
+    aliases = call.aliases()
+    entry = aliases.get(name)
+    if entry is None:
+        raise errors.NotFoundException(f"Alias {call.alias_arn(name)} is not found.")
+    return name, aliases, entry
 
 
 @operation("CreateAlias", mutating=True)
@@ -47,12 +61,7 @@ def create_alias(call: Call) -> Response:
 @operation("UpdateAlias", mutating=True)
 def update_alias(call: Call) -> Response:
     """UpdateAlias: point an alias at another key of the same type and usage."""
-    name = call.request["AliasName"]
-    _check_name(name)
-    aliases = call.aliases()
-    entry = aliases.get(name)
-    if entry is None:
-        raise errors.NotFoundException(f"Alias {call.alias_arn(name)} is not found.")
+    name, _, entry = _existing(call)
     new = _target(call, call.request["TargetKeyId"])
     old = call.load(entry["TargetKeyId"])
     if old is not None:
@@ -76,12 +85,7 @@ def update_alias(call: Call) -> Response:
 @operation("DeleteAlias", mutating=True)
 def delete_alias(call: Call) -> Response:
     """DeleteAlias."""
-    name = call.request["AliasName"]
-    _check_name(name)
-    aliases = call.aliases()
-    entry = aliases.get(name)
-    if entry is None:
-        raise errors.NotFoundException(f"Alias {call.alias_arn(name)} is not found.")
+    name, aliases, entry = _existing(call)
     record = call.load(entry["TargetKeyId"])
     if record is not None:
         call.resources.append(record["Arn"])
@@ -115,8 +119,3 @@ def list_aliases(call: Call) -> Response:
             }
         )
     return {"Aliases": out, **extra}
-
-
-def aliases_of(call: Call, key_id: str) -> list[str]:
-    """Alias names that point at ``key_id`` in this region."""
-    return sorted(n for n, a in call.aliases().items() if a["TargetKeyId"] == key_id)

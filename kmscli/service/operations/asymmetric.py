@@ -1,52 +1,50 @@
 """Asymmetric and HMAC operations: GetPublicKey, Sign, Verify, GenerateMac, VerifyMac,
 DeriveSharedSecret, Encapsulate, Decapsulate, GenerateDataKeyPair(WithoutPlaintext).
 
-Importing this module also registers the material generators of every asymmetric and HMAC key spec
-(``service/operations/common.py:GENERATORS``), which is what makes CreateKey offer them.
+It also makes the material of every asymmetric and HMAC key spec (``generate_private``,
+``generate_hmac``: the registry's ``GENERATORS`` name them, which is what makes CreateKey offer them).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.crypto import asymmetric
 from kmscli.crypto.specs import CUSTOMER_MASTER_KEY_SPECS, SPECS, SYMMETRIC_SPECS, algorithms_for
 from kmscli.service.operations.common import (
-    GENERATORS,
     current_material,
     no_recipient,
     require_enabled,
     require_symmetric,
     require_usage,
 )
-from kmscli.service.pipeline.core import Call, Record, Response, operation
+from kmscli.service.pipeline.core import Call, Response, operation
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 
-def _generate_asymmetric(call: Call, spec: str) -> bytes:
+def generate_private(call: Call, spec: str) -> bytes:
+    """A new private key of an asymmetric spec (PKCS#8 DER)."""
     return asymmetric.generate_private(spec)
 
 
-def _generate_hmac(call: Call, spec: str) -> bytes:
+def generate_hmac(call: Call, spec: str) -> bytes:
+    """A new HMAC key of the spec's length, from the call's randomness."""
     return call.ctx.random(asymmetric.HMAC_KEY_BYTES[spec])
-
-
-for _spec in asymmetric.ASYMMETRIC_SPECS:
-    GENERATORS[_spec] = _generate_asymmetric
-for _spec in asymmetric.HMAC_KEY_BYTES:
-    GENERATORS[_spec] = _generate_hmac
 
 
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def private_key(call: Call, record: Record) -> Any:
+def private_key(call: Call, record: KeyRecord) -> Any:
     """The loaded private key of an asymmetric KMS key (its current material)."""
     _mid, raw = current_material(call, record)
     return asymmetric.load_private(raw)
 
 
-def _require_algorithm(record: Record, member: str, algorithm: str, what: str) -> None:
+def _require_algorithm(record: KeyRecord, member: str, algorithm: str, what: str) -> None:
     allowed = algorithms_for(record["KeySpec"], record["KeyUsage"]).get(member, [])
     if algorithm not in allowed:
         raise errors.InvalidKeyUsageException(
@@ -55,7 +53,7 @@ def _require_algorithm(record: Record, member: str, algorithm: str, what: str) -
         )
 
 
-def _usable_key(call: Call, action: str, usage: str, conditions: dict[str, Any]) -> Record:
+def _usable_key(call: Call, action: str, usage: str, conditions: dict[str, Any]) -> KeyRecord:
     record = call.resolve(call.request["KeyId"])
     call.authorize(action, record, conditions)
     require_enabled(record)
@@ -93,7 +91,7 @@ def get_public_key(call: Call) -> Response:
 # -- Sign and Verify ------------------------------------------------------------------------------
 
 
-def _signing(call: Call, action: str) -> tuple[Record, asymmetric.SigningAlgorithm, str]:
+def _signing(call: Call, action: str) -> tuple[KeyRecord, asymmetric.SigningAlgorithm, str]:
     req = call.request
     alg_name = str(req["SigningAlgorithm"])
     message_type = str(req.get("MessageType") or "RAW")
@@ -137,7 +135,7 @@ def verify(call: Call) -> Response:
 # -- GenerateMac and VerifyMac --------------------------------------------------------------------
 
 
-def _mac(call: Call, action: str) -> tuple[Record, str, bytes]:
+def _mac(call: Call, action: str) -> tuple[KeyRecord, str, bytes]:
     alg = str(call.request["MacAlgorithm"])
     record = _usable_key(call, action, "GENERATE_VERIFY_MAC", {"kms:MacAlgorithm": alg})
     _require_algorithm(record, "MacAlgorithms", alg, "MacAlgorithm")
@@ -193,7 +191,7 @@ def derive_shared_secret(call: Call) -> Response:
 # -- Encapsulate and Decapsulate ------------------------------------------------------------------
 
 
-def _kem(call: Call, action: str) -> Record:
+def _kem(call: Call, action: str) -> KeyRecord:
     alg = str(call.request["EncapsulationAlgorithm"])
     record = _usable_key(call, action, "ENCAPSULATE_DECAPSULATE", {"kms:EncapsulationAlgorithm": alg})
     _require_algorithm(record, "EncapsulationAlgorithms", alg, "EncapsulationAlgorithm")
@@ -232,7 +230,7 @@ def decapsulate(call: Call) -> Response:
 # -- GenerateDataKeyPair --------------------------------------------------------------------------
 
 
-def _data_key_pair(call: Call, action: str) -> tuple[Record, str, bytes, bytes, bytes, str]:
+def _data_key_pair(call: Call, action: str) -> tuple[KeyRecord, str, bytes, bytes, bytes, str]:
     # lazily: Sign/Verify and the other operations here do not need the symmetric module
     from kmscli.service.operations.symmetric import _context_conditions, seal
 

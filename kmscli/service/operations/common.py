@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.crypto.specs import CUSTOMER_MASTER_KEY_SPECS, SPECS, algorithms_for
-from kmscli.service.pipeline.core import Call, Record, parse_time
+from kmscli.service.pipeline import registry
+from kmscli.service.pipeline.core import Call, parse_time
 
-#: Generators of new key material, by KeySpec: (call, spec) -> raw material bytes.
-#: A spec appears here only once every operation on it works (asymmetric specs register later).
-MaterialGenerator = Callable[[Call, str], bytes]
-GENERATORS: dict[str, MaterialGenerator] = {
-    "SYMMETRIC_DEFAULT": lambda call, spec: call.ctx.random(32),
-}
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
+
+
+def generate_symmetric(call: Call, spec: str) -> bytes:
+    """New SYMMETRIC_DEFAULT material: 256 random bits (the registry's generator of that spec)."""
+    return call.ctx.random(32)
 
 
 def default_policy(account_id: str) -> str:
@@ -38,7 +39,7 @@ def default_policy(account_id: str) -> str:
     )
 
 
-def key_metadata(record: Record) -> dict[str, Any]:
+def key_metadata(record: KeyRecord) -> dict[str, Any]:
     """DescribeKey's KeyMetadata for a stored record; derived members are computed, not stored."""
     meta: dict[str, Any] = {
         "AWSAccountId": record["AWSAccountId"],
@@ -78,7 +79,7 @@ def key_metadata(record: Record) -> dict[str, Any]:
     return meta
 
 
-def require_enabled(record: Record) -> None:
+def require_enabled(record: KeyRecord) -> None:
     """Raise the error AWS gives for using a key that is not Enabled."""
     state, arn = record["KeyState"], record["Arn"]
     if state == "Enabled":
@@ -94,13 +95,13 @@ def require_enabled(record: Record) -> None:
     raise errors.KMSInvalidStateException(f"{arn} is {state}.")
 
 
-def require_not_pending_deletion(record: Record) -> None:
+def require_not_pending_deletion(record: KeyRecord) -> None:
     """Management operations are refused on keys that are pending deletion."""
     if record["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
         raise errors.KMSInvalidStateException(f"{record['Arn']} is pending deletion.")
 
 
-def require_usage(record: Record, usage: str, operation: str) -> None:
+def require_usage(record: KeyRecord, usage: str, operation: str) -> None:
     """InvalidKeyUsageException when the key is not meant for ``operation``."""
     if record["KeyUsage"] != usage:
         raise errors.InvalidKeyUsageException(
@@ -108,7 +109,7 @@ def require_usage(record: Record, usage: str, operation: str) -> None:
         )
 
 
-def require_symmetric(record: Record, operation: str) -> None:
+def require_symmetric(record: KeyRecord, operation: str) -> None:
     """Operations that only symmetric encryption keys support (data keys, symmetric blobs)."""
     if record["KeySpec"] != "SYMMETRIC_DEFAULT" or record["KeyUsage"] != "ENCRYPT_DECRYPT":
         raise errors.InvalidKeyUsageException(
@@ -126,7 +127,7 @@ def no_recipient(call: Call) -> None:
         )
 
 
-def current_material(call: Call, record: Record) -> tuple[str, bytes]:
+def current_material(call: Call, record: KeyRecord) -> tuple[str, bytes]:
     """The newest key material (id, raw bytes) of a key."""
     mid = record.get("CurrentKeyMaterialId")
     if not mid:
@@ -134,31 +135,22 @@ def current_material(call: Call, record: Record) -> tuple[str, bytes]:
     return mid, material(call, record, mid)
 
 
-def material(call: Call, record: Record, material_id: str) -> bytes:
+def material(call: Call, record: KeyRecord, material_id: str) -> bytes:
     """Unwrap one version of a key's material; imported material past its ValidTo is refused here,
     where it is used, whether or not its scheduled deletion has run yet."""
     for item in record.get("Materials", []):
-        if item["KeyMaterialId"] == material_id and item.get("Wrapped"):
-            if item.get("ValidTo") and parse_time(item["ValidTo"]) <= call.now:
+        wrapped = item.get("Wrapped")
+        if item["KeyMaterialId"] == material_id and wrapped:
+            valid_to = item.get("ValidTo")
+            if valid_to and parse_time(valid_to) <= call.now:
                 raise errors.KMSInvalidStateException(
                     f"{record['Arn']} is pending import: its key material {material_id} expired at "
-                    f"{item['ValidTo']}."
+                    f"{valid_to}."
                 )
-            return call.ctx.vault.unwrap_material(record["Arn"], material_id, item["Wrapped"])
+            return call.ctx.vault.unwrap_material(record["Arn"], material_id, wrapped)
     raise errors.InvalidCiphertextException(
         "The ciphertext refers to key material that this key does not have."
     )
-
-
-def add_material(call: Call, record: Record, raw: bytes, origin: str = "AWS_KMS") -> str:
-    """Wrap new material into the record, make it current, and return its KeyMaterialId."""
-    mid = call.ctx.random(32).hex()
-    wrapped = call.ctx.vault.wrap_material(record["Arn"], mid, raw, call.ctx.random(12))
-    record.setdefault("Materials", []).append(
-        {"KeyMaterialId": mid, "CreationDate": call.now.isoformat(), "Wrapped": wrapped, "Origin": origin}
-    )
-    record["CurrentKeyMaterialId"] = mid
-    return mid
 
 
 def spec_info_or_error(spec: str) -> None:
@@ -168,18 +160,7 @@ def spec_info_or_error(spec: str) -> None:
         raise errors.ValidationException(f"KeySpec {spec} is not valid.")
     if info.unsupported:
         raise errors.UnsupportedOperationException(f"KeySpec {spec} is not supported: {info.unsupported}.")
-    generator(spec)
-
-
-def generator(spec: str) -> MaterialGenerator:
-    """The material generator of ``spec`` (the asymmetric and HMAC ones load on first use)."""
-    if spec not in GENERATORS:
-        import kmscli.service.operations.asymmetric  # noqa: F401  (registers its generators at import)
-    if spec not in GENERATORS:
-        raise errors.UnsupportedOperationException(
-            f"KeySpec {spec} is not supported by this kmscli build yet."
-        )
-    return GENERATORS[spec]
+    registry.generator(spec)
 
 
 def check_tags(tags: list[dict[str, str]]) -> None:

@@ -8,7 +8,7 @@ them in every decision (``kmscli.policy.grants``).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.ids import is_key_id
@@ -17,8 +17,11 @@ from kmscli.policy.document import ACCOUNT_RE, IAM_PRINCIPAL_RE
 from kmscli.policy.grants import at_least_as_strict, list_entry, make_token, read_token
 from kmscli.policy.principals import same_identity
 from kmscli.service.operations.common import require_not_pending_deletion
-from kmscli.service.pipeline.core import Call, Record, Response, iso, operation, parse_time
+from kmscli.service.pipeline.core import Call, Response, iso, operation, parse_time
 from kmscli.service.pipeline.paging import page
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 GRANT_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -39,7 +42,7 @@ def _check_principal(value: str, member: str) -> None:
         )
 
 
-def _check_constraints(record: Record, operations: list[str], constraints: dict[str, Any] | None) -> None:
+def _check_constraints(record: KeyRecord, operations: list[str], constraints: dict[str, Any] | None) -> None:
     if not constraints:
         return
     if constraints.get("SourceArn") is not None:
@@ -167,7 +170,7 @@ def list_retirable_grants(call: Call) -> Response:
     found = []
     for key_id in call.ctx.vault.list_key_ids(call.region):
         record = call.load(key_id) if is_key_id(key_id) else None
-        for grant in (record or {}).get("Grants", []):
+        for grant in record.get("Grants", []) if record else []:
             if grant.get("RetiringPrincipal") == who:
                 found.append((f"{key_id}/{grant['GrantId']}", grant))
     found.sort(key=lambda item: item[0])
@@ -175,7 +178,7 @@ def list_retirable_grants(call: Call) -> Response:
     return {"Grants": [_entry(g) for _, g in items], **extra}
 
 
-def _find(record: Record, grant_id: str) -> dict[str, Any]:
+def _find(record: KeyRecord, grant_id: str) -> dict[str, Any]:
     if not GRANT_ID_RE.match(grant_id):
         raise errors.InvalidGrantIdException(f"Grant id {grant_id!r} is not valid.")
     for grant in record.get("Grants", []):
@@ -184,7 +187,7 @@ def _find(record: Record, grant_id: str) -> dict[str, Any]:
     raise errors.NotFoundException(f"Grant ID {grant_id} not found for key {record['Arn']}.")
 
 
-def _remove(call: Call, record: Record, grant: dict[str, Any]) -> None:
+def _remove(call: Call, record: KeyRecord, grant: dict[str, Any]) -> None:
     record["Grants"] = [g for g in record.get("Grants", []) if g["GrantId"] != grant["GrantId"]]
     call.save(record)
     call.audit_extra["retiredGrantId"] = grant["GrantId"]

@@ -15,23 +15,20 @@ ciphertexts, which name it, decrypt again; different bytes are ``IncorrectKeyMat
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-import hashlib
-import hmac
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from kmscli import errors
-from kmscli.crypto import keywrap
+from kmscli.crypto import keywrap, primitives
 from kmscli.ids import is_key_id
 from kmscli.service.operations import materials
 from kmscli.service.pipeline.core import (
-    DUE_HANDLERS,
     Call,
-    Record,
     Response,
     iso,
     operation,
@@ -39,6 +36,9 @@ from kmscli.service.pipeline.core import (
     record_service_event,
 )
 from kmscli.vault.store import subkey
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import ImportParameters, KeyRecord, ScheduleEntry
 
 PARAMETERS_LIFETIME = dt.timedelta(hours=24)
 #: Import parameters kept per key (older unexpired ones stay usable, as in AWS, up to this many).
@@ -115,25 +115,31 @@ def _token_key(call: Call) -> bytes:
     return subkey(call.ctx.vault.vault_key, "import-token")
 
 
-def _token_mac(call: Call, arn: str, token_id: bytes, valid_to: int) -> bytes:
-    body = b"\0".join((arn.encode(), token_id, struct.pack(">Q", valid_to)))
-    return hmac.new(_token_key(call), body, hashlib.sha256).digest()
+def _token_body(arn: str, token_id: bytes, valid_to: int) -> bytes:
+    """What an ImportToken's MAC covers: the key ARN, the wrapping key id and the expiry."""
+    return b"\0".join((arn.encode(), token_id, struct.pack(">Q", valid_to)))
 
 
 def make_token(call: Call, arn: str, token_id: bytes, valid_to: dt.datetime) -> bytes:
     """An ImportToken: magic, wrapping key id, expiry (epoch seconds) and a MAC binding the ARN."""
     stamp = int(valid_to.timestamp())
-    return _TOKEN_MAGIC + token_id + struct.pack(">Q", stamp) + _token_mac(call, arn, token_id, stamp)
+    return (
+        _TOKEN_MAGIC
+        + token_id
+        + struct.pack(">Q", stamp)
+        + primitives.hmac_sha256(_token_key(call), _token_body(arn, token_id, stamp))
+    )
 
 
-def check_token(call: Call, record: Record, token: bytes) -> dict[str, Any]:
+def check_token(call: Call, record: KeyRecord, token: bytes) -> ImportParameters:
     """The import parameters an ImportToken names, after checking binding and expiry."""
     n = len(_TOKEN_MAGIC)
     if len(token) != n + 16 + 8 + 32 or not token.startswith(_TOKEN_MAGIC):
         raise errors.InvalidImportTokenException("The import token is invalid or damaged.")
     token_id, stamp_bytes, mac = token[n : n + 16], token[n + 16 : n + 24], token[n + 24 :]
     (stamp,) = struct.unpack(">Q", stamp_bytes)
-    if not hmac.compare_digest(mac, _token_mac(call, record["Arn"], token_id, stamp)):
+    body = _token_body(record["Arn"], token_id, stamp)
+    if not primitives.hmac_sha256_verify(_token_key(call), body, mac):
         raise errors.InvalidImportTokenException(
             f"The import token was not issued for {record['Arn']} (or was altered)."
         )
@@ -143,14 +149,14 @@ def check_token(call: Call, record: Record, token: bytes) -> dict[str, Any]:
         )
     for params in record.get("ImportParameters", []):
         if params["TokenId"] == token_id.hex():
-            return dict(params)
+            return copy.copy(params)
     raise errors.InvalidImportTokenException(
         "The import token is no longer valid: its wrapping key was replaced. "
         "Use GetParametersForImport to get a new one."
     )
 
 
-def _require_external(record: Record, op: str) -> None:
+def _require_external(record: KeyRecord, op: str) -> None:
     if record["Origin"] != "EXTERNAL":
         raise errors.UnsupportedOperationException(
             f"{record['Arn']} has Origin {record['Origin']}: {op} works only on keys created with "
@@ -189,7 +195,7 @@ def get_parameters_for_import(call: Call) -> Response:
     private = rsa.generate_private_key(public_exponent=65537, key_size=keywrap.KEY_SPECS[spec])
     token_id = call.ctx.random(16)
     valid_to = (call.now + PARAMETERS_LIFETIME).replace(microsecond=0)
-    entry = {
+    entry: ImportParameters = {
         "TokenId": token_id.hex(),
         "WrappingAlgorithm": algorithm,
         "WrappingKeySpec": spec,
@@ -230,7 +236,7 @@ def _expiration(call: Call) -> tuple[str, dt.datetime | None]:
     return model, None
 
 
-def _unwrap_import(call: Call, record: Record, params: dict[str, Any]) -> bytes:
+def _unwrap_import(call: Call, record: KeyRecord, params: ImportParameters) -> bytes:
     der = call.ctx.vault.unwrap_material(record["Arn"], "import-" + params["TokenId"], params["Wrapped"])
     private = serialization.load_der_private_key(der, password=None)
     assert isinstance(private, rsa.RSAPrivateKey)
@@ -241,6 +247,15 @@ def _unwrap_import(call: Call, record: Record, params: dict[str, Any]) -> bytes:
             f"The encrypted key material could not be decrypted with the wrapping key of this import "
             f"token and {params['WrappingAlgorithm']}: {exc}."
         ) from None
+
+
+class _Target(NamedTuple):
+    """Where imported material goes: its version id, and whether it becomes current or pending."""
+
+    material_id: str
+    current: bool
+    #: a new version waiting for RotateKeyOnDemand (the other multi-Region keys learn of it)
+    new_pending: bool
 
 
 @operation("ImportKeyMaterial", mutating=True)
@@ -257,93 +272,94 @@ def import_key_material(call: Call) -> Response:
     params = check_token(call, record, req["ImportToken"])
     raw = canonical_material(record["KeySpec"], _unwrap_import(call, record, params))
     fp = materials.fingerprint(call, raw)
-    entries = record.get("Materials", [])
-    import_type = req.get("ImportType") or ("EXISTING_KEY_MATERIAL" if entries else "NEW_KEY_MATERIAL")
-    named = req.get("KeyMaterialId")
-    meta: dict[str, Any] = {"Origin": "EXTERNAL", "Fingerprint": fp, "ExpirationModel": model}
-    meta["ValidTo"] = iso(valid_to) if valid_to else None
+    has_material = bool(record.get("Materials"))
+    import_type = req.get("ImportType") or ("EXISTING_KEY_MATERIAL" if has_material else "NEW_KEY_MATERIAL")
+    if import_type == "EXISTING_KEY_MATERIAL":
+        target = _existing_version(record, fp, req.get("KeyMaterialId"))
+    else:
+        target = _new_version(call, record, fp, req.get("KeyMaterialId"))
+    call.dry_run()
+    meta: materials.Changes = {
+        "Origin": "EXTERNAL",
+        "Fingerprint": fp,
+        "ExpirationModel": model,
+        "ValidTo": iso(valid_to) if valid_to else None,
+    }
     if req.get("KeyMaterialDescription") is not None:
         meta["KeyMaterialDescription"] = req["KeyMaterialDescription"]
-    if import_type == "EXISTING_KEY_MATERIAL":
-        if not entries:
-            raise errors.ValidationException(
-                "ImportType EXISTING_KEY_MATERIAL needs key material previously imported into this key."
-            )
-        target = materials.find(record, named) if named else None
-        if named and target is None:
-            raise errors.NotFoundException(f"Key material {named} is not associated with {record['Arn']}.")
-        if target is None:
-            target = next((m for m in entries if m.get("Fingerprint") == fp), None)
-        if target is None or target.get("Fingerprint") != fp:
-            raise errors.IncorrectKeyMaterialException(
-                "The key material is not the key material previously imported into this KMS key."
-            )
-        mid = target["KeyMaterialId"]
-        current = record.get("CurrentKeyMaterialId") in (None, mid) or not materials.find(
-            record, record["CurrentKeyMaterialId"]
+    if target.new_pending:
+        meta["Pending"] = True
+        # The other keys of a multi-Region set learn of the version (not its secret): each
+        # imports the same material itself.
+        materials.announce(call, record, target.material_id, Origin="EXTERNAL", Fingerprint=fp, Pending=True)
+    mid = materials.put(
+        call, record, raw, material_id=target.material_id, current=target.current, share=False, **meta
+    )
+    _after_import(call, record)
+    return {"KeyId": record["Arn"], "KeyMaterialId": mid}
+
+
+def _existing_version(record: KeyRecord, fp: str, named: str | None) -> _Target:
+    """ImportType EXISTING_KEY_MATERIAL: the version these bytes restore (named, or by fingerprint)."""
+    entries = record.get("Materials", [])
+    if not entries:
+        raise errors.ValidationException(
+            "ImportType EXISTING_KEY_MATERIAL needs key material previously imported into this key."
         )
-        call.dry_run()
-        pending = bool(target.get("Pending"))
-        materials.put(
-            call, record, raw, material_id=mid, current=current and not pending, share=False, **meta
+    target = materials.find(record, named) if named else None
+    if named and target is None:
+        raise errors.NotFoundException(f"Key material {named} is not associated with {record['Arn']}.")
+    if target is None:
+        target = next((m for m in entries if m.get("Fingerprint") == fp), None)
+    if target is None or target.get("Fingerprint") != fp:
+        raise errors.IncorrectKeyMaterialException(
+            "The key material is not the key material previously imported into this KMS key."
         )
-    else:
-        if named:
-            raise errors.ValidationException(
-                "KeyMaterialId is valid only with ImportType EXISTING_KEY_MATERIAL."
-            )
-        if any(m.get("Fingerprint") == fp for m in entries):
-            raise errors.IncorrectKeyMaterialException(
-                "This key material was already imported into this KMS key; use ImportType "
-                "EXISTING_KEY_MATERIAL to reimport it."
-            )
-        if entries and record["KeySpec"] != "SYMMETRIC_DEFAULT":
-            raise errors.UnsupportedOperationException(
-                f"{record['Arn']} ({record['KeySpec']}) cannot take new key material: only symmetric "
-                "encryption keys support rotation of imported key material."
-            )
-        config = record.get("MultiRegionConfiguration") or {}
-        known = {
-            m.get("Fingerprint")
-            for rec in materials.related(call, record)[1:]
-            for m in rec.get("Materials", [])
-        }
-        if not entries and known and fp not in known:
-            raise errors.IncorrectKeyMaterialException(
-                "Related multi-Region keys share their key material: import the material that the "
-                "other keys of this multi-Region key already have."
-            )
-        if entries and config.get("MultiRegionKeyType") == "REPLICA":
-            raise errors.UnsupportedOperationException(
-                f"{record['Arn']} is a multi-Region replica key: import new key material into the primary "
-                f"key in {config['PrimaryKey']['Region']}, then the same material into each replica "
-                "with ImportType EXISTING_KEY_MATERIAL."
-            )
-        call.dry_run()
-        mid = fp
-        first = not entries
-        if not first:
-            meta["Pending"] = True
-            # Replicas learn of the new version (not its secret): each imports the same material.
-            for rec in materials.related(call, record)[1:]:
-                if materials.find(rec, mid) is None:
-                    rec.setdefault("Materials", []).append(
-                        {
-                            "KeyMaterialId": mid,
-                            "CreationDate": call.now.isoformat(),
-                            "Origin": "EXTERNAL",
-                            "Fingerprint": fp,
-                            "Pending": True,
-                        }
-                    )
-                    call.save(rec)
-        materials.put(call, record, raw, material_id=mid, current=first, share=False, **meta)
-    if record["KeyState"] == "PendingImport" and materials.find(
-        record, record.get("CurrentKeyMaterialId", "")
-    ):
-        current_entry = materials.find(record, record["CurrentKeyMaterialId"])
-        if current_entry and current_entry.get("Wrapped"):
-            record["KeyState"] = "Enabled"
+    mid = target["KeyMaterialId"]
+    current_id = record.get("CurrentKeyMaterialId")
+    current = current_id in (None, mid) or materials.find(record, current_id or "") is None
+    return _Target(mid, current and not target.get("Pending"), new_pending=False)
+
+
+def _new_version(call: Call, record: KeyRecord, fp: str, named: str | None) -> _Target:
+    """ImportType NEW_KEY_MATERIAL: the first material of the key, or a version to rotate to."""
+    if named:
+        raise errors.ValidationException("KeyMaterialId is valid only with ImportType EXISTING_KEY_MATERIAL.")
+    entries = record.get("Materials", [])
+    if any(m.get("Fingerprint") == fp for m in entries):
+        raise errors.IncorrectKeyMaterialException(
+            "This key material was already imported into this KMS key; use ImportType "
+            "EXISTING_KEY_MATERIAL to reimport it."
+        )
+    if entries and record["KeySpec"] != "SYMMETRIC_DEFAULT":
+        raise errors.UnsupportedOperationException(
+            f"{record['Arn']} ({record['KeySpec']}) cannot take new key material: only symmetric "
+            "encryption keys support rotation of imported key material."
+        )
+    known = {
+        m.get("Fingerprint") for rec in materials.related(call, record)[1:] for m in rec.get("Materials", [])
+    }
+    if not entries and known and fp not in known:
+        raise errors.IncorrectKeyMaterialException(
+            "Related multi-Region keys share their key material: import the material that the "
+            "other keys of this multi-Region key already have."
+        )
+    config = record.get("MultiRegionConfiguration")
+    if entries and config and config["MultiRegionKeyType"] == "REPLICA":
+        raise errors.UnsupportedOperationException(
+            f"{record['Arn']} is a multi-Region replica key: import new key material into the primary "
+            f"key in {config['PrimaryKey']['Region']}, then the same material into each replica "
+            "with ImportType EXISTING_KEY_MATERIAL."
+        )
+    first = not entries
+    return _Target(fp, current=first, new_pending=not first)
+
+
+def _after_import(call: Call, record: KeyRecord) -> None:
+    """A key whose current version is present is usable; expiry and wrapping keys follow."""
+    current = materials.find(record, record.get("CurrentKeyMaterialId", ""))
+    if record["KeyState"] == "PendingImport" and current and current.get("Wrapped"):
+        record["KeyState"] = "Enabled"
     _sync_key_expiry(record)
     # Wrapping private keys are kept only while their token can still be used.
     record["ImportParameters"] = [
@@ -351,7 +367,6 @@ def import_key_material(call: Call) -> Response:
     ]
     call.save(record)
     _schedule_expiry(call, record)
-    return {"KeyId": record["Arn"], "KeyMaterialId": mid}
 
 
 @operation("DeleteImportedKeyMaterial", mutating=True)
@@ -371,7 +386,7 @@ def delete_imported_key_material(call: Call) -> Response:
     return {"KeyId": record["Arn"], "KeyMaterialId": mid}
 
 
-def _forget(call: Call, record: Record, mid: str) -> None:
+def _forget(call: Call, record: KeyRecord, mid: str) -> None:
     materials.forget_secret(call, record, mid, share=False)
     if mid == record.get("CurrentKeyMaterialId"):
         record["KeyState"] = "PendingImport"
@@ -380,7 +395,7 @@ def _forget(call: Call, record: Record, mid: str) -> None:
     _schedule_expiry(call, record)
 
 
-def _sync_key_expiry(record: Record) -> None:
+def _sync_key_expiry(record: KeyRecord) -> None:
     """DescribeKey's ExpirationModel and ValidTo follow the current material version."""
     entry = materials.find(record, record.get("CurrentKeyMaterialId") or "")
     if entry is None or not entry.get("Wrapped"):
@@ -393,7 +408,7 @@ def _sync_key_expiry(record: Record) -> None:
         record.pop("ValidTo", None)
 
 
-def _schedule_expiry(call: Call, record: Record) -> None:
+def _schedule_expiry(call: Call, record: KeyRecord) -> None:
     """Keep the schedule's ``expire_at`` at the earliest ValidTo of material still present."""
     where = f"{record['Region']}/{record['KeyId']}"
     dates = [m["ValidTo"] for m in materials.usable(record) if m.get("ValidTo")]
@@ -406,7 +421,7 @@ def _schedule_expiry(call: Call, record: Record) -> None:
         call.schedule().pop(where, None)
 
 
-def _expire_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> None:
+def expire_due(call: Call, region: str, key_id: str, entry: ScheduleEntry) -> None:
     """Imported material reached its ValidTo: delete it (audited as DeleteExpiredKeyMaterial)."""
     record = call.load(key_id, region) if is_key_id(key_id) else None
     if record is None:
@@ -421,6 +436,3 @@ def _expire_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> 
                 call, "DeleteExpiredKeyMaterial", [record["Arn"]], {"keyMaterialId": item["KeyMaterialId"]}
             )
     _schedule_expiry(call, record)
-
-
-DUE_HANDLERS["expire_at"] = _expire_due

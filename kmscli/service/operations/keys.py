@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kmscli import errors
 from kmscli.crypto.specs import SPECS
 from kmscli.ids import is_key_id
-from kmscli.service.operations import regions
+from kmscli.service.operations import materials, regions
 from kmscli.service.operations.common import (
-    add_material,
     check_tags,
     default_policy,
-    generator,
     key_metadata,
     require_not_pending_deletion,
     spec_info_or_error,
 )
 from kmscli.service.pipeline.core import (
-    DUE_HANDLERS,
     Call,
     Response,
     iso,
@@ -27,6 +24,10 @@ from kmscli.service.pipeline.core import (
     record_service_event,
 )
 from kmscli.service.pipeline.paging import page
+from kmscli.service.pipeline.registry import generator
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord, ScheduleEntry
 
 
 @operation("CreateKey", mutating=True)
@@ -59,7 +60,7 @@ def create_key(call: Call) -> Response:
     key_id = ("mrk-" + call.ctx.random(16).hex()) if multi else call.ctx.new_uuid()
     arn = call.key_arn(key_id)
     policy = req.get("Policy") or default_policy(call.account_id)
-    record: dict[str, Any] = {
+    record: KeyRecord = {
         "KeyId": key_id,
         "Arn": arn,
         "AWSAccountId": call.account_id,
@@ -88,7 +89,7 @@ def create_key(call: Call) -> Response:
     call.authorize("kms:CreateKey", record, {"Policy": policy})
     call.dry_run()
     if origin == "AWS_KMS":
-        add_material(call, record, generator(spec)(call, spec))
+        materials.put(call, record, generator(spec)(call, spec), Origin="AWS_KMS")
     call.save(record)
     return {"KeyMetadata": key_metadata(record)}
 
@@ -196,7 +197,7 @@ def cancel_key_deletion(call: Call) -> Response:
     return {"KeyId": record["Arn"]}
 
 
-def _delete_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> None:
+def delete_due(call: Call, region: str, key_id: str, entry: ScheduleEntry) -> None:
     """The waiting period is over: destroy the key, its material and its aliases (audited)."""
     schedule = call.schedule()
     record = call.load(key_id, region) if is_key_id(key_id) else None
@@ -211,6 +212,3 @@ def _delete_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> 
     entry.pop("delete_at", None)
     if not entry:
         schedule.pop(f"{region}/{key_id}", None)
-
-
-DUE_HANDLERS["delete_at"] = _delete_due

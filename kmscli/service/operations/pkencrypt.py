@@ -7,20 +7,23 @@ GetPublicKey makes ciphertexts that Decrypt accepts, and the other way round.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.crypto.specs import algorithms_for
 from kmscli.service.operations.common import current_material, require_enabled, require_usage
-from kmscli.service.pipeline.core import Call, Record
+from kmscli.service.pipeline.core import Call
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 
-def is_asymmetric(record: Record) -> bool:
+def is_asymmetric(record: KeyRecord) -> bool:
     """Whether ``record`` is an asymmetric key (anything but SYMMETRIC_DEFAULT and HMAC)."""
     return str(record["KeySpec"]).startswith(("RSA_", "ECC_", "ML_", "SM2"))
 
 
-def check_algorithm(record: Record, algorithm: str) -> None:
+def check_algorithm(record: KeyRecord, algorithm: str) -> None:
     """InvalidKeyUsageException when ``algorithm`` is not one the key's spec lists."""
     allowed = algorithms_for(record["KeySpec"], record["KeyUsage"]).get("EncryptionAlgorithms", [])
     if algorithm not in allowed:
@@ -37,20 +40,20 @@ def check_no_context(context: dict[str, str] | None) -> None:
         )
 
 
-def _private_key(call: Call, record: Record) -> Any:
+def _private_key(call: Call, record: KeyRecord) -> Any:
     _mid, raw = current_material(call, record)
     from kmscli.crypto import asymmetric
 
     return asymmetric.load_private(raw)
 
 
-def encrypt_checks(record: Record, algorithm: str, context: dict[str, str] | None) -> None:
+def encrypt_checks(record: KeyRecord, algorithm: str, context: dict[str, str] | None) -> None:
     """The checks Encrypt (or ReEncrypt's destination) makes on an asymmetric key, before DryRun."""
     check_algorithm(record, algorithm)
     check_no_context(context)
 
 
-def seal(call: Call, record: Record, algorithm: str, plaintext: bytes) -> bytes:
+def seal(call: Call, record: KeyRecord, algorithm: str, plaintext: bytes) -> bytes:
     """RSAES-OAEP encrypt ``plaintext`` under the key's public half (AWS's size limits apply)."""
     from kmscli.crypto import asymmetric
 
@@ -62,7 +65,7 @@ def seal(call: Call, record: Record, algorithm: str, plaintext: bytes) -> bytes:
 
 def open_(
     call: Call,
-    record: Record,
+    record: KeyRecord,
     algorithm: str,
     ciphertext: bytes,
     context: dict[str, str] | None,

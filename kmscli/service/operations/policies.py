@@ -1,6 +1,6 @@
-"""Key policies: the decision point of every call (installed at import), and the policy operations.
+"""Key policies: the decision point of every call, and the policy operations.
 
-``authorize`` is installed with ``core.set_authorizer``: every operation calls
+``authorize`` is the registry's ``AUTHORIZER`` (service/pipeline/registry.py): every operation calls
 ``call.authorize(action, record, conditions)`` before touching key material. It builds the request
 context (global and key condition keys plus the operation's own), decides with the key policy and
 the key's grants (``kmscli.policy.evaluate``), raises ``AccessDeniedException`` in AWS's wording when
@@ -9,7 +9,7 @@ denied, and records a grant-based allow in the audit event.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.policy import document
@@ -17,15 +17,18 @@ from kmscli.policy.evaluate import Decision, Request, decide
 from kmscli.policy.grants import read_token
 from kmscli.policy.principals import account_of, principal_arn
 from kmscli.service.operations.common import require_not_pending_deletion
-from kmscli.service.pipeline.core import Call, Record, Response, operation, set_authorizer
+from kmscli.service.pipeline.core import Call, Response, operation
 from kmscli.service.pipeline.paging import page
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 #: AWS's key policy size quota.
 MAX_POLICY_BYTES = 32 * 1024
 LOCKOUT_MESSAGE = "The new key policy will not allow you to update the key policy in the future."
 
 
-def key_aliases(call: Call, record: Record) -> list[str]:
+def key_aliases(call: Call, record: KeyRecord) -> list[str]:
     """The alias names that point at a key (``kms:ResourceAliases``)."""
     aliases = call.aliases(record.get("Region", call.region))
     return sorted(name for name, entry in aliases.items() if entry["TargetKeyId"] == record["KeyId"])
@@ -35,7 +38,7 @@ def build_request(
     call: Call,
     principal: str,
     action: str,
-    record: Record,
+    record: KeyRecord,
     conditions: dict[str, Any],
     policy_text: str | None = None,
 ) -> Request:
@@ -74,7 +77,7 @@ def build_request(
     return Request(principal, action, record["Arn"], ctx, dict(context) if context is not None else None)
 
 
-def stored_policy(record: Record) -> document.Policy:
+def stored_policy(record: KeyRecord) -> document.Policy:
     """The key's policy, parsed (a stored policy is valid; a broken one fails closed)."""
     try:
         return document.parse(record["Policy"])
@@ -85,7 +88,7 @@ def stored_policy(record: Record) -> document.Policy:
 
 
 def decide_call(
-    call: Call, principal: str, action: str, record: Record, conditions: dict[str, Any]
+    call: Call, principal: str, action: str, record: KeyRecord, conditions: dict[str, Any]
 ) -> Decision:
     """The decision a real call by ``principal`` would get (used by simulate too)."""
     for token in call.request.get("GrantTokens") or []:
@@ -94,7 +97,7 @@ def decide_call(
     return decide(stored_policy(record), record.get("Grants", []), req)
 
 
-def check_new_policy(call: Call, record: Record, text: str, bypass: bool) -> document.Policy:
+def check_new_policy(call: Call, record: KeyRecord, text: str, bypass: bool) -> document.Policy:
     """Size quota, grammar, and AWS's lockout safety check for a policy about to be set on ``record``."""
     if len(text.encode("utf-8")) > MAX_POLICY_BYTES:
         raise errors.LimitExceededException(
@@ -109,7 +112,7 @@ def check_new_policy(call: Call, record: Record, text: str, bypass: bool) -> doc
     return policy
 
 
-def authorize(call: Call, action: str, record: Record, conditions: dict[str, Any]) -> None:
+def authorize(call: Call, action: str, record: KeyRecord, conditions: dict[str, Any]) -> None:
     """The installed decision point: allow, or raise AccessDeniedException (AWS wording)."""
     if action == "kms:CreateKey":
         # IAM authorises CreateKey in AWS (there is no key policy yet): the creator is allowed, but
@@ -131,10 +134,7 @@ def authorize(call: Call, action: str, record: Record, conditions: dict[str, Any
         call.audit_extra.setdefault("grantId", decision.grant_id)
 
 
-set_authorizer(authorize)
-
-
-def _policy_key(call: Call) -> Record:
+def _policy_key(call: Call) -> KeyRecord:
     record = call.resolve(call.request["KeyId"], allow_alias=False)
     name = call.request.get("PolicyName")
     if name is not None and name != "default":

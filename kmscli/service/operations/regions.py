@@ -15,32 +15,53 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kmscli import errors
 from kmscli.service.operations import materials
-from kmscli.service.operations.common import check_tags, default_policy, key_metadata
-from kmscli.service.pipeline.core import Call, Record, Response, iso, operation, record_service_event
+from kmscli.service.operations.common import (
+    check_tags,
+    default_policy,
+    key_metadata,
+    require_not_pending_deletion,
+)
+from kmscli.service.pipeline.core import Call, Response, iso, operation, record_service_event
 
-#: Record members shared by every key of a multi-Region set (the rest belong to one region).
-SHARED = ("KeySpec", "KeyUsage", "Origin", "MultiRegion", "Rotation", "Exportable")
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord, MultiRegionConfiguration, RegionalKey, SharedMember
+
+#: KeyRecord members shared by every key of a multi-Region set (the rest belong to one region).
+SHARED: tuple[SharedMember, ...] = ("KeySpec", "KeyUsage", "Origin", "MultiRegion", "Rotation", "Exportable")
 
 
-def _config(record: Record) -> dict[str, Any]:
-    config: dict[str, Any] = record.get("MultiRegionConfiguration") or {}
-    return config
+def _config(record: KeyRecord) -> MultiRegionConfiguration | None:
+    return record.get("MultiRegionConfiguration")
 
 
 def _set_config(
-    call: Call, records: list[Record], primary: dict[str, str], replicas: list[dict[str, str]]
+    call: Call, records: list[KeyRecord], primary: RegionalKey, replicas: list[RegionalKey]
 ) -> None:
     for rec in records:
         rec["MultiRegionConfiguration"] = {
             "MultiRegionKeyType": "PRIMARY" if rec["Arn"] == primary["Arn"] else "REPLICA",
-            "PrimaryKey": dict(primary),
-            "ReplicaKeys": [dict(r) for r in replicas],
+            "PrimaryKey": copy.copy(primary),
+            "ReplicaKeys": [copy.copy(r) for r in replicas],
         }
         call.save(rec)
+
+
+def _primary_config(call: Call, record: KeyRecord, why: str) -> MultiRegionConfiguration:
+    """The configuration of a multi-Region primary key that is not pending deletion, or the error."""
+    config = _config(record)
+    if not record.get("MultiRegion") or not config:
+        raise errors.UnsupportedOperationException(f"{record['Arn']} is not a multi-Region key{why}.")
+    if config["MultiRegionKeyType"] != "PRIMARY":
+        raise errors.UnsupportedOperationException(
+            f"{record['Arn']} is a replica key; call {call.op.name} on the primary key in "
+            f"{config['PrimaryKey']['Region']}."
+        )
+    require_not_pending_deletion(record)
+    return config
 
 
 @operation("ReplicateKey", mutating=True)
@@ -50,18 +71,7 @@ def replicate_key(call: Call) -> Response:
     record = call.resolve(req["KeyId"], allow_alias=False)
     region = req["ReplicaRegion"]
     call.authorize("kms:ReplicateKey", record, {"kms:ReplicaRegion": region})
-    config = _config(record)
-    if not record.get("MultiRegion") or not config:
-        raise errors.UnsupportedOperationException(
-            f"{record['Arn']} is not a multi-Region key; only multi-Region primary keys can be replicated."
-        )
-    if config["MultiRegionKeyType"] != "PRIMARY":
-        raise errors.UnsupportedOperationException(
-            f"{record['Arn']} is a replica key; call ReplicateKey on the primary key in "
-            f"{config['PrimaryKey']['Region']}."
-        )
-    if record["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
-        raise errors.KMSInvalidStateException(f"{record['Arn']} is pending deletion.")
+    config = _primary_config(call, record, "; only multi-Region primary keys can be replicated")
     if region == record["Region"] or call.load(record["KeyId"], region) is not None:
         raise errors.AlreadyExistsException(
             f"{call.key_arn(record['KeyId'], region)} already exists: the multi-Region key already has a "
@@ -71,19 +81,21 @@ def replicate_key(call: Call) -> Response:
     check_tags(tags)
     arn = call.key_arn(record["KeyId"], region)
     policy = req.get("Policy") or default_policy(call.account_id)
-    replica: dict[str, Any] = {
+    replica: KeyRecord = {
         "KeyId": record["KeyId"],
         "Arn": arn,
         "AWSAccountId": call.account_id,
         "Region": region,
         "CreationDate": iso(call.now),
         "Description": req.get("Description", ""),
+        "KeySpec": record["KeySpec"],
+        "KeyUsage": record["KeyUsage"],
+        "Origin": record["Origin"],
         # Imported material is imported into each replica separately (AWS): until then PendingImport.
         "KeyState": "PendingImport" if record["Origin"] == "EXTERNAL" else record["KeyState"],
         "Policy": policy,
         "Tags": tags,
         "Grants": [],
-        "Materials": [],
     }
     for name in SHARED:
         if name in record:
@@ -92,18 +104,9 @@ def replicate_key(call: Call) -> Response:
     call.dry_run()
     # The replica's own wrapped copy of each version (imported material: metadata only, the
     # replica is PendingImport until the same material is imported into it, as in AWS).
-    for entry in record.get("Materials", []):
-        item = {k: v for k, v in entry.items() if k != "Wrapped"}
-        if entry.get("Wrapped") and record["Origin"] != "EXTERNAL":
-            raw = call.ctx.vault.unwrap_material(record["Arn"], entry["KeyMaterialId"], entry["Wrapped"])
-            item["Wrapped"] = call.ctx.vault.wrap_material(
-                arn, entry["KeyMaterialId"], raw, call.ctx.random(12)
-            )
-        replica["Materials"].append(item)
-    if record.get("CurrentKeyMaterialId"):
-        replica["CurrentKeyMaterialId"] = record["CurrentKeyMaterialId"]
+    materials.copy_versions(call, record, replica, secrets=record["Origin"] != "EXTERNAL")
     family = materials.related(call, record)
-    replicas = [*config.get("ReplicaKeys", []), {"Arn": arn, "Region": region}]
+    replicas: list[RegionalKey] = [*config.get("ReplicaKeys", []), {"Arn": arn, "Region": region}]
     _set_config(call, [*family, replica], config["PrimaryKey"], replicas)
     return {"ReplicaKeyMetadata": key_metadata(replica), "ReplicaPolicy": policy, "ReplicaTags": tags}
 
@@ -115,16 +118,7 @@ def update_primary_region(call: Call) -> Response:
     record = call.resolve(req["KeyId"], allow_alias=False)
     region = req["PrimaryRegion"]
     call.authorize("kms:UpdatePrimaryRegion", record, {"kms:PrimaryRegion": region})
-    config = _config(record)
-    if not config:
-        raise errors.UnsupportedOperationException(f"{record['Arn']} is not a multi-Region key.")
-    if config["MultiRegionKeyType"] != "PRIMARY":
-        raise errors.UnsupportedOperationException(
-            f"{record['Arn']} is a replica key; call UpdatePrimaryRegion on the primary key in "
-            f"{config['PrimaryKey']['Region']}."
-        )
-    if record["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
-        raise errors.KMSInvalidStateException(f"{record['Arn']} is pending deletion.")
+    _primary_config(call, record, "")
     family = materials.related(call, record)
     new_primary = next((r for r in family if r["Region"] == region and r is not record), None)
     if new_primary is None:
@@ -133,8 +127,10 @@ def update_primary_region(call: Call) -> Response:
         raise errors.KMSInvalidStateException(f"{new_primary['Arn']} is pending deletion.")
     call.resources.append(new_primary["Arn"])
     call.dry_run()
-    primary = {"Arn": new_primary["Arn"], "Region": region}
-    replicas = [{"Arn": r["Arn"], "Region": r["Region"]} for r in family if r is not new_primary]
+    primary: RegionalKey = {"Arn": new_primary["Arn"], "Region": region}
+    replicas: list[RegionalKey] = [
+        {"Arn": r["Arn"], "Region": r["Region"]} for r in family if r is not new_primary
+    ]
     replicas.sort(key=lambda r: r["Region"])
     _set_config(call, family, primary, replicas)
     schedule = call.schedule()
@@ -146,10 +142,10 @@ def update_primary_region(call: Call) -> Response:
     return {}
 
 
-def replica_deletion_pending(call: Call, record: Record, days: int) -> bool:
+def replica_deletion_pending(call: Call, record: KeyRecord, days: int) -> bool:
     """ScheduleKeyDeletion of a primary with replicas: PendingReplicaDeletion instead (True)."""
     config = _config(record)
-    if config.get("MultiRegionKeyType") != "PRIMARY" or not config.get("ReplicaKeys"):
+    if not config or config["MultiRegionKeyType"] != "PRIMARY" or not config.get("ReplicaKeys"):
         return False
     record["KeyState"] = "PendingReplicaDeletion"
     record["PendingDeletionWindowInDays"] = days
@@ -158,7 +154,7 @@ def replica_deletion_pending(call: Call, record: Record, days: int) -> bool:
     return True
 
 
-def on_key_destroyed(call: Call, record: Record) -> None:
+def on_key_destroyed(call: Call, record: KeyRecord) -> None:
     """A key of a multi-Region set was deleted: drop it from the others' configuration.
 
     If the primary was waiting in PendingReplicaDeletion and this was its last replica, the

@@ -10,17 +10,16 @@ of a multi-Region key); the due date is also in the vault schedule under ``rotat
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.ids import is_key_id
 from kmscli.service.operations import materials
-from kmscli.service.operations.common import generator, require_not_pending_deletion
+from kmscli.service.operations.common import require_not_pending_deletion
 from kmscli.service.pipeline.core import (
-    DUE_HANDLERS,
     Call,
-    Record,
     Response,
     iso,
     operation,
@@ -28,6 +27,10 @@ from kmscli.service.pipeline.core import (
     record_service_event,
 )
 from kmscli.service.pipeline.paging import page
+from kmscli.service.pipeline.registry import generator
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord, MaterialEntry, RotationSettings, ScheduleEntry
 
 DEFAULT_PERIOD_DAYS = 365
 #: AWS's quota of on-demand rotations per KMS key (not adjustable).
@@ -36,17 +39,21 @@ MAX_ON_DEMAND_ROTATIONS = 25
 RECHECK = dt.timedelta(days=1)
 
 
-def _schedule_key(record: Record) -> str:
+def _schedule_key(record: KeyRecord) -> str:
     return f"{record['Region']}/{record['KeyId']}"
 
 
-def _is_replica(record: Record) -> bool:
-    config = record.get("MultiRegionConfiguration") or {}
-    return bool(config.get("MultiRegionKeyType") == "REPLICA")
+def _is_replica(record: KeyRecord) -> bool:
+    config = record.get("MultiRegionConfiguration")
+    return config is not None and config["MultiRegionKeyType"] == "REPLICA"
 
 
-def _require_rotatable(call: Call, record: Record, *, on_demand: bool = False) -> None:
+def _require_rotatable(call: Call, record: KeyRecord, *, on_demand: bool = False) -> None:
     """The checks AWS makes before any rotation operation, in its order."""
+    if record["KeyState"] == "Disabled":
+        raise errors.DisabledException(f"{record['Arn']} is disabled.")
+    if record["KeyState"] == "PendingImport":
+        raise errors.KMSInvalidStateException(f"{record['Arn']} is pending import.")
     require_not_pending_deletion(record)
     if record["KeySpec"] != "SYMMETRIC_DEFAULT" or record["KeyUsage"] != "ENCRYPT_DECRYPT":
         raise errors.UnsupportedOperationException(
@@ -64,17 +71,18 @@ def _require_rotatable(call: Call, record: Record, *, on_demand: bool = False) -
         )
 
 
-def _rotation(record: Record) -> dict[str, Any]:
-    rotation: dict[str, Any] = record.get("Rotation") or {}
-    return rotation
+def _rotation(record: KeyRecord | None) -> RotationSettings | None:
+    """The key's automatic rotation settings while rotation is enabled."""
+    rotation = record.get("Rotation") if record is not None else None
+    return rotation if rotation and rotation["Enabled"] else None
 
 
-def _set_rotation(call: Call, record: Record, rotation: dict[str, Any] | None) -> None:
+def _set_rotation(call: Call, record: KeyRecord, rotation: RotationSettings | None) -> None:
     for rec in materials.related(call, record):
         if rotation is None:
             rec.pop("Rotation", None)
         else:
-            rec["Rotation"] = dict(rotation)
+            rec["Rotation"] = copy.copy(rotation)
         call.save(rec)
     entry = call.schedule().setdefault(_schedule_key(record), {})
     if rotation is None:
@@ -91,15 +99,11 @@ def enable_key_rotation(call: Call) -> Response:
     record = call.resolve(call.request["KeyId"], allow_alias=False)
     period = int(call.request.get("RotationPeriodInDays") or DEFAULT_PERIOD_DAYS)
     call.authorize("kms:EnableKeyRotation", record, {"kms:RotationPeriodInDays": period})
-    if record["KeyState"] == "Disabled":
-        raise errors.DisabledException(f"{record['Arn']} is disabled.")
-    if record["KeyState"] == "PendingImport":
-        raise errors.KMSInvalidStateException(f"{record['Arn']} is pending import.")
     _require_rotatable(call, record)
     call.dry_run()
     previous = _rotation(record)
     base = call.now
-    if previous.get("Enabled"):
+    if previous:
         # Changing the period keeps the schedule anchored at the last rotation (or enabling).
         base = parse_time(previous["Since"])
         last = [
@@ -117,7 +121,7 @@ def enable_key_rotation(call: Call) -> Response:
             "Enabled": True,
             "PeriodInDays": period,
             "NextRotationDate": iso(nxt),
-            "Since": previous.get("Since") if previous.get("Enabled") else iso(call.now),
+            "Since": previous["Since"] if previous else iso(call.now),
         },
     )
     return {}
@@ -128,10 +132,6 @@ def disable_key_rotation(call: Call) -> Response:
     """DisableKeyRotation: no more automatic rotations; on-demand rotation stays possible."""
     record = call.resolve(call.request["KeyId"], allow_alias=False)
     call.authorize("kms:DisableKeyRotation", record)
-    if record["KeyState"] == "Disabled":
-        raise errors.DisabledException(f"{record['Arn']} is disabled.")
-    if record["KeyState"] == "PendingImport":
-        raise errors.KMSInvalidStateException(f"{record['Arn']} is pending import.")
     _require_rotatable(call, record)
     call.dry_run()
     _set_rotation(call, record, None)
@@ -156,8 +156,8 @@ def get_key_rotation_status(call: Call) -> Response:
     if record["KeyState"] == "PendingDeletion":
         raise errors.KMSInvalidStateException(f"{record['Arn']} is pending deletion.")
     rotation = _rotation(record)
-    out: dict[str, Any] = {"KeyId": record["Arn"], "KeyRotationEnabled": bool(rotation.get("Enabled"))}
-    if rotation.get("Enabled"):
+    out: dict[str, Any] = {"KeyId": record["Arn"], "KeyRotationEnabled": rotation is not None}
+    if rotation:
         out["RotationPeriodInDays"] = rotation["PeriodInDays"]
         out["NextRotationDate"] = parse_time(rotation["NextRotationDate"])
     if record.get("OnDemandRotationStartDate"):
@@ -174,10 +174,6 @@ def rotate_key_on_demand(call: Call) -> Response:
     """
     record = call.resolve(call.request["KeyId"], allow_alias=False)
     call.authorize("kms:RotateKeyOnDemand", record)
-    if record["KeyState"] == "Disabled":
-        raise errors.DisabledException(f"{record['Arn']} is disabled.")
-    if record["KeyState"] == "PendingImport":
-        raise errors.KMSInvalidStateException(f"{record['Arn']} is pending import.")
     _require_rotatable(call, record, on_demand=True)
     done = sum(1 for m in record.get("Materials", []) if m.get("RotationType") == "ON_DEMAND")
     if done >= MAX_ON_DEMAND_ROTATIONS:
@@ -205,11 +201,11 @@ def rotate_key_on_demand(call: Call) -> Response:
         materials.make_current(call, record, mid)
     else:
         spec = record["KeySpec"]
-        materials.put(call, record, generator(spec)(call, spec), origin="AWS_KMS", **meta)
+        materials.put(call, record, generator(spec)(call, spec), Origin="AWS_KMS", **meta)
     return {"KeyId": record["Arn"]}
 
 
-def _awaiting_replica_import(call: Call, record: Record) -> set[str]:
+def _awaiting_replica_import(call: Call, record: KeyRecord) -> set[str]:
     """Pending imported versions that some key of the multi-Region set does not hold yet."""
     return {
         m["KeyMaterialId"]
@@ -219,7 +215,7 @@ def _awaiting_replica_import(call: Call, record: Record) -> set[str]:
     }
 
 
-def _state(record: Record, entry: dict[str, Any], waiting: set[str]) -> str:
+def _state(record: KeyRecord, entry: MaterialEntry, waiting: set[str]) -> str:
     if entry["KeyMaterialId"] == record.get("CurrentKeyMaterialId"):
         return "CURRENT"
     if entry.get("Pending"):
@@ -230,7 +226,7 @@ def _state(record: Record, entry: dict[str, Any], waiting: set[str]) -> str:
 
 
 def rotation_entry(
-    record: Record, entry: dict[str, Any], waiting: set[str] | frozenset[str] = frozenset()
+    record: KeyRecord, entry: MaterialEntry, waiting: set[str] | frozenset[str] = frozenset()
 ) -> dict[str, Any]:
     """One RotationsListEntry for a material version (``waiting``: versions replicas still lack)."""
     out: dict[str, Any] = {"KeyId": record["KeyId"], "KeyMaterialId": entry["KeyMaterialId"]}
@@ -271,12 +267,12 @@ def list_key_rotations(call: Call) -> Response:
     return {"Rotations": [rotation_entry(record, m, waiting) for _, m in items], **extra}
 
 
-def _rotate_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> None:
+def rotate_due(call: Call, region: str, key_id: str, entry: ScheduleEntry) -> None:
     """Automatic rotation came due: add a version (audited as RotateKey) and plan the next one."""
     schedule = call.schedule()
     record = call.load(key_id, region) if is_key_id(key_id) else None
-    rotation = _rotation(record) if record is not None else {}
-    if record is None or not rotation.get("Enabled"):
+    rotation = _rotation(record)
+    if record is None or rotation is None:
         entry.pop("rotate_at", None)
         if not entry:
             schedule.pop(f"{region}/{key_id}", None)
@@ -292,7 +288,7 @@ def _rotate_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> 
         call,
         record,
         generator(spec)(call, spec),
-        origin="AWS_KMS",
+        Origin="AWS_KMS",
         RotationDate=iso(call.now),
         RotationType="AUTOMATIC",
     )
@@ -301,7 +297,7 @@ def _rotate_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> 
         nxt += period
     rotation = {**rotation, "NextRotationDate": iso(nxt)}
     for rec in materials.related(call, record):
-        rec["Rotation"] = dict(rotation)
+        rec["Rotation"] = copy.copy(rotation)
         call.save(rec)
     entry["rotate_at"] = iso(nxt)
     record_service_event(
@@ -310,6 +306,3 @@ def _rotate_due(call: Call, region: str, key_id: str, entry: dict[str, Any]) -> 
         [rec["Arn"] for rec in materials.related(call, record)],
         {"keyMaterialId": mid, "rotationType": "AUTOMATIC"},
     )
-
-
-DUE_HANDLERS["rotate_at"] = _rotate_due

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.crypto import blob
@@ -15,7 +15,10 @@ from kmscli.service.operations.common import (
     require_symmetric,
     require_usage,
 )
-from kmscli.service.pipeline.core import Call, Record, Response, operation
+from kmscli.service.pipeline.core import Call, Response, operation
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 
 def _context_conditions(context: dict[str, str] | None, **more: Any) -> dict[str, Any]:
@@ -43,7 +46,9 @@ def _algorithm(call: Call, member: str) -> str:
     return str(alg)
 
 
-def seal(call: Call, record: Record, plaintext: bytes, context: dict[str, str] | None) -> tuple[bytes, str]:
+def seal(
+    call: Call, record: KeyRecord, plaintext: bytes, context: dict[str, str] | None
+) -> tuple[bytes, str]:
     """Encrypt under a symmetric key's current material; returns (blob, KeyMaterialId)."""
     mid, raw = current_material(call, record)
     sealed = blob.seal(
@@ -59,7 +64,7 @@ def unseal(
     key_ref: str | None,
     action: str,
     extra_conditions: dict[str, Any] | None = None,
-) -> tuple[Record, bytes, str]:
+) -> tuple[KeyRecord, bytes, str]:
     """Decrypt a symmetric blob after resolving and authorizing its key; returns (key, plaintext, material id)."""
     header, body = blob.parse(ciphertext)
     if key_ref is not None:
@@ -89,7 +94,7 @@ def unseal(
 
 def _encrypting_key(
     call: Call, ref: str, action: str, context: dict[str, str] | None, algorithm: str
-) -> Record:
+) -> KeyRecord:
     record = call.resolve(ref)
     call.authorize(action, record, _context_conditions(context, **{"kms:EncryptionAlgorithm": algorithm}))
     require_enabled(record)
@@ -211,7 +216,7 @@ def _data_key_length(req: dict[str, Any]) -> int:
     return int(count) if count is not None else {"AES_256": 32, "AES_128": 16}[str(spec)]
 
 
-def _data_key(call: Call, action: str) -> tuple[Record, bytes, bytes, str]:
+def _data_key(call: Call, action: str) -> tuple[KeyRecord, bytes, bytes, str]:
     req = call.request
     no_recipient(call)
     length = _data_key_length(req)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from kmscli import errors
 from kmscli.audit import events
@@ -18,12 +18,20 @@ from kmscli.audit.log import AuditLog
 from kmscli.errors import KMSError
 from kmscli.ids import is_key_id
 from kmscli.model import operation as model_operation
+from kmscli.service.pipeline import registry
+
+# operation modules declare themselves with `from kmscli.service.pipeline.core import operation`
+from kmscli.service.pipeline.registry import Operation as Operation
+from kmscli.service.pipeline.registry import operation as operation
 from kmscli.service.pipeline.validate import validate_request
 from kmscli.vault.store import UnlockedVault
 
+if TYPE_CHECKING:
+    from kmscli.vault.records import AliasIndex, KeyRecord, Schedule, ScheduleEntry
+
 Request = dict[str, Any]
 Response = dict[str, Any]
-Record = dict[str, Any]
+
 
 KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/(.+)$")
 ALIAS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(alias/.+)$")
@@ -83,49 +91,6 @@ class ServiceContext:
         return ServiceContext(self.vault, identity, self.audit, self.clock, self.random)
 
 
-class Operation(NamedTuple):
-    """A registered KMS operation."""
-
-    name: str
-    func: Callable[[Call], Response]
-    mutating: bool
-    read_only: bool
-
-
-OPERATIONS: dict[str, Operation] = {}
-
-
-def operation(
-    name: str, *, mutating: bool = False, read_only: bool | None = None
-) -> Callable[[Callable[[Call], Response]], Callable[[Call], Response]]:
-    """Register ``func`` as the implementation of the KMS operation ``name``.
-
-    ``mutating`` operations run under the exclusive vault lock and may stage writes; ``read_only``
-    is the audit record's ``readOnly`` flag (defaults to ``not mutating``).
-    """
-    model_operation(name)  # unknown names fail at import, not at call time
-
-    def register(func: Callable[[Call], Response]) -> Callable[[Call], Response]:
-        OPERATIONS[name] = Operation(name, func, mutating, not mutating if read_only is None else read_only)
-        return func
-
-    return register
-
-
-#: Work that becomes due with time (deletion, rotation), keyed by the schedule entry's field.
-DueHandler = Callable[["Call", str, str, dict[str, Any]], None]
-DUE_HANDLERS: dict[str, DueHandler] = {}
-
-#: Policy evaluation hook: (call, action, record, condition context) -> None or raises.
-Authorizer = Callable[["Call", str, Record, dict[str, Any]], None]
-_AUTHORIZERS: list[Authorizer] = []
-
-
-def set_authorizer(func: Authorizer) -> None:
-    """Install the policy engine (kmscli.policy) as the decision point of every call."""
-    _AUTHORIZERS[:] = [func]
-
-
 class Call:
     """One operation in flight: its request, the time, and the writes it stages."""
 
@@ -162,11 +127,11 @@ class Call:
         self.resources: list[str] = resources if resources is not None else []
         self.audit_extra: dict[str, Any] = audit_extra if audit_extra is not None else {}
         self.audit_request: dict[str, Any] = {}
-        self.staged_keys: dict[tuple[str, str], Record | None] = {}
-        self.staged_aliases: dict[str, dict[str, Any]] = {}
-        self.staged_schedule: dict[str, Any] | None = None
+        self.staged_keys: dict[tuple[str, str], KeyRecord | None] = {}
+        self.staged_aliases: dict[str, AliasIndex] = {}
+        self.staged_schedule: Schedule | None = None
         self.alias_dirty: set[str] = set()
-        self.loaded: dict[tuple[str, str], Record] = {}
+        self.loaded: dict[tuple[str, str], KeyRecord] = {}
         #: Service events held back until the commit's intent is recorded (due work); else None.
         self.deferred: list[dict[str, Any]] | None = None
 
@@ -190,7 +155,7 @@ class Call:
         return f"arn:aws:kms:{region or self.region}:{self.account_id}:{alias_name}"
 
     # -- reading -------------------------------------------------------------------------------
-    def load(self, key_id: str, region: str | None = None) -> Record | None:
+    def load(self, key_id: str, region: str | None = None) -> KeyRecord | None:
         """A key record as this call sees it (its own staged writes included)."""
         where = (region or self.region, key_id)
         if where in self.staged_keys:
@@ -199,23 +164,23 @@ class Call:
             record = self.ctx.vault.load_key(*where)
             if record is None:
                 return None
-            self.loaded[where] = record
+            self.loaded[where] = cast("KeyRecord", record)
         return self.loaded[where]
 
-    def aliases(self, region: str | None = None) -> dict[str, dict[str, Any]]:
+    def aliases(self, region: str | None = None) -> AliasIndex:
         """The alias index of a region (staged version when this call changed it)."""
         reg = region or self.region
         if reg not in self.staged_aliases:
-            self.staged_aliases[reg] = self.ctx.vault.load_aliases(reg)
+            self.staged_aliases[reg] = cast("AliasIndex", self.ctx.vault.load_aliases(reg))
         return self.staged_aliases[reg]
 
-    def resolve(self, ref: str, *, allow_alias: bool = True) -> Record:
+    def resolve(self, ref: str, *, allow_alias: bool = True) -> KeyRecord:
         """The key a KeyId parameter names: key id, key ARN, alias name or alias ARN."""
         record = self._resolve(ref, allow_alias)
         self.resources.append(record["Arn"])
         return record
 
-    def _resolve(self, ref: str, allow_alias: bool) -> Record:
+    def _resolve(self, ref: str, allow_alias: bool) -> KeyRecord:
         region = self.region
         key_id: str | None = None
         if m := KEY_ARN_RE.match(ref):
@@ -245,10 +210,9 @@ class Call:
         return record
 
     # -- checks ---------------------------------------------------------------------------------
-    def authorize(self, action: str, record: Record, context: dict[str, Any] | None = None) -> None:
+    def authorize(self, action: str, record: KeyRecord, context: dict[str, Any] | None = None) -> None:
         """Ask the policy engine whether the caller may do ``action`` on ``record``."""
-        for func in _AUTHORIZERS:
-            func(self, action, record, context or {})
+        registry.authorizer()(self, action, record, context or {})
 
     def dry_run(self) -> None:
         """End a DryRun request that would have succeeded (call after every check passed)."""
@@ -258,7 +222,7 @@ class Call:
             )
 
     # -- staging writes -------------------------------------------------------------------------
-    def save(self, record: Record) -> None:
+    def save(self, record: KeyRecord) -> None:
         """Stage a key record to be written once the audit event is durable."""
         region = record.get("Region", self.region)
         self.staged_keys[(region, record["KeyId"])] = record
@@ -272,10 +236,10 @@ class Call:
         self.aliases(region)
         self.alias_dirty.add(region or self.region)
 
-    def schedule(self) -> dict[str, Any]:
+    def schedule(self) -> Schedule:
         """The due-work schedule, staged for change."""
         if self.staged_schedule is None:
-            self.staged_schedule = self.ctx.vault.load_schedule()
+            self.staged_schedule = cast("Schedule", self.ctx.vault.load_schedule())
         return self.staged_schedule
 
     def _schedule_versions(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -303,12 +267,12 @@ class Call:
         if first is not None:
             vault.save_schedule(first)
         for region in sorted(self.alias_dirty):
-            vault.save_aliases(region, self.staged_aliases[region])
+            vault.save_aliases(region, cast("dict[str, dict[str, Any]]", self.staged_aliases[region]))
         for (region, key_id), record in self.staged_keys.items():
             if record is None:
                 vault.destroy_key(region, key_id)
             else:
-                vault.save_key(region, record)
+                vault.save_key(region, cast("dict[str, Any]", record))
         if last is not None:
             vault.save_schedule(last)
 
@@ -441,19 +405,17 @@ def _settle_unfinished(ctx: ServiceContext, now: dt.datetime) -> None:
 
 def _run_due_work(ctx: ServiceContext, now: dt.datetime) -> None:
     """Apply deletions, rotations and expiries whose time has come (lazily, at vault access)."""
-    schedule = ctx.vault.load_schedule()
+    schedule = cast("Schedule", ctx.vault.load_schedule())
     if not any(_is_due(entry, now) for entry in schedule.values()):
         return
-    from kmscli.service.pipeline import registry
-
-    registry.load_due_work()
+    handlers = registry.due_handlers()
     with ctx.vault.lock(exclusive=True):
         call = Call(ctx, Operation("ScheduledWork", lambda c: {}, True, False), {}, now)
         call.deferred = []
         for where, entry in sorted(call.schedule().items()):
-            for field_name, handler in DUE_HANDLERS.items():
+            for field_name, handler in handlers.items():
                 when = entry.get(field_name)
-                if when is not None and dt.datetime.fromisoformat(when) <= now:
+                if isinstance(when, str) and dt.datetime.fromisoformat(when) <= now:
                     region, key_id = where.split("/", 1)
                     handler(call, region, key_id, entry)
         _commit_due_work(call)
@@ -485,7 +447,7 @@ def _commit_due_work(call: Call) -> None:
         )
 
 
-def _is_due(entry: dict[str, Any], now: dt.datetime) -> bool:
+def _is_due(entry: ScheduleEntry, now: dt.datetime) -> bool:
     """Every schedule field is a due time named ``*_at`` (their handlers may not be loaded yet)."""
     return any(
         name.endswith("_at") and isinstance(when, str) and dt.datetime.fromisoformat(when) <= now
@@ -493,24 +455,19 @@ def _is_due(entry: dict[str, Any], now: dt.datetime) -> bool:
     )
 
 
-def _require_authorizer() -> None:
-    """No operation runs without the policy engine installed."""
-    if not _AUTHORIZERS:
-        from kmscli.service.operations import policies
-
-        set_authorizer(policies.authorize)
-
-
 def invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
-    """Run one KMS operation end to end; raises KMSError (audited) on failure."""
-    op = OPERATIONS.get(name)
-    if op is None:
-        from kmscli.service.pipeline import registry
+    """Run one KMS operation end to end; raises KMSError (audited, ``operation`` set) on failure."""
+    try:
+        return _invoke(ctx, name, request)
+    except KMSError as exc:
+        exc.for_operation(name)
+        raise
 
-        op = registry.load(name)
+
+def _invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
+    op = registry.load(name)
     if op is None:
         raise errors.UnsupportedOperationException(f"{name} is not implemented by kmscli")
-    _require_authorizer()
     now = ctx.clock()
     _settle_unfinished(ctx, now)
     _run_due_work(ctx, now)
