@@ -61,7 +61,7 @@ bench: $(STAMP) $(BENCH_VENV)/bin/moto_server
 	test -x $(BENCH_KMSCLI)/bin/python || $(PYTHON) -m venv $(BENCH_KMSCLI)
 	rm -rf build/bench-wheel && $(BIN)/python -m pip wheel -q --no-deps -w build/bench-wheel .
 	$(BENCH_KMSCLI)/bin/python -m pip install -q --force-reinstall --no-deps build/bench-wheel/*.whl
-	$(BENCH_KMSCLI)/bin/python -m pip install -q build/bench-wheel/*.whl
+	$(BENCH_KMSCLI)/bin/python -m pip install -q "$$(ls build/bench-wheel/*.whl)[serve]"
 	$(BENCH_KMSCLI)/bin/python -m pip uninstall -q -y setuptools
 	$(BENCH_KMSCLI)/bin/python bench/run_all.py
 

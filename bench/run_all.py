@@ -21,7 +21,7 @@ from types import FrameType
 if __package__ in (None, ""):  # run as `python bench/run_all.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common, encrypt_passphrase, encrypt_session, scale, sign_session, startup
+from bench import common, encrypt_passphrase, encrypt_session, scale, serve, sign_session, startup
 from bench.common import BenchError, Comparison
 
 AUDIT_NAME = "audit query vs jq"
@@ -151,6 +151,19 @@ def main(argv: list[str] | None = None) -> int:
             lambda: scale.measure(runs=n),
         )
     )
+    serve_raw = ""
+    print(
+        "running: serve (boto3 Encrypt against kmscli serve and moto_server) ...", file=sys.stderr, flush=True
+    )
+    try:
+        serve_rows, serve_raw = serve.measure(seconds=3.0 if args.quick else 10.0)
+        rows.extend(serve_rows)
+    except BenchError as exc:
+        rows.append(
+            Comparison(
+                "serve Encrypt c=8 (1/req/s)", "kmscli serve", "moto_server", 1 / 3, error=str(exc)[:200]
+            )
+        )
     audit_output = ""
     try:
         audit_row, audit_output = audit_query_row()
@@ -173,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     notes = [breakdown]
+    if serve_raw:
+        notes.append(
+            "bench/serve.py raw figures (10 s per run after a 2 s warm-up):\n\n```\n" + serve_raw + "\n```"
+        )
     if audit_output:
         notes.append("bench/audit_query.py output:\n\n```\n" + audit_output + "\n```")
     block = common.figures_block(table, info, notes)

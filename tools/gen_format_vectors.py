@@ -115,20 +115,23 @@ class Made:
         return files
 
     def backup(self, key_file_format: int = 1) -> str:
-        files = {rel: path.read_bytes() for rel, path in archive.vault_files(self.vault)}
+        files = {
+            rel: self.vault.folder.read(rel, limit=archive.MAX_ARCHIVE)
+            for rel in archive.vault_files(self.vault)
+        }
         files = self._with_key_file_format(files, key_file_format)
         return archive.seal(self.vault, "backup", CREATED, files, self.random).decode()
 
     def bundle(self, root: Path, key_file_format: int = 1) -> tuple[str, str]:
         """A bundle holding this vault's key and its alias; returns (archive text, bundle vault key hex)."""
-        staging = root / f"bundle-{self.vault_id}-{len(list(root.glob('bundle-*')))}"
-        staging.mkdir()
-        bundle = archive.new_vault_header(staging, BUNDLE_PASSPHRASE.encode(), KDF, self.random, CREATED)
+        where = root / f"bundle-{self.vault_id}-{len(list(root.glob('bundle-*')))}.kmscli"
+        bundle = archive.new_vault_header(where, BUNDLE_PASSPHRASE.encode(), KDF, self.random, CREATED)
         rec = materials.rewrapped(self.record, self.vault, bundle, self.random)
-        bundle.write_authenticated(fs.join(bundle.path, self.key_rel), rec)
-        aliases = self.vault.load_aliases(REGION)
-        bundle.write_authenticated(fs.join(bundle.path, f"aliases/{REGION}.json"), aliases)
-        files = {rel: (staging / rel).read_bytes() for rel in (self.key_rel, f"aliases/{REGION}.json")}
+        alias_rel = f"aliases/{REGION}.json"
+        files = {
+            self.key_rel: bundle.authenticated_doc(self.key_rel, rec),
+            alias_rel: bundle.authenticated_doc(alias_rel, self.vault.load_aliases(REGION)),
+        }
         files = self._with_key_file_format(files, key_file_format)
         return archive.seal(bundle, "bundle", CREATED, files, self.random).decode(), bundle.vault_key.hex()
 
@@ -347,7 +350,7 @@ def archive_vectors(kind: str, a: Made, b: Made, root: Path) -> dict[str, Any]:
                 "files": sorted(
                     rel
                     for rel in (
-                        [rel for rel, _ in archive.vault_files(a.vault)]
+                        list(archive.vault_files(a.vault))
                         if kind == "backup"
                         else [a.key_rel, f"aliases/{REGION}.json"]
                     )

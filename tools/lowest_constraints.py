@@ -18,17 +18,31 @@ _REQ = re.compile(
 )
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
 def floors(pyproject: Path) -> list[tuple[str, str]]:
-    """(name, lowest allowed version) of every runtime and test dependency."""
+    """(name, lowest allowed version) of every runtime and optional dependency.
+
+    A name required by several groups (``serve`` and ``test`` both need botocore) gets the highest
+    of its floors: the groups are installed together, so that is the lowest version that can be.
+    kmscli's own extras (``kmscli[serve]``) are references to groups listed here, not dependencies.
+    """
     project = tomllib.loads(pyproject.read_text())["project"]
-    requirements = [*project["dependencies"], *project["optional-dependencies"]["test"]]
-    out = []
+    groups = project.get("optional-dependencies", {})
+    requirements = [*project["dependencies"], *(req for group in groups.values() for req in group)]
+    found: dict[str, str] = {}
     for req in requirements:
+        if re.match(r"^\s*kmscli\s*\[", req):
+            continue
         m = _REQ.match(req)
         if m is None:
             raise SystemExit(f"{pyproject}: {req!r} has no lower bound (use >=X or ==X)")
-        out.append((m.group(1), m.group(3)))
-    return out
+        name, version = m.group(1).lower(), m.group(3)
+        if name not in found or _version_key(version) > _version_key(found[name]):
+            found[name] = version
+    return list(found.items())
 
 
 def main() -> None:

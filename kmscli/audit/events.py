@@ -101,17 +101,25 @@ def build(
     source: str = "kms.amazonaws.com",
     event_type: str = "AwsApiCall",
     extra: dict[str, Any] | None = None,
+    caller: Any = None,
 ) -> dict[str, Any]:
-    """One CloudTrail record. ``request``/``response`` must already be sanitized."""
+    """One CloudTrail record. ``request``/``response`` must already be sanitized.
+
+    ``caller`` (a ``kmscli.service.pipeline.core.Identity``) supplies what a network caller adds:
+    ``userIdentity.accessKeyId``, ``sourceIPAddress`` and ``userAgent``; the CLI's are the defaults.
+    """
+    identity = user_identity(principal, account_id)
+    if caller is not None and caller.access_key_id:
+        identity["accessKeyId"] = caller.access_key_id
     event: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
-        "userIdentity": user_identity(principal, account_id),
+        "userIdentity": identity,
         "eventTime": event_time(when),
         "eventSource": source,
         "eventName": name,
         "awsRegion": region,
-        "sourceIPAddress": "127.0.0.1",
-        "userAgent": f"kmscli/{__version__}",
+        "sourceIPAddress": (caller is not None and caller.source_ip) or "127.0.0.1",
+        "userAgent": (caller is not None and caller.user_agent) or f"kmscli/{__version__}",
     }
     if error is not None:
         event["errorCode"], event["errorMessage"] = error

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, BinaryIO, NamedTuple
 
 from kmscli.audit import chain
 from kmscli.crypto import primitives
 from kmscli.errors import EXIT_ENVIRONMENT, KmscliError
-from kmscli.vault import fs
+from kmscli.vault import fs, layout
 
 SEGMENT_RE = re.compile(r"^audit-(\d{6})\.jsonl$")
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
@@ -19,11 +20,17 @@ MAX_SEGMENT = 999_999
 #: The file recording the newest event's sequence and chain value (docs/audit.md, "Head record").
 HEAD_NAME = "head"
 #: Files that may sit next to the segments in an audit folder; anything else is reported as tamper.
-AUX_NAMES = {".lock", HEAD_NAME}
+AUX_NAMES = {layout.LOCK, HEAD_NAME}
 
 
 class AuditWriteError(KmscliError):
     """The event could not be written: the operation fails closed and prints no result."""
+
+
+class AuditLogDamagedError(AuditWriteError):
+    """The log's last record cannot be read (edited, or nested too deeply to parse): tamper, exit 253."""
+
+    exit_code = EXIT_ENVIRONMENT
 
 
 class AuditTamperError(AuditWriteError):
@@ -39,37 +46,40 @@ def segment_name(number: int) -> str:
     return f"audit-{number:06d}.jsonl"
 
 
-def survey(folder: fs.StrPath) -> tuple[list[str], list[str]]:
+def survey(folder: fs.StrPath | fs.VaultDir) -> tuple[list[str], list[str]]:
     """(segment paths in order, problems) of an audit folder.
 
     Segments must be numbered 1, 2, 3 ... without a gap; a name outside that, or any other file but
     :data:`AUX_NAMES`, is a problem: the writer never makes one, so someone renamed, removed or
     added a file (an ``audit-999999.jsonl`` would otherwise hide every later event).
     """
-    folder = fs.pathstr(folder)
-    try:
-        names = os.listdir(folder)
-    except FileNotFoundError:
-        return [], []
+    if isinstance(folder, fs.VaultDir):
+        names, base = folder.listdir(), folder.path
+    else:
+        base = fs.pathstr(folder)
+        try:
+            names = os.listdir(base)
+        except FileNotFoundError:
+            return [], []
     found: list[tuple[int, str]] = []
     problems: list[str] = []
     for name in sorted(names):
         if m := SEGMENT_RE.match(name):
             found.append((int(m.group(1)), name))
         elif name not in AUX_NAMES:
-            problems.append(f"unexpected file {fs.join(folder, name)} in the audit folder")
+            problems.append(f"unexpected file {fs.join(base, name)} in the audit folder")
     found.sort()
     for expected, (number, name) in enumerate(found, 1):
         if number != expected:
             problems.append(
-                f"segment {fs.join(folder, name)} is out of sequence: {segment_name(expected)} was "
+                f"segment {fs.join(base, name)} is out of sequence: {segment_name(expected)} was "
                 "expected (segments renamed or removed)"
             )
             break
-    return [fs.join(folder, name) for _, name in found], problems
+    return [fs.join(base, name) for _, name in found], problems
 
 
-def segments(folder: fs.StrPath) -> list[str]:
+def segments(folder: fs.StrPath | fs.VaultDir) -> list[str]:
     """Every segment in order (paths as ``str(Path(folder) / name)`` prints); never skips a file:
     an unexpected name or a gap in the numbering raises :class:`AuditTamperError` (exit 253)."""
     paths, problems = survey(folder)
@@ -78,29 +88,28 @@ def segments(folder: fs.StrPath) -> list[str]:
     return paths
 
 
-def _last_line(path: str) -> tuple[bytes | None, int]:
-    """The last complete line of ``path`` and the size of a torn tail after it (0 when none)."""
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size == 0:
-            return None, 0
-        block = 4096
-        pos = size
-        buf = b""
-        while pos > 0:
-            step = min(block, pos)
-            pos -= step
-            fh.seek(pos)
-            buf = fh.read(step) + buf
-            end = buf.rfind(b"\n")
-            if end == -1:
-                continue
-            torn = len(buf) - end - 1
-            start = buf.rfind(b"\n", 0, end)
-            if start != -1 or pos == 0:
-                return buf[start + 1 : end], torn
-            block *= 2
-        return None, size
+def _last_line(fh: BinaryIO) -> tuple[bytes | None, int]:
+    """The last complete line of the open segment ``fh`` and the size of a torn tail after it."""
+    size = os.fstat(fh.fileno()).st_size
+    if size == 0:
+        return None, 0
+    block = 4096
+    pos = size
+    buf = b""
+    while pos > 0:
+        step = min(block, pos)
+        pos -= step
+        fh.seek(pos)
+        buf = fh.read(step) + buf
+        end = buf.rfind(b"\n")
+        if end == -1:
+            continue
+        torn = len(buf) - end - 1
+        start = buf.rfind(b"\n", 0, end)
+        if start != -1 or pos == 0:
+            return buf[start + 1 : end], torn
+        block *= 2
+    return None, size
 
 
 # -- the head record: the newest event's sequence and chain value, so a cut log is noticed -------------
@@ -120,32 +129,40 @@ def _head_input(sequence: int, value: str) -> bytes:
     return b"kmscli audit head\0%d\0%s" % (sequence, value.encode())
 
 
-def write_head(folder: str, key: bytes, sequence: int, value: str) -> None:
+def write_head(folder: fs.VaultDir, key: bytes, sequence: int, value: str) -> None:
     """Record ``sequence`` as the newest event, after its line is durable (no fsync: a lost update
     only leaves an older head, which the log still extends; the head never runs ahead of the log)."""
     mac = primitives.hmac_sha256(key, _head_input(sequence, value)).hex()
     doc = {"sequence": sequence, "chain": value, "mac": mac}
     slot = json.dumps(doc, separators=(",", ":")).encode().ljust(HEAD_SLOT - 1) + b"\n"
-    fd = os.open(fs.join(folder, HEAD_NAME), os.O_WRONLY | os.O_CREAT, fs.FILE_MODE)
-    try:
-        os.pwrite(fd, slot, (sequence % 2) * HEAD_SLOT)
-    finally:
-        os.close(fd)
+    offset = (sequence % 2) * HEAD_SLOT
+    if folder.lstat(HEAD_NAME) is None:  # created whole: the other slot blank (never written)
+        folder.append(HEAD_NAME, (b"\0" * HEAD_SLOT + slot) if offset else (slot + b"\0" * HEAD_SLOT))
+        return
+    with folder.open_update(HEAD_NAME) as fh:  # through the descriptor, no link followed
+        fh.seek(offset)
+        fh.write(slot)
 
 
-def read_head(folder: fs.StrPath, key: bytes) -> Head | None:
+def read_head(folder: fs.StrPath | fs.VaultDir, key: bytes) -> Head | None:
     """The newest authentic head slot; None when there is no head file (a log older than it), or
     when its only written slot was torn by a crash (``require_head`` then decides).
 
     A head file whose two written slots both fail their MAC was forged or damaged on purpose (a
     crash spoils at most one): :class:`AuditTamperError`.
     """
-    path = fs.join(fs.pathstr(folder), HEAD_NAME)
+    if not isinstance(folder, fs.VaultDir):
+        try:
+            with fs.VaultDir.open(folder) as opened:
+                return read_head(opened, key)
+        except FileNotFoundError:
+            return None
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(2 * HEAD_SLOT + 1)
+        data = folder.read(HEAD_NAME, limit=2 * HEAD_SLOT)
     except FileNotFoundError:
         return None
+    except ValueError:
+        data = b"x" * (2 * HEAD_SLOT)  # oversized: not what the writer makes
     best: Head | None = None
     for start in (0, HEAD_SLOT):
         try:
@@ -157,22 +174,24 @@ def read_head(folder: fs.StrPath, key: bytes) -> Head | None:
             best = head if best is None or head.sequence > best.sequence else best
     slots = (data[:HEAD_SLOT], data[HEAD_SLOT : 2 * HEAD_SLOT])
     if best is None and all(slot.strip(b"\0") for slot in slots):  # a never-written slot is blank
-        raise AuditTamperError(f"the audit head record {path} is not authentic; run `kmscli audit verify`")
+        raise AuditTamperError(
+            f"the audit head record {folder.name(HEAD_NAME)} is not authentic; run `kmscli audit verify`"
+        )
     return best
 
 
-def check_head(folder: str, key: bytes, sequence: int, value: str, *, required: bool = False) -> None:
+def check_head(folder: fs.VaultDir, key: bytes, sequence: int, value: str, *, required: bool = False) -> None:
     """Refuse to append to a log that ends before its head record: events were cut off its end or
     its newest segment was removed (docs/audit.md, "Head record"). ``required``: a log with events
     but no head record was tampered with too."""
     head = read_head(folder, key)
     if head is None and required and sequence:
         raise AuditTamperError(
-            f"the audit head record {fs.join(folder, HEAD_NAME)} was removed; run `kmscli audit verify`"
+            f"the audit head record {folder.name(HEAD_NAME)} was removed; run `kmscli audit verify`"
         )
     if head is not None and (head.sequence > sequence or (head.sequence == sequence and head.chain != value)):
         raise AuditTamperError(
-            f"the audit log in {folder} ends at sequence {sequence} but its head record says "
+            f"the audit log in {folder.path} ends at sequence {sequence} but its head record says "
             f"{head.sequence}: events were cut off its end or its newest segment was removed; "
             "run `kmscli audit verify`"
         )
@@ -182,49 +201,64 @@ class AuditLog:
     """Writer for one vault's log. ``append`` is safe across processes (it takes its own lock)."""
 
     def __init__(
-        self, folder: fs.StrPath, audit_key: bytes, segment_bytes: int = DEFAULT_SEGMENT_BYTES
+        self,
+        folder: fs.StrPath,
+        audit_key: bytes,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        *,
+        vault: fs.VaultDir | None = None,
     ) -> None:
+        """``folder`` is the log's folder; ``vault``, when given, is the vault folder holding it as
+        ``audit/``, which is then reached through the vault's descriptor without following links."""
         self.folder = fs.pathstr(folder)
+        self.vault = vault
         self.key = audit_key
         self.segment_bytes = segment_bytes
         self.pending_repair: dict[str, Any] | None = None
+        #: How a segment is made durable (injectable: the serve benchmark's slow-disk hook wraps it).
+        self.fsync: Callable[[int], None] = os.fsync
         #: Whether a missing head record is tamper (set for vaults that keep authenticated state).
         self.require_head = False
         self._torn: list[tuple[str, int]] = []
 
-    def _tail(self) -> tuple[str, int, str]:
-        """Current segment, last sequence number and last chain value; notes a torn tail (which
-        :meth:`_check_head` cuts)."""
-        segs = segments(self.folder)
-        if not segs:
-            return fs.join(self.folder, segment_name(1)), 0, chain.genesis(self.key)
-        for path in reversed(segs):
-            line, torn = _last_line(path)
+    def _open_folder(self) -> fs.VaultDir:
+        """The log folder, created 0700 if missing; a link or special file there is refused."""
+        if self.vault is not None:
+            return self.vault.subdir(layout.AUDIT, create=True)
+        return fs.VaultDir.open(self.folder, create=True)
+
+    def _tail(self, folder: fs.VaultDir) -> tuple[str, int, str]:
+        """Current segment name, last sequence number and last chain value; notes a torn tail
+        (which :meth:`_check_head` cuts)."""
+        names = [os.path.basename(p) for p in segments(folder)]
+        if not names:
+            return segment_name(1), 0, chain.genesis(self.key)
+        for name in reversed(names):
+            with folder.open_read(name) as fh:
+                line, torn = _last_line(fh)
             if torn:
-                self._torn.append((path, torn))  # cut by _check_head once the head allows it
+                self._torn.append((name, torn))
             if line is None:
                 continue
             try:
-                last = json.loads(line)
-                return segs[-1], int(last["sequence"]), str(last["chain"])
+                last = fs.loads(line)
+                return names[-1], int(last["sequence"]), str(last["chain"])
             except (ValueError, KeyError, TypeError):
-                raise AuditWriteError(
-                    f"the audit log's last line in {path} is unreadable; run `kmscli audit verify`"
+                raise AuditLogDamagedError(
+                    f"the audit log's last line in {folder.name(name)} is unreadable; run `kmscli audit verify`"
                 ) from None
-        return segs[-1], 0, chain.genesis(self.key)
+        return names[-1], 0, chain.genesis(self.key)
 
-    def _check_head(self, seq: int, prev: str) -> None:
+    def _check_head(self, folder: fs.VaultDir, seq: int, prev: str) -> None:
         """The log must reach its head record (see :func:`check_head`); only then is a torn tail
         cut, so a line cut short on purpose stays for `audit verify` to show."""
         torn, self._torn = self._torn, []
-        check_head(self.folder, self.key, seq, prev, required=self.require_head)
-        for path, size in torn:
-            self._cut_torn_tail(path, size)
-
-    def _cut_torn_tail(self, path: str, torn: int) -> None:
-        size = os.stat(path).st_size
-        os.truncate(path, size - torn)
-        self.pending_repair = {"file": os.path.basename(path), "removedBytes": torn}
+        check_head(folder, self.key, seq, prev, required=self.require_head)
+        for name, size in torn:
+            with folder.open_update(name) as fh:  # cut through the descriptor, never the path
+                fh.truncate(os.fstat(fh.fileno()).st_size - size)
+                os.fsync(fh.fileno())
+            self.pending_repair = {"file": name, "removedBytes": size}
 
     def _repair_event(self, base: dict[str, Any], seq: int, prev: str) -> dict[str, Any]:
         """The RepairAuditLog record for the torn tail just cut, chained after ``prev``."""
@@ -242,48 +276,51 @@ class AuditLog:
         repair["chain"] = chain.link(self.key, prev, repair)
         return repair
 
-    def _write(self, path: str, lines: list[dict[str, Any]]) -> None:
+    def _write(self, folder: fs.VaultDir, name: str, lines: list[dict[str, Any]]) -> None:
         data = b"".join(
             json.dumps(e, separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for e in lines
         )
-        if fs.exists(path) and os.stat(path).st_size + len(data) > self.segment_bytes:
-            match = SEGMENT_RE.match(os.path.basename(path))
-            path = fs.join(self.folder, segment_name(int(match.group(1)) + 1 if match else 1))
-        new_segment = not fs.exists(path)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, fs.FILE_MODE)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if new_segment:  # the new file's folder entry must survive a power loss too
-            fs.fsync_dir(self.folder)
+        info = folder.lstat(name)
+        if info is not None and info.st_size + len(data) > self.segment_bytes:
+            match = SEGMENT_RE.match(name)
+            name = segment_name(int(match.group(1)) + 1 if match else 1)
+        folder.append(
+            name, data, fsync=self.fsync
+        )  # no link followed; a new segment's folder entry is flushed
 
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         """Number, chain and durably append ``event``; raises AuditWriteError when it cannot."""
+        return self.append_many([event])[0]
+
+    def append_many(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Number, chain and append several events with one write and one fsync (group commit)."""
         try:
-            fs.ensure_dir(self.folder)
-            with fs.locked(fs.join(self.folder, ".lock"), exclusive=True):
+            with self._open_folder() as folder, folder.locked(layout.LOCK, exclusive=True):
                 self.pending_repair = None
-                path, seq, prev = self._tail()
-                self._check_head(seq, prev)
-                lines = []
+                self._torn = []
+                path, seq, prev = self._tail(folder)
+                self._check_head(folder, seq, prev)
+                lines: list[dict[str, Any]] = []
                 if self.pending_repair is not None:
                     seq += 1
-                    repair = self._repair_event(event, seq, prev)
+                    repair = self._repair_event(batch[0], seq, prev)
                     prev = repair["chain"]
                     lines.append(repair)
-                seq += 1
-                event = {**event, "sequence": seq}
-                event["chain"] = chain.link(self.key, prev, event)
-                lines.append(event)
-                self._write(path, lines)
-                write_head(self.folder, self.key, seq, event["chain"])
-                return event
+                written = []
+                for event in batch:
+                    seq += 1
+                    event = {**event, "sequence": seq}
+                    event["chain"] = prev = chain.link(self.key, prev, event)
+                    written.append(event)
+                self._write(folder, path, lines + written)
+                write_head(folder, self.key, seq, prev)
+                return written
         except AuditWriteError:
             raise
+        except fs.UnsafePathError as exc:  # tamper: exit 253, nothing written outside the vault
+            raise fs.UnsafePathError(
+                f"cannot write the audit log: {exc.message}; the operation was not performed"
+            ) from None
         except OSError as exc:
             raise AuditWriteError(
                 f"cannot write the audit log in {self.folder} ({exc.strerror or exc}); "
@@ -297,17 +334,20 @@ class AuditLog:
         Returns the recorded event, or None when there was no torn tail.
         """
         try:
-            with fs.locked(fs.join(self.folder, ".lock"), exclusive=True):
+            with self._open_folder() as folder, folder.locked(layout.LOCK, exclusive=True):
                 self.pending_repair = None
-                path, seq, prev = self._tail()
-                self._check_head(seq, prev)
+                self._torn = []
+                path, seq, prev = self._tail(folder)
+                self._check_head(folder, seq, prev)
                 if self.pending_repair is None:
                     return None
                 self.pending_repair["trigger"] = "kmscli audit verify --repair"
                 repair = self._repair_event(base, seq + 1, prev)
-                self._write(path, [repair])
-                write_head(self.folder, self.key, seq + 1, repair["chain"])
+                self._write(folder, path, [repair])
+                write_head(folder, self.key, seq + 1, repair["chain"])
                 return repair
+        except fs.UnsafePathError as exc:
+            raise fs.UnsafePathError(f"cannot repair the audit log: {exc.message}") from None
         except OSError as exc:
             raise AuditWriteError(
                 f"cannot repair the audit log in {self.folder} ({exc.strerror or exc})"

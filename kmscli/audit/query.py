@@ -379,7 +379,7 @@ def _scan(
                         event = loads(decoded)
                     else:
                         continue
-                except (StopIteration, ValueError):
+                except (StopIteration, ValueError, RecursionError):  # nested too deeply: unreadable
                     event = None
                 stats.candidates += 1
                 if not isinstance(event, dict):

@@ -57,7 +57,7 @@ def _match(raw: bytes, filters: Filters) -> tuple[bytes, dict[str, Any]] | None:
         return None
     try:
         event = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deeply: unreadable, like any damaged line
         return None
     if isinstance(event, dict) and filters.matches(event):
         return line, event

@@ -24,7 +24,6 @@ Classification of the first line whose chain value does not follow (docs/audit.m
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from typing import Any, NamedTuple
 
 from kmscli.audit import chain
 from kmscli.audit.log import SEGMENT_RE, AuditTamperError, read_head, survey
+from kmscli.vault import fs
 
 TORN = "torn"
 EDITED = "edited"
@@ -47,7 +47,7 @@ STATE = "state"
 
 def _generation(report: Report, line: _Line) -> None:
     """Vault commits number their generations upward; one that does not was made by a vault whose
-    state was thrown away (docs/format.md section 1.4)."""
+    state was thrown away (docs/format.md section 1.5)."""
     assert line.event is not None
     extra = line.event.get("additionalEventData")
     gen = extra.get("vaultGeneration") if isinstance(extra, dict) else None
@@ -149,7 +149,7 @@ class _Line:
 
 def _parse(raw: bytes) -> dict[str, Any] | None:
     try:
-        event = json.loads(raw)
+        event = fs.loads(raw)  # a line nested too deeply is unreadable (edited), not a crash
     except ValueError:
         return None
     if not isinstance(event, dict):
@@ -167,7 +167,7 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
 
 def torn_tail(path: Path) -> tuple[int, int]:
     """(size in bytes, 1-based line number) of an unterminated final line of ``path``; (0, 0) if none."""
-    with open(path, "rb") as fh:
+    with fs.open_read(path) as fh:
         size = os.fstat(fh.fileno()).st_size
         if size == 0:
             return 0, 0
@@ -192,7 +192,7 @@ def _lines(paths: list[Path], stop_at: dict[Path, int], padding: dict[str, list[
     for path in paths:
         limit = stop_at.get(path)
         read = 0
-        with open(path, "rb") as fh:
+        with fs.open_read(path) as fh:
             for number, raw in enumerate(fh, 1):
                 read += len(raw)
                 if limit is not None and read > limit:
@@ -208,7 +208,10 @@ def _follows(key: bytes, previous: str, line: _Line | None, seq: int | None = No
         return False
     if seq is not None and line.seq != seq:
         return False
-    return chain.link(key, previous, line.event) == line.chain_value
+    try:
+        return chain.link(key, previous, line.event) == line.chain_value
+    except RecursionError:  # nested too deeply to re-serialise: not a line the writer wrote
+        return False
 
 
 def verify_log(folder: Path, key: bytes, marks: tuple[Mark, ...] = ()) -> Report:
@@ -255,7 +258,12 @@ def verify_log(folder: Path, key: bytes, marks: tuple[Mark, ...] = ()) -> Report
             report.last_sequence = expected
             expected += 1
             continue
-        report.problem = _classify(key, line, lines, previous, expected, gap)
+        try:
+            report.problem = _classify(key, line, lines, previous, expected, gap)
+        except RecursionError:
+            report.problem = Problem(
+                line.file, line.number, EDITED, "the line is nested too deeply to be a record"
+            )
         break
     if report.problem is None:
         report.findings += [

@@ -20,6 +20,8 @@ EXTRA_COMMANDS: dict[str, str] = {
     "lock": "kmscli.cli.session_cmds:lock",
     "_complete-ids": "kmscli.cli.complete_cmd:complete_ids",
     "configure": "kmscli.cli.configure_cmds:configure",
+    "credentials": "kmscli.cli.credentials_cmds:credentials",
+    "serve": "kmscli.cli.serve_cmd:serve",
 }
 
 

@@ -49,10 +49,11 @@ def unlock(raw: bool, ttl: str, **kwargs: Any) -> None:
 def lock(**kwargs: Any) -> None:
     """End every session of the vault.
 
-    Session files are destroyed, so every token stops working. The Lock event is audited when the
-    vault key is at hand without a prompt (a valid KMSCLI_SESSION, KMSCLI_PASSPHRASE or file).
+    Session files are destroyed, so every token stops working, and the Lock event is audited. The
+    vault is authenticated first, with KMSCLI_SESSION or else the passphrase (prompted on a terminal).
     """
+    from kmscli.cli.prompt import tty_prompt
     from kmscli.service.features.sessionops import lock_sessions
 
     inv = pop_globals(kwargs)
-    emit(lock_sessions(inv.settings, inv.sources), inv, inv.output(), "Lock")
+    emit(lock_sessions(inv.settings, inv.sources, tty_prompt()), inv, inv.output(), "Lock")

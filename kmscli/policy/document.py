@@ -300,6 +300,9 @@ def _parse(text: str, out: list[Problem]) -> Policy | None:
     except ValueError as exc:
         out.append(Problem(f"the policy is not valid JSON: {exc}"))
         return None
+    except RecursionError:
+        out.append(Problem("the policy is not valid JSON: it is nested too deeply"))
+        return None
     if not isinstance(doc, dict):
         out.append(Problem("the policy must be a JSON object"))
         return None

@@ -8,7 +8,8 @@ Format (JSON)::
 
 The payload is AES-256-GCM under a key derived from the archive's vault key (HKDF, purpose
 ``archive``), with the kind, version, vault id and creation time as associated data. Its plaintext is
-canonical JSON ``{"files": {"keys/REGION/ID.json": B64, ...}}``: the vault's files byte for byte, so
+canonical JSON ``{"files": {NAME: B64, ...}}`` (NAME as :mod:`kmscli.vault.layout` names the file,
+e.g. ``keys/REGION/ID.json``): the vault's files byte for byte, so
 every key file keeps its own MAC and its material stays wrapped. The passphrase (or a session) opens
 the header's vault key exactly as for a vault folder.
 
@@ -18,18 +19,14 @@ the header's vault key exactly as for a vault folder.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
-import os
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from kmscli.errors import VaultEnvironmentError
-from kmscli.vault import fs
+from kmscli.vault import fs, layout
 from kmscli.vault.store import (
-    FORMAT_VERSION,
     HEADER_NAME,
     Header,
     TamperError,
@@ -38,9 +35,9 @@ from kmscli.vault.store import (
     _aesgcm,
     b64d,
     b64e,
-    check_file_format,
+    build_header,
+    check_header,
     check_kdf_params,
-    derive_root_key,
     subkey,
 )
 
@@ -49,7 +46,6 @@ ARCHIVE_VERSION = 1
 KINDS = ("backup", "bundle")
 #: Largest archive we are willing to load into memory.
 MAX_ARCHIVE = 1024 * 1024 * 1024
-_KEY_FILE_RE = re.compile(r"^keys/([a-z0-9-]+)/([0-9a-z-]+)\.json$")
 
 
 class ReadOnlyVaultError(VaultEnvironmentError):
@@ -89,29 +85,10 @@ def new_vault_header(
     from kmscli.ids import uuid4
 
     params = check_kdf_params(kdf, source="export-key")
-    salt = random(16)
-    raw: dict[str, Any] = {
-        "format": FORMAT_VERSION,
-        "vault_id": uuid4(random(16)),
-        "created": created,
-        "kdf": {"name": "argon2id", "salt": b64e(salt), **params},
-    }
-    header = Header(fs.pathstr(path), raw)
+    vault_id = uuid4(random(16))
     vault_key = random(32)
-    root = derive_root_key(passphrase, salt, params)
-    nonce = random(12)
-    raw["vault_key"] = {
-        "nonce": b64e(nonce),
-        "ciphertext": b64e(_aesgcm(root).encrypt(nonce, vault_key, header.wrap_aad())),
-    }
-    unlocked = UnlockedVault(path, header, vault_key)
-    raw["mac"] = unlocked.header_mac(raw)
-    return unlocked
-
-
-def is_archive(path: Path) -> bool:
-    """Whether ``path`` is a file (an archive) rather than a vault folder."""
-    return path.is_file()
+    raw = build_header(vault_id, created, vault_key, passphrase, params, random)
+    return UnlockedVault(path, Header(fs.pathstr(path), raw), vault_key)
 
 
 class ArchiveFile(Vault):
@@ -137,7 +114,7 @@ class ArchiveFile(Vault):
         except (OSError, ValueError) as exc:
             raise VaultEnvironmentError(f"cannot read vault archive {path}: {exc}") from None
         try:
-            doc = json.loads(raw)
+            doc = fs.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise TamperError(f"{path} is not a kmscli vault archive (not JSON)") from None
         if not isinstance(doc, dict) or doc.get("format") != ARCHIVE_FORMAT:
@@ -156,23 +133,15 @@ class ArchiveFile(Vault):
             or not isinstance(payload, dict)
         ):
             raise TamperError(f"vault archive {path} is malformed")
-        for field in ("format", "vault_id", "kdf", "vault_key", "mac", "created"):
-            if field not in head:
-                raise TamperError(f"vault archive {path}: header lacks '{field}'")
-        if head["format"] != FORMAT_VERSION or not isinstance(head["kdf"], dict):
-            raise TamperError(f"vault archive {path}: unsupported header")
-        if head["kdf"].get("name") != "argon2id":
-            raise TamperError(f"vault archive {path}: unknown KDF")
-        header = Header(path, head)
-        header.kdf  # noqa: B018 - validates bounds before anyone derives
-        return cls(path, header, doc)
+        check_header(head, f"the header of vault archive {path}")
+        return cls(path, Header(path, head), doc)
 
     def unlock_with_vault_key(self, vault_key: bytes) -> ArchiveVault:
         """Check the header MAC, decrypt the payload and return the in-memory, read-only vault."""
         from cryptography.exceptions import InvalidTag
 
         probe = UnlockedVault(self.path, self.header, vault_key)
-        if not hmac.compare_digest(probe.header_mac(self.header.raw), str(self.header.raw["mac"])):
+        if not probe.header_mac_matches(self.header.raw):
             raise TamperError(f"vault archive {self.path}: header failed its integrity check")
         payload = self.doc["payload"]
         try:
@@ -180,13 +149,17 @@ class ArchiveFile(Vault):
             body = _aesgcm(subkey(vault_key, "archive")).decrypt(
                 nonce, ct, _payload_aad(self.kind, self.header.raw["vault_id"], self.doc["created"])
             )
-            files = {str(rel): b64d(data) for rel, data in json.loads(body)["files"].items()}
-        except (InvalidTag, ValueError, TypeError, KeyError):
+            files = {str(rel): b64d(data) for rel, data in fs.loads(body)["files"].items()}
+        except (InvalidTag, ValueError, TypeError, KeyError, AttributeError):
             raise TamperError(
                 f"vault archive {self.path} failed its integrity check: it was damaged or edited"
             ) from None
         for rel in files:
-            if rel.startswith("/") or ".." in rel.split("/") or rel == HEADER_NAME:
+            try:
+                fs.split_rel(rel)
+            except ValueError:
+                rel = ""
+            if not rel or rel == HEADER_NAME:
                 raise TamperError(f"vault archive {self.path} holds a bad file name {rel!r}")
         return ArchiveVault(self.path, self.header, vault_key, files, self.kind)
 
@@ -209,27 +182,21 @@ class ArchiveVault(UnlockedVault):
             "aliases or policies need a vault folder (see `kmscli vault restore`)"
         )
 
-    def read_authenticated(self, path: str, what: str) -> Any:
+    def read_authenticated(self, rel: str, what: str) -> Any:
         """Read a MAC'd file from the archive; FileNotFoundError when it is not there."""
-        rel = self._rel(path)
         if rel not in self.files:
             raise FileNotFoundError(rel)
         try:
-            doc = json.loads(self.files[rel])
+            doc = fs.loads(self.files[rel])
         except (ValueError, UnicodeDecodeError):
             raise TamperError(f"{what} {rel} in {self.path} is not valid JSON") from None
-        if not isinstance(doc, dict) or "data" not in doc or not isinstance(doc.get("mac"), str):
-            raise TamperError(f"{what} {rel} in {self.path} is malformed")
-        check_file_format(doc, f"{what} {rel} in {self.path}")
-        if not hmac.compare_digest(self._file_mac(rel, doc["data"]), doc["mac"]):
-            raise TamperError(f"{what} {rel} in {self.path} failed its integrity check")
-        return doc["data"]
+        return self.check_authenticated(rel, doc, f"{rel} in {self.path}", what)
 
     def vault_state(self) -> None:
         """An archive is one snapshot, authenticated as a whole: no state to check against."""
         return None
 
-    def write_authenticated(self, path: str, data: Any) -> None:
+    def write_authenticated(self, rel: str, data: Any) -> None:
         """Refused: the archive is read-only."""
         raise self._refuse()
 
@@ -244,6 +211,10 @@ class ArchiveVault(UnlockedVault):
         """Refused: the archive is read-only."""
         raise self._refuse()
 
+    def sweep(self) -> int:
+        """Nothing to sweep in memory."""
+        return 0
+
     def rewrap(self, passphrase: bytes, kdf: dict[str, int], random: Callable[[int], bytes]) -> None:
         """Refused: the archive is read-only."""
         raise self._refuse()
@@ -253,7 +224,7 @@ class ArchiveVault(UnlockedVault):
         return {}
 
     def _key_files(self) -> list[tuple[str, str]]:
-        return sorted((m.group(1), m.group(2)) for rel in self.files if (m := _KEY_FILE_RE.match(rel)))
+        return sorted((m.group(1), m.group(2)) for rel in self.files if (m := layout.KEY_FILE_RE.match(rel)))
 
     def list_key_ids(self, region: str) -> list[str]:
         """Sorted key ids of one region in the archive."""
@@ -268,25 +239,27 @@ class ArchiveVault(UnlockedVault):
         return len(self._key_files())
 
 
-def open_archive(path: fs.StrPath) -> ArchiveFile:
-    """Open an archive file (no secret needed yet)."""
-    return ArchiveFile.open(path)
+def vault_files(vault: Vault) -> list[str]:
+    """Every file of a vault folder worth backing up, as relative names, sorted.
 
-
-def vault_files(vault: Vault) -> Iterator[tuple[str, Path]]:
-    """Every file of a vault folder worth backing up, as (relative name, path), sorted.
-
-    Skips the header (stored separately), lock files and temporary files.
+    Skips the header (stored separately), lock, hidden and temporary files. The folder is walked
+    through its descriptor: a link there is not followed (reading it as a file is then refused).
     """
-    root = Path(vault.path)
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith(".") or (Path(dirpath) == root and name == HEADER_NAME):
+    folder = vault.folder
+    found: list[str] = []
+
+    def walk(rel: str) -> None:
+        for name in sorted(folder.listdir(rel)):
+            if name.startswith(".") or (not rel and name == HEADER_NAME):
                 continue
-            full = Path(dirpath) / name
-            if full.is_file() and not full.is_symlink():
-                yield full.relative_to(root).as_posix(), full
+            child = f"{rel}/{name}" if rel else name
+            if folder.is_dir(child):
+                walk(child)
+            else:
+                found.append(child)
+
+    walk("")
+    return found
 
 
 def check_outfile(path: Path, *, force: bool) -> None:
@@ -303,7 +276,6 @@ def write_new_file(path: Path, data: bytes, *, force: bool) -> None:
     """Write a private (0600) file atomically; refuse to replace an existing one without ``force``."""
     check_outfile(path, force=force)
     try:
-        fs.atomic_write(path, data)
-        os.chmod(path, fs.FILE_MODE)
+        fs.atomic_write(path, data)  # created 0600
     except OSError as exc:
         raise VaultEnvironmentError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -6,6 +6,11 @@ token. The file holds the vault key encrypted with AES-256-GCM under a key deriv
 with HKDF; the vault id, the session id and the expiry are the associated data, so an edited expiry
 fails to decrypt. ``kmscli lock`` removes every session file of the vault, which makes every token
 useless (a token without its file unwraps nothing).
+
+Every open, lock and destroy checks the runtime folder first: the folder holding ``kmscli/``
+(``$XDG_RUNTIME_DIR`` or platformdirs' fallback) must belong to this user and be closed to group and
+others, and every folder and file below it too (0700 / 0600), reached without following links
+(:class:`kmscli.vault.fs.VaultDir`). Anything else is refused (exit 253) before any file is touched.
 """
 
 from __future__ import annotations
@@ -15,13 +20,12 @@ import datetime as dt
 import json
 import os
 import re
-import stat
 import warnings
 from typing import Any, NamedTuple
 
 from kmscli.crypto import primitives
 from kmscli.errors import VaultEnvironmentError
-from kmscli.vault import fs
+from kmscli.vault import fs, layout
 
 TOKEN_PREFIX = "kms1_"
 TOKEN_BYTES = 32
@@ -81,11 +85,46 @@ def _aad(vault_id: str, sid: str, expires: str) -> bytes:
     )
 
 
-def sessions_dir(vault_id: str) -> str:
-    """The folder holding every session file of one vault."""
+def _check_vault_id(vault_id: str) -> None:
     if not _VAULT_ID_RE.match(vault_id):
         raise SessionError(f"vault id {vault_id!r} is malformed")
-    return fs.join(runtime_dir(), "sessions", vault_id)
+
+
+def sessions_dir(vault_id: str) -> str:
+    """The folder holding every session file of one vault."""
+    _check_vault_id(vault_id)
+    return fs.join(runtime_dir(), layout.session_folder(vault_id))
+
+
+def _runtime(create: bool) -> fs.VaultDir:
+    """The runtime folder (``.../kmscli``), checked with its parent; FileNotFoundError when missing.
+
+    The parent (``$XDG_RUNTIME_DIR``, or platformdirs' fallback under /tmp) is followed as the
+    environment names it, but must belong to this user and be closed to others (0700), as the XDG
+    specification demands; another user's folder there is refused rather than trusted.
+    """
+    runtime = runtime_dir()
+    try:
+        with fs.VaultDir.open(fs.parent(runtime), create=create, private=True) as base:
+            return base.subdir(os.path.basename(runtime), create=create)
+    except FileNotFoundError:
+        raise
+    except fs.UnsafePathError as exc:
+        raise SessionError(f"the session runtime folder is not safe to use: {exc.message}") from None
+    except OSError as exc:
+        raise SessionError(
+            f"cannot use the session runtime folder {runtime}: {exc.strerror or exc}"
+        ) from None
+
+
+def _sessions(vault_id: str, create: bool = False) -> fs.VaultDir:
+    """The checked folder of one vault's sessions (FileNotFoundError when it does not exist)."""
+    _check_vault_id(vault_id)
+    with _runtime(create) as runtime:
+        try:
+            return runtime.subdir(layout.session_folder(vault_id), create=create)
+        except fs.UnsafePathError as exc:
+            raise SessionError(f"the session folder is not safe to use: {exc.message}") from None
 
 
 class SessionInfo(NamedTuple):
@@ -115,21 +154,13 @@ def create(
             primitives.aesgcm(_wrap_key(token)).encrypt(nonce, vault_key, _aad(vault_id, sid, expires))
         ).decode(),
     }
-    folder = sessions_dir(vault_id)
-    all_sessions = fs.parent(folder)
-    runtime = fs.parent(all_sessions)
+    folder_path = sessions_dir(vault_id)
     try:
-        if not fs.exists(fs.parent(runtime)):
-            fs.ensure_dir(fs.parent(runtime))
-        fs.ensure_dir(runtime)
-        fs.ensure_dir(all_sessions)
-        fs.ensure_dir(folder)
-        if os.stat(runtime).st_uid != os.getuid():
-            raise SessionError(f"runtime folder {runtime} belongs to another user")
-        path = fs.join(folder, f"{sid}.json")
-        fs.atomic_write(path, json.dumps(doc).encode() + b"\n")
+        with _sessions(vault_id, create=True) as folder:
+            folder.replace_atomic(layout.session_name(sid), json.dumps(doc).encode() + b"\n")
+            path = folder.name(layout.session_name(sid))
     except OSError as exc:
-        raise SessionError(f"cannot write the session file in {folder}: {exc.strerror or exc}") from None
+        raise SessionError(f"cannot write the session file in {folder_path}: {exc.strerror or exc}") from None
     return token, SessionInfo(sid, dt.datetime.fromisoformat(expires), path)
 
 
@@ -138,28 +169,25 @@ def open_session(vault_id: str, token: str, now: dt.datetime) -> bytes:
     from cryptography.exceptions import InvalidTag
 
     sid = session_id(token)
-    path = fs.join(sessions_dir(vault_id), f"{sid}.json")
+    name = layout.session_name(sid)
+    path = fs.join(sessions_dir(vault_id), name)
     hint = "run `kmscli unlock` to start a new session"
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with _sessions(vault_id) as folder:
+            raw = folder.read(name, limit=_MAX_SESSION_FILE)
     except FileNotFoundError:
         raise SessionError(
             f"the session in KMSCLI_SESSION is unknown for the vault {vault_id} "
             f"(locked, expired or never created); {hint}"
         ) from None
-    except OSError as exc:
-        raise SessionError(f"cannot read session file {path}: {exc.strerror or exc}") from None
+    except fs.UnsafePathError as exc:
+        raise SessionError(f"session file {path} is refused: {exc.message}") from None
+    except (OSError, ValueError) as exc:
+        raise SessionError(
+            f"cannot read session file {path}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
     try:
-        info = os.fstat(fd)
-        if info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
-            raise SessionError(f"session file {path} is not private to this user (mode 0600 required)")
-        raw = os.read(fd, _MAX_SESSION_FILE + 1)
-    finally:
-        os.close(fd)
-    try:
-        if len(raw) > _MAX_SESSION_FILE:
-            raise ValueError("oversized")
-        doc = json.loads(raw)
+        doc = fs.loads(raw)
         # the associated data binds these, but a file that names other values is damaged, not ours
         if (doc["format"], doc["vault_id"], doc["session"]) != (SESSION_FORMAT, vault_id, sid):
             raise ValueError("names another format, vault or session")
@@ -171,32 +199,60 @@ def open_session(vault_id: str, token: str, now: dt.datetime) -> bytes:
     except (InvalidTag, ValueError, KeyError, TypeError):
         raise SessionError(f"session file {path} is damaged or was edited; {hint}") from None
     if when <= now:
-        destroy_one(path)
+        destroy_one(vault_id, sid)
         raise SessionError(f"the session in KMSCLI_SESSION expired at {expires}; {hint}")
     return key
 
 
-def destroy_one(path: fs.StrPath) -> None:
-    """Overwrite and remove one session file (best effort if it vanished meanwhile)."""
+def destroy_one(vault_id: str, sid: str) -> bool:
+    """Overwrite and remove one session file; False when it was not there.
+
+    The runtime folder is checked first (SessionError when it is not safe: nothing is touched).
+    """
     try:
-        fs.shred(path)
-    except OSError:
-        pass
+        with _sessions(vault_id) as folder:
+            if not folder.exists(layout.session_name(sid)):
+                return False
+            folder.shred(layout.session_name(sid))
+            return True
+    except FileNotFoundError:
+        return False
+    except fs.UnsafePathError as exc:
+        raise SessionError(f"cannot destroy the session: {exc.message}") from None
 
 
 def destroy_all(vault_id: str) -> int:
     """Remove every session file of the vault; returns how many were removed."""
-    folder = sessions_dir(vault_id)
     try:
-        names = sorted(os.listdir(folder))
+        folder = _sessions(vault_id)
     except FileNotFoundError:
         return 0
     count = 0
-    for name in names:
-        if name.endswith(".json"):
-            destroy_one(fs.join(folder, name))
-            count += 1
+    with folder:
+        for name in sorted(folder.listdir()):
+            if layout.json_stem(name) is not None:
+                try:
+                    folder.shred(name)
+                except fs.UnsafePathError as exc:
+                    raise SessionError(f"cannot destroy the session: {exc.message}") from None
+                count += 1
+        folder.sweep()  # and what a crash left (a half-done shred still holds a wrapped vault key)
     return count
+
+
+def destroy_token(token: str) -> list[str]:
+    """Destroy the session of ``token`` in whichever vault's folder holds it; the vault ids it was in.
+
+    ``kmscli lock`` uses it when the header it was pointed at cannot be trusted: the token's own
+    session still ends, since only its holder can name its file.
+    """
+    sid = session_id(token)
+    try:
+        with _runtime(create=False) as runtime:
+            vault_ids = [v for v in runtime.listdir(layout.SESSIONS) if _VAULT_ID_RE.match(v)]
+    except FileNotFoundError:
+        return []
+    return [vault_id for vault_id in sorted(vault_ids) if destroy_one(vault_id, sid)]
 
 
 def parse_ttl(text: str) -> dt.timedelta:

@@ -1,6 +1,6 @@
 """Authenticated vault state: which version of every vault file is the current one.
 
-``state.json`` (an authenticated file, docs/format.md section 1.4) holds the vault's generation, the
+``state.json`` (an authenticated file, docs/format.md section 1.5) holds the vault's generation, the
 audit event of the commit that made it (sequence and chain value), the MACs of the alias indexes,
 the schedule and the manifest buckets, and, while a commit is in flight, the MACs each changing
 file may have (``pending``). Key files are listed in 256 buckets ``manifest/XY.json`` (``XY`` = the
@@ -18,21 +18,20 @@ records what landed in a ``RecoverVaultCommit`` event and makes that the state.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kmscli.errors import VaultEnvironmentError
-from kmscli.vault import fs
+from kmscli.vault import layout
 
 if TYPE_CHECKING:
     from kmscli.vault.store import UnlockedVault
 
-STATE_NAME = "state.json"
-MANIFEST_DIR = "manifest"
+STATE_NAME = layout.STATE
+MANIFEST_DIR = layout.MANIFEST
 STATE_VERSION = 1
 #: Files the state lists directly (key files are listed in the buckets).
-_LISTED_DIRS = ("aliases",)
+_LISTED_DIRS = (layout.ALIASES,)
 
 
 class StateTamperError(VaultEnvironmentError):
@@ -40,9 +39,18 @@ class StateTamperError(VaultEnvironmentError):
     with (exit 253). (Not ``store.TamperError``: the store imports this module.)"""
 
 
+def governs(rel: str) -> bool:
+    """Whether the state lists ``rel``'s versions: key files, alias indexes, the schedule and the
+    manifest buckets (not the header, the audit log or ``credentials.json``)."""
+    return (
+        rel.startswith((layout.KEYS + "/", layout.ALIASES + "/", MANIFEST_DIR + "/"))
+        or rel == layout.SCHEDULE
+    )
+
+
 def bucket_of(rel: str) -> str | None:
     """``manifest/XY.json`` for a key file ``keys/REGION/ID.json``; None for any other file."""
-    if not rel.startswith("keys/"):
+    if not rel.startswith(layout.KEYS + "/"):
         return None
     key_id = rel.rsplit("/", 1)[-1].removeprefix("mrk-")
     return f"{MANIFEST_DIR}/{key_id[:2]}.json"
@@ -97,11 +105,11 @@ class VaultState:
         """One manifest bucket (authenticated and checked against the state), read once."""
         if bucket not in self.buckets:
             try:
-                data = vault.read_authenticated(fs.join(vault.path, bucket), "vault manifest")
+                data = vault.read_authenticated(bucket, "vault manifest")
             except FileNotFoundError:
                 data = {}
             if not isinstance(data, dict):
-                raise StateTamperError(f"vault manifest {fs.join(vault.path, bucket)} is malformed")
+                raise StateTamperError(f"vault manifest {vault.folder.name(bucket)} is malformed")
             self.buckets[bucket] = data
         return self.buckets[bucket]
 
@@ -130,39 +138,38 @@ class VaultState:
 
 
 def state_path(vault: UnlockedVault) -> str:
-    """Where ``state.json`` lives."""
-    return fs.join(vault.path, STATE_NAME)
+    """Where ``state.json`` lives (for messages)."""
+    return vault.folder.name(STATE_NAME)
 
 
 def current(vault: UnlockedVault, cache: list[VaultState]) -> VaultState | None:
     """The vault's state (re-read only when ``state.json`` changed); None for a vault that has none
     yet (made by an older kmscli; :func:`migrate` gives it one at its next write)."""
     path = state_path(vault)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        if fs.is_dir(fs.join(vault.path, MANIFEST_DIR)):
+    st = vault.folder.lstat(STATE_NAME)
+    if st is None:
+        if vault.folder.is_dir(MANIFEST_DIR):
             raise StateTamperError(
                 f"vault state {path} was removed: without it an older copy of any vault file would be "
                 "accepted; restore it from a backup"
-            ) from None
+            )
         return None
     stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
     if cache and cache[0].stamp == stamp:
         return cache[0]
-    state = VaultState(vault.read_authenticated(path, "vault state"), stamp, path)
+    state = VaultState(vault.read_authenticated(STATE_NAME, "vault state"), stamp, path)
     cache[:] = [state]
     return state
 
 
 def _write_state(vault: UnlockedVault, state: VaultState) -> None:
     state.stamp = (0, 0, 0)  # changed in memory: re-read from disk next time, whether or not this lands
-    vault.write_authenticated(state_path(vault), state.as_data())
+    vault.write_authenticated(STATE_NAME, state.as_data())
 
 
 def create(vault: UnlockedVault) -> None:
     """A new vault's state: generation 0, nothing listed (caller holds the exclusive lock)."""
-    fs.ensure_dir(fs.join(vault.path, MANIFEST_DIR))
+    vault.folder.mkdir(MANIFEST_DIR)
     _write_state(vault, VaultState({"version": 1, "generation": 0, "head": None, "files": {}}, (0, 0, 0), ""))
 
 
@@ -170,27 +177,25 @@ def migrate(vault: UnlockedVault) -> None:
     """Give a vault made by an older kmscli its state: every file as it is now is the current one
     (an existing state keeps its generation and head). Reads every key file once (exclusive lock
     held); afterwards reads cost one bucket each."""
-    before = current(vault, []) if fs.is_file(state_path(vault)) else None
+    before = current(vault, []) if vault.folder.lstat(STATE_NAME) is not None else None
     if before is None:  # say so first: a crash before the listing is complete is then redone, not tamper
         before = VaultState({"version": 1, "generation": 0, "head": None, "files": {}}, (0, 0, 0), "")
         before.migrating = True
-        fs.ensure_dir(fs.join(vault.path, MANIFEST_DIR))
+        vault.folder.mkdir(MANIFEST_DIR)
         _write_state(vault, before)
     files: dict[str, str] = {}
-    folder = fs.join(vault.path, MANIFEST_DIR)
-    old = os.listdir(folder) if fs.is_dir(folder) else []
+    old = vault.folder.listdir(MANIFEST_DIR)
     buckets: dict[str, dict[str, str]] = {f"{MANIFEST_DIR}/{n}": {} for n in old if n.endswith(".json")}
     for region in vault.list_regions():
         for key_id in vault.list_key_ids(region):
-            path = vault.key_path(region, key_id)
-            rel = vault.rel(path)
-            mac = vault.read_mac_checked(path, "key file")[1]
+            rel = vault.key_file(region, key_id)
+            mac = vault.read_mac_checked(rel, "key file")[1]
             buckets.setdefault(str(bucket_of(rel)), {})[rel] = mac
     for rel in _other_files(vault):
-        files[rel] = vault.read_mac_checked(fs.join(vault.path, rel), "vault file")[1]
-    fs.ensure_dir(fs.join(vault.path, MANIFEST_DIR))
+        files[rel] = vault.read_mac_checked(rel, "vault file")[1]
+    vault.folder.mkdir(MANIFEST_DIR)
     for bucket, data in sorted(buckets.items()):
-        vault.write_authenticated(fs.join(vault.path, bucket), data)
+        vault.write_authenticated(bucket, data)
         files[bucket] = vault.mac_of(bucket, data)
     state = VaultState({"version": 1, "generation": 0, "head": None, "files": files}, (0, 0, 0), "")
     if before is not None:
@@ -199,13 +204,11 @@ def migrate(vault: UnlockedVault) -> None:
 
 
 def _other_files(vault: UnlockedVault) -> list[str]:
-    out = ["schedule.json"] if fs.is_file(fs.join(vault.path, "schedule.json")) else []
+    out = [layout.SCHEDULE] if vault.folder.lstat(layout.SCHEDULE) is not None else []
     for sub in _LISTED_DIRS:
-        folder = fs.join(vault.path, sub)
-        if fs.is_dir(folder):
-            out += sorted(
-                f"{sub}/{n}" for n in os.listdir(folder) if n.endswith(".json") and not n.startswith(".")
-            )
+        out += sorted(
+            f"{sub}/{n}" for n in vault.folder.listdir(sub) if n.endswith(".json") and not n.startswith(".")
+        )
     return out
 
 
@@ -261,7 +264,7 @@ def finish(vault: UnlockedVault, txn: Transaction, head: tuple[int, str]) -> Non
     """The commit's files are written: write the buckets, then the state naming ``head``."""
     state = txn.state
     for bucket, data in sorted(txn.buckets.items()):
-        vault.write_authenticated(fs.join(vault.path, bucket), data)
+        vault.write_authenticated(bucket, data)
         state.files[bucket] = vault.mac_of(bucket, data)
     for rel, macs in txn.changes.items():
         if bucket_of(rel) is None:
@@ -302,9 +305,9 @@ def recover(
     for rel, macs in sorted(state.pending.items()):
         if rel.startswith(MANIFEST_DIR + "/"):
             continue
-        path = fs.join(vault.path, rel)
+        path = vault.folder.name(rel)
         try:
-            mac: str | None = vault.read_mac_checked(path, "vault file")[1]
+            mac: str | None = vault.read_mac_checked(rel, "vault file")[1]
         except FileNotFoundError:
             mac = None
         if mac not in macs:
@@ -339,7 +342,7 @@ def check_all(vault: UnlockedVault) -> list[str]:
     problems: list[str] = []
     present: set[str] = set()
     for region in vault.list_regions():
-        present |= {vault.rel(vault.key_path(region, key_id)) for key_id in vault.list_key_ids(region)}
+        present |= {vault.key_file(region, key_id) for key_id in vault.list_key_ids(region)}
     present |= set(_other_files(vault))
     listed = {rel for rel in state.files if not rel.startswith(MANIFEST_DIR + "/")}
     for bucket in sorted(b for b in state.files if b.startswith(MANIFEST_DIR + "/")):
@@ -349,7 +352,7 @@ def check_all(vault: UnlockedVault) -> list[str]:
             problems.append(exc.message)
     for rel in sorted(present | listed):
         try:
-            vault.read_authenticated(fs.join(vault.path, rel), "vault file")
+            vault.read_authenticated(rel, "vault file")
         except FileNotFoundError:
             pass  # read_authenticated raised TamperError instead when it was listed
         except VaultEnvironmentError as exc:

@@ -1,15 +1,8 @@
 """The vault: header, root key derivation, the vault key, and authenticated key/alias files.
 
-Layout (see docs/format.md)::
-
-    VAULT/vault.json              header: format, KDF parameters and salt, wrapped vault key, MAC
-    VAULT/.lock                   flock target: shared for reads, exclusive for writes
-    VAULT/keys/REGION/KEYID.json  one key: metadata, policy, grants, tags, wrapped material
-    VAULT/aliases/REGION.json     alias name -> key id for one region
-    VAULT/schedule.json           due work: pending deletions and rotations (small index)
-    VAULT/state.json              which version of every file is current (kmscli.vault.state)
-    VAULT/manifest/XY.json        the key files' MACs, in 256 buckets by key id
-    VAULT/audit/*.jsonl           the chained audit log (kmscli.audit)
+The files and folders are named in :mod:`kmscli.vault.layout` (docs/format.md); every one is reached
+through the vault folder's descriptor without following links (:class:`kmscli.vault.fs.VaultDir`).
+Access keys of ``kmscli serve`` live in ``credentials.json`` (MAC'd, secrets wrapped like key material).
 """
 
 from __future__ import annotations
@@ -24,17 +17,18 @@ from typing import Any, NamedTuple
 from kmscli.crypto import primitives
 from kmscli.errors import VaultEnvironmentError
 from kmscli.ids import is_key_id, is_region, uuid4
-from kmscli.vault import fs, state
+from kmscli.vault import fs, layout, state
 
 FORMAT_VERSION = 1
-HEADER_NAME = "vault.json"
+HEADER_NAME = layout.HEADER
 
 #: RFC 9106 second recommended option: Argon2id, 64 MiB, t=3, p=4.
 DEFAULT_KDF = {"memory_cost": 65536, "iterations": 3, "lanes": 4}
 #: Cheapest parameters accepted (for tests only; documented in README and docs/format.md).
 KDF_FLOOR = {"memory_cost": 8, "iterations": 1, "lanes": 1}
-#: Upper bounds checked before deriving, so a hostile header cannot stall or exhaust the machine.
-KDF_CEILING = {"memory_cost": 4 * 1024 * 1024, "iterations": 16, "lanes": 64}
+#: Upper bounds checked before deriving, so a hostile header cannot stall or exhaust the machine:
+#: at most 1 GiB of memory (memory_cost is in KiB), refused before any is allocated (docs/security.md).
+KDF_CEILING = {"memory_cost": 1024 * 1024, "iterations": 16, "lanes": 64}
 
 
 class TamperError(VaultEnvironmentError):
@@ -109,15 +103,16 @@ class Header(NamedTuple):
         )
 
 
-def _read_json(path: str, what: str) -> Any:
+def _read_json(folder: fs.VaultDir, rel: str, what: str) -> Any:
+    path = folder.name(rel)
     try:
-        raw = fs.read_bounded(path)
+        raw = folder.read(rel)
     except FileNotFoundError:
         raise
     except (OSError, ValueError) as exc:
         raise VaultEnvironmentError(f"cannot read {what} {path}: {exc}") from None
     try:
-        return json.loads(raw)
+        return fs.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise TamperError(f"{what} {path} is not valid JSON ({exc}); it was damaged or edited") from None
 
@@ -138,51 +133,107 @@ def _file_mac_input(rel: str, data: Any) -> bytes:
     return b"file\0" + rel.encode() + b"\0" + fs.canonical_json(data)
 
 
+def header_json(raw: dict[str, Any]) -> bytes:
+    """The bytes of a header file."""
+    return json.dumps(raw, indent=2).encode() + b"\n"
+
+
+def build_header(
+    vault_id: str,
+    created: str,
+    vault_key: bytes,
+    passphrase: bytes,
+    params: dict[str, int],
+    random: Callable[[int], bytes],
+) -> dict[str, Any]:
+    """The one header builder (new vault, new bundle, passphrase change): a fresh salt, the vault
+    key wrapped under the passphrase's root key, and the header MAC under the vault key."""
+    salt = random(16)
+    raw: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "vault_id": vault_id,
+        "created": created,
+        "kdf": {"name": "argon2id", "salt": b64e(salt), **params},
+    }
+    root = derive_root_key(passphrase, salt, params)
+    nonce = random(12)
+    raw["vault_key"] = {
+        "nonce": b64e(nonce),
+        "ciphertext": b64e(_aesgcm(root).encrypt(nonce, vault_key, Header("", raw).wrap_aad())),
+    }
+    mac_key = subkey(vault_key, "file-mac")
+    raw["mac"] = primitives.hmac_sha256(mac_key, _header_mac_input(raw)).hex()
+    return raw
+
+
+def check_header(raw: Any, where: str) -> None:
+    """The header's structure (no secret needed): format, fields, KDF name and bounds."""
+    if not isinstance(raw, dict):
+        raise TamperError(f"{where} is not a JSON object")
+    fmt = raw.get("format")
+    if fmt != FORMAT_VERSION:
+        raise VaultEnvironmentError(
+            f"{where} has format version {fmt!r}; this kmscli reads version {FORMAT_VERSION}"
+        )
+    for field in ("vault_id", "kdf", "vault_key", "mac", "created"):
+        if field not in raw:
+            raise TamperError(f"{where} lacks '{field}'")
+    if not isinstance(raw["kdf"], dict) or raw["kdf"].get("name") != "argon2id":
+        raise TamperError(f"{where}: unknown KDF {raw['kdf']!r}")
+    check_kdf_params(raw["kdf"], source=where)  # bounds checked before anyone derives
+
+
 class Vault:
     """A vault folder whose header has been read; no secret is known yet.
 
-    Paths are strings as ``str(pathlib.Path(...))`` would print them (:func:`kmscli.vault.fs.pathstr`):
-    pathlib is not imported on the way to an encrypt.
+    ``path`` is a string as ``str(pathlib.Path(...))`` would print it (:func:`kmscli.vault.fs.pathstr`):
+    pathlib is not imported on the way to an encrypt. ``folder`` holds the vault folder open; every
+    file below it is opened through it (None for an archive held in memory).
     """
 
-    def __init__(self, path: fs.StrPath, header: Header) -> None:
+    def __init__(self, path: fs.StrPath, header: Header, folder: fs.VaultDir | None = None) -> None:
         self.path = fs.pathstr(path)
         self.header = header
+        self._folder = folder
+
+    @property
+    def folder(self) -> fs.VaultDir:
+        """The open vault folder."""
+        if self._folder is None:
+            raise VaultEnvironmentError(f"{self.path} is not a vault folder")
+        return self._folder
 
     # -- opening and creating -------------------------------------------------------------
     @staticmethod
     def exists(path: fs.StrPath) -> bool:
-        """Whether ``path`` holds a vault header."""
-        return fs.is_file(fs.join(fs.pathstr(path), HEADER_NAME))
+        """Whether ``path`` holds a vault header (or anything, even a link, under its name)."""
+        try:
+            os.lstat(fs.join(fs.pathstr(path), HEADER_NAME))
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return True
 
     @classmethod
     def open(cls, path: fs.StrPath) -> Vault:
         """Read and sanity-check the header of the vault at ``path``."""
         path = fs.pathstr(path)
-        header_path = fs.join(path, HEADER_NAME)
+        missing = VaultEnvironmentError(
+            f"no vault at {path}. Create one with `kmscli vault init` "
+            "(or point KMSCLI_VAULT / --vault at an existing vault)"
+        )
         try:
-            raw = _read_json(header_path, "vault header")
+            folder = fs.VaultDir.open(path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise missing from None
+        except OSError as exc:
+            raise VaultEnvironmentError(f"cannot open the vault {path}: {exc.strerror or exc}") from None
+        try:
+            raw = _read_json(folder, HEADER_NAME, "vault header")
         except FileNotFoundError:
-            raise VaultEnvironmentError(
-                f"no vault at {path}. Create one with `kmscli vault init` "
-                "(or point KMSCLI_VAULT / --vault at an existing vault)"
-            ) from None
-        if not isinstance(raw, dict):
-            raise TamperError(f"vault header {header_path} is not a JSON object")
-        fmt = raw.get("format")
-        if fmt != FORMAT_VERSION:
-            raise VaultEnvironmentError(
-                f"vault header {header_path} has format version {fmt!r}; this kmscli reads version "
-                f"{FORMAT_VERSION}"
-            )
-        for field in ("vault_id", "kdf", "vault_key", "mac", "created"):
-            if field not in raw:
-                raise TamperError(f"vault header {header_path} lacks '{field}'")
-        if not isinstance(raw["kdf"], dict) or raw["kdf"].get("name") != "argon2id":
-            raise TamperError(f"vault header {header_path}: unknown KDF {raw['kdf']!r}")
-        header = Header(header_path, raw)
-        header.kdf  # noqa: B018 - validates bounds before anyone derives
-        return cls(path, header)
+            raise missing from None
+        header = Header(folder.name(HEADER_NAME), raw)
+        check_header(raw, f"vault header {header.path}")
+        return cls(path, header, folder)
 
     @classmethod
     def create(
@@ -213,65 +264,40 @@ class Vault:
         created: str,
     ) -> UnlockedVault:
         """The body of :meth:`create` (file-system errors become exit-253 errors there)."""
-        fs.ensure_dir(path)
-        with fs.locked(fs.join(path, ".lock"), exclusive=True):
-            if cls.exists(path):
+        fs.ensure_dir(path)  # the folder the user named for a new vault is made private
+        folder = fs.VaultDir.open(path)
+        with folder.locked(layout.LOCK, exclusive=True):
+            if folder.exists(HEADER_NAME):
                 raise VaultEnvironmentError(f"a vault already exists at {path}; refusing to overwrite it")
-            salt = random(16)
-            raw: dict[str, Any] = {
-                "format": FORMAT_VERSION,
-                "vault_id": uuid4(random(16)),
-                "created": created,
-                "kdf": {"name": "argon2id", "salt": b64e(salt), **params},
-            }
-            header = Header(fs.join(path, HEADER_NAME), raw)
+            vault_id = uuid4(random(16))
             vault_key = random(32)
-            root = derive_root_key(passphrase, salt, params)
-            nonce = random(12)
-            raw["vault_key"] = {
-                "nonce": b64e(nonce),
-                "ciphertext": b64e(_aesgcm(root).encrypt(nonce, vault_key, header.wrap_aad())),
-            }
-            unlocked = UnlockedVault(path, header, vault_key)
-            raw["mac"] = unlocked.header_mac(raw)
-            for sub in ("keys", "aliases", "audit"):
-                fs.ensure_dir(fs.join(path, sub))
+            raw = build_header(vault_id, created, vault_key, passphrase, params, random)
+            for sub in layout.FOLDERS:
+                folder.mkdir(sub)
+            unlocked = UnlockedVault(path, Header(folder.name(HEADER_NAME), raw), vault_key, folder)
             state.create(unlocked)
-            fs.atomic_write(header.path, json.dumps(raw, indent=2).encode() + b"\n")
+            folder.replace_atomic(HEADER_NAME, header_json(raw))
         return unlocked
 
     # -- status without the passphrase --------------------------------------------------
     def key_count(self) -> int:
         """Number of key files in every region (no passphrase needed)."""
-        keys = fs.join(self.path, "keys")
-        if not fs.is_dir(keys):
-            return 0
-        regions = [fs.join(keys, name) for name in os.listdir(keys)]
+        folder = self.folder
         return sum(
             1
-            for region in regions
-            if fs.is_dir(region)
-            for name in os.listdir(region)
-            if name.endswith(".json") and not name.startswith(".")
-        )
-
-    def list_key_ids(self, region: str) -> list[str]:
-        """Sorted key ids in one region (directory listing only; no file is read)."""
-        folder = fs.join(self.path, "keys", region)
-        if not is_region(region) or not fs.is_dir(folder):
-            return []
-        return sorted(
-            name[:-5]
-            for name in os.listdir(folder)
-            if name.endswith(".json") and not name.startswith(".") and is_key_id(name[:-5])
+            for region in self.list_regions()
+            for name in folder.listdir(layout.key_folder(region))
+            if layout.json_stem(name) is not None
         )
 
     def list_regions(self) -> list[str]:
-        """Regions that hold at least one key folder."""
-        folder = fs.join(self.path, "keys")
-        if not fs.is_dir(folder):
-            return []
-        return sorted(name for name in os.listdir(folder) if fs.is_dir(fs.join(folder, name)))
+        """Regions that hold a key folder (real folders only: a link there is never followed)."""
+        folder = self.folder
+        return sorted(
+            name
+            for name in folder.listdir(layout.KEYS)
+            if is_region(name) and folder.is_dir(layout.key_folder(name))
+        )
 
     # -- unlocking ----------------------------------------------------------------------
     def unlock(self, passphrase: bytes) -> UnlockedVault:
@@ -301,7 +327,7 @@ class Vault:
 
     def unlock_with_vault_key(self, vault_key: bytes) -> UnlockedVault:
         """Open the vault with the vault key itself (sessions); checks the header MAC."""
-        unlocked = UnlockedVault(self.path, self.header, vault_key)
+        unlocked = UnlockedVault(self.path, self.header, vault_key, self._folder)
         if not unlocked.header_mac_matches(self.header.raw):
             raise TamperError(
                 f"vault header {self.header.path} failed its integrity check: it was edited "
@@ -313,8 +339,10 @@ class Vault:
 class UnlockedVault(Vault):
     """A vault whose vault key is known: can read and write authenticated files."""
 
-    def __init__(self, path: fs.StrPath, header: Header, vault_key: bytes) -> None:
-        super().__init__(path, header)
+    def __init__(
+        self, path: fs.StrPath, header: Header, vault_key: bytes, folder: fs.VaultDir | None = None
+    ) -> None:
+        super().__init__(path, header, folder)
         self._vault_key = vault_key
         self._mac_key = subkey(vault_key, "file-mac")
         self._wrap_key = subkey(vault_key, "material-wrap")
@@ -338,140 +366,209 @@ class UnlockedVault(Vault):
     def _file_mac(self, rel: str, data: Any) -> str:
         return primitives.hmac_sha256(self._mac_key, _file_mac_input(rel, data)).hex()
 
-    def _rel(self, path: str) -> str:
-        """The name a file's MAC binds, e.g. ``keys/us-east-1/ID.json`` (Path.relative_to().as_posix())."""
-        return fs.relative_posix(path, self.path)
+    def authenticated_doc(self, rel: str, data: Any) -> bytes:
+        """The bytes of the MAC'd file ``rel`` holding ``data`` (what :meth:`write_authenticated` writes)."""
+        doc = {"format": FORMAT_VERSION, "data": data, "mac": self._file_mac(rel, data)}
+        return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode() + b"\n"
 
-    def read_authenticated(self, path: str, what: str) -> Any:
-        """Read a MAC'd vault file; raise ``TamperError`` naming the file if it fails, or if it is
-        not the version the vault state lists (:meth:`check_current`)."""
-        try:
-            data, mac = self.read_mac_checked(path, what)
-        except FileNotFoundError:
-            self.check_current(path, None, what)
-            raise
-        self.check_current(path, mac, what)
-        return data
-
-    def read_mac_checked(self, path: str, what: str) -> tuple[Any, str]:
-        """(data, MAC) of a MAC'd vault file whose MAC is right, whichever version it is."""
-        doc = _read_json(path, what)
+    def check_authenticated(self, rel: str, doc: Any, where: str, what: str) -> Any:
+        """``doc``'s data when its MAC binds it to ``rel``; TamperError naming ``where`` otherwise."""
         if not isinstance(doc, dict) or "data" not in doc or not isinstance(doc.get("mac"), str):
-            raise TamperError(f"{what} {path} is malformed; it was damaged or edited")
-        check_file_format(doc, f"{what} {path}")
-        if not primitives.hmac_sha256_matches(
-            self._mac_key, _file_mac_input(self._rel(path), doc["data"]), doc["mac"]
-        ):
+            raise TamperError(f"{what} {where} is malformed; it was damaged or edited")
+        check_file_format(doc, f"{what} {where}")
+        try:
+            ok = primitives.hmac_sha256_matches(self._mac_key, _file_mac_input(rel, doc["data"]), doc["mac"])
+        except RecursionError:
+            ok = False
+        if not ok:
             raise TamperError(
-                f"{what} {path} failed its integrity check: it was edited, replaced or moved "
+                f"{what} {where} failed its integrity check: it was edited, replaced or moved "
                 "without the passphrase, and will not be used"
             )
-        return doc["data"], bytes.fromhex(doc["mac"]).hex()
+        return doc["data"]
+
+    def read_authenticated(self, rel: str, what: str) -> Any:
+        """Read the MAC'd vault file ``rel``; raise ``TamperError`` naming the file if it fails, or
+        if it is not the version the vault state lists (:meth:`check_current`)."""
+        try:
+            data, mac = self.read_mac_checked(rel, what)
+        except FileNotFoundError:
+            self.check_current(rel, None, what)
+            raise
+        self.check_current(rel, mac, what)
+        return data
+
+    def read_mac_checked(self, rel: str, what: str) -> tuple[Any, str]:
+        """(data, MAC) of the MAC'd vault file ``rel`` whose MAC is right, whichever version it is."""
+        doc = _read_json(self.folder, rel, what)
+        data = self.check_authenticated(rel, doc, self.folder.name(rel), what)
+        return data, bytes.fromhex(doc["mac"]).hex()
 
     # -- freshness: the authenticated vault state (kmscli/vault/state.py) ----------------------
     def vault_state(self) -> state.VaultState | None:
         """The vault's state (None for a vault an older kmscli made, until its next write)."""
         return state.current(self, self.state_cache)
 
-    def check_current(self, path: str, mac: str | None, what: str) -> None:
+    def check_current(self, rel: str, mac: str | None, what: str) -> None:
         """Refuse an authentic file that is not the current version (``mac`` None: it is absent)."""
-        rel = self._rel(path)
-        if rel == state.STATE_NAME:
+        if not state.governs(rel):
             return
         current = self.vault_state()
         if current is None or current.accepts(self, rel, mac):
             return
         if mac is None:
             raise TamperError(
-                f"{what} {path} was removed: the vault state lists it (restore it from a backup)"
+                f"{what} {self.folder.name(rel)} was removed: the vault state lists it (restore it from a backup)"
             )
         raise TamperError(
-            f"{what} {path} is not the current version of that file: an older copy was put back, or "
-            "files from different moments were mixed (rollback); it will not be used"
+            f"{what} {self.folder.name(rel)} is not the current version of that file: an older copy was "
+            "put back, or files from different moments were mixed (rollback); it will not be used"
         )
-
-    def rel(self, path: str) -> str:
-        """The name a file's MAC binds (``keys/REGION/ID.json``)."""
-        return self._rel(path)
 
     def mac_of(self, rel: str, data: Any) -> str:
         """The MAC :meth:`write_authenticated` gives ``data`` at ``rel``."""
         return self._file_mac(rel, data)
 
-    def write_authenticated(self, path: str, data: Any) -> None:
-        """Atomically write ``data`` with its MAC (caller holds the exclusive lock)."""
-        fs.ensure_dir(fs.parent(path))
-        doc = {"format": FORMAT_VERSION, "data": data, "mac": self._file_mac(self._rel(path), data)}
-        fs.atomic_write(path, json.dumps(doc, separators=(",", ":"), sort_keys=True).encode() + b"\n")
+    def write_authenticated(self, rel: str, data: Any) -> None:
+        """Atomically write ``data`` with its MAC to ``rel`` (caller holds the exclusive lock)."""
+        self.folder.replace_atomic(rel, self.authenticated_doc(rel, data))
 
     # -- locking --------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, exclusive: bool) -> Iterator[None]:
-        """Shared lock for reads, exclusive for read-modify-write."""
-        with fs.locked(fs.join(self.path, ".lock"), exclusive):
+        """Shared lock for reads, exclusive for read-modify-write.
+
+        Taking the exclusive lock first finishes what a crashed writer left behind (temp files,
+        a shred half done): nobody else can have a write in flight then.
+        """
+        with self.folder.locked(layout.LOCK, exclusive):
+            if exclusive:
+                self.sweep()
             yield
 
+    def sweep(self) -> int:
+        """Remove temp files and finish shreds a crash left (caller holds the exclusive lock)."""
+        folder = self.folder
+        folders = [*layout.REPLACED_FOLDERS, *(layout.key_folder(r) for r in self.list_regions())]
+        return sum(folder.sweep(rel) for rel in folders)
+
     # -- keys -------------------------------------------------------------------------------
-    def key_path(self, region: str, key_id: str) -> str:
-        """Where one key's file lives; refuses ids and regions that are not well-formed."""
+    def key_file(self, region: str, key_id: str) -> str:
+        """Where one key's file lives (relative); refuses ids and regions that are not well-formed."""
         if not is_key_id(key_id) or not is_region(region):
             raise ValueError(f"not a key id / region: {key_id!r} {region!r}")
-        return fs.join(self.path, "keys", region, f"{key_id}.json")
+        return layout.key_file(region, key_id)
 
     def load_key(self, region: str, key_id: str) -> dict[str, Any] | None:
         """The key record, or None when no such key exists."""
-        path = self.key_path(region, key_id)
+        rel = self.key_file(region, key_id)
         try:
-            data = self.read_authenticated(path, "key file")
+            data = self.read_authenticated(rel, "key file")
         except FileNotFoundError:
             return None
         if not isinstance(data, dict) or data.get("KeyId") != key_id:
-            raise TamperError(f"key file {path} does not describe key {key_id}")
+            raise TamperError(f"key file {fs.join(self.path, rel)} does not describe key {key_id}")
         return data
 
     def save_key(self, region: str, record: dict[str, Any]) -> None:
         """Write one key record (caller holds the exclusive lock)."""
-        self.write_authenticated(self.key_path(region, record["KeyId"]), record)
+        self.write_authenticated(self.key_file(region, record["KeyId"]), record)
 
     def destroy_key(self, region: str, key_id: str) -> None:
         """Overwrite and remove a key's file: its material is gone."""
-        fs.shred(self.key_path(region, key_id))
+        self.folder.shred(self.key_file(region, key_id))
+
+    def list_key_ids(self, region: str) -> list[str]:
+        """Sorted key ids in one region (directory listing only; no file is read)."""
+        if not is_region(region):
+            return []
+        return sorted(
+            stem
+            for name in self.folder.listdir(layout.key_folder(region))
+            if (stem := layout.json_stem(name)) is not None and is_key_id(stem)
+        )
 
     # -- aliases ------------------------------------------------------------------------------
-    def alias_path(self, region: str) -> str:
-        """The alias index file of one region."""
+    def alias_file(self, region: str) -> str:
+        """The alias index file of one region (relative)."""
         if not is_region(region):
             raise ValueError(f"not a region: {region!r}")
-        return fs.join(self.path, "aliases", f"{region}.json")
+        return layout.alias_file(region)
 
     def load_aliases(self, region: str) -> dict[str, dict[str, Any]]:
         """Alias name -> {"TargetKeyId", "CreationDate", "LastUpdatedDate"}."""
+        rel = self.alias_file(region)
         try:
-            data = self.read_authenticated(self.alias_path(region), "alias index")
+            data = self.read_authenticated(rel, "alias index")
         except FileNotFoundError:
             return {}
         if not isinstance(data, dict):
-            raise TamperError(f"alias index {self.alias_path(region)} is malformed")
+            raise TamperError(f"alias index {fs.join(self.path, rel)} is malformed")
         return data
 
     def save_aliases(self, region: str, aliases: dict[str, dict[str, Any]]) -> None:
         """Write the alias index of one region (caller holds the exclusive lock)."""
-        self.write_authenticated(self.alias_path(region), aliases)
+        self.write_authenticated(self.alias_file(region), aliases)
 
     # -- schedule of due work -----------------------------------------------------------------
     def load_schedule(self) -> dict[str, Any]:
         """Pending deletions and rotations: ``{"REGION/KEYID": {"delete_at": ..., ...}}``."""
         try:
-            data = self.read_authenticated(fs.join(self.path, "schedule.json"), "schedule")
+            data = self.read_authenticated(layout.SCHEDULE, "schedule")
         except FileNotFoundError:
             return {}
         if not isinstance(data, dict):
-            raise TamperError(f"schedule {fs.join(self.path, 'schedule.json')} is malformed")
+            raise TamperError(f"schedule {fs.join(self.path, layout.SCHEDULE)} is malformed")
         return data
 
     def save_schedule(self, schedule: dict[str, Any]) -> None:
         """Write the schedule (caller holds the exclusive lock)."""
-        self.write_authenticated(fs.join(self.path, "schedule.json"), schedule)
+        self.write_authenticated(layout.SCHEDULE, schedule)
+
+    # -- access keys of `kmscli serve` ----------------------------------------------------------
+    def load_credentials(self) -> dict[str, dict[str, Any]]:
+        """Access key id -> {"Principal", "Description", "CreateDate", "Status", "Secret" (wrapped)}."""
+        path = layout.CREDENTIALS
+        try:
+            data = self.read_authenticated(path, "credentials file")
+        except FileNotFoundError:
+            return {}
+        if not isinstance(data, dict):
+            raise TamperError(f"credentials file {path} is malformed")
+        return data
+
+    def credentials_stamp(self) -> tuple[int, int, int] | None:
+        """(inode, size, mtime_ns) of the credentials file, None when absent: a cache key.
+
+        Every write replaces the file (atomic rename), so any change gives a new stamp.
+        """
+        try:
+            st = self.folder.lstat(layout.CREDENTIALS)
+        except FileNotFoundError:
+            return None
+        if st is None:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    def save_credentials(self, credentials: dict[str, dict[str, Any]]) -> None:
+        """Write the access keys (caller holds the exclusive lock)."""
+        self.write_authenticated(layout.CREDENTIALS, credentials)
+
+    def wrap_secret(self, access_key_id: str, secret: bytes, nonce: bytes) -> str:
+        """A secret access key under the vault's wrap key, bound to its access key id."""
+        aad = b"kmscli-credential\0" + access_key_id.encode()
+        return b64e(nonce + _aesgcm(self._wrap_key).encrypt(nonce, secret, aad))
+
+    def unwrap_secret(self, access_key_id: str, wrapped: str) -> bytes:
+        """Inverse of :meth:`wrap_secret`; a secret moved to another key id fails (TamperError)."""
+        from cryptography.exceptions import InvalidTag
+
+        aad = b"kmscli-credential\0" + access_key_id.encode()
+        try:
+            blob = b64d(wrapped)
+            return bytes(_aesgcm(self._wrap_key).decrypt(blob[:12], blob[12:], aad))
+        except (InvalidTag, ValueError, TypeError):
+            raise TamperError(f"the secret of access key {access_key_id} failed to unwrap") from None
 
     # -- key material wrapping ----------------------------------------------------------------
     def wrap_material(self, arn: str, material_id: str, raw: bytes, nonce: bytes) -> str:
@@ -494,16 +591,7 @@ class UnlockedVault(Vault):
     def rewrap(self, passphrase: bytes, kdf: dict[str, int], random: Callable[[int], bytes]) -> None:
         """Wrap the same vault key under a new passphrase (and salt); nothing else changes."""
         params = check_kdf_params(kdf, source="change-passphrase")
-        raw = dict(self.header.raw)
-        salt = random(16)
-        raw["kdf"] = {"name": "argon2id", "salt": b64e(salt), **params}
-        header = Header(self.header.path, raw)
-        nonce = random(12)
-        root = derive_root_key(passphrase, salt, params)
-        raw["vault_key"] = {
-            "nonce": b64e(nonce),
-            "ciphertext": b64e(_aesgcm(root).encrypt(nonce, self._vault_key, header.wrap_aad())),
-        }
-        raw["mac"] = self.header_mac(raw)
-        fs.atomic_write(header.path, json.dumps(raw, indent=2).encode() + b"\n")
-        self.header = header
+        old = self.header.raw
+        raw = build_header(old["vault_id"], old["created"], self._vault_key, passphrase, params, random)
+        self.folder.replace_atomic(HEADER_NAME, header_json(raw))
+        self.header = Header(self.header.path, raw)

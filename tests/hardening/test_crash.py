@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -52,8 +53,9 @@ def _fd_path(fd: int) -> str:
 
 
 def _is_state_file(path: Any) -> bool:
-    """The vault state and its manifest buckets (kmscli/vault/state.py)."""
-    return os.path.basename(path) == "state.json" or os.path.basename(os.path.dirname(path)) == "manifest"
+    """The vault state and its manifest buckets (kmscli/vault/state.py; a bucket is ``XY.json``)."""
+    name = os.path.basename(path)
+    return name == "state.json" or re.fullmatch(r"[0-9a-f]{2}\.json", name) is not None
 
 
 def _inject(point: str, vault: Path, patch: pytest.MonkeyPatch) -> None:
@@ -65,31 +67,31 @@ def _inject(point: str, vault: Path, patch: pytest.MonkeyPatch) -> None:
     if point == "before-rename":  # temp file complete and fsynced, not yet renamed over the target
         real_replace = os.replace
 
-        def replace(src: Any, dst: Any) -> None:
+        def replace(src: Any, dst: Any, **kw: Any) -> None:
             if not _is_state_file(dst):
                 raise SimulatedCrash()
-            real_replace(src, dst)
+            real_replace(src, dst, **kw)
 
         patch.setattr(os, "replace", replace)
     elif point == "after-rename":  # renamed, the folder entry not yet fsynced
         real_replace = os.replace
 
-        def replace(src: Any, dst: Any) -> None:
-            real_replace(src, dst)
+        def replace(src: Any, dst: Any, **kw: Any) -> None:
+            real_replace(src, dst, **kw)
             if not _is_state_file(dst):
                 raise SimulatedCrash()
 
         patch.setattr(os, "replace", replace)
     elif point == "between-files":  # the first file of a multi-file commit is written, the next not
-        real_write, count = fs.atomic_write, [0]
+        real_write, count = fs.VaultDir.replace_atomic, [0]
 
-        def atomic_write(path: str | Path, data: bytes) -> None:
-            count[0] += not _is_state_file(path)
+        def replace_atomic(self: fs.VaultDir, rel: str, data: bytes) -> None:
+            count[0] += not _is_state_file(rel)
             if count[0] == 2:
                 raise SimulatedCrash()
-            real_write(path, data)
+            real_write(self, rel, data)
 
-        patch.setattr(fs, "atomic_write", atomic_write)
+        patch.setattr(fs.VaultDir, "replace_atomic", replace_atomic)
     elif point == "audit-torn":  # half of the audit line reached the disk
         real = os.write
 
@@ -420,9 +422,9 @@ def write(fd, data):
         time.sleep(0.015)
         return n
     return _write(fd, data)
-def replace(*a):
+def replace(*a, **k):
     time.sleep(0.015)
-    return _replace(*a)
+    return _replace(*a, **k)
 def fsync(fd):
     time.sleep(0.01)
     return _fsync(fd)
@@ -677,19 +679,17 @@ def test_new_folders_and_segments_are_flushed_in_their_parent(
     folder of acknowledged keys or a whole segment of acknowledged events."""
     import shutil
 
-    from kmscli.vault import fs
-
     shutil.rmtree(vault / "keys")
     for segment in (vault / "audit").glob("audit-*.jsonl"):
         segment.unlink()
     flushed: list[Path] = []
-    real = fs.fsync_dir
+    real = os.fsync
 
-    def record(path: str | Path) -> None:
-        flushed.append(Path(path))
-        real(path)
+    def record(fd: int) -> None:
+        flushed.append(Path(_fd_path(fd)))
+        real(fd)
 
-    monkeypatch.setattr(fs, "fsync_dir", record)
+    monkeypatch.setattr(os, "fsync", record)
     kms("CreateKey")
     assert vault in flushed  # the new keys/ folder's entry
     assert vault / "keys" in flushed  # the new keys/us-east-1 folder's entry

@@ -46,7 +46,9 @@ def break_audit(vault: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str],
             real_open = os.open
 
             def fake_open(path: Any, flags: int, *args: Any, **kw: Any) -> int:
-                if str(path).startswith(audit) and str(path).endswith(".jsonl"):
+                # segments are opened by name relative to the audit folder's descriptor
+                where = _fd_path(kw["dir_fd"]) if kw.get("dir_fd") is not None else str(path)
+                if where.startswith(audit) and str(path).endswith(".jsonl"):
                     raise PermissionError(errno.EACCES, "Permission denied", str(path))
                 return real_open(path, flags, *args, **kw)
 
@@ -85,7 +87,7 @@ def _state(vault: Path) -> dict[str, bytes]:
         for p in vault.rglob("*")
         if p.is_file() and "audit" not in p.parts and not p.name.startswith(".")
     }
-    if "state.json" in files:  # the vault state may keep a generation claimed (docs/format.md 1.4)
+    if "state.json" in files:  # the vault state may keep a generation claimed (docs/format.md 1.5)
         data = json.loads(files["state.json"])["data"]
         data.pop("pending", None)
         files["state.json"] = json.dumps(data, sort_keys=True).encode()
@@ -260,21 +262,21 @@ def test_audit_precedes_every_write(kms: Any, vault: Path, monkeypatch: pytest.M
     from kmscli.vault import fs
 
     order: list[str] = []
-    real_append, real_write = AuditLog.append, fs.atomic_write
+    real_append, real_write = AuditLog.append, fs.VaultDir.replace_atomic
 
     def append(self: AuditLog, event: dict[str, Any]) -> dict[str, Any]:
         order.append("audit:" + event["eventName"])
         return real_append(self, event)
 
-    def write(path: str | Path, data: bytes) -> None:
-        order.append("write:" + Path(path).name)
-        real_write(path, data)
+    def write(self: fs.VaultDir, rel: str, data: bytes) -> None:
+        order.append("write:" + Path(rel).name)
+        real_write(self, rel, data)
 
     monkeypatch.setattr(AuditLog, "append", append)
-    monkeypatch.setattr(fs, "atomic_write", write)
+    monkeypatch.setattr(fs.VaultDir, "replace_atomic", write)
     key = kms("CreateKey")["KeyMetadata"]["KeyId"]
     kms("CreateAlias", AliasName="alias/o", TargetKeyId=key)
-    # the vault state records the commit's intent first (docs/format.md 1.4: readers still see the
+    # the vault state records the commit's intent first (docs/format.md 1.5: readers still see the
     # old files as current), then the audit line, then the files, then the state naming the event
     bucket = f"write:{key[:2]}.json"
     assert order == [

@@ -67,18 +67,18 @@ class Counter:
 
         self.key_loads = 0
         self.file_reads: list[str] = []
-        real_load, real_read = UnlockedVault.load_key, fs.read_bounded
+        real_load, real_read = UnlockedVault.load_key, fs.VaultDir.read
 
         def load_key(vault: Any, region: str, key_id: str) -> Any:
             self.key_loads += 1
             return real_load(vault, region, key_id)
 
-        def read_bounded(path: str | Path, limit: int = fs.MAX_VAULT_FILE) -> bytes:
-            self.file_reads.append(Path(path).name)
-            return real_read(path, limit)
+        def read(folder: fs.VaultDir, rel: str, limit: int = fs.MAX_VAULT_FILE) -> bytes:
+            self.file_reads.append(Path(rel).name)
+            return real_read(folder, rel, limit)
 
         monkeypatch.setattr(UnlockedVault, "load_key", load_key)
-        monkeypatch.setattr(fs, "read_bounded", read_bounded)
+        monkeypatch.setattr(fs.VaultDir, "read", read)
 
 
 @pytest.fixture
@@ -97,7 +97,9 @@ def test_list_keys_page_reads_no_key_files(
     assert [k["KeyId"] for k in out["Keys"]] == many[:100]
     assert "NextToken" in out
     assert counter.key_loads == 0
-    assert "vault.json" in counter.file_reads and len(counter.file_reads) <= 3  # header (+ schedule)
+    # header, vault state, schedule and the audit head record: a fixed few, whatever the key count
+    assert "vault.json" in counter.file_reads
+    assert set(counter.file_reads) <= {"vault.json", "state.json", "schedule.json", "head"}
     nxt = cli("list-keys", "--max-items", "100", "--starting-token", out["NextToken"])
     assert [k["KeyId"] for k in nxt.json()["Keys"]] == many[100:200]
     assert counter.key_loads == 0
@@ -202,18 +204,18 @@ def writes(service: Any, kms: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Ids
     kms("CreateAlias", AliasName="alias/p", TargetKeyId=ids["pending"])
     kms("ScheduleKeyDeletion", KeyId=ids["pending"])
     written: list[str] = []
-    real_write, real_shred = fs.atomic_write, fs.shred
+    real_write, real_shred = fs.VaultDir.replace_atomic, fs.VaultDir.shred
 
-    def record(path: Path, data: bytes) -> None:
-        written.append(_label(path))
-        real_write(path, data)
+    def record(self: fs.VaultDir, rel: str, data: bytes) -> None:
+        written.append(_label(rel))
+        real_write(self, rel, data)
 
-    def shred(path: Path) -> None:
-        written.append("destroyed:" + _label(path))
-        real_shred(path)
+    def shred(self: fs.VaultDir, rel: str) -> None:
+        written.append("destroyed:" + _label(rel))
+        real_shred(self, rel)
 
-    monkeypatch.setattr(fs, "atomic_write", record)
-    monkeypatch.setattr(fs, "shred", shred)
+    monkeypatch.setattr(fs.VaultDir, "replace_atomic", record)
+    monkeypatch.setattr(fs.VaultDir, "shred", shred)
     return ids, written
 
 

@@ -147,6 +147,8 @@ def test_deletion_waiting_period_is_lazy_and_material_is_shredded(
 
     def spy(target: str | Path, *args: Any, **kwargs: Any) -> None:  # Path.unlink calls os.unlink too
         doomed = Path(target)
+        if kwargs.get("dir_fd") is not None:  # a name relative to the folder's descriptor
+            doomed = Path(os.readlink(f"/proc/self/fd/{kwargs['dir_fd']}")) / doomed
         if doomed == path or doomed.name.startswith(f".shred-{path.name}-"):  # shred renames first
             seen_before_unlink.append(doomed.read_bytes())
         original_unlink(target, *args, **kwargs)

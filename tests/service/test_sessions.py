@@ -94,15 +94,16 @@ def test_lock_destroys_every_session_and_tokens_stop_working(
     assert _audit_names(vault)[-1] == "Lock"
 
 
-def test_lock_without_any_secret_still_destroys(
+def test_lock_without_any_secret_fails_loudly_and_never_reports_unaudited_success(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Without a secret, lock cannot authenticate the header naming the sessions: it refuses (253)."""
     cli("unlock", "--raw")
     monkeypatch.delenv("KMSCLI_PASSPHRASE")
     res = cli("lock")
-    assert res.code == 0, res.err
-    assert res.json() == {**res.json(), "SessionsDestroyed": 1, "Audited": False}
-    assert _session_files(tmp_path) == []
+    assert res.code == 253 and res.out == ""
+    assert "authenticate" in res.err and "Traceback" not in res.err
+    assert len(_session_files(tmp_path)) == 1  # nothing was done on an unauthenticated vault id
 
 
 def test_expired_session_exits_253_and_is_removed(

@@ -98,7 +98,7 @@ def _kmscli_reads(name: str, vector: dict[str, Any], doc: dict[str, Any], tmp: P
         path = folder / vector["rel"]
         path.parent.mkdir(parents=True)
         path.write_text(vector["file"])
-        data = unlocked.read_authenticated(str(path), "file")
+        data = unlocked.read_authenticated(vector["rel"], "file")
         for entry in data.get("Materials", []) if isinstance(data, dict) else []:
             raw = unlocked.unwrap_material(vector["key_arn"], entry["KeyMaterialId"], entry["Wrapped"])
             assert raw.hex() == vector["materials_hex"][entry["KeyMaterialId"]]
@@ -117,7 +117,8 @@ def _kmscli_reads(name: str, vector: dict[str, Any], doc: dict[str, Any], tmp: P
     elif name == "session":
         os.environ["XDG_RUNTIME_DIR"] = str(tmp / "run")
         folder = Path(sessions.sessions_dir(doc["vault_id"]))
-        folder.mkdir(parents=True, mode=0o700)
+        for level in (*reversed(folder.relative_to(tmp).parents[:-1]), folder.relative_to(tmp)):
+            (tmp / level).mkdir(mode=0o700)  # the runtime folders must be private (docs/security.md)
         path = folder / vector["name"]
         path.write_text(vector["file"])
         path.chmod(0o600)

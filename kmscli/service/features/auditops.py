@@ -18,30 +18,44 @@ from kmscli.errors import VaultEnvironmentError
 from kmscli.invocation import Sources
 from kmscli.service.features.session import Prompt, audit_log_for, kmscli_event, unlock
 from kmscli.settings import Settings
+from kmscli.vault import fs, layout
 from kmscli.vault.store import UnlockedVault, Vault
+
+
+def _checked_audit_folder(vault: Vault) -> Path:
+    """``VAULT/audit``, refused (exit 253) when it is a link or not a folder (docs/security.md)."""
+    if not getattr(vault, "read_only", False):  # an archive file has no folder to check
+        try:
+            vault.folder.subdir(layout.AUDIT).close()
+        except FileNotFoundError:
+            pass
+    return Path(vault.path) / layout.AUDIT
 
 
 def audit_folder(settings: Settings) -> Path:
     """The audit folder of the configured vault (exit 253 with advice when there is no vault)."""
-    return Path(Vault.open(settings.vault_path).path) / "audit"
+    return _checked_audit_folder(Vault.open(settings.vault_path))
 
 
 def alias_indexes(settings: Settings) -> dict[str, dict[str, Any]]:
     """Every region's alias index, read for display and completion WITHOUT checking its MAC
     (docs/audit.md): region -> alias name -> entry."""
     out: dict[str, dict[str, Any]] = {}
-    folder = Path(settings.vault_path) / "aliases"
     try:
-        files = sorted(folder.glob("*.json"))
+        folder = fs.VaultDir.open(settings.vault_path)
     except OSError:
         return out
-    for path in files:
-        try:
-            data = json.loads(path.read_bytes()).get("data")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if isinstance(data, dict):
-            out[path.stem] = data
+    with folder:
+        for name in sorted(folder.listdir(layout.ALIASES)):
+            region = layout.json_stem(name)
+            if region is None:
+                continue
+            try:
+                data = fs.loads(folder.read(f"{layout.ALIASES}/{name}")).get("data")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if isinstance(data, dict):
+                out[region] = data
     return out
 
 
@@ -81,12 +95,13 @@ def verify(
     is ever changed.
     """
     vault = unlock(settings, sources, prompt)
-    folder = Path(vault.path) / "audit"
+    folder = _checked_audit_folder(vault)
     marks = _state_marks(vault) + (checkpoint_mark(vault, checkpoint) if checkpoint is not None else ())
     report = verify_log(folder, vault.audit_key, marks)
     _check_state(vault, report)
     if repair and report.torn is not None:
-        log = AuditLog(folder, vault.audit_key, settings.audit_segment_bytes)
+        in_vault = None if getattr(vault, "read_only", False) else vault.folder
+        log = AuditLog(folder, vault.audit_key, settings.audit_segment_bytes, vault=in_vault)
         base = kmscli_event(settings, "RepairAuditLog")
         recorded = log.repair(base)
         if recorded is None:  # someone else's append already cut it

@@ -9,7 +9,6 @@ CI job needs. ``KMSCLI_VAULT`` may point at either file to use it read-only.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 from collections.abc import Callable
@@ -22,8 +21,8 @@ from kmscli.service.features.session import Prompt, audit_event, audit_log_for, 
 from kmscli.service.operations import materials
 from kmscli.service.pipeline.core import Call, Identity, Operation, ServiceContext, system_random, utcnow
 from kmscli.settings import Settings
-from kmscli.vault import archive, fs
-from kmscli.vault.store import DEFAULT_KDF, HEADER_NAME, UnlockedVault, Vault
+from kmscli.vault import archive, fs, layout
+from kmscli.vault.store import DEFAULT_KDF, UnlockedVault, Vault, header_json
 
 if TYPE_CHECKING:
     from kmscli.vault.records import KeyRecord
@@ -62,11 +61,11 @@ def backup(
         raise VaultEnvironmentError(f"the backup file {outfile} must be outside the vault folder")
     with vault.lock(exclusive=True):  # exclusive: the log must not grow while it is copied
         audit_event(vault, settings, sources, "BackupVault", {"outfile": str(outfile)}, read_only=True)
-        entries = list(archive.vault_files(vault))
+        names = archive.vault_files(vault)
         files: dict[str, bytes] = {}
-        for i, (rel, path) in enumerate(entries, 1):
-            files[rel] = path.read_bytes()
-            progress(i, len(entries))
+        for i, rel in enumerate(names, 1):
+            files[rel] = vault.folder.read(rel, limit=archive.MAX_ARCHIVE)
+            progress(i, len(names))
         created = _created()
         data = archive.seal(vault, "backup", created, files, system_random)
     archive.write_new_file(outfile, data, force=force)
@@ -74,7 +73,7 @@ def backup(
         "Path": str(outfile),
         "Kind": "backup",
         "VaultId": vault.header.raw["vault_id"],
-        "KeyCount": sum(1 for rel in files if rel.startswith("keys/")),
+        "KeyCount": sum(1 for rel in files if layout.KEY_FILE_RE.match(rel)),
         "FileCount": len(files),
         "CreationDate": created,
     }
@@ -104,17 +103,15 @@ def restore(
     if not parent.exists():
         fs.ensure_dir(parent)
     staging = parent / f".restore-{target.name}-{os.urandom(6).hex()}"
-    fs.ensure_dir(staging)
     try:
-        total = len(opened.files)
-        for i, (rel, data) in enumerate(sorted(opened.files.items()), 1):
-            path = staging / rel
-            fs.ensure_dir(path.parent)
-            fs.atomic_write(path, data)
-            progress(i, total)
-        for sub in ("keys", "aliases", "audit"):
-            fs.ensure_dir(staging / sub)
-        fs.atomic_write(staging / HEADER_NAME, json.dumps(sealed.header.raw, indent=2).encode() + b"\n")
+        with fs.VaultDir.open(staging, create=True) as folder:
+            total = len(opened.files)
+            for i, (rel, data) in enumerate(sorted(opened.files.items()), 1):
+                folder.replace_atomic(rel, data)
+                progress(i, total)
+            for sub in layout.FOLDERS:
+                folder.mkdir(sub)
+            folder.replace_atomic(layout.HEADER, header_json(sealed.header.raw))
         Vault.open(staging).unlock_with_vault_key(opened.vault_key)  # the header checks out
         old: Path | None = None
         if target.exists():
@@ -214,8 +211,8 @@ def export_keys(
         for arn, record in sorted(records.items()):
             region = record.get("Region") or arn.split(":")[3]
             copied = materials.rewrapped(record, vault, bundle, system_random)
-            rel = f"keys/{region}/{record['KeyId']}.json"
-            files[rel] = _authenticated_doc(bundle, rel, copied)
+            rel = layout.key_file(region, record["KeyId"])
+            files[rel] = bundle.authenticated_doc(rel, copied)
             names = sorted(
                 name
                 for name, entry in vault.load_aliases(region).items()
@@ -225,8 +222,8 @@ def export_keys(
                 aliases_out.setdefault(region, {})[name] = vault.load_aliases(region)[name]
             exported.append({"KeyId": record["KeyId"], "Arn": arn, "Aliases": ",".join(names)})
     for region, entries in aliases_out.items():
-        rel = f"aliases/{region}.json"
-        files[rel] = _authenticated_doc(bundle, rel, entries)
+        rel = layout.alias_file(region)
+        files[rel] = bundle.authenticated_doc(rel, entries)
     data = archive.seal(bundle, "bundle", bundle.header.raw["created"], files, system_random)
     with _write_lock(vault):
         audit_event(
@@ -253,9 +250,3 @@ def export_keys(
             for e in exported
         ],
     }
-
-
-def _authenticated_doc(vault: UnlockedVault, rel: str, data: Any) -> bytes:
-    """The bytes ``write_authenticated`` would write at ``rel`` in ``vault``."""
-    doc = {"format": 1, "data": data, "mac": vault._file_mac(rel, data)}
-    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode() + b"\n"

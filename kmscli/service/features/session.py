@@ -17,7 +17,7 @@ from kmscli.invocation import Sources
 from kmscli.service.pipeline import core
 from kmscli.service.pipeline.core import Identity, ServiceContext
 from kmscli.settings import Settings
-from kmscli.vault import fs
+from kmscli.vault import fs, layout
 from kmscli.vault.store import UnlockedVault, Vault
 
 #: Asks the user for a secret on a terminal: (prompt text, confirm twice) -> passphrase.
@@ -96,7 +96,9 @@ def audit_log_for(vault: UnlockedVault, settings: Settings, sources: Sources) ->
 
         folder = sources.audit_log or archive_audit_path(vault.header.raw["vault_id"])
         return AuditLog(folder, vault.audit_key, settings.audit_segment_bytes)
-    log = AuditLog(fs.join(vault.path, "audit"), vault.audit_key, settings.audit_segment_bytes)
+    log = AuditLog(
+        fs.join(vault.path, layout.AUDIT), vault.audit_key, settings.audit_segment_bytes, vault=vault.folder
+    )
     state = vault.vault_state()  # read by every call anyway (cached)
     log.require_head = state is not None and state.head is not None  # a commit's event was appended
     return log

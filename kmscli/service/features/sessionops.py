@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from kmscli.errors import VaultEnvironmentError
 from kmscli.invocation import Sources
 from kmscli.service.features.session import Prompt, audit_event, get_passphrase, open_vault
 from kmscli.service.pipeline.core import system_random, utcnow
@@ -38,7 +39,7 @@ def unlock_session(
             },
         )
     except BaseException:
-        sessions.destroy_one(info.path)  # fail closed: no unaudited session
+        sessions.destroy_one(vault_id, info.session_id)  # fail closed: no unaudited session
         raise
     return token, {
         "SessionId": info.session_id,
@@ -48,29 +49,54 @@ def unlock_session(
     }
 
 
-def lock_sessions(settings: Settings, sources: Sources) -> dict[str, Any]:
-    """Destroy every session file of the vault, so every token stops working.
+def lock_sessions(settings: Settings, sources: Sources, prompt: Prompt | None = None) -> dict[str, Any]:
+    """Destroy every session file of the vault, so every token stops working (audited).
 
-    The Lock event is written when the vault key is at hand without a prompt (a valid
-    KMSCLI_SESSION, KMSCLI_PASSPHRASE or passphrase file); locking itself never waits for a secret.
+    The vault id names the folder of session files, so ``lock`` first authenticates the header it
+    read: with KMSCLI_SESSION (its session unwraps the vault key only under the header's vault id),
+    else with the passphrase (KMSCLI_PASSPHRASE, a passphrase file, or a prompt on a terminal).
+    When KMSCLI_SESSION cannot authenticate it (an edited header, or the session is already gone),
+    that session's own file is destroyed wherever it is, and the passphrase is tried; failing
+    that, lock fails (exit 253) rather than report success for sessions it could not reach.
     """
     vault = open_vault(settings)
     vault_id = str(vault.header.raw["vault_id"])
     unlocked: UnlockedVault | None = None
     token = sources.session_token
-    try:
-        if token:
+    token_problem: sessions.SessionError | None = None
+    ended_elsewhere: list[str] = []
+    if token:
+        try:
             unlocked = vault.unlock_with_vault_key(sessions.open_session(vault_id, token, utcnow()))
-        elif sources.has_secret():
-            unlocked = vault.unlock(get_passphrase(sources, None))
-    except sessions.SessionError:
-        unlocked = None
+        except sessions.SessionError as exc:
+            token_problem = exc
+            ended_elsewhere = sessions.destroy_token(token)
+    if unlocked is None:
+        if token_problem is not None and not _passphrase_at_hand(sources, prompt):
+            ended = (
+                f" Its own session file was destroyed ({len(ended_elsewhere)} found)."
+                if ended_elsewhere
+                else ""
+            )
+            raise VaultEnvironmentError(
+                f"lock could not authenticate the vault {vault.path} with KMSCLI_SESSION "
+                f"({token_problem.message}).{ended} Other sessions were NOT ended: run `kmscli lock` "
+                "with the vault passphrase (KMSCLI_PASSPHRASE, --passphrase-file or a terminal)"
+            )
+        try:
+            unlocked = vault.unlock(get_passphrase(sources, prompt))
+        except VaultEnvironmentError as exc:
+            raise VaultEnvironmentError(
+                f"lock needs the vault key to authenticate the vault it locks: {exc.message}"
+            ) from None
+    vault_id = str(unlocked.header.raw["vault_id"])  # authenticated by the header MAC
     count = sessions.destroy_all(vault_id)
-    audited = False
-    if unlocked is not None:
-        audit_event(unlocked, settings, sources, "Lock", {"sessionsDestroyed": count})
-        audited = True
-    return {"VaultId": vault_id, "SessionsDestroyed": count, "Audited": audited}
+    audit_event(unlocked, settings, sources, "Lock", {"sessionsDestroyed": count})
+    return {"VaultId": vault_id, "SessionsDestroyed": count, "Audited": True}
+
+
+def _passphrase_at_hand(sources: Sources, prompt: Prompt | None) -> bool:
+    return sources.passphrase is not None or sources.passphrase_file is not None or prompt is not None
 
 
 def end_sessions(vault_id: str) -> int:

@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 from kmscli.audit.log import segments
 from kmscli.model import shape
 from kmscli.service.pipeline.core import Call, Response, operation, parse_time
+from kmscli.vault import fs
 
 #: The operations AWS tracks for KeyLastUsage (botocore's KeyLastUsageTrackingOperation).
 TRACKED = frozenset(shape("KeyLastUsageTrackingOperation")["enum"])
@@ -52,7 +53,7 @@ def _candidate_lines(call: Call, needle: bytes) -> Iterator[bytes]:
     segment is never split into lines and a recent use is found without reading the whole log."""
     for path in reversed(segments(call.ctx.audit.folder)):
         try:
-            with open(path, "rb") as fh:
+            with fs.open_read(path) as fh:
                 yield from _search(fh, needle)
         except FileNotFoundError:
             continue
@@ -60,10 +61,10 @@ def _candidate_lines(call: Call, needle: bytes) -> Iterator[bytes]:
 
 def _oldest_time(call: Call) -> dt.datetime | None:
     for path in segments(call.ctx.audit.folder):
-        with open(path, "rb") as fh:
+        with fs.open_read(path) as fh:
             first = fh.readline()
         try:
-            return _event_time(json.loads(first)["eventTime"])
+            return _event_time(fs.loads(first)["eventTime"])
         except (ValueError, KeyError, TypeError):
             return None
     return None
@@ -73,9 +74,9 @@ def last_use(call: Call, arn: str) -> dict[str, Any] | None:
     """The newest successful tracked event on ``arn`` as KeyLastUsageData, or None."""
     for line in _candidate_lines(call, json.dumps(arn).encode()):
         try:
-            event = json.loads(line)
+            event = fs.loads(line)
         except ValueError:
-            continue  # a torn tail being written by a concurrent appender
+            continue  # a torn tail being written by a concurrent appender (or a line nested too deeply)
         if (
             event.get("eventName") in TRACKED
             and not event.get("errorCode")

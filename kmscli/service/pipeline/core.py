@@ -53,17 +53,24 @@ def system_random(n: int) -> bytes:
 # the inspect/ast machinery it pulls in) and generating their methods was a tenth of a session
 # Encrypt's wall time (bench/encrypt_session.py).
 class Identity(NamedTuple):
-    """Who is calling, and where: principal ARN, account and region."""
+    """Who is calling, and where: principal ARN, account and region.
+
+    A caller over the network (``kmscli serve``) also has the access key it signed with, its address
+    and its User-Agent; the audit event records them as CloudTrail does.
+    """
 
     principal: str
     account_id: str
     region: str
+    access_key_id: str | None = None
+    source_ip: str | None = None
+    user_agent: str | None = None
 
 
 class ServiceContext:
     """Everything an operation may depend on; clock and randomness are injectable for tests."""
 
-    __slots__ = ("audit", "clock", "identity", "random", "vault")
+    __slots__ = ("audit", "clock", "identity", "random", "request_id", "vault")
 
     def __init__(
         self,
@@ -72,12 +79,16 @@ class ServiceContext:
         audit: AuditLog,
         clock: Callable[[], dt.datetime] = utcnow,
         random: Callable[[int], bytes] = system_random,
+        request_id: str | None = None,
     ) -> None:
         self.vault = vault
         self.identity = identity
         self.audit = audit
         self.clock = clock
         self.random = random
+        #: The requestID of the next API call's event (a server sets it: it is also the response's
+        #: x-amzn-RequestId); None draws a fresh one.
+        self.request_id = request_id
 
     def new_uuid(self) -> str:
         """A random UUID from the context's randomness."""
@@ -88,7 +99,7 @@ class ServiceContext:
     def in_region(self, region: str) -> ServiceContext:
         """The same caller, vault, clock and randomness, calling from another region."""
         identity = self.identity._replace(region=region)
-        return ServiceContext(self.vault, identity, self.audit, self.clock, self.random)
+        return ServiceContext(self.vault, identity, self.audit, self.clock, self.random, self.request_id)
 
 
 class Call:
@@ -279,16 +290,18 @@ class Call:
     def planned_files(self) -> dict[str, list[str | None]]:
         """Every file :meth:`commit` writes (vault-relative) and the MACs it passes through (None:
         removed), for the vault state's record of the commit in flight."""
+        from kmscli.vault import layout
+
         vault = self.ctx.vault
         out: dict[str, list[str | None]] = {}
         for region in sorted(self.alias_dirty):
-            rel = vault.rel(vault.alias_path(region))
+            rel = vault.alias_file(region)
             out[rel] = [vault.mac_of(rel, self.staged_aliases[region])]
         for (region, key_id), record in self.staged_keys.items():
-            rel = vault.rel(vault.key_path(region, key_id))
+            rel = vault.key_file(region, key_id)
             out[rel] = [None if record is None else vault.mac_of(rel, record)]
         if versions := [v for v in self._schedule_versions() if v is not None]:
-            out["schedule.json"] = [vault.mac_of("schedule.json", v) for v in versions]
+            out[layout.SCHEDULE] = [vault.mac_of(layout.SCHEDULE, v) for v in versions]
         return out
 
     @property
@@ -323,12 +336,13 @@ def _audit(
             response=resp,
             resources=list(dict.fromkeys(call.resources)),
             read_only=call.op.read_only,
-            request_id=ctx.new_uuid(),
+            request_id=(ctx.request_id if name is None else None) or ctx.new_uuid(),
             event_id=ctx.new_uuid(),
             error=(error.code, error.message) if error else None,
             source=source,
             event_type=event_type,
             extra=call.audit_extra or None,
+            caller=ctx.identity,
         )
     )
 

@@ -6,6 +6,7 @@ file, and the relative names bound by every vault file's MAC, must not change be
 
 from __future__ import annotations
 
+import json
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -59,17 +60,20 @@ def test_relative_posix_is_relative_to_as_posix(text: str, names: list[str], oth
 
 def test_key_file_names_in_macs_are_unchanged(tmp_path: Path) -> None:
     """The MAC of every key, alias and schedule file binds ``Path.relative_to(vault).as_posix()``."""
-    from kmscli.vault.store import Header, UnlockedVault
+    from kmscli.vault import layout
+    from kmscli.vault.store import Header, UnlockedVault, _file_mac_input
 
     key_id = "1234abcd-12ab-34cd-56ef-1234567890ab"
-    for vault_path in (tmp_path / "v", Path("relative/vault"), Path("."), Path("/")):
-        vault = UnlockedVault(vault_path, Header(str(vault_path / "vault.json"), {}), b"k" * 32)
-        assert vault._rel(vault.key_path("us-east-1", key_id)) == f"keys/us-east-1/{key_id}.json"
-        assert vault._rel(vault.alias_path("eu-west-1")) == "aliases/eu-west-1.json"
-        assert vault._rel(fs.join(vault.path, "schedule.json")) == "schedule.json"
-        assert vault.key_path("us-east-1", key_id) == str(
-            vault_path / "keys" / "us-east-1" / f"{key_id}.json"
-        )
+    vault = UnlockedVault(tmp_path, Header(str(tmp_path / "vault.json"), {}), b"k" * 32)
+    assert vault.key_file("us-east-1", key_id) == f"keys/us-east-1/{key_id}.json"
+    assert vault.alias_file("eu-west-1") == "aliases/eu-west-1.json"
+    assert layout.SCHEDULE == "schedule.json"
+    for rel in (vault.key_file("us-east-1", key_id), vault.alias_file("eu-west-1"), layout.SCHEDULE):
+        expected = (tmp_path / rel).relative_to(tmp_path).as_posix()
+        assert rel == expected
+        doc = json.loads(vault.authenticated_doc(rel, {"x": 1}))
+        assert doc["mac"] == vault._file_mac(expected, {"x": 1})
+        assert _file_mac_input(rel, {"x": 1}).startswith(b"file\0" + expected.encode() + b"\0")
 
 
 @pytest.mark.parametrize("value", ["~", "~/", "~/vault", "~//v/./w/", "~root/x", "/abs/~/x", "rel//v/"])
@@ -104,17 +108,13 @@ def test_exists_is_dir_is_file_answer_as_pathlib(tmp_path: Path) -> None:
             assert ours(str(path)) == theirs(path), (name, ours)
 
 
-def test_ensure_dir_makes_the_folders_pathlib_made(tmp_path: Path) -> None:
-    """The new folder is 0700; missing parents get the default mode, as ``Path.mkdir(parents=True)``."""
+def test_ensure_dir_makes_private_folders_and_parents(tmp_path: Path) -> None:
+    """The new folder and every missing parent are 0700 (docs/security.md: parents created 0700)."""
     import stat
 
     fs.ensure_dir(str(tmp_path / "ours" / "a" / "b"))
-    (tmp_path / "theirs" / "a" / "b").mkdir(mode=fs.DIR_MODE, parents=True)
     for sub in ("", "/a", "/a/b"):
-        ours = stat.S_IMODE((tmp_path / f"ours{sub}").stat().st_mode)
-        theirs = stat.S_IMODE((tmp_path / f"theirs{sub}").stat().st_mode)
-        assert ours == theirs
-    assert stat.S_IMODE((tmp_path / "ours" / "a" / "b").stat().st_mode) == fs.DIR_MODE
+        assert stat.S_IMODE((tmp_path / f"ours{sub}").stat().st_mode) == fs.DIR_MODE
     (tmp_path / "file").write_bytes(b"x")
     with pytest.raises(FileExistsError):
         fs.ensure_dir(str(tmp_path / "file"))

@@ -1,0 +1,202 @@
+"""``kmscli serve`` against moto's server: boto3 Encrypt of 1 KiB at concurrency 1 and 8.
+
+Both servers run on loopback in the same run and are driven by the same client
+(bench/serve_client.py, boto3 from the peer venv, one process per concurrent client), 10 s per
+measurement after a 2 s warm-up. Reported: requests/s, p50 and p99. Then the slow-disk check:
+kmscli serve with every audit fsync taking 5 ms longer (KMSCLI_TEST_FSYNC_DELAY_MS=5), with group
+commit and with one fsync per request (KMSCLI_TEST_NO_GROUP_COMMIT=1), at concurrency 8.
+
+Rows of the table (as bench/run_all.py's, lower ratio is better): per-request time is 1/throughput,
+so "3x moto's requests/s" is a ratio of at most 0.33.
+
+    python bench/serve.py [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import common
+from bench.common import BenchError, Comparison
+
+FSYNC_DELAY_MS = 5.0
+CLIENT = common.BENCH_DIR / "serve_client.py"
+
+
+def _peer_python() -> str:
+    from bench.moto_peer import venv_bin
+
+    return str(venv_bin("python"))
+
+
+def load(url: str, access: str, secret: str, key_id: str, seconds: float, concurrency: int) -> dict[str, Any]:
+    """One measurement: the client's JSON result."""
+    proc = common.run(
+        [_peer_python(), str(CLIENT), url, access, secret, key_id, str(seconds), str(concurrency)],
+        common.base_env(),
+        timeout=seconds + 120,
+    )
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    if "error" in result:
+        raise BenchError(f"load against {url}: {result['error']}")
+    return result
+
+
+@contextmanager
+def kmscli_server(extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, str, str]]:
+    """A fresh vault with one access key, served by the kmscli under test; yields (url, key, secret)."""
+    work = common.WORK_DIR / "serve"
+    subprocess.run(["rm", "-rf", str(work)], check=True)
+    work.mkdir(parents=True)
+    env = common.base_env()
+    env.update(
+        KMSCLI_VAULT=str(work / "vault"),
+        KMSCLI_PASSPHRASE=common.BENCH_PASSPHRASE,
+        KMSCLI_CONFIG=str(work / "config.toml"),
+        XDG_RUNTIME_DIR=str(work / "run"),
+    )
+    kmscli = common.kmscli_argv()
+    common.run([*kmscli, "vault", "init", *common.FLOOR_KDF_ARGS], env)
+    out = common.run(
+        [
+            *kmscli,
+            "credentials",
+            "create",
+            "--principal",
+            "arn:aws:iam::111122223333:root",
+            "--output",
+            "text",
+            "--query",
+            "AccessKey.[AccessKeyId,SecretAccessKey]",
+        ],
+        env,
+    ).stdout.split()
+    log_path = work / "serve.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [*kmscli, "serve", "--port", "0"],
+            env={**env, **(extra_env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not (m := re.search(r"listening on (\S+)", log_path.read_text())):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(f"kmscli serve did not start: {log_path.read_text()[-400:]}")
+            time.sleep(0.05)
+        yield m.group(1), out[0], out[1]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _row(
+    name: str, ours: str, peer: str, target: float, ours_s: float, peer_s: float, note: str
+) -> Comparison:
+    return Comparison(name, ours, peer, target, ours_s=ours_s, peer_s=peer_s, runs=1, note=note)
+
+
+def measure(seconds: float = 10.0) -> tuple[list[Comparison], str]:
+    """Every serve row, and a text block with the raw figures."""
+    from bench.moto_peer import MotoServer, ensure_venv
+
+    ensure_venv()
+    figures: dict[str, dict[str, Any]] = {}
+    with kmscli_server() as (url, access, secret):
+        for c in (1, 8):
+            figures[f"kmscli c={c}"] = load(url, access, secret, "create", seconds, c)
+    with MotoServer() as moto:
+        for c in (1, 8):
+            figures[f"moto c={c}"] = load(moto.endpoint, "testing", "testing", "create", seconds, c)
+    hook = {"KMSCLI_TEST_FSYNC_DELAY_MS": str(FSYNC_DELAY_MS)}
+    with kmscli_server(hook) as (url, access, secret):
+        figures["kmscli c=8, fsync +5 ms, group commit"] = load(url, access, secret, "create", seconds, 8)
+    with kmscli_server({**hook, "KMSCLI_TEST_NO_GROUP_COMMIT": "1"}) as (url, access, secret):
+        figures["kmscli c=8, fsync +5 ms, one fsync per request"] = load(
+            url, access, secret, "create", seconds, 8
+        )
+
+    def per_request(key: str) -> float:
+        return 1.0 / float(figures[key]["requests_per_s"])
+
+    rows = [
+        _row(
+            "serve Encrypt c=1 (1/req/s)",
+            "kmscli serve",
+            "moto_server",
+            0.5,
+            per_request("kmscli c=1"),
+            per_request("moto c=1"),
+            "target: >= 2x moto's requests/s",
+        ),
+        _row(
+            "serve Encrypt c=8 (1/req/s)",
+            "kmscli serve",
+            "moto_server",
+            1 / 3,
+            per_request("kmscli c=8"),
+            per_request("moto c=8"),
+            "target: >= 3x moto's requests/s",
+        ),
+        _row(
+            "serve Encrypt c=8 p99",
+            "kmscli serve p99",
+            "50 ms budget",
+            1.0,
+            float(figures["kmscli c=8"]["p99_s"]),
+            0.050,
+            "target: p99 <= 50 ms",
+        ),
+        _row(
+            "serve group commit c=8, fsync +5 ms",
+            "group commit",
+            "one fsync per request",
+            0.25,
+            per_request("kmscli c=8, fsync +5 ms, group commit"),
+            per_request("kmscli c=8, fsync +5 ms, one fsync per request"),
+            f"target: >= 4x; one fsync per request allows at most {1000 / FSYNC_DELAY_MS:.0f} req/s",
+        ),
+    ]
+    lines = [f"{'run':48s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>6s}"]
+    for name, fig in figures.items():
+        lines.append(
+            f"{name:48s} {fig['requests_per_s']:8.1f} {fig['p50_s'] * 1000:8.2f} "
+            f"{fig['p99_s'] * 1000:8.2f} {fig['errors']:6d}"
+        )
+    return rows, "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the serve benchmark alone and print its rows and raw figures."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run (default 10)")
+    args = parser.parse_args(argv)
+    rows, raw = measure(args.seconds)
+    print(common.format_table(rows))
+    print()
+    print(raw)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

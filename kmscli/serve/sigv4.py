@@ -1,0 +1,254 @@
+"""Verifying AWS Signature Version 4 on a request as it was received (docs/serve.md, "Authentication").
+
+The canonical request, string to sign and signature come from botocore's ``SigV4Auth`` (the
+algorithm every AWS SDK for Python signs with), fed with exactly the headers the client named in
+``SignedHeaders``, the received path, query and body. The comparison is constant-time.
+
+Failures carry the error code and HTTP status AWS answers with (JSON protocol services):
+
+======================================  ======  ===============================================
+what                                    status  code
+======================================  ======  ===============================================
+no ``Authorization`` header              400    MissingAuthenticationTokenException
+unknown access key, any session token    400    UnrecognizedClientException
+wrong signature, wrong scope, time skew  400    InvalidSignatureException
+malformed ``Authorization``, presigned   400    IncompleteSignatureException
+======================================  ======  ===============================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hmac
+import re
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from kmscli.crypto import primitives
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+SERVICE = "kms"
+#: How far the request's X-Amz-Date may be from the server's clock (AWS: 5 minutes).
+MAX_SKEW = dt.timedelta(minutes=5)
+_AMZ_DATE_RE = re.compile(r"^\d{8}T\d{6}Z$")
+_REQUIRED = ("Credential", "SignedHeaders", "Signature")
+
+
+class AuthError(Exception):
+    """A request that failed authentication: AWS's code, message and HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+class Caller(NamedTuple):
+    """Who signed a request: access key, its principal, and the region of the credential scope."""
+
+    access_key_id: str
+    principal: str
+    region: str
+
+
+class Secret(NamedTuple):
+    """What the verifier needs to know about an access key."""
+
+    principal: str
+    secret: bytes
+
+
+#: (access key id) -> the key's principal and secret, or None when there is no such (active) key.
+Lookup = Callable[[str], "Secret | None"]
+
+
+def _incomplete(message: str) -> AuthError:
+    return AuthError("IncompleteSignatureException", message)
+
+
+def _invalid(message: str) -> AuthError:
+    return AuthError("InvalidSignatureException", message)
+
+
+def _unrecognized() -> AuthError:
+    return AuthError("UnrecognizedClientException", "The security token included in the request is invalid.")
+
+
+def _fmt(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def parse_authorization(value: str, amz_date: str | None) -> dict[str, str]:
+    """The ``Credential``, ``SignedHeaders`` and ``Signature`` of an Authorization header."""
+    algorithm, _, rest = value.strip().partition(" ")
+    params: dict[str, str] = {}
+    if algorithm == ALGORITHM:
+        for part in rest.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            name, eq, val = part.partition("=")
+            if not eq:
+                raise _incomplete(
+                    f"'{part[:100]}' not a valid key=value pair (missing equal-sign) in Authorization header"
+                )
+            params[name.strip()] = val.strip()
+    problems = [
+        f"Authorization header requires '{name}' parameter." for name in _REQUIRED if name not in params
+    ]
+    if amz_date is None:
+        problems.append(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+        )
+    if problems:
+        if algorithm != ALGORITHM and algorithm.startswith("AWS"):
+            problems.insert(0, f"Unsupported AWS 'algorithm': '{algorithm[:40]}'.")
+        raise _incomplete(" ".join(problems))
+    return params
+
+
+def verify(
+    method: str,
+    path: str,
+    query: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    now: dt.datetime,
+    lookup: Lookup,
+) -> Caller:
+    """Check a request's SigV4 signature; returns the caller or raises :class:`AuthError`.
+
+    ``headers`` are (name, value) pairs as received (any case; a repeated name appears twice).
+    """
+    lower: dict[str, list[str]] = {}
+    for name, value in headers:
+        lower.setdefault(name.lower(), []).append(value)
+    if any(
+        k.lower() in ("x-amz-signature", "x-amz-credential", "x-amz-algorithm") for k in _query_keys(query)
+    ):
+        raise _incomplete(
+            "kmscli serve accepts SigV4 in the Authorization header only; "
+            "query-string (presigned) authentication is not supported."
+        )
+    auth = lower.get("authorization")
+    if not auth or not auth[0].strip():
+        raise AuthError("MissingAuthenticationTokenException", "Missing Authentication Token")
+    dates = lower.get("x-amz-date")
+    amz_date = dates[0] if dates else None
+    params = parse_authorization(auth[0], amz_date)
+    assert amz_date is not None
+    scope = params["Credential"].split("/")
+    if len(scope) != 5:
+        raise _incomplete(
+            f"Credential should be scoped to a valid region, not ''. Credential: '{params['Credential'][:120]}'"
+        )
+    key_id, scope_date, region, service, terminator = scope
+    if not _AMZ_DATE_RE.match(amz_date):
+        raise _incomplete(f"Date must be in ISO-8601 'basic format'. Got '{amz_date[:40]}'.")
+    try:
+        when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise _incomplete(f"Date must be in ISO-8601 'basic format'. Got '{amz_date[:40]}'.") from None
+    if terminator != "aws4_request":
+        raise _invalid(
+            f"Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator[:40]}'."
+        )
+    if service != SERVICE:
+        raise _invalid(f"Credential should be scoped to correct service: '{SERVICE}'. ")
+    if scope_date != amz_date[:8]:
+        raise _invalid(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
+            f"'{scope_date[:20]}' != '{amz_date[:8]}', from '{amz_date}'."
+        )
+    from kmscli.ids import is_region
+
+    if not is_region(region):
+        raise _invalid(f"Credential should be scoped to a valid region, not '{region[:40]}'. ")
+    if when < now - MAX_SKEW:
+        raise _invalid(
+            f"Signature expired: {amz_date} is now earlier than {_fmt(now - MAX_SKEW)} ({_fmt(now)} - 5 min.)"
+        )
+    if when > now + MAX_SKEW:
+        raise _invalid(
+            f"Signature not yet current: {amz_date} is still later than {_fmt(now + MAX_SKEW)} "
+            f"({_fmt(now)} + 5 min.)"
+        )
+    if "x-amz-security-token" in lower:
+        raise _unrecognized()  # kmscli issues no temporary credentials
+    signed = [h for h in params["SignedHeaders"].split(";") if h]
+    if "host" not in signed:
+        raise _incomplete("'Host' must be a 'SignedHeader' in the AWS Authorization.")
+    for name in signed:
+        if name not in lower:
+            raise _incomplete(
+                f"'{name[:60]}' is named as a SignedHeader, but it does not exist in the HTTP request."
+            )
+    declared_hash = lower.get("x-amz-content-sha256")
+    if declared_hash and declared_hash[0] != primitives.sha256(body).hex():
+        raise _invalid("The provided 'x-amz-content-sha256' header does not match what was computed.")
+    found = lookup(key_id)
+    if found is None:
+        raise _unrecognized()
+    expected = _signature(method, path, query, lower, signed, body, amz_date, region, key_id, found.secret)
+    if not hmac.compare_digest(expected.encode(), params["Signature"].encode()):
+        raise _invalid(
+            "The request signature we calculated does not match the signature you provided. Check your "
+            "AWS Secret Access Key and signing method. Consult the service documentation for details."
+        )
+    return Caller(key_id, found.principal, region)
+
+
+def _query_keys(query: str) -> list[str]:
+    return [part.split("=", 1)[0] for part in query.split("&") if part]
+
+
+def _signature(
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, list[str]],
+    signed: list[str],
+    body: bytes,
+    amz_date: str,
+    region: str,
+    key_id: str,
+    secret: bytes,
+) -> str:
+    """botocore's SigV4 signature of the request, over exactly the headers the client signed."""
+    from botocore.awsrequest import AWSRequest
+    from botocore.compat import HTTPHeaders
+    from botocore.credentials import Credentials
+
+    chosen = HTTPHeaders()
+    for name in signed:
+        for value in headers[name]:
+            chosen[name] = value
+    request = AWSRequest(
+        method=method, url=f"http://{headers['host'][0]}{path}" + (f"?{query}" if query else ""), data=body
+    )
+    request.context["timestamp"] = amz_date
+    for name, values in headers.items():
+        for value in values:
+            request.headers[name] = value
+    auth = _received_auth()(Credentials(key_id, secret.decode("ascii")), SERVICE, region, chosen)
+    canonical = auth.canonical_request(request)
+    signature: str = auth.signature(auth.string_to_sign(request, canonical), request)
+    return signature
+
+
+@functools.cache
+def _received_auth() -> Any:
+    """botocore's SigV4Auth over exactly the headers the client signed (built once)."""
+    from botocore.auth import SigV4Auth
+
+    class ReceivedSigV4Auth(SigV4Auth):
+        def __init__(self, credentials: Any, service: str, region: str, signed: Any) -> None:
+            super().__init__(credentials, service, region)
+            self._signed = signed
+
+        def headers_to_sign(self, request: Any) -> Any:
+            return self._signed
+
+    return ReceivedSigV4Auth

@@ -1,0 +1,134 @@
+"""AWS JSON 1.1 bodies for KMS, as botocore's ``json`` protocol writes and reads them.
+
+Both directions are driven by the model (:mod:`kmscli.model`), so a server and a client share one
+encoding: ``blob`` members are standard base64 text, ``timestamp`` members are epoch seconds (a JSON
+number), everything else is plain JSON. Errors are ``{"__type": CODE, "message": TEXT}``.
+
+* :func:`decode_request` / :func:`encode_response` are the server's half;
+* :func:`encode_request` / :func:`decode_response` are a client's half;
+* :func:`error_body` and :func:`parse_error` handle the error document.
+
+Values of the wrong JSON type are passed through unchanged: request validation
+(:mod:`kmscli.service.pipeline.validate`) reports them in AWS's words.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from typing import Any
+
+from kmscli.model import operation, shape
+
+CONTENT_TYPE = "application/x-amz-json-1.1"
+TARGET_PREFIX = "TrentService."
+#: KMS errors botocore's model marks ``"fault": true`` (server-side): HTTP 500; every other is 400.
+SERVER_FAULTS = frozenset({"KMSInternalException", "KeyUnavailableException", "DependencyTimeoutException"})
+
+
+def error_status(code: str) -> int:
+    """The HTTP status AWS KMS answers an error with."""
+    return 500 if code in SERVER_FAULTS else 400
+
+
+class SerializationError(ValueError):
+    """A body that is not a JSON object, or a blob that is not base64 (AWS: SerializationException)."""
+
+
+def _from_wire(shape_name: str, value: Any, where: str) -> Any:
+    sh = shape(shape_name)
+    kind = sh["type"]
+    if kind == "blob" and isinstance(value, str):
+        try:
+            return base64.b64decode(value.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError):
+            raise SerializationError(f"'{where}' is not valid base64") from None
+    if kind == "timestamp" and isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return dt.datetime.fromtimestamp(value, dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            raise SerializationError(f"'{where}' is not a valid timestamp") from None
+    if kind == "structure" and isinstance(value, dict):
+        members = sh.get("members", {})
+        return {
+            name: _from_wire(members[name]["shape"], item, f"{where}.{name}") if name in members else item
+            for name, item in value.items()
+            if item is not None  # botocore never sends null; AWS treats an explicit null as absent
+        }
+    if kind == "list" and isinstance(value, list):
+        return [_from_wire(sh["member"], item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if kind == "map" and isinstance(value, dict):
+        return {k: _from_wire(sh["value"], v, f"{where}.{k}") for k, v in value.items()}
+    return value
+
+
+def _to_wire(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, dt.datetime):
+        seconds = value.timestamp()
+        return int(seconds) if seconds == int(seconds) else seconds
+    if isinstance(value, dict):
+        return {k: _to_wire(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_to_wire(v) for v in value]
+    return value
+
+
+def _load_object(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}  # botocore sends "{}" for an empty request; an empty body means the same
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise SerializationError("the request body is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise SerializationError("the request body is not a JSON object")
+    return doc
+
+
+def decode_request(op_name: str, body: bytes) -> dict[str, Any]:
+    """The request dict ``service.invoke`` takes, from an operation's JSON 1.1 request body."""
+    doc = _load_object(body)
+    decoded: dict[str, Any] = _from_wire(operation(op_name)["input"], doc, "")
+    return decoded
+
+
+def encode_response(response: dict[str, Any] | None) -> bytes:
+    """The JSON 1.1 body of a successful response (``{}`` for operations without output)."""
+    return json.dumps(_to_wire(response or {}), separators=(",", ":")).encode()
+
+
+def encode_request(request: dict[str, Any]) -> bytes:
+    """A request body as botocore would send it."""
+    return json.dumps(_to_wire(request), separators=(",", ":")).encode()
+
+
+def decode_response(op_name: str, body: bytes) -> dict[str, Any]:
+    """A successful response body as Python values (bytes, aware datetimes)."""
+    output = operation(op_name)["output"]
+    doc = _load_object(body)
+    if output is None:
+        return {}
+    decoded: dict[str, Any] = _from_wire(output, doc, "")
+    return decoded
+
+
+def error_body(code: str, message: str) -> bytes:
+    """An AWS JSON error document."""
+    return json.dumps({"__type": code, "message": message}, ensure_ascii=False).encode()
+
+
+def parse_error(body: bytes) -> tuple[str, str]:
+    """(code, message) of an error document; ``com.amazon.coral...#Code`` prefixes are dropped."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return "UnknownError", body[:200].decode("utf-8", "replace")
+    if not isinstance(doc, dict):
+        return "UnknownError", str(doc)[:200]
+    code = str(doc.get("__type", "UnknownError")).rsplit("#", 1)[-1]
+    message = doc.get("message", doc.get("Message", ""))
+    return code, str(message)

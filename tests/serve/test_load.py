@@ -1,0 +1,100 @@
+"""Concurrent clients, the CLI alongside, group commit, and SIGTERM under load."""
+
+from __future__ import annotations
+
+import collections
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.serve.conftest import Server, kmscli
+
+
+def _mixed(server: Server, key_id: str, rounds: int, ids: list[str], errors: list[BaseException]) -> None:
+    try:
+        kms = server.client()
+        for i in range(rounds):
+            blob = kms.encrypt(KeyId=key_id, Plaintext=b"x" * 64)
+            ids.append(blob["ResponseMetadata"]["RequestId"])
+            ids.append(kms.decrypt(CiphertextBlob=blob["CiphertextBlob"])["ResponseMetadata"]["RequestId"])
+            ids.append(kms.describe_key(KeyId=key_id)["ResponseMetadata"]["RequestId"])
+            ids.append(kms.generate_data_key(KeyId=key_id, NumberOfBytes=32)["ResponseMetadata"]["RequestId"])
+            if i % 3 == 0:
+                ids.append(
+                    kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": f"t{i}", "TagValue": "v"}])[
+                        "ResponseMetadata"
+                    ]["RequestId"]
+                )
+            try:
+                kms.describe_key(KeyId="alias/missing")
+            except kms.exceptions.NotFoundException as exc:
+                ids.append(exc.response["ResponseMetadata"]["RequestId"])
+    except BaseException as exc:  # reported by the test
+        errors.append(exc)
+
+
+def test_eight_concurrent_clients_then_the_log_verifies(tmp_path: Path) -> None:
+    server = Server(tmp_path)
+    try:
+        key_id = server.client().create_key()["KeyMetadata"]["KeyId"]
+        ids: list[str] = []
+        errors: list[BaseException] = []
+        threads = [threading.Thread(target=_mixed, args=(server, key_id, 6, ids, errors)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        cli_key = kmscli(server.env, "create-key", "--description", "from the CLI meanwhile").stdout
+        for t in threads:
+            t.join(120)
+        assert not errors, errors
+        assert len(ids) == 8 * (6 * 5 + 2)
+        counts = collections.Counter(e["requestID"] for e in server.events())
+        assert all(counts[rid] == 1 for rid in ids), "every response has exactly one event"
+        assert "from the CLI meanwhile" in cli_key
+    finally:
+        assert server.stop() == 0
+    verify = kmscli(server.env, "audit", "verify", check=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    starts = [e for e in server.events() if e["eventName"] == "StartServer"]
+    assert starts[0]["additionalEventData"] == {"url": server.url, "tls": False}
+    names = [e["eventName"] for e in server.events()]
+    assert (
+        names[:2] == ["InitVault", "CreateAccessKey"] and names[-1] == "StopServer" and "StartServer" in names
+    )
+
+
+def test_sigterm_under_load_then_the_vault_opens_and_verifies(tmp_path: Path) -> None:
+    server = Server(tmp_path)
+    key_id = server.client().create_key()["KeyMetadata"]["KeyId"]
+    answered: list[str] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        kms = server.client()
+        while not stop.is_set():
+            try:
+                out: Any = kms.encrypt(KeyId=key_id, Plaintext=b"y" * 1024)
+            except Exception:  # the server went away: connection refused or reset
+                return
+            answered.append(out["ResponseMetadata"]["RequestId"])
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(answered) < 40 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    code = server.stop(signal.SIGTERM)
+    stop.set()
+    for t in threads:
+        t.join(60)
+    assert code == 0
+    assert len(answered) >= 40
+    recorded = {e["requestID"] for e in server.events()}
+    assert set(answered) <= recorded, "an answered request has no durable event"
+    verify = kmscli(server.env, "audit", "verify", check=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert key_id in kmscli(server.env, "list-keys").stdout
+    log = (tmp_path / "serve.log").read_text()
+    assert "stopping" in log and "Traceback" not in log

@@ -1,0 +1,119 @@
+"""The SigV4 verifier with an injected clock: skew bounds, constant-time comparison, scope checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from kmscli.serve import sigv4
+
+NOW = dt.datetime(2026, 1, 15, 12, 0, 0, tzinfo=dt.UTC)
+KEY_ID, SECRET = "AKIAEXAMPLEEXAMPLE22", "s" * 40
+
+
+def _signed(when: dt.datetime, body: bytes = b"{}", region: str = "us-east-1") -> list[tuple[str, str]]:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="POST", url="http://127.0.0.1:8080/", data=body)
+    request.headers["X-Amz-Target"] = "TrentService.ListKeys"
+    amz = when.strftime("%Y%m%dT%H%M%SZ")
+    request.headers["X-Amz-Date"] = amz
+    request.context["timestamp"] = amz
+    auth = SigV4Auth(Credentials(KEY_ID, SECRET), "kms", region)
+    sig = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
+    headers = [(k, v) for k, v in request.headers.items()]
+    headers.append(("Host", "127.0.0.1:8080"))
+    headers.append(
+        (
+            "Authorization",
+            f"AWS4-HMAC-SHA256 Credential={auth.scope(request)}, "
+            f"SignedHeaders={auth.signed_headers(auth.headers_to_sign(request))}, Signature={sig}",
+        )
+    )
+    return headers
+
+
+def _lookup(key_id: str) -> sigv4.Secret | None:
+    return sigv4.Secret("arn:aws:iam::111122223333:user/alice", SECRET.encode()) if key_id == KEY_ID else None
+
+
+def _verify(headers: list[tuple[str, str]], body: bytes = b"{}", now: dt.datetime = NOW) -> sigv4.Caller:
+    return sigv4.verify("POST", "/", "", headers, body, now, _lookup)
+
+
+def test_valid_signature_names_the_caller_and_region() -> None:
+    caller = _verify(_signed(NOW, region="eu-central-1"))
+    assert caller == sigv4.Caller(KEY_ID, "arn:aws:iam::111122223333:user/alice", "eu-central-1")
+
+
+@pytest.mark.parametrize("offset_s", [-300, 300, 0])
+def test_five_minutes_either_way_is_accepted(offset_s: int) -> None:
+    _verify(_signed(NOW + dt.timedelta(seconds=offset_s)))
+
+
+@pytest.mark.parametrize(
+    ("offset_s", "words"),
+    [
+        (
+            -301,
+            "Signature expired: 20260115T115459Z is now earlier than 20260115T115500Z (20260115T120000Z - 5 min.)",
+        ),
+        (
+            301,
+            "Signature not yet current: 20260115T120501Z is still later than 20260115T120500Z (20260115T120000Z + 5 min.)",
+        ),
+    ],
+)
+def test_beyond_five_minutes_is_refused_in_aws_words(offset_s: int, words: str) -> None:
+    with pytest.raises(sigv4.AuthError) as caught:
+        _verify(_signed(NOW + dt.timedelta(seconds=offset_s)))
+    assert (caught.value.code, caught.value.status, caught.value.message) == (
+        "InvalidSignatureException",
+        400,
+        words,
+    )
+
+
+def test_signatures_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[Any, Any]] = []
+    real = sigv4.hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(sigv4.hmac, "compare_digest", spy)
+    _verify(_signed(NOW))
+    assert len(calls) == 1
+
+
+def test_a_declared_body_hash_must_match_the_body() -> None:
+    headers = [*_signed(NOW), ("X-Amz-Content-SHA256", "0" * 64)]
+    with pytest.raises(sigv4.AuthError, match="x-amz-content-sha256"):
+        _verify(headers)
+
+
+def test_scope_date_must_match_the_request_date() -> None:
+    headers = [
+        (k, v.replace("/20260115/", "/20260114/")) if k == "Authorization" else (k, v)
+        for k, v in _signed(NOW)
+    ]
+    with pytest.raises(sigv4.AuthError, match="Date in Credential scope does not match"):
+        _verify(headers)
+
+
+@pytest.mark.parametrize("region", ["US-EAST-1", "nowhere"])
+def test_region_must_be_a_region(region: str) -> None:
+    with pytest.raises(sigv4.AuthError, match="valid region"):
+        _verify(_signed(NOW, region=region))
+
+
+def test_a_signed_header_that_is_absent_is_incomplete() -> None:
+    headers = [(k, v.replace("SignedHeaders=", "SignedHeaders=accept;")) for k, v in _signed(NOW)]
+    with pytest.raises(sigv4.AuthError, match="'accept' is named as a SignedHeader") as caught:
+        _verify(headers)
+    assert caught.value.code == "IncompleteSignatureException"

@@ -1,0 +1,91 @@
+"""The JSON 1.1 codec agrees with botocore's serializer and parser for KMS."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from kmscli.wire import json11
+
+
+def _botocore_body(op: str, params: dict[str, object]) -> bytes:
+    import botocore.session
+    from botocore import serialize
+
+    model = botocore.session.get_session().get_service_model("kms")
+    body: bytes = serialize.create_serializer("json").serialize_to_request(params, model.operation_model(op))[
+        "body"
+    ]
+    return body
+
+
+def test_requests_botocore_writes_decode_to_service_values() -> None:
+    params = {"KeyId": "alias/a", "Plaintext": b"\x00\xff", "EncryptionContext": {"k": "v"}, "DryRun": False}
+    assert json11.decode_request("Encrypt", _botocore_body("Encrypt", params)) == params
+    grant = {"KeyId": "k", "GranteePrincipal": "arn:aws:iam::111122223333:root", "Operations": ["Decrypt"]}
+    assert json11.decode_request("CreateGrant", _botocore_body("CreateGrant", grant)) == grant
+
+
+def test_responses_parse_in_botocore_as_the_service_returned_them() -> None:
+    import botocore.session
+    from botocore import parsers
+
+    model = botocore.session.get_session().get_service_model("kms")
+    when = dt.datetime(2026, 1, 15, 12, 0, 0, 500000, tzinfo=dt.UTC)
+    response = {"KeyMetadata": {"KeyId": "k", "CreationDate": when, "Enabled": True, "MultiRegion": False}}
+    body = json11.encode_response(response)
+    assert json.loads(body)["KeyMetadata"]["CreationDate"] == when.timestamp()
+    parsed = parsers.create_parser("json").parse(
+        {"status_code": 200, "headers": {}, "body": body}, model.operation_model("DescribeKey").output_shape
+    )
+    assert parsed["KeyMetadata"]["CreationDate"] == when
+    assert json11.decode_response("DescribeKey", body) == response
+    assert json11.decode_response("Encrypt", json11.encode_response({"CiphertextBlob": b"\x01"})) == {
+        "CiphertextBlob": b"\x01"
+    }
+
+
+def test_client_half_round_trips() -> None:
+    request = {"KeyId": "k", "Message": b"m", "SigningAlgorithm": "ECDSA_SHA_256"}
+    assert json11.decode_request("Sign", json11.encode_request(request)) == request
+    assert json11.encode_response(None) == b"{}"
+    assert json11.decode_response("DisableKey", b"") == {}
+
+
+@pytest.mark.parametrize(
+    "body", [b"nope", b"[]", b'"x"', b'{"Plaintext": "not base64!"}', b'{"Plaintext": "\\u00e9"}', b"\xff"]
+)
+def test_malformed_bodies_are_serialization_errors(body: bytes) -> None:
+    with pytest.raises(json11.SerializationError):
+        json11.decode_request("Encrypt", body)
+
+
+def test_wrong_types_pass_through_for_validation() -> None:
+    assert json11.decode_request("Encrypt", b'{"Plaintext": 5, "KeyId": null}') == {"Plaintext": 5}
+    assert json11.decode_request("ListKeys", b"") == {}
+
+
+def test_errors_and_statuses() -> None:
+    assert json.loads(json11.error_body("NotFoundException", "gone")) == {
+        "__type": "NotFoundException",
+        "message": "gone",
+    }
+    assert json11.parse_error(
+        b'{"__type": "com.amazon.coral.service#UnrecognizedClientException", "message": "m"}'
+    ) == (
+        "UnrecognizedClientException",
+        "m",
+    )
+    assert json11.parse_error(b"<html>") == ("UnknownError", "<html>")
+    assert json11.error_status("KMSInternalException") == 500
+    assert json11.error_status("AccessDeniedException") == 400
+
+
+def test_server_faults_are_botocores() -> None:
+    from botocore.loaders import create_loader
+
+    raw = create_loader().load_service_model("kms", "service-2")["shapes"]
+    faults = {name for name, sh in raw.items() if sh.get("fault")}
+    assert faults == json11.SERVER_FAULTS
