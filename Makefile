@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 LINT_PATHS := kmscli tests tools $(wildcard bench)
 
-.PHONY: demo test lint typecheck pytest test-lowest bench model completions man vectors clean
+.PHONY: demo test lint typecheck pytest test-lowest bench bench-readme model completions man vectors clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# the demo needs kmscli only, not the test tools
+DEMO_STAMP := $(VENV)/.installed
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	bash tools/demo.sh $(BIN)/kmscli
 
 lint: $(STAMP)
@@ -63,7 +69,11 @@ bench: $(STAMP) $(BENCH_VENV)/bin/moto_server
 	$(BENCH_KMSCLI)/bin/python -m pip install -q --force-reinstall --no-deps build/bench-wheel/*.whl
 	$(BENCH_KMSCLI)/bin/python -m pip install -q "$$(ls build/bench-wheel/*.whl)[serve]"
 	$(BENCH_KMSCLI)/bin/python -m pip uninstall -q -y setuptools
-	$(BENCH_KMSCLI)/bin/python bench/run_all.py
+	$(BENCH_KMSCLI)/bin/python bench/run_all.py $(BENCH_ARGS)
+
+# the same run, its figures written into the tracked bench/README.md (commit them deliberately)
+bench-readme:
+	$(MAKE) bench BENCH_ARGS=--update-readme
 
 model: $(STAMP)
 	$(BIN)/python tools/gen_model.py

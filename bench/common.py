@@ -27,6 +27,8 @@ WORK_DIR = BENCH_DIR / ".work"
 #: The separate venv holding the peers (awscli v1 and moto[server]); git-ignored.
 BENCH_VENV = BENCH_DIR / ".venv"
 README = BENCH_DIR / "README.md"
+#: Where `make bench` writes its figures: git-ignored, so a run never dirties the tracked README.
+LATEST = BENCH_DIR / "latest.md"
 FIGURES_START = "<!-- latest-figures:start -->"
 FIGURES_END = "<!-- latest-figures:end -->"
 #: A throwaway passphrase for bench vaults (never a real one).

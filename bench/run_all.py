@@ -1,8 +1,9 @@
 """``make bench``: every benchmark against its peer, in one run, as one table.
 
 Prints the medians, the ratio of each to its peer measured in the same run, the target and
-PASS/FAIL, then where ``kmscli encrypt`` spends its time, and writes it all with machine info into
-bench/README.md's "latest figures" section (``--no-readme`` only prints the block).
+PASS/FAIL, then where ``kmscli encrypt`` spends its time, and writes it all with machine info to
+``bench/latest.md`` (git-ignored). ``--update-readme`` writes it into bench/README.md's "latest figures"
+section instead, to be committed deliberately; ``--no-readme`` only prints the block.
 
 Exit status: 0 when every benchmark ran (whatever PASS/FAIL says; ``--strict`` makes a FAIL exit 1
 too), 1 when one broke.
@@ -80,13 +81,28 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # unwinds through `with moto_peer()`, which stops the server
 
 
+def write_figures(block: str, *, update_readme: bool) -> Path:
+    """Write the figures block: into bench/README.md's section when asked (tracked: commit it
+    deliberately), else to bench/latest.md (git-ignored, so a run leaves the tree clean)."""
+    if update_readme:
+        common.README.write_text(common.replace_figures(common.README.read_text(), block))
+        return common.README
+    common.LATEST.write_text(f"# kmscli benchmarks: latest run\n\n{block}\n")
+    return common.LATEST
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run every benchmark, print the table, update bench/README.md."""
+    """Run every benchmark, print the table, write the figures (bench/latest.md, or README.md)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="fewer runs (a smoke run, not for figures)")
     parser.add_argument("--no-readme", action="store_true", help="print the figures block only")
+    parser.add_argument(
+        "--update-readme",
+        action="store_true",
+        help="write the figures into bench/README.md (tracked) instead of bench/latest.md",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -199,8 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_readme or args.quick:
         print("\n" + block)
     else:
-        common.README.write_text(common.replace_figures(common.README.read_text(), block))
-        print(f"\nfigures written to {common.README}")
+        print(f"\nfigures written to {write_figures(block, update_readme=args.update_readme)}")
     if any(row.status == "ERROR" for row in rows):
         return 1
     if args.strict and any(row.status == "FAIL" for row in rows):

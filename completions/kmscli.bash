@@ -214,19 +214,22 @@ _kmscli_choices() {
         'artifact verify --output') echo 'json text table yaml yaml-stream' ;;
         'artifact verify --color') echo 'on off auto' ;;
         'artifact verify --cli-binary-format') echo 'base64 raw-in-base64-out' ;;
-        'audit --output') echo 'json jsonl text table' ;;
+        'audit --event-name') echo 'CancelKeyDeletion ConnectCustomKeyStore CreateAlias CreateCustomKeyStore CreateGrant CreateKey Decapsulate Decrypt DeleteAlias DeleteCustomKeyStore DeleteImportedKeyMaterial DeriveSharedSecret DescribeCustomKeyStores DescribeKey DisableKey DisableKeyRotation DisconnectCustomKeyStore EnableKey EnableKeyRotation Encapsulate Encrypt ExportKeyMaterial GenerateDataKey GenerateDataKeyPair GenerateDataKeyPairWithoutPlaintext GenerateDataKeyWithoutPlaintext GenerateMac GenerateRandom GetKeyLastUsage GetKeyPolicy GetKeyRotationStatus GetParametersForImport GetPublicKey ImportKeyMaterial ListAliases ListGrants ListKeyPolicies ListKeyRotations ListKeys ListResourceTags ListRetirableGrants PutKeyPolicy ReEncrypt ReplicateKey RetireGrant RevokeGrant RotateKeyOnDemand ScheduleKeyDeletion Sign TagResource UntagResource UpdateAlias UpdateCustomKeyStore UpdateKeyDescription UpdatePrimaryRegion Verify VerifyMac' ;;
+        'audit --output') echo 'json jsonl text table yaml yaml-stream' ;;
         'audit --color') echo 'on off auto' ;;
         'audit --cli-binary-format') echo 'base64 raw-in-base64-out' ;;
         'audit checkpoint --output') echo 'json text table yaml' ;;
         'audit checkpoint --color') echo 'on off auto' ;;
         'audit checkpoint --cli-binary-format') echo 'base64 raw-in-base64-out' ;;
-        'audit stats --output') echo 'json text table yaml' ;;
+        'audit stats --event-name') echo 'CancelKeyDeletion ConnectCustomKeyStore CreateAlias CreateCustomKeyStore CreateGrant CreateKey Decapsulate Decrypt DeleteAlias DeleteCustomKeyStore DeleteImportedKeyMaterial DeriveSharedSecret DescribeCustomKeyStores DescribeKey DisableKey DisableKeyRotation DisconnectCustomKeyStore EnableKey EnableKeyRotation Encapsulate Encrypt ExportKeyMaterial GenerateDataKey GenerateDataKeyPair GenerateDataKeyPairWithoutPlaintext GenerateDataKeyWithoutPlaintext GenerateMac GenerateRandom GetKeyLastUsage GetKeyPolicy GetKeyRotationStatus GetParametersForImport GetPublicKey ImportKeyMaterial ListAliases ListGrants ListKeyPolicies ListKeyRotations ListKeys ListResourceTags ListRetirableGrants PutKeyPolicy ReEncrypt ReplicateKey RetireGrant RevokeGrant RotateKeyOnDemand ScheduleKeyDeletion Sign TagResource UntagResource UpdateAlias UpdateCustomKeyStore UpdateKeyDescription UpdatePrimaryRegion Verify VerifyMac' ;;
+        'audit stats --output') echo 'json text table yaml yaml-stream' ;;
         'audit stats --color') echo 'on off auto' ;;
         'audit stats --cli-binary-format') echo 'base64 raw-in-base64-out' ;;
-        'audit tail --output') echo 'json jsonl text table' ;;
+        'audit tail --event-name') echo 'CancelKeyDeletion ConnectCustomKeyStore CreateAlias CreateCustomKeyStore CreateGrant CreateKey Decapsulate Decrypt DeleteAlias DeleteCustomKeyStore DeleteImportedKeyMaterial DeriveSharedSecret DescribeCustomKeyStores DescribeKey DisableKey DisableKeyRotation DisconnectCustomKeyStore EnableKey EnableKeyRotation Encapsulate Encrypt ExportKeyMaterial GenerateDataKey GenerateDataKeyPair GenerateDataKeyPairWithoutPlaintext GenerateDataKeyWithoutPlaintext GenerateMac GenerateRandom GetKeyLastUsage GetKeyPolicy GetKeyRotationStatus GetParametersForImport GetPublicKey ImportKeyMaterial ListAliases ListGrants ListKeyPolicies ListKeyRotations ListKeys ListResourceTags ListRetirableGrants PutKeyPolicy ReEncrypt ReplicateKey RetireGrant RevokeGrant RotateKeyOnDemand ScheduleKeyDeletion Sign TagResource UntagResource UpdateAlias UpdateCustomKeyStore UpdateKeyDescription UpdatePrimaryRegion Verify VerifyMac' ;;
+        'audit tail --output') echo 'json jsonl text table yaml yaml-stream' ;;
         'audit tail --color') echo 'on off auto' ;;
         'audit tail --cli-binary-format') echo 'base64 raw-in-base64-out' ;;
-        'audit verify --output') echo 'json text' ;;
+        'audit verify --output') echo 'json text table yaml yaml-stream' ;;
         'audit verify --color') echo 'on off auto' ;;
         'audit verify --cli-binary-format') echo 'base64 raw-in-base64-out' ;;
         'cancel-key-deletion --generate-cli-skeleton') echo 'input output' ;;
@@ -448,9 +451,11 @@ _kmscli_choices() {
         'policy show --output') echo 'json text table yaml yaml-stream' ;;
         'policy show --color') echo 'on off auto' ;;
         'policy show --cli-binary-format') echo 'base64 raw-in-base64-out' ;;
+        'policy simulate --action') echo 'kms:CancelKeyDeletion kms:ConnectCustomKeyStore kms:CreateAlias kms:CreateCustomKeyStore kms:CreateGrant kms:CreateKey kms:Decapsulate kms:Decrypt kms:DeleteAlias kms:DeleteCustomKeyStore kms:DeleteImportedKeyMaterial kms:DeriveSharedSecret kms:DescribeCustomKeyStores kms:DescribeKey kms:DisableKey kms:DisableKeyRotation kms:DisconnectCustomKeyStore kms:EnableKey kms:EnableKeyRotation kms:Encapsulate kms:Encrypt kms:ExportKeyBundle kms:ExportKeyMaterial kms:GenerateDataKey kms:GenerateDataKeyPair kms:GenerateDataKeyPairWithoutPlaintext kms:GenerateDataKeyWithoutPlaintext kms:GenerateMac kms:GenerateRandom kms:GetKeyLastUsage kms:GetKeyPolicy kms:GetKeyRotationStatus kms:GetParametersForImport kms:GetPublicKey kms:ImportKeyMaterial kms:ListAliases kms:ListGrants kms:ListKeyPolicies kms:ListKeyRotations kms:ListKeys kms:ListResourceTags kms:ListRetirableGrants kms:PutKeyPolicy kms:ReEncryptFrom kms:ReEncryptTo kms:ReplicateKey kms:RetireGrant kms:RevokeGrant kms:RotateKeyOnDemand kms:ScheduleKeyDeletion kms:Sign kms:SynchronizeMultiRegionKey kms:TagResource kms:UntagResource kms:UpdateAlias kms:UpdateCustomKeyStore kms:UpdateKeyDescription kms:UpdatePrimaryRegion kms:Verify kms:VerifyMac' ;;
         'policy simulate --output') echo 'json text table yaml yaml-stream' ;;
         'policy simulate --color') echo 'on off auto' ;;
         'policy simulate --cli-binary-format') echo 'base64 raw-in-base64-out' ;;
+        'policy who-can --action') echo 'kms:CancelKeyDeletion kms:ConnectCustomKeyStore kms:CreateAlias kms:CreateCustomKeyStore kms:CreateGrant kms:CreateKey kms:Decapsulate kms:Decrypt kms:DeleteAlias kms:DeleteCustomKeyStore kms:DeleteImportedKeyMaterial kms:DeriveSharedSecret kms:DescribeCustomKeyStores kms:DescribeKey kms:DisableKey kms:DisableKeyRotation kms:DisconnectCustomKeyStore kms:EnableKey kms:EnableKeyRotation kms:Encapsulate kms:Encrypt kms:ExportKeyBundle kms:ExportKeyMaterial kms:GenerateDataKey kms:GenerateDataKeyPair kms:GenerateDataKeyPairWithoutPlaintext kms:GenerateDataKeyWithoutPlaintext kms:GenerateMac kms:GenerateRandom kms:GetKeyLastUsage kms:GetKeyPolicy kms:GetKeyRotationStatus kms:GetParametersForImport kms:GetPublicKey kms:ImportKeyMaterial kms:ListAliases kms:ListGrants kms:ListKeyPolicies kms:ListKeyRotations kms:ListKeys kms:ListResourceTags kms:ListRetirableGrants kms:PutKeyPolicy kms:ReEncryptFrom kms:ReEncryptTo kms:ReplicateKey kms:RetireGrant kms:RevokeGrant kms:RotateKeyOnDemand kms:ScheduleKeyDeletion kms:Sign kms:SynchronizeMultiRegionKey kms:TagResource kms:UntagResource kms:UpdateAlias kms:UpdateCustomKeyStore kms:UpdateKeyDescription kms:UpdatePrimaryRegion kms:Verify kms:VerifyMac' ;;
         'policy who-can --output') echo 'json text table yaml yaml-stream' ;;
         'policy who-can --color') echo 'on off auto' ;;
         'policy who-can --cli-binary-format') echo 'base64 raw-in-base64-out' ;;
@@ -618,6 +623,12 @@ _kmscli_dynamic() {
         'verify-mac --key-id') echo 'keys' ;;
     esac
 }
+_kmscli_arguments() {
+    case "$1" in
+        'configure get') echo 'region account_id output principal vault' ;;
+        'configure set') echo 'region account_id output principal vault' ;;
+    esac
+}
 
 # The command path (e.g. "vault backup") from the words before the cursor; option values skipped.
 _kmscli_path() {
@@ -673,6 +684,8 @@ _kmscli() {
     esac
     if [[ "$cur" == -* ]]; then
         _kmscli_reply -W "$(_kmscli_options "$cmdpath")" -- "$cur"
+    elif [ -n "$(_kmscli_arguments "$cmdpath")" ]; then
+        [ "$prev" = "${cmdpath##* }" ] && _kmscli_reply -W "$(_kmscli_arguments "$cmdpath")" -- "$cur"
     else
         _kmscli_reply -W "$(_kmscli_subcommands "$cmdpath")" -- "$cur"
         [ ${#COMPREPLY[@]} -eq 0 ] && _kmscli_reply -f -- "$cur"

@@ -29,8 +29,13 @@ kmscli: error: the following arguments are required: command
 
 
 def _print_error(text: str) -> None:
+    """Write an error message; caller-supplied values in it (an alias, a key id, a file name) have
+    their control characters made visible, so an error cannot drive the terminal either."""
+    from kmscli.cli.render import visible
+
+    text = "\n".join(visible(line) for line in text.rstrip("\n").split("\n"))
     try:
-        sys.stderr.write(text.rstrip("\n") + "\n")
+        sys.stderr.write(text + "\n")
         sys.stderr.flush()
     except (OSError, ValueError):
         pass

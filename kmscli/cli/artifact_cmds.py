@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from kmscli.cli.globals import Group, pop_globals, with_global_options
+from kmscli.cli.globals import pop_globals, with_global_options
+from kmscli.cli.listing import ListingGroup
 from kmscli.cli.run import emit
 from kmscli.errors import KmscliError, UsageError
 from kmscli.invocation import Invocation
@@ -51,7 +52,7 @@ def _check_file(path: str) -> Path:
     return file
 
 
-@click.group(cls=Group)
+@click.group(cls=ListingGroup)
 def artifact() -> None:
     """Sign and verify release artifacts of any size (the hash is computed locally)."""
 
@@ -97,7 +98,10 @@ def verify(
     signing_algorithm: str | None,
     **kwargs: Any,
 ) -> None:
-    """Exit 0 when the signature of FILE is valid, 1 (with the reason on stderr) when it is not."""
+    """Exit 0 when the signature of FILE is valid, 1 (with the reason on stderr) when it is not.
+
+    Prints `Verified OK (ALGORITHM)`; with --output, {"Verified": true, "SigningAlgorithm"} in that format.
+    """
     from kmscli.crypto.asymmetric import InvalidSignatureError
     from kmscli.errors import KMSInvalidSignatureException
 
@@ -123,6 +127,9 @@ def verify(
         raise ArtifactSignatureInvalid(
             f"invalid signature: {signature_file} is not a valid signature of {file} for this key"
         ) from None
+    if inv.options.get("output"):
+        emit({"Verified": True, "SigningAlgorithm": alg}, inv, inv.output(), "Verify")
+        return
     click.echo(f"Verified OK ({alg})")
 
 
@@ -131,7 +138,9 @@ def verify(
 @click.option("--out", "out_file", help="Write the PEM here instead of standard output.")
 @with_global_options
 def public_key(key_id: str, out_file: str | None, **kwargs: Any) -> None:
-    """Write the key's public key as PEM (SubjectPublicKeyInfo), for openssl and offline verify."""
+    """Write the key's public key as PEM (SubjectPublicKeyInfo), for openssl and offline verify.
+
+    The output is the PEM file itself, so --output does not apply (`get-public-key` gives the data)."""
     from kmscli.service.features.artifact import public_key_pem
 
     inv = pop_globals(kwargs)

@@ -17,16 +17,20 @@ import click
 
 from kmscli.audit.query import COLUMNS, Filters, QueryError, ScanStats, parse_time, summary_row
 from kmscli.cli import options as o
-from kmscli.cli.globals import Group, add_options, click_option, make_invocation, merged_globals, use_color
+from kmscli.cli.globals import add_options, click_option, make_invocation, merged_globals, use_color
+from kmscli.cli.listing import ListingGroup
+from kmscli.cli.render import cell, visible
 from kmscli.errors import KmscliError, UsageError
 from kmscli.invocation import Invocation
 from kmscli.service.features import auditops
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-QUERY_FORMATS = ("json", "jsonl", "text", "table")
-STATS_FORMATS = ("json", "text", "table", "yaml")
-VERIFY_FORMATS = ("json", "text")
+QUERY_FORMATS = ("json", "jsonl", "text", "table", "yaml", "yaml-stream")
+STATS_FORMATS = ("json", "text", "table", "yaml", "yaml-stream")
+VERIFY_FORMATS = ("json", "text", "table", "yaml", "yaml-stream")
+#: Formats whose records are data (exact, ``--query`` applies); the others are views for people.
+DATA_FORMATS = ("json", "jsonl", "yaml", "yaml-stream")
 FILTER_NAMES = (
     "key_id",
     "event_name",
@@ -147,7 +151,6 @@ class _Bytes:
 
     def __init__(self) -> None:
         sys.stdout.flush()
-        self.raw = getattr(sys.stdout, "buffer", None)
         self.parts: list[bytes] = []
         self.size = 0
 
@@ -160,9 +163,10 @@ class _Bytes:
     def flush(self) -> None:
         data = b"".join(self.parts)
         self.parts, self.size = [], 0
-        if self.raw is not None:
-            self.raw.write(data)
-            self.raw.flush()
+        raw = getattr(sys.stdout, "buffer", None)  # looked up here: stdout may be the pager's input
+        if raw is not None:
+            raw.write(data)
+            raw.flush()
         else:
             sys.stdout.write(data.decode())
             sys.stdout.flush()
@@ -175,9 +179,14 @@ class EventWriter:
         self.fmt = fmt
         self.aliases = aliases
         self.color = use_color(inv)
+        self.width = None if sys.stdout.isatty() else 160  # decided before any pager takes stdout
+        if self.width is None:
+            import shutil
+
+            self.width = shutil.get_terminal_size().columns
         self.query = inv.options.get("query")
-        if self.query and fmt not in ("json", "jsonl"):
-            raise UsageError("--query works with --output json or jsonl for audit queries")
+        if self.query and fmt not in DATA_FORMATS:
+            raise UsageError("--query works with --output json, jsonl, yaml or yaml-stream for audit queries")
         self.out = _Bytes()
         self.count = 0
         self.rows: list[tuple[list[str], bool]] = []
@@ -196,8 +205,18 @@ class EventWriter:
             self.out.write(self._json(raw, event) + b"\n")
         elif self.fmt == "json":
             self.out.write((b"[\n" if self.count == 0 else b",\n") + self._json(raw, event))
+        elif self.fmt in ("yaml", "yaml-stream"):  # a YAML list, one item per event as it is found
+            from kmscli.cli.render import to_yaml_stream_item
+
+            value = event
+            if self.query:
+                import jmespath
+
+                value = jmespath.search(self.query, event)
+            self.out.write(to_yaml_stream_item(value).encode())
         elif self.fmt == "text":
-            self.out.write("\t".join(summary_row(event, self.aliases)).encode() + b"\n")
+            row = summary_row(event, self.aliases)
+            self.out.write("\t".join(visible(v) for v in row).encode() + b"\n")
         else:
             self.rows.append((summary_row(event, self.aliases), bool(event.get("errorCode"))))
             if len(self.rows) >= TABLE_BLOCK:
@@ -232,7 +251,7 @@ class EventWriter:
                 file=sys.stdout,
                 force_terminal=self.color,
                 no_color=not self.color,
-                width=None if sys.stdout.isatty() else 160,
+                width=self.width,
             )
             self.out.flush()
         first = self.count <= len(self.rows)
@@ -247,7 +266,7 @@ class EventWriter:
             else:
                 table.add_column(name, ratio=ratio, overflow="fold")
         for row, failed in self.rows:
-            table.add_row(*row, style="red" if failed else None)
+            table.add_row(*(cell(v) for v in row), style="red" if failed else None)
         if self.rows or first:
             self.console.print(table)
         self.rows = []
@@ -262,6 +281,8 @@ class EventWriter:
         """Finish the output (closing bracket, last table block)."""
         if self.fmt == "json":
             self.out.write(b"[]\n" if self.count == 0 else b"\n]\n")
+        elif self.fmt == "yaml" and self.count == 0:
+            self.out.write(b"[]\n")
         elif self.fmt == "table":
             if self.rows or self.count == 0:
                 self._table_block()
@@ -301,7 +322,7 @@ def _no_cycle_collection() -> None:
     gc.disable()
 
 
-class AuditGroup(Group):
+class AuditGroup(ListingGroup):
     """``kmscli audit`` queries; its subcommands verify, summarise and follow."""
 
 
@@ -325,6 +346,15 @@ def audit(ctx: click.Context, max_items: int | None, **kwargs: Any) -> None:
     fmt = _default_format(inv, "table", "jsonl", QUERY_FORMATS)
     target, filters, aliases = _source(inv, found)
     writer = EventWriter(fmt, inv, aliases)
+    from kmscli.cli.pager import paged_stdout
+
+    with paged_stdout(inv):
+        _query(writer, target, filters, fmt, inv, max_items)
+
+
+def _query(
+    writer: EventWriter, target: Path, filters: Filters, fmt: str, inv: Invocation, max_items: int | None
+) -> None:
     stats = ScanStats()
     _no_cycle_collection()
     remaining = max_items
@@ -365,8 +395,10 @@ def verify(repair: bool, checkpoint_file: str | None, **kwargs: Any) -> None:
     statement = _read_checkpoint(checkpoint_file) if checkpoint_file is not None else None
     report = auditops.verify(inv.settings, inv.sources, tty_prompt(), repair=repair, checkpoint=statement)
     fmt = inv.options.get("output") or "text"
-    if fmt == "json":
-        sys.stdout.write(json.dumps(report.as_dict(), indent=4) + "\n")
+    if fmt != "text":
+        from kmscli.cli.run import emit
+
+        emit(report.as_dict(), inv, fmt, "AuditVerify")
     else:
         lines = []
         if report.repaired:
@@ -376,7 +408,7 @@ def verify(repair: bool, checkpoint_file: str | None, **kwargs: Any) -> None:
                 f"recorded as sequence {r['Sequence']}"
             )
         for problem in report.problems():
-            lines.append(f"{problem.location()}: {problem.kind}: {problem.detail}")
+            lines.append(visible(f"{problem.location()}: {problem.kind}: {problem.detail}"))
         if report.ok:
             lines.append(
                 f"OK: {report.events} events in {len(report.segments)} segment(s), chain intact "
@@ -443,9 +475,13 @@ def stats(width: int, **kwargs: Any) -> None:
     scan_stats = ScanStats()
     _no_cycle_collection()
     data = collect(auditops.matching_events(target, filters, scan_stats), aliases)
-    fmt = _default_format(inv, "table", "json", (*STATS_FORMATS, "yaml-stream"))
+    fmt = _default_format(inv, "table", "json", STATS_FORMATS)
     if fmt == "table" and not inv.options.get("query"):
-        _print_stats(data, width, use_color(inv))
+        from kmscli.cli.pager import paged_stdout
+
+        color, tty = use_color(inv), sys.stdout.isatty()
+        with paged_stdout(inv):
+            _print_stats(data, width, color, tty)
     else:
         from kmscli.cli.run import emit
 
@@ -453,7 +489,9 @@ def stats(width: int, **kwargs: Any) -> None:
     _warn_unreadable(scan_stats)
 
 
-def _print_stats(data: dict[str, Any], width: int, color: bool) -> None:
+def _print_stats(data: dict[str, Any], width: int, color: bool, tty: bool) -> None:
+    import shutil
+
     from rich import box
     from rich.console import Console, Group
     from rich.table import Table
@@ -462,7 +500,10 @@ def _print_stats(data: dict[str, Any], width: int, color: bool) -> None:
     from kmscli.audit.stats import chart_rows
 
     console = Console(
-        file=sys.stdout, force_terminal=color, no_color=not color, width=None if sys.stdout.isatty() else 120
+        file=sys.stdout,
+        force_terminal=color,
+        no_color=not color,
+        width=shutil.get_terminal_size().columns if tty else 120,
     )
     span = f" from {data['FirstEventTime']} to {data['LastEventTime']}" if data["Total"] else ""
     console.print(Text(f"{data['Total']} events, {data['Errors']} errors{span}", style="bold"))
@@ -479,7 +520,7 @@ def _print_stats(data: dict[str, Any], width: int, color: bool) -> None:
         table.add_column(title, overflow="fold")
         table.add_column("Count", justify="right")
         for name, count in data[member].items():
-            table.add_row(name or "-", str(count), style="red" if member == "ByError" else None)
+            table.add_row(cell(name or "-"), str(count), style="red" if member == "ByError" else None)
         tables.append(table)
     console.print(Group(*tables))
     rows = chart_rows(data["ByDay"], width)

@@ -52,7 +52,9 @@ def list_(**kwargs: Any) -> None:
 @click.option("--access-key-id", required=True, help="The access key to delete.")
 @with_global_options
 def delete(access_key_id: str, **kwargs: Any) -> None:
-    """Delete an access key: requests signed with it are refused from then on."""
+    """Delete an access key: requests signed with it are refused from then on.
+
+    Prints nothing, as the AWS CLI's delete commands, so --output does not apply."""
     from kmscli.errors import KMSError
     from kmscli.service.features import credentials as creds
 

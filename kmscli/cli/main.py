@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from kmscli import __version__
-from kmscli.cli.globals import GLOBAL_NAMES, Group, with_global_options
+from kmscli.cli.globals import GLOBAL_NAMES, with_global_options
+from kmscli.cli.listing import ListingGroup
 
 #: Commands beyond the KMS API: name -> "module:attribute" (imported only when used).
 EXTRA_COMMANDS: dict[str, str] = {
@@ -32,7 +33,7 @@ def _operation_names() -> dict[str, str]:
     return {command_name(op): op for op in OPERATION_MODULES}
 
 
-class RootGroup(Group):
+class RootGroup(ListingGroup):
     """Lists KMS operations and extra command groups; builds each only when it is invoked."""
 
     def resolve_command(

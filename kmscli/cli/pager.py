@@ -62,3 +62,54 @@ def run_pager(command: str, text: str, environ: Mapping[str, str]) -> None:
     except BrokenPipeError:
         pass  # the user quit the pager early: the rest is not wanted
     proc.wait()
+
+
+class paged_stdout:
+    """Streamed output through the pager: on a terminal, unless paging is off, ``sys.stdout`` is the
+    pager's input inside the ``with`` block, so long streamed views (``audit``, ``audit stats``, the
+    policy views) page as the others do while being written. ``less -FRX`` (the default) leaves at
+    once when the output fits on the screen. A pager that cannot start is skipped. (A class, not
+    contextlib: this module is on the start-up path.)"""
+
+    def __init__(self, inv: Invocation) -> None:
+        self.inv = inv
+        self.proc: Any = None
+        self.saved: Any = None
+
+    def __enter__(self) -> None:
+        inv = self.inv
+        if not _on_terminal(sys.stdout) or inv.options.get("no_cli_pager") or not inv.pager:
+            return
+        import io
+        import shlex
+        import subprocess
+
+        env = dict(inv.environ)
+        env.setdefault("LESS", "FRX")
+        try:
+            self.proc = subprocess.Popen(shlex.split(inv.pager), stdin=subprocess.PIPE, env=env)
+        except (OSError, IndexError, ValueError):
+            return
+        self.saved = sys.stdout
+        self.saved.flush()
+        sys.stdout = io.TextIOWrapper(
+            self.proc.stdin, encoding=getattr(self.saved, "encoding", None) or "utf-8"
+        )
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if self.proc is None:
+            return False
+        try:
+            sys.stdout.close()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+        sys.stdout = self.saved
+        self.proc.wait()
+        return exc_type is not None and issubclass(exc_type, BrokenPipeError)  # the user quit early
+
+
+def _on_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

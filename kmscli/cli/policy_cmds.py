@@ -13,7 +13,9 @@ from typing import Any
 
 import click
 
-from kmscli.cli.globals import Group, pop_globals, use_color, with_global_options
+from kmscli.cli.globals import pop_globals, use_color, with_global_options
+from kmscli.cli.listing import ListingGroup
+from kmscli.cli.render import markup_value as v
 from kmscli.cli.run import emit
 from kmscli.errors import UsageError
 from kmscli.invocation import Invocation
@@ -36,15 +38,16 @@ def _rich_wanted(inv: Invocation) -> bool:
 
 def _output(data: dict[str, Any], inv: Invocation, settings: Any, view: Any, title: str) -> None:
     if _rich_wanted(inv):
+        import shutil
+
         from rich.console import Console
 
-        console = Console(
-            file=sys.stdout,
-            force_terminal=use_color(inv),
-            no_color=not use_color(inv),
-            width=None if sys.stdout.isatty() else 120,
-        )
-        view(console, data)
+        from kmscli.cli.pager import paged_stdout
+
+        color = use_color(inv)
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 120
+        with paged_stdout(inv):
+            view(Console(file=sys.stdout, force_terminal=color, no_color=not color, width=width), data)
     else:
         emit(data, inv, inv.output(), title)
 
@@ -71,14 +74,16 @@ def _parse_map(text: str, option: str) -> dict[str, str]:
 def _cond_text(conds: list[dict[str, Any]]) -> str:
     if not conds:
         return "-"
-    return "\n".join(f"{c['Operator']} {c['Key']} = {', '.join(c['Values'])}" for c in conds)
+    return "\n".join(
+        f"{v(c['Operator'])} {v(c['Key'])} = {v(', '.join(map(str, c['Values'])))}" for c in conds
+    )
 
 
 def _who_text(who: list[dict[str, Any]]) -> str:
     lines = []
     for w in who:
         mark = "[bold red]ANYONE[/] " if w.get("Anyone") else ""
-        lines.append(mark + w["Meaning"])
+        lines.append(mark + v(w["Meaning"]))
     return "\n".join(lines)
 
 
@@ -94,34 +99,34 @@ ROLE_LABEL = {
 def _show_view(console: Any, data: dict[str, Any]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"Key policy of {data.get('KeyArn', '')}", show_lines=True)
+    table = Table(title=f"Key policy of {v(data.get('KeyArn', ''))}", show_lines=True)
     for col in ("#", "Sid", "Effect", "Who", "What", "Conditions", "Role"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for s in data["Statements"]:
         what = ", ".join(s.get("Actions", [])) or "all but " + ", ".join(s.get("NotActions", []))
         effect = "[green]Allow[/]" if s["Effect"] == "Allow" else "[red]Deny[/]"
         table.add_row(
             str(s["Index"]),
-            s.get("Sid", ""),
+            v(s.get("Sid", "")),
             effect,
             _who_text(s["Who"]),
-            what,
+            v(what),
             _cond_text(s["Conditions"]),
-            ROLE_LABEL.get(s["Role"], s["Role"]),
+            ROLE_LABEL.get(s["Role"], v(s["Role"])),
         )
     console.print(table)
     if data["Grants"]:
         grants = Table(title="Grants", show_lines=True)
         for col in ("GrantId", "Name", "Grantee", "Operations", "Constraints", "Retiring principal"):
-            grants.add_column(col)
+            grants.add_column(col, overflow="fold")
         for g in data["Grants"]:
             grants.add_row(
-                g["GrantId"][:12] + "…",
-                g.get("Name", ""),
+                v(g["GrantId"]),
+                v(g.get("Name", "")),
                 _who_text(g["Who"]),
-                ", ".join(g["Operations"]),
-                json.dumps(g["Constraints"]) if g["Constraints"] else "-",
-                g.get("RetiringPrincipal", "-"),
+                v(", ".join(g["Operations"])),
+                v(json.dumps(g["Constraints"], ensure_ascii=False)) if g["Constraints"] else "-",
+                v(g.get("RetiringPrincipal", "-")),
             )
         console.print(grants)
     else:
@@ -131,15 +136,15 @@ def _show_view(console: Any, data: dict[str, Any]) -> None:
             "[bold yellow]Exportable:[/] this key's material can leave the vault with "
             "`kmscli export-key-material` (created with --exportable; irreversible)"
         )
-    console.print(f"[bold]Key administrators:[/] {', '.join(data['KeyAdministrators']) or 'none'}")
-    console.print(f"[bold]Key users:[/] {', '.join(data['KeyUsers']) or 'none'}")
+    console.print(f"[bold]Key administrators:[/] {v(', '.join(data['KeyAdministrators'])) or 'none'}")
+    console.print(f"[bold]Key users:[/] {v(', '.join(data['KeyUsers'])) or 'none'}")
     sep = data["Separation"]
     if sep["Separated"]:
         console.print(f"[green]Separation of duties:[/] {sep['Note']}")
     else:
         console.print(
             f"[yellow]No separation of duties:[/] {sep['Note']}: "
-            + ", ".join(sep["BothAdministratorAndUser"])
+            + v(", ".join(sep["BothAdministratorAndUser"]))
         )
 
 
@@ -150,34 +155,35 @@ def _mark(ok: bool) -> str:
 def _simulate_view(console: Any, data: dict[str, Any]) -> None:
     colour = {"Allowed": "green", "ExplicitDeny": "red", "ImplicitDeny": "yellow"}[data["Decision"]]
     console.print(
-        f"[bold {colour}]{data['Decision']}[/]: {data['Principal']} -> {data['Action']} on {data['KeyId']}"
+        f"[bold {colour}]{data['Decision']}[/]: {v(data['Principal'])} -> {v(data['Action'])} on {v(data['KeyId'])}"
     )
     by = data.get("DecidedBy")
     if by and by["Type"] == "Grant":
-        console.print(f"Decided by grant {by['GrantId']}")
+        console.print(f"Decided by grant {v(by['GrantId'])}")
     elif by:
         console.print(
-            f"Decided by statement #{by['Index']}" + (f" (Sid {by['Sid']!r})" if by.get("Sid") else "")
+            f"Decided by statement #{by['Index']}" + (f" (Sid {v(repr(by['Sid']))})" if by.get("Sid") else "")
         )
     else:
         console.print("No statement or grant allows the call.")
     if data.get("Message"):
-        console.print(data["Message"])
+        console.print(v(data["Message"]))
     from rich.table import Table
 
     table = Table(title="Evaluated", show_lines=False)
     for col in ("Statement/grant", "Effect", "Principal", "Action", "Resource", "Conditions", "Applies"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for t in data["Trace"]:
-        name = t.get("GrantId", "")[:12] if t["Type"] == "Grant" else (t.get("Sid") or f"#{t['Index']}")
+        name = t.get("GrantId", "") if t["Type"] == "Grant" else (t.get("Sid") or f"#{t['Index']}")
         conds = "\n".join(
-            f"{'✓' if c['Result'] else '✗'} {c['Operator']} {c['Key']} {c['Values']} (request: {c['RequestValues']})"
+            f"{'✓' if c['Result'] else '✗'} "
+            + v(f"{c['Operator']} {c['Key']} {c['Values']} (request: {c['RequestValues']})")
             for c in t.get("Conditions", [])
         )
         if "Constraints" in t:
-            conds = ("✓ " if t["Constraints"]["Result"] else "✗ ") + t["Constraints"]["Reason"]
+            conds = ("✓ " if t["Constraints"]["Result"] else "✗ ") + v(t["Constraints"]["Reason"])
         table.add_row(
-            name,
+            v(name),
             t.get("Effect", "grant"),
             _mark(t["PrincipalMatch"]),
             _mark(t["ActionMatch"]),
@@ -191,33 +197,35 @@ def _simulate_view(console: Any, data: dict[str, Any]) -> None:
 def _who_can_view(console: Any, data: dict[str, Any]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"Who can {data['Action']} on {data.get('KeyArn', '')}", show_lines=True)
+    table = Table(title=f"Who can {v(data['Action'])} on {v(data.get('KeyArn', ''))}", show_lines=True)
     for col in ("Principal", "Via", "Must meet", "Note"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
 
-    def via(v: dict[str, Any]) -> str:
-        return (
-            f"grant {v['GrantId'][:12]}…"
-            if v["Type"] == "Grant"
-            else (v.get("Sid") or f"statement #{v['Index']}")
+    def via(by: dict[str, Any]) -> str:
+        return v(
+            f"grant {by['GrantId']}"
+            if by["Type"] == "Grant"
+            else (by.get("Sid") or f"statement #{by['Index']}")
         )
 
     for e in data["Allowed"]:
         must = _cond_text(e["Conditions"])
         if e.get("Constraints"):
-            must = json.dumps(e["Constraints"])
+            must = v(json.dumps(e["Constraints"], ensure_ascii=False))
         note = "[bold red]ANYONE[/]" if e["Anyone"] else ""
         if e.get("OverriddenBy"):
             note += f" [red]but denied by {via(e['OverriddenBy'])}[/]"
-        table.add_row(e["Meaning"], via(e["Via"]), must, note.strip())
+        table.add_row(v(e["Meaning"]), via(e["Via"]), must, note.strip())
     console.print(table)
     if data["Denied"]:
         denied = Table(title="Explicitly denied", show_lines=True)
         for col in ("Principal", "Via", "When"):
-            denied.add_column(col)
+            denied.add_column(col, overflow="fold")
         for e in data["Denied"]:
             denied.add_row(
-                e["Meaning"], via(e["Via"]), "always" if e["Unconditional"] else _cond_text(e["Conditions"])
+                v(e["Meaning"]),
+                via(e["Via"]),
+                "always" if e["Unconditional"] else _cond_text(e["Conditions"]),
             )
         console.print(denied)
 
@@ -230,11 +238,11 @@ def _lint_view(console: Any, data: dict[str, Any]) -> None:
 
     table = Table(title="Policy lint", show_lines=True)
     for col in ("Level", "Code", "Statement", "Message"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for f in data["Findings"]:
         level = "[red]error[/]" if f["Level"] == "error" else "[yellow]warning[/]"
         where = f.get("Sid") or (str(f["Statement"]) if "Statement" in f else "-")
-        table.add_row(level, f["Code"], where, f["Message"])
+        table.add_row(level, v(f["Code"]), v(where), v(f["Message"]))
     console.print(table)
     console.print(f"{data['Errors']} error(s), {data['Warnings']} warning(s)")
 
@@ -242,7 +250,7 @@ def _lint_view(console: Any, data: dict[str, Any]) -> None:
 # -- commands ----------------------------------------------------------------------------------------
 
 
-@click.group(cls=Group)
+@click.group(cls=ListingGroup)
 def policy() -> None:
     """Inspect key policies and grants: show, simulate, who-can, lint (beyond AWS)."""
 

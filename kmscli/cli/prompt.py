@@ -7,6 +7,9 @@ import sys
 from kmscli.errors import VaultEnvironmentError
 from kmscli.service.features.session import Prompt
 
+#: A new passphrase shorter than this is taken, with a warning.
+WEAK_BELOW = 12
+
 
 def tty_prompt() -> Prompt | None:
     """A prompt function when stdin is a terminal, else None (so scripts never hang)."""
@@ -16,11 +19,21 @@ def tty_prompt() -> Prompt | None:
     def ask(what: str, confirm: bool) -> str:
         import click  # only when asking: Click is not loaded on the fast path
 
-        value = click.prompt(what, hide_input=True, err=True)
+        while True:
+            value = str(click.prompt(what, default="", show_default=False, hide_input=True, err=True))
+            if value:
+                break
+            click.echo("  the passphrase is empty: type it, or press Ctrl-C to stop", err=True)
         if confirm:
-            again = click.prompt(f"{what} (again)", hide_input=True, err=True)
+            if len(value) < WEAK_BELOW:
+                click.echo(
+                    f"kmscli: warning: a {len(value)}-character passphrase is weak: Argon2id slows each "
+                    f"guess but cannot save a short one (use {WEAK_BELOW}+ characters, e.g. 4+ random words)",
+                    err=True,
+                )
+            again = click.prompt(f"{what} (again)", default="", show_default=False, hide_input=True, err=True)
             if again != value:
                 raise VaultEnvironmentError("the two passphrases differ")
-        return str(value)
+        return value
 
     return ask

@@ -7,6 +7,45 @@ import datetime as dt
 import json
 from typing import IO, Any
 
+# Characters a terminal acts on rather than prints: C0 controls (ESC starts window-title, conceal and
+# clear-screen sequences), DEL, C1 controls (0x9b is a one-byte CSI), and the Unicode bidirectional
+# overrides and isolates, which reorder what is shown. Zero-width and line/paragraph separators too.
+_UNSAFE = {
+    **{c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))},
+    **{c: f"\\u{c:04x}" for c in (0x200B, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F))},
+    **{c: f"\\u{c:04x}" for c in range(0x2066, 0x206A)},
+    0x09: "\\t",
+    0x0A: "\\n",
+    0x0D: "\\r",
+}
+#: The same, keeping line feeds and tabs: for text output on a terminal, where lines are the format.
+_UNSAFE_KEEP_LINES = {c: v for c, v in _UNSAFE.items() if c not in (0x09, 0x0A)}
+
+
+def visible(value: Any, *, keep_lines: bool = False) -> str:
+    """A caller-supplied value made safe to print on a terminal: control characters, DEL, C1 and
+    bidi/zero-width characters shown as escapes (``\\x1b``, ``\\n``, ``\\u202e``), everything else as is.
+    Human-readable views (table, text, the audit and policy views) print values through this; JSON and
+    YAML output stay exact (their encoders escape such characters themselves)."""
+    text = value if isinstance(value, str) else str(value)
+    return text.translate(_UNSAFE_KEEP_LINES if keep_lines else _UNSAFE)
+
+
+def cell(value: Any) -> Any:
+    """A rich table cell holding ``value`` as plain text: made ``visible`` and never read as markup, so
+    a value such as ``[/][green]Allowed`` is shown literally and cannot restyle or forge a row."""
+    from rich.text import Text
+
+    return Text(visible(value))
+
+
+def markup_value(value: Any) -> str:
+    """``value`` made ``visible`` and escaped for a rich markup string (for views that mix markup
+    with caller-supplied values)."""
+    from rich.markup import escape
+
+    return escape(visible(value))
+
 
 def jsonable(value: Any) -> Any:
     """Blobs to base64, timestamps to ISO 8601, recursively."""
@@ -113,109 +152,72 @@ def to_text(data: Any) -> str:
 
 
 # -- yaml ------------------------------------------------------------------------------------------------
+# PyYAML's safe emitter (libyaml when built with it), imported only when YAML is asked for. The AWS CLI
+# v2 uses ruamel.yaml's safe dumper, which is PyYAML's emitter under another name: block style, keys in
+# response order, non-ASCII kept, strings that would read back as another type quoted, control
+# characters escaped in double quotes. So the output is the AWS CLI's, and it always reads back exactly.
 
 
-def _yaml_scalar(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    text = str(value)
-    plain = (
-        text
-        and text.strip() == text
-        and not any(c in text for c in ":#{}[],&*!|>'\"%@`\n\t")
-        and text[0] not in "-?"
-        and text.lower() not in ("true", "false", "null", "yes", "no", "on", "off", "~")
-        and not _looks_numeric(text)
+def _yaml_dump(data: Any) -> str:
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    text: str = yaml.dump(
+        data, Dumper=dumper, default_flow_style=False, sort_keys=False, allow_unicode=True, width=80
     )
-    return text if plain else json.dumps(text, ensure_ascii=False)
-
-
-def _looks_numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _yaml(value: Any, indent: int, out: list[str]) -> None:
-    pad = "  " * indent
-    if isinstance(value, dict):
-        if not value:
-            out.append(pad + "{}\n")
-        for key, item in value.items():
-            if isinstance(item, dict | list) and item:
-                out.append(f"{pad}{_yaml_scalar(key)}:\n")
-                _yaml(item, indent + (1 if isinstance(item, dict) else 0), out)
-            else:
-                out.append(
-                    f"{pad}{_yaml_scalar(key)}: {_yaml_scalar(item) if not isinstance(item, dict | list) else ('{}' if isinstance(item, dict) else '[]')}\n"
-                )
-    elif isinstance(value, list):
-        if not value:
-            out.append(pad + "[]\n")
-        for item in value:
-            if isinstance(item, dict | list) and item:
-                sub: list[str] = []
-                _yaml(item, indent + 1, sub)
-                first = sub[0].lstrip()
-                out.append(f"{pad}- {first}")
-                out.extend(sub[1:])
-            else:
-                out.append(
-                    f"{pad}- {_yaml_scalar(item) if not isinstance(item, dict | list) else ('{}' if isinstance(item, dict) else '[]')}\n"
-                )
-    else:
-        out.append(pad + _yaml_scalar(value) + "\n")
+    return text
 
 
 def to_yaml(data: Any) -> str:
-    """A YAML document (block style) for JSON-like data."""
-    out: list[str] = []
-    _yaml(data, 0, out)
-    return "".join(out)
+    """``--output yaml``: one YAML document."""
+    return _yaml_dump(data)
+
+
+def to_yaml_stream_item(data: Any) -> str:
+    """``--output yaml-stream``: one response page as an item of the top-level YAML sequence, as the
+    AWS CLI v2 writes it; a paginated listing prints one item per page, as each page arrives, and the
+    concatenated items form a single valid YAML list."""
+    return _yaml_dump([data])
 
 
 # -- table -------------------------------------------------------------------------------------------------
 
 
 def to_table(data: Any, title: str, color: bool, width: int | None = None) -> str:
-    """A rich rendering akin to the AWS CLI's table view."""
+    """A rich rendering akin to the AWS CLI's table view. Cells fold rather than cut: a key id or ARN
+    too long for its column wraps onto the next line, whole, never ending in an ellipsis. Every value is
+    plain text (``cell``): control characters shown as escapes, markup never interpreted."""
     from rich.console import Console
     from rich.table import Table
 
     def build(value: Any, heading: str) -> Any:
         if isinstance(value, dict):
-            table = Table(title=heading, show_header=False, expand=False)
-            table.add_column("Key", style="bold")
-            table.add_column("Value")
+            table = Table(title=cell(heading), show_header=False, expand=False)
+            table.add_column("Key", style="bold", overflow="fold")
+            table.add_column("Value", overflow="fold")
             for key, item in value.items():
-                table.add_row(str(key), build(item, key) if isinstance(item, dict | list) else str(item))
+                table.add_row(cell(key), build(item, key) if isinstance(item, dict | list) else cell(item))
             return table
         if isinstance(value, list):
             if value and all(isinstance(v, dict) for v in value):
                 cols = list(dict.fromkeys(k for v in value for k in v))
-                table = Table(title=heading)
+                table = Table(title=cell(heading))
                 for col in cols:
-                    table.add_column(col)
+                    table.add_column(cell(col), overflow="fold")
                 for v in value:
                     table.add_row(
                         *[
-                            build(v[c], c) if isinstance(v.get(c), dict | list) else str(v.get(c, ""))
+                            build(v[c], c) if isinstance(v.get(c), dict | list) else cell(v.get(c, ""))
                             for c in cols
                         ]
                     )
                 return table
-            table = Table(title=heading, show_header=False)
-            table.add_column(heading)
+            table = Table(title=cell(heading), show_header=False)
+            table.add_column(cell(heading), overflow="fold")
             for v in value:
-                table.add_row(build(v, heading) if isinstance(v, dict | list) else str(v))
+                table.add_row(build(v, heading) if isinstance(v, dict | list) else cell(v))
             return table
-        return str(value)
+        return cell(value)
 
     import io
 
@@ -229,14 +231,19 @@ def to_table(data: Any, title: str, color: bool, width: int | None = None) -> st
     return buf.getvalue()
 
 
-def render(data: Any, fmt: str, *, title: str = "", color: bool = False) -> str:
-    """Render ``data`` (already JSON-able) in ``fmt``."""
+def render(data: Any, fmt: str, *, title: str = "", color: bool = False, terminal: bool = False) -> str:
+    """Render ``data`` (already JSON-able) in ``fmt``. ``--output text`` is data for scripts and stays
+    exact when piped (`--query Policy --output text > policy.json`); on a ``terminal`` its control
+    characters other than line feeds and tabs are shown as escapes."""
     if fmt == "json":
         return json.dumps(data, indent=4, ensure_ascii=False) + "\n"
     if fmt == "text":
-        return to_text(data)
-    if fmt in ("yaml", "yaml-stream"):
+        text = to_text(data)
+        return visible(text, keep_lines=True) if terminal else text
+    if fmt == "yaml":
         return to_yaml(data)
+    if fmt == "yaml-stream":
+        return to_yaml_stream_item(data)
     if fmt == "table":
         return to_table(data, title, color)
     raise ValueError(fmt)

@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from kmscli.cli import render
@@ -21,7 +22,11 @@ def emit(data: Any, inv: Invocation, fmt: str, title: str = "") -> None:
     if data == {} and not query:
         return  # the AWS CLI prints nothing for an empty response
     data = render.apply_query(render.jsonable(data), query)
-    text = render.render(data, fmt, title=title, color=use_color(inv))
+    try:
+        terminal = bool(sys.stdout.isatty())
+    except (AttributeError, ValueError):
+        terminal = False
+    text = render.render(data, fmt, title=title, color=use_color(inv), terminal=terminal)
     from kmscli.cli.pager import page_or_write
 
     page_or_write(text, inv)
@@ -49,8 +54,11 @@ def _encode_token(marker: str | None, skip: int) -> str:
     return base64.b64encode(json.dumps(body).encode()).decode()
 
 
-def paginate(call: Any, op_name: str, request: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Client-side pagination as the AWS CLI does it: many service calls, one merged result."""
+def iter_pages(
+    call: Any, op_name: str, request: dict[str, Any], extra: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """Client-side pagination as the AWS CLI does it: one service call per page, each page as it
+    arrives, cut to ``--max-items``; the last page carries ``NextToken`` when items remain."""
     pag = paginator(op_name)
     assert pag is not None
     key, in_tok, out_tok, limit_key = (
@@ -71,30 +79,46 @@ def paginate(call: Any, op_name: str, request: dict[str, Any], extra: dict[str, 
         skip = int(token.get("boto_truncate_amount", 0))
     if page_size is not None:
         request[limit_key] = page_size
-    items: list[Any] = []
-    merged: dict[str, Any] = {}
-    next_token: str | None = None
+    taken = 0
     while True:
         page = call(op_name, dict(request))
         page_items = page.get(key, [])[skip:]
         consumed = skip
         skip = 0
-        for name, value in page.items():
-            if name not in (key, out_tok, pag.get("more_results")):
-                merged.setdefault(name, value)
-        room = None if max_items is None else max_items - len(items)
+        out = {name: value for name, value in page.items() if name not in (out_tok, pag.get("more_results"))}
+        room = None if max_items is None else max_items - taken
         if room is not None and len(page_items) > room:
-            items.extend(page_items[:room])
-            next_token = _encode_token(request.get(in_tok), consumed + room)
-            break
-        items.extend(page_items)
+            yield {
+                **out,
+                key: page_items[:room],
+                "NextToken": _encode_token(request.get(in_tok), consumed + room),
+            }
+            return
+        taken += len(page_items)
         more = page.get(pag.get("more_results", "Truncated")) and page.get(out_tok)
+        if more and max_items is not None and taken >= max_items:
+            yield {**out, key: page_items, "NextToken": _encode_token(page[out_tok], 0)}
+            return
+        yield {**out, key: page_items}
         if not more:
-            break
-        if max_items is not None and len(items) >= max_items:
-            next_token = _encode_token(page[out_tok], 0)
-            break
+            return
         request[in_tok] = page[out_tok]
+
+
+def paginate(call: Any, op_name: str, request: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Every page merged into one result, as the AWS CLI prints it (``NextToken`` when cut short)."""
+    pag = paginator(op_name)
+    assert pag is not None
+    key = pag["result_key"]
+    items: list[Any] = []
+    merged: dict[str, Any] = {}
+    next_token: str | None = None
+    for page in iter_pages(call, op_name, request, extra):
+        items.extend(page[key])
+        next_token = page.get("NextToken")
+        for name, value in page.items():
+            if name not in (key, "NextToken"):
+                merged.setdefault(name, value)
     result = {key: items, **merged}
     if next_token:
         result["NextToken"] = next_token
@@ -135,6 +159,13 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], i
 
     pag = paginator(op_name)
     if pag and not inv.options.get("no_paginate"):
+        if fmt == "yaml-stream":  # each page printed as it arrives, as the AWS CLI streams it
+            from kmscli.cli.pager import paged_stdout
+
+            with paged_stdout(inv):  # on a terminal, one pager for the whole stream
+                for page in iter_pages(call, op_name, request, extra):
+                    emit(page, inv, fmt, title=op_name)
+            return
         result = paginate(call, op_name, request, extra)
     else:
         if pag and extra.get("page_size") is not None:  # one call, of that size (the AWS CLI's Limit)

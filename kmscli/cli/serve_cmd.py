@@ -38,7 +38,8 @@ def serve(
 
     Callers sign with an access key from `kmscli credentials create`; its principal is the caller
     for key policies and grants. The vault is unlocked once at start (passphrase sources or
-    KMSCLI_SESSION). SIGTERM or SIGINT stops after in-flight requests finish.
+    KMSCLI_SESSION). SIGTERM or SIGINT stops after in-flight requests finish. It announces its address
+    on stderr and prints no result, so --output does not apply.
     """
     from kmscli.cli.prompt import tty_prompt
     from kmscli.serve import server as srv

@@ -21,8 +21,9 @@ from kmscli.errors import UsageError
 def unlock(raw: bool, ttl: str, **kwargs: Any) -> None:
     """Unlock once; start a session for scripts.
 
-    Prints `export KMSCLI_SESSION="..."` (or the bare token with --raw). With KMSCLI_SESSION set,
-    commands use the session and run no passphrase KDF. `kmscli lock` ends every session.
+    Prints `export KMSCLI_SESSION="..."` (or the bare token with --raw) for the shell, so --output does
+    not apply. With KMSCLI_SESSION set, commands use the session and run no passphrase KDF.
+    `eval "$(kmscli lock)"` ends every session.
     """
     from kmscli.cli.prompt import tty_prompt
     from kmscli.service.features.sessionops import unlock_session
@@ -40,20 +41,30 @@ def unlock(raw: bool, ttl: str, **kwargs: Any) -> None:
         sys.stdout.write(f'export KMSCLI_SESSION="{token}"\n')
         sys.stderr.write(
             f"Session {info['SessionId'][:12]} expires at {info['Expiration'].isoformat()}; "
-            "end it with `kmscli lock`.\n"
+            'end it with `eval "$(kmscli lock)"`.\n'
         )
 
 
 @click.command(cls=Command)
 @with_global_options
 def lock(**kwargs: Any) -> None:
-    """End every session of the vault.
+    """End every session of the vault; use as `eval "$(kmscli lock)"`.
 
     Session files are destroyed, so every token stops working, and the Lock event is audited. The
     vault is authenticated first, with KMSCLI_SESSION or else the passphrase (prompted on a terminal).
+    Prints `unset KMSCLI_SESSION` for the shell to eval, and on stderr how many sessions ended and that
+    the Lock event was recorded. With --output the result is printed in that format instead
+    ({"VaultId", "SessionsDestroyed", "Audited"}).
     """
     from kmscli.cli.prompt import tty_prompt
     from kmscli.service.features.sessionops import lock_sessions
 
     inv = pop_globals(kwargs)
-    emit(lock_sessions(inv.settings, inv.sources, tty_prompt()), inv, inv.output(), "Lock")
+    result = lock_sessions(inv.settings, inv.sources, tty_prompt())
+    if inv.options.get("output"):
+        emit(result, inv, inv.output(), "Lock")
+        return
+    sys.stdout.write("unset KMSCLI_SESSION\n")
+    sys.stdout.flush()
+    note = "recorded in the audit log" if result["Audited"] else "NOT recorded in the audit log"
+    sys.stderr.write(f"Locked: {result['SessionsDestroyed']} session(s) ended; {note}.\n")

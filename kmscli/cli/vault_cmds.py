@@ -7,15 +7,31 @@ from typing import Any
 
 import click
 
-from kmscli.cli.globals import Group, pop_globals, with_global_options
+from kmscli.cli.globals import pop_globals, with_global_options
+from kmscli.cli.listing import ListingGroup
 from kmscli.cli.prompt import tty_prompt
 from kmscli.cli.run import emit
 from kmscli.invocation import Invocation
+from kmscli.vault.store import KDF_CEILING, KDF_FLOOR
+
+
+def _kdf_range(name: str) -> click.IntRange:
+    """The accepted range of one KDF parameter: out of it is a parameter error (252), as any bad value."""
+    return click.IntRange(min=KDF_FLOOR[name], max=KDF_CEILING[name])
+
 
 KDF_OPTIONS = [
-    click.option("--kdf-memory-kib", type=int, help="Argon2id memory in KiB (default 65536; test floor 8)."),
-    click.option("--kdf-iterations", type=int, help="Argon2id passes (default 3; test floor 1)."),
-    click.option("--kdf-parallelism", type=int, help="Argon2id lanes (default 4; test floor 1)."),
+    click.option(
+        "--kdf-memory-kib",
+        type=_kdf_range("memory_cost"),
+        help="Argon2id memory in KiB (default 65536; test floor 8).",
+    ),
+    click.option(
+        "--kdf-iterations", type=_kdf_range("iterations"), help="Argon2id passes (default 3; test floor 1)."
+    ),
+    click.option(
+        "--kdf-parallelism", type=_kdf_range("lanes"), help="Argon2id lanes (default 4; test floor 1)."
+    ),
 ]
 
 
@@ -36,7 +52,7 @@ def _kdf(kwargs: dict[str, Any]) -> dict[str, int]:
     return {target: kwargs.pop(name) for name, target in names.items() if kwargs.get(name) is not None}
 
 
-@click.group(cls=Group)
+@click.group(cls=ListingGroup)
 def vault() -> None:
     """Create and manage the vault that holds the keys."""
 

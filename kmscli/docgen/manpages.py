@@ -136,7 +136,7 @@ EXAMPLES = [
     ),
     (
         "Unlock once for a script, then lock:",
-        ['eval "$(kmscli unlock --ttl 15m)"', "kmscli list-keys", "kmscli lock"],
+        ['eval "$(kmscli unlock --ttl 15m)"', "kmscli list-keys", 'eval "$(kmscli lock)"'],
     ),
     (
         "Give a CI job only its signing key:",

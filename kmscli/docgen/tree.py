@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import click
@@ -12,6 +11,24 @@ from kmscli.cli.globals import GLOBAL_NAMES
 #: Options whose values are key ids or alias names (completed from the vault without the passphrase).
 KEY_OPTIONS = {"--key-id", "--target-key-id", "--destination-key-id", "--source-key-id"}
 ALIAS_OPTIONS = {"--alias-name"}
+
+
+def _value_lists() -> dict[str, list[str]]:
+    """Options whose values come from a known list, though Click takes any text: completed from it,
+    never with file names."""
+    from kmscli.policy.actions import all_actions
+    from kmscli.service.pipeline.registry import OPERATION_MODULES
+
+    return {"--action": sorted(all_actions()), "--event-name": sorted(OPERATION_MODULES)}
+
+
+def _argument_values(path: tuple[str, ...]) -> list[str]:
+    """What the first positional argument of a command completes to (never file names)."""
+    if path in (("configure", "set"), ("configure", "get")):
+        from kmscli.service.features.configure import KEYS
+
+        return list(KEYS)
+    return []
 
 
 @dataclass
@@ -46,13 +63,14 @@ class Cmd:
     options: list[Opt]
     arguments: list[str]
     children: list[Cmd] = field(default_factory=list)
+    argument_values: list[str] = field(default_factory=list)
 
     @property
     def summary(self) -> str:
         """The first sentence of the help (what a listing shows)."""
-        flat = " ".join(self.help.split())
-        match = re.match(r"(.+?[.!?])(\s|$)", flat)
-        return (match.group(1) if match else flat).rstrip(".") or self.short_help
+        from kmscli.cli.listing import first_sentence
+
+        return first_sentence(self.help) or self.short_help
 
     @property
     def name(self) -> str:
@@ -75,6 +93,8 @@ def _option(param: click.Option) -> Opt:
         choices = [str(c) for c in ptype.choices]
     takes_value = not param.is_flag and not param.count
     metavar = "" if not takes_value else (ptype.name.upper() if ptype.name else "VALUE")
+    if not choices:
+        choices = next((v for n, v in _value_lists().items() if n in names), [])
     if choices:
         metavar = "CHOICE"
     return Opt(
@@ -99,7 +119,7 @@ def describe(cmd: click.Command, ctx: click.Context, path: tuple[str, ...] = ())
     arguments = [p.human_readable_name.upper() for p in cmd.params if isinstance(p, click.Argument)]
     help_text = (cmd.help or "").strip()
     short = cmd.get_short_help_str(limit=80) if path else "the aws kms commands, offline"
-    node = Cmd(path, help_text, short, options, arguments)
+    node = Cmd(path, help_text, short, options, arguments, argument_values=_argument_values(path))
     if isinstance(cmd, click.Group):
         for name in sorted(cmd.list_commands(ctx)):
             sub = cmd.get_command(ctx, name)

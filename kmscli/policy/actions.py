@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import functools
-import re
 
 from kmscli.model import model
+from kmscli.policy import wildcard
 
 #: Permissions that exist in KMS but are not API operation names one to one.
-_EXTRA_ACTIONS = ("ReEncryptFrom", "ReEncryptTo", "ReplicateKey", "SynchronizeMultiRegionKey")
+#: ``ExportKeyBundle`` is kmscli's own: ``vault export-key`` (service/features/portability.py).
+_EXTRA_ACTIONS = (
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "ReplicateKey",
+    "SynchronizeMultiRegionKey",
+    "ExportKeyBundle",
+)
 #: API operations that are authorised under other permission names.
 _NOT_ACTIONS = ("ReEncrypt",)
 
@@ -146,17 +153,10 @@ def all_actions() -> frozenset[str]:
     return frozenset(f"kms:{name}" for name in (*ops, *_EXTRA_ACTIONS))
 
 
-@functools.cache
-def glob(pattern: str, ignore_case: bool = True) -> re.Pattern[str]:
-    """IAM wildcard matching: ``*`` is any run of characters, ``?`` one character, nothing else is special."""
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(body, (re.IGNORECASE if ignore_case else 0) | re.DOTALL)
-
-
 @functools.lru_cache(maxsize=4096)
 def action_matches(pattern: str, action: str) -> bool:
     """IAM action matching: case-insensitive, ``*`` and ``?`` wildcards (``*`` alone is every action)."""
-    return bool(glob(pattern).fullmatch(action))
+    return wildcard.matches(pattern, action, ignore_case=True)
 
 
 @functools.lru_cache(maxsize=1024)

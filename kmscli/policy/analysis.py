@@ -128,6 +128,16 @@ def show(policy: Policy, grants: list[dict[str, Any]], key_arn: str | None = Non
             users[view["Who"][0]["Principal"]] = None
     # the account root's kms:* is AWS's default delegation to IAM, not a separation failure
     both = [p for p in admins if p in users and principals.ROOT_RE.match(p) is None]
+    root_both = [p for p in admins if p in users and principals.ROOT_RE.match(p) is not None]
+    if both:
+        note = "these principals can both manage the key (policy, deletion) and use it"
+    elif root_both:
+        note = (
+            "no principal other than the account root is both a key administrator and a key user "
+            "(the root's kms:* is AWS's default delegation to the account's IAM policies, which then decide)"
+        )
+    else:
+        note = "no principal is both a key administrator and a key user"
     out: dict[str, Any] = {}
     if key_arn:
         out["KeyArn"] = key_arn
@@ -140,11 +150,7 @@ def show(policy: Policy, grants: list[dict[str, Any]], key_arn: str | None = Non
             "Separation": {
                 "Separated": not both,
                 "BothAdministratorAndUser": both,
-                "Note": (
-                    "no principal is both a key administrator and a key user"
-                    if not both
-                    else "these principals can both manage the key (policy, deletion) and use it"
-                ),
+                "Note": note,
             },
         }
     )

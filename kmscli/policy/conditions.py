@@ -6,6 +6,15 @@ Semantics (IAM User Guide, "Condition operators" and "Multivalued context keys")
 - a key missing from the request makes the test false, except for negated operators (true),
   ``...IfExists`` (true), ``ForAllValues:`` (true) and ``Null`` (which tests presence);
 - ``ForAnyValue:`` needs one request value to pass, ``ForAllValues:`` needs every one to pass.
+
+Case (AWS KMS, "Case sensitivity of the encryption context condition"; IAM, "Condition element"):
+condition key names are not case sensitive, ``kms:EncryptionContext:<context-key>`` and
+``aws:ResourceTag/<tag-key>`` included, while encryption context keys and KMS tag keys are: a request
+can carry ``dept`` and ``Dept``, or tags ``Env`` and ``env``, and both name the same condition key.
+AWS does not say which value the condition key then has, so kmscli keeps every spelling's value
+(:class:`Variants`) and decides conservatively, test by test: in a Deny statement a test passes when
+it passes under any one of them (so a Deny that would apply under any spelling applies), in an Allow
+statement only when it passes under each of them.
 """
 
 from __future__ import annotations
@@ -14,7 +23,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from kmscli.policy.actions import glob
+from kmscli.policy import wildcard
+from kmscli.policy.actions import KEY_PREFIXES
 from kmscli.policy.document import Condition
 
 NEGATED = {
@@ -61,7 +71,7 @@ def _arn_like(request: str, policy: str) -> bool:
         return True
     if len(req) != 6 or len(pol) != 6:
         return False
-    return all(glob(p, ignore_case=False).fullmatch(r) for p, r in zip(pol, req, strict=True))
+    return all(wildcard.matches(p, r) for p, r in zip(pol, req, strict=True))
 
 
 def _ip(request: str, policy: str) -> bool:
@@ -80,7 +90,7 @@ def _bool(request: str, policy: str) -> bool:
 POSITIVE: dict[str, Callable[[str, str], bool]] = {
     "StringEquals": lambda r, p: r == p,
     "StringEqualsIgnoreCase": lambda r, p: r.lower() == p.lower(),
-    "StringLike": lambda r, p: bool(glob(p, ignore_case=False).fullmatch(r)),
+    "StringLike": lambda r, p: wildcard.matches(p, r),
     "NumericEquals": _compare(_number, lambda a, b: a == b),
     "NumericLessThan": _compare(_number, lambda a, b: a < b),
     "NumericLessThanEquals": _compare(_number, lambda a, b: a <= b),
@@ -106,6 +116,22 @@ def as_text(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return str(value)
+
+
+class Variants(tuple[Any, ...]):
+    """The values a request gives one condition key under different spellings (``Dept``, ``dept``)."""
+
+    __slots__ = ()
+
+
+def put(context: dict[str, Any], key: str, value: Any) -> None:
+    """Add a request value under its condition key (lower case); case-variant duplicates are kept."""
+    low = key.lower()
+    if low in context and low.startswith(KEY_PREFIXES):
+        old = context[low]
+        context[low] = Variants((*(old if isinstance(old, Variants) else (old,)), value))
+    else:
+        context[low] = value
 
 
 def lookup(context: dict[str, Any], key: str) -> list[str] | None:
@@ -175,7 +201,31 @@ def evaluate(cond: Condition, context: dict[str, Any]) -> ConditionResult:
     return ConditionResult(cond, tuple(values), ok, why)
 
 
-def evaluate_all(conds: tuple[Condition, ...], context: dict[str, Any]) -> tuple[bool, list[ConditionResult]]:
-    """All of a statement's condition tests (ANDed); every test is evaluated for the explanation."""
-    results = [evaluate(c, context) for c in conds]
+def _under_variants(
+    cond: Condition, context: dict[str, Any], variants: Variants, deny: bool
+) -> ConditionResult:
+    """A test on a case-ambiguous key: in a Deny it passes if some spelling passes, in an Allow if all do."""
+    key = cond.key.lower()
+    results = [evaluate(cond, {**context, key: value}) for value in variants]
+    ok = any(r.result for r in results) if deny else all(r.result for r in results)
+    chosen = next(r for r in results if r.result == ok)
+    rule = "a Deny applies if any applies" if deny else "an Allow applies only if each applies"
+    return chosen._replace(why=f"{chosen.why}; the request spells this key {len(variants)} ways ({rule})")
+
+
+def evaluate_all(
+    conds: tuple[Condition, ...], context: dict[str, Any], deny: bool = False
+) -> tuple[bool, list[ConditionResult]]:
+    """All of a statement's condition tests (ANDed); every test is evaluated for the explanation.
+
+    ``deny`` says the statement is a Deny: it decides how case-variant duplicates count (see above).
+    Each test is decided on its own, so a Deny whose tests are met by different spellings applies.
+    """
+    results = []
+    for cond in conds:
+        value = context.get(cond.key.lower())
+        if isinstance(value, Variants):
+            results.append(_under_variants(cond, context, value, deny))
+        else:
+            results.append(evaluate(cond, context))
     return all(r.result for r in results), results

@@ -7,11 +7,10 @@
 from __future__ import annotations
 
 import functools
-import json
 import re
 from typing import Any, NamedTuple
 
-from kmscli import errors
+from kmscli import errors, jsonstrict
 from kmscli.policy import actions
 
 VERSIONS = ("2012-10-17", "2008-10-17")
@@ -175,6 +174,8 @@ def _strings(value: Any) -> list[Any]:
 def _principal_ok(kind: str, value: Any) -> bool:
     if not isinstance(value, str) or not value:
         return False
+    if value != "*" and ("*" in value or "?" in value):
+        return False  # AWS: a wildcard cannot match part of a principal name or ARN
     if kind == "AWS":
         return value == "*" or bool(ACCOUNT_RE.match(value) or IAM_PRINCIPAL_RE.match(value))
     return True
@@ -195,9 +196,15 @@ def _principals(raw: Any, where: str, idx: int, out: list[Problem]) -> tuple[tup
             out.append(Problem(f"{where} {kind} lists no principal", idx))
         for value in _strings(values):
             if not _principal_ok(kind, value):
+                why = (
+                    ' (a wildcard cannot match part of a principal: use "*" or name the principal)'
+                    if isinstance(value, str) and value != "*" and ("*" in value or "?" in value)
+                    else ""
+                )
                 out.append(
                     Problem(
-                        f"Policy contains a statement with one or more invalid principals: {value!r}", idx
+                        f"Policy contains a statement with one or more invalid principals: {value!r}{why}",
+                        idx,
                     )
                 )
             else:
@@ -296,7 +303,7 @@ def _statement(raw: Any, idx: int, out: list[Problem]) -> Statement | None:
 
 def _parse(text: str, out: list[Problem]) -> Policy | None:
     try:
-        doc = json.loads(text)
+        doc = jsonstrict.loads(text)
     except ValueError as exc:
         out.append(Problem(f"the policy is not valid JSON: {exc}"))
         return None
@@ -320,8 +327,20 @@ def _parse(text: str, out: list[Problem]) -> Policy | None:
     if not items:
         out.append(Problem("the policy's Statement list is empty"))
     policy = Policy(version, doc.get("Id") if isinstance(doc.get("Id"), str) else None)
+    sids: dict[str, int] = {}
     for idx, item in enumerate(items):
         stmt = _statement(item, idx, out)
+        sid = item.get("Sid") if isinstance(item, dict) else None
+        if isinstance(sid, str) and sid:
+            if sid in sids:
+                out.append(
+                    Problem(
+                        f"Statement IDs (SID) in a single policy must be unique: Sid {sid!r} is also "
+                        f"statement {sids[sid]}'s",
+                        idx,
+                    )
+                )
+            sids.setdefault(sid, idx)
         if stmt is not None:
             policy.statements.append(stmt)
     return policy

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from kmscli.policy import principals
-from kmscli.policy.actions import action_matches, glob
+from kmscli.policy import principals, wildcard
+from kmscli.policy.actions import action_matches
 from kmscli.policy.conditions import evaluate_all
 from kmscli.policy.document import Policy, Statement
 from kmscli.policy.grants import evaluate_grant
@@ -89,7 +89,7 @@ class Decision(NamedTuple):
 
 
 def resource_matches(pattern: str, resource: str) -> bool:
-    return pattern == "*" or bool(glob(pattern, ignore_case=False).fullmatch(resource))
+    return wildcard.matches(pattern, resource)
 
 
 def statement_scope(stmt: Statement, req: Request) -> dict[str, bool]:
@@ -119,7 +119,7 @@ def evaluate_statement(stmt: Statement, req: Request) -> tuple[bool, dict[str, A
     trace.update(scope)
     applies = all(scope.values())
     if applies and stmt.conditions:
-        ok, results = evaluate_all(stmt.conditions, req.context)
+        ok, results = evaluate_all(stmt.conditions, req.context, deny=stmt.effect == "Deny")
         trace["Conditions"] = [r.as_dict() for r in results]
         applies = ok
     trace["Applies"] = applies

@@ -32,25 +32,41 @@ def read_token(token: str) -> tuple[str, str]:
         raise errors.InvalidGrantTokenException("The grant token is not valid.") from None
 
 
-def _folded(context: dict[str, str]) -> dict[str, str]:
-    """Constraint keys are case-insensitive, values case-sensitive (GrantConstraints doc)."""
-    return {k.lower(): v for k, v in context.items()}
+def _folded(context: dict[str, str]) -> dict[str, str] | None:
+    """Constraint keys are case-insensitive, values case-sensitive (AWS GrantConstraints).
+
+    None when two keys differ only by case: AWS does not say how those compare, so they are
+    compared as exact pairs instead (a request cannot satisfy ``tenant=t1`` with ``TENANT=t1``
+    next to ``tenant=t2``).
+    """
+    folded = {k.lower(): v for k, v in context.items()}
+    return folded if len(folded) == len(context) else None
+
+
+def _comparable(a: dict[str, str], b: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Both contexts with their keys folded, or both exact when either has case-variant keys."""
+    fa, fb = _folded(a), _folded(b)
+    if fa is None or fb is None:
+        return dict(a), dict(b)
+    return fa, fb
 
 
 def constraints_met(constraints: dict[str, Any] | None, context: dict[str, str] | None) -> tuple[bool, str]:
     """Whether a request's encryption context satisfies a grant's constraints, and why."""
     if not constraints:
         return True, "no constraints"
-    ctx = _folded(context or {})
     equals = constraints.get("EncryptionContextEquals")
-    if equals is not None and ctx != _folded(equals):
-        return (
-            False,
-            "EncryptionContextEquals: the request's encryption context is not exactly the constraint",
-        )
+    if equals is not None:
+        ctx, want = _comparable(context or {}, equals)
+        if ctx != want:
+            return (
+                False,
+                "EncryptionContextEquals: the request's encryption context is not exactly the constraint",
+            )
     subset = constraints.get("EncryptionContextSubset")
     if subset is not None:
-        missing = [k for k, v in _folded(subset).items() if ctx.get(k) != v]
+        ctx, want = _comparable(context or {}, subset)
+        missing = [k for k, v in want.items() if ctx.get(k) != v]
         if missing:
             return (
                 False,
@@ -91,12 +107,16 @@ def at_least_as_strict(child: dict[str, Any] | None, parent: dict[str, Any] | No
     p_eq, p_sub = parent.get("EncryptionContextEquals"), parent.get("EncryptionContextSubset")
     c_eq, c_sub = child.get("EncryptionContextEquals"), child.get("EncryptionContextSubset")
     if p_eq is not None:
-        return c_eq is not None and _folded(c_eq) == _folded(p_eq)
+        if c_eq is None:
+            return False
+        child_eq, parent_eq = _comparable(c_eq, p_eq)
+        return child_eq == parent_eq
     if p_sub is not None:
-        need = _folded(p_sub).items()
-        if c_eq is not None:
-            return need <= _folded(c_eq).items()
-        return c_sub is not None and need <= _folded(c_sub).items()
+        narrower = c_eq if c_eq is not None else c_sub
+        if narrower is None:
+            return False
+        child, need = _comparable(narrower, p_sub)
+        return need.items() <= child.items()
     return True
 
 

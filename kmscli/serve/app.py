@@ -99,8 +99,9 @@ class ServeApp:
             source_ip=environ.get("REMOTE_ADDR") or None,
             user_agent=(environ.get("HTTP_USER_AGENT") or "")[:MAX_USER_AGENT] or None,
         )
+        base = self.base
         ctx = ServiceContext(
-            self.base.vault, identity, self.base.audit, self.base.clock, self.base.random, request_id
+            base.vault, identity, base.audit, base.clock, base.random, request_id, base.session
         )
         try:
             response = invoke(ctx, op_name, request)

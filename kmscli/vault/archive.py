@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kmscli.errors import VaultEnvironmentError
+from kmscli.jsonstrict import DuplicateMemberError
 from kmscli.vault import fs, layout
 from kmscli.vault.store import (
     HEADER_NAME,
@@ -56,6 +57,10 @@ def _payload_aad(kind: str, vault_id: str, created: str) -> bytes:
     return b"kmscli-archive\0" + fs.canonical_json(
         {"version": ARCHIVE_VERSION, "kind": kind, "vault_id": vault_id, "created": created}
     )
+
+
+#: The members of an archive file, each authenticated (header MAC, payload AEAD and its AAD).
+ARCHIVE_MEMBERS = frozenset({"format", "version", "kind", "created", "header", "payload"})
 
 
 def seal(vault: UnlockedVault, kind: str, created: str, files: dict[str, bytes], random: Any) -> bytes:
@@ -115,10 +120,20 @@ class ArchiveFile(Vault):
             raise VaultEnvironmentError(f"cannot read vault archive {path}: {exc}") from None
         try:
             doc = fs.loads(raw)
+        except DuplicateMemberError as exc:
+            raise TamperError(f"vault archive {path} is malformed: {exc}") from None
         except (ValueError, UnicodeDecodeError):
             raise TamperError(f"{path} is not a kmscli vault archive (not JSON)") from None
         if not isinstance(doc, dict) or doc.get("format") != ARCHIVE_FORMAT:
             raise TamperError(f"{path} is not a kmscli vault archive")
+        extra = sorted(set(doc) - ARCHIVE_MEMBERS)
+        inner = doc.get("payload")
+        payload_extra = sorted(set(inner) - {"nonce", "ciphertext"}) if isinstance(inner, dict) else []
+        if extra or payload_extra:
+            raise TamperError(
+                f"vault archive {path} has members outside its authentication "
+                f"({', '.join(map(repr, extra + payload_extra))})"
+            )
         if doc.get("version") != ARCHIVE_VERSION:
             raise VaultEnvironmentError(
                 f"vault archive {path} has version {doc.get('version')!r}; this kmscli reads "

@@ -200,11 +200,11 @@ def canonical_json(value: Any) -> bytes:
 
 
 def loads(data: bytes | str) -> Any:
-    """``json.loads`` that reports JSON nested too deeply to parse as ValueError, not RecursionError."""
-    try:
-        return json.loads(data)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
+    """``json.loads`` that reports JSON nested too deeply to parse as ValueError, not RecursionError,
+    and refuses a member named twice (``kmscli.jsonstrict``): every vault file is read with it."""
+    from kmscli import jsonstrict
+
+    return jsonstrict.loads(data)
 
 
 # -- folders opened once, names below them never followed --------------------------------------------

@@ -92,6 +92,7 @@ class KeyRecord(TypedDict, total=False):
     Materials: list[MaterialEntry]
     CurrentKeyMaterialId: str
     Exportable: bool  # kmscli only (create-key --exportable), irreversible
+    KeyManager: str  # "AWS" for an AWS managed key (service/operations/managed.py); absent: CUSTOMER
     MultiRegionConfiguration: MultiRegionConfiguration
     Rotation: RotationSettings
     ImportParameters: list[ImportParameters]

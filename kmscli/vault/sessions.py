@@ -65,7 +65,8 @@ def new_token(random: Any) -> str:
 def _token_bytes(token: str) -> bytes:
     if not _TOKEN_RE.match(token):
         raise SessionError(
-            "KMSCLI_SESSION is not a kmscli session token; run `kmscli unlock` to get a new one"
+            "KMSCLI_SESSION is not a kmscli session token; run `kmscli unlock` to get a new one, "
+            "or `unset KMSCLI_SESSION` to use the passphrase"
         )
     return base64.urlsafe_b64decode(token[len(TOKEN_PREFIX) :] + "=")
 
@@ -171,7 +172,7 @@ def open_session(vault_id: str, token: str, now: dt.datetime) -> bytes:
     sid = session_id(token)
     name = layout.session_name(sid)
     path = fs.join(sessions_dir(vault_id), name)
-    hint = "run `kmscli unlock` to start a new session"
+    hint = "run `kmscli unlock` to start a new session, or `unset KMSCLI_SESSION` to use the passphrase"
     try:
         with _sessions(vault_id) as folder:
             raw = folder.read(name, limit=_MAX_SESSION_FILE)

@@ -121,6 +121,25 @@ def _header_mac_input(raw: dict[str, Any]) -> bytes:
     return b"header\0" + fs.canonical_json({k: v for k, v in raw.items() if k != "mac"})
 
 
+#: The members of every MAC'd file's envelope, each exactly once (docs/format.md, "Authenticated files").
+ENVELOPE_MEMBERS = frozenset({"format", "data", "mac"})
+
+
+def check_envelope(doc: Any, where: str) -> None:
+    """Refuse a MAC'd file whose envelope (the part its MAC does not cover) is anything but
+    ``format``, ``data`` and ``mac``; a member named twice never gets here (:func:`fs.loads`)."""
+    if not isinstance(doc, dict) or "data" not in doc or not isinstance(doc.get("mac"), str):
+        raise TamperError(f"{where} is malformed; it was damaged or edited")
+    extra = sorted(set(doc) - ENVELOPE_MEMBERS)
+    if extra:
+        raise TamperError(
+            f"{where} has members outside its MAC ({', '.join(map(repr, extra))}); it was damaged or edited"
+        )
+    if "format" in doc and type(doc["format"]) is not int:
+        raise TamperError(f"{where} has envelope format {doc['format']!r}; it was damaged or edited")
+    check_file_format(doc, where)
+
+
 def check_file_format(doc: dict[str, Any], where: str) -> None:
     """Refuse an authenticated file of another format version (its MAC does not cover ``format``)."""
     if doc.get("format") != FORMAT_VERSION:
@@ -373,9 +392,7 @@ class UnlockedVault(Vault):
 
     def check_authenticated(self, rel: str, doc: Any, where: str, what: str) -> Any:
         """``doc``'s data when its MAC binds it to ``rel``; TamperError naming ``where`` otherwise."""
-        if not isinstance(doc, dict) or "data" not in doc or not isinstance(doc.get("mac"), str):
-            raise TamperError(f"{what} {where} is malformed; it was damaged or edited")
-        check_file_format(doc, f"{what} {where}")
+        check_envelope(doc, f"{what} {where}")
         try:
             ok = primitives.hmac_sha256_matches(self._mac_key, _file_mac_input(rel, doc["data"]), doc["mac"])
         except RecursionError:

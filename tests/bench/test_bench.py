@@ -377,3 +377,33 @@ def test_call_after_imports_times_one_real_call() -> None:
     failing = encrypt_profile.call_after_imports(records, ["describe-key"])  # missing --key-id: exit 252
     with pytest.raises(BenchError, match="exited 252"):
         common.run([sys.executable, "-c", failing], common.base_env())
+
+
+def test_a_bench_run_writes_an_untracked_file_unless_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make bench` leaves the tracked bench/README.md alone; `make bench-readme` updates it."""
+    readme, latest = tmp_path / "README.md", tmp_path / "latest.md"
+    readme.write_text(f"# Bench\n\n{common.FIGURES_START}\nold\n{common.FIGURES_END}\n")
+    monkeypatch.setattr(common, "README", readme)
+    monkeypatch.setattr(common, "LATEST", latest)
+    block = common.figures_block("| new |", {})
+    assert run_all.write_figures(block, update_readme=False) == latest
+    assert "old" in readme.read_text() and "| new |" in latest.read_text()
+    assert run_all.write_figures(block, update_readme=True) == readme
+    assert "old" not in readme.read_text() and "| new |" in readme.read_text()
+    ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().split()
+    assert "bench/latest.md" in ignored
+
+
+def test_artifact_bench_finds_kmscli_or_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`python bench/artifact_sign.py` without .venv/bin on PATH: this checkout's kmscli, or a message."""
+    from bench import artifact_sign
+
+    assert artifact_sign.find_kmscli(str(tmp_path / "nope")) is None
+    monkeypatch.setenv("PATH", str(tmp_path))
+    found = artifact_sign.find_kmscli(None)
+    assert found is None or found.endswith("/kmscli")
+    monkeypatch.setattr(artifact_sign, "find_kmscli", lambda given: None)
+    monkeypatch.setattr("sys.argv", ["artifact_sign.py"])
+    assert artifact_sign.main() == 2

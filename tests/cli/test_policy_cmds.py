@@ -514,3 +514,13 @@ def test_show_flags_exportable_keys(cli: Any) -> None:
     shown = cli("policy", "show", "--key-id", exportable, "--output", "json")
     assert shown.code == 0, shown.err
     assert shown.json()["Exportable"] is True
+
+
+def test_show_does_not_claim_no_principal_is_both_when_root_is(cli: Any) -> None:
+    """The default policy lists the root as administrator and user: the note says so, not 'no principal'."""
+    key = cli("create-key").json()["KeyMetadata"]["KeyId"]
+    data = cli("policy", "show", "--key-id", key, "--output", "json").json()
+    root = "arn:aws:iam::111122223333:root"
+    assert root in data["KeyAdministrators"] and root in data["KeyUsers"]
+    note = data["Separation"]["Note"]
+    assert not note.startswith("no principal is both") and "other than the account root" in note

@@ -91,3 +91,17 @@ def test_audit_lines_are_chained(kms: Any, vault: Path) -> None:
     for event in lines:
         assert chain.link(unlocked.audit_key, prev, event) == event["chain"]
         prev = event["chain"]
+
+
+def test_small_things_of_issue_15(cli: Any, vault: Path, tmp_path: Path) -> None:
+    """restore of a missing file names the file; KDF values out of range are parameter errors (252);
+    `configure` at the end of input says so and keeps the rest."""
+    res = cli("vault", "restore", str(tmp_path / "missing.kmsbak"))
+    assert res.code == 253 and "no vault archive at" in res.err and "already exists" not in res.err
+    for option, value in (("--kdf-memory-kib", "4"), ("--kdf-iterations", "0"), ("--kdf-parallelism", "65")):
+        res = cli("--vault", str(tmp_path / "new"), "vault", "init", option, value)
+        assert res.code == 252 and option in res.err, res.err
+    res = cli("configure", stdin=b"")
+    assert res.code == 0 and "end of input" in res.err
+    res = cli("configure", stdin=b"eu-west-3\n")
+    assert res.code == 0 and cli("configure", "get", "region").out == "eu-west-3\n"

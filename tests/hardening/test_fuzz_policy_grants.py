@@ -157,8 +157,21 @@ grants = st.lists(
 )
 
 
+def _doc(stmts: list[dict[str, Any]], version: bool = False) -> str:
+    """A policy of these statements; a repeated Sid gets a suffix (AWS refuses duplicate Sids)."""
+    seen: set[str] = set()
+    unique = []
+    for i, stmt in enumerate(stmts):
+        sid = stmt.get("Sid")
+        if sid is not None and sid in seen:
+            stmt = {**stmt, "Sid": f"{sid}-{i}"}  # "-" is outside the generated alphabet
+        seen.add(stmt.get("Sid", ""))
+        unique.append(stmt)
+    return json.dumps({**({"Version": "2012-10-17"} if version else {}), "Statement": unique})
+
+
 def _decide(policy_statements: list[dict[str, Any]], grant_list: list[dict[str, Any]], req: Request) -> str:
-    policy = parse(json.dumps({"Version": "2012-10-17", "Statement": policy_statements}))
+    policy = parse(_doc(policy_statements, version=True))
     return decide(policy, grant_list, req).decision
 
 
@@ -170,7 +183,7 @@ def _decide(policy_statements: list[dict[str, Any]], grant_list: list[dict[str, 
 def test_evaluation_of_any_parsed_policy_never_raises_and_is_explained(
     stmts: list[dict[str, Any]], grant_list: list[dict[str, Any]], req: Request
 ) -> None:
-    policy = parse(json.dumps({"Statement": stmts}))
+    policy = parse(_doc(stmts))
     decision = decide(policy, grant_list, req)
     assert decision.decision in (ALLOWED, EXPLICIT_DENY, IMPLICIT_DENY)
     # the decision is exactly the IAM rule applied to what each statement and grant says of itself
@@ -206,7 +219,7 @@ def test_a_deny_that_applies_always_wins(
     """Whatever else the policy says and whatever grants exist: if a Deny applies, it decides."""
     stmts = [*before, *allows]
     stmts.insert(min(position, len(stmts)), deny)
-    policy = parse(json.dumps({"Statement": stmts}))
+    policy = parse(_doc(stmts))
     deny_applies = evaluate_statement(parse(json.dumps({"Statement": [deny]})).statements[0], req)[0]
     decision = decide(policy, grant_list, req)
     if deny_applies:

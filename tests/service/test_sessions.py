@@ -82,7 +82,7 @@ def test_lock_destroys_every_session_and_tokens_stop_working(
     assert first != second and len(_session_files(tmp_path)) == 2
     monkeypatch.delenv("KMSCLI_PASSPHRASE")
     monkeypatch.setenv("KMSCLI_SESSION", first)
-    res = cli("lock")
+    res = cli("lock", "--output", "json")
     assert res.code == 0, res.err
     assert res.json()["SessionsDestroyed"] == 2 and res.json()["Audited"] is True
     assert _session_files(tmp_path) == []
@@ -91,6 +91,7 @@ def test_lock_destroys_every_session_and_tokens_stop_working(
         again = cli("list-keys")
         assert again.code == 253
         assert "unknown" in again.err and "kmscli unlock" in again.err and "Traceback" not in again.err
+        assert "unset KMSCLI_SESSION" in again.err
     assert _audit_names(vault)[-1] == "Lock"
 
 
@@ -104,6 +105,23 @@ def test_lock_without_any_secret_fails_loudly_and_never_reports_unaudited_succes
     assert res.code == 253 and res.out == ""
     assert "authenticate" in res.err and "Traceback" not in res.err
     assert len(_session_files(tmp_path)) == 1  # nothing was done on an unauthenticated vault id
+
+
+def test_lock_prints_an_eval_line_and_says_it_was_audited(
+    cli: Any, vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`eval "$(kmscli lock)"` unsets KMSCLI_SESSION; stderr says how many ended and that it is audited;
+    --output prints the result instead."""
+    token = cli("unlock", "--raw").out.strip()
+    monkeypatch.setenv("KMSCLI_SESSION", token)
+    res = cli("lock")
+    assert res.code == 0 and res.out == "unset KMSCLI_SESSION\n"
+    assert "1 session(s) ended; recorded in the audit log" in res.err
+    assert _audit_names(vault)[-1] == "Lock"
+    monkeypatch.delenv("KMSCLI_SESSION")
+    cli("unlock", "--raw")
+    res = cli("lock", "--output", "json")
+    assert res.code == 0 and res.json()["SessionsDestroyed"] == 1 and res.json()["Audited"] is True
 
 
 def test_expired_session_exits_253_and_is_removed(

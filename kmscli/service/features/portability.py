@@ -90,13 +90,13 @@ def restore(
 ) -> dict[str, Any]:
     """Recreate a vault folder from a backup (or bundle); refuses to clobber one without ``force``."""
     target = Path(settings.vault_path)
+    sealed = archive.ArchiveFile.open(infile)  # first: a missing or foreign file is the error to report
     if target.is_file():
         raise VaultEnvironmentError(f"the vault path {target} is a file; restore needs a folder path")
     if Vault.exists(target) and not force:
         raise VaultEnvironmentError(
             f"a vault already exists at {target}; refusing to overwrite it without --force"
         )
-    sealed = archive.ArchiveFile.open(infile)
     opened = sealed.unlock(get_passphrase(sources, prompt, what="Passphrase of the backup"))
     assert isinstance(opened, archive.ArchiveVault)
     parent = target.parent
@@ -164,13 +164,33 @@ def archive_status(settings: Settings) -> dict[str, Any]:
     }
 
 
+#: The permission a bundle export needs on each key (kmscli only; ``kms:*`` includes it).
+EXPORT_ACTION = "kms:ExportKeyBundle"
+EXPORT_EVENT = "ExportKeys"
+
+
 def _resolver(vault: UnlockedVault, settings: Settings, sources: Sources) -> Call:
     ctx = ServiceContext(
         vault=vault,
         identity=Identity(settings.principal, settings.account_id, settings.region),
         audit=audit_log_for(vault, settings, sources),
     )
-    return Call(ctx, Operation("ExportKey", lambda c: {}, False, True), {}, ctx.clock())
+    return Call(ctx, Operation(EXPORT_EVENT, lambda c: {}, False, True), {}, ctx.clock())
+
+
+def _authorized_keys(call: Call, key_refs: list[str]) -> dict[str, KeyRecord]:
+    """The records to export: each resolved, allowed ``kms:ExportKeyBundle`` by its key policy and
+    grants, and Enabled (a disabled or pending-deletion key stays where it is)."""
+    from kmscli.service.operations.common import require_enabled
+    from kmscli.service.operations.policies import authorize
+
+    records: dict[str, KeyRecord] = {}
+    for ref in key_refs:
+        record = call.resolve(ref)  # NotFoundException (exit 254) for an unknown key or alias
+        authorize(call, EXPORT_ACTION, record, {})
+        require_enabled(record)
+        records[record["Arn"]] = record
+    return records
 
 
 def export_keys(
@@ -186,41 +206,58 @@ def export_keys(
 ) -> dict[str, Any]:
     """Write a bundle: a new vault (new id, new passphrase) holding only the named keys.
 
-    Each key keeps its metadata, policy, grants and tags; its material is rewrapped under the
-    bundle's vault key; the aliases of the region that point at it come along.
+    Each key keeps its metadata, policy, grants, tags and ``Exportable`` flag; its material is
+    rewrapped under the bundle's vault key; the aliases of the region that point at it come along.
+    Exporting is authorized like an operation (``kms:ExportKeyBundle`` on each key, which must be
+    Enabled) and audited, refusals included. It needs the vault passphrase: a session cannot export,
+    since a bundle under a passphrase of the holder's choosing would outlive it (docs/security.md).
     """
     if not key_refs:
         raise VaultEnvironmentError("name at least one --key-id")
     archive.check_outfile(outfile, force=force)
-    vault = unlock(settings, sources, prompt)
-    params = dict(DEFAULT_KDF, **(kdf or {}))
-    bundle = archive.new_vault_header(outfile, new_passphrase, params, system_random, _created())
+    vault = unlock(settings, sources, prompt, refuse_session="vault export-key")
     files: dict[str, bytes] = {}
     exported: list[dict[str, str]] = []
     aliases_out: dict[str, dict[str, dict[str, Any]]] = {}
+    refused: KMSError | None = None
     with vault.lock(exclusive=False):
         call = _resolver(vault, settings, sources)
-        records: dict[str, KeyRecord] = {}
-        for ref in key_refs:
-            try:
-                record = call.resolve(ref)
-            except KMSError as exc:  # NotFoundException (exit 254) for an unknown key or alias
-                exc.for_operation("ExportKey")
-                raise
-            records[record["Arn"]] = record
-        for arn, record in sorted(records.items()):
-            region = record.get("Region") or arn.split(":")[3]
-            copied = materials.rewrapped(record, vault, bundle, system_random)
-            rel = layout.key_file(region, record["KeyId"])
-            files[rel] = bundle.authenticated_doc(rel, copied)
-            names = sorted(
-                name
-                for name, entry in vault.load_aliases(region).items()
-                if entry.get("TargetKeyId") == record["KeyId"]
+        try:
+            records = _authorized_keys(call, key_refs)
+        except KMSError as exc:
+            refused = exc
+        else:
+            params = dict(DEFAULT_KDF, **(kdf or {}))
+            bundle = archive.new_vault_header(outfile, new_passphrase, params, system_random, _created())
+            for arn, record in sorted(records.items()):
+                region = record.get("Region") or arn.split(":")[3]
+                copied = materials.rewrapped(record, vault, bundle, system_random)
+                rel = layout.key_file(region, record["KeyId"])
+                files[rel] = bundle.authenticated_doc(rel, copied)
+                names = sorted(
+                    name
+                    for name, entry in vault.load_aliases(region).items()
+                    if entry.get("TargetKeyId") == record["KeyId"]
+                )
+                for name in names:
+                    aliases_out.setdefault(region, {})[name] = vault.load_aliases(region)[name]
+                exported.append({"KeyId": record["KeyId"], "Arn": arn, "Aliases": ",".join(names)})
+    if refused is not None:
+        with _write_lock(vault):
+            audit_event(
+                vault,
+                settings,
+                sources,
+                EXPORT_EVENT,
+                {"outfile": str(outfile), **call.audit_extra},
+                clock=call.ctx.clock,
+                random=call.ctx.random,
+                read_only=True,
+                resources=list(dict.fromkeys(call.resources)),
+                error=(refused.code, refused.message),
             )
-            for name in names:
-                aliases_out.setdefault(region, {})[name] = vault.load_aliases(region)[name]
-            exported.append({"KeyId": record["KeyId"], "Arn": arn, "Aliases": ",".join(names)})
+        refused.for_operation("ExportKey")
+        raise refused
     for region, entries in aliases_out.items():
         rel = layout.alias_file(region)
         files[rel] = bundle.authenticated_doc(rel, entries)
@@ -230,15 +267,17 @@ def export_keys(
             vault,
             settings,
             sources,
-            "ExportKeys",
+            EXPORT_EVENT,
             {
                 "outfile": str(outfile),
                 "bundleVaultId": bundle.header.raw["vault_id"],
                 "keys": [e["Arn"] for e in exported],
+                **call.audit_extra,
             },
             clock=call.ctx.clock,
             random=call.ctx.random,
             read_only=True,
+            resources=[e["Arn"] for e in exported],
         )
     archive.write_new_file(outfile, data, force=force)
     return {

@@ -74,10 +74,26 @@ def open_vault(settings: Settings) -> Vault:
     return Vault.open(settings.vault_path)
 
 
-def unlock(settings: Settings, sources: Sources, prompt: Prompt | None) -> UnlockedVault:
+def unlock(
+    settings: Settings, sources: Sources, prompt: Prompt | None, *, refuse_session: str = ""
+) -> UnlockedVault:
     """Open and unlock the configured vault from these sources: the session token (no KDF) when
-    there is one, else the passphrase (:func:`get_passphrase`)."""
+    there is one, else the passphrase (:func:`get_passphrase`).
+
+    ``refuse_session`` names a command that needs the passphrase itself: a session is not used for
+    it, and when the passphrase is not at hand either, the error says why.
+    """
     vault = open_vault(settings)
+    if sources.session_token and refuse_session:
+        try:
+            return vault.unlock(get_passphrase(sources, prompt))
+        except VaultEnvironmentError as exc:
+            if not str(exc).startswith("no passphrase"):
+                raise
+            raise VaultEnvironmentError(
+                f"{refuse_session} needs the vault passphrase: a session (KMSCLI_SESSION) cannot be used "
+                "for it, because what it writes outlives the session"
+            ) from None
     if sources.session_token:
         from kmscli.vault import sessions
 
@@ -115,7 +131,9 @@ def context_for(vault: UnlockedVault, settings: Settings, sources: Sources) -> S
 
 def open_service(settings: Settings, sources: Sources, prompt: Prompt | None) -> ServiceContext:
     """Unlock the vault and build the context every operation runs in."""
-    return context_for(unlock(settings, sources, prompt), settings, sources)
+    ctx = context_for(unlock(settings, sources, prompt), settings, sources)
+    ctx.session = bool(sources.session_token)  # unlock used the session when there is one
+    return ctx
 
 
 Clock = Callable[[], dt.datetime]
@@ -130,6 +148,8 @@ def kmscli_event(
     clock: Clock | None = None,
     random: Random | None = None,
     read_only: bool = False,
+    resources: list[str] | None = None,
+    error: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """A CloudTrail-shaped record of something kmscli itself did (not a KMS API call); its time and
     ids come from ``clock`` and ``random`` (a ServiceContext's, where there is one; else the real ones)."""
@@ -144,10 +164,11 @@ def kmscli_event(
         region=settings.region,
         request=None,
         response=None,
-        resources=[],
+        resources=resources or [],
         read_only=read_only,
         request_id=uuid4((random or core.system_random)(16)),
         event_id=uuid4((random or core.system_random)(16)),
+        error=error,
         source="kmscli",
         extra=extra,
     )
@@ -163,7 +184,18 @@ def audit_event(
     clock: Clock | None = None,
     random: Random | None = None,
     read_only: bool = False,
+    resources: list[str] | None = None,
+    error: tuple[str, str] | None = None,
 ) -> None:
     """Append a kmscli event (not a KMS API call) to the vault's audit log (fail closed)."""
-    event = kmscli_event(settings, name, extra, clock=clock, random=random, read_only=read_only)
+    event = kmscli_event(
+        settings,
+        name,
+        extra,
+        clock=clock,
+        random=random,
+        read_only=read_only,
+        resources=resources,
+        error=error,
+    )
     audit_log_for(vault, settings, sources).append(event)

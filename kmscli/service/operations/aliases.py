@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
+from kmscli.service.operations import managed
 from kmscli.service.operations.common import require_not_pending_deletion
 from kmscli.service.pipeline.core import Call, Response, iso, operation, parse_time
 from kmscli.service.pipeline.paging import page
@@ -100,15 +101,19 @@ def delete_alias(call: Call) -> Response:
 def list_aliases(call: Call) -> Response:
     """ListAliases, optionally only those of one key."""
     aliases = call.aliases()
-    names = sorted(aliases)
     if call.request.get("KeyId"):
         record = call.resolve(call.request["KeyId"], allow_alias=False)
         call.authorize("kms:ListAliases", record)
-        names = [n for n in names if aliases[n]["TargetKeyId"] == record["KeyId"]]
+        names = sorted(n for n in aliases if aliases[n]["TargetKeyId"] == record["KeyId"])
+    else:  # AWS lists the predefined aws/ aliases before their key exists, without TargetKeyId
+        names = sorted([*aliases, *managed.unassociated(aliases)])
     items, extra = page(names, call.request, key=lambda n: n)
-    out = []
+    out: list[dict[str, Any]] = []
     for name in items:
-        entry = aliases[name]
+        entry = aliases.get(name)
+        if entry is None:
+            out.append({"AliasName": name, "AliasArn": call.alias_arn(name)})
+            continue
         out.append(
             {
                 "AliasName": name,

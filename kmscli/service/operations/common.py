@@ -58,7 +58,7 @@ def key_metadata(record: KeyRecord) -> dict[str, Any]:
     meta["Origin"] = record["Origin"]
     if record.get("ExpirationModel"):
         meta["ExpirationModel"] = record["ExpirationModel"]
-    meta["KeyManager"] = "CUSTOMER"
+    meta["KeyManager"] = record.get("KeyManager", "CUSTOMER")  # "AWS": service/operations/managed.py
     if record["KeySpec"] in CUSTOMER_MASTER_KEY_SPECS:
         meta["CustomerMasterKeySpec"] = record["KeySpec"]
     meta["KeySpec"] = record["KeySpec"]

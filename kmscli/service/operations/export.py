@@ -6,7 +6,9 @@ The user runs ``aws kms create-key --origin EXTERNAL`` (same KeySpec and KeyUsag
 
 Export is off by default: only keys created with ``Exportable`` (``create-key --exportable``), an
 irreversible choice recorded in the key and shown as ``KmscliExportable`` by DescribeKey, can be
-exported. Every export is audited (the wrapped material itself never is: blobs are not logged).
+exported, and only by a caller that opened the vault with its passphrase (a session cannot: what
+it exports outlives the session). Every export is audited (the wrapped material itself never is:
+blobs are not logged).
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ def export_key_material(call: Call) -> Response:
         raise errors.UnsupportedOperationException(
             f"{record['Arn']} is not exportable: only keys created with --exportable (an irreversible "
             "choice made at creation) can export their key material."
+        )
+    if call.ctx.session:
+        raise errors.AccessDeniedException(
+            "ExportKeyMaterial needs the vault passphrase: a session (KMSCLI_SESSION) cannot export key "
+            "material, since what it exports outlives the session. Unset KMSCLI_SESSION and give the "
+            "passphrase (docs/security.md)."
         )
     require_enabled(record)
     if algorithm not in keywrap.ALGORITHMS:

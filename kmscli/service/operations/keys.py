@@ -27,7 +27,39 @@ from kmscli.service.pipeline.paging import page
 from kmscli.service.pipeline.registry import generator
 
 if TYPE_CHECKING:
-    from kmscli.vault.records import KeyRecord, ScheduleEntry
+    from kmscli.vault.records import KeyRecord, ScheduleEntry, Tag
+
+
+def new_record(
+    call: Call,
+    key_id: str,
+    *,
+    spec: str,
+    usage: str,
+    origin: str,
+    policy: str,
+    description: str = "",
+    tags: list[Tag] | None = None,
+    multi: bool = False,
+) -> KeyRecord:
+    """The record of a key created now in this call's region (no material yet)."""
+    return {
+        "KeyId": key_id,
+        "Arn": call.key_arn(key_id),
+        "AWSAccountId": call.account_id,
+        "Region": call.region,
+        "CreationDate": iso(call.now),
+        "Description": description,
+        "KeyUsage": usage,
+        "KeySpec": spec,
+        "KeyState": "Enabled" if origin == "AWS_KMS" else "PendingImport",
+        "Origin": origin,
+        "MultiRegion": multi,
+        "Policy": policy,
+        "Tags": tags if tags is not None else [],
+        "Grants": [],
+        "Materials": [],
+    }
 
 
 @operation("CreateKey", mutating=True)
@@ -60,23 +92,17 @@ def create_key(call: Call) -> Response:
     key_id = ("mrk-" + call.ctx.random(16).hex()) if multi else call.ctx.new_uuid()
     arn = call.key_arn(key_id)
     policy = req.get("Policy") or default_policy(call.account_id)
-    record: KeyRecord = {
-        "KeyId": key_id,
-        "Arn": arn,
-        "AWSAccountId": call.account_id,
-        "Region": call.region,
-        "CreationDate": iso(call.now),
-        "Description": req.get("Description", ""),
-        "KeyUsage": usage,
-        "KeySpec": spec,
-        "KeyState": "Enabled" if origin == "AWS_KMS" else "PendingImport",
-        "Origin": origin,
-        "MultiRegion": multi,
-        "Policy": policy,
-        "Tags": tags,
-        "Grants": [],
-        "Materials": [],
-    }
+    record = new_record(
+        call,
+        key_id,
+        spec=spec,
+        usage=usage,
+        origin=origin,
+        policy=policy,
+        description=req.get("Description", ""),
+        tags=tags,
+        multi=multi,
+    )
     if req.get("Exportable"):
         record["Exportable"] = True  # kmscli only, irreversible (service/operations/export.py)
     if multi:

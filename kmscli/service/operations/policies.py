@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.policy import document
+from kmscli.policy.conditions import put
 from kmscli.policy.evaluate import Decision, Request, decide
 from kmscli.policy.grants import read_token
 from kmscli.policy.principals import account_of, principal_arn
@@ -61,8 +62,8 @@ def build_request(
     text = record.get("Policy", "") if policy_text is None else policy_text
     if "resourcealiases" in str(text).lower():  # read the alias index only when a policy can use it
         ctx["kms:resourcealiases"] = key_aliases(call, record)
-    for tag in record.get("Tags", []):
-        ctx[f"aws:resourcetag/{tag['TagKey']}".lower()] = tag["TagValue"]
+    for tag in record.get("Tags", []):  # tag keys are case sensitive; condition key names are not
+        put(ctx, f"aws:ResourceTag/{tag['TagKey']}", tag["TagValue"])
     if call.audit_extra.get("requestAlias"):
         ctx["kms:requestalias"] = call.audit_extra["requestAlias"]
     for key, value in conditions.items():
@@ -70,9 +71,9 @@ def build_request(
             continue
         if isinstance(value, dict):  # aws:RequestTag -> aws:RequestTag/<tag key>
             for sub, item in value.items():
-                ctx[f"{key}/{sub}".lower()] = item
+                put(ctx, f"{key}/{sub}", item)
         else:
-            ctx[key.lower()] = value
+            put(ctx, key, value)
     context = conditions.get("EncryptionContext")
     return Request(principal, action, record["Arn"], ctx, dict(context) if context is not None else None)
 

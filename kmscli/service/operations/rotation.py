@@ -93,6 +93,18 @@ def _set_rotation(call: Call, record: KeyRecord, rotation: RotationSettings | No
         call.schedule().pop(_schedule_key(record), None)
 
 
+def start_automatic(call: Call, record: KeyRecord, period_days: int) -> None:
+    """Rotate ``record`` automatically every ``period_days`` from now (a new key's schedule)."""
+    nxt = call.now + dt.timedelta(days=period_days)
+    rotation: RotationSettings = {
+        "Enabled": True,
+        "PeriodInDays": period_days,
+        "NextRotationDate": iso(nxt),
+        "Since": iso(call.now),
+    }
+    _set_rotation(call, record, rotation)
+
+
 @operation("EnableKeyRotation", mutating=True)
 def enable_key_rotation(call: Call) -> Response:
     """EnableKeyRotation: rotate every RotationPeriodInDays (90 to 2560, default 365)."""

@@ -70,7 +70,7 @@ class Identity(NamedTuple):
 class ServiceContext:
     """Everything an operation may depend on; clock and randomness are injectable for tests."""
 
-    __slots__ = ("audit", "clock", "identity", "random", "request_id", "vault")
+    __slots__ = ("audit", "clock", "identity", "random", "request_id", "session", "vault")
 
     def __init__(
         self,
@@ -80,6 +80,7 @@ class ServiceContext:
         clock: Callable[[], dt.datetime] = utcnow,
         random: Callable[[int], bytes] = system_random,
         request_id: str | None = None,
+        session: bool = False,
     ) -> None:
         self.vault = vault
         self.identity = identity
@@ -89,6 +90,9 @@ class ServiceContext:
         #: The requestID of the next API call's event (a server sets it: it is also the response's
         #: x-amzn-RequestId); None draws a fresh one.
         self.request_id = request_id
+        #: The vault was opened with a session token (KMSCLI_SESSION), not the passphrase: nothing
+        #: that outlives the session may leave through it (export-key-material, vault export-key).
+        self.session = session
 
     def new_uuid(self) -> str:
         """A random UUID from the context's randomness."""
@@ -99,7 +103,19 @@ class ServiceContext:
     def in_region(self, region: str) -> ServiceContext:
         """The same caller, vault, clock and randomness, calling from another region."""
         identity = self.identity._replace(region=region)
-        return ServiceContext(self.vault, identity, self.audit, self.clock, self.random, self.request_id)
+        return ServiceContext(
+            self.vault, identity, self.audit, self.clock, self.random, self.request_id, self.session
+        )
+
+
+class ManagedKeyNeeded(errors.NotFoundException):  # type: ignore[misc,valid-type]
+    """An ``alias/aws/...`` alias with no key yet. For a predefined one, ``invoke`` creates the AWS
+    managed key (service/operations/managed.py) and runs the call again; anywhere else it is the
+    NotFoundException it derives from."""
+
+    def __init__(self, alias_name: str, message: str) -> None:
+        super().__init__(message)
+        self.alias_name = alias_name
 
 
 class Call:
@@ -202,13 +218,18 @@ class Call:
             key_id = ref
         elif ref.startswith("alias/") or ALIAS_ARN_RE.match(ref):
             if not allow_alias:
-                raise errors.NotFoundException(f"Invalid keyId '{ref}'")
+                raise errors.NotFoundException(
+                    f"Invalid keyId '{ref}'. {self.op.name} takes no alias: give the key id or key ARN "
+                    f"(`kmscli describe-key --key-id {ref}` shows them)"
+                )
             name = ref
             if m := ALIAS_ARN_RE.match(ref):
                 if m.group(2) != self.account_id or m.group(1) != self.region:
                     raise errors.NotFoundException(f"Alias {ref} is not found.")
                 name = m.group(3)
             entry = self.aliases().get(name)
+            if entry is None and name.startswith("alias/aws/"):
+                raise ManagedKeyNeeded(name, f"Alias {self.alias_arn(name)} is not found.")
             if entry is None:
                 raise errors.NotFoundException(f"Alias {self.alias_arn(name)} is not found.")
             key_id = entry["TargetKeyId"]
@@ -485,12 +506,53 @@ def _invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
     now = ctx.clock()
     _settle_unfinished(ctx, now)
     _run_due_work(ctx, now)
+    created: set[str] = set()
+    while True:
+        try:
+            return _invoke_once(ctx, op, name, request, now, created)
+        except ManagedKeyNeeded as need:
+            if not _managed_key_creatable(ctx, need, created):
+                raise  # already audited as the NotFoundException it is
+            created.add(need.alias_name)  # not audited yet: create the key, then run the call again
+            _create_managed_key(ctx, need.alias_name, now)
+
+
+def _managed_key_creatable(ctx: ServiceContext, exc: KMSError, created: set[str]) -> bool:
+    """Whether ``exc`` asks for an AWS managed key this call may create (once, in a vault folder)."""
+    if not isinstance(exc, ManagedKeyNeeded) or exc.alias_name in created:
+        return False
+    if getattr(ctx.vault, "read_only", False):  # a backup or bundle file: nothing can be created
+        return False
+    return registry.is_predefined_alias(exc.alias_name)
+
+
+def _create_managed_key(ctx: ServiceContext, alias_name: str, now: dt.datetime) -> None:
+    """Create the AWS managed key of a predefined alias: exclusive lock, audited, committed."""
+    with ctx.vault.lock(exclusive=True):
+        call = Call(ctx, Operation("CreateKey", lambda c: {}, True, False), {}, now)
+        if alias_name in call.aliases():  # another process created it meanwhile
+            return
+        record = registry.managed_key_creator()(call, alias_name)
+        record_service_event(
+            call,
+            "CreateKey",
+            [record["Arn"]],
+            {"keyManager": record.get("KeyManager"), "aliasName": alias_name, "keyId": record["KeyId"]},
+        )
+        call.commit()
+
+
+def _invoke_once(
+    ctx: ServiceContext, op: Operation, name: str, request: Request, now: dt.datetime, created: set[str]
+) -> Response:
     call = Call(ctx, op, request, now)
     with ctx.vault.lock(exclusive=op.mutating):
         try:
             validate_request(model_operation(name)["input"], request)
             response = op.func(call)
         except KMSError as exc:
+            if _managed_key_creatable(ctx, exc, created):
+                raise
             _audit(call, None, exc)
             raise
         except Exception as exc:  # a defect, or a vault problem: still one event, then the original error

@@ -31,6 +31,8 @@ DueHandler = Callable[["Call", str, str, "ScheduleEntry"], None]
 Authorizer = Callable[["Call", str, "KeyRecord", dict[str, Any]], None]
 #: New key material for a key spec: (call, spec) -> raw material.
 MaterialGenerator = Callable[["Call", str], bytes]
+#: Stages the AWS managed key of a predefined alias: (call, alias name) -> its record.
+ManagedKeyCreator = Callable[["Call", str], "KeyRecord"]
 
 
 class Operation(NamedTuple):
@@ -129,6 +131,11 @@ GENERATORS: dict[str, tuple[str, str]] = {
 #: The policy engine every call is authorised by (service/operations/policies.py).
 AUTHORIZER = ("policies", "authorize")
 
+#: AWS managed keys (service/operations/managed.py): which ``alias/aws/<service>`` aliases are
+#: predefined, and staging the key of one (``core.invoke`` calls it on first use).
+PREDEFINED_ALIAS_CHECK = ("managed", "is_predefined")
+MANAGED_KEY_CREATOR = ("managed", "create")
+
 
 def _function(module: str, name: str) -> Any:
     return getattr(importlib.import_module(f"kmscli.service.operations.{module}"), name)
@@ -176,3 +183,15 @@ def authorizer() -> Authorizer:
 
 
 __all__ = ["OPERATIONS", "OPERATION_MODULES", "authorizer", "due_handlers", "generator", "load", "load_all"]
+
+
+def is_predefined_alias(alias_name: str) -> bool:
+    """Whether ``alias_name`` is one of AWS's predefined ``alias/aws/<service>`` aliases."""
+    check: Callable[[str], bool] = _function(*PREDEFINED_ALIAS_CHECK)
+    return check(alias_name)
+
+
+def managed_key_creator() -> ManagedKeyCreator:
+    """The function that stages an AWS managed key and its alias."""
+    func: ManagedKeyCreator = _function(*MANAGED_KEY_CREATOR)
+    return func
