@@ -532,6 +532,7 @@ def _create_managed_key(ctx: ServiceContext, alias_name: str, now: dt.datetime) 
         call = Call(ctx, Operation("CreateKey", lambda c: {}, True, False), {}, now)
         if alias_name in call.aliases():  # another process created it meanwhile
             return
+        call.deferred = []  # its event carries the commit's generation (vault state)
         record = registry.managed_key_creator()(call, alias_name)
         record_service_event(
             call,
@@ -539,7 +540,7 @@ def _create_managed_key(ctx: ServiceContext, alias_name: str, now: dt.datetime) 
             [record["Arn"]],
             {"keyManager": record.get("KeyManager"), "aliasName": alias_name, "keyId": record["KeyId"]},
         )
-        call.commit()
+        _commit_due_work(call)
 
 
 def _invoke_once(
