@@ -33,7 +33,7 @@ function __kmscli_ids --description 'key ids and alias names from the vault'
     kmscli _complete-ids $argv[1] $args 2>/dev/null
 end
 
-set -g __kmscli_paths 'artifact' 'artifact public-key' 'artifact sign' 'artifact verify' 'audit' 'audit export' 'audit reindex' 'audit stats' 'audit tail' 'audit verify' 'cancel-key-deletion' 'configure' 'configure get' 'configure list' 'configure set' 'connect-custom-key-store' 'create-alias' 'create-custom-key-store' 'create-grant' 'create-key' 'credentials' 'credentials create' 'credentials delete' 'credentials list' 'decapsulate' 'decrypt' 'delete-alias' 'delete-custom-key-store' 'delete-imported-key-material' 'derive-shared-secret' 'describe-custom-key-stores' 'describe-key' 'disable-key' 'disable-key-rotation' 'disconnect-custom-key-store' 'enable-key' 'enable-key-rotation' 'encapsulate' 'encrypt' 'export-key-material' 'generate-data-key' 'generate-data-key-pair' 'generate-data-key-pair-without-plaintext' 'generate-data-key-without-plaintext' 'generate-mac' 'generate-random' 'get-key-last-usage' 'get-key-policy' 'get-key-rotation-status' 'get-parameters-for-import' 'get-public-key' 'import-key-material' 'list-aliases' 'list-grants' 'list-key-policies' 'list-key-rotations' 'list-keys' 'list-resource-tags' 'list-retirable-grants' 'lock' 'policy' 'policy lint' 'policy show' 'policy simulate' 'policy who-can' 'put-key-policy' 're-encrypt' 'replicate-key' 'retire-grant' 'revoke-grant' 'rotate-key-on-demand' 'schedule-key-deletion' 'serve' 'sign' 'tag-resource' 'unlock' 'untag-resource' 'update-alias' 'update-custom-key-store' 'update-key-description' 'update-primary-region' 'vault' 'vault backup' 'vault change-passphrase' 'vault export-key' 'vault init' 'vault restore' 'vault status' 'verify' 'verify-mac'
+set -g __kmscli_paths 'artifact' 'artifact public-key' 'artifact sign' 'artifact verify' 'audit' 'audit checkpoint' 'audit export' 'audit reindex' 'audit stats' 'audit tail' 'audit verify' 'cancel-key-deletion' 'configure' 'configure get' 'configure list' 'configure set' 'connect-custom-key-store' 'create-alias' 'create-custom-key-store' 'create-grant' 'create-key' 'credentials' 'credentials create' 'credentials delete' 'credentials list' 'decapsulate' 'decrypt' 'delete-alias' 'delete-custom-key-store' 'delete-imported-key-material' 'derive-shared-secret' 'describe-custom-key-stores' 'describe-key' 'disable-key' 'disable-key-rotation' 'disconnect-custom-key-store' 'enable-key' 'enable-key-rotation' 'encapsulate' 'encrypt' 'export-key-material' 'generate-data-key' 'generate-data-key-pair' 'generate-data-key-pair-without-plaintext' 'generate-data-key-without-plaintext' 'generate-mac' 'generate-random' 'get-key-last-usage' 'get-key-policy' 'get-key-rotation-status' 'get-parameters-for-import' 'get-public-key' 'import-key-material' 'list-aliases' 'list-grants' 'list-key-policies' 'list-key-rotations' 'list-keys' 'list-resource-tags' 'list-retirable-grants' 'lock' 'policy' 'policy lint' 'policy show' 'policy simulate' 'policy who-can' 'put-key-policy' 're-encrypt' 'replicate-key' 'retire-grant' 'revoke-grant' 'rotate-key-on-demand' 'schedule-key-deletion' 'serve' 'sign' 'tag-resource' 'unlock' 'untag-resource' 'update-alias' 'update-custom-key-store' 'update-key-description' 'update-primary-region' 'vault' 'vault backup' 'vault change-passphrase' 'vault export-key' 'vault init' 'vault restore' 'vault status' 'verify' 'verify-mac'
 
 function __kmscli_value_options
     switch "$argv"
@@ -49,6 +49,8 @@ function __kmscli_value_options
             printf '%s\n' --signature-file --key-id --public-key --signing-algorithm --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'audit'
             printf '%s\n' --key-id --event-name --principal --start-time --end-time --encryption-context --access-key-id --source-ip-address --log-file --max-items --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+        case 'audit checkpoint'
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'audit export'
             printf '%s\n' --format --out --start-time --end-time --log-file --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'audit reindex'
@@ -58,7 +60,7 @@ function __kmscli_value_options
         case 'audit tail'
             printf '%s\n' --key-id --event-name --principal --start-time --end-time --encryption-context --access-key-id --source-ip-address --log-file --lines --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'audit verify'
-            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --checkpoint --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'cancel-key-deletion'
             printf '%s\n' --key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'configure'
@@ -379,11 +381,12 @@ complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l cli-connect-timeout -
 complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
 complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l help -d 'Show the help and exit'
+complete -c kmscli -n '__kmscli_at \'audit\'' -a 'checkpoint' -d 'Print a short authenticated statement of the log\'s head (sequence, chain value, time), after recording an AuditCheckpoint event'
 complete -c kmscli -n '__kmscli_at \'audit\'' -a 'export' -d 'Export the log for Athena, Spark or DuckDB, incrementally (docs/audit.md, "Exporting")'
 complete -c kmscli -n '__kmscli_at \'audit\'' -a 'reindex' -d 'Rebuild the sidecar index of every segment (queries use it to skip lines that cannot match; a missing or stale index only makes them scan)'
 complete -c kmscli -n '__kmscli_at \'audit\'' -a 'stats' -d 'Counts by event, key, principal and error over the selected events, and a per-day chart'
 complete -c kmscli -n '__kmscli_at \'audit\'' -a 'tail' -d 'The latest events; with --follow, new events as they arrive (Ctrl-C stops)'
-complete -c kmscli -n '__kmscli_at \'audit\'' -a 'verify' -d 'Check the chain across every segment; name the first bad line as FILE:LINE and what is wrong (edited, deleted, reordered, inserted, torn)'
+complete -c kmscli -n '__kmscli_at \'audit\'' -a 'verify' -d 'Check the chain across every segment; name the first bad line as FILE:LINE and what is wrong (edited, deleted, reordered, inserted, torn, truncated, padding, folder, state)'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Key id, key ARN, alias name or alias ARN (an alias also matches events recorded under the alias name)'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l event-name -x -a 'CancelKeyDeletion ConnectCustomKeyStore CreateAlias CreateCustomKeyStore CreateGrant CreateKey Decapsulate Decrypt DeleteAlias DeleteCustomKeyStore DeleteImportedKeyMaterial DeriveSharedSecret DescribeCustomKeyStores DescribeKey DisableKey DisableKeyRotation DisconnectCustomKeyStore EnableKey EnableKeyRotation Encapsulate Encrypt ExportKeyMaterial GenerateDataKey GenerateDataKeyPair GenerateDataKeyPairWithoutPlaintext GenerateDataKeyWithoutPlaintext GenerateMac GenerateRandom GetKeyLastUsage GetKeyPolicy GetKeyRotationStatus GetParametersForImport GetPublicKey ImportKeyMaterial ListAliases ListGrants ListKeyPolicies ListKeyRotations ListKeys ListResourceTags ListRetirableGrants PutKeyPolicy ReEncrypt ReplicateKey RetireGrant RevokeGrant RotateKeyOnDemand ScheduleKeyDeletion Sign TagResource UntagResource UpdateAlias UpdateCustomKeyStore UpdateKeyDescription UpdatePrimaryRegion Verify VerifyMac' -d 'Event name, e.g'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l principal -r -F -d 'Caller ARN, principal id or user/role name'
@@ -414,6 +417,25 @@ complete -c kmscli -n '__kmscli_at \'audit\'' -l cli-connect-timeout -r -F -d 'C
 complete -c kmscli -n '__kmscli_at \'audit\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l help -d 'Show the help and exit'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l output -x -a 'json text table yaml' -d 'Output format: json, text, table, yaml'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l query -r -F -d 'A JMESPath query applied to the result'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l profile -r -F -d 'Profile in config.toml (KMSCLI_PROFILE)'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l vault -r -F -d 'Vault folder (KMSCLI_VAULT)'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l passphrase-file -r -F -d 'File holding the vault passphrase (KMSCLI_PASSPHRASE_FILE); wins over KMSCLI_PASSPHRASE and KMSCLI_SESSION'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l debug -d 'Show tracebacks and debug details'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l no-cli-pager -d 'Never page output'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l color -x -a 'on off auto' -d 'Colour in terminal output'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l no-paginate -d 'Make one service call only (no automatic pagination)'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l cli-binary-format -x -a 'base64 raw-in-base64-out' -d 'How blob parameters given as text are read: base64 (default) or raw-in-base64-out (raw text)'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l endpoint-url -r -F -d 'A kmscli server to call instead of the local vault (client mode: not available in this build)'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l no-verify-ssl -d 'Client mode: do not verify the server\'s certificate'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l ca-bundle -r -F -d 'Client mode: CA certificates to verify the server with'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l cli-read-timeout -r -F -d 'Client mode: socket read timeout in seconds (0: none)'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'audit export\'' -l format -x -a 'cloudtrail parquet' -d 'cloudtrail: CloudTrail\'s S3 layout (AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz); parquet: one typed row per event (needs pyarrow: kmscli[parquet])'
 complete -c kmscli -n '__kmscli_at \'audit export\'' -l out -r -F -d 'Folder to write into; a second run adds only the events appended since the first'
 complete -c kmscli -n '__kmscli_at \'audit export\'' -l start-time -r -F -d 'Export events from this time (ISO 8601 or relative: 7d)'
@@ -519,6 +541,7 @@ complete -c kmscli -n '__kmscli_at \'audit tail\'' -l no-sign-request -d 'Accept
 complete -c kmscli -n '__kmscli_at \'audit tail\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
 complete -c kmscli -n '__kmscli_at \'audit tail\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'audit verify\'' -l repair -d 'Cut a torn final line (only that) and record the repair'
+complete -c kmscli -n '__kmscli_at \'audit verify\'' -l checkpoint -r -F -d 'A statement printed earlier by `kmscli audit checkpoint`: fail unless the log still extends it'
 complete -c kmscli -n '__kmscli_at \'audit verify\'' -l output -x -a 'json text table yaml yaml-stream' -d 'Output format: json, text, table, yaml, yaml-stream'
 complete -c kmscli -n '__kmscli_at \'audit verify\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'audit verify\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'

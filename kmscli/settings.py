@@ -47,6 +47,14 @@ def default_vault_path() -> str:
     return fs.pathstr(platformdirs.user_data_dir("kmscli"))
 
 
+def archive_audit_path(vault_id: str) -> str:
+    """Where a read-only vault file (backup, bundle) logs when ``KMSCLI_AUDIT_LOG`` is unset:
+    ``platformdirs.user_state_dir("kmscli")/archive-audit/VAULT_ID``, a durable segment folder."""
+    import platformdirs
+
+    return fs.join(fs.pathstr(platformdirs.user_state_dir("kmscli")), "archive-audit", vault_id)
+
+
 def expanduser(path: str) -> str:
     """``str(Path(path).expanduser())``: a leading ``~`` or ``~user`` becomes that home folder."""
     path = fs.pathstr(path)

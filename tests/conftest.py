@@ -36,6 +36,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("KMSCLI_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("KMSCLI_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # read-only archives log there
     return vault
 
 

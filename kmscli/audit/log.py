@@ -6,9 +6,10 @@ import json
 import os
 import re
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from kmscli.audit import chain
+from kmscli.crypto import primitives
 from kmscli.errors import EXIT_ENVIRONMENT, KmscliError
 from kmscli.vault import fs, layout
 
@@ -16,6 +17,14 @@ SEGMENT_RE = re.compile(r"^audit-(\d{6})\.jsonl$")
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 #: The newest segment's sidecar index is brought up to date each time it grows past a multiple of this.
 INDEX_PART_BYTES = 8 * 1024 * 1024
+#: The last number the six-digit segment name can hold; the log is full after it (64 TiB by default).
+MAX_SEGMENT = 999_999
+#: The file recording the newest event's sequence and chain value (docs/audit.md, "Head record").
+HEAD_NAME = "head"
+#: Files that may sit next to the segments in an audit folder; anything else is reported as tamper.
+AUX_NAMES = {layout.LOCK, HEAD_NAME}
+#: A segment's sidecar index (kmscli.audit.index) and the temp file its atomic write may leave.
+INDEX_FILE_RE = re.compile(r"^(?:audit-\d{6}\.jsonl\.idx|\.tmp-audit-\d{6}\.jsonl\.idx-[0-9a-f]{12})$")
 
 
 class AuditWriteError(KmscliError):
@@ -28,13 +37,26 @@ class AuditLogDamagedError(AuditWriteError):
     exit_code = EXIT_ENVIRONMENT
 
 
+class AuditTamperError(AuditWriteError):
+    """The audit folder was tampered with (a file renamed, removed, added or cut): exit 253."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
 def segment_name(number: int) -> str:
-    """File name of segment ``number`` (1-based)."""
+    """File name of segment ``number`` (1..MAX_SEGMENT)."""
+    if not 1 <= number <= MAX_SEGMENT:
+        raise AuditWriteError(f"the audit log is full: no segment number after {MAX_SEGMENT}")
     return f"audit-{number:06d}.jsonl"
 
 
-def segments(folder: fs.StrPath | fs.VaultDir) -> list[str]:
-    """Every segment in order (paths as strings, as ``str(Path(folder) / name)`` prints)."""
+def survey(folder: fs.StrPath | fs.VaultDir) -> tuple[list[str], list[str]]:
+    """(segment paths in order, problems) of an audit folder.
+
+    Segments must be numbered 1, 2, 3 ... without a gap; a name outside that, or any other file but
+    :data:`AUX_NAMES` and sidecar indexes (:data:`INDEX_FILE_RE`), is a problem: the writer never makes one, so someone renamed, removed or
+    added a file (an ``audit-999999.jsonl`` would otherwise hide every later event).
+    """
     if isinstance(folder, fs.VaultDir):
         names, base = folder.listdir(), folder.path
     else:
@@ -42,9 +64,32 @@ def segments(folder: fs.StrPath | fs.VaultDir) -> list[str]:
         try:
             names = os.listdir(base)
         except FileNotFoundError:
-            return []
-    found = sorted((int(m.group(1)), n) for n in names if (m := SEGMENT_RE.match(n)))
-    return [fs.join(base, name) for _, name in found]
+            return [], []
+    found: list[tuple[int, str]] = []
+    problems: list[str] = []
+    for name in sorted(names):
+        if m := SEGMENT_RE.match(name):
+            found.append((int(m.group(1)), name))
+        elif name not in AUX_NAMES and not INDEX_FILE_RE.match(name):
+            problems.append(f"unexpected file {fs.join(base, name)} in the audit folder")
+    found.sort()
+    for expected, (number, name) in enumerate(found, 1):
+        if number != expected:
+            problems.append(
+                f"segment {fs.join(base, name)} is out of sequence: {segment_name(expected)} was "
+                "expected (segments renamed or removed)"
+            )
+            break
+    return [fs.join(base, name) for _, name in found], problems
+
+
+def segments(folder: fs.StrPath | fs.VaultDir) -> list[str]:
+    """Every segment in order (paths as ``str(Path(folder) / name)`` prints); never skips a file:
+    an unexpected name or a gap in the numbering raises :class:`AuditTamperError` (exit 253)."""
+    paths, problems = survey(folder)
+    if problems:
+        raise AuditTamperError(f"{problems[0]}; run `kmscli audit verify`")
+    return paths
 
 
 def _last_line(fh: BinaryIO) -> tuple[bytes | None, int]:
@@ -71,6 +116,91 @@ def _last_line(fh: BinaryIO) -> tuple[bytes | None, int]:
     return None, size
 
 
+# -- the head record: the newest event's sequence and chain value, so a cut log is noticed -------------
+#: Two fixed-size slots, written alternately (by sequence parity): a write torn by a crash spoils only
+#: the slot being written, and the other still holds the previous head.
+HEAD_SLOT = 256
+
+
+class Head(NamedTuple):
+    """The newest event the log is known to have reached."""
+
+    sequence: int
+    chain: str
+
+
+def _head_input(sequence: int, value: str) -> bytes:
+    return b"kmscli audit head\0%d\0%s" % (sequence, value.encode())
+
+
+def write_head(folder: fs.VaultDir, key: bytes, sequence: int, value: str) -> None:
+    """Record ``sequence`` as the newest event, after its line is durable (no fsync: a lost update
+    only leaves an older head, which the log still extends; the head never runs ahead of the log)."""
+    mac = primitives.hmac_sha256(key, _head_input(sequence, value)).hex()
+    doc = {"sequence": sequence, "chain": value, "mac": mac}
+    slot = json.dumps(doc, separators=(",", ":")).encode().ljust(HEAD_SLOT - 1) + b"\n"
+    offset = (sequence % 2) * HEAD_SLOT
+    if folder.lstat(HEAD_NAME) is None:  # created whole: the other slot blank (never written)
+        folder.append(HEAD_NAME, (b"\0" * HEAD_SLOT + slot) if offset else (slot + b"\0" * HEAD_SLOT))
+        return
+    with folder.open_update(HEAD_NAME) as fh:  # through the descriptor, no link followed
+        fh.seek(offset)
+        fh.write(slot)
+
+
+def read_head(folder: fs.StrPath | fs.VaultDir, key: bytes) -> Head | None:
+    """The newest authentic head slot; None when there is no head file (a log older than it), or
+    when its only written slot was torn by a crash (``require_head`` then decides).
+
+    A head file whose two written slots both fail their MAC was forged or damaged on purpose (a
+    crash spoils at most one): :class:`AuditTamperError`.
+    """
+    if not isinstance(folder, fs.VaultDir):
+        try:
+            with fs.VaultDir.open(folder) as opened:
+                return read_head(opened, key)
+        except FileNotFoundError:
+            return None
+    try:
+        data = folder.read(HEAD_NAME, limit=2 * HEAD_SLOT)
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        data = b"x" * (2 * HEAD_SLOT)  # oversized: not what the writer makes
+    best: Head | None = None
+    for start in (0, HEAD_SLOT):
+        try:
+            doc = json.loads(data[start : start + HEAD_SLOT])
+            head = Head(int(doc["sequence"]), str(doc["chain"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if primitives.hmac_sha256_matches(key, _head_input(*head), doc.get("mac")):
+            best = head if best is None or head.sequence > best.sequence else best
+    slots = (data[:HEAD_SLOT], data[HEAD_SLOT : 2 * HEAD_SLOT])
+    if best is None and all(slot.strip(b"\0") for slot in slots):  # a never-written slot is blank
+        raise AuditTamperError(
+            f"the audit head record {folder.name(HEAD_NAME)} is not authentic; run `kmscli audit verify`"
+        )
+    return best
+
+
+def check_head(folder: fs.VaultDir, key: bytes, sequence: int, value: str, *, required: bool = False) -> None:
+    """Refuse to append to a log that ends before its head record: events were cut off its end or
+    its newest segment was removed (docs/audit.md, "Head record"). ``required``: a log with events
+    but no head record was tampered with too."""
+    head = read_head(folder, key)
+    if head is None and required and sequence:
+        raise AuditTamperError(
+            f"the audit head record {folder.name(HEAD_NAME)} was removed; run `kmscli audit verify`"
+        )
+    if head is not None and (head.sequence > sequence or (head.sequence == sequence and head.chain != value)):
+        raise AuditTamperError(
+            f"the audit log in {folder.path} ends at sequence {sequence} but its head record says "
+            f"{head.sequence}: events were cut off its end or its newest segment was removed; "
+            "run `kmscli audit verify`"
+        )
+
+
 class AuditLog:
     """Writer for one vault's log. ``append`` is safe across processes (it takes its own lock)."""
 
@@ -95,6 +225,9 @@ class AuditLog:
         self.pending_repair: dict[str, Any] | None = None
         #: How a segment is made durable (injectable: the serve benchmark's slow-disk hook wraps it).
         self.fsync: Callable[[int], None] = os.fsync
+        #: Whether a missing head record is tamper (set for vaults that keep authenticated state).
+        self.require_head = False
+        self._torn: list[tuple[str, int]] = []
 
     def _open_folder(self) -> fs.VaultDir:
         """The log folder, created 0700 if missing; a link or special file there is refused."""
@@ -103,17 +236,16 @@ class AuditLog:
         return fs.VaultDir.open(self.folder, create=True)
 
     def _tail(self, folder: fs.VaultDir) -> tuple[str, int, str]:
-        """Current segment name, last sequence number and last chain value; removes a torn tail."""
+        """Current segment name, last sequence number and last chain value; notes a torn tail
+        (which :meth:`_check_head` cuts)."""
         names = [os.path.basename(p) for p in segments(folder)]
         if not names:
             return segment_name(1), 0, chain.genesis(self.key)
         for name in reversed(names):
-            with folder.open_update(name) as fh:
+            with folder.open_read(name) as fh:
                 line, torn = _last_line(fh)
-                if torn:  # cut through the descriptor just read, never through the path
-                    fh.truncate(os.fstat(fh.fileno()).st_size - torn)
-                    os.fsync(fh.fileno())
-                    self.pending_repair = {"file": name, "removedBytes": torn}
+            if torn:
+                self._torn.append((name, torn))
             if line is None:
                 continue
             try:
@@ -124,6 +256,17 @@ class AuditLog:
                     f"the audit log's last line in {folder.name(name)} is unreadable; run `kmscli audit verify`"
                 ) from None
         return names[-1], 0, chain.genesis(self.key)
+
+    def _check_head(self, folder: fs.VaultDir, seq: int, prev: str) -> None:
+        """The log must reach its head record (see :func:`check_head`); only then is a torn tail
+        cut, so a line cut short on purpose stays for `audit verify` to show."""
+        torn, self._torn = self._torn, []
+        check_head(folder, self.key, seq, prev, required=self.require_head)
+        for name, size in torn:
+            with folder.open_update(name) as fh:  # cut through the descriptor, never the path
+                fh.truncate(os.fstat(fh.fileno()).st_size - size)
+                os.fsync(fh.fileno())
+            self.pending_repair = {"file": name, "removedBytes": size}
 
     def _repair_event(self, base: dict[str, Any], seq: int, prev: str) -> dict[str, Any]:
         """The RepairAuditLog record for the torn tail just cut, chained after ``prev``."""
@@ -182,7 +325,9 @@ class AuditLog:
         try:
             with self._open_folder() as folder, folder.locked(layout.LOCK, exclusive=True):
                 self.pending_repair = None
+                self._torn = []
                 path, seq, prev = self._tail(folder)
+                self._check_head(folder, seq, prev)
                 lines: list[dict[str, Any]] = []
                 if self.pending_repair is not None:
                     seq += 1
@@ -196,6 +341,7 @@ class AuditLog:
                     event["chain"] = prev = chain.link(self.key, prev, event)
                     written.append(event)
                 self._write(folder, path, lines + written)
+                write_head(folder, self.key, seq, prev)
                 return written
         except AuditWriteError:
             raise
@@ -218,12 +364,15 @@ class AuditLog:
         try:
             with self._open_folder() as folder, folder.locked(layout.LOCK, exclusive=True):
                 self.pending_repair = None
+                self._torn = []
                 path, seq, prev = self._tail(folder)
+                self._check_head(folder, seq, prev)
                 if self.pending_repair is None:
                     return None
                 self.pending_repair["trigger"] = "kmscli audit verify --repair"
                 repair = self._repair_event(base, seq + 1, prev)
                 self._write(folder, path, [repair])
+                write_head(folder, self.key, seq + 1, repair["chain"])
                 return repair
         except fs.UnsafePathError as exc:
             raise fs.UnsafePathError(f"cannot repair the audit log: {exc.message}") from None

@@ -12,8 +12,13 @@ Classification of the first line whose chain value does not follow (docs/audit.m
 * ``reordered``: its sequence jumps ahead but the missing sequence (or its genuine predecessor)
   appears later in the log.
 
-Truncating whole lines off the end of the newest segment leaves a valid, shorter chain; the chain
-alone cannot detect that (docs/audit.md says so).
+* ``folder``: a file in the audit folder that the writer never makes (an unexpected name, a segment
+  numbered out of sequence).
+* ``padding``: blank lines, which the writer never writes (they can push a segment past its size).
+* ``state``: the vault's files are not the ones the log's newest commit made (rolled back), or
+  the vault's state was thrown away (generations restart).
+* ``truncated``: the log ends before the sequence its head record (or the vault state) names: events
+  were cut off the end, or the newest segment was removed (docs/audit.md, "Head record").
 """
 
 from __future__ import annotations
@@ -23,10 +28,10 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kmscli.audit import chain
-from kmscli.audit.log import SEGMENT_RE, segments
+from kmscli.audit.log import SEGMENT_RE, AuditTamperError, read_head, survey
 from kmscli.vault import fs
 
 TORN = "torn"
@@ -34,6 +39,39 @@ EDITED = "edited"
 INSERTED = "inserted"
 DELETED = "deleted"
 REORDERED = "reordered"
+FOLDER = "folder"
+PADDING = "padding"
+TRUNCATED = "truncated"
+STATE = "state"
+
+
+def _generation(report: Report, line: _Line) -> None:
+    """Vault commits number their generations upward; one that does not was made by a vault whose
+    state was thrown away (docs/format.md section 1.5)."""
+    assert line.event is not None
+    extra = line.event.get("additionalEventData")
+    gen = extra.get("vaultGeneration") if isinstance(extra, dict) else None
+    if not isinstance(gen, int) or isinstance(gen, bool):
+        return
+    if report.last_generation is not None and gen <= report.last_generation[0]:
+        report.findings.append(
+            Problem(
+                line.file,
+                line.number,
+                STATE,
+                f"vault generation {gen} follows generation {report.last_generation[0]}: the vault's "
+                "state was removed or replaced in between",
+            )
+        )
+    report.last_generation = (gen, line.seq)
+
+
+class Mark(NamedTuple):
+    """A point the log must reach: an event's sequence and chain value, and who names it."""
+
+    sequence: int
+    chain: str
+    what: str
 
 
 @dataclass
@@ -65,13 +103,21 @@ class Report:
     torn: Problem | None = None
     torn_bytes: int = 0
     repaired: dict[str, Any] | None = None
+    findings: list[Problem] = field(default_factory=list)
+    #: (vaultGeneration, sequence) of the newest event that carries one (a vault commit).
+    last_generation: tuple[int, int] | None = None
     #: sidecar indexes that are stale or fail their checks (kmscli.audit.index.IndexProblem)
     indexes: list[Any] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when the chain is intact, no torn tail remains and every index is sound."""
-        return self.problem is None and self.torn is None and not self.indexes
+        """True when the chain is intact, no torn tail remains, nothing else was found and every
+        index is sound."""
+        return self.problem is None and self.torn is None and not self.findings and not self.indexes
+
+    def problems(self) -> list[Problem]:
+        """Every finding, the first bad line first."""
+        return [p for p in (self.problem, self.torn) if p is not None] + self.findings
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form (``--output json``)."""
@@ -80,7 +126,7 @@ class Report:
             "Events": self.events,
             "LastSequence": self.last_sequence,
             "Segments": self.segments,
-            "Problems": [p.as_dict() for p in (self.problem, self.torn) if p is not None],
+            "Problems": [p.as_dict() for p in self.problems()],
         }
         if self.indexes:
             out["IndexProblems"] = [p.as_dict() for p in self.indexes]
@@ -146,7 +192,8 @@ def torn_tail(path: Path) -> tuple[int, int]:
     return size - last_nl - 1, newlines + 1
 
 
-def _lines(paths: list[Path], stop_at: dict[Path, int]) -> Iterator[_Line]:
+def _lines(paths: list[Path], stop_at: dict[Path, int], padding: dict[str, list[int]]) -> Iterator[_Line]:
+    """Every non-blank line; blank ones are counted in ``padding`` (file -> [first line, count])."""
     for path in paths:
         limit = stop_at.get(path)
         read = 0
@@ -156,6 +203,7 @@ def _lines(paths: list[Path], stop_at: dict[Path, int]) -> Iterator[_Line]:
                 if limit is not None and read > limit:
                     return  # the torn tail is reported on its own
                 if not raw.strip():
+                    padding.setdefault(str(path), [number, 0])[1] += 1
                     continue
                 yield _Line(str(path), number, _parse(raw))
 
@@ -171,10 +219,16 @@ def _follows(key: bytes, previous: str, line: _Line | None, seq: int | None = No
         return False
 
 
-def verify_log(folder: Path, key: bytes) -> Report:
-    """Verify every segment in ``folder`` against ``key``; stops at the first bad line."""
-    paths = [Path(p) for p in segments(folder)]
+def verify_log(folder: Path, key: bytes, marks: tuple[Mark, ...] = ()) -> Report:
+    """Verify every segment in ``folder`` against ``key``; stops at the first bad line.
+
+    The log must reach its head record and every one of ``marks`` (the vault state's head, a
+    checkpoint) with the same chain value there; one it does not reach is a ``truncated`` finding.
+    """
+    found, odd = survey(folder)
+    paths = [Path(p) for p in found]
     report = Report(segments=[p.name for p in paths])
+    report.findings += [Problem(str(folder), 0, FOLDER, detail) for detail in odd]
     stop_at: dict[Path, int] = {}
     if paths:
         torn, number = torn_tail(paths[-1])
@@ -192,9 +246,18 @@ def verify_log(folder: Path, key: bytes) -> Report:
     gap = _segment_gap(paths)
     previous = chain.genesis(key)
     expected = 1
-    lines = _lines(paths, stop_at)
+    padding: dict[str, list[int]] = {}
+    lines = _lines(paths, stop_at, padding)
+    heads = _heads(folder, key, report) + list(marks)
+    pending = {head.sequence: head.chain for head in heads if head.sequence > 0}
     for line in lines:
         if _follows(key, previous, line, expected):
+            if pending.pop(expected, line.chain_value) != line.chain_value:
+                what = " and ".join(h.what for h in heads if h.sequence == expected)
+                report.findings.append(
+                    Problem(line.file, line.number, TRUNCATED, f"this event is not the one {what} names")
+                )
+            _generation(report, line)
             previous = line.chain_value
             report.events += 1
             report.last_sequence = expected
@@ -207,7 +270,31 @@ def verify_log(folder: Path, key: bytes) -> Report:
                 line.file, line.number, EDITED, "the line is nested too deeply to be a record"
             )
         break
+    if report.problem is None:
+        report.findings += [
+            Problem(
+                str(folder),
+                0,
+                TRUNCATED,
+                f"the log ends at sequence {report.last_sequence} but {what} "
+                f"names sequence {seq}: events were cut off its end or its newest segment was removed",
+            )
+            for seq, what in sorted((h.sequence, h.what) for h in heads if h.sequence in pending)
+        ]
+    report.findings += [
+        Problem(file, first, PADDING, f"{count} blank line(s): the writer never writes one (padding added)")
+        for file, (first, count) in padding.items()
+    ]
     return report
+
+
+def _heads(folder: Path, key: bytes, report: Report) -> list[Mark]:
+    try:
+        head = read_head(folder, key)
+    except AuditTamperError as exc:
+        report.findings.append(Problem(str(folder), 0, TRUNCATED, exc.message))
+        return []
+    return [Mark(head.sequence, head.chain, "its head record")] if head is not None else []
 
 
 def _segment_gap(paths: list[Path]) -> str | None:

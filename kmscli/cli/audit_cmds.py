@@ -411,16 +411,24 @@ def _query(
 
 @audit.command()
 @click.option("--repair", is_flag=True, help="Cut a torn final line (only that) and record the repair.")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    metavar="FILE",
+    help="A statement printed earlier by `kmscli audit checkpoint`: fail unless the log still extends it.",
+)
 @audit_globals(VERIFY_FORMATS)
-def verify(repair: bool, **kwargs: Any) -> None:
+def verify(repair: bool, checkpoint_file: str | None, **kwargs: Any) -> None:
     """Check the chain across every segment; name the first bad line as FILE:LINE and what is wrong
-    (edited, deleted, reordered, inserted, torn). Exits 1 when anything is found."""
+    (edited, deleted, reordered, inserted, torn, truncated, padding, folder, state). Exits 1 when
+    anything is found."""
     from kmscli.cli.prompt import tty_prompt
 
     inv, found = _merged(kwargs, filters=False)
     if found:
         raise UsageError("audit verify takes no filters: it always checks the whole log")
-    report = auditops.verify(inv.settings, inv.sources, tty_prompt(), repair=repair)
+    statement = _read_checkpoint(checkpoint_file) if checkpoint_file is not None else None
+    report = auditops.verify(inv.settings, inv.sources, tty_prompt(), repair=repair, checkpoint=statement)
     fmt = inv.options.get("output") or "text"
     if fmt != "text":
         from kmscli.cli.run import emit
@@ -434,9 +442,8 @@ def verify(repair: bool, **kwargs: Any) -> None:
                 f"repaired: removed {r['RemovedBytes']} torn byte(s) at {r['File']}:{r['Line']}; "
                 f"recorded as sequence {r['Sequence']}"
             )
-        for problem in (report.problem, report.torn):
-            if problem is not None:
-                lines.append(visible(f"{problem.location()}: {problem.kind}: {problem.detail}"))
+        for problem in report.problems():
+            lines.append(visible(f"{problem.location()}: {problem.kind}: {problem.detail}"))
         for bad in report.indexes:
             lines.append(
                 visible(f"{bad.segment}: index {bad.kind}: {bad.detail}; run `kmscli audit reindex`")
@@ -454,12 +461,42 @@ def verify(repair: bool, **kwargs: Any) -> None:
     sys.stdout.flush()
     if not report.ok:
         raise VerificationFailed(
-            "the audit log failed verification"
-            if report.problem
-            else "the audit log has a torn final line"
-            if report.torn
+            "the audit log has a torn final line"
+            if report.torn is not None and report.problem is None and not report.findings
+            else "the audit log failed verification"
+            if report.problem is not None or report.torn is not None or report.findings
             else "an audit index failed verification"
         )
+
+
+def _read_checkpoint(name: str) -> bytes:
+    try:
+        with open(name, "rb") as fh:
+            data = fh.read(64 * 1024 + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read --checkpoint {name}: {exc.strerror or exc}") from None
+    if len(data) > 64 * 1024:
+        raise UsageError(f"--checkpoint {name} is larger than 64 KiB: not a checkpoint")
+    return data
+
+
+CHECKPOINT_FORMATS = ("json", "text", "table", "yaml")
+
+
+@audit.command()
+@audit_globals(CHECKPOINT_FORMATS)
+def checkpoint(**kwargs: Any) -> None:
+    """Print a short authenticated statement of the log's head (sequence, chain value, time), after
+    recording an AuditCheckpoint event. Keep it off this machine; `kmscli audit verify --checkpoint
+    FILE` later fails if the log no longer extends it (a rolled-back or cut log)."""
+    from kmscli.cli.prompt import tty_prompt
+    from kmscli.cli.run import emit
+
+    inv, found = _merged(kwargs, filters=False)
+    if found:
+        raise UsageError("audit checkpoint takes no filters: it states the whole log's head")
+    data = auditops.checkpoint(inv.settings, inv.sources, tty_prompt())
+    emit(data, inv, _default_format(inv, "json", "json", CHECKPOINT_FORMATS), "AuditCheckpoint")
 
 
 @audit.command()

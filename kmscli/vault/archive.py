@@ -207,6 +207,10 @@ class ArchiveVault(UnlockedVault):
             raise TamperError(f"{what} {rel} in {self.path} is not valid JSON") from None
         return self.check_authenticated(rel, doc, f"{rel} in {self.path}", what)
 
+    def vault_state(self) -> None:
+        """An archive is one snapshot, authenticated as a whole: no state to check against."""
+        return None
+
     def write_authenticated(self, rel: str, data: Any) -> None:
         """Refused: the archive is read-only."""
         raise self._refuse()

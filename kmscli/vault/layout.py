@@ -9,6 +9,8 @@ names from here, as paths relative to the vault folder (docs/format.md, "Layout"
     aliases/REGION.json     alias name -> key id for one region
     schedule.json           due work: pending deletions and rotations (small index)
     credentials.json        access keys of `kmscli serve`: principal, wrapped secret (MAC'd)
+    state.json              vault state: generation, last commit, current MACs (kmscli.vault.state)
+    manifest/XY.json        the key files' current MACs, in 256 buckets by key id
     audit/                  the chained audit log (kmscli.audit; its own .lock inside)
 
 Session files live in ``RUNTIME/sessions/VAULT_ID/SESSION_ID.json`` (:func:`session_folder`,
@@ -27,10 +29,13 @@ ALIASES = "aliases"
 SCHEDULE = "schedule.json"
 CREDENTIALS = "credentials.json"
 AUDIT = "audit"
+#: The vault state and its manifest buckets (kmscli.vault.state; docs/format.md section 1.5).
+STATE = "state.json"
+MANIFEST = "manifest"
 #: Folders a new (or restored) vault starts with.
 FOLDERS = (KEYS, ALIASES, AUDIT)
 #: Folders whose files are written by replacement (their crash leftovers are swept; audit/ only appends).
-REPLACED_FOLDERS = ("", ALIASES)
+REPLACED_FOLDERS = ("", ALIASES, MANIFEST)
 
 SESSIONS = "sessions"
 

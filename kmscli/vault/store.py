@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from kmscli.crypto import primitives
 from kmscli.errors import VaultEnvironmentError
 from kmscli.ids import is_key_id, is_region, uuid4
-from kmscli.vault import fs, layout
+from kmscli.vault import fs, layout, state
 
 FORMAT_VERSION = 1
 HEADER_NAME = layout.HEADER
@@ -293,8 +293,10 @@ class Vault:
             raw = build_header(vault_id, created, vault_key, passphrase, params, random)
             for sub in layout.FOLDERS:
                 folder.mkdir(sub)
+            unlocked = UnlockedVault(path, Header(folder.name(HEADER_NAME), raw), vault_key, folder)
+            state.create(unlocked)
             folder.replace_atomic(HEADER_NAME, header_json(raw))
-        return UnlockedVault(path, Header(folder.name(HEADER_NAME), raw), vault_key, folder)
+        return unlocked
 
     # -- status without the passphrase --------------------------------------------------
     def key_count(self) -> int:
@@ -364,6 +366,7 @@ class UnlockedVault(Vault):
         self._mac_key = subkey(vault_key, "file-mac")
         self._wrap_key = subkey(vault_key, "material-wrap")
         self.audit_key = subkey(vault_key, "audit-chain")
+        self.state_cache: list[state.VaultState] = []
 
     @property
     def vault_key(self) -> bytes:
@@ -402,9 +405,46 @@ class UnlockedVault(Vault):
         return doc["data"]
 
     def read_authenticated(self, rel: str, what: str) -> Any:
-        """Read the MAC'd vault file ``rel``; raise ``TamperError`` naming the file if it fails."""
+        """Read the MAC'd vault file ``rel``; raise ``TamperError`` naming the file if it fails, or
+        if it is not the version the vault state lists (:meth:`check_current`)."""
+        try:
+            data, mac = self.read_mac_checked(rel, what)
+        except FileNotFoundError:
+            self.check_current(rel, None, what)
+            raise
+        self.check_current(rel, mac, what)
+        return data
+
+    def read_mac_checked(self, rel: str, what: str) -> tuple[Any, str]:
+        """(data, MAC) of the MAC'd vault file ``rel`` whose MAC is right, whichever version it is."""
         doc = _read_json(self.folder, rel, what)
-        return self.check_authenticated(rel, doc, self.folder.name(rel), what)
+        data = self.check_authenticated(rel, doc, self.folder.name(rel), what)
+        return data, bytes.fromhex(doc["mac"]).hex()
+
+    # -- freshness: the authenticated vault state (kmscli/vault/state.py) ----------------------
+    def vault_state(self) -> state.VaultState | None:
+        """The vault's state (None for a vault an older kmscli made, until its next write)."""
+        return state.current(self, self.state_cache)
+
+    def check_current(self, rel: str, mac: str | None, what: str) -> None:
+        """Refuse an authentic file that is not the current version (``mac`` None: it is absent)."""
+        if not state.governs(rel):
+            return
+        current = self.vault_state()
+        if current is None or current.accepts(self, rel, mac):
+            return
+        if mac is None:
+            raise TamperError(
+                f"{what} {self.folder.name(rel)} was removed: the vault state lists it (restore it from a backup)"
+            )
+        raise TamperError(
+            f"{what} {self.folder.name(rel)} is not the current version of that file: an older copy was "
+            "put back, or files from different moments were mixed (rollback); it will not be used"
+        )
+
+    def mac_of(self, rel: str, data: Any) -> str:
+        """The MAC :meth:`write_authenticated` gives ``data`` at ``rel``."""
+        return self._file_mac(rel, data)
 
     def write_authenticated(self, rel: str, data: Any) -> None:
         """Atomically write ``data`` with its MAC to ``rel`` (caller holds the exclusive lock)."""

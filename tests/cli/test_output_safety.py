@@ -330,6 +330,7 @@ def test_output_formats_on_every_command(cli: Any, tmp_path: Path, monkeypatch: 
         "audit": ["audit"],
         "audit stats": ["audit", "stats"],
         "audit verify": ["audit", "verify"],
+        "audit checkpoint": ["audit", "checkpoint"],
         "audit tail": ["audit", "tail"],
         "audit export": ["audit", "export", "--format", "cloudtrail", "--out", str(tmp_path / "export")],
         "audit reindex": ["audit", "reindex"],

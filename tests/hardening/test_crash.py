@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -51,25 +52,41 @@ def _fd_path(fd: int) -> str:
         return ""
 
 
+def _is_state_file(path: Any) -> bool:
+    """The vault state and its manifest buckets (kmscli/vault/state.py; a bucket is ``XY.json``)."""
+    name = os.path.basename(path)
+    return name == "state.json" or re.fullmatch(r"[0-9a-f]{2}\.json", name) is not None
+
+
 def _inject(point: str, vault: Path, patch: pytest.MonkeyPatch) -> None:
     from kmscli.vault import fs
 
     audit = str(vault / "audit") + "/audit-"
+    # the crash points hit the operation's own files; the vault state's writes around them
+    # (kmscli/vault/state.py) have crash tests of their own in test_audit_integrity.py
     if point == "before-rename":  # temp file complete and fsynced, not yet renamed over the target
-        patch.setattr(os, "replace", lambda *a, **k: (_ for _ in ()).throw(SimulatedCrash()))
+        real_replace = os.replace
+
+        def replace(src: Any, dst: Any, **kw: Any) -> None:
+            if not _is_state_file(dst):
+                raise SimulatedCrash()
+            real_replace(src, dst, **kw)
+
+        patch.setattr(os, "replace", replace)
     elif point == "after-rename":  # renamed, the folder entry not yet fsynced
         real_replace = os.replace
 
         def replace(src: Any, dst: Any, **kw: Any) -> None:
             real_replace(src, dst, **kw)
-            raise SimulatedCrash()
+            if not _is_state_file(dst):
+                raise SimulatedCrash()
 
         patch.setattr(os, "replace", replace)
     elif point == "between-files":  # the first file of a multi-file commit is written, the next not
         real_write, count = fs.VaultDir.replace_atomic, [0]
 
         def replace_atomic(self: fs.VaultDir, rel: str, data: bytes) -> None:
-            count[0] += 1
+            count[0] += not _is_state_file(rel)
             if count[0] == 2:
                 raise SimulatedCrash()
             real_write(self, rel, data)

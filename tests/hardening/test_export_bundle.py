@@ -158,6 +158,8 @@ def test_no_kmscli_path_recovers_a_non_exportable_keys_material_from_a_bundle(
     sub = tmp_path / "sub.kmsv"  # a bundle of the bundle keeps the flag
     assert _export(cli, sub, locked).code == 0
     monkeypatch.setenv("KMSCLI_VAULT", str(sub))
+    # an audit folder holds one vault's chain: the sub-bundle (another vault key) logs elsewhere
+    monkeypatch.setenv("KMSCLI_AUDIT_LOG", str(tmp_path / "ci-audit-sub"))
     assert export_material(locked).code == 254
     restored = tmp_path / "restored"  # restored into a folder, under the bundle's passphrase
     monkeypatch.setenv("KMSCLI_VAULT", str(restored))

@@ -162,7 +162,7 @@ def test_header_with_matching_wrapped_key_from_other_vault_detected(
     other = make_vault(tmp_path / "other")
     (vault / "vault.json").write_bytes((other / "vault.json").read_bytes())
     res = cli("describe-key", "--key-id", key)
-    _assert_refused(res, _key_file(vault, key))
+    _assert_refused(res, vault / "state.json")  # the first vault file every call reads
 
 
 def test_audit_line_edit_detected_by_chain(kms: Any, vault: Path) -> None:

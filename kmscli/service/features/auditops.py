@@ -5,20 +5,22 @@ The CLI never opens vault or log files itself (docs/architecture.md: layers); it
 
 from __future__ import annotations
 
+import hmac
+import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from kmscli.audit.log import AuditLog, segments
+from kmscli.audit.log import HEAD_NAME, AuditLog, segments, survey
 from kmscli.audit.query import Filters, ScanStats, normalize_key_ref
-from kmscli.audit.verify import Report, verify_log
+from kmscli.audit.verify import STATE, Mark, Problem, Report, verify_log
 from kmscli.errors import VaultEnvironmentError
 from kmscli.invocation import Sources
 from kmscli.service.features.session import Prompt, audit_log_for, index_segment, kmscli_event, unlock
 from kmscli.settings import Settings
 from kmscli.vault import fs, layout
-from kmscli.vault.store import Vault
+from kmscli.vault.store import UnlockedVault, Vault
 
 
 def _checked_audit_folder(vault: Vault) -> Path:
@@ -120,7 +122,14 @@ def reindex(settings: Settings, sources: Sources, prompt: Prompt | None) -> list
     return written
 
 
-def verify(settings: Settings, sources: Sources, prompt: Prompt | None, *, repair: bool = False) -> Report:
+def verify(
+    settings: Settings,
+    sources: Sources,
+    prompt: Prompt | None,
+    *,
+    repair: bool = False,
+    checkpoint: bytes | None = None,
+) -> Report:
     """Unlock the vault (the chain key derives from the vault key) and verify its audit log.
 
     With ``repair``, a torn final line is cut and a RepairAuditLog event recorded; nothing else
@@ -130,8 +139,11 @@ def verify(settings: Settings, sources: Sources, prompt: Prompt | None, *, repai
 
     vault = unlock(settings, sources, prompt)
     folder = _checked_audit_folder(vault)
-    report = verify_log(folder, vault.audit_key)
-    report.indexes = [p for p in index.check(segments(folder), vault.audit_key) if p.kind != "missing"]
+    marks = _state_marks(vault) + (checkpoint_mark(vault, checkpoint) if checkpoint is not None else ())
+    report = verify_log(folder, vault.audit_key, marks)
+    _check_state(vault, report)
+    paths, _problems = survey(folder)  # verify reports an odd folder; the indexes are checked anyway
+    report.indexes = [p for p in index.check(paths, vault.audit_key) if p.kind != "missing"]
     if repair and report.torn is not None:
         in_vault = None if getattr(vault, "read_only", False) else vault.folder
         log = AuditLog(
@@ -141,7 +153,8 @@ def verify(settings: Settings, sources: Sources, prompt: Prompt | None, *, repai
         recorded = log.repair(base)
         if recorded is None:  # someone else's append already cut it
             raise VaultEnvironmentError("the torn tail was already repaired by another process; verify again")
-        fixed = verify_log(folder, vault.audit_key)
+        fixed = verify_log(folder, vault.audit_key, marks)
+        _check_state(vault, fixed)
         fixed.indexes = report.indexes
         fixed.repaired = {
             "File": report.torn.file,
@@ -219,3 +232,88 @@ def follow_events(
     from kmscli.audit.tail import follow
 
     return follow(target, filters, position, poll=poll, max_events=max_events)
+
+
+# -- the vault state against the log (rollback), checkpoints (kmscli/vault/state.py, docs/audit.md) ------
+def _state_marks(vault: UnlockedVault) -> tuple[Mark, ...]:
+    current = vault.vault_state()
+    if current is None or current.head is None:
+        return ()
+    return (Mark(current.head[0], current.head[1], "the vault state"),)
+
+
+def _check_state(vault: UnlockedVault, report: Report) -> None:
+    """The vault's files must be current (each one as the state lists it), and the state must be
+    the one the log's newest commit made: an older generation means the vault's files were rolled
+    back together, or the state was removed."""
+    from kmscli.vault import state
+
+    try:
+        problems = state.check_all(vault)
+    except VaultEnvironmentError as exc:
+        problems = [exc.message]
+    current = vault.vault_state()
+    head = Path(vault.path) / "audit" / HEAD_NAME
+    if current is not None and current.head is not None and not head.exists():
+        problems.append(f"the audit head record {head} was removed")
+    report.findings += [Problem(str(Path(vault.path) / "state.json"), 0, STATE, p) for p in problems]
+    if report.problem is not None or report.last_generation is None:
+        return
+    gen, seq = report.last_generation
+    if current is not None and (
+        gen == current.generation or current.generation < gen <= current.pending_generation
+    ):
+        return  # (a commit interrupted or failed before it finished may have appended its event)
+    what = "has no state" if current is None else f"is at generation {current.generation}"
+    report.findings.append(
+        Problem(
+            str(Path(vault.path) / "state.json"),
+            0,
+            STATE,
+            f"the log's newest vault commit is generation {gen} (sequence {seq}) but the vault {what}: "
+            "its files were rolled back to an earlier moment, or its state was removed",
+        )
+    )
+
+
+CHECKPOINT_FORMAT = "kmscli-audit-checkpoint-1"
+
+
+def _checkpoint_mac(vault: UnlockedVault, body: dict[str, Any]) -> str:
+    from kmscli.crypto import primitives
+    from kmscli.vault import fs
+    from kmscli.vault.store import subkey
+
+    return primitives.hmac_sha256(subkey(vault.vault_key, "audit-checkpoint"), fs.canonical_json(body)).hex()
+
+
+def checkpoint(settings: Settings, sources: Sources, prompt: Prompt | None) -> dict[str, Any]:
+    """An authenticated statement of the log's head (after an AuditCheckpoint event recording that
+    it was taken), for the operator to keep off the machine (docs/audit.md, "Checkpoints")."""
+    vault = unlock(settings, sources, prompt)
+    log = audit_log_for(vault, settings, sources)
+    event = log.append(kmscli_event(settings, "AuditCheckpoint", read_only=True))
+    body = {
+        "Format": CHECKPOINT_FORMAT,
+        "VaultId": vault.header.raw["vault_id"],
+        "Sequence": event["sequence"],
+        "Chain": event["chain"],
+        "Time": event["eventTime"],
+    }
+    return {**body, "Mac": _checkpoint_mac(vault, body)}
+
+
+def checkpoint_mark(vault: UnlockedVault, data: bytes) -> tuple[Mark, ...]:
+    """The point a checkpoint says the log reached; 253 when it is not an authentic checkpoint of
+    this vault."""
+    try:
+        doc = json.loads(data)
+        body = {k: doc[k] for k in ("Format", "VaultId", "Sequence", "Chain", "Time")}
+        ok = body["Format"] == CHECKPOINT_FORMAT and isinstance(body["Sequence"], int)
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok or not hmac.compare_digest(str(doc.get("Mac")), _checkpoint_mac(vault, body)):
+        raise VaultEnvironmentError(
+            "the checkpoint is not an authentic kmscli audit checkpoint of this vault"
+        )
+    return (Mark(int(body["Sequence"]), str(body["Chain"]), f"the checkpoint of {body['Time']}"),)

@@ -104,22 +104,24 @@ def unlock(
 
 
 def audit_log_for(vault: UnlockedVault, settings: Settings, sources: Sources) -> AuditLog:
-    """The vault's chained log; for a read-only archive, ``sources.audit_log`` (a folder) or stderr."""
+    """The vault's chained log. A read-only archive logs to ``sources.audit_log`` (a folder), else
+    to a durable folder of the user's (:func:`kmscli.settings.archive_audit_path`): never to a
+    stream that ``2>/dev/null`` would drop. An append that cannot be made durable fails closed."""
     if getattr(vault, "read_only", False):  # an ArchiveVault (not imported: the hot path)
-        if sources.audit_log:
-            return AuditLog(
-                sources.audit_log, vault.audit_key, settings.audit_segment_bytes, indexer=index_segment
-            )
-        from kmscli.audit.stream import StderrAuditLog
+        from kmscli.settings import archive_audit_path
 
-        return StderrAuditLog(vault.audit_key)
-    return AuditLog(
+        folder = sources.audit_log or archive_audit_path(vault.header.raw["vault_id"])
+        return AuditLog(folder, vault.audit_key, settings.audit_segment_bytes, indexer=index_segment)
+    log = AuditLog(
         fs.join(vault.path, layout.AUDIT),
         vault.audit_key,
         settings.audit_segment_bytes,
         vault=vault.folder,
         indexer=index_segment,
     )
+    state = vault.vault_state()  # read by every call anyway (cached)
+    log.require_head = state is not None and state.head is not None  # a commit's event was appended
+    return log
 
 
 def index_segment(segment: str, audit_key: bytes) -> None:

@@ -136,10 +136,17 @@ def current_material(call: Call, record: KeyRecord) -> tuple[str, bytes]:
 
 
 def material(call: Call, record: KeyRecord, material_id: str) -> bytes:
-    """Unwrap one version of a key's material."""
+    """Unwrap one version of a key's material; imported material past its ValidTo is refused here,
+    where it is used, whether or not its scheduled deletion has run yet."""
     for item in record.get("Materials", []):
         wrapped = item.get("Wrapped")
         if item["KeyMaterialId"] == material_id and wrapped:
+            valid_to = item.get("ValidTo")
+            if valid_to and parse_time(valid_to) <= call.now:
+                raise errors.KMSInvalidStateException(
+                    f"{record['Arn']} is pending import: its key material {material_id} expired at "
+                    f"{valid_to}."
+                )
             return call.ctx.vault.unwrap_material(record["Arn"], material_id, wrapped)
     raise errors.InvalidCiphertextException(
         "The ciphertext refers to key material that this key does not have."

@@ -129,6 +129,7 @@ class Call:
         "audit_extra",
         "audit_request",
         "ctx",
+        "deferred",
         "loaded",
         "now",
         "op",
@@ -161,6 +162,8 @@ class Call:
         self.staged_schedule: Schedule | None = None
         self.alias_dirty: set[str] = set()
         self.loaded: dict[tuple[str, str], KeyRecord] = {}
+        #: Service events held back until the commit's intent is recorded (due work); else None.
+        self.deferred: list[dict[str, Any]] | None = None
 
     # -- identity and naming ---------------------------------------------------------------
     @property
@@ -274,6 +277,18 @@ class Call:
             self.staged_schedule = cast("Schedule", self.ctx.vault.load_schedule())
         return self.staged_schedule
 
+    def _schedule_versions(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The schedule versions :meth:`commit` writes: the union of the stored and the staged entries
+        (before the key files, when it differs from the stored one), then the staged one (after
+        them, when it differs from what is stored by then)."""
+        final = self.staged_schedule
+        if final is None:
+            return None, None
+        before = self.ctx.vault.load_schedule()
+        union = {**before, **{k: {**before.get(k, {}), **v} for k, v in final.items()}}
+        first = union if union != before else None
+        return first, final if final != (before if first is None else first) else None
+
     def commit(self) -> None:
         """Write everything staged (the caller holds the exclusive lock).
 
@@ -283,12 +298,9 @@ class Call:
         before a key file is destroyed, so no alias is left pointing at a deleted key.
         """
         vault = self.ctx.vault
-        final = self.staged_schedule
-        if final is not None:
-            before = vault.load_schedule()
-            union = {**before, **{k: {**before.get(k, {}), **v} for k, v in final.items()}}
-            if union != before:
-                vault.save_schedule(union)
+        first, last = self._schedule_versions()
+        if first is not None:
+            vault.save_schedule(first)
         for region in sorted(self.alias_dirty):
             vault.save_aliases(region, cast("dict[str, dict[str, Any]]", self.staged_aliases[region]))
         for (region, key_id), record in self.staged_keys.items():
@@ -296,8 +308,25 @@ class Call:
                 vault.destroy_key(region, key_id)
             else:
                 vault.save_key(region, cast("dict[str, Any]", record))
-        if final is not None and final != vault.load_schedule():
-            vault.save_schedule(final)
+        if last is not None:
+            vault.save_schedule(last)
+
+    def planned_files(self) -> dict[str, list[str | None]]:
+        """Every file :meth:`commit` writes (vault-relative) and the MACs it passes through (None:
+        removed), for the vault state's record of the commit in flight."""
+        from kmscli.vault import layout
+
+        vault = self.ctx.vault
+        out: dict[str, list[str | None]] = {}
+        for region in sorted(self.alias_dirty):
+            rel = vault.alias_file(region)
+            out[rel] = [vault.mac_of(rel, self.staged_aliases[region])]
+        for (region, key_id), record in self.staged_keys.items():
+            rel = vault.key_file(region, key_id)
+            out[rel] = [None if record is None else vault.mac_of(rel, record)]
+        if versions := [v for v in self._schedule_versions() if v is not None]:
+            out[layout.SCHEDULE] = [vault.mac_of(layout.SCHEDULE, v) for v in versions]
+        return out
 
     @property
     def has_writes(self) -> bool:
@@ -313,14 +342,14 @@ def _audit(
     name: str | None = None,
     event_type: str = "AwsApiCall",
     source: str = "kms.amazonaws.com",
-) -> None:
+) -> dict[str, Any]:
     ctx = call.ctx
     op = model_operation(call.op.name) if name is None else None
     request = events.sanitize(op["input"], call.request) if op else None
     if call.audit_request:
         request = {**(request or {}), **call.audit_request}
     resp = events.sanitize(op["output"], response) if op and response is not None else None
-    ctx.audit.append(
+    return ctx.audit.append(
         events.build(
             name=name or call.op.name,
             when=call.now,
@@ -343,9 +372,73 @@ def _audit(
 
 
 def record_service_event(call: Call, name: str, resources: list[str], extra: dict[str, Any]) -> None:
-    """Append an event that kmscli itself caused (a deletion or rotation coming due)."""
+    """Append an event that kmscli itself caused (a deletion or rotation coming due); held back
+    until the commit's intent is recorded when the call defers them (due work)."""
     sub = Call(call.ctx, call.op, {}, call.now, resources=list(resources), audit_extra=extra)
+    if call.deferred is not None:
+        call.deferred.append({"name": name, "call": sub})
+        return
     _audit(sub, None, None, name=name, event_type="AwsServiceEvent")
+
+
+# -- committing under the authenticated vault state (kmscli/vault/state.py) ------------------------------
+def _commit_audited(call: Call, append: Callable[[], dict[str, Any]]) -> None:
+    """Record the commit's intent in the vault state, ``append`` its audit event(s) (the last one
+    carries ``vaultGeneration``), write the files, then make the state name that event.
+
+    A write that fails after the event is settled at once: a RecoverVaultCommit event records which
+    files landed, and the call fails with exit 253 (VaultCommitError), never with a lone success."""
+    from kmscli.vault import state
+
+    vault = call.ctx.vault
+    txn = state.begin(vault, call.planned_files(), vault.state_cache)
+    call.audit_extra["vaultGeneration"] = txn.generation
+    try:
+        event = append()
+    except BaseException:
+        state.abandon(vault, txn)
+        raise
+    try:
+        call.commit()
+        state.finish(vault, txn, (int(event["sequence"]), str(event["chain"])))
+    except (OSError, errors.KmscliError) as exc:
+        reason = f"the commit of sequence {event['sequence']} failed: {getattr(exc, 'strerror', None) or exc}"
+        try:
+            _recover_commit(call.ctx, call.now, reason)
+        except (OSError, errors.KmscliError):
+            reason += "; the next call records which files landed"
+        raise VaultCommitError(f"{reason}. The change may be partly applied; see `kmscli audit`") from None
+
+
+class VaultCommitError(errors.VaultEnvironmentError):
+    """Files could not be written after the call's audit event was (exit 253)."""
+
+
+def _recover_commit(ctx: ServiceContext, now: dt.datetime, reason: str) -> None:
+    """Settle an unfinished commit (caller holds the exclusive lock); a RecoverVaultCommit event says
+    which of its files were written."""
+    from kmscli.vault import state
+
+    def record(generation: int, outcome: dict[str, str]) -> tuple[int, str]:
+        extra = {"vaultGeneration": generation, "reason": reason, "files": outcome}
+        sub = Call(
+            ctx, Operation("RecoverVaultCommit", lambda c: {}, True, False), {}, now, audit_extra=extra
+        )
+        event = _audit(
+            sub, None, None, name="RecoverVaultCommit", event_type="AwsServiceEvent", source="kmscli"
+        )
+        return int(event["sequence"]), str(event["chain"])
+
+    state.recover(ctx.vault, ctx.vault.state_cache, record)
+
+
+def _settle_unfinished(ctx: ServiceContext, now: dt.datetime) -> None:
+    """A commit interrupted by a crash is settled before anything else reads the vault."""
+    current = ctx.vault.vault_state()
+    if current is None or not current.unfinished:
+        return
+    with ctx.vault.lock(exclusive=True):
+        _recover_commit(ctx, now, "a commit was interrupted (crash or kill) before it finished")
 
 
 def _run_due_work(ctx: ServiceContext, now: dt.datetime) -> None:
@@ -356,13 +449,40 @@ def _run_due_work(ctx: ServiceContext, now: dt.datetime) -> None:
     handlers = registry.due_handlers()
     with ctx.vault.lock(exclusive=True):
         call = Call(ctx, Operation("ScheduledWork", lambda c: {}, True, False), {}, now)
+        call.deferred = []
         for where, entry in sorted(call.schedule().items()):
             for field_name, handler in handlers.items():
                 when = entry.get(field_name)
                 if isinstance(when, str) and dt.datetime.fromisoformat(when) <= now:
                     region, key_id = where.split("/", 1)
                     handler(call, region, key_id, entry)
-        call.commit()
+        _commit_due_work(call)
+
+
+def _commit_due_work(call: Call) -> None:
+    """Append the due work's service events (the last carries the commit's generation) and commit."""
+    held, call.deferred = call.deferred or [], None
+
+    def append() -> dict[str, Any]:
+        event: dict[str, Any] = {}
+        for i, item in enumerate(held):
+            sub = item["call"]
+            if i == len(held) - 1 and "vaultGeneration" in call.audit_extra:
+                sub.audit_extra["vaultGeneration"] = call.audit_extra["vaultGeneration"]
+            event = _audit(sub, None, None, name=item["name"], event_type="AwsServiceEvent")
+        return event
+
+    if not call.has_writes:
+        append()
+    elif held:
+        _commit_audited(call, append)
+    else:  # nothing to record (a stale entry dropped): the schedule change alone, under a kmscli event
+        _commit_audited(
+            call,
+            lambda: _audit(
+                call, None, None, name="UpdateSchedule", event_type="AwsServiceEvent", source="kmscli"
+            ),
+        )
 
 
 def _is_due(entry: ScheduleEntry, now: dt.datetime) -> bool:
@@ -387,6 +507,7 @@ def _invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
     if op is None:
         raise errors.UnsupportedOperationException(f"{name} is not implemented by kmscli")
     now = ctx.clock()
+    _settle_unfinished(ctx, now)
     _run_due_work(ctx, now)
     created: set[str] = set()
     while True:
@@ -414,6 +535,7 @@ def _create_managed_key(ctx: ServiceContext, alias_name: str, now: dt.datetime) 
         call = Call(ctx, Operation("CreateKey", lambda c: {}, True, False), {}, now)
         if alias_name in call.aliases():  # another process created it meanwhile
             return
+        call.deferred = []  # its event carries the commit's generation (vault state)
         record = registry.managed_key_creator()(call, alias_name)
         record_service_event(
             call,
@@ -421,7 +543,7 @@ def _create_managed_key(ctx: ServiceContext, alias_name: str, now: dt.datetime) 
             [record["Arn"]],
             {"keyManager": record.get("KeyManager"), "aliasName": alias_name, "keyId": record["KeyId"]},
         )
-        call.commit()
+        _commit_due_work(call)
 
 
 def _invoke_once(
@@ -440,11 +562,12 @@ def _invoke_once(
         except Exception as exc:  # a defect, or a vault problem: still one event, then the original error
             _audit(call, None, errors.KMSInternalException(f"internal error ({type(exc).__name__})"))
             raise
-        _audit(call, response, None)
-        if call.has_writes:
-            if not op.mutating:
+        if call.has_writes and op.mutating:
+            _commit_audited(call, lambda: _audit(call, response, None))
+        else:
+            _audit(call, response, None)
+            if call.has_writes:
                 raise errors.KMSInternalException(f"{name} staged writes without the write lock")
-            call.commit()
     return response
 
 
