@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, NamedTuple
 
 from kmscli.audit import chain
@@ -316,6 +317,17 @@ class AuditLog:
         except Exception:  # never fail an append whose event is already durable
             pass
 
+    @contextlib.contextmanager
+    def _locked_tail(self) -> Iterator[tuple[fs.VaultDir, str, int, str]]:
+        """The log folder under its exclusive lock, with the tail read (a torn tail cut and noted
+        in ``pending_repair``) and the head record checked against it."""
+        with self._open_folder() as folder, folder.locked(layout.LOCK, exclusive=True):
+            self.pending_repair = None
+            self._torn = []
+            path, seq, prev = self._tail(folder)
+            self._check_head(folder, seq, prev)
+            yield folder, path, seq, prev
+
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         """Number, chain and durably append ``event``; raises AuditWriteError when it cannot."""
         return self.append_many([event])[0]
@@ -323,11 +335,7 @@ class AuditLog:
     def append_many(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Number, chain and append several events with one write and one fsync (group commit)."""
         try:
-            with self._open_folder() as folder, folder.locked(layout.LOCK, exclusive=True):
-                self.pending_repair = None
-                self._torn = []
-                path, seq, prev = self._tail(folder)
-                self._check_head(folder, seq, prev)
+            with self._locked_tail() as (folder, path, seq, prev):
                 lines: list[dict[str, Any]] = []
                 if self.pending_repair is not None:
                     seq += 1
@@ -362,11 +370,7 @@ class AuditLog:
         Returns the recorded event, or None when there was no torn tail.
         """
         try:
-            with self._open_folder() as folder, folder.locked(layout.LOCK, exclusive=True):
-                self.pending_repair = None
-                self._torn = []
-                path, seq, prev = self._tail(folder)
-                self._check_head(folder, seq, prev)
+            with self._locked_tail() as (folder, path, seq, prev):
                 if self.pending_repair is None:
                     return None
                 self.pending_repair["trigger"] = "kmscli audit verify --repair"
