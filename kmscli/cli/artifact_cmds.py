@@ -70,7 +70,7 @@ def sign(
     for ML-DSA). Writes the raw signature (DER for ECDSA), which openssl verifies."""
     from kmscli.service.features.artifact import sign_file
 
-    inv = pop_globals(kwargs)
+    inv = pop_globals(kwargs, remote=True)
     path = _check_file(file)
     call = _service(inv)
     signature, summary = sign_file(call, path, key_id, signing_algorithm)
@@ -105,7 +105,7 @@ def verify(
     from kmscli.crypto.asymmetric import InvalidSignatureError
     from kmscli.errors import KMSInvalidSignatureException
 
-    inv = pop_globals(kwargs)
+    inv = pop_globals(kwargs, remote=True)
     if (key_id is None) == (public_key is None):
         raise UsageError("give exactly one of --key-id and --public-key")
     path = _check_file(file)
@@ -143,7 +143,7 @@ def public_key(key_id: str, out_file: str | None, **kwargs: Any) -> None:
     The output is the PEM file itself, so --output does not apply (`get-public-key` gives the data)."""
     from kmscli.service.features.artifact import public_key_pem
 
-    inv = pop_globals(kwargs)
+    inv = pop_globals(kwargs, remote=True)
     call = _service(inv)
     pem = public_key_pem(call, key_id)
     if out_file is None:

@@ -17,7 +17,14 @@ import click
 
 from kmscli.audit.query import COLUMNS, Filters, QueryError, ScanStats, parse_time, summary_row
 from kmscli.cli import options as o
-from kmscli.cli.globals import add_options, click_option, make_invocation, merged_globals, use_color
+from kmscli.cli.globals import (
+    add_options,
+    click_option,
+    make_invocation,
+    merged_globals,
+    refuse_endpoint,
+    use_color,
+)
 from kmscli.cli.listing import ListingGroup
 from kmscli.cli.render import cell, visible
 from kmscli.errors import KmscliError, UsageError
@@ -107,6 +114,7 @@ def _merged(kwargs: dict[str, Any], filters: bool = True) -> tuple[Invocation, d
     ctx = click.get_current_context()
     meta = ctx.meta.get(_META, {})
     inv = make_invocation(merged_globals(kwargs, meta.get("globals", {})))
+    refuse_endpoint(inv)  # the audit log is the local vault's
     found = dict(meta.get("filters", {}))
     if filters:
         for name in FILTER_NAMES:

@@ -73,9 +73,27 @@ def merged_globals(kwargs: dict[str, Any], *layers: dict[str, Any]) -> dict[str,
     return merged
 
 
-def pop_globals(kwargs: dict[str, Any]) -> Invocation:
-    """The command's Invocation: its global options merged with the root's, and the environment."""
-    return make_invocation(merged_globals(kwargs))
+def pop_globals(kwargs: dict[str, Any], *, remote: bool = False) -> Invocation:
+    """The command's Invocation: its global options merged with the root's, and the environment.
+
+    ``remote``: the command also runs over ``--endpoint-url`` (client mode); every other command
+    works on the local vault and refuses the option rather than silently ignore it."""
+    inv = make_invocation(merged_globals(kwargs))
+    if not remote:
+        refuse_endpoint(inv)
+    return inv
+
+
+def refuse_endpoint(inv: Invocation) -> None:
+    """Usage error (252) when a local-only command is given ``--endpoint-url``."""
+    if inv.options.get("endpoint_url"):
+        from kmscli.errors import UsageError
+
+        name = click.get_current_context().command_path
+        raise UsageError(
+            f"{name} works on the local vault and takes no --endpoint-url (client mode covers the "
+            "KMS operations, `artifact` and `policy lint`)"
+        )
 
 
 # -- abbreviations ---------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def build_command(op_name: str) -> click.Command:
 
     @with_global_options
     def callback(**kwargs: Any) -> None:
-        inv = pop_globals(kwargs)
+        inv = pop_globals(kwargs, remote=True)
         values = {opt.dest: kwargs.pop(click_name(opt), None) for opt in members}
         run_operation(op_name, values, kwargs, inv)
 

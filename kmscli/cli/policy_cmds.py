@@ -267,7 +267,7 @@ def show(key_id: str, **kwargs: Any) -> None:
     """Render a key's policy and grants: who, what, conditions, effect, administrators vs users."""
     from kmscli.service.features import policy_inspect
 
-    inv = pop_globals(kwargs)
+    inv = pop_globals(kwargs, remote=True)
     settings, ctx = _context(inv)
     _output(policy_inspect.show(ctx, key_id), inv, settings, _show_view, "Policy")
 
@@ -302,7 +302,7 @@ def simulate(
     """Decide a call exactly as kmscli would, without making it. Exit 0 allowed, 1 denied."""
     from kmscli.service.features import policy_inspect
 
-    inv = pop_globals(kwargs)
+    inv = pop_globals(kwargs, remote=True)
     context = _parse_map(encryption_context, "--encryption-context") if encryption_context else None
     extra: dict[str, str] = {}
     for item in condition_keys:
@@ -335,7 +335,7 @@ def who_can(key_id: str, action: str, **kwargs: Any) -> None:
     """List every principal the policy and grants allow an action for, and who is explicitly denied."""
     from kmscli.service.features import policy_inspect
 
-    inv = pop_globals(kwargs)
+    inv = pop_globals(kwargs, remote=True)
     settings, ctx = _context(inv)
     _output(policy_inspect.who_can(ctx, key_id, action), inv, settings, _who_can_view, "WhoCan")
 
@@ -349,7 +349,7 @@ def lint(key_id: str | None, policy_doc: str | None, **kwargs: Any) -> None:
     from kmscli.cli.params import load_text
     from kmscli.service.features import policy_inspect
 
-    inv = pop_globals(kwargs)
+    inv = pop_globals(kwargs, remote=True)
     if (key_id is None) == (policy_doc is None):
         raise UsageError("give exactly one of --key-id and --policy")
     if key_id is not None and inv.options.get("endpoint_url"):  # the policy comes over the wire

@@ -183,3 +183,24 @@ def test_policy_lint_reads_the_policy_over_the_wire(server: Server) -> None:
     assert '"Errors"' in res.stdout
     shown = remote(server, "policy", "show", "--key-id", key, check=False)
     assert shown.returncode == 252 and "--endpoint-url" in shown.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["vault", "status"],
+        ["audit"],
+        ["audit", "verify"],
+        ["unlock"],
+        ["configure", "list"],
+        ["credentials", "list"],
+    ],
+)
+def test_local_only_commands_refuse_the_endpoint(tmp_path: Path, args: list[str]) -> None:
+    """A command that works on the local vault never silently ignores --endpoint-url."""
+    from tests.serve.conftest import base_env
+
+    env = base_env(tmp_path)
+    res = kmscli(env, "--endpoint-url", "http://127.0.0.1:9", *args, check=False)
+    assert res.returncode == 252 and "takes no --endpoint-url" in res.stderr, res.stderr
+    assert not (tmp_path / "vault").exists()  # nothing was made or read locally
