@@ -1,4 +1,4 @@
-"""A Click-free fast path for KMS operation commands (``kmscli encrypt ...``).
+"""A Click-free fast path for KMS operation commands (``kmscli encrypt ...``) and audit queries.
 
 Importing Click costs more than a session Encrypt itself, so ``kmscli.__main__`` first offers the
 command line to :func:`parse`, which reads it from the one option declaration the generated Click
@@ -10,6 +10,12 @@ options, values that start with ``-``, extra arguments, missing values, bad choi
 non-KMS command groups) returns None and the full Click path runs, so every error message stays
 Click's. A parsed command line yields exactly the ``(values, extra, opts)`` the Click callback would
 pass to :func:`kmscli.cli.run.run_operation`; ``tests/cli/test_fastpath.py`` checks that differentially.
+
+An audit query (``kmscli audit`` and its filters, no subcommand) is read the same way from
+``options.AUDIT_FILTER_OPTIONS``, ``AUDIT_QUERY_OPTIONS`` and the global options with ``--output``
+narrowed to the query's formats, and runs :func:`kmscli.cli.auditquery.run_query`, as the Click
+group's callback does; a subcommand, ``--help``, ``--endpoint-url`` (refused by Click), a missing
+``--log-file`` or an out-of-range ``--max-items`` go to Click (``tests/cli/test_fastpath_audit.py``).
 """
 
 from __future__ import annotations
@@ -25,15 +31,28 @@ from kmscli.cli import options as o
 COMPLETE_VAR = "_KMSCLI_COMPLETE"
 
 
-class Parsed:
-    """A command line the fast path accepted: what the Click callback would hand to run_operation."""
+#: ``Parsed.command`` of an audit query (``kmscli audit`` with options and no subcommand).
+AUDIT = "audit"
+#: ``Parsed.command`` of a KMS operation command.
+OPERATION = "operation"
 
-    __slots__ = ("extra", "op_name", "opts", "values")
+
+class Parsed:
+    """A command line the fast path accepted: what the Click callback would hand to run_operation
+    (``command`` OPERATION), or to ``auditquery.run_query`` (AUDIT: the options in ``extra``)."""
+
+    __slots__ = ("command", "extra", "op_name", "opts", "values")
 
     def __init__(
-        self, op_name: str, values: dict[str, Any], extra: dict[str, Any], opts: dict[str, Any]
+        self,
+        op_name: str,
+        values: dict[str, Any],
+        extra: dict[str, Any],
+        opts: dict[str, Any],
+        command: str = OPERATION,
     ) -> None:
         self.op_name, self.values, self.extra, self.opts = op_name, values, extra, opts
+        self.command = command
 
 
 def _spellings(options: tuple[o.Opt, ...]) -> dict[str, tuple[o.Opt, Any]] | None:
@@ -94,7 +113,7 @@ def option_table(
 
 def _store(opt: o.Opt, value: Any, dest: dict[str, dict[str, Any]]) -> None:
     target = dest[opt.target]
-    if opt.kind == o.LIST:
+    if opt.kind in (o.LIST, o.REPEAT):
         target[opt.dest] = (*target[opt.dest], value)
     else:
         target[opt.dest] = value
@@ -152,6 +171,8 @@ def parse(args: list[str]) -> Parsed | None:
     index = _read(_GLOBAL_TABLE, args, root, root=True)
     if index is None:
         return None
+    if args[index] == AUDIT:
+        return _parse_audit(root[o.OPTS], args[index + 1 :])
     op_name = _operation_names().get(args[index])
     if op_name is None or not _registered(op_name):
         return None  # a command group (vault, audit, ...) or no command at all: Click's
@@ -175,14 +196,58 @@ def parse(args: list[str]) -> Parsed | None:
     return Parsed(op_name, dest[o.VALUES], dest[o.EXTRA], opts)
 
 
+@functools.cache
+def audit_table() -> tuple[dict[str, tuple[o.Opt, Any]], dict[str, bool], dict[str, Any]]:
+    """The audit query's options, as :func:`option_table` gives an operation's: spelling ->
+    (declaration, flag constant), spelling -> takes a value (``--help`` too, so an abbreviation of
+    it is one here as in Click), and the defaults of the parsed values."""
+    declared = (
+        *o.AUDIT_FILTER_OPTIONS,
+        *o.AUDIT_QUERY_OPTIONS,
+        *o.narrowed_globals(o.AUDIT_QUERY_FORMATS),
+    )
+    table = _spellings(declared)
+    assert table is not None, "the audit query's options clash"  # tests/cli/test_fastpath_audit.py
+    takes = {name: opt.takes_value for name, (opt, _) in table.items()}
+    takes["--help"] = False
+    defaults = {opt.dest: (() if opt.kind == o.REPEAT else None) for opt in declared if opt.target == o.EXTRA}
+    return table, takes, defaults
+
+
+def _parse_audit(root_opts: dict[str, Any], args: list[str]) -> Parsed | None:
+    """An audit query's options after ``audit``, or None (a subcommand, help, anything unusual)."""
+    from kmscli.errors import UsageError
+
+    table, takes, defaults = audit_table()
+    try:
+        rest = o.expand_abbreviations(args, takes, stop_at_command=True)
+    except UsageError:
+        return None
+    dest: dict[str, dict[str, Any]] = {o.EXTRA: dict(defaults), o.OPTS: {}}
+    if _read(table, rest, dest, root=False) is None:
+        return None
+    opts = dict(root_opts)
+    opts.update({k: v for k, v in dest[o.OPTS].items() if v is not None})
+    if opts.get("endpoint_url"):
+        return None  # refused, with the command's path in the message: Click's
+    return Parsed(AUDIT, {}, dest[o.EXTRA], opts, command=AUDIT)
+
+
 def execute(parsed: Parsed) -> None:
     """Run a parsed command as the Click callback does (its Invocation built and checked first), with what
     ``click.Command.main`` does around it: an interrupt or end of input prints a newline on stderr
     and aborts (exit 130); a broken pipe on output exits 1 quietly."""
     from kmscli.cli.globalopts import make_invocation
-    from kmscli.cli.run import run_operation
 
     try:
+        if parsed.command == AUDIT:
+            from kmscli.cli.auditquery import given_filters, run_query
+
+            inv = make_invocation(parsed.opts)
+            run_query(inv, given_filters(parsed.extra), parsed.extra["max_items"])
+            return
+        from kmscli.cli.run import run_operation
+
         run_operation(parsed.op_name, parsed.values, parsed.extra, make_invocation(parsed.opts))
     except (EOFError, KeyboardInterrupt):
         sys.stderr.write("\n")

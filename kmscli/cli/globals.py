@@ -42,7 +42,9 @@ def click_option(opt: o.Opt, *, choices: tuple[str, ...] | None = None, type: An
     """The Click option for a declaration (``choices`` narrows a choice list; ``type`` overrides),
     as its kind declares it (``options.KINDS``)."""
     decls, attrs = o.KINDS[opt.kind].click(opt, click, choices or opt.choices, type)
-    return click.Option([*decls, click_name(opt)], help=opt.help, hidden=opt.hidden, **attrs)
+    return click.Option(
+        [*decls, click_name(opt)], help=opt.help, hidden=opt.hidden, metavar=opt.metavar, **attrs
+    )
 
 
 def add_options(func: F, options: list[click.Option]) -> F:

@@ -30,6 +30,8 @@ FLAG = "flag"  #: no value: stores ``const``
 BOOL = "bool"  #: ``--name`` / ``--no-name``: True / False
 OPTIONAL = "optional"  #: an optional value from ``choices``; ``const`` when none follows
 PATH = "path"  #: a file path to write (not an existing folder)
+REPEAT = "repeat"  #: one text value per occurrence, repeatable (``--opt a --opt b``; a group's option)
+EXISTING = "existing"  #: an existing, readable file or folder to read (a ``pathlib.Path``)
 
 # -- targets: where a parsed value goes -----------------------------------------------------------
 VALUES = "values"  #: a request member (``dest`` is the member name)
@@ -45,7 +47,19 @@ SKELETON_CHOICES = ("input", "output")
 class Opt:
     """One option: its names, how its value is read, where it goes, and its help."""
 
-    __slots__ = ("choices", "const", "dest", "help", "hidden", "kind", "name", "shape", "target")
+    __slots__ = (
+        "choices",
+        "const",
+        "dest",
+        "help",
+        "hidden",
+        "kind",
+        "metavar",
+        "minimum",
+        "name",
+        "shape",
+        "target",
+    )
 
     def __init__(
         self,
@@ -59,9 +73,12 @@ class Opt:
         const: Any = None,
         shape: str | None = None,
         hidden: bool = False,
+        metavar: str | None = None,
+        minimum: int | None = None,
     ) -> None:
         self.name, self.kind, self.target, self.dest, self.help = name, kind, target, dest, help
         self.choices, self.const, self.shape, self.hidden = choices, const, shape, hidden
+        self.metavar, self.minimum = metavar, minimum  # shown in help; an INT's lowest value
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -115,7 +132,29 @@ def _read_int(opt: Opt, const: Any, explicit: str | None, args: list[str], i: in
     taken = _read_value(opt, const, explicit, args, i)
     if taken is None or not (taken[0].isascii() and taken[0].isdigit()):
         return None
-    return int(taken[0]), taken[1]
+    value = int(taken[0])
+    if opt.minimum is not None and value < opt.minimum:
+        return None  # out of range: Click's error
+    return value, taken[1]
+
+
+def _read_existing(opt: Opt, const: Any, explicit: str | None, args: list[str], i: int) -> Read:
+    """An existing, readable path, as ``click.Path(exists=True, path_type=Path)`` converts it; a
+    missing or unreadable one is left to Click, which reports it."""
+    import os
+
+    taken = _read_value(opt, const, explicit, args, i)
+    if taken is None or not taken[0]:
+        return None
+    try:
+        os.stat(taken[0])
+    except (OSError, ValueError):
+        return None
+    if not os.access(taken[0], os.R_OK):
+        return None
+    from pathlib import Path
+
+    return Path(taken[0]), taken[1]
 
 
 def _read_flag(opt: Opt, const: Any, explicit: str | None, args: list[str], i: int) -> Read:
@@ -136,10 +175,12 @@ def _read_optional(opt: Opt, const: Any, explicit: str | None, args: list[str], 
 def _click_value(opt: Opt, click: Any, choices: Choices, type_: Any) -> Declared:
     if type_ is None and choices is not None:
         type_ = click.Choice(choices)
-    return [opt.name], {"type": type_, "default": None, "multiple": opt.kind == LIST}
+    return [opt.name], {"type": type_, "default": None, "multiple": opt.kind in (LIST, REPEAT)}
 
 
 def _click_int(opt: Opt, click: Any, choices: Choices, type_: Any) -> Declared:
+    if type_ is None and opt.minimum is not None:
+        type_ = click.IntRange(min=opt.minimum)
     return [opt.name], {"type": type_ or int}
 
 
@@ -159,6 +200,12 @@ def _click_path(opt: Opt, click: Any, choices: Choices, type_: Any) -> Declared:
     return [opt.name], {"type": type_ or click.Path(dir_okay=False)}
 
 
+def _click_existing(opt: Opt, click: Any, choices: Choices, type_: Any) -> Declared:
+    from pathlib import Path
+
+    return [opt.name], {"type": type_ or click.Path(exists=True, path_type=Path)}
+
+
 #: Every option kind, by name: add a kind here and both parsers know it.
 KINDS: dict[str, Kind] = {
     VALUE: Kind(VALUE, True, _click_value, _read_value),
@@ -168,6 +215,8 @@ KINDS: dict[str, Kind] = {
     BOOL: Kind(BOOL, False, _click_bool, _read_flag),
     OPTIONAL: Kind(OPTIONAL, False, _click_optional, _read_optional),
     PATH: Kind(PATH, True, _click_path, _read_value),
+    REPEAT: Kind(REPEAT, True, _click_value, _read_value),
+    EXISTING: Kind(EXISTING, True, _click_existing, _read_existing),
 }
 
 
@@ -227,6 +276,62 @@ GLOBAL_OPTIONS: tuple[Opt, ...] = (
 GLOBALS_BY_NAME: dict[str, Opt] = {opt.name: opt for opt in GLOBAL_OPTIONS}
 #: The keys of ``Invocation.options``.
 GLOBAL_NAMES: tuple[str, ...] = tuple(opt.dest for opt in GLOBAL_OPTIONS)
+
+
+def narrowed_globals(formats: tuple[str, ...]) -> tuple[Opt, ...]:
+    """The global options of a command that renders only ``formats``: ``--output`` limited to them."""
+    output = _global("--output", VALUE, f"Output format: {', '.join(formats)}.", choices=formats)
+    return tuple(output if opt.name == "--output" else opt for opt in GLOBAL_OPTIONS)
+
+
+def _filter(name: str, kind: str, help: str, **kw: Any) -> Opt:
+    return Opt(name, kind, EXTRA, name[2:].replace("-", "_"), help, **kw)
+
+
+#: What ``kmscli audit`` queries (and ``audit tail``) can print: ``--output``'s choices there.
+AUDIT_QUERY_FORMATS = ("json", "jsonl", "text", "table", "yaml", "yaml-stream")
+
+#: The event filters of ``kmscli audit`` queries, ``audit stats`` and ``audit tail`` (in help order).
+AUDIT_FILTER_OPTIONS: tuple[Opt, ...] = (
+    _filter(
+        "--key-id",
+        VALUE,
+        "Key id, key ARN, alias name or alias ARN (an alias also matches events recorded under the "
+        "alias name).",
+    ),
+    _filter("--event-name", REPEAT, "Event name, e.g. Decrypt (repeatable)."),
+    _filter("--principal", VALUE, "Caller ARN, principal id or user/role name."),
+    _filter("--start-time", VALUE, "ISO 8601 time or relative (30m, 1h, 7d, 2w ago)."),
+    _filter("--end-time", VALUE, "ISO 8601 time or relative (30m, 1h, 7d, 2w ago)."),
+    _filter("--errors-only", FLAG, "Only failed calls.", const=True),
+    _filter(
+        "--encryption-context",
+        REPEAT,
+        "Encryption context pair the request carried (repeatable; all must match).",
+        metavar="K=V",
+    ),
+    _filter(
+        "--access-key-id",
+        VALUE,
+        "Access key id the caller signed with (userIdentity.accessKeyId).",
+        metavar="AKID",
+    ),
+    _filter(
+        "--source-ip-address",
+        VALUE,
+        "Address the call came from (sourceIPAddress), compared exactly.",
+        metavar="IP",
+    ),
+    _filter(
+        "--log-file",
+        EXISTING,
+        "Query this log file (or folder of segments) instead of the vault's; no vault or passphrase needed.",
+    ),
+)
+#: ``kmscli audit``'s own options beyond the filters (the query is the group itself).
+AUDIT_QUERY_OPTIONS: tuple[Opt, ...] = (
+    _filter("--max-items", INT, "Stop after this many events.", minimum=1),
+)
 
 
 @functools.cache

@@ -55,12 +55,12 @@ def test_queries_use_the_index_and_answer_as_a_scan(
 def test_without_a_session_only_a_large_log_is_worth_the_kdf(
     sealed: list[str], cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kmscli.cli import audit_cmds
+    from kmscli.cli import auditquery
 
     used = _count_index_reads(monkeypatch)
     res = cli("audit", "--event-name", "Encrypt", "--output", "jsonl")  # KMSCLI_PASSPHRASE, small log
     assert res.code == 0 and len(res.out.splitlines()) == 10 and used == []
-    monkeypatch.setattr(audit_cmds, "INDEX_WORTH_KDF", 1000)
+    monkeypatch.setattr(auditquery, "INDEX_WORTH_KDF", 1000)
     assert cli("audit", "--event-name", "Encrypt", "--output", "jsonl").out == res.out
     assert used == sealed[:-1]
     used.clear()

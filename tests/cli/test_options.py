@@ -3,6 +3,7 @@ fast path, and abbreviations follow argparse's rule."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -23,6 +24,8 @@ CASES: dict[str, list[tuple[list[str], Any]]] = {
     o.BOOL: [(["--x"], True), (["--no-x"], False), (["--x", "--no-x"], False)],
     o.OPTIONAL: [(["--x"], "input"), (["--x", "output"], "output"), (["--x=input"], "input")],
     o.PATH: [(["--x", "out.bin"], "out.bin")],
+    o.REPEAT: [(["--x", "a", "--x", "b"], ("a", "b")), (["--x=a"], ("a",)), ([], ())],
+    o.EXISTING: [(["--x", "/"], Path("/")), (["--x=/"], Path("/"))],
 }
 
 
@@ -42,7 +45,7 @@ def _click_value(opt: o.Opt, args: list[str]) -> Any:
 def _fast_value(opt: o.Opt, args: list[str]) -> Any:
     table = fastpath._spellings((opt,))
     assert table is not None
-    dest: dict[str, dict[str, Any]] = {o.EXTRA: {"x": () if opt.kind == o.LIST else None}}
+    dest: dict[str, dict[str, Any]] = {o.EXTRA: {"x": () if opt.kind in (o.LIST, o.REPEAT) else None}}
     assert fastpath._read(table, args, dest, root=False) == len(args)
     return dest[o.EXTRA]["x"]
 
