@@ -17,9 +17,8 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 #: Bytes read per block; two blocks at most are alive at once.
 BLOCK = 4 * 1024 * 1024
@@ -129,9 +128,9 @@ def _string_group(values: Iterable[str], suffix_only: bool = False) -> list[byte
     return None
 
 
-@dataclass
-class Filters:
-    """What ``kmscli audit`` selects; an empty Filters matches every event."""
+class Filters(NamedTuple):
+    """What ``kmscli audit`` selects; an empty Filters matches every event. (A NamedTuple, not a
+    dataclass: ``dataclasses`` imports ``inspect``, several milliseconds of every query's start.)"""
 
     key_refs: frozenset[str] = frozenset()
     event_names: frozenset[str] = frozenset()
@@ -257,14 +256,16 @@ def _principal_matches(identity: Any, wanted: str) -> bool:
 # -- reading ------------------------------------------------------------------------------------------
 
 
-@dataclass
 class ScanStats:
     """What a scan saw besides its matches."""
 
-    lines: int = 0
-    candidates: int = 0
-    unreadable: int = 0
-    files: list[str] = field(default_factory=list)
+    __slots__ = ("candidates", "files", "lines", "unreadable")
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.candidates = 0
+        self.unreadable = 0
+        self.files: list[str] = []
 
 
 def _blocks(path: Path) -> Iterator[tuple[bytes, int]]:

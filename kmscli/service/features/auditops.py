@@ -5,22 +5,23 @@ The CLI never opens vault or log files itself (docs/architecture.md: layers); it
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli.audit.log import HEAD_NAME, AuditLog, segments, survey
 from kmscli.audit.query import Filters, ScanStats, normalize_key_ref
-from kmscli.audit.verify import STATE, Mark, Problem, Report, verify_log
 from kmscli.errors import VaultEnvironmentError
 from kmscli.invocation import Sources
 from kmscli.service.features.session import Prompt, audit_log_for, index_segment, kmscli_event, unlock
 from kmscli.settings import Settings
 from kmscli.vault import fs, layout
 from kmscli.vault.store import UnlockedVault, Vault
+
+if TYPE_CHECKING:  # verification is imported by verify only: queries start without it
+    from kmscli.audit.verify import Mark, Report
 
 
 def _checked_audit_folder(vault: Vault) -> Path:
@@ -136,6 +137,7 @@ def verify(
     is ever changed.
     """
     from kmscli.audit import index
+    from kmscli.audit.verify import verify_log
 
     vault = unlock(settings, sources, prompt)
     folder = _checked_audit_folder(vault)
@@ -236,6 +238,8 @@ def follow_events(
 
 # -- the vault state against the log (rollback), checkpoints (kmscli/vault/state.py, docs/audit.md) ------
 def _state_marks(vault: UnlockedVault) -> tuple[Mark, ...]:
+    from kmscli.audit.verify import Mark
+
     current = vault.vault_state()
     if current is None or current.head is None:
         return ()
@@ -246,6 +250,7 @@ def _check_state(vault: UnlockedVault, report: Report) -> None:
     """The vault's files must be current (each one as the state lists it), and the state must be
     the one the log's newest commit made: an older generation means the vault's files were rolled
     back together, or the state was removed."""
+    from kmscli.audit.verify import STATE, Problem
     from kmscli.vault import state
 
     try:
@@ -306,6 +311,10 @@ def checkpoint(settings: Settings, sources: Sources, prompt: Prompt | None) -> d
 def checkpoint_mark(vault: UnlockedVault, data: bytes) -> tuple[Mark, ...]:
     """The point a checkpoint says the log reached; 253 when it is not an authentic checkpoint of
     this vault."""
+    import hmac
+
+    from kmscli.audit.verify import Mark
+
     try:
         doc = json.loads(data)
         body = {k: doc[k] for k in ("Format", "VaultId", "Sequence", "Chain", "Time")}

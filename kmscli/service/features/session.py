@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmscli.audit.log import AuditLog
 from kmscli.errors import VaultEnvironmentError
 from kmscli.invocation import Sources
-from kmscli.service.pipeline import core
-from kmscli.service.pipeline.core import Identity, ServiceContext
 from kmscli.settings import Settings
 from kmscli.vault import fs, layout
 from kmscli.vault.store import UnlockedVault, Vault
+
+if TYPE_CHECKING:  # the pipeline is imported where a context is built: an audit query unlocks without it
+    from kmscli.service.pipeline.core import ServiceContext
 
 #: Asks the user for a secret on a terminal: (prompt text, confirm twice) -> passphrase.
 Prompt = Callable[[str, bool], str]
@@ -74,6 +75,18 @@ def open_vault(settings: Settings) -> Vault:
     return Vault.open(settings.vault_path)
 
 
+def _utcnow() -> dt.datetime:
+    from kmscli.service.pipeline.core import utcnow
+
+    return utcnow()
+
+
+def _system_random(n: int) -> bytes:
+    from kmscli.service.pipeline.core import system_random
+
+    return system_random(n)
+
+
 def unlock(
     settings: Settings, sources: Sources, prompt: Prompt | None, *, refuse_session: str = ""
 ) -> UnlockedVault:
@@ -98,7 +111,7 @@ def unlock(
         from kmscli.vault import sessions
 
         return vault.unlock_with_vault_key(
-            sessions.open_session(vault.header.raw["vault_id"], sources.session_token, core.utcnow())
+            sessions.open_session(vault.header.raw["vault_id"], sources.session_token, _utcnow())
         )
     return vault.unlock(get_passphrase(sources, prompt))
 
@@ -134,6 +147,8 @@ def index_segment(segment: str, audit_key: bytes) -> None:
 
 def context_for(vault: UnlockedVault, settings: Settings, sources: Sources) -> ServiceContext:
     """The service context of an unlocked vault for these settings."""
+    from kmscli.service.pipeline.core import Identity, ServiceContext
+
     return ServiceContext(
         vault=vault,
         identity=Identity(settings.principal, settings.account_id, settings.region),
@@ -170,7 +185,7 @@ def kmscli_event(
 
     return events.build(
         name=name,
-        when=(clock or core.utcnow)(),
+        when=(clock or _utcnow)(),
         principal=settings.principal,
         account_id=settings.account_id,
         region=settings.region,
@@ -178,8 +193,8 @@ def kmscli_event(
         response=None,
         resources=resources or [],
         read_only=read_only,
-        request_id=uuid4((random or core.system_random)(16)),
-        event_id=uuid4((random or core.system_random)(16)),
+        request_id=uuid4((random or _system_random)(16)),
+        event_id=uuid4((random or _system_random)(16)),
         error=error,
         source="kmscli",
         extra=extra,
