@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+if TYPE_CHECKING:  # paths are strings on the query path: pathlib loads urllib.parse and ipaddress
+    from pathlib import Path
+
+    from kmscli.vault.fs import StrPath
 
 #: Bytes read per block; two blocks at most are alive at once.
 BLOCK = 4 * 1024 * 1024
@@ -268,7 +273,7 @@ class ScanStats:
         self.files: list[str] = []
 
 
-def _blocks(path: Path) -> Iterator[tuple[bytes, int]]:
+def _blocks(path: StrPath) -> Iterator[tuple[bytes, int]]:
     """Blocks of whole lines: (buffer, index of its last newline). A final unterminated line comes
     last with its end == len(buffer). A partial line at the end of a block is not copied: the file
     position moves back to its start and the next read begins there."""
@@ -377,7 +382,7 @@ class SegmentIndex(Protocol):
 
 
 def scan_batches(
-    paths: Iterable[Path],
+    paths: Iterable[StrPath],
     filters: Filters,
     stats: ScanStats | None = None,
     indexes: Mapping[str, SegmentIndex] | None = None,
@@ -393,7 +398,7 @@ def scan_batches(
 
 
 def scan_raw_batches(
-    paths: Iterable[Path],
+    paths: Iterable[StrPath],
     filters: Filters,
     stats: ScanStats | None = None,
     indexes: Mapping[str, SegmentIndex] | None = None,
@@ -422,7 +427,7 @@ def _rarest_first(groups: list[list[bytes]], buf: bytes, end: int) -> list[list[
 
 
 def _scan(
-    paths: Iterable[Path],
+    paths: Iterable[StrPath],
     filters: Filters,
     stats: ScanStats | None,
     raw: bool,
@@ -499,7 +504,7 @@ def _scan(
 
 
 def scan(
-    paths: Iterable[Path],
+    paths: Iterable[StrPath],
     filters: Filters,
     stats: ScanStats | None = None,
     indexes: Mapping[str, SegmentIndex] | None = None,
@@ -509,13 +514,20 @@ def scan(
         yield from batch
 
 
-def log_paths(target: Path) -> list[Path]:
+def log_files(target: StrPath) -> list[str]:
     """The files to read for ``target``: a single log file, or every segment of a log folder."""
-    if target.is_dir():
+    if os.path.isdir(target):
         from kmscli.audit.log import segments
 
-        return [Path(p) for p in segments(target)]
-    return [target]
+        return segments(target)
+    return [os.fspath(target)]
+
+
+def log_paths(target: StrPath) -> list[Path]:
+    """:func:`log_files` as ``Path`` objects (for export and tail)."""
+    from pathlib import Path
+
+    return [Path(p) for p in log_files(target)]
 
 
 # -- presentation helpers (shared by query, stats and tail) ---------------------------------------------

@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from kmscli.audit.query import COLUMNS, Filters, QueryError, ScanStats, parse_time, summary_row
@@ -25,6 +24,7 @@ from kmscli.cli.render import cell, visible
 from kmscli.errors import UsageError
 from kmscli.invocation import Invocation
 from kmscli.service.features import auditops
+from kmscli.vault.fs import StrPath
 
 QUERY_FORMATS = o.AUDIT_QUERY_FORMATS
 #: Formats whose records are data (exact, ``--query`` applies); the others are views for people.
@@ -66,7 +66,7 @@ def _context_pairs(values: Iterable[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def source(inv: Invocation, found: dict[str, Any]) -> tuple[Path, Filters, dict[str, str]]:
+def source(inv: Invocation, found: dict[str, Any]) -> tuple[StrPath, Filters, dict[str, str]]:
     """The log to read, the filters, and key id -> alias names for display."""
     now = dt.datetime.now(dt.UTC)
     key_id = found.get("key_id")
@@ -76,7 +76,7 @@ def source(inv: Invocation, found: dict[str, Any]) -> tuple[Path, Filters, dict[
         targets: set[str] = set()
         aliases: dict[str, str] = {}
         if found.get("log_file"):
-            target = Path(found["log_file"])
+            target: StrPath = found["log_file"]  # a Path (click.Path, the fast path's EXISTING)
         else:
             settings = inv.settings
             target = auditops.audit_folder(settings)
@@ -104,7 +104,7 @@ def source(inv: Invocation, found: dict[str, Any]) -> tuple[Path, Filters, dict[
 INDEX_WORTH_KDF = 256 * 1024 * 1024
 
 
-def indexes(inv: Invocation, found: dict[str, Any], target: Path, filters: Filters) -> dict[str, Any]:
+def indexes(inv: Invocation, found: dict[str, Any], target: StrPath, filters: Filters) -> dict[str, Any]:
     """The vault's authenticated segment indexes when a selective query can use them (never for
     ``--log-file``: a foreign log is scanned). Without a session, unlocking costs the KDF (about
     0.3 s with the default parameters), more than scanning a log under INDEX_WORTH_KDF."""
@@ -287,7 +287,7 @@ def no_cycle_collection() -> None:
 
 def _query(
     writer: EventWriter,
-    target: Path,
+    target: StrPath,
     filters: Filters,
     fmt: str,
     inv: Invocation,

@@ -131,7 +131,7 @@ def test_expired_session_exits_253_and_is_removed(
     monkeypatch.delenv("KMSCLI_PASSPHRASE")
     monkeypatch.setenv("KMSCLI_SESSION", token)
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
-    monkeypatch.setattr("kmscli.service.pipeline.core.utcnow", lambda: later)
+    monkeypatch.setattr("kmscli.clock.utcnow", lambda: later)  # the real clock (kmscli/clock.py)
     res = cli("list-keys")
     assert res.code == 253
     assert "expired" in res.err

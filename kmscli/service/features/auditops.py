@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kmscli.audit.log import HEAD_NAME, AuditLog, segments, survey
@@ -20,21 +19,23 @@ from kmscli.settings import Settings
 from kmscli.vault import fs, layout
 from kmscli.vault.store import UnlockedVault, Vault
 
-if TYPE_CHECKING:  # verification is imported by verify only: queries start without it
+if TYPE_CHECKING:  # verification is imported by verify only, pathlib by export and tail: queries
+    from pathlib import Path  # start without them (paths are strings there, as kmscli/vault/fs.py holds them)
+
     from kmscli.audit.verify import Mark, Report
 
 
-def _checked_audit_folder(vault: Vault) -> Path:
+def _checked_audit_folder(vault: Vault) -> str:
     """``VAULT/audit``, refused (exit 253) when it is a link or not a folder (docs/security.md)."""
     if not getattr(vault, "read_only", False):  # an archive file has no folder to check
         try:
             vault.folder.subdir(layout.AUDIT).close()
         except FileNotFoundError:
             pass
-    return Path(vault.path) / layout.AUDIT
+    return fs.join(vault.path, layout.AUDIT)
 
 
-def audit_folder(settings: Settings) -> Path:
+def audit_folder(settings: Settings) -> str:
     """The audit folder of the configured vault (exit 253 with advice when there is no vault)."""
     return _checked_audit_folder(Vault.open(settings.vault_path))
 
@@ -83,7 +84,7 @@ def alias_targets(settings: Settings, ref: str) -> set[str]:
     return {target} if isinstance(target, str) else set()
 
 
-def query_indexes(settings: Settings, sources: Sources, folder: Path) -> dict[str, Any]:
+def query_indexes(settings: Settings, sources: Sources, folder: fs.StrPath) -> dict[str, Any]:
     """The authenticated indexes of the vault's segments, when the vault can be unlocked without
     asking (a session, or a passphrase from the environment or a file); otherwise none, and queries
     scan (docs/audit.md, "The index"). Queries never prompt."""
@@ -98,7 +99,7 @@ def query_indexes(settings: Settings, sources: Sources, folder: Path) -> dict[st
     return dict(index.load_all(segments(folder), vault.audit_key))
 
 
-def _names(folder: Path) -> list[str]:
+def _names(folder: fs.StrPath) -> list[str]:
     try:
         return os.listdir(folder)
     except OSError:
@@ -136,11 +137,13 @@ def verify(
     With ``repair``, a torn final line is cut and a RepairAuditLog event recorded; nothing else
     is ever changed.
     """
+    from pathlib import Path
+
     from kmscli.audit import index
     from kmscli.audit.verify import verify_log
 
     vault = unlock(settings, sources, prompt)
-    folder = _checked_audit_folder(vault)
+    folder = Path(_checked_audit_folder(vault))
     marks = _state_marks(vault) + (checkpoint_mark(vault, checkpoint) if checkpoint is not None else ())
     report = verify_log(folder, vault.audit_key, marks)
     _check_state(vault, report)
@@ -172,43 +175,48 @@ def verify(
 
 
 def query_batches(
-    target: Path, filters: Filters, stats: ScanStats, *, raw: bool, indexes: dict[str, Any] | None = None
+    target: fs.StrPath,
+    filters: Filters,
+    stats: ScanStats,
+    *,
+    raw: bool,
+    indexes: dict[str, Any] | None = None,
 ) -> Iterable[list[Any]]:
     """Matching events of the log at ``target`` (a folder of segments or one file), in batches:
     stored lines (``raw``) or (line, event) pairs. ``indexes`` (:func:`query_indexes`) let the
     reader skip lines that cannot match; the answer is the same."""
-    from kmscli.audit.query import log_paths, scan_batches, scan_raw_batches
+    from kmscli.audit.query import log_files, scan_batches, scan_raw_batches
 
-    paths = log_paths(target)
+    paths = log_files(target)
     if raw:
         return scan_raw_batches(paths, filters, stats, indexes)
     return scan_batches(paths, filters, stats, indexes)
 
 
 def matching_events(
-    target: Path, filters: Filters, stats: ScanStats, indexes: dict[str, Any] | None = None
+    target: fs.StrPath, filters: Filters, stats: ScanStats, indexes: dict[str, Any] | None = None
 ) -> Iterator[dict[str, Any]]:
     """Every matching event of the log at ``target``, oldest first."""
-    from kmscli.audit.query import log_paths, scan
+    from kmscli.audit.query import log_files, scan
 
-    return (event for _raw, event in scan(log_paths(target), filters, stats, indexes))
+    return (event for _raw, event in scan(log_files(target), filters, stats, indexes))
 
 
-def log_bytes(target: Path) -> int:
+def log_bytes(target: fs.StrPath) -> int:
     """The size of the log at ``target`` (a folder of segments or one file)."""
-    from kmscli.audit.query import log_paths
+    from kmscli.audit.query import log_files
 
     total = 0
-    for path in log_paths(target):
+    for path in log_files(target):
         try:
-            total += path.stat().st_size
+            total += os.stat(path).st_size
         except OSError:
             continue
     return total
 
 
 def export_log(
-    target: Path, filters: Filters, out: Path, fmt: str, indexes: dict[str, Any] | None = None
+    target: fs.StrPath, filters: Filters, out: Path, fmt: str, indexes: dict[str, Any] | None = None
 ) -> Any:
     """``kmscli audit export``: the log at ``target`` into ``out`` (:mod:`kmscli.audit.export`)."""
     from kmscli.audit import export
@@ -218,22 +226,26 @@ def export_log(
 
 
 def latest_events(
-    target: Path, filters: Filters, count: int
+    target: fs.StrPath, filters: Filters, count: int
 ) -> tuple[list[tuple[bytes, dict[str, Any]]], Any]:
     """The last ``count`` matching events and the position to follow the log from."""
+    from pathlib import Path
+
     from kmscli.audit.tail import last_events
 
-    initial, position = last_events(target, filters, count)
+    initial, position = last_events(Path(target), filters, count)
     return list(initial), position
 
 
 def follow_events(
-    target: Path, filters: Filters, position: Any, *, poll: float, max_events: int | None
+    target: fs.StrPath, filters: Filters, position: Any, *, poll: float, max_events: int | None
 ) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """Matching events as they are appended after ``position`` (``kmscli audit tail --follow``)."""
+    from pathlib import Path
+
     from kmscli.audit.tail import follow
 
-    return follow(target, filters, position, poll=poll, max_events=max_events)
+    return follow(Path(target), filters, position, poll=poll, max_events=max_events)
 
 
 # -- the vault state against the log (rollback), checkpoints (kmscli/vault/state.py, docs/audit.md) ------
@@ -250,6 +262,8 @@ def _check_state(vault: UnlockedVault, report: Report) -> None:
     """The vault's files must be current (each one as the state lists it), and the state must be
     the one the log's newest commit made: an older generation means the vault's files were rolled
     back together, or the state was removed."""
+    from pathlib import Path
+
     from kmscli.audit.verify import STATE, Problem
     from kmscli.vault import state
 

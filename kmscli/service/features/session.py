@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from kmscli import clock as real
 from kmscli.audit.log import AuditLog
 from kmscli.errors import VaultEnvironmentError
 from kmscli.invocation import Sources
@@ -75,18 +76,6 @@ def open_vault(settings: Settings) -> Vault:
     return Vault.open(settings.vault_path)
 
 
-def _utcnow() -> dt.datetime:
-    from kmscli.service.pipeline.core import utcnow
-
-    return utcnow()
-
-
-def _system_random(n: int) -> bytes:
-    from kmscli.service.pipeline.core import system_random
-
-    return system_random(n)
-
-
 def unlock(
     settings: Settings, sources: Sources, prompt: Prompt | None, *, refuse_session: str = ""
 ) -> UnlockedVault:
@@ -111,7 +100,7 @@ def unlock(
         from kmscli.vault import sessions
 
         return vault.unlock_with_vault_key(
-            sessions.open_session(vault.header.raw["vault_id"], sources.session_token, _utcnow())
+            sessions.open_session(vault.header.raw["vault_id"], sources.session_token, real.utcnow())
         )
     return vault.unlock(get_passphrase(sources, prompt))
 
@@ -185,7 +174,7 @@ def kmscli_event(
 
     return events.build(
         name=name,
-        when=(clock or _utcnow)(),
+        when=(clock or real.utcnow)(),
         principal=settings.principal,
         account_id=settings.account_id,
         region=settings.region,
@@ -193,8 +182,8 @@ def kmscli_event(
         response=None,
         resources=resources or [],
         read_only=read_only,
-        request_id=uuid4((random or _system_random)(16)),
-        event_id=uuid4((random or _system_random)(16)),
+        request_id=uuid4((random or real.system_random)(16)),
+        event_id=uuid4((random or real.system_random)(16)),
         error=error,
         source="kmscli",
         extra=extra,

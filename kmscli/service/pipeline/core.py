@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from kmscli import errors
 from kmscli.audit import events
 from kmscli.audit.log import AuditLog
+from kmscli.clock import system_random as system_random
+from kmscli.clock import utcnow as utcnow
 from kmscli.errors import KMSError
 from kmscli.ids import is_key_id
 from kmscli.model import operation as model_operation
@@ -38,18 +40,6 @@ Caller = Callable[[str, Request], Response]
 
 KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/(.+)$")
 ALIAS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(alias/.+)$")
-
-
-def utcnow() -> dt.datetime:
-    """The real clock (UTC, aware)."""
-    return dt.datetime.now(dt.UTC)
-
-
-def system_random(n: int) -> bytes:
-    """The real randomness source."""
-    import os
-
-    return os.urandom(n)
 
 
 # The classes below are written out rather than declared as dataclasses: importing dataclasses (and
