@@ -185,3 +185,36 @@ def test_the_fast_exit_still_delivers_all_output(kms: Any, vault: Path, tmp_path
     assert to_file.returncode == 0 and len(out.read_text().strip()) == len(blob)
     failed = _console(["encrypt", "--key-id", "alias/missing", "--plaintext", "aGk="], capture_output=True)
     assert failed.returncode == 254 and "NotFoundException" in failed.stderr and failed.stdout == ""
+
+
+#: Not imported by an indexed audit query on the fast path (cli/fastpath.py, cli/auditquery.py).
+UNNEEDED_FOR_AUDIT_QUERY = (
+    *(name for name in UNNEEDED if name != "tomllib"),  # the test's config file seals small segments
+    "click",
+    "rich",
+    "kmscli.cli.audit_cmds",
+    "kmscli.audit.verify",
+    "kmscli.service.pipeline.core",
+    "jmespath",
+    "shutil",
+)
+
+
+def test_an_indexed_audit_query_imports_no_click_pathlib_or_pipeline(
+    cli: Any, vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``kmscli audit ...`` with a session (bench/audit_scale.py's indexed case) runs on the fast
+    path: the audit log is read through its authenticated index with only what that needs."""
+    (tmp_path / "config.toml").write_text("[default]\naudit_segment_bytes = 4096\n")
+    key = cli("create-key", "--query", "KeyMetadata.KeyId", "--output", "text").out.strip()
+    for i in range(6):
+        assert (
+            cli("encrypt", "--key-id", key, "--plaintext", "aGk=", "--encryption-context", f"o=v{i}").code
+            == 0
+        )
+    monkeypatch.setenv("KMSCLI_SESSION", cli("unlock", "--raw").out.strip())
+    monkeypatch.delenv("KMSCLI_PASSPHRASE")
+    result = _probe(["audit", "--event-name", "Encrypt", "--encryption-context", "o=v1", "--output", "jsonl"])
+    assert result["code"] == 0 and len(result["out"].splitlines()) == 1
+    assert "kmscli.audit.index" in result["modules"]  # the index was used
+    assert sorted(set(UNNEEDED_FOR_AUDIT_QUERY) & set(result["modules"])) == []
