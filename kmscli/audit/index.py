@@ -463,9 +463,8 @@ class SegmentIndex:
         for field, values in sized:
             if offsets is None:
                 offsets = self.postings(field, values)
-            else:  # a larger list: look the few candidates up in it rather than build its set
-                lists = self.posting_lists(field, values)
-                offsets = {o for o in offsets if any(_contains(lst, o) for lst in lists)}
+            else:
+                offsets = _intersect(offsets, self.posting_lists(field, values))
             if not offsets:
                 break
         ranges = self._time_ranges(filters)
@@ -536,6 +535,21 @@ def _line_batches(fd: int, start: int, stop: int | None) -> Iterator[list[bytes]
             batch = []
     if batch:
         yield batch
+
+
+#: A posting list this many times longer than the candidates is searched (bisect) for each of them
+#: rather than walked: a bisect costs about 0.6 µs, a step of ``set.intersection`` about 0.04 µs.
+BISECT_RATIO = 16
+
+
+def _intersect(offsets: set[int], lists: list[array.array[int]]) -> set[int]:
+    """The offsets that are in any of ``lists`` (each sorted)."""
+    if len(offsets) * BISECT_RATIO < sum(len(lst) for lst in lists):
+        return {o for o in offsets if any(_contains(lst, o) for lst in lists)}
+    found: set[int] = set()
+    for lst in lists:
+        found |= offsets.intersection(lst)
+    return found
 
 
 def _contains(sorted_offsets: array.array[int], offset: int) -> bool:

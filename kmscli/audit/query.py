@@ -69,13 +69,26 @@ def event_datetime(event: dict[str, Any]) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
+#: ARN -> what :func:`normalize_key_ref` makes of it: a log names the same few keys on every line.
+_NORMALIZED: dict[str, str] = {}
+
+
 def normalize_key_ref(ref: str) -> str:
     """Key ARN -> key id, alias ARN -> alias name; anything else unchanged."""
-    if m := _KEY_ARN.match(ref):
-        return m.group(1)
-    if m := _ALIAS_ARN.match(ref):
-        return m.group(1)
-    return ref
+    if not ref.startswith("arn:"):  # a key id or alias name (both patterns start so): no regex
+        return ref
+    found = _NORMALIZED.get(ref)
+    if found is None:
+        if m := _KEY_ARN.match(ref):
+            found = m.group(1)
+        elif m := _ALIAS_ARN.match(ref):
+            found = m.group(1)
+        else:
+            found = ref
+        if len(_NORMALIZED) >= 4096:  # a bound for a long-running process (serve, tail --follow)
+            _NORMALIZED.clear()
+        _NORMALIZED[ref] = found
+    return found
 
 
 def event_key_refs(event: dict[str, Any]) -> set[str]:
