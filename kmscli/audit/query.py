@@ -79,12 +79,8 @@ def normalize_key_ref(ref: str) -> str:
         return ref
     found = _NORMALIZED.get(ref)
     if found is None:
-        if m := _KEY_ARN.match(ref):
-            found = m.group(1)
-        elif m := _ALIAS_ARN.match(ref):
-            found = m.group(1)
-        else:
-            found = ref
+        m = _KEY_ARN.match(ref) or _ALIAS_ARN.match(ref)
+        found = m.group(1) if m else ref
         if len(_NORMALIZED) >= 4096:  # a bound for a long-running process (serve, tail --follow)
             _NORMALIZED.clear()
         _NORMALIZED[ref] = found
@@ -514,6 +510,20 @@ def _scan(
                 judge(buf[start:stop], rest, found)
             if found:
                 yield found
+
+
+def match_line(
+    line: bytes, filters: Filters, groups: list[list[bytes]]
+) -> tuple[bytes, dict[str, Any]] | None:
+    """(the line as stored, its event) when one log line matches ``filters``, else None, decided as
+    a scan decides (``groups`` are ``filters.needle_groups()``): a line without a backslash that
+    lacks a needle of some group cannot match; any other is parsed and checked exactly."""
+    if groups and b"\\" not in line and not all(any(n in line for n in group) for group in groups):
+        return None
+    event = parse_line(line)
+    if isinstance(event, dict) and filters.matches(event):
+        return line.rstrip(), event
+    return None
 
 
 def scan(

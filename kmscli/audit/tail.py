@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kmscli.audit.query import Filters, log_paths, scan
+from kmscli.audit.query import Filters, log_paths, match_line
 
 
 @dataclass
@@ -21,34 +21,83 @@ class Position:
     offset: int
 
 
+#: Bytes read at a time when a segment is read from its end (``last_events``).
+BACK_BLOCK = 1 << 20
+
+
 def last_events(
-    target: Path, filters: Filters, count: int
+    target: Path, filters: Filters, count: int, indexes: Mapping[str, Any] | None = None
 ) -> tuple[list[tuple[bytes, dict[str, Any]]], Position]:
-    """The last ``count`` matching events and the position just after the log's current end."""
+    """The last ``count`` matching events and the position just after the log's current end.
+
+    Segments are read newest first, each from its end, until ``count`` matches are found: a tail of
+    a large log reads the little it shows. A sealed segment with an authenticated index in
+    ``indexes`` (:func:`kmscli.audit.index.load_all`) reads only its candidate lines; every line is
+    decided as a scan decides it (:func:`kmscli.audit.query.match_line`), so the events are the last
+    ``count`` of a full scan (tests/unit/audit/test_index.py checks it)."""
     paths = log_paths(target)
     end = Position(paths[-1], paths[-1].stat().st_size) if paths else Position(None, 0)
-    if end.path is not None:
-        # read only up to the snapshot, so nothing is both printed here and followed later
-        found: deque[tuple[bytes, dict[str, Any]]] = deque(maxlen=max(count, 0))
-        if count > 0:
-            for item in scan(paths[:-1], filters):
-                found.append(item)
-            for item in _scan_range(end.path, 0, end.offset, filters):
-                found.append(item)
-        return list(found), end
-    return [], end
+    found: list[tuple[bytes, dict[str, Any]]] = []  # newest first
+    try:
+        if end.path is None or count <= 0:
+            return [], end
+        groups = filters.needle_groups()
+        for i, path in enumerate(reversed(paths)):
+            want = count - len(found)
+            index = indexes.get(str(path)) if indexes and i > 0 and filters != Filters() else None
+            if index is not None:
+                matched = [
+                    item
+                    for lines in index.candidate_batches(filters)
+                    for line in lines
+                    if (item := match_line(line, filters, groups)) is not None
+                ]
+                found.extend(reversed(matched[-want:]))
+            else:
+                # the newest segment only up to the snapshot: nothing is both shown here and followed
+                stop = end.offset if i == 0 else path.stat().st_size
+                lines = _reverse_lines(path, stop, groups)
+                try:
+                    for line in lines:
+                        item = match_line(line, filters, groups)
+                        if item is not None:
+                            found.append(item)
+                            if len(found) >= count:
+                                break
+                finally:
+                    lines.close()
+            if len(found) >= count:
+                break
+    finally:
+        for unused in (indexes or {}).values():
+            unused.close()
+    return found[::-1], end
 
 
-def _scan_range(
-    path: Path, start: int, stop: int, filters: Filters
-) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        data = fh.read(stop - start)
-    for raw in data.split(b"\n"):
-        item = _match(raw, filters)
-        if item is not None:
-            yield item
+def _reverse_lines(path: Path, stop: int, groups: list[list[bytes]]) -> Generator[bytes, None, None]:
+    """The lines of ``path``'s first ``stop`` bytes, last first, skipping blocks that hold no line
+    a scan would parse (no backslash, and no needle of some group: see ``Filters.needle_groups``)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        pos = stop
+        carry = b""  # the start of a line that began in a block not yet read
+        while pos > 0:
+            size = min(BACK_BLOCK, pos)
+            pos -= size
+            buf = os.pread(fd, size, pos) + carry
+            if pos > 0:
+                first = buf.find(b"\n")
+                if first == -1:  # a line longer than the block: read further back
+                    carry = buf
+                    continue
+                carry, body = buf[:first], first + 1
+            else:
+                carry, body = b"", 0
+            if buf.find(b"\\", body) == -1 and any(all(buf.find(n, body) == -1 for n in g) for g in groups):
+                continue  # no line here can match
+            yield from reversed(buf[body:].split(b"\n"))
+    finally:
+        os.close(fd)
 
 
 def _match(raw: bytes, filters: Filters) -> tuple[bytes, dict[str, Any]] | None:

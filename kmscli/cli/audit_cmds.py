@@ -372,7 +372,9 @@ def tail(count: int, follow: bool, poll_interval: float, max_events: int | None,
         raise UsageError("--follow writes a stream: use --output jsonl, text or table")
     target, filters, aliases = source(inv, found)
     writer = EventWriter(fmt, inv, aliases)
-    initial, position = auditops.latest_events(target, filters, count)
+    initial, position = auditops.latest_events(
+        target, filters, count, indexes(inv, found, target, filters) if count else {}
+    )
     for raw, event in initial:
         writer.add(raw, event)
     if not follow:

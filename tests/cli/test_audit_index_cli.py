@@ -102,3 +102,18 @@ def test_a_missing_index_is_not_a_verification_failure(sealed: list[str], cli: A
     assert cli("audit", "verify").code == 0
     assert cli("audit", "reindex").out == f"indexed {len(sealed)} segment(s)\n"
     assert os.path.exists(index.index_path(sealed[0]))
+
+
+def test_tail_reads_sealed_segments_through_their_index(
+    sealed: list[str], vault: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`audit tail` with a filter and a session reads sealed segments' candidates only; its answer
+    is the one it gives without the index (--log-file) and the query's last events."""
+    monkeypatch.setenv("KMSCLI_SESSION", cli("unlock", "--raw").out.strip())
+    used = _count_index_reads(monkeypatch)
+    args = ["audit", "tail", "--encryption-context", "object=o1", "-n", "2", "--output", "jsonl"]
+    indexed = cli(*args)
+    assert indexed.code == 0 and used  # older segments were needed for two events, and indexed
+    scanned = cli(*args, "--log-file", str(vault / "audit"))
+    everything = cli("audit", "--encryption-context", "object=o1", "--output", "jsonl").out.splitlines()
+    assert indexed.out == scanned.out and indexed.out.splitlines() == everything[-2:]

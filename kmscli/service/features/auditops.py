@@ -226,14 +226,15 @@ def export_log(
 
 
 def latest_events(
-    target: fs.StrPath, filters: Filters, count: int
+    target: fs.StrPath, filters: Filters, count: int, indexes: dict[str, Any] | None = None
 ) -> tuple[list[tuple[bytes, dict[str, Any]]], Any]:
-    """The last ``count`` matching events and the position to follow the log from."""
+    """The last ``count`` matching events and the position to follow the log from; ``indexes``
+    (:func:`query_indexes`) let it read only candidate lines of sealed segments."""
     from pathlib import Path
 
     from kmscli.audit.tail import last_events
 
-    initial, position = last_events(Path(target), filters, count)
+    initial, position = last_events(Path(target), filters, count, indexes)
     return list(initial), position
 
 

@@ -152,6 +152,41 @@ def test_indexed_answers_equal_a_full_scan(
         assert raw == [r for r, _e in full], f
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    records=st.lists(record, min_size=1, max_size=60),
+    per_segment=st.integers(min_value=1, max_value=25),
+    queries=st.lists(filters_strategy, min_size=1, max_size=4),
+    count=st.sampled_from([0, 1, 2, 5, 10, 100]),
+    back_block=st.sampled_from([1, 7, 64, 1 << 20]),
+)
+def test_tail_shows_the_last_events_of_a_full_scan(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    records: list[dict[str, Any]],
+    per_segment: int,
+    queries: list[Filters],
+    count: int,
+    back_block: int,
+) -> None:
+    """`audit tail` reads segments from their ends (and sealed ones through their index): its
+    events are the last ``count`` a forward scan finds, whatever the block size."""
+    from kmscli.audit import tail
+
+    monkeypatch.setattr(tail, "BACK_BLOCK", back_block)
+    folder = tmp_path_factory.mktemp("log")
+    paths = write_segments(folder, records, per_segment)
+    for f in [Filters(), *queries]:
+        full = list(scan(paths, f))
+        expected = full[max(0, len(full) - count) :]
+        shown, end = tail.last_events(folder, f, count)
+        assert shown == expected, f
+        assert end.offset == os.path.getsize(paths[-1])
+        indexes = index.load_all(segments(folder), KEY)
+        assert tail.last_events(folder, f, count, indexes)[0] == expected, f
+        assert all(i.fd == -1 for i in indexes.values())  # every index file closed
+
+
 def _log(tmp_path: Path, count: int = 40) -> tuple[Path, list[str]]:
     records = [
         {
