@@ -135,3 +135,74 @@ def assert_output_shape(op_name: str, output: Any, paginated: bool = False) -> N
 
 
 KmsCall = Callable[..., dict[str, Any]]
+
+
+# -- the fast path against Click (tests/cli/test_fastpath.py, tests/cli/test_fastpath_audit.py) ---------
+
+
+def subst(argv: list[str], names: dict[str, str]) -> list[str]:
+    """``argv`` with each placeholder of ``names`` (KEY, LOG, ...) replaced by its value."""
+    out = []
+    for arg in argv:
+        for name, value in names.items():  # placeholders that do not overlap
+            arg = arg.replace(name, value)
+        out.append(arg)
+    return out
+
+
+def click_only(args: list[str], monkeypatch: Any) -> CliResult:
+    """Run kmscli in-process with the fast path turned off (Click parses everything)."""
+    from kmscli.cli import fastpath
+
+    with monkeypatch.context() as m:
+        m.setattr(fastpath, "parse", lambda _args: None)
+        return run_cli(args)
+
+
+def assert_both_paths_hand_over_alike(
+    table: list[tuple[list[str], bool]], names: dict[str, str], seen: list[Any]
+) -> None:
+    """Every command line of ``table`` (argv, taken by the fast path?) that the fast path takes makes
+    the same call through Click and through ``fastpath.execute``: ``seen`` is what the patched callee
+    (run_operation, run_query) appends on each call. An error raised before the call (a bad
+    ``--query``) must be the same on both paths, with no call made."""
+    import pytest
+
+    from kmscli.cli import fastpath
+    from kmscli.cli.main import cli
+    from kmscli.errors import KmscliError
+
+    checked = 0
+    for argv, _fast in table:
+        args = subst(argv, names)
+        parsed = fastpath.parse(args)
+        if parsed is None:
+            continue
+        seen.clear()
+        try:
+            cli.main(args=args, prog_name="kmscli", standalone_mode=False)
+        except KmscliError as exc:
+            with pytest.raises(KmscliError) as fast_exc:
+                fastpath.execute(parsed)
+            assert (fast_exc.value.message, seen) == (exc.message, []), args
+        else:
+            assert len(seen) == 1, args
+            fastpath.execute(parsed)
+            assert seen[1:] == seen[:1], args
+        checked += 1
+    assert checked == sum(fast for _, fast in table)
+
+
+def count_index_reads(monkeypatch: Any) -> list[str]:
+    """The segments whose audit index is read for candidates, in order (a spy on ``SegmentIndex``)."""
+    from kmscli.audit import index
+
+    used: list[str] = []
+    original = index.SegmentIndex.candidate_batches
+
+    def spy(self: index.SegmentIndex, filters: Any) -> Any:
+        used.append(self.segment)
+        return original(self, filters)
+
+    monkeypatch.setattr(index.SegmentIndex, "candidate_batches", spy)
+    return used

@@ -12,6 +12,7 @@ import pytest
 
 from kmscli.audit import index
 from kmscli.audit.log import segments
+from tests.helpers import count_index_reads
 
 
 @pytest.fixture
@@ -26,23 +27,11 @@ def sealed(env: Path, vault: Path, tmp_path: Path, cli: Any) -> list[str]:
     return segs
 
 
-def _count_index_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    used: list[str] = []
-    original = index.SegmentIndex.candidate_batches
-
-    def spy(self: index.SegmentIndex, filters: Any) -> Any:
-        used.append(self.segment)
-        return original(self, filters)
-
-    monkeypatch.setattr(index.SegmentIndex, "candidate_batches", spy)
-    return used
-
-
 def test_queries_use_the_index_and_answer_as_a_scan(
     sealed: list[str], vault: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KMSCLI_SESSION", cli("unlock", "--raw").out.strip())
-    used = _count_index_reads(monkeypatch)
+    used = count_index_reads(monkeypatch)
     indexed = cli("audit", "--encryption-context", "object=o1", "--output", "jsonl")
     assert indexed.code == 0 and used == sealed[:-1]
     scanned = cli("audit", "--encryption-context", "object=o1", "--log-file", str(vault / "audit"))
@@ -57,7 +46,7 @@ def test_without_a_session_only_a_large_log_is_worth_the_kdf(
 ) -> None:
     from kmscli.cli import auditquery
 
-    used = _count_index_reads(monkeypatch)
+    used = count_index_reads(monkeypatch)
     res = cli("audit", "--event-name", "Encrypt", "--output", "jsonl")  # KMSCLI_PASSPHRASE, small log
     assert res.code == 0 and len(res.out.splitlines()) == 10 and used == []
     monkeypatch.setattr(auditquery, "INDEX_WORTH_KDF", 1000)
@@ -110,7 +99,7 @@ def test_tail_reads_sealed_segments_through_their_index(
     """`audit tail` with a filter and a session reads sealed segments' candidates only; its answer
     is the one it gives without the index (--log-file) and the query's last events."""
     monkeypatch.setenv("KMSCLI_SESSION", cli("unlock", "--raw").out.strip())
-    used = _count_index_reads(monkeypatch)
+    used = count_index_reads(monkeypatch)
     args = ["audit", "tail", "--encryption-context", "object=o1", "-n", "2", "--output", "jsonl"]
     indexed = cli(*args)
     assert indexed.code == 0 and used  # older segments were needed for two events, and indexed

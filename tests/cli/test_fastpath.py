@@ -19,8 +19,7 @@ import pytest
 
 from kmscli.__main__ import main
 from kmscli.cli import fastpath
-from kmscli.errors import KmscliError
-from tests.helpers import CliResult, assert_output_shape, run_cli
+from tests.helpers import assert_both_paths_hand_over_alike, assert_output_shape, click_only, run_cli, subst
 
 B64 = base64.b64encode(b"hello").decode()
 
@@ -128,53 +127,23 @@ def _setup(cli: Any) -> dict[str, str]:
     return {"KEY": key, "DISABLED": disabled}
 
 
-def _subst(argv: list[str], names: dict[str, str]) -> list[str]:
-    out = []
-    for arg in argv:
-        for name, value in names.items():  # DISABLED and KEY do not overlap; key ids are lowercase hex
-            arg = arg.replace(name, value)
-        out.append(arg)
-    return out
-
-
-def _click_only(args: list[str], monkeypatch: pytest.MonkeyPatch) -> CliResult:
-    with monkeypatch.context() as m:
-        m.setattr(fastpath, "parse", lambda _args: None)
-        return run_cli(args)
-
-
 @pytest.mark.parametrize(("argv", "fast"), TABLE, ids=[" ".join(a)[:60] or "(empty)" for a, _ in TABLE])
 def test_fast_path_takes_exactly_the_plain_command_lines(argv: list[str], fast: bool) -> None:
-    assert (fastpath.parse(_subst(argv, {"KEY": "k", "DISABLED": "d"})) is not None) is fast
+    assert (fastpath.parse(subst(argv, {"KEY": "k", "DISABLED": "d"})) is not None) is fast
 
 
 def test_both_paths_hand_run_operation_the_same_request(monkeypatch: pytest.MonkeyPatch) -> None:
     """Wherever the fast path accepts a command line, Click would call run_operation identically."""
     import kmscli.cli.run as run_module
-    from kmscli.cli.main import cli
 
     seen: list[tuple[Any, ...]] = []
     # the Click callback hands over an Invocation; the fast path builds it from parsed.opts
     monkeypatch.setattr(
         run_module, "run_operation", lambda op, v, e, inv: seen.append((op, v, e, inv.options))
     )
-    checked = 0
-    for argv, _fast in TABLE:
-        args = _subst(argv, {"KEY": "1234abcd-12ab-34cd-56ef-1234567890ab", "DISABLED": "d"})
-        parsed = fastpath.parse(args)
-        if parsed is None:
-            continue
-        seen.clear()
-        try:
-            cli.main(args=args, prog_name="kmscli", standalone_mode=False)
-        except KmscliError as exc:  # a bad --query is refused before run_operation, on both paths
-            with pytest.raises(KmscliError) as fast_exc:
-                fastpath.execute(parsed)
-            assert (fast_exc.value.message, seen) == (exc.message, []), args
-        else:
-            assert seen == [(parsed.op_name, parsed.values, parsed.extra, parsed.opts)], args
-        checked += 1
-    assert checked == sum(fast for _, fast in TABLE)
+    assert_both_paths_hand_over_alike(
+        TABLE, {"KEY": "1234abcd-12ab-34cd-56ef-1234567890ab", "DISABLED": "d"}, seen
+    )
 
 
 def test_both_paths_print_and_exit_alike(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -183,9 +152,9 @@ def test_both_paths_print_and_exit_alike(cli: Any, monkeypatch: pytest.MonkeyPat
     for argv, _fast in TABLE:
         if "--help" in argv or argv[:1] == ["disable-key"]:
             continue  # help text is Click's on both paths; disable-key is done in _setup
-        args = _subst(argv, names)
+        args = subst(argv, names)
         fast = run_cli(args)
-        slow = _click_only(args, monkeypatch)
+        slow = click_only(args, monkeypatch)
         if args[:1] == ["generate-random"] or ("encrypt" in args and "KeyId" not in args):
             # random output: compare everything but the random bytes
             assert (fast.code, fast.err) == (slow.code, slow.err), args

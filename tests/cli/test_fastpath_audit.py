@@ -18,8 +18,7 @@ from kmscli.audit import index
 from kmscli.audit.log import segments
 from kmscli.cli import fastpath
 from kmscli.cli import options as o
-from kmscli.errors import KmscliError
-from tests.helpers import CliResult, run_cli
+from tests.helpers import assert_both_paths_hand_over_alike, click_only, count_index_reads, run_cli, subst
 
 #: (argv, does the fast path take it?); LOG stands for the vault's audit folder.
 TABLE: list[tuple[list[str], bool]] = [
@@ -103,24 +102,9 @@ def logged(
     return {"KEY": key, "LOG": str(vault / "audit")}
 
 
-def _subst(argv: list[str], names: dict[str, str]) -> list[str]:
-    out = []
-    for arg in argv:
-        for name, value in names.items():
-            arg = arg.replace(name, value)
-        out.append(arg)
-    return out
-
-
-def _click_only(args: list[str], monkeypatch: pytest.MonkeyPatch) -> CliResult:
-    with monkeypatch.context() as m:
-        m.setattr(fastpath, "parse", lambda _args: None)
-        return run_cli(args)
-
-
 @pytest.mark.parametrize(("argv", "fast"), TABLE, ids=[" ".join(a)[:60] for a, _ in TABLE])
 def test_fast_path_takes_exactly_the_plain_audit_queries(argv: list[str], fast: bool, tmp_path: Path) -> None:
-    parsed = fastpath.parse(_subst(argv, {"KEY": "k", "LOG": str(tmp_path)}))
+    parsed = fastpath.parse(subst(argv, {"KEY": "k", "LOG": str(tmp_path)}))
     assert (parsed is not None) is fast
     assert parsed is None or parsed.command == fastpath.AUDIT
 
@@ -130,7 +114,6 @@ def test_both_paths_hand_run_query_the_same_values(
 ) -> None:
     """Wherever the fast path takes a command line, the Click callback calls run_query identically."""
     from kmscli.cli import audit_cmds, auditquery
-    from kmscli.cli.main import cli
 
     seen: list[tuple[Any, ...]] = []
 
@@ -139,25 +122,8 @@ def test_both_paths_hand_run_query_the_same_values(
 
     monkeypatch.setattr(audit_cmds, "run_query", record)  # the Click callback's
     monkeypatch.setattr(auditquery, "run_query", record)  # the fast path's (imported when run)
-    checked = 0
-    for argv, _fast in TABLE:
-        args = _subst(argv, {"KEY": "1234abcd-12ab-34cd-56ef-1234567890ab", "LOG": str(tmp_path)})
-        parsed = fastpath.parse(args)
-        if parsed is None:
-            continue
-        seen.clear()
-        try:
-            cli.main(args=args, prog_name="kmscli", standalone_mode=False)
-        except KmscliError as exc:  # a bad --query is refused before run_query, on both paths
-            with pytest.raises(KmscliError) as fast_exc:
-                fastpath.execute(parsed)
-            assert (fast_exc.value.message, seen) == (exc.message, []), args
-        else:
-            assert len(seen) == 1, args
-            fastpath.execute(parsed)
-            assert seen[1] == seen[0], args
-        checked += 1
-    assert checked == sum(fast for _, fast in TABLE)
+    names = {"KEY": "1234abcd-12ab-34cd-56ef-1234567890ab", "LOG": str(tmp_path)}
+    assert_both_paths_hand_over_alike(TABLE, names, seen)
 
 
 def test_both_paths_print_and_exit_alike(logged: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -167,9 +133,9 @@ def test_both_paths_print_and_exit_alike(logged: dict[str, str], monkeypatch: py
     for argv, _fast in TABLE:
         if any(a in ("--help", "--he", "-h") for a in argv):
             continue  # help text is Click's on both paths
-        args = _subst(argv, logged)
+        args = subst(argv, logged)
         fast = run_cli(args)
-        slow = _click_only(args, monkeypatch)
+        slow = click_only(args, monkeypatch)
         assert (fast.code, fast.out, fast.err) == (slow.code, slow.out, slow.err), args
         answered += fast.code == 0 and bool(fast.out.strip())
     assert answered >= 20  # the table is not a list of failures
@@ -181,14 +147,7 @@ def test_every_format_answers_from_the_index_as_a_scan(
     """The fast path's indexed answer in each format is the scan's (--log-file) and Click's."""
     from kmscli.cli import auditquery
 
-    used: list[str] = []
-    original = index.SegmentIndex.candidate_batches
-
-    def spy(self: index.SegmentIndex, filters: Any) -> Any:
-        used.append(self.segment)
-        return original(self, filters)
-
-    monkeypatch.setattr(index.SegmentIndex, "candidate_batches", spy)
+    used = count_index_reads(monkeypatch)
     for fmt in o.AUDIT_QUERY_FORMATS:
         args = ["audit", "--encryption-context", "object=o1", "--output", fmt]
         used.clear()
@@ -197,7 +156,7 @@ def test_every_format_answers_from_the_index_as_a_scan(
         assert indexed.out.count("o1") >= 3, fmt
         if fmt in auditquery.DATA_FORMATS:  # the views show aliases, which --log-file does not know
             assert indexed.out == run_cli([*args, "--log-file", logged["LOG"]]).out, fmt
-        assert _click_only(args, monkeypatch).out == indexed.out, fmt
+        assert click_only(args, monkeypatch).out == indexed.out, fmt
 
 
 def test_a_query_that_fails_after_parsing_is_reported_as_on_the_click_path(
@@ -214,9 +173,9 @@ def test_a_query_that_fails_after_parsing_is_reported_as_on_the_click_path(
 
         raise OSError(errno.EPIPE, "Broken pipe")
 
-    def run(args: list[str], click_only: bool) -> tuple[int, str]:
+    def run(args: list[str], slow: bool) -> tuple[int, str]:
         try:
-            res = _click_only(args, monkeypatch) if click_only else run_cli(args)
+            res = click_only(args, monkeypatch) if slow else run_cli(args)
         except SystemExit as exc:  # a broken pipe exits through sys.exit, as Click's main does
             return int(str(exc.code)), ""
         return res.code, res.err
