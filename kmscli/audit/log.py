@@ -117,6 +117,10 @@ def _last_line(fh: BinaryIO) -> tuple[bytes | None, int]:
     return None, size
 
 
+def _no_fsync(fd: int) -> None:
+    """The segment's fsync, left to the caller (made after the lock is released)."""
+
+
 # -- the head record: the newest event's sequence and chain value, so a cut log is noticed -------------
 #: Two fixed-size slots, written alternately (by sequence parity): a write torn by a crash spoils only
 #: the slot being written, and the other still holds the previous head.
@@ -285,7 +289,12 @@ class AuditLog:
         repair["chain"] = chain.link(self.key, prev, repair)
         return repair
 
-    def _write(self, folder: fs.VaultDir, name: str, lines: list[dict[str, Any]]) -> None:
+    def _write(
+        self, folder: fs.VaultDir, name: str, lines: list[dict[str, Any]], *, sync: bool = True
+    ) -> str:
+        """Append ``lines`` to the newest segment (sealing it and starting the next when it is
+        full); returns the segment written. ``sync=False`` leaves the fsync to the caller, who
+        makes it after releasing the lock (:meth:`append_many`)."""
         data = b"".join(
             json.dumps(e, separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for e in lines
         )
@@ -296,10 +305,16 @@ class AuditLog:
             match = SEGMENT_RE.match(name)
             sealed, name = name, segment_name(int(match.group(1)) + 1 if match else 1)
             before = 0
-        folder.append(name, data, fsync=self.fsync)  # no link followed; a new segment's entry is flushed
+            # lines another writer appended and has not yet synced must be durable before any
+            # line of the next segment can be: a crash must never leave a gap between segments
+            with folder.open_read(sealed) as fh:
+                self.fsync(fh.fileno())
+        # no link followed; a new segment's folder entry is flushed here, under the lock
+        folder.append(name, data, fsync=self.fsync if sync else _no_fsync)
         crossed = before // INDEX_PART_BYTES != (before + len(data)) // INDEX_PART_BYTES
         if self.indexer is not None and (sealed is not None or crossed):
             self._index(self.indexer, folder, sealed, name)
+        return name
 
     def _index(
         self, indexer: Callable[[str, bytes], None], folder: fs.VaultDir, sealed: str | None, name: str
@@ -348,9 +363,17 @@ class AuditLog:
                     event = {**event, "sequence": seq}
                     event["chain"] = prev = chain.link(self.key, prev, event)
                     written.append(event)
-                self._write(folder, path, lines + written)
-                write_head(folder, self.key, seq, prev)
-                return written
+                segment = self._write(folder, path, lines + written, sync=False)
+            # The fsync runs outside the lock, so writers in other processes (the CLI, other
+            # server workers) append meanwhile and their fsyncs overlap with this one. Any fsync
+            # of the segment makes every line written before it durable, in file order; the head
+            # record is written only once this batch is durable, so it never runs ahead of the log.
+            with self._open_folder() as folder:
+                with folder.open_read(segment) as fh:
+                    self.fsync(fh.fileno())
+                with folder.locked(layout.LOCK, exclusive=True):
+                    write_head(folder, self.key, seq, prev)
+            return written
         except AuditWriteError:
             raise
         except fs.UnsafePathError as exc:  # tamper: exit 253, nothing written outside the vault
