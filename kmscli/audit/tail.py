@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kmscli.audit.query import Filters, log_paths, match_line
+from kmscli.audit.query import _rarest_first as rarest_first
 
 
 @dataclass
@@ -75,11 +76,12 @@ def last_events(
 
 
 def _reverse_lines(path: Path, stop: int, groups: list[list[bytes]]) -> Generator[bytes, None, None]:
-    """The lines of ``path``'s first ``stop`` bytes, last first, skipping blocks that hold no line
-    a scan would parse (no backslash, and no needle of some group: see ``Filters.needle_groups``)."""
+    """The lines of ``path``'s first ``stop`` bytes that may match, last first: a line without a
+    needle of the rarest group and without a backslash is not yielded (``Filters.needle_groups``)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         pos = stop
+        ordered = False
         carry = b""  # the start of a line that began in a block not yet read
         while pos > 0:
             size = min(BACK_BLOCK, pos)
@@ -93,11 +95,32 @@ def _reverse_lines(path: Path, stop: int, groups: list[list[bytes]]) -> Generato
                 carry, body = buf[:first], first + 1
             else:
                 carry, body = b"", 0
-            if buf.find(b"\\", body) == -1 and any(all(buf.find(n, body) == -1 for n in g) for g in groups):
-                continue  # no line here can match
-            yield from reversed(buf[body:].split(b"\n"))
+            if not ordered and groups:  # search for the rarest needle, as the scan does
+                groups[:], ordered = rarest_first(groups, buf, len(buf)), True
+            yield from reversed(_may_match(buf, body, groups))
     finally:
         os.close(fd)
+
+
+def _may_match(buf: bytes, start: int, groups: list[list[bytes]]) -> list[bytes]:
+    """The lines of ``buf[start:]`` that a scan would judge, in order: those holding a needle of the
+    first group or a backslash (every line when there is no group). ``match_line`` decides."""
+    if not groups:
+        return buf[start:].split(b"\n")
+    upcoming = {mark: buf.find(mark, start) for mark in (*groups[0], b"\\")}
+    lines: list[bytes] = []
+    while True:
+        hits = [at for at in upcoming.values() if at != -1]
+        if not hits:
+            return lines
+        hit = min(hits)
+        first = buf.rfind(b"\n", start, hit) + 1 or start
+        last = buf.find(b"\n", hit)
+        last = len(buf) if last == -1 else last
+        lines.append(buf[first:last])
+        for mark, at in upcoming.items():  # each needle's next place, searched again only when passed
+            if at != -1 and at <= last:
+                upcoming[mark] = buf.find(mark, last + 1)
 
 
 def _match(raw: bytes, filters: Filters) -> tuple[bytes, dict[str, Any]] | None:

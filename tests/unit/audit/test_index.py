@@ -351,3 +351,27 @@ def test_writer_extends_the_newest_segments_index_as_it_grows(
     assert list(scan(segs, f, indexes=index.load_all(segments(tmp_path / "audit"), KEY))) == list(
         scan(segs, f)
     )
+
+
+@pytest.mark.parametrize("back_block", [16, 1 << 20])
+def test_tail_reads_escaped_lines_as_a_scan_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, back_block: int
+) -> None:
+    """A line that spells Decrypt as ``\\u0044ecrypt`` holds no needle, yet matches: tail, reading
+    backwards, must judge it as the scan does (a backslash makes a line a candidate)."""
+    from kmscli.audit import tail
+
+    monkeypatch.setattr(tail, "BACK_BLOCK", back_block)
+    base = {"key": None, "arn_form": False, "principal": PRINCIPALS[0], "akid": None, "ip": None}
+    records = [
+        {**base, "name": name, "error": None, "obj": None, "hours": i, "junk": junk}
+        for i, (name, junk) in enumerate(
+            [("Decrypt", "escaped"), ("Encrypt", None), ("Decrypt", None), ("Decrypt", "escaped")] * 3
+        )
+    ]
+    paths = write_segments(tmp_path / "log", records, per_segment=5)
+    f = Filters.build(event_names=["Decrypt"])
+    full = list(scan(paths, f))
+    assert len(full) == 9 and sum(b"\\u0044" in raw for raw, _ in full) == 6
+    for count in (1, 2, 5, 9, 20):
+        assert tail.last_events(tmp_path / "log", f, count)[0] == full[-count:]
