@@ -48,7 +48,7 @@ def given_filters(values: Mapping[str, Any]) -> dict[str, Any]:
 def run_query(inv: Invocation, found: dict[str, Any], max_items: int | None) -> None:
     """``kmscli audit`` with these filters: print the matching events in the chosen format."""
     fmt = default_format(inv, "table", "jsonl", QUERY_FORMATS)
-    target, filters, aliases = source(inv, found)
+    target, filters, aliases = source(inv, found, display=fmt not in DATA_FORMATS)
     writer = EventWriter(fmt, inv, aliases)
     from kmscli.cli.pager import paged_stdout
 
@@ -66,8 +66,11 @@ def _context_pairs(values: Iterable[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def source(inv: Invocation, found: dict[str, Any]) -> tuple[StrPath, Filters, dict[str, str]]:
-    """The log to read, the filters, and key id -> alias names for display."""
+def source(
+    inv: Invocation, found: dict[str, Any], *, display: bool = True
+) -> tuple[StrPath, Filters, dict[str, str]]:
+    """The log to read, the filters, and key id -> alias names for display (read only for a view
+    that shows them: ``display``; JSON, JSON lines and YAML print records as stored)."""
     now = dt.datetime.now(dt.UTC)
     key_id = found.get("key_id")
     try:
@@ -80,7 +83,7 @@ def source(inv: Invocation, found: dict[str, Any]) -> tuple[StrPath, Filters, di
         else:
             settings = inv.settings
             target = auditops.audit_folder(settings)
-            aliases = auditops.alias_names(settings)
+            aliases = auditops.alias_names(settings) if display else {}
             if key_id:
                 targets = auditops.alias_targets(settings, key_id)
         filters = Filters.build(

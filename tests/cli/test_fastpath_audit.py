@@ -199,3 +199,21 @@ def test_the_audit_options_are_declared_once_and_do_not_clash() -> None:
     click_names = {name for p in audit.params for name in (*p.opts, *p.secondary_opts)}
     assert set(table) == click_names - {"--help"} and takes["--help"] is False
     assert set(defaults) == {opt.dest for opt in (*o.AUDIT_FILTER_OPTIONS, *o.AUDIT_QUERY_OPTIONS)}
+
+
+def test_alias_names_are_read_only_for_the_views_that_show_them(
+    logged: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records print as stored in JSON, JSON lines and YAML: the alias files are not read for them."""
+    from kmscli.service.features import auditops
+
+    calls: list[str] = []
+    original = auditops.alias_names
+    monkeypatch.setattr(auditops, "alias_names", lambda settings: calls.append("read") or original(settings))
+    for fmt in o.AUDIT_QUERY_FORMATS:
+        calls.clear()
+        res = run_cli(["audit", "--key-id", "alias/fast", "--output", fmt])
+        assert res.code == 0 and res.out.strip(), fmt
+        assert calls == (["read"] if fmt in ("text", "table") else []), fmt
+        if fmt == "text":  # the key column shows the alias of the 8 Encrypt events' key
+            assert sum("\tEncrypt\talias/fast\t" in line for line in res.out.splitlines()) == 8
