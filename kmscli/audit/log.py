@@ -134,19 +134,25 @@ def _head_input(sequence: int, value: str) -> bytes:
     return b"kmscli audit head\0%d\0%s" % (sequence, value.encode())
 
 
-def write_head(folder: fs.VaultDir, key: bytes, sequence: int, value: str) -> None:
+def write_head(
+    folder: fs.VaultDir, key: bytes, sequence: int, value: str, current: bytes | None = None
+) -> tuple[bytes | None, os.stat_result]:
     """Record ``sequence`` as the newest event, after its line is durable (no fsync: a lost update
-    only leaves an older head, which the log still extends; the head never runs ahead of the log)."""
+    only leaves an older head, which the log still extends; the head never runs ahead of the log).
+
+    ``current``: the head file's bytes as just checked (None: unknown, or no head file). Returns
+    the file's bytes after the write (None when they are not known) and its ``fstat``."""
     mac = primitives.hmac_sha256(key, _head_input(sequence, value)).hex()
     doc = {"sequence": sequence, "chain": value, "mac": mac}
     slot = json.dumps(doc, separators=(",", ":")).encode().ljust(HEAD_SLOT - 1) + b"\n"
     offset = (sequence % 2) * HEAD_SLOT
-    if folder.lstat(HEAD_NAME) is None:  # created whole: the other slot blank (never written)
-        folder.append(HEAD_NAME, (b"\0" * HEAD_SLOT + slot) if offset else (slot + b"\0" * HEAD_SLOT))
-        return
-    with folder.open_update(HEAD_NAME) as fh:  # through the descriptor, no link followed
-        fh.seek(offset)
-        fh.write(slot)
+    if current is None and folder.lstat(HEAD_NAME) is None:  # created whole: the other slot blank
+        data = (b"\0" * HEAD_SLOT + slot) if offset else (slot + b"\0" * HEAD_SLOT)
+        return data, folder.append_stat(HEAD_NAME, data)[1]
+    info = folder.write_at(HEAD_NAME, offset, slot)  # through the descriptor, no link followed
+    if current is None or len(current) != 2 * HEAD_SLOT:
+        return None, info
+    return current[:offset] + slot + current[offset + HEAD_SLOT :], info
 
 
 def read_head(folder: fs.StrPath | fs.VaultDir, key: bytes) -> Head | None:
@@ -162,12 +168,18 @@ def read_head(folder: fs.StrPath | fs.VaultDir, key: bytes) -> Head | None:
                 return read_head(opened, key)
         except FileNotFoundError:
             return None
+    return _read_head(folder, key)[0]
+
+
+def _read_head(folder: fs.VaultDir, key: bytes) -> tuple[Head | None, bytes | None]:
+    """:func:`read_head`, and the head file's bytes as read (None: no head file)."""
     try:
-        data = folder.read(HEAD_NAME, limit=2 * HEAD_SLOT)
+        data = raw = folder.read(HEAD_NAME, limit=2 * HEAD_SLOT)
     except FileNotFoundError:
-        return None
+        return None, None
     except ValueError:
         data = b"x" * (2 * HEAD_SLOT)  # oversized: not what the writer makes
+        raw = None
     best: Head | None = None
     for start in (0, HEAD_SLOT):
         try:
@@ -182,14 +194,16 @@ def read_head(folder: fs.StrPath | fs.VaultDir, key: bytes) -> Head | None:
         raise AuditTamperError(
             f"the audit head record {folder.name(HEAD_NAME)} is not authentic; run `kmscli audit verify`"
         )
-    return best
+    return best, raw
 
 
-def check_head(folder: fs.VaultDir, key: bytes, sequence: int, value: str, *, required: bool = False) -> None:
+def check_head(
+    folder: fs.VaultDir, key: bytes, sequence: int, value: str, *, required: bool = False
+) -> bytes | None:
     """Refuse to append to a log that ends before its head record: events were cut off its end or
     its newest segment was removed (docs/audit.md, "Head record"). ``required``: a log with events
-    but no head record was tampered with too."""
-    head = read_head(folder, key)
+    but no head record was tampered with too. Returns the head file's bytes as checked (None: none)."""
+    head, raw = _read_head(folder, key)
     if head is None and required and sequence:
         raise AuditTamperError(
             f"the audit head record {folder.name(HEAD_NAME)} was removed; run `kmscli audit verify`"
@@ -200,6 +214,64 @@ def check_head(folder: fs.VaultDir, key: bytes, sequence: int, value: str, *, re
             f"{head.sequence}: events were cut off its end or its newest segment was removed; "
             "run `kmscli audit verify`"
         )
+    return raw
+
+
+def _stamp(info: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What changes whenever a file or folder changes: device, inode, size, mtime and ctime (the
+    last cannot be set by a user, so a file put back or rewritten gets a new one)."""
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
+#: A folder whose last change is older than this (by the file system's clock) keeps its stamp
+#: until it changes again: a later change gets a later mtime, even on a clock with coarse ticks.
+SETTLED_NS = 1_000_000_000
+
+
+class _Tail:
+    """What one AuditLog wrote last, so its next append under the lock can check the log is still
+    exactly that (the end of the newest segment and the head file, byte for byte) instead of
+    listing, re-reading and parsing it (docs/audit.md, "The writer's memory of the tail")."""
+
+    __slots__ = ("chain", "folder", "head", "head_stamp", "name", "sequence", "stamp", "tail")
+
+    def __init__(
+        self,
+        name: str,
+        stamp: tuple[int, int, int, int, int],
+        tail: bytes,
+        sequence: int,
+        chain: str,
+        head: bytes,
+        head_stamp: tuple[int, int, int, int, int],
+        folder: tuple[int, int, int, int, int] | None,
+    ) -> None:
+        self.name = name
+        self.stamp = stamp
+        #: The segment's last line with the newline before it (when there is one) and after it.
+        self.tail = tail
+        self.sequence = sequence
+        self.chain = chain
+        self.head = head
+        self.head_stamp = head_stamp
+        #: The folder's stamp when its listing was last checked and it had settled; None: list it.
+        self.folder = folder
+
+
+class _Locked:
+    """One append in progress under the log's lock: where the log ends (segment name, size when
+    known, sequence, chain value), the head file's bytes as checked, the folder's stamp at the start."""
+
+    __slots__ = ("dir", "folder", "head", "name", "prev", "seq", "size")
+
+    def __init__(self, folder: fs.VaultDir, dir_stamp: tuple[int, int, int, int, int]) -> None:
+        self.folder = folder
+        self.dir = dir_stamp
+        self.name = ""
+        self.seq = 0
+        self.prev = ""
+        self.size: int | None = None
+        self.head: bytes | None = None
 
 
 class AuditLog:
@@ -229,12 +301,43 @@ class AuditLog:
         #: Whether a missing head record is tamper (set for vaults that keep authenticated state).
         self.require_head = False
         self._torn: list[tuple[str, int]] = []
+        self._memo: _Tail | None = None
+        #: How long the folder must have been unchanged before its stamp stands for its listing
+        #: (:data:`SETTLED_NS`; tests shorten it instead of waiting).
+        self.settled_ns = SETTLED_NS
+        #: The log folder kept open between appends while it is unchanged (see _folder_for_append).
+        self._held: fs.VaultDir | None = None
 
     def _open_folder(self) -> fs.VaultDir:
         """The log folder, created 0700 if missing; a link or special file there is refused."""
         if self.vault is not None:
             return self.vault.subdir(layout.AUDIT, create=True)
         return fs.VaultDir.open(self.folder, create=True)
+
+    @contextlib.contextmanager
+    def _folder_for_append(self) -> Iterator[fs.VaultDir]:
+        """The log folder: the one the last append kept open, while the name still leads to that
+        folder unchanged since its listing was checked (its stamp, taken once it had settled),
+        else opened and checked afresh. A kept folder is never closed here (another thread may
+        be using it): it is closed when the last reference to it goes."""
+        memo, held = self._memo, self._held
+        if memo is not None and memo.folder is not None and held is not None:
+            try:
+                if self.vault is not None:
+                    info = os.stat(layout.AUDIT, dir_fd=self.vault.fd, follow_symlinks=False)
+                else:
+                    info = os.stat(self.folder)
+            except OSError:
+                info = None
+            if info is not None and _stamp(info) == memo.folder:
+                yield held
+                return
+        folder = self._open_folder()
+        try:
+            yield folder
+        finally:
+            if self._held is not folder:
+                folder.close()
 
     def _tail(self, folder: fs.VaultDir) -> tuple[str, int, str]:
         """Current segment name, last sequence number and last chain value; notes a torn tail
@@ -258,16 +361,18 @@ class AuditLog:
                 ) from None
         return names[-1], 0, chain.genesis(self.key)
 
-    def _check_head(self, folder: fs.VaultDir, seq: int, prev: str) -> None:
+    def _check_head(self, folder: fs.VaultDir, seq: int, prev: str) -> bytes | None:
         """The log must reach its head record (see :func:`check_head`); only then is a torn tail
-        cut, so a line cut short on purpose stays for `audit verify` to show."""
+        cut, so a line cut short on purpose stays for `audit verify` to show. Returns the head
+        file's bytes as checked."""
         torn, self._torn = self._torn, []
-        check_head(folder, self.key, seq, prev, required=self.require_head)
+        raw = check_head(folder, self.key, seq, prev, required=self.require_head)
         for name, size in torn:
             with folder.open_update(name) as fh:  # cut through the descriptor, never the path
                 fh.truncate(os.fstat(fh.fileno()).st_size - size)
                 os.fsync(fh.fileno())
             self.pending_repair = {"file": name, "removedBytes": size}
+        return raw
 
     def _repair_event(self, base: dict[str, Any], seq: int, prev: str) -> dict[str, Any]:
         """The RepairAuditLog record for the torn tail just cut, chained after ``prev``."""
@@ -285,21 +390,48 @@ class AuditLog:
         repair["chain"] = chain.link(self.key, prev, repair)
         return repair
 
-    def _write(self, folder: fs.VaultDir, name: str, lines: list[dict[str, Any]]) -> None:
+    def _write(self, at: _Locked, lines: list[dict[str, Any]], seq: int, prev: str) -> None:
+        """Append ``lines`` (the last one numbered ``seq`` with chain value ``prev``), durably, then
+        the head record; remember the tail for the next append only once all of it succeeded."""
+        folder, name = at.folder, at.name
         data = b"".join(
             json.dumps(e, separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for e in lines
         )
-        info = folder.lstat(name)
+        if at.size is None:
+            info = folder.lstat(name)
+            at.size = info.st_size if info is not None else None
         sealed = None
-        before = info.st_size if info is not None else 0
-        if info is not None and info.st_size + len(data) > self.segment_bytes:
+        before = at.size or 0
+        if at.size is not None and at.size + len(data) > self.segment_bytes:
             match = SEGMENT_RE.match(name)
             sealed, name = name, segment_name(int(match.group(1)) + 1 if match else 1)
             before = 0
-        folder.append(name, data, fsync=self.fsync)  # no link followed; a new segment's entry is flushed
+        # no link followed; a new segment's entry is flushed
+        segment = folder.append_stat(name, data, fsync=self.fsync)[1]
         crossed = before // INDEX_PART_BYTES != (before + len(data)) // INDEX_PART_BYTES
         if self.indexer is not None and (sealed is not None or crossed):
             self._index(self.indexer, folder, sealed, name)
+        head, head_info = write_head(folder, self.key, seq, prev, at.head)
+        # the last line, with the newline before it: the file ended with one (or was empty) before
+        # this write, since a torn tail is cut first (a wrong guess only costs the full check later)
+        cut = data.rfind(b"\n", 0, len(data) - 1)
+        tail = data[cut:] if cut >= 0 else (b"\n" + data if before else data)
+        settled = segment.st_ctime_ns - self.settled_ns
+        folder_now = _stamp(os.fstat(folder.fd))
+        unchanged = folder_now == at.dir and max(folder_now[3], folder_now[4]) < settled
+        if head is not None:
+            self._memo = _Tail(
+                name,
+                _stamp(segment),
+                tail,
+                seq,
+                prev,
+                head,
+                _stamp(head_info),
+                folder_now if unchanged else None,
+            )
+            if unchanged:
+                self._held = folder
 
     def _index(
         self, indexer: Callable[[str, bytes], None], folder: fs.VaultDir, sealed: str | None, name: str
@@ -318,15 +450,40 @@ class AuditLog:
             pass
 
     @contextlib.contextmanager
-    def _locked_tail(self) -> Iterator[tuple[fs.VaultDir, str, int, str]]:
+    def _locked_tail(self) -> Iterator[_Locked]:
         """The log folder under its exclusive lock, with the tail read (a torn tail cut and noted
-        in ``pending_repair``) and the head record checked against it."""
-        with self._open_folder() as folder, folder.locked(layout.LOCK, exclusive=True):
+        in ``pending_repair``) and the head record checked against it; or, when this writer's
+        memory of the tail (:class:`_Tail`) still matches the files byte for byte, that."""
+        with self._folder_for_append() as folder, folder.locked(layout.LOCK, exclusive=True):
             self.pending_repair = None
             self._torn = []
-            path, seq, prev = self._tail(folder)
-            self._check_head(folder, seq, prev)
-            yield folder, path, seq, prev
+            memo, self._memo = self._memo, None  # forgotten unless this append completes
+            at = _Locked(folder, _stamp(os.fstat(folder.fd)))
+            if memo is not None and self._unchanged(at, memo):
+                at.name, at.seq, at.prev = memo.name, memo.sequence, memo.chain
+                at.size, at.head = memo.stamp[2], memo.head
+            else:
+                at.name, at.seq, at.prev = self._tail(folder)
+                at.head = self._check_head(folder, at.seq, at.prev)
+            yield at
+
+    def _unchanged(self, at: _Locked, memo: _Tail) -> bool:
+        """Whether the log is still exactly as this writer left it: the folder listing (re-checked
+        unless the folder is unchanged since it was last checked), the newest segment's stamp and
+        last line, and the head file's stamp and bytes. Tamper a listing shows raises as ever."""
+        folder = at.folder
+        if memo.folder is None or memo.folder != at.dir:
+            names = segments(folder)
+            if not names or os.path.basename(names[-1]) != memo.name:
+                return False
+        try:
+            tail, info = folder.read_end(memo.name, len(memo.tail))
+            if tail != memo.tail or _stamp(info) != memo.stamp:
+                return False
+            head, head_info = folder.read_end(HEAD_NAME, 2 * HEAD_SLOT + 1)
+        except FileNotFoundError:
+            return False
+        return head == memo.head and _stamp(head_info) == memo.head_stamp
 
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         """Number, chain and durably append ``event``; raises AuditWriteError when it cannot."""
@@ -335,7 +492,8 @@ class AuditLog:
     def append_many(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Number, chain and append several events with one write and one fsync (group commit)."""
         try:
-            with self._locked_tail() as (folder, path, seq, prev):
+            with self._locked_tail() as at:
+                seq, prev = at.seq, at.prev
                 lines: list[dict[str, Any]] = []
                 if self.pending_repair is not None:
                     seq += 1
@@ -348,8 +506,7 @@ class AuditLog:
                     event = {**event, "sequence": seq}
                     event["chain"] = prev = chain.link(self.key, prev, event)
                     written.append(event)
-                self._write(folder, path, lines + written)
-                write_head(folder, self.key, seq, prev)
+                self._write(at, lines + written, seq, prev)
                 return written
         except AuditWriteError:
             raise
@@ -370,13 +527,12 @@ class AuditLog:
         Returns the recorded event, or None when there was no torn tail.
         """
         try:
-            with self._locked_tail() as (folder, path, seq, prev):
+            with self._locked_tail() as at:
                 if self.pending_repair is None:
                     return None
                 self.pending_repair["trigger"] = "kmscli audit verify --repair"
-                repair = self._repair_event(base, seq + 1, prev)
-                self._write(folder, path, [repair])
-                write_head(folder, self.key, seq + 1, repair["chain"])
+                repair = self._repair_event(base, at.seq + 1, at.prev)
+                self._write(at, [repair], at.seq + 1, repair["chain"])
                 return repair
         except fs.UnsafePathError as exc:
             raise fs.UnsafePathError(f"cannot repair the audit log: {exc.message}") from None

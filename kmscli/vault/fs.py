@@ -433,6 +433,18 @@ class VaultDir:
         finally:
             os.close(fd)
 
+    def read_end(self, rel: str, size: int) -> tuple[bytes, os.stat_result]:
+        """The last ``size`` bytes of the file ``rel`` (fewer when it is shorter) and its ``fstat``,
+        both from one open of the file; FileNotFoundError when missing."""
+        parts = split_rel(rel)
+        with self._folder(parts[:-1]) as dirfd:
+            fd, info = self._open(dirfd, parts[-1], self.name(rel), os.O_RDONLY)
+        try:
+            start = max(0, info.st_size - size)
+            return os.pread(fd, info.st_size - start, start), info
+        finally:
+            os.close(fd)
+
     def open_read(self, rel: str) -> BinaryIO:
         """The file ``rel`` opened for reading (a buffered binary file object)."""
         parts = split_rel(rel)
@@ -499,6 +511,12 @@ class VaultDir:
 
     def append(self, rel: str, data: bytes, fsync: Callable[[int], None] = os.fsync) -> bool:
         """Append ``data`` to ``rel`` (created 0600 if missing) and ``fsync`` it; True when it was created."""
+        return self.append_stat(rel, data, fsync)[0]
+
+    def append_stat(
+        self, rel: str, data: bytes, fsync: Callable[[int], None] = os.fsync
+    ) -> tuple[bool, os.stat_result]:
+        """:meth:`append`, also returning the file's ``fstat`` once ``data`` is durable."""
         parts = split_rel(rel)
         with self._folder(parts[:-1], create=True) as dirfd:
             path = self.name(rel)
@@ -511,11 +529,26 @@ class VaultDir:
             try:
                 _write_all(fd, data)
                 fsync(fd)
+                info = os.fstat(fd)
             finally:
                 os.close(fd)
             if created:  # the new file's folder entry must survive a power loss too
                 os.fsync(dirfd)
-            return created
+            return created, info
+
+    def write_at(self, rel: str, offset: int, data: bytes) -> os.stat_result:
+        """Overwrite ``data`` at ``offset`` in the existing file ``rel`` (no fsync) through its
+        descriptor; returns the file's ``fstat`` after the write."""
+        parts = split_rel(rel)
+        with self._folder(parts[:-1]) as dirfd:
+            fd, _ = self._open(dirfd, parts[-1], self.name(rel), os.O_WRONLY)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.pwrite(fd, view, offset + len(data) - len(view)) :]
+            return os.fstat(fd)
+        finally:
+            os.close(fd)
 
     def unlink(self, rel: str) -> None:
         """Remove the entry ``rel`` (a link itself, never its target); missing is fine."""
