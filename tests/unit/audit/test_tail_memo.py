@@ -28,7 +28,7 @@ def _writer(folder: Path, *, settled: bool = True, **kwargs: Any) -> tuple[Audit
         full.append(1)
         return tail(opened)
 
-    log._tail = counted  # type: ignore[method-assign]
+    log._tail = counted  # type: ignore[method-assign,assignment]
     return log, full
 
 
