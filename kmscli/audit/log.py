@@ -217,17 +217,6 @@ def check_head(
     return raw
 
 
-def _stamp(info: os.stat_result) -> tuple[int, int, int, int, int]:
-    """What changes whenever a file or folder changes: device, inode, size, mtime and ctime (the
-    last cannot be set by a user, so a file put back or rewritten gets a new one)."""
-    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
-
-
-#: A folder whose last change is older than this (by the file system's clock) keeps its stamp
-#: until it changes again: a later change gets a later mtime, even on a clock with coarse ticks.
-SETTLED_NS = 1_000_000_000
-
-
 class _Tail:
     """What one AuditLog wrote last, so its next append under the lock can check the log is still
     exactly that (the end of the newest segment and the head file, byte for byte) instead of
@@ -238,13 +227,13 @@ class _Tail:
     def __init__(
         self,
         name: str,
-        stamp: tuple[int, int, int, int, int],
+        stamp: fs.Stamp,
         tail: bytes,
         sequence: int,
         chain: str,
         head: bytes,
-        head_stamp: tuple[int, int, int, int, int],
-        folder: tuple[int, int, int, int, int] | None,
+        head_stamp: fs.Stamp,
+        folder: fs.Stamp | None,
     ) -> None:
         self.name = name
         self.stamp = stamp
@@ -264,7 +253,7 @@ class _Locked:
 
     __slots__ = ("dir", "folder", "head", "name", "prev", "seq", "size")
 
-    def __init__(self, folder: fs.VaultDir, dir_stamp: tuple[int, int, int, int, int]) -> None:
+    def __init__(self, folder: fs.VaultDir, dir_stamp: fs.Stamp) -> None:
         self.folder = folder
         self.dir = dir_stamp
         self.name = ""
@@ -303,8 +292,8 @@ class AuditLog:
         self._torn: list[tuple[str, int]] = []
         self._memo: _Tail | None = None
         #: How long the folder must have been unchanged before its stamp stands for its listing
-        #: (:data:`SETTLED_NS`; tests shorten it instead of waiting).
-        self.settled_ns = SETTLED_NS
+        #: (:data:`kmscli.vault.fs.SETTLED_NS`; tests shorten it instead of waiting).
+        self.settled_ns = fs.SETTLED_NS
         #: The log folder kept open between appends while it is unchanged (see _folder_for_append).
         self._held: fs.VaultDir | None = None
 
@@ -329,7 +318,7 @@ class AuditLog:
                     info = os.stat(self.folder)
             except OSError:
                 info = None
-            if info is not None and _stamp(info) == memo.folder:
+            if info is not None and fs.stamp(info) == memo.folder:
                 yield held
                 return
         folder = self._open_folder()
@@ -417,17 +406,17 @@ class AuditLog:
         cut = data.rfind(b"\n", 0, len(data) - 1)
         tail = data[cut:] if cut >= 0 else (b"\n" + data if before else data)
         settled = segment.st_ctime_ns - self.settled_ns
-        folder_now = _stamp(os.fstat(folder.fd))
+        folder_now = fs.stamp(os.fstat(folder.fd))
         unchanged = folder_now == at.dir and max(folder_now[3], folder_now[4]) < settled
         if head is not None:
             self._memo = _Tail(
                 name,
-                _stamp(segment),
+                fs.stamp(segment),
                 tail,
                 seq,
                 prev,
                 head,
-                _stamp(head_info),
+                fs.stamp(head_info),
                 folder_now if unchanged else None,
             )
             if unchanged:
@@ -458,7 +447,7 @@ class AuditLog:
             self.pending_repair = None
             self._torn = []
             memo, self._memo = self._memo, None  # forgotten unless this append completes
-            at = _Locked(folder, _stamp(os.fstat(folder.fd)))
+            at = _Locked(folder, fs.stamp(os.fstat(folder.fd)))
             if memo is not None and self._unchanged(at, memo):
                 at.name, at.seq, at.prev = memo.name, memo.sequence, memo.chain
                 at.size, at.head = memo.stamp[2], memo.head
@@ -478,12 +467,12 @@ class AuditLog:
                 return False
         try:
             tail, info = folder.read_end(memo.name, len(memo.tail))
-            if tail != memo.tail or _stamp(info) != memo.stamp:
+            if tail != memo.tail or fs.stamp(info) != memo.stamp:
                 return False
             head, head_info = folder.read_end(HEAD_NAME, 2 * HEAD_SLOT + 1)
         except FileNotFoundError:
             return False
-        return head == memo.head and _stamp(head_info) == memo.head_stamp
+        return head == memo.head and fs.stamp(head_info) == memo.head_stamp
 
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         """Number, chain and durably append ``event``; raises AuditWriteError when it cannot."""

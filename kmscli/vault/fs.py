@@ -207,6 +207,28 @@ def loads(data: bytes | str) -> Any:
     return jsonstrict.loads(data)
 
 
+Stamp = tuple[int, int, int, int, int]
+
+
+def stamp(info: os.stat_result) -> Stamp:
+    """What changes whenever a file or folder changes: device, inode, size, mtime and ctime. A user
+    can set mtime but not ctime, so a file rewritten or put back (even with its old mtime) gets a
+    new stamp; the one exception is a change within the same tick of the file system's clock as
+    the stamp was taken (see :func:`settled`)."""
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
+#: How long after its last change a file's stamp is taken to stand for its content: any later
+#: change gets a later ctime, however coarse the file system's clock ticks (well under this).
+SETTLED_NS = 1_000_000_000
+
+
+def settled(info: os.stat_result, now_ns: int) -> bool:
+    """Whether the file last changed more than :data:`SETTLED_NS` before ``now_ns`` (the wall
+    clock, as the file system stamps files; only ever compared with file times)."""
+    return max(info.st_mtime_ns, info.st_ctime_ns) < now_ns - SETTLED_NS
+
+
 # -- folders opened once, names below them never followed --------------------------------------------
 
 
@@ -414,6 +436,10 @@ class VaultDir:
     # -- reading -------------------------------------------------------------------------------------
     def read(self, rel: str, limit: int = MAX_VAULT_FILE) -> bytes:
         """The whole file ``rel``; FileNotFoundError when missing, ValueError beyond ``limit`` bytes."""
+        return self.read_stat(rel, limit)[0]
+
+    def read_stat(self, rel: str, limit: int = MAX_VAULT_FILE) -> tuple[bytes, os.stat_result]:
+        """:meth:`read`, with the ``fstat`` of the file that was read."""
         parts = split_rel(rel)
         with self._folder(parts[:-1]) as dirfd:
             fd, info = self._open(dirfd, parts[-1], self.name(rel), os.O_RDONLY)
@@ -429,7 +455,7 @@ class VaultDir:
                 total += len(chunk)
                 if total > limit:
                     raise ValueError(f"{self.name(rel)} is larger than the {limit} bytes allowed")
-            return b"".join(chunks)
+            return b"".join(chunks), info
         finally:
             os.close(fd)
 
@@ -474,6 +500,22 @@ class VaultDir:
             with self._folder(parts[:-1]) as dirfd:
                 return os.stat(parts[-1], dir_fd=dirfd, follow_symlinks=False)
         except FileNotFoundError:
+            return None
+
+    def stamp_of(self, rel: str) -> Stamp | None:
+        """The :func:`stamp` of the entry ``rel``, without opening anything: each folder on the way
+        must be a real folder (``lstat``, so not a link) and the entry itself is not followed.
+        None when something is missing or not a folder. For cache checks, where only a stamp equal
+        to that of a file already read through descriptors counts (that same inode, unchanged)."""
+        parts = split_rel(rel)
+        try:
+            for i in range(1, len(parts)):
+                if not stat.S_ISDIR(
+                    os.stat("/".join(parts[:i]), dir_fd=self.fd, follow_symlinks=False).st_mode
+                ):
+                    return None
+            return stamp(os.stat(rel, dir_fd=self.fd, follow_symlinks=False))
+        except (FileNotFoundError, NotADirectoryError):
             return None
 
     def is_dir(self, rel: str) -> bool:
