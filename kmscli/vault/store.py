@@ -455,9 +455,9 @@ class UnlockedVault(Vault):
 
         folder = self.folder
         known = self._authentic.get(rel)
-        if known is not None and known.raw is None:
-            if folder.stamp_of(rel) == known.stamp:  # no link followed, nothing opened
-                return marshal.loads(known.frozen), known.mac
+        # a settled file's stamp stands for its bytes; stamp_of follows no link and opens nothing
+        if known is not None and known.raw is None and folder.stamp_of(rel) == known.stamp:
+            return marshal.loads(known.frozen), known.mac
         raw, info = _read_raw(folder, rel, what)
         stamp = fs.stamp(info)
         if known is not None and known.raw == raw and known.stamp == stamp:
