@@ -613,13 +613,7 @@ class UnlockedVault(Vault):
 
         Every write replaces the file (atomic rename), so any change gives a new stamp.
         """
-        try:
-            st = self.folder.lstat(layout.CREDENTIALS)
-        except FileNotFoundError:
-            return None
-        if st is None:
-            return None
-        return fs.stamp(st)
+        return self.folder.stamp_of(layout.CREDENTIALS)
 
     def save_credentials(self, credentials: dict[str, dict[str, Any]]) -> None:
         """Write the access keys (caller holds the exclusive lock)."""
