@@ -134,6 +134,22 @@ def _head_input(sequence: int, value: str) -> bytes:
     return b"kmscli audit head\0%d\0%s" % (sequence, value.encode())
 
 
+def _head_slot(key: bytes, sequence: int, value: str) -> tuple[int, bytes]:
+    """Where the head record of ``sequence`` goes and its bytes."""
+    mac = primitives.hmac_sha256(key, _head_input(sequence, value)).hex()
+    doc = {"sequence": sequence, "chain": value, "mac": mac}
+    return (sequence % 2) * HEAD_SLOT, json.dumps(doc, separators=(",", ":")).encode().ljust(
+        HEAD_SLOT - 1
+    ) + b"\n"
+
+
+def _patched(current: bytes | None, offset: int, slot: bytes) -> bytes | None:
+    """The head file's bytes after ``slot`` is written at ``offset`` (None when not known)."""
+    if current is None or len(current) != 2 * HEAD_SLOT:
+        return None
+    return current[:offset] + slot + current[offset + HEAD_SLOT :]
+
+
 def write_head(
     folder: fs.VaultDir, key: bytes, sequence: int, value: str, current: bytes | None = None
 ) -> tuple[bytes | None, os.stat_result]:
@@ -142,17 +158,12 @@ def write_head(
 
     ``current``: the head file's bytes as just checked (None: unknown, or no head file). Returns
     the file's bytes after the write (None when they are not known) and its ``fstat``."""
-    mac = primitives.hmac_sha256(key, _head_input(sequence, value)).hex()
-    doc = {"sequence": sequence, "chain": value, "mac": mac}
-    slot = json.dumps(doc, separators=(",", ":")).encode().ljust(HEAD_SLOT - 1) + b"\n"
-    offset = (sequence % 2) * HEAD_SLOT
+    offset, slot = _head_slot(key, sequence, value)
     if current is None and folder.lstat(HEAD_NAME) is None:  # created whole: the other slot blank
         data = (b"\0" * HEAD_SLOT + slot) if offset else (slot + b"\0" * HEAD_SLOT)
         return data, folder.append_stat(HEAD_NAME, data)[1]
     info = folder.write_at(HEAD_NAME, offset, slot)  # through the descriptor, no link followed
-    if current is None or len(current) != 2 * HEAD_SLOT:
-        return None, info
-    return current[:offset] + slot + current[offset + HEAD_SLOT :], info
+    return _patched(current, offset, slot), info
 
 
 def read_head(folder: fs.StrPath | fs.VaultDir, key: bytes) -> Head | None:
@@ -222,7 +233,7 @@ class _Tail:
     exactly that (the end of the newest segment and the head file, byte for byte) instead of
     listing, re-reading and parsing it (docs/audit.md, "The writer's memory of the tail")."""
 
-    __slots__ = ("chain", "folder", "head", "head_stamp", "name", "sequence", "stamp", "tail")
+    __slots__ = ("chain", "fds", "folder", "head", "head_stamp", "name", "sequence", "stamp", "tail")
 
     def __init__(
         self,
@@ -245,13 +256,41 @@ class _Tail:
         self.head_stamp = head_stamp
         #: The folder's stamp when its listing was last checked and it had settled; None: list it.
         self.folder = folder
+        #: The segment (read and append) and the head file (read and write) kept open: used only
+        #: under the log's lock, after a ``stat`` of their names showed the same unchanged files.
+        self.fds: tuple[int, int] | None = None
+
+    def close(self) -> None:
+        """Close the descriptors kept open (the memo is forgotten)."""
+        fds, self.fds = self.fds, None
+        for fd in fds or ():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.pwrite(fd, view, offset + len(data) - len(view)) :]
+
+
+def _close_all(fds: tuple[int, ...]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 class _Locked:
     """One append in progress under the log's lock: where the log ends (segment name, size when
     known, sequence, chain value), the head file's bytes as checked, the folder's stamp at the start."""
 
-    __slots__ = ("dir", "folder", "head", "name", "prev", "seq", "size")
+    __slots__ = ("dir", "fds", "folder", "head", "name", "prev", "seq", "size")
 
     def __init__(self, folder: fs.VaultDir, dir_stamp: fs.Stamp) -> None:
         self.folder = folder
@@ -261,6 +300,8 @@ class _Locked:
         self.prev = ""
         self.size: int | None = None
         self.head: bytes | None = None
+        #: The remembered tail's descriptors, when it still held (see :class:`_Tail`).
+        self.fds: tuple[int, int] | None = None
 
 
 class AuditLog:
@@ -296,6 +337,11 @@ class AuditLog:
         self.settled_ns = fs.SETTLED_NS
         #: The log folder kept open between appends while it is unchanged (see _folder_for_append).
         self._held: fs.VaultDir | None = None
+
+    def __del__(self) -> None:
+        memo = getattr(self, "_memo", None)
+        if memo is not None:
+            memo.close()
 
     def _open_folder(self) -> fs.VaultDir:
         """The log folder, created 0700 if missing; a link or special file there is refused."""
@@ -395,12 +441,30 @@ class AuditLog:
             match = SEGMENT_RE.match(name)
             sealed, name = name, segment_name(int(match.group(1)) + 1 if match else 1)
             before = 0
-        # no link followed; a new segment's entry is flushed
-        segment = folder.append_stat(name, data, fsync=self.fsync)[1]
         crossed = before // INDEX_PART_BYTES != (before + len(data)) // INDEX_PART_BYTES
-        if self.indexer is not None and (sealed is not None or crossed):
-            self._index(self.indexer, folder, sealed, name)
-        head, head_info = write_head(folder, self.key, seq, prev, at.head)
+        index = self.indexer if sealed is not None or crossed else None
+        fds = at.fds  # still the batch's to close, should anything here fail
+        if fds is not None and sealed is None:  # the files checked unchanged: their descriptors
+            segment_fd, head_fd = fds
+            _write_all(segment_fd, data)
+            self.fsync(segment_fd)
+            segment = os.fstat(segment_fd)
+            offset, slot = _head_slot(self.key, seq, prev)
+            _pwrite_all(head_fd, slot, offset)
+            head, head_info = _patched(at.head, offset, slot), os.fstat(head_fd)
+            if index is not None:
+                self._index(index, folder, sealed, name)
+        else:
+            if fds is not None:
+                _close_all(fds)
+                fds = at.fds = None
+            # no link followed; a new segment's entry is flushed
+            segment = folder.append_stat(name, data, fsync=self.fsync)[1]
+            if index is not None:
+                self._index(index, folder, sealed, name)
+            head, head_info = write_head(folder, self.key, seq, prev, at.head)
+        if head is None:
+            return
         # the last line, with the newline before it: the file ended with one (or was empty) before
         # this write, since a torn tail is cut first (a wrong guess only costs the full check later)
         cut = data.rfind(b"\n", 0, len(data) - 1)
@@ -408,19 +472,35 @@ class AuditLog:
         settled = segment.st_ctime_ns - self.settled_ns
         folder_now = fs.stamp(os.fstat(folder.fd))
         unchanged = folder_now == at.dir and max(folder_now[3], folder_now[4]) < settled
-        if head is not None:
-            self._memo = _Tail(
-                name,
-                fs.stamp(segment),
-                tail,
-                seq,
-                prev,
-                head,
-                fs.stamp(head_info),
-                folder_now if unchanged else None,
-            )
-            if unchanged:
-                self._held = folder
+        memo = _Tail(
+            name,
+            fs.stamp(segment),
+            tail,
+            seq,
+            prev,
+            head,
+            fs.stamp(head_info),
+            folder_now if unchanged else None,
+        )
+        if fds is None:  # kept open for the next append; their stamps are checked against these
+            fds = self._open_tail(folder, name)
+        memo.fds, at.fds = fds, None
+        self._memo = memo
+        if unchanged:
+            self._held = folder
+
+    @staticmethod
+    def _open_tail(folder: fs.VaultDir, name: str) -> tuple[int, int] | None:
+        """The segment ``name`` (read, append) and the head file (read, write) opened to keep."""
+        try:
+            segment_fd = folder.open_fd(name, os.O_RDWR | os.O_APPEND)[0]
+        except OSError:
+            return None
+        try:
+            return segment_fd, folder.open_fd(HEAD_NAME, os.O_RDWR)[0]
+        except OSError:
+            os.close(segment_fd)
+            return None
 
     def _index(
         self, indexer: Callable[[str, bytes], None], folder: fs.VaultDir, sealed: str | None, name: str
@@ -448,31 +528,49 @@ class AuditLog:
             self._torn = []
             memo, self._memo = self._memo, None  # forgotten unless this append completes
             at = _Locked(folder, fs.stamp(os.fstat(folder.fd)))
-            if memo is not None and self._unchanged(at, memo):
-                at.name, at.seq, at.prev = memo.name, memo.sequence, memo.chain
-                at.size, at.head = memo.stamp[2], memo.head
-            else:
-                at.name, at.seq, at.prev = self._tail(folder)
-                at.head = self._check_head(folder, at.seq, at.prev)
-            yield at
+            try:
+                if memo is not None and self._unchanged(at, memo):
+                    at.name, at.seq, at.prev = memo.name, memo.sequence, memo.chain
+                    at.size, at.head = memo.stamp[2], memo.head
+                    at.fds, memo.fds = memo.fds, None
+                else:
+                    if memo is not None:
+                        memo.close()
+                    at.name, at.seq, at.prev = self._tail(folder)
+                    at.head = self._check_head(folder, at.seq, at.prev)
+                yield at
+            finally:
+                if at.fds is not None:  # not handed on to a new memo (the append failed)
+                    _close_all(at.fds)
+                if memo is not None:
+                    memo.close()
 
     def _unchanged(self, at: _Locked, memo: _Tail) -> bool:
         """Whether the log is still exactly as this writer left it: the folder listing (re-checked
         unless the folder is unchanged since it was last checked), the newest segment's stamp and
-        last line, and the head file's stamp and bytes. Tamper a listing shows raises as ever."""
+        last line, and the head file's stamp and bytes. Tamper a listing shows raises as ever.
+
+        The names are ``stat``-ed without following a link: a stamp equal to the one taken from a
+        kept descriptor is that very file, unchanged, so reading through the descriptor is reading it."""
         folder = at.folder
+        if memo.fds is None:
+            return False
         if memo.folder is None or memo.folder != at.dir:
             names = segments(folder)
             if not names or os.path.basename(names[-1]) != memo.name:
                 return False
+        segment_fd, head_fd = memo.fds
         try:
-            tail, info = folder.read_end(memo.name, len(memo.tail))
-            if tail != memo.tail or fs.stamp(info) != memo.stamp:
+            if fs.stamp(os.stat(memo.name, dir_fd=folder.fd, follow_symlinks=False)) != memo.stamp:
                 return False
-            head, head_info = folder.read_end(HEAD_NAME, 2 * HEAD_SLOT + 1)
+            if fs.stamp(os.stat(HEAD_NAME, dir_fd=folder.fd, follow_symlinks=False)) != memo.head_stamp:
+                return False
+            size = memo.stamp[2]
+            if os.pread(segment_fd, len(memo.tail), size - len(memo.tail)) != memo.tail:
+                return False
+            return os.pread(head_fd, 2 * HEAD_SLOT + 1, 0) == memo.head
         except FileNotFoundError:
             return False
-        return head == memo.head and fs.stamp(head_info) == memo.head_stamp
 
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         """Number, chain and durably append ``event``; raises AuditWriteError when it cannot."""

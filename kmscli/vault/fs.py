@@ -471,6 +471,14 @@ class VaultDir:
         finally:
             os.close(fd)
 
+    def open_fd(self, rel: str, flags: int) -> tuple[int, os.stat_result]:
+        """The existing file ``rel`` opened with ``flags`` (``os.O_RDWR | os.O_APPEND``, ...) under
+        the checks every open here gets, as a raw descriptor the caller keeps and closes, with its
+        ``fstat``."""
+        parts = split_rel(rel)
+        with self._folder(parts[:-1]) as dirfd:
+            return self._open(dirfd, parts[-1], self.name(rel), flags & ~os.O_CREAT)
+
     def open_read(self, rel: str) -> BinaryIO:
         """The file ``rel`` opened for reading (a buffered binary file object)."""
         parts = split_rel(rel)

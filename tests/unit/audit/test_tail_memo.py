@@ -179,3 +179,30 @@ def test_a_failed_write_forgets_the_tail(tmp_path: Path) -> None:
     log.fsync = os.fsync
     assert log.append({"n": 3})["sequence"] == 3  # the line that failed its fsync is on record
     assert len(full) == 2
+
+
+def test_kept_descriptors_are_closed_when_the_tail_is_forgotten(tmp_path: Path) -> None:
+    def open_fds() -> int:
+        """Descriptors this process holds on the log's folder and files."""
+        count = 0
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                count += os.readlink(f"/proc/self/fd/{fd}").startswith(str(tmp_path))
+            except OSError:
+                pass
+        return count
+
+    log, _ = _writer(tmp_path / "a")
+    for i in range(3):
+        log.append({"n": i})
+    assert open_fds() == 3, "the folder, the segment and the head file"
+    other = AuditLog(tmp_path / "a", KEY)
+    for i in range(5):  # each of these makes the long-lived writer check afresh and reopen
+        other.append({"o": i})
+        log.append({"n": i})
+    assert open_fds() <= 6, "three for each writer, none left over from the reopening"
+    del log, other
+    import gc
+
+    gc.collect()
+    assert open_fds() == 0
