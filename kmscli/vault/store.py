@@ -458,7 +458,11 @@ class UnlockedVault(Vault):
         # a settled file's stamp stands for its bytes; stamp_of follows no link and opens nothing
         if known is not None and known.raw is None and folder.stamp_of(rel) == known.stamp:
             return marshal.loads(known.frozen), known.mac
-        raw, info = _read_raw(folder, rel, what)
+        try:
+            raw, info = _read_raw(folder, rel, what)
+        except FileNotFoundError:
+            self._authentic.pop(rel, None)  # a removed file's data (a destroyed key's) is not kept
+            raise
         stamp = fs.stamp(info)
         if known is not None and known.raw == raw and known.stamp == stamp:
             data, mac = marshal.loads(known.frozen), known.mac
@@ -546,8 +550,10 @@ class UnlockedVault(Vault):
         self.write_authenticated(self.key_file(region, record["KeyId"]), record)
 
     def destroy_key(self, region: str, key_id: str) -> None:
-        """Overwrite and remove a key's file: its material is gone."""
-        self.folder.shred(self.key_file(region, key_id))
+        """Overwrite and remove a key's file: its material is gone (from this object's memory too)."""
+        rel = self.key_file(region, key_id)
+        self._authentic.pop(rel, None)
+        self.folder.shred(rel)
 
     def list_key_ids(self, region: str) -> list[str]:
         """Sorted key ids in one region (directory listing only; no file is read)."""

@@ -121,3 +121,21 @@ def test_a_removed_file_is_missing_for_the_long_lived_reader(
     _key_file(vault, key).unlink()
     with pytest.raises(TamperError, match="was removed"):
         service.vault.load_key("us-east-1", key)
+
+
+def test_a_destroyed_key_is_not_kept_in_memory(service: Any, kms: Any, clock: Any, vault: Path) -> None:
+    key = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    rel = f"keys/us-east-1/{key}.json"
+    kms("Encrypt", KeyId=key, Plaintext=b"x")
+    assert rel in service.vault._authentic
+    kms("ScheduleKeyDeletion", KeyId=key, PendingWindowInDays=7)
+    clock.advance(days=8)
+    with pytest.raises(KMSError):
+        kms("DescribeKey", KeyId=key)  # the deletion came due in this process: shredded, forgotten
+    assert rel not in service.vault._authentic
+    other = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    service.vault.load_key("us-east-1", other)
+    _key_file(vault, other).unlink()
+    with pytest.raises(TamperError, match="was removed"):  # removed by someone else: refused, forgotten
+        service.vault.load_key("us-east-1", other)
+    assert f"keys/us-east-1/{other}.json" not in service.vault._authentic
