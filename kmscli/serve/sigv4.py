@@ -230,7 +230,7 @@ def _signature(
     request object (:class:`_Received`) rather than an ``AWSRequest`` and ``HTTPHeaders`` (built on
     ``email.message``, a third of the verifier's time); the signing key derived from the secret,
     date and region is remembered (:func:`_signing_key`). Should a botocore release read something
-    else off the request, the ``AWSRequest`` route is taken (docs/serve.md, "Verifier cost").
+    else off the request, the ``AWSRequest`` route is taken (docs/architecture.md, "What a long-lived process remembers").
     """
     url = f"http://{headers['host'][0]}{path}" + (f"?{query}" if query else "")
     auth = _received_auth(region)

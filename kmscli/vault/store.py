@@ -449,7 +449,7 @@ class UnlockedVault(Vault):
         A file this object authenticated before is not parsed and MAC-checked again while it is
         provably the same file: its stamp (device, inode, size, mtime, ctime: :func:`fs.stamp`)
         is unchanged and was taken after the file had settled, or else its bytes are the same
-        (docs/architecture.md, "Authenticated files read once"). The caller gets its own copy.
+        (docs/architecture.md, "What a long-lived process remembers"). The caller gets its own copy.
         """
         import marshal
 
