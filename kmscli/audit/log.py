@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import _thread
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -337,11 +339,19 @@ class AuditLog:
         self.settled_ns = fs.SETTLED_NS
         #: The log folder kept open between appends while it is unchanged (see _folder_for_append).
         self._held: fs.VaultDir | None = None
+        #: The lock file kept open, with its stamp (see _exclusive); appends of this object's
+        #: threads take ``_mutex`` first (one open file's flock does not order them).
+        self._lock: tuple[int, fs.Stamp] | None = None
+        self._mutex = _thread.allocate_lock()
 
     def __del__(self) -> None:
         memo = getattr(self, "_memo", None)
         if memo is not None:
             memo.close()
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            with contextlib.suppress(OSError):
+                os.close(lock[0])
 
     def _open_folder(self) -> fs.VaultDir:
         """The log folder, created 0700 if missing; a link or special file there is refused."""
@@ -523,7 +533,7 @@ class AuditLog:
         """The log folder under its exclusive lock, with the tail read (a torn tail cut and noted
         in ``pending_repair``) and the head record checked against it; or, when this writer's
         memory of the tail (:class:`_Tail`) still matches the files byte for byte, that."""
-        with self._folder_for_append() as folder, folder.locked(layout.LOCK, exclusive=True):
+        with self._mutex, self._folder_for_append() as folder, self._exclusive(folder):
             self.pending_repair = None
             self._torn = []
             memo, self._memo = self._memo, None  # forgotten unless this append completes
@@ -544,6 +554,33 @@ class AuditLog:
                     _close_all(at.fds)
                 if memo is not None:
                     memo.close()
+
+    @contextlib.contextmanager
+    def _exclusive(self, folder: fs.VaultDir) -> Iterator[None]:
+        """The log's exclusive lock: taken on the lock file kept open since the last append while
+        its name still leads to that file unchanged (a ``stat`` after taking it), else opened by
+        name as every other process does. ``self._mutex`` orders this process's own threads."""
+        kept = self._lock
+        if kept is not None:
+            fd, stamp = kept
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                same = fs.stamp(os.stat(layout.LOCK, dir_fd=folder.fd, follow_symlinks=False)) == stamp
+            except OSError:
+                same = False
+            if same:
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                return
+            self._lock = None
+            os.close(fd)  # closing drops the lock taken on a file that is no longer the lock file
+        with folder.locked(layout.LOCK, exclusive=True):
+            yield
+        with contextlib.suppress(OSError):
+            fd, info = folder.open_fd(layout.LOCK, os.O_RDWR)
+            self._lock = (fd, fs.stamp(info))
 
     def _unchanged(self, at: _Locked, memo: _Tail) -> bool:
         """Whether the log is still exactly as this writer left it: the folder listing (re-checked

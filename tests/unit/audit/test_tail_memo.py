@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -195,14 +196,42 @@ def test_kept_descriptors_are_closed_when_the_tail_is_forgotten(tmp_path: Path) 
     log, _ = _writer(tmp_path / "a")
     for i in range(3):
         log.append({"n": i})
-    assert open_fds() == 3, "the folder, the segment and the head file"
+    assert open_fds() == 4, "the folder, the segment, the head file and the lock file"
     other = AuditLog(tmp_path / "a", KEY)
     for i in range(5):  # each of these makes the long-lived writer check afresh and reopen
         other.append({"o": i})
         log.append({"n": i})
-    assert open_fds() <= 6, "three for each writer, none left over from the reopening"
+    assert open_fds() <= 8, "four for each writer, none left over from the reopening"
     del log, other
     import gc
 
     gc.collect()
     assert open_fds() == 0
+
+
+def test_a_replaced_lock_file_is_locked_by_name_again(tmp_path: Path) -> None:
+    import fcntl
+
+    from kmscli.vault import layout
+
+    log, _ = _writer(tmp_path)
+    log.append({"n": 1})
+    log.append({"n": 2})
+    assert log._lock is not None
+    kept = os.fstat(log._lock[0]).st_ino
+    lock = tmp_path / layout.LOCK
+    (tmp_path / "new-lock").write_bytes(b"")
+    os.replace(tmp_path / "new-lock", lock)  # another process now locks this file by its name
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the other process holds the new lock file
+        writer = threading.Thread(target=log.append, args=({"n": 3},))
+        writer.start()
+        writer.join(0.2)
+        assert writer.is_alive(), "the writer waits for the lock file that is there now"
+    finally:
+        os.close(fd)  # drops the lock
+    writer.join(10)
+    assert not writer.is_alive()
+    assert log._lock is not None and os.fstat(log._lock[0]).st_ino == os.stat(lock).st_ino != kept
+    assert verify_log(tmp_path, KEY).ok
