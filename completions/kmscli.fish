@@ -186,7 +186,7 @@ function __kmscli_value_options
         case 'schedule-key-deletion'
             printf '%s\n' --key-id --pending-window-in-days --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'serve'
-            printf '%s\n' --host --port --tls-cert --tls-key --threads --max-body-bytes --timeout --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --host --port --tls-cert --tls-key --workers --threads --max-body-bytes --timeout --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'sign'
             printf '%s\n' --key-id --message --message-type --grant-tokens --signing-algorithm --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'tag-resource'
@@ -2050,7 +2050,8 @@ complete -c kmscli -n '__kmscli_at \'serve\'' -l port -r -F -d 'TCP port (0: any
 complete -c kmscli -n '__kmscli_at \'serve\'' -l tls-cert -r -F -d 'PEM certificate (chain) for HTTPS'
 complete -c kmscli -n '__kmscli_at \'serve\'' -l tls-key -r -F -d 'PEM private key for HTTPS'
 complete -c kmscli -n '__kmscli_at \'serve\'' -l insecure-http -d 'Allow plain HTTP on a non-loopback address'
-complete -c kmscli -n '__kmscli_at \'serve\'' -l threads -r -F -d 'Requests handled at once'
+complete -c kmscli -n '__kmscli_at \'serve\'' -l workers -r -F -d 'Worker processes sharing the port (default: one per CPU, at most 8)'
+complete -c kmscli -n '__kmscli_at \'serve\'' -l threads -r -F -d 'Requests each worker handles at once'
 complete -c kmscli -n '__kmscli_at \'serve\'' -l max-body-bytes -r -F -d 'Largest request body accepted'
 complete -c kmscli -n '__kmscli_at \'serve\'' -l timeout -r -F -d 'Seconds a slow client gets per read'
 complete -c kmscli -n '__kmscli_at \'serve\'' -l output -x -a 'json text table yaml yaml-stream' -d 'Output format: json, text, table, yaml or yaml-stream'

@@ -119,6 +119,10 @@ def _last_line(fh: BinaryIO) -> tuple[bytes | None, int]:
     return None, size
 
 
+def _no_fsync(fd: int) -> None:
+    """The segment's fsync, left to the caller (made after the lock is released)."""
+
+
 # -- the head record: the newest event's sequence and chain value, so a cut log is noticed -------------
 #: Two fixed-size slots, written alternately (by sequence parity): a write torn by a crash spoils only
 #: the slot being written, and the other still holds the previous head.
@@ -235,7 +239,18 @@ class _Tail:
     exactly that (the end of the newest segment and the head file, byte for byte) instead of
     listing, re-reading and parsing it (docs/audit.md, "The writer's memory of the tail")."""
 
-    __slots__ = ("chain", "fds", "folder", "head", "head_stamp", "name", "sequence", "stamp", "tail")
+    __slots__ = (
+        "chain",
+        "folder",
+        "head",
+        "head_fd",
+        "head_stamp",
+        "name",
+        "segment_fd",
+        "sequence",
+        "stamp",
+        "tail",
+    )
 
     def __init__(
         self,
@@ -260,14 +275,13 @@ class _Tail:
         self.folder = folder
         #: The segment (read and append) and the head file (read and write) kept open: used only
         #: under the log's lock, after a ``stat`` of their names showed the same unchanged files.
-        self.fds: tuple[int, int] | None = None
+        self.segment_fd = -1
+        self.head_fd = -1
 
     def close(self) -> None:
         """Close the descriptors kept open (the memo is forgotten)."""
-        fds, self.fds = self.fds, None
-        for fd in fds or ():
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        _close_all((self.segment_fd, self.head_fd))
+        self.segment_fd = self.head_fd = -1
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -284,15 +298,29 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
 
 def _close_all(fds: tuple[int, ...]) -> None:
     for fd in fds:
-        with contextlib.suppress(OSError):
-            os.close(fd)
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class _Locked:
-    """One append in progress under the log's lock: where the log ends (segment name, size when
-    known, sequence, chain value), the head file's bytes as checked, the folder's stamp at the start."""
+    """One append in progress: where the log ends under the lock (segment name, size when known,
+    sequence, chain value), the head file's bytes as checked, the folder's stamp at the start; then
+    what this append wrote (segment, its size after, the last line) and the descriptors it holds."""
 
-    __slots__ = ("dir", "fds", "folder", "head", "name", "prev", "seq", "size")
+    __slots__ = (
+        "dir",
+        "end",
+        "folder",
+        "head",
+        "head_fd",
+        "name",
+        "prev",
+        "segment_fd",
+        "seq",
+        "size",
+        "tail",
+    )
 
     def __init__(self, folder: fs.VaultDir, dir_stamp: fs.Stamp) -> None:
         self.folder = folder
@@ -302,8 +330,17 @@ class _Locked:
         self.prev = ""
         self.size: int | None = None
         self.head: bytes | None = None
-        #: The remembered tail's descriptors, when it still held (see :class:`_Tail`).
-        self.fds: tuple[int, int] | None = None
+        self.end = 0
+        self.tail = b""
+        #: Descriptors this append holds (-1: none): the remembered ones while they still hold,
+        #: else the segment opened where the lines went; handed on to the next memory, or closed.
+        self.segment_fd = -1
+        self.head_fd = -1
+
+    def close(self) -> None:
+        """Close the descriptors not handed on."""
+        _close_all((self.segment_fd, self.head_fd))
+        self.segment_fd = self.head_fd = -1
 
 
 class AuditLog:
@@ -435,9 +472,10 @@ class AuditLog:
         repair["chain"] = chain.link(self.key, prev, repair)
         return repair
 
-    def _write(self, at: _Locked, lines: list[dict[str, Any]], seq: int, prev: str) -> None:
-        """Append ``lines`` (the last one numbered ``seq`` with chain value ``prev``), durably, then
-        the head record; remember the tail for the next append only once all of it succeeded."""
+    def _put(self, at: _Locked, lines: list[dict[str, Any]], *, sync: bool) -> None:
+        """Append ``lines`` to the newest segment (sealing it and starting the next when it is
+        full), under the lock; ``sync=False`` leaves the segment's fsync to the caller, who makes
+        it through ``at.segment_fd`` after releasing the lock (:meth:`append_many`)."""
         folder, name = at.folder, at.name
         data = b"".join(
             json.dumps(e, separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for e in lines
@@ -451,66 +489,83 @@ class AuditLog:
             match = SEGMENT_RE.match(name)
             sealed, name = name, segment_name(int(match.group(1)) + 1 if match else 1)
             before = 0
-        crossed = before // INDEX_PART_BYTES != (before + len(data)) // INDEX_PART_BYTES
-        index = self.indexer if sealed is not None or crossed else None
-        fds = at.fds  # still the batch's to close, should anything here fail
-        if fds is not None and sealed is None:  # the files checked unchanged: their descriptors
-            segment_fd, head_fd = fds
-            _write_all(segment_fd, data)
-            self.fsync(segment_fd)
-            segment = os.fstat(segment_fd)
-            offset, slot = _head_slot(self.key, seq, prev)
-            _pwrite_all(head_fd, slot, offset)
-            head, head_info = _patched(at.head, offset, slot), os.fstat(head_fd)
-            if index is not None:
-                self._index(index, folder, sealed, name)
+        if at.segment_fd >= 0 and sealed is None:  # the files checked unchanged: their descriptors
+            _write_all(at.segment_fd, data)
+            if sync:
+                self.fsync(at.segment_fd)
         else:
-            if fds is not None:
-                _close_all(fds)
-                fds = at.fds = None
-            # no link followed; a new segment's entry is flushed
-            segment = folder.append_stat(name, data, fsync=self.fsync)[1]
-            if index is not None:
-                self._index(index, folder, sealed, name)
-            head, head_info = write_head(folder, self.key, seq, prev, at.head)
-        if head is None:
-            return
+            at.close()
+            if sealed is not None:
+                # lines another writer appended and has not yet synced must be durable before any
+                # line of the next segment can be: a crash must never leave a gap between segments
+                with folder.open_read(sealed) as fh:
+                    self.fsync(fh.fileno())
+            # no link followed; a new segment's folder entry is flushed here, under the lock
+            folder.append(name, data, fsync=self.fsync if sync else _no_fsync)
+            at.segment_fd = folder.open_fd(name, os.O_RDWR | os.O_APPEND)[0]
+        crossed = before // INDEX_PART_BYTES != (before + len(data)) // INDEX_PART_BYTES
+        if self.indexer is not None and (sealed is not None or crossed):
+            self._index(self.indexer, folder, sealed, name)
+        at.name, at.end = name, before + len(data)
         # the last line, with the newline before it: the file ended with one (or was empty) before
         # this write, since a torn tail is cut first (a wrong guess only costs the full check later)
         cut = data.rfind(b"\n", 0, len(data) - 1)
-        tail = data[cut:] if cut >= 0 else (b"\n" + data if before else data)
+        at.tail = data[cut:] if cut >= 0 else (b"\n" + data if before else data)
+
+    def _finish(self, at: _Locked, folder: fs.VaultDir, seq: int, prev: str) -> None:
+        """Under the lock, once the lines are durable: write the head record, and remember the
+        tail for the next append when the log is still exactly what this append left."""
+        known = None
+        if at.head_fd < 0 and at.head is not None:
+            with contextlib.suppress(FileNotFoundError):
+                at.head_fd = folder.open_fd(HEAD_NAME, os.O_RDWR)[0]
+        if at.head_fd >= 0 and at.head is not None:  # the head file as checked, still there?
+            same = fs.stamp(os.stat(HEAD_NAME, dir_fd=folder.fd, follow_symlinks=False))
+            if (
+                same == fs.stamp(os.fstat(at.head_fd))
+                and os.pread(at.head_fd, 2 * HEAD_SLOT + 1, 0) == at.head
+            ):
+                known = at.head
+        if known is not None:
+            offset, slot = _head_slot(self.key, seq, prev)
+            _pwrite_all(at.head_fd, slot, offset)
+            head, head_info = _patched(known, offset, slot), os.fstat(at.head_fd)
+        else:
+            _close_all((at.head_fd,))
+            at.head_fd = -1
+            head, head_info = write_head(folder, self.key, seq, prev, None)
+        if head is None:
+            return
+        try:
+            segment = os.stat(at.name, dir_fd=folder.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        held = os.fstat(at.segment_fd)
+        if (segment.st_dev, segment.st_ino, segment.st_size) != (held.st_dev, held.st_ino, at.end):
+            return  # another writer appended meanwhile: the next append reads the tail
+        if at.head_fd < 0:
+            with contextlib.suppress(OSError):
+                at.head_fd, head_info = folder.open_fd(HEAD_NAME, os.O_RDWR)
+        if at.head_fd < 0:
+            return
         settled = segment.st_ctime_ns - self.settled_ns
         folder_now = fs.stamp(os.fstat(folder.fd))
         unchanged = folder_now == at.dir and max(folder_now[3], folder_now[4]) < settled
         memo = _Tail(
-            name,
+            at.name,
             fs.stamp(segment),
-            tail,
+            at.tail,
             seq,
             prev,
             head,
             fs.stamp(head_info),
             folder_now if unchanged else None,
         )
-        if fds is None:  # kept open for the next append; their stamps are checked against these
-            fds = self._open_tail(folder, name)
-        memo.fds, at.fds = fds, None
+        memo.segment_fd, memo.head_fd = at.segment_fd, at.head_fd
+        at.segment_fd = at.head_fd = -1
         self._memo = memo
         if unchanged:
             self._held = folder
-
-    @staticmethod
-    def _open_tail(folder: fs.VaultDir, name: str) -> tuple[int, int] | None:
-        """The segment ``name`` (read, append) and the head file (read, write) opened to keep."""
-        try:
-            segment_fd = folder.open_fd(name, os.O_RDWR | os.O_APPEND)[0]
-        except OSError:
-            return None
-        try:
-            return segment_fd, folder.open_fd(HEAD_NAME, os.O_RDWR)[0]
-        except OSError:
-            os.close(segment_fd)
-            return None
 
     def _index(
         self, indexer: Callable[[str, bytes], None], folder: fs.VaultDir, sealed: str | None, name: str
@@ -542,16 +597,18 @@ class AuditLog:
                 if memo is not None and self._unchanged(at, memo):
                     at.name, at.seq, at.prev = memo.name, memo.sequence, memo.chain
                     at.size, at.head = memo.stamp[2], memo.head
-                    at.fds, memo.fds = memo.fds, None
+                    at.segment_fd, at.head_fd = memo.segment_fd, memo.head_fd
+                    memo.segment_fd = memo.head_fd = -1
                 else:
                     if memo is not None:
                         memo.close()
                     at.name, at.seq, at.prev = self._tail(folder)
                     at.head = self._check_head(folder, at.seq, at.prev)
                 yield at
+            except BaseException:
+                at.close()  # the caller closes them once the append is over; on failure here
+                raise
             finally:
-                if at.fds is not None:  # not handed on to a new memo (the append failed)
-                    _close_all(at.fds)
                 if memo is not None:
                     memo.close()
 
@@ -590,13 +647,13 @@ class AuditLog:
         The names are ``stat``-ed without following a link: a stamp equal to the one taken from a
         kept descriptor is that very file, unchanged, so reading through the descriptor is reading it."""
         folder = at.folder
-        if memo.fds is None:
+        if memo.segment_fd < 0 or memo.head_fd < 0:
             return False
         if memo.folder is None or memo.folder != at.dir:
             names = segments(folder)
             if not names or os.path.basename(names[-1]) != memo.name:
                 return False
-        segment_fd, head_fd = memo.fds
+        segment_fd, head_fd = memo.segment_fd, memo.head_fd
         try:
             if fs.stamp(os.stat(memo.name, dir_fd=folder.fd, follow_symlinks=False)) != memo.stamp:
                 return False
@@ -615,6 +672,7 @@ class AuditLog:
 
     def append_many(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Number, chain and append several events with one write and one fsync (group commit)."""
+        at: _Locked | None = None
         try:
             with self._locked_tail() as at:
                 seq, prev = at.seq, at.prev
@@ -630,8 +688,15 @@ class AuditLog:
                     event = {**event, "sequence": seq}
                     event["chain"] = prev = chain.link(self.key, prev, event)
                     written.append(event)
-                self._write(at, lines + written, seq, prev)
-                return written
+                self._put(at, lines + written, sync=False)
+            # The fsync runs outside the lock, so writers in other processes (the CLI, other
+            # server workers) append meanwhile and their fsyncs overlap with this one. Any fsync
+            # of the segment makes every line written before it durable, in file order; the head
+            # record is written only once this batch is durable, so it never runs ahead of the log.
+            self.fsync(at.segment_fd)
+            with self._mutex, self._folder_for_append() as folder, self._exclusive(folder):
+                self._finish(at, folder, seq, prev)
+            return written
         except AuditWriteError:
             raise
         except fs.UnsafePathError as exc:  # tamper: exit 253, nothing written outside the vault
@@ -643,6 +708,9 @@ class AuditLog:
                 f"cannot write the audit log in {self.folder} ({exc.strerror or exc}); "
                 "the operation was not performed"
             ) from None
+        finally:
+            if at is not None:
+                at.close()
 
     def repair(self, base: dict[str, Any]) -> dict[str, Any] | None:
         """Cut a torn final line (and nothing else) and record a RepairAuditLog event.
@@ -652,12 +720,16 @@ class AuditLog:
         """
         try:
             with self._locked_tail() as at:
-                if self.pending_repair is None:
-                    return None
-                self.pending_repair["trigger"] = "kmscli audit verify --repair"
-                repair = self._repair_event(base, at.seq + 1, at.prev)
-                self._write(at, [repair], at.seq + 1, repair["chain"])
-                return repair
+                try:
+                    if self.pending_repair is None:
+                        return None
+                    self.pending_repair["trigger"] = "kmscli audit verify --repair"
+                    repair = self._repair_event(base, at.seq + 1, at.prev)
+                    self._put(at, [repair], sync=True)
+                    self._finish(at, at.folder, at.seq + 1, repair["chain"])
+                    return repair
+                finally:
+                    at.close()
         except fs.UnsafePathError as exc:
             raise fs.UnsafePathError(f"cannot repair the audit log: {exc.message}") from None
         except OSError as exc:

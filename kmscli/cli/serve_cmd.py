@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -15,7 +16,15 @@ from kmscli.cli.globals import Command, pop_globals, with_global_options
 @click.option("--tls-cert", type=click.Path(dir_okay=False), help="PEM certificate (chain) for HTTPS.")
 @click.option("--tls-key", type=click.Path(dir_okay=False), help="PEM private key for HTTPS.")
 @click.option("--insecure-http", is_flag=True, help="Allow plain HTTP on a non-loopback address.")
-@click.option("--threads", type=int, default=16, show_default=True, help="Requests handled at once.")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Worker processes sharing the port (default: one per CPU, at most 8).",
+)
+@click.option(
+    "--threads", type=int, default=16, show_default=True, help="Requests each worker handles at once."
+)
 @click.option(
     "--max-body-bytes", type=int, default=256 * 1024, show_default=True, help="Largest request body accepted."
 )
@@ -29,6 +38,7 @@ def serve(
     tls_cert: str | None,
     tls_key: str | None,
     insecure_http: bool,
+    workers: int | None,
     threads: int,
     max_body_bytes: int,
     timeout: int,
@@ -48,7 +58,11 @@ def serve(
     from kmscli.service.features.session import audit_event
 
     inv = pop_globals(kwargs)
-    options = srv.ServeOptions(host, port, tls_cert, tls_key, insecure_http, threads, max_body_bytes, timeout)
+    if workers is None:
+        workers = srv.default_workers(os.cpu_count())
+    options = srv.ServeOptions(
+        host, port, tls_cert, tls_key, insecure_http, threads, max_body_bytes, timeout, workers
+    )
     srv.check_options(options)
     settings, sources = inv.settings, inv.sources
     ctx = srv.unlock_for_server(settings, sources, tty_prompt())
@@ -68,7 +82,10 @@ def serve(
         return None if found is None else Secret(found.principal, found.secret)
 
     app = ServeApp(ctx, lookup, max_body=max_body_bytes)
-    server = srv.build_server(app, options)
+
+    def build(bound: int, reuse_port: bool) -> Any:
+        return srv.build_server(app, options, bound, reuse_port)
+
     started: dict[str, Any] = {}
 
     def listening(url: str) -> None:
@@ -76,7 +93,7 @@ def serve(
         audit_event(vault, settings, sources, "StartServer", {"url": url, "tls": bool(tls_cert)})
 
     try:
-        srv.serve_until_signalled(server, srv.announce_stderr, listening)
+        srv.serve(build, options, srv.announce_stderr, listening)
     finally:
         if started:
             audit_event(

@@ -3,20 +3,28 @@
 cheroot (the CherryPy project's server) was chosen by measurement: docs/serve.md, "Server stack".
 It sets TCP_NODELAY on every connection, bounds header and body sizes, times out slow clients, speaks
 TLS through the standard ``ssl`` module, and ``stop()`` lets in-flight requests finish.
+
+With ``--workers N`` (N > 1) the unlocked process forks N workers, each a cheroot server on the same
+port (``SO_REUSEPORT``: the kernel spreads connections over them), so the HTTP and service work of
+one request does not wait for another's on one interpreter lock. They share nothing but the vault
+folder and its audit log, which every writer already locks (docs/serve.md, "Worker processes").
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
+import select
 import signal
+import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from kmscli.errors import UsageError, VaultEnvironmentError
+from kmscli.errors import KmscliError, UsageError, VaultEnvironmentError
 from kmscli.invocation import Sources
 from kmscli.settings import Settings
 
@@ -26,6 +34,7 @@ DEFAULT_TIMEOUT = 10
 SHUTDOWN_TIMEOUT = 30
 #: Upper bounds of the options (a typo must not make the server exhaust the machine).
 MAX_THREADS = 256
+MAX_WORKERS = 64
 MAX_BODY_LIMIT = 64 * 1024 * 1024
 MAX_TIMEOUT = 3600
 #: Header block bound (AWS SDK requests are well under 4 KiB).
@@ -43,6 +52,12 @@ class ServeOptions(NamedTuple):
     threads: int
     max_body: int
     timeout: int
+    workers: int = 1
+
+
+def default_workers(cpus: int | None) -> int:
+    """One worker process per CPU (at most 8): the default of ``--workers``."""
+    return max(1, min(cpus or 1, 8))
 
 
 def check_options(opts: ServeOptions) -> None:
@@ -60,6 +75,7 @@ def check_options(opts: ServeOptions) -> None:
         ("--threads", opts.threads, MAX_THREADS),
         ("--max-body-bytes", opts.max_body, MAX_BODY_LIMIT),
         ("--timeout", opts.timeout, MAX_TIMEOUT),
+        ("--workers", opts.workers, MAX_WORKERS),
     ):
         if not 1 <= value <= top:
             raise UsageError(f"argument {name}: {value} is outside 1..{top}")
@@ -101,8 +117,9 @@ def slow_fsync(delay_ms: float) -> Callable[[int], None]:
     return fsync
 
 
-def build_server(app: Any, opts: ServeOptions) -> Any:
-    """A cheroot server for ``app`` with kmscli's limits (not yet listening)."""
+def build_server(app: Any, opts: ServeOptions, port: int | None = None, reuse_port: bool = False) -> Any:
+    """A cheroot server for ``app`` with kmscli's limits (not yet listening); ``port`` overrides
+    ``opts.port``, ``reuse_port`` lets several workers listen on it."""
     try:
         from cheroot import wsgi
     except ImportError:
@@ -110,12 +127,13 @@ def build_server(app: Any, opts: ServeOptions) -> Any:
             "kmscli serve needs the 'serve' extra: pip install 'kmscli[serve]'"
         ) from None
     server = wsgi.Server(
-        (opts.host, opts.port),
+        (opts.host, opts.port if port is None else port),
         app,
         numthreads=opts.threads,
         server_name="kmscli",
         timeout=opts.timeout,
         shutdown_timeout=int(SHUTDOWN_TIMEOUT),
+        reuse_port=reuse_port,
     )
     server.max_request_header_size = MAX_HEADER_BYTES
     # the app answers a declared oversize body in JSON; far beyond it cheroot refuses before reading
@@ -131,13 +149,22 @@ def build_server(app: Any, opts: ServeOptions) -> Any:
     return server
 
 
+def _url(host: str, port: int, tls: bool) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
+
+
 def serve_until_signalled(
-    server: Any, announce: Callable[[str], None], listening: Callable[[str], None] | None = None
+    server: Any,
+    announce: Callable[[str], None],
+    listening: Callable[[str], None] | None = None,
+    parent: int | None = None,
 ) -> None:
     """Listen, announce the URL, serve until SIGTERM or SIGINT, then stop gracefully.
 
     ``stop()`` closes the listening socket and waits for the worker threads: requests already
     being handled finish (their audit events and vault writes complete) before the process exits.
+    ``parent``: a worker's parent process id; the worker stops too when that process is gone.
     """
     stop = threading.Event()
 
@@ -153,16 +180,14 @@ def serve_until_signalled(
                 f"cannot listen on {server.bind_addr}: {exc.strerror or exc}"
             ) from None
         host, port = server.bind_addr[:2]
-        scheme = "https" if server.ssl_adapter is not None else "http"
-        shown = f"[{host}]" if ":" in host else host
-        url = f"{scheme}://{shown}:{port}"
+        url = _url(host, port, server.ssl_adapter is not None)
         if listening is not None:
             listening(url)  # e.g. the StartServer audit event, with the port actually bound
         announce(f"kmscli serve: listening on {url}")
         worker = threading.Thread(target=server.serve, name="kmscli-serve", daemon=True)
         worker.start()
         while not stop.wait(0.5):
-            if not worker.is_alive():
+            if not worker.is_alive() or (parent is not None and os.getppid() != parent):
                 break
         announce("kmscli serve: stopping (in-flight requests finish)")
         server.stop()
@@ -170,6 +195,163 @@ def serve_until_signalled(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+Build = Callable[[int, bool], Any]
+
+
+def serve(
+    build: Build,
+    opts: ServeOptions,
+    announce: Callable[[str], None],
+    listening: Callable[[str], None] | None = None,
+) -> None:
+    """Serve with ``opts.workers`` processes; ``build(port, reuse_port)`` makes one cheroot server."""
+    if opts.workers <= 1 or not hasattr(os, "fork"):
+        _reserve(opts.host, opts.port).close()  # a busy port: the same clear error as with workers
+        serve_until_signalled(build(opts.port, False), announce, listening)
+        return
+    serve_workers(build, opts, announce, listening)
+
+
+def _reserve(host: str, port: int) -> socket.socket:
+    """A socket bound (not listening) to ``host:port`` with SO_REUSEPORT: it picks the port when
+    ``port`` is 0 and holds it while the workers bind it too; connections go only to listeners."""
+    try:
+        family = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise VaultEnvironmentError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise VaultEnvironmentError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def _worker(build: Build, port: int, ready: int) -> int:
+    """A forked worker's life: serve until signalled (or orphaned); its exit code."""
+    parent = os.getppid()
+
+    def listening(url: str) -> None:
+        os.write(ready, b".")
+
+    try:
+        server = build(port, True)
+        serve_until_signalled(server, lambda line: None, listening, parent)
+    except KmscliError as exc:
+        print(f"kmscli serve: worker {os.getpid()}: {exc.message}", file=sys.stderr, flush=True)
+        return 1
+    except BaseException as exc:  # never a traceback from a worker; the parent reports the failure
+        print(f"kmscli serve: worker {os.getpid()} failed: {type(exc).__name__}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def serve_workers(
+    build: Build,
+    opts: ServeOptions,
+    announce: Callable[[str], None],
+    listening: Callable[[str], None] | None = None,
+) -> None:
+    """Fork ``opts.workers`` workers on one port; announce once all listen; on SIGTERM or SIGINT
+    stop them all gracefully (each lets its in-flight requests finish) and wait for them."""
+    reserve = _reserve(opts.host, opts.port)
+    port = reserve.getsockname()[1]
+    build(port, True)  # TLS files and options checked here, before any worker exists
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    ready_r, ready_w = os.pipe()
+    pids: list[int] = []
+    try:
+        for _ in range(opts.workers):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the worker's coverage is measured by its own process
+                code = 1
+                try:
+                    os.close(ready_r)
+                    reserve.close()
+                    for sig, handler in previous.items():
+                        signal.signal(sig, handler)
+                    code = _worker(build, port, ready_w)
+                finally:
+                    os._exit(code)
+            pids.append(pid)
+        os.close(ready_w)
+        ready_w = -1
+        if not _await_ready(ready_r, len(pids), pids, stop):
+            if stop.is_set():
+                return
+            raise VaultEnvironmentError(
+                f"kmscli serve: a worker could not listen on {opts.host}:{port} (its message is above)"
+            )
+        url = _url(opts.host, port, bool(opts.tls_cert))
+        if listening is not None:
+            listening(url)
+        announce(f"kmscli serve: listening on {url} ({len(pids)} worker processes)")
+        while not stop.wait(0.5):
+            if any(_exited(pid) for pid in pids):
+                announce("kmscli serve: a worker process exited; stopping the others")
+                break
+        announce("kmscli serve: stopping (in-flight requests finish)")
+    finally:
+        reserve.close()
+        os.close(ready_r)
+        if ready_w >= 0:
+            os.close(ready_w)
+        _stop_workers(pids)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _exited(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return done == pid
+
+
+def _await_ready(fd: int, count: int, pids: list[int], stop: threading.Event) -> bool:
+    """Wait until ``count`` workers report listening; False when one died first or we were stopped."""
+    got = 0
+    while got < count:
+        if stop.is_set():
+            return False
+        readable, _, _ = select.select([fd], [], [], 0.2)
+        if readable:
+            data = os.read(fd, count)
+            if not data:  # every worker closed its end: one failed before listening
+                return False
+            got += len(data)
+        elif any(_exited(pid) for pid in pids):
+            return False
+    return True
+
+
+def _stop_workers(pids: list[int]) -> None:
+    """SIGTERM every live worker, wait up to SHUTDOWN_TIMEOUT (+ a margin), then SIGKILL stragglers."""
+    live = [pid for pid in pids if not _exited(pid)]
+    for pid in live:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + SHUTDOWN_TIMEOUT + 5
+    while live and time.monotonic() < deadline:
+        live = [pid for pid in live if not _exited(pid)]
+        if live:
+            time.sleep(0.05)
+    for pid in live:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 def announce_stderr(line: str) -> None:

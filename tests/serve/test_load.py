@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.serve.conftest import Server, kmscli
 
 
@@ -35,8 +37,10 @@ def _mixed(server: Server, key_id: str, rounds: int, ids: list[str], errors: lis
         errors.append(exc)
 
 
-def test_eight_concurrent_clients_then_the_log_verifies(tmp_path: Path) -> None:
-    server = Server(tmp_path)
+@pytest.mark.parametrize("workers", ["1", "3"])
+def test_eight_concurrent_clients_then_the_log_verifies(tmp_path: Path, workers: str) -> None:
+    """One process or several (each with its own group commit): one chain, one event per response."""
+    server = Server(tmp_path, args=("--workers", workers))
     try:
         key_id = server.client().create_key()["KeyMetadata"]["KeyId"]
         ids: list[str] = []
@@ -65,7 +69,7 @@ def test_eight_concurrent_clients_then_the_log_verifies(tmp_path: Path) -> None:
 
 
 def test_sigterm_under_load_then_the_vault_opens_and_verifies(tmp_path: Path) -> None:
-    server = Server(tmp_path)
+    server = Server(tmp_path, args=("--workers", "3"))
     key_id = server.client().create_key()["KeyMetadata"]["KeyId"]
     answered: list[str] = []
     stop = threading.Event()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
 from kmscli.audit.group import GroupCommitLog
-from kmscli.audit.log import AuditLog, AuditWriteError, segments
+from kmscli.audit.log import AuditLog, AuditWriteError, read_head, segments
 from kmscli.audit.verify import verify_log
 
 KEY = b"k" * 32
@@ -67,3 +68,61 @@ def test_the_wrapper_exposes_the_logs_other_attributes(tmp_path: Path) -> None:
     log = AuditLog(tmp_path, KEY)
     group = GroupCommitLog(log)
     assert group.folder == log.folder and group.key == KEY and group.repair == log.repair
+
+
+def test_another_writer_appends_while_a_batch_is_being_synced(tmp_path: Path) -> None:
+    """The fsync runs outside the log's lock: a second writer (another server worker, the CLI)
+    appends meanwhile instead of queueing behind it; the head never names a line not yet synced."""
+    first, second = AuditLog(tmp_path, KEY), AuditLog(tmp_path, KEY)
+    seen: dict[str, object] = {}
+
+    def fsync_with_a_writer_inside(fd: int) -> None:
+        first.fsync = os.fsync  # only the first call interleaves
+        seen["head during fsync"] = read_head(tmp_path, KEY)
+        done = threading.Event()
+
+        def other() -> None:
+            seen["second"] = second.append({"eventName": "Decrypt"})
+            done.set()
+
+        threading.Thread(target=other, daemon=True).start()
+        assert done.wait(10), "the second writer was blocked by the first one's fsync"
+        os.fsync(fd)
+
+    first.append({"eventName": "Encrypt"})
+    first.fsync = fsync_with_a_writer_inside
+    third = first.append({"eventName": "Encrypt"})
+    assert seen["head during fsync"] is not None
+    assert seen["head during fsync"].sequence == 1  # type: ignore[attr-defined]
+    assert third["sequence"] == 2 and seen["second"]["sequence"] == 3  # type: ignore[index]
+    head = read_head(tmp_path, KEY)
+    assert head is not None and head.sequence in (2, 3)  # an older head is allowed, never a newer
+    report = verify_log(tmp_path, KEY)
+    assert report.ok, report
+
+
+def test_a_full_segment_is_synced_before_the_next_one_is_written(tmp_path: Path) -> None:
+    """A writer that starts the next segment first syncs the full one: lines another writer wrote
+    there and has not synced yet must never be overtaken by a durable new segment."""
+    first = AuditLog(tmp_path, KEY, segment_bytes=700)
+    second = AuditLog(tmp_path, KEY, segment_bytes=700)
+    synced_by_second: list[str] = []
+
+    def record(fd: int) -> None:
+        synced_by_second.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        os.fsync(fd)
+
+    second.fsync = record
+
+    def first_fsync(fd: int) -> None:  # before the first writer syncs, the second one rolls over
+        first.fsync = os.fsync
+        second.append({"eventName": "Decrypt", "pad": "y" * 400})
+        os.fsync(fd)
+
+    first.append({"eventName": "Encrypt", "pad": "x" * 100})
+    first.fsync = first_fsync
+    first.append({"eventName": "Encrypt", "pad": "x" * 100})
+    names = [os.path.basename(p) for p in segments(tmp_path)]
+    assert len(names) == 2
+    assert synced_by_second == names, "the full segment first, then the new one"
+    assert verify_log(tmp_path, KEY).ok
