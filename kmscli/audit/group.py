@@ -22,7 +22,9 @@ class _Waiter:
 
     def __init__(self, event: dict[str, Any]) -> None:
         self.event = event
-        self.done = threading.Event()
+        #: Set when the batch holding the event is written; made only for a caller that waits (a
+        #: leader writes its own batch and never waits on it).
+        self.done: threading.Event | None = None
         self.promoted = False
         self.result: dict[str, Any] | None = None
         self.error: BaseException | None = None
@@ -52,7 +54,9 @@ class GroupCommitLog:
             self._queue.append(me)
             lead = not self._leader
             self._leader = True
-        if not lead:
+            if not lead:
+                me.done = threading.Event()
+        if me.done is not None:
             me.done.wait()
             lead = me.promoted
         if lead:  # the head of the queue leads: its own event is in the batch it writes
@@ -79,11 +83,13 @@ class GroupCommitLog:
             for w, done in zip(batch, written, strict=True):
                 w.result = done
         with self._mutex:
-            if self._queue:
+            if self._queue:  # queued behind a leader: each has its event
                 nxt = self._queue[0]
                 nxt.promoted = True
+                assert nxt.done is not None
                 nxt.done.set()
             else:
                 self._leader = False
         for w in batch:
-            w.done.set()
+            if w.done is not None:
+                w.done.set()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import _thread
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -138,19 +140,36 @@ def _head_input(sequence: int, value: str) -> bytes:
     return b"kmscli audit head\0%d\0%s" % (sequence, value.encode())
 
 
-def write_head(folder: fs.VaultDir, key: bytes, sequence: int, value: str) -> None:
-    """Record ``sequence`` as the newest event, after its line is durable (no fsync: a lost update
-    only leaves an older head, which the log still extends; the head never runs ahead of the log)."""
+def _head_slot(key: bytes, sequence: int, value: str) -> tuple[int, bytes]:
+    """Where the head record of ``sequence`` goes and its bytes."""
     mac = primitives.hmac_sha256(key, _head_input(sequence, value)).hex()
     doc = {"sequence": sequence, "chain": value, "mac": mac}
-    slot = json.dumps(doc, separators=(",", ":")).encode().ljust(HEAD_SLOT - 1) + b"\n"
-    offset = (sequence % 2) * HEAD_SLOT
-    if folder.lstat(HEAD_NAME) is None:  # created whole: the other slot blank (never written)
-        folder.append(HEAD_NAME, (b"\0" * HEAD_SLOT + slot) if offset else (slot + b"\0" * HEAD_SLOT))
-        return
-    with folder.open_update(HEAD_NAME) as fh:  # through the descriptor, no link followed
-        fh.seek(offset)
-        fh.write(slot)
+    return (sequence % 2) * HEAD_SLOT, json.dumps(doc, separators=(",", ":")).encode().ljust(
+        HEAD_SLOT - 1
+    ) + b"\n"
+
+
+def _patched(current: bytes | None, offset: int, slot: bytes) -> bytes | None:
+    """The head file's bytes after ``slot`` is written at ``offset`` (None when not known)."""
+    if current is None or len(current) != 2 * HEAD_SLOT:
+        return None
+    return current[:offset] + slot + current[offset + HEAD_SLOT :]
+
+
+def write_head(
+    folder: fs.VaultDir, key: bytes, sequence: int, value: str, current: bytes | None = None
+) -> tuple[bytes | None, os.stat_result]:
+    """Record ``sequence`` as the newest event, after its line is durable (no fsync: a lost update
+    only leaves an older head, which the log still extends; the head never runs ahead of the log).
+
+    ``current``: the head file's bytes as just checked (None: unknown, or no head file). Returns
+    the file's bytes after the write (None when they are not known) and its ``fstat``."""
+    offset, slot = _head_slot(key, sequence, value)
+    if current is None and folder.lstat(HEAD_NAME) is None:  # created whole: the other slot blank
+        data = (b"\0" * HEAD_SLOT + slot) if offset else (slot + b"\0" * HEAD_SLOT)
+        return data, folder.append_stat(HEAD_NAME, data)[1]
+    info = folder.write_at(HEAD_NAME, offset, slot)  # through the descriptor, no link followed
+    return _patched(current, offset, slot), info
 
 
 def read_head(folder: fs.StrPath | fs.VaultDir, key: bytes) -> Head | None:
@@ -166,12 +185,18 @@ def read_head(folder: fs.StrPath | fs.VaultDir, key: bytes) -> Head | None:
                 return read_head(opened, key)
         except FileNotFoundError:
             return None
+    return _read_head(folder, key)[0]
+
+
+def _read_head(folder: fs.VaultDir, key: bytes) -> tuple[Head | None, bytes | None]:
+    """:func:`read_head`, and the head file's bytes as read (None: no head file)."""
     try:
-        data = folder.read(HEAD_NAME, limit=2 * HEAD_SLOT)
+        data = raw = folder.read(HEAD_NAME, limit=2 * HEAD_SLOT)
     except FileNotFoundError:
-        return None
+        return None, None
     except ValueError:
         data = b"x" * (2 * HEAD_SLOT)  # oversized: not what the writer makes
+        raw = None
     best: Head | None = None
     for start in (0, HEAD_SLOT):
         try:
@@ -186,14 +211,16 @@ def read_head(folder: fs.StrPath | fs.VaultDir, key: bytes) -> Head | None:
         raise AuditTamperError(
             f"the audit head record {folder.name(HEAD_NAME)} is not authentic; run `kmscli audit verify`"
         )
-    return best
+    return best, raw
 
 
-def check_head(folder: fs.VaultDir, key: bytes, sequence: int, value: str, *, required: bool = False) -> None:
+def check_head(
+    folder: fs.VaultDir, key: bytes, sequence: int, value: str, *, required: bool = False
+) -> bytes | None:
     """Refuse to append to a log that ends before its head record: events were cut off its end or
     its newest segment was removed (docs/audit.md, "Head record"). ``required``: a log with events
-    but no head record was tampered with too."""
-    head = read_head(folder, key)
+    but no head record was tampered with too. Returns the head file's bytes as checked (None: none)."""
+    head, raw = _read_head(folder, key)
     if head is None and required and sequence:
         raise AuditTamperError(
             f"the audit head record {folder.name(HEAD_NAME)} was removed; run `kmscli audit verify`"
@@ -204,6 +231,116 @@ def check_head(folder: fs.VaultDir, key: bytes, sequence: int, value: str, *, re
             f"{head.sequence}: events were cut off its end or its newest segment was removed; "
             "run `kmscli audit verify`"
         )
+    return raw
+
+
+class _Tail:
+    """What one AuditLog wrote last, so its next append under the lock can check the log is still
+    exactly that (the end of the newest segment and the head file, byte for byte) instead of
+    listing, re-reading and parsing it (docs/audit.md, "The writer's memory of the tail")."""
+
+    __slots__ = (
+        "chain",
+        "folder",
+        "head",
+        "head_fd",
+        "head_stamp",
+        "name",
+        "segment_fd",
+        "sequence",
+        "stamp",
+        "tail",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        stamp: fs.Stamp,
+        tail: bytes,
+        sequence: int,
+        chain: str,
+        head: bytes,
+        head_stamp: fs.Stamp,
+        folder: fs.Stamp | None,
+    ) -> None:
+        self.name = name
+        self.stamp = stamp
+        #: The segment's last line with the newline before it (when there is one) and after it.
+        self.tail = tail
+        self.sequence = sequence
+        self.chain = chain
+        self.head = head
+        self.head_stamp = head_stamp
+        #: The folder's stamp when its listing was last checked and it had settled; None: list it.
+        self.folder = folder
+        #: The segment (read and append) and the head file (read and write) kept open: used only
+        #: under the log's lock, after a ``stat`` of their names showed the same unchanged files.
+        self.segment_fd = -1
+        self.head_fd = -1
+
+    def close(self) -> None:
+        """Close the descriptors kept open (the memo is forgotten)."""
+        _close_all((self.segment_fd, self.head_fd))
+        self.segment_fd = self.head_fd = -1
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.pwrite(fd, view, offset + len(data) - len(view)) :]
+
+
+def _close_all(fds: tuple[int, ...]) -> None:
+    for fd in fds:
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class _Locked:
+    """One append in progress: where the log ends under the lock (segment name, size when known,
+    sequence, chain value), the head file's bytes as checked, the folder's stamp at the start; then
+    what this append wrote (segment, its size after, the last line) and the descriptors it holds."""
+
+    __slots__ = (
+        "dir",
+        "end",
+        "folder",
+        "head",
+        "head_fd",
+        "name",
+        "prev",
+        "segment_fd",
+        "seq",
+        "size",
+        "tail",
+    )
+
+    def __init__(self, folder: fs.VaultDir, dir_stamp: fs.Stamp) -> None:
+        self.folder = folder
+        self.dir = dir_stamp
+        self.name = ""
+        self.seq = 0
+        self.prev = ""
+        self.size: int | None = None
+        self.head: bytes | None = None
+        self.end = 0
+        self.tail = b""
+        #: Descriptors this append holds (-1: none): the remembered ones while they still hold,
+        #: else the segment opened where the lines went; handed on to the next memory, or closed.
+        self.segment_fd = -1
+        self.head_fd = -1
+
+    def close(self) -> None:
+        """Close the descriptors not handed on."""
+        _close_all((self.segment_fd, self.head_fd))
+        self.segment_fd = self.head_fd = -1
 
 
 class AuditLog:
@@ -233,12 +370,56 @@ class AuditLog:
         #: Whether a missing head record is tamper (set for vaults that keep authenticated state).
         self.require_head = False
         self._torn: list[tuple[str, int]] = []
+        self._memo: _Tail | None = None
+        #: How long the folder must have been unchanged before its stamp stands for its listing
+        #: (:data:`kmscli.vault.fs.SETTLED_NS`; tests shorten it instead of waiting).
+        self.settled_ns = fs.SETTLED_NS
+        #: The log folder kept open between appends while it is unchanged (see _folder_for_append).
+        self._held: fs.VaultDir | None = None
+        #: The lock file kept open, with its stamp (see _exclusive); appends of this object's
+        #: threads take ``_mutex`` first (one open file's flock does not order them).
+        self._lock: tuple[int, fs.Stamp] | None = None
+        self._mutex = _thread.allocate_lock()
+
+    def __del__(self) -> None:
+        memo = getattr(self, "_memo", None)
+        if memo is not None:
+            memo.close()
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            with contextlib.suppress(OSError):
+                os.close(lock[0])
 
     def _open_folder(self) -> fs.VaultDir:
         """The log folder, created 0700 if missing; a link or special file there is refused."""
         if self.vault is not None:
             return self.vault.subdir(layout.AUDIT, create=True)
         return fs.VaultDir.open(self.folder, create=True)
+
+    @contextlib.contextmanager
+    def _folder_for_append(self) -> Iterator[fs.VaultDir]:
+        """The log folder: the one the last append kept open, while the name still leads to that
+        folder unchanged since its listing was checked (its stamp, taken once it had settled),
+        else opened and checked afresh. A kept folder is never closed here (another thread may
+        be using it): it is closed when the last reference to it goes."""
+        memo, held = self._memo, self._held
+        if memo is not None and memo.folder is not None and held is not None:
+            try:
+                if self.vault is not None:
+                    info = os.stat(layout.AUDIT, dir_fd=self.vault.fd, follow_symlinks=False)
+                else:
+                    info = os.stat(self.folder)
+            except OSError:
+                info = None
+            if info is not None and fs.stamp(info) == memo.folder:
+                yield held
+                return
+        folder = self._open_folder()
+        try:
+            yield folder
+        finally:
+            if self._held is not folder:
+                folder.close()
 
     def _tail(self, folder: fs.VaultDir) -> tuple[str, int, str]:
         """Current segment name, last sequence number and last chain value; notes a torn tail
@@ -262,16 +443,18 @@ class AuditLog:
                 ) from None
         return names[-1], 0, chain.genesis(self.key)
 
-    def _check_head(self, folder: fs.VaultDir, seq: int, prev: str) -> None:
+    def _check_head(self, folder: fs.VaultDir, seq: int, prev: str) -> bytes | None:
         """The log must reach its head record (see :func:`check_head`); only then is a torn tail
-        cut, so a line cut short on purpose stays for `audit verify` to show."""
+        cut, so a line cut short on purpose stays for `audit verify` to show. Returns the head
+        file's bytes as checked."""
         torn, self._torn = self._torn, []
-        check_head(folder, self.key, seq, prev, required=self.require_head)
+        raw = check_head(folder, self.key, seq, prev, required=self.require_head)
         for name, size in torn:
             with folder.open_update(name) as fh:  # cut through the descriptor, never the path
                 fh.truncate(os.fstat(fh.fileno()).st_size - size)
                 os.fsync(fh.fileno())
             self.pending_repair = {"file": name, "removedBytes": size}
+        return raw
 
     def _repair_event(self, base: dict[str, Any], seq: int, prev: str) -> dict[str, Any]:
         """The RepairAuditLog record for the torn tail just cut, chained after ``prev``."""
@@ -289,32 +472,100 @@ class AuditLog:
         repair["chain"] = chain.link(self.key, prev, repair)
         return repair
 
-    def _write(
-        self, folder: fs.VaultDir, name: str, lines: list[dict[str, Any]], *, sync: bool = True
-    ) -> str:
+    def _put(self, at: _Locked, lines: list[dict[str, Any]], *, sync: bool) -> None:
         """Append ``lines`` to the newest segment (sealing it and starting the next when it is
-        full); returns the segment written. ``sync=False`` leaves the fsync to the caller, who
-        makes it after releasing the lock (:meth:`append_many`)."""
+        full), under the lock; ``sync=False`` leaves the segment's fsync to the caller, who makes
+        it through ``at.segment_fd`` after releasing the lock (:meth:`append_many`)."""
+        folder, name = at.folder, at.name
         data = b"".join(
             json.dumps(e, separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for e in lines
         )
-        info = folder.lstat(name)
+        if at.size is None:
+            info = folder.lstat(name)
+            at.size = info.st_size if info is not None else None
         sealed = None
-        before = info.st_size if info is not None else 0
-        if info is not None and info.st_size + len(data) > self.segment_bytes:
+        before = at.size or 0
+        if at.size is not None and at.size + len(data) > self.segment_bytes:
             match = SEGMENT_RE.match(name)
             sealed, name = name, segment_name(int(match.group(1)) + 1 if match else 1)
             before = 0
-            # lines another writer appended and has not yet synced must be durable before any
-            # line of the next segment can be: a crash must never leave a gap between segments
-            with folder.open_read(sealed) as fh:
-                self.fsync(fh.fileno())
-        # no link followed; a new segment's folder entry is flushed here, under the lock
-        folder.append(name, data, fsync=self.fsync if sync else _no_fsync)
+        if at.segment_fd >= 0 and sealed is None:  # the files checked unchanged: their descriptors
+            _write_all(at.segment_fd, data)
+            if sync:
+                self.fsync(at.segment_fd)
+        else:
+            at.close()
+            if sealed is not None:
+                # lines another writer appended and has not yet synced must be durable before any
+                # line of the next segment can be: a crash must never leave a gap between segments
+                with folder.open_read(sealed) as fh:
+                    self.fsync(fh.fileno())
+            # no link followed; a new segment's folder entry is flushed here, under the lock
+            folder.append(name, data, fsync=self.fsync if sync else _no_fsync)
+            at.segment_fd = folder.open_fd(name, os.O_RDWR | os.O_APPEND)[0]
         crossed = before // INDEX_PART_BYTES != (before + len(data)) // INDEX_PART_BYTES
         if self.indexer is not None and (sealed is not None or crossed):
             self._index(self.indexer, folder, sealed, name)
-        return name
+        at.name, at.end = name, before + len(data)
+        # the last line, with the newline before it: the file ended with one (or was empty) before
+        # this write, since a torn tail is cut first (a wrong guess only costs the full check later)
+        cut = data.rfind(b"\n", 0, len(data) - 1)
+        at.tail = data[cut:] if cut >= 0 else (b"\n" + data if before else data)
+
+    def _finish(self, at: _Locked, folder: fs.VaultDir, seq: int, prev: str) -> None:
+        """Under the lock, once the lines are durable: write the head record, and remember the
+        tail for the next append when the log is still exactly what this append left."""
+        known = None
+        if at.head_fd < 0 and at.head is not None:
+            with contextlib.suppress(FileNotFoundError):
+                at.head_fd = folder.open_fd(HEAD_NAME, os.O_RDWR)[0]
+        if at.head_fd >= 0 and at.head is not None:  # the head file as checked, still there?
+            same = fs.stamp(os.stat(HEAD_NAME, dir_fd=folder.fd, follow_symlinks=False))
+            if (
+                same == fs.stamp(os.fstat(at.head_fd))
+                and os.pread(at.head_fd, 2 * HEAD_SLOT + 1, 0) == at.head
+            ):
+                known = at.head
+        if known is not None:
+            offset, slot = _head_slot(self.key, seq, prev)
+            _pwrite_all(at.head_fd, slot, offset)
+            head, head_info = _patched(known, offset, slot), os.fstat(at.head_fd)
+        else:
+            _close_all((at.head_fd,))
+            at.head_fd = -1
+            head, head_info = write_head(folder, self.key, seq, prev, None)
+        if head is None:
+            return
+        try:
+            segment = os.stat(at.name, dir_fd=folder.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        held = os.fstat(at.segment_fd)
+        if (segment.st_dev, segment.st_ino, segment.st_size) != (held.st_dev, held.st_ino, at.end):
+            return  # another writer appended meanwhile: the next append reads the tail
+        if at.head_fd < 0:
+            with contextlib.suppress(OSError):
+                at.head_fd, head_info = folder.open_fd(HEAD_NAME, os.O_RDWR)
+        if at.head_fd < 0:
+            return
+        settled = segment.st_ctime_ns - self.settled_ns
+        folder_now = fs.stamp(os.fstat(folder.fd))
+        unchanged = folder_now == at.dir and max(folder_now[3], folder_now[4]) < settled
+        memo = _Tail(
+            at.name,
+            fs.stamp(segment),
+            at.tail,
+            seq,
+            prev,
+            head,
+            fs.stamp(head_info),
+            folder_now if unchanged else None,
+        )
+        memo.segment_fd, memo.head_fd = at.segment_fd, at.head_fd
+        at.segment_fd = at.head_fd = -1
+        self._memo = memo
+        if unchanged:
+            self._held = folder
 
     def _index(
         self, indexer: Callable[[str, bytes], None], folder: fs.VaultDir, sealed: str | None, name: str
@@ -333,15 +584,87 @@ class AuditLog:
             pass
 
     @contextlib.contextmanager
-    def _locked_tail(self) -> Iterator[tuple[fs.VaultDir, str, int, str]]:
+    def _locked_tail(self) -> Iterator[_Locked]:
         """The log folder under its exclusive lock, with the tail read (a torn tail cut and noted
-        in ``pending_repair``) and the head record checked against it."""
-        with self._open_folder() as folder, folder.locked(layout.LOCK, exclusive=True):
+        in ``pending_repair``) and the head record checked against it; or, when this writer's
+        memory of the tail (:class:`_Tail`) still matches the files byte for byte, that."""
+        with self._mutex, self._folder_for_append() as folder, self._exclusive(folder):
             self.pending_repair = None
             self._torn = []
-            path, seq, prev = self._tail(folder)
-            self._check_head(folder, seq, prev)
-            yield folder, path, seq, prev
+            memo, self._memo = self._memo, None  # forgotten unless this append completes
+            at = _Locked(folder, fs.stamp(os.fstat(folder.fd)))
+            try:
+                if memo is not None and self._unchanged(at, memo):
+                    at.name, at.seq, at.prev = memo.name, memo.sequence, memo.chain
+                    at.size, at.head = memo.stamp[2], memo.head
+                    at.segment_fd, at.head_fd = memo.segment_fd, memo.head_fd
+                    memo.segment_fd = memo.head_fd = -1
+                else:
+                    if memo is not None:
+                        memo.close()
+                    at.name, at.seq, at.prev = self._tail(folder)
+                    at.head = self._check_head(folder, at.seq, at.prev)
+                yield at
+            except BaseException:
+                at.close()  # the caller closes them once the append is over; on failure here
+                raise
+            finally:
+                if memo is not None:
+                    memo.close()
+
+    @contextlib.contextmanager
+    def _exclusive(self, folder: fs.VaultDir) -> Iterator[None]:
+        """The log's exclusive lock: taken on the lock file kept open since the last append while
+        its name still leads to that file unchanged (a ``stat`` after taking it), else opened by
+        name as every other process does. ``self._mutex`` orders this process's own threads."""
+        kept = self._lock
+        if kept is not None:
+            fd, stamp = kept
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                same = fs.stamp(os.stat(layout.LOCK, dir_fd=folder.fd, follow_symlinks=False)) == stamp
+            except OSError:
+                same = False
+            if same:
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                return
+            self._lock = None
+            os.close(fd)  # closing drops the lock taken on a file that is no longer the lock file
+        with folder.locked(layout.LOCK, exclusive=True):
+            yield
+        with contextlib.suppress(OSError):
+            fd, info = folder.open_fd(layout.LOCK, os.O_RDWR)
+            self._lock = (fd, fs.stamp(info))
+
+    def _unchanged(self, at: _Locked, memo: _Tail) -> bool:
+        """Whether the log is still exactly as this writer left it: the folder listing (re-checked
+        unless the folder is unchanged since it was last checked), the newest segment's stamp and
+        last line, and the head file's stamp and bytes. Tamper a listing shows raises as ever.
+
+        The names are ``stat``-ed without following a link: a stamp equal to the one taken from a
+        kept descriptor is that very file, unchanged, so reading through the descriptor is reading it."""
+        folder = at.folder
+        if memo.segment_fd < 0 or memo.head_fd < 0:
+            return False
+        if memo.folder is None or memo.folder != at.dir:
+            names = segments(folder)
+            if not names or os.path.basename(names[-1]) != memo.name:
+                return False
+        segment_fd, head_fd = memo.segment_fd, memo.head_fd
+        try:
+            if fs.stamp(os.stat(memo.name, dir_fd=folder.fd, follow_symlinks=False)) != memo.stamp:
+                return False
+            if fs.stamp(os.stat(HEAD_NAME, dir_fd=folder.fd, follow_symlinks=False)) != memo.head_stamp:
+                return False
+            size = memo.stamp[2]
+            if os.pread(segment_fd, len(memo.tail), size - len(memo.tail)) != memo.tail:
+                return False
+            return os.pread(head_fd, 2 * HEAD_SLOT + 1, 0) == memo.head
+        except FileNotFoundError:
+            return False
 
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         """Number, chain and durably append ``event``; raises AuditWriteError when it cannot."""
@@ -349,8 +672,10 @@ class AuditLog:
 
     def append_many(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Number, chain and append several events with one write and one fsync (group commit)."""
+        at: _Locked | None = None
         try:
-            with self._locked_tail() as (folder, path, seq, prev):
+            with self._locked_tail() as at:
+                seq, prev = at.seq, at.prev
                 lines: list[dict[str, Any]] = []
                 if self.pending_repair is not None:
                     seq += 1
@@ -363,16 +688,14 @@ class AuditLog:
                     event = {**event, "sequence": seq}
                     event["chain"] = prev = chain.link(self.key, prev, event)
                     written.append(event)
-                segment = self._write(folder, path, lines + written, sync=False)
+                self._put(at, lines + written, sync=False)
             # The fsync runs outside the lock, so writers in other processes (the CLI, other
             # server workers) append meanwhile and their fsyncs overlap with this one. Any fsync
             # of the segment makes every line written before it durable, in file order; the head
             # record is written only once this batch is durable, so it never runs ahead of the log.
-            with self._open_folder() as folder:
-                with folder.open_read(segment) as fh:
-                    self.fsync(fh.fileno())
-                with folder.locked(layout.LOCK, exclusive=True):
-                    write_head(folder, self.key, seq, prev)
+            self.fsync(at.segment_fd)
+            with self._mutex, self._folder_for_append() as folder, self._exclusive(folder):
+                self._finish(at, folder, seq, prev)
             return written
         except AuditWriteError:
             raise
@@ -385,6 +708,9 @@ class AuditLog:
                 f"cannot write the audit log in {self.folder} ({exc.strerror or exc}); "
                 "the operation was not performed"
             ) from None
+        finally:
+            if at is not None:
+                at.close()
 
     def repair(self, base: dict[str, Any]) -> dict[str, Any] | None:
         """Cut a torn final line (and nothing else) and record a RepairAuditLog event.
@@ -393,14 +719,17 @@ class AuditLog:
         Returns the recorded event, or None when there was no torn tail.
         """
         try:
-            with self._locked_tail() as (folder, path, seq, prev):
-                if self.pending_repair is None:
-                    return None
-                self.pending_repair["trigger"] = "kmscli audit verify --repair"
-                repair = self._repair_event(base, seq + 1, prev)
-                self._write(folder, path, [repair])
-                write_head(folder, self.key, seq + 1, repair["chain"])
-                return repair
+            with self._locked_tail() as at:
+                try:
+                    if self.pending_repair is None:
+                        return None
+                    self.pending_repair["trigger"] = "kmscli audit verify --repair"
+                    repair = self._repair_event(base, at.seq + 1, at.prev)
+                    self._put(at, [repair], sync=True)
+                    self._finish(at, at.folder, at.seq + 1, repair["chain"])
+                    return repair
+                finally:
+                    at.close()
         except fs.UnsafePathError as exc:
             raise fs.UnsafePathError(f"cannot repair the audit log: {exc.message}") from None
         except OSError as exc:

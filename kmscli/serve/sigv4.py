@@ -31,7 +31,7 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "kms"
 #: How far the request's X-Amz-Date may be from the server's clock (AWS: 5 minutes).
 MAX_SKEW = dt.timedelta(minutes=5)
-_AMZ_DATE_RE = re.compile(r"^\d{8}T\d{6}Z$")
+_AMZ_DATE_RE = re.compile(r"[0-9]{8}T[0-9]{6}Z")  # ASCII digits only, as strptime reads them
 _REQUIRED = ("Credential", "SignedHeaders", "Signature")
 
 
@@ -145,10 +145,18 @@ def verify(
             f"Credential should be scoped to a valid region, not ''. Credential: '{params['Credential'][:120]}'"
         )
     key_id, scope_date, region, service, terminator = scope
-    if not _AMZ_DATE_RE.match(amz_date):
+    if not _AMZ_DATE_RE.fullmatch(amz_date):
         raise _incomplete(f"Date must be in ISO-8601 'basic format'. Got '{amz_date[:40]}'.")
-    try:
-        when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    try:  # the pattern matched: strptime's "%Y%m%dT%H%M%SZ", without its parser
+        when = dt.datetime(
+            int(amz_date[:4]),
+            int(amz_date[4:6]),
+            int(amz_date[6:8]),
+            int(amz_date[9:11]),
+            int(amz_date[11:13]),
+            int(amz_date[13:15]),
+            tzinfo=dt.UTC,
+        )
     except ValueError:
         raise _incomplete(f"Date must be in ISO-8601 'basic format'. Got '{amz_date[:40]}'.") from None
     if terminator != "aws4_request":
@@ -216,39 +224,118 @@ def _signature(
     key_id: str,
     secret: bytes,
 ) -> str:
-    """botocore's SigV4 signature of the request, over exactly the headers the client signed."""
+    """The SigV4 signature of the request as received, over exactly the headers the client signed.
+
+    botocore's ``SigV4Auth`` builds the canonical request and the string to sign, from a plain
+    request object (:class:`_Received`) rather than an ``AWSRequest`` and ``HTTPHeaders`` (built on
+    ``email.message``, a third of the verifier's time); the signing key derived from the secret,
+    date and region is remembered (:func:`_signing_key`). Should a botocore release read something
+    else off the request, the ``AWSRequest`` route is taken (docs/architecture.md, "What a long-lived process remembers").
+    """
+    url = f"http://{headers['host'][0]}{path}" + (f"?{query}" if query else "")
+    auth = _received_auth(region)
+    try:
+        request: Any = _Received(method, url, headers, signed, body, amz_date)
+        canonical = auth.canonical_request(request)
+    except (AttributeError, TypeError, KeyError):
+        request = _botocore_request(method, url, headers, signed, body, amz_date)
+        canonical = auth.canonical_request(request)
+    string_to_sign: str = auth.string_to_sign(request, canonical)
+    key = _signing_key(secret, amz_date[:8], region)
+    return primitives.hmac_sha256(key, string_to_sign.encode()).hex()
+
+
+class _Headers(dict[str, list[str]]):
+    """The received headers (lower-case name -> values), answering botocore's case-insensitive
+    ``name in headers`` and ``headers[name]`` (the first value) as ``HTTPHeaders`` does."""
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and dict.__contains__(self, name.lower())
+
+    def __getitem__(self, name: str) -> Any:
+        return dict.__getitem__(self, name.lower())[0]
+
+
+class _Signed:
+    """The headers the client named in ``SignedHeaders``, as botocore reads ``headers_to_sign``:
+    the names (iteration) and every value of one name (``get_all``)."""
+
+    __slots__ = ("headers", "names")
+
+    def __init__(self, headers: dict[str, list[str]], names: list[str]) -> None:
+        self.headers = headers
+        self.names = names
+
+    def __iter__(self) -> Any:
+        return iter(self.names)
+
+    def get_all(self, name: str) -> list[str]:
+        return self.headers[name]
+
+
+class _Received:
+    """The request as ``SigV4Auth.canonical_request`` and ``string_to_sign`` read it."""
+
+    __slots__ = ("body", "context", "headers", "method", "params", "signed", "url")
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, list[str]],
+        signed: list[str],
+        body: bytes,
+        amz_date: str,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.headers = _Headers(headers)
+        self.signed = _Signed(headers, signed)
+        self.body = body
+        self.params: dict[str, str] = {}
+        self.context = {"timestamp": amz_date}
+
+
+def _botocore_request(
+    method: str, url: str, headers: dict[str, list[str]], signed: list[str], body: bytes, amz_date: str
+) -> Any:
+    """The same request as botocore's own ``AWSRequest`` (the fallback of :func:`_signature`)."""
     from botocore.awsrequest import AWSRequest
     from botocore.compat import HTTPHeaders
-    from botocore.credentials import Credentials
 
     chosen = HTTPHeaders()
     for name in signed:
         for value in headers[name]:
             chosen[name] = value
-    request = AWSRequest(
-        method=method, url=f"http://{headers['host'][0]}{path}" + (f"?{query}" if query else ""), data=body
-    )
+    request = AWSRequest(method=method, url=url, data=body)
     request.context["timestamp"] = amz_date
     for name, values in headers.items():
         for value in values:
             request.headers[name] = value
-    auth = _received_auth()(Credentials(key_id, secret.decode("ascii")), SERVICE, region, chosen)
-    canonical = auth.canonical_request(request)
-    signature: str = auth.signature(auth.string_to_sign(request, canonical), request)
-    return signature
+    request.signed = chosen
+    return request
+
+
+@functools.lru_cache(maxsize=1024)
+def _signing_key(secret: bytes, date: str, region: str) -> bytes:
+    """SigV4's signing key: HMAC-SHA256 chained over the date, region, service and terminator,
+    keyed first by ``"AWS4" + secret``. It changes once a day per access key and region, so it is
+    derived once (four HMACs saved per request); a deleted key never reaches here (the lookup
+    fails first), and a secret is part of the cache key, never looked up by access key alone."""
+    key = b"AWS4" + secret
+    for part in (date, region, SERVICE, "aws4_request"):
+        key = primitives.hmac_sha256(key, part.encode())
+    return key
 
 
 @functools.cache
-def _received_auth() -> Any:
-    """botocore's SigV4Auth over exactly the headers the client signed (built once)."""
+def _received_auth(region: str) -> Any:
+    """botocore's SigV4Auth for ``kms`` in ``region``, over exactly the headers the client signed
+    (the request's ``signed``); it holds no per-request state, so one serves every request."""
     from botocore.auth import SigV4Auth
 
     class ReceivedSigV4Auth(SigV4Auth):
-        def __init__(self, credentials: Any, service: str, region: str, signed: Any) -> None:
-            super().__init__(credentials, service, region)
-            self._signed = signed
-
         def headers_to_sign(self, request: Any) -> Any:
-            return self._signed
+            return request.signed
 
-    return ReceivedSigV4Auth
+    return ReceivedSigV4Auth(None, SERVICE, region)

@@ -207,6 +207,28 @@ def loads(data: bytes | str) -> Any:
     return jsonstrict.loads(data)
 
 
+Stamp = tuple[int, int, int, int, int]
+
+
+def stamp(info: os.stat_result) -> Stamp:
+    """What changes whenever a file or folder changes: device, inode, size, mtime and ctime. A user
+    can set mtime but not ctime, so a file rewritten or put back (even with its old mtime) gets a
+    new stamp; the one exception is a change within the same tick of the file system's clock as
+    the stamp was taken (see :func:`settled`)."""
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
+#: How long after its last change a file's stamp is taken to stand for its content: any later
+#: change gets a later ctime, however coarse the file system's clock ticks (well under this).
+SETTLED_NS = 1_000_000_000
+
+
+def settled(info: os.stat_result, now_ns: int) -> bool:
+    """Whether the file last changed more than :data:`SETTLED_NS` before ``now_ns`` (the wall
+    clock, as the file system stamps files; only ever compared with file times)."""
+    return max(info.st_mtime_ns, info.st_ctime_ns) < now_ns - SETTLED_NS
+
+
 # -- folders opened once, names below them never followed --------------------------------------------
 
 
@@ -414,6 +436,10 @@ class VaultDir:
     # -- reading -------------------------------------------------------------------------------------
     def read(self, rel: str, limit: int = MAX_VAULT_FILE) -> bytes:
         """The whole file ``rel``; FileNotFoundError when missing, ValueError beyond ``limit`` bytes."""
+        return self.read_stat(rel, limit)[0]
+
+    def read_stat(self, rel: str, limit: int = MAX_VAULT_FILE) -> tuple[bytes, os.stat_result]:
+        """:meth:`read`, with the ``fstat`` of the file that was read."""
         parts = split_rel(rel)
         with self._folder(parts[:-1]) as dirfd:
             fd, info = self._open(dirfd, parts[-1], self.name(rel), os.O_RDONLY)
@@ -429,9 +455,29 @@ class VaultDir:
                 total += len(chunk)
                 if total > limit:
                     raise ValueError(f"{self.name(rel)} is larger than the {limit} bytes allowed")
-            return b"".join(chunks)
+            return b"".join(chunks), info
         finally:
             os.close(fd)
+
+    def read_end(self, rel: str, size: int) -> tuple[bytes, os.stat_result]:
+        """The last ``size`` bytes of the file ``rel`` (fewer when it is shorter) and its ``fstat``,
+        both from one open of the file; FileNotFoundError when missing."""
+        parts = split_rel(rel)
+        with self._folder(parts[:-1]) as dirfd:
+            fd, info = self._open(dirfd, parts[-1], self.name(rel), os.O_RDONLY)
+        try:
+            start = max(0, info.st_size - size)
+            return os.pread(fd, info.st_size - start, start), info
+        finally:
+            os.close(fd)
+
+    def open_fd(self, rel: str, flags: int) -> tuple[int, os.stat_result]:
+        """The existing file ``rel`` opened with ``flags`` (``os.O_RDWR | os.O_APPEND``, ...) under
+        the checks every open here gets, as a raw descriptor the caller keeps and closes, with its
+        ``fstat``."""
+        parts = split_rel(rel)
+        with self._folder(parts[:-1]) as dirfd:
+            return self._open(dirfd, parts[-1], self.name(rel), flags & ~os.O_CREAT)
 
     def open_read(self, rel: str) -> BinaryIO:
         """The file ``rel`` opened for reading (a buffered binary file object)."""
@@ -462,6 +508,22 @@ class VaultDir:
             with self._folder(parts[:-1]) as dirfd:
                 return os.stat(parts[-1], dir_fd=dirfd, follow_symlinks=False)
         except FileNotFoundError:
+            return None
+
+    def stamp_of(self, rel: str) -> Stamp | None:
+        """The :func:`stamp` of the entry ``rel``, without opening anything: each folder on the way
+        must be a real folder (``lstat``, so not a link) and the entry itself is not followed.
+        None when something is missing or not a folder. For cache checks, where only a stamp equal
+        to that of a file already read through descriptors counts (that same inode, unchanged)."""
+        parts = split_rel(rel)
+        try:
+            for i in range(1, len(parts)):
+                if not stat.S_ISDIR(
+                    os.stat("/".join(parts[:i]), dir_fd=self.fd, follow_symlinks=False).st_mode
+                ):
+                    return None
+            return stamp(os.stat(rel, dir_fd=self.fd, follow_symlinks=False))
+        except (FileNotFoundError, NotADirectoryError):
             return None
 
     def is_dir(self, rel: str) -> bool:
@@ -499,6 +561,12 @@ class VaultDir:
 
     def append(self, rel: str, data: bytes, fsync: Callable[[int], None] = os.fsync) -> bool:
         """Append ``data`` to ``rel`` (created 0600 if missing) and ``fsync`` it; True when it was created."""
+        return self.append_stat(rel, data, fsync)[0]
+
+    def append_stat(
+        self, rel: str, data: bytes, fsync: Callable[[int], None] = os.fsync
+    ) -> tuple[bool, os.stat_result]:
+        """:meth:`append`, also returning the file's ``fstat`` once ``data`` is durable."""
         parts = split_rel(rel)
         with self._folder(parts[:-1], create=True) as dirfd:
             path = self.name(rel)
@@ -511,11 +579,26 @@ class VaultDir:
             try:
                 _write_all(fd, data)
                 fsync(fd)
+                info = os.fstat(fd)
             finally:
                 os.close(fd)
             if created:  # the new file's folder entry must survive a power loss too
                 os.fsync(dirfd)
-            return created
+            return created, info
+
+    def write_at(self, rel: str, offset: int, data: bytes) -> os.stat_result:
+        """Overwrite ``data`` at ``offset`` in the existing file ``rel`` (no fsync) through its
+        descriptor; returns the file's ``fstat`` after the write."""
+        parts = split_rel(rel)
+        with self._folder(parts[:-1]) as dirfd:
+            fd, _ = self._open(dirfd, parts[-1], self.name(rel), os.O_WRONLY)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.pwrite(fd, view, offset + len(data) - len(view)) :]
+            return os.fstat(fd)
+        finally:
+            os.close(fd)
 
     def unlink(self, rel: str) -> None:
         """Remove the entry ``rel`` (a link itself, never its target); missing is fine."""

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kmscli.errors import VaultEnvironmentError
-from kmscli.vault import layout
+from kmscli.vault import fs, layout
 
 if TYPE_CHECKING:
     from kmscli.vault.store import UnlockedVault
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 STATE_NAME = layout.STATE
 MANIFEST_DIR = layout.MANIFEST
 STATE_VERSION = 1
+#: The stamp of a state changed in memory: never a file's, so it is read from disk next time.
+_NO_STAMP: fs.Stamp = (0, 0, 0, 0, 0)
 #: Files the state lists directly (key files are listed in the buckets).
 _LISTED_DIRS = (layout.ALIASES,)
 
@@ -70,7 +72,7 @@ class VaultState:
         "stamp",
     )
 
-    def __init__(self, data: Any, stamp: tuple[int, int, int], where: str) -> None:
+    def __init__(self, data: Any, stamp: fs.Stamp, where: str) -> None:
         try:
             if data["version"] != STATE_VERSION:
                 raise VaultEnvironmentError(
@@ -146,15 +148,14 @@ def current(vault: UnlockedVault, cache: list[VaultState]) -> VaultState | None:
     """The vault's state (re-read only when ``state.json`` changed); None for a vault that has none
     yet (made by an older kmscli; :func:`migrate` gives it one at its next write)."""
     path = state_path(vault)
-    st = vault.folder.lstat(STATE_NAME)
-    if st is None:
+    stamp = vault.folder.stamp_of(STATE_NAME)
+    if stamp is None:
         if vault.folder.is_dir(MANIFEST_DIR):
             raise StateTamperError(
                 f"vault state {path} was removed: without it an older copy of any vault file would be "
                 "accepted; restore it from a backup"
             )
         return None
-    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
     if cache and cache[0].stamp == stamp:
         return cache[0]
     state = VaultState(vault.read_authenticated(STATE_NAME, "vault state"), stamp, path)
@@ -163,14 +164,14 @@ def current(vault: UnlockedVault, cache: list[VaultState]) -> VaultState | None:
 
 
 def _write_state(vault: UnlockedVault, state: VaultState) -> None:
-    state.stamp = (0, 0, 0)  # changed in memory: re-read from disk next time, whether or not this lands
+    state.stamp = _NO_STAMP  # changed in memory: re-read from disk next time, whether or not this lands
     vault.write_authenticated(STATE_NAME, state.as_data())
 
 
 def create(vault: UnlockedVault) -> None:
     """A new vault's state: generation 0, nothing listed (caller holds the exclusive lock)."""
     vault.folder.mkdir(MANIFEST_DIR)
-    _write_state(vault, VaultState({"version": 1, "generation": 0, "head": None, "files": {}}, (0, 0, 0), ""))
+    _write_state(vault, VaultState({"version": 1, "generation": 0, "head": None, "files": {}}, _NO_STAMP, ""))
 
 
 def migrate(vault: UnlockedVault) -> None:
@@ -179,7 +180,7 @@ def migrate(vault: UnlockedVault) -> None:
     held); afterwards reads cost one bucket each."""
     before = current(vault, []) if vault.folder.lstat(STATE_NAME) is not None else None
     if before is None:  # say so first: a crash before the listing is complete is then redone, not tamper
-        before = VaultState({"version": 1, "generation": 0, "head": None, "files": {}}, (0, 0, 0), "")
+        before = VaultState({"version": 1, "generation": 0, "head": None, "files": {}}, _NO_STAMP, "")
         before.migrating = True
         vault.folder.mkdir(MANIFEST_DIR)
         _write_state(vault, before)
@@ -197,7 +198,7 @@ def migrate(vault: UnlockedVault) -> None:
     for bucket, data in sorted(buckets.items()):
         vault.write_authenticated(bucket, data)
         files[bucket] = vault.mac_of(bucket, data)
-    state = VaultState({"version": 1, "generation": 0, "head": None, "files": files}, (0, 0, 0), "")
+    state = VaultState({"version": 1, "generation": 0, "head": None, "files": files}, _NO_STAMP, "")
     if before is not None:
         state.generation, state.head = before.generation, before.head
     _write_state(vault, state)

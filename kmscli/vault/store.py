@@ -104,17 +104,43 @@ class Header(NamedTuple):
 
 
 def _read_json(folder: fs.VaultDir, rel: str, what: str) -> Any:
-    path = folder.name(rel)
+    return _parse_json(folder, rel, what, _read_raw(folder, rel, what)[0])
+
+
+def _read_raw(folder: fs.VaultDir, rel: str, what: str) -> tuple[bytes, os.stat_result]:
     try:
-        raw = folder.read(rel)
+        return folder.read_stat(rel)
     except FileNotFoundError:
         raise
     except (OSError, ValueError) as exc:
-        raise VaultEnvironmentError(f"cannot read {what} {path}: {exc}") from None
+        raise VaultEnvironmentError(f"cannot read {what} {folder.name(rel)}: {exc}") from None
+
+
+def _parse_json(folder: fs.VaultDir, rel: str, what: str, raw: bytes) -> Any:
     try:
         return fs.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise TamperError(f"{what} {path} is not valid JSON ({exc}); it was damaged or edited") from None
+        raise TamperError(
+            f"{what} {folder.name(rel)} is not valid JSON ({exc}); it was damaged or edited"
+        ) from None
+
+
+class _Authentic:
+    """A vault file this process read and authenticated (``UnlockedVault.read_mac_checked``)."""
+
+    __slots__ = ("frozen", "mac", "raw", "stamp")
+
+    def __init__(self, stamp: fs.Stamp, frozen: bytes, mac: str, raw: bytes | None) -> None:
+        self.stamp = stamp
+        #: The data, marshalled: every reader gets its own copy to change.
+        self.frozen = frozen
+        self.mac = mac
+        #: The file's bytes while its stamp is too recent to stand for them (None once settled).
+        self.raw = raw
+
+
+#: How many authenticated files a vault object remembers (a server's working set of keys).
+AUTHENTIC_CACHE_SIZE = 4096
 
 
 def _header_mac_input(raw: dict[str, Any]) -> bytes:
@@ -367,6 +393,8 @@ class UnlockedVault(Vault):
         self._wrap_key = subkey(vault_key, "material-wrap")
         self.audit_key = subkey(vault_key, "audit-chain")
         self.state_cache: list[state.VaultState] = []
+        #: Files read and authenticated, by name (see :meth:`read_mac_checked`).
+        self._authentic: dict[str, _Authentic] = {}
 
     @property
     def vault_key(self) -> bytes:
@@ -416,10 +444,40 @@ class UnlockedVault(Vault):
         return data
 
     def read_mac_checked(self, rel: str, what: str) -> tuple[Any, str]:
-        """(data, MAC) of the MAC'd vault file ``rel`` whose MAC is right, whichever version it is."""
-        doc = _read_json(self.folder, rel, what)
-        data = self.check_authenticated(rel, doc, self.folder.name(rel), what)
-        return data, bytes.fromhex(doc["mac"]).hex()
+        """(data, MAC) of the MAC'd vault file ``rel`` whose MAC is right, whichever version it is.
+
+        A file this object authenticated before is not parsed and MAC-checked again while it is
+        provably the same file: its stamp (device, inode, size, mtime, ctime: :func:`fs.stamp`)
+        is unchanged and was taken after the file had settled, or else its bytes are the same
+        (docs/architecture.md, "What a long-lived process remembers"). The caller gets its own copy.
+        """
+        import marshal
+
+        folder = self.folder
+        known = self._authentic.get(rel)
+        # a settled file's stamp stands for its bytes; stamp_of follows no link and opens nothing
+        if known is not None and known.raw is None and folder.stamp_of(rel) == known.stamp:
+            return marshal.loads(known.frozen), known.mac
+        try:
+            raw, info = _read_raw(folder, rel, what)
+        except FileNotFoundError:
+            self._authentic.pop(rel, None)  # a removed file's data (a destroyed key's) is not kept
+            raise
+        stamp = fs.stamp(info)
+        if known is not None and known.raw == raw and known.stamp == stamp:
+            data, mac = marshal.loads(known.frozen), known.mac
+        else:
+            doc = _parse_json(folder, rel, what, raw)
+            data = self.check_authenticated(rel, doc, folder.name(rel), what)
+            mac = bytes.fromhex(doc["mac"]).hex()
+        import time
+
+        settled = fs.settled(info, time.time_ns())
+        cache = self._authentic
+        if rel not in cache and len(cache) >= AUTHENTIC_CACHE_SIZE:
+            cache.pop(next(iter(cache), rel), None)
+        cache[rel] = _Authentic(stamp, marshal.dumps(data), mac, None if settled else raw)
+        return data, mac
 
     # -- freshness: the authenticated vault state (kmscli/vault/state.py) ----------------------
     def vault_state(self) -> state.VaultState | None:
@@ -492,8 +550,10 @@ class UnlockedVault(Vault):
         self.write_authenticated(self.key_file(region, record["KeyId"]), record)
 
     def destroy_key(self, region: str, key_id: str) -> None:
-        """Overwrite and remove a key's file: its material is gone."""
-        self.folder.shred(self.key_file(region, key_id))
+        """Overwrite and remove a key's file: its material is gone (from this object's memory too)."""
+        rel = self.key_file(region, key_id)
+        self._authentic.pop(rel, None)
+        self.folder.shred(rel)
 
     def list_key_ids(self, region: str) -> list[str]:
         """Sorted key ids in one region (directory listing only; no file is read)."""
@@ -554,18 +614,12 @@ class UnlockedVault(Vault):
             raise TamperError(f"credentials file {path} is malformed")
         return data
 
-    def credentials_stamp(self) -> tuple[int, int, int] | None:
-        """(inode, size, mtime_ns) of the credentials file, None when absent: a cache key.
+    def credentials_stamp(self) -> fs.Stamp | None:
+        """The credentials file's :func:`fs.stamp`, None when absent: a cache key.
 
         Every write replaces the file (atomic rename), so any change gives a new stamp.
         """
-        try:
-            st = self.folder.lstat(layout.CREDENTIALS)
-        except FileNotFoundError:
-            return None
-        if st is None:
-            return None
-        return st.st_ino, st.st_size, st.st_mtime_ns
+        return self.folder.stamp_of(layout.CREDENTIALS)
 
     def save_credentials(self, credentials: dict[str, dict[str, Any]]) -> None:
         """Write the access keys (caller holds the exclusive lock)."""

@@ -16,6 +16,7 @@ from kmscli.errors import KMSError, UsageError
 from kmscli.invocation import Sources
 from kmscli.service.features.session import audit_event
 from kmscli.settings import Settings
+from kmscli.vault import fs
 from kmscli.vault.store import UnlockedVault
 
 #: AWS's access key id alphabet and shape: "AKIA" and 16 base32 characters.
@@ -135,9 +136,7 @@ class CredentialCache:
 
     def __init__(self, vault: UnlockedVault) -> None:
         self.vault = vault
-        self._snapshot: (
-            tuple[tuple[int, int, int] | None, dict[str, dict[str, Any]], dict[str, Credential]] | None
-        )
+        self._snapshot: tuple[fs.Stamp | None, dict[str, dict[str, Any]], dict[str, Credential]] | None
         self._snapshot = None
 
     def lookup(self, access_key_id: str) -> Credential | None:

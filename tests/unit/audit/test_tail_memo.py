@@ -1,0 +1,237 @@
+"""A long-lived writer remembers the tail it wrote; every change by anyone else is still noticed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kmscli.audit import log as audit_log
+from kmscli.audit.log import AuditLog, AuditLogDamagedError, AuditTamperError, segments
+from kmscli.audit.verify import verify_log
+
+KEY = b"k" * 32
+
+
+def _writer(folder: Path, *, settled: bool = True, **kwargs: Any) -> tuple[AuditLog, list[int]]:
+    """An AuditLog that counts its full tail reads (list, read and parse the last line, read the head)."""
+    log = AuditLog(folder, KEY, **kwargs)
+    if settled:  # the folder counts as settled at once, as it does a second after its last change
+        log.settled_ns = -(10**15)
+    full: list[int] = []
+    tail = log._tail
+
+    def counted(opened: Any) -> tuple[str, int, str]:
+        full.append(1)
+        return tail(opened)
+
+    log._tail = counted  # type: ignore[method-assign,assignment]
+    return log, full
+
+
+def _segment(folder: Path) -> Path:
+    return Path(segments(folder)[-1])
+
+
+def test_an_unchanged_log_is_not_read_again_and_the_chain_verifies(tmp_path: Path) -> None:
+    log, full = _writer(tmp_path)
+    for i in range(5):
+        log.append({"eventName": "Encrypt", "n": i})
+    assert len(full) == 1, "only the first append reads the tail"
+    assert verify_log(tmp_path, KEY).ok
+
+
+def test_an_unsettled_folder_is_listed_at_every_append(tmp_path: Path, monkeypatch: Any) -> None:
+    log, full = _writer(tmp_path, settled=False)  # a folder changed within the last second
+    listed: list[int] = []
+    survey = audit_log.survey
+
+    def counted(folder: Any) -> Any:
+        listed.append(1)
+        return survey(folder)
+
+    monkeypatch.setattr(audit_log, "survey", counted)
+    for i in range(3):
+        log.append({"n": i})
+    assert len(full) == 1 and len(listed) == 3
+    assert log._held is None
+
+
+def test_appends_by_another_writer_are_continued(tmp_path: Path) -> None:
+    log, full = _writer(tmp_path)
+    other = AuditLog(tmp_path, KEY)  # the CLI, say
+    log.append({"n": 1})
+    other.append({"n": 2})
+    assert log.append({"n": 3})["sequence"] == 3
+    other.append({"n": 4})
+    other.append({"n": 5})
+    assert log.append({"n": 6})["sequence"] == 6
+    assert len(full) == 3
+    assert verify_log(tmp_path, KEY).ok
+
+
+def test_a_log_cut_between_two_appends_is_refused(tmp_path: Path) -> None:
+    log, _ = _writer(tmp_path)
+    for i in range(3):
+        log.append({"n": i})
+    seg = _segment(tmp_path)
+    lines = seg.read_bytes().splitlines(keepends=True)
+    seg.write_bytes(b"".join(lines[:-1]))  # the same file, one line shorter
+    with pytest.raises(AuditTamperError, match="cut off its end"):
+        log.append({"n": 9})
+    assert seg.read_bytes() == b"".join(lines[:-1])
+
+
+def test_a_last_line_rewritten_in_place_with_the_same_size_and_times_is_refused(tmp_path: Path) -> None:
+    log, _ = _writer(tmp_path)
+    for i in range(3):
+        log.append({"n": i})
+    seg = _segment(tmp_path)
+    data = seg.read_bytes()
+    lines = data.splitlines(keepends=True)
+    stamp = os.stat(seg)
+    at = lines[-1].index(b'"chain":"') + len(b'"chain":"')
+    flipped = b"0" if lines[-1][at : at + 1] != b"0" else b"1"
+    forged = b"".join(lines[:-1]) + lines[-1][:at] + flipped + lines[-1][at + 1 :]
+    assert len(forged) == len(data)
+    with open(seg, "r+b") as fh:  # edited in place, same size, same times: only the bytes tell
+        fh.write(forged)
+    os.utime(seg, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    with pytest.raises(AuditTamperError, match="head record"):
+        log.append({"n": 9})
+
+
+def test_a_segment_replaced_by_an_older_copy_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "audit"
+    log, _ = _writer(folder)
+    log.append({"n": 1})
+    old = tmp_path / "old"
+    shutil.copy2(_segment(folder), old)
+    log.append({"n": 2})
+    os.replace(old, _segment(folder))
+    with pytest.raises(AuditTamperError, match="cut off its end"):
+        log.append({"n": 3})
+
+
+def test_a_forged_head_or_an_unreadable_last_line_is_refused(tmp_path: Path) -> None:
+    log, _ = _writer(tmp_path)
+    log.append({"n": 1})
+    head = tmp_path / "head"
+    head.write_bytes(b"x" * len(head.read_bytes()))
+    with pytest.raises(AuditTamperError, match="not authentic"):
+        log.append({"n": 2})
+    log, _ = _writer(tmp_path / "b")
+    log.append({"n": 1})
+    seg = _segment(tmp_path / "b")
+    seg.write_bytes(seg.read_bytes()[:-3] + b"?}\n")
+    with pytest.raises(AuditLogDamagedError):
+        log.append({"n": 2})
+
+
+def test_a_file_added_to_a_settled_folder_is_refused(tmp_path: Path) -> None:
+    log, _ = _writer(tmp_path)
+    log.append({"n": 1})
+    log.append({"n": 2})
+    assert log._held is not None, "the settled folder is kept open"
+    (tmp_path / "audit-999999.jsonl").write_bytes(b"")
+    with pytest.raises(AuditTamperError, match="out of sequence"):
+        log.append({"n": 3})
+
+
+def test_a_folder_swapped_for_another_is_not_written_through_the_kept_one(tmp_path: Path) -> None:
+    folder = tmp_path / "audit"
+    log, _ = _writer(folder)
+    log.append({"n": 1})
+    log.append({"n": 2})
+    folder.rename(tmp_path / "moved")
+    (tmp_path / "moved").rename(folder.with_name("elsewhere"))
+    shutil.copytree(tmp_path / "elsewhere", folder)  # the same files, in another folder
+    assert log.append({"n": 3})["sequence"] == 3
+    assert len((folder / "audit-000001.jsonl").read_bytes().splitlines()) == 3
+    assert len((tmp_path / "elsewhere" / "audit-000001.jsonl").read_bytes().splitlines()) == 2
+
+
+def test_a_torn_tail_left_by_another_writer_is_cut_and_recorded(tmp_path: Path) -> None:
+    log, _ = _writer(tmp_path)
+    log.append({"n": 1})
+    with open(_segment(tmp_path), "ab") as fh:
+        fh.write(b'{"torn')
+    event = log.append({"n": 2})
+    assert event["sequence"] == 3  # after the RepairAuditLog record
+    assert b"RepairAuditLog" in _segment(tmp_path).read_bytes()
+    assert verify_log(tmp_path, KEY).ok
+
+
+def test_a_failed_write_forgets_the_tail(tmp_path: Path) -> None:
+    log, full = _writer(tmp_path)
+    log.append({"n": 1})
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    log.fsync = failing
+    with pytest.raises(audit_log.AuditWriteError):
+        log.append({"n": 2})
+    assert log._memo is None
+    log.fsync = os.fsync
+    assert log.append({"n": 3})["sequence"] == 3  # the line that failed its fsync is on record
+    assert len(full) == 2
+
+
+def test_kept_descriptors_are_closed_when_the_tail_is_forgotten(tmp_path: Path) -> None:
+    def open_fds() -> int:
+        """Descriptors this process holds on the log's folder and files."""
+        count = 0
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                count += os.readlink(f"/proc/self/fd/{fd}").startswith(str(tmp_path))
+            except OSError:
+                pass
+        return count
+
+    log, _ = _writer(tmp_path / "a")
+    for i in range(3):
+        log.append({"n": i})
+    assert open_fds() == 4, "the folder, the segment, the head file and the lock file"
+    other = AuditLog(tmp_path / "a", KEY)
+    for i in range(5):  # each of these makes the long-lived writer check afresh and reopen
+        other.append({"o": i})
+        log.append({"n": i})
+    assert open_fds() <= 8, "four for each writer, none left over from the reopening"
+    del log, other
+    import gc
+
+    gc.collect()
+    assert open_fds() == 0
+
+
+def test_a_replaced_lock_file_is_locked_by_name_again(tmp_path: Path) -> None:
+    import fcntl
+
+    from kmscli.vault import layout
+
+    log, _ = _writer(tmp_path)
+    log.append({"n": 1})
+    log.append({"n": 2})
+    assert log._lock is not None
+    kept = os.fstat(log._lock[0]).st_ino
+    lock = tmp_path / layout.LOCK
+    (tmp_path / "new-lock").write_bytes(b"")
+    os.replace(tmp_path / "new-lock", lock)  # another process now locks this file by its name
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the other process holds the new lock file
+        writer = threading.Thread(target=log.append, args=({"n": 3},))
+        writer.start()
+        writer.join(0.2)
+        assert writer.is_alive(), "the writer waits for the lock file that is there now"
+    finally:
+        os.close(fd)  # drops the lock
+    writer.join(10)
+    assert not writer.is_alive()
+    assert log._lock is not None and os.fstat(log._lock[0]).st_ino == os.stat(lock).st_ino != kept
+    assert verify_log(tmp_path, KEY).ok
