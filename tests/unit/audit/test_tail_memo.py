@@ -235,3 +235,21 @@ def test_a_replaced_lock_file_is_locked_by_name_again(tmp_path: Path) -> None:
     assert not writer.is_alive()
     assert log._lock is not None and os.fstat(log._lock[0]).st_ino == os.stat(lock).st_ino != kept
     assert verify_log(tmp_path, KEY).ok
+
+
+def test_an_append_by_another_writer_during_the_fsync_is_not_remembered_over(tmp_path: Path) -> None:
+    log, full = _writer(tmp_path)
+    other = AuditLog(tmp_path, KEY)
+    log.append({"n": 1})
+
+    def fsync_while_another_appends(fd: int) -> None:
+        log.fsync = os.fsync
+        other.append({"o": 1})  # lands between this append's line and its head record
+        os.fsync(fd)
+
+    log.fsync = fsync_while_another_appends
+    assert log.append({"n": 2})["sequence"] == 2
+    assert log._memo is None, "the segment no longer ends with this append's line"
+    assert log.append({"n": 3})["sequence"] == 4
+    assert len(full) == 2
+    assert verify_log(tmp_path, KEY).ok
