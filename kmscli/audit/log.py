@@ -421,9 +421,24 @@ class AuditLog:
             if self._held is not folder:
                 folder.close()
 
-    def _tail(self, folder: fs.VaultDir) -> tuple[str, int, str]:
+    def _tail(self, folder: fs.VaultDir, newest: str | None = None) -> tuple[str, int, str]:
         """Current segment name, last sequence number and last chain value; notes a torn tail
-        (which :meth:`_check_head` cuts)."""
+        (which :meth:`_check_head` cuts). ``newest``: the newest segment's name, known from a
+        listing checked before of a folder unchanged since (a non-empty segment is read alone)."""
+        if newest is not None:
+            with folder.open_read(newest) as fh:
+                line, torn = _last_line(fh)
+            if line is not None:
+                if torn:
+                    self._torn.append((newest, torn))
+                try:
+                    last = fs.loads(line)
+                    return newest, int(last["sequence"]), str(last["chain"])
+                except (ValueError, KeyError, TypeError):
+                    raise AuditLogDamagedError(
+                        f"the audit log's last line in {folder.name(newest)} is unreadable; "
+                        "run `kmscli audit verify`"
+                    ) from None
         names = [os.path.basename(p) for p in segments(folder)]
         if not names:
             return segment_name(1), 0, chain.genesis(self.key)
@@ -600,9 +615,13 @@ class AuditLog:
                     at.segment_fd, at.head_fd = memo.segment_fd, memo.head_fd
                     memo.segment_fd = memo.head_fd = -1
                 else:
+                    # another writer appended (a server worker, the CLI): its last line is read
+                    # and the head checked; the listing only when the folder changed
+                    listed = memo is not None and memo.folder is not None and memo.folder == at.dir
+                    newest = memo.name if memo is not None and listed else None
                     if memo is not None:
                         memo.close()
-                    at.name, at.seq, at.prev = self._tail(folder)
+                    at.name, at.seq, at.prev = self._tail(folder, newest)
                     at.head = self._check_head(folder, at.seq, at.prev)
                 yield at
             except BaseException:

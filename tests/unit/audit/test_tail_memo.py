@@ -25,9 +25,9 @@ def _writer(folder: Path, *, settled: bool = True, **kwargs: Any) -> tuple[Audit
     full: list[int] = []
     tail = log._tail
 
-    def counted(opened: Any) -> tuple[str, int, str]:
+    def counted(opened: Any, newest: str | None = None) -> tuple[str, int, str]:
         full.append(1)
-        return tail(opened)
+        return tail(opened, newest)
 
     log._tail = counted  # type: ignore[method-assign,assignment]
     return log, full
@@ -61,16 +61,26 @@ def test_an_unsettled_folder_is_listed_at_every_append(tmp_path: Path, monkeypat
     assert log._held is None
 
 
-def test_appends_by_another_writer_are_continued(tmp_path: Path) -> None:
+def test_appends_by_another_writer_are_continued(tmp_path: Path, monkeypatch: Any) -> None:
     log, full = _writer(tmp_path)
+    listed: list[int] = []
+    survey = audit_log.survey
+
+    def counted(folder: Any) -> Any:
+        listed.append(1)
+        return survey(folder)
+
+    monkeypatch.setattr(audit_log, "survey", counted)
     other = AuditLog(tmp_path, KEY)  # the CLI, say
     log.append({"n": 1})
     other.append({"n": 2})
     assert log.append({"n": 3})["sequence"] == 3
     other.append({"n": 4})
     other.append({"n": 5})
+    before = len(listed)
     assert log.append({"n": 6})["sequence"] == 6
     assert len(full) == 3
+    assert len(listed) == before, "the folder is unchanged since its listing: only the last line is read"
     assert verify_log(tmp_path, KEY).ok
 
 
