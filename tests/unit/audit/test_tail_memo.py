@@ -33,6 +33,19 @@ def _writer(folder: Path, *, settled: bool = True, **kwargs: Any) -> tuple[Audit
     return log, full
 
 
+def _count_listings(monkeypatch: Any) -> list[int]:
+    """One entry per listing of the folder (``survey``) from now on."""
+    listed: list[int] = []
+    survey = audit_log.survey
+
+    def counted(folder: Any) -> Any:
+        listed.append(1)
+        return survey(folder)
+
+    monkeypatch.setattr(audit_log, "survey", counted)
+    return listed
+
+
 def _segment(folder: Path) -> Path:
     return Path(segments(folder)[-1])
 
@@ -47,14 +60,7 @@ def test_an_unchanged_log_is_not_read_again_and_the_chain_verifies(tmp_path: Pat
 
 def test_an_unsettled_folder_is_listed_at_every_append(tmp_path: Path, monkeypatch: Any) -> None:
     log, full = _writer(tmp_path, settled=False)  # a folder changed within the last second
-    listed: list[int] = []
-    survey = audit_log.survey
-
-    def counted(folder: Any) -> Any:
-        listed.append(1)
-        return survey(folder)
-
-    monkeypatch.setattr(audit_log, "survey", counted)
+    listed = _count_listings(monkeypatch)
     for i in range(3):
         log.append({"n": i})
     assert len(full) == 1 and len(listed) == 3
@@ -63,14 +69,7 @@ def test_an_unsettled_folder_is_listed_at_every_append(tmp_path: Path, monkeypat
 
 def test_appends_by_another_writer_are_continued(tmp_path: Path, monkeypatch: Any) -> None:
     log, full = _writer(tmp_path)
-    listed: list[int] = []
-    survey = audit_log.survey
-
-    def counted(folder: Any) -> Any:
-        listed.append(1)
-        return survey(folder)
-
-    monkeypatch.setattr(audit_log, "survey", counted)
+    listed = _count_listings(monkeypatch)
     other = AuditLog(tmp_path, KEY)  # the CLI, say
     log.append({"n": 1})
     other.append({"n": 2})
