@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import re
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, NamedTuple
 
@@ -346,6 +347,19 @@ class _Locked:
         self.segment_fd = self.head_fd = -1
 
 
+#: Every AuditLog of this process, for :func:`_after_fork_in_child`.
+_LIVE: weakref.WeakSet[AuditLog] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for log in list(_LIVE):
+        log._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class AuditLog:
     """Writer for one vault's log. ``append`` is safe across processes (it takes its own lock)."""
 
@@ -382,6 +396,22 @@ class AuditLog:
         #: The lock file kept open, with its stamp (see _exclusive); appends of this object's
         #: threads take ``_mutex`` first (one open file's flock does not order them).
         self._lock: tuple[int, fs.Stamp] | None = None
+        self._mutex = _thread.allocate_lock()
+        _LIVE.add(self)
+
+    def _forget_after_fork(self) -> None:
+        """In a forked child (``kmscli serve --workers``): drop everything kept open. An inherited
+        lock descriptor shares its open file, and so its ``flock``, with the parent and every
+        sibling, which would then no longer exclude each other; so the child closes its copies
+        (the parent's stay open) and opens its own at its next append."""
+        memo, self._memo = self._memo, None
+        if memo is not None:
+            memo.close()
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            with contextlib.suppress(OSError):
+                os.close(lock[0])
+        self._held = None
         self._mutex = _thread.allocate_lock()
 
     def __del__(self) -> None:

@@ -100,7 +100,9 @@ def test_every_serve_option_with_odd_values(cli: Any, vault: Path, monkeypatch: 
     from tests.hardening.test_cli_sweep import _GLOBALS, ODD_VALUES
 
     started: list[Any] = []
-    monkeypatch.setattr(server, "serve_until_signalled", lambda srv, *callbacks: started.append(srv))
+    monkeypatch.setattr(
+        server, "serve", lambda build, opts, *callbacks: started.append(build(opts.port, opts.workers > 1))
+    )
     failures = []
     for param in serve.params:
         if not isinstance(param, click.Option) or param.name in _GLOBALS or param.is_flag:

@@ -68,6 +68,7 @@ class Counter:
         self.key_loads = 0
         self.file_reads: list[str] = []
         real_load, real_read = UnlockedVault.load_key, fs.VaultDir.read
+        real_read_stat = fs.VaultDir.read_stat
 
         def load_key(vault: Any, region: str, key_id: str) -> Any:
             self.key_loads += 1
@@ -77,8 +78,13 @@ class Counter:
             self.file_reads.append(Path(rel).name)
             return real_read(folder, rel, limit)
 
+        def read_stat(folder: fs.VaultDir, rel: str, limit: int = fs.MAX_VAULT_FILE) -> Any:
+            self.file_reads.append(Path(rel).name)
+            return real_read_stat(folder, rel, limit)
+
         monkeypatch.setattr(UnlockedVault, "load_key", load_key)
         monkeypatch.setattr(fs.VaultDir, "read", read)
+        monkeypatch.setattr(fs.VaultDir, "read_stat", read_stat)
 
 
 @pytest.fixture

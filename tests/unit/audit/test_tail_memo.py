@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -262,3 +263,29 @@ def test_an_append_by_another_writer_during_the_fsync_is_not_remembered_over(tmp
     assert log.append({"n": 3})["sequence"] == 4
     assert len(full) == 2
     assert verify_log(tmp_path, KEY).ok
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_share_the_parents_lock(tmp_path: Path) -> None:
+    """`kmscli serve --workers` forks after the log was used: the kept lock descriptor would share
+    its flock with the child, and both would append at once (a forked chain). The child opens its own."""
+    log = AuditLog(tmp_path, KEY)
+    log.append({"eventName": "Encrypt"})  # the lock file (and the tail) are now kept open
+    rounds = 150
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            for _ in range(rounds):
+                log.append({"eventName": "Decrypt"})
+            code = 0
+        finally:
+            os._exit(code)
+    for _ in range(rounds):
+        log.append({"eventName": "Encrypt"})
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    report = verify_log(tmp_path, KEY)
+    assert report.ok, report
+    events = [json.loads(line) for p in segments(tmp_path) for line in Path(p).read_bytes().splitlines()]
+    assert sorted(e["sequence"] for e in events) == list(range(1, 2 * rounds + 2))
