@@ -458,8 +458,8 @@ class UnlockedVault(Vault):
 
         folder = self.folder
         known = self._authentic.get(rel)
-        if known is _ABSENT:  # missing when last looked for: one stat says whether it still is
-            if folder.stamp_of(rel) is None:
+        if known is _ABSENT:  # missing when last looked for: a stat says whether it still is
+            if folder.missing(rel):
                 raise FileNotFoundError(rel)
         # a settled file's stamp stands for its bytes; stamp_of follows no link and opens nothing
         elif known is not None and known.raw is None and folder.stamp_of(rel) == known.stamp:

@@ -151,3 +151,17 @@ def test_a_missing_file_created_by_another_writer_is_seen(service: Any, kms: Any
     with pytest.raises(KMSError) as err:
         kms("Encrypt", KeyId=key, Plaintext=b"x")
     assert err.value.code == "KMSInvalidStateException"
+
+
+def test_a_link_planted_where_a_missing_files_folder_was_is_still_refused(
+    service: Any, kms: Any, vault: Path
+) -> None:
+    kms("CreateKey")
+    gone = "0" * 8 + "-0000-4000-8000-" + "0" * 12
+    assert service.vault.load_key("us-east-1", gone) is None  # remembered as missing
+    assert service.vault._authentic[f"keys/us-east-1/{gone}.json"] is store._ABSENT
+    region = vault / "keys" / "us-east-1"
+    region.rename(vault / "keys" / "elsewhere")
+    region.symlink_to(vault / "keys" / "elsewhere")
+    with pytest.raises(UnsafePathError, match="symbolic link"):
+        service.vault.load_key("us-east-1", gone)
