@@ -315,6 +315,7 @@ class _Locked:
         "folder",
         "head",
         "head_fd",
+        "head_stamp",
         "name",
         "prev",
         "segment_fd",
@@ -337,6 +338,8 @@ class _Locked:
         #: else the segment opened where the lines went; handed on to the next memory, or closed.
         self.segment_fd = -1
         self.head_fd = -1
+        #: The head file's stamp when its bytes (``head``) were checked through ``head_fd``.
+        self.head_stamp: fs.Stamp | None = None
 
     def close(self) -> None:
         """Close the descriptors not handed on."""
@@ -427,13 +430,20 @@ class AuditLog:
         return fs.VaultDir.open(self.folder, create=True)
 
     @contextlib.contextmanager
-    def _folder_for_append(self) -> Iterator[fs.VaultDir]:
+    def _folder_for_append(self, at: _Locked | None = None) -> Iterator[fs.VaultDir]:
         """The log folder: the one the last append kept open, while the name still leads to that
         folder unchanged since its listing was checked (its stamp, taken once it had settled),
         else opened and checked afresh. A kept folder is never closed here (another thread may
-        be using it): it is closed when the last reference to it goes."""
-        memo, held = self._memo, self._held
-        if memo is not None and memo.folder is not None and held is not None:
+        be using it): it is closed when the last reference to it goes. ``at``: an append's second
+        step, which reuses the folder of its first while it is unchanged since then."""
+        memo = self._memo
+        expected: fs.Stamp | None
+        held: fs.VaultDir | None
+        if at is not None:
+            expected, held = at.dir, (at.folder if at.folder.fd >= 0 else None)
+        else:
+            expected, held = (memo.folder if memo is not None else None), self._held
+        if expected is not None and held is not None:
             try:
                 if self.vault is not None:
                     info = os.stat(layout.AUDIT, dir_fd=self.vault.fd, follow_symlinks=False)
@@ -441,7 +451,7 @@ class AuditLog:
                     info = os.stat(self.folder)
             except OSError:
                 info = None
-            if info is not None and fs.stamp(info) == memo.folder:
+            if info is not None and fs.stamp(info) == expected:
                 yield held
                 return
         folder = self._open_folder()
@@ -451,9 +461,24 @@ class AuditLog:
             if self._held is not folder:
                 folder.close()
 
-    def _tail(self, folder: fs.VaultDir) -> tuple[str, int, str]:
+    def _tail(self, folder: fs.VaultDir, newest: str | None = None) -> tuple[str, int, str]:
         """Current segment name, last sequence number and last chain value; notes a torn tail
-        (which :meth:`_check_head` cuts)."""
+        (which :meth:`_check_head` cuts). ``newest``: the newest segment's name, known from a
+        listing checked before of a folder unchanged since (a non-empty segment is read alone)."""
+        if newest is not None:
+            with folder.open_read(newest) as fh:
+                line, torn = _last_line(fh)
+            if line is not None:
+                if torn:
+                    self._torn.append((newest, torn))
+                try:
+                    last = fs.loads(line)
+                    return newest, int(last["sequence"]), str(last["chain"])
+                except (ValueError, KeyError, TypeError):
+                    raise AuditLogDamagedError(
+                        f"the audit log's last line in {folder.name(newest)} is unreadable; "
+                        "run `kmscli audit verify`"
+                    ) from None
         names = [os.path.basename(p) for p in segments(folder)]
         if not names:
             return segment_name(1), 0, chain.genesis(self.key)
@@ -551,10 +576,10 @@ class AuditLog:
                 at.head_fd = folder.open_fd(HEAD_NAME, os.O_RDWR)[0]
         if at.head_fd >= 0 and at.head is not None:  # the head file as checked, still there?
             same = fs.stamp(os.stat(HEAD_NAME, dir_fd=folder.fd, follow_symlinks=False))
-            if (
+            if same == at.head_stamp or (
                 same == fs.stamp(os.fstat(at.head_fd))
                 and os.pread(at.head_fd, 2 * HEAD_SLOT + 1, 0) == at.head
-            ):
+            ):  # (an edit the stamp misses is found by the next append's byte comparison)
                 known = at.head
         if known is not None:
             offset, slot = _head_slot(self.key, seq, prev)
@@ -628,11 +653,16 @@ class AuditLog:
                     at.name, at.seq, at.prev = memo.name, memo.sequence, memo.chain
                     at.size, at.head = memo.stamp[2], memo.head
                     at.segment_fd, at.head_fd = memo.segment_fd, memo.head_fd
+                    at.head_stamp = memo.head_stamp
                     memo.segment_fd = memo.head_fd = -1
                 else:
+                    # another writer appended (a server worker, the CLI): its last line is read
+                    # and the head checked; the listing only when the folder changed
+                    listed = memo is not None and memo.folder is not None and memo.folder == at.dir
+                    newest = memo.name if memo is not None and listed else None
                     if memo is not None:
                         memo.close()
-                    at.name, at.seq, at.prev = self._tail(folder)
+                    at.name, at.seq, at.prev = self._tail(folder, newest)
                     at.head = self._check_head(folder, at.seq, at.prev)
                 yield at
             except BaseException:
@@ -724,7 +754,7 @@ class AuditLog:
             # of the segment makes every line written before it durable, in file order; the head
             # record is written only once this batch is durable, so it never runs ahead of the log.
             self.fsync(at.segment_fd)
-            with self._mutex, self._folder_for_append() as folder, self._exclusive(folder):
+            with self._mutex, self._folder_for_append(at) as folder, self._exclusive(folder):
                 self._finish(at, folder, seq, prev)
             return written
         except AuditWriteError:

@@ -526,6 +526,23 @@ class VaultDir:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
+    def missing(self, rel: str) -> bool:
+        """Whether the entry ``rel`` does not exist while every folder on the way is a real folder
+        (``lstat`` only). False for anything else, which a read then reports as it should."""
+        parts = split_rel(rel)
+        try:
+            for i in range(1, len(parts)):
+                if not stat.S_ISDIR(
+                    os.stat("/".join(parts[:i]), dir_fd=self.fd, follow_symlinks=False).st_mode
+                ):
+                    return False
+            os.stat(rel, dir_fd=self.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+        return False
+
     def is_dir(self, rel: str) -> bool:
         """Whether ``rel`` is a real folder (not a link to one)."""
         info = self.lstat(rel)

@@ -147,8 +147,10 @@ def state_path(vault: UnlockedVault) -> str:
 def current(vault: UnlockedVault, cache: list[VaultState]) -> VaultState | None:
     """The vault's state (re-read only when ``state.json`` changed); None for a vault that has none
     yet (made by an older kmscli; :func:`migrate` gives it one at its next write)."""
-    path = state_path(vault)
     stamp = vault.folder.stamp_of(STATE_NAME)
+    if cache and cache[0].stamp == stamp:
+        return cache[0]
+    path = state_path(vault)
     if stamp is None:
         if vault.folder.is_dir(MANIFEST_DIR):
             raise StateTamperError(
@@ -156,8 +158,6 @@ def current(vault: UnlockedVault, cache: list[VaultState]) -> VaultState | None:
                 "accepted; restore it from a backup"
             )
         return None
-    if cache and cache[0].stamp == stamp:
-        return cache[0]
     state = VaultState(vault.read_authenticated(STATE_NAME, "vault state"), stamp, path)
     cache[:] = [state]
     return state

@@ -141,6 +141,9 @@ class _Authentic:
 
 #: How many authenticated files a vault object remembers (a server's working set of keys).
 AUTHENTIC_CACHE_SIZE = 4096
+#: A file found missing (the schedule of a vault with no due work, say): while no entry has that
+#: name, it is still missing (a ``stat``: the same answer an open would give).
+_ABSENT = _Authentic((0, 0, 0, 0, 0), b"", "", None)
 
 
 def _header_mac_input(raw: dict[str, Any]) -> bytes:
@@ -455,16 +458,21 @@ class UnlockedVault(Vault):
 
         folder = self.folder
         known = self._authentic.get(rel)
+        if known is _ABSENT:  # missing when last looked for: a stat says whether it still is
+            if folder.missing(rel):
+                raise FileNotFoundError(rel)
         # a settled file's stamp stands for its bytes; stamp_of follows no link and opens nothing
-        if known is not None and known.raw is None and folder.stamp_of(rel) == known.stamp:
+        elif known is not None and known.raw is None and folder.stamp_of(rel) == known.stamp:
             return marshal.loads(known.frozen), known.mac
         try:
             raw, info = _read_raw(folder, rel, what)
         except FileNotFoundError:
-            self._authentic.pop(rel, None)  # a removed file's data (a destroyed key's) is not kept
+            # a removed file's data (a destroyed key's) is not kept; that it is missing is
+            if rel in self._authentic or len(self._authentic) < AUTHENTIC_CACHE_SIZE:
+                self._authentic[rel] = _ABSENT
             raise
         stamp = fs.stamp(info)
-        if known is not None and known.raw == raw and known.stamp == stamp:
+        if known is not None and known is not _ABSENT and known.raw == raw and known.stamp == stamp:
             data, mac = marshal.loads(known.frozen), known.mac
         else:
             doc = _parse_json(folder, rel, what, raw)
@@ -552,7 +560,7 @@ class UnlockedVault(Vault):
     def destroy_key(self, region: str, key_id: str) -> None:
         """Overwrite and remove a key's file: its material is gone (from this object's memory too)."""
         rel = self.key_file(region, key_id)
-        self._authentic.pop(rel, None)
+        self._authentic.pop(rel, None)  # forgotten whole: the next read looks for the file again
         self.folder.shred(rel)
 
     def list_key_ids(self, region: str) -> list[str]:

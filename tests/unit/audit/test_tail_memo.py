@@ -26,12 +26,25 @@ def _writer(folder: Path, *, settled: bool = True, **kwargs: Any) -> tuple[Audit
     full: list[int] = []
     tail = log._tail
 
-    def counted(opened: Any) -> tuple[str, int, str]:
+    def counted(opened: Any, newest: str | None = None) -> tuple[str, int, str]:
         full.append(1)
-        return tail(opened)
+        return tail(opened, newest)
 
     log._tail = counted  # type: ignore[method-assign,assignment]
     return log, full
+
+
+def _count_listings(monkeypatch: Any) -> list[int]:
+    """One entry per listing of the folder (``survey``) from now on."""
+    listed: list[int] = []
+    survey = audit_log.survey
+
+    def counted(folder: Any) -> Any:
+        listed.append(1)
+        return survey(folder)
+
+    monkeypatch.setattr(audit_log, "survey", counted)
+    return listed
 
 
 def _segment(folder: Path) -> Path:
@@ -48,30 +61,26 @@ def test_an_unchanged_log_is_not_read_again_and_the_chain_verifies(tmp_path: Pat
 
 def test_an_unsettled_folder_is_listed_at_every_append(tmp_path: Path, monkeypatch: Any) -> None:
     log, full = _writer(tmp_path, settled=False)  # a folder changed within the last second
-    listed: list[int] = []
-    survey = audit_log.survey
-
-    def counted(folder: Any) -> Any:
-        listed.append(1)
-        return survey(folder)
-
-    monkeypatch.setattr(audit_log, "survey", counted)
+    listed = _count_listings(monkeypatch)
     for i in range(3):
         log.append({"n": i})
     assert len(full) == 1 and len(listed) == 3
     assert log._held is None
 
 
-def test_appends_by_another_writer_are_continued(tmp_path: Path) -> None:
+def test_appends_by_another_writer_are_continued(tmp_path: Path, monkeypatch: Any) -> None:
     log, full = _writer(tmp_path)
+    listed = _count_listings(monkeypatch)
     other = AuditLog(tmp_path, KEY)  # the CLI, say
     log.append({"n": 1})
     other.append({"n": 2})
     assert log.append({"n": 3})["sequence"] == 3
     other.append({"n": 4})
     other.append({"n": 5})
+    before = len(listed)
     assert log.append({"n": 6})["sequence"] == 6
     assert len(full) == 3
+    assert len(listed) == before, "the folder is unchanged since its listing: only the last line is read"
     assert verify_log(tmp_path, KEY).ok
 
 
@@ -235,6 +244,24 @@ def test_a_replaced_lock_file_is_locked_by_name_again(tmp_path: Path) -> None:
     writer.join(10)
     assert not writer.is_alive()
     assert log._lock is not None and os.fstat(log._lock[0]).st_ino == os.stat(lock).st_ino != kept
+    assert verify_log(tmp_path, KEY).ok
+
+
+def test_an_append_by_another_writer_during_the_fsync_is_not_remembered_over(tmp_path: Path) -> None:
+    log, full = _writer(tmp_path)
+    other = AuditLog(tmp_path, KEY)
+    log.append({"n": 1})
+
+    def fsync_while_another_appends(fd: int) -> None:
+        log.fsync = os.fsync
+        other.append({"o": 1})  # lands between this append's line and its head record
+        os.fsync(fd)
+
+    log.fsync = fsync_while_another_appends
+    assert log.append({"n": 2})["sequence"] == 2
+    assert log._memo is None, "the segment no longer ends with this append's line"
+    assert log.append({"n": 3})["sequence"] == 4
+    assert len(full) == 2
     assert verify_log(tmp_path, KEY).ok
 
 

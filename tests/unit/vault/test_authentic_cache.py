@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kmscli.errors import KMSError
-from kmscli.vault import fs
+from kmscli.vault import fs, store
 from kmscli.vault.fs import UnsafePathError
 from kmscli.vault.store import TamperError, UnlockedVault
 
@@ -132,10 +132,36 @@ def test_a_destroyed_key_is_not_kept_in_memory(service: Any, kms: Any, clock: An
     clock.advance(days=8)
     with pytest.raises(KMSError):
         kms("DescribeKey", KeyId=key)  # the deletion came due in this process: shredded, forgotten
-    assert rel not in service.vault._authentic
+    assert service.vault._authentic.get(rel) in (None, store._ABSENT)
     other = kms("CreateKey")["KeyMetadata"]["KeyId"]
     service.vault.load_key("us-east-1", other)
     _key_file(vault, other).unlink()
     with pytest.raises(TamperError, match="was removed"):  # removed by someone else: refused, forgotten
         service.vault.load_key("us-east-1", other)
-    assert f"keys/us-east-1/{other}.json" not in service.vault._authentic
+    assert service.vault._authentic[f"keys/us-east-1/{other}.json"] is store._ABSENT
+
+
+def test_a_missing_file_created_by_another_writer_is_seen(service: Any, kms: Any, cli: Any, age: str) -> None:
+    key = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    assert service.vault.load_schedule() == {}  # no due work: schedule.json is missing
+    assert service.vault.load_schedule() == {}
+    assert service.vault._authentic["schedule.json"] is store._ABSENT
+    assert cli("schedule-key-deletion", "--key-id", key, "--pending-window-in-days", "7").code == 0
+    assert list(service.vault.load_schedule()) == [f"us-east-1/{key}"]
+    with pytest.raises(KMSError) as err:
+        kms("Encrypt", KeyId=key, Plaintext=b"x")
+    assert err.value.code == "KMSInvalidStateException"
+
+
+def test_a_link_planted_where_a_missing_files_folder_was_is_still_refused(
+    service: Any, kms: Any, vault: Path
+) -> None:
+    kms("CreateKey")
+    gone = "0" * 8 + "-0000-4000-8000-" + "0" * 12
+    assert service.vault.load_key("us-east-1", gone) is None  # remembered as missing
+    assert service.vault._authentic[f"keys/us-east-1/{gone}.json"] is store._ABSENT
+    region = vault / "keys" / "us-east-1"
+    region.rename(vault / "keys" / "elsewhere")
+    region.symlink_to(vault / "keys" / "elsewhere")
+    with pytest.raises(UnsafePathError, match="symbolic link"):
+        service.vault.load_key("us-east-1", gone)
