@@ -18,27 +18,35 @@ from kmscli.audit.log import AuditLog, AuditWriteError
 
 
 class _Waiter:
-    __slots__ = ("done", "error", "event", "promoted", "result")
+    __slots__ = ("batch", "done", "error", "event", "result")
 
     def __init__(self, event: dict[str, Any]) -> None:
         self.event = event
-        #: Set when the batch holding the event is written; made only for a caller that waits (a
-        #: leader writes its own batch and never waits on it).
+        #: Set when the caller may go on: its batch is written, or it was promoted to write the
+        #: batch in ``batch``; made only for a caller that waits (a leader never waits).
         self.done: threading.Event | None = None
-        self.promoted = False
+        #: The batch a promoted caller writes (it is the first in it); None otherwise.
+        self.batch: list[_Waiter] | None = None
         self.result: dict[str, Any] | None = None
         self.error: BaseException | None = None
 
 
 class GroupCommitLog:
-    """An ``append``-compatible front for an AuditLog that batches concurrent appends."""
+    """An ``append``-compatible front for an AuditLog that batches concurrent appends.
 
-    def __init__(self, log: AuditLog, max_batch: int = 256) -> None:
+    Up to ``max_in_flight`` batches are written at once: while one batch waits for its fsync (which
+    ``AuditLog.append_many`` makes outside the log's lock), the next is numbered, chained and written,
+    so a slow disk is not left idle between fsyncs. Each batch is carved from the queue under one
+    mutex, so no event is in two batches, and events are numbered in the order batches take the
+    log's lock."""
+
+    def __init__(self, log: AuditLog, max_batch: int = 256, max_in_flight: int = 2) -> None:
         self.log = log
         self.max_batch = max_batch
+        self.max_in_flight = max(1, max_in_flight)
         self._mutex = threading.Lock()
         self._queue: list[_Waiter] = []
-        self._leader = False
+        self._leaders = 0
         #: Number of batches written and events in them (observability and tests).
         self.batches = 0
         self.events = 0
@@ -47,30 +55,34 @@ class GroupCommitLog:
         """Everything but ``append`` is the wrapped log's (folder, key, repair, ...)."""
         return getattr(self.log, name)
 
+    def _take(self) -> list[_Waiter]:
+        batch = self._queue[: self.max_batch]
+        del self._queue[: self.max_batch]
+        return batch
+
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         """Durably append ``event`` (possibly together with others); same contract as AuditLog."""
         me = _Waiter(event)
         with self._mutex:
             self._queue.append(me)
-            lead = not self._leader
-            self._leader = True
-            if not lead:
+            if self._leaders < self.max_in_flight:  # a free slot: the queue holds only this caller
+                self._leaders += 1
+                batch: list[_Waiter] | None = self._take()
+            else:
+                batch = None
                 me.done = threading.Event()
         if me.done is not None:
             me.done.wait()
-            lead = me.promoted
-        if lead:  # the head of the queue leads: its own event is in the batch it writes
-            self._write_batch()
+            batch = me.batch
+        if batch is not None:  # this caller leads: its own event is first in the batch it writes
+            self._write_batch(batch)
         if me.error is not None:
             raise me.error
         assert me.result is not None
         return me.result
 
-    def _write_batch(self) -> None:
-        """Write every queued event (up to max_batch) at once, then pass leadership on."""
-        with self._mutex:
-            batch = self._queue[: self.max_batch]
-            del self._queue[: self.max_batch]
+    def _write_batch(self, batch: list[_Waiter]) -> None:
+        """Write ``batch`` at once, then hand this slot to the next queued caller (or free it)."""
         try:
             written = self.log.append_many([w.event for w in batch])
         except BaseException as exc:  # every waiter of the batch fails closed with the same error
@@ -78,18 +90,19 @@ class GroupCommitLog:
             for w in batch:
                 w.error = error
         else:
-            self.batches += 1
-            self.events += len(batch)
+            with self._mutex:
+                self.batches += 1
+                self.events += len(batch)
             for w, done in zip(batch, written, strict=True):
                 w.result = done
         with self._mutex:
-            if self._queue:  # queued behind a leader: each has its event
+            if self._queue:  # queued while every slot was busy: the first leads the next batch
                 nxt = self._queue[0]
-                nxt.promoted = True
+                nxt.batch = self._take()
                 assert nxt.done is not None
                 nxt.done.set()
             else:
-                self._leader = False
+                self._leaders -= 1
         for w in batch:
             if w.done is not None:
                 w.done.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
@@ -25,7 +26,7 @@ def test_concurrent_appends_share_fsyncs_and_the_chain_verifies(tmp_path: Path) 
         gate.wait(5)
 
     log.fsync = slow_fsync
-    group = GroupCommitLog(log)
+    group = GroupCommitLog(log, max_in_flight=1)
     results: list[dict[str, object]] = []
 
     def writer(i: int) -> None:
@@ -47,6 +48,46 @@ def test_concurrent_appends_share_fsyncs_and_the_chain_verifies(tmp_path: Path) 
     assert sorted(int(str(r["sequence"])) for r in results) == list(range(1, 9))
     report = verify_log(tmp_path, KEY)
     assert report.ok, report
+
+
+def test_a_second_batch_is_written_while_the_first_waits_for_its_fsync(tmp_path: Path) -> None:
+    """Two batches in flight: the disk is not left idle between fsyncs; a third waits for a slot,
+    then takes everything queued meanwhile; every event is in exactly one batch, the chain verifies."""
+    log = AuditLog(tmp_path, KEY)
+    entered: list[int] = []
+    gate = threading.Event()
+
+    def slow_fsync(fd: int) -> None:  # the first two fsyncs wait until everyone else has queued
+        entered.append(fd)
+        if len(entered) <= 2:
+            gate.wait(5)
+        os.fsync(fd)
+
+    log.fsync = slow_fsync
+    group = GroupCommitLog(log, max_in_flight=2)
+    results: list[dict[str, object]] = []
+
+    def writer(i: int) -> None:
+        results.append(group.append({"eventName": "Encrypt", "n": i}))
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for t in threads[:2]:
+        t.start()
+        while len(entered) < threads.index(t) + 1:  # each of the first two leads a batch of one
+            threading.Event().wait(0.001)
+    written = [json.loads(line) for line in Path(segments(str(tmp_path))[0]).read_bytes().splitlines()]
+    assert [e["sequence"] for e in written] == [1, 2], "the second batch was written meanwhile"
+    for t in threads[2:]:
+        t.start()
+    while len(group._queue) < 6:
+        threading.Event().wait(0.001)
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert len(results) == 8
+    assert group.batches == 3 and len(entered) == 3, "the six that queued went in one batch"
+    assert sorted(int(str(r["sequence"])) for r in results) == list(range(1, 9))
+    assert verify_log(tmp_path, KEY).ok
 
 
 def test_a_failed_batch_fails_every_caller_in_it(tmp_path: Path) -> None:
