@@ -270,6 +270,7 @@ def serve_workers(
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     ready_r, ready_w = os.pipe()
     pids: list[int] = []
+    died = False
     try:
         for _ in range(opts.workers):
             pid = os.fork()
@@ -298,9 +299,10 @@ def serve_workers(
         announce(f"kmscli serve: listening on {url} ({len(pids)} worker processes)")
         while not stop.wait(0.5):
             if any(_exited(pid) for pid in pids):
-                announce("kmscli serve: a worker process exited; stopping the others")
+                died = True
                 break
-        announce("kmscli serve: stopping (in-flight requests finish)")
+        if not died:
+            announce("kmscli serve: stopping (in-flight requests finish)")
     finally:
         reserve.close()
         os.close(ready_r)
@@ -309,6 +311,8 @@ def serve_workers(
         _stop_workers(pids)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if died:  # the others were stopped gracefully above; a supervisor sees a failure, not a stop
+        raise KmscliError("a worker process exited unexpectedly; the other workers were stopped")
 
 
 def _exited(pid: int) -> bool:

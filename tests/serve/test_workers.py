@@ -95,3 +95,21 @@ def test_sigint_to_the_group_stops_every_worker_gracefully(tmp_path: Path) -> No
     assert not any(_alive(w) for w in workers)
     names = [e["eventName"] for e in server.events()]
     assert names[-1] == "StopServer"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+def test_a_worker_that_dies_stops_the_others_and_the_server_fails(tmp_path: Path) -> None:
+    """A crashed worker is a failure a supervisor must see: the others stop gracefully, exit 255."""
+    server = Server(tmp_path, args=("--workers", "2"))
+    workers = _children(server.proc.pid)
+    server.client().list_keys()
+    os.kill(workers[0], signal.SIGKILL)
+    code = server.proc.wait(60)
+    server.stop()
+    assert code == 255
+    assert not any(_alive(w) for w in workers)
+    log = (tmp_path / "serve.log").read_text()
+    assert "a worker process exited unexpectedly" in log and "Traceback" not in log
+    assert [e["eventName"] for e in server.events()][-1] == "StopServer"
+    verify = kmscli(server.env, "audit", "verify", check=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
