@@ -154,6 +154,32 @@ def _url(host: str, port: int, tls: bool) -> str:
     return f"{'https' if tls else 'http'}://{shown}:{port}"
 
 
+class StopFlag:
+    """Set by the SIGTERM/SIGINT handler: a plain attribute, never a lock. A handler that called
+    ``threading.Event.set`` could be re-entered by a second signal (SIGINT then SIGTERM, as a
+    supervisor or a terminal sends them) while the first held the Event's non-reentrant lock, and
+    the process would deadlock; an attribute store cannot be interrupted half-way."""
+
+    __slots__ = ("requested",)
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def handler(self, signum: int, frame: Any) -> None:
+        """The signal handler."""
+        self.requested = True
+
+    def is_set(self) -> bool:
+        return self.requested
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to ``timeout`` seconds in short steps; whether a stop was requested."""
+        deadline = time.monotonic() + timeout
+        while not self.requested and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.requested
+
+
 def serve_until_signalled(
     server: Any,
     announce: Callable[[str], None],
@@ -166,12 +192,8 @@ def serve_until_signalled(
     being handled finish (their audit events and vault writes complete) before the process exits.
     ``parent``: a worker's parent process id; the worker stops too when that process is gone.
     """
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stop = StopFlag()
+    previous = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         try:
             server.prepare()
@@ -262,12 +284,8 @@ def serve_workers(
     reserve = _reserve(opts.host, opts.port)
     port = reserve.getsockname()[1]
     build(port, True)  # TLS files and options checked here, before any worker exists
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stop = StopFlag()
+    previous = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     ready_r, ready_w = os.pipe()
     pids: list[int] = []
     died = False
@@ -323,7 +341,7 @@ def _exited(pid: int) -> bool:
     return done == pid
 
 
-def _await_ready(fd: int, count: int, pids: list[int], stop: threading.Event) -> bool:
+def _await_ready(fd: int, count: int, pids: list[int], stop: StopFlag) -> bool:
     """Wait until ``count`` workers report listening; False when one died first or we were stopped."""
     got = 0
     while got < count:
