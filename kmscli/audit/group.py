@@ -12,6 +12,7 @@ the log's file lock still orders writers, so the CLI can append while a server r
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from kmscli.audit.log import AuditLog, AuditWriteError
@@ -50,6 +51,11 @@ class GroupCommitLog:
         #: Number of batches written and events in them (observability and tests).
         self.batches = 0
         self.events = 0
+        #: Index work (a segment sealed, or grown past an 8 MiB mark) runs on a thread of its own,
+        #: so no request waits for it (see ``drain``).
+        self._index_work: list[Callable[[], None]] = []
+        self._indexer: threading.Thread | None = None
+        log.index_runner = self._index_later
 
     def __getattr__(self, name: str) -> Any:
         """Everything but ``append`` is the wrapped log's (folder, key, repair, ...)."""
@@ -106,3 +112,33 @@ class GroupCommitLog:
         for w in batch:
             if w.done is not None:
                 w.done.set()
+
+    def _index_later(self, job: Callable[[], None]) -> None:
+        """Queue index work for the indexing thread, started when there is work (so that a forked
+        server worker starts its own)."""
+        with self._mutex:
+            self._index_work.append(job)
+            if self._indexer is None:
+                self._indexer = threading.Thread(
+                    target=self._run_index, name="kmscli-audit-index", daemon=True
+                )
+                self._indexer.start()
+
+    def _run_index(self) -> None:
+        while True:
+            with self._mutex:
+                if not self._index_work:
+                    self._indexer = None
+                    return
+                job = self._index_work.pop(0)
+            job()  # AuditLog._index: never raises
+
+    def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for queued index work to finish (the server calls it on
+        shutdown, so no index file is left half-written); whether it did."""
+        with self._mutex:
+            thread = self._indexer
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True

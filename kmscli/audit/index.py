@@ -286,8 +286,10 @@ def _tail_digest(segment: str, size: int) -> str:
 
 
 def write(segment: str, audit_key: bytes) -> None:
-    """Bring the index of ``segment`` up to its end (caller holds the audit lock): an authentic index
-    of a prefix is extended with the lines after it, anything else is rebuilt from the start."""
+    """Bring the index of ``segment`` up to its end: an authentic index of a prefix is extended with
+    the lines after it, anything else is rebuilt from the start. It needs no lock: it indexes the
+    complete lines it sees and replaces the file atomically, so writers racing here each leave an
+    authentic index of some prefix (a query scans the lines after it)."""
     try:
         previous: SegmentIndex | None = load(segment, audit_key)
     except Invalid:

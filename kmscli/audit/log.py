@@ -316,6 +316,7 @@ class _Locked:
         "head",
         "head_fd",
         "head_stamp",
+        "index_jobs",
         "name",
         "prev",
         "segment_fd",
@@ -327,6 +328,8 @@ class _Locked:
     def __init__(self, folder: fs.VaultDir, dir_stamp: fs.Stamp) -> None:
         self.folder = folder
         self.dir = dir_stamp
+        #: Segments (paths) whose index this append brought due: built once the lock is released.
+        self.index_jobs: list[str] = []
         self.name = ""
         self.seq = 0
         self.prev = ""
@@ -384,6 +387,9 @@ class AuditLog:
         self.pending_repair: dict[str, Any] | None = None
         #: How a segment is made durable (injectable: the serve benchmark's slow-disk hook wraps it).
         self.fsync: Callable[[int], None] = os.fsync
+        #: How index work runs once an append is over: None builds it then, in the appending
+        #: thread; a long-lived writer (the server's GroupCommitLog) hands it to a thread of its own.
+        self.index_runner: Callable[[Callable[[], None]], None] | None = None
         #: Whether a missing head record is tamper (set for vaults that keep authenticated state).
         self.require_head = False
         self._torn: list[tuple[str, int]] = []
@@ -560,7 +566,10 @@ class AuditLog:
             at.segment_fd = folder.open_fd(name, os.O_RDWR | os.O_APPEND)[0]
         crossed = before // INDEX_PART_BYTES != (before + len(data)) // INDEX_PART_BYTES
         if self.indexer is not None and (sealed is not None or crossed):
-            self._index(self.indexer, folder, sealed, name)
+            if sealed is not None:
+                at.index_jobs.append(folder.name(sealed))
+            if before + len(data) >= INDEX_PART_BYTES:
+                at.index_jobs.append(folder.name(name))
         at.name, at.end = name, before + len(data)
         # the last line, with the newline before it: the file ended with one (or was empty) before
         # this write, since a torn tail is cut first (a wrong guess only costs the full check later)
@@ -622,21 +631,21 @@ class AuditLog:
         if unchanged:
             self._held = folder
 
-    def _index(
-        self, indexer: Callable[[str, bytes], None], folder: fs.VaultDir, sealed: str | None, name: str
-    ) -> None:
+    def _index(self, jobs: list[str]) -> None:
         """Bring the sidecar index of a segment just sealed up to its end, and that of the newest
         segment each time it grows past a multiple of INDEX_PART_BYTES (docs/audit.md, "The
-        index"). It is derived data: when it cannot be written, queries scan those lines and the
-        event stands."""
-        try:
-            if sealed is not None:
-                indexer(folder.name(sealed), self.key)
-            info = folder.lstat(name)
-            if info is not None and info.st_size >= INDEX_PART_BYTES:
-                indexer(folder.name(name), self.key)
-        except Exception:  # never fail an append whose event is already durable
-            pass
+        index"). Run after the append released the lock: building takes a few tenths of a second
+        per 8 MiB, and other writers must not wait for it (the build reads complete lines only and
+        replaces the index file atomically, so it needs no lock). It is derived data: when it
+        cannot be written, queries scan those lines and the event stands."""
+        indexer = self.indexer
+        if indexer is None:
+            return
+        for segment in jobs:
+            try:
+                indexer(segment, self.key)
+            except Exception:  # never fail an append whose event is already durable
+                pass
 
     @contextlib.contextmanager
     def _locked_tail(self) -> Iterator[_Locked]:
@@ -756,6 +765,12 @@ class AuditLog:
             self.fsync(at.segment_fd)
             with self._mutex, self._folder_for_append(at) as folder, self._exclusive(folder):
                 self._finish(at, folder, seq, prev)
+            if at.index_jobs:
+                jobs = at.index_jobs
+                if self.index_runner is None:
+                    self._index(jobs)
+                else:
+                    self.index_runner(lambda: self._index(jobs))
             return written
         except AuditWriteError:
             raise

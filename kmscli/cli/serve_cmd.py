@@ -72,6 +72,7 @@ def serve(
         ctx.audit.log.fsync = srv.slow_fsync(float(delay))
     if inv.environ.get("KMSCLI_TEST_NO_GROUP_COMMIT"):
         ctx.audit = ctx.audit.log
+        ctx.audit.index_runner = None  # index work in the appending thread, as the CLI does
     vault = ctx.vault
     cache = credentials.CredentialCache(vault)
 
@@ -93,7 +94,7 @@ def serve(
         audit_event(vault, settings, sources, "StartServer", {"url": url, "tls": bool(tls_cert)})
 
     try:
-        srv.serve(build, options, srv.announce_stderr, listening)
+        srv.serve(build, options, srv.announce_stderr, listening, srv.index_drain(ctx))
     finally:
         if started:
             audit_event(

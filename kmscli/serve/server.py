@@ -185,12 +185,14 @@ def serve_until_signalled(
     announce: Callable[[str], None],
     listening: Callable[[str], None] | None = None,
     parent: int | None = None,
+    drain: Drain | None = None,
 ) -> None:
     """Listen, announce the URL, serve until SIGTERM or SIGINT, then stop gracefully.
 
     ``stop()`` closes the listening socket and waits for the worker threads: requests already
     being handled finish (their audit events and vault writes complete) before the process exits.
     ``parent``: a worker's parent process id; the worker stops too when that process is gone.
+    ``drain``: waits for the audit log's background index work (:func:`index_drain`).
     """
     stop = StopFlag()
     previous = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -214,12 +216,23 @@ def serve_until_signalled(
         announce("kmscli serve: stopping (in-flight requests finish)")
         server.stop()
         worker.join(SHUTDOWN_TIMEOUT)
+        if drain is not None:
+            drain(SHUTDOWN_TIMEOUT)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
 Build = Callable[[int, bool], Any]
+Drain = Callable[[float], bool]
+
+
+def index_drain(ctx: Any) -> Drain | None:
+    """What waits for the server's background audit index work on shutdown (None without group
+    commit: the log then indexes in the appending thread)."""
+    from kmscli.audit.group import GroupCommitLog
+
+    return ctx.audit.drain if isinstance(ctx.audit, GroupCommitLog) else None
 
 
 def serve(
@@ -227,13 +240,14 @@ def serve(
     opts: ServeOptions,
     announce: Callable[[str], None],
     listening: Callable[[str], None] | None = None,
+    drain: Drain | None = None,
 ) -> None:
     """Serve with ``opts.workers`` processes; ``build(port, reuse_port)`` makes one cheroot server."""
     if opts.workers <= 1 or not hasattr(os, "fork"):
         _reserve(opts.host, opts.port).close()  # a busy port: the same clear error as with workers
-        serve_until_signalled(build(opts.port, False), announce, listening)
+        serve_until_signalled(build(opts.port, False), announce, listening, drain=drain)
         return
-    serve_workers(build, opts, announce, listening)
+    serve_workers(build, opts, announce, listening, drain)
 
 
 def _reserve(host: str, port: int) -> socket.socket:
@@ -254,7 +268,7 @@ def _reserve(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(build: Build, port: int, ready: int) -> int:
+def _worker(build: Build, port: int, ready: int, drain: Drain | None = None) -> int:
     """A forked worker's life: serve until signalled (or orphaned); its exit code."""
     parent = os.getppid()
 
@@ -263,7 +277,7 @@ def _worker(build: Build, port: int, ready: int) -> int:
 
     try:
         server = build(port, True)
-        serve_until_signalled(server, lambda line: None, listening, parent)
+        serve_until_signalled(server, lambda line: None, listening, parent, drain)
     except KmscliError as exc:
         print(f"kmscli serve: worker {os.getpid()}: {exc.message}", file=sys.stderr, flush=True)
         return 1
@@ -278,6 +292,7 @@ def serve_workers(
     opts: ServeOptions,
     announce: Callable[[str], None],
     listening: Callable[[str], None] | None = None,
+    drain: Drain | None = None,
 ) -> None:
     """Fork ``opts.workers`` workers on one port; announce once all listen; on SIGTERM or SIGINT
     stop them all gracefully (each lets its in-flight requests finish) and wait for them."""
@@ -299,7 +314,7 @@ def serve_workers(
                     reserve.close()
                     for sig, handler in previous.items():
                         signal.signal(sig, handler)
-                    code = _worker(build, port, ready_w)
+                    code = _worker(build, port, ready_w, drain)
                 finally:
                     os._exit(code)
             pids.append(pid)

@@ -167,3 +167,32 @@ def test_a_full_segment_is_synced_before_the_next_one_is_written(tmp_path: Path)
     assert len(names) == 2
     assert synced_by_second == names, "the full segment first, then the new one"
     assert verify_log(tmp_path, KEY).ok
+
+
+def test_index_work_runs_on_its_own_thread_and_drain_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the server no request waits for an index build: the append returns while it runs, and
+    shutdown (``drain``) waits for it, so no index file is left half-written."""
+    from kmscli.audit import log as audit_log
+
+    monkeypatch.setattr(audit_log, "INDEX_PART_BYTES", 1000)
+    started, release = threading.Event(), threading.Event()
+    threads: list[str] = []
+
+    def indexer(segment: str, key: bytes) -> None:
+        threads.append(threading.current_thread().name)
+        started.set()
+        release.wait(10)
+
+    group = GroupCommitLog(AuditLog(tmp_path, KEY, indexer=indexer))
+    for i in range(3):  # the third crosses the 1000-byte mark
+        group.append({"eventName": "Encrypt", "n": i, "pad": "x" * 400})
+    assert started.wait(5)
+    assert not release.is_set()  # the append above returned while the index build still runs
+    assert group.drain(0.05) is False
+    group.append({"eventName": "Encrypt", "n": 3})  # appends go on meanwhile
+    release.set()
+    assert group.drain(5) is True
+    assert threads and all(name == "kmscli-audit-index" for name in threads)
+    assert group.drain(0) is True  # nothing queued: returns at once

@@ -375,3 +375,55 @@ def test_tail_reads_escaped_lines_as_a_scan_does(
     assert len(full) == 9 and sum(b"\\u0044" in raw for raw, _ in full) == 6
     for count in (1, 2, 5, 9, 20):
         assert tail.last_events(tmp_path / "log", f, count)[0] == full[-count:]
+
+
+def _lock_is_free(folder: Path) -> bool:
+    """Whether another process could take the log's lock now (a separate open file: its own flock)."""
+    import fcntl
+
+    from kmscli.vault import layout
+
+    fd = os.open(folder / layout.LOCK, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def test_index_work_runs_after_the_append_released_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building an index takes tenths of a second per 8 MiB; other writers must not wait for it."""
+    from kmscli.audit import log as audit_log
+
+    monkeypatch.setattr(audit_log, "INDEX_PART_BYTES", 1500)
+    folder = tmp_path / "audit"
+    seen: list[tuple[str, bool]] = []
+
+    def indexer(segment: str, key: bytes) -> None:
+        seen.append((os.path.basename(segment), _lock_is_free(folder)))
+        index.write(segment, key)
+
+    log = AuditLog(folder, KEY, segment_bytes=4096, indexer=indexer)
+    for i in range(12):
+        log.append({"eventName": "Decrypt", "eventTime": "2026-01-15T12:00:00Z", "i": i, "pad": "x" * 500})
+    assert seen, "no segment reached an index mark"
+    assert all(free for _name, free in seen), seen
+    assert {name for name, _ in seen} >= {os.path.basename(segments(folder)[0])}  # the sealed one
+    assert index.check(segments(folder), KEY) == []
+
+
+def test_a_failing_indexer_never_fails_the_append(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kmscli.audit import log as audit_log
+
+    monkeypatch.setattr(audit_log, "INDEX_PART_BYTES", 1500)
+
+    def indexer(segment: str, key: bytes) -> None:
+        raise OSError("disk full")
+
+    log = AuditLog(tmp_path / "audit", KEY, segment_bytes=4096, indexer=indexer)
+    done = [log.append({"eventName": "Decrypt", "i": i, "pad": "x" * 500}) for i in range(12)]
+    assert [e["sequence"] for e in done] == list(range(1, 13))
