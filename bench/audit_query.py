@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+if __package__ in (None, ""):  # run as `python bench/audit_query.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
 MIX = [  # (eventName, weight, readOnly, carries an encryption context)
@@ -205,6 +208,8 @@ class BenchFailure(RuntimeError):
 
 def benchmark(events: int = 500_000, runs: int = 3, log: Path | None = None, keep: bool = False) -> Result:
     """Generate (unless ``log`` exists), check both tools select the same events, time them."""
+    from bench import common
+
     jq = shutil.which("jq")
     if jq is None:
         raise BenchFailure("jq is not installed: cannot compare")
@@ -220,9 +225,7 @@ def benchmark(events: int = 500_000, runs: int = 3, log: Path | None = None, kee
         with open(log, "rb") as fh:
             count = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
         ours_cmd = [
-            sys.executable,
-            "-m",
-            "kmscli",
+            *common.kmscli_argv(),
             "audit",
             "--log-file",
             str(log),

@@ -269,7 +269,10 @@ def _duckdb_python() -> str:
 
 
 def _kmscli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "kmscli", *args]
+    """The kmscli under test as a user starts it (its console script), as every other bench does."""
+    from bench import common
+
+    return [*common.kmscli_argv(), *args]
 
 
 def _setup(work: Path, events: int) -> tuple[dict[str, str], dict[str, Any]]:
