@@ -118,7 +118,7 @@ class GroupCommitLog:
         server worker starts its own)."""
         with self._mutex:
             self._index_work.append(job)
-            if self._indexer is None:
+            if self._indexer is None or not self._indexer.is_alive():  # (none in a forked child)
                 self._indexer = threading.Thread(
                     target=self._run_index, name="kmscli-audit-index", daemon=True
                 )

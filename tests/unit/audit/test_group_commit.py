@@ -196,3 +196,17 @@ def test_index_work_runs_on_its_own_thread_and_drain_waits_for_it(
     assert group.drain(5) is True
     assert threads and all(name == "kmscli-audit-index" for name in threads)
     assert group.drain(0) is True  # nothing queued: returns at once
+
+
+def test_a_thread_left_from_before_a_fork_does_not_swallow_index_work(tmp_path: Path) -> None:
+    """A forked server worker inherits the parent's record of an indexing thread that does not run
+    in the child: new work starts a thread of the child's own."""
+    group = GroupCommitLog(AuditLog(tmp_path, KEY))
+    gone = threading.Thread(target=lambda: None)
+    gone.start()
+    gone.join()
+    group._indexer = gone  # what a child sees of the parent's thread: recorded, not alive
+    ran = threading.Event()
+    group.log.index_runner(ran.set)  # type: ignore[misc]
+    assert ran.wait(5)
+    assert group.drain(5) is True
