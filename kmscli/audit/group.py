@@ -113,6 +113,12 @@ class GroupCommitLog:
             if w.done is not None:
                 w.done.set()
 
+    def unwrap(self) -> AuditLog:
+        """The wrapped log, on its own again: its index work back in the appending thread (the
+        ``KMSCLI_TEST_NO_GROUP_COMMIT`` benchmark hook serves without group commit)."""
+        self.log.index_runner = None
+        return self.log
+
     def _index_later(self, job: Callable[[], None]) -> None:
         """Queue index work for the indexing thread, started when there is work (so that a forked
         server worker starts its own)."""

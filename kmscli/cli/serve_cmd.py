@@ -71,8 +71,7 @@ def serve(
     if delay:
         ctx.audit.log.fsync = srv.slow_fsync(float(delay))
     if inv.environ.get("KMSCLI_TEST_NO_GROUP_COMMIT"):
-        ctx.audit = ctx.audit.log
-        ctx.audit.index_runner = None  # index work in the appending thread, as the CLI does
+        ctx.audit = ctx.audit.unwrap()
     vault = ctx.vault
     cache = credentials.CredentialCache(vault)
 

@@ -135,3 +135,63 @@ def test_the_stop_flag_is_a_plain_attribute() -> None:
     flag.handler(signal.SIGTERM, None)
     flag.handler(signal.SIGINT, None)  # again, as from a nested signal: no lock to deadlock on
     assert flag.is_set() and flag.wait(10)
+
+
+class _FakeServer:
+    """What serve_until_signalled needs of a cheroot server: serves until stopped."""
+
+    ssl_adapter = None
+    bind_addr = ("127.0.0.1", 1)
+
+    def __init__(self, calls: list[str]) -> None:
+        import threading
+
+        self.calls = calls
+        self.stopped = threading.Event()
+
+    def prepare(self) -> None:
+        self.calls.append("prepare")
+
+    def serve(self) -> None:
+        self.stopped.wait(30)
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+        self.stopped.set()
+
+
+def test_shutdown_waits_for_the_audit_index_work_after_the_requests() -> None:
+    """SIGTERM: the server stops (in-flight requests finish), then the index work is drained."""
+    import os
+    import signal
+
+    from kmscli.serve import server as srv
+
+    calls: list[str] = []
+
+    def drain(timeout: float) -> bool:
+        calls.append(f"drain {timeout:g}")
+        return True
+
+    srv.serve_until_signalled(
+        _FakeServer(calls),
+        lambda line: None,
+        lambda url: os.kill(os.getpid(), signal.SIGTERM),
+        drain=drain,
+    )
+    assert calls == ["prepare", "stop", f"drain {srv.SHUTDOWN_TIMEOUT:g}"]
+
+
+def test_index_drain_is_the_group_commit_logs() -> None:
+    from kmscli.audit.group import GroupCommitLog
+    from kmscli.audit.log import AuditLog
+    from kmscli.serve import server as srv
+
+    class Ctx:
+        def __init__(self, audit: object) -> None:
+            self.audit = audit
+
+    log = AuditLog("/nonexistent", b"k" * 32)
+    group = GroupCommitLog(log)
+    assert srv.index_drain(Ctx(group)) == group.drain
+    assert srv.index_drain(Ctx(log)) is None

@@ -210,3 +210,11 @@ def test_a_thread_left_from_before_a_fork_does_not_swallow_index_work(tmp_path: 
     group.log.index_runner(ran.set)  # type: ignore[misc]
     assert ran.wait(5)
     assert group.drain(5) is True
+
+
+def test_unwrap_gives_the_log_back_its_own_index_work(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path, KEY)
+    group = GroupCommitLog(log)
+    assert log.index_runner is not None
+    assert group.unwrap() is log
+    assert log.index_runner is None
