@@ -225,7 +225,11 @@ def checkpoint(**kwargs: Any) -> None:
 @audit_globals(VERIFY_FORMATS)
 def export(fmt: str, out: Path, **kwargs: Any) -> None:
     """Export the log for Athena, Spark or DuckDB, incrementally (docs/audit.md, "Exporting")."""
-    own = {name: kwargs.pop(name) for name in ("start_time", "end_time", "log_file") if kwargs.get(name)}
+    own = {
+        name: kwargs.pop(name)
+        for name in ("start_time", "end_time", "log_file")
+        if kwargs.get(name) is not None  # an empty time is refused, not read as "no limit"
+    }
     inv, inherited = _merged(kwargs)
     if set(inherited) - {"start_time", "end_time", "log_file"}:
         raise UsageError("audit export takes a time range (--start-time, --end-time) and no other filter")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from kmscli.audit.log import segments
+from kmscli.cli import options as o
 
 
 @pytest.fixture
@@ -404,3 +405,33 @@ def test_tail_follow_table_prints_backlog_then_rows(cli: Any, story: dict[str, s
     assert res.code == 0, res.err
     assert res.out.count("Encryption context") == 1  # one header
     assert res.out.index("DisableKey") < res.out.index("DescribeKey")
+
+
+#: Every filter that takes a value (``--errors-only`` is a flag, ``--log-file`` a path checked by
+#: its parser).
+VALUE_FILTERS = [
+    opt.name for opt in o.AUDIT_FILTER_OPTIONS if opt.name not in ("--errors-only", "--log-file")
+]
+
+
+@pytest.mark.parametrize("command", [[], ["stats"], ["tail"]])
+@pytest.mark.parametrize("name", VALUE_FILTERS)
+@pytest.mark.parametrize("empty", ["", " "])
+def test_an_empty_filter_value_is_refused_not_read_as_no_filter(
+    cli: Any, story: dict[str, str], command: list[str], name: str, empty: str
+) -> None:
+    # `--principal "$WHO"` with WHO unset used to print every caller's events as if they were WHO's
+    res = cli("audit", *command, name, empty)
+    assert res.code == 252, res.err
+    assert res.out == "" and "Traceback" not in res.err
+    assert f"Error parsing parameter '{name}': expected a value, got {empty!r}" in res.err
+
+
+@pytest.mark.parametrize("name", ["--start-time", "--end-time"])
+def test_export_refuses_an_empty_time_rather_than_export_everything(
+    cli: Any, story: dict[str, str], tmp_path: Path, name: str
+) -> None:
+    res = cli("audit", "export", "--format", "cloudtrail", "--out", str(tmp_path / "out"), name, "")
+    assert res.code == 252, res.err
+    assert f"Error parsing parameter '{name}'" in res.err
+    assert not (tmp_path / "out").exists()
