@@ -71,7 +71,7 @@ def source(
 ) -> tuple[StrPath, Filters, dict[str, str]]:
     """The log to read, the filters, and key id -> alias names for display (read only for a view
     that shows them: ``display``; JSON, JSON lines and YAML print records as stored)."""
-    _refuse_empty(found)
+    o.refuse_blank(o.AUDIT_FILTER_OPTIONS, found)
     now = dt.datetime.now(dt.UTC)
     key_id = found.get("key_id")
     try:
@@ -102,17 +102,6 @@ def source(
     except QueryError as exc:
         raise UsageError(str(exc)) from None
     return target, filters, aliases
-
-
-def _refuse_empty(found: Mapping[str, Any]) -> None:
-    """Usage error (252) for a filter given an empty value: ``--principal "$WHO"`` with WHO unset
-    must not quietly widen the query to every caller (an empty value selects nothing else)."""
-    for opt in o.AUDIT_FILTER_OPTIONS:
-        value = found.get(opt.dest)
-        given = value if isinstance(value, (tuple, list)) else (value,)
-        for v in given:
-            if isinstance(v, str) and not v.strip():
-                raise UsageError(f"Error parsing parameter '{opt.name}': expected a value, got {v!r}")
 
 
 #: Below this much log, a query without a session scans rather than derive the key for the index.

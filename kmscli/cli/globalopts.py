@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from kmscli.cli.options import GLOBAL_NAMES
+from kmscli.cli.options import BLANK_REFUSED_GLOBALS, GLOBAL_NAMES, refuse_blank
 from kmscli.invocation import Invocation
 
 __all__ = ["GLOBAL_NAMES", "check_query", "make_invocation", "use_color"]
@@ -57,8 +57,9 @@ def _check_client_options(options: Mapping[str, Any]) -> None:
 
 def make_invocation(options: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Invocation:
     """The Invocation for these global option values (checked) and the CLI's environment."""
-    if options.get("query"):
+    if options.get("query") is not None:  # an empty --query is refused, as the AWS CLI does
         check_query(options["query"])
+    refuse_blank(BLANK_REFUSED_GLOBALS, options)
     _check_client_options(options)
     return Invocation(options, ENVIRON[0] if environ is None else environ)
 

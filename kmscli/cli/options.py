@@ -256,7 +256,7 @@ GLOBAL_OPTIONS: tuple[Opt, ...] = (
     _global(
         "--endpoint-url",
         VALUE,
-        "A kmscli server to call instead of the local vault (client mode: not available in this build).",
+        "Send the call to this endpoint (a kmscli serve, or AWS KMS) instead of the local vault (client mode).",
     ),
     _global("--no-verify-ssl", FLAG, "Client mode: do not verify the server's certificate.", const=True),
     _global("--ca-bundle", VALUE, "Client mode: CA certificates to verify the server with."),
@@ -282,6 +282,25 @@ def narrowed_globals(formats: tuple[str, ...]) -> tuple[Opt, ...]:
     """The global options of a command that renders only ``formats``: ``--output`` limited to them."""
     output = _global("--output", VALUE, f"Output format: {', '.join(formats)}.", choices=formats)
     return tuple(output if opt.name == "--output" else opt for opt in GLOBAL_OPTIONS)
+
+
+#: Global options naming a path, where an empty value must not stand for the default.
+BLANK_REFUSED_GLOBALS: tuple[Opt, ...] = tuple(
+    opt for opt in GLOBAL_OPTIONS if opt.name in ("--vault", "--passphrase-file")
+)
+
+
+def refuse_blank(options: Iterable[Opt], values: Mapping[str, Any]) -> None:
+    """Usage error (252) when one of ``options`` was given an empty or blank text value (``values``
+    by ``dest``): a script's unset variable (``--vault "$V"``, ``--principal "$WHO"``) must not be
+    taken for the option left out, which would act on the default vault or widen a query."""
+    for opt in options:
+        value = values.get(opt.dest)
+        for text in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(text, str) and not text.strip():
+                from kmscli.errors import UsageError
+
+                raise UsageError(f"Error parsing parameter '{opt.name}': expected a value, got {text!r}")
 
 
 def _filter(name: str, kind: str, help: str, **kw: Any) -> Opt:

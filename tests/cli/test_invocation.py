@@ -324,3 +324,28 @@ def test_a_missing_command_is_a_short_usage_error(args: list[str], missing: str)
     res = run_cli(args)
     assert res.code == 252 and res.out == ""
     assert f"the following arguments are required: {missing}" in res.err and "Options:" not in res.err
+
+
+@pytest.mark.parametrize("option", ["--vault", "--passphrase-file"])
+@pytest.mark.parametrize("where", ["before", "after"])
+@pytest.mark.parametrize("click_only", [False, True])
+def test_an_empty_path_option_is_refused_not_taken_for_the_default(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, option: str, where: str, click_only: bool
+) -> None:
+    # `--vault "$V"` with V unset used to open (and could change) the default vault instead
+    args = [option, "", "list-keys"] if where == "before" else ["list-keys", option, ""]
+    res = _click_only(args, monkeypatch) if click_only else cli(*args)
+    assert res.code == 252, res.err
+    assert f"Error parsing parameter '{option}': expected a value, got ''" in res.err and res.out == ""
+
+
+@pytest.mark.parametrize("click_only", [False, True])
+def test_an_empty_query_is_refused_as_the_aws_cli_does(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, click_only: bool
+) -> None:
+    # aws kms list-keys --query '' -> "Bad value for --query : Invalid JMESPath expression: cannot be empty."
+    args = ["list-keys", "--query", ""]
+    res = _click_only(args, monkeypatch) if click_only else cli(*args)
+    assert res.code == 252, res.err
+    assert "Bad value for --query : Invalid JMESPath expression: cannot be empty." in res.err
+    assert res.out == ""
