@@ -163,7 +163,8 @@ def load_settings(overrides: Mapping[str, Any], environ: Mapping[str, str]) -> S
             raise
         raise VaultEnvironmentError(exc.message) from None
     vault, _ = pick("vault", None)
-    if vault is not None and not isinstance(vault, str):
+    if vault is not None and (not isinstance(vault, str) or not vault.strip()):
+        # an empty path is not "the default": that vault may be another one than the file meant
         raise VaultEnvironmentError(f"{path}: vault must be a path (a string), got {vault!r}")
     output, where = pick("output", "json")
     # checked now (a mutating call must not commit, then fail to print); an option was checked by

@@ -130,3 +130,15 @@ def test_malformed_config_is_253_with_file_and_line(
         assert str(cfg) in res.err and f"line {line}" in res.err
         assert "Traceback" not in res.err
     assert cfg.read_text() == text  # never clobbered
+
+
+@pytest.mark.parametrize("value", ['""', '"  "', "7"])
+def test_a_config_file_vault_that_is_not_a_path_is_253(
+    cli: Any, vault: Path, cfg: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    # an empty `vault = ""` used to mean the default vault, which may be another one than meant
+    monkeypatch.delenv("KMSCLI_VAULT")
+    cfg.write_text(f"[default]\nvault = {value}\n")
+    res = cli("list-keys")
+    assert res.code == 253, res.err
+    assert str(cfg) in res.err and "vault must be a path" in res.err and res.out == ""
