@@ -196,6 +196,9 @@ def test_deleted_access_key_stops_working(server: Server) -> None:
         (b"{}", "Other.ListKeys", 400, "UnknownOperationException"),
         (b'{"Limit": "ten"}', TARGET, 400, "ValidationException"),
         (b'{"Unknown": 1}', TARGET, 400, "ValidationException"),
+        (b'{"\\ud800": 1}', TARGET, 400, "ValidationException"),
+        (b'{"Limit": 1, "Limit": 2}', TARGET, 400, "SerializationException"),
+        (b'{"Limit": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", TARGET, 400, "SerializationException"),
     ],
 )
 def test_bad_bodies_and_targets_get_json_errors(
@@ -233,3 +236,4 @@ def test_a_slow_client_does_not_hold_up_the_others(server: Server) -> None:
         )  # and then nothing
         status, doc, _ = post(server, b"{}", signed_headers(server, b"{}"))
         assert status == 200 and "Keys" in doc
+

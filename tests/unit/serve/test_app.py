@@ -91,3 +91,29 @@ def test_an_audit_failure_is_a_json_500(app: ServeApp, service: Any, monkeypatch
     status, _, doc = _call(app, _environ(service, "TrentService.GenerateRandom", b'{"NumberOfBytes": 8}'))
     assert status.startswith("500") and doc["__type"] == "KMSInternalException"
     assert "Plaintext" not in doc
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        (b'{"Limit":' + b"[" * 100_000 + b"]" * 100_000 + b"}", "SerializationException", "not valid JSON"),
+        (b'{"a":' * 5_000 + b"1" + b"}" * 5_000, "SerializationException", "not valid JSON"),
+        (b'{"Limit": 1, "Limit": 2}', "SerializationException", "'Limit' appears twice"),
+        (b'{"\\ud800": 1}', "ValidationException", "Unknown parameter '\\ud800' in ListKeysRequest"),
+    ],
+)
+def test_hostile_json_is_a_client_error_not_a_fault(
+    app: ServeApp, service: Any, vault: Any, body: bytes, code: str, message: str
+) -> None:
+    status, _, doc = _call(app, _environ(service, "TrentService.ListKeys", body))
+    assert status.startswith("400") and doc["__type"] == code and message in doc["message"], doc
+
+
+def test_a_lone_surrogate_in_a_member_name_is_audited_escaped(
+    app: ServeApp, service: Any, vault: Any
+) -> None:
+    _call(app, _environ(service, "TrentService.ListKeys", b'{"Tags\\udc80": 1}'))
+    event = json.loads((vault / "audit" / "audit-000001.jsonl").read_text().splitlines()[-1])
+    assert event["errorCode"] == "ValidationException"
+    assert "Unknown parameter 'Tags\\udc80'" in event["errorMessage"]
+

@@ -55,7 +55,18 @@ def test_client_half_round_trips() -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [b"nope", b"[]", b'"x"', b'{"Plaintext": "not base64!"}', b'{"Plaintext": "\\u00e9"}', b"\xff"]
+    "body",
+    [
+        b"nope",
+        b"[]",
+        b'"x"',
+        b'{"Plaintext": "not base64!"}',
+        b'{"Plaintext": "\\u00e9"}',
+        b"\xff",
+        b'{"KeyId": "a", "KeyId": "b"}',
+        b'{"EncryptionContext": {"k": "1", "k": "2"}}',
+        b'{"KeyId": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
 )
 def test_malformed_bodies_are_serialization_errors(body: bytes) -> None:
     with pytest.raises(json11.SerializationError):
