@@ -57,15 +57,20 @@ def _from_wire(shape_name: str, value: Any, where: str) -> Any:
     if kind == "structure" and isinstance(value, dict):
         members = sh.get("members", {})
         return {
-            name: _from_wire(members[name]["shape"], item, f"{where}.{name}") if name in members else item
+            name: _from_wire(members[name]["shape"], item, _path(where, name)) if name in members else item
             for name, item in value.items()
             if item is not None  # botocore never sends null; AWS treats an explicit null as absent
         }
     if kind == "list" and isinstance(value, list):
         return [_from_wire(sh["member"], item, f"{where}[{i}]") for i, item in enumerate(value)]
     if kind == "map" and isinstance(value, dict):
-        return {k: _from_wire(sh["value"], v, f"{where}.{k}") for k, v in value.items()}
+        return {k: _from_wire(sh["value"], v, _path(where, k)) for k, v in value.items()}
     return value
+
+
+def _path(where: str, name: str) -> str:
+    """Where a member sits in the request, for messages: ``Recipient.AttestationDocument``."""
+    return f"{where}.{name}" if where else name
 
 
 def _to_wire(value: Any) -> Any:

@@ -73,6 +73,18 @@ def test_malformed_bodies_are_serialization_errors(body: bytes) -> None:
         json11.decode_request("Encrypt", body)
 
 
+def test_serialization_errors_name_the_member() -> None:
+    with pytest.raises(json11.SerializationError, match=r"^'Plaintext' is not valid base64$"):
+        json11.decode_request("Encrypt", b'{"KeyId": "k", "Plaintext": "%"}')
+    body = b'{"CiphertextBlob": "AA==", "Recipient": {"AttestationDocument": "%"}}'
+    with pytest.raises(
+        json11.SerializationError, match=r"^'Recipient.AttestationDocument' is not valid base64$"
+    ):
+        json11.decode_request("Decrypt", body)
+    with pytest.raises(json11.SerializationError, match=r"^'ValidTo' is not a valid timestamp$"):
+        json11.decode_request("ImportKeyMaterial", b'{"ValidTo": 1e300}')
+
+
 def test_wrong_types_pass_through_for_validation() -> None:
     assert json11.decode_request("Encrypt", b'{"Plaintext": 5, "KeyId": null}') == {"Plaintext": 5}
     assert json11.decode_request("ListKeys", b"") == {}
