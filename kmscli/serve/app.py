@@ -93,14 +93,16 @@ class ServeApp:
                 raise BodyRefused(400, "SerializationException", "invalid Content-Length") from None
             if length > self.max_body or length < 0:
                 raise self._too_large()
+        incomplete = BodyRefused(408, "RequestTimeoutException", "the request body was not received in full")
         try:
             if not chunked:
-                return stream.read(length) if length else b""
-            body: bytes = stream.read(self.max_body + 1)
+                body: bytes = stream.read(length) if length else b""
+                if len(body) < length:  # the client closed the connection mid-body
+                    raise incomplete
+                return body
+            body = stream.read(self.max_body + 1)
         except (TimeoutError, ConnectionError):
-            raise BodyRefused(
-                408, "RequestTimeoutException", "the request body was not received in full"
-            ) from None
+            raise incomplete from None
         except oversize:  # cheroot's refusal of a chunk beyond its own bound
             raise self._too_large() from None
         except ValueError:  # cheroot: a chunk size that is not hexadecimal, a chunk without CRLF

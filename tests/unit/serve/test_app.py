@@ -197,6 +197,13 @@ def test_a_body_that_cannot_be_read_is_the_clients_error(
     assert logged == []  # not a server fault: nothing to report
 
 
+def test_a_body_cut_short_by_a_disconnect_is_a_408(app: ServeApp, service: Any) -> None:
+    environ = _environ(service, "TrentService.ListKeys", b'{"Limit": 1}')
+    environ["wsgi.input"] = _Stream(b'{"Limi')  # cheroot returns what came before the EOF
+    status, _, doc = _call(app, environ)
+    assert (status, doc["__type"]) == ("408 Request Timeout", "RequestTimeoutException")
+
+
 def test_cheroots_own_oversize_refusal_is_a_413(service: Any) -> None:
     from cheroot.errors import MaxSizeExceeded
 
