@@ -279,3 +279,21 @@ def test_a_chunked_body_over_the_limit_is_refused_in_json(server: Server) -> Non
     )
     assert out.startswith(b"HTTP/1.1 413 "), out[:200]
     assert b'"RequestEntityTooLargeException"' in out
+
+
+def test_repeated_and_underscore_headers_are_refused_as_docs_serve_md_says(server: Server) -> None:
+    body = b"{}"
+    head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in signed_headers(server, body).items()
+    )
+    # a second copy of a signed header after the signed one: its value is the one read, unsigned
+    out = _raw_exchange(
+        server,
+        (
+            head + "X-Amz-Target: TrentService.DisableKey\r\nContent-Length: 2\r\nConnection: close\r\n\r\n"
+        ).encode()
+        + body,
+    )
+    assert out.startswith(b"HTTP/1.1 400 ") and b'"InvalidSignatureException"' in out, out[:300]
+    status, doc, _ = post(server, body, signed_headers(server, body, extra={"X_Foo": "bar"}))
+    assert (status, doc["__type"]) == (400, "IncompleteSignatureException")
