@@ -26,6 +26,25 @@ MAX_USER_AGENT = 1024
 StartResponse = Callable[..., Any]
 
 
+class BodyRefused(Exception):
+    """A request body that cannot be read: the HTTP status, AWS error code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _oversize_errors() -> tuple[type[Exception], ...]:
+    """cheroot's own "body too large" exception, when cheroot is installed (it runs the app)."""
+    try:
+        from cheroot.errors import MaxSizeExceeded
+    except ImportError:  # pragma: no cover - the serve extra brings cheroot
+        return ()
+    return (MaxSizeExceeded,)
+
+
 class ServeApp:
     """The endpoint. ``base`` is the unlocked service context (vault, audit log, clock, randomness)."""
 
@@ -56,20 +75,58 @@ class ServeApp:
         start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
         return [body]
 
+    def _read_body(self, environ: dict[str, Any]) -> bytes:
+        """The request body, at most ``max_body`` bytes, or :class:`BodyRefused`.
+
+        A chunked body (cheroot decodes the transfer coding and marks the stream
+        ``wsgi.input_terminated``) is read to its end; it takes precedence over a Content-Length
+        sent with it (RFC 9112, 6.3). A client that stops sending, or goes away, mid-body is
+        answered 408 ``RequestTimeoutException`` (a code botocore retries), not a server fault.
+        """
+        stream = environ["wsgi.input"]
+        oversize: tuple[type[Exception], ...] = (OSError, *_oversize_errors())
+        chunked = bool(environ.get("wsgi.input_terminated"))
+        if not chunked:
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                raise BodyRefused(400, "SerializationException", "invalid Content-Length") from None
+            if length > self.max_body or length < 0:
+                raise self._too_large()
+        incomplete = BodyRefused(408, "RequestTimeoutException", "the request body was not received in full")
+        try:
+            if not chunked:
+                body: bytes = stream.read(length) if length else b""
+                if len(body) < length:  # the client closed the connection mid-body
+                    raise incomplete
+                return body
+            body = stream.read(self.max_body + 1)
+        except (TimeoutError, ConnectionError):
+            raise incomplete from None
+        except oversize:  # cheroot's refusal of a chunk beyond its own bound
+            raise self._too_large() from None
+        except ValueError:  # cheroot: a chunk size that is not hexadecimal, a chunk without CRLF
+            raise BodyRefused(
+                400, "SerializationException", "the chunked transfer coding of the body is malformed"
+            ) from None
+        if len(body) > self.max_body:
+            raise self._too_large()
+        return body
+
+    def _too_large(self) -> BodyRefused:
+        return BodyRefused(
+            413, "RequestEntityTooLargeException", f"request body larger than {self.max_body} bytes"
+        )
+
     def _handle(self, environ: dict[str, Any], request_id: str) -> tuple[int, bytes]:
         if environ.get("PATH_INFO", "") not in ("/", "") or environ.get("REQUEST_METHOD") != "POST":
             return 404, json11.error_body(
                 "UnknownOperationException", "kmscli serve answers only POST / (AWS JSON 1.1)"
             )
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return 400, json11.error_body("SerializationException", "invalid Content-Length")
-        if length > self.max_body or length < 0:
-            return 413, json11.error_body(
-                "RequestEntityTooLargeException", f"request body larger than {self.max_body} bytes"
-            )
-        body = environ["wsgi.input"].read(length) if length else b""
+            body = self._read_body(environ)
+        except BodyRefused as exc:
+            return exc.status, json11.error_body(exc.code, exc.message)
         now = self.base.clock()
         try:
             caller = sigv4.verify(
@@ -117,6 +174,7 @@ _REASONS = {
     200: "OK",
     400: "Bad Request",
     404: "Not Found",
+    408: "Request Timeout",
     413: "Payload Too Large",
     500: "Internal Server Error",
 }

@@ -8,6 +8,9 @@ number), everything else is plain JSON. Errors are ``{"__type": CODE, "message":
 * :func:`encode_request` / :func:`decode_response` are a client's half;
 * :func:`error_body` and :func:`parse_error` handle the error document.
 
+Bodies are read with :func:`kmscli.jsonstrict.loads`, as everything kmscli authenticates: a member
+named twice, or nesting too deep for the parser, is a :class:`SerializationError`, never a guess.
+
 Values of the wrong JSON type are passed through unchanged: request validation
 (:mod:`kmscli.service.pipeline.validate`) reports them in AWS's words.
 """
@@ -20,6 +23,7 @@ import datetime as dt
 import json
 from typing import Any
 
+from kmscli import jsonstrict
 from kmscli.model import operation, shape
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -53,15 +57,20 @@ def _from_wire(shape_name: str, value: Any, where: str) -> Any:
     if kind == "structure" and isinstance(value, dict):
         members = sh.get("members", {})
         return {
-            name: _from_wire(members[name]["shape"], item, f"{where}.{name}") if name in members else item
+            name: _from_wire(members[name]["shape"], item, _path(where, name)) if name in members else item
             for name, item in value.items()
             if item is not None  # botocore never sends null; AWS treats an explicit null as absent
         }
     if kind == "list" and isinstance(value, list):
         return [_from_wire(sh["member"], item, f"{where}[{i}]") for i, item in enumerate(value)]
     if kind == "map" and isinstance(value, dict):
-        return {k: _from_wire(sh["value"], v, f"{where}.{k}") for k, v in value.items()}
+        return {k: _from_wire(sh["value"], v, _path(where, k)) for k, v in value.items()}
     return value
+
+
+def _path(where: str, name: str) -> str:
+    """Where a member sits in the request, for messages: ``Recipient.AttestationDocument``."""
+    return f"{where}.{name}" if where else name
 
 
 def _to_wire(value: Any) -> Any:
@@ -81,7 +90,9 @@ def _load_object(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}  # botocore sends "{}" for an empty request; an empty body means the same
     try:
-        doc = json.loads(body)
+        doc = jsonstrict.loads(body)  # a repeated member or JSON nested too deeply: a ValueError
+    except jsonstrict.DuplicateMemberError as exc:
+        raise SerializationError(f"the request body is ambiguous: {exc}") from None
     except (ValueError, UnicodeDecodeError):
         raise SerializationError("the request body is not valid JSON") from None
     if not isinstance(doc, dict):

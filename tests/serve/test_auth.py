@@ -196,6 +196,9 @@ def test_deleted_access_key_stops_working(server: Server) -> None:
         (b"{}", "Other.ListKeys", 400, "UnknownOperationException"),
         (b'{"Limit": "ten"}', TARGET, 400, "ValidationException"),
         (b'{"Unknown": 1}', TARGET, 400, "ValidationException"),
+        (b'{"\\ud800": 1}', TARGET, 400, "ValidationException"),
+        (b'{"Limit": 1, "Limit": 2}', TARGET, 400, "SerializationException"),
+        (b'{"Limit": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", TARGET, 400, "SerializationException"),
     ],
 )
 def test_bad_bodies_and_targets_get_json_errors(
@@ -233,3 +236,64 @@ def test_a_slow_client_does_not_hold_up_the_others(server: Server) -> None:
         )  # and then nothing
         status, doc, _ = post(server, b"{}", signed_headers(server, b"{}"))
         assert status == 200 and "Keys" in doc
+
+
+def _raw_exchange(server: Server, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(data)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    return out
+
+
+def test_a_chunked_request_is_read_and_verified(server: Server) -> None:
+    body = b'{"Limit": 1}'
+    headers = signed_headers(server, body)
+    head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in headers.items()
+    )
+    chunks = b"5\r\n" + body[:5] + b"\r\n" + b"7\r\n" + body[5:] + b"\r\n0\r\n\r\n"
+    for extra in ("", "Content-Length: 2\r\n"):  # a Content-Length beside chunked is ignored
+        out = _raw_exchange(
+            server,
+            (head + extra + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode() + chunks,
+        )
+        status_line, _, rest = out.partition(b"\r\n")
+        assert status_line == b"HTTP/1.1 200 OK", out
+        assert json.loads(rest.partition(b"\r\n\r\n")[2])["Truncated"] in (True, False)
+
+
+def test_a_chunked_body_over_the_limit_is_refused_in_json(server: Server) -> None:
+    body = b'{"Plaintext": "' + b"A" * (300 * 1024) + b'"}'
+    headers = signed_headers(server, body)
+    head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in headers.items()
+    )
+    chunks = b"".join(
+        f"{len(part):x}\r\n".encode() + part + b"\r\n"
+        for part in (body[i : i + 4096] for i in range(0, len(body), 4096))
+    )
+    out = _raw_exchange(
+        server, (head + "Transfer-Encoding: chunked\r\n\r\n").encode() + chunks + b"0\r\n\r\n"
+    )
+    assert out.startswith(b"HTTP/1.1 413 "), out[:200]
+    assert b'"RequestEntityTooLargeException"' in out
+
+
+def test_repeated_and_underscore_headers_are_refused_as_docs_serve_md_says(server: Server) -> None:
+    body = b"{}"
+    head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in signed_headers(server, body).items()
+    )
+    # a second copy of a signed header after the signed one: its value is the one read, unsigned
+    out = _raw_exchange(
+        server,
+        (
+            head + "X-Amz-Target: TrentService.DisableKey\r\nContent-Length: 2\r\nConnection: close\r\n\r\n"
+        ).encode()
+        + body,
+    )
+    assert out.startswith(b"HTTP/1.1 400 ") and b'"InvalidSignatureException"' in out, out[:300]
+    status, doc, _ = post(server, body, signed_headers(server, body, extra={"X_Foo": "bar"}))
+    assert (status, doc["__type"]) == (400, "IncompleteSignatureException")

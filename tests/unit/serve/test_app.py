@@ -91,3 +91,123 @@ def test_an_audit_failure_is_a_json_500(app: ServeApp, service: Any, monkeypatch
     status, _, doc = _call(app, _environ(service, "TrentService.GenerateRandom", b'{"NumberOfBytes": 8}'))
     assert status.startswith("500") and doc["__type"] == "KMSInternalException"
     assert "Plaintext" not in doc
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        (b'{"Limit":' + b"[" * 100_000 + b"]" * 100_000 + b"}", "SerializationException", "not valid JSON"),
+        (b'{"a":' * 5_000 + b"1" + b"}" * 5_000, "SerializationException", "not valid JSON"),
+        (b'{"Limit": 1, "Limit": 2}', "SerializationException", "'Limit' appears twice"),
+        (b'{"\\ud800": 1}', "ValidationException", "Unknown parameter '\\ud800' in ListKeysRequest"),
+    ],
+)
+def test_hostile_json_is_a_client_error_not_a_fault(
+    app: ServeApp, service: Any, vault: Any, body: bytes, code: str, message: str
+) -> None:
+    status, _, doc = _call(app, _environ(service, "TrentService.ListKeys", body))
+    assert status.startswith("400") and doc["__type"] == code and message in doc["message"], doc
+
+
+def test_a_lone_surrogate_in_a_member_name_is_audited_escaped(
+    app: ServeApp, service: Any, vault: Any
+) -> None:
+    _call(app, _environ(service, "TrentService.ListKeys", b'{"Tags\\udc80": 1}'))
+    event = json.loads((vault / "audit" / "audit-000001.jsonl").read_text().splitlines()[-1])
+    assert event["errorCode"] == "ValidationException"
+    assert "Unknown parameter 'Tags\\udc80'" in event["errorMessage"]
+
+
+class _Stream:
+    """A wsgi.input that hands out ``data`` then raises ``fault`` (a stalled or broken client)."""
+
+    def __init__(self, data: bytes, fault: BaseException | None = None) -> None:
+        self.data = data
+        self.fault = fault
+
+    def read(self, size: int = -1) -> bytes:
+        if self.fault is not None:
+            raise self.fault
+        out, self.data = self.data[:size], self.data[size:]
+        return out
+
+
+def _chunked(environ: dict[str, Any], stream: Any) -> dict[str, Any]:
+    """``environ`` as cheroot builds it for ``Transfer-Encoding: chunked``: no Content-Length (or
+    one to ignore), the decoded body on a stream that ends, ``wsgi.input_terminated`` set."""
+    environ["wsgi.input"] = stream
+    environ["wsgi.input_terminated"] = True
+    return environ
+
+
+def test_a_chunked_body_is_read_to_its_end(app: ServeApp, service: Any) -> None:
+    body = b'{"NumberOfBytes": 8}'
+    environ = _chunked(_environ(service, "TrentService.GenerateRandom", body), _Stream(body))
+    del environ["CONTENT_LENGTH"]
+    status, _, doc = _call(app, environ)
+    assert status == "200 OK" and len(doc["Plaintext"]) == 12
+    # a Content-Length sent with chunked coding is ignored (RFC 9112, 6.3), not a cut-off point
+    environ = _chunked(_environ(service, "TrentService.GenerateRandom", body), _Stream(body))
+    environ["CONTENT_LENGTH"] = "2"
+    assert _call(app, environ)[0] == "200 OK"
+
+
+def test_a_chunked_body_over_the_limit_is_refused(service: Any) -> None:
+    small = ServeApp(service, lambda key_id: None, max_body=16, log=lambda line: None)
+    body = b'{"NumberOfBytes": 8}'
+    environ = _chunked(_environ(service, "TrentService.GenerateRandom", body), _Stream(body))
+    del environ["CONTENT_LENGTH"]
+    status, _, doc = _call(small, environ)
+    assert status.startswith("413") and doc["__type"] == "RequestEntityTooLargeException"
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "code", "codings"),
+    [
+        (TimeoutError("timed out"), "408 Request Timeout", "RequestTimeoutException", (False, True)),
+        (ConnectionResetError(104, "reset"), "408 Request Timeout", "RequestTimeoutException", (False, True)),
+        # what cheroot raises decoding a chunked body: a chunk over its bound, broken framing
+        (
+            OSError("Request Entity Too Large"),
+            "413 Payload Too Large",
+            "RequestEntityTooLargeException",
+            (True,),
+        ),
+        (
+            ValueError("Bad chunked transfer size: b'zz'"),
+            "400 Bad Request",
+            "SerializationException",
+            (True,),
+        ),
+    ],
+)
+def test_a_body_that_cannot_be_read_is_the_clients_error(
+    service: Any, fault: BaseException, status: str, code: str, codings: tuple[bool, ...]
+) -> None:
+    logged: list[str] = []
+    app = ServeApp(service, lambda key_id: None, log=logged.append)
+    for chunked in codings:
+        environ = _environ(service, "TrentService.ListKeys")
+        environ["wsgi.input"] = _Stream(b"", fault)
+        if chunked:
+            _chunked(environ, environ["wsgi.input"])
+        got, headers, doc = _call(app, environ)
+        assert (got, doc["__type"]) == (status, code), doc
+        assert headers["Content-Type"] == "application/x-amz-json-1.1"
+    assert logged == []  # not a server fault: nothing to report
+
+
+def test_a_body_cut_short_by_a_disconnect_is_a_408(app: ServeApp, service: Any) -> None:
+    environ = _environ(service, "TrentService.ListKeys", b'{"Limit": 1}')
+    environ["wsgi.input"] = _Stream(b'{"Limi')  # cheroot returns what came before the EOF
+    status, _, doc = _call(app, environ)
+    assert (status, doc["__type"]) == ("408 Request Timeout", "RequestTimeoutException")
+
+
+def test_cheroots_own_oversize_refusal_is_a_413(service: Any) -> None:
+    from cheroot.errors import MaxSizeExceeded
+
+    app = ServeApp(service, lambda key_id: None, log=lambda line: None)
+    environ = _chunked(_environ(service, "TrentService.ListKeys"), _Stream(b"", MaxSizeExceeded()))
+    status, _, doc = _call(app, environ)
+    assert status.startswith("413") and doc["__type"] == "RequestEntityTooLargeException"

@@ -55,11 +55,34 @@ def test_client_half_round_trips() -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [b"nope", b"[]", b'"x"', b'{"Plaintext": "not base64!"}', b'{"Plaintext": "\\u00e9"}', b"\xff"]
+    "body",
+    [
+        b"nope",
+        b"[]",
+        b'"x"',
+        b'{"Plaintext": "not base64!"}',
+        b'{"Plaintext": "\\u00e9"}',
+        b"\xff",
+        b'{"KeyId": "a", "KeyId": "b"}',
+        b'{"EncryptionContext": {"k": "1", "k": "2"}}',
+        b'{"KeyId": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
 )
 def test_malformed_bodies_are_serialization_errors(body: bytes) -> None:
     with pytest.raises(json11.SerializationError):
         json11.decode_request("Encrypt", body)
+
+
+def test_serialization_errors_name_the_member() -> None:
+    with pytest.raises(json11.SerializationError, match=r"^'Plaintext' is not valid base64$"):
+        json11.decode_request("Encrypt", b'{"KeyId": "k", "Plaintext": "%"}')
+    body = b'{"CiphertextBlob": "AA==", "Recipient": {"AttestationDocument": "%"}}'
+    with pytest.raises(
+        json11.SerializationError, match=r"^'Recipient.AttestationDocument' is not valid base64$"
+    ):
+        json11.decode_request("Decrypt", body)
+    with pytest.raises(json11.SerializationError, match=r"^'ValidTo' is not a valid timestamp$"):
+        json11.decode_request("ImportKeyMaterial", b'{"ValidTo": 1e300}')
 
 
 def test_wrong_types_pass_through_for_validation() -> None:
