@@ -143,10 +143,9 @@ def _format_dict(
 
 
 def to_text(data: Any) -> str:
-    """awscli's ``--output text``."""
+    """awscli's ``--output text``: a null (``--query`` matching nothing) is the line ``None``, as
+    the AWS CLI prints it, so ``[ "$(... --output text)" = None ]`` works the same."""
     out: list[str] = []
-    if data is None:
-        return ""
     _format_text(data, out)
     return "".join(out)
 
@@ -169,7 +168,11 @@ def _yaml_dump(data: Any) -> str:
 
 
 def to_yaml(data: Any) -> str:
-    """``--output yaml``: one YAML document."""
+    """``--output yaml``: one YAML document. A lone scalar (a ``--query`` result) is written as JSON,
+    as the AWS CLI v2 writes it (``"text"``, ``3``, ``null``), not as a YAML document ended by
+    ``...``."""
+    if data is None or isinstance(data, bool | int | float | str):
+        return json.dumps(data, ensure_ascii=False) + "\n"
     return _yaml_dump(data)
 
 
@@ -229,6 +232,15 @@ def to_table(data: Any, title: str, color: bool, width: int | None = None) -> st
     console = Console(file=buf, force_terminal=color, no_color=not color, width=width)
     console.print(build(data, title))
     return buf.getvalue()
+
+
+def prints_nothing(data: Any, fmt: str) -> bool:
+    """Whether the AWS CLI v2 prints nothing for ``data`` (the response after ``--query``): an empty
+    object in every format (an operation without output), and in a table anything empty or false;
+    text prints every other value, a null as ``None``."""
+    if fmt == "table":
+        return not data
+    return isinstance(data, dict) and not data
 
 
 def render(data: Any, fmt: str, *, title: str = "", color: bool = False, terminal: bool = False) -> str:

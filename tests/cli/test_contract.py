@@ -155,6 +155,31 @@ def test_text_output_matches_aws_cli_format() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("fmt", "nothing", "scalar"),
+    [
+        ("json", "null\n", '"Enabled"\n'),
+        ("text", "None\n", "Enabled\n"),
+        ("yaml", "null\n", '"Enabled"\n'),
+        ("yaml-stream", "- null\n", "- Enabled\n"),
+        ("table", "", None),
+    ],
+)
+def test_query_results_print_as_the_aws_cli_prints_them(
+    cli: Any, key_id: str, fmt: str, nothing: str, scalar: str | None
+) -> None:
+    """A --query that matches nothing, and one that picks a scalar, in each format."""
+    missing = cli("describe-key", "--key-id", key_id, "--query", "KeyMetadata.Nope", "--output", fmt)
+    assert missing.code == 0 and missing.out == nothing
+    picked = cli("describe-key", "--key-id", key_id, "--query", "KeyMetadata.KeyState", "--output", fmt)
+    assert scalar is None or picked.out == scalar
+    empty = cli("describe-key", "--key-id", key_id, "--query", "KeyMetadata.Tags || `[]`", "--output", fmt)
+    assert (
+        empty.out == {"json": "[]\n", "text": "", "yaml": "[]\n", "yaml-stream": "- []\n", "table": ""}[fmt]
+    )
+    assert cli("enable-key", "--key-id", key_id, "--query", "@", "--output", fmt).out == ""
+
+
 def test_output_formats(cli: Any, key_id: str) -> None:
     as_json = cli("describe-key", "--key-id", key_id)
     assert as_json.out.startswith('{\n    "KeyMetadata": {')
@@ -201,8 +226,57 @@ def test_client_side_pagination(cli: Any) -> None:
     tail = cli("list-keys", "--starting-token", mid["NextToken"], "--max-items", "10").json()
     assert [k["KeyId"] for k in mid["Keys"] + tail["Keys"]] == [k["KeyId"] for k in full["Keys"]]
     assert "NextToken" not in tail
+
+
+def test_starting_token_as_botocore_reads_it(cli: Any) -> None:
+    """A token that is not kmscli's (or the AWS CLI's) base64 JSON is the service's own marker, or
+    botocore's old ``MARKER___N`` form; the service judges the marker."""
+    for _ in range(3):
+        assert cli("create-key").code == 0
+    ids = cli("list-keys", "--query", "Keys[].KeyId").json()
+    marker = cli("list-keys", "--no-paginate", "--limit", "1", "--query", "NextMarker", "--output", "text")
+    marker_text = marker.out.strip()
+    assert cli("list-keys", "--starting-token", marker_text, "--query", "Keys[].KeyId").json() == ids[1:]
+    old_form = cli("list-keys", "--starting-token", f"{marker_text}___1", "--query", "Keys[].KeyId")
+    assert old_form.json() == ids[2:]
+    aws_written = base64.b64encode(b'{"Marker": null, "boto_truncate_amount": 2}').decode()
+    assert cli("list-keys", "--starting-token", aws_written, "--query", "Keys[].KeyId").json() == ids[2:]
     bad = cli("list-keys", "--starting-token", "garbage")
-    assert bad.code == 252
+    assert bad.code == 254 and "(InvalidMarkerException) when calling the ListKeys operation" in bad.err
+    assert cli("list-keys", "--starting-token", "a___b___c").code == 255
+    negative = base64.b64encode(b'{"boto_truncate_amount": -1}').decode()
+    assert cli("list-keys", "--starting-token", negative).code == 252
+
+
+def test_text_output_is_printed_page_by_page(cli: Any) -> None:
+    """As the AWS CLI's text format: each page's items, --query applied to each page, and NextToken
+    last as its own line (the query applied to it too)."""
+    for _ in range(3):
+        assert cli("create-key").code == 0
+    ids = cli("list-keys", "--query", "Keys[].KeyId").json()
+    per_page = cli("list-keys", "--page-size", "2", "--query", "Keys[].KeyId", "--output", "text")
+    assert per_page.out == f"{ids[0]}\t{ids[1]}\n{ids[2]}\n"
+    cut = cli("list-keys", "--max-items", "1", "--output", "text").out.splitlines()
+    assert cut[0].startswith("KEYS\t") and cut[0].endswith(ids[0]) and len(cut) == 2
+    assert cut[1].startswith("NEXTTOKEN\t")
+    rest = cli("list-keys", "--starting-token", cut[1].split("\t")[1], "--query", "Keys[].KeyId").json()
+    assert rest == ids[1:]
+    queried = cli("list-keys", "--max-items", "1", "--query", "Keys[].KeyId", "--output", "text")
+    assert queried.out == f"{ids[0]}\nNone\n"
+    assert cli("list-keys", "--max-items", "1", "--page-size", "1", "--output", "json").json()["NextToken"]
+
+
+def test_yaml_stream_prints_each_page_as_returned(cli: Any) -> None:
+    import yaml
+
+    for _ in range(3):
+        assert cli("create-key").code == 0
+    pages = yaml.safe_load(cli("list-keys", "--page-size", "2", "--output", "yaml-stream").out)
+    assert [len(p["Keys"]) for p in pages] == [2, 1]
+    assert pages[0]["Truncated"] is True and "NextMarker" in pages[0] and "NextToken" not in pages[0]
+    assert pages[1]["Truncated"] is False
+    cut = yaml.safe_load(cli("list-keys", "--max-items", "1", "--output", "yaml-stream").out)
+    assert len(cut) == 1 and len(cut[0]["Keys"]) == 1 and "NextToken" not in cut[0]
 
 
 # -- skeleton and JSON input --------------------------------------------------------------------------
