@@ -24,9 +24,12 @@ MAX_PARAM_FILE = 1024 * 1024
 
 
 def read_param_file(path: str, binary: bool, option: str) -> bytes | str:
-    """Contents of a ``file://`` / ``fileb://`` parameter, bounded in size."""
+    """Contents of a ``file://`` / ``fileb://`` parameter, bounded in size. ``~`` and ``$VAR`` in
+    the path are expanded, as the AWS CLI expands them (``'fileb://~/key.bin'`` quoted still works);
+    messages show the path as given, never an expanded variable's value."""
     try:
-        fh = sys.stdin.buffer if path in ("/dev/stdin", "-") else open(path, "rb")  # noqa: SIM115
+        local = os.path.expandvars(os.path.expanduser(path))
+        fh = sys.stdin.buffer if path in ("/dev/stdin", "-") else open(local, "rb")  # noqa: SIM115
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path (from --cli-input-json)
         reason = exc.strerror if isinstance(exc, OSError) else "invalid path"
         raise UsageError(

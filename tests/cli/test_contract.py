@@ -66,6 +66,27 @@ def test_blob_sources(tmp_path: Path) -> None:
         params.decode_blob(f"fileb://{tmp_path / 'missing'}", "--p")
 
 
+def test_param_file_paths_expand_home_and_variables(
+    cli: Any, key_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the AWS CLI does: ``~`` and ``$VAR`` in a file:// or fileb:// path, even when the shell
+    did not expand them (quoted); a missing file is named as given, the variable's value unshown."""
+    (tmp_path / "pt.bin").write_bytes(b"hi")
+    (tmp_path / "ctx.json").write_text('{"a": "b"}')
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("PT_DIR", str(tmp_path))
+    for path in ("fileb://~/pt.bin", "fileb://$PT_DIR/pt.bin", "fileb://${PT_DIR}/pt.bin"):
+        res = cli(
+            "encrypt", "--key-id", key_id, "--plaintext", path, "--encryption-context", "file://~/ctx.json"
+        )
+        assert res.code == 0, res.err
+        dec = cli("decrypt", "--ciphertext-blob", res.json()["CiphertextBlob"], "--encryption-context", "a=b")
+        assert dec.json()["Plaintext"] == "aGk="
+    monkeypatch.setenv("SECRET_DIR", "s3cr3t-value")
+    missing = cli("encrypt", "--key-id", key_id, "--plaintext", "fileb://$SECRET_DIR/none")
+    assert missing.code == 252 and "$SECRET_DIR/none" in missing.err and "s3cr3t" not in missing.err
+
+
 def test_oversized_param_file_is_refused_without_reading(tmp_path: Path) -> None:
     big = tmp_path / "big.bin"
     with open(big, "wb") as fh:
