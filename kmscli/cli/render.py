@@ -237,7 +237,9 @@ def to_table(data: Any, title: str, color: bool, width: int | None = None) -> st
 def prints_nothing(data: Any, fmt: str) -> bool:
     """Whether the AWS CLI v2 prints nothing for ``data`` (the response after ``--query``): an empty
     object in every format (an operation without output), and in a table anything empty or false;
-    text prints every other value, a null as ``None``."""
+    text prints every other value, a null as ``None``. ``off`` prints nothing at all."""
+    if fmt == "off":
+        return True
     if fmt == "table":
         return not data
     return isinstance(data, dict) and not data
@@ -258,6 +260,8 @@ def render(data: Any, fmt: str, *, title: str = "", color: bool = False, termina
         return to_yaml_stream_item(data)
     if fmt == "table":
         return to_table(data, title, color)
+    if fmt == "off":
+        return ""
     raise ValueError(fmt)
 
 

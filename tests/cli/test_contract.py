@@ -201,6 +201,22 @@ def test_query_results_print_as_the_aws_cli_prints_them(
     assert cli("enable-key", "--key-id", key_id, "--query", "@", "--output", fmt).out == ""
 
 
+def test_output_off_prints_nothing_but_errors(cli: Any, key_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--output off`` (AWS CLI 2.34+): the call runs, stdout stays empty, errors still on stderr."""
+    res = cli("create-key", "--description", "quiet", "--output", "off")
+    assert res.code == 0 and res.out == ""
+    assert cli("list-keys", "--query", "length(Keys)", "--output", "text").out == "2\n"  # it ran
+    assert cli("describe-key", "--key-id", key_id, "--output", "off", "--query", "KeyMetadata").out == ""
+    assert cli("list-keys", "--page-size", "1", "--output", "off").out == ""
+    failed = cli("describe-key", "--key-id", "alias/none", "--output", "off")
+    assert failed.code == 254 and "NotFoundException" in failed.err and failed.out == ""
+    monkeypatch.setenv("AWS_DEFAULT_OUTPUT", "off")
+    assert cli("describe-key", "--key-id", key_id).out == ""
+    assert (
+        cli("describe-key", "--key-id", key_id, "--output", "json").json()["KeyMetadata"]["KeyId"] == key_id
+    )
+
+
 def test_output_formats(cli: Any, key_id: str) -> None:
     as_json = cli("describe-key", "--key-id", key_id)
     assert as_json.out.startswith('{\n    "KeyMetadata": {')
