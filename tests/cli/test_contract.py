@@ -37,6 +37,28 @@ def test_shorthand_grammar() -> None:
         params.parse_shorthand("k={a=b", "--x")
 
 
+def test_shorthand_escapes_and_repeated_keys_as_the_aws_cli() -> None:
+    """``\\,`` is a comma in a bare value, ``\\"`` a quote in a quoted one; a key given twice at
+    the top level is refused (not one of the two values kept)."""
+    assert params.parse_shorthand("k=v\\,w,z=1", "--x") == {"k": "v,w", "z": "1"}
+    assert params.parse_shorthand("a=\"b\\\"c\",s='it\\'s'", "--x") == {"a": 'b"c', "s": "it's"}
+    assert params.parse_shorthand('a="x\\\\y"', "--x") == {"a": "x\\y"}
+    assert params.parse_shorthand("l=[c\\,d,e]", "--x") == {"l": ["c,d", "e"]}
+    assert params.parse_shorthand("m={a=1,a=2}", "--x") == {"m": {"a": "2"}}  # nested: the last, as AWS
+    with pytest.raises(
+        UsageError, match='Second instance of key "a" encountered for input:\na=b,a=c\n    \\^'
+    ):
+        params.parse_shorthand("a=b,a=c", "--encryption-context")
+    assert params.parse_shorthand('a="b\\"', "--x") == {"a": "b\\"}  # no bare quote after: it closes
+    with pytest.raises(UsageError, match="closing"):
+        params.parse_shorthand('a="b', "--x")
+
+
+def test_repeated_encryption_context_key_is_a_usage_error(cli: Any, key_id: str) -> None:
+    res = cli("encrypt", "--key-id", key_id, "--plaintext", "aGk=", "--encryption-context", "a=b,a=c")
+    assert res.code == 252 and "Second instance of key" in res.err and res.out == ""
+
+
 def test_map_json_and_shorthand_are_equivalent() -> None:
     assert params.parse_value("EncryptionContextType", '{"a": "1", "b": "x=y"}', "--e") == {
         "a": "1",
