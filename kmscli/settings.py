@@ -20,7 +20,8 @@ from kmscli.vault import fs
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "111122223333"
 #: The --output formats: the one list (the option, the config file, ``configure set`` and the renderer).
-OUTPUT_FORMATS = ("json", "text", "table", "yaml", "yaml-stream")
+#: ``off`` prints nothing on stdout (errors still go to stderr), as ``--output off`` in AWS CLI 2.34+.
+OUTPUT_FORMATS = ("json", "text", "table", "yaml", "yaml-stream", "off")
 #: Where each setting may come from in the environment, first set one wins (after the option).
 ENV_VARIABLES: dict[str, tuple[str, ...]] = {
     "region": ("KMSCLI_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),

@@ -227,7 +227,10 @@ def _global(name: str, kind: str, help: str, **kw: Any) -> Opt:
 #: The global options: accepted before the command and, as with the AWS CLI, after it.
 GLOBAL_OPTIONS: tuple[Opt, ...] = (
     _global(
-        "--output", VALUE, "Output format: json, text, table, yaml or yaml-stream.", choices=OUTPUT_FORMATS
+        "--output",
+        VALUE,
+        f"Output format: {', '.join(OUTPUT_FORMATS[:-1])} or {OUTPUT_FORMATS[-1]} (nothing on stdout).",
+        choices=OUTPUT_FORMATS,
     ),
     _global("--query", VALUE, "A JMESPath query applied to the result."),
     _global(

@@ -24,9 +24,12 @@ MAX_PARAM_FILE = 1024 * 1024
 
 
 def read_param_file(path: str, binary: bool, option: str) -> bytes | str:
-    """Contents of a ``file://`` / ``fileb://`` parameter, bounded in size."""
+    """Contents of a ``file://`` / ``fileb://`` parameter, bounded in size. ``~`` and ``$VAR`` in
+    the path are expanded, as the AWS CLI expands them (``'fileb://~/key.bin'`` quoted still works);
+    messages show the path as given, never an expanded variable's value."""
     try:
-        fh = sys.stdin.buffer if path in ("/dev/stdin", "-") else open(path, "rb")  # noqa: SIM115
+        local = os.path.expandvars(os.path.expanduser(path))
+        fh = sys.stdin.buffer if path in ("/dev/stdin", "-") else open(local, "rb")  # noqa: SIM115
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path (from --cli-input-json)
         reason = exc.strerror if isinstance(exc, OSError) else "invalid path"
         raise UsageError(
@@ -91,9 +94,16 @@ class _Shorthand:
     def keyvals(self, top: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {}
         while True:
+            start = self.pos
             key = self.key()
             if self.peek() != "=":
                 raise self.error("'='")
+            if top and key in out:  # the AWS CLI refuses it rather than keep one of the two
+                raise UsageError(
+                    f"Error parsing parameter '{self.option}': Second instance of key \"{key}\" "
+                    f"encountered for input:\n{self.text}\n{' ' * start}^\n"
+                    'This is often because there is a preceding "," instead of a space.'
+                )
             self.pos += 1
             out[key] = self.value(top)
             if self.peek() != ",":
@@ -152,18 +162,25 @@ class _Shorthand:
         return values if len(values) > 1 else first
 
     def scalar(self, stops: str) -> str:
+        """A quoted value (``\\"`` in double quotes and ``\\'`` in single quotes are the quote
+        itself, ``\\\\`` a backslash) or a bare one up to a stop (``\\,`` is a comma in it),
+        as the AWS CLI's shorthand reads them."""
         ch = self.peek()
         if ch in ("'", '"'):
-            end = self.text.find(ch, self.pos + 1)
-            if end == -1:
-                raise self.error(f"closing {ch}")
-            value = self.text[self.pos + 1 : end]
+            end = self.pos + 1
+            while end < len(self.text) and self.text[end] != ch:
+                end += 2 if self.text[end : end + 2] == "\\" + ch else 1
+            if end >= len(self.text):  # no bare quote: the last escaped one closes it, as AWS's regex does
+                end = self.text.rfind(ch, self.pos + 1)
+                if end == -1:
+                    raise self.error(f"closing {ch}")
+            value = self.text[self.pos + 1 : end].replace("\\" + ch, ch).replace("\\\\", "\\")
             self.pos = end + 1
             return value
         start = self.pos
         while self.pos < len(self.text) and self.text[self.pos] not in stops:
-            self.pos += 1
-        return self.text[start : self.pos].strip()
+            self.pos += 2 if self.text[self.pos : self.pos + 2] == "\\," else 1
+        return self.text[start : self.pos].replace("\\,", ",").strip()
 
 
 def parse_shorthand(text: str, option: str) -> Any:

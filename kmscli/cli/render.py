@@ -143,10 +143,9 @@ def _format_dict(
 
 
 def to_text(data: Any) -> str:
-    """awscli's ``--output text``."""
+    """awscli's ``--output text``: a null (``--query`` matching nothing) is the line ``None``, as
+    the AWS CLI prints it, so ``[ "$(... --output text)" = None ]`` works the same."""
     out: list[str] = []
-    if data is None:
-        return ""
     _format_text(data, out)
     return "".join(out)
 
@@ -169,7 +168,11 @@ def _yaml_dump(data: Any) -> str:
 
 
 def to_yaml(data: Any) -> str:
-    """``--output yaml``: one YAML document."""
+    """``--output yaml``: one YAML document. A lone scalar (a ``--query`` result) is written as JSON,
+    as the AWS CLI v2 writes it (``"text"``, ``3``, ``null``), not as a YAML document ended by
+    ``...``."""
+    if data is None or isinstance(data, bool | int | float | str):
+        return json.dumps(data, ensure_ascii=False) + "\n"
     return _yaml_dump(data)
 
 
@@ -231,6 +234,17 @@ def to_table(data: Any, title: str, color: bool, width: int | None = None) -> st
     return buf.getvalue()
 
 
+def prints_nothing(data: Any, fmt: str) -> bool:
+    """Whether the AWS CLI v2 prints nothing for ``data`` (the response after ``--query``): an empty
+    object in every format (an operation without output), and in a table anything empty or false;
+    text prints every other value, a null as ``None``. ``off`` prints nothing at all."""
+    if fmt == "off":
+        return True
+    if fmt == "table":
+        return not data
+    return isinstance(data, dict) and not data
+
+
 def render(data: Any, fmt: str, *, title: str = "", color: bool = False, terminal: bool = False) -> str:
     """Render ``data`` (already JSON-able) in ``fmt``. ``--output text`` is data for scripts and stays
     exact when piped (`--query Policy --output text > policy.json`); on a ``terminal`` its control
@@ -246,6 +260,8 @@ def render(data: Any, fmt: str, *, title: str = "", color: bool = False, termina
         return to_yaml_stream_item(data)
     if fmt == "table":
         return to_table(data, title, color)
+    if fmt == "off":
+        return ""
     raise ValueError(fmt)
 
 

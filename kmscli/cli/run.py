@@ -21,10 +21,9 @@ if TYPE_CHECKING:
 
 def emit(data: Any, inv: Invocation, fmt: str, title: str = "") -> None:
     """Apply ``--query`` and write ``data`` to stdout in the chosen format."""
-    query = inv.options.get("query")
-    if data == {} and not query:
-        return  # the AWS CLI prints nothing for an empty response
-    data = render.apply_query(render.jsonable(data), query)
+    data = render.apply_query(render.jsonable(data), inv.options.get("query"))
+    if render.prints_nothing(data, fmt):
+        return  # the AWS CLI prints nothing for an empty response (after --query)
     try:
         terminal = bool(sys.stdout.isatty())
     except (AttributeError, ValueError):
@@ -35,19 +34,30 @@ def emit(data: Any, inv: Invocation, fmt: str, title: str = "") -> None:
     page_or_write(text, inv)
 
 
-def _decode_token(token: str) -> dict[str, Any]:
+def _decode_token(token: str) -> tuple[str | None, int]:
+    """``--starting-token``: the marker to resume at and how many of that page's items to skip.
+    A token kmscli (or the AWS CLI) wrote is base64 JSON; anything else is read as botocore reads
+    it: ``MARKER___N`` (the old form), or the service's own marker as given (a ``NextMarker`` from
+    ``--no-paginate`` output), which the service judges (``InvalidMarkerException``, exit 254)."""
     try:
         data = json.loads(base64.b64decode(token.encode(), validate=True))
-        if not isinstance(data, dict):
-            raise ValueError
-        skip = data.get("boto_truncate_amount", 0)
-        if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
-            raise ValueError
-        if not isinstance(data.get("Marker", ""), str):
-            raise ValueError
-        return data
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise UsageError(f"Error parsing parameter '--starting-token': invalid token {token!r}") from None
+        data = None
+    if not isinstance(data, dict):
+        old, sep, index = token.rpartition("___")
+        if not sep:
+            return token, 0
+        if "___" in old:
+            raise KmscliError(f"Bad starting token: {token}")
+        try:
+            return (None if old == "None" else old), int(index)
+        except ValueError:
+            return token, 0
+    skip = data.get("boto_truncate_amount", 0)
+    marker = data.get("Marker")
+    if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0 or not isinstance(marker, str | None):
+        raise UsageError(f"Error parsing parameter '--starting-token': invalid token {token!r}")
+    return marker, skip
 
 
 def _encode_token(marker: str | None, skip: int) -> str:
@@ -59,9 +69,11 @@ def _encode_token(marker: str | None, skip: int) -> str:
 
 def iter_pages(
     call: Any, op_name: str, request: dict[str, Any], extra: dict[str, Any]
-) -> Iterator[dict[str, Any]]:
-    """Client-side pagination as the AWS CLI does it: one service call per page, each page as it
-    arrives, cut to ``--max-items``; the last page carries ``NextToken`` when items remain."""
+) -> Iterator[tuple[dict[str, Any], str | None]]:
+    """Client-side pagination as the AWS CLI (botocore's page iterator) does it: one service call
+    per page, each page as the service returned it (``NextMarker``, ``Truncated``) as it arrives,
+    its items cut to ``--starting-token`` and ``--max-items``. With each page, None, or on the last
+    page the resume token (the AWS CLI's ``NextToken``) when items remain."""
     pag = paginator(op_name)
     assert pag is not None
     key, in_tok, out_tok, limit_key = (
@@ -76,10 +88,9 @@ def iter_pages(
         raise UsageError("--max-items must be a positive integer")
     skip = 0
     if extra.get("starting_token"):
-        token = _decode_token(extra["starting_token"])
-        if token.get("Marker"):
-            request[in_tok] = token["Marker"]
-        skip = int(token.get("boto_truncate_amount", 0))
+        marker, skip = _decode_token(extra["starting_token"])
+        if marker:
+            request[in_tok] = marker
     if page_size is not None:
         request[limit_key] = page_size
     taken = 0
@@ -88,21 +99,16 @@ def iter_pages(
         page_items = page.get(key, [])[skip:]
         consumed = skip
         skip = 0
-        out = {name: value for name, value in page.items() if name not in (out_tok, pag.get("more_results"))}
         room = None if max_items is None else max_items - taken
         if room is not None and len(page_items) > room:
-            yield {
-                **out,
-                key: page_items[:room],
-                "NextToken": _encode_token(request.get(in_tok), consumed + room),
-            }
+            yield {**page, key: page_items[:room]}, _encode_token(request.get(in_tok), consumed + room)
             return
         taken += len(page_items)
         more = page.get(pag.get("more_results", "Truncated")) and page.get(out_tok)
         if more and max_items is not None and taken >= max_items:
-            yield {**out, key: page_items, "NextToken": _encode_token(page[out_tok], 0)}
+            yield {**page, key: page_items}, _encode_token(page[out_tok], 0)
             return
-        yield {**out, key: page_items}
+        yield {**page, key: page_items}, None
         if not more:
             return
         request[in_tok] = page[out_tok]
@@ -116,16 +122,37 @@ def paginate(call: Any, op_name: str, request: dict[str, Any], extra: dict[str, 
     items: list[Any] = []
     merged: dict[str, Any] = {}
     next_token: str | None = None
-    for page in iter_pages(call, op_name, request, extra):
+    for page, token in iter_pages(call, op_name, request, extra):
         items.extend(page[key])
-        next_token = page.get("NextToken")
+        next_token = token
         for name, value in page.items():
-            if name not in (key, "NextToken"):
+            if name not in (key, pag["output_token"], pag.get("more_results")):
                 merged.setdefault(name, value)
     result = {key: items, **merged}
     if next_token:
         result["NextToken"] = next_token
     return result
+
+
+def stream_pages(
+    call: Any, op_name: str, request: dict[str, Any], extra: dict[str, Any], inv: Invocation, fmt: str
+) -> None:
+    """The formats the AWS CLI prints page by page, ``--query`` applied to each page: yaml-stream
+    (each page as the service returned it, one item of a YAML list) and text (each page's items;
+    then, when items remain, ``NextToken`` as the line ``NEXTTOKEN<tab>TOKEN``)."""
+    from kmscli.cli.pager import paged_stdout
+
+    pag = paginator(op_name)
+    assert pag is not None
+    key = pag["result_key"]
+    with paged_stdout(inv):  # on a terminal, one pager for the whole stream
+        for page, next_token in iter_pages(call, op_name, request, extra):
+            if fmt == "yaml-stream":
+                emit(page, inv, fmt, title=op_name)
+                continue
+            emit({key: page[key]}, inv, fmt, title=op_name)
+            if next_token:
+                emit({"NextToken": {"NextToken": next_token}}, inv, fmt, title=op_name)
 
 
 def caller_for(inv: Invocation) -> Caller:
@@ -168,12 +195,8 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], i
     call = caller_for(inv)
     pag = paginator(op_name)
     if pag and not inv.options.get("no_paginate"):
-        if fmt == "yaml-stream":  # each page printed as it arrives, as the AWS CLI streams it
-            from kmscli.cli.pager import paged_stdout
-
-            with paged_stdout(inv):  # on a terminal, one pager for the whole stream
-                for page in iter_pages(call, op_name, request, extra):
-                    emit(page, inv, fmt, title=op_name)
+        if fmt in ("yaml-stream", "text"):  # each page printed as it arrives, as the AWS CLI does
+            stream_pages(call, op_name, request, extra, inv, fmt)
             return
         result = paginate(call, op_name, request, extra)
     else:

@@ -37,6 +37,28 @@ def test_shorthand_grammar() -> None:
         params.parse_shorthand("k={a=b", "--x")
 
 
+def test_shorthand_escapes_and_repeated_keys_as_the_aws_cli() -> None:
+    """``\\,`` is a comma in a bare value, ``\\"`` a quote in a quoted one; a key given twice at
+    the top level is refused (not one of the two values kept)."""
+    assert params.parse_shorthand("k=v\\,w,z=1", "--x") == {"k": "v,w", "z": "1"}
+    assert params.parse_shorthand("a=\"b\\\"c\",s='it\\'s'", "--x") == {"a": 'b"c', "s": "it's"}
+    assert params.parse_shorthand('a="x\\\\y"', "--x") == {"a": "x\\y"}
+    assert params.parse_shorthand("l=[c\\,d,e]", "--x") == {"l": ["c,d", "e"]}
+    assert params.parse_shorthand("m={a=1,a=2}", "--x") == {"m": {"a": "2"}}  # nested: the last, as AWS
+    with pytest.raises(
+        UsageError, match='Second instance of key "a" encountered for input:\na=b,a=c\n    \\^'
+    ):
+        params.parse_shorthand("a=b,a=c", "--encryption-context")
+    assert params.parse_shorthand('a="b\\"', "--x") == {"a": "b\\"}  # no bare quote after: it closes
+    with pytest.raises(UsageError, match="closing"):
+        params.parse_shorthand('a="b', "--x")
+
+
+def test_repeated_encryption_context_key_is_a_usage_error(cli: Any, key_id: str) -> None:
+    res = cli("encrypt", "--key-id", key_id, "--plaintext", "aGk=", "--encryption-context", "a=b,a=c")
+    assert res.code == 252 and "Second instance of key" in res.err and res.out == ""
+
+
 def test_map_json_and_shorthand_are_equivalent() -> None:
     assert params.parse_value("EncryptionContextType", '{"a": "1", "b": "x=y"}', "--e") == {
         "a": "1",
@@ -64,6 +86,27 @@ def test_blob_sources(tmp_path: Path) -> None:
         params.decode_blob("not base64!", "--p")
     with pytest.raises(UsageError, match="Unable to load paramfile"):
         params.decode_blob(f"fileb://{tmp_path / 'missing'}", "--p")
+
+
+def test_param_file_paths_expand_home_and_variables(
+    cli: Any, key_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the AWS CLI does: ``~`` and ``$VAR`` in a file:// or fileb:// path, even when the shell
+    did not expand them (quoted); a missing file is named as given, the variable's value unshown."""
+    (tmp_path / "pt.bin").write_bytes(b"hi")
+    (tmp_path / "ctx.json").write_text('{"a": "b"}')
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("PT_DIR", str(tmp_path))
+    for path in ("fileb://~/pt.bin", "fileb://$PT_DIR/pt.bin", "fileb://${PT_DIR}/pt.bin"):
+        res = cli(
+            "encrypt", "--key-id", key_id, "--plaintext", path, "--encryption-context", "file://~/ctx.json"
+        )
+        assert res.code == 0, res.err
+        dec = cli("decrypt", "--ciphertext-blob", res.json()["CiphertextBlob"], "--encryption-context", "a=b")
+        assert dec.json()["Plaintext"] == "aGk="
+    monkeypatch.setenv("SECRET_DIR", "s3cr3t-value")
+    missing = cli("encrypt", "--key-id", key_id, "--plaintext", "fileb://$SECRET_DIR/none")
+    assert missing.code == 252 and "$SECRET_DIR/none" in missing.err and "s3cr3t" not in missing.err
 
 
 def test_oversized_param_file_is_refused_without_reading(tmp_path: Path) -> None:
@@ -155,6 +198,47 @@ def test_text_output_matches_aws_cli_format() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("fmt", "nothing", "scalar"),
+    [
+        ("json", "null\n", '"Enabled"\n'),
+        ("text", "None\n", "Enabled\n"),
+        ("yaml", "null\n", '"Enabled"\n'),
+        ("yaml-stream", "- null\n", "- Enabled\n"),
+        ("table", "", None),
+    ],
+)
+def test_query_results_print_as_the_aws_cli_prints_them(
+    cli: Any, key_id: str, fmt: str, nothing: str, scalar: str | None
+) -> None:
+    """A --query that matches nothing, and one that picks a scalar, in each format."""
+    missing = cli("describe-key", "--key-id", key_id, "--query", "KeyMetadata.Nope", "--output", fmt)
+    assert missing.code == 0 and missing.out == nothing
+    picked = cli("describe-key", "--key-id", key_id, "--query", "KeyMetadata.KeyState", "--output", fmt)
+    assert scalar is None or picked.out == scalar
+    empty = cli("describe-key", "--key-id", key_id, "--query", "KeyMetadata.Tags || `[]`", "--output", fmt)
+    assert (
+        empty.out == {"json": "[]\n", "text": "", "yaml": "[]\n", "yaml-stream": "- []\n", "table": ""}[fmt]
+    )
+    assert cli("enable-key", "--key-id", key_id, "--query", "@", "--output", fmt).out == ""
+
+
+def test_output_off_prints_nothing_but_errors(cli: Any, key_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--output off`` (AWS CLI 2.34+): the call runs, stdout stays empty, errors still on stderr."""
+    res = cli("create-key", "--description", "quiet", "--output", "off")
+    assert res.code == 0 and res.out == ""
+    assert cli("list-keys", "--query", "length(Keys)", "--output", "text").out == "2\n"  # it ran
+    assert cli("describe-key", "--key-id", key_id, "--output", "off", "--query", "KeyMetadata").out == ""
+    assert cli("list-keys", "--page-size", "1", "--output", "off").out == ""
+    failed = cli("describe-key", "--key-id", "alias/none", "--output", "off")
+    assert failed.code == 254 and "NotFoundException" in failed.err and failed.out == ""
+    monkeypatch.setenv("AWS_DEFAULT_OUTPUT", "off")
+    assert cli("describe-key", "--key-id", key_id).out == ""
+    assert (
+        cli("describe-key", "--key-id", key_id, "--output", "json").json()["KeyMetadata"]["KeyId"] == key_id
+    )
+
+
 def test_output_formats(cli: Any, key_id: str) -> None:
     as_json = cli("describe-key", "--key-id", key_id)
     assert as_json.out.startswith('{\n    "KeyMetadata": {')
@@ -201,8 +285,57 @@ def test_client_side_pagination(cli: Any) -> None:
     tail = cli("list-keys", "--starting-token", mid["NextToken"], "--max-items", "10").json()
     assert [k["KeyId"] for k in mid["Keys"] + tail["Keys"]] == [k["KeyId"] for k in full["Keys"]]
     assert "NextToken" not in tail
+
+
+def test_starting_token_as_botocore_reads_it(cli: Any) -> None:
+    """A token that is not kmscli's (or the AWS CLI's) base64 JSON is the service's own marker, or
+    botocore's old ``MARKER___N`` form; the service judges the marker."""
+    for _ in range(3):
+        assert cli("create-key").code == 0
+    ids = cli("list-keys", "--query", "Keys[].KeyId").json()
+    marker = cli("list-keys", "--no-paginate", "--limit", "1", "--query", "NextMarker", "--output", "text")
+    marker_text = marker.out.strip()
+    assert cli("list-keys", "--starting-token", marker_text, "--query", "Keys[].KeyId").json() == ids[1:]
+    old_form = cli("list-keys", "--starting-token", f"{marker_text}___1", "--query", "Keys[].KeyId")
+    assert old_form.json() == ids[2:]
+    aws_written = base64.b64encode(b'{"Marker": null, "boto_truncate_amount": 2}').decode()
+    assert cli("list-keys", "--starting-token", aws_written, "--query", "Keys[].KeyId").json() == ids[2:]
     bad = cli("list-keys", "--starting-token", "garbage")
-    assert bad.code == 252
+    assert bad.code == 254 and "(InvalidMarkerException) when calling the ListKeys operation" in bad.err
+    assert cli("list-keys", "--starting-token", "a___b___c").code == 255
+    negative = base64.b64encode(b'{"boto_truncate_amount": -1}').decode()
+    assert cli("list-keys", "--starting-token", negative).code == 252
+
+
+def test_text_output_is_printed_page_by_page(cli: Any) -> None:
+    """As the AWS CLI's text format: each page's items, --query applied to each page, and NextToken
+    last as its own line (the query applied to it too)."""
+    for _ in range(3):
+        assert cli("create-key").code == 0
+    ids = cli("list-keys", "--query", "Keys[].KeyId").json()
+    per_page = cli("list-keys", "--page-size", "2", "--query", "Keys[].KeyId", "--output", "text")
+    assert per_page.out == f"{ids[0]}\t{ids[1]}\n{ids[2]}\n"
+    cut = cli("list-keys", "--max-items", "1", "--output", "text").out.splitlines()
+    assert cut[0].startswith("KEYS\t") and cut[0].endswith(ids[0]) and len(cut) == 2
+    assert cut[1].startswith("NEXTTOKEN\t")
+    rest = cli("list-keys", "--starting-token", cut[1].split("\t")[1], "--query", "Keys[].KeyId").json()
+    assert rest == ids[1:]
+    queried = cli("list-keys", "--max-items", "1", "--query", "Keys[].KeyId", "--output", "text")
+    assert queried.out == f"{ids[0]}\nNone\n"
+    assert cli("list-keys", "--max-items", "1", "--page-size", "1", "--output", "json").json()["NextToken"]
+
+
+def test_yaml_stream_prints_each_page_as_returned(cli: Any) -> None:
+    import yaml
+
+    for _ in range(3):
+        assert cli("create-key").code == 0
+    pages = yaml.safe_load(cli("list-keys", "--page-size", "2", "--output", "yaml-stream").out)
+    assert [len(p["Keys"]) for p in pages] == [2, 1]
+    assert pages[0]["Truncated"] is True and "NextMarker" in pages[0] and "NextToken" not in pages[0]
+    assert pages[1]["Truncated"] is False
+    cut = yaml.safe_load(cli("list-keys", "--max-items", "1", "--output", "yaml-stream").out)
+    assert len(cut) == 1 and len(cut[0]["Keys"]) == 1 and "NextToken" not in cut[0]
 
 
 # -- skeleton and JSON input --------------------------------------------------------------------------
