@@ -40,6 +40,11 @@ USER_ACTIONS = frozenset(
     }
 )
 
+#: Actions whose request carries ``kms:RequestAlias`` when the key is named by an alias: the
+#: cryptographic operations, DescribeKey and GetPublicKey. AWS KMS, "kms:RequestAlias": "You cannot use
+#: this condition key to control access to alias operations, such as CreateAlias or DeleteAlias."
+REQUEST_ALIAS_ACTIONS = USER_ACTIONS | {"kms:DescribeKey", "kms:GetPublicKey"}
+
 #: Actions that manage the key without using it ("key administrators").
 ADMIN_ACTIONS = frozenset(
     {
@@ -124,6 +129,10 @@ KNOWN_KEYS = frozenset(
         "aws:userid",
         "aws:username",
         "aws:SecureTransport",
+        "aws:RequestedRegion",
+        "aws:ResourceAccount",
+        "aws:PrincipalIsAWSService",
+        "aws:ViaAWSService",
     )
 )
 #: Multivalued keys (compared with ForAnyValue/ForAllValues).

@@ -30,6 +30,30 @@ def principal_arn(caller: str) -> str:
     return caller
 
 
+USER_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:user/(?:.*/)?([^/]+)$")
+FEDERATED_RE = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::\d{12}:federated-user/.+$")
+
+
+def principal_type(caller: str) -> str:
+    """``aws:PrincipalType`` (IAM User Guide, "Principal key values"): Account, User, FederatedUser
+    or AssumedRole. A role ARN given as the caller stands for a session of that role: a role acts in
+    AWS only through a session."""
+    if ROOT_RE.match(caller):
+        return "Account"
+    if USER_RE.match(caller):
+        return "User"
+    if FEDERATED_RE.match(caller):
+        return "FederatedUser"
+    return "AssumedRole"
+
+
+def user_name(caller: str) -> str | None:
+    """``aws:username``: an IAM user's friendly name; None for every other principal (the key is then
+    absent, as AWS leaves it out for the root, roles and federated users)."""
+    m = USER_RE.match(caller)
+    return m.group(1) if m else None
+
+
 def names_account(value: str) -> str | None:
     """The account a Principal value delegates to (12 digits or the root ARN), else None."""
     if len(value) == 12 and value.isdigit():

@@ -47,7 +47,7 @@ def create_alias(call: Call) -> Response:
     name = call.request["AliasName"]
     _check_name(name)
     record = _target(call, call.request["TargetKeyId"])
-    call.authorize("kms:CreateAlias", record, {"kms:RequestAlias": name})
+    call.authorize("kms:CreateAlias", record)
     require_not_pending_deletion(record)
     aliases = call.aliases()
     if name in aliases:
@@ -62,13 +62,13 @@ def create_alias(call: Call) -> Response:
 @operation("UpdateAlias", mutating=True)
 def update_alias(call: Call) -> Response:
     """UpdateAlias: point an alias at another key of the same type and usage."""
-    name, _, entry = _existing(call)
+    _, _, entry = _existing(call)
     new = _target(call, call.request["TargetKeyId"])
     old = call.load(entry["TargetKeyId"])
     if old is not None:
         call.resources.append(old["Arn"])
-        call.authorize("kms:UpdateAlias", old, {"kms:RequestAlias": name})
-    call.authorize("kms:UpdateAlias", new, {"kms:RequestAlias": name})
+        call.authorize("kms:UpdateAlias", old)
+    call.authorize("kms:UpdateAlias", new)
     require_not_pending_deletion(new)
     if old is not None and (old["KeySpec"], old["KeyUsage"]) != (new["KeySpec"], new["KeyUsage"]):
         raise errors.ValidationException(
@@ -90,7 +90,7 @@ def delete_alias(call: Call) -> Response:
     record = call.load(entry["TargetKeyId"])
     if record is not None:
         call.resources.append(record["Arn"])
-        call.authorize("kms:DeleteAlias", record, {"kms:RequestAlias": name})
+        call.authorize("kms:DeleteAlias", record)
     call.dry_run()
     del aliases[name]
     call.touch_aliases()

@@ -149,7 +149,7 @@ def list_grants(call: Call) -> Response:
     req = call.request
     _no_service_principals(call, "GranteeServicePrincipal")
     record = call.resolve(req["KeyId"])
-    call.authorize("kms:ListGrants", record)
+    call.authorize("kms:ListGrants", record, {"kms:GrantIsForAWSResource": False})
     grants = sorted(record.get("Grants", []), key=lambda g: g["GrantId"])
     if req.get("GrantId"):
         grants = [g for g in grants if g["GrantId"] == req["GrantId"]]
@@ -226,7 +226,7 @@ def revoke_grant(call: Call) -> Response:
     """RevokeGrant: delete a grant (needs kms:RevokeGrant on the key)."""
     req = call.request
     record = call.resolve(req["KeyId"], allow_alias=False)
-    call.authorize("kms:RevokeGrant", record)
+    call.authorize("kms:RevokeGrant", record, {"kms:GrantIsForAWSResource": False})
     grant = _find(record, req["GrantId"])
     call.dry_run()
     _remove(call, record, grant)

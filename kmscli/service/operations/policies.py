@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.policy import document
+from kmscli.policy.actions import REQUEST_ALIAS_ACTIONS
 from kmscli.policy.conditions import put
 from kmscli.policy.evaluate import Decision, Request, decide
 from kmscli.policy.grants import read_token
-from kmscli.policy.principals import account_of, principal_arn
+from kmscli.policy.principals import account_of, principal_arn, principal_type, user_name
 from kmscli.service.operations.common import require_not_pending_deletion
 from kmscli.service.pipeline.core import Call, Response, operation
 from kmscli.service.pipeline.paging import page
@@ -51,6 +52,12 @@ def build_request(
     ctx: dict[str, Any] = {
         "aws:principalarn": principal_arn(principal),
         "aws:principalaccount": account,
+        "aws:principaltype": principal_type(principal),
+        # a caller of kmscli is an IAM principal calling directly, never an AWS service
+        "aws:principalisawsservice": False,
+        "aws:viaawsservice": False,
+        "aws:requestedregion": call.region,
+        "aws:resourceaccount": account_of(record["Arn"]),
         "kms:calleraccount": account,
         "aws:currenttime": call.now,
         "aws:epochtime": int(call.now.timestamp()),
@@ -59,12 +66,14 @@ def build_request(
         "kms:keyorigin": record["Origin"],
         "kms:multiregion": bool(record.get("MultiRegion", False)),
     }
+    if (name := user_name(principal)) is not None:
+        ctx["aws:username"] = name
     text = record.get("Policy", "") if policy_text is None else policy_text
     if "resourcealiases" in str(text).lower():  # read the alias index only when a policy can use it
         ctx["kms:resourcealiases"] = key_aliases(call, record)
     for tag in record.get("Tags", []):  # tag keys are case sensitive; condition key names are not
         put(ctx, f"aws:ResourceTag/{tag['TagKey']}", tag["TagValue"])
-    if call.audit_extra.get("requestAlias"):
+    if call.audit_extra.get("requestAlias") and action in REQUEST_ALIAS_ACTIONS:
         ctx["kms:requestalias"] = call.audit_extra["requestAlias"]
     for key, value in conditions.items():
         if ":" not in key:  # EncryptionContext, Policy: inputs of the decision, not condition keys
@@ -158,9 +167,13 @@ def put_key_policy(call: Call) -> Response:
     """PutKeyPolicy: replace the key policy after validation and the lockout safety check."""
     req = call.request
     record = _policy_key(call)
-    call.authorize("kms:PutKeyPolicy", record)
+    bypass = req.get("BypassPolicyLockoutSafetyCheck")
+    # present only when the request has the parameter (AWS KMS, "kms:BypassPolicyLockoutSafetyCheck":
+    # a Null test on it allows "only when the request does not include" it)
+    conditions = {} if bypass is None else {"kms:BypassPolicyLockoutSafetyCheck": bool(bypass)}
+    call.authorize("kms:PutKeyPolicy", record, conditions)
     require_not_pending_deletion(record)
-    check_new_policy(call, record, req["Policy"], bool(req.get("BypassPolicyLockoutSafetyCheck")))
+    check_new_policy(call, record, req["Policy"], bool(bypass))
     call.dry_run()
     record["Policy"] = req["Policy"]
     call.save(record)

@@ -1,0 +1,211 @@
+"""The request context of real calls: the condition keys AWS puts in it, and the ones it leaves out.
+
+Sources (AWS documentation):
+  GLOBAL  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html
+          (each key's "Availability"; aws:PrincipalType values from "Principal key values" in
+          https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html)
+  KMSAWS  https://docs.aws.amazon.com/kms/latest/developerguide/conditions-aws.html
+          ("AWS KMS supports all global condition keys")
+  KMSCOND https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kmscli import errors
+from tests.service.test_policy_ops import ACCOUNT, ADMIN, ALICE, BOB, ROOT, app_user, as_principal, policy_doc
+
+SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/App/s1"
+FEDERATED = f"arn:aws:sts::{ACCOUNT}:federated-user/Carol"
+PATH_USER = f"arn:aws:iam::{ACCOUNT}:user/division/Dave"
+
+
+def deny_all(**condition: Any) -> dict[str, Any]:
+    """A Deny of every action to everyone, under a condition."""
+    return {
+        "Sid": "Guard",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "kms:*",
+        "Resource": "*",
+        "Condition": condition,
+    }
+
+
+def key_for(kms: Any, service: Any, *statements: dict[str, Any], bypass: bool = False) -> str:
+    as_principal(service, ADMIN)
+    more = {"BypassPolicyLockoutSafetyCheck": True} if bypass else {}
+    return str(kms("CreateKey", Policy=policy_doc(*statements), **more)["KeyMetadata"]["KeyId"])
+
+
+# -- global keys that are always present (GLOBAL "Availability") -------------------------------------
+
+
+def test_requested_region_is_present(kms: Any, service: Any) -> None:
+    # GLOBAL aws:RequestedRegion: "This key is always included in the request context." A Deny outside
+    # the allowed regions must not deny a call made in one of them (it denied every call before).
+    kid = key_for(kms, service, deny_all(StringNotEquals={"aws:RequestedRegion": "us-east-1"}))
+    assert kms("DescribeKey", KeyId=kid)["KeyMetadata"]["KeyId"] == kid
+    other = key_for(kms, service, deny_all(StringNotEquals={"aws:RequestedRegion": "eu-west-1"}), bypass=True)
+    with pytest.raises(errors.AccessDeniedException, match="explicit deny"):
+        kms("DescribeKey", KeyId=other)
+
+
+@pytest.mark.parametrize(
+    ("caller", "kind"),
+    [
+        (ROOT, "Account"),
+        (BOB, "User"),
+        (SESSION, "AssumedRole"),
+        (f"arn:aws:iam::{ACCOUNT}:role/App", "AssumedRole"),
+        (FEDERATED, "FederatedUser"),
+    ],
+)
+def test_principal_type_is_present(kms: Any, service: Any, caller: str, kind: str) -> None:
+    # GLOBAL aws:PrincipalType: "included in the request context for all requests"
+    user = app_user(f"arn:aws:iam::{ACCOUNT}:root", StringEquals={"aws:PrincipalType": kind})
+    kid = key_for(kms, service, user)
+    as_principal(service, caller)
+    assert kms("DescribeKey", KeyId=kid)["KeyMetadata"]["KeyId"] == kid
+    wrong = "User" if kind != "User" else "Account"
+    kid2 = key_for(
+        kms, service, app_user(f"arn:aws:iam::{ACCOUNT}:root", StringEquals={"aws:PrincipalType": wrong})
+    )
+    as_principal(service, caller)
+    with pytest.raises(errors.AccessDeniedException):
+        kms("DescribeKey", KeyId=kid2)
+
+
+@pytest.mark.parametrize("key", ["aws:PrincipalIsAWSService", "aws:ViaAWSService"])
+def test_direct_call_is_not_by_or_via_a_service(kms: Any, service: Any, key: str) -> None:
+    # GLOBAL: both keys are present for a signed request and false when an IAM principal calls directly
+    kid = key_for(kms, service, app_user(Bool={key: "false"}))
+    as_principal(service, BOB)
+    assert kms("DescribeKey", KeyId=kid)["KeyMetadata"]["KeyId"] == kid
+    kid2 = key_for(kms, service, app_user(Bool={key: "true"}))
+    as_principal(service, BOB)
+    with pytest.raises(errors.AccessDeniedException):
+        kms("DescribeKey", KeyId=kid2)
+
+
+def test_resource_account_is_the_key_owner(kms: Any, service: Any) -> None:
+    # GLOBAL aws:ResourceAccount: "always included in the request context for most service actions"
+    kid = key_for(kms, service, deny_all(StringNotEquals={"aws:ResourceAccount": ACCOUNT}))
+    assert kms("DescribeKey", KeyId=kid)["KeyMetadata"]["KeyId"] == kid
+
+
+@pytest.mark.parametrize(("caller", "name"), [(BOB, "Bob"), (PATH_USER, "Dave")])
+def test_username_is_present_for_iam_users(kms: Any, service: Any, caller: str, name: str) -> None:
+    # GLOBAL aws:username: "always included in the request context for IAM users" (the friendly name)
+    kid = key_for(kms, service, app_user(f"arn:aws:iam::{ACCOUNT}:root", StringEquals={"aws:username": name}))
+    as_principal(service, caller)
+    assert kms("DescribeKey", KeyId=kid)["KeyMetadata"]["KeyId"] == kid
+    as_principal(service, ALICE)
+    with pytest.raises(errors.AccessDeniedException):
+        kms("DescribeKey", KeyId=kid)
+
+
+@pytest.mark.parametrize("caller", [ROOT, SESSION, FEDERATED])
+def test_username_is_absent_for_other_principals(kms: Any, service: Any, caller: str) -> None:
+    # GLOBAL aws:username: requests by the root user or IAM roles "do not include this key"
+    kid = key_for(kms, service, app_user(f"arn:aws:iam::{ACCOUNT}:root", Null={"aws:username": "true"}))
+    as_principal(service, caller)
+    assert kms("DescribeKey", KeyId=kid)["KeyMetadata"]["KeyId"] == kid
+    as_principal(service, BOB)
+    with pytest.raises(errors.AccessDeniedException):
+        kms("DescribeKey", KeyId=kid)
+
+
+# -- KMS keys on the operations AWS lists for them (KMSCOND) ------------------------------------------
+
+
+def _bypass_policy(*guard: dict[str, Any]) -> str:
+    return policy_doc(*guard)
+
+
+def test_bypass_lockout_check_key_is_in_put_key_policy(kms: Any, service: Any) -> None:
+    # KMSCOND kms:BypassPolicyLockoutSafetyCheck controls PutKeyPolicy; a Deny on true must stop a
+    # bypassing PutKeyPolicy (before, the key was never in the request and the Deny never applied)
+    guard = {
+        "Sid": "NoBypass",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "kms:PutKeyPolicy",
+        "Resource": "*",
+        "Condition": {"Bool": {"kms:BypassPolicyLockoutSafetyCheck": "true"}},
+    }
+    text = _bypass_policy(guard)
+    kid = key_for(kms, service, guard)
+    with pytest.raises(errors.AccessDeniedException, match="explicit deny"):
+        kms("PutKeyPolicy", KeyId=kid, Policy=text, BypassPolicyLockoutSafetyCheck=True)
+    assert kms("PutKeyPolicy", KeyId=kid, Policy=text, BypassPolicyLockoutSafetyCheck=False) == {}
+    assert kms("PutKeyPolicy", KeyId=kid, Policy=text) == {}
+
+
+def test_bypass_lockout_check_key_is_absent_without_the_parameter(kms: Any, service: Any) -> None:
+    # KMSCOND: an Allow with Null kms:BypassPolicyLockoutSafetyCheck true allows PutKeyPolicy "only when
+    # the request does not include the BypassPolicyLockoutSafetyCheck parameter"
+    allow = {
+        "Sid": "PolicyAdmin",
+        "Effect": "Allow",
+        "Principal": {"AWS": BOB},
+        "Action": "kms:PutKeyPolicy",
+        "Resource": "*",
+        "Condition": {"Null": {"kms:BypassPolicyLockoutSafetyCheck": "true"}},
+    }
+    kid = key_for(kms, service, allow)
+    as_principal(service, BOB)
+    text = policy_doc(allow)
+    assert kms("PutKeyPolicy", KeyId=kid, Policy=text) == {}
+    for value in (True, False):
+        with pytest.raises(errors.AccessDeniedException):
+            kms("PutKeyPolicy", KeyId=kid, Policy=text, BypassPolicyLockoutSafetyCheck=value)
+
+
+@pytest.mark.parametrize("operation", ["ListGrants", "RevokeGrant"])
+def test_grant_is_for_aws_resource_on_list_and_revoke(kms: Any, service: Any, operation: str) -> None:
+    # KMSCOND kms:GrantIsForAWSResource applies to CreateGrant, ListGrants and RevokeGrant; a direct call
+    # is not for an AWS resource, so a Deny on false applies to it
+    guard = deny_all(Bool={"kms:GrantIsForAWSResource": "false"})
+    guard["Action"] = f"kms:{operation}"
+    kid = key_for(kms, service, guard)
+    request: dict[str, Any] = {"KeyId": kid}
+    if operation == "RevokeGrant":
+        request["GrantId"] = "0" * 64
+    with pytest.raises(errors.AccessDeniedException, match="explicit deny"):
+        kms(operation, **request)
+
+
+def test_request_alias_is_not_a_key_of_alias_operations(kms: Any, service: Any) -> None:
+    # KMSCOND kms:RequestAlias: "You cannot use this condition key to control access to alias
+    # operations, such as CreateAlias or DeleteAlias" -- it is absent there, so Null true holds
+    aliaser = {
+        "Sid": "Aliases",
+        "Effect": "Allow",
+        "Principal": {"AWS": BOB},
+        "Action": ["kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias"],
+        "Resource": "*",
+        "Condition": {"Null": {"kms:RequestAlias": "true"}},
+    }
+    kid = key_for(kms, service, aliaser)
+    kid2 = key_for(kms, service, aliaser)
+    as_principal(service, BOB)
+    kms("CreateAlias", AliasName="alias/team", TargetKeyId=kid)
+    kms("UpdateAlias", AliasName="alias/team", TargetKeyId=kid2)
+    kms("DeleteAlias", AliasName="alias/team")
+
+
+def test_request_alias_is_only_for_crypto_describe_and_public_key(kms: Any, service: Any) -> None:
+    # KMSCOND kms:RequestAlias applies to cryptographic operations, DescribeKey and GetPublicKey; the
+    # other operations that accept an alias carry no kms:RequestAlias
+    statement = app_user(StringEquals={"kms:RequestAlias": "alias/app"})
+    statement["Action"] = ["kms:DescribeKey", "kms:DisableKey"]
+    kid = key_for(kms, service, statement)
+    kms("CreateAlias", AliasName="alias/app", TargetKeyId=kid)
+    as_principal(service, BOB)
+    assert kms("DescribeKey", KeyId="alias/app")["KeyMetadata"]["KeyId"] == kid
+    with pytest.raises(errors.AccessDeniedException):
+        kms("DisableKey", KeyId="alias/app")
