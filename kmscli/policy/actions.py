@@ -45,6 +45,10 @@ USER_ACTIONS = frozenset(
 #: this condition key to control access to alias operations, such as CreateAlias or DeleteAlias."
 REQUEST_ALIAS_ACTIONS = USER_ACTIONS | {"kms:DescribeKey", "kms:GetPublicKey"}
 
+#: Actions whose request carries ``kms:GrantIsForAWSResource`` (AWS KMS condition keys reference):
+#: false for every kmscli call, as no AWS service calls on a principal's behalf.
+GRANT_FOR_AWS_RESOURCE_ACTIONS = frozenset({"kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"})
+
 #: Actions that manage the key without using it ("key administrators").
 ADMIN_ACTIONS = frozenset(
     {

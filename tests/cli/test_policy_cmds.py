@@ -524,3 +524,34 @@ def test_show_does_not_claim_no_principal_is_both_when_root_is(cli: Any) -> None
     assert root in data["KeyAdministrators"] and root in data["KeyUsers"]
     note = data["Separation"]["Note"]
     assert not note.startswith("no principal is both") and "other than the account root" in note
+
+
+def test_simulate_sees_the_keys_a_real_call_carries(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the condition keys a real call carries without any option: kms:GrantIsForAWSResource on ListGrants
+    # (AWS KMS condition keys reference) and aws:PrincipalType (IAM global condition keys); simulate
+    # must decide as the call does
+    monkeypatch.setenv("KMSCLI_PRINCIPAL", ADMIN)
+    guard = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "kms:ListGrants",
+        "Resource": "*",
+        "Condition": {"Bool": {"kms:GrantIsForAWSResource": "false"}},
+    }
+    users = {
+        "Effect": "Allow",
+        "Principal": {"AWS": ROOT},
+        "Action": ["kms:DescribeKey", "kms:ListGrants"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:PrincipalType": "User"}},
+    }
+    kid = cli("create-key", "--policy", policy_doc(guard, users)).json()["KeyMetadata"]["KeyId"]
+    base = ["policy", "simulate", "--key-id", kid, "--principal", BOB, "--output", "json"]
+    denied = cli(*base, "--action", "kms:ListGrants")
+    assert denied.code == 1 and denied.json()["Decision"] == "ExplicitDeny"
+    allowed = cli(*base, "--action", "kms:DescribeKey")
+    assert allowed.code == 0, allowed.out
+    monkeypatch.setenv("KMSCLI_PRINCIPAL", BOB)
+    real = cli("list-grants", "--key-id", kid)
+    assert real.code == 254 and "explicit deny" in real.err
+    assert cli("describe-key", "--key-id", kid).code == 0

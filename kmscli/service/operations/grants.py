@@ -90,7 +90,6 @@ def create_grant(call: Call) -> Response:
     conditions: dict[str, Any] = {
         "kms:GrantOperations": operations,
         "kms:GranteePrincipal": grantee,
-        "kms:GrantIsForAWSResource": False,
     }
     if retiring:
         conditions["kms:RetiringPrincipal"] = retiring
@@ -149,7 +148,7 @@ def list_grants(call: Call) -> Response:
     req = call.request
     _no_service_principals(call, "GranteeServicePrincipal")
     record = call.resolve(req["KeyId"])
-    call.authorize("kms:ListGrants", record, {"kms:GrantIsForAWSResource": False})
+    call.authorize("kms:ListGrants", record)
     grants = sorted(record.get("Grants", []), key=lambda g: g["GrantId"])
     if req.get("GrantId"):
         grants = [g for g in grants if g["GrantId"] == req["GrantId"]]
@@ -226,7 +225,7 @@ def revoke_grant(call: Call) -> Response:
     """RevokeGrant: delete a grant (needs kms:RevokeGrant on the key)."""
     req = call.request
     record = call.resolve(req["KeyId"], allow_alias=False)
-    call.authorize("kms:RevokeGrant", record, {"kms:GrantIsForAWSResource": False})
+    call.authorize("kms:RevokeGrant", record)
     grant = _find(record, req["GrantId"])
     call.dry_run()
     _remove(call, record, grant)

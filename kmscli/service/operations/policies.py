@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.policy import document
-from kmscli.policy.actions import REQUEST_ALIAS_ACTIONS
+from kmscli.policy.actions import GRANT_FOR_AWS_RESOURCE_ACTIONS, REQUEST_ALIAS_ACTIONS
 from kmscli.policy.conditions import put
 from kmscli.policy.evaluate import Decision, Request, decide
 from kmscli.policy.grants import read_token
@@ -73,6 +73,8 @@ def build_request(
         ctx["kms:resourcealiases"] = key_aliases(call, record)
     for tag in record.get("Tags", []):  # tag keys are case sensitive; condition key names are not
         put(ctx, f"aws:ResourceTag/{tag['TagKey']}", tag["TagValue"])
+    if action in GRANT_FOR_AWS_RESOURCE_ACTIONS:
+        ctx["kms:grantisforawsresource"] = False
     if call.audit_extra.get("requestAlias") and action in REQUEST_ALIAS_ACTIONS:
         ctx["kms:requestalias"] = call.audit_extra["requestAlias"]
     for key, value in conditions.items():
