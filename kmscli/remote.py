@@ -142,7 +142,7 @@ def remote_caller(options: RemoteOptions, environ: Mapping[str, str]) -> Caller:
             return _plain(method(**request))
         except bexc.ClientError as exc:
             err = exc.response.get("Error", {})
-            failure = errors.KMSError(str(err.get("Message", "")), code=str(err.get("Code", "Unknown")))
+            failure = errors.kms_error(str(err.get("Code", "Unknown")), str(err.get("Message", "")))
             failure.for_operation(name)
             raise failure from None
         except bexc.ParamValidationError as exc:

@@ -134,6 +134,39 @@ def test_artifact_sign_over_the_wire_verifies_offline(server: Server, tmp_path: 
     )
 
 
+def test_artifact_verify_over_the_wire_exits_1_for_a_bad_signature(server: Server, tmp_path: Path) -> None:
+    """The server's KMSInvalidSignatureException is kmscli's own class, so verify's contract holds."""
+    key = remote(
+        server,
+        "create-key",
+        "--key-spec",
+        "ECC_NIST_P256",
+        "--key-usage",
+        "SIGN_VERIFY",
+        "--query",
+        "KeyMetadata.KeyId",
+        "--output",
+        "text",
+    ).stdout.strip()
+    artifact, sig = tmp_path / "a.bin", tmp_path / "a.sig"
+    artifact.write_bytes(b"y" * 10_000)
+    remote(server, "artifact", "sign", str(artifact), "--key-id", key, "--signature-file", str(sig))
+    artifact.write_bytes(b"z" * 10_000)
+    res = remote(
+        server,
+        "artifact",
+        "verify",
+        str(artifact),
+        "--signature-file",
+        str(sig),
+        "--key-id",
+        key,
+        check=False,
+    )
+    assert res.returncode == 1, res.stderr
+    assert "invalid signature" in res.stderr and "An error occurred" not in res.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "what"),
     [
