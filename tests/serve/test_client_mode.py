@@ -197,6 +197,23 @@ def test_no_credentials_is_an_environment_error(server: Server) -> None:
     assert res.returncode == 253 and "Unable to locate credentials" in res.stderr
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"AWS_PROFILE": "nowhere"}, "The config profile (nowhere) could not be found"),
+        ({"AWS_SECRET_ACCESS_KEY": ""}, "Partial credentials found in env, missing: AWS_SECRET_ACCESS_KEY"),
+    ],
+)
+def test_a_botocore_configuration_problem_is_reported_not_an_internal_error(
+    server: Server, change: dict[str, str], message: str
+) -> None:
+    """botocore resolves the profile and credentials when kmscli creates its client, before any call."""
+    env = {k: v for k, v in {**_env(server), **change}.items() if v}
+    res = kmscli(env, "--endpoint-url", server.url, "list-keys", check=False)
+    assert res.returncode == 255
+    assert res.stderr.strip() == f"kmscli: error: {message}"
+
+
 def test_no_verify_ssl_and_ca_bundle_reach_botocore() -> None:
     from kmscli.remote import remote_options
 
