@@ -58,8 +58,22 @@ class KMSError(KmscliError):
         return self
 
 
+#: The :class:`KMSError` subclass of each AWS exception name that has one (filled by ``_kms_error``).
+_BY_CODE: dict[str, type[KMSError]] = {}
+
+
 def _kms_error(name: str) -> type[KMSError]:
-    return type(name, (KMSError,), {"code": name, "__doc__": f"AWS KMS ``{name}``."})
+    cls = type(name, (KMSError,), {"code": name, "__doc__": f"AWS KMS ``{name}``."})
+    _BY_CODE[name] = cls
+    return cls
+
+
+def kms_error(code: str, message: str) -> KMSError:
+    """The error a KMS endpoint answered with ``code``: the subclass of that name when kmscli has one,
+    so code that catches, say, :data:`KMSInvalidSignatureException` catches it from a remote
+    endpoint as from the local service; a plain :class:`KMSError` carrying ``code`` otherwise."""
+    cls = _BY_CODE.get(code)
+    return cls(message) if cls is not None else KMSError(message, code=code)
 
 
 AccessDeniedException = _kms_error("AccessDeniedException")

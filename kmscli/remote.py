@@ -114,7 +114,7 @@ def remote_caller(options: RemoteOptions, environ: Mapping[str, str]) -> Caller:
         retries={"mode": "standard"},
         signature_version=UNSIGNED if not options.sign else None,
     )
-    try:
+    try:  # credentials and the profile's configuration are resolved here, not at the first call
         client = session.create_client(
             "kms",
             region_name=options.region,
@@ -124,6 +124,8 @@ def remote_caller(options: RemoteOptions, environ: Mapping[str, str]) -> Caller:
         )
     except ValueError as exc:  # botocore rejects a malformed endpoint URL here
         raise errors.UsageError(f"Invalid endpoint: {options.endpoint_url} ({exc})") from None
+    except bexc.BotoCoreError as exc:  # a missing profile, an unreadable config file, half a key
+        raise _botocore_error(exc) from None
     model = client.meta.service_model
 
     def call(name: str, request: Request) -> Response:
@@ -142,30 +144,30 @@ def remote_caller(options: RemoteOptions, environ: Mapping[str, str]) -> Caller:
             return _plain(method(**request))
         except bexc.ClientError as exc:
             err = exc.response.get("Error", {})
-            failure = errors.KMSError(str(err.get("Message", "")), code=str(err.get("Code", "Unknown")))
+            failure = errors.kms_error(str(err.get("Code", "Unknown")), str(err.get("Message", "")))
             failure.for_operation(name)
             raise failure from None
-        except bexc.ParamValidationError as exc:
-            raise errors.UsageError(str(exc)) from None
-        except bexc.NoCredentialsError:
-            raise errors.VaultEnvironmentError(
-                "Unable to locate credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                "(see `kmscli credentials create` for a kmscli serve endpoint)"
-            ) from None
-        except bexc.SSLError as exc:
-            raise errors.KmscliError(f"SSL validation failed for {options.endpoint_url}: {exc}") from None
-        except bexc.ConnectTimeoutError:
-            raise errors.KmscliError(f'Connect timeout on endpoint URL: "{options.endpoint_url}"') from None
-        except bexc.ReadTimeoutError:
-            raise errors.KmscliError(f'Read timeout on endpoint URL: "{options.endpoint_url}"') from None
-        except bexc.EndpointConnectionError:
-            raise errors.KmscliError(
-                f'Could not connect to the endpoint URL: "{options.endpoint_url}"'
-            ) from None
         except bexc.BotoCoreError as exc:
-            raise errors.KmscliError(str(exc)) from None
+            raise _botocore_error(exc) from None
 
     return call
+
+
+def _botocore_error(exc: Exception) -> errors.KmscliError:
+    """A botocore failure as the AWS CLI reports it: botocore's own message (which names the URL,
+    and for TLS the reason: ``SSL validation failed for URL [SSL: ...]``); parameter validation is a
+    usage error, missing credentials an environment error, anything else (no connection, a timeout,
+    TLS, a missing profile, an unreadable config file, half a key) exit 255."""
+    from botocore import exceptions as bexc
+
+    if isinstance(exc, bexc.ParamValidationError):
+        return errors.UsageError(str(exc))
+    if isinstance(exc, bexc.NoCredentialsError):
+        return errors.VaultEnvironmentError(
+            "Unable to locate credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "(see `kmscli credentials create` for a kmscli serve endpoint)"
+        )
+    return errors.KmscliError(str(exc))
 
 
 def _snake(name: str) -> str:

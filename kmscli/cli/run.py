@@ -194,7 +194,7 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], i
         return
     call = caller_for(inv)
     pag = paginator(op_name)
-    if pag and not inv.options.get("no_paginate"):
+    if pag and not inv.options.get("no_paginate") and not _manual_paging(pag, values):
         if fmt in ("yaml-stream", "text"):  # each page printed as it arrives, as the AWS CLI does
             stream_pages(call, op_name, request, extra, inv, fmt)
             return
@@ -205,6 +205,14 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], i
         result = call(op_name, request)
     _write_outfile(op_name, result, extra.get("outfile"))
     emit(result, inv, fmt, title=op_name)
+
+
+def _manual_paging(pag: dict[str, Any], values: dict[str, Any]) -> bool:
+    """Whether the command line gives the operation's own paging members (``--limit``, ``--marker``,
+    hidden from help): the AWS CLI then makes the one call asked for, as with ``--no-paginate``, and
+    prints that page's ``NextMarker`` and ``Truncated``. Members from ``--cli-input-json`` do not
+    count, as in the AWS CLI v1."""
+    return any(values.get(pag[name]) is not None for name in ("input_token", "limit_key"))
 
 
 def _write_outfile(op_name: str, result: dict[str, Any], path: str | None) -> None:

@@ -157,6 +157,19 @@ def test_no_paginate_before_the_command(cli: Any) -> None:
     assert len(cli("list-keys", "--page-size", "1", "--no-paginate").json()["Keys"]) == 1
 
 
+def test_limit_or_marker_on_the_command_line_turns_automatic_paging_off(cli: Any) -> None:
+    """As in the AWS CLI: the operation's own paging members mean one call, and its page's marker."""
+    for _ in range(3):
+        _key(cli)
+    first = cli("list-keys", "--limit", "1").json()
+    assert len(first["Keys"]) == 1 and first["Truncated"] is True and "NextToken" not in first
+    rest = cli("list-keys", "--marker", first["NextMarker"], "--limit", "5").json()
+    assert len(rest["Keys"]) == 2 and rest["Truncated"] is False
+    assert first["Keys"][0] not in rest["Keys"]
+    # through --cli-input-json they do not count (AWS CLI v1): every page is fetched
+    assert len(cli("list-keys", "--cli-input-json", '{"Limit": 1}').json()["Keys"]) == 3
+
+
 def test_aws_region_and_output_variables_are_fallbacks(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     assert ":eu-west-1:" in cli("create-key").json()["KeyMetadata"]["Arn"]

@@ -134,6 +134,39 @@ def test_artifact_sign_over_the_wire_verifies_offline(server: Server, tmp_path: 
     )
 
 
+def test_artifact_verify_over_the_wire_exits_1_for_a_bad_signature(server: Server, tmp_path: Path) -> None:
+    """The server's KMSInvalidSignatureException is kmscli's own class, so verify's contract holds."""
+    key = remote(
+        server,
+        "create-key",
+        "--key-spec",
+        "ECC_NIST_P256",
+        "--key-usage",
+        "SIGN_VERIFY",
+        "--query",
+        "KeyMetadata.KeyId",
+        "--output",
+        "text",
+    ).stdout.strip()
+    artifact, sig = tmp_path / "a.bin", tmp_path / "a.sig"
+    artifact.write_bytes(b"y" * 10_000)
+    remote(server, "artifact", "sign", str(artifact), "--key-id", key, "--signature-file", str(sig))
+    artifact.write_bytes(b"z" * 10_000)
+    res = remote(
+        server,
+        "artifact",
+        "verify",
+        str(artifact),
+        "--signature-file",
+        str(sig),
+        "--key-id",
+        key,
+        check=False,
+    )
+    assert res.returncode == 1, res.stderr
+    assert "invalid signature" in res.stderr and "An error occurred" not in res.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "what"),
     [
@@ -162,6 +195,23 @@ def test_no_credentials_is_an_environment_error(server: Server) -> None:
     del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
     res = kmscli(env, "--endpoint-url", server.url, "list-keys", check=False)
     assert res.returncode == 253 and "Unable to locate credentials" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"AWS_PROFILE": "nowhere"}, "The config profile (nowhere) could not be found"),
+        ({"AWS_SECRET_ACCESS_KEY": ""}, "Partial credentials found in env, missing: AWS_SECRET_ACCESS_KEY"),
+    ],
+)
+def test_a_botocore_configuration_problem_is_reported_not_an_internal_error(
+    server: Server, change: dict[str, str], message: str
+) -> None:
+    """botocore resolves the profile and credentials when kmscli creates its client, before any call."""
+    env = {k: v for k, v in {**_env(server), **change}.items() if v}
+    res = kmscli(env, "--endpoint-url", server.url, "list-keys", check=False)
+    assert res.returncode == 255
+    assert res.stderr.strip() == f"kmscli: error: {message}"
 
 
 def test_no_verify_ssl_and_ca_bundle_reach_botocore() -> None:

@@ -6,7 +6,7 @@ import datetime as dt
 import ipaddress
 from pathlib import Path
 
-from tests.serve.conftest import Server
+from tests.serve.conftest import Server, kmscli
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
@@ -51,5 +51,15 @@ def test_https_round_trip(tmp_path: Path) -> None:
         key_id = kms.create_key()["KeyMetadata"]["KeyId"]
         blob = kms.encrypt(KeyId=key_id, Plaintext=b"over tls")["CiphertextBlob"]
         assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"over tls"
+        # client mode: the self-signed certificate is refused, unless named or verification is off
+        env = {**server.env, "AWS_ACCESS_KEY_ID": server.keys["admin"][0]}
+        env["AWS_SECRET_ACCESS_KEY"] = server.keys["admin"][1]
+        refused = kmscli(env, "--endpoint-url", server.url, "list-keys", check=False)
+        assert refused.returncode == 255
+        first, _, rest = refused.stderr.partition("[SSL: CERTIFICATE_VERIFY_FAILED]")
+        assert first == f"kmscli: error: SSL validation failed for {server.url}/ " and rest  # said once
+        for how in (["--ca-bundle", str(cert)], ["--no-verify-ssl"]):
+            listed = kmscli(env, "--endpoint-url", server.url, *how, "list-keys", "--query", "Keys[].KeyId")
+            assert key_id in listed.stdout
     finally:
         assert server.stop() == 0
