@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -248,6 +249,16 @@ def test_list_paging_markers(kms: Any) -> None:
     assert last["Truncated"] is False and "NextMarker" not in last
     with pytest.raises(errors.InvalidMarkerException):
         kms("ListKeys", Marker="!!!not-a-marker")
+
+
+@pytest.mark.parametrize("marker", ["AAAA", "a2V5", base64.urlsafe_b64encode(b"zzzz").decode()])
+def test_a_well_formed_marker_the_service_never_issued_is_refused(kms: Any, marker: str) -> None:
+    # any base64 text used to be taken as "the last key returned", so the listing silently
+    # started from wherever it sorted (docs/cli.md: a marker not issued is InvalidMarkerException)
+    kms("CreateKey")
+    for op in ("ListKeys", "ListAliases"):
+        with pytest.raises(errors.InvalidMarkerException):
+            kms(op, Marker=marker)
 
 
 def test_dry_run(kms: Any, key: dict[str, Any]) -> None:

@@ -12,15 +12,23 @@ from kmscli import errors
 T = TypeVar("T")
 
 
+#: What every marker this service issues starts with (before encoding), so that a marker it never
+#: issued, such as any base64 text, is InvalidMarkerException rather than a listing from some point.
+_TAG = "kmscli-marker:"
+
+
 def _encode(marker: str) -> str:
-    return base64.urlsafe_b64encode(marker.encode()).decode()
+    return base64.urlsafe_b64encode((_TAG + marker).encode()).decode()
 
 
 def _decode(marker: str) -> str:
     try:
-        return base64.urlsafe_b64decode(marker.encode()).decode()
+        text = base64.urlsafe_b64decode(marker.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise errors.InvalidMarkerException("The marker is not valid.") from None
+        text = ""
+    if not text.startswith(_TAG):
+        raise errors.InvalidMarkerException("The marker is not valid.")
+    return text[len(_TAG) :]
 
 
 def page(
