@@ -356,6 +356,16 @@ AUDIT_QUERY_OPTIONS: tuple[Opt, ...] = (
 )
 
 
+#: The AWS CLI's client-side paging options of every list command (in help order).
+PAGING_OPTIONS: tuple[Opt, ...] = (
+    Opt("--max-items", INT, EXTRA, "max_items", "Total number of items to return."),
+    Opt("--page-size", INT, EXTRA, "page_size", "Number of items fetched per service call."),
+    Opt(
+        "--starting-token", VALUE, EXTRA, "starting_token", "A NextToken from a previous truncated response."
+    ),
+)
+
+
 @functools.cache
 def operation_options(op_name: str) -> tuple[Opt, ...]:
     """The options of one KMS operation's command, from the model: a ``--kebab-name`` per input
@@ -384,17 +394,7 @@ def operation_options(op_name: str) -> tuple[Opt, ...]:
             )
         )
     if pag:
-        out += [
-            Opt("--max-items", INT, EXTRA, "max_items", "Total number of items to return."),
-            Opt("--page-size", INT, EXTRA, "page_size", "Number of items fetched per service call."),
-            Opt(
-                "--starting-token",
-                VALUE,
-                EXTRA,
-                "starting_token",
-                "A NextToken from a previous truncated response.",
-            ),
-        ]
+        out += PAGING_OPTIONS
     if member_to_file := cli_extension(op_name).get("outfile"):
         out.append(
             Opt(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from kmscli.cli import render
 from kmscli.cli.globalopts import use_color
+from kmscli.cli.options import PAGING_OPTIONS
 from kmscli.errors import KmscliError, UsageError
 from kmscli.invocation import Invocation
 from kmscli.model import paginator
@@ -192,19 +193,29 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], i
             raise
         emit(skeleton(op_name, "output"), inv, fmt, title=op_name)
         return
-    call = caller_for(inv)
     pag = paginator(op_name)
-    if pag and not inv.options.get("no_paginate") and not _manual_paging(pag, values):
+    paging = pag is not None and not inv.options.get("no_paginate") and not _manual_paging(pag, values)
+    if pag is not None and not paging:
+        _refuse_paging_options(extra)
+    call = caller_for(inv)
+    if pag is not None and paging:
         if fmt in ("yaml-stream", "text"):  # each page printed as it arrives, as the AWS CLI does
             stream_pages(call, op_name, request, extra, inv, fmt)
             return
         result = paginate(call, op_name, request, extra)
     else:
-        if pag and extra.get("page_size") is not None:  # one call, of that size (the AWS CLI's Limit)
-            request[pag["limit_key"]] = extra["page_size"]
         result = call(op_name, request)
     _write_outfile(op_name, result, extra.get("outfile"))
     emit(result, inv, fmt, title=op_name)
+
+
+def _refuse_paging_options(extra: dict[str, Any]) -> None:
+    """With automatic paging off (``--no-paginate``, or the operation's own ``--limit``/``--marker``)
+    the client-side paging options mean nothing: exit 252, in the AWS CLI v2's words and order."""
+    by_dest = {opt.dest: opt.name for opt in PAGING_OPTIONS}
+    used = [by_dest[d] for d in ("starting_token", "page_size", "max_items") if extra.get(d) is not None]
+    if used:
+        raise UsageError(f"Cannot specify --no-paginate along with pagination arguments: {', '.join(used)}")
 
 
 def _manual_paging(pag: dict[str, Any], values: dict[str, Any]) -> bool:

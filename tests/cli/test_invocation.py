@@ -151,10 +151,33 @@ def test_endpoint_url_sends_the_call_not_to_the_local_vault(
 def test_no_paginate_before_the_command(cli: Any) -> None:
     for _ in range(3):
         _key(cli)
-    one = cli("--no-paginate", "list-keys", "--page-size", "1").json()
+    one = cli("--no-paginate", "list-keys", "--limit", "1").json()
     assert len(one["Keys"]) == 1 and one.get("Truncated") is True
     assert len(cli("list-keys", "--page-size", "1").json()["Keys"]) == 3
-    assert len(cli("list-keys", "--page-size", "1", "--no-paginate").json()["Keys"]) == 1
+    assert len(cli("list-keys", "--no-paginate").json()["Keys"]) == 3  # one call, its default Limit
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--no-paginate", "--page-size", "1"], "--page-size"),
+        (["--page-size", "1", "--no-paginate"], "--page-size"),
+        (["--no-paginate", "--max-items", "1", "--starting-token", "x"], "--starting-token, --max-items"),
+        (["--limit", "1", "--page-size", "2"], "--page-size"),
+        (["--limit", "1", "--max-items", "2"], "--max-items"),
+    ],
+)
+def test_paging_options_with_automatic_paging_off_are_252(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, args: list[str], named: str
+) -> None:
+    """AWS CLI v2 (awscli/paginate.py, ensure_paging_params_not_set): with --no-paginate, or with the
+    operation's own --limit/--marker (which turn paging off), --starting-token, --page-size and
+    --max-items are refused (exit 252), where kmscli used to send --page-size as Limit."""
+    _key(cli)
+    for res in (cli("list-keys", *args), _click_only(["list-keys", *args], monkeypatch)):
+        assert res.code == 252, res.err
+        assert f"Cannot specify --no-paginate along with pagination arguments: {named}" in res.err
+        assert res.out == ""
 
 
 def test_limit_or_marker_on_the_command_line_turns_automatic_paging_off(cli: Any) -> None:

@@ -29,7 +29,7 @@ plain=$(aws kms decrypt --ciphertext-blob "$blob" --query Plaintext --output tex
 test "$plain" = "db-password"
 aws kms untag-resource --key-id "$key" --tag-key Purpose
 test "$(aws kms list-resource-tags --key-id "$key" --query 'length(Tags)' --output text)" = 0
-aws kms list-keys --no-paginate --page-size 1 --query 'length(Keys)' --output text
+aws kms list-keys --no-paginate --limit 1 --query 'length(Keys)' --output text
 aws kms describe-key --key-id alias/deploy --query KeyMetadata.Arn --output text | grep -q ':eu-west-1:'
 echo deployed
 """
