@@ -29,7 +29,8 @@ def read_param_file(path: str, binary: bool, option: str) -> bytes | str:
     messages show the path as given, never an expanded variable's value."""
     try:
         local = os.path.expandvars(os.path.expanduser(path))
-        fh = sys.stdin.buffer if path in ("/dev/stdin", "-") else open(local, "rb")  # noqa: SIM115
+        # `-` is a file of that name, as in the AWS CLI (which has no stdin shorthand)
+        fh = sys.stdin.buffer if path == "/dev/stdin" else open(local, "rb")  # noqa: SIM115
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path (from --cli-input-json)
         reason = exc.strerror if isinstance(exc, OSError) else "invalid path"
         raise UsageError(

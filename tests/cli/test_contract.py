@@ -132,6 +132,20 @@ def test_fileb_stdin(cli: Any, key_id: str) -> None:
     assert base64.b64decode(dec.out) == b"from stdin"
 
 
+def test_fileb_dash_is_a_file_named_dash_not_stdin(
+    cli: Any, key_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The AWS CLI opens a file named ``-`` (its paramfile has no stdin shorthand); kmscli read stdin."""
+    monkeypatch.chdir(tmp_path)
+    missing = cli("encrypt", "--key-id", key_id, "--plaintext", "fileb://-", stdin=b"from stdin")
+    assert missing.code == 252 and "Unable to load paramfile" in missing.err
+    (tmp_path / "-").write_bytes(b"from the file")
+    res = cli("encrypt", "--key-id", key_id, "--plaintext", "fileb://-", stdin=b"from stdin")
+    assert res.code == 0, res.err
+    dec = cli("decrypt", "--ciphertext-blob", res.json()["CiphertextBlob"], "--query", "Plaintext")
+    assert base64.b64decode(dec.json()) == b"from the file"
+
+
 def test_list_option_takes_space_separated_values(cli: Any, key_id: str) -> None:
     res = cli("untag-resource", "--key-id", key_id, "--tag-keys", "a", "b", "c")
     assert res.code == 0, res.err
