@@ -96,8 +96,9 @@ def test_policy_of_the_server_applies_to_the_callers_principal(server: Server) -
     assert remote(server, "describe-key", "--key-id", key, who="alice").returncode == 0
 
 
-def test_artifact_sign_over_the_wire_verifies_offline(server: Server, tmp_path: Path) -> None:
-    key = remote(
+def _signing_key(server: Server) -> str:
+    """A new ECC_NIST_P256 signing key, created over the wire; its id."""
+    return remote(
         server,
         "create-key",
         "--key-spec",
@@ -109,6 +110,10 @@ def test_artifact_sign_over_the_wire_verifies_offline(server: Server, tmp_path: 
         "--output",
         "text",
     ).stdout.strip()
+
+
+def test_artifact_sign_over_the_wire_verifies_offline(server: Server, tmp_path: Path) -> None:
+    key = _signing_key(server)
     artifact = tmp_path / "release.tar.gz"
     artifact.write_bytes(b"x" * 100_000)  # beyond Sign's 4096-byte RAW limit: the digest travels
     sig = tmp_path / "release.sig"
@@ -136,18 +141,7 @@ def test_artifact_sign_over_the_wire_verifies_offline(server: Server, tmp_path: 
 
 def test_artifact_verify_over_the_wire_exits_1_for_a_bad_signature(server: Server, tmp_path: Path) -> None:
     """The server's KMSInvalidSignatureException is kmscli's own class, so verify's contract holds."""
-    key = remote(
-        server,
-        "create-key",
-        "--key-spec",
-        "ECC_NIST_P256",
-        "--key-usage",
-        "SIGN_VERIFY",
-        "--query",
-        "KeyMetadata.KeyId",
-        "--output",
-        "text",
-    ).stdout.strip()
+    key = _signing_key(server)
     artifact, sig = tmp_path / "a.bin", tmp_path / "a.sig"
     artifact.write_bytes(b"y" * 10_000)
     remote(server, "artifact", "sign", str(artifact), "--key-id", key, "--signature-file", str(sig))
