@@ -68,9 +68,21 @@ def _read_state(out: Path, fmt: str) -> int:
     except (OSError, ValueError) as exc:
         raise ExportError(f"cannot read the export state {path}: {exc}") from None
     last = doc.get("lastSequence") if isinstance(doc, dict) else None
-    if not isinstance(last, int) or isinstance(last, bool) or last < 0:
+    if not isinstance(last, int) or isinstance(last, bool) or not 0 <= last <= MAX_SEQUENCE:
         raise ExportError(f"the export state {path} is malformed; remove it to export everything again")
     return last
+
+
+#: The largest sequence number an export takes (Parquet's ``sequence`` is a signed 64-bit integer).
+MAX_SEQUENCE = 2**63 - 1
+
+
+def _sequence(event: Any) -> int | None:
+    """The record's ``sequence`` when it is one the writer could make (1 .. :data:`MAX_SEQUENCE`)."""
+    seq = event.get("sequence") if isinstance(event, dict) else None
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 < seq <= MAX_SEQUENCE:
+        return None
+    return seq
 
 
 def _selected(
@@ -78,8 +90,8 @@ def _selected(
 ) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """Matching (raw line, event) with a sequence above ``after``; counts records lacking one."""
     for raw, event in query.scan(paths, filters, indexes=indexes):
-        seq = event.get("sequence")
-        if not isinstance(seq, int) or isinstance(seq, bool):
+        seq = _sequence(event)
+        if seq is None:
             counts["skipped"] += 1
             continue
         if seq > after:
@@ -93,9 +105,7 @@ def _file_last_sequence(path: Path) -> int | None:
 
     with fs.open_read(path) as fh:
         line, _torn = _last_line(fh)
-    event = query.parse_line(line) if line is not None else None
-    seq = event.get("sequence") if isinstance(event, dict) else None
-    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+    return _sequence(query.parse_line(line)) if line is not None else None
 
 
 def _last_sequence(paths: list[Path]) -> int:

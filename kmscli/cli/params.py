@@ -284,11 +284,9 @@ def coerce(shape_name: str, value: Any, option: str, raw_blobs: bool = False) ->
 
 def _text(value: str, option: str) -> str:
     """Refuse text that is not valid Unicode (undecodable argv bytes, JSON lone surrogates)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UsageError(f"Error parsing parameter '{option}': the value is not valid UTF-8 text") from None
-    return value
+    from kmscli.cli.options import require_text
+
+    return require_text(value, option)
 
 
 def parse_value(shape_name: str, raw: str | tuple[str, ...], option: str, raw_blobs: bool = False) -> Any:
