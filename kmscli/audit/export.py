@@ -44,6 +44,7 @@ class Result(NamedTuple):
     events: int
     last_sequence: int
     skipped: int
+    untimed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form (``--output json``)."""
@@ -52,6 +53,7 @@ class Result(NamedTuple):
             "Events": self.events,
             "LastSequence": self.last_sequence,
             "SkippedWithoutSequence": self.skipped,
+            "SkippedWithoutTime": self.untimed,
         }
 
 
@@ -141,15 +143,15 @@ def export(paths: list[Path], filters: query.Filters, out: Path, fmt: str, index
         raise ExportError(f"cannot create the export folder {out}: {exc.strerror}") from None
     after = _read_state(out, fmt)
     end = _last_sequence(paths)
-    counts = {"skipped": 0, "last": after}
+    counts = {"skipped": 0, "last": after, "untimed": 0}
     events = _selected(_unread(paths, after), filters, after, indexes, counts)
     if writer is not None:
         files, exported = writer(events, out)
     else:
-        files, exported = _write_cloudtrail(events, out)
+        files, exported = _write_cloudtrail(events, out, counts)
     last = max(counts["last"], end, after)
     fs.atomic_write(_state_path(out, fmt), json.dumps({"lastSequence": last}).encode() + b"\n")
-    return Result(files, exported, last, counts["skipped"])
+    return Result(files, exported, last, counts["skipped"], counts["untimed"])
 
 
 # -- CloudTrail's layout ------------------------------------------------------------------------------
@@ -171,7 +173,11 @@ def _day_and_place(event: dict[str, Any]) -> tuple[str, str, dt.datetime] | None
     return account, region, when.astimezone(dt.UTC)
 
 
-def _write_cloudtrail(events: Iterable[tuple[bytes, dict[str, Any]]], out: Path) -> tuple[list[str], int]:
+def _write_cloudtrail(
+    events: Iterable[tuple[bytes, dict[str, Any]]], out: Path, counts: dict[str, int]
+) -> tuple[list[str], int]:
+    """The CloudTrail files; a record without a readable ``eventTime`` has no day folder to go to and
+    is counted in ``counts["untimed"]`` (the run still moves past it)."""
     files: list[str] = []
     group: tuple[str, str, str] | None = None
     lines: list[bytes] = []
@@ -195,6 +201,7 @@ def _write_cloudtrail(events: Iterable[tuple[bytes, dict[str, Any]]], out: Path)
     for raw, event in events:
         place = _day_and_place(event)
         if place is None:
+            counts["untimed"] += 1
             continue
         account, region, when = place
         key = (account, region, when.strftime("%Y/%m/%d"))
