@@ -80,7 +80,7 @@ def survey(folder: fs.StrPath | fs.VaultDir) -> tuple[list[str], list[str]]:
             continue
         if name not in AUX_NAMES and (kind := _not_regular(folder, base, name)):
             # readers open segments and indexes by path: a link would be followed, a FIFO would hang
-            problems.append(f"{fs.join(base, name)} is {kind}, not a file the writer makes")
+            problems.append(f"{fs.join(base, name)} is {kind}, not an audit log file the writer makes")
     found.sort()
     for expected, (number, name) in enumerate(found, 1):
         if number != expected:
