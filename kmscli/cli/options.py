@@ -306,25 +306,15 @@ def refuse_blank(options: Iterable[Opt], values: Mapping[str, Any]) -> None:
                 raise UsageError(f"Error parsing parameter '{opt.name}': expected a value, got {text!r}")
 
 
-def require_text(value: str, option: str) -> str:
-    """``value`` when it is valid Unicode text; a usage error (252) for one holding a lone surrogate
-    (undecodable bytes in argv arrive as one, and JSON ``\\u`` escapes can spell one): it cannot be
-    encoded, matched, stored or audited."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        from kmscli.errors import UsageError
-
-        raise UsageError(f"Error parsing parameter '{option}': the value is not valid UTF-8 text") from None
-    return value
-
-
 def refuse_non_text(options: Iterable[Opt], values: Mapping[str, Any]) -> None:
-    """:func:`require_text` for every text value given to one of ``options`` (``values`` by ``dest``)."""
+    """:func:`kmscli.errors.require_text` for every text value given to one of ``options``
+    (``values`` by ``dest``)."""
     for opt in options:
         value = values.get(opt.dest)
         for text in value if isinstance(value, (tuple, list)) else (value,):
             if isinstance(text, str):
+                from kmscli.errors import require_text
+
                 require_text(text, opt.name)
 
 

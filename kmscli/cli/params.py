@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any
 
-from kmscli.errors import UsageError
+from kmscli.errors import UsageError, require_text
 from kmscli.model import shape
 
 #: Largest file a ``file://`` or ``fileb://`` parameter may name; refused before reading it whole.
@@ -284,8 +284,6 @@ def coerce(shape_name: str, value: Any, option: str, raw_blobs: bool = False) ->
 
 def _text(value: str, option: str) -> str:
     """Refuse text that is not valid Unicode (undecodable argv bytes, JSON lone surrogates)."""
-    from kmscli.cli.options import require_text
-
     return require_text(value, option)
 
 
