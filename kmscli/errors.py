@@ -103,3 +103,14 @@ TagException = _kms_error("TagException")
 UnsupportedOperationException = _kms_error("UnsupportedOperationException")
 ValidationException = _kms_error("ValidationException")
 ConflictException = _kms_error("ConflictException")
+
+
+def require_text(value: str, option: str) -> str:
+    """``value`` when it is valid Unicode text; a usage error (252) for one holding a lone surrogate
+    (undecodable bytes in argv arrive as one, and JSON ``\\u`` escapes can spell one): it cannot be
+    encoded, matched, stored or audited."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"Error parsing parameter '{option}': the value is not valid UTF-8 text") from None
+    return value

@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 from kmscli import __version__
+from kmscli.audit.query import valid_text
 from kmscli.crypto import primitives
 from kmscli.model import shape
 
@@ -67,21 +68,12 @@ def sanitize(shape_name: str | None, value: Any) -> Any:
     if kind == "list" and isinstance(value, list):
         return [sanitize(sh["member"], v) for v in value]
     if kind == "map" and isinstance(value, dict):
-        return {_unicode(str(k)): sanitize(sh["value"], v) for k, v in value.items()}
+        return {valid_text(str(k)): sanitize(sh["value"], v) for k, v in value.items()}
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if isinstance(value, str):
-        return _unicode(value)
+        return valid_text(value)
     return value
-
-
-def _unicode(text: str) -> str:
-    """Text that can be encoded as UTF-8: lone surrogates become backslash escapes."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
 
 
 def build(

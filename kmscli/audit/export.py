@@ -44,6 +44,7 @@ class Result(NamedTuple):
     events: int
     last_sequence: int
     skipped: int
+    untimed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form (``--output json``)."""
@@ -52,6 +53,7 @@ class Result(NamedTuple):
             "Events": self.events,
             "LastSequence": self.last_sequence,
             "SkippedWithoutSequence": self.skipped,
+            "SkippedWithoutTime": self.untimed,
         }
 
 
@@ -68,9 +70,21 @@ def _read_state(out: Path, fmt: str) -> int:
     except (OSError, ValueError) as exc:
         raise ExportError(f"cannot read the export state {path}: {exc}") from None
     last = doc.get("lastSequence") if isinstance(doc, dict) else None
-    if not isinstance(last, int) or isinstance(last, bool) or last < 0:
+    if not isinstance(last, int) or isinstance(last, bool) or not 0 <= last <= MAX_SEQUENCE:
         raise ExportError(f"the export state {path} is malformed; remove it to export everything again")
     return last
+
+
+#: The largest sequence number an export takes (Parquet's ``sequence`` is a signed 64-bit integer).
+MAX_SEQUENCE = 2**63 - 1
+
+
+def _sequence(event: Any) -> int | None:
+    """The record's ``sequence`` when it is one the writer could make (1 .. :data:`MAX_SEQUENCE`)."""
+    seq = event.get("sequence") if isinstance(event, dict) else None
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 < seq <= MAX_SEQUENCE:
+        return None
+    return seq
 
 
 def _selected(
@@ -78,8 +92,8 @@ def _selected(
 ) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """Matching (raw line, event) with a sequence above ``after``; counts records lacking one."""
     for raw, event in query.scan(paths, filters, indexes=indexes):
-        seq = event.get("sequence")
-        if not isinstance(seq, int) or isinstance(seq, bool):
+        seq = _sequence(event)
+        if seq is None:
             counts["skipped"] += 1
             continue
         if seq > after:
@@ -93,9 +107,7 @@ def _file_last_sequence(path: Path) -> int | None:
 
     with fs.open_read(path) as fh:
         line, _torn = _last_line(fh)
-    event = query.parse_line(line) if line is not None else None
-    seq = event.get("sequence") if isinstance(event, dict) else None
-    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+    return _sequence(query.parse_line(line)) if line is not None else None
 
 
 def _last_sequence(paths: list[Path]) -> int:
@@ -131,15 +143,15 @@ def export(paths: list[Path], filters: query.Filters, out: Path, fmt: str, index
         raise ExportError(f"cannot create the export folder {out}: {exc.strerror}") from None
     after = _read_state(out, fmt)
     end = _last_sequence(paths)
-    counts = {"skipped": 0, "last": after}
+    counts = {"skipped": 0, "last": after, "untimed": 0}
     events = _selected(_unread(paths, after), filters, after, indexes, counts)
     if writer is not None:
         files, exported = writer(events, out)
     else:
-        files, exported = _write_cloudtrail(events, out)
+        files, exported = _write_cloudtrail(events, out, counts)
     last = max(counts["last"], end, after)
     fs.atomic_write(_state_path(out, fmt), json.dumps({"lastSequence": last}).encode() + b"\n")
-    return Result(files, exported, last, counts["skipped"])
+    return Result(files, exported, last, counts["skipped"], counts["untimed"])
 
 
 # -- CloudTrail's layout ------------------------------------------------------------------------------
@@ -161,7 +173,11 @@ def _day_and_place(event: dict[str, Any]) -> tuple[str, str, dt.datetime] | None
     return account, region, when.astimezone(dt.UTC)
 
 
-def _write_cloudtrail(events: Iterable[tuple[bytes, dict[str, Any]]], out: Path) -> tuple[list[str], int]:
+def _write_cloudtrail(
+    events: Iterable[tuple[bytes, dict[str, Any]]], out: Path, counts: dict[str, int]
+) -> tuple[list[str], int]:
+    """The CloudTrail files; a record without a readable ``eventTime`` has no day folder to go to and
+    is counted in ``counts["untimed"]`` (the run still moves past it)."""
     files: list[str] = []
     group: tuple[str, str, str] | None = None
     lines: list[bytes] = []
@@ -185,6 +201,7 @@ def _write_cloudtrail(events: Iterable[tuple[bytes, dict[str, Any]]], out: Path)
     for raw, event in events:
         place = _day_and_place(event)
         if place is None:
+            counts["untimed"] += 1
             continue
         account, region, when = place
         key = (account, region, when.strftime("%Y/%m/%d"))

@@ -184,7 +184,7 @@ def build(segment: str, audit_key: bytes, previous: SegmentIndex | None = None) 
                 kept[field][value] = b"".join(a.tobytes() for a in previous.posting_lists(field, [value]))
     new_lines = 0
     last: Any = None
-    fd = os.open(segment, os.O_RDONLY | os.O_NOFOLLOW)
+    fd = fs.open_fd(segment)
     try:
         end = os.fstat(fd).st_size
         tail = os.pread(fd, min(end, TAIL_BYTES), max(0, end - TAIL_BYTES))
@@ -259,7 +259,7 @@ def build(segment: str, audit_key: bytes, previous: SegmentIndex | None = None) 
 def _whole_digest(segment: str, size: int) -> str:
     """SHA-256 of the first ``size`` bytes of ``segment``, in hex."""
     hasher = primitives.sha256_hasher()
-    fd = os.open(segment, os.O_RDONLY | os.O_NOFOLLOW)
+    fd = fs.open_fd(segment)
     try:
         pos = 0
         while pos < size:
@@ -276,7 +276,7 @@ def _whole_digest(segment: str, size: int) -> str:
 def _tail_digest(segment: str, size: int) -> str:
     """SHA-256 of the last :data:`TAIL_BYTES` of the segment's first ``size`` bytes: they hold its last
     line, whose chain value depends on every line before it."""
-    fd = os.open(segment, os.O_RDONLY | os.O_NOFOLLOW)
+    fd = fs.open_fd(segment)
     try:
         start = max(0, size - TAIL_BYTES)
         data = os.pread(fd, size - start, start)
@@ -515,7 +515,7 @@ class SegmentIndex:
         finally:
             self.close()
         covered = int(self.header["size"])
-        fd = os.open(self.segment, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = fs.open_fd(self.segment)
         try:
             if offsets is None:
                 for lo, hi in ranges:
@@ -589,9 +589,11 @@ def load(segment: str, audit_key: bytes) -> SegmentIndex:
     """The index of ``segment`` after every check a query makes; raises :class:`Invalid`."""
     path = index_path(segment)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = fs.open_fd(path)
     except FileNotFoundError:
         raise Invalid("missing", f"{path} does not exist") from None
+    except fs.UnsafePathError as exc:  # a link or FIFO planted as the index: never opened through
+        raise Invalid("tampered", str(exc)) from None
     except OSError as exc:
         raise Invalid("tampered", f"{path} cannot be opened ({exc.strerror})") from None
     try:

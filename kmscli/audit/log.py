@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import re
+import stat
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, NamedTuple
@@ -76,6 +77,10 @@ def survey(folder: fs.StrPath | fs.VaultDir) -> tuple[list[str], list[str]]:
             found.append((int(m.group(1)), name))
         elif name not in AUX_NAMES and not INDEX_FILE_RE.match(name):
             problems.append(f"unexpected file {fs.join(base, name)} in the audit folder")
+            continue
+        if name not in AUX_NAMES and (kind := _not_regular(folder, base, name)):
+            # readers open segments and indexes by path: a link would be followed, a FIFO would hang
+            problems.append(f"{fs.join(base, name)} is {kind}, not an audit log file the writer makes")
     found.sort()
     for expected, (number, name) in enumerate(found, 1):
         if number != expected:
@@ -85,6 +90,15 @@ def survey(folder: fs.StrPath | fs.VaultDir) -> tuple[list[str], list[str]]:
             )
             break
     return [fs.join(base, name) for _, name in found], problems
+
+
+def _not_regular(folder: fs.StrPath | fs.VaultDir, base: str, name: str) -> str | None:
+    """What the entry ``name`` is when it is not a regular file (a link is not followed), else None."""
+    try:
+        info = folder.lstat(name) if isinstance(folder, fs.VaultDir) else os.lstat(fs.join(base, name))
+    except FileNotFoundError:  # removed since the listing: the reader that opens it says so
+        return None
+    return None if info is None or stat.S_ISREG(info.st_mode) else fs.file_kind(info.st_mode)
 
 
 def segments(folder: fs.StrPath | fs.VaultDir) -> list[str]:

@@ -46,7 +46,10 @@ def parse_time(text: str, now: dt.datetime) -> dt.datetime:
     """ISO 8601 (date or date-time; naive means UTC) or a relative ``30m``, ``1h``, ``7d``, ``2w``."""
     value = text.strip()
     if m := _RELATIVE.match(value):
-        return now - dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        try:
+            return now - dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        except (OverflowError, ValueError):  # before year 1, or more digits than int() takes
+            raise QueryError(f"invalid time {text!r}: it reaches back before year 1") from None
     try:
         when = dt.datetime.fromisoformat(value)
     except ValueError:
@@ -365,19 +368,47 @@ BLANK: Any = object()
 _raw_decode = json.JSONDecoder().raw_decode
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """``text`` with each lone surrogate (JSON's ``\\u`` escapes can spell one, and Python keeps
+    undecodable bytes as one; it is not text and cannot be encoded as UTF-8, printed or stored)
+    written as its backslash escape, ``\\ud800``; any other text unchanged."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _valid_values(value: Any) -> Any:
+    """A parsed JSON value with :func:`valid_text` applied to every string, keys included."""
+    if isinstance(value, str):
+        return valid_text(value)
+    if isinstance(value, dict):
+        return {valid_text(k): _valid_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_values(v) for v in value]
+    return value
+
+
 def parse_line(line: bytes) -> Any:
     """The JSON value of one log line (None when unreadable, :data:`BLANK` when blank): one object is
-    parsed with ``raw_decode`` (json.loads adds encoding detection and wrapper calls)."""
+    parsed with ``raw_decode`` (json.loads adds encoding detection and wrapper calls). A line that
+    spells a lone surrogate (``\\ud800``) is read with it as that escape's text (:func:`valid_text`),
+    so every reader can print, filter, count and export it."""
     try:
         decoded = line.decode()
         if decoded[:1] == "{":
             event, last = _raw_decode(decoded)
             if last != len(decoded) and decoded[last:].strip():
                 return None
-            return event
-        if decoded.strip():
-            return json.loads(decoded)
-        return BLANK
+        elif decoded.strip():
+            event = json.loads(decoded)
+        else:
+            return BLANK
+        if b"\\ud" in line or b"\\uD" in line:  # a surrogate escape (or a near miss: harmless)
+            event = _valid_values(event)
+        return event
     except (StopIteration, ValueError, RecursionError):  # nested too deeply: unreadable
         return None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -123,19 +122,6 @@ def _may_match(buf: bytes, start: int, groups: list[list[bytes]]) -> list[bytes]
                 upcoming[mark] = buf.find(mark, last + 1)
 
 
-def _match(raw: bytes, filters: Filters) -> tuple[bytes, dict[str, Any]] | None:
-    line = raw.strip()
-    if not line:
-        return None
-    try:
-        event = json.loads(line)
-    except (ValueError, RecursionError):  # nested too deeply: unreadable, like any damaged line
-        return None
-    if isinstance(event, dict) and filters.matches(event):
-        return line, event
-    return None
-
-
 def follow(
     target: Path,
     filters: Filters,
@@ -175,7 +161,7 @@ def follow(
         if last != -1:
             progressed = True
             for raw in data[: last + 1].split(b"\n"):
-                item = _match(raw, filters)
+                item = match_line(raw.strip(), filters, [])
                 if item is not None:
                     yield item
                     emitted += 1

@@ -167,6 +167,11 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
             return None
     except ValueError:
         return None
+    if b"\\u" in raw:  # an escape can spell a lone surrogate, which the writer never stores
+        try:
+            chain.canonical(event)
+        except UnicodeEncodeError:  # not text: no chain value can cover it
+            return None
     return event
 
 

@@ -241,7 +241,8 @@ def export(fmt: str, out: Path, **kwargs: Any) -> None:
         result.as_dict(),
         "Export",
         f"exported {result.events} event(s) in {len(result.files)} file(s) to {out} "
-        f"(up to sequence {result.last_sequence})",
+        f"(up to sequence {result.last_sequence})"
+        + (f"; skipped {result.untimed} without a readable eventTime" if result.untimed else ""),
     )
 
 

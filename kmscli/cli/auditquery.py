@@ -72,6 +72,7 @@ def source(
     """The log to read, the filters, and key id -> alias names for display (read only for a view
     that shows them: ``display``; JSON, JSON lines and YAML print records as stored)."""
     o.refuse_blank(o.AUDIT_FILTER_OPTIONS, found)
+    o.refuse_non_text(o.AUDIT_FILTER_OPTIONS, found)
     now = dt.datetime.now(dt.UTC)
     key_id = found.get("key_id")
     try:

@@ -306,6 +306,18 @@ def refuse_blank(options: Iterable[Opt], values: Mapping[str, Any]) -> None:
                 raise UsageError(f"Error parsing parameter '{opt.name}': expected a value, got {text!r}")
 
 
+def refuse_non_text(options: Iterable[Opt], values: Mapping[str, Any]) -> None:
+    """:func:`kmscli.errors.require_text` for every text value given to one of ``options``
+    (``values`` by ``dest``)."""
+    for opt in options:
+        value = values.get(opt.dest)
+        for text in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(text, str):
+                from kmscli.errors import require_text
+
+                require_text(text, opt.name)
+
+
 def _filter(name: str, kind: str, help: str, **kw: Any) -> Opt:
     return Opt(name, kind, EXTRA, name[2:].replace("-", "_"), help, **kw)
 

@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any
 
-from kmscli.errors import UsageError
+from kmscli.errors import UsageError, require_text
 from kmscli.model import shape
 
 #: Largest file a ``file://`` or ``fileb://`` parameter may name; refused before reading it whole.
@@ -285,11 +285,7 @@ def coerce(shape_name: str, value: Any, option: str, raw_blobs: bool = False) ->
 
 def _text(value: str, option: str) -> str:
     """Refuse text that is not valid Unicode (undecodable argv bytes, JSON lone surrogates)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UsageError(f"Error parsing parameter '{option}': the value is not valid UTF-8 text") from None
-    return value
+    return require_text(value, option)
 
 
 def parse_value(shape_name: str, raw: str | tuple[str, ...], option: str, raw_blobs: bool = False) -> Any:

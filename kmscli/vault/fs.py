@@ -249,7 +249,8 @@ _O_FILE = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _NOT_REGULAR = (errno.ELOOP, errno.ENXIO, errno.EISDIR, errno.ENOTDIR, errno.EMLINK)
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What an entry of this mode is, for messages ("a symbolic link", "a FIFO", ...)."""
     for test, name in (
         (stat.S_ISLNK, "a symbolic link"),
         (stat.S_ISFIFO, "a FIFO"),
@@ -333,7 +334,7 @@ class VaultDir:
         info = os.fstat(fd)
         want = stat.S_ISDIR if what == "folder" else stat.S_ISREG
         if not want(info.st_mode):
-            raise UnsafePathError(self._tamper(path, _kind(info.st_mode), what))
+            raise UnsafePathError(self._tamper(path, file_kind(info.st_mode), what))
         if writing and info.st_nlink > 1:
             raise UnsafePathError(
                 f"{path} has {info.st_nlink} hard links; a vault file has exactly one, so kmscli "
@@ -366,7 +367,7 @@ class VaultDir:
 
     def _unsafe(self, dirfd: int, name: str, path: str, what: str) -> UnsafePathError:
         try:
-            kind = _kind(os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_mode)
+            kind = file_kind(os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_mode)
         except OSError:
             kind = "not a " + what
         return UnsafePathError(self._tamper(path, kind, what))
@@ -640,7 +641,7 @@ class VaultDir:
             except FileNotFoundError:
                 return
             if not stat.S_ISREG(info.st_mode):
-                raise UnsafePathError(self._tamper(path, _kind(info.st_mode), "file"))
+                raise UnsafePathError(self._tamper(path, file_kind(info.st_mode), "file"))
             doomed = f"{SHRED_PREFIX}{parts[-1]}-{os.urandom(6).hex()}"
             try:
                 os.rename(parts[-1], doomed, src_dir_fd=dirfd, dst_dir_fd=dirfd)
@@ -713,6 +714,12 @@ def open_read(path: StrPath) -> BinaryIO:
     For readers given a path (an audit segment under a folder already checked, a log file the user
     named); vault code uses :class:`VaultDir`.
     """
+    return open(open_fd(path), "rb")  # the caller closes it
+
+
+def open_fd(path: StrPath) -> int:
+    """:func:`open_read` as a raw descriptor (for ``pread``); the caller closes it. A link at the last
+    component or anything but a regular file raises :class:`UnsafePathError`; a FIFO never hangs."""
     path = pathstr(path)
     try:
         fd = os.open(path, os.O_RDONLY | _O_FILE)
@@ -723,5 +730,5 @@ def open_read(path: StrPath) -> BinaryIO:
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise UnsafePathError(VaultDir._tamper(path, _kind(mode), "file"))
-    return open(fd, "rb")  # the caller closes it
+        raise UnsafePathError(VaultDir._tamper(path, file_kind(mode), "file"))
+    return fd

@@ -435,3 +435,68 @@ def test_export_refuses_an_empty_time_rather_than_export_everything(
     assert res.code == 252, res.err
     assert f"Error parsing parameter '{name}'" in res.err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", [[], ["stats"], ["tail"]])
+@pytest.mark.parametrize("name", VALUE_FILTERS)
+def test_a_filter_value_that_is_not_text_is_a_usage_error(
+    cli: Any, story: dict[str, str], command: list[str], name: str
+) -> None:
+    # undecodable bytes in argv arrive as lone surrogates; they used to reach the needle encoder
+    # (UnicodeEncodeError, exit 255)
+    value = "a=\udcff" if name == "--encryption-context" else "\udcff"
+    res = cli("audit", *command, name, value)
+    assert res.code == 252, res.err
+    assert res.out == "" and "Traceback" not in res.err
+    assert f"Error parsing parameter '{name}': the value is not valid UTF-8 text" in res.err
+
+
+@pytest.mark.parametrize("when", ["99999999999d", "800000w", "9" * 5000 + "s"])
+@pytest.mark.parametrize("command", [[], ["stats"], ["tail"]])
+def test_a_relative_time_before_year_one_is_a_usage_error(
+    cli: Any, story: dict[str, str], command: list[str], when: str
+) -> None:
+    res = cli("audit", *command, "--start-time", when)  # was OverflowError / ValueError, exit 255
+    assert res.code == 252, res.err
+    assert "reaches back before year 1" in res.err and "Traceback" not in res.err
+
+
+def test_a_record_spelling_a_lone_surrogate_is_shown_counted_and_exported(cli: Any, tmp_path: Path) -> None:
+    """A foreign (or edited) log can spell a lone surrogate with a JSON \\u escape. Every view used
+    to die with exit 255 (UnicodeEncodeError) writing it; it is now read as the escape's text."""
+    record = {
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/b\ud800b"},
+        "eventTime": "2026-11-28T20:33:51Z",
+        "eventSource": "kms.amazonaws.com",
+        "eventName": "Encrypt",
+        "awsRegion": "us-east-1",
+        "errorCode": "X\udfff",
+        "requestParameters": {"keyId": "k", "encryptionContext": {"a\udbff": "\ud800"}},
+        "recipientAccountId": "111122223333",
+        "sequence": 1,
+    }
+    log = tmp_path / "foreign.jsonl"
+    log.write_text(json.dumps(record) + "\n")  # ensure_ascii: the surrogates as \\u escapes
+    for command, args in (
+        ([], []),
+        ([], ["--output", "table"]),
+        ([], ["--output", "text"]),
+        ([], ["--output", "yaml"]),
+        ([], ["--output", "json", "--query", "requestParameters"]),
+        (["stats"], ["--output", "json"]),
+        (["stats"], ["--output", "text"]),
+        (["tail"], ["--output", "text"]),
+        ([], ["--errors-only", "--encryption-context", "a\\udbff=\\ud800", "--output", "text"]),
+    ):
+        res = cli("audit", *command, "--log-file", str(log), *args)
+        assert res.code == 0, (command, args, res.err)
+        res.out.encode("utf-8")  # no lone surrogate reaches the output
+        if command != ["stats"]:
+            assert "ud800" in res.out, (command, args, res.out)
+    out = tmp_path / "pq"
+    res = cli("audit", "export", "--log-file", str(log), "--format", "parquet", "--out", str(out))
+    assert res.code == 0, res.err
+    pq = pytest.importorskip("pyarrow.parquet")
+    (row,) = pq.read_table(next(out.glob("*.parquet"))).to_pylist()
+    assert row["errorCode"] == "X\\udfff" and row["userIdentity"]["arn"].endswith("b\\ud800b")

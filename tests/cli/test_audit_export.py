@@ -148,6 +148,7 @@ def test_export_errors_and_foreign_logs(env: Path, cli: Any, tmp_path: Path) -> 
     )
     assert res.code == 0, res.err
     assert res.json()["Events"] == 1 and res.json()["SkippedWithoutSequence"] == 1
+    assert res.json()["SkippedWithoutTime"] == 0
     assert res.json()["Files"][0].startswith("AWSLogs/000000000000/CloudTrail/eu-west-1/2026/11/01/")
     blocked = tmp_path / "a-file"
     blocked.write_text("x")
@@ -159,3 +160,27 @@ def test_export_errors_and_foreign_logs(env: Path, cli: Any, tmp_path: Path) -> 
     res = cli("audit", "export", "--format", "cloudtrail", "--out", str(out), "--log-file", str(foreign))
     assert res.code == 253 and "malformed" in res.err
     assert cli("audit", "export", "--format", "csv", "--out", str(out)).code == 252
+
+
+@pytest.mark.parametrize("when", [None, 12, "yesterday"])
+def test_cloudtrail_export_counts_records_without_a_time_instead_of_dropping_them_silently(
+    cli: Any, tmp_path: Path, when: Any
+) -> None:
+    """A CloudTrail file belongs to a day; a record without a readable eventTime was dropped without a
+    word while the incremental state moved past it. It is now counted (Parquet exports it)."""
+    base = {"eventName": "Encrypt", "awsRegion": "eu-west-1", "eventTime": "2026-11-01T00:00:00Z"}
+    odd = {k: v for k, v in base.items() if k != "eventTime"}
+    if when is not None:
+        odd["eventTime"] = when
+    log = tmp_path / "foreign.jsonl"
+    log.write_text(
+        "".join(json.dumps({**r, "sequence": n}) + "\n" for n, r in enumerate([base, odd, base], 1))
+    )
+    args = ["audit", "export", "--log-file", str(log), "--out"]
+    res = cli(*args, str(tmp_path / "ct"), "--format", "cloudtrail", "--output", "json")
+    assert res.code == 0, res.err
+    assert (res.json()["Events"], res.json()["SkippedWithoutTime"], res.json()["LastSequence"]) == (2, 1, 3)
+    res = cli(*args, str(tmp_path / "ct2"), "--format", "cloudtrail")
+    assert res.out.strip().endswith("(up to sequence 3); skipped 1 without a readable eventTime")
+    res = cli(*args, str(tmp_path / "pq"), "--format", "parquet", "--output", "json")
+    assert (res.json()["Events"], res.json()["SkippedWithoutTime"]) == (3, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -583,3 +584,37 @@ def test_an_event_that_landed_although_its_append_failed_does_not_repeat_a_gener
     generations = [e["additionalEventData"]["vaultGeneration"] for e in _events_named(vault, "DisableKey")]
     assert generations[0] < generations[1]
     assert cli("audit", "verify").code == 0
+
+
+def _drop_newest_event_and_its_head_slot(vault: Path) -> dict[str, Any]:
+    from kmscli.audit.log import HEAD_SLOT
+
+    seg = Path(segments(vault / "audit")[-1])
+    lines = seg.read_bytes().splitlines(keepends=True)
+    newest: dict[str, Any] = json.loads(lines[-1])
+    seg.write_bytes(b"".join(lines[:-1]))
+    head = bytearray((vault / "audit" / "head").read_bytes())
+    at = (newest["sequence"] % 2) * HEAD_SLOT
+    head[at : at + HEAD_SLOT - 1] = b" " * (HEAD_SLOT - 1)
+    (vault / "audit" / "head").write_bytes(bytes(head))
+    return newest
+
+
+def test_newest_read_event_dropped_with_its_head_slot_needs_a_checkpoint(
+    vault: Path, cli: Any, tmp_path: Path
+) -> None:
+    """The documented limit (docs/security.md, section 5): the newest event after the last commit,
+    cut off with its head slot spoiled, looks like a crash that tore the slot, without any earlier
+    copy of a file; a checkpoint statement kept off the machine names its own event, so dropping
+    that one is found."""
+    key = _events(cli, 1)
+    assert cli("encrypt", "--key-id", key, "--plaintext", "aGk=").code == 0
+    assert _drop_newest_event_and_its_head_slot(vault)["eventName"] == "Encrypt"
+    assert cli("audit", "verify").code == 0  # the limit: indistinguishable from a torn slot
+    res = cli("audit", "checkpoint")
+    assert res.code == 0
+    (tmp_path / "cp.json").write_text(res.out)
+    assert _drop_newest_event_and_its_head_slot(vault)["eventName"] == "AuditCheckpoint"
+    assert cli("audit", "verify").code == 0
+    res = cli("audit", "verify", "--checkpoint", str(tmp_path / "cp.json"))
+    assert res.code == 1 and "truncated" in res.out

@@ -417,3 +417,56 @@ def test_lock_with_a_valid_session_destroys_all_and_audits(
     assert res.json()["SessionsDestroyed"] == 2 and res.json()["Audited"] is True
     lines = (vault / "audit" / "audit-000001.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["eventName"] == "Lock"
+
+
+# -- the audit readers: every segment and index they open by path is checked first --------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["audit", "--output", "jsonl"],
+        ["audit", "--event-name", "Forged", "--output", "jsonl"],
+        ["audit", "stats", "--output", "json"],
+        ["audit", "tail", "-n", "1", "--output", "jsonl"],
+        ["audit", "export", "--format", "cloudtrail", "--out", "EXPORT"],
+    ],
+)
+def test_audit_readers_refuse_a_segment_planted_as_a_link(
+    cli: Any, vault: Path, outside: Path, tmp_path: Path, args: list[str]
+) -> None:
+    """Before: every reader but `verify` read through the link and showed (or exported) the forged
+    events of a file outside the vault as the vault's newest ones (exit 0)."""
+    assert cli("list-keys").code == 0
+    forged = outside / "forged.jsonl"
+    forged.write_text('{"eventName": "Forged", "eventTime": "2026-01-01T00:00:00Z", "sequence": 99}\n')
+    planted = vault / "audit" / "audit-000002.jsonl"
+    planted.symlink_to(forged)
+    res = cli(*[str(tmp_path / "export") if a == "EXPORT" else a for a in args])
+    _refused(res, planted)
+    assert "symbolic link" in res.err and "Forged" not in res.out
+    assert not (tmp_path / "export" / "AWSLogs").exists()
+
+
+@pytest.mark.parametrize("kind", ["link", "fifo"])
+def test_audit_index_planted_as_a_link_or_fifo_is_reported_without_hanging(
+    cli: Any, vault: Path, outside: Path, kind: str
+) -> None:
+    """Before: `audit verify` opened a FIFO planted as a segment's index and waited for a writer for
+    ever; queries read a FIFO segment the same way."""
+    assert cli("list-keys").code == 0
+    planted = vault / "audit" / "audit-000001.jsonl.idx"
+    if kind == "link":
+        (outside / "x.idx").write_bytes(b"KMSCLI-AUDIT-INDEX\n")
+        planted.symlink_to(outside / "x.idx")
+    else:
+        os.mkfifo(planted, 0o600)
+    res = cli("audit", "verify", "--output", "json")
+    assert res.code == 1, (res.code, res.err)
+    doc = res.json()
+    assert any(p["Kind"] == "folder" and str(planted) in p["Detail"] for p in doc["Problems"])
+    assert [p["Kind"] for p in doc["IndexProblems"]] == ["tampered"]
+    _refused(cli("audit", "--output", "jsonl"), planted)
+    planted.unlink()
+    os.mkfifo(vault / "audit" / "audit-000002.jsonl", 0o600)
+    _refused(cli("audit", "--output", "jsonl"), vault / "audit" / "audit-000002.jsonl")

@@ -40,7 +40,7 @@ record = st.fixed_dictionaries(
         "error": st.sampled_from([None, None, "AccessDeniedException", ""]),
         "obj": st.sampled_from([*OBJECTS, None]),
         "hours": st.integers(min_value=0, max_value=300),
-        "junk": st.sampled_from([None, None, None, None, "unreadable", "blank", "escaped"]),
+        "junk": st.sampled_from([None, None, None, None, "unreadable", "blank", "escaped", "surrogate"]),
     }
 )
 
@@ -88,6 +88,8 @@ def write_segments(folder: Path, records: list[dict[str, Any]], per_segment: int
         text = json.dumps(ev, separators=(",", ":"), ensure_ascii=False)
         if r["junk"] == "escaped":  # the same record, spelled with \u escapes
             text = text.replace('"eventName"', '"event\\u004eame"').replace("Decrypt", "\\u0044ecrypt")
+        elif r["junk"] == "surrogate":  # a context pair spelling lone surrogates (read as their escapes)
+            text = text.replace('"encryptionContext":{', '"encryptionContext":{"o\\ud800":"\\udfff",')
         lines[-1].append(text.encode())
         if r["junk"] == "unreadable":
             lines[-1].append(b'{"eventName":"Decrypt",')
@@ -118,7 +120,9 @@ filters_strategy = st.builds(
     start=st.sampled_from([None, START + dt.timedelta(hours=50)]),
     end=st.sampled_from([None, START + dt.timedelta(hours=200)]),
     errors_only=st.booleans(),
-    context=st.lists(st.tuples(st.just("object"), st.sampled_from(OBJECTS)), max_size=1),
+    context=st.lists(
+        st.tuples(st.just("object"), st.sampled_from(OBJECTS)) | st.just(("o\\ud800", "\\udfff")), max_size=2
+    ),
     access_key_id=st.sampled_from([None, None, "AKIAONE", "ASIATWO"]),
     source_ip=st.sampled_from([None, None, "10.0.0.1", "10.0.0.10"]),
 )

@@ -68,6 +68,23 @@ def test_unreadable_line_is_edited(kms: Any, vault: Path) -> None:
     assert report.problem is not None and (report.problem.kind, report.problem.line) == ("edited", 3)
 
 
+@pytest.mark.parametrize("spelling", [b"\\ud800", b"\\uDFFF", b"a\\udbff"])
+def test_line_spelling_a_lone_surrogate_is_edited_not_a_crash(
+    kms: Any, vault: Path, cli: Any, spelling: bytes
+) -> None:
+    """JSON's ``\\u`` escapes can spell a lone surrogate, which no UTF-8 text holds. Before: the chain
+    value could not be recomputed and `audit verify` died with exit 255 (UnicodeEncodeError), so an
+    edit could stop the check that reports it."""
+    make_events(kms)
+    seg = only_segment(vault)
+    edit_lines(seg, lambda ls: [*ls[:3], ls[3].replace(b'"n":"2"', b'"n":"' + spelling + b'"'), *ls[4:]])
+    report = check(vault)
+    assert report.problem is not None
+    assert (report.problem.kind, report.problem.line, report.problem.file) == ("edited", 4, str(seg))
+    res = cli("audit", "verify")
+    assert res.code == 1 and res.out.startswith(f"{seg}:4: edited: "), (res.code, res.err)
+
+
 def test_deleted_line(kms: Any, vault: Path) -> None:
     make_events(kms)
     edit_lines(only_segment(vault), lambda ls: [*ls[:2], *ls[3:]])
