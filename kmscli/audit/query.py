@@ -18,7 +18,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol
 
 if TYPE_CHECKING:  # paths are strings on the query path: pathlib loads urllib.parse and ipaddress
     from pathlib import Path
@@ -285,11 +285,26 @@ class ScanStats:
         self.files: list[str] = []
 
 
-def _blocks(path: StrPath) -> Iterator[tuple[bytes, int]]:
+def open_log_fd(path: StrPath, *, listed: bool) -> int:
+    """A log file opened for reading, as a descriptor. A segment from a folder's listing
+    (``listed``) is opened without following a link and only as a regular file (``fs.open_fd``):
+    its name may have been swapped since the listing was checked. A file the user named
+    (``--log-file FILE``) is opened as given: a pipe, or the user's own link."""
+    from kmscli.vault import fs
+
+    return fs.open_fd(path) if listed else os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+
+def open_log(path: StrPath, *, listed: bool) -> BinaryIO:
+    """:func:`open_log_fd` as an unbuffered binary file (the caller closes it)."""
+    return open(open_log_fd(path, listed=listed), "rb", buffering=0)
+
+
+def _blocks(path: StrPath, listed: bool) -> Iterator[tuple[bytes, int]]:
     """Blocks of whole lines: (buffer, index of its last newline). A final unterminated line comes
     last with its end == len(buffer). A partial line at the end of a block is not copied: the file
     position moves back to its start and the next read begins there."""
-    with open(path, "rb", buffering=0) as fh:
+    with open_log(path, listed=listed) as fh:
         if not fh.seekable():  # a pipe: carry the partial line over instead
             yield from _blocks_unseekable(fh)
             return
@@ -426,6 +441,8 @@ def scan_batches(
     filters: Filters,
     stats: ScanStats | None = None,
     indexes: Mapping[str, SegmentIndex] | None = None,
+    *,
+    listed: bool = True,
 ) -> Iterator[list[tuple[bytes, dict[str, Any]]]]:
     """Matching (raw line, event) pairs of ``paths`` in log order, one list per block read.
 
@@ -434,7 +451,7 @@ def scan_batches(
     an entry in ``indexes`` reads only the lines its index names as candidates; the same checks then
     decide on each of them, so the answer is the scan's.
     """
-    yield from _scan(paths, filters, stats, raw=False, indexes=indexes)
+    yield from _scan(paths, filters, stats, raw=False, indexes=indexes, listed=listed)
 
 
 def scan_raw_batches(
@@ -442,10 +459,12 @@ def scan_raw_batches(
     filters: Filters,
     stats: ScanStats | None = None,
     indexes: Mapping[str, SegmentIndex] | None = None,
+    *,
+    listed: bool = True,
 ) -> Iterator[list[bytes]]:
     """The matching lines only, as stored, one list per block read. When the query is by event
     name only, lines that :func:`fast_accept` and :func:`_well_formed` vouch for are not parsed."""
-    for batch in _scan(paths, filters, stats, raw=True, indexes=indexes):
+    for batch in _scan(paths, filters, stats, raw=True, indexes=indexes, listed=listed):
         yield [line for line, _event in batch]
 
 
@@ -472,6 +491,7 @@ def _scan(
     stats: ScanStats | None,
     raw: bool,
     indexes: Mapping[str, SegmentIndex] | None = None,
+    listed: bool = True,
 ) -> Iterator[list[tuple[bytes, Any]]]:
     stats = stats if stats is not None else ScanStats()
     quick = fast_accept(filters) if raw else None
@@ -507,7 +527,7 @@ def _scan(
                 if found:
                     yield found
             continue
-        for buf, end in _blocks(path):
+        for buf, end in _blocks(path, listed):
             if not ordered:
                 groups, ordered = _rarest_first(groups, buf, end), True
             driver = groups[0] if groups else None
@@ -562,9 +582,12 @@ def scan(
     filters: Filters,
     stats: ScanStats | None = None,
     indexes: Mapping[str, SegmentIndex] | None = None,
+    *,
+    listed: bool = True,
 ) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    """(raw line, event) for every event of ``paths`` that matches ``filters``, in log order."""
-    for batch in scan_batches(paths, filters, stats, indexes):
+    """(raw line, event) for every event of ``paths`` that matches ``filters``, in log order.
+    ``listed``: the paths come from a folder's listing (:func:`open_log`)."""
+    for batch in scan_batches(paths, filters, stats, indexes, listed=listed):
         yield from batch
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kmscli.audit.query import Filters, log_paths, match_line
+from kmscli.audit.query import Filters, log_paths, match_line, open_log, open_log_fd
 from kmscli.audit.query import _rarest_first as rarest_first
 
 
@@ -56,7 +56,7 @@ def last_events(
             else:
                 # the newest segment only up to the snapshot: nothing is both shown here and followed
                 stop = end.offset if i == 0 else path.stat().st_size
-                lines = _reverse_lines(path, stop, groups)
+                lines = _reverse_lines(path, stop, groups, target.is_dir())
                 try:
                     for line in lines:
                         item = match_line(line, filters, groups)
@@ -74,10 +74,14 @@ def last_events(
     return found[::-1], end
 
 
-def _reverse_lines(path: Path, stop: int, groups: list[list[bytes]]) -> Generator[bytes, None, None]:
+def _reverse_lines(
+    path: Path, stop: int, groups: list[list[bytes]], listed: bool
+) -> Generator[bytes, None, None]:
     """The lines of ``path``'s first ``stop`` bytes that may match, last first: a line without a
-    needle of the rarest group and without a backslash is not yielded (``Filters.needle_groups``)."""
-    fd = os.open(path, os.O_RDONLY)
+    needle of the rarest group and without a backslash is not yielded (``Filters.needle_groups``).
+    ``listed``: a segment from a folder's listing, opened as :func:`~kmscli.audit.query.open_log`
+    opens it."""
+    fd = open_log_fd(path, listed=listed)
     try:
         pos = stop
         ordered = False
@@ -139,6 +143,7 @@ def follow(
     """
     emitted = 0
     pos = start
+    listed = target.is_dir()  # segments of a folder; else the one file the user named
     while max_events is None or emitted < max_events:
         paths = log_paths(target) if target.is_dir() or target.exists() else []
         if pos.path is None:
@@ -152,7 +157,7 @@ def follow(
         assert current is not None
         progressed = False
         try:
-            with open(current, "rb") as fh:
+            with open_log(current, listed=listed) as fh:
                 fh.seek(pos.offset)
                 data = fh.read()
         except FileNotFoundError:

@@ -470,3 +470,38 @@ def test_audit_index_planted_as_a_link_or_fifo_is_reported_without_hanging(
     planted.unlink()
     os.mkfifo(vault / "audit" / "audit-000002.jsonl", 0o600)
     _refused(cli("audit", "--output", "jsonl"), vault / "audit" / "audit-000002.jsonl")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["audit", "--output", "jsonl"],
+        ["audit", "stats", "--output", "json"],
+        ["audit", "tail", "--output", "jsonl"],
+    ],
+)
+def test_a_segment_swapped_for_a_link_after_the_listing_is_not_read_through(
+    cli: Any, vault: Path, outside: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    """Before: the listing refused a planted link, but the readers then opened each listed segment
+    by path, following a link swapped in between (a race someone who can write the vault can win
+    with inotify): the forged events were shown as the vault's."""
+    from kmscli.audit import query
+
+    assert cli("list-keys").code == 0
+    forged = outside / "forged.jsonl"
+    forged.write_text('{"eventName": "Forged", "eventTime": "2026-01-01T00:00:00Z", "sequence": 1}\n')
+    segment = vault / "audit" / "audit-000001.jsonl"
+    listed = query.log_files
+
+    def swap_after_listing(target: Any) -> list[str]:
+        found = listed(target)  # checked: every entry a regular file
+        if os.path.isdir(target) and not segment.is_symlink():
+            segment.rename(outside / "moved.jsonl")
+            segment.symlink_to(forged)
+        return found
+
+    monkeypatch.setattr(query, "log_files", swap_after_listing)
+    res = cli(*args)
+    _refused(res, segment)
+    assert "Forged" not in res.out

@@ -187,10 +187,10 @@ def query_batches(
     reader skip lines that cannot match; the answer is the same."""
     from kmscli.audit.query import log_files, scan_batches, scan_raw_batches
 
-    paths = log_files(target)
+    paths, listed = log_files(target), os.path.isdir(target)
     if raw:
-        return scan_raw_batches(paths, filters, stats, indexes)
-    return scan_batches(paths, filters, stats, indexes)
+        return scan_raw_batches(paths, filters, stats, indexes, listed=listed)
+    return scan_batches(paths, filters, stats, indexes, listed=listed)
 
 
 def matching_events(
@@ -199,7 +199,8 @@ def matching_events(
     """Every matching event of the log at ``target``, oldest first."""
     from kmscli.audit.query import log_files, scan
 
-    return (event for _raw, event in scan(log_files(target), filters, stats, indexes))
+    found = scan(log_files(target), filters, stats, indexes, listed=os.path.isdir(target))
+    return (event for _raw, event in found)
 
 
 def log_bytes(target: fs.StrPath) -> int:

@@ -321,7 +321,8 @@ def test_a_pipe_is_read_with_carried_partial_lines(monkeypatch: pytest.MonkeyPat
     writer = threading.Thread(target=feed)
     writer.start()
     try:
-        found = [e for _r, e in scan([Path(f"/dev/fd/{read_fd}")], Filters.build(event_names=["Decrypt"]))]
+        pipe = [Path(f"/dev/fd/{read_fd}")]  # a file the user named (--log-file): opened as given
+        found = [e for _r, e in scan(pipe, Filters.build(event_names=["Decrypt"]), listed=False)]
     finally:
         writer.join()
         os.close(read_fd)
