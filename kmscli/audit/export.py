@@ -88,10 +88,10 @@ def _sequence(event: Any) -> int | None:
 
 
 def _selected(
-    paths: list[Path], filters: query.Filters, after: int, indexes: Any, counts: dict[str, int]
+    paths: list[Path], filters: query.Filters, after: int, indexes: Any, counts: dict[str, int], listed: bool
 ) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """Matching (raw line, event) with a sequence above ``after``; counts records lacking one."""
-    for raw, event in query.scan(paths, filters, indexes=indexes):
+    for raw, event in query.scan(paths, filters, indexes=indexes, listed=listed):
         seq = _sequence(event)
         if seq is None:
             counts["skipped"] += 1
@@ -131,9 +131,18 @@ def _unread(paths: list[Path], after: int) -> list[Path]:
     return []
 
 
-def export(paths: list[Path], filters: query.Filters, out: Path, fmt: str, indexes: Any = None) -> Result:
+def export(
+    paths: list[Path],
+    filters: query.Filters,
+    out: Path,
+    fmt: str,
+    indexes: Any = None,
+    *,
+    listed: bool = True,
+) -> Result:
     """Export the events of ``paths`` selected by ``filters`` (a time range) that are newer than the
-    previous run's into ``out``."""
+    previous run's into ``out``. ``listed``: the paths are a folder's segments, not one file the
+    user named (:func:`kmscli.audit.query.open_log`)."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}: choose {' or '.join(FORMATS)}")
     writer = _parquet_writer() if fmt == "parquet" else None
@@ -144,7 +153,7 @@ def export(paths: list[Path], filters: query.Filters, out: Path, fmt: str, index
     after = _read_state(out, fmt)
     end = _last_sequence(paths)
     counts = {"skipped": 0, "last": after, "untimed": 0}
-    events = _selected(_unread(paths, after), filters, after, indexes, counts)
+    events = _selected(_unread(paths, after), filters, after, indexes, counts, listed)
     if writer is not None:
         files, exported = writer(events, out)
     else:

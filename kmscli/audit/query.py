@@ -300,7 +300,40 @@ def open_log(path: StrPath, *, listed: bool) -> BinaryIO:
     return open(open_log_fd(path, listed=listed), "rb", buffering=0)
 
 
+#: How a CloudTrail file starts (its records are one JSON document, not one event per line).
+_CLOUDTRAIL_START = re.compile(rb'\s*\{\s*"Records"\s*:')
+
+
+def refuse_foreign(head: bytes, path: StrPath) -> None:
+    """Usage error (252) when a log file the user named starts as a gzip file or a CloudTrail
+    document (``{"Records": [...]}``, what ``audit export --format cloudtrail`` and CloudTrail
+    write): read as JSON lines, it would be unreadable bytes or one empty event."""
+    from kmscli.errors import UsageError
+
+    if head[:2] == b"\x1f\x8b":
+        raise UsageError(
+            f"{path} is gzip-compressed: kmscli audit reads JSON lines, one event per line "
+            "(decompress it first: gunzip -c)"
+        )
+    if _CLOUDTRAIL_START.match(head):
+        raise UsageError(
+            f'{path} is a CloudTrail file ({{"Records": [...]}}): kmscli audit reads JSON lines, one '
+            "event per line (jq -c '.Records[]' turns one into the other)"
+        )
+
+
 def _blocks(path: StrPath, listed: bool) -> Iterator[tuple[bytes, int]]:
+    """:func:`_read_blocks`; the first block of a file the user named is checked for a foreign
+    format (:func:`refuse_foreign`)."""
+    checked = listed
+    for buf, end in _read_blocks(path, listed):
+        if not checked:
+            refuse_foreign(buf[:64], path)
+            checked = True
+        yield buf, end
+
+
+def _read_blocks(path: StrPath, listed: bool) -> Iterator[tuple[bytes, int]]:
     """Blocks of whole lines: (buffer, index of its last newline). A final unterminated line comes
     last with its end == len(buffer). A partial line at the end of a block is not copied: the file
     position moves back to its start and the next read begins there."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kmscli.audit.query import Filters, log_paths, match_line, open_log, open_log_fd
+from kmscli.audit.query import Filters, log_paths, match_line, open_log, open_log_fd, refuse_foreign
 from kmscli.audit.query import _rarest_first as rarest_first
 
 
@@ -36,6 +36,10 @@ def last_events(
     decided as a scan decides it (:func:`kmscli.audit.query.match_line`), so the events are the last
     ``count`` of a full scan (tests/unit/audit/test_index.py checks it)."""
     paths = log_paths(target)
+    if paths and not target.is_dir():  # one file the user named: not a foreign format
+        with open_log(paths[0], listed=False) as fh:
+            if fh.seekable():  # (a pipe cannot be tailed from its end anyway)
+                refuse_foreign(os.pread(fh.fileno(), 64, 0), paths[0])
     end = Position(paths[-1], paths[-1].stat().st_size) if paths else Position(None, 0)
     found: list[tuple[bytes, dict[str, Any]]] = []  # newest first
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
 import threading
@@ -500,3 +501,28 @@ def test_a_record_spelling_a_lone_surrogate_is_shown_counted_and_exported(cli: A
     pq = pytest.importorskip("pyarrow.parquet")
     (row,) = pq.read_table(next(out.glob("*.parquet"))).to_pylist()
     assert row["errorCode"] == "X\\udfff" and row["userIdentity"]["arn"].endswith("b\\ud800b")
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["stats"], ["tail"], ["export", "--format", "cloudtrail", "--out", "OUT"]]
+)
+def test_a_cloudtrail_or_gzip_file_given_as_log_file_is_refused_not_misread(
+    cli: Any, story: dict[str, str], tmp_path: Path, command: list[str]
+) -> None:
+    """Before: a CloudTrail file (what `audit export --format cloudtrail` writes) read as JSON lines
+    was one empty event (stats: 1 event), and its .json.gz form only "unreadable line" warnings."""
+    assert cli("audit", "export", "--format", "cloudtrail", "--out", str(tmp_path / "ct")).code == 0
+    compressed = next((tmp_path / "ct").rglob("*.json.gz"))
+    document = tmp_path / "records.json"
+    document.write_bytes(gzip.decompress(compressed.read_bytes()))
+    args = [str(tmp_path / "again") if a == "OUT" else a for a in command]
+    for path, said in ((compressed, "gzip-compressed"), (document, "CloudTrail file")):
+        res = cli("audit", *args, "--log-file", str(path))
+        assert res.code == 252, res.err
+        assert f"{path} is a {said}" in res.err or f"{path} is {said}" in res.err
+        assert res.out == "" and "Traceback" not in res.err
+    # what the message suggests works: one record per line
+    lines = tmp_path / "records.jsonl"
+    records = json.loads(document.read_text())["Records"]
+    lines.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert len(cli("audit", "--log-file", str(lines), "--output", "json").json()) == len(records)

@@ -223,7 +223,7 @@ def export_log(
     from kmscli.audit import export
     from kmscli.audit.query import log_paths
 
-    return export.export(log_paths(target), filters, out, fmt, indexes)
+    return export.export(log_paths(target), filters, out, fmt, indexes, listed=os.path.isdir(target))
 
 
 def latest_events(
