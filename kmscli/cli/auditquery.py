@@ -117,7 +117,10 @@ def indexes(inv: Invocation, found: dict[str, Any], target: StrPath, filters: Fi
         return {}
     if not inv.sources.session_token and auditops.log_bytes(target) < INDEX_WORTH_KDF:
         return {}
-    return auditops.query_indexes(inv.settings, inv.sources, target)
+    found_indexes, unusable = auditops.query_indexes(inv.settings, inv.sources, target)
+    if unusable:  # the answer is the same; only slower, and the caller should know why
+        sys.stderr.write(f"kmscli: warning: the audit index is not used ({unusable}); scanning every line\n")
+    return found_indexes
 
 
 class _Bytes:

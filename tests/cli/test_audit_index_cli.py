@@ -106,3 +106,28 @@ def test_tail_reads_sealed_segments_through_their_index(
     scanned = cli(*args, "--log-file", str(vault / "audit"))
     everything = cli("audit", "--encryption-context", "object=o1", "--output", "jsonl").out.splitlines()
     assert indexed.out == scanned.out and indexed.out.splitlines() == everything[-2:]
+
+
+def test_a_session_that_does_not_unlock_is_said_on_stderr_and_the_answer_is_a_scan(
+    sealed: list[str], cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: an expired or locked KMSCLI_SESSION made every query silently scan (slow on a large
+    log, with nothing to say why); a query still never fails for it."""
+    token = cli("unlock", "--raw").out.strip()
+    monkeypatch.setenv("KMSCLI_SESSION", token)
+    good = cli("audit", "--event-name", "Encrypt", "--output", "jsonl")
+    assert good.code == 0 and good.err == ""
+    assert cli("lock").code == 0  # the session is gone; the variable still names it
+    used = count_index_reads(monkeypatch)
+    res = cli("audit", "--event-name", "Encrypt", "--output", "jsonl")
+    assert res.code == 0 and res.out == good.out and used == []
+    assert "kmscli: warning: the audit index is not used (" in res.err and "scanning every line" in res.err
+    assert token not in res.err
+    monkeypatch.delenv("KMSCLI_SESSION")
+    monkeypatch.setenv("KMSCLI_PASSPHRASE", "not the passphrase")
+    from kmscli.cli import auditquery
+
+    monkeypatch.setattr(auditquery, "INDEX_WORTH_KDF", 1000)
+    wrong = cli("audit", "--event-name", "Encrypt", "--output", "jsonl")
+    assert wrong.code == 0 and wrong.out == good.out
+    assert "the audit index is not used" in wrong.err and "not the passphrase" not in wrong.err

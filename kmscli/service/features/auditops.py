@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kmscli.audit.log import HEAD_NAME, AuditLog, segments, survey
 from kmscli.audit.query import Filters, ScanStats, normalize_key_ref
-from kmscli.errors import VaultEnvironmentError
+from kmscli.errors import KmscliError, VaultEnvironmentError
 from kmscli.invocation import Sources
 from kmscli.service.features.session import Prompt, audit_log_for, index_segment, kmscli_event, unlock
 from kmscli.settings import Settings
@@ -84,19 +84,25 @@ def alias_targets(settings: Settings, ref: str) -> set[str]:
     return {target} if isinstance(target, str) else set()
 
 
-def query_indexes(settings: Settings, sources: Sources, folder: fs.StrPath) -> dict[str, Any]:
-    """The authenticated indexes of the vault's segments, when the vault can be unlocked without
-    asking (a session, or a passphrase from the environment or a file); otherwise none, and queries
-    scan (docs/audit.md, "The index"). Queries never prompt."""
+def query_indexes(
+    settings: Settings, sources: Sources, folder: fs.StrPath
+) -> tuple[dict[str, Any], str | None]:
+    """(the authenticated indexes of the vault's segments, why they cannot be used). They are read
+    when the vault can be unlocked without asking (a session, or a passphrase from the environment
+    or a file); otherwise there are none and queries scan (docs/audit.md, "The index"). Queries
+    never prompt. The reason is given when a session or passphrase was there but did not unlock
+    (expired, wrong): the query still answers, by scanning, but the caller may say why it is slow."""
     from kmscli.audit import index
 
     if not sources.has_secret() or not any(n.endswith(index.SUFFIX) for n in _names(folder)):
-        return {}
+        return {}, None
     try:
         vault = unlock(settings, sources, None)
-    except Exception:  # a wrong passphrase, an expired session, a damaged header: scan instead
-        return {}
-    return dict(index.load_all(segments(folder), vault.audit_key))
+    except KmscliError as exc:  # a wrong passphrase, an expired session, a damaged header
+        return {}, exc.message
+    except Exception as exc:  # never fail a query that a scan can answer
+        return {}, type(exc).__name__
+    return dict(index.load_all(segments(folder), vault.audit_key)), None
 
 
 def _names(folder: fs.StrPath) -> list[str]:
