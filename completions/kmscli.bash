@@ -222,7 +222,7 @@ _kmscli_choices() {
         'audit --output') echo 'json jsonl text table yaml yaml-stream' ;;
         'audit --color') echo 'on off auto' ;;
         'audit --cli-binary-format') echo 'base64 raw-in-base64-out' ;;
-        'audit checkpoint --output') echo 'json text table yaml' ;;
+        'audit checkpoint --output') echo 'json text table yaml yaml-stream' ;;
         'audit checkpoint --color') echo 'on off auto' ;;
         'audit checkpoint --cli-binary-format') echo 'base64 raw-in-base64-out' ;;
         'audit export --format') echo 'cloudtrail parquet' ;;

@@ -417,7 +417,7 @@ complete -c kmscli -n '__kmscli_at \'audit\'' -l cli-connect-timeout -r -F -d 'C
 complete -c kmscli -n '__kmscli_at \'audit\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l help -d 'Show the help and exit'
-complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l output -x -a 'json text table yaml' -d 'Output format: json, text, table, yaml'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l output -x -a 'json text table yaml yaml-stream' -d 'Output format: json, text, table, yaml, yaml-stream'
 complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
 complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l profile -r -F -d 'Profile in config.toml (KMSCLI_PROFILE)'

@@ -181,7 +181,7 @@ def _read_checkpoint(name: str) -> bytes:
     return data
 
 
-CHECKPOINT_FORMATS = ("json", "text", "table", "yaml")
+CHECKPOINT_FORMATS = ("json", "text", "table", "yaml", "yaml-stream")
 
 
 @audit.command()

@@ -366,6 +366,8 @@ def test_every_output_format_works_on_audit(cli: Any, story: dict[str, str]) -> 
         res = cli("audit", "verify", "--output", fmt)
         assert res.code == 0 and "Verified" in res.out, (fmt, res.out)
     assert yaml.safe_load(cli("audit", "verify", "--output", "yaml").out)["Verified"] is True
+    statement = yaml.safe_load(cli("audit", "checkpoint", "--output", "yaml-stream").out)
+    assert statement[0]["Format"] == "kmscli-audit-checkpoint-1"
 
 
 def test_seed_question_did_every_access_go_through_the_key(cli: Any, story: dict[str, str]) -> None:

@@ -48,3 +48,21 @@ def test_documented_exit_codes(
     if error:
         op = "".join(part.title() for part in args[0].split("-"))
         assert f"An error occurred ({error}) when calling the {op} operation: " in res.err
+
+
+def test_every_command_takes_the_documented_output_formats() -> None:
+    """README: `--output json|text|table|yaml|yaml-stream|off` and `--query` work on every command,
+    `off` not on `audit`. `audit checkpoint` used to refuse yaml-stream."""
+    from kmscli.docgen.tree import root
+
+    documented = {"json", "text", "table", "yaml", "yaml-stream", "off"}
+    wrong = {}
+    for cmd in root().walk():
+        if cmd.children or not cmd.path or cmd.path[0].startswith("_"):
+            continue
+        names = {name for opt in cmd.options for name in opt.names}
+        output = next((opt for opt in cmd.options if "--output" in opt.names), None)
+        expected = documented - {"off"} if cmd.path[0] == "audit" else documented
+        if output is None or "--query" not in names or not expected <= set(output.choices):
+            wrong[cmd.name] = output.choices if output else None
+    assert not wrong
