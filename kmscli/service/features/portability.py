@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from kmscli.errors import KMSError, VaultEnvironmentError
 from kmscli.invocation import Sources
-from kmscli.service.features.session import Prompt, audit_event, audit_log_for, get_passphrase, unlock
+from kmscli.service.features.session import (
+    Prompt,
+    audit_event,
+    audit_log_for,
+    get_passphrase,
+    require_passphrase,
+    unlock,
+)
 from kmscli.service.operations import materials
 from kmscli.service.pipeline.core import Call, Identity, Operation, ServiceContext, system_random, utcnow
 from kmscli.settings import Settings
@@ -232,6 +239,7 @@ def export_keys(
     """
     if not key_refs:
         raise VaultEnvironmentError("name at least one --key-id")
+    require_passphrase(new_passphrase, "the bundle passphrase")
     archive.check_outfile(outfile, force=force)
     vault = unlock(settings, sources, prompt, refuse_session="vault export-key")
     files: dict[str, bytes] = {}
