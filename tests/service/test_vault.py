@@ -158,6 +158,25 @@ def test_an_empty_new_passphrase_file_is_refused_not_a_lockout(
     assert "ChangePassphrase" not in events and "ExportKeys" not in events
 
 
+def test_a_passphrase_that_is_not_utf8_is_its_bytes_from_any_source(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KMSCLI_PASSPHRASE holding bytes that are not UTF-8 was an internal error (exit 255); it is
+    now those bytes, as a passphrase file holding them gives."""
+    monkeypatch.setenv("KMSCLI_PASSPHRASE", "pass\udcffword")  # how Python shows the byte 0xff
+    res = run_cli(["vault", "init", *CHEAP_KDF_ARGS])
+    assert res.code == 0, res.err
+    assert "\udcff" not in res.err
+    monkeypatch.delenv("KMSCLI_PASSPHRASE")
+    pw = tmp_path / "pw"
+    pw.write_bytes(b"pass\xffword\n")
+    assert run_cli(["list-keys", "--passphrase-file", str(pw)]).code == 0
+    monkeypatch.setenv("KMSCLI_NEW_PASSPHRASE", "new\udcfe")
+    assert run_cli(["vault", "change-passphrase", "--passphrase-file", str(pw)]).code == 0
+    pw.write_bytes(b"new\xfe")
+    assert run_cli(["list-keys", "--passphrase-file", str(pw)]).code == 0
+
+
 def test_no_secret_in_any_vault_file(vault: Path) -> None:
     import base64
 
