@@ -87,9 +87,14 @@ class Sources:
 
 
 def _bytes(value: str | None, *, keep_empty: bool = False) -> bytes | None:
+    """The bytes the environment holds: a variable that is not UTF-8 arrives with its undecodable
+    bytes as lone surrogates (PEP 383), which ``os.fsencode`` turns back into those bytes, the
+    same bytes a passphrase file holding them gives."""
     if value is None or (not value and not keep_empty):
         return None
-    return value.encode()
+    import os
+
+    return os.fsencode(value)
 
 
 def pager_from(environ: Mapping[str, str]) -> str:

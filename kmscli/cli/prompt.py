@@ -16,11 +16,22 @@ def tty_prompt() -> Prompt | None:
     if not sys.stdin.isatty():
         return None
 
-    def ask(what: str, confirm: bool) -> str:
+    def read(what: str) -> str:
         import click  # only when asking: Click is not loaded on the fast path
 
+        try:
+            return str(click.prompt(what, default="", show_default=False, hide_input=True, err=True))
+        except UnicodeDecodeError:  # its message would quote the typed bytes: never shown
+            raise VaultEnvironmentError(
+                "what was typed is not valid text in the terminal's encoding; fix the terminal's "
+                "locale, or give the passphrase's bytes in a file (--passphrase-file)"
+            ) from None
+
+    def ask(what: str, confirm: bool) -> str:
+        import click
+
         while True:
-            value = str(click.prompt(what, default="", show_default=False, hide_input=True, err=True))
+            value = read(what)
             if value:
                 break
             click.echo("  the passphrase is empty: type it, or press Ctrl-C to stop", err=True)
@@ -31,7 +42,7 @@ def tty_prompt() -> Prompt | None:
                     f"guess but cannot save a short one (use {WEAK_BELOW}+ characters, e.g. 4+ random words)",
                     err=True,
                 )
-            again = click.prompt(f"{what} (again)", default="", show_default=False, hide_input=True, err=True)
+            again = read(f"{what} (again)")
             if again != value:
                 raise VaultEnvironmentError("the two passphrases differ")
         return value

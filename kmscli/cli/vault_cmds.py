@@ -191,8 +191,6 @@ def export_key(
                 "or run on a terminal"
             )
         new = prompt("Bundle passphrase", True).encode()
-    if not new:
-        raise VaultEnvironmentError("the bundle passphrase is empty")
     result = export_keys(
         settings,
         inv.sources,

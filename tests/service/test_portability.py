@@ -80,6 +80,52 @@ def test_restore_refuses_to_clobber_without_force(cli: Any, vault: Path, tmp_pat
     assert not list(tmp_path.glob(".replaced-*")) and not list(tmp_path.glob(".restore-*"))
 
 
+def test_restore_never_removes_a_folder_that_is_not_a_vault(
+    cli: Any, vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The swap replaces the whole folder: restoring to a path that holds someone's files deleted
+    them, even without --force."""
+    key = _key(cli)
+    out = tmp_path / "b.kmsbak"
+    assert cli("vault", "backup", "--outfile", str(out)).code == 0
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "thesis.txt").write_text("precious")
+    monkeypatch.setenv("KMSCLI_VAULT", str(docs))
+    for force in ([], ["--force"]):
+        res = cli("vault", "restore", str(out), *force)
+        assert res.code == 253 and "not a vault" in res.err, res.err
+        assert (docs / "thesis.txt").read_text() == "precious"
+        assert sorted(p.name for p in docs.iterdir()) == ["thesis.txt"]
+    assert not list(tmp_path.glob(".replaced-*")) and not list(tmp_path.glob(".restore-*"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("KMSCLI_VAULT", str(empty))
+    assert cli("vault", "restore", str(out)).code == 0  # an empty folder is fine
+    assert cli("describe-key", "--key-id", key).code == 0
+
+
+def test_restore_through_a_linked_vault_path_replaces_the_vault_where_the_link_leads(
+    cli: Any, vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's vault path is followed as given: a link to the vault (say on an encrypted volume)
+    stays a link, and the restored vault lands where it leads, not in place of the link."""
+    key = _key(cli)
+    out = tmp_path / "b.kmsbak"
+    assert cli("vault", "backup", "--outfile", str(out)).code == 0
+    cli("schedule-key-deletion", "--key-id", key, "--pending-window-in-days", "7")
+    link = tmp_path / "linked"
+    link.symlink_to(vault)
+    monkeypatch.setenv("KMSCLI_VAULT", str(link))
+    res = cli("vault", "restore", str(out), "--force")
+    assert res.code == 0, res.err
+    assert link.is_symlink() and os.readlink(link) == str(vault)
+    assert cli("describe-key", "--key-id", key).json()["KeyMetadata"]["KeyState"] == "Enabled"
+    monkeypatch.setenv("KMSCLI_VAULT", str(vault))
+    assert cli("describe-key", "--key-id", key).json()["KeyMetadata"]["KeyState"] == "Enabled"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith((".replaced-", ".restore-"))]
+
+
 def test_restore_with_wrong_passphrase_or_tampered_file(
     cli: Any, vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -121,6 +121,62 @@ def test_change_passphrase_rewraps_only_the_vault_key(vault: Path, monkeypatch: 
     assert out.out.strip() == "aGVsbG8="
 
 
+@pytest.mark.parametrize("content", [b"", b"\n", b"\r\n"])
+def test_an_empty_new_passphrase_file_is_refused_not_a_lockout(
+    vault: Path, tmp_path: Path, content: bytes
+) -> None:
+    """An empty new passphrase file was taken: the vault key was rewrapped under an empty
+    passphrase, which no source can ever give again, so the vault could not be opened."""
+    key = run_cli(["create-key"]).json()["KeyMetadata"]["KeyId"]
+    header = (vault / "vault.json").read_bytes()
+    empty = tmp_path / "new-pw"
+    empty.write_bytes(content)
+    res = run_cli(["vault", "change-passphrase", "--new-passphrase-file", str(empty)])
+    assert res.code == 253 and "the new passphrase is empty" in res.err, res.err
+    assert (vault / "vault.json").read_bytes() == header
+    assert run_cli(["describe-key", "--key-id", key]).code == 0  # the old passphrase still opens it
+    bundle = tmp_path / "b.kmsbundle"
+    res = run_cli(
+        [
+            "vault",
+            "export-key",
+            "--key-id",
+            key,
+            "--outfile",
+            str(bundle),
+            "--new-passphrase-file",
+            str(empty),
+        ]
+    )
+    assert res.code == 253 and "the bundle passphrase is empty" in res.err, res.err
+    assert not bundle.exists()
+    events = [
+        json.loads(x)["eventName"]
+        for p in (vault / "audit").glob("*.jsonl")
+        for x in p.read_text().splitlines()
+    ]
+    assert "ChangePassphrase" not in events and "ExportKeys" not in events
+
+
+def test_a_passphrase_that_is_not_utf8_is_its_bytes_from_any_source(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KMSCLI_PASSPHRASE holding bytes that are not UTF-8 was an internal error (exit 255); it is
+    now those bytes, as a passphrase file holding them gives."""
+    monkeypatch.setenv("KMSCLI_PASSPHRASE", "pass\udcffword")  # how Python shows the byte 0xff
+    res = run_cli(["vault", "init", *CHEAP_KDF_ARGS])
+    assert res.code == 0, res.err
+    assert "\udcff" not in res.err
+    monkeypatch.delenv("KMSCLI_PASSPHRASE")
+    pw = tmp_path / "pw"
+    pw.write_bytes(b"pass\xffword\n")
+    assert run_cli(["list-keys", "--passphrase-file", str(pw)]).code == 0
+    monkeypatch.setenv("KMSCLI_NEW_PASSPHRASE", "new\udcfe")
+    assert run_cli(["vault", "change-passphrase", "--passphrase-file", str(pw)]).code == 0
+    pw.write_bytes(b"new\xfe")
+    assert run_cli(["list-keys", "--passphrase-file", str(pw)]).code == 0
+
+
 def test_no_secret_in_any_vault_file(vault: Path) -> None:
     import base64
 

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from kmscli.errors import KMSError, VaultEnvironmentError
 from kmscli.invocation import Sources
-from kmscli.service.features.session import Prompt, audit_event, audit_log_for, get_passphrase, unlock
+from kmscli.service.features.session import (
+    Prompt,
+    audit_event,
+    audit_log_for,
+    get_passphrase,
+    require_passphrase,
+    unlock,
+)
 from kmscli.service.operations import materials
 from kmscli.service.pipeline.core import Call, Identity, Operation, ServiceContext, system_random, utcnow
 from kmscli.settings import Settings
@@ -90,12 +97,20 @@ def restore(
 ) -> dict[str, Any]:
     """Recreate a vault folder from a backup (or bundle); refuses to clobber one without ``force``."""
     target = Path(settings.vault_path)
+    if target.is_symlink():  # the user's own setting is followed as given: restore where the link leads
+        target = Path(os.path.realpath(target))
     sealed = archive.ArchiveFile.open(infile)  # first: a missing or foreign file is the error to report
     if target.is_file():
         raise VaultEnvironmentError(f"the vault path {target} is a file; restore needs a folder path")
-    if Vault.exists(target) and not force:
+    if Vault.exists(target):
+        if not force:
+            raise VaultEnvironmentError(
+                f"a vault already exists at {target}; refusing to overwrite it without --force"
+            )
+    elif _holds_anything(target):  # the swap below removes the whole folder: never one that is not a vault
         raise VaultEnvironmentError(
-            f"a vault already exists at {target}; refusing to overwrite it without --force"
+            f"{target} is not a vault but is not empty either; restore replaces the whole folder, so it "
+            "restores only over a vault (with --force), into an empty folder or to a new path"
         )
     opened = sealed.unlock(get_passphrase(sources, prompt, what="Passphrase of the backup"))
     assert isinstance(opened, archive.ArchiveVault)
@@ -133,6 +148,16 @@ def restore(
         "KeyCount": restored.key_count(),
         "Replaced": old is not None,
     }
+
+
+def _holds_anything(path: Path) -> bool:
+    """Whether ``path`` names an existing entry other than an empty folder."""
+    if not os.path.lexists(path):
+        return False
+    try:
+        return not path.is_dir() or any(os.scandir(path))
+    except OSError as exc:
+        raise VaultEnvironmentError(f"cannot read the vault path {path}: {exc.strerror}") from None
 
 
 def _write_lock(vault: UnlockedVault) -> contextlib.AbstractContextManager[None]:
@@ -214,6 +239,7 @@ def export_keys(
     """
     if not key_refs:
         raise VaultEnvironmentError("name at least one --key-id")
+    require_passphrase(new_passphrase, "the bundle passphrase")
     archive.check_outfile(outfile, force=force)
     vault = unlock(settings, sources, prompt, refuse_session="vault export-key")
     files: dict[str, bytes] = {}

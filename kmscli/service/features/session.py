@@ -62,8 +62,14 @@ def get_passphrase(
             "no passphrase: set KMSCLI_PASSPHRASE, KMSCLI_PASSPHRASE_FILE or --passphrase-file, "
             "or KMSCLI_SESSION (see `kmscli unlock`), or run on a terminal to be prompted"
         )
+    return require_passphrase(secret, "the passphrase")
+
+
+def require_passphrase(secret: bytes, what: str) -> bytes:
+    """``secret`` unless it is empty: no passphrase source ever yields an empty one, so a vault or
+    bundle wrapped under it could never be opened again."""
     if not secret:
-        raise VaultEnvironmentError("the passphrase is empty")
+        raise VaultEnvironmentError(f"{what} is empty")
     return secret
 
 

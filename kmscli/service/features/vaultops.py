@@ -7,7 +7,7 @@ from typing import Any
 
 from kmscli.errors import VaultEnvironmentError
 from kmscli.invocation import Sources
-from kmscli.service.features.session import Prompt, audit_event, get_passphrase
+from kmscli.service.features.session import Prompt, audit_event, get_passphrase, require_passphrase
 from kmscli.service.pipeline.core import system_random, utcnow
 from kmscli.settings import Settings
 from kmscli.vault import fs
@@ -62,6 +62,8 @@ def change_passphrase(
     kdf: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Rewrap the vault key under a new passphrase; nothing else is rewritten."""
+    if new_passphrase is not None:  # before anything: an empty one would lock the vault for good
+        require_passphrase(new_passphrase, "the new passphrase")
     vault = Vault.open(settings.vault_path)
     unlocked = vault.unlock(get_passphrase(sources, prompt))
     if new_passphrase is None:
