@@ -233,3 +233,52 @@ def test_parallel_processes_creating_keys_lose_none(vault: Path) -> None:
     assert len(created) == 32 and all(created)
     listed = run_cli(["list-keys", "--query", "Keys[].KeyId"]).json()
     assert set(listed) == created
+
+
+def test_a_header_write_that_fails_is_253_and_recorded_as_not_done(
+    vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: a full disk while writing the new header was exit 255 ("internal error"), and the
+    audit log showed ChangePassphrase as done although the old passphrase still opened the vault."""
+    import errno
+
+    from kmscli.vault import fs
+
+    key = run_cli(["create-key"]).json()["KeyMetadata"]["KeyId"]
+    header = (vault / "vault.json").read_bytes()
+    real = fs.VaultDir.replace_atomic
+
+    def full_disk(self: Any, rel: str, data: bytes) -> None:
+        if rel == "vault.json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(self, rel, data)
+
+    monkeypatch.setattr(fs.VaultDir, "replace_atomic", full_disk)
+    monkeypatch.setenv("KMSCLI_NEW_PASSPHRASE", "a new passphrase")
+    res = run_cli(["vault", "change-passphrase"])
+    assert res.code == 253, res.err
+    assert "could not be written (No space left on device); the passphrase is unchanged" in res.err
+    assert "internal error" not in res.err and "a new passphrase" not in res.err
+    assert (vault / "vault.json").read_bytes() == header
+    assert run_cli(["describe-key", "--key-id", key]).code == 0  # the old passphrase still opens it
+    changes = [
+        e
+        for p in sorted((vault / "audit").glob("*.jsonl"))
+        for e in map(json.loads, p.read_text().splitlines())
+        if e["eventName"] == "ChangePassphrase"
+    ]
+    assert [e.get("errorCode") for e in changes] == [None, "VaultWriteFailed"]
+    assert "the passphrase is unchanged" in changes[1]["errorMessage"]
+    assert run_cli(["audit", "verify"]).code == 0
+
+    # the rename landed but the folder's flush failed: the new passphrase is the one in effect
+    def flush_fails(self: Any, rel: str, data: bytes) -> None:
+        real(self, rel, data)
+        if rel == "vault.json":
+            raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(fs.VaultDir, "replace_atomic", flush_fails)
+    res = run_cli(["vault", "change-passphrase"])
+    assert res.code == 253 and "is in place but could not be flushed" in res.err, res.err
+    monkeypatch.setenv("KMSCLI_PASSPHRASE", "a new passphrase")
+    assert run_cli(["describe-key", "--key-id", key]).code == 0

@@ -73,7 +73,42 @@ def change_passphrase(
             )
         new_passphrase = prompt("New vault passphrase", True).encode()
     params = {k: unlocked.header.raw["kdf"][k] for k in DEFAULT_KDF} | (kdf or {})
+    extra = {"kdf": {"name": "argon2id", **params}}
     with unlocked.lock(exclusive=True):
-        audit_event(unlocked, settings, sources, "ChangePassphrase", {"kdf": {"name": "argon2id", **params}})
-        unlocked.rewrap(new_passphrase, params, system_random)
+        audit_event(unlocked, settings, sources, "ChangePassphrase", extra)
+        old = unlocked.header.raw
+        try:
+            unlocked.rewrap(new_passphrase, params, system_random)
+        except OSError as exc:
+            _header_write_failed(unlocked, settings, sources, extra, old, exc)
     return status(settings)
+
+
+def _header_write_failed(
+    unlocked: Any, settings: Settings, sources: Sources, extra: dict[str, Any], old: Any, exc: OSError
+) -> None:
+    """The new header could not be written (a full disk, an I/O error): say whether it is in place
+    (the header is replaced atomically, so the file on disk is either the old one or the new one),
+    and when it is not, record that the ChangePassphrase just logged did not happen. Exit 253."""
+    reason = exc.strerror or type(exc).__name__
+    try:
+        landed = Vault.open(settings.vault_path).header.raw != old
+    except Exception:  # the header cannot even be read back: say what is certain
+        landed = None
+    if landed:
+        raise VaultEnvironmentError(
+            f"the new vault header is in place but could not be flushed to disk ({reason}): the new "
+            "passphrase opens the vault; check the disk, then run `kmscli vault status`"
+        )
+    message = f"the new vault header could not be written ({reason}); " + (
+        "the passphrase is unchanged"
+        if landed is False
+        else "it cannot be read back either: try the old passphrase first, then the new one"
+    )
+    try:
+        audit_event(
+            unlocked, settings, sources, "ChangePassphrase", extra, error=("VaultWriteFailed", message)
+        )
+    except Exception:  # the same full disk may refuse the record too: the error below still stands
+        pass
+    raise VaultEnvironmentError(message)
