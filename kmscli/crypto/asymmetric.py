@@ -138,15 +138,29 @@ def public_der(private_key: PrivateKey) -> bytes:
 
 
 def load_public(data: bytes) -> PublicKey:
-    """Load a public key from DER SPKI or PEM; CryptoInputError when it is not one."""
+    """Load a public key from DER SPKI or PEM; CryptoInputError when it is not one.
+
+    For files a user hands to kmscli itself (``artifact verify --public-key``). A public key in a KMS
+    request goes through :func:`load_public_der`: AWS takes DER there, never PEM.
+    """
     from cryptography.hazmat.primitives import serialization
 
     try:
         if data.lstrip().startswith(b"-----BEGIN"):
             return serialization.load_pem_public_key(data)
-        return serialization.load_der_public_key(data)
+        return load_public_der(data)
     except (ValueError, UnsupportedAlgorithm, TypeError) as exc:
         raise CryptoInputError("the public key is not a valid DER or PEM SubjectPublicKeyInfo") from exc
+
+
+def load_public_der(data: bytes) -> PublicKey:
+    """Load a DER SubjectPublicKeyInfo (the only form AWS KMS requests take); CryptoInputError else."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        return serialization.load_der_public_key(data)
+    except (ValueError, UnsupportedAlgorithm, TypeError) as exc:
+        raise CryptoInputError("the public key is not a valid DER-encoded SubjectPublicKeyInfo") from exc
 
 
 def public_pem(public_key: PublicKey) -> bytes:
@@ -430,10 +444,13 @@ def rsa_decrypt(private_key: PrivateKey, algorithm: str, ciphertext: bytes) -> b
 
 
 def ecdh(private_key: PrivateKey, peer_der: bytes) -> bytes:
-    """ECDH shared secret (the raw x coordinate) with a peer's DER SPKI public key on the same curve."""
+    """ECDH shared secret (the raw x coordinate) with a peer's DER SPKI public key on the same curve.
+
+    PEM is refused, as AWS's DeriveSharedSecret refuses it (its PublicKey must be DER SPKI).
+    """
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    peer = load_public(peer_der)
+    peer = load_public_der(peer_der)
     if not isinstance(peer, ec.EllipticCurvePublicKey):
         raise CryptoInputError("the public key is not an elliptic curve key")
     if peer.curve.name != private_key.curve.name:
