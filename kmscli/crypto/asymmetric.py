@@ -389,19 +389,24 @@ def new_hash(alg: SigningAlgorithm) -> Any:
     return hashlib.new(alg.hash_name)
 
 
-def algorithm_fits_key(alg: SigningAlgorithm, public_key: PublicKey) -> bool:
-    """Whether ``alg`` can be used with ``public_key``'s type (for offline verification)."""
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, rsa
+def key_spec_of(public_key: PublicKey) -> str | None:
+    """The KeySpec of a KMS key with this public key, or None when no KMS key spec has such a key
+    (an RSA modulus other than 2048/3072/4096 bits, another curve, an Ed448 key...)."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, rsa
 
     if isinstance(public_key, rsa.RSAPublicKey):
-        return alg.family in ("pkcs1", "pss")
+        spec = f"RSA_{public_key.key_size}"
+        return spec if spec in ASYMMETRIC_SPECS else None
     if isinstance(public_key, ec.EllipticCurvePublicKey):
-        return alg.family == "ecdsa"
+        curve = type(public_key.curve).__name__
+        return next((spec for spec, name in _CURVES.items() if name == curve), None)
     if isinstance(public_key, ed25519.Ed25519PublicKey):
-        return alg.family in ("ed25519", "ed25519ph")
-    return alg.family == "mldsa" and isinstance(
-        public_key, mldsa.MLDSA44PublicKey | mldsa.MLDSA65PublicKey | mldsa.MLDSA87PublicKey
-    )
+        return "ECC_NIST_EDWARDS25519"
+    for table, module in ((_MLDSA, mldsa), (_MLKEM, mlkem)):
+        for spec, private_class in table.items():
+            if isinstance(public_key, getattr(module, private_class.replace("Private", "Public"))):
+                return spec
+    return None
 
 
 # -- RSA encryption ---------------------------------------------------------------------------------
