@@ -192,6 +192,34 @@ def test_private_key_of_the_wrong_spec_is_refused(kms: Any) -> None:
         _import(kms, key["KeyId"], b"not a key at all")
 
 
+@needs_openssl
+@pytest.mark.parametrize(
+    ("spec", "genpkey", "traditional"),
+    [
+        ("RSA_2048", ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], ["rsa", "-traditional"]),
+        ("ECC_NIST_P256", ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], ["ec"]),
+    ],
+)
+def test_private_keys_must_be_pkcs8_as_aws_requires(
+    kms: Any, tmp_path: Path, spec: str, genpkey: list[str], traditional: list[str]
+) -> None:
+    """AWS takes asymmetric key material only as PKCS#8 ("Requirements for imported key material"):
+    the same openssl key as PKCS#1 (RSA) or SEC1 (EC) DER is IncorrectKeyMaterialException, and as
+    `openssl pkcs8 -topk8 -outform der -nocrypt` (AWS's recipe) it is accepted."""
+    pem = tmp_path / "key.pem"
+    _openssl("genpkey", *genpkey, "-out", str(pem))
+    _openssl(traditional[0], "-in", str(pem), *traditional[1:], "-outform", "DER", "-out", str(tmp_path / "t.der"))
+    _openssl("pkcs8", "-topk8", "-nocrypt", "-in", str(pem), "-outform", "DER", "-out", str(tmp_path / "p8.der"))
+    legacy, pkcs8 = (tmp_path / "t.der").read_bytes(), (tmp_path / "p8.der").read_bytes()
+    assert legacy != pkcs8
+    key = kms("CreateKey", Origin="EXTERNAL", KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    with pytest.raises(errors.IncorrectKeyMaterialException, match="PKCS#8"):
+        _import(kms, key, legacy, "RSA_AES_KEY_WRAP_SHA_256")
+    assert kms("DescribeKey", KeyId=key)["KeyMetadata"]["KeyState"] == "PendingImport"
+    _import(kms, key, pkcs8, "RSA_AES_KEY_WRAP_SHA_256")
+    assert kms("DescribeKey", KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
 def test_rsa_private_key_cannot_use_plain_oaep(kms: Any) -> None:
     der = keywrap.private_der(rsa.generate_private_key(public_exponent=65537, key_size=2048))
     with pytest.raises(keywrap.WrapError, match="RSA_AES_KEY_WRAP_SHA_256"):

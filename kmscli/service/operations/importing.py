@@ -86,9 +86,14 @@ def canonical_material(spec: str, raw: bytes) -> bytes:
                 f"Key material for a {spec} key must be {want} bytes long; the imported material is not."
             )
         return raw
+    from Crypto.IO import PKCS8
+
     try:
+        # cryptography's loader also takes PKCS#1 (RSA) and SEC1 (EC) DER, which AWS refuses: the
+        # structure is checked as PKCS#8 PrivateKeyInfo first (pycryptodome's strict parser).
+        PKCS8.unwrap(raw)
         key = serialization.load_der_private_key(raw, password=None)
-    except (ValueError, TypeError, errors.KMSError):
+    except (ValueError, TypeError, IndexError, errors.KMSError):
         raise errors.IncorrectKeyMaterialException(
             f"Key material for a {spec} key must be an unencrypted PKCS#8 DER private key."
         ) from None
