@@ -418,16 +418,27 @@ def test_cli_import_errors_are_aws_shaped(cli: Any, tmp_path: Path) -> None:
     assert "Traceback" not in res.err + missing.err
 
 
-def test_hmac_material_lengths(kms: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    key = kms("CreateKey", Origin="EXTERNAL", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")[
-        "KeyMetadata"
-    ]
-    with pytest.raises(errors.IncorrectKeyMaterialException, match="32 to 64 bytes"):
-        _import(kms, key["KeyId"], b"\x01" * 31)
-    with pytest.raises(errors.IncorrectKeyMaterialException, match="32 to 64 bytes"):
-        _import(kms, key["KeyId"], b"\x01" * 65)
-    _import(kms, key["KeyId"], b"\x01" * 48)
-    assert kms("DescribeKey", KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+@pytest.mark.parametrize(("bits", "shortest"), [(224, 28), (256, 32), (384, 48), (512, 64)])
+def test_hmac_material_lengths(kms: Any, bits: int, shortest: int) -> None:
+    """AWS takes HMAC key material from the key spec's length up to 1024 bits (128 bytes) for every
+    HMAC spec ("Requirements for imported key material"); MACs are RFC 2104 HMACs of that key."""
+    import hmac
+
+    def new_key() -> str:
+        meta = kms("CreateKey", Origin="EXTERNAL", KeySpec=f"HMAC_{bits}", KeyUsage="GENERATE_VERIFY_MAC")
+        return str(meta["KeyMetadata"]["KeyId"])
+
+    key = new_key()
+    for wrong in (shortest - 1, 129):
+        with pytest.raises(errors.IncorrectKeyMaterialException, match=f"{shortest} to 128 bytes"):
+            _import(kms, key, b"\x01" * wrong)
+    for length in (shortest, 128):
+        key = new_key()
+        material = bytes(range(length))
+        _import(kms, key, material)
+        assert kms("DescribeKey", KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+        mac = kms("GenerateMac", KeyId=key, Message=b"release", MacAlgorithm=f"HMAC_SHA_{bits}")["Mac"]
+        assert mac == hmac.new(material, b"release", f"sha{bits}").digest()
 
 
 def test_import_never_logs_material_or_token(cli: Any, vault: Path) -> None:

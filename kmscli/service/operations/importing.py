@@ -46,11 +46,12 @@ MAX_PARAMETERS = 5
 MAX_VALID_TO = dt.timedelta(days=365)
 _TOKEN_MAGIC = b"KMSCLI-IMPORT-TOKEN-1\0"
 
-#: Accepted lengths of imported symmetric and HMAC key material, in bytes (AWS's rules).
+#: Accepted lengths of imported symmetric and HMAC key material, in bytes (AWS's "Requirements for
+#: imported key material": HMAC keys from the key spec's length up to 1024 bits, for every spec).
 RAW_LENGTHS = {
     "SYMMETRIC_DEFAULT": (32, 32),
-    "HMAC_224": (28, 64),
-    "HMAC_256": (32, 64),
+    "HMAC_224": (28, 128),
+    "HMAC_256": (32, 128),
     "HMAC_384": (48, 128),
     "HMAC_512": (64, 128),
 }
