@@ -220,6 +220,25 @@ def test_private_keys_must_be_pkcs8_as_aws_requires(
     assert kms("DescribeKey", KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
 
 
+@needs_openssl
+def test_ecc_keys_with_explicit_parameters_are_refused_as_aws_does(kms: Any, tmp_path: Path) -> None:
+    """AWS takes ECC key material with named curves only ("explicit parameters are rejected"): a P-256
+    key that openssl writes with explicit parameters is refused; the same key named is accepted."""
+    pem = tmp_path / "key.pem"
+    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(pem))
+    for enc, out in (("explicit", "x.der"), ("named_curve", "n.der")):
+        _openssl("pkey", "-in", str(pem), "-ec_param_enc", enc, "-out", str(tmp_path / f"{enc}.pem"))
+        _openssl("pkcs8", "-topk8", "-nocrypt", "-in", str(tmp_path / f"{enc}.pem"), "-outform", "DER",
+                 "-out", str(tmp_path / out))  # fmt: skip
+    explicit, named = (tmp_path / "x.der").read_bytes(), (tmp_path / "n.der").read_bytes()
+    assert len(explicit) > len(named)  # the curve's parameters spelled out instead of its OID
+    key = kms("CreateKey", Origin="EXTERNAL", KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    with pytest.raises(errors.IncorrectKeyMaterialException, match="explicit parameters"):
+        _import(kms, key["KeyId"], explicit, "RSA_AES_KEY_WRAP_SHA_256")
+    _import(kms, key["KeyId"], named, "RSA_AES_KEY_WRAP_SHA_256")
+    assert kms("DescribeKey", KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+
 def test_rsa_private_key_cannot_use_plain_oaep(kms: Any) -> None:
     der = keywrap.private_der(rsa.generate_private_key(public_exponent=65537, key_size=2048))
     with pytest.raises(keywrap.WrapError, match="RSA_AES_KEY_WRAP_SHA_256"):

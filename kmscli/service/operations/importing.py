@@ -55,6 +55,8 @@ RAW_LENGTHS = {
     "HMAC_384": (48, 128),
     "HMAC_512": (64, 128),
 }
+#: id-ecPublicKey, the PKCS#8 algorithm of elliptic curve private keys (RFC 5480).
+_EC_PUBLIC_KEY_OID = "1.2.840.10045.2.1"
 _CURVES: dict[str, type[ec.EllipticCurve]] = {
     "ECC_NIST_P256": ec.SECP256R1,
     "ECC_NIST_P384": ec.SECP384R1,
@@ -92,12 +94,19 @@ def canonical_material(spec: str, raw: bytes) -> bytes:
     try:
         # cryptography's loader also takes PKCS#1 (RSA) and SEC1 (EC) DER, which AWS refuses: the
         # structure is checked as PKCS#8 PrivateKeyInfo first (pycryptodome's strict parser).
-        PKCS8.unwrap(raw)
+        oid, _private, params = PKCS8.unwrap(raw)
         key = serialization.load_der_private_key(raw, password=None)
     except (ValueError, TypeError, IndexError, errors.KMSError):
         raise errors.IncorrectKeyMaterialException(
             f"Key material for a {spec} key must be an unencrypted PKCS#8 DER private key."
         ) from None
+    if oid == _EC_PUBLIC_KEY_OID and not (params or b"").startswith(b"\x06"):
+        # The loader turns explicit parameters that match a named curve into that curve; AWS takes
+        # named curves only (the AlgorithmIdentifier's parameters are the curve's OID).
+        raise errors.IncorrectKeyMaterialException(
+            f"Key material for a {spec} key must name its curve: elliptic curve keys with explicit "
+            "parameters are not supported."
+        )
     ok = False
     if spec.startswith("RSA_") and isinstance(key, rsa.RSAPrivateKey):
         ok = key.key_size == int(spec[4:])
