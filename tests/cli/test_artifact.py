@@ -406,7 +406,9 @@ def test_offline_verify_refuses_keys_no_kms_key_has(
         path.write_bytes(
             public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         )
-        res = cli("artifact", "verify", str(artifact_file), "--signature-file", str(sig), "--public-key", str(path))
+        res = cli(
+            "artifact", "verify", str(artifact_file), "--signature-file", str(sig), "--public-key", str(path)
+        )
         assert res.code == 252, (name, res.out, res.err)
         assert "not the public key of a KMS signing key" in res.err
         if name == "mlkem":

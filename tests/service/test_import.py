@@ -208,8 +208,12 @@ def test_private_keys_must_be_pkcs8_as_aws_requires(
     `openssl pkcs8 -topk8 -outform der -nocrypt` (AWS's recipe) it is accepted."""
     pem = tmp_path / "key.pem"
     _openssl("genpkey", *genpkey, "-out", str(pem))
-    _openssl(traditional[0], "-in", str(pem), *traditional[1:], "-outform", "DER", "-out", str(tmp_path / "t.der"))
-    _openssl("pkcs8", "-topk8", "-nocrypt", "-in", str(pem), "-outform", "DER", "-out", str(tmp_path / "p8.der"))
+    _openssl(
+        traditional[0], "-in", str(pem), *traditional[1:], "-outform", "DER", "-out", str(tmp_path / "t.der")
+    )
+    _openssl(
+        "pkcs8", "-topk8", "-nocrypt", "-in", str(pem), "-outform", "DER", "-out", str(tmp_path / "p8.der")
+    )
     legacy, pkcs8 = (tmp_path / "t.der").read_bytes(), (tmp_path / "p8.der").read_bytes()
     assert legacy != pkcs8
     key = kms("CreateKey", Origin="EXTERNAL", KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
