@@ -138,15 +138,29 @@ def public_der(private_key: PrivateKey) -> bytes:
 
 
 def load_public(data: bytes) -> PublicKey:
-    """Load a public key from DER SPKI or PEM; CryptoInputError when it is not one."""
+    """Load a public key from DER SPKI or PEM; CryptoInputError when it is not one.
+
+    For files a user hands to kmscli itself (``artifact verify --public-key``). A public key in a KMS
+    request goes through :func:`load_public_der`: AWS takes DER there, never PEM.
+    """
     from cryptography.hazmat.primitives import serialization
 
     try:
         if data.lstrip().startswith(b"-----BEGIN"):
             return serialization.load_pem_public_key(data)
-        return serialization.load_der_public_key(data)
+        return load_public_der(data)
     except (ValueError, UnsupportedAlgorithm, TypeError) as exc:
         raise CryptoInputError("the public key is not a valid DER or PEM SubjectPublicKeyInfo") from exc
+
+
+def load_public_der(data: bytes) -> PublicKey:
+    """Load a DER SubjectPublicKeyInfo (the only form AWS KMS requests take); CryptoInputError else."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        return serialization.load_der_public_key(data)
+    except (ValueError, UnsupportedAlgorithm, TypeError) as exc:
+        raise CryptoInputError("the public key is not a valid DER-encoded SubjectPublicKeyInfo") from exc
 
 
 def public_pem(public_key: PublicKey) -> bytes:
@@ -375,19 +389,24 @@ def new_hash(alg: SigningAlgorithm) -> Any:
     return hashlib.new(alg.hash_name)
 
 
-def algorithm_fits_key(alg: SigningAlgorithm, public_key: PublicKey) -> bool:
-    """Whether ``alg`` can be used with ``public_key``'s type (for offline verification)."""
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, rsa
+def key_spec_of(public_key: PublicKey) -> str | None:
+    """The KeySpec of a KMS key with this public key, or None when no KMS key spec has such a key
+    (an RSA modulus other than 2048/3072/4096 bits, another curve, an Ed448 key...)."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, rsa
 
     if isinstance(public_key, rsa.RSAPublicKey):
-        return alg.family in ("pkcs1", "pss")
+        spec = f"RSA_{public_key.key_size}"
+        return spec if spec in ASYMMETRIC_SPECS else None
     if isinstance(public_key, ec.EllipticCurvePublicKey):
-        return alg.family == "ecdsa"
+        curve = type(public_key.curve).__name__
+        return next((spec for spec, name in _CURVES.items() if name == curve), None)
     if isinstance(public_key, ed25519.Ed25519PublicKey):
-        return alg.family in ("ed25519", "ed25519ph")
-    return alg.family == "mldsa" and isinstance(
-        public_key, mldsa.MLDSA44PublicKey | mldsa.MLDSA65PublicKey | mldsa.MLDSA87PublicKey
-    )
+        return "ECC_NIST_EDWARDS25519"
+    for table, module in ((_MLDSA, mldsa), (_MLKEM, mlkem)):
+        for spec, private_class in table.items():
+            if isinstance(public_key, getattr(module, private_class.replace("Private", "Public"))):
+                return spec
+    return None
 
 
 # -- RSA encryption ---------------------------------------------------------------------------------
@@ -430,10 +449,13 @@ def rsa_decrypt(private_key: PrivateKey, algorithm: str, ciphertext: bytes) -> b
 
 
 def ecdh(private_key: PrivateKey, peer_der: bytes) -> bytes:
-    """ECDH shared secret (the raw x coordinate) with a peer's DER SPKI public key on the same curve."""
+    """ECDH shared secret (the raw x coordinate) with a peer's DER SPKI public key on the same curve.
+
+    PEM is refused, as AWS's DeriveSharedSecret refuses it (its PublicKey must be DER SPKI).
+    """
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    peer = load_public(peer_der)
+    peer = load_public_der(peer_der)
     if not isinstance(peer, ec.EllipticCurvePublicKey):
         raise CryptoInputError("the public key is not an elliptic curve key")
     if peer.curve.name != private_key.curve.name:

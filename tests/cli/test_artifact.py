@@ -345,6 +345,76 @@ def test_artifact_failure_paths(cli: Any, tmp_path: Path, artifact_file: Path) -
         assert "Traceback" not in result.err
 
 
+@needs_openssl
+@pytest.mark.parametrize(
+    ("curve", "digest", "algorithm"),
+    [
+        ("P-256", "-sha384", "ECDSA_SHA_384"),
+        ("P-256", "-sha512", "ECDSA_SHA_512"),
+        ("P-384", "-sha256", "ECDSA_SHA_256"),
+        ("secp256k1", "-sha512", "ECDSA_SHA_512"),
+    ],
+)
+def test_offline_verify_refuses_pairs_no_kms_key_signs_with(
+    cli: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    artifact_file: Path,
+    curve: str,
+    digest: str,
+    algorithm: str,
+) -> None:
+    """Each ECC key spec signs with one ECDSA hash only (P-256 and secp256k1: SHA-256, P-384:
+    SHA-384); a signature openssl made with another hash is valid ECDSA, but not one a KMS key makes
+    nor one Verify --key-id accepts, so offline verify must not call it valid either."""
+    assert OPENSSL is not None
+    _offline(monkeypatch, tmp_path)
+    key, pub, sig = tmp_path / "k.pem", tmp_path / "pub.pem", tmp_path / "s"
+
+    def openssl(*args: str) -> None:
+        assert OPENSSL is not None
+        done = subprocess.run([OPENSSL, *args], capture_output=True, check=False)
+        assert done.returncode == 0, done.stderr
+
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", f"ec_paramgen_curve:{curve}", "-out", str(key))
+    openssl("pkey", "-in", str(key), "-pubout", "-out", str(pub))
+    openssl("dgst", digest, "-sign", str(key), "-out", str(sig), str(artifact_file))
+    openssl("dgst", digest, "-verify", str(pub), "-signature", str(sig), str(artifact_file))
+    res = cli(
+        "artifact", "verify", str(artifact_file), "--signature-file", str(sig), "--public-key", str(pub),
+        "--signing-algorithm", algorithm,
+    )  # fmt: skip
+    assert res.code == 252, res.out + res.err
+    assert f"signing algorithm {algorithm} does not fit the public key" in res.err
+
+
+def test_offline_verify_refuses_keys_no_kms_key_has(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, artifact_file: Path
+) -> None:
+    """A P-224 or a 1024-bit RSA key is no KMS key's (key specs), and an ML-KEM key does not sign."""
+    from cryptography.hazmat.primitives.asymmetric import mlkem, rsa
+
+    _offline(monkeypatch, tmp_path)
+    sig = tmp_path / "s"
+    sig.write_bytes(b"0" * 64)
+    for name, public in [
+        ("p224", ec.generate_private_key(ec.SECP224R1()).public_key()),
+        ("rsa1024", rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()),
+        ("mlkem", mlkem.MLKEM768PrivateKey.generate().public_key()),
+    ]:
+        path = tmp_path / f"{name}.pem"
+        path.write_bytes(
+            public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
+        res = cli(
+            "artifact", "verify", str(artifact_file), "--signature-file", str(sig), "--public-key", str(path)
+        )
+        assert res.code == 252, (name, res.out, res.err)
+        assert "not the public key of a KMS signing key" in res.err
+        if name == "mlkem":
+            assert "ML_KEM_768" in res.err
+
+
 def test_artifact_sign_is_audited_as_sign_with_digest(cli: Any, vault: Path, artifact_file: Path) -> None:
     key = _key(cli, "ECC_NIST_P384")
     assert cli("artifact", "sign", str(artifact_file), "--key-id", key).code == 0

@@ -791,7 +791,7 @@ def test_derive_shared_secret_failure_paths(kms: Any) -> None:
     )
     with pytest.raises(errors.ValidationException, match="curve"):
         kms("DeriveSharedSecret", KeyId=key, KeyAgreementAlgorithm="ECDH", PublicKey=other_curve)
-    with pytest.raises(errors.ValidationException, match="not a valid DER"):
+    with pytest.raises(errors.ValidationException, match="not a valid DER-encoded"):
         kms("DeriveSharedSecret", KeyId=key, KeyAgreementAlgorithm="ECDH", PublicKey=b"\x30\x03junk")
     ed = (
         ed25519.Ed25519PrivateKey.generate()
@@ -810,6 +810,21 @@ def test_derive_shared_secret_failure_paths(kms: Any) -> None:
             .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         )
         kms("DeriveSharedSecret", KeyId=key, KeyAgreementAlgorithm="ECDH", PublicKey=peer, DryRun=True)
+
+
+def test_derive_shared_secret_takes_der_only_as_aws_does(kms: Any) -> None:
+    """AWS's DeriveSharedSecret takes the peer key as DER SubjectPublicKeyInfo only: a PEM key (valid,
+    same curve) is a ValidationException, so a script that works here does not break in AWS."""
+    key = create(kms, "ECC_NIST_P256", "KEY_AGREEMENT")["KeyId"]
+    peer = ec.generate_private_key(ec.SECP256R1()).public_key()
+    der = peer.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = peer.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    kms("DeriveSharedSecret", KeyId=key, KeyAgreementAlgorithm="ECDH", PublicKey=der)
+    for given in (pem, b"\n" + pem):
+        with pytest.raises(errors.ValidationException, match="DER-encoded SubjectPublicKeyInfo"):
+            kms("DeriveSharedSecret", KeyId=key, KeyAgreementAlgorithm="ECDH", PublicKey=given)
+        with pytest.raises(errors.ValidationException, match="DER-encoded"):
+            kms("DeriveSharedSecret", KeyId=key, KeyAgreementAlgorithm="ECDH", PublicKey=given, DryRun=True)
 
 
 # -- Encapsulate / Decapsulate --------------------------------------------------------------------

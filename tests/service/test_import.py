@@ -192,6 +192,57 @@ def test_private_key_of_the_wrong_spec_is_refused(kms: Any) -> None:
         _import(kms, key["KeyId"], b"not a key at all")
 
 
+@needs_openssl
+@pytest.mark.parametrize(
+    ("spec", "genpkey", "traditional"),
+    [
+        ("RSA_2048", ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], ["rsa", "-traditional"]),
+        ("ECC_NIST_P256", ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], ["ec"]),
+    ],
+)
+def test_private_keys_must_be_pkcs8_as_aws_requires(
+    kms: Any, tmp_path: Path, spec: str, genpkey: list[str], traditional: list[str]
+) -> None:
+    """AWS takes asymmetric key material only as PKCS#8 ("Requirements for imported key material"):
+    the same openssl key as PKCS#1 (RSA) or SEC1 (EC) DER is IncorrectKeyMaterialException, and as
+    `openssl pkcs8 -topk8 -outform der -nocrypt` (AWS's recipe) it is accepted."""
+    pem = tmp_path / "key.pem"
+    _openssl("genpkey", *genpkey, "-out", str(pem))
+    _openssl(
+        traditional[0], "-in", str(pem), *traditional[1:], "-outform", "DER", "-out", str(tmp_path / "t.der")
+    )
+    _openssl(
+        "pkcs8", "-topk8", "-nocrypt", "-in", str(pem), "-outform", "DER", "-out", str(tmp_path / "p8.der")
+    )
+    legacy, pkcs8 = (tmp_path / "t.der").read_bytes(), (tmp_path / "p8.der").read_bytes()
+    assert legacy != pkcs8
+    key = kms("CreateKey", Origin="EXTERNAL", KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    with pytest.raises(errors.IncorrectKeyMaterialException, match="PKCS#8"):
+        _import(kms, key, legacy, "RSA_AES_KEY_WRAP_SHA_256")
+    assert kms("DescribeKey", KeyId=key)["KeyMetadata"]["KeyState"] == "PendingImport"
+    _import(kms, key, pkcs8, "RSA_AES_KEY_WRAP_SHA_256")
+    assert kms("DescribeKey", KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+@needs_openssl
+def test_ecc_keys_with_explicit_parameters_are_refused_as_aws_does(kms: Any, tmp_path: Path) -> None:
+    """AWS takes ECC key material with named curves only ("explicit parameters are rejected"): a P-256
+    key that openssl writes with explicit parameters is refused; the same key named is accepted."""
+    pem = tmp_path / "key.pem"
+    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(pem))
+    for enc, out in (("explicit", "x.der"), ("named_curve", "n.der")):
+        _openssl("pkey", "-in", str(pem), "-ec_param_enc", enc, "-out", str(tmp_path / f"{enc}.pem"))
+        _openssl("pkcs8", "-topk8", "-nocrypt", "-in", str(tmp_path / f"{enc}.pem"), "-outform", "DER",
+                 "-out", str(tmp_path / out))  # fmt: skip
+    explicit, named = (tmp_path / "x.der").read_bytes(), (tmp_path / "n.der").read_bytes()
+    assert len(explicit) > len(named)  # the curve's parameters spelled out instead of its OID
+    key = kms("CreateKey", Origin="EXTERNAL", KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    with pytest.raises(errors.IncorrectKeyMaterialException, match="explicit parameters"):
+        _import(kms, key["KeyId"], explicit, "RSA_AES_KEY_WRAP_SHA_256")
+    _import(kms, key["KeyId"], named, "RSA_AES_KEY_WRAP_SHA_256")
+    assert kms("DescribeKey", KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+
 def test_rsa_private_key_cannot_use_plain_oaep(kms: Any) -> None:
     der = keywrap.private_der(rsa.generate_private_key(public_exponent=65537, key_size=2048))
     with pytest.raises(keywrap.WrapError, match="RSA_AES_KEY_WRAP_SHA_256"):
@@ -390,16 +441,27 @@ def test_cli_import_errors_are_aws_shaped(cli: Any, tmp_path: Path) -> None:
     assert "Traceback" not in res.err + missing.err
 
 
-def test_hmac_material_lengths(kms: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    key = kms("CreateKey", Origin="EXTERNAL", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")[
-        "KeyMetadata"
-    ]
-    with pytest.raises(errors.IncorrectKeyMaterialException, match="32 to 64 bytes"):
-        _import(kms, key["KeyId"], b"\x01" * 31)
-    with pytest.raises(errors.IncorrectKeyMaterialException, match="32 to 64 bytes"):
-        _import(kms, key["KeyId"], b"\x01" * 65)
-    _import(kms, key["KeyId"], b"\x01" * 48)
-    assert kms("DescribeKey", KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+@pytest.mark.parametrize(("bits", "shortest"), [(224, 28), (256, 32), (384, 48), (512, 64)])
+def test_hmac_material_lengths(kms: Any, bits: int, shortest: int) -> None:
+    """AWS takes HMAC key material from the key spec's length up to 1024 bits (128 bytes) for every
+    HMAC spec ("Requirements for imported key material"); MACs are RFC 2104 HMACs of that key."""
+    import hmac
+
+    def new_key() -> str:
+        meta = kms("CreateKey", Origin="EXTERNAL", KeySpec=f"HMAC_{bits}", KeyUsage="GENERATE_VERIFY_MAC")
+        return str(meta["KeyMetadata"]["KeyId"])
+
+    key = new_key()
+    for wrong in (shortest - 1, 129):
+        with pytest.raises(errors.IncorrectKeyMaterialException, match=f"{shortest} to 128 bytes"):
+            _import(kms, key, b"\x01" * wrong)
+    for length in (shortest, 128):
+        key = new_key()
+        material = bytes(range(length))
+        _import(kms, key, material)
+        assert kms("DescribeKey", KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+        mac = kms("GenerateMac", KeyId=key, Message=b"release", MacAlgorithm=f"HMAC_SHA_{bits}")["Mac"]
+        assert mac == hmac.new(material, b"release", f"sha{bits}").digest()
 
 
 def test_import_never_logs_material_or_token(cli: Any, vault: Path) -> None:

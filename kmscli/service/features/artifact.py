@@ -12,11 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-
 from kmscli import errors
 from kmscli.crypto import asymmetric
 from kmscli.crypto.digest import artifact_message
+from kmscli.crypto.specs import algorithms_for
 from kmscli.service.pipeline.core import Caller, Response
 
 
@@ -27,18 +26,6 @@ def default_algorithm(algorithms: list[str]) -> str:
         if name != "ED25519_SHA_512":
             return name
     return algorithms[0]
-
-
-def default_algorithm_for_public_key(public_key: Any) -> str:
-    """The default of :func:`default_algorithm` for a key known only by its public half."""
-    if isinstance(public_key, rsa.RSAPublicKey):
-        return "RSASSA_PKCS1_V1_5_SHA_256"
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
-        bits = {"secp384r1": 384, "secp521r1": 512}.get(public_key.curve.name, 256)
-        return f"ECDSA_SHA_{bits}"
-    if isinstance(public_key, ed25519.Ed25519PublicKey):
-        return "ED25519_PH_SHA_512"
-    return "ML_DSA_SHAKE_256"
 
 
 def _key_and_algorithm(call: Caller, key_id: str, algorithm: str | None) -> tuple[dict[str, Any], str]:
@@ -113,12 +100,23 @@ def verify_file_offline(path: Path, signature: bytes, public_key_data: bytes, al
         public = asymmetric.load_public(public_key_data)
     except asymmetric.CryptoInputError as exc:
         raise errors.UsageError(str(exc)) from None
-    alg_name = algorithm or default_algorithm_for_public_key(public)
+    # The algorithms AWS KMS signs with for a key of this spec, as Verify with --key-id allows them.
+    spec = asymmetric.key_spec_of(public)
+    allowed = algorithms_for(spec, "SIGN_VERIFY").get("SigningAlgorithms", []) if spec else []
+    if not allowed:
+        raise errors.UsageError(
+            "the public key is not the public key of a KMS signing key (key spec "
+            f"{spec or 'none: another key type, size or curve'})"
+        )
+    alg_name = algorithm or default_algorithm(allowed)
     alg = asymmetric.SIGNING_ALGORITHMS.get(alg_name)
     if alg is None:
         raise errors.UsageError(f"unknown signing algorithm {alg_name}")
-    if not asymmetric.algorithm_fits_key(alg, public):
-        raise errors.UsageError(f"signing algorithm {alg_name} does not fit the public key's type")
+    if alg_name not in allowed:
+        raise errors.UsageError(
+            f"signing algorithm {alg_name} does not fit the public key: a {spec} key signs with "
+            f"{', '.join(allowed)}"
+        )
     try:
         message, message_type = artifact_message(path, alg_name, public)
     except asymmetric.CryptoInputError as exc:

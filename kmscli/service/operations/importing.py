@@ -46,14 +46,17 @@ MAX_PARAMETERS = 5
 MAX_VALID_TO = dt.timedelta(days=365)
 _TOKEN_MAGIC = b"KMSCLI-IMPORT-TOKEN-1\0"
 
-#: Accepted lengths of imported symmetric and HMAC key material, in bytes (AWS's rules).
+#: Accepted lengths of imported symmetric and HMAC key material, in bytes (AWS's "Requirements for
+#: imported key material": HMAC keys from the key spec's length up to 1024 bits, for every spec).
 RAW_LENGTHS = {
     "SYMMETRIC_DEFAULT": (32, 32),
-    "HMAC_224": (28, 64),
-    "HMAC_256": (32, 64),
+    "HMAC_224": (28, 128),
+    "HMAC_256": (32, 128),
     "HMAC_384": (48, 128),
     "HMAC_512": (64, 128),
 }
+#: id-ecPublicKey, the PKCS#8 algorithm of elliptic curve private keys (RFC 5480).
+_EC_PUBLIC_KEY_OID = "1.2.840.10045.2.1"
 _CURVES: dict[str, type[ec.EllipticCurve]] = {
     "ECC_NIST_P256": ec.SECP256R1,
     "ECC_NIST_P384": ec.SECP384R1,
@@ -86,12 +89,24 @@ def canonical_material(spec: str, raw: bytes) -> bytes:
                 f"Key material for a {spec} key must be {want} bytes long; the imported material is not."
             )
         return raw
+    from Crypto.IO import PKCS8
+
     try:
+        # cryptography's loader also takes PKCS#1 (RSA) and SEC1 (EC) DER, which AWS refuses: the
+        # structure is checked as PKCS#8 PrivateKeyInfo first (pycryptodome's strict parser).
+        oid, _private, params = PKCS8.unwrap(raw)
         key = serialization.load_der_private_key(raw, password=None)
-    except (ValueError, TypeError, errors.KMSError):
+    except (ValueError, TypeError, IndexError, errors.KMSError):
         raise errors.IncorrectKeyMaterialException(
             f"Key material for a {spec} key must be an unencrypted PKCS#8 DER private key."
         ) from None
+    if oid == _EC_PUBLIC_KEY_OID and not (params or b"").startswith(b"\x06"):
+        # The loader turns explicit parameters that match a named curve into that curve; AWS takes
+        # named curves only (the AlgorithmIdentifier's parameters are the curve's OID).
+        raise errors.IncorrectKeyMaterialException(
+            f"Key material for a {spec} key must name its curve: elliptic curve keys with explicit "
+            "parameters are not supported."
+        )
     ok = False
     if spec.startswith("RSA_") and isinstance(key, rsa.RSAPrivateKey):
         ok = key.key_size == int(spec[4:])
