@@ -516,27 +516,28 @@ class VaultDir:
         must be a real folder (``lstat``, so not a link) and the entry itself is not followed.
         None when something is missing or not a folder. For cache checks, where only a stamp equal
         to that of a file already read through descriptors counts (that same inode, unchanged)."""
-        parts = split_rel(rel)
         try:
-            for i in range(1, len(parts)):
-                if not stat.S_ISDIR(
-                    os.stat("/".join(parts[:i]), dir_fd=self.fd, follow_symlinks=False).st_mode
-                ):
-                    return None
+            if not self._real_folders_to(rel):
+                return None
             return stamp(os.stat(rel, dir_fd=self.fd, follow_symlinks=False))
         except (FileNotFoundError, NotADirectoryError):
             return None
 
+    def _real_folders_to(self, rel: str) -> bool:
+        """Whether every folder on the way to ``rel`` is a real folder (``lstat``: not a link);
+        a missing one raises FileNotFoundError."""
+        parts = split_rel(rel)
+        for i in range(1, len(parts)):
+            if not stat.S_ISDIR(os.stat("/".join(parts[:i]), dir_fd=self.fd, follow_symlinks=False).st_mode):
+                return False
+        return True
+
     def missing(self, rel: str) -> bool:
         """Whether the entry ``rel`` does not exist while every folder on the way is a real folder
         (``lstat`` only). False for anything else, which a read then reports as it should."""
-        parts = split_rel(rel)
         try:
-            for i in range(1, len(parts)):
-                if not stat.S_ISDIR(
-                    os.stat("/".join(parts[:i]), dir_fd=self.fd, follow_symlinks=False).st_mode
-                ):
-                    return False
+            if not self._real_folders_to(rel):
+                return False
             os.stat(rel, dir_fd=self.fd, follow_symlinks=False)
         except FileNotFoundError:
             return True
