@@ -559,10 +559,17 @@ def _contains(sorted_offsets: array.array[int], offset: int) -> bool:
     return i < len(sorted_offsets) and sorted_offsets[i] == offset
 
 
+#: Lines per batch that :func:`_read_at` yields.
+READ_BATCH = 256
+
+
 def _read_at(fd: int, offsets: list[int], size: int) -> Iterator[list[bytes]]:
-    """The lines starting at ``offsets`` (sorted), reading neighbours with one pread."""
+    """The lines starting at ``offsets`` (sorted), reading neighbours with one pread; yielded in
+    batches of about :data:`READ_BATCH` lines, so sparse candidates (one per pread) do not each
+    travel the query's generators alone."""
     i = 0
     n = len(offsets)
+    batch: list[bytes] = []
     while i < n:
         start = offsets[i]
         j = i
@@ -570,7 +577,6 @@ def _read_at(fd: int, offsets: list[int], size: int) -> Iterator[list[bytes]]:
             j += 1
         want = min(offsets[j] - start + LINE_BYTES, size - start)
         buf = os.pread(fd, want, start)
-        batch = []
         for k in range(i, j + 1):
             rel = offsets[k] - start
             end = buf.find(b"\n", rel)
@@ -581,8 +587,12 @@ def _read_at(fd: int, offsets: list[int], size: int) -> Iterator[list[bytes]]:
                 buf += more
                 end = buf.find(b"\n", rel)
             batch.append(buf[rel:] if end == -1 else buf[rel:end])
-        yield batch
+        if len(batch) >= READ_BATCH:
+            yield batch
+            batch = []
         i = j + 1
+    if batch:
+        yield batch
 
 
 def load(segment: str, audit_key: bytes) -> SegmentIndex:
