@@ -45,3 +45,35 @@ def is_region(text: str) -> bool:
     if not 3 <= len(parts) <= 4 or not parts[-1].isdigit() or not parts[-1].isascii():
         return False
     return all(part.isascii() and part.isalpha() and part.islower() for part in parts[:-1])
+
+
+_ARN_REGION = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+_PARTITION_TAIL = frozenset("abcdefghijklmnopqrstuvwxyz-")
+
+
+def is_account_id(text: str) -> bool:
+    """Whether ``text`` is an AWS account id: exactly twelve ASCII digits (``str.isdigit`` and a
+    regex's ``\\d`` also take other scripts' digits, and ``$`` a trailing newline)."""
+    return len(text) == 12 and text.isascii() and text.isdigit()
+
+
+def parse_kms_arn(ref: str) -> tuple[str, str, str] | None:
+    """(region, account, resource) of a KMS ARN, ``arn:<partition>:kms:<region>:<account>:<resource>``
+    with a ``key/`` or ``alias/`` resource; None for anything else. The one reading of key and alias
+    ARNs (the service's key references and the audit log's filters): written out rather than as a
+    regex, which costs more to compile than a query's checks, and exact, with no trailing newline
+    and no non-ASCII digit let through."""
+    if not ref.startswith("arn:aws"):
+        return None
+    parts = ref.split(":", 5)
+    if len(parts) != 6 or parts[2] != "kms" or not _PARTITION_TAIL.issuperset(parts[1][3:]):
+        return None
+    region, account, resource = parts[3], parts[4], parts[5]
+    if not region or not _ARN_REGION.issuperset(region) or not is_account_id(account):
+        return None
+    if "\n" in resource or not (
+        (resource.startswith("key/") and len(resource) > 4)
+        or (resource.startswith("alias/") and len(resource) > 6)
+    ):
+        return None
+    return region, account, resource

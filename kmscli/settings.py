@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from kmscli.errors import UsageError, VaultEnvironmentError
-from kmscli.ids import REGION_FORM, is_region
+from kmscli.ids import REGION_FORM, is_account_id, is_region
 from kmscli.vault import fs
 
 DEFAULT_REGION = "us-east-1"
@@ -154,7 +154,7 @@ def load_settings(overrides: Mapping[str, Any], environ: Mapping[str, str]) -> S
         return section.get(setting, default), path
 
     account = str(section.get("account_id", DEFAULT_ACCOUNT))
-    if not (len(account) == 12 and account.isdigit()):
+    if not is_account_id(account):
         raise VaultEnvironmentError(f"{path}: account_id must be 12 digits, got {account!r}")
     region, where = pick("region", DEFAULT_REGION)
     try:

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 from kmscli.audit import query
 from kmscli.errors import VaultEnvironmentError
+from kmscli.ids import is_account_id
 from kmscli.vault import fs
 
 FORMATS = ("cloudtrail", "parquet")
@@ -175,7 +176,7 @@ def _day_and_place(event: dict[str, Any]) -> tuple[str, str, dt.datetime] | None
     if not isinstance(account, str) and isinstance(identity, dict):
         account = identity.get("accountId")
     region = event.get("awsRegion")
-    if not isinstance(account, str) or not account.isdigit():
+    if not isinstance(account, str) or not is_account_id(account):
         account = "000000000000"
     if not isinstance(region, str) or not region.replace("-", "").isalnum():
         region = "unknown"

@@ -7,7 +7,6 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import stat
 import weakref
 from collections.abc import Callable, Iterator
@@ -18,7 +17,6 @@ from kmscli.crypto import primitives
 from kmscli.errors import EXIT_ENVIRONMENT, KmscliError
 from kmscli.vault import fs, layout
 
-SEGMENT_RE = re.compile(r"^audit-(\d{6})\.jsonl$")
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 #: The newest segment's sidecar index is brought up to date each time it grows past a multiple of this.
 INDEX_PART_BYTES = 8 * 1024 * 1024
@@ -29,7 +27,6 @@ HEAD_NAME = "head"
 #: Files that may sit next to the segments in an audit folder; anything else is reported as tamper.
 AUX_NAMES = {layout.LOCK, HEAD_NAME}
 #: A segment's sidecar index (kmscli.audit.index) and the temp file its atomic write may leave.
-INDEX_FILE_RE = re.compile(r"^(?:audit-\d{6}\.jsonl\.idx|\.tmp-audit-\d{6}\.jsonl\.idx-[0-9a-f]{12})$")
 
 
 class AuditWriteError(KmscliError):
@@ -55,11 +52,48 @@ def segment_name(number: int) -> str:
     return f"audit-{number:06d}.jsonl"
 
 
+_SEGMENT_PREFIX = "audit-"
+_SEGMENT_SUFFIX = ".jsonl"
+_INDEX_SUFFIX = ".jsonl.idx"
+_HEX = frozenset("0123456789abcdef")
+
+
+def _six_digits(text: str) -> bool:
+    return len(text) == 6 and text.isascii() and text.isdigit()
+
+
+def segment_number(name: str) -> int | None:
+    """The number of a segment's file name (``audit-000042.jsonl``: 42), None for any other name.
+    The one reading of segment names (writer, survey, verify), written out: exact, so neither a
+    trailing newline nor another script's digits pass as a segment (a regex's ``$`` and ``\\d``
+    let both through), and no regex is compiled on every query's start."""
+    if len(name) == 18 and name.startswith(_SEGMENT_PREFIX) and name.endswith(_SEGMENT_SUFFIX):
+        digits = name[6:12]
+        if _six_digits(digits):
+            return int(digits)
+    return None
+
+
+def is_index_file(name: str) -> bool:
+    """Whether ``name`` is a segment's sidecar index (``audit-000042.jsonl.idx``) or one being
+    written (``.tmp-audit-000042.jsonl.idx-<12 hex digits>``)."""
+    if name.startswith(fs.TEMP_PREFIX):
+        name, dash, tail = name[len(fs.TEMP_PREFIX) :].rpartition("-")
+        if not dash or len(tail) != 12 or not _HEX.issuperset(tail):
+            return False
+    return (
+        len(name) == 22
+        and name.startswith(_SEGMENT_PREFIX)
+        and name.endswith(_INDEX_SUFFIX)
+        and _six_digits(name[6:12])
+    )
+
+
 def survey(folder: fs.StrPath | fs.VaultDir) -> tuple[list[str], list[str]]:
     """(segment paths in order, problems) of an audit folder.
 
     Segments must be numbered 1, 2, 3 ... without a gap; a name outside that, or any other file but
-    :data:`AUX_NAMES` and sidecar indexes (:data:`INDEX_FILE_RE`), is a problem: the writer never makes one, so someone renamed, removed or
+    :data:`AUX_NAMES` and sidecar indexes (:func:`is_index_file`), is a problem: the writer never makes one, so someone renamed, removed or
     added a file (an ``audit-999999.jsonl`` would otherwise hide every later event).
     """
     if isinstance(folder, fs.VaultDir):
@@ -73,9 +107,9 @@ def survey(folder: fs.StrPath | fs.VaultDir) -> tuple[list[str], list[str]]:
     found: list[tuple[int, str]] = []
     problems: list[str] = []
     for name in sorted(names):
-        if m := SEGMENT_RE.match(name):
-            found.append((int(m.group(1)), name))
-        elif name not in AUX_NAMES and not INDEX_FILE_RE.match(name):
+        if (number := segment_number(name)) is not None:
+            found.append((number, name))
+        elif name not in AUX_NAMES and not is_index_file(name):
             problems.append(f"unexpected file {fs.join(base, name)} in the audit folder")
             continue
         if name not in AUX_NAMES and (kind := _not_regular(folder, base, name)):
@@ -561,8 +595,8 @@ class AuditLog:
         sealed = None
         before = at.size or 0
         if at.size is not None and at.size + len(data) > self.segment_bytes:
-            match = SEGMENT_RE.match(name)
-            sealed, name = name, segment_name(int(match.group(1)) + 1 if match else 1)
+            number = segment_number(name)
+            sealed, name = name, segment_name(number + 1 if number is not None else 1)
             before = 0
         if at.segment_fd >= 0 and sealed is None:  # the files checked unchanged: their descriptors
             _write_all(at.segment_fd, data)

@@ -20,6 +20,8 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol
 
+from kmscli.ids import parse_kms_arn
+
 if TYPE_CHECKING:  # paths are strings on the query path: pathlib loads urllib.parse and ipaddress
     from pathlib import Path
 
@@ -28,11 +30,8 @@ if TYPE_CHECKING:  # paths are strings on the query path: pathlib loads urllib.p
 #: Bytes read per block; two blocks at most are alive at once.
 BLOCK = 4 * 1024 * 1024
 #: Characters that JSON encoders write literally inside strings (no escaping, ASCII only).
-_SAFE_RUN = re.compile(r"[A-Za-z0-9_.:@+=,\- ]{3,}")
-_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:@+=,- ")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(.+)$")
-_ALIAS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(alias/.+)$")
 #: Request/response members that name a key (CloudTrail lowerCamel names).
 _KEY_MEMBERS = ("keyId", "targetKeyId", "sourceKeyId", "destinationKeyId", "aliasName", "arn")
 _CONTEXT_MEMBERS = ("encryptionContext", "sourceEncryptionContext", "destinationEncryptionContext")
@@ -45,9 +44,9 @@ class QueryError(ValueError):
 def parse_time(text: str, now: dt.datetime) -> dt.datetime:
     """ISO 8601 (date or date-time; naive means UTC) or a relative ``30m``, ``1h``, ``7d``, ``2w``."""
     value = text.strip()
-    if m := _RELATIVE.match(value):
+    if (unit := _UNITS.get(value[-1:])) and (number := value[:-1].rstrip()).isdigit() and number.isascii():
         try:
-            return now - dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+            return now - dt.timedelta(**{unit: int(number)})
         except (OverflowError, ValueError):  # before year 1, or more digits than int() takes
             raise QueryError(f"invalid time {text!r}: it reaches back before year 1") from None
     try:
@@ -82,34 +81,44 @@ def normalize_key_ref(ref: str) -> str:
         return ref
     found = _NORMALIZED.get(ref)
     if found is None:
-        m = _KEY_ARN.match(ref) or _ALIAS_ARN.match(ref)
-        found = m.group(1) if m else ref
+        arn = parse_kms_arn(ref)
+        found = ref if arn is None else arn[2][4:] if arn[2].startswith("key/") else arn[2]
         if len(_NORMALIZED) >= 4096:  # a bound for a long-running process (serve, tail --follow)
             _NORMALIZED.clear()
         _NORMALIZED[ref] = found
     return found
 
 
-def event_key_refs(event: dict[str, Any]) -> set[str]:
-    """Every key id and alias name an event mentions (resources, request, response, request alias)."""
-    refs: set[str] = set()
+def _key_refs(event: dict[str, Any]) -> Iterator[str]:
+    """Every key id and alias name an event mentions, resources first (where nearly every event
+    names its key, so :func:`mentions_key` usually stops at the first), then the request, the
+    response and the request alias; a ref may come more than once."""
     for res in event.get("resources") or ():
-        if isinstance(res, dict) and isinstance(res.get("ARN"), str):
-            refs.add(normalize_key_ref(res["ARN"]))
+        if isinstance(res, dict) and isinstance(arn := res.get("ARN"), str):
+            yield normalize_key_ref(arn)
     for part in ("requestParameters", "responseElements"):
         body = event.get(part)
         if not isinstance(body, dict):
             continue
         meta = body.get("keyMetadata")
-        for source in (body, meta if isinstance(meta, dict) else {}):
+        for source in (body, meta) if isinstance(meta, dict) else (body,):
             for name in _KEY_MEMBERS:
-                value = source.get(name)
-                if isinstance(value, str):
-                    refs.add(normalize_key_ref(value))
+                if isinstance(value := source.get(name), str):
+                    yield normalize_key_ref(value)
     extra = event.get("additionalEventData")
-    if isinstance(extra, dict) and isinstance(extra.get("requestAlias"), str):
-        refs.add(extra["requestAlias"])
-    return refs
+    if isinstance(extra, dict) and isinstance(alias := extra.get("requestAlias"), str):
+        yield alias
+
+
+def event_key_refs(event: dict[str, Any]) -> set[str]:
+    """Every key id and alias name an event mentions (resources, request, response, request alias)."""
+    return set(_key_refs(event))
+
+
+def mentions_key(event: dict[str, Any], refs: frozenset[str]) -> bool:
+    """Whether the event mentions any of ``refs`` (``refs & event_key_refs(event)``, without
+    collecting every ref of an event that names one in its resources)."""
+    return any(ref in refs for ref in _key_refs(event))
 
 
 def event_contexts(event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -121,9 +130,17 @@ def event_contexts(event: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _needle(text: str) -> bytes | None:
-    """The longest run of never-escaped characters of ``text``, or None when it has none."""
-    runs = _SAFE_RUN.findall(text)
-    return max(runs, key=len).encode() if runs else None
+    """The longest run (three characters at least) of never-escaped characters of ``text``, or None
+    when it has none: the first of the longest, written out (a regex costs more to compile than a
+    filter's values take to walk)."""
+    best = ""
+    start = 0
+    for i, char in enumerate(text + "\0"):  # "\0" is not safe: it ends the last run
+        if char not in _SAFE:
+            if i - start > max(len(best), 2):
+                best = text[start:i]
+            start = i + 1
+    return best.encode() if best else None
 
 
 def json_string(text: str) -> bytes | None:
@@ -241,7 +258,7 @@ class Filters(NamedTuple):
                 return False
             if self.end and when > self.end:
                 return False
-        if self.key_refs and not (self.key_refs & event_key_refs(event)):
+        if self.key_refs and not mentions_key(event, self.key_refs):
             return False
         if self.context:
             contexts = event_contexts(event)
@@ -300,8 +317,9 @@ def open_log(path: StrPath, *, listed: bool) -> BinaryIO:
     return open(open_log_fd(path, listed=listed), "rb", buffering=0)
 
 
-#: How a CloudTrail file starts (its records are one JSON document, not one event per line).
-_CLOUDTRAIL_START = re.compile(rb'\s*\{\s*"Records"\s*:')
+#: How a CloudTrail file starts (its records are one JSON document, not one event per line);
+#: compiled by ``re`` when first used (only ``--log-file`` needs it).
+_CLOUDTRAIL_START = rb'\s*\{\s*"Records"\s*:'
 
 
 def refuse_foreign(head: bytes, path: StrPath) -> None:
@@ -315,7 +333,7 @@ def refuse_foreign(head: bytes, path: StrPath) -> None:
             f"{path} is gzip-compressed: kmscli audit reads JSON lines, one event per line "
             "(decompress it first: gunzip -c)"
         )
-    if _CLOUDTRAIL_START.match(head):
+    if re.match(_CLOUDTRAIL_START, head):
         raise UsageError(
             f'{path} is a CloudTrail file ({{"Records": [...]}}): kmscli audit reads JSON lines, one '
             "event per line (jq -c '.Records[]' turns one into the other)"
@@ -416,15 +434,15 @@ BLANK: Any = object()
 _raw_decode = json.JSONDecoder().raw_decode
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def valid_text(text: str) -> str:
     """``text`` with each lone surrogate (JSON's ``\\u`` escapes can spell one, and Python keeps
     undecodable bytes as one; it is not text and cannot be encoded as UTF-8, printed or stored)
     written as its backslash escape, ``\\ud800``; any other text unchanged."""
-    if _SURROGATE.search(text) is None:
-        return text
+    try:
+        text.encode("utf-8")  # raises exactly when there is a surrogate (compiling a regex for
+        return text  # the range costs half a millisecond of every query's start)
+    except UnicodeEncodeError:
+        pass
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from kmscli.audit import chain
-from kmscli.audit.log import SEGMENT_RE, AuditTamperError, read_head, survey
+from kmscli.audit.log import AuditTamperError, read_head, segment_number, survey
 from kmscli.vault import fs
 
 TORN = "torn"
@@ -303,7 +303,7 @@ def _heads(folder: Path, key: bytes, report: Report) -> list[Mark]:
 
 
 def _segment_gap(paths: list[Path]) -> str | None:
-    numbers = [int(m.group(1)) for p in paths if (m := SEGMENT_RE.match(p.name))]
+    numbers = [n for p in paths if (n := segment_number(p.name)) is not None]
     for a, b in itertools.pairwise(numbers):
         if b != a + 1:
             return f"segment(s) {a + 1}..{b - 1} are missing"

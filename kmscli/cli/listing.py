@@ -16,7 +16,7 @@ from kmscli.cli.globals import Group
 def first_sentence(text: str) -> str:
     """The first sentence of a help text, whitespace folded, without its final full stop."""
     flat = " ".join(text.split())
-    match = re.match(r"(.+?[.!?])(\s|$)", flat)
+    match = re.match(r"(.+?[.!?])(\s|\Z)", flat)
     return (match.group(1) if match else flat).rstrip(".")
 
 

@@ -228,7 +228,7 @@ def decode_blob(value: str, option: str, raw_blobs: bool = False) -> bytes:
 def parse_timestamp(value: str, option: str) -> dt.datetime:
     """ISO 8601 or epoch seconds."""
     try:
-        if value.replace(".", "", 1).isdigit():
+        if value.isascii() and value.replace(".", "", 1).isdigit():
             return dt.datetime.fromtimestamp(float(value), dt.UTC)
         when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except (ValueError, OverflowError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kmscli.ids import is_account_id
 from kmscli.policy import actions, principals
 from kmscli.policy.conditions import parse_date
 from kmscli.policy.document import Condition, Policy, Statement, problems
@@ -277,7 +278,7 @@ def _never_reasons(stmt: Statement) -> list[str]:
         if (
             cond.key.lower() in ("kms:calleraccount", "aws:principalaccount")
             and cond.base == "StringEquals"
-            and not any(v.isdigit() and len(v) == 12 for v in cond.values)
+            and not any(is_account_id(v) for v in cond.values)
         ):
             reasons.append(f"{cond.key} is a 12-digit account id, never {', '.join(cond.values)}")
     for conds in by_key.values():

@@ -49,7 +49,7 @@ def _number(text: str) -> float | None:
 def parse_date(text: str) -> dt.datetime | None:
     """An IAM date value: ISO 8601 (``Z`` allowed, date only allowed) or epoch seconds."""
     try:
-        if text.replace(".", "", 1).isdigit():
+        if text.isascii() and text.replace(".", "", 1).isdigit():
             return dt.datetime.fromtimestamp(float(text), dt.UTC)
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, OverflowError):

@@ -11,6 +11,7 @@ import re
 from typing import Any, NamedTuple
 
 from kmscli import errors, jsonstrict
+from kmscli.ids import is_account_id
 from kmscli.policy import actions
 
 VERSIONS = ("2012-10-17", "2008-10-17")
@@ -26,11 +27,17 @@ STATEMENT_ELEMENTS = (
     "Condition",
 )
 PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
-ACCOUNT_RE = re.compile(r"^\d{12}$")
 IAM_PRINCIPAL_RE = re.compile(
-    r"^arn:aws[a-z-]*:(iam::\d{12}:(root|user/.+|role/.+|federated-user/.+)"
-    r"|sts::\d{12}:(assumed-role/[^/]+/.+|federated-user/.+))$"
+    r"^arn:aws[a-z-]*:(iam::[0-9]{12}:(root|user/.+|role/.+|federated-user/.+)"
+    r"|sts::[0-9]{12}:(assumed-role/[^/]+/.+|federated-user/.+))\Z"
 )
+
+
+def is_aws_principal(value: str) -> bool:
+    """Whether ``value`` names an AWS principal as key policies and grants take it: an account id or
+    an IAM or STS ARN (the one rule for both)."""
+    return is_account_id(value) or IAM_PRINCIPAL_RE.match(value) is not None
+
 
 #: Condition operators (without the ``IfExists`` suffix and the set prefixes).
 BASE_OPERATORS = (
@@ -177,7 +184,7 @@ def _principal_ok(kind: str, value: Any) -> bool:
     if value != "*" and ("*" in value or "?" in value):
         return False  # AWS: a wildcard cannot match part of a principal name or ARN
     if kind == "AWS":
-        return value == "*" or bool(ACCOUNT_RE.match(value) or IAM_PRINCIPAL_RE.match(value))
+        return value == "*" or is_aws_principal(value)
     return True
 
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 
-ROOT_RE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):root$")
-ASSUMED_ROLE_RE = re.compile(r"^arn:aws[a-z-]*:sts::(\d{12}):assumed-role/([^/]+)/.+$")
-ROLE_RE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/(?:.*/)?([^/]+)$")
+from kmscli.ids import is_account_id
+
+ROOT_RE = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}):root\Z")
+ASSUMED_ROLE_RE = re.compile(r"^arn:aws[a-z-]*:sts::([0-9]{12}):assumed-role/([^/]+)/.+\Z")
+ROLE_RE = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}):role/(?:.*/)?([^/]+)\Z")
 
 
 def account_of(principal: str) -> str:
     """The account id in a principal ARN (the 5th field), or the principal when it is an account id."""
-    if principal.isdigit():
+    if is_account_id(principal):
         return principal
     parts = principal.split(":")
     return parts[4] if len(parts) > 5 else ""
@@ -30,8 +32,8 @@ def principal_arn(caller: str) -> str:
     return caller
 
 
-USER_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:user/(?:.*/)?([^/]+)$")
-FEDERATED_RE = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::\d{12}:federated-user/.+$")
+USER_RE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:user/(?:.*/)?([^/]+)\Z")
+FEDERATED_RE = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::[0-9]{12}:federated-user/.+\Z")
 
 
 def principal_type(caller: str) -> str:
@@ -56,7 +58,7 @@ def user_name(caller: str) -> str | None:
 
 def names_account(value: str) -> str | None:
     """The account a Principal value delegates to (12 digits or the root ARN), else None."""
-    if len(value) == 12 and value.isdigit():
+    if is_account_id(value):
         return value
     m = ROOT_RE.match(value)
     return m.group(1) if m else None

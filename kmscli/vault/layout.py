@@ -40,7 +40,7 @@ REPLACED_FOLDERS = ("", ALIASES, MANIFEST)
 SESSIONS = "sessions"
 
 #: ``keys/REGION/KEYID.json`` as it appears in a backup (region and key id captured, not yet validated).
-KEY_FILE_RE = re.compile(r"^keys/([a-z0-9-]+)/([0-9a-z-]+)\.json$")
+KEY_FILE_RE = re.compile(r"^keys/([a-z0-9-]+)/([0-9a-z-]+)\.json\Z")
 
 
 def key_folder(region: str) -> str:

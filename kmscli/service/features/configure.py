@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kmscli.errors import UsageError, VaultEnvironmentError
+from kmscli.ids import is_account_id
 from kmscli.settings import (
     DEFAULT_ACCOUNT,
     DEFAULT_REGION,
@@ -26,8 +27,8 @@ KEYS: dict[str, str] = {
     "principal": "Caller principal ARN",
     "vault": "Vault path",
 }
-_PROFILE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_PRINCIPAL_RE = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$")
+_PROFILE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
+_PRINCIPAL_RE = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:.+\Z")
 
 
 def validate(key: str, value: str) -> Any:
@@ -36,7 +37,7 @@ def validate(key: str, value: str) -> Any:
         raise UsageError(f"unknown setting {key!r}; one of: {', '.join(KEYS)}")
     if key == "region":
         check_region(value)
-    if key == "account_id" and not (len(value) == 12 and value.isdigit()):
+    if key == "account_id" and not is_account_id(value):
         raise UsageError(f"invalid account id {value!r}: 12 digits expected")
     if key == "output" and value not in OUTPUT_FORMATS:
         raise UsageError(f"invalid output format {value!r}; one of: {', '.join(OUTPUT_FORMATS)}")

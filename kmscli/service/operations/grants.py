@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from kmscli import errors
 from kmscli.ids import is_key_id
 from kmscli.policy.actions import GRANT_OPERATIONS_UNCONSTRAINED, GRANT_OPERATIONS_WITH_CONTEXT
-from kmscli.policy.document import ACCOUNT_RE, IAM_PRINCIPAL_RE
+from kmscli.policy.document import is_aws_principal
 from kmscli.policy.grants import at_least_as_strict, list_entry, make_token, read_token
 from kmscli.policy.principals import same_identity
 from kmscli.service.operations.common import require_not_pending_deletion
@@ -23,7 +23,7 @@ from kmscli.service.pipeline.paging import page
 if TYPE_CHECKING:
     from kmscli.vault.records import KeyRecord
 
-GRANT_ID_RE = re.compile(r"^[0-9a-f]{64}$")
+GRANT_ID_RE = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 def _no_service_principals(call: Call, *members: str) -> None:
@@ -35,7 +35,7 @@ def _no_service_principals(call: Call, *members: str) -> None:
 
 
 def _check_principal(value: str, member: str) -> None:
-    if not (IAM_PRINCIPAL_RE.match(value) or ACCOUNT_RE.match(value)):
+    if not is_aws_principal(value):
         raise errors.ValidationException(
             f"{member} {value!r} is not a valid principal: use an IAM ARN such as "
             "arn:aws:iam::111122223333:role/Name, or an account id."

@@ -8,7 +8,6 @@ closed), and only then commits the files the operation staged. Operations never 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
@@ -18,7 +17,7 @@ from kmscli.audit.log import AuditLog
 from kmscli.clock import system_random as system_random
 from kmscli.clock import utcnow as utcnow
 from kmscli.errors import KMSError
-from kmscli.ids import is_key_id
+from kmscli.ids import is_key_id, parse_kms_arn
 from kmscli.model import operation as model_operation
 from kmscli.service.pipeline import registry
 
@@ -37,9 +36,6 @@ Response = dict[str, Any]
 #: (``kmscli.remote``). Features beyond the KMS API that only make KMS calls take one of these, so
 #: they work the same against the local vault and over the wire.
 Caller = Callable[[str, Request], Response]
-
-KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/(.+)$")
-ALIAS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(alias/.+)$")
 
 
 # The classes below are written out rather than declared as dataclasses: importing dataclasses (and
@@ -203,23 +199,24 @@ class Call:
     def _resolve(self, ref: str, allow_alias: bool) -> KeyRecord:
         region = self.region
         key_id: str | None = None
-        if m := KEY_ARN_RE.match(ref):
-            region, account, key_id = m.group(1), m.group(2), m.group(3)
+        arn = parse_kms_arn(ref)
+        if arn is not None and arn[2].startswith("key/"):
+            region, account, key_id = arn[0], arn[1], arn[2][4:]
             if account != self.account_id or region != self.region:
                 raise errors.NotFoundException(f"Key '{ref}' does not exist")
         elif is_key_id(ref):
             key_id = ref
-        elif ref.startswith("alias/") or ALIAS_ARN_RE.match(ref):
+        elif ref.startswith("alias/") or arn is not None:
             if not allow_alias:
                 raise errors.NotFoundException(
                     f"Invalid keyId '{ref}'. {self.op.name} takes no alias: give the key id or key ARN "
                     f"(`kmscli describe-key --key-id {ref}` shows them)"
                 )
             name = ref
-            if m := ALIAS_ARN_RE.match(ref):
-                if m.group(2) != self.account_id or m.group(1) != self.region:
+            if arn is not None:  # an alias ARN
+                if arn[1] != self.account_id or arn[0] != self.region:
                     raise errors.NotFoundException(f"Alias {ref} is not found.")
-                name = m.group(3)
+                name = arn[2]
             entry = self.aliases().get(name)
             if entry is None and name.startswith("alias/aws/"):
                 raise ManagedKeyNeeded(name, f"Alias {self.alias_arn(name)} is not found.")

@@ -134,8 +134,9 @@ def _join(where: str, name: str) -> str:
 
 @functools.cache
 def _pattern(java: str) -> re.Pattern[str]:
-    """botocore patterns are Java regexes; the subset KMS uses means the same in Python."""
-    return re.compile(java)
+    """botocore patterns are Java regexes; the subset KMS uses means the same in Python once its
+    classes are ASCII, as Java's are (``\\d`` is 0-9 there, not every script's digits)."""
+    return re.compile(java, re.ASCII)
 
 
 def validate_request(input_shape: str, request: dict[str, Any]) -> None:
