@@ -2,7 +2,7 @@
 
 Both directions are driven by the model (:mod:`kmscli.model`), so a server and a client share one
 encoding: ``blob`` members are standard base64 text, ``timestamp`` members are epoch seconds (a JSON
-number), everything else is plain JSON. Errors are ``{"__type": CODE, "message": TEXT}``.
+number, to the millisecond as AWS KMS sends them), everything else is plain JSON. Errors are ``{"__type": CODE, "message": TEXT}``.
 
 * :func:`decode_request` / :func:`encode_response` are the server's half;
 * :func:`encode_request` / :func:`decode_response` are a client's half;
@@ -30,6 +30,7 @@ import math
 from typing import Any
 
 from kmscli import jsonstrict
+from kmscli.clock import to_millis
 from kmscli.model import operation, shape
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -152,12 +153,16 @@ def _path(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def _to_wire(value: Any) -> Any:
+    """Python values as JSON 1.1: blobs as base64, timestamps as epoch seconds to the millisecond."""
     if isinstance(value, bytes | bytearray | memoryview):
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, dt.datetime):
-        seconds = value.timestamp()
-        return int(seconds) if seconds == int(seconds) else seconds
+        millis = (to_millis(value) - _EPOCH) // dt.timedelta(milliseconds=1)
+        return millis // 1000 if millis % 1000 == 0 else millis / 1000
     if isinstance(value, dict):
         return {k: _to_wire(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):

@@ -316,3 +316,23 @@ def test_members_a_newer_sdk_sends_are_ignored(server: Server) -> None:
     assert listed["Constraints"] == {"EncryptionContextSubset": {"a": "b"}}
     events = [e for e in server.events() if e["eventName"] in ("DescribeKey", "CreateGrant")]
     assert events and not any("Future" in json.dumps(e) for e in events)
+
+
+def test_cli_and_wire_show_the_same_millisecond_timestamps(server: Server) -> None:
+    from tests.serve.conftest import kmscli
+
+    kms = server.client()
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    served = kms.describe_key(KeyId=key_id)["KeyMetadata"]["CreationDate"]
+    assert served.microsecond % 1000 == 0  # AWS KMS sends milliseconds
+    printed = kmscli(
+        server.env,
+        "describe-key",
+        "--key-id",
+        key_id,
+        "--query",
+        "KeyMetadata.CreationDate",
+        "--output",
+        "text",
+    ).stdout.strip()
+    assert printed == served.isoformat()

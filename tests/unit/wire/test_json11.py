@@ -47,6 +47,22 @@ def test_responses_parse_in_botocore_as_the_service_returned_them() -> None:
     }
 
 
+def test_timestamps_go_out_to_the_millisecond_as_aws_sends_them() -> None:
+    import botocore.session
+    from botocore import parsers
+
+    model = botocore.session.get_session().get_service_model("kms")
+    when = dt.datetime(2026, 11, 1, 10, 0, 0, 123456, tzinfo=dt.UTC)
+    body = json11.encode_response({"KeyMetadata": {"KeyId": "k", "CreationDate": when}})
+    assert json.loads(body)["KeyMetadata"]["CreationDate"] == 1793527200.123
+    parsed = parsers.create_parser("json").parse(
+        {"status_code": 200, "headers": {}, "body": body}, model.operation_model("DescribeKey").output_shape
+    )
+    assert parsed["KeyMetadata"]["CreationDate"].isoformat() == "2026-11-01T10:00:00.123000+00:00"
+    whole = json11.encode_response({"CreationDate": dt.datetime(2026, 11, 1, 10, 0, 0, 999, tzinfo=dt.UTC)})
+    assert whole == b'{"CreationDate":1793527200}'
+
+
 def test_client_half_round_trips() -> None:
     request = {"KeyId": "k", "Message": b"m", "SigningAlgorithm": "ECDSA_SHA_256"}
     assert json11.decode_request("Sign", json11.encode_request(request)) == request
