@@ -18,3 +18,12 @@ def utcnow() -> dt.datetime:
 def system_random(n: int) -> bytes:
     """The real randomness source."""
     return os.urandom(n)
+
+
+def to_millis(when: dt.datetime) -> dt.datetime:
+    """``when`` cut to whole milliseconds, the precision AWS KMS answers timestamps with.
+
+    kmscli keeps microseconds; what it shows (a served response, a CLI output) is cut here, so the
+    wire and the CLI agree with each other and with AWS (``...:32.140000+00:00``, never ``.140123``).
+    """
+    return when.replace(microsecond=when.microsecond - when.microsecond % 1000)

@@ -7,6 +7,8 @@ import datetime as dt
 import json
 from typing import IO, Any
 
+from kmscli.clock import to_millis
+
 # Characters a terminal acts on rather than prints: C0 controls (ESC starts window-title, conceal and
 # clear-screen sequences), DEL, C1 controls (0x9b is a one-byte CSI), and the Unicode bidirectional
 # overrides and isolates, which reorder what is shown. Zero-width and line/paragraph separators too.
@@ -48,11 +50,12 @@ def markup_value(value: Any) -> str:
 
 
 def jsonable(value: Any) -> Any:
-    """Blobs to base64, timestamps to ISO 8601, recursively."""
+    """Blobs to base64, timestamps to ISO 8601 (to the millisecond, as the AWS CLI shows what AWS
+    sends), recursively."""
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, dt.datetime):
-        return value.isoformat()
+        return to_millis(value).isoformat()
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

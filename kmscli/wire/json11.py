@@ -2,7 +2,7 @@
 
 Both directions are driven by the model (:mod:`kmscli.model`), so a server and a client share one
 encoding: ``blob`` members are standard base64 text, ``timestamp`` members are epoch seconds (a JSON
-number), everything else is plain JSON. Errors are ``{"__type": CODE, "message": TEXT}``.
+number, to the millisecond as AWS KMS sends them), everything else is plain JSON. Errors are ``{"__type": CODE, "message": TEXT}``.
 
 * :func:`decode_request` / :func:`encode_response` are the server's half;
 * :func:`encode_request` / :func:`decode_response` are a client's half;
@@ -11,8 +11,13 @@ number), everything else is plain JSON. Errors are ``{"__type": CODE, "message":
 Bodies are read with :func:`kmscli.jsonstrict.loads`, as everything kmscli authenticates: a member
 named twice, or nesting too deep for the parser, is a :class:`SerializationError`, never a guess.
 
-Values of the wrong JSON type are passed through unchanged: request validation
-(:mod:`kmscli.service.pipeline.validate`) reports them in AWS's words.
+Decoding is where JSON types meet the model, as in AWS's JSON services: a value of the wrong JSON
+type is a :class:`SerializationError` in AWS's words (``NUMBER_VALUE can not be converted to a
+String``), before any constraint is checked; constraints (length, range, enum, pattern, required)
+stay with request validation (:mod:`kmscli.service.pipeline.validate`), which answers
+``ValidationException``. A member the model does not name is dropped here, at every depth, so a
+newer SDK's new members are ignored as AWS ignores them and never reach the service. An explicit
+``null`` is taken as absent, in a structure and in a list.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ import base64
 import binascii
 import datetime as dt
 import json
+import math
 from typing import Any
 
 from kmscli import jsonstrict
+from kmscli.clock import to_millis
 from kmscli.model import operation, shape
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -38,34 +45,107 @@ def error_status(code: str) -> int:
 
 
 class SerializationError(ValueError):
-    """A body that is not a JSON object, or a blob that is not base64 (AWS: SerializationException)."""
+    """A body that is not a JSON object, a member of the wrong JSON type, or a blob that is not
+    base64 (AWS: SerializationException)."""
+
+
+#: The name AWS's messages give each model type a JSON value is converted to.
+_TARGETS = {
+    "string": "a String",
+    "integer": "an Integer",
+    "long": "a Long",
+    "boolean": "a Boolean",
+    "blob": "a Blob",
+    "timestamp": "a Date",
+}
+_LIST_FOUND = "Start of list found where not expected"
+_OBJECT_FOUND = "Start of structure or map found where not expected."
+
+
+def _token(value: Any) -> str:
+    """The JSON token AWS's messages name a scalar by."""
+    if value is True:
+        return "TRUE_VALUE"
+    if value is False:
+        return "FALSE_VALUE"
+    return "STRING_VALUE" if isinstance(value, str) else "NUMBER_VALUE"
+
+
+def _mismatch(kind: str, value: Any) -> SerializationError:
+    """``value`` (JSON) where the model wants ``kind``: AWS's SerializationException message."""
+    if isinstance(value, list) and kind != "list":
+        return SerializationError(_LIST_FOUND)
+    if isinstance(value, dict) and kind not in ("map", "structure"):
+        return SerializationError(_OBJECT_FOUND)
+    if kind == "list":
+        return SerializationError("Expected list or null")
+    if kind == "map":
+        return SerializationError("Expected map or null")
+    if kind == "structure":
+        return SerializationError("Expected null")
+    return SerializationError(f"{_token(value)} can not be converted to {_TARGETS.get(kind, 'a ' + kind)}")
 
 
 def _from_wire(shape_name: str, value: Any, where: str) -> Any:
+    """``value`` (parsed JSON) as the model's ``shape_name``: typed, unknown members dropped."""
     sh = shape(shape_name)
     kind = sh["type"]
-    if kind == "blob" and isinstance(value, str):
+    if kind == "string":
+        if not isinstance(value, str):
+            raise _mismatch(kind, value)
+        return value
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise _mismatch(kind, value)
+        return value
+    if kind in ("integer", "long"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _mismatch(kind, value)
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise _mismatch(kind, value)
+            return int(value)  # AWS truncates a fraction; range checks are validation's
+        return value
+    if kind == "blob":
+        if not isinstance(value, str):
+            raise _mismatch(kind, value)
         try:
             return base64.b64decode(value.encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError):
             raise SerializationError(f"'{where}' is not valid base64") from None
-    if kind == "timestamp" and isinstance(value, int | float) and not isinstance(value, bool):
+    if kind == "timestamp":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _mismatch(kind, value)
         try:
             return dt.datetime.fromtimestamp(value, dt.UTC)
         except (OverflowError, OSError, ValueError):
             raise SerializationError(f"'{where}' is not a valid timestamp") from None
-    if kind == "structure" and isinstance(value, dict):
+    if kind == "structure":
+        if not isinstance(value, dict):
+            raise _mismatch(kind, value)
         members = sh.get("members", {})
         return {
-            name: _from_wire(members[name]["shape"], item, _path(where, name)) if name in members else item
+            name: _from_wire(members[name]["shape"], item, _path(where, name))
             for name, item in value.items()
-            if item is not None  # botocore never sends null; AWS treats an explicit null as absent
+            if name in members and item is not None  # unknown members and nulls: absent, as in AWS
         }
-    if kind == "list" and isinstance(value, list):
-        return [_from_wire(sh["member"], item, f"{where}[{i}]") for i, item in enumerate(value)]
-    if kind == "map" and isinstance(value, dict):
-        return {k: _from_wire(sh["value"], v, _path(where, k)) for k, v in value.items()}
-    return value
+    if kind == "list":
+        if not isinstance(value, list):
+            raise _mismatch(kind, value)
+        return [
+            _from_wire(sh["member"], item, f"{where}[{i}]")
+            for i, item in enumerate(value)
+            if item is not None
+        ]
+    if kind == "map":
+        if not isinstance(value, dict):
+            raise _mismatch(kind, value)
+        # a null value is left for validation to refuse: dropping it would change, say, an
+        # encryption context the caller meant
+        return {
+            k: None if v is None else _from_wire(sh["value"], v, _path(where, k)) for k, v in value.items()
+        }
+    raise SerializationError(f"'{where}' has a type kmscli cannot read")  # pragma: no cover - model types
 
 
 def _path(where: str, name: str) -> str:
@@ -73,12 +153,16 @@ def _path(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def _to_wire(value: Any) -> Any:
+    """Python values as JSON 1.1: blobs as base64, timestamps as epoch seconds to the millisecond."""
     if isinstance(value, bytes | bytearray | memoryview):
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, dt.datetime):
-        seconds = value.timestamp()
-        return int(seconds) if seconds == int(seconds) else seconds
+        millis = (to_millis(value) - _EPOCH) // dt.timedelta(milliseconds=1)
+        return millis // 1000 if millis % 1000 == 0 else millis / 1000
     if isinstance(value, dict):
         return {k: _to_wire(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
@@ -95,6 +179,8 @@ def _load_object(body: bytes) -> dict[str, Any]:
         raise SerializationError(f"the request body is ambiguous: {exc}") from None
     except (ValueError, UnicodeDecodeError):
         raise SerializationError("the request body is not valid JSON") from None
+    if isinstance(doc, list):
+        raise SerializationError(_LIST_FOUND)
     if not isinstance(doc, dict):
         raise SerializationError("the request body is not a JSON object")
     return doc

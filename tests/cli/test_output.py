@@ -159,3 +159,13 @@ def test_backup_progress_reports_every_file(cli: Any, vault: Path, tmp_path: Pat
     )
     assert calls and calls[-1][0] == calls[-1][1] >= 4
     assert [d for d, _ in calls] == list(range(1, len(calls) + 1))
+
+
+def test_timestamps_print_to_the_millisecond_as_the_aws_cli_prints_what_aws_sends() -> None:
+    import datetime as dt
+
+    from kmscli.cli import render
+
+    when = dt.datetime(2026, 11, 1, 10, 0, 0, 123456, tzinfo=dt.UTC)
+    assert render.jsonable({"CreationDate": when}) == {"CreationDate": "2026-11-01T10:00:00.123000+00:00"}
+    assert render.jsonable([when.replace(microsecond=999)]) == ["2026-11-01T10:00:00+00:00"]

@@ -107,7 +107,7 @@ class Server:
             endpoint_url=self.url,
             aws_access_key_id=key_id,
             aws_secret_access_key=secret,
-            config=Config(retries={"max_attempts": 0}),
+            config=Config(retries={"max_attempts": 0}).merge(kwargs.pop("config", Config())),
             **kwargs,
         )
 

@@ -194,9 +194,10 @@ def test_deleted_access_key_stops_working(server: Server) -> None:
         (b'{"Plaintext": "***", "KeyId": "alias/x"}', "TrentService.Encrypt", 400, "SerializationException"),
         (b"{}", "TrentService.NoSuchOperation", 400, "UnknownOperationException"),
         (b"{}", "Other.ListKeys", 400, "UnknownOperationException"),
-        (b'{"Limit": "ten"}', TARGET, 400, "ValidationException"),
-        (b'{"Unknown": 1}', TARGET, 400, "ValidationException"),
-        (b'{"\\ud800": 1}', TARGET, 400, "ValidationException"),
+        (b'{"Limit": "ten"}', TARGET, 400, "SerializationException"),
+        (b'{"Limit": 0}', TARGET, 400, "ValidationException"),
+        (b'{"Unknown": 1, "Limit": 0}', TARGET, 400, "ValidationException"),  # ignored; the range is not
+        (b'{"\\ud800": 1, "Limit": 0}', TARGET, 400, "ValidationException"),
         (b'{"Limit": 1, "Limit": 2}', TARGET, 400, "SerializationException"),
         (b'{"Limit": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", TARGET, 400, "SerializationException"),
     ],

@@ -258,3 +258,81 @@ def test_import_and_multi_region_families(server: Server) -> None:
     west = server.client(region="eu-west-1")
     other = kms.encrypt(KeyId=primary["KeyId"], Plaintext=b"mr")["CiphertextBlob"]
     assert west.decrypt(CiphertextBlob=other)["Plaintext"] == b"mr"
+
+
+def _rewrite_body(kms: Any, event: str, edit: Any) -> None:
+    """Edit the JSON body botocore built, before it is signed: what a newer or a careless SDK sends."""
+
+    def hook(request: Any, **_: Any) -> None:
+        doc = json.loads(request.body)
+        edit(doc)
+        request.data = json.dumps(doc).encode()
+
+    kms.meta.events.register(f"before-sign.kms.{event}", hook)
+
+
+def test_wrong_json_types_are_serialization_exceptions_and_the_server_keeps_serving(server: Server) -> None:
+    from botocore.config import Config
+
+    kms = server.client(config=Config(parameter_validation=False))  # send what botocore would refuse
+    cases = [
+        ({"KeyId": 5}, "describe_key", "NUMBER_VALUE can not be converted to a String"),
+        ({"NumberOfBytes": "32"}, "generate_random", "STRING_VALUE can not be converted to an Integer"),
+        ({"KeyId": "alias/x", "Plaintext": b"p"}, "encrypt", "Start of list found where not expected"),
+    ]
+    _rewrite_body(kms, "Encrypt", lambda doc: doc.update(EncryptionContext=[]))  # botocore cannot write it
+    for params, method, message in cases:
+        with pytest.raises(kms.exceptions.ClientError) as caught:
+            getattr(kms, method)(**params)
+        err: Any = caught.value.response
+        assert err["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert err["Error"] == {"Code": "SerializationException", "Message": message}
+    # a constraint is still validation, in AWS's words
+    with pytest.raises(kms.exceptions.ClientError) as caught:
+        kms.generate_random(NumberOfBytes=0)
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    message = caught.value.response["Error"]["Message"]
+    assert (
+        message.startswith("1 validation error detected: Value ")
+        and "at 'numberOfBytes' failed to" in message
+    )
+    assert len(kms.generate_random(NumberOfBytes=8)["Plaintext"]) == 8
+
+
+def test_members_a_newer_sdk_sends_are_ignored(server: Server) -> None:
+    kms = server.client()
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    _rewrite_body(kms, "DescribeKey", lambda doc: doc.update(FutureMember={"Nested": [1]}, KeyId=key_id))
+    _rewrite_body(kms, "CreateGrant", lambda doc: doc["Constraints"].update(FutureConstraint="x"))
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["KeyId"] == key_id
+    grant = kms.create_grant(
+        KeyId=key_id,
+        GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:root",
+        Operations=["Decrypt"],
+        Constraints={"EncryptionContextSubset": {"a": "b"}},
+    )
+    listed = kms.list_grants(KeyId=key_id, GrantId=grant["GrantId"])["Grants"][0]
+    assert listed["Constraints"] == {"EncryptionContextSubset": {"a": "b"}}
+    events = [e for e in server.events() if e["eventName"] in ("DescribeKey", "CreateGrant")]
+    assert events and not any("Future" in json.dumps(e) for e in events)
+
+
+def test_cli_and_wire_show_the_same_millisecond_timestamps(server: Server) -> None:
+    from tests.serve.conftest import kmscli
+
+    kms = server.client()
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    served = kms.describe_key(KeyId=key_id)["KeyMetadata"]["CreationDate"]
+    assert served.microsecond % 1000 == 0  # AWS KMS sends milliseconds
+    printed = kmscli(
+        server.env,
+        "describe-key",
+        "--key-id",
+        key_id,
+        "--query",
+        "KeyMetadata.CreationDate",
+        "--output",
+        "text",
+    ).stdout.strip()
+    assert printed == served.isoformat()

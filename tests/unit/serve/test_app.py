@@ -99,7 +99,7 @@ def test_an_audit_failure_is_a_json_500(app: ServeApp, service: Any, monkeypatch
         (b'{"Limit":' + b"[" * 100_000 + b"]" * 100_000 + b"}", "SerializationException", "not valid JSON"),
         (b'{"a":' * 5_000 + b"1" + b"}" * 5_000, "SerializationException", "not valid JSON"),
         (b'{"Limit": 1, "Limit": 2}', "SerializationException", "'Limit' appears twice"),
-        (b'{"\\ud800": 1}', "ValidationException", "Unknown parameter '\\ud800' in ListKeysRequest"),
+        (b'{"Limit": "1"}', "SerializationException", "STRING_VALUE can not be converted to an Integer"),
     ],
 )
 def test_hostile_json_is_a_client_error_not_a_fault(
@@ -109,13 +109,25 @@ def test_hostile_json_is_a_client_error_not_a_fault(
     assert status.startswith("400") and doc["__type"] == code and message in doc["message"], doc
 
 
-def test_a_lone_surrogate_in_a_member_name_is_audited_escaped(
+def test_an_unknown_member_is_ignored_and_never_reaches_the_service_or_the_audit_log(
     app: ServeApp, service: Any, vault: Any
 ) -> None:
-    _call(app, _environ(service, "TrentService.ListKeys", b'{"Tags\\udc80": 1}'))
-    event = json.loads((vault / "audit" / "audit-000001.jsonl").read_text().splitlines()[-1])
-    assert event["errorCode"] == "ValidationException"
-    assert "Unknown parameter 'Tags\\udc80'" in event["errorMessage"]
+    status, _, doc = _call(app, _environ(service, "TrentService.ListKeys", b'{"Tags\\udc80": 1, "Limit": 1}'))
+    assert status.startswith("200") and "Keys" in doc
+    line = (vault / "audit" / "audit-000001.jsonl").read_text().splitlines()[-1]
+    event = json.loads(line)
+    assert event["eventName"] == "ListKeys" and "errorCode" not in event
+    assert "Tags" not in line and "udc80" not in line
+
+
+def test_the_server_answers_after_a_type_error(app: ServeApp, service: Any) -> None:
+    status, _, doc = _call(app, _environ(service, "TrentService.GenerateRandom", b'{"NumberOfBytes": "8"}'))
+    assert status.startswith("400") and doc == {
+        "__type": "SerializationException",
+        "message": "STRING_VALUE can not be converted to an Integer",
+    }
+    status, _, doc = _call(app, _environ(service, "TrentService.GenerateRandom", b'{"NumberOfBytes": 8}'))
+    assert status.startswith("200") and doc["Plaintext"]
 
 
 class _Stream:

@@ -47,6 +47,22 @@ def test_responses_parse_in_botocore_as_the_service_returned_them() -> None:
     }
 
 
+def test_timestamps_go_out_to_the_millisecond_as_aws_sends_them() -> None:
+    import botocore.session
+    from botocore import parsers
+
+    model = botocore.session.get_session().get_service_model("kms")
+    when = dt.datetime(2026, 11, 1, 10, 0, 0, 123456, tzinfo=dt.UTC)
+    body = json11.encode_response({"KeyMetadata": {"KeyId": "k", "CreationDate": when}})
+    assert json.loads(body)["KeyMetadata"]["CreationDate"] == 1793527200.123
+    parsed = parsers.create_parser("json").parse(
+        {"status_code": 200, "headers": {}, "body": body}, model.operation_model("DescribeKey").output_shape
+    )
+    assert parsed["KeyMetadata"]["CreationDate"].isoformat() == "2026-11-01T10:00:00.123000+00:00"
+    whole = json11.encode_response({"CreationDate": dt.datetime(2026, 11, 1, 10, 0, 0, 999, tzinfo=dt.UTC)})
+    assert whole == b'{"CreationDate":1793527200}'
+
+
 def test_client_half_round_trips() -> None:
     request = {"KeyId": "k", "Message": b"m", "SigningAlgorithm": "ECDSA_SHA_256"}
     assert json11.decode_request("Sign", json11.encode_request(request)) == request
@@ -85,8 +101,88 @@ def test_serialization_errors_name_the_member() -> None:
         json11.decode_request("ImportKeyMaterial", b'{"ValidTo": 1e300}')
 
 
-def test_wrong_types_pass_through_for_validation() -> None:
-    assert json11.decode_request("Encrypt", b'{"Plaintext": 5, "KeyId": null}') == {"Plaintext": 5}
+@pytest.mark.parametrize(
+    ("op", "body", "message"),
+    [
+        # the value's JSON token, converted to the model type's name
+        ("DescribeKey", b'{"KeyId": 5}', "NUMBER_VALUE can not be converted to a String"),
+        ("DescribeKey", b'{"KeyId": 1.5}', "NUMBER_VALUE can not be converted to a String"),
+        ("DescribeKey", b'{"KeyId": true}', "TRUE_VALUE can not be converted to a String"),
+        ("DescribeKey", b'{"KeyId": false}', "FALSE_VALUE can not be converted to a String"),
+        ("GenerateRandom", b'{"NumberOfBytes": "32"}', "STRING_VALUE can not be converted to an Integer"),
+        ("GenerateRandom", b'{"NumberOfBytes": true}', "TRUE_VALUE can not be converted to an Integer"),
+        ("Encrypt", b'{"KeyId": "k", "Plaintext": 5}', "NUMBER_VALUE can not be converted to a Blob"),
+        (
+            "Encrypt",
+            b'{"KeyId": "k", "Plaintext": "AA==", "DryRun": "yes"}',
+            "STRING_VALUE can not be converted to a Boolean",
+        ),
+        ("ImportKeyMaterial", b'{"ValidTo": "2030-01-01"}', "STRING_VALUE can not be converted to a Date"),
+        # a JSON array or object where the model wants something else
+        ("DescribeKey", b'{"KeyId": ["k"]}', "Start of list found where not expected"),
+        ("DescribeKey", b'{"KeyId": {"a": 1}}', "Start of structure or map found where not expected."),
+        ("Encrypt", b'{"KeyId": "k", "EncryptionContext": []}', "Start of list found where not expected"),
+        ("Encrypt", b'{"KeyId": "k", "EncryptionContext": "x"}', "Expected map or null"),
+        (
+            "Encrypt",
+            b'{"KeyId": "k", "EncryptionContext": {"k": 1}}',
+            "NUMBER_VALUE can not be converted to a String",
+        ),
+        ("CreateGrant", b'{"Operations": "Decrypt"}', "Expected list or null"),
+        ("CreateGrant", b'{"Operations": {}}', "Start of structure or map found where not expected."),
+        ("CreateGrant", b'{"Operations": [1]}', "NUMBER_VALUE can not be converted to a String"),
+        ("CreateGrant", b'{"Constraints": "x"}', "Expected null"),
+        ("CreateGrant", b'{"Constraints": []}', "Start of list found where not expected"),
+        (
+            "CreateKey",
+            b'{"Tags": [{"TagKey": 1, "TagValue": "v"}]}',
+            "NUMBER_VALUE can not be converted to a String",
+        ),
+        ("ListKeys", b"[]", "Start of list found where not expected"),
+    ],
+)
+def test_wrong_json_types_are_serialization_errors_in_aws_words(op: str, body: bytes, message: str) -> None:
+    with pytest.raises(json11.SerializationError) as caught:
+        json11.decode_request(op, body)
+    assert str(caught.value) == message
+
+
+def test_a_type_error_wins_over_constraints() -> None:
+    """AWS reads the body before it validates: a wrong type is reported even beside a missing
+    required member or an out-of-range value."""
+    with pytest.raises(json11.SerializationError, match=r"^STRING_VALUE can not be converted to an Integer$"):
+        json11.decode_request("GenerateDataKey", b'{"NumberOfBytes": "1", "KeySpec": "nope"}')
+
+
+def test_a_fraction_is_truncated_where_an_integer_is_wanted() -> None:
+    assert json11.decode_request("GenerateRandom", b'{"NumberOfBytes": 32.9}') == {"NumberOfBytes": 32}
+    with pytest.raises(json11.SerializationError, match=r"^NUMBER_VALUE can not be converted to an Integer$"):
+        json11.decode_request("GenerateRandom", b'{"NumberOfBytes": Infinity}')
+
+
+def test_unknown_members_are_dropped_at_every_depth() -> None:
+    body = (
+        b'{"KeyId": "k", "FutureMember": {"x": [1]}, "Constraints": {"EncryptionContextSubset": {"a": "b"},'
+        b' "Later": 1}, "Operations": ["Decrypt"], "GranteePrincipal": "p"}'
+    )
+    assert json11.decode_request("CreateGrant", body) == {
+        "KeyId": "k",
+        "Constraints": {"EncryptionContextSubset": {"a": "b"}},
+        "Operations": ["Decrypt"],
+        "GranteePrincipal": "p",
+    }
+    assert json11.decode_request("ListKeys", b'{"\\ud800": 1, "Limit": 5}') == {"Limit": 5}
+
+
+def test_nulls_are_absent_except_in_a_map() -> None:
+    assert json11.decode_request("Encrypt", b'{"Plaintext": "AA==", "KeyId": null}') == {"Plaintext": b"\x00"}
+    assert json11.decode_request("CreateGrant", b'{"Operations": ["Decrypt", null]}') == {
+        "Operations": ["Decrypt"]
+    }
+    # a null in an encryption context is not silently dropped: validation refuses it
+    assert json11.decode_request("Encrypt", b'{"EncryptionContext": {"k": null}}') == {
+        "EncryptionContext": {"k": None}
+    }
     assert json11.decode_request("ListKeys", b"") == {}
 
 
