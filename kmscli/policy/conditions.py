@@ -269,7 +269,10 @@ def _under_variants(
     ok = any(r.result for r in results) if deny else all(r.result for r in results)
     chosen = next(r for r in results if r.result == ok)
     rule = "a Deny applies if any applies" if deny else "an Allow applies only if each applies"
-    ways = ", ".join(f"{n} {len(ambiguous[n])} ways" for n in names)
+    if names == [cond.key.lower()]:
+        ways = f"this key {len(ambiguous[names[0]])} ways"
+    else:
+        ways = ", ".join(f"{n} {len(ambiguous[n])} ways" for n in names)
     return chosen._replace(why=f"{chosen.why}; the request spells {ways} ({rule})")
 
 
