@@ -146,6 +146,15 @@ def lookup(context: dict[str, Any], key: str) -> list[str] | None:
     return values or None
 
 
+def single_value(context: dict[str, Any], key: str) -> str | None:
+    """The request's one value of a key as text, for a policy variable; None when the key is absent
+    or holds several values (a multivalued key, or a spelling variant not yet chosen)."""
+    value = context.get(key.lower())
+    if value is None or isinstance(value, Variants | list | tuple | set | frozenset):
+        return None
+    return as_text(value)
+
+
 class ConditionResult(NamedTuple):
     """The outcome of one condition test, for explanations."""
 
@@ -198,7 +207,7 @@ def _policy_values(cond: Condition, context: dict[str, Any]) -> list[variables.R
     """The condition's values, with policy variables substituted when it has them."""
     if not cond.variables:
         return [variables.Resolved(v, (variables.Piece(v, False),)) for v in cond.values]
-    return [variables.resolve(v, context) for v in cond.values]
+    return [variables.resolve(v, lambda key: single_value(context, key)) for v in cond.values]
 
 
 def _one(cond: Condition, request: str, values: list[variables.Resolved | None]) -> bool:

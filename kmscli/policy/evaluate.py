@@ -8,12 +8,13 @@ condition test passes.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any, NamedTuple
 
 from kmscli.policy import principals, variables, wildcard
 from kmscli.policy.actions import action_matches
-from kmscli.policy.conditions import Variants, evaluate_all
+from kmscli.policy.conditions import Variants, evaluate_all, single_value
 from kmscli.policy.document import Policy, Statement
 from kmscli.policy.grants import evaluate_grant
 
@@ -103,14 +104,14 @@ def statement_resource_matches(stmt: Statement, pattern: str, req: Request) -> b
         k.lower(): v for k in variables.keys(pattern) if isinstance(v := req.context.get(k.lower()), Variants)
     }
     if not ambiguous:
-        return variables.resource_matches(pattern, req.resource, req.context)
+        return variables.resource_matches(pattern, req.resource, lambda k: single_value(req.context, k))
     # a key the request spells several ways (conditions.py): a Deny matches if some spelling does, an
     # Allow only if each does
     names = list(ambiguous)
-    found = [
-        variables.resource_matches(pattern, req.resource, {**req.context, **dict(zip(names, c, strict=True))})
-        for c in itertools.product(*(ambiguous[n] for n in names))
-    ]
+    found = []
+    for choice in itertools.product(*(ambiguous[n] for n in names)):
+        ctx = {**req.context, **dict(zip(names, choice, strict=True))}
+        found.append(variables.resource_matches(pattern, req.resource, functools.partial(single_value, ctx)))
     return any(found) if stmt.effect == "Deny" else all(found)
 
 

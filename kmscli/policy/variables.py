@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from kmscli.policy.wildcard import matches_pieces
 
@@ -124,17 +124,11 @@ def keys(text: str) -> tuple[str, ...]:
     return tuple(p.key for p in parse(text) if isinstance(p, Variable))
 
 
-def value_of(context: Mapping[str, Any], key: str) -> str | None:
-    """The request's single value of a key as text, or None (absent, or several values)."""
-    from kmscli.policy.conditions import Variants, as_text
-
-    value = context.get(key.lower())
-    if value is None or isinstance(value, Variants | list | tuple | set | frozenset):
-        return None
-    return as_text(value)
+#: The request's single value of a condition key as text, or None (conditions.single_value).
+ValueOf = Callable[[str], str | None]
 
 
-def resolve(text: str, context: Mapping[str, Any]) -> Resolved | None:
+def resolve(text: str, value_of: ValueOf) -> Resolved | None:
     """The value with its variables substituted; None when a variable has no value and no default."""
     pieces: list[Piece] = []
     for part in parse(text):
@@ -143,7 +137,7 @@ def resolve(text: str, context: Mapping[str, Any]) -> Resolved | None:
         elif isinstance(part, Special):
             pieces.append(Piece(part.char, True))
         else:
-            found = value_of(context, part.key)
+            found = value_of(part.key)
             if found is not None:
                 pieces.append(Piece(found, True))
             elif part.default is not None:
@@ -163,13 +157,13 @@ def resource_split(pattern: str) -> tuple[str, str] | None:
     return head, fields[5]
 
 
-def resource_matches(pattern: str, resource: str, context: Mapping[str, Any]) -> bool:
+def resource_matches(pattern: str, resource: str, value_of: ValueOf) -> bool:
     """Whether a Resource pattern with variables (in its resource part) matches ``resource``."""
     split = resource_split(pattern)
     if split is None or not has_variables(split[1]):
         return matches_pieces([(pattern, False)], resource)
     head, tail = split
-    resolved = resolve(tail, context)
+    resolved = resolve(tail, value_of)
     if resolved is None:
         return False  # a variable with no value matches no resource
     return matches_pieces([(head, False), *((p.text, p.exact) for p in resolved.pieces)], resource)

@@ -13,7 +13,7 @@ import pytest
 
 from kmscli.policy import variables
 from kmscli.policy.analysis import lint, who_can
-from kmscli.policy.conditions import Variants, put
+from kmscli.policy.conditions import Variants, put, single_value
 from kmscli.policy.document import parse
 from kmscli.policy.evaluate import Request, decide
 from tests.unit.policy.test_cases import ALICE, BOB, KEY_ARN, base_context, stmt
@@ -197,7 +197,8 @@ def test_case_variant_key_as_variable() -> None:
     put(ctx, "aws:ResourceTag/Team", "a")
     put(ctx, "aws:ResourceTag/team", "b")
     assert isinstance(ctx["aws:resourcetag/team"], Variants)
-    assert variables.resolve("${aws:ResourceTag/team}", ctx) is None  # resolved only one spelling at a time
+    # resolved only one spelling at a time
+    assert variables.resolve("${aws:ResourceTag/team}", lambda k: single_value(ctx, k)) is None
 
 
 # -- Resource --------------------------------------------------------------------------------------------
