@@ -49,6 +49,11 @@ REQUEST_ALIAS_ACTIONS = USER_ACTIONS | {"kms:DescribeKey", "kms:GetPublicKey"}
 #: false for every kmscli call, as no AWS service calls on a principal's behalf.
 GRANT_FOR_AWS_RESOURCE_ACTIONS = frozenset({"kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"})
 
+#: Actions whose request carries ``kms:ReEncryptOnSameKey`` (AWS's service authorization reference for
+#: KMS lists the key for these two permissions only): true when ReEncrypt's source and destination
+#: key are the same key.
+REENCRYPT_ON_SAME_KEY_ACTIONS = frozenset({"kms:ReEncryptFrom", "kms:ReEncryptTo"})
+
 #: Actions that manage the key without using it ("key administrators").
 ADMIN_ACTIONS = frozenset(
     {
@@ -104,6 +109,7 @@ KNOWN_KEYS = frozenset(
         "kms:KeyOrigin",
         "kms:KeyAgreementAlgorithm",
         "kms:RequestAlias",
+        "kms:ReEncryptOnSameKey",
         "kms:GranteePrincipal",
         "kms:GrantIsForAWSResource",
         "kms:RetiringPrincipal",

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kmscli.ids import is_account_id
-from kmscli.policy import actions, principals
+from kmscli.policy import actions, principals, variables
 from kmscli.policy.conditions import parse_date
-from kmscli.policy.document import Condition, Policy, Statement, problems
+from kmscli.policy.document import Condition, Policy, Statement, problems, takes_variables
 from kmscli.policy.evaluate import resource_matches
 
 ERROR, WARNING = "error", "warning"
@@ -25,12 +25,29 @@ def statement_actions(stmt: Statement) -> frozenset[str]:
     return actions.all_actions() - excluded
 
 
+def _resource_variables(stmt: Statement) -> list[str]:
+    """The statement's Resource/NotResource patterns whose match depends on the request (variables)."""
+    if not stmt.variables:
+        return []
+    patterns = stmt.resources if stmt.resources is not None else stmt.not_resources or ()
+    return [
+        p for p in patterns if (split := variables.resource_split(p)) and variables.has_variables(split[1])
+    ]
+
+
 def _covers_key(stmt: Statement, key_arn: str | None) -> bool:
-    if key_arn is None:
+    """Whether the statement's Resource can cover the key: a pattern with a policy variable may, so it
+    counts (who-can lists it with ``ResourceDependsOn``)."""
+    if key_arn is None or _resource_variables(stmt):
         return True
     if stmt.resources is not None:
         return any(resource_matches(p, key_arn) for p in stmt.resources)
     return not any(resource_matches(p, key_arn) for p in stmt.not_resources or ())
+
+
+def _always_covers_key(stmt: Statement, key_arn: str | None) -> bool:
+    """Whether the statement's Resource covers the key whatever the request."""
+    return not _resource_variables(stmt) and _covers_key(stmt, key_arn)
 
 
 def describe_principal(kind: str, value: str) -> dict[str, Any]:
@@ -198,12 +215,17 @@ def who_can(
         if action in statement_actions(s) or (s.actions is not None and any(p == "*" for p in s.actions))
     ]
     relevant = [s for s in relevant if _covers_key(s, key_arn)]
-    unconditional_denies = [s for s in relevant if s.effect == "Deny" and not s.conditions]
+    # a Deny whose Resource has a policy variable depends on the request: it overrides nothing for sure
+    unconditional_denies = [
+        s for s in relevant if s.effect == "Deny" and not s.conditions and _always_covers_key(s, key_arn)
+    ]
     for stmt in relevant:
         for who in statement_who(stmt):
             entry = {**who, "Via": _via(stmt), "Conditions": _conds(stmt)}
+            if depends := _resource_variables(stmt):
+                entry["ResourceDependsOn"] = depends
             if stmt.effect == "Deny":
-                entry["Unconditional"] = not stmt.conditions
+                entry["Unconditional"] = not stmt.conditions and not depends
                 denied.append(entry)
                 continue
             blockers = [d for d in unconditional_denies if _deny_covers(d, who)]
@@ -259,6 +281,8 @@ def _never_reasons(stmt: Statement) -> list[str]:
     by_key: dict[str, list[Condition]] = {}
     for cond in stmt.conditions:
         by_key.setdefault(cond.key.lower(), []).append(cond)
+        if cond.variables and any(variables.has_variables(v) for v in cond.values):
+            continue  # a value with a policy variable is the request's: no fixed value to judge
         enum = actions.KEY_ENUMS.get(cond.key.lower())
         if (
             enum
@@ -314,6 +338,7 @@ def _never_reasons(stmt: Statement) -> list[str]:
             hi = min(high_b)
             if lo[0] > hi[0] or (lo[0] == hi[0] and not (lo[1] and hi[1])):
                 reasons.append(f"{conds[0].key} cannot be both above {lo[0]:g} and below {hi[0]:g}")
+        conds = [c for c in conds if not (c.variables and any(variables.has_variables(v) for v in c.values))]
         eq = [set(c.values) for c in conds if c.base == "StringEquals" and c.qualifier is None]
         neq = [set(c.values) for c in conds if c.base == "StringNotEquals" and c.qualifier is None]
         if eq and neq and all(e <= n for e in eq for n in neq):
@@ -368,11 +393,45 @@ def lint(text: str) -> dict[str, Any]:
     }
 
 
+def _literal_variables(policy: Policy, stmt: Statement) -> list[str]:
+    """Why text that looks like a policy variable (``${``) in a statement is compared as written."""
+    found: list[str] = []
+    patterns = stmt.resources if stmt.resources is not None else stmt.not_resources or ()
+    values = [(c.operator, c.base, v) for c in stmt.conditions for v in c.values]
+    if not stmt.variables:
+        texts = [*patterns, *(v for _, _, v in values)]
+        if any(variables.looks_like_variable(t) for t in texts):
+            found.append(
+                f"policy variables need Version {variables.VARIABLES_VERSION!r} (this policy's is "
+                f"{policy.version!r}): ${{...}} is compared as written"
+            )
+        return found
+    for pattern in patterns:
+        split = variables.resource_split(pattern)
+        head, tail = split if split is not None else (pattern, "")
+        if variables.looks_like_variable(head):
+            found.append(
+                f"{pattern}: a variable counts only after the ARN's fifth colon; before it, it is text"
+            )
+        if variables.looks_like_variable(tail) and not variables.has_variables(tail):
+            found.append(f"{pattern}: ${{ with no well-formed ${{key}} is compared as written")
+    for operator, base, value in values:
+        if not variables.looks_like_variable(value):
+            continue
+        if not takes_variables(base):
+            found.append(f"{operator} {value}: only string and ARN operators substitute variables")
+        elif not variables.has_variables(value):
+            found.append(f"{operator} {value}: ${{ with no well-formed ${{key}} is compared as written")
+    return found
+
+
 def _lint_statements(policy: Policy) -> list[Finding]:
     out: list[Finding] = []
     allows = [s for s in policy.statements if s.effect == "Allow"]
     for stmt in policy.statements:
         idx, sid = stmt.index, stmt.sid
+        for why in _literal_variables(policy, stmt):
+            out.append(Finding(WARNING, "POLICY_VARIABLE_LITERAL", why, idx, sid))
         anyone = any(w["Anyone"] for w in statement_who(stmt))
         if stmt.effect == "Allow" and anyone and not stmt.conditions:
             out.append(

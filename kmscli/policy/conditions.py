@@ -20,10 +20,11 @@ statement only when it passes under each of them.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from kmscli.policy import wildcard
+from kmscli.policy import variables, wildcard
 from kmscli.policy.actions import KEY_PREFIXES
 from kmscli.policy.document import Condition
 
@@ -145,6 +146,15 @@ def lookup(context: dict[str, Any], key: str) -> list[str] | None:
     return values or None
 
 
+def single_value(context: dict[str, Any], key: str) -> str | None:
+    """The request's one value of a key as text, for a policy variable; None when the key is absent
+    or holds several values (a multivalued key, or a spelling variant not yet chosen)."""
+    value = context.get(key.lower())
+    if value is None or isinstance(value, Variants | list | tuple | set | frozenset):
+        return None
+    return as_text(value)
+
+
 class ConditionResult(NamedTuple):
     """The outcome of one condition test, for explanations."""
 
@@ -152,27 +162,80 @@ class ConditionResult(NamedTuple):
     request_values: tuple[str, ...] | None
     result: bool
     why: str
+    #: the policy values after policy variables are substituted (None: a variable had no value);
+    #: None when the condition has no variables
+    resolved: tuple[str | None, ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The result as data."""
         out = self.condition.as_dict()
+        if self.resolved is not None:
+            out["ResolvedValues"] = list(self.resolved)
         out["RequestValues"] = list(self.request_values) if self.request_values is not None else None
         out["Result"] = self.result
         out["Reason"] = self.why
         return out
 
 
-def _one(cond: Condition, request: str) -> bool:
-    """Whether one request value passes the operator against the policy's values."""
+def _arn_pieces(request: str, value: variables.Resolved) -> bool:
+    """ArnLike/ArnEquals, field by field, where substituted text matches character for character."""
+    fields: list[list[tuple[str, bool]]] = [[]]
+    for piece in value.pieces:
+        rest = piece.text
+        while len(fields) < 6 and ":" in rest:
+            head, rest = rest.split(":", 1)
+            fields[-1].append((head, piece.exact))
+            fields.append([])
+        fields[-1].append((rest, piece.exact))
+    req = request.split(":", 5)
+    if len(fields) != 6 or len(req) != 6:
+        return False
+    return all(wildcard.matches_pieces(f, r) for f, r in zip(fields, req, strict=True))
+
+
+def _test(base: str, request: str, value: variables.Resolved) -> bool:
+    """One positive operator on one request value and one policy value."""
+    if value.has_exact_wildcard:
+        if base == "StringLike":
+            return value.like(request)
+        if base in ("ArnLike", "ArnEquals"):
+            return _arn_pieces(request, value)
+    return POSITIVE[base](request, value.text)
+
+
+def _policy_values(cond: Condition, context: dict[str, Any]) -> list[variables.Resolved | None]:
+    """The condition's values, with policy variables substituted when it has them."""
+    if not cond.variables:
+        return [variables.Resolved(v, (variables.Piece(v, False),)) for v in cond.values]
+    return [variables.resolve(v, lambda key: single_value(context, key)) for v in cond.values]
+
+
+def _one(cond: Condition, request: str, values: list[variables.Resolved | None]) -> bool:
+    """Whether one request value passes the operator against the policy's values.
+
+    An unresolved value (a variable with no value) is equal to and like nothing: a positive operator
+    never passes on it, a negated one never fails on it.
+    """
+    resolved = [v for v in values if v is not None]
     if cond.base in NEGATED:
-        test = POSITIVE[NEGATED[cond.base]]
-        return not any(test(request, p) for p in cond.values)
-    test = POSITIVE[cond.base]
-    return any(test(request, p) for p in cond.values)
+        return not any(_test(NEGATED[cond.base], request, p) for p in resolved)
+    return any(_test(cond.base, request, p) for p in resolved)
 
 
 def evaluate(cond: Condition, context: dict[str, Any]) -> ConditionResult:
     """Evaluate one condition test against the request context (keys lower-cased)."""
+    result = _evaluate(cond, context)
+    if not cond.variables or not any(variables.has_variables(v) for v in cond.values):
+        return result
+    policy_values = _policy_values(cond, context)
+    shown = tuple(v.text if v is not None else None for v in policy_values)
+    why = result.why
+    if any(v is None for v in policy_values):
+        why += "; a policy variable with no value in the request matches nothing"
+    return result._replace(resolved=shown, why=why)
+
+
+def _evaluate(cond: Condition, context: dict[str, Any]) -> ConditionResult:
     values = lookup(context, cond.key)
     if cond.base == "Null":
         absent = values is None
@@ -191,7 +254,8 @@ def evaluate(cond: Condition, context: dict[str, Any]) -> ConditionResult:
         if cond.base in NEGATED:
             return ConditionResult(cond, None, True, "key absent: a negated operator is true")
         return ConditionResult(cond, None, False, "key absent from the request")
-    passes = [_one(cond, v) for v in values]
+    policy_values = _policy_values(cond, context)
+    passes = [_one(cond, v, policy_values) for v in values]
     if cond.qualifier == "ForAllValues":
         ok, why = all(passes), "every request value must match"
     elif cond.qualifier == "ForAnyValue" or len(values) > 1:
@@ -202,15 +266,36 @@ def evaluate(cond: Condition, context: dict[str, Any]) -> ConditionResult:
 
 
 def _under_variants(
-    cond: Condition, context: dict[str, Any], variants: Variants, deny: bool
+    cond: Condition, context: dict[str, Any], ambiguous: dict[str, Variants], deny: bool
 ) -> ConditionResult:
-    """A test on a case-ambiguous key: in a Deny it passes if some spelling passes, in an Allow if all do."""
-    key = cond.key.lower()
-    results = [evaluate(cond, {**context, key: value}) for value in variants]
+    """A test on case-ambiguous keys (the tested key, or one a policy variable names): in a Deny it
+    passes if some choice of spellings passes, in an Allow only if every choice does."""
+    names = list(ambiguous)
+    results = [
+        evaluate(cond, {**context, **dict(zip(names, choice, strict=True))})
+        for choice in itertools.product(*(ambiguous[n] for n in names))
+    ]
     ok = any(r.result for r in results) if deny else all(r.result for r in results)
     chosen = next(r for r in results if r.result == ok)
     rule = "a Deny applies if any applies" if deny else "an Allow applies only if each applies"
-    return chosen._replace(why=f"{chosen.why}; the request spells this key {len(variants)} ways ({rule})")
+    if names == [cond.key.lower()]:
+        ways = f"this key {len(ambiguous[names[0]])} ways"
+    else:
+        ways = ", ".join(f"{n} {len(ambiguous[n])} ways" for n in names)
+    return chosen._replace(why=f"{chosen.why}; the request spells {ways} ({rule})")
+
+
+def _ambiguous(cond: Condition, context: dict[str, Any]) -> dict[str, Variants]:
+    """The keys of a test (its own, and those its policy variables name) the request spells several ways."""
+    names = [cond.key.lower()]
+    if cond.variables:
+        names += [k.lower() for v in cond.values for k in variables.keys(v)]
+    found: dict[str, Variants] = {}
+    for name in names:
+        value = context.get(name)
+        if isinstance(value, Variants):
+            found[name] = value
+    return found
 
 
 def evaluate_all(
@@ -223,9 +308,9 @@ def evaluate_all(
     """
     results = []
     for cond in conds:
-        value = context.get(cond.key.lower())
-        if isinstance(value, Variants):
-            results.append(_under_variants(cond, context, value, deny))
+        ambiguous = _ambiguous(cond, context)
+        if ambiguous:
+            results.append(_under_variants(cond, context, ambiguous, deny))
         else:
             results.append(evaluate(cond, context))
     return all(r.result for r in results), results

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from kmscli import errors, jsonstrict
 from kmscli.ids import is_account_id
 from kmscli.policy import actions
+from kmscli.policy.variables import VARIABLES_VERSION
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 STATEMENT_ELEMENTS = (
@@ -81,6 +82,9 @@ class Condition(NamedTuple):
     if_exists: bool
     key: str
     values: tuple[str, ...]
+    #: whether the values are templates with policy variables (policy/variables.py): a string or ARN
+    #: operator in a policy whose Version has variables
+    variables: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """The condition as data."""
@@ -101,6 +105,7 @@ class Statement:
         "principals",
         "resources",
         "sid",
+        "variables",
     )
 
     def __init__(
@@ -115,6 +120,7 @@ class Statement:
         resources: tuple[str, ...] | None,
         not_resources: tuple[str, ...] | None,
         conditions: tuple[Condition, ...] = (),
+        variables: bool = False,
     ) -> None:
         self.index = index
         self.sid = sid
@@ -126,6 +132,8 @@ class Statement:
         self.resources = resources
         self.not_resources = not_resources
         self.conditions = conditions
+        #: whether Resource/NotResource patterns have policy variables (the policy's Version has them)
+        self.variables = variables
 
     def __repr__(self) -> str:
         return f"Statement(index={self.index!r}, sid={self.sid!r}, effect={self.effect!r})"
@@ -232,7 +240,12 @@ def _action_list(raw: Any, where: str, idx: int, out: list[Problem]) -> tuple[st
     return tuple(found)
 
 
-def _conditions(raw: Any, idx: int, out: list[Problem]) -> tuple[Condition, ...]:
+def takes_variables(base: str) -> bool:
+    """Whether an operator's values can hold policy variables: the string and ARN operators."""
+    return base.startswith(("String", "Arn"))
+
+
+def _conditions(raw: Any, idx: int, out: list[Problem], variables: bool) -> tuple[Condition, ...]:
     if not isinstance(raw, dict):
         out.append(Problem("Condition must be an object of operator -> {key: values}", idx))
         return ()
@@ -252,11 +265,13 @@ def _conditions(raw: Any, idx: int, out: list[Problem]) -> tuple[Condition, ...]
                 out.append(Problem(f"Condition {op} {key}: values must be strings, numbers or booleans", idx))
                 continue
             text = tuple(str(v).lower() if isinstance(v, bool) else str(v) for v in vals)
-            found.append(Condition(op, base, qualifier, if_exists, key, text))
+            found.append(
+                Condition(op, base, qualifier, if_exists, key, text, variables and takes_variables(base))
+            )
     return tuple(found)
 
 
-def _statement(raw: Any, idx: int, out: list[Problem]) -> Statement | None:
+def _statement(raw: Any, idx: int, out: list[Problem], variables: bool) -> Statement | None:
     if not isinstance(raw, dict):
         out.append(Problem("each statement must be a JSON object", idx))
         return None
@@ -291,7 +306,7 @@ def _statement(raw: Any, idx: int, out: list[Problem]) -> Statement | None:
                 resources = tuple(vals)
             else:
                 not_resources = tuple(vals)
-    conds = _conditions(raw["Condition"], idx, out) if "Condition" in raw else ()
+    conds = _conditions(raw["Condition"], idx, out, variables) if "Condition" in raw else ()
     if any(p.code == "MALFORMED" for p in out[before:]) or effect not in ("Allow", "Deny"):
         return None  # unknown actions/operators alone keep the rest of the statement (for lint)
     return Statement(
@@ -305,6 +320,7 @@ def _statement(raw: Any, idx: int, out: list[Problem]) -> Statement | None:
         resources,
         not_resources,
         conds,
+        variables,
     )
 
 
@@ -336,7 +352,7 @@ def _parse(text: str, out: list[Problem]) -> Policy | None:
     policy = Policy(version, doc.get("Id") if isinstance(doc.get("Id"), str) else None)
     sids: dict[str, int] = {}
     for idx, item in enumerate(items):
-        stmt = _statement(item, idx, out)
+        stmt = _statement(item, idx, out, version == VARIABLES_VERSION)
         sid = item.get("Sid") if isinstance(item, dict) else None
         if isinstance(sid, str) and sid:
             if sid in sids:

@@ -8,11 +8,13 @@ condition test passes.
 
 from __future__ import annotations
 
+import functools
+import itertools
 from typing import Any, NamedTuple
 
-from kmscli.policy import principals, wildcard
+from kmscli.policy import principals, variables, wildcard
 from kmscli.policy.actions import action_matches
-from kmscli.policy.conditions import evaluate_all
+from kmscli.policy.conditions import Variants, evaluate_all, single_value
 from kmscli.policy.document import Policy, Statement
 from kmscli.policy.grants import evaluate_grant
 
@@ -89,7 +91,28 @@ class Decision(NamedTuple):
 
 
 def resource_matches(pattern: str, resource: str) -> bool:
+    """A Resource pattern as written (no policy variables) against the key ARN."""
     return wildcard.matches(pattern, resource)
+
+
+def statement_resource_matches(stmt: Statement, pattern: str, req: Request) -> bool:
+    """A statement's Resource pattern against the request's key, with policy variables substituted
+    when the statement has them (a variable with no value matches no resource)."""
+    if not stmt.variables:
+        return resource_matches(pattern, req.resource)
+    ambiguous = {
+        k.lower(): v for k in variables.keys(pattern) if isinstance(v := req.context.get(k.lower()), Variants)
+    }
+    if not ambiguous:
+        return variables.resource_matches(pattern, req.resource, lambda k: single_value(req.context, k))
+    # a key the request spells several ways (conditions.py): a Deny matches if some spelling does, an
+    # Allow only if each does
+    names = list(ambiguous)
+    found = []
+    for choice in itertools.product(*(ambiguous[n] for n in names)):
+        ctx = {**req.context, **dict(zip(names, choice, strict=True))}
+        found.append(variables.resource_matches(pattern, req.resource, functools.partial(single_value, ctx)))
+    return any(found) if stmt.effect == "Deny" else all(found)
 
 
 def statement_scope(stmt: Statement, req: Request) -> dict[str, bool]:
@@ -103,9 +126,9 @@ def statement_scope(stmt: Statement, req: Request) -> dict[str, bool]:
     else:
         what = not any(action_matches(p, req.action) for p in stmt.not_actions or ())
     if stmt.resources is not None:
-        where = any(resource_matches(p, req.resource) for p in stmt.resources)
+        where = any(statement_resource_matches(stmt, p, req) for p in stmt.resources)
     else:
-        where = not any(resource_matches(p, req.resource) for p in stmt.not_resources or ())
+        where = not any(statement_resource_matches(stmt, p, req) for p in stmt.not_resources or ())
     return {"PrincipalMatch": who, "ActionMatch": what, "ResourceMatch": where}
 
 

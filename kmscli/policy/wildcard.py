@@ -65,3 +65,44 @@ def matches(pattern: str, text: str, ignore_case: bool = False) -> bool:
     if "*" not in pattern and "?" not in pattern:
         return pattern.lower() == text.lower() if ignore_case else pattern == text
     return match_steps(pattern, text, ignore_case)[0]
+
+
+def _token_same(segment: list[str | None], text: str, at: int) -> bool:
+    """Whether a token segment (None: any one character) matches ``text`` at ``at``."""
+    if at + len(segment) > len(text):
+        return False
+    return all(t is None or t == c for t, c in zip(segment, text[at : at + len(segment)], strict=False))
+
+
+def matches_pieces(pieces: list[tuple[str, bool]], text: str, ignore_case: bool = False) -> bool:
+    """Whether ``text`` matches a pattern given as pieces ``(text, exact)``: an exact piece's ``*`` and
+    ``?`` are ordinary characters (a substituted policy variable), the others' are wildcards.
+
+    Same leftmost-occurrence walk as :func:`match_steps`, over tokens instead of a string.
+    """
+    if all(not exact or ("*" not in part and "?" not in part) for part, exact in pieces):
+        return matches("".join(part for part, _ in pieces), text, ignore_case)
+    if ignore_case:
+        pieces, text = [(p.lower(), e) for p, e in pieces], text.lower()
+    segments: list[list[str | None]] = [[]]
+    for part, exact in pieces:
+        for ch in part:
+            if exact:
+                segments[-1].append(ch)
+            elif ch == "*":
+                segments.append([])
+            else:
+                segments[-1].append(None if ch == "?" else ch)
+    if len(segments) == 1:
+        return len(segments[0]) == len(text) and _token_same(segments[0], text, 0)
+    head, *middle, tail = segments
+    end = len(text) - len(tail)
+    if end < len(head) or not _token_same(head, text, 0) or not _token_same(tail, text, end):
+        return False
+    pos = len(head)
+    for segment in middle:
+        found = next((at for at in range(pos, end - len(segment) + 1) if _token_same(segment, text, at)), -1)
+        if found < 0:
+            return False
+        pos = found + len(segment)
+    return True

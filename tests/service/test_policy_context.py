@@ -209,3 +209,122 @@ def test_request_alias_is_only_for_crypto_describe_and_public_key(kms: Any, serv
     assert kms("DescribeKey", KeyId="alias/app")["KeyMetadata"]["KeyId"] == kid
     with pytest.raises(errors.AccessDeniedException):
         kms("DisableKey", KeyId="alias/app")
+
+
+# -- kms:ReEncryptOnSameKey (KMSCOND; the KMS service authorization reference lists it for the
+# -- ReEncryptFrom and ReEncryptTo permissions only) ---------------------------------------------------
+
+
+ENCRYPTER = {
+    "Sid": "Encrypter",
+    "Effect": "Allow",
+    "Principal": {"AWS": BOB},
+    "Action": ["kms:Encrypt", "kms:DescribeKey"],
+    "Resource": "*",
+}
+
+
+def re_encrypter(**condition: Any) -> dict[str, Any]:
+    """Bob may re-encrypt from and to the key, under a condition."""
+    out: dict[str, Any] = {
+        "Sid": "ReEncrypter",
+        "Effect": "Allow",
+        "Principal": {"AWS": BOB},
+        "Action": ["kms:ReEncryptFrom", "kms:ReEncryptTo"],
+        "Resource": "*",
+    }
+    if condition:
+        out["Condition"] = condition
+    return out
+
+
+def _two_keys(kms: Any, service: Any, *statements: dict[str, Any]) -> tuple[str, str, bytes]:
+    """Two keys under the same policy (ENCRYPTER and ``statements``), and a ciphertext of the first."""
+    first = key_for(kms, service, ENCRYPTER, *statements)
+    second = key_for(kms, service, ENCRYPTER, *statements)
+    as_principal(service, BOB)
+    blob = kms("Encrypt", KeyId=first, Plaintext=b"secret")["CiphertextBlob"]
+    return first, second, bytes(blob)
+
+
+def test_reencrypt_on_same_key_false_allows_only_another_key(kms: Any, service: Any) -> None:
+    # an Allow on ReEncrypt* with Bool kms:ReEncryptOnSameKey false: re-encrypting onto another key
+    # passes, onto the same key is denied (by ReEncryptTo, the first permission checked)
+    first, second, blob = _two_keys(kms, service, re_encrypter(Bool={"kms:ReEncryptOnSameKey": "false"}))
+    moved = kms("ReEncrypt", CiphertextBlob=blob, DestinationKeyId=second)
+    assert moved["KeyId"].endswith(second) and moved["SourceKeyId"].endswith(first)
+    with pytest.raises(errors.AccessDeniedException, match="kms:ReEncryptTo"):
+        kms("ReEncrypt", CiphertextBlob=blob, DestinationKeyId=first)
+    with pytest.raises(errors.AccessDeniedException, match="kms:ReEncryptTo"):
+        kms("ReEncrypt", CiphertextBlob=blob, SourceKeyId=first, DestinationKeyId=first)
+
+
+def test_reencrypt_on_same_key_deny_on_the_source_side(kms: Any, service: Any) -> None:
+    # a Deny of ReEncryptFrom alone on same-key re-encryption: ReEncryptTo passes, ReEncryptFrom is
+    # explicitly denied (the key is in the request of the source side too)
+    guard = deny_all(Bool={"kms:ReEncryptOnSameKey": "true"})
+    guard["Action"] = "kms:ReEncryptFrom"
+    first, second, blob = _two_keys(kms, service, re_encrypter(), guard)
+    with pytest.raises(errors.AccessDeniedException, match=r"kms:ReEncryptFrom .*explicit deny"):
+        kms("ReEncrypt", CiphertextBlob=blob, DestinationKeyId=first)
+    assert kms("ReEncrypt", CiphertextBlob=blob, DestinationKeyId=second)["KeyId"].endswith(second)
+
+
+def test_reencrypt_on_same_key_follows_an_alias(kms: Any, service: Any) -> None:
+    # the destination named by an alias of the source key is the same key
+    first, second, blob = _two_keys(kms, service, re_encrypter(Bool={"kms:ReEncryptOnSameKey": "true"}))
+    as_principal(service, ADMIN)
+    kms("CreateAlias", AliasName="alias/same", TargetKeyId=first)
+    as_principal(service, BOB)
+    assert kms("ReEncrypt", CiphertextBlob=blob, DestinationKeyId="alias/same")["KeyId"].endswith(first)
+    with pytest.raises(errors.AccessDeniedException, match="kms:ReEncryptTo"):
+        kms("ReEncrypt", CiphertextBlob=blob, DestinationKeyId=second)
+
+
+def test_reencrypt_on_same_key_is_absent_from_other_operations(kms: Any, service: Any) -> None:
+    # only ReEncryptFrom and ReEncryptTo carry the key: on Encrypt and DescribeKey it is absent
+    absent = dict(ENCRYPTER, Condition={"Null": {"kms:ReEncryptOnSameKey": "true"}})
+    kid = key_for(kms, service, absent)
+    as_principal(service, BOB)
+    kms("Encrypt", KeyId=kid, Plaintext=b"x")
+    kms("DescribeKey", KeyId=kid)
+    present = dict(ENCRYPTER, Condition={"Null": {"kms:ReEncryptOnSameKey": "false"}})
+    kid2 = key_for(kms, service, present)
+    as_principal(service, BOB)
+    with pytest.raises(errors.AccessDeniedException):
+        kms("Encrypt", KeyId=kid2, Plaintext=b"x")
+
+
+def test_reencrypt_on_same_key_with_an_incorrect_source_key(kms: Any, service: Any) -> None:
+    # SourceKeyId naming another key than the ciphertext's: AWS KMS uses only the named key, so the
+    # pair is (named key, destination); the call still fails as IncorrectKey once both sides pass
+    first, second, blob = _two_keys(kms, service, re_encrypter(Bool={"kms:ReEncryptOnSameKey": "true"}))
+    with pytest.raises(errors.IncorrectKeyException):
+        kms("ReEncrypt", CiphertextBlob=blob, SourceKeyId=second, DestinationKeyId=second)
+    with pytest.raises(errors.AccessDeniedException, match="kms:ReEncryptTo"):
+        kms("ReEncrypt", CiphertextBlob=blob, SourceKeyId=second, DestinationKeyId=first)
+
+
+def test_reencrypt_on_same_key_with_an_asymmetric_source(kms: Any, service: Any) -> None:
+    # an RSA source is named by SourceKeyId; re-encrypting onto a symmetric key is never the same key
+    statements = (ENCRYPTER, re_encrypter(Bool={"kms:ReEncryptOnSameKey": "false"}))
+    as_principal(service, ADMIN)
+    created = kms("CreateKey", KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT", Policy=policy_doc(*statements))
+    rsa = str(created["KeyMetadata"]["KeyId"])
+    sym = key_for(kms, service, *statements)
+    as_principal(service, BOB)
+    alg = "RSAES_OAEP_SHA_256"
+    blob = kms("Encrypt", KeyId=rsa, Plaintext=b"x", EncryptionAlgorithm=alg)["CiphertextBlob"]
+    out = kms(
+        "ReEncrypt", CiphertextBlob=blob, SourceKeyId=rsa, SourceEncryptionAlgorithm=alg, DestinationKeyId=sym
+    )
+    assert out["KeyId"].endswith(sym)
+    with pytest.raises(errors.AccessDeniedException, match="kms:ReEncryptTo"):
+        kms(
+            "ReEncrypt",
+            CiphertextBlob=blob,
+            SourceKeyId=rsa,
+            SourceEncryptionAlgorithm=alg,
+            DestinationKeyId=rsa,
+            DestinationEncryptionAlgorithm=alg,
+        )

@@ -70,11 +70,14 @@ def open_(
     ciphertext: bytes,
     context: dict[str, str] | None,
     action: str,
+    inputs: dict[str, Any] | None = None,
 ) -> bytes:
-    """Authorize, check and RSAES-OAEP decrypt ``ciphertext`` with the key's private half."""
+    """Authorize, check and RSAES-OAEP decrypt ``ciphertext`` with the key's private half.
+
+    ``inputs``: more inputs of the decision (ReEncrypt's ``ReEncryptOtherKey``)."""
     from kmscli.crypto import asymmetric
 
-    call.authorize(action, record, {"kms:EncryptionAlgorithm": algorithm})
+    call.authorize(action, record, {"kms:EncryptionAlgorithm": algorithm, **(inputs or {})})
     require_enabled(record)
     require_usage(record, "ENCRYPT_DECRYPT", call.op.name)
     check_algorithm(record, algorithm)

@@ -13,7 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
 from kmscli.policy import document
-from kmscli.policy.actions import GRANT_FOR_AWS_RESOURCE_ACTIONS, REQUEST_ALIAS_ACTIONS
+from kmscli.policy.actions import (
+    GRANT_FOR_AWS_RESOURCE_ACTIONS,
+    REENCRYPT_ON_SAME_KEY_ACTIONS,
+    REQUEST_ALIAS_ACTIONS,
+)
 from kmscli.policy.conditions import put
 from kmscli.policy.evaluate import Decision, Request, decide
 from kmscli.policy.grants import read_token
@@ -46,7 +50,9 @@ def build_request(
 ) -> Request:
     """The request context for a decision: global keys, the key's own keys, the operation's keys.
 
-    ``policy_text`` is the policy to be evaluated (default: the key's own).
+    ``policy_text`` is the policy to be evaluated (default: the key's own). ``conditions`` holds
+    condition keys (names with a colon) and inputs of the decision: ``EncryptionContext`` and, on
+    ReEncrypt, ``ReEncryptOtherKey`` (the ARN of the key on the other side, when it is known).
     """
     account = account_of(principal)
     ctx: dict[str, Any] = {
@@ -77,6 +83,8 @@ def build_request(
         ctx["kms:grantisforawsresource"] = False
     if call.audit_extra.get("requestAlias") and action in REQUEST_ALIAS_ACTIONS:
         ctx["kms:requestalias"] = call.audit_extra["requestAlias"]
+    if action in REENCRYPT_ON_SAME_KEY_ACTIONS and conditions.get("ReEncryptOtherKey") is not None:
+        ctx["kms:reencryptonsamekey"] = conditions["ReEncryptOtherKey"] == record["Arn"]
     for key, value in conditions.items():
         if ":" not in key:  # EncryptionContext, Policy: inputs of the decision, not condition keys
             continue

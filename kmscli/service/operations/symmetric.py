@@ -70,7 +70,7 @@ def unseal(
     if key_ref is not None:
         named = call.resolve(key_ref)
         if named["KeyId"] != header.key_id:
-            call.authorize(action, named, _context_conditions(context))
+            call.authorize(action, named, _context_conditions(context, **(extra_conditions or {})))
             raise errors.IncorrectKeyException(
                 "The key ID in the request does not identify a KMS key that can perform this operation."
             )
@@ -93,10 +93,16 @@ def unseal(
 
 
 def _encrypting_key(
-    call: Call, ref: str, action: str, context: dict[str, str] | None, algorithm: str
+    call: Call,
+    ref: str,
+    action: str,
+    context: dict[str, str] | None,
+    algorithm: str,
+    **inputs: Any,
 ) -> KeyRecord:
     record = call.resolve(ref)
-    call.authorize(action, record, _context_conditions(context, **{"kms:EncryptionAlgorithm": algorithm}))
+    conditions = _context_conditions(context, **{"kms:EncryptionAlgorithm": algorithm})
+    call.authorize(action, record, conditions | inputs)
     require_enabled(record)
     require_usage(record, "ENCRYPT_DECRYPT", call.op.name)
     return record
@@ -156,6 +162,20 @@ def decrypt(call: Call) -> Response:
     }
 
 
+def _source_key_arn(call: Call, ciphertext: bytes) -> str | None:
+    """The ARN of the key ReEncrypt decrypts with: SourceKeyId when given (AWS KMS then uses only that
+    key), else the key a symmetric ciphertext names; None when neither identifies a key."""
+    ref = call.request.get("SourceKeyId")
+    if ref is not None:
+        named = call.peek(ref)
+        return named["Arn"] if named is not None else None
+    try:
+        header, _body = blob.parse(ciphertext)
+    except errors.InvalidCiphertextException:
+        return None
+    return call.key_arn(header.key_id)
+
+
 @operation("ReEncrypt")
 def re_encrypt(call: Call) -> Response:
     """ReEncrypt: decrypt under one key and encrypt under another without revealing the plaintext."""
@@ -168,7 +188,12 @@ def re_encrypt(call: Call) -> Response:
             "SourceKeyId is required when SourceEncryptionAlgorithm is asymmetric."
         )
     dest = _encrypting_key(
-        call, req["DestinationKeyId"], "kms:ReEncryptTo", req.get("DestinationEncryptionContext"), dst_alg
+        call,
+        req["DestinationKeyId"],
+        "kms:ReEncryptTo",
+        req.get("DestinationEncryptionContext"),
+        dst_alg,
+        ReEncryptOtherKey=_source_key_arn(call, ciphertext),
     )
     if pkencrypt.is_asymmetric(dest):
         pkencrypt.encrypt_checks(dest, dst_alg, req.get("DestinationEncryptionContext"))
@@ -179,7 +204,15 @@ def re_encrypt(call: Call) -> Response:
     if src_alg != "SYMMETRIC_DEFAULT":
         source = call.resolve(req["SourceKeyId"])
         src_ctx = req.get("SourceEncryptionContext")
-        plaintext = pkencrypt.open_(call, source, src_alg, ciphertext, src_ctx, "kms:ReEncryptFrom")
+        plaintext = pkencrypt.open_(
+            call,
+            source,
+            src_alg,
+            ciphertext,
+            src_ctx,
+            "kms:ReEncryptFrom",
+            {"ReEncryptOtherKey": dest["Arn"]},
+        )
         src_mid: str | None = None
     else:
         source, plaintext, src_mid = unseal(
@@ -188,7 +221,7 @@ def re_encrypt(call: Call) -> Response:
             req.get("SourceEncryptionContext"),
             req.get("SourceKeyId"),
             "kms:ReEncryptFrom",
-            {"kms:EncryptionAlgorithm": src_alg},
+            {"kms:EncryptionAlgorithm": src_alg, "ReEncryptOtherKey": dest["Arn"]},
         )
     dst_mid: str | None = None
     if pkencrypt.is_asymmetric(dest):

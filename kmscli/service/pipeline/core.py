@@ -196,6 +196,19 @@ class Call:
         self.resources.append(record["Arn"])
         return record
 
+    def peek(self, ref: str) -> KeyRecord | None:
+        """The key a KeyId parameter names, or None when it names none; unlike ``resolve`` it leaves
+        no trace in the call (no resource, no request alias), for a decision that needs to know a
+        key before the operation resolves it."""
+        had_alias = "requestAlias" in self.audit_extra
+        try:
+            return self._resolve(ref, True)
+        except errors.NotFoundException:
+            return None
+        finally:
+            if not had_alias:
+                self.audit_extra.pop("requestAlias", None)
+
     def _resolve(self, ref: str, allow_alias: bool) -> KeyRecord:
         region = self.region
         key_id: str | None = None
