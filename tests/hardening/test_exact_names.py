@@ -95,19 +95,13 @@ def test_a_key_arn_with_a_trailing_newline_is_not_the_key(kms: Any) -> None:
 def test_a_policy_principal_is_an_exact_account_or_arn(kms: Any, principal: str) -> None:
     import json
 
+    from kmscli.service.operations.common import default_policy
+
     key = kms("CreateKey")["KeyMetadata"]["KeyId"]
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "kms:Decrypt", "Resource": "*"},
-        ],
-    }
+    policy = json.loads(default_policy("111122223333"))
+    policy["Statement"].append(
+        {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "kms:Decrypt", "Resource": "*"}
+    )
     with pytest.raises(errors.MalformedPolicyDocumentException):
         kms("PutKeyPolicy", KeyId=key, PolicyName="default", Policy=json.dumps(policy))
 
