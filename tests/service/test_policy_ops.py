@@ -286,12 +286,13 @@ def test_lockout_safety_check(kms: Any, service: Any) -> None:
     assert kms("CreateKey", Policy=only_bob)["KeyMetadata"]["KeyState"] == "Enabled"  # Bob keeps access
 
 
-def test_put_key_policy_refused_when_pending_deletion(kms: Any, service: Any) -> None:
+def test_put_key_policy_accepted_when_pending_deletion(kms: Any, service: Any) -> None:
+    # AWS's key state table: PutKeyPolicy succeeds in every state, PendingDeletion included
     as_principal(service, ADMIN)
     key = kms("CreateKey")["KeyMetadata"]["KeyId"]
     kms("ScheduleKeyDeletion", KeyId=key, PendingWindowInDays=7)
-    with pytest.raises(errors.KMSInvalidStateException):
-        kms("PutKeyPolicy", KeyId=key, Policy=policy_doc())
+    assert kms("PutKeyPolicy", KeyId=key, Policy=policy_doc()) == {}
+    assert kms("GetKeyPolicy", KeyId=key)["Policy"] == policy_doc()
 
 
 # -- enforcement on every call -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from kmscli.policy.actions import GRANT_OPERATIONS_UNCONSTRAINED, GRANT_OPERATIO
 from kmscli.policy.document import is_aws_principal
 from kmscli.policy.grants import at_least_as_strict, list_entry, make_token, read_token
 from kmscli.policy.principals import same_identity
-from kmscli.service.operations.common import require_not_pending_deletion
+from kmscli.service.operations.common import require_enabled
 from kmscli.service.pipeline.core import Call, Response, iso, operation, parse_time
 from kmscli.service.pipeline.paging import page
 
@@ -108,7 +108,7 @@ def create_grant(call: Call) -> Response:
                 "of its operations and equally strict constraints"
             )
     _check_constraints(record, operations, constraints)
-    require_not_pending_deletion(record)
+    require_enabled(record)  # AWS: a grant is refused on a disabled or pending-import key too
     call.dry_run()
     grant: dict[str, Any] = {
         "KeyId": record["Arn"],

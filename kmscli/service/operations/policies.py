@@ -22,7 +22,6 @@ from kmscli.policy.conditions import put
 from kmscli.policy.evaluate import Decision, Request, decide
 from kmscli.policy.grants import read_token
 from kmscli.policy.principals import account_of, principal_arn, principal_type, user_name
-from kmscli.service.operations.common import require_not_pending_deletion
 from kmscli.service.pipeline.core import Call, Response, operation
 from kmscli.service.pipeline.paging import page
 
@@ -182,7 +181,6 @@ def put_key_policy(call: Call) -> Response:
     # a Null test on it allows "only when the request does not include" it)
     conditions = {} if bypass is None else {"kms:BypassPolicyLockoutSafetyCheck": bool(bypass)}
     call.authorize("kms:PutKeyPolicy", record, conditions)
-    require_not_pending_deletion(record)
     check_new_policy(call, record, req["Policy"], bool(bypass))
     call.dry_run()
     record["Policy"] = req["Policy"]

@@ -165,8 +165,6 @@ def get_key_rotation_status(call: Call) -> Response:
             f"{record['Arn']} key spec is {record['KeySpec']}: rotation is supported only on symmetric "
             "encryption KMS keys."
         )
-    if record["KeyState"] == "PendingDeletion":
-        raise errors.KMSInvalidStateException(f"{record['Arn']} is pending deletion.")
     rotation = _rotation(record)
     out: dict[str, Any] = {"KeyId": record["Arn"], "KeyRotationEnabled": rotation is not None}
     if rotation:
