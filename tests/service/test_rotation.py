@@ -254,3 +254,17 @@ def test_due_rotation_happens_once_under_concurrent_access(service: Any, kms: An
         t.join()
     assert not failures
     assert len(kms("ListKeyRotations", KeyId=key)["Rotations"]) == 1
+
+
+def test_rotation_status_reads_false_while_pending_deletion_and_returns_on_cancel(kms: Any) -> None:
+    """AWS (GetKeyRotationStatus): pending deletion, the status is false and nothing rotates; a
+    cancelled deletion restores the original status."""
+    key = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    kms("EnableKeyRotation", KeyId=key, RotationPeriodInDays=90)
+    kms("ScheduleKeyDeletion", KeyId=key, PendingWindowInDays=7)
+    status = kms("GetKeyRotationStatus", KeyId=key)
+    assert status["KeyRotationEnabled"] is False
+    assert "RotationPeriodInDays" not in status and "NextRotationDate" not in status
+    kms("CancelKeyDeletion", KeyId=key)
+    restored = kms("GetKeyRotationStatus", KeyId=key)
+    assert restored["KeyRotationEnabled"] is True and restored["RotationPeriodInDays"] == 90

@@ -165,7 +165,9 @@ def get_key_rotation_status(call: Call) -> Response:
             f"{record['Arn']} key spec is {record['KeySpec']}: rotation is supported only on symmetric "
             "encryption KMS keys."
         )
-    rotation = _rotation(record)
+    # AWS: while a key is pending deletion its rotation status is false (nothing rotates); a
+    # cancelled deletion brings the stored setting back, so the record keeps it
+    rotation = None if record["KeyState"] == "PendingDeletion" else _rotation(record)
     out: dict[str, Any] = {"KeyId": record["Arn"], "KeyRotationEnabled": rotation is not None}
     if rotation:
         out["RotationPeriodInDays"] = rotation["PeriodInDays"]
