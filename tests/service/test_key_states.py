@@ -23,6 +23,8 @@ PENDING_DELETION = (errors.KMSInvalidStateException, "is pending deletion.")
 NOT_PENDING_DELETION = (errors.KMSInvalidStateException, "is not pending deletion.")
 PENDING_IMPORT = (errors.KMSInvalidStateException, "is pending import.")
 OK = None
+#: a cryptographic operation: works when enabled, refused otherwise (footnotes [1] and [3])
+USE_ONLY_ENABLED = {"Enabled": OK, "Disabled": DISABLED, "PendingDeletion": PENDING_DELETION}
 
 KINDS: dict[str, dict[str, Any]] = {
     "sym": {},
@@ -70,47 +72,47 @@ ROWS: dict[str, tuple[str, Request, dict[str, Any]]] = {
     "Encrypt": (
         "sym",
         lambda kms, k: {**_k(k), "Plaintext": b"x"},
-        {"Enabled": OK, "Disabled": DISABLED, "PendingDeletion": PENDING_DELETION},
+        USE_ONLY_ENABLED,
     ),
     "Decrypt": (
         "sym",
         lambda kms, k: {"CiphertextBlob": k["Blob"]},
-        {"Enabled": OK, "Disabled": DISABLED, "PendingDeletion": PENDING_DELETION},
+        USE_ONLY_ENABLED,
     ),
     "ReEncrypt": (
         "sym",
         lambda kms, k: {"CiphertextBlob": k["Blob"], "DestinationKeyId": k["KeyId"]},
-        {"Enabled": OK, "Disabled": DISABLED, "PendingDeletion": PENDING_DELETION},
+        USE_ONLY_ENABLED,
     ),
     "GenerateDataKey": (
         "sym",
         lambda kms, k: {**_k(k), "KeySpec": "AES_256"},
-        {"Enabled": OK, "Disabled": DISABLED, "PendingDeletion": PENDING_DELETION},
+        USE_ONLY_ENABLED,
     ),
     "GenerateDataKeyWithoutPlaintext": (
         "sym",
         lambda kms, k: {**_k(k), "KeySpec": "AES_256"},
-        {"Enabled": OK, "Disabled": DISABLED, "PendingDeletion": PENDING_DELETION},
+        USE_ONLY_ENABLED,
     ),
     "GenerateDataKeyPair": (
         "sym",
         lambda kms, k: {**_k(k), "KeyPairSpec": "ECC_NIST_P256"},
-        {"Enabled": OK, "Disabled": DISABLED, "PendingDeletion": PENDING_DELETION},
+        USE_ONLY_ENABLED,
     ),
     "GenerateMac": (
         "hmac",
         lambda kms, k: {**_k(k), "Message": b"m", "MacAlgorithm": "HMAC_SHA_256"},
-        {"Enabled": OK, "Disabled": DISABLED, "PendingDeletion": PENDING_DELETION},
+        USE_ONLY_ENABLED,
     ),
     "VerifyMac": (
         "hmac",
         lambda kms, k: {**_k(k), "Message": b"m", "MacAlgorithm": "HMAC_SHA_256", "Mac": k["Mac"]},
-        {"Enabled": OK, "Disabled": DISABLED, "PendingDeletion": PENDING_DELETION},
+        USE_ONLY_ENABLED,
     ),
     "Sign": (
         "rsa",
         lambda kms, k: {**_k(k), "Message": b"m", "SigningAlgorithm": "RSASSA_PSS_SHA_256"},
-        {"Enabled": OK, "Disabled": DISABLED, "PendingDeletion": PENDING_DELETION},
+        USE_ONLY_ENABLED,
     ),
     "Verify": (
         "rsa",
@@ -120,12 +122,12 @@ ROWS: dict[str, tuple[str, Request, dict[str, Any]]] = {
             "Signature": k["Sig"],
             "SigningAlgorithm": "RSASSA_PSS_SHA_256",
         },
-        {"Enabled": OK, "Disabled": DISABLED, "PendingDeletion": PENDING_DELETION},
+        USE_ONLY_ENABLED,
     ),
     "GetPublicKey": (
         "rsa",
         lambda kms, k: _k(k),
-        {"Enabled": OK, "Disabled": DISABLED, "PendingDeletion": PENDING_DELETION},
+        USE_ONLY_ENABLED,
     ),
     "CreateGrant": (
         "sym",
@@ -134,7 +136,7 @@ ROWS: dict[str, tuple[str, Request, dict[str, Any]]] = {
             "GranteePrincipal": "arn:aws:iam::111122223333:role/r",
             "Operations": ["Encrypt"],
         },
-        {"Enabled": OK, "Disabled": DISABLED, "PendingDeletion": PENDING_DELETION},
+        USE_ONLY_ENABLED,
     ),
     "DescribeKey": ("sym", lambda kms, k: _k(k), {}),
     "GetKeyPolicy": ("sym", lambda kms, k: {**_k(k), "PolicyName": "default"}, {}),
@@ -212,8 +214,13 @@ CASES = [
 def test_operation_in_key_state(kms: Kms, op: str, state: str) -> None:
     kind, build, outcomes = ROWS[op]
     key = _make(kms, kind, state)
-    request = build(kms, key)
-    expected = outcomes.get(state, OK)
+    _check(kms, op, state, key, build(kms, key), outcomes.get(state, OK))
+
+
+def _check(
+    kms: Kms, op: str, state: str, key: dict[str, Any], request: dict[str, Any], expected: Any
+) -> None:
+    """Run ``op``: it succeeds when ``expected`` is OK, else fails with its class and message tail."""
     if expected is None:
         kms(op, **request)
         return
@@ -259,15 +266,7 @@ PENDING_IMPORT_ROWS: dict[str, tuple[Request, Any]] = {
 def test_operation_on_pending_import_key(kms: Kms, op: str) -> None:
     build, expected = PENDING_IMPORT_ROWS[op]
     key = _make(kms, "ext", "PendingImport")
-    request = build(kms, key)
-    if expected is None:
-        kms(op, **request)
-        return
-    cls, tail = expected
-    with pytest.raises(errors.KMSError) as info:
-        kms(op, **request)
-    assert type(info.value) is cls, f"{op} on a PendingImport key: {info.value.code}: {info.value.message}"
-    assert info.value.message == f"{key['Arn']} {tail}"
+    _check(kms, op, "PendingImport", key, build(kms, key), expected)
 
 
 def test_import_operations_on_pending_deletion_external_key(kms: Kms) -> None:
