@@ -139,6 +139,9 @@ def build_server(app: Any, opts: ServeOptions, port: int | None = None, reuse_po
     # the app answers a declared oversize body in JSON; far beyond it cheroot refuses before reading
     server.max_request_body_size = 4 * opts.max_body
     server.nodelay = True
+    from kmscli.serve.http11 import StrictConnection
+
+    server.ConnectionClass = StrictConnection  # JSON for cheroot's own answers, strict framing
     if opts.tls_cert and opts.tls_key:
         from cheroot.ssl.builtin import BuiltinSSLAdapter
 

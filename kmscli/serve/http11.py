@@ -1,0 +1,175 @@
+"""HTTP/1.1 as kmscli serve speaks it beyond cheroot's defaults (docs/serve.md, "HTTP framing").
+
+* Every answer cheroot writes by itself (a malformed request line, header block or Content-Length,
+  headers too large, a client too slow, a transfer coding it does not know) is an AWS JSON error
+  document with ``x-amzn-RequestId``, like the application's answers, never ``text/plain``. Its
+  message is fixed per status: nothing of the request (a URI may hold a presigned signature) is
+  echoed.
+* Message framing is read strictly (RFC 9112, sections 6 and 7), so that kmscli and a proxy in
+  front of it cannot disagree on where a request ends: a ``Content-Length`` is ASCII digits only,
+  and when it is repeated every copy must say the same; a chunk size is hexadecimal digits only;
+  a request with both ``Transfer-Encoding`` and ``Content-Length`` is answered, then the connection
+  is closed; a chunked body's trailer lines are read (and dropped) so the next request on the
+  connection starts where it should.
+* An error answered before the request body was read to its end (a refused or malformed body, a
+  body cut short, a wrong path) closes the connection instead of guessing where the next request
+  starts, or waiting out a stalled client to drain its body.
+
+Only cheroot's public extension points are used: ``HTTPServer.ConnectionClass``,
+``HTTPConnection.RequestHandlerClass``, ``HTTPRequest.header_reader`` and the request methods
+``simple_response``, ``read_request_headers``, ``send_headers`` and ``respond``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from cheroot import errors as cheroot_errors
+from cheroot import server as cheroot_server
+
+from kmscli.wire import json11
+
+_DIGITS = re.compile(rb"[0-9]+")
+#: chunk-size [ chunk-ext ] CRLF, chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] )
+_CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?\r\n")
+_CONTENT_LENGTH = b"Content-Length"
+_TRANSFER_ENCODING = b"Transfer-Encoding"
+
+#: What cheroot's own answers become: status -> (AWS error code, message).
+_ANSWERS = {
+    400: ("SerializationException", "the HTTP request is malformed"),
+    405: ("UnknownOperationException", "kmscli serve answers only POST / (AWS JSON 1.1)"),
+    408: ("RequestTimeoutException", "the request was not received in time"),
+    413: ("RequestEntityTooLargeException", "the request is larger than kmscli serve accepts"),
+    414: ("RequestEntityTooLargeException", "the request line is longer than kmscli serve accepts"),
+    500: ("KMSInternalException", "internal error"),
+    501: ("SerializationException", "the request's transfer coding is not supported (only chunked)"),
+    503: ("ServiceUnavailableException", "kmscli serve is overloaded; retry"),
+    505: ("SerializationException", "the HTTP version is not supported (HTTP/1.0 and HTTP/1.1 are)"),
+}
+
+
+def answer_for(status: int) -> tuple[str, str]:
+    """The AWS error code and message kmscli sends for a status cheroot answers by itself."""
+    if status in _ANSWERS:
+        return _ANSWERS[status]
+    return _ANSWERS[500] if status >= 500 else _ANSWERS[400]
+
+
+class _FramingHeaders(dict[bytes, bytes]):
+    """The header dict cheroot's reader fills: a second ``Content-Length`` that differs from the
+    first is refused here (cheroot would keep the last one)."""
+
+    def __setitem__(self, name: bytes, value: bytes) -> None:
+        if name == _CONTENT_LENGTH and name in self and self[name] != value:
+            raise ValueError("Content-Length given twice with different values")
+        super().__setitem__(name, value)
+
+
+class StrictHeaderReader(cheroot_server.HeaderReader):
+    """cheroot's header reader, then the framing headers checked as RFC 9112 reads them."""
+
+    def __call__(self, rfile: Any, hdict: dict[bytes, bytes] | None = None) -> dict[bytes, bytes]:
+        read = _FramingHeaders()
+        super().__call__(rfile, read)
+        length = read.get(_CONTENT_LENGTH)
+        if length is not None and not _DIGITS.fullmatch(length):
+            raise ValueError("Malformed Content-Length Header.")
+        if hdict is None:
+            return dict(read)
+        hdict.update(read)
+        return hdict
+
+
+class _ChunkSizeCheck:
+    """The connection's input as cheroot's chunked-body reader sees it: each chunk-size line must
+    be hexadecimal digits (cheroot's ``int(size, 16)`` also takes ``-2``, ``+2``, ``0x2``, ``0_2``);
+    after the last chunk, lines are trailers and pass unchecked."""
+
+    __slots__ = ("raw", "sizes")
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.sizes = True
+
+    def readline(self, size: int | None = None) -> bytes:
+        line: bytes = self.raw.readline() if size is None else self.raw.readline(size)
+        if self.sizes:
+            match = _CHUNK_SIZE_LINE.fullmatch(line)
+            if match is None:
+                raise ValueError("Bad chunked transfer size")
+            if int(match.group(1), 16) == 0:
+                self.sizes = False
+        return line
+
+    def read(self, size: int | None = None) -> bytes:
+        data: bytes = self.raw.read() if size is None else self.raw.read(size)
+        return data
+
+
+class StrictRequest(cheroot_server.HTTPRequest):
+    """One request: strict framing, JSON for cheroot's own answers (module docstring)."""
+
+    header_reader = StrictHeaderReader()
+
+    def simple_response(self, status: Any, msg: Any = "") -> None:
+        """cheroot's own answer, as an AWS JSON error; the connection closes after it."""
+        text = str(status)
+        code_number = int(text[:3]) if text[:3].isdigit() else 500
+        code, message = answer_for(code_number)
+        body = json11.error_body(code, message)
+        self.close_connection = True
+        head = (
+            f"{self.server.protocol} {text}\r\n"
+            f"Content-Type: {json11.CONTENT_TYPE}\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            f"x-amzn-RequestId: {uuid.uuid4()}\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        try:
+            self.conn.wfile.write(head.encode("latin-1") + body)
+        except OSError as exc:
+            if exc.args[0] not in cheroot_errors.socket_errors_to_ignore:
+                raise
+
+    def read_request_headers(self) -> bool:
+        ok: bool = super().read_request_headers()
+        if ok and _TRANSFER_ENCODING in self.inheaders and _CONTENT_LENGTH in self.inheaders:
+            self.close_connection = True  # RFC 9112, 6.1: answer, then close
+        return ok
+
+    def send_headers(self) -> None:
+        if int(self.status[:3]) >= 400 and not self._body_read():
+            self.close_connection = True  # no guessing where the next request starts
+        super().send_headers()
+
+    def _body_read(self) -> bool:
+        if self.chunked_read:
+            return bool(getattr(self.rfile, "closed", False))
+        return not getattr(self.rfile, "remaining", 0)
+
+    def respond(self) -> None:
+        if not self.chunked_read:
+            super().respond()
+            return
+        raw = self.conn.rfile
+        self.conn.rfile = _ChunkSizeCheck(raw)
+        try:
+            super().respond()
+        finally:
+            self.conn.rfile = raw
+        if self.close_connection:
+            return
+        try:
+            for _ in self.rfile.read_trailer_lines():
+                pass
+        except (ValueError, OSError, cheroot_errors.MaxSizeExceeded):
+            self.close_connection = True
+
+
+class StrictConnection(cheroot_server.HTTPConnection):
+    """A connection whose requests are :class:`StrictRequest`."""
+
+    RequestHandlerClass = StrictRequest
