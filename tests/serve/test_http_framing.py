@@ -1,0 +1,161 @@
+"""HTTP framing attacks and cheroot-level garbage, over raw sockets (docs/serve.md, "HTTP framing").
+
+Each request here is followed on the same connection by a good, signed request: the server must
+not read the rest of the first one as the start of the second (a proxy in front would then pair
+responses with the wrong clients), and every answer, cheroot's own included, is AWS JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from tests.serve.conftest import Server
+from tests.serve.test_auth import signed_headers
+
+Response = tuple[int, dict[str, str], bytes]
+
+
+def _head(server: Server, body: bytes = b"{}") -> bytes:
+    lines = ["POST / HTTP/1.1", f"Host: 127.0.0.1:{server.port}"]
+    lines += [f"{name}: {value}" for name, value in signed_headers(server, body).items()]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def _good(server: Server) -> bytes:
+    """A complete, signed ListKeys that closes the connection after its answer."""
+    return _head(server) + b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+
+
+def _exchange(server: Server, data: bytes) -> list[Response]:
+    """Send ``data`` on one connection, half-close, and split everything received into responses."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        out = b""
+        try:
+            while chunk := sock.recv(65536):
+                out += chunk
+        except ConnectionResetError:  # a connection closed with bytes left unread: what was sent counts
+            pass
+    responses = []
+    while out:
+        head, sep, rest = out.partition(b"\r\n\r\n")
+        assert sep, out[:300]
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+        length = int(headers["content-length"])
+        responses.append((int(status_line.split()[1]), headers, rest[:length]))
+        out = rest[length:]
+    return responses
+
+
+def _json_error(response: Response) -> str:
+    """The response's AWS error code, after checking it is an AWS JSON error document."""
+    status, headers, body = response
+    assert headers["content-type"] == "application/x-amz-json-1.1", (status, headers, body)
+    assert headers["x-amzn-requestid"]
+    doc = json.loads(body)
+    assert set(doc) == {"__type", "message"}, doc
+    return str(doc["__type"])
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"),
+    [
+        (b"\x00\xff garbage\r\n\r\n", 400, "SerializationException"),
+        (b"post / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "SerializationException"),
+        (b"POST / HTTP/1.1\nHost: x\n\n", 400, "SerializationException"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 2\r\n\r\n{}", 400, "SerializationException"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n", 400, "SerializationException"),
+        (b"POST * HTTP/1.1\r\nHost: x\r\n\r\n", 400, "SerializationException"),
+        (b"POST / HTTP/2.0\r\nHost: x\r\n\r\n", 505, "SerializationException"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "SerializationException"),
+        (b"CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: x\r\n\r\n", 405, "UnknownOperationException"),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
+            413,
+            "RequestEntityTooLargeException",
+        ),
+    ],
+)
+def test_cheroots_own_answers_are_aws_json_errors(
+    server: Server, request_bytes: bytes, status: int, code: str
+) -> None:
+    responses = _exchange(server, request_bytes)
+    assert len(responses) == 1
+    assert responses[0][0] == status
+    assert _json_error(responses[0]) == code
+    assert responses[0][1]["connection"] == "close"
+
+
+def test_a_malformed_uri_is_not_echoed(server: Server) -> None:
+    """cheroot's messages quote the request; a presigned URI would carry a signature."""
+    signature = "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
+    uri = f"http://127.0.0.1/?X-Amz-Signature={signature}"
+    (response,) = _exchange(server, f"POST {uri} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert _json_error(response) == "SerializationException"
+    assert signature.encode() not in response[2]
+
+
+@pytest.mark.parametrize(
+    ("framing", "body", "code"),
+    [
+        # cheroot kept the last Content-Length: the '{}' became the start of the next request
+        (b"Content-Length: 2\r\nContent-Length: 0\r\n", b"{}", "SerializationException"),
+        # Python's int() reads these; a proxy in front would not
+        (b"Content-Length: +2\r\n", b"{}", "SerializationException"),
+        (b"Content-Length: 0_2\r\n", b"{}", "SerializationException"),
+        # int(size, 16): '-2' ended the body at once, '0x2' and '0_2' were read as 2
+        (b"Transfer-Encoding: chunked\r\n", b"-2\r\n{}\r\n0\r\n\r\n", "SerializationException"),
+        (b"Transfer-Encoding: chunked\r\n", b"0x2\r\n{}\r\n0\r\n\r\n", "SerializationException"),
+        (b"Transfer-Encoding: chunked\r\n", b"0_2\r\n{}\r\n0\r\n\r\n", "SerializationException"),
+        # a refused chunked body: what follows is not a request boundary
+        (b"Transfer-Encoding: chunked\r\n", b"zz\r\n{}\r\n0\r\n\r\n", "SerializationException"),
+    ],
+)
+def test_ambiguous_framing_is_refused_and_the_connection_closed(
+    server: Server, framing: bytes, body: bytes, code: str
+) -> None:
+    responses = _exchange(server, _head(server) + framing + b"\r\n" + body + _good(server))
+    assert len(responses) == 1, responses  # the second request was not read out of the first
+    assert responses[0][0] == 400
+    assert _json_error(responses[0]) == code
+
+
+def test_chunked_with_content_length_is_answered_then_the_connection_closed(server: Server) -> None:
+    """RFC 9112, 6.1: a server may process such a request by its Transfer-Encoding, then MUST close."""
+    first = _head(server) + b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+    responses = _exchange(server, first + _good(server))
+    assert [r[0] for r in responses] == [200]
+    assert responses[0][1]["connection"] == "close"
+
+
+def test_chunk_trailers_are_read_so_the_next_request_is_served(server: Server) -> None:
+    chunked = _head(server) + b"Transfer-Encoding: chunked\r\n\r\n2;ext=1\r\n{}\r\n0\r\nX-Trailer: 1\r\n\r\n"
+    responses = _exchange(server, chunked + _good(server))
+    assert [r[0] for r in responses] == [200, 200]
+    assert all("Keys" in json.loads(r[2]) for r in responses)
+
+
+def test_an_error_before_the_body_was_read_closes_instead_of_draining(server: Server) -> None:
+    wrong_path = _head(server).replace(b"POST / ", b"POST /admin ", 1) + b"Content-Length: 2\r\n\r\n{}"
+    responses = _exchange(server, wrong_path + _good(server))
+    assert [r[0] for r in responses] == [404]
+    assert responses[0][1]["connection"] == "close"
+
+
+def test_pipelined_good_requests_are_all_served(server: Server) -> None:
+    one = _head(server) + b"Content-Length: 2\r\n\r\n{}"
+    responses = _exchange(server, one + one + _good(server))
+    assert [r[0] for r in responses] == [200, 200, 200]
+
+
+def test_no_traceback_on_stderr(server: Server) -> None:
+    for junk in (b"\x16\x03\x01\x00\x05hello", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"POST / HTTP/1.1\r\n"):
+        _exchange(server, junk)
+    log = (server.folder / "serve.log").read_text()
+    assert "Traceback" not in log and "Error" not in log, log
+    assert server.keys["admin"][1] not in log
