@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -159,3 +160,22 @@ def test_no_traceback_on_stderr(server: Server) -> None:
     log = (server.folder / "serve.log").read_text()
     assert "Traceback" not in log and "Error" not in log, log
     assert server.keys["admin"][1] not in log
+
+
+def test_a_stalled_client_gets_a_json_408(tmp_path: Path) -> None:
+    """Stalled headers were a text/plain 408; a stalled body got no answer at all (cheroot waited
+    another --timeout to drain the body, then dropped the connection)."""
+    srv = Server(tmp_path, args=("--timeout", "1", "--workers", "1"))
+    try:
+        for partial in (b"POST / HTTP/1.1\r\nHost: x\r\n", _head(srv) + b"Content-Length: 10\r\n\r\n{}"):
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=15) as sock:
+                sock.sendall(partial)  # and then nothing, without closing
+                out = b""
+                while chunk := sock.recv(65536):
+                    out += chunk
+            head, _, body = out.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 408 "), out[:300]
+            assert b"Content-Type: application/x-amz-json-1.1" in head
+            assert json.loads(body)["__type"] == "RequestTimeoutException"
+    finally:
+        assert srv.stop() == 0
