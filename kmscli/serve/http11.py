@@ -14,20 +14,27 @@
 * An error answered before the request body was read to its end (a refused or malformed body, a
   body cut short, a wrong path) closes the connection instead of guessing where the next request
   starts, or waiting out a stalled client to drain its body.
+* cheroot's error log (:meth:`Server.error_log`) writes one line without a traceback, and nothing
+  for what a client did wrong (a failed TLS handshake, plain HTTP on a TLS port): unauthenticated
+  clients cannot grow the server's stderr, just as they cannot grow the audit log.
 
-Only cheroot's public extension points are used: ``HTTPServer.ConnectionClass``,
+Only cheroot's public extension points are used: ``HTTPServer.ConnectionClass`` and ``error_log``
+(overridden by :class:`Server`, as cheroot's documentation invites),
 ``HTTPConnection.RequestHandlerClass``, ``HTTPRequest.header_reader`` and the request methods
 ``simple_response``, ``read_request_headers``, ``send_headers`` and ``respond``.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import sys
 import uuid
 from typing import Any
 
 from cheroot import errors as cheroot_errors
 from cheroot import server as cheroot_server
+from cheroot import wsgi
 
 from kmscli.wire import json11
 
@@ -173,3 +180,24 @@ class StrictConnection(cheroot_server.HTTPConnection):
     """A connection whose requests are :class:`StrictRequest`."""
 
     RequestHandlerClass = StrictRequest
+
+
+class Server(wsgi.Server):
+    """cheroot's WSGI server with :class:`StrictConnection` and a quiet error log."""
+
+    ConnectionClass = StrictConnection
+
+    def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+        """cheroot's log of what went wrong below the application.
+
+        cheroot reports each client's failed TLS handshake, or plain HTTP sent to a TLS port, at
+        INFO: dropped, or any client could fill a log (or block the server on a stderr pipe nobody
+        reads). A warning or an error is one line: the kind of failure, as cheroot's message starts
+        with it (``socket.error 104``, ``ValueError``), never the rest (an exception's arguments may
+        hold request bytes) nor a traceback.
+        """
+        if level < logging.WARNING:
+            return
+        kind = msg.partition("(")[0].strip()[:80] or "unknown"
+        level_name = logging.getLevelName(level).lower()
+        print(f"kmscli serve: HTTP layer {level_name}: {kind}", file=sys.stderr, flush=True)

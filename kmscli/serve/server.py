@@ -121,12 +121,12 @@ def build_server(app: Any, opts: ServeOptions, port: int | None = None, reuse_po
     """A cheroot server for ``app`` with kmscli's limits (not yet listening); ``port`` overrides
     ``opts.port``, ``reuse_port`` lets several workers listen on it."""
     try:
-        from cheroot import wsgi
+        from kmscli.serve.http11 import Server  # cheroot's, with strict framing and JSON errors
     except ImportError:
         raise VaultEnvironmentError(
             "kmscli serve needs the 'serve' extra: pip install 'kmscli[serve]'"
         ) from None
-    server = wsgi.Server(
+    server = Server(
         (opts.host, opts.port if port is None else port),
         app,
         numthreads=opts.threads,
@@ -139,9 +139,6 @@ def build_server(app: Any, opts: ServeOptions, port: int | None = None, reuse_po
     # the app answers a declared oversize body in JSON; far beyond it cheroot refuses before reading
     server.max_request_body_size = 4 * opts.max_body
     server.nodelay = True
-    from kmscli.serve.http11 import StrictConnection
-
-    server.ConnectionClass = StrictConnection  # JSON for cheroot's own answers, strict framing
     if opts.tls_cert and opts.tls_key:
         from cheroot.ssl.builtin import BuiltinSSLAdapter
 

@@ -179,3 +179,24 @@ def test_a_stalled_client_gets_a_json_408(tmp_path: Path) -> None:
             assert json.loads(body)["__type"] == "RequestTimeoutException"
     finally:
         assert srv.stop() == 0
+
+
+def test_failed_tls_handshakes_leave_stderr_quiet(tmp_path: Path) -> None:
+    """cheroot wrote a line per failed handshake: any client could grow the log without end."""
+    from tests.serve.test_tls import _self_signed
+
+    cert, key = _self_signed(tmp_path)
+    srv = Server(tmp_path, args=("--tls-cert", str(cert), "--tls-key", str(key), "--workers", "1"))
+    try:
+        for junk in (b"\x16\x03\x01\x00\x10" + b"\x00" * 16, b"POST / HTTP/1.1\r\nHost: x\r\n\r\n") * 5:
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=15) as sock:
+                sock.sendall(junk)
+                try:
+                    sock.recv(4096)
+                except ConnectionResetError:
+                    pass
+        assert "Keys" in srv.client(verify=str(cert)).list_keys()
+    finally:
+        assert srv.stop() == 0
+    log = (tmp_path / "serve.log").read_text().splitlines()
+    assert [line for line in log if not line.startswith("kmscli serve: ")] == [], log
