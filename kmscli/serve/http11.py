@@ -14,6 +14,8 @@
 * An error answered before the request body was read to its end (a refused or malformed body, a
   body cut short, a wrong path) closes the connection instead of guessing where the next request
   starts, or waiting out a stalled client to drain its body.
+* A response to HEAD has headers only (RFC 9110, 9.3.2), so the next response on the connection
+  starts where the client expects it.
 * cheroot's error log (:meth:`Server.error_log`) writes one line without a traceback, and nothing
   for what a client did wrong (a failed TLS handshake, plain HTTP on a TLS port): unauthenticated
   clients cannot grow the server's stderr, just as they cannot grow the audit log.
@@ -21,7 +23,7 @@
 Only cheroot's public extension points are used: ``HTTPServer.ConnectionClass`` and ``error_log``
 (overridden by :class:`Server`, as cheroot's documentation invites),
 ``HTTPConnection.RequestHandlerClass``, ``HTTPRequest.header_reader`` and the request methods
-``simple_response``, ``read_request_headers``, ``send_headers`` and ``respond``.
+``simple_response``, ``read_request_headers``, ``send_headers``, ``respond`` and ``write``.
 """
 
 from __future__ import annotations
@@ -151,6 +153,12 @@ class StrictRequest(cheroot_server.HTTPRequest):
         if int(self.status[:3]) >= 400 and not self._body_read():
             self.close_connection = True  # no guessing where the next request starts
         super().send_headers()
+
+    def write(self, chunk: bytes) -> None:
+        """The response's content, except to HEAD (RFC 9110, 9.3.2): cheroot sent it, and a client
+        reading its next response on the connection would start inside this one's JSON."""
+        if self.method != b"HEAD":
+            super().write(chunk)
 
     def _body_read(self) -> bool:
         if self.chunked_read:

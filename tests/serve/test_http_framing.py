@@ -30,8 +30,8 @@ def _good(server: Server) -> bytes:
     return _head(server) + b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
 
 
-def _exchange(server: Server, data: bytes) -> list[Response]:
-    """Send ``data`` on one connection, half-close, and split everything received into responses."""
+def _raw(server: Server, data: bytes) -> bytes:
+    """Send ``data`` on one connection, half-close, and return everything received."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
         sock.sendall(data)
         sock.shutdown(socket.SHUT_WR)
@@ -41,6 +41,12 @@ def _exchange(server: Server, data: bytes) -> list[Response]:
                 out += chunk
         except ConnectionResetError:  # a connection closed with bytes left unread: what was sent counts
             pass
+    return out
+
+
+def _exchange(server: Server, data: bytes) -> list[Response]:
+    """Send ``data`` on one connection, half-close, and split everything received into responses."""
+    out = _raw(server, data)
     responses = []
     while out:
         head, sep, rest = out.partition(b"\r\n\r\n")
@@ -200,3 +206,12 @@ def test_failed_tls_handshakes_leave_stderr_quiet(tmp_path: Path) -> None:
         assert srv.stop() == 0
     log = (tmp_path / "serve.log").read_text().splitlines()
     assert [line for line in log if not line.startswith("kmscli serve: ")] == [], log
+
+
+def test_a_head_response_has_no_content(server: Server) -> None:
+    """cheroot sent the 404's JSON after HEAD's headers: a client expecting no content read it as
+    the start of its next response."""
+    out = _raw(server, b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n" + _good(server))
+    first, _, rest = out.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 404 ") and b"Content-Type: application/x-amz-json-1.1" in first
+    assert rest.startswith(b"HTTP/1.1 200 OK\r\n"), rest[:200]
