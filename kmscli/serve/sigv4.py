@@ -92,7 +92,7 @@ def parse_authorization(value: str, amz_date: str | None) -> dict[str, str]:
             name, eq, val = part.partition("=")
             if not eq:
                 raise _incomplete(
-                    f"'{part[:100]}' not a valid key=value pair (missing equal-sign) in Authorization header"
+                    f"'{_part_name(part)}' not a valid key=value pair (missing equal-sign) in Authorization header"
                 )
             params[name.strip()] = val.strip()
     problems = [
@@ -107,6 +107,16 @@ def parse_authorization(value: str, amz_date: str | None) -> dict[str, str]:
             problems.insert(0, f"Unsupported AWS 'algorithm': '{algorithm[:40]}'.")
         raise _incomplete(" ".join(problems))
     return params
+
+
+_PARAMETER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,39}")
+
+
+def _part_name(part: str) -> str:
+    """How a message names a part of the Authorization header: its parameter name, never its value
+    (``Signature 5d67...`` is a signature; AWS quotes the whole header)."""
+    name = part.split(None, 1)[0] if part.split() else ""
+    return name if _PARAMETER_NAME.fullmatch(name) else "..."
 
 
 def verify(

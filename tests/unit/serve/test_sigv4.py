@@ -117,3 +117,23 @@ def test_a_signed_header_that_is_absent_is_incomplete() -> None:
     with pytest.raises(sigv4.AuthError, match="'accept' is named as a SignedHeader") as caught:
         _verify(headers)
     assert caught.value.code == "IncompleteSignatureException"
+
+
+@pytest.mark.parametrize(
+    ("broken", "named"),
+    [
+        ("Signature=", "Signature "),  # 'Signature <hex>': the parameter is named, its value is not
+        (", Signature=", ", "),  # a bare signature among the parts
+        (", Signature=", ", Signature\u00e9"),
+    ],
+)
+def test_a_part_without_equals_is_named_without_its_value(broken: str, named: str) -> None:
+    headers = _signed(NOW)
+    auth = dict(headers)["Authorization"]
+    signature = auth.rsplit("Signature=", 1)[1]
+    headers = [(k, auth.replace(broken, named) if k == "Authorization" else v) for k, v in headers]
+    with pytest.raises(sigv4.AuthError) as err:
+        _verify(headers)
+    assert err.value.code == "IncompleteSignatureException"
+    assert "not a valid key=value pair (missing equal-sign)" in err.value.message
+    assert signature not in err.value.message and signature[:16] not in err.value.message
