@@ -104,7 +104,7 @@ def parse_authorization(value: str, amz_date: str | None) -> dict[str, str]:
         )
     if problems:
         if algorithm != ALGORITHM and algorithm.startswith("AWS"):
-            problems.insert(0, f"Unsupported AWS 'algorithm': '{algorithm[:40]}'.")
+            problems.insert(0, f"Unsupported AWS 'algorithm': '{_part_name(algorithm)}'.")
         raise _incomplete(" ".join(problems))
     return params
 

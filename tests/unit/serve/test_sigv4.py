@@ -137,3 +137,16 @@ def test_a_part_without_equals_is_named_without_its_value(broken: str, named: st
     assert err.value.code == "IncompleteSignatureException"
     assert "not a valid key=value pair (missing equal-sign)" in err.value.message
     assert signature not in err.value.message and signature[:16] not in err.value.message
+
+
+def test_an_authorization_without_spaces_is_not_quoted_whole() -> None:
+    """Its first token, quoted as the 'algorithm', would be the whole header, signature included."""
+    headers = _signed(NOW)
+    auth = dict(headers)["Authorization"].replace("AWS4-HMAC-SHA256 ", "AWS4-X,").replace(", ", ",")
+    auth = auth.replace("Credential=", "Signature=0123456789abcdef,Credential=")
+    headers = [(k, auth if k == "Authorization" else v) for k, v in headers]
+    with pytest.raises(sigv4.AuthError) as err:
+        _verify(headers)
+    assert err.value.code == "IncompleteSignatureException"
+    assert err.value.message.startswith("Unsupported AWS 'algorithm': '...'.")
+    assert "0123456789abcdef" not in err.value.message
