@@ -215,3 +215,14 @@ def test_a_head_response_has_no_content(server: Server) -> None:
     first, _, rest = out.partition(b"\r\n\r\n")
     assert first.startswith(b"HTTP/1.1 404 ") and b"Content-Type: application/x-amz-json-1.1" in first
     assert rest.startswith(b"HTTP/1.1 200 OK\r\n"), rest[:200]
+
+
+def test_botocore_reads_cheroots_own_413_as_an_aws_error(server: Server) -> None:
+    """A body declared over 4x --max-body-bytes is refused by cheroot before it is read; boto3 saw
+    a text/plain answer and raised a ClientError without a code it could match."""
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as err:
+        server.client().encrypt(KeyId="alias/any", Plaintext=b"a" * 1_200_000)
+    assert err.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
