@@ -9,7 +9,7 @@
   front of it cannot disagree on where a request ends: a ``Content-Length`` is ASCII digits only,
   and when it is repeated every copy must say the same; a chunk size is hexadecimal digits only;
   a request with both ``Transfer-Encoding`` and ``Content-Length`` is answered, then the connection
-  is closed; a chunked body's trailer lines are read (and dropped) so the next request on the
+  is closed; an HTTP/1.0 request with ``Transfer-Encoding`` is refused; a chunked body's trailer lines are read (and dropped) so the next request on the
   connection starts where it should.
 * An error answered before the request body was read to its end (a refused or malformed body, a
   body cut short, a wrong path) closes the connection instead of guessing where the next request
@@ -145,7 +145,14 @@ class StrictRequest(cheroot_server.HTTPRequest):
 
     def read_request_headers(self) -> bool:
         ok: bool = super().read_request_headers()
-        if ok and _TRANSFER_ENCODING in self.inheaders and _CONTENT_LENGTH in self.inheaders:
+        if not ok or _TRANSFER_ENCODING not in self.inheaders:
+            return ok
+        if self.response_protocol != "HTTP/1.1":
+            # RFC 9112, 6.1: in HTTP/1.0 the framing is faulty; cheroot ignored the coding and
+            # would have read the chunks as the next request
+            self.simple_response("400 Bad Request")
+            return False
+        if _CONTENT_LENGTH in self.inheaders:
             self.close_connection = True  # RFC 9112, 6.1: answer, then close
         return ok
 
