@@ -9,7 +9,8 @@
   front of it cannot disagree on where a request ends: a ``Content-Length`` is ASCII digits only,
   and when it is repeated every copy must say the same; a chunk size is hexadecimal digits only;
   a request with both ``Transfer-Encoding`` and ``Content-Length`` is answered, then the connection
-  is closed; an HTTP/1.0 request with ``Transfer-Encoding`` is refused; a chunked body's trailer lines are read (and dropped) so the next request on the
+  is closed; an HTTP/1.0 request with ``Transfer-Encoding``, or one that names ``chunked`` twice or no
+  coding, is refused; a chunked body's trailer lines are read (and dropped) so the next request on the
   connection starts where it should.
 * An error answered before the request body was read to its end (a refused or malformed body, a
   body cut short, a wrong path) closes the connection instead of guessing where the next request
@@ -86,6 +87,12 @@ class StrictHeaderReader(cheroot_server.HeaderReader):
         length = read.get(_CONTENT_LENGTH)
         if length is not None and not _DIGITS.fullmatch(length):
             raise ValueError("Malformed Content-Length Header.")
+        coding = read.get(_TRANSFER_ENCODING)
+        if coding is not None:
+            codings = [c.strip().lower() for c in coding.split(b",")]
+            if codings != [b"chunked"] and set(codings) <= {b"chunked", b""}:
+                # empty, or chunked twice (RFC 9112, 7: never more than once); other codings: 501
+                raise ValueError("Malformed Transfer-Encoding Header.")
         if hdict is None:
             return dict(read)
         hdict.update(read)

@@ -121,6 +121,14 @@ def test_a_malformed_uri_is_not_echoed(server: Server) -> None:
         (b"Transfer-Encoding: chunked\r\n", b"0_2\r\n{}\r\n0\r\n\r\n", "SerializationException"),
         # HTTP/1.0 has no chunked coding: cheroot ignored it and kept the connection for the chunks
         (b"Transfer-Encoding: chunked\r\nConnection: Keep-Alive\r\n", b"2\r\n{}\r\n0\r\n\r\n", "http/1.0"),
+        # chunked twice (a proxy may decode twice), or no coding at all (cheroot then read no body)
+        (b"Transfer-Encoding: chunked, chunked\r\n", b"2\r\n{}\r\n0\r\n\r\n", "SerializationException"),
+        (
+            b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+            b"2\r\n{}\r\n0\r\n\r\n",
+            "SerializationException",
+        ),
+        (b"Transfer-Encoding: ,\r\n", b"2\r\n{}\r\n0\r\n\r\n", "SerializationException"),
         # a refused chunked body: what follows is not a request boundary
         (b"Transfer-Encoding: chunked\r\n", b"zz\r\n{}\r\n0\r\n\r\n", "SerializationException"),
     ],
