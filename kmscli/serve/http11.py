@@ -5,8 +5,9 @@
   document with ``x-amzn-RequestId``, like the application's answers, never ``text/plain``. Its
   message is fixed per status: nothing of the request (a URI may hold a presigned signature) is
   echoed.
-* Message framing is read strictly (RFC 9112, sections 6 and 7), so that kmscli and a proxy in
-  front of it cannot disagree on where a request ends: a ``Content-Length`` is ASCII digits only,
+* Message framing is read strictly (RFC 9112, sections 5, 6 and 7), so that kmscli and a proxy in
+  front of it cannot disagree on where a request ends: a header name is a token (no space before
+  the colon) and no header is folded over lines; a ``Content-Length`` is ASCII digits only,
   and when it is repeated every copy must say the same; a chunk size is hexadecimal digits only;
   a request with both ``Transfer-Encoding`` and ``Content-Length`` is answered, then the connection
   is closed; an HTTP/1.0 request with ``Transfer-Encoding``, or one that names ``chunked`` twice or no
@@ -42,6 +43,8 @@ from cheroot import wsgi
 from kmscli.wire import json11
 
 _DIGITS = re.compile(rb"[0-9]+")
+#: RFC 9110, 5.6.2: a header name
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 #: chunk-size [ chunk-ext ] CRLF, chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] )
 _CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?\r\n")
 _CONTENT_LENGTH = b"Content-Length"
@@ -78,12 +81,33 @@ class _FramingHeaders(dict[bytes, bytes]):
         super().__setitem__(name, value)
 
 
+class _HeaderLines:
+    """The header block as cheroot's reader reads it, line by line, refusing what RFC 9112, 5
+    refuses and cheroot took: a name that is not a token (``Content-Length : 5``, which cheroot
+    stripped into a Content-Length a proxy would not see) and obsolete line folding (which cheroot
+    joined into the previous header)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def readline(self, size: int | None = None) -> bytes:
+        line: bytes = self.raw.readline() if size is None else self.raw.readline(size)
+        if line[:1] in (b" ", b"\t"):
+            raise ValueError("Obsolete line folding.")
+        name, colon, _ = line.partition(b":")
+        if colon and not _TOKEN.fullmatch(name):
+            raise ValueError("Illegal header name.")
+        return line
+
+
 class StrictHeaderReader(cheroot_server.HeaderReader):
     """cheroot's header reader, then the framing headers checked as RFC 9112 reads them."""
 
     def __call__(self, rfile: Any, hdict: dict[bytes, bytes] | None = None) -> dict[bytes, bytes]:
         read = _FramingHeaders()
-        super().__call__(rfile, read)
+        super().__call__(_HeaderLines(rfile), read)
         length = read.get(_CONTENT_LENGTH)
         if length is not None and not _DIGITS.fullmatch(length):
             raise ValueError("Malformed Content-Length Header.")

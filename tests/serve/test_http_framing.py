@@ -112,6 +112,11 @@ def test_a_malformed_uri_is_not_echoed(server: Server) -> None:
     [
         # cheroot kept the last Content-Length: the '{}' became the start of the next request
         (b"Content-Length: 2\r\nContent-Length: 0\r\n", b"{}", "SerializationException"),
+        # cheroot stripped the name: a proxy sees an unknown header, cheroot a Content-Length
+        (b"Content-Length : 2\r\n", b"{}", "SerializationException"),
+        # cheroot joined a folded line to the header before it
+        (b"Content-Length: 2\r\nX-Folded: a\r\n b\r\n", b"{}", "SerializationException"),
+        (b"Transfer-Encoding:\r\n chunked\r\n", b"2\r\n{}\r\n0\r\n\r\n", "SerializationException"),
         # Python's int() reads these; a proxy in front would not
         (b"Content-Length: +2\r\n", b"{}", "SerializationException"),
         (b"Content-Length: 0_2\r\n", b"{}", "SerializationException"),
