@@ -171,7 +171,7 @@ def test_list_key_rotations_all_material_and_paging(kms: Any) -> None:
 
 def test_imported_key_cannot_enable_automatic_rotation(kms: Any) -> None:
     key = kms("CreateKey", Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
-    with pytest.raises(errors.KMSInvalidStateException, match="pending import"):
+    with pytest.raises(errors.UnsupportedOperationException, match="origin is EXTERNAL"):
         kms("EnableKeyRotation", KeyId=key)
 
 

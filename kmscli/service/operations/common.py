@@ -79,6 +79,10 @@ def key_metadata(record: KeyRecord) -> dict[str, Any]:
     return meta
 
 
+#: The key states of a key whose deletion is scheduled (a multi-Region primary waits for its replicas).
+PENDING_DELETION_STATES = ("PendingDeletion", "PendingReplicaDeletion")
+
+
 def require_enabled(record: KeyRecord) -> None:
     """Raise the error AWS gives for using a key that is not Enabled."""
     state, arn = record["KeyState"], record["Arn"]
@@ -97,7 +101,7 @@ def require_enabled(record: KeyRecord) -> None:
 
 def require_not_pending_deletion(record: KeyRecord) -> None:
     """Management operations are refused on keys that are pending deletion."""
-    if record["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
+    if record["KeyState"] in PENDING_DELETION_STATES:
         raise errors.KMSInvalidStateException(f"{record['Arn']} is pending deletion.")
 
 

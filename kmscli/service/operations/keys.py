@@ -10,6 +10,7 @@ from kmscli.crypto.specs import SPECS
 from kmscli.ids import is_key_id
 from kmscli.service.operations import materials, regions
 from kmscli.service.operations.common import (
+    PENDING_DELETION_STATES,
     check_tags,
     default_policy,
     key_metadata,
@@ -185,7 +186,7 @@ def schedule_key_deletion(call: Call) -> Response:
             f"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy "
             "constraint: Member must have value between 7 and 30"
         )
-    if record["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
+    if record["KeyState"] in PENDING_DELETION_STATES:
         raise errors.KMSInvalidStateException(f"{record['Arn']} is pending deletion.")
     call.dry_run()
     if regions.replica_deletion_pending(call, record, days):  # a primary waits for its replicas
@@ -206,13 +207,16 @@ def schedule_key_deletion(call: Call) -> Response:
 
 @operation("CancelKeyDeletion", mutating=True)
 def cancel_key_deletion(call: Call) -> Response:
-    """CancelKeyDeletion: the key returns as Disabled."""
+    """CancelKeyDeletion: the key returns as Disabled, or as PendingImport when its imported
+    current key material was deleted (or expired) while deletion was pending."""
     record = call.resolve(call.request["KeyId"])
     call.authorize("kms:CancelKeyDeletion", record)
-    if record["KeyState"] not in ("PendingDeletion", "PendingReplicaDeletion"):
+    if record["KeyState"] not in PENDING_DELETION_STATES:
         raise errors.KMSInvalidStateException(f"{record['Arn']} is not pending deletion.")
     call.dry_run()
-    record["KeyState"] = "Disabled"
+    current = record.get("CurrentKeyMaterialId")
+    secret = [m for m in record.get("Materials", []) if m["KeyMaterialId"] == current and m.get("Wrapped")]
+    record["KeyState"] = "PendingImport" if record["Origin"] == "EXTERNAL" and not secret else "Disabled"
     record.pop("DeletionDate", None)
     record.pop("PendingDeletionWindowInDays", None)
     call.save(record)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from kmscli import errors
 from kmscli.service.operations import materials
 from kmscli.service.operations.common import (
+    PENDING_DELETION_STATES,
     check_tags,
     default_policy,
     key_metadata,
@@ -123,7 +124,7 @@ def update_primary_region(call: Call) -> Response:
     new_primary = next((r for r in family if r["Region"] == region and r is not record), None)
     if new_primary is None:
         raise errors.NotFoundException(f"{record['Arn']} has no replica key in {region}.")
-    if new_primary["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
+    if new_primary["KeyState"] in PENDING_DELETION_STATES:
         raise errors.KMSInvalidStateException(f"{new_primary['Arn']} is pending deletion.")
     call.resources.append(new_primary["Arn"])
     call.dry_run()

@@ -53,6 +53,10 @@ def _require_rotatable(call: Call, record: KeyRecord, *, on_demand: bool = False
     if record["KeyState"] == "Disabled":
         raise errors.DisabledException(f"{record['Arn']} is disabled.")
     if record["KeyState"] == "PendingImport":
+        if not on_demand:  # AWS's key state table, footnote [6]: the origin decides, not the state
+            raise errors.UnsupportedOperationException(
+                f"{record['Arn']} origin is EXTERNAL which is not valid for this operation."
+            )
         raise errors.KMSInvalidStateException(f"{record['Arn']} is pending import.")
     require_not_pending_deletion(record)
     if record["KeySpec"] != "SYMMETRIC_DEFAULT" or record["KeyUsage"] != "ENCRYPT_DECRYPT":
