@@ -22,7 +22,10 @@ DISABLED = (errors.DisabledException, "is disabled.")
 PENDING_DELETION = (errors.KMSInvalidStateException, "is pending deletion.")
 NOT_PENDING_DELETION = (errors.KMSInvalidStateException, "is not pending deletion.")
 PENDING_IMPORT = (errors.KMSInvalidStateException, "is pending import.")
-ORIGIN_EXTERNAL = (errors.UnsupportedOperationException, "origin is EXTERNAL which is not valid for this operation.")
+ORIGIN_EXTERNAL = (
+    errors.UnsupportedOperationException,
+    "origin is EXTERNAL which is not valid for this operation.",
+)
 OK = None
 #: a cryptographic operation: works when enabled, refused otherwise (footnotes [1] and [3])
 USE_ONLY_ENABLED = {"Enabled": OK, "Disabled": DISABLED, "PendingDeletion": PENDING_DELETION}
