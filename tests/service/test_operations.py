@@ -239,6 +239,55 @@ def test_tags(kms: Any, key: dict[str, Any]) -> None:
         kms("TagResource", KeyId=kid, Tags=[{"TagKey": "aws:reserved", "TagValue": "x"}])
 
 
+def _tags(*keys: str) -> list[dict[str, str]]:
+    return [{"TagKey": k, "TagValue": "v"} for k in keys]
+
+
+def test_a_key_holds_at_most_50_tags(kms: Any) -> None:
+    """AWS: each resource can have up to 50 user-created tags (LimitExceededException past that)."""
+    fifty = _tags(*(f"t{i}" for i in range(50)))
+    with pytest.raises(errors.LimitExceededException, match="at most 50 tags"):
+        kms("CreateKey", Tags=[*fifty, *_tags("one-more")])
+    kid = kms("CreateKey", Tags=fifty[:49])["KeyMetadata"]["KeyId"]
+    kms("TagResource", KeyId=kid, Tags=_tags("t0", "t1", "t49"))  # two overwrite, one is new: 50
+    with pytest.raises(errors.LimitExceededException):
+        kms("TagResource", KeyId=kid, Tags=_tags("t50"))
+    assert len(kms("ListResourceTags", KeyId=kid)["Tags"]) == 50
+    kms("UntagResource", KeyId=kid, TagKeys=["t0"])
+    kms("TagResource", KeyId=kid, Tags=_tags("t50"))
+
+
+def test_a_key_holds_at_most_50_aliases(kms: Any) -> None:
+    """AWS's "Aliases per KMS key" quota, met by CreateAlias and by UpdateAlias onto the key."""
+    full, other = (kms("CreateKey")["KeyMetadata"]["KeyId"] for _ in range(2))
+    for i in range(50):
+        kms("CreateAlias", AliasName=f"alias/a{i}", TargetKeyId=full)
+    kms("UpdateAlias", AliasName="alias/a0", TargetKeyId=full)  # already its key: no new alias
+    with pytest.raises(errors.LimitExceededException):
+        kms("CreateAlias", AliasName="alias/a50", TargetKeyId=full)
+    kms("CreateAlias", AliasName="alias/elsewhere", TargetKeyId=other)
+    with pytest.raises(errors.LimitExceededException):
+        kms("UpdateAlias", AliasName="alias/elsewhere", TargetKeyId=full)
+
+
+def test_update_alias_needs_the_same_key_type_and_usage_not_the_same_spec(kms: Any) -> None:
+    """AWS: both symmetric, both asymmetric or both HMAC, and the same key usage."""
+
+    def key(spec: str, usage: str) -> str:
+        return str(kms("CreateKey", KeySpec=spec, KeyUsage=usage)["KeyMetadata"]["KeyId"])
+
+    rsa_sign, ecc_sign = key("RSA_2048", "SIGN_VERIFY"), key("ECC_NIST_P256", "SIGN_VERIFY")
+    hmac_256, hmac_512 = key("HMAC_256", "GENERATE_VERIFY_MAC"), key("HMAC_512", "GENERATE_VERIFY_MAC")
+    kms("CreateAlias", AliasName="alias/signer", TargetKeyId=rsa_sign)
+    kms("UpdateAlias", AliasName="alias/signer", TargetKeyId=ecc_sign)
+    kms("CreateAlias", AliasName="alias/mac", TargetKeyId=hmac_256)
+    kms("UpdateAlias", AliasName="alias/mac", TargetKeyId=hmac_512)
+    for target in (key("RSA_2048", "ENCRYPT_DECRYPT"), kms("CreateKey")["KeyMetadata"]["KeyId"], hmac_256):
+        with pytest.raises(errors.ValidationException, match="same type and usage"):
+            kms("UpdateAlias", AliasName="alias/signer", TargetKeyId=target)
+    assert kms("DescribeKey", KeyId="alias/signer")["KeyMetadata"]["KeyId"] == ecc_sign
+
+
 def test_list_paging_markers(kms: Any) -> None:
     ids = sorted(kms("CreateKey")["KeyMetadata"]["KeyId"] for _ in range(5))
     first = kms("ListKeys", Limit=2)

@@ -21,11 +21,9 @@ def tag_resource(call: Call) -> Response:
         },
     )
     require_not_pending_deletion(record)
-    check_tags(new)
+    merged = check_tags(new, record.get("Tags", []))
     call.dry_run()
-    merged = {t["TagKey"]: t["TagValue"] for t in record.get("Tags", [])}
-    merged.update({t["TagKey"]: t["TagValue"] for t in new})
-    record["Tags"] = [{"TagKey": k, "TagValue": v} for k, v in merged.items()]
+    record["Tags"] = merged
     call.save(record)
     return {}
 
