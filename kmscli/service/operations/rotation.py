@@ -165,10 +165,8 @@ def get_key_rotation_status(call: Call) -> Response:
     record = call.resolve(call.request["KeyId"], allow_alias=False)
     call.authorize("kms:GetKeyRotationStatus", record)
     if record["KeySpec"] != "SYMMETRIC_DEFAULT" or record["KeyUsage"] != "ENCRYPT_DECRYPT":
-        raise errors.UnsupportedOperationException(
-            f"{record['Arn']} key spec is {record['KeySpec']}: rotation is supported only on symmetric "
-            "encryption KMS keys."
-        )
+        # AWS's key type table: asymmetric and HMAC keys answer, always false (Enable/Disable refuse)
+        return {"KeyId": record["Arn"], "KeyRotationEnabled": False}
     # AWS: while a key is pending deletion its rotation status is false (nothing rotates); a
     # cancelled deletion brings the stored setting back, so the record keeps it
     rotation = None if record["KeyState"] == "PendingDeletion" else _rotation(record)
