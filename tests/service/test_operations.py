@@ -288,6 +288,45 @@ def test_update_alias_needs_the_same_key_type_and_usage_not_the_same_spec(kms: A
     assert kms("DescribeKey", KeyId="alias/signer")["KeyMetadata"]["KeyId"] == ecc_sign
 
 
+def test_page_sizes_are_those_aws_documents_for_each_list_operation() -> None:
+    """PAGE_SIZES against the API reference's words in botocore's documentation of each Limit."""
+    import re
+
+    import botocore.session
+
+    from kmscli.service.pipeline.paging import PAGE_SIZES
+
+    model = botocore.session.get_session().get_service_model("kms")
+    documented = {}
+    for op in model.operation_names:
+        shape = model.operation_model(op).input_shape
+        if shape is not None and "Limit" in shape.members:
+            text = re.sub(r"<[^>]+>", "", shape.members["Limit"].documentation)
+            found = re.search(
+                r"between 1 and ([0-9]+), inclusive\. If you do not include a value, it defaults to ([0-9]+)",
+                text,
+            )
+            if found:
+                documented[op] = (int(found[2]), int(found[1]))
+    assert documented == PAGE_SIZES
+
+
+def test_list_aliases_pages_50_by_default_and_at_most_100(kms: Any) -> None:
+    """AWS: ListAliases' Limit "must be between 1 and 100 ... it defaults to 50"; kmscli used to
+    page 100 by default and honour any Limit up to 1000."""
+    keys = [kms("CreateKey")["KeyMetadata"]["KeyId"] for _ in range(3)]
+    for i in range(90):
+        kms("CreateAlias", AliasName=f"alias/p{i:03}", TargetKeyId=keys[i // 50])
+    first = kms("ListAliases")
+    assert len(first["Aliases"]) == 50 and first["Truncated"] is True
+    big = kms("ListAliases", Limit=1000)
+    assert len(big["Aliases"]) == 100 and big["Truncated"] is True
+    rest = kms("ListAliases", Limit=1000, Marker=big["NextMarker"])
+    names = [a["AliasName"] for a in big["Aliases"] + rest["Aliases"]]
+    assert rest["Truncated"] is False and len(set(names)) == len(names)
+    assert {f"alias/p{i:03}" for i in range(90)} <= set(names)
+
+
 def test_list_paging_markers(kms: Any) -> None:
     ids = sorted(kms("CreateKey")["KeyMetadata"]["KeyId"] for _ in range(5))
     first = kms("ListKeys", Limit=2)

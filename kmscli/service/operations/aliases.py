@@ -129,7 +129,7 @@ def list_aliases(call: Call) -> Response:
         names = sorted(n for n in aliases if aliases[n]["TargetKeyId"] == record["KeyId"])
     else:  # AWS lists the predefined aws/ aliases before their key exists, without TargetKeyId
         names = sorted([*aliases, *managed.unassociated(aliases)])
-    items, extra = page(names, call.request, key=lambda n: n)
+    items, extra = page(names, call.request, key=lambda n: n, operation=call.op.name)
     out: list[dict[str, Any]] = []
     for name in items:
         entry = aliases.get(name)

@@ -183,7 +183,7 @@ def list_grants(call: Call) -> Response:
         grants = [g for g in grants if g["GrantId"] == req["GrantId"]]
     if req.get("GranteePrincipal"):
         grants = [g for g in grants if g["GranteePrincipal"] == req["GranteePrincipal"]]
-    items, extra = page(grants, req, key=lambda g: g["GrantId"])
+    items, extra = page(grants, req, key=lambda g: g["GrantId"], operation=call.op.name)
     return {"Grants": [_entry(g) for g in items], **extra}
 
 
@@ -202,7 +202,7 @@ def list_retirable_grants(call: Call) -> Response:
             if grant.get("RetiringPrincipal") == who:
                 found.append((f"{key_id}/{grant['GrantId']}", grant))
     found.sort(key=lambda item: item[0])
-    items, extra = page(found, req, key=lambda item: item[0])
+    items, extra = page(found, req, key=lambda item: item[0], operation=call.op.name)
     return {"Grants": [_entry(g) for _, g in items], **extra}
 
 

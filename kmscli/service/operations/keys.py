@@ -133,7 +133,7 @@ def describe_key(call: Call) -> Response:
 def list_keys(call: Call) -> Response:
     """ListKeys: key ids and ARNs of this region, paged with Limit and Marker."""
     ids = call.ctx.vault.list_key_ids(call.region)
-    items, extra = page(ids, call.request, key=lambda kid: kid)
+    items, extra = page(ids, call.request, key=lambda kid: kid, operation=call.op.name)
     return {"Keys": [{"KeyId": kid, "KeyArn": call.key_arn(kid)} for kid in items], **extra}
 
 

@@ -276,7 +276,7 @@ def list_key_rotations(call: Call) -> Response:
         for i, m in enumerate(record.get("Materials", []))
         if everything or m.get("RotationDate")
     ]
-    items, extra = page(versions, req, key=lambda pair: pair[0])
+    items, extra = page(versions, req, key=lambda pair: pair[0], operation=call.op.name)
     waiting = _awaiting_replica_import(call, record) if record["Origin"] == "EXTERNAL" else set()
     return {"Rotations": [rotation_entry(record, m, waiting) for _, m in items], **extra}
 

@@ -47,5 +47,5 @@ def list_resource_tags(call: Call) -> Response:
     record = call.resolve(call.request["KeyId"], allow_alias=False)
     call.authorize("kms:ListResourceTags", record)
     tags = sorted(record.get("Tags", []), key=lambda t: t["TagKey"])
-    items, extra = page(tags, call.request, key=lambda t: t["TagKey"], default_limit=50)
+    items, extra = page(tags, call.request, key=lambda t: t["TagKey"], operation=call.op.name)
     return {"Tags": items, **extra}
