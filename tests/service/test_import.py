@@ -645,10 +645,14 @@ def test_multi_region_keys_cannot_diverge_on_first_import(kms: Any, service: Any
     def eu(op: str, **req: Any) -> Any:
         return invoke(eu_ctx, op, req)
 
-    key = kms("CreateKey", Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
-    kms("ReplicateKey", KeyId=key, ReplicaRegion="eu-west-1")  # before any import
+    key = kms("CreateKey", Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]
+    with pytest.raises(errors.KMSInvalidStateException) as info:  # AWS's key state table, [5]
+        kms("ReplicateKey", KeyId=key["KeyId"], ReplicaRegion="eu-west-1")  # before any import
+    assert info.value.message == f"{key['Arn']} is pending import."
+    key = key["KeyId"]
     _import(kms, key, b"\x07" * 32)
-    with pytest.raises(errors.IncorrectKeyMaterialException, match="multi-Region"):
+    kms("ReplicateKey", KeyId=key, ReplicaRegion="eu-west-1")
+    with pytest.raises(errors.IncorrectKeyMaterialException):
         _import(eu, key, b"\x08" * 32)
     _import(eu, key, b"\x07" * 32)
     blob = kms("Encrypt", KeyId=key, Plaintext=b"same")["CiphertextBlob"]
