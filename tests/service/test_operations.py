@@ -327,6 +327,65 @@ def test_list_aliases_pages_50_by_default_and_at_most_100(kms: Any) -> None:
     assert {f"alias/p{i:03}" for i in range(90)} <= set(names)
 
 
+#: The other members each operation requires, for a request that reaches the key lookup.
+_REQUIRED = {
+    "CreateGrant": {"Operations": ["Decrypt"], "GranteePrincipal": "arn:aws:iam::111122223333:role/r"},
+    "GetParametersForImport": {"WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"},
+    "ImportKeyMaterial": {"ImportToken": b"t", "EncryptedKeyMaterial": b"m"},
+    "PutKeyPolicy": {"Policy": "{}"},
+    "ReplicateKey": {"ReplicaRegion": "eu-west-1"},
+    "RevokeGrant": {"GrantId": "0" * 64},
+    "TagResource": {"Tags": [{"TagKey": "k", "TagValue": "v"}]},
+    "UntagResource": {"TagKeys": ["k"]},
+    "UpdateKeyDescription": {"Description": "d"},
+    "UpdatePrimaryRegion": {"PrimaryRegion": "eu-west-1"},
+}
+
+
+def _key_id_or_arn_only() -> list[str]:
+    """Operations whose KeyId botocore documents as "the key ID or key ARN" (no alias), or whose
+    documentation says "Alias names are not supported"."""
+    import re
+
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("kms")
+    found = []
+    for op in model.operation_names:
+        shape = model.operation_model(op).input_shape
+        if shape is None or "KeyId" not in shape.members:
+            continue
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", shape.members["KeyId"].documentation))
+        if (
+            "key ID or key ARN" in text and "alias" not in text.lower()
+        ) or "Alias names are not supported" in text:
+            found.append(op)
+    return sorted(found)
+
+
+@pytest.mark.parametrize("op", _key_id_or_arn_only())
+def test_operations_that_take_a_key_id_or_arn_refuse_an_alias(kms: Any, op: str) -> None:
+    """An alias where AWS documents a key id or key ARN is NotFoundException (EnableKey, DisableKey,
+    UpdateKeyDescription, ScheduleKeyDeletion, CancelKeyDeletion, ListGrants and GetKeyLastUsage
+    used to follow the alias)."""
+    kid = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    kms("CreateAlias", AliasName="alias/named", TargetKeyId=kid)
+    with pytest.raises(errors.NotFoundException, match="alias"):
+        kms(op, KeyId="alias/named", **_REQUIRED.get(op, {}))
+    with pytest.raises(errors.NotFoundException):
+        kms(op, KeyId="arn:aws:kms:us-east-1:111122223333:alias/named", **_REQUIRED.get(op, {}))
+    assert kms("DescribeKey", KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_list_grants_refuses_a_malformed_grant_id(kms: Any) -> None:
+    """ListGrants declares InvalidGrantIdException: a GrantId no grant can have is refused, not an
+    empty list."""
+    kid = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    with pytest.raises(errors.InvalidGrantIdException):
+        kms("ListGrants", KeyId=kid, GrantId="abc")
+    assert kms("ListGrants", KeyId=kid, GrantId="0" * 64)["Grants"] == []
+
+
 def test_list_paging_markers(kms: Any) -> None:
     ids = sorted(kms("CreateKey")["KeyMetadata"]["KeyId"] for _ in range(5))
     first = kms("ListKeys", Limit=2)

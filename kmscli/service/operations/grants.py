@@ -176,8 +176,10 @@ def list_grants(call: Call) -> Response:
     """ListGrants: a key's grants, optionally one GrantId or one GranteePrincipal."""
     req = call.request
     _no_service_principals(call, "GranteeServicePrincipal")
-    record = call.resolve(req["KeyId"])
+    record = call.resolve(req["KeyId"], allow_alias=False)
     call.authorize("kms:ListGrants", record)
+    if req.get("GrantId") and not GRANT_ID_RE.match(req["GrantId"]):
+        raise errors.InvalidGrantIdException(f"Grant id {req['GrantId']!r} is not valid.")
     grants = sorted(record.get("Grants", []), key=lambda g: g["GrantId"])
     if req.get("GrantId"):
         grants = [g for g in grants if g["GrantId"] == req["GrantId"]]

@@ -138,7 +138,7 @@ def list_keys(call: Call) -> Response:
 
 
 def _set_state(call: Call, action: str, state: str) -> Response:
-    record = call.resolve(call.request["KeyId"])
+    record = call.resolve(call.request["KeyId"], allow_alias=False)
     call.authorize(action, record)
     require_not_pending_deletion(record)
     if record["KeyState"] == "PendingImport":
@@ -165,7 +165,7 @@ def disable_key(call: Call) -> Response:
 @operation("UpdateKeyDescription", mutating=True)
 def update_key_description(call: Call) -> Response:
     """UpdateKeyDescription."""
-    record = call.resolve(call.request["KeyId"])
+    record = call.resolve(call.request["KeyId"], allow_alias=False)
     call.authorize("kms:UpdateKeyDescription", record)
     require_not_pending_deletion(record)
     call.dry_run()
@@ -179,7 +179,7 @@ def schedule_key_deletion(call: Call) -> Response:
     """ScheduleKeyDeletion: PendingDeletion for 7 to 30 days, then destroyed at the next access."""
     req = call.request
     days = req.get("PendingWindowInDays", 30)
-    record = call.resolve(req["KeyId"])
+    record = call.resolve(req["KeyId"], allow_alias=False)
     call.authorize("kms:ScheduleKeyDeletion", record, {"kms:ScheduleKeyDeletionPendingWindowInDays": days})
     if not 7 <= days <= 30:
         raise errors.ValidationException(
@@ -209,7 +209,7 @@ def schedule_key_deletion(call: Call) -> Response:
 def cancel_key_deletion(call: Call) -> Response:
     """CancelKeyDeletion: the key returns as Disabled, or as PendingImport when its imported
     current key material was deleted (or expired) while deletion was pending."""
-    record = call.resolve(call.request["KeyId"])
+    record = call.resolve(call.request["KeyId"], allow_alias=False)
     call.authorize("kms:CancelKeyDeletion", record)
     if record["KeyState"] not in PENDING_DELETION_STATES:
         raise errors.KMSInvalidStateException(f"{record['Arn']} is not pending deletion.")
