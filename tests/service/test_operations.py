@@ -349,9 +349,11 @@ def _key_id_or_arn_only() -> list[str]:
 
     import botocore.session
 
+    from kmscli.model import model as kmscli_model
+
     model = botocore.session.get_session().get_service_model("kms")
     found = []
-    for op in model.operation_names:
+    for op in set(model.operation_names) & set(kmscli_model()["operations"]):
         shape = model.operation_model(op).input_shape
         if shape is None or "KeyId" not in shape.members:
             continue
