@@ -30,7 +30,10 @@ AUX_NAMES = {layout.LOCK, HEAD_NAME}
 
 
 class AuditWriteError(KmscliError):
-    """The event could not be written: the operation fails closed and prints no result."""
+    """The event could not be written (a full disk, a read-only folder...): the operation fails
+    closed and prints no result; an environment problem, exit 253."""
+
+    exit_code = EXIT_ENVIRONMENT
 
 
 class AuditLogDamagedError(AuditWriteError):
@@ -333,12 +336,6 @@ class _Tail:
         self.segment_fd = self.head_fd = -1
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
     view = memoryview(data)
     while view:
@@ -599,7 +596,7 @@ class AuditLog:
             sealed, name = name, segment_name(number + 1 if number is not None else 1)
             before = 0
         if at.segment_fd >= 0 and sealed is None:  # the files checked unchanged: their descriptors
-            _write_all(at.segment_fd, data)
+            fs.write_whole(at.segment_fd, data)
             if sync:
                 self.fsync(at.segment_fd)
         else:
