@@ -1,0 +1,272 @@
+"""The machine's resources fail underneath kmscli, for real, in subprocesses: a full file system (a
+small tmpfs, where mounting is permitted), a file size limit (RLIMIT_FSIZE: writes past it fail with
+EFBIG; Python ignores SIGXFSZ), an open-file limit (RLIMIT_NOFILE), standard output on a full device.
+
+Every failure is exit 253 with a one-line message naming the cause, never a traceback or exit 255;
+afterwards the vault opens, every file verifies, the audit chain verifies with no torn line, no
+temp file is left, and the same command succeeds once the resource is back.
+(The mocked ENOSPC/EIO cases per operation are in test_failclosed.py; crashes in test_crash.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.hardening import PASSPHRASE, check_vault_files, child_env, kmscli_argv, make_vault, verify_chain
+
+POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "root",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+)
+
+
+def _run(
+    vault: Path, *args: str, limit: Callable[[], None] | None = None, stdout: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = child_env(vault)
+    env.update(
+        XDG_RUNTIME_DIR=str(vault.parent / "run"),
+        XDG_STATE_HOME=str(vault.parent / "state"),
+        KMSCLI_NEW_PASSPHRASE=PASSPHRASE,  # change-passphrase keeps it: the retry needs the same one
+    )
+    return subprocess.run(
+        kmscli_argv(*args),
+        env=env,
+        stdout=subprocess.PIPE if stdout is None else stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        preexec_fn=limit,
+    )
+
+
+def _command(op: str, key: str, folder: Path) -> list[str]:
+    return {
+        "create-key": ["create-key"],
+        "encrypt": ["encrypt", "--key-id", key, "--plaintext", "aGk="],
+        "schedule-key-deletion": ["schedule-key-deletion", "--key-id", key],
+        "put-key-policy": ["put-key-policy", "--key-id", key, "--policy", POLICY],
+        "create-grant": [
+            *("create-grant", "--key-id", key, "--operations", "Decrypt"),
+            *("--grantee-principal", "arn:aws:iam::111122223333:role/r"),
+        ],
+        "audit-reindex": ["audit", "reindex"],
+        "credentials-create": ["credentials", "create", "--principal", "arn:aws:iam::111122223333:user/u"],
+        "change-passphrase": ["vault", "change-passphrase"],
+        "backup": ["vault", "backup", "--outfile", str(folder / f"backup-{uuid.uuid4().hex}.kmsvault")],
+    }[op]
+
+
+def _scene(vault: Path) -> str:
+    """A vault with a key behind an alias; returns the key id."""
+    make_vault(vault)
+    key = json.loads(_run(vault, "create-key").stdout)["KeyMetadata"]["KeyId"]
+    assert _run(vault, "create-alias", "--alias-name", "alias/kept", "--target-key-id", key).returncode == 0
+    return key
+
+
+def _refused(res: subprocess.CompletedProcess[str], reason: str) -> None:
+    assert res.returncode == 253, res
+    assert reason in res.stderr and "Traceback" not in res.stderr and "internal error" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def _aliases(vault: Path) -> object:
+    from kmscli.vault.store import Vault
+
+    return Vault.open(vault).unlock(PASSPHRASE.encode()).load_aliases("us-east-1")
+
+
+def _intact(vault: Path, key: str) -> None:
+    """Every file verifies, the key and its alias are there, the chain has no torn line, no temp file."""
+    records = check_vault_files(vault)
+    assert key in records
+    verify_chain(vault, allow_torn_tail=False)
+    assert _run(vault, "audit", "verify").returncode == 0
+    assert "alias/kept" in str(_aliases(vault))
+    assert not [p for p in vault.rglob("*") if p.name.startswith((".tmp-", ".shred-"))]
+
+
+# -- a full file system ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[tuple[Path, Callable[[], None], Callable[[], None]]]:
+    """A 4 MiB tmpfs: (folder, fill it, empty it again). Skips where mounting is not permitted."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    try:
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mnt)],
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("no mount command here")
+    if done.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {done.stderr.decode(errors='replace')}")
+    filler = mnt / "filler"
+
+    def fill() -> None:
+        with open(filler, "wb", buffering=0) as fh:
+            try:
+                while True:
+                    fh.write(b"\0" * 65536)
+            except OSError:
+                pass
+            try:
+                while True:
+                    fh.write(b"\0" * 512)
+            except OSError:
+                pass
+
+    def empty() -> None:
+        filler.unlink()
+
+    try:
+        yield mnt, fill, empty
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, timeout=30)
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        "create-key",
+        "schedule-key-deletion",
+        "put-key-policy",
+        "create-grant",
+        "audit-reindex",
+        "credentials-create",
+    ],
+)
+def test_full_disk_is_exit_253_and_loses_nothing(
+    full_disk: tuple[Path, Callable[[], None], Callable[[], None]], op: str
+) -> None:
+    """Before: exit 255 "internal error: OSError" when the vault state's intent (or an index, or the
+    credentials file) could not be written."""
+    mnt, fill, empty = full_disk
+    vault = mnt / "vault"
+    key = _scene(vault)
+    fill()
+    res = _run(vault, *_command(op, key, mnt))
+    empty()
+    _refused(res, "No space left on device")
+    _intact(vault, key)
+    assert _run(vault, *_command(op, key, mnt)).returncode == 0
+
+
+# -- a file size limit: the audit append is refused part way --------------------------------------
+
+
+def _file_size_limit(size: int) -> Callable[[], None]:
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
+@pytest.mark.parametrize("op", ["create-key", "encrypt", "change-passphrase"])
+def test_audit_append_cut_short_by_a_size_limit_leaves_no_torn_line(tmp_path: Path, op: str) -> None:
+    """Before: the part of the line that fit stayed, so `kmscli audit verify` failed (torn) until
+    the next append, and the error was exit 255."""
+    vault = tmp_path / "vault"
+    key = _scene(vault)
+    segment = vault / "audit" / "audit-000001.jsonl"
+    res = _run(vault, *_command(op, key, tmp_path), limit=_file_size_limit(segment.stat().st_size + 100))
+    _refused(res, "File too large")
+    assert res.stdout == ""
+    _intact(vault, key)
+    assert _run(vault, *_command(op, key, tmp_path)).returncode == 0
+
+
+# -- too many open files --------------------------------------------------------------------------
+
+
+def _open_file_limit(count: int) -> Callable[[], None]:
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+
+@pytest.mark.parametrize("op", ["create-key", "backup", "change-passphrase"])
+def test_open_file_limit_is_exit_253(tmp_path: Path, op: str) -> None:
+    """Before: `vault backup` and `vault change-passphrase` under a low open-file limit were exit 255
+    ("internal error: OSError")."""
+    vault = tmp_path / "vault"
+    key = _scene(vault)
+    res = _run(vault, *_command(op, key, tmp_path), limit=_open_file_limit(6))
+    _refused(res, "Too many open files")
+    _intact(vault, key)
+    assert _run(vault, *_command(op, key, tmp_path)).returncode == 0
+
+
+# -- standard output on a full device -------------------------------------------------------------
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+@pytest.mark.parametrize("args", [("list-keys",), ("audit",)])
+def test_output_to_a_full_device_is_exit_253(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """Before: exit 255 "internal error: OSError: [Errno 28] No space left on device"."""
+    vault = tmp_path / "vault"
+    key = _scene(vault)
+    with open("/dev/full", "wb") as full:
+        res = _run(vault, *args, stdout=full.fileno())
+    _refused(res, "No space left on device")
+    _intact(vault, key)
+
+
+# -- a server whose disk fills up -----------------------------------------------------------------
+
+
+def test_server_on_a_full_disk_answers_500_and_keeps_serving(
+    full_disk: tuple[Path, Callable[[], None], Callable[[], None]],
+) -> None:
+    """Every refused request is an AWS-shaped 500 (KMSInternalException); the server stays up, and
+    serves again once space is back, with the log intact."""
+    from botocore.exceptions import ClientError
+
+    from tests.serve.conftest import Server, kmscli
+
+    mnt, fill, empty = full_disk
+    server = Server(mnt)
+    try:
+        client = server.client()
+        key = client.create_key()["KeyMetadata"]["KeyId"]
+        fill()
+        writes = [
+            lambda: client.create_key(),
+            lambda: client.put_key_policy(KeyId=key, PolicyName="default", Policy=POLICY),
+        ]
+        for call in writes * 2:  # a new file needs a block the disk no longer has
+            with pytest.raises(ClientError) as caught:
+                call()
+            assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+            assert caught.value.response["Error"]["Code"] == "KMSInternalException"
+        for _ in range(3):  # an audit line may still fit in the segment's last block: then it is durable
+            try:
+                client.encrypt(KeyId=key, Plaintext=b"x" * 4000)
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] == "KMSInternalException"
+        assert server.proc.poll() is None
+        empty()
+        assert client.encrypt(KeyId=key, Plaintext=b"hi")["KeyId"].endswith(key)
+        client.create_key()
+        verified = kmscli(server.env, "audit", "verify", check=False)
+        assert verified.returncode == 0, verified
+    finally:
+        assert server.stop() == 0
+    assert "Traceback" not in (mnt / "serve.log").read_text()
