@@ -174,6 +174,51 @@ def test_full_disk_is_exit_253_and_loses_nothing(
     assert _run(vault, *_command(op, key, mnt)).returncode == 0
 
 
+def test_restore_on_a_full_disk_keeps_the_vault_it_would_replace(
+    full_disk: tuple[Path, Callable[[], None], Callable[[], None]],
+) -> None:
+    """Restore copies into a staging folder first: a full disk there drops the copy, says the vault
+    is unchanged (before: exit 255, "internal error"), and the keys made after the backup are kept."""
+    mnt, fill, empty = full_disk
+    vault = mnt / "vault"
+    key = _scene(vault)
+    backup = mnt / "backup.kmsvault"
+    assert _run(vault, "vault", "backup", "--outfile", str(backup)).returncode == 0
+    later = json.loads(_run(vault, "create-key").stdout)["KeyMetadata"]["KeyId"]
+    fill()
+    res = _run(vault, "vault", "restore", "--force", str(backup))
+    empty()
+    _refused(res, "No space left on device")
+    assert f"the vault at {vault} is unchanged" in res.stderr
+    assert sorted(p.name for p in mnt.iterdir()) == ["backup.kmsvault", "vault"]  # no staging left
+    _intact(vault, key)
+    assert later in check_vault_files(vault)
+    assert _run(vault, "vault", "restore", "--force", str(backup)).returncode == 0
+    assert later not in check_vault_files(vault)
+
+
+@pytest.mark.parametrize("op", ["create-key", "encrypt", "backup"])
+def test_read_only_file_system_is_exit_253_and_the_log_still_reads(
+    full_disk: tuple[Path, Callable[[], None], Callable[[], None]], op: str
+) -> None:
+    """A vault on a file system remounted read-only (which binds root too, unlike permission bits):
+    every operation, which must audit, is refused with exit 253 (before: 255); the log can still be
+    read and verified, as on a forensic copy."""
+    mnt, _, _ = full_disk
+    vault = mnt / "vault"
+    key = _scene(vault)
+    subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True, timeout=30)
+    try:
+        res = _run(vault, *_command(op, key, mnt.parent))
+        verified = _run(vault, "audit", "verify")
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(mnt)], check=True, timeout=30)
+    _refused(res, "Read-only file system")
+    assert verified.returncode == 0, verified
+    _intact(vault, key)
+    assert _run(vault, *_command(op, key, mnt.parent)).returncode == 0
+
+
 # -- a file size limit: the audit append is refused part way --------------------------------------
 
 
