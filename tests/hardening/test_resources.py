@@ -109,7 +109,7 @@ def _intact(vault: Path, key: str) -> None:
 
 
 @pytest.fixture
-def full_disk(tmp_path: Path) -> Iterator[tuple[Path, Callable[[], None], Callable[[], None]]]:
+def full_disk(tmp_path: Path) -> Iterator[tuple[Path, Callable[..., None], Callable[[], None]]]:
     """A 4 MiB tmpfs: (folder, fill it, empty it again). Skips where mounting is not permitted."""
     mnt = tmp_path / "mnt"
     mnt.mkdir()
@@ -125,7 +125,8 @@ def full_disk(tmp_path: Path) -> Iterator[tuple[Path, Callable[[], None], Callab
         pytest.skip(f"mounting a tmpfs is not permitted here: {done.stderr.decode(errors='replace')}")
     filler = mnt / "filler"
 
-    def fill() -> None:
+    def fill(room: int = 0) -> None:
+        """Fill the file system, then leave ``room`` pages free."""
         with open(filler, "wb", buffering=0) as fh:
             try:
                 while True:
@@ -137,6 +138,8 @@ def full_disk(tmp_path: Path) -> Iterator[tuple[Path, Callable[[], None], Callab
                     fh.write(b"\0" * 512)
             except OSError:
                 pass
+            if room:
+                os.ftruncate(fh.fileno(), max(0, os.fstat(fh.fileno()).st_size - room * 4096))
 
     def empty() -> None:
         filler.unlink()
@@ -159,7 +162,7 @@ def full_disk(tmp_path: Path) -> Iterator[tuple[Path, Callable[[], None], Callab
     ],
 )
 def test_full_disk_is_exit_253_and_loses_nothing(
-    full_disk: tuple[Path, Callable[[], None], Callable[[], None]], op: str
+    full_disk: tuple[Path, Callable[..., None], Callable[[], None]], op: str
 ) -> None:
     """Before: exit 255 "internal error: OSError" when the vault state's intent (or an index, or the
     credentials file) could not be written."""
@@ -175,7 +178,7 @@ def test_full_disk_is_exit_253_and_loses_nothing(
 
 
 def test_restore_on_a_full_disk_keeps_the_vault_it_would_replace(
-    full_disk: tuple[Path, Callable[[], None], Callable[[], None]],
+    full_disk: tuple[Path, Callable[..., None], Callable[[], None]],
 ) -> None:
     """Restore copies into a staging folder first: a full disk there drops the copy, says the vault
     is unchanged (before: exit 255, "internal error"), and the keys made after the backup are kept."""
@@ -199,7 +202,7 @@ def test_restore_on_a_full_disk_keeps_the_vault_it_would_replace(
 
 @pytest.mark.parametrize("op", ["create-key", "encrypt", "backup"])
 def test_read_only_file_system_is_exit_253_and_the_log_still_reads(
-    full_disk: tuple[Path, Callable[[], None], Callable[[], None]], op: str
+    full_disk: tuple[Path, Callable[..., None], Callable[[], None]], op: str
 ) -> None:
     """A vault on a file system remounted read-only (which binds root too, unlike permission bits):
     every operation, which must audit, is refused with exit 253 (before: 255); the log can still be
@@ -217,6 +220,37 @@ def test_read_only_file_system_is_exit_253_and_the_log_still_reads(
     assert verified.returncode == 0, verified
     _intact(vault, key)
     assert _run(vault, *_command(op, key, mnt.parent)).returncode == 0
+
+
+def test_vault_init_on_a_full_disk_leaves_no_vault_or_a_whole_one(
+    full_disk: tuple[Path, Callable[..., None], Callable[[], None]],
+) -> None:
+    """With the disk full at each step of `vault init` in turn: either it succeeds, or it fails with
+    253 and leaves no vault, so the retry makes one whose log verifies. Before: when the InitVault
+    line landed but its head record did not (or the line itself did not), the vault stayed behind
+    with no event, the error said "not performed", and the retry refused ("a vault already exists")."""
+    from tests.helpers import CHEAP_KDF_ARGS
+
+    mnt, fill, empty = full_disk
+    vault = mnt / "vault"
+    init = ("vault", "init", *CHEAP_KDF_ARGS)
+    for room in range(8):
+        if vault.exists():
+            subprocess.run(["rm", "-rf", str(vault)], check=True)
+        fill(room)
+        res = _run(vault, *init)
+        empty()
+        if res.returncode == 0:
+            break
+        _refused(res, "No space left on device")
+        assert not (vault / "vault.json").exists(), res.stderr
+        retry = _run(vault, *init)
+        assert retry.returncode == 0, (room, res.stderr, retry.stderr)
+        verify_chain(vault, allow_torn_tail=False)
+        assert [e["eventName"] for e in verify_chain(vault).events] == ["InitVault"]
+    else:
+        raise AssertionError("vault init never had room enough")
+    assert room > 2  # the sweep did reach the steps after the first write
 
 
 # -- a file size limit: the audit append is refused part way --------------------------------------
@@ -278,7 +312,7 @@ def test_output_to_a_full_device_is_exit_253(tmp_path: Path, args: tuple[str, ..
 
 
 def test_server_on_a_full_disk_answers_500_and_keeps_serving(
-    full_disk: tuple[Path, Callable[[], None], Callable[[], None]],
+    full_disk: tuple[Path, Callable[..., None], Callable[[], None]],
 ) -> None:
     """Every refused request is an AWS-shaped 500 (KMSInternalException); the server stays up, and
     serves again once space is back, with the log intact."""
