@@ -270,10 +270,16 @@ def check_head(
     folder: fs.VaultDir, key: bytes, sequence: int, value: str, *, required: bool = False
 ) -> bytes | None:
     """Refuse to append to a log that ends before its head record: events were cut off its end or
-    its newest segment was removed (docs/audit.md, "Head record"). ``required``: a log with events
-    but no head record was tampered with too. Returns the head file's bytes as checked (None: none)."""
+    its newest segment was removed (docs/audit.md, "Head record"). ``required`` (the vault state
+    names a commit): a log with no head record, or no events at all, was tampered with too. Returns the head file's bytes as checked (None: none)."""
     head, raw = _read_head(folder, key)
-    if head is None and required and sequence:
+    if head is None and required and not sequence:
+        # the vault state names a commit, so its event is in this log: the log was removed
+        raise AuditTamperError(
+            f"the audit log in {folder.path} is empty, but the vault records changes it logged: the "
+            "log was removed or emptied; restore it from a backup; run `kmscli audit verify`"
+        )
+    if head is None and required:
         raise AuditTamperError(
             f"the audit head record {folder.name(HEAD_NAME)} was removed; run `kmscli audit verify`"
         )
