@@ -17,6 +17,7 @@ import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -273,6 +274,32 @@ def test_segment_rollover_on_a_full_disk_leaves_no_empty_segment(
     _intact(vault, key)
     assert _run(vault, *encrypt).returncode == 0
     assert (vault / "audit" / "audit-000002.jsonl").exists()
+
+
+def test_outfile_on_a_full_disk_is_exit_253_and_leaves_no_partial_file(
+    cli: Any, full_disk: tuple[Path, Callable[..., None], Callable[[], None]], tmp_path: Path
+) -> None:
+    """`export-key-material --outfile` where there is no room: before, exit 255 and an empty file
+    that passed for the exported material; now exit 253 and no file (the vault is elsewhere)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from kmscli.crypto import keywrap
+
+    mnt, fill, empty = full_disk
+    key = cli("create-key", "--exportable").json()["KeyMetadata"]["KeyId"]
+    wrapping = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (tmp_path / "public.der").write_bytes(keywrap.public_der(wrapping))
+    out = mnt / "material.bin"
+    export = (
+        *("export-key-material", "--key-id", key, "--wrapping-algorithm", "RSAES_OAEP_SHA_256"),
+        *("--wrapping-public-key", f"fileb://{tmp_path / 'public.der'}", "--outfile", str(out)),
+    )
+    fill()
+    res = cli(*export)
+    empty()
+    assert res.code == 253 and "No space left on device" in res.err and res.out == "", res
+    assert not out.exists()
+    assert cli(*export).code == 0 and len(out.read_bytes()) == 256
 
 
 # -- a file size limit: the audit append is refused part way --------------------------------------
