@@ -234,17 +234,23 @@ def _write_outfile(op_name: str, result: dict[str, Any], path: str | None) -> No
     member = cli_extension(op_name).get("outfile")
     if not member or not path or member not in result:
         return
+    write_user_file(path, result.pop(member), "--outfile")
+
+
+def write_user_file(path: str, data: bytes, what: str) -> None:
+    """Write a result to a file the user named (``--outfile``, a signature, a PEM). When the file
+    system refuses (a full disk, a size limit, a missing or read-only folder) the cut-short file is
+    removed, since it would pass for the result, and the error is the environment's (exit 253)."""
     import os
     import stat
 
-    data = result.pop(member)
     try:
         with open(path, "wb") as fh:
             fh.write(data)
-    except OSError as exc:  # a full disk, a size limit, a folder that is missing or read-only
+    except OSError as exc:
         with contextlib.suppress(OSError):
             if stat.S_ISREG(os.lstat(path).st_mode):  # never a device or a pipe named as the file
-                os.unlink(path)  # a cut-short file would pass for the result
+                os.unlink(path)
         raise VaultEnvironmentError(
-            f"cannot write --outfile {path} ({exc.strerror or exc}); no file was left there"
+            f"cannot write {what} {path} ({exc.strerror or exc}); no file was left there"
         ) from None

@@ -302,6 +302,32 @@ def test_outfile_on_a_full_disk_is_exit_253_and_leaves_no_partial_file(
     assert cli(*export).code == 0 and len(out.read_bytes()) == 256
 
 
+def test_artifact_signature_on_a_full_disk_is_exit_253_and_leaves_no_file(
+    cli: Any, full_disk: tuple[Path, Callable[..., None], Callable[[], None]], tmp_path: Path
+) -> None:
+    """Before: exit 252 (a usage error) and an empty `.sig` that `artifact verify` would read."""
+    mnt, fill, empty = full_disk
+    key = cli("create-key", "--key-spec", "ECC_NIST_P256", "--key-usage", "SIGN_VERIFY").json()
+    artifact = tmp_path / "release.tar"
+    artifact.write_bytes(b"release" * 100)
+    sig = mnt / "release.tar.sig"
+    sign = (
+        "artifact",
+        "sign",
+        str(artifact),
+        "--key-id",
+        key["KeyMetadata"]["KeyId"],
+        "--signature-file",
+        str(sig),
+    )
+    fill()
+    res = cli(*sign)
+    empty()
+    assert res.code == 253 and "No space left on device" in res.err, res
+    assert not sig.exists()
+    assert cli(*sign).code == 0 and sig.stat().st_size > 0
+
+
 # -- a file size limit: the audit append is refused part way --------------------------------------
 
 
