@@ -368,6 +368,25 @@ def test_open_file_limit_is_exit_253(tmp_path: Path, op: str) -> None:
     assert _run(vault, *_command(op, key, tmp_path)).returncode == 0
 
 
+# -- not enough memory ---------------------------------------------------------------------------
+
+
+def test_memory_limit_below_the_kdf_is_exit_253(tmp_path: Path) -> None:
+    """A vault whose KDF needs 256 MiB, opened under a 160 MiB address-space limit (kmscli itself
+    needs well under 100): Argon2id cannot allocate. Before: exit 255, "internal error: MemoryError"."""
+    from kmscli.service.pipeline.core import system_random
+    from kmscli.vault.store import Vault
+    from tests.helpers import CHEAP_KDF
+
+    vault = tmp_path / "vault"
+    kdf = {**CHEAP_KDF, "memory_cost": 256 * 1024}
+    Vault.create(vault, PASSPHRASE.encode(), kdf, system_random, "2026-01-15T12:00:00+00:00")
+    limit = 160 * 1024 * 1024
+    res = _run(vault, "list-keys", limit=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+    _refused(res, "out of memory")
+    assert _run(vault, "list-keys").returncode == 0
+
+
 # -- standard output on a full device -------------------------------------------------------------
 
 
