@@ -440,6 +440,8 @@ def test_server_on_a_full_disk_answers_500_and_keeps_serving(
         client.create_key()
         verified = kmscli(server.env, "audit", "verify", check=False)
         assert verified.returncode == 0, verified
+        # a line refused part way was cut back at once, not left for the next append to repair
+        assert "RepairAuditLog" not in [event["eventName"] for event in server.events()]
     finally:
         assert server.stop() == 0
     assert "Traceback" not in (mnt / "serve.log").read_text()
