@@ -23,20 +23,12 @@ import pytest
 
 from tests.hardening import PASSPHRASE, check_vault_files, child_env, kmscli_argv, make_vault, verify_chain
 
-POLICY = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "root",
-                "Effect": "Allow",
-                "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            }
-        ],
-    }
-)
+
+def _policy() -> str:
+    """The default key policy (a real policy to put back)."""
+    from kmscli.service.operations.common import default_policy
+
+    return default_policy("111122223333")
 
 
 def _run(
@@ -64,7 +56,7 @@ def _command(op: str, key: str, folder: Path) -> list[str]:
         "create-key": ["create-key"],
         "encrypt": ["encrypt", "--key-id", key, "--plaintext", "aGk="],
         "schedule-key-deletion": ["schedule-key-deletion", "--key-id", key],
-        "put-key-policy": ["put-key-policy", "--key-id", key, "--policy", POLICY],
+        "put-key-policy": ["put-key-policy", "--key-id", key, "--policy", _policy()],
         "create-grant": [
             *("create-grant", "--key-id", key, "--operations", "Decrypt"),
             *("--grantee-principal", "arn:aws:iam::111122223333:role/r"),
@@ -422,7 +414,7 @@ def test_server_on_a_full_disk_answers_500_and_keeps_serving(
         fill()
         writes = [
             lambda: client.create_key(),
-            lambda: client.put_key_policy(KeyId=key, PolicyName="default", Policy=POLICY),
+            lambda: client.put_key_policy(KeyId=key, PolicyName="default", Policy=_policy()),
         ]
         for call in writes * 2:  # a new file needs a block the disk no longer has
             with pytest.raises(ClientError) as caught:
