@@ -180,6 +180,18 @@ def _run(args: list[str], *, console: bool = False) -> int:
         except OSError:
             pass
         return 0
+    except (OSError, MemoryError) as exc:
+        # the machine's resources failed underneath (a full disk, a file size, open-file or memory
+        # limit, a folder removed or made read-only): the environment, not a defect (docs/cli.md)
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        if isinstance(exc, MemoryError):
+            _print_error(f"kmscli: error: out of memory: {exc or 'the allocation failed'}")
+        else:
+            _print_error(f"kmscli: error: {errors.os_error_text(exc)}")
+        return errors.EXIT_ENVIRONMENT
     except Exception as exc:
         if debug:
             import traceback

@@ -105,6 +105,13 @@ ValidationException = _kms_error("ValidationException")
 ConflictException = _kms_error("ConflictException")
 
 
+def os_error_text(exc: OSError) -> str:
+    """What an OSError says, for a message: its reason and the file it names, without the errno
+    number or Python's quoting (``No space left on device: /vault/keys``)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{reason}: {exc.filename}" if exc.filename is not None else reason
+
+
 def require_text(value: str, option: str) -> str:
     """``value`` when it is valid Unicode text; a usage error (252) for one holding a lone surrogate
     (undecodable bytes in argv arrive as one, and JSON ``\\u`` escapes can spell one): it cannot be

@@ -30,7 +30,10 @@ AUX_NAMES = {layout.LOCK, HEAD_NAME}
 
 
 class AuditWriteError(KmscliError):
-    """The event could not be written: the operation fails closed and prints no result."""
+    """The event could not be written (a full disk, a read-only folder...): the operation fails
+    closed and prints no result; an environment problem, exit 253."""
+
+    exit_code = EXIT_ENVIRONMENT
 
 
 class AuditLogDamagedError(AuditWriteError):
@@ -267,10 +270,16 @@ def check_head(
     folder: fs.VaultDir, key: bytes, sequence: int, value: str, *, required: bool = False
 ) -> bytes | None:
     """Refuse to append to a log that ends before its head record: events were cut off its end or
-    its newest segment was removed (docs/audit.md, "Head record"). ``required``: a log with events
-    but no head record was tampered with too. Returns the head file's bytes as checked (None: none)."""
+    its newest segment was removed (docs/audit.md, "Head record"). ``required`` (the vault state
+    names a commit): a log with no head record, or no events at all, was tampered with too. Returns the head file's bytes as checked (None: none)."""
     head, raw = _read_head(folder, key)
-    if head is None and required and sequence:
+    if head is None and required and not sequence:
+        # the vault state names a commit, so its event is in this log: the log was removed
+        raise AuditTamperError(
+            f"the audit log in {folder.path} is empty, but the vault records changes it logged: the "
+            "log was removed or emptied; restore it from a backup; run `kmscli audit verify`"
+        )
+    if head is None and required:
         raise AuditTamperError(
             f"the audit head record {folder.name(HEAD_NAME)} was removed; run `kmscli audit verify`"
         )
@@ -331,12 +340,6 @@ class _Tail:
         """Close the descriptors kept open (the memo is forgotten)."""
         _close_all((self.segment_fd, self.head_fd))
         self.segment_fd = self.head_fd = -1
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
@@ -599,7 +602,7 @@ class AuditLog:
             sealed, name = name, segment_name(number + 1 if number is not None else 1)
             before = 0
         if at.segment_fd >= 0 and sealed is None:  # the files checked unchanged: their descriptors
-            _write_all(at.segment_fd, data)
+            fs.write_whole(at.segment_fd, data)
             if sync:
                 self.fsync(at.segment_fd)
         else:

@@ -14,7 +14,7 @@ import click
 
 from kmscli.cli.globals import pop_globals, with_global_options
 from kmscli.cli.listing import ListingGroup
-from kmscli.cli.run import emit
+from kmscli.cli.run import emit, write_user_file
 from kmscli.errors import KmscliError, UsageError
 from kmscli.invocation import Invocation
 
@@ -75,10 +75,7 @@ def sign(
     call = _service(inv)
     signature, summary = sign_file(call, path, key_id, signing_algorithm)
     target = Path(signature_file or f"{file}.sig")
-    try:
-        target.write_bytes(signature)
-    except OSError as exc:
-        raise UsageError(f"cannot write signature file {target}: {exc.strerror}") from None
+    write_user_file(str(target), signature, "signature file")
     summary["SignatureFile"] = str(target)
     emit(summary, inv, inv.output(), "Artifact")
 
@@ -149,7 +146,4 @@ def public_key(key_id: str, out_file: str | None, **kwargs: Any) -> None:
     if out_file is None:
         click.echo(pem.decode("ascii"), nl=False)
         return
-    try:
-        Path(out_file).write_bytes(pem)
-    except OSError as exc:
-        raise UsageError(f"cannot write {out_file}: {exc.strerror}") from None
+    write_user_file(out_file, pem, "public key file")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import sys
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from kmscli.cli import render
 from kmscli.cli.globalopts import use_color
 from kmscli.cli.options import PAGING_OPTIONS
-from kmscli.errors import KmscliError, UsageError
+from kmscli.errors import KmscliError, UsageError, VaultEnvironmentError
 from kmscli.invocation import Invocation
 from kmscli.model import paginator
 
@@ -233,8 +234,23 @@ def _write_outfile(op_name: str, result: dict[str, Any], path: str | None) -> No
     member = cli_extension(op_name).get("outfile")
     if not member or not path or member not in result:
         return
+    write_user_file(path, result.pop(member), "--outfile")
+
+
+def write_user_file(path: str, data: bytes, what: str) -> None:
+    """Write a result to a file the user named (``--outfile``, a signature, a PEM). When the file
+    system refuses (a full disk, a size limit, a missing or read-only folder) the cut-short file is
+    removed, since it would pass for the result, and the error is the environment's (exit 253)."""
+    import os
+    import stat
+
     try:
         with open(path, "wb") as fh:
-            fh.write(result.pop(member))
+            fh.write(data)
     except OSError as exc:
-        raise KmscliError(f"cannot write --outfile {path}: {exc.strerror}") from None
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.lstat(path).st_mode):  # never a device or a pipe named as the file
+                os.unlink(path)
+        raise VaultEnvironmentError(
+            f"cannot write {what} {path} ({exc.strerror or exc}); no file was left there"
+        ) from None

@@ -45,6 +45,16 @@ def _oversize_errors() -> tuple[type[Exception], ...]:
     return (MaxSizeExceeded,)
 
 
+def _log_line(line: str) -> None:
+    """One line to stderr in one write: the workers share the stream, and print's two writes (text,
+    then newline) let another worker's line land between them."""
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr gone (closed, a full disk): the answer still goes out
+        pass
+
+
 class ServeApp:
     """The endpoint. ``base`` is the unlocked service context (vault, audit log, clock, randomness)."""
 
@@ -58,7 +68,7 @@ class ServeApp:
         self.base = base
         self.lookup = lookup
         self.max_body = max_body
-        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.log = log or _log_line
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request_id = self.base.new_uuid()

@@ -13,6 +13,7 @@ folder and its audit log, which every writer already locks (docs/serve.md, "Work
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import os
 import select
@@ -180,6 +181,51 @@ class StopFlag:
         return self.requested
 
 
+#: accept() errors that mean "no descriptor or memory for one more connection just now".
+_OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+class _Listener(socket.socket):
+    """The listening socket, whose ``accept`` turns running out of file descriptors into a short
+    pause that cheroot takes for an accept timeout (it returns no connection).
+
+    cheroot re-raises EMFILE out of its connection loop before the step that closes idle
+    keep-alive connections, then starts the loop again: that step never ran, no descriptor was
+    ever freed, and the server spun at full CPU logging tracebacks, answering nothing again even
+    after the load ended. Now the loop goes on, idle connections expire after ``--timeout``
+    seconds, and the connections waiting are accepted as descriptors come free; one line says so."""
+
+    def __init__(self, *args: Any, announce: Callable[[str], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._announce = announce
+        self._short = False
+
+    @classmethod
+    def adopt(cls, sock: socket.socket, announce: Callable[[str], None]) -> _Listener:
+        """Take over ``sock``'s descriptor (the same number, so cheroot's selector still watches it)."""
+        timeout = sock.gettimeout()
+        listener = cls(sock.family, sock.type, sock.proto, fileno=sock.detach(), announce=announce)
+        listener.settimeout(timeout)
+        return listener
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        try:
+            accepted = super().accept()
+        except OSError as exc:
+            if exc.errno not in _OUT_OF_DESCRIPTORS:
+                raise
+            if not self._short:
+                self._short = True
+                self._announce(
+                    f"kmscli serve: cannot accept connections ({os.strerror(exc.errno)}); "
+                    "they wait until open ones close or time out"
+                )
+            time.sleep(0.05)  # the listener stays readable: do not spin
+            raise TimeoutError("no descriptor for a new connection") from None
+        self._short = False
+        return accepted
+
+
 def serve_until_signalled(
     server: Any,
     announce: Callable[[str], None],
@@ -203,6 +249,8 @@ def serve_until_signalled(
             raise VaultEnvironmentError(
                 f"cannot listen on {server.bind_addr}: {exc.strerror or exc}"
             ) from None
+        if isinstance(getattr(server, "socket", None), socket.socket):  # cheroot's, once prepared
+            server.socket = _Listener.adopt(server.socket, announce)
         host, port = server.bind_addr[:2]
         url = _url(host, port, server.ssl_adapter is not None)
         if listening is not None:

@@ -163,26 +163,36 @@ def atomic_write(path: StrPath, data: bytes) -> None:
     path = pathstr(path)
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, f".tmp-{name}-{os.urandom(6).hex()}")  # not `secrets`: it loads `random`
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    except BaseException:
+    with naming(path):
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.close(fd)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        fsync_dir(parent(path))
+
+
+@contextlib.contextmanager
+def naming(path: str) -> Iterator[None]:
+    """Give an OSError raised inside (a write, an fsync: they name no file) the name of the file
+    being written, so the message says which file a full disk or a size limit refused."""
     try:
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(parent(path))
+        yield
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, path) from None
 
 
 def read_bounded(path: StrPath, limit: int = MAX_VAULT_FILE) -> bytes:
@@ -585,7 +595,7 @@ class VaultDir:
         link at ``rel`` is replaced, never written through.
         """
         parts = split_rel(rel)
-        with self._folder(parts[:-1], create=True) as dirfd:
+        with naming(self.name(rel)), self._folder(parts[:-1], create=True) as dirfd:
             tmp = f"{TEMP_PREFIX}{parts[-1]}-{os.urandom(6).hex()}"  # not `secrets`: it loads `random`
             fd, _ = self._open(dirfd, tmp, self.name(tmp), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
             try:
@@ -619,11 +629,16 @@ class VaultDir:
                 fd, _ = self._open(dirfd, parts[-1], path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL)
                 created = True
             try:
-                _write_all(fd, data)
+                write_whole(fd, data)
                 fsync(fd)
                 info = os.fstat(fd)
-            finally:
+            except BaseException:
                 os.close(fd)
+                if created:  # nothing of it was kept: no empty file left behind
+                    with contextlib.suppress(OSError):
+                        os.unlink(parts[-1], dir_fd=dirfd)
+                raise
+            os.close(fd)
             if created:  # the new file's folder entry must survive a power loss too
                 os.fsync(dirfd)
             return created, info
@@ -730,6 +745,19 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def write_whole(fd: int, data: bytes) -> None:
+    """Append ``data`` through ``fd`` (opened O_APPEND) or nothing: a write the file system refuses
+    part way (a full disk, a file size limit) is cut back off, so no partial line is left for the
+    next reader. Only a crash can still leave one (docs/audit.md, torn tails)."""
+    size = os.fstat(fd).st_size
+    try:
+        _write_all(fd, data)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise
 
 
 def open_read(path: StrPath) -> BinaryIO:

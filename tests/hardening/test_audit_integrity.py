@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kmscli.audit.log import segments
 
 
@@ -108,6 +110,26 @@ def test_forged_or_removed_head_record(vault: Path, cli: Any) -> None:
     head.unlink()  # once a commit is on record, the head record must be there
     res = cli("list-keys")
     assert res.code == 253 and "head record" in res.err and "was removed" in res.err
+    assert cli("audit", "verify").code == 1
+
+
+@pytest.mark.parametrize("how", ["folder-removed", "folder-emptied"])
+def test_whole_log_removed_is_refused(vault: Path, cli: Any, how: str) -> None:
+    """Before: with the audit folder removed (or every file in it), the next command started a new
+    log at sequence 1 and its commit moved the vault state's head there, so the history was gone
+    and `audit verify` said OK. The vault state names a commit, so its log cannot be empty."""
+    import shutil
+
+    _events(cli, 1)
+    if how == "folder-removed":
+        shutil.rmtree(vault / "audit")
+    else:
+        for path in (vault / "audit").iterdir():
+            path.unlink()
+    for command in (("create-key",), ("list-keys",)):
+        res = cli(*command)
+        assert res.code == 253 and "log was removed or emptied" in res.err, res
+    assert not list((vault / "audit").glob("audit-*"))  # nothing started in its place
     assert cli("audit", "verify").code == 1
 
 

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +54,13 @@ class Server:
     """A running `kmscli serve` and what its tests need to reach it."""
 
     def __init__(
-        self, folder: Path, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+        self,
+        folder: Path,
+        extra_env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        limit: Callable[[], None] | None = None,
     ) -> None:
+        """``limit``: run in the server process before it starts (a resource limit, say)."""
         self.folder = folder
         self.env = base_env(folder)
         self.keys: dict[str, tuple[str, str]] = {}
@@ -80,6 +85,7 @@ class Server:
             env={k: v for k, v in {**self.env, **(extra_env or {})}.items() if v},  # "" unsets
             stdout=subprocess.DEVNULL,
             stderr=self.log,
+            preexec_fn=limit,
         )
         self.url = self._wait_for_url()
         self.port = int(self.url.rsplit(":", 1)[1])

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kmscli.errors import KMSError, VaultEnvironmentError
+from kmscli.errors import KMSError, VaultEnvironmentError, os_error_text
 from kmscli.invocation import Sources
 from kmscli.service.features.session import (
     Prompt,
@@ -119,14 +119,18 @@ def restore(
         fs.ensure_dir(parent)
     staging = parent / f".restore-{target.name}-{os.urandom(6).hex()}"
     try:
-        with fs.VaultDir.open(staging, create=True) as folder:
-            total = len(opened.files)
-            for i, (rel, data) in enumerate(sorted(opened.files.items()), 1):
-                folder.replace_atomic(rel, data)
-                progress(i, total)
-            for sub in layout.FOLDERS:
-                folder.mkdir(sub)
-            folder.replace_atomic(layout.HEADER, header_json(sealed.header.raw))
+        try:
+            with fs.VaultDir.open(staging, create=True) as folder:
+                total = len(opened.files)
+                for i, (rel, data) in enumerate(sorted(opened.files.items()), 1):
+                    folder.replace_atomic(rel, data)
+                    progress(i, total)
+                for sub in layout.FOLDERS:
+                    folder.mkdir(sub)
+                folder.replace_atomic(layout.HEADER, header_json(sealed.header.raw))
+        except OSError as exc:  # a full disk, a file limit: the copy is dropped, the target untouched
+            where = f"the vault at {target} is unchanged" if Vault.exists(target) else "nothing was restored"
+            raise VaultEnvironmentError(f"cannot restore ({os_error_text(exc)}); {where}") from None
         Vault.open(staging).unlock_with_vault_key(opened.vault_key)  # the header checks out
         old: Path | None = None
         with _quiesced(target):

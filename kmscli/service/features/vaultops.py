@@ -10,8 +10,8 @@ from kmscli.invocation import Sources
 from kmscli.service.features.session import Prompt, audit_event, get_passphrase, require_passphrase
 from kmscli.service.pipeline.core import system_random, utcnow
 from kmscli.settings import Settings
-from kmscli.vault import fs
-from kmscli.vault.store import DEFAULT_KDF, Vault
+from kmscli.vault import fs, layout
+from kmscli.vault.store import DEFAULT_KDF, UnlockedVault, Vault
 
 
 def init_vault(
@@ -27,8 +27,26 @@ def init_vault(
     vault = Vault.create(
         settings.vault_path, passphrase, params, system_random, utcnow().isoformat(timespec="seconds")
     )
-    audit_event(vault, settings, sources, "InitVault", {"kdf": {"name": "argon2id", **params}})
+    try:
+        audit_event(vault, settings, sources, "InitVault", {"kdf": {"name": "argon2id", **params}})
+    except BaseException:
+        _unmake(vault)
+        raise
     return status(settings) | {"Created": True}
+
+
+def _unmake(vault: UnlockedVault) -> None:
+    """Fail closed: no vault without its InitVault event. The vault just made holds nothing yet, so
+    its log (which may hold the event's line: the head record after it can fail too) and then its
+    header go; without a header it is no vault (``Vault.exists``), the error's "not performed" is
+    true, and a retry once the disk has room makes it afresh over the other leftovers."""
+    folder = vault.folder
+    try:
+        for name in folder.listdir(layout.AUDIT):
+            folder.unlink(f"{layout.AUDIT}/{name}")
+        folder.unlink(layout.HEADER)
+    except OSError:
+        pass  # then it stays a vault, its log as the failed append left it (verify reports it)
 
 
 def status(settings: Settings) -> dict[str, Any]:

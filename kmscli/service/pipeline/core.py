@@ -414,6 +414,11 @@ class VaultCommitError(errors.VaultEnvironmentError):
     """Files could not be written after the call's audit event was (exit 253)."""
 
 
+class VaultIOError(errors.VaultEnvironmentError):
+    """The file system refused a read or write before the call's audit event (a full disk, a file
+    size or open-file limit, a folder gone or read-only): nothing was done (exit 253)."""
+
+
 def _recover_commit(ctx: ServiceContext, now: dt.datetime, reason: str) -> None:
     """Settle an unfinished commit (caller holds the exclusive lock); a RecoverVaultCommit event says
     which of its files were written."""
@@ -500,6 +505,11 @@ def invoke(ctx: ServiceContext, name: str, request: Request) -> Response:
     except KMSError as exc:
         exc.for_operation(name)
         raise
+    except OSError as exc:
+        # before the call's audit event (a write after it is VaultCommitError): nothing happened
+        raise VaultIOError(
+            f"cannot use the vault {ctx.vault.path} ({errors.os_error_text(exc)}); {name} was not performed"
+        ) from None
 
 
 def _invoke(ctx: ServiceContext, name: str, request: Request) -> Response:

@@ -223,3 +223,45 @@ def test_cheroots_own_oversize_refusal_is_a_413(service: Any) -> None:
     environ = _chunked(_environ(service, "TrentService.ListKeys"), _Stream(b"", MaxSizeExceeded()))
     status, _, doc = _call(app, environ)
     assert status.startswith("413") and doc["__type"] == "RequestEntityTooLargeException"
+
+
+class _Stderr:
+    """A stderr that records each write, or refuses them all as a full disk does."""
+
+    def __init__(self, full: bool = False) -> None:
+        self.writes: list[str] = []
+        self.full = full
+
+    def write(self, text: str) -> int:
+        if self.full:
+            raise OSError(28, "No space left on device")
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.full:
+            raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_the_default_log_writes_whole_lines_and_a_full_stderr_still_answers(
+    service: Any, monkeypatch: pytest.MonkeyPatch, full: bool
+) -> None:
+    """Workers share stderr: a line goes out in one write, so another worker's line cannot land
+    inside it (print wrote the text and the newline apart). And a stderr on a full disk used to
+    turn every logged failure into an exception out of the app, so the client got no answer."""
+    import sys
+
+    from kmscli.errors import VaultEnvironmentError
+
+    def failing(ctx: Any, name: str, request: Any) -> Any:
+        raise VaultEnvironmentError("cannot use the vault (No space left on device)")
+
+    stderr = _Stderr(full)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    monkeypatch.setattr(app_module, "invoke", failing)
+    app = ServeApp(service, lambda key_id: Secret("arn:aws:iam::111122223333:root", SECRET.encode()))
+    status, _, doc = _call(app, _environ(service, "TrentService.ListKeys"))
+    assert status.startswith("500") and doc["__type"] == "KMSInternalException"
+    if not full:
+        assert len(stderr.writes) == 1 and stderr.writes[0].endswith("No space left on device)\n")
