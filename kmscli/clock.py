@@ -27,3 +27,17 @@ def to_millis(when: dt.datetime) -> dt.datetime:
     wire and the CLI agree with each other and with AWS (``...:32.140000+00:00``, never ``.140123``).
     """
     return when.replace(microsecond=when.microsecond - when.microsecond % 1000)
+
+
+def parse_time(text: str) -> dt.datetime | None:
+    """An ISO 8601 time (``Z`` allowed, a date alone allowed, UTC when no offset is given) or epoch
+    seconds in ASCII digits, as the AWS CLI and IAM conditions read one; None when it is neither or
+    lies outside what the platform's clock can represent (a huge epoch raises ``OverflowError`` on
+    some values and ``OSError`` EOVERFLOW on others)."""
+    try:
+        if text.isascii() and text.replace(".", "", 1).isdigit():
+            return dt.datetime.fromtimestamp(float(text), dt.UTC)
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)

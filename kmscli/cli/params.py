@@ -16,6 +16,7 @@ import os
 import sys
 from typing import Any
 
+from kmscli.clock import parse_time
 from kmscli.errors import UsageError, require_text
 from kmscli.model import shape
 
@@ -227,13 +228,10 @@ def decode_blob(value: str, option: str, raw_blobs: bool = False) -> bytes:
 
 def parse_timestamp(value: str, option: str) -> dt.datetime:
     """ISO 8601 or epoch seconds."""
-    try:
-        if value.isascii() and value.replace(".", "", 1).isdigit():
-            return dt.datetime.fromtimestamp(float(value), dt.UTC)
-        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (ValueError, OverflowError):
-        raise UsageError(f"Error parsing parameter '{option}': Invalid timestamp value: {value}") from None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    when = parse_time(value)
+    if when is None:
+        raise UsageError(f"Error parsing parameter '{option}': Invalid timestamp value: {value}")
+    return when
 
 
 def coerce(shape_name: str, value: Any, option: str, raw_blobs: bool = False) -> Any:

@@ -24,6 +24,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from kmscli.clock import parse_time
 from kmscli.policy import variables, wildcard
 from kmscli.policy.actions import KEY_PREFIXES
 from kmscli.policy.document import Condition
@@ -49,13 +50,7 @@ def _number(text: str) -> float | None:
 
 def parse_date(text: str) -> dt.datetime | None:
     """An IAM date value: ISO 8601 (``Z`` allowed, date only allowed) or epoch seconds."""
-    try:
-        if text.isascii() and text.replace(".", "", 1).isdigit():
-            return dt.datetime.fromtimestamp(float(text), dt.UTC)
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (ValueError, OverflowError):
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    return parse_time(text)
 
 
 def _compare(parse: Callable[[str], Any], test: Callable[[Any, Any], bool]) -> Callable[[str, str], bool]:

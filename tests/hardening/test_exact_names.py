@@ -206,6 +206,20 @@ def test_epoch_timestamps_take_ascii_digits_only() -> None:
         parse_timestamp("١٧٠٠٠٠٠٠٠٠", "--x")
 
 
+@pytest.mark.parametrize("huge", ["99999999999999999", "1" + "0" * 30, "253402300800"])
+def test_an_epoch_beyond_the_platform_clock_is_no_time_not_a_crash(huge: str) -> None:
+    """``fromtimestamp`` raises OverflowError for some huge epochs and OSError (EOVERFLOW) for
+    others: a policy condition does not match (it crashed the evaluation, found by the policy fuzz),
+    and an option is a usage error (252), not the environment's 253."""
+    from kmscli.cli.params import parse_timestamp
+    from kmscli.errors import UsageError
+    from kmscli.policy.conditions import parse_date
+
+    assert parse_date(huge) is None
+    with pytest.raises(UsageError, match="Invalid timestamp value"):
+        parse_timestamp(huge, "--valid-to")
+
+
 def test_model_patterns_are_ascii_as_in_java() -> None:
     """botocore's patterns are Java regexes, whose ``\\d`` is 0-9."""
     from kmscli.service.pipeline.validate import _pattern
