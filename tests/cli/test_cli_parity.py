@@ -1,0 +1,71 @@
+"""Differences from the AWS CLI v2 found by running `aws kms` (2.36) and kmscli side by side on the
+same vault (`aws ... --endpoint-url` a `kmscli serve`); each test pins what the AWS CLI printed."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def five_keys(cli: Any) -> list[str]:
+    for _ in range(5):
+        assert cli("create-key").code == 0
+    ids: list[str] = cli("list-keys", "--query", "Keys[].KeyId").json()
+    return ids
+
+
+def _token(body: str) -> str:
+    return base64.b64encode(body.encode()).decode()
+
+
+# -- pagination ----------------------------------------------------------------------------------
+
+
+def test_next_token_is_the_aws_clis_byte_for_byte(cli: Any, five_keys: list[str]) -> None:
+    """botocore's token: the paging members first (``"Marker": null`` before any page), then
+    ``boto_truncate_amount`` only when the cut is inside a page; on a page boundary, the marker alone."""
+    cut = cli("list-keys", "--max-items", "2").json()
+    assert cut["NextToken"] == _token('{"Marker": null, "boto_truncate_amount": 2}')
+    text = cli("list-keys", "--max-items", "2", "--output", "text").out.splitlines()
+    assert text[-1] == "NEXTTOKEN\t" + cut["NextToken"]
+    inside = cli("list-keys", "--page-size", "2", "--max-items", "3").json()["NextToken"]
+    decoded = base64.b64decode(inside).decode()
+    assert decoded.startswith('{"Marker": "') and decoded.endswith('", "boto_truncate_amount": 1}')
+    boundary = cli("list-keys", "--page-size", "2", "--max-items", "4").json()["NextToken"]
+    decoded = base64.b64decode(boundary).decode()
+    assert decoded.startswith('{"Marker": "') and "boto_truncate_amount" not in decoded
+    rest = cli("list-keys", "--starting-token", boundary, "--query", "Keys[].KeyId").json()
+    assert rest == five_keys[4:]
+    again = cli("list-keys", "--starting-token", cut["NextToken"], "--max-items", "1").json()
+    assert again["NextToken"] == _token('{"Marker": null, "boto_truncate_amount": 3}')
+
+
+def test_non_positive_max_items_warns_and_runs_as_the_aws_cli(cli: Any, five_keys: list[str]) -> None:
+    """The AWS CLI v2 warns and runs: 0 prints no items and a token at the start; -1 drops the last
+    item of the page and writes a token kmscli refuses to read back (botocore's arithmetic).
+    kmscli refused both (exit 252)."""
+    zero = cli("list-keys", "--max-items", "0")
+    assert zero.code == 0, zero.err
+    assert "warning: Non-positive values for --max-items may result in undefined behavior." in zero.err
+    assert zero.json() == {"Keys": [], "NextToken": _token('{"Marker": null, "boto_truncate_amount": 0}')}
+    minus = cli("list-keys", "--max-items", "-1", "--query", "[Keys[].KeyId, NextToken]").json()
+    assert minus == [five_keys[:4], _token('{"Marker": null, "boto_truncate_amount": -1}')]
+
+
+def test_starting_token_is_decoded_leniently_as_botocore_does(cli: Any, five_keys: list[str]) -> None:
+    """A token wrapped over two lines (base64 -w76) still works in the AWS CLI: its base64 decoding
+    drops characters outside the alphabet. Paging members botocore does not know are refused as
+    its parameter check refuses them."""
+    token = _token('{"Marker": null, "boto_truncate_amount": 3}')
+    wrapped = token[:10] + "\n" + token[10:]
+    res = cli("list-keys", "--starting-token", wrapped, "--query", "Keys[].KeyId")
+    assert res.code == 0, res.err
+    assert res.json() == five_keys[3:]
+    unknown = cli("list-keys", "--starting-token", _token('{"Foo": "a"}'))
+    assert unknown.code == 252
+    assert 'Unknown parameter in input: "Foo", must be one of: Limit, Marker' in unknown.err
+    not_a_dict = cli("list-keys", "--starting-token", _token('"text"'))
+    assert not_a_dict.code == 255 and "Bad starting token" in not_a_dict.err
