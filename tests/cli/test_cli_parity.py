@@ -69,3 +69,17 @@ def test_starting_token_is_decoded_leniently_as_botocore_does(cli: Any, five_key
     assert 'Unknown parameter in input: "Foo", must be one of: Limit, Marker' in unknown.err
     not_a_dict = cli("list-keys", "--starting-token", _token('"text"'))
     assert not_a_dict.code == 255 and "Bad starting token" in not_a_dict.err
+
+
+# -- output formats ------------------------------------------------------------------------------
+
+
+def test_yaml_keys_are_sorted_as_the_aws_clis(cli: Any, five_keys: list[str]) -> None:
+    """ruamel.yaml's safe representer (the AWS CLI v2's YAML) sorts every mapping's keys: KeyArn
+    before KeyId, NextMarker before Truncated, in yaml and in each yaml-stream page."""
+    out = cli("list-keys", "--max-items", "1", "--output", "yaml").out
+    assert out.startswith(f"Keys:\n- KeyArn: arn:aws:kms:us-east-1:111122223333:key/{five_keys[0]}\n")
+    stream = cli("list-keys", "--no-paginate", "--limit", "1", "--output", "yaml-stream").out
+    lines = stream.splitlines()
+    assert lines[1].startswith("  - KeyArn: ") and lines[3].startswith("  NextMarker: ")
+    assert lines[4] == "  Truncated: true"
