@@ -14,7 +14,7 @@ from kmscli.cli.globalopts import use_color
 from kmscli.cli.options import PAGING_OPTIONS
 from kmscli.errors import KmscliError, UsageError
 from kmscli.invocation import Invocation
-from kmscli.model import paginator
+from kmscli.model import in_model_order, operation, paginator
 
 if TYPE_CHECKING:
     from kmscli.service.pipeline.core import Caller
@@ -113,8 +113,9 @@ def iter_pages(
     if page_size is not None:
         request[limit_key] = page_size
     taken = 0
+    output_shape = operation(op_name).get("output")
     while True:
-        page = call(op_name, dict(request))
+        page = in_model_order(output_shape, call(op_name, dict(request)))
         page_items = page.get(key, [])[skip:]
         over = 0 if max_items is None else taken + len(page_items) - max_items
         if over > 0:
@@ -203,7 +204,6 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], i
     fmt = inv.output()
     if extra.get("generate_cli_skeleton") == "output":  # as the AWS CLI: validate, then a stubbed call
         from kmscli.errors import KMSError
-        from kmscli.model import operation
         from kmscli.service.pipeline.validate import validate_request
 
         try:
@@ -224,7 +224,7 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], i
             return
         result = paginate(call, op_name, request, extra)
     else:
-        result = call(op_name, request)
+        result = in_model_order(operation(op_name).get("output"), call(op_name, request))
     _write_outfile(op_name, result, extra.get("outfile"))
     emit(result, inv, fmt, title=op_name)
 

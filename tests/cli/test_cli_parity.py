@@ -83,3 +83,42 @@ def test_yaml_keys_are_sorted_as_the_aws_clis(cli: Any, five_keys: list[str]) ->
     lines = stream.splitlines()
     assert lines[1].startswith("  - KeyArn: ") and lines[3].startswith("  NextMarker: ")
     assert lines[4] == "  Truncated: true"
+
+
+def _model_order_breaks(shape_name: str, value: Any, path: str = "") -> list[str]:
+    from kmscli.model import shape
+
+    sh = shape(shape_name)
+    found: list[str] = []
+    if sh["type"] == "structure" and isinstance(value, dict):
+        declared = [m for m in sh["members"] if m in value]
+        if [m for m in value if m in sh["members"]] != declared:
+            found.append(f"{path or '.'}: {list(value)}")
+        for name in declared:
+            found += _model_order_breaks(sh["members"][name]["shape"], value[name], f"{path}.{name}")
+    elif sh["type"] == "list" and isinstance(value, list):
+        for item in value:
+            found += _model_order_breaks(sh["member"], item, path + "[]")
+    return found
+
+
+def test_json_members_print_in_the_models_order(cli: Any) -> None:
+    """botocore builds each parsed structure in its shape's member order, so that is the order the
+    AWS CLI prints: ``Keys, NextMarker, Truncated``; ``KeyRotationEnabled`` before ``KeyId``;
+    ``MacAlgorithms`` before ``MultiRegion``. kmscli printed the order the service built."""
+    from kmscli.model import operation
+
+    key = cli("create-key", "--query", "KeyMetadata.KeyId", "--output", "text").out.strip()
+    hmac = cli("create-key", "--key-spec", "HMAC_256", "--key-usage", "GENERATE_VERIFY_MAC").json()
+    assert cli("create-key").code == 0 and cli("enable-key-rotation", "--key-id", key).code == 0
+    calls = {
+        "ListKeys": ["list-keys", "--no-paginate", "--limit", "1"],
+        "GetKeyRotationStatus": ["get-key-rotation-status", "--key-id", key],
+        "DescribeKey": ["describe-key", "--key-id", hmac["KeyMetadata"]["KeyId"]],
+        "Encrypt": ["encrypt", "--key-id", key, "--plaintext", "aGk="],
+    }
+    assert not _model_order_breaks(operation("CreateKey")["output"], hmac)
+    for op, args in calls.items():
+        res = cli(*args)
+        assert res.code == 0, res.err
+        assert not _model_order_breaks(operation(op)["output"], res.json()), op
