@@ -214,11 +214,17 @@ def decode_blob(value: str, option: str, raw_blobs: bool = False) -> bytes:
         return data
     if raw_blobs:
         return _text(load_text(value, option), option).encode("utf-8")
-    text = load_text(value, option).strip()
+    return base64_blob(load_text(value, option), option)
+
+
+def base64_blob(text: str, option: str) -> bytes:
+    """Blob text read as the AWS CLI v2 reads it (Python's lenient ``b64decode``: characters outside
+    the alphabet, such as the line breaks of ``base64``'s wrapped output, are dropped). Text that is
+    still not base64 is a usage error (252; the AWS CLI stops there with 255, from an exception it
+    does not classify), and the value is not echoed, since it may be a plaintext."""
     try:
-        return base64.b64decode(text, validate=True)
+        return base64.b64decode(text)
     except (binascii.Error, ValueError):
-        # the value is not echoed: it may be a plaintext (--plaintext) that must not reach logs
         raise UsageError(
             f"Error parsing parameter '{option}': Invalid base64 (the value is not shown; "
             "use base64 text or fileb://PATH for raw bytes)"

@@ -122,3 +122,89 @@ def test_json_members_print_in_the_models_order(cli: Any) -> None:
         res = cli(*args)
         assert res.code == 0, res.err
         assert not _model_order_breaks(operation(op)["output"], res.json()), op
+
+
+# -- parameters ----------------------------------------------------------------------------------
+
+
+def test_blob_base64_is_read_leniently_as_the_aws_cli_reads_it(cli: Any) -> None:
+    """`--plaintext "$(base64 < file)"`: base64 wraps its output every 76 characters, and the AWS
+    CLI's decoding drops the line breaks (and any other character outside the alphabet); kmscli
+    refused such a value. Text that decodes to nothing reaches the service, as with the AWS CLI."""
+    key = cli("create-key", "--query", "KeyMetadata.KeyId", "--output", "text").out.strip()
+    data = bytes(range(100))
+    wrapped = base64.encodebytes(data).decode()  # two lines
+    assert "\n" in wrapped.strip()
+    blob = cli(
+        "encrypt", "--key-id", key, "--plaintext", wrapped, "--query", "CiphertextBlob", "--output", "text"
+    )
+    assert blob.code == 0, blob.err
+    back = cli("decrypt", "--ciphertext-blob", blob.out.strip(), "--query", "Plaintext", "--output", "text")
+    assert base64.b64decode(back.out) == data
+    empty = cli("encrypt", "--key-id", key, "--plaintext", "%%%")
+    assert empty.code == 254 and "(ValidationException)" in empty.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["describe-key", "--key-id", ""],
+            "Invalid length for parameter KeyId, value: 0, valid min length: 1",
+        ),
+        (["list-keys", "--limit", "0"], "Invalid value for parameter Limit, value: 0, valid min value: 1"),
+        (
+            ["describe-key", "--cli-input-json", '{"KeyId": 5}'],
+            "Invalid type for parameter KeyId, value: 5, type: <class 'int'>, valid types: <class 'str'>",
+        ),
+        (
+            ["list-keys", "--cli-input-json", '{"Limit": "5"}'],
+            "Invalid type for parameter Limit, value: 5, type: <class 'str'>, valid types: <class 'int'>",
+        ),
+        (
+            ["encrypt", "--key-id", "k", "--cli-input-json", '{"Plaintext": "aGk=", "GrantTokens": "t"}'],
+            "Invalid type for parameter GrantTokens, value: t, type: <class 'str'>",
+        ),
+        (
+            [
+                "encrypt",
+                "--cli-input-json",
+                '{"KeyId": "k", "Plaintext": "aGk=", "EncryptionContext": {"a": 1}}',
+            ],
+            "Invalid type for parameter EncryptionContext.a, value: 1, type: <class 'int'>",
+        ),
+        (
+            ["create-key", "--cli-input-json", '{"BypassPolicyLockoutSafetyCheck": "true"}'],
+            "Invalid type for parameter BypassPolicyLockoutSafetyCheck, value: true, type: <class 'str'>",
+        ),
+        (
+            ["encrypt", "--cli-input-json", '{"Plaintext": "aGk="}'],
+            'Missing required parameter in input: "KeyId"',
+        ),
+    ],
+)
+def test_botocores_parameter_check_runs_before_the_call(cli: Any, args: list[str], message: str) -> None:
+    """The AWS CLI hands --cli-input-json members to botocore as JSON typed them, and botocore checks
+    every request's types and ``min`` bounds before sending: exit 252, "Parameter validation
+    failed", nothing sent. kmscli converted wrong types ("5" for a key id, "true" for a boolean) or
+    let the service answer ValidationException (254); client mode already failed as botocore does."""
+    res = cli(*args)
+    assert res.code == 252, res.err
+    assert "Parameter validation failed:\n" + message in res.err
+    assert cli("list-keys", "--query", "length(Keys)").out.strip() == "0"  # create-key never ran
+
+
+def test_output_skeleton_is_not_checked_by_the_service(cli: Any) -> None:
+    """`--generate-cli-skeleton output` stubs the call after botocore's check: an enum value the
+    service would refuse is never looked at (kmscli answered the service's ValidationException)."""
+    res = cli(
+        "create-key",
+        "--key-usage",
+        "FOO",
+        "--generate-cli-skeleton",
+        "output",
+        "--query",
+        "KeyMetadata.KeyId",
+    )
+    assert (res.code, res.out) == (0, '"KeyId"\n'), res.err
+    assert cli("describe-key", "--key-id", "", "--generate-cli-skeleton", "output").code == 252
