@@ -62,7 +62,7 @@ function __kmscli_value_options
         case 'audit verify'
             printf '%s\n' --checkpoint --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'cancel-key-deletion'
-            printf '%s\n' --key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'configure'
             printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'configure get'
@@ -72,15 +72,15 @@ function __kmscli_value_options
         case 'configure set'
             printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'connect-custom-key-store'
-            printf '%s\n' --custom-key-store-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --custom-key-store-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'create-alias'
-            printf '%s\n' --alias-name --target-key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --alias-name --target-key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'create-custom-key-store'
-            printf '%s\n' --custom-key-store-name --cloud-hsm-cluster-id --trust-anchor-certificate --key-store-password --custom-key-store-type --xks-proxy-uri-endpoint --xks-proxy-uri-path --xks-proxy-vpc-endpoint-service-name --xks-proxy-vpc-endpoint-service-owner --xks-proxy-authentication-credential --xks-proxy-connectivity --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --custom-key-store-name --cloud-hsm-cluster-id --trust-anchor-certificate --key-store-password --custom-key-store-type --xks-proxy-uri-endpoint --xks-proxy-uri-path --xks-proxy-vpc-endpoint-service-name --xks-proxy-vpc-endpoint-service-owner --xks-proxy-authentication-credential --xks-proxy-connectivity --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'create-grant'
-            printf '%s\n' --key-id --grantee-principal --retiring-principal --operations --constraints --grant-tokens --name --grantee-service-principal --retiring-service-principal --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --grantee-principal --retiring-principal --operations --constraints --grant-tokens --name --grantee-service-principal --retiring-service-principal --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'create-key'
-            printf '%s\n' --policy --description --key-usage --customer-master-key-spec --key-spec --origin --custom-key-store-id --tags --xks-key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --policy --description --key-usage --customer-master-key-spec --key-spec --origin --custom-key-store-id --tags --xks-key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'credentials'
             true
         case 'credentials create'
@@ -90,75 +90,75 @@ function __kmscli_value_options
         case 'credentials list'
             printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'decapsulate'
-            printf '%s\n' --key-id --shared-secret-ciphertext-blob --encapsulation-algorithm --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --shared-secret-ciphertext-blob --encapsulation-algorithm --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'decrypt'
-            printf '%s\n' --ciphertext-blob --encryption-context --grant-tokens --key-id --encryption-algorithm --recipient --dry-run-modifiers --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --ciphertext-blob --encryption-context --grant-tokens --key-id --encryption-algorithm --recipient --dry-run-modifiers --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'delete-alias'
-            printf '%s\n' --alias-name --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --alias-name --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'delete-custom-key-store'
-            printf '%s\n' --custom-key-store-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --custom-key-store-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'delete-imported-key-material'
-            printf '%s\n' --key-id --key-material-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --key-material-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'derive-shared-secret'
-            printf '%s\n' --key-id --key-agreement-algorithm --public-key --grant-tokens --recipient --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --key-agreement-algorithm --public-key --grant-tokens --recipient --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'describe-custom-key-stores'
-            printf '%s\n' --custom-key-store-id --custom-key-store-name --max-items --page-size --starting-token --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --custom-key-store-id --custom-key-store-name --max-items --page-size --starting-token --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'describe-key'
-            printf '%s\n' --key-id --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'disable-key'
-            printf '%s\n' --key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'disable-key-rotation'
-            printf '%s\n' --key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'disconnect-custom-key-store'
-            printf '%s\n' --custom-key-store-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --custom-key-store-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'enable-key'
-            printf '%s\n' --key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'enable-key-rotation'
-            printf '%s\n' --key-id --rotation-period-in-days --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --rotation-period-in-days --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'encapsulate'
-            printf '%s\n' --key-id --encapsulation-algorithm --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --encapsulation-algorithm --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'encrypt'
-            printf '%s\n' --key-id --plaintext --encryption-context --grant-tokens --encryption-algorithm --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --plaintext --encryption-context --grant-tokens --encryption-algorithm --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'export-key-material'
-            printf '%s\n' --key-id --wrapping-public-key --wrapping-algorithm --outfile --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --wrapping-public-key --wrapping-algorithm --outfile --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'generate-data-key'
-            printf '%s\n' --key-id --encryption-context --number-of-bytes --key-spec --grant-tokens --recipient --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --encryption-context --number-of-bytes --key-spec --grant-tokens --recipient --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'generate-data-key-pair'
-            printf '%s\n' --encryption-context --key-id --key-pair-spec --grant-tokens --recipient --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --encryption-context --key-id --key-pair-spec --grant-tokens --recipient --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'generate-data-key-pair-without-plaintext'
-            printf '%s\n' --encryption-context --key-id --key-pair-spec --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --encryption-context --key-id --key-pair-spec --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'generate-data-key-without-plaintext'
-            printf '%s\n' --key-id --encryption-context --key-spec --number-of-bytes --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --encryption-context --key-spec --number-of-bytes --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'generate-mac'
-            printf '%s\n' --message --key-id --mac-algorithm --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --message --key-id --mac-algorithm --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'generate-random'
-            printf '%s\n' --number-of-bytes --custom-key-store-id --recipient --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --number-of-bytes --custom-key-store-id --recipient --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'get-key-last-usage'
-            printf '%s\n' --key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'get-key-policy'
-            printf '%s\n' --key-id --policy-name --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --policy-name --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'get-key-rotation-status'
-            printf '%s\n' --key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'get-parameters-for-import'
-            printf '%s\n' --key-id --wrapping-algorithm --wrapping-key-spec --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --wrapping-algorithm --wrapping-key-spec --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'get-public-key'
-            printf '%s\n' --key-id --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'import-key-material'
-            printf '%s\n' --key-id --import-token --encrypted-key-material --valid-to --expiration-model --import-type --key-material-description --key-material-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --import-token --encrypted-key-material --valid-to --expiration-model --import-type --key-material-description --key-material-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'list-aliases'
-            printf '%s\n' --key-id --max-items --page-size --starting-token --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --max-items --page-size --starting-token --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'list-grants'
-            printf '%s\n' --key-id --grant-id --grantee-principal --grantee-service-principal --max-items --page-size --starting-token --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --grant-id --grantee-principal --grantee-service-principal --max-items --page-size --starting-token --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'list-key-policies'
-            printf '%s\n' --key-id --max-items --page-size --starting-token --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --max-items --page-size --starting-token --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'list-key-rotations'
-            printf '%s\n' --key-id --include-key-material --max-items --page-size --starting-token --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --include-key-material --max-items --page-size --starting-token --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'list-keys'
-            printf '%s\n' --resource-owners --max-items --page-size --starting-token --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --resource-owners --max-items --page-size --starting-token --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'list-resource-tags'
-            printf '%s\n' --key-id --max-items --page-size --starting-token --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --max-items --page-size --starting-token --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'list-retirable-grants'
-            printf '%s\n' --retiring-principal --retiring-service-principal --max-items --page-size --starting-token --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --retiring-principal --retiring-service-principal --max-items --page-size --starting-token --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'lock'
             printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'policy'
@@ -172,37 +172,37 @@ function __kmscli_value_options
         case 'policy who-can'
             printf '%s\n' --key-id --action --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'put-key-policy'
-            printf '%s\n' --key-id --policy-name --policy --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --policy-name --policy --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 're-encrypt'
-            printf '%s\n' --ciphertext-blob --source-encryption-context --source-key-id --destination-key-id --destination-encryption-context --source-encryption-algorithm --destination-encryption-algorithm --grant-tokens --dry-run-modifiers --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --ciphertext-blob --source-encryption-context --source-key-id --destination-key-id --destination-encryption-context --source-encryption-algorithm --destination-encryption-algorithm --grant-tokens --dry-run-modifiers --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'replicate-key'
-            printf '%s\n' --key-id --replica-region --policy --description --tags --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --replica-region --policy --description --tags --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'retire-grant'
-            printf '%s\n' --grant-token --key-id --grant-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --grant-token --key-id --grant-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'revoke-grant'
-            printf '%s\n' --key-id --grant-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --grant-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'rotate-key-on-demand'
-            printf '%s\n' --key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'schedule-key-deletion'
-            printf '%s\n' --key-id --pending-window-in-days --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --pending-window-in-days --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'serve'
             printf '%s\n' --host --port --tls-cert --tls-key --workers --threads --max-body-bytes --timeout --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'sign'
-            printf '%s\n' --key-id --message --message-type --grant-tokens --signing-algorithm --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --message --message-type --grant-tokens --signing-algorithm --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'tag-resource'
-            printf '%s\n' --key-id --tags --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --tags --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'unlock'
             printf '%s\n' --ttl --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'untag-resource'
-            printf '%s\n' --key-id --tag-keys --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --tag-keys --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'update-alias'
-            printf '%s\n' --alias-name --target-key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --alias-name --target-key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'update-custom-key-store'
-            printf '%s\n' --custom-key-store-id --new-custom-key-store-name --key-store-password --cloud-hsm-cluster-id --xks-proxy-uri-endpoint --xks-proxy-uri-path --xks-proxy-vpc-endpoint-service-name --xks-proxy-vpc-endpoint-service-owner --xks-proxy-authentication-credential --xks-proxy-connectivity --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --custom-key-store-id --new-custom-key-store-name --key-store-password --cloud-hsm-cluster-id --xks-proxy-uri-endpoint --xks-proxy-uri-path --xks-proxy-vpc-endpoint-service-name --xks-proxy-vpc-endpoint-service-owner --xks-proxy-authentication-credential --xks-proxy-connectivity --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'update-key-description'
-            printf '%s\n' --key-id --description --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --description --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'update-primary-region'
-            printf '%s\n' --key-id --primary-region --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --primary-region --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'vault'
             true
         case 'vault backup'
@@ -218,9 +218,9 @@ function __kmscli_value_options
         case 'vault status'
             printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'verify'
-            printf '%s\n' --key-id --message --message-type --signature --signing-algorithm --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --message --message-type --signature --signing-algorithm --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
         case 'verify-mac'
-            printf '%s\n' --message --key-id --mac-algorithm --mac --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --message --key-id --mac-algorithm --mac --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
     end
 end
 
@@ -563,6 +563,7 @@ complete -c kmscli -n '__kmscli_at \'audit verify\'' -l no-cli-auto-prompt -d 'A
 complete -c kmscli -n '__kmscli_at \'audit verify\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the KMS key whose deletion is being canceled'
 complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -666,6 +667,7 @@ complete -c kmscli -n '__kmscli_at \'configure set\'' -l no-cli-auto-prompt -d '
 complete -c kmscli -n '__kmscli_at \'configure set\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l custom-key-store-id -r -F -d 'Enter the key store ID of the custom key store that you want to connect'
 complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -689,6 +691,7 @@ complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l help -d 'Sho
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l alias-name -x -a '(__kmscli_ids aliases)' -d 'Specifies the alias name'
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l target-key-id -x -a '(__kmscli_ids keys)' -d 'Associates the alias with the specified customer managed key'
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'create-alias\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -721,6 +724,7 @@ complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l xks-proxy-vpc
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l xks-proxy-authentication-credential -r -F -d 'Specifies an authentication credential for the external key store proxy (XKS proxy)'
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l xks-proxy-connectivity -x -a 'PUBLIC_ENDPOINT VPC_ENDPOINT_SERVICE' -d 'Indicates how KMS communicates with the external key store proxy'
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -753,6 +757,7 @@ complete -c kmscli -n '__kmscli_at \'create-grant\'' -l no-dry-run -d 'Checks if
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l grantee-service-principal -r -F -d 'The Amazon Web Services service principal that gets the permissions specified in the grant'
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l retiring-service-principal -r -F -d 'The Amazon Web Services service principal that has permission to use the RetireGrant operation to retire the grant'
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'create-grant\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -789,6 +794,7 @@ complete -c kmscli -n '__kmscli_at \'create-key\'' -l xks-key-id -r -F -d 'Ident
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l exportable -d 'kmscli only: allow export-key-material to wrap this key\'s material for import into AWS KMS'
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l no-exportable -d 'kmscli only: allow export-key-material to wrap this key\'s material for import into AWS KMS'
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'create-key\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -880,6 +886,7 @@ complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l grant-tokens -r -F -d 'A 
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -910,6 +917,7 @@ complete -c kmscli -n '__kmscli_at \'decrypt\'' -l dry-run -d 'Checks if your re
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l dry-run-modifiers -x -a 'IGNORE_CIPHERTEXT' -d 'Specifies the modifiers to apply to the dry run operation'
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'decrypt\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -932,6 +940,7 @@ complete -c kmscli -n '__kmscli_at \'decrypt\'' -l no-cli-auto-prompt -d 'Accept
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l alias-name -x -a '(__kmscli_ids aliases)' -d 'The alias to be deleted'
 complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -954,6 +963,7 @@ complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l no-cli-auto-prompt -d 'A
 complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l custom-key-store-id -r -F -d 'Enter the ID of the custom key store you want to delete'
 complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -977,6 +987,7 @@ complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l help -d 'Show
 complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the KMS key from which you are deleting imported key material'
 complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l key-material-id -r -F -d 'Identifies the imported key material you are deleting'
 complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1005,6 +1016,7 @@ complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l dry-run -d 'Chec
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l recipient -r -F -d 'A signed attestation document from an Amazon Web Services Nitro enclave or NitroTPM, and the encryption algorithm to use with the public key in the attestation document'
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1031,6 +1043,7 @@ complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l max-items 
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l page-size -r -F -d 'Number of items fetched per service call'
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l starting-token -r -F -d 'A NextToken from a previous truncated response'
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1054,6 +1067,7 @@ complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l help -d 'S
 complete -c kmscli -n '__kmscli_at \'describe-key\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Describes the specified KMS key'
 complete -c kmscli -n '__kmscli_at \'describe-key\'' -l grant-tokens -r -F -d 'A list of grant tokens'
 complete -c kmscli -n '__kmscli_at \'describe-key\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'describe-key\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'describe-key\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'describe-key\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'describe-key\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1076,6 +1090,7 @@ complete -c kmscli -n '__kmscli_at \'describe-key\'' -l no-cli-auto-prompt -d 'A
 complete -c kmscli -n '__kmscli_at \'describe-key\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'disable-key\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the KMS key to disable'
 complete -c kmscli -n '__kmscli_at \'disable-key\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'disable-key\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'disable-key\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'disable-key\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'disable-key\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1098,6 +1113,7 @@ complete -c kmscli -n '__kmscli_at \'disable-key\'' -l no-cli-auto-prompt -d 'Ac
 complete -c kmscli -n '__kmscli_at \'disable-key\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies a symmetric encryption KMS key'
 complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1120,6 +1136,7 @@ complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l no-cli-auto-prom
 complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l custom-key-store-id -r -F -d 'Enter the ID of the custom key store you want to disconnect'
 complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1142,6 +1159,7 @@ complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l no-cli-au
 complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'enable-key\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the KMS key to enable'
 complete -c kmscli -n '__kmscli_at \'enable-key\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'enable-key\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'enable-key\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'enable-key\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'enable-key\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1165,6 +1183,7 @@ complete -c kmscli -n '__kmscli_at \'enable-key\'' -l help -d 'Show the help and
 complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies a symmetric encryption KMS key'
 complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l rotation-period-in-days -r -F -d 'Use this parameter to specify a custom period of time between each rotation date'
 complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1191,6 +1210,7 @@ complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l grant-tokens -r -F -d 'A 
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1219,6 +1239,7 @@ complete -c kmscli -n '__kmscli_at \'encrypt\'' -l encryption-algorithm -x -a 'S
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'encrypt\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1244,6 +1265,7 @@ complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l wrapping-public-k
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l wrapping-algorithm -x -a 'RSAES_PKCS1_V1_5 RSAES_OAEP_SHA_1 RSAES_OAEP_SHA_256 RSA_AES_KEY_WRAP_SHA_1 RSA_AES_KEY_WRAP_SHA_256 SM2PKE' -d 'The WrappingAlgorithm given to that get-parameters-for-import call'
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l outfile -r -F -d 'Write EncryptedKeyMaterial (raw bytes) to this file instead of printing it'
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1273,6 +1295,7 @@ complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l recipient -r -F -d 
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1301,6 +1324,7 @@ complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l recipient -r -
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1328,6 +1352,7 @@ complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\''
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1356,6 +1381,7 @@ complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l g
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1383,6 +1409,7 @@ complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l grant-tokens -r -F -d 'A
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1407,6 +1434,7 @@ complete -c kmscli -n '__kmscli_at \'generate-random\'' -l number-of-bytes -r -F
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l custom-key-store-id -r -F -d 'Generates the random byte string in the CloudHSM cluster that is associated with the specified CloudHSM key store'
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l recipient -r -F -d 'A signed attestation document from an Amazon Web Services Nitro enclave or NitroTPM, and the encryption algorithm to use with the public key in the attestation document'
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'generate-random\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1429,6 +1457,7 @@ complete -c kmscli -n '__kmscli_at \'generate-random\'' -l no-cli-auto-prompt -d
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the KMS key to get usage information for'
 complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1452,6 +1481,7 @@ complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l help -d 'Show the 
 complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the KMS key whose key policy you want to get'
 complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l policy-name -r -F -d 'Specifies the name of the key policy'
 complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1474,6 +1504,7 @@ complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l no-cli-auto-prompt -d 
 complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Gets the rotation status for the specified KMS key'
 complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1498,6 +1529,7 @@ complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l key-id -x -
 complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l wrapping-algorithm -x -a 'RSAES_PKCS1_V1_5 RSAES_OAEP_SHA_1 RSAES_OAEP_SHA_256 RSA_AES_KEY_WRAP_SHA_1 RSA_AES_KEY_WRAP_SHA_256 SM2PKE' -d 'The algorithm you will use with the RSA public key (PublicKey) in the response to protect your key material during import'
 complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l wrapping-key-spec -x -a 'RSA_2048 RSA_3072 RSA_4096 SM2' -d 'The type of RSA public key to return in the response'
 complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1521,6 +1553,7 @@ complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l help -d 'Sh
 complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the asymmetric KMS key that includes the public key'
 complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l grant-tokens -r -F -d 'A list of grant tokens'
 complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1550,6 +1583,7 @@ complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l import-type -x -a
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l key-material-description -r -F -d 'Description for the key material being imported'
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l key-material-id -r -F -d 'Identifies the key material being imported'
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1575,6 +1609,7 @@ complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l max-items -r -F -d 'Tota
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l page-size -r -F -d 'Number of items fetched per service call'
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l starting-token -r -F -d 'A NextToken from a previous truncated response'
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1603,6 +1638,7 @@ complete -c kmscli -n '__kmscli_at \'list-grants\'' -l max-items -r -F -d 'Total
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l page-size -r -F -d 'Number of items fetched per service call'
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l starting-token -r -F -d 'A NextToken from a previous truncated response'
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'list-grants\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1628,6 +1664,7 @@ complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l max-items -r -F -d 
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l page-size -r -F -d 'Number of items fetched per service call'
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l starting-token -r -F -d 'A NextToken from a previous truncated response'
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1654,6 +1691,7 @@ complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l max-items -r -F -d
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l page-size -r -F -d 'Number of items fetched per service call'
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l starting-token -r -F -d 'A NextToken from a previous truncated response'
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1679,6 +1717,7 @@ complete -c kmscli -n '__kmscli_at \'list-keys\'' -l max-items -r -F -d 'Total n
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l page-size -r -F -d 'Number of items fetched per service call'
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l starting-token -r -F -d 'A NextToken from a previous truncated response'
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'list-keys\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1704,6 +1743,7 @@ complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l max-items -r -F -d
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l page-size -r -F -d 'Number of items fetched per service call'
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l starting-token -r -F -d 'A NextToken from a previous truncated response'
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1730,6 +1770,7 @@ complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l max-items -r -F
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l page-size -r -F -d 'Number of items fetched per service call'
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l starting-token -r -F -d 'A NextToken from a previous truncated response'
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1869,6 +1910,7 @@ complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l policy -r -F -d 'The k
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l bypass-policy-lockout-safety-check -d 'Skips ("bypasses") the key policy lockout safety check'
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l no-bypass-policy-lockout-safety-check -d 'Skips ("bypasses") the key policy lockout safety check'
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1901,6 +1943,7 @@ complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l dry-run -d 'Checks if your
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l dry-run-modifiers -x -a 'IGNORE_CIPHERTEXT' -d 'Specifies the modifiers to apply to the dry run operation'
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1929,6 +1972,7 @@ complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l no-bypass-policy-lockou
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l description -r -F -d 'A description of the KMS key'
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l tags -r -F -d 'Assigns one or more tags to the replica key'
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1955,6 +1999,7 @@ complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l grant-id -r -F -d 'Ident
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1980,6 +2025,7 @@ complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l grant-id -r -F -d 'Ident
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -2002,6 +2048,7 @@ complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l no-cli-auto-prompt -d 'A
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies a symmetric encryption KMS key'
 complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -2025,6 +2072,7 @@ complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l help -d 'Show th
 complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'The unique identifier of the KMS key to delete'
 complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l pending-window-in-days -r -F -d 'The waiting period, specified in number of days'
 complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -2081,6 +2129,7 @@ complete -c kmscli -n '__kmscli_at \'sign\'' -l signing-algorithm -x -a 'RSASSA_
 complete -c kmscli -n '__kmscli_at \'sign\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'sign\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'sign\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'sign\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'sign\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'sign\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'sign\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -2104,6 +2153,7 @@ complete -c kmscli -n '__kmscli_at \'sign\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies a customer managed key in the account and Region'
 complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l tags -r -F -d 'One or more tags'
 complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -2148,6 +2198,7 @@ complete -c kmscli -n '__kmscli_at \'unlock\'' -l help -d 'Show the help and exi
 complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the KMS key from which you are removing tags'
 complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l tag-keys -r -F -d 'One or more tag keys'
 complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -2171,6 +2222,7 @@ complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l help -d 'Show the help
 complete -c kmscli -n '__kmscli_at \'update-alias\'' -l alias-name -x -a '(__kmscli_ids aliases)' -d 'Identifies the alias that is changing its KMS key'
 complete -c kmscli -n '__kmscli_at \'update-alias\'' -l target-key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the customer managed key to associate with the alias'
 complete -c kmscli -n '__kmscli_at \'update-alias\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'update-alias\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'update-alias\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'update-alias\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'update-alias\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -2202,6 +2254,7 @@ complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l xks-proxy-vpc
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l xks-proxy-authentication-credential -r -F -d 'Changes the credentials that KMS uses to sign requests to the external key store proxy (XKS proxy)'
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l xks-proxy-connectivity -x -a 'PUBLIC_ENDPOINT VPC_ENDPOINT_SERVICE' -d 'Changes the connectivity setting for the external key store'
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -2225,6 +2278,7 @@ complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l help -d 'Show
 complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Updates the description of the specified KMS key'
 complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l description -r -F -d 'New description for the KMS key'
 complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -2248,6 +2302,7 @@ complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l help -d 'Show 
 complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the current primary key'
 complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l primary-region -r -F -d 'The Amazon Web Services Region of the new primary key'
 complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -2415,6 +2470,7 @@ complete -c kmscli -n '__kmscli_at \'verify\'' -l grant-tokens -r -F -d 'A list 
 complete -c kmscli -n '__kmscli_at \'verify\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'verify\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'verify\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'verify\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'verify\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'verify\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'verify\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -2443,6 +2499,7 @@ complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l grant-tokens -r -F -d 'A l
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l query -r -F -d 'A JMESPath query applied to the result'

@@ -382,7 +382,7 @@ PAGING_OPTIONS: tuple[Opt, ...] = (
 def operation_options(op_name: str) -> tuple[Opt, ...]:
     """The options of one KMS operation's command, from the model: a ``--kebab-name`` per input
     member (parsed by its shape), pagination options, ``--outfile`` where the model's ``cli``
-    section names a member, ``--cli-input-json`` and ``--generate-cli-skeleton``."""
+    section names a member, ``--cli-input-json``, ``--cli-input-yaml`` and ``--generate-cli-skeleton``."""
     from kmscli.cli.request import kebab
     from kmscli.model import cli_extension, input_members, operation, paginator, shape
 
@@ -424,6 +424,13 @@ def operation_options(op_name: str) -> tuple[Opt, ...]:
             EXTRA,
             "cli_input_json",
             "Read the request from JSON (file:// allowed); options override it.",
+        ),
+        Opt(
+            "--cli-input-yaml",
+            VALUE,
+            EXTRA,
+            "cli_input_yaml",
+            "Read the request from YAML (file:// allowed); options override it.",
         ),
         Opt(
             "--generate-cli-skeleton",

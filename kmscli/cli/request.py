@@ -73,32 +73,75 @@ def skeleton(op_name: str, which: str) -> dict[str, Any]:
 
 
 def build_request(
-    op_name: str, values: dict[str, Any], input_json: str | None, *, raw_blobs: bool = False
+    op_name: str,
+    values: dict[str, Any],
+    input_json: str | None,
+    *,
+    raw_blobs: bool = False,
+    input_yaml: str | None = None,
 ) -> dict[str, Any]:
-    """Merge ``--cli-input-json`` with explicit options (which win) into a typed request; with
-    ``raw_blobs`` (``--cli-binary-format raw-in-base64-out``) blob text is taken as raw UTF-8."""
+    """Merge ``--cli-input-json`` or ``--cli-input-yaml`` with explicit options (which win) into a
+    typed request; with ``raw_blobs`` (``--cli-binary-format raw-in-base64-out``) blob text is taken
+    as raw UTF-8."""
+    if input_json is not None and input_yaml is not None:
+        raise UsageError("Only one --cli-input- parameter may be specified.")
     try:
-        return _build_request(op_name, values, input_json, raw_blobs)
+        return _build_request(op_name, values, _input_document(input_json, input_yaml), raw_blobs)
     except RecursionError:  # JSON or shorthand nested thousands deep: refuse, do not crash
         raise UsageError("Error parsing parameters: a value is nested too deeply") from None
 
 
-def _build_request(
-    op_name: str, values: dict[str, Any], input_json: str | None, raw_blobs: bool
-) -> dict[str, Any]:
-    members = input_members(op_name)
-    request: dict[str, Any] = {}
+def _input_document(input_json: str | None, input_yaml: str | None) -> dict[str, Any] | None:
+    """The members ``--cli-input-json`` / ``--cli-input-yaml`` give (``file://`` read), or None."""
+    if not input_json and not input_yaml:
+        return None
+    option = "--cli-input-json" if input_json else "--cli-input-yaml"
+    text = params.load_text(input_json or input_yaml or "", option)
+    doc: Any
     if input_json:
-        text = params.load_text(input_json, "--cli-input-json")
         try:
             doc = json.loads(text)
         except ValueError as exc:
-            raise UsageError(f"Error parsing parameter '--cli-input-json': Invalid JSON: {exc}") from None
-        if not isinstance(doc, dict):
-            raise UsageError("Error parsing parameter '--cli-input-json': expected a JSON object")
-        for key, value in doc.items():
-            spec = members.get(key)
-            request[key] = _from_json(spec["shape"], value, raw_blobs) if spec else value
+            raise UsageError(f"Error parsing parameter '{option}': Invalid JSON: {exc}") from None
+    else:
+        import yaml  # only when asked for, as for YAML output
+
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise UsageError(f"Error parsing parameter '{option}': Invalid YAML received.") from None
+        _refuse_alias_bombs(doc, option)
+    if not isinstance(doc, dict):
+        raise UsageError(f"Error parsing parameter '{option}': expected a JSON object (a map)")
+    return doc
+
+
+#: Most values a ``--cli-input-yaml`` document may expand to: YAML aliases let a short text name the
+#: same list thousands of times over, which every later walk would visit.
+MAX_INPUT_NODES = 100_000
+
+
+def _refuse_alias_bombs(doc: Any, option: str) -> None:
+    seen, stack = 0, [doc]
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > MAX_INPUT_NODES:
+            raise UsageError(f"Error parsing parameter '{option}': more than {MAX_INPUT_NODES} values")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _build_request(
+    op_name: str, values: dict[str, Any], doc: dict[str, Any] | None, raw_blobs: bool
+) -> dict[str, Any]:
+    members = input_members(op_name)
+    request: dict[str, Any] = {}
+    for key, value in (doc or {}).items():
+        spec = members.get(key)
+        request[key] = _from_json(spec["shape"], value, raw_blobs) if spec else value
     for member, spec in members.items():
         raw = values.get(member)
         if raw is None or raw == ():
@@ -108,7 +151,7 @@ def _build_request(
             request[member] = raw
         else:
             request[member] = params.parse_value(spec["shape"], raw, option, raw_blobs)
-    if not input_json:  # argparse's check; with --cli-input-json, botocore's below names members
+    if doc is None:  # argparse's check; with --cli-input-json, botocore's below names members
         missing = [
             "--" + kebab(m)
             for m in shape(operation(op_name)["input"]).get("required", [])
@@ -135,6 +178,8 @@ def _from_json(shape_name: str, value: Any, raw_blobs: bool) -> Any:
                 return params.parse_timestamp(value, "--cli-input-json")
             except UsageError:
                 return value  # reported by check_request, as botocore reports it
+    if kind == "timestamp" and isinstance(value, dt.datetime):  # a YAML timestamp
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if kind == "timestamp" and isinstance(value, int | float) and not isinstance(value, bool):
         try:
             return dt.datetime.fromtimestamp(value, dt.UTC)

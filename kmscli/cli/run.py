@@ -200,7 +200,13 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], i
         sys.stdout.write(json.dumps(skeleton(op_name, "input"), indent=4) + "\n")
         return
     raw_blobs = inv.options.get("cli_binary_format") == "raw-in-base64-out"
-    request = build_request(op_name, values, extra.get("cli_input_json"), raw_blobs=raw_blobs)
+    request = build_request(
+        op_name,
+        values,
+        extra.get("cli_input_json"),
+        raw_blobs=raw_blobs,
+        input_yaml=extra.get("cli_input_yaml"),
+    )
     fmt = inv.output()
     if extra.get("generate_cli_skeleton") == "output":
         # as the AWS CLI: botocore's check (build_request ran it), then a stubbed call; the service's

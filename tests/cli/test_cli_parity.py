@@ -208,3 +208,25 @@ def test_output_skeleton_is_not_checked_by_the_service(cli: Any) -> None:
     )
     assert (res.code, res.out) == (0, '"KeyId"\n'), res.err
     assert cli("describe-key", "--key-id", "", "--generate-cli-skeleton", "output").code == 252
+
+
+def test_cli_input_yaml_as_the_aws_cli_v2(cli: Any, tmp_path: Any) -> None:
+    """`--cli-input-yaml` (AWS CLI v2): the request's members as YAML, options winning, checked as
+    --cli-input-json is; only one --cli-input-* at a time. kmscli had no such option (exit 252)."""
+    key = cli("create-key", "--query", "KeyMetadata.KeyId", "--output", "text").out.strip()
+    doc = tmp_path / "in.yaml"
+    doc.write_text(f"KeyId: {key}\nPlaintext: aGk=\nEncryptionContext:\n  app: web\n")
+    res = cli("encrypt", "--cli-input-yaml", f"file://{doc}", "--query", "CiphertextBlob", "--output", "text")
+    assert res.code == 0, res.err
+    plain = cli("decrypt", "--ciphertext-blob", res.out.strip(), "--encryption-context", "app=web")
+    assert plain.json()["Plaintext"] == "aGk="
+    both = cli("describe-key", "--cli-input-yaml", f"KeyId: {key}", "--cli-input-json", "{}")
+    assert both.code == 252 and "Only one --cli-input- parameter may be specified." in both.err
+    wrong = cli("describe-key", "--cli-input-yaml", "KeyId: 5")
+    assert wrong.code == 252 and "Invalid type for parameter KeyId, value: 5" in wrong.err
+    assert cli("describe-key", "--cli-input-yaml", "KeyId: [1").code == 252
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcde", "bcdef", strict=True)
+    )
+    assert "more than" in cli("describe-key", "--cli-input-yaml", bomb).err
