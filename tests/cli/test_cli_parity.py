@@ -230,3 +230,25 @@ def test_cli_input_yaml_as_the_aws_cli_v2(cli: Any, tmp_path: Any) -> None:
         for p, c in zip("abcde", "bcdef", strict=True)
     )
     assert "more than" in cli("describe-key", "--cli-input-yaml", bomb).err
+
+
+def test_shorthand_keys_files_and_spaces_as_the_aws_cli(tmp_path: Any) -> None:
+    """The AWS CLI v2's shorthand grammar: a key is ``[a-zA-Z0-9-_.#/:]`` (``my key=v`` fails at the
+    space; kmscli took "my key"), ``key@=file://PATH`` takes the file's text (kmscli made the key
+    ``a@``), and spaces around ``=``, inside ``[ ]`` / ``{ }`` and after a quoted value are skipped
+    (kmscli kept the quotes of ``a= "x y"`` and read ``[ ]`` as one empty string)."""
+    from kmscli.cli import params
+    from kmscli.errors import UsageError
+
+    with pytest.raises(UsageError, match="Expected: '='"):
+        params.parse_shorthand("my key=v", "--encryption-context")
+    (tmp_path / "purpose.txt").write_text("backup")
+    assert params.parse_shorthand(f"a@=file://{tmp_path / 'purpose.txt'},b=c", "--x") == {
+        "a": "backup",
+        "b": "c",
+    }
+    assert params.parse_shorthand(f"a=file://{tmp_path / 'purpose.txt'}", "--x") == {
+        "a": f"file://{tmp_path / 'purpose.txt'}"
+    }
+    assert params.parse_shorthand('a= "x y" ,b = [ ],c={ }', "--x") == {"a": "x y", "b": [], "c": {}}
+    assert params.parse_shorthand("k=[ a , b ]", "--x") == {"k": ["a", "b"]}
