@@ -40,6 +40,9 @@ OPTS = "opts"  #: a global option (``dest`` is its name in ``Invocation.options`
 
 #: ``--cli-binary-format``: how blob parameters given as text are read (the AWS CLI v2's choices).
 BINARY_FORMATS = ("base64", "raw-in-base64-out")
+#: ``--cli-error-format``: the AWS CLI v2's choices (``enhanced``, its default, and ``legacy`` print the
+#: message; the others print the error's Code and Message in that output format).
+ERROR_FORMATS = ("legacy", "json", "yaml", "text", "table", "enhanced")
 #: ``--generate-cli-skeleton`` takes an optional value from these (``input`` when it is left out).
 SKELETON_CHOICES = ("input", "output")
 
@@ -273,6 +276,13 @@ GLOBAL_OPTIONS: tuple[Opt, ...] = (
         FLAG,
         "Accepted for the AWS CLI's sake: kmscli never auto-prompts.",
         const=True,
+    ),
+    _global(
+        "--cli-error-format",
+        VALUE,
+        "How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or "
+        "json, yaml, text or table (its Code and Message as data).",
+        choices=ERROR_FORMATS,
     ),
 )
 #: Global option name -> its declaration.

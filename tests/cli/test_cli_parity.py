@@ -4,6 +4,7 @@ same vault (`aws ... --endpoint-url` a `kmscli serve`); each test pins what the 
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
@@ -252,3 +253,30 @@ def test_shorthand_keys_files_and_spaces_as_the_aws_cli(tmp_path: Any) -> None:
     }
     assert params.parse_shorthand('a= "x y" ,b = [ ],c={ }', "--x") == {"a": "x y", "b": [], "c": {}}
     assert params.parse_shorthand("k=[ a , b ]", "--x") == {"k": ["a", "b"]}
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+def test_cli_error_format_writes_the_error_as_data(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--cli-error-format json|yaml|text` (AWS CLI 2.34+; also AWS_CLI_ERROR_FORMAT): the error's
+    fields on stderr in that format, the exit status unchanged. kmscli had no such option (252)."""
+    missing = "00000000-0000-0000-0000-000000000000"
+    res = cli("describe-key", "--key-id", missing, "--cli-error-format", "json")
+    assert res.code == 254 and res.out == ""
+    message = f"Key 'arn:aws:kms:us-east-1:111122223333:key/{missing}' does not exist"
+    assert (
+        res.err
+        == json.dumps({"Message": message, "Code": "NotFoundException", "message": message}, indent=4) + "\n"
+    )
+    text = cli("describe-key", "--key-id", missing, "--cli-error-format=text")
+    assert text.err == f"NotFoundException\t{message}\t{message}\n"
+    usage = cli("describe-key", "--key-id", "", "--cli-error-format", "yaml")
+    assert usage.code == 252 and usage.err.startswith("Code: ParamValidation\nMessage: ")
+    legacy = cli("describe-key", "--key-id", missing, "--cli-error-format", "legacy")
+    assert "An error occurred (NotFoundException) when calling the DescribeKey operation" in legacy.err
+    monkeypatch.setenv("AWS_CLI_ERROR_FORMAT", "json")
+    from tests.helpers import run_cli
+
+    assert json.loads(run_cli(["describe-key", "--key-id", missing]).err)["Code"] == "NotFoundException"
+    assert cli("describe-key", "--key-id", missing, "--cli-error-format", "bogus").code == 252
