@@ -461,14 +461,30 @@ def extra_defaults(options: Iterable[Opt]) -> dict[str, Any]:
 
 
 def repeat_list_options(args: list[str], list_options: set[str]) -> list[str]:
-    """``--opt a b c`` -> ``--opt a --opt b --opt c`` for the list options (how Click reads them)."""
+    """``--opt a b c`` -> ``--opt a --opt b --opt c`` for the list options (how Click reads them).
+
+    A list option given twice keeps its last occurrence's values, as the AWS CLI's argparse does
+    (``--operations Encrypt --operations Decrypt`` grants Decrypt only): earlier occurrences and
+    their values are dropped."""
+    last: dict[str, int] = {}
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        name = arg.split("=", 1)[0]
+        if arg.startswith("--") and name in list_options:
+            last[name] = i
     out: list[str] = []
     current: str | None = None
-    for arg in args:
+    dropping = False
+    for i, arg in enumerate(args):
         if arg.startswith("--"):
             name = arg.split("=", 1)[0]
+            dropping = name in last and i < last[name]
             current = name if name in list_options and "=" not in arg else None
-            out.append(arg)
+            if not dropping:
+                out.append(arg)
+        elif dropping:
+            continue
         elif current is not None and out and out[-1] != current:
             out.extend((current, arg))
         else:

@@ -280,3 +280,35 @@ def test_cli_error_format_writes_the_error_as_data(cli: Any, monkeypatch: pytest
 
     assert json.loads(run_cli(["describe-key", "--key-id", missing]).err)["Code"] == "NotFoundException"
     assert cli("describe-key", "--key-id", missing, "--cli-error-format", "bogus").code == 252
+
+
+def test_a_list_option_given_twice_keeps_its_last_values(cli: Any) -> None:
+    """argparse (the AWS CLI) stores a list option's values per occurrence, the last one winning:
+    `--operations Encrypt Decrypt --operations Sign` grants Sign alone. kmscli merged them and so
+    granted more than the same command grants on AWS."""
+    from kmscli.cli.fastpath import parse
+    from kmscli.cli.options import repeat_list_options
+
+    key = cli("create-key", "--key-usage", "SIGN_VERIFY", "--key-spec", "ECC_NIST_P256").json()
+    args = ["create-grant", "--key-id", key["KeyMetadata"]["KeyId"], "--grantee-principal"]
+    args += [
+        "arn:aws:iam::111122223333:role/r",
+        "--operations",
+        "Verify",
+        "GetPublicKey",
+        "--operations",
+        "Sign",
+    ]
+    grant = cli(*args)
+    assert grant.code == 0, grant.err
+    listed = cli("list-grants", "--key-id", key["KeyMetadata"]["KeyId"], "--query", "Grants[0].Operations")
+    assert listed.json() == ["Sign"]
+    parsed = parse(args)  # the fast path (above) and Click's rewriting (below) agree
+    assert parsed is not None
+    lists = {"--operations", "--grant-tokens"}
+    assert repeat_list_options(["--operations", "a", "b", "--key-id", "k", "--operations", "c"], lists) == [
+        "--key-id",
+        "k",
+        "--operations",
+        "c",
+    ]
