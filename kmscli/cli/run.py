@@ -106,12 +106,15 @@ def iter_pages(
         sys.stderr.write("warning: Non-positive values for --max-items may result in undefined behavior.\n")
     resume: dict[str, Any] = {in_tok: None}  # the paging members the current page was asked with
     skip = 0
-    if extra.get("starting_token"):
+    if extra.get("starting_token") is not None:  # even "": botocore sends it, and refuses it
         resume, skip = _decode_token(extra["starting_token"], in_tok)
         if resume[in_tok] not in (None, "None"):
             request[in_tok] = resume[in_tok]
     if page_size is not None:
         request[limit_key] = page_size
+    from kmscli.cli.request import check_request
+
+    check_request(op_name, request)  # the paging members too: --page-size 0 is botocore's 252
     taken = 0
     output_shape = operation(op_name).get("output")
     while True:

@@ -312,3 +312,16 @@ def test_a_list_option_given_twice_keeps_its_last_values(cli: Any) -> None:
         "--operations",
         "c",
     ]
+
+
+def test_paging_options_get_botocores_check_too(cli: Any) -> None:
+    """--page-size and --starting-token become Limit and Marker before botocore's check: 0 and ""
+    are exit 252 there (kmscli sent Limit 0 to the service, 254, and ignored an empty token)."""
+    assert cli("create-key").code == 0
+    size = cli("list-keys", "--page-size", "0")
+    assert size.code == 252 and "Invalid value for parameter Limit, value: 0, valid min value: 1" in size.err
+    empty = cli("list-keys", "--starting-token", "")
+    assert (
+        empty.code == 252
+        and "Invalid length for parameter Marker, value: 0, valid min length: 1" in empty.err
+    )
