@@ -44,7 +44,7 @@ BINARY_FORMATS = ("base64", "raw-in-base64-out")
 #: message; the others print the error's Code and Message in that output format).
 ERROR_FORMATS = ("legacy", "json", "yaml", "text", "table", "enhanced")
 #: ``--generate-cli-skeleton`` takes an optional value from these (``input`` when it is left out).
-SKELETON_CHOICES = ("input", "output")
+SKELETON_CHOICES = ("input", "output", "yaml-input")
 
 
 class Opt:
@@ -447,7 +447,7 @@ def operation_options(op_name: str) -> tuple[Opt, ...]:
             OPTIONAL,
             EXTRA,
             "generate_cli_skeleton",
-            "Print a JSON skeleton of the request (or output) and exit.",
+            "Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit.",
             choices=SKELETON_CHOICES,
             const="input",
         ),

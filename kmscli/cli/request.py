@@ -72,6 +72,57 @@ def skeleton(op_name: str, which: str) -> dict[str, Any]:
     return result
 
 
+def yaml_skeleton(op_name: str) -> str:
+    """``--generate-cli-skeleton yaml-input``: the input skeleton as YAML for ``--cli-input-yaml``,
+    laid out as the AWS CLI v2 writes it: each member with the skeleton's value (a blob is ``!!binary
+    ''``) and, as a comment, its first sentence of help, ``[REQUIRED]`` and an enum's valid values."""
+    lines: list[str] = []
+    _yaml_members(operation(op_name)["input"], 0, lines, [])
+    return "".join(lines)
+
+
+def _yaml_members(shape_name: str, indent: int, lines: list[str], stack: list[str]) -> None:
+    sh = shape(shape_name)
+    required = set(sh.get("required", []))
+    pad = " " * indent
+    for i, (member, spec) in enumerate(sh["members"].items()):
+        member_shape = shape(spec["shape"])
+        note = spec.get("doc", "")
+        if member in required:
+            note = "[REQUIRED] " + note
+        if member_shape.get("enum"):
+            note += f" Valid values are: {', '.join(member_shape['enum'])}."
+        gap = "  " if i == 0 else " "  # ruamel.yaml puts the first key's comment one space further
+        comment = f"{gap}# {note}" if note else ""
+        kind = member_shape["type"]
+        if kind == "structure" and spec["shape"] not in stack:
+            lines.append(f"{pad}{member}:{comment}\n")
+            _yaml_members(spec["shape"], indent + 2, lines, [*stack, spec["shape"]])
+        elif kind in ("list", "map", "structure"):
+            lines.append(f"{pad}{member}:{comment}\n")
+            inner = _skeleton(spec["shape"], list(stack))
+            nested = pad if kind == "list" else pad + "  "  # a list's items sit under the key
+            lines.extend(f"{nested}{line}\n" for line in _yaml_block(inner))
+        else:
+            lines.append(f"{pad}{member}: {_yaml_scalar(kind, _skeleton(spec['shape'], []))}{comment}\n")
+
+
+def _yaml_scalar(kind: str, value: Any) -> str:
+    if kind == "blob":
+        return "!!binary ''"
+    if kind == "timestamp":
+        return "1970-01-01 00:00:00"
+    import yaml
+
+    return str(yaml.safe_dump(value, default_flow_style=True)).removesuffix("\n...\n").strip()
+
+
+def _yaml_block(value: Any) -> list[str]:
+    import yaml
+
+    return str(yaml.safe_dump(value, default_flow_style=False, sort_keys=False)).splitlines()
+
+
 def build_request(
     op_name: str,
     values: dict[str, Any],

@@ -202,6 +202,11 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], i
     if extra.get("generate_cli_skeleton") == "input":  # required options are not enforced
         sys.stdout.write(json.dumps(skeleton(op_name, "input"), indent=4) + "\n")
         return
+    if extra.get("generate_cli_skeleton") == "yaml-input":
+        from kmscli.cli.request import yaml_skeleton
+
+        sys.stdout.write(yaml_skeleton(op_name))
+        return
     raw_blobs = inv.options.get("cli_binary_format") == "raw-in-base64-out"
     request = build_request(
         op_name,

@@ -325,3 +325,37 @@ def test_paging_options_get_botocores_check_too(cli: Any) -> None:
         empty.code == 252
         and "Invalid length for parameter Marker, value: 0, valid min length: 1" in empty.err
     )
+
+
+def test_yaml_input_skeleton_is_the_aws_clis_and_reads_back(cli: Any, tmp_path: Any) -> None:
+    """`--generate-cli-skeleton yaml-input` (kmscli refused the choice, 252): the AWS CLI's layout,
+    byte for byte for encrypt (as AWS CLI 2.36 printed it), and a filled copy runs."""
+    out = cli("encrypt", "--generate-cli-skeleton", "yaml-input").out
+    assert out.splitlines()[:6] == [
+        "KeyId: ''  # [REQUIRED] Identifies the KMS key to use in the encryption operation.",
+        "Plaintext: !!binary '' # [REQUIRED] Data to be encrypted.",
+        "EncryptionContext: # Specifies the encryption context that will be used to encrypt the data.",
+        "  KeyName: ''",
+        "GrantTokens: # A list of grant tokens.",
+        "- ''",
+    ]
+    assert out.splitlines()[6].startswith("EncryptionAlgorithm: SYMMETRIC_DEFAULT # Specifies the encryption")
+    key = cli("create-key", "--query", "KeyMetadata.KeyId", "--output", "text").out.strip()
+    filled = out.replace("KeyId: ''", f"KeyId: {key}").replace("!!binary ''", "!!binary aGk=")
+    filled = (
+        filled.replace("- ''", "[]")
+        .replace("DryRun: true", "DryRun: false")
+        .replace("GrantTokens:", "GrantTokens: []")
+    )
+    filled = "\n".join(line for line in filled.splitlines() if line.strip() != "[]")
+    (tmp_path / "req.yaml").write_text(filled)
+    res = cli(
+        "encrypt",
+        "--cli-input-yaml",
+        f"file://{tmp_path / 'req.yaml'}",
+        "--query",
+        "KeyId",
+        "--output",
+        "text",
+    )
+    assert res.code == 0, res.err
