@@ -701,6 +701,8 @@ class AuditLog:
         in ``pending_repair``) and the head record checked against it; or, when this writer's
         memory of the tail (:class:`_Tail`) still matches the files byte for byte, that."""
         with self._mutex, self._folder_for_append() as folder, self._exclusive(folder):
+            if self.vault is not None:
+                self.vault.check_in_place()  # never append to a vault folder a restore replaced
             self.pending_repair = None
             self._torn = []
             memo, self._memo = self._memo, None  # forgotten unless this append completes
@@ -820,13 +822,15 @@ class AuditLog:
                 else:
                     self.index_runner(lambda: self._index(jobs))
             return written
-        except AuditWriteError:
+        except (AuditWriteError, fs.FolderReplacedError):
             raise
         except fs.UnsafePathError as exc:  # tamper: exit 253, nothing written outside the vault
             raise fs.UnsafePathError(
                 f"cannot write the audit log: {exc.message}; the operation was not performed"
             ) from None
         except OSError as exc:
+            if self.vault is not None:
+                self.vault.check_in_place()  # the folder replaced by a restore: say so
             raise AuditWriteError(
                 f"cannot write the audit log in {self.folder} ({exc.strerror or exc}); "
                 "the operation was not performed"

@@ -140,6 +140,8 @@ class ServeApp:
             )
         except sigv4.AuthError as exc:
             return exc.status, json11.error_body(exc.code, exc.message)
+        except KmscliError as exc:  # reading the access keys failed (the vault replaced, a damaged file)
+            return self._failed(request_id, exc)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         op_name = target[len(json11.TARGET_PREFIX) :] if target.startswith(json11.TARGET_PREFIX) else ""
         if not _known(op_name):
@@ -165,9 +167,14 @@ class ServeApp:
         except KMSError as exc:
             return json11.error_status(exc.code), json11.error_body(exc.code, exc.message)
         except KmscliError as exc:  # the audit log or the vault failed: nothing was done or answered
-            self.log(f"kmscli serve: request {request_id} failed: {exc.message}")
-            return 500, json11.error_body("KMSInternalException", "kmscli could not complete the request")
+            return self._failed(request_id, exc)
         return 200, json11.encode_response(response)
+
+    def _failed(self, request_id: str, exc: KmscliError) -> tuple[int, bytes]:
+        """A request the vault or its audit log could not serve: the reason goes to the operator's
+        log, the client gets AWS's internal-failure shape (nothing about the server's files)."""
+        self.log(f"kmscli serve: request {request_id} failed: {exc.message}")
+        return 500, json11.error_body("KMSInternalException", "kmscli could not complete the request")
 
 
 _REASONS = {

@@ -274,6 +274,17 @@ def split_rel(rel: str) -> list[str]:
     return parts
 
 
+class FolderReplacedError(VaultEnvironmentError):
+    """The folder a :class:`VaultDir` holds open is no longer the one its path names (exit 253)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"the vault at {path} was replaced (a `kmscli vault restore`) or moved after this process "
+            "opened it; nothing was done: start the process again to use the vault now there"
+        )
+        self.path = path
+
+
 class VaultDir:
     """A folder held open by descriptor; every name below it is opened relative to that descriptor.
 
@@ -328,6 +339,18 @@ class VaultDir:
     def name(self, rel: str) -> str:
         """The path of ``rel`` for messages."""
         return join(self.path, rel) if rel else self.path
+
+    def check_in_place(self) -> None:
+        """Raise :class:`FolderReplacedError` when ``path`` no longer leads to the folder held open:
+        it was moved away or replaced (a ``vault restore --force``) since this process opened it.
+        Writing on through the descriptor would go into a folder about to be removed."""
+        try:
+            current = os.stat(self.path)
+        except OSError:
+            current = None
+        held = os.fstat(self.fd)
+        if current is None or (current.st_dev, current.st_ino) != (held.st_dev, held.st_ino):
+            raise FolderReplacedError(self.path)
 
     # -- checks ------------------------------------------------------------------------------------
     def _check(self, fd: int, path: str, what: str, writing: bool = False) -> os.stat_result:

@@ -522,9 +522,19 @@ class UnlockedVault(Vault):
         """Shared lock for reads, exclusive for read-modify-write.
 
         Taking the exclusive lock first finishes what a crashed writer left behind (temp files,
-        a shred half done): nobody else can have a write in flight then.
+        a shred half done): nobody else can have a write in flight then. Either lock first checks
+        that the vault path still leads to this folder: a ``vault restore`` that replaced it while
+        this process held it open (a server) makes every later call fail with
+        :class:`~kmscli.vault.fs.FolderReplacedError` (253), never touch the removed folder.
         """
-        with self.folder.locked(layout.LOCK, exclusive):
+        stack = contextlib.ExitStack()
+        try:
+            stack.enter_context(self.folder.locked(layout.LOCK, exclusive))
+        except OSError:  # no lock file can be made in a folder a restore has removed
+            self.folder.check_in_place()
+            raise
+        with stack:
+            self.folder.check_in_place()  # a restore swapped the folder while this process held it
             if exclusive:
                 self.sweep()
             yield

@@ -60,3 +60,35 @@ def test_no_secret_or_traceback_reaches_the_server_log(server: Server) -> None:
     assert "Traceback" not in log
     for _, secret in server.keys.values():
         assert secret not in log
+
+
+def test_a_vault_restored_under_a_running_server_is_never_written_through_the_old_folder(
+    tmp_path: Path,
+) -> None:
+    """`vault restore --force` while the server runs: the server's open folder is the replaced one.
+    It answers an AWS-shaped 500 and says why on stderr, rather than "key not found" or writing
+    into the folder the restore removes; the restored vault stays intact and verifiable."""
+    import botocore.exceptions
+    import pytest
+
+    srv = Server(tmp_path)
+    try:
+        kms = srv.client()
+        key = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.encrypt(KeyId=key, Plaintext=b"before")
+        backup = tmp_path / "vault.kmsbak"
+        kmscli(srv.env, "vault", "backup", "--outfile", str(backup))
+        kmscli(srv.env, "vault", "restore", str(backup), "--force")
+        for _ in range(2):  # and it keeps answering
+            with pytest.raises(botocore.exceptions.ClientError) as err:
+                kms.encrypt(KeyId=key, Plaintext=b"after")
+            assert err.value.response["Error"]["Code"] == "KMSInternalException"
+            assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+        assert not list(tmp_path.glob(".replaced-*"))
+        assert kmscli(srv.env, "audit", "verify").returncode == 0
+        names = [e["eventName"] for e in srv.events()]
+        assert names[-1] == "RestoreVault" and "after" not in str(srv.events())
+    finally:
+        srv.stop()
+    log = (tmp_path / "serve.log").read_text()
+    assert "was replaced" in log and "Traceback" not in log

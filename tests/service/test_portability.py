@@ -298,3 +298,58 @@ def test_backup_of_a_bundle_is_refused_but_a_sub_bundle_works(
     assert "ExportKeys" in (audit / "audit-000001.jsonl").read_text()  # audited to a durable folder
     monkeypatch.setenv("KMSCLI_VAULT", str(sub))
     assert [k["KeyId"] for k in cli("list-keys").json()["Keys"]] == [keep]
+
+
+def test_restore_swaps_the_vault_under_its_exclusive_lock(
+    cli: Any, vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Operations in flight on the vault being replaced (a server's) finish first: the swap happens
+    while restore holds the vault's exclusive lock, so none of them writes into the removed folder."""
+    import fcntl
+
+    _key(cli)
+    out = tmp_path / "b.kmsbak"
+    assert cli("vault", "backup", "--outfile", str(out)).code == 0
+    seen: list[bool] = []
+    real_replace = os.replace
+
+    def replace(src: Any, dst: Any, **kwargs: Any) -> None:
+        if not kwargs and Path(src) == vault:  # the old vault moving aside: is anyone able to lock it now?
+            fd = os.open(vault / ".lock", os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                seen.append(False)
+            except BlockingIOError:
+                seen.append(True)
+            finally:
+                os.close(fd)
+        real_replace(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    res = cli("vault", "restore", str(out), "--force")
+    assert res.code == 0, res.err
+    assert seen == [True]
+
+
+def test_a_vault_object_opened_before_a_restore_refuses_every_later_call(
+    service: Any, vault: Path, tmp_path: Path
+) -> None:
+    """A long-lived process (`kmscli serve`) keeps the replaced folder open: its next lock, read or
+    audit append fails with a 253 that says what happened, instead of reading or writing there."""
+    from kmscli.errors import VaultEnvironmentError
+    from kmscli.service.pipeline.core import invoke
+    from kmscli.vault.fs import FolderReplacedError
+
+    key = invoke(service, "CreateKey", {})["KeyMetadata"]["KeyId"]
+    os.replace(vault, tmp_path / "moved-aside")
+    vault.mkdir()
+    with pytest.raises(FolderReplacedError) as err:
+        invoke(service, "DescribeKey", {"KeyId": key})
+    assert isinstance(err.value, VaultEnvironmentError) and err.value.exit_code == 253
+    assert "was replaced" in err.value.message and str(vault) in err.value.message
+    assert os.listdir(vault) == []  # nothing was written into the new folder either
+    moved = tmp_path / "moved-aside" / "audit"
+    before = sorted(p.read_bytes() for p in moved.iterdir())
+    with pytest.raises(FolderReplacedError):
+        service.audit.append({"eventName": "Probe"})
+    assert sorted(p.read_bytes() for p in moved.iterdir()) == before

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -129,11 +129,12 @@ def restore(
             folder.replace_atomic(layout.HEADER, header_json(sealed.header.raw))
         Vault.open(staging).unlock_with_vault_key(opened.vault_key)  # the header checks out
         old: Path | None = None
-        if target.exists():
-            old = parent / f".replaced-{target.name}-{os.urandom(6).hex()}"
-            os.replace(target, old)
-        os.replace(staging, target)
-        fs.fsync_dir(parent)
+        with _quiesced(target):
+            if target.exists():
+                old = parent / f".replaced-{target.name}-{os.urandom(6).hex()}"
+                os.replace(target, old)
+            os.replace(staging, target)
+            fs.fsync_dir(parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -148,6 +149,19 @@ def restore(
         "KeyCount": restored.key_count(),
         "Replaced": old is not None,
     }
+
+
+@contextlib.contextmanager
+def _quiesced(target: Path) -> Iterator[None]:
+    """The vault being replaced at ``target`` (if any) under its exclusive lock: operations in flight
+    there (a server's, another CLI's) finish and write their audit events first, and those waiting
+    for the lock find the folder replaced when they get it (``VaultDir.check_in_place``) instead of
+    writing into the folder about to be removed."""
+    if not Vault.exists(target):
+        yield
+        return
+    with fs.VaultDir.open(target) as folder, folder.locked(layout.LOCK, exclusive=True):
+        yield
 
 
 def _holds_anything(path: Path) -> bool:
