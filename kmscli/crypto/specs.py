@@ -111,6 +111,14 @@ CUSTOMER_MASTER_KEY_SPECS = frozenset(
 SYMMETRIC_SPECS = frozenset({"SYMMETRIC_DEFAULT", "HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512"})
 
 
+def key_type(spec: str) -> str:
+    """AWS's key type of a spec: ``SYMMETRIC`` (encryption), ``HMAC`` or ``ASYMMETRIC`` (the three
+    kinds its "Key type reference" table, UpdateAlias and CreateGrant tell apart)."""
+    if spec == "SYMMETRIC_DEFAULT":
+        return "SYMMETRIC"
+    return "HMAC" if spec in SYMMETRIC_SPECS else "ASYMMETRIC"
+
+
 def algorithms_for(spec: str, usage: str) -> dict[str, list[str]]:
     """The algorithm lists DescribeKey shows for a key of ``spec`` used for ``usage``."""
     info = SPECS[spec]

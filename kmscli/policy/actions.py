@@ -95,6 +95,21 @@ GRANT_OPERATIONS_WITH_CONTEXT = frozenset(
 #: Grant operations that a constrained grant may include, where the constraint does not apply.
 GRANT_OPERATIONS_UNCONSTRAINED = frozenset({"DescribeKey", "RetireGrant", "CreateGrant"})
 
+#: The grant operations a key supports, by (key type, key usage) (``crypto.specs.key_type``), after
+#: AWS's "Key type reference" table; CreateGrant refuses any other with ValidationException.
+GRANT_OPERATIONS_BY_KEY_TYPE: dict[tuple[str, str], frozenset[str]] = {
+    ("SYMMETRIC", "ENCRYPT_DECRYPT"): GRANT_OPERATIONS_WITH_CONTEXT | GRANT_OPERATIONS_UNCONSTRAINED,
+    ("ASYMMETRIC", "ENCRYPT_DECRYPT"): GRANT_OPERATIONS_UNCONSTRAINED
+    | {"Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GetPublicKey"},
+    ("ASYMMETRIC", "SIGN_VERIFY"): GRANT_OPERATIONS_UNCONSTRAINED | {"Sign", "Verify", "GetPublicKey"},
+    ("ASYMMETRIC", "KEY_AGREEMENT"): GRANT_OPERATIONS_UNCONSTRAINED | {"DeriveSharedSecret", "GetPublicKey"},
+    ("ASYMMETRIC", "ENCAPSULATE_DECAPSULATE"): GRANT_OPERATIONS_UNCONSTRAINED
+    | {"Encapsulate", "Decapsulate", "GetPublicKey"},
+    ("HMAC", "GENERATE_VERIFY_MAC"): GRANT_OPERATIONS_UNCONSTRAINED | {"GenerateMac", "VerifyMac"},
+}
+#: AWS: "Each grant constraint value can include up to 8 encryption context pairs."
+GRANT_CONSTRAINT_MAX_PAIRS = 8
+
 #: Single-valued KMS and global condition keys kmscli knows (lower case for lookup).
 KNOWN_KEYS = frozenset(
     k.lower()

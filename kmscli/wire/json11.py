@@ -140,11 +140,13 @@ def _from_wire(shape_name: str, value: Any, where: str) -> Any:
     if kind == "map":
         if not isinstance(value, dict):
             raise _mismatch(kind, value)
-        # a null value is left for validation to refuse: dropping it would change, say, an
-        # encryption context the caller meant
-        return {
-            k: None if v is None else _from_wire(sh["value"], v, _path(where, k)) for k, v in value.items()
-        }
+        # KMS's maps are dense: a null value is a malformed request (Smithy's server protocol tests,
+        # "RestJsonBodyMalformedMapNullValue": 400 SerializationException), never dropped, since
+        # dropping it would change, say, an encryption context the caller meant
+        for k, v in value.items():
+            if v is None:
+                raise SerializationError(f"'{_path(where, k)}' is null: a map value cannot be null")
+        return {k: _from_wire(sh["value"], v, _path(where, k)) for k, v in value.items()}
     raise SerializationError(f"'{where}' has a type kmscli cannot read")  # pragma: no cover - model types
 
 

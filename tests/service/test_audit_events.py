@@ -83,7 +83,7 @@ def test_failures_and_successes_are_cloudtrail_shaped(kms: Any, vault: Path) -> 
     kms("CreateAlias", AliasName="alias/a", TargetKeyId=key["KeyId"])
     kms("TagResource", KeyId=key["KeyId"], Tags=[{"TagKey": "team", "TagValue": "blue"}])
     kms("UntagResource", KeyId=key["KeyId"], TagKeys=["team"])
-    kms("DisableKey", KeyId="alias/a")
+    kms("DisableKey", KeyId=key["KeyId"])
     with pytest.raises(KMSError):
         kms("Encrypt", KeyId="alias/a", Plaintext=b"p")
     kms("DeleteAlias", AliasName="alias/a")

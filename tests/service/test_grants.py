@@ -179,6 +179,47 @@ def test_create_grant_validation(kms: Any, key: str) -> None:
     assert kms("ListGrants", KeyId=key)["Grants"] == []
 
 
+@pytest.mark.parametrize(
+    ("spec", "usage", "supported", "unsupported"),
+    [
+        ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", ["GenerateDataKeyPair", "ReEncryptFrom"], ["Sign"]),
+        ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", ["Encrypt"], ["GetPublicKey"]),
+        ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", ["Decrypt"], ["GenerateMac"]),
+        ("RSA_2048", "ENCRYPT_DECRYPT", ["Encrypt", "Decrypt", "GetPublicKey"], ["GenerateDataKey"]),
+        ("RSA_2048", "ENCRYPT_DECRYPT", ["ReEncryptTo"], ["Sign"]),
+        ("RSA_2048", "SIGN_VERIFY", ["Sign", "Verify", "DescribeKey"], ["Encrypt"]),
+        ("ECC_NIST_P256", "SIGN_VERIFY", ["Verify"], ["GenerateDataKeyPairWithoutPlaintext"]),
+        ("ECC_NIST_P256", "KEY_AGREEMENT", ["DeriveSharedSecret", "GetPublicKey"], ["Sign"]),
+        ("HMAC_256", "GENERATE_VERIFY_MAC", ["GenerateMac", "VerifyMac", "CreateGrant"], ["Encrypt"]),
+        ("HMAC_256", "GENERATE_VERIFY_MAC", ["RetireGrant"], ["GetPublicKey"]),
+    ],
+)
+def test_grant_operations_must_be_supported_by_the_key_type(
+    kms: Any, spec: str, usage: str, supported: list[str], unsupported: list[str]
+) -> None:
+    """AWS: a grant that allows an operation the KMS key does not support fails with ValidationException."""
+    kid = kms("CreateKey", KeySpec=spec, KeyUsage=usage)["KeyMetadata"]["KeyId"]
+    kms("CreateGrant", KeyId=kid, GranteePrincipal=EVE, Operations=supported)
+    with pytest.raises(errors.ValidationException, match=f"Grant operations {unsupported[0]} are not valid"):
+        kms("CreateGrant", KeyId=kid, GranteePrincipal=EVE, Operations=[*supported, *unsupported])
+    assert len(kms("ListGrants", KeyId=kid)["Grants"]) == 1
+
+
+def test_a_grant_constraint_holds_at_most_8_pairs(kms: Any, key: str) -> None:
+    """AWS: each grant constraint value can include up to 8 encryption context pairs."""
+    eight = {f"k{i}": "v" for i in range(8)}
+
+    def grant(constraints: dict[str, Any]) -> Any:
+        return kms(
+            "CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"], Constraints=constraints
+        )
+
+    for member in ("EncryptionContextEquals", "EncryptionContextSubset"):
+        grant({member: eight})
+        with pytest.raises(errors.ValidationException, match="at most 8"):
+            grant({member: {**eight, "k8": "v"}})
+
+
 def test_create_grant_through_a_grant_cannot_widen_it(kms: Any, service: Any, key: str) -> None:
     kms(
         "CreateGrant",

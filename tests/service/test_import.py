@@ -269,6 +269,52 @@ def test_reimport_same_material_restores_old_ciphertexts(kms: Any) -> None:
     assert kms("Decrypt", CiphertextBlob=blob)["Plaintext"] == b"keep me"
 
 
+def test_delete_imported_key_material_on_a_key_pending_import_has_no_effect(kms: Any) -> None:
+    """AWS's key state table: DeleteImportedKeyMaterial on a PendingImport key succeeds, no effect;
+    a KeyMaterialId the key never had is still NotFoundException."""
+    ext = kms("CreateKey", Origin="EXTERNAL")["KeyMetadata"]
+    assert kms("DeleteImportedKeyMaterial", KeyId=ext["KeyId"]) == {"KeyId": ext["Arn"]}
+    assert kms("DescribeKey", KeyId=ext["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport"
+    with pytest.raises(errors.NotFoundException):
+        kms("DeleteImportedKeyMaterial", KeyId=ext["KeyId"], KeyMaterialId="0" * 64)
+
+
+def test_imported_material_deleted_while_pending_deletion(kms: Any, clock: FakeClock) -> None:
+    """AWS's key state table allows DeleteImportedKeyMaterial on a key pending deletion; the key
+    stays PendingDeletion (and is still destroyed when due), and comes back PendingImport if the
+    deletion is cancelled, since it has no material left to enable."""
+    doomed, kept = (kms("CreateKey", Origin="EXTERNAL")["KeyMetadata"]["KeyId"] for _ in range(2))
+    for key in (doomed, kept):
+        mid = _import(kms, key, b"\x09" * 32)["KeyMaterialId"]
+        kms("ScheduleKeyDeletion", KeyId=key, PendingWindowInDays=7)
+        assert kms("DeleteImportedKeyMaterial", KeyId=key)["KeyMaterialId"] == mid
+        assert kms("DescribeKey", KeyId=key)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    kms("CancelKeyDeletion", KeyId=kept)
+    assert kms("DescribeKey", KeyId=kept)["KeyMetadata"]["KeyState"] == "PendingImport"
+    clock.advance(days=8)
+    with pytest.raises(errors.NotFoundException):
+        kms("DescribeKey", KeyId=doomed)
+
+
+def test_material_expiring_while_pending_deletion_keeps_the_deletion(kms: Any, clock: FakeClock) -> None:
+    """Expiry of the current material must not turn a key pending deletion into PendingImport:
+    its scheduled deletion would never run."""
+    key = kms("CreateKey", Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    _import(
+        kms,
+        key,
+        b"\x0a" * 32,
+        ExpirationModel="KEY_MATERIAL_EXPIRES",
+        ValidTo=clock.now + dt.timedelta(days=2),
+    )
+    kms("ScheduleKeyDeletion", KeyId=key, PendingWindowInDays=7)
+    clock.advance(days=3)
+    assert kms("DescribeKey", KeyId=key)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    clock.advance(days=5)
+    with pytest.raises(errors.NotFoundException):
+        kms("DescribeKey", KeyId=key)
+
+
 def test_symmetric_material_must_be_256_bits(kms: Any) -> None:
     key = kms("CreateKey", Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
     with pytest.raises(errors.IncorrectKeyMaterialException, match="32 bytes"):
@@ -394,8 +440,6 @@ def test_import_operations_refuse_aws_kms_keys_and_unsupported_wrapping(kms: Any
             WrappingAlgorithm="RSAES_OAEP_SHA_256",
             WrappingKeySpec="RSA_1024",
         )
-    with pytest.raises(errors.NotFoundException):
-        kms("DeleteImportedKeyMaterial", KeyId=ext)
     with pytest.raises(errors.KMSInvalidStateException):
         kms("Encrypt", KeyId=ext, Plaintext=b"x")
 
@@ -601,10 +645,14 @@ def test_multi_region_keys_cannot_diverge_on_first_import(kms: Any, service: Any
     def eu(op: str, **req: Any) -> Any:
         return invoke(eu_ctx, op, req)
 
-    key = kms("CreateKey", Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
-    kms("ReplicateKey", KeyId=key, ReplicaRegion="eu-west-1")  # before any import
+    key = kms("CreateKey", Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]
+    with pytest.raises(errors.KMSInvalidStateException) as info:  # AWS's key state table, [5]
+        kms("ReplicateKey", KeyId=key["KeyId"], ReplicaRegion="eu-west-1")  # before any import
+    assert info.value.message == f"{key['Arn']} is pending import."
+    key = key["KeyId"]
     _import(kms, key, b"\x07" * 32)
-    with pytest.raises(errors.IncorrectKeyMaterialException, match="multi-Region"):
+    kms("ReplicateKey", KeyId=key, ReplicaRegion="eu-west-1")
+    with pytest.raises(errors.IncorrectKeyMaterialException):
         _import(eu, key, b"\x08" * 32)
     _import(eu, key, b"\x07" * 32)
     blob = kms("Encrypt", KeyId=key, Plaintext=b"same")["CiphertextBlob"]

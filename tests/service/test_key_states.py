@@ -22,6 +22,10 @@ DISABLED = (errors.DisabledException, "is disabled.")
 PENDING_DELETION = (errors.KMSInvalidStateException, "is pending deletion.")
 NOT_PENDING_DELETION = (errors.KMSInvalidStateException, "is not pending deletion.")
 PENDING_IMPORT = (errors.KMSInvalidStateException, "is pending import.")
+ORIGIN_EXTERNAL = (
+    errors.UnsupportedOperationException,
+    "origin is EXTERNAL which is not valid for this operation.",
+)
 OK = None
 #: a cryptographic operation: works when enabled, refused otherwise (footnotes [1] and [3])
 USE_ONLY_ENABLED = {"Enabled": OK, "Disabled": DISABLED, "PendingDeletion": PENDING_DELETION}
@@ -246,6 +250,9 @@ PENDING_IMPORT_ROWS: dict[str, tuple[Request, Any]] = {
     ),
     "EnableKey": (lambda kms, k: _k(k), PENDING_IMPORT),
     "DisableKey": (lambda kms, k: _k(k), PENDING_IMPORT),
+    "EnableKeyRotation": (lambda kms, k: _k(k), ORIGIN_EXTERNAL),
+    "DisableKeyRotation": (lambda kms, k: _k(k), ORIGIN_EXTERNAL),
+    "DeleteImportedKeyMaterial": (lambda kms, k: _k(k), OK),  # "No effect"
     "CancelKeyDeletion": (lambda kms, k: _k(k), NOT_PENDING_DELETION),
     "DescribeKey": (lambda kms, k: _k(k), OK),
     "GetKeyPolicy": (lambda kms, k: {**_k(k), "PolicyName": "default"}, OK),

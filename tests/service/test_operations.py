@@ -239,6 +239,155 @@ def test_tags(kms: Any, key: dict[str, Any]) -> None:
         kms("TagResource", KeyId=kid, Tags=[{"TagKey": "aws:reserved", "TagValue": "x"}])
 
 
+def _tags(*keys: str) -> list[dict[str, str]]:
+    return [{"TagKey": k, "TagValue": "v"} for k in keys]
+
+
+def test_a_key_holds_at_most_50_tags(kms: Any) -> None:
+    """AWS: each resource can have up to 50 user-created tags (LimitExceededException past that)."""
+    fifty = _tags(*(f"t{i}" for i in range(50)))
+    with pytest.raises(errors.LimitExceededException, match="at most 50 tags"):
+        kms("CreateKey", Tags=[*fifty, *_tags("one-more")])
+    kid = kms("CreateKey", Tags=fifty[:49])["KeyMetadata"]["KeyId"]
+    kms("TagResource", KeyId=kid, Tags=_tags("t0", "t1", "t49"))  # two overwrite, one is new: 50
+    with pytest.raises(errors.LimitExceededException):
+        kms("TagResource", KeyId=kid, Tags=_tags("t50"))
+    assert len(kms("ListResourceTags", KeyId=kid)["Tags"]) == 50
+    kms("UntagResource", KeyId=kid, TagKeys=["t0"])
+    kms("TagResource", KeyId=kid, Tags=_tags("t50"))
+
+
+def test_a_key_holds_at_most_50_aliases(kms: Any) -> None:
+    """AWS's "Aliases per KMS key" quota, met by CreateAlias and by UpdateAlias onto the key."""
+    full, other = (kms("CreateKey")["KeyMetadata"]["KeyId"] for _ in range(2))
+    for i in range(50):
+        kms("CreateAlias", AliasName=f"alias/a{i}", TargetKeyId=full)
+    kms("UpdateAlias", AliasName="alias/a0", TargetKeyId=full)  # already its key: no new alias
+    with pytest.raises(errors.LimitExceededException):
+        kms("CreateAlias", AliasName="alias/a50", TargetKeyId=full)
+    kms("CreateAlias", AliasName="alias/elsewhere", TargetKeyId=other)
+    with pytest.raises(errors.LimitExceededException):
+        kms("UpdateAlias", AliasName="alias/elsewhere", TargetKeyId=full)
+
+
+def test_update_alias_needs_the_same_key_type_and_usage_not_the_same_spec(kms: Any) -> None:
+    """AWS: both symmetric, both asymmetric or both HMAC, and the same key usage."""
+
+    def key(spec: str, usage: str) -> str:
+        return str(kms("CreateKey", KeySpec=spec, KeyUsage=usage)["KeyMetadata"]["KeyId"])
+
+    rsa_sign, ecc_sign = key("RSA_2048", "SIGN_VERIFY"), key("ECC_NIST_P256", "SIGN_VERIFY")
+    hmac_256, hmac_512 = key("HMAC_256", "GENERATE_VERIFY_MAC"), key("HMAC_512", "GENERATE_VERIFY_MAC")
+    kms("CreateAlias", AliasName="alias/signer", TargetKeyId=rsa_sign)
+    kms("UpdateAlias", AliasName="alias/signer", TargetKeyId=ecc_sign)
+    kms("CreateAlias", AliasName="alias/mac", TargetKeyId=hmac_256)
+    kms("UpdateAlias", AliasName="alias/mac", TargetKeyId=hmac_512)
+    for target in (key("RSA_2048", "ENCRYPT_DECRYPT"), kms("CreateKey")["KeyMetadata"]["KeyId"], hmac_256):
+        with pytest.raises(errors.ValidationException, match="same type and usage"):
+            kms("UpdateAlias", AliasName="alias/signer", TargetKeyId=target)
+    assert kms("DescribeKey", KeyId="alias/signer")["KeyMetadata"]["KeyId"] == ecc_sign
+
+
+def test_page_sizes_are_those_aws_documents_for_each_list_operation() -> None:
+    """PAGE_SIZES against the API reference's words in botocore's documentation of each Limit."""
+    import re
+
+    import botocore.session
+
+    from kmscli.service.pipeline.paging import PAGE_SIZES
+
+    model = botocore.session.get_session().get_service_model("kms")
+    documented = {}
+    for op in model.operation_names:
+        shape = model.operation_model(op).input_shape
+        if shape is not None and "Limit" in shape.members:
+            text = re.sub(r"<[^>]+>", "", shape.members["Limit"].documentation)
+            found = re.search(
+                r"between 1 and ([0-9]+), inclusive\. If you do not include a value, it defaults to ([0-9]+)",
+                text,
+            )
+            if found:
+                documented[op] = (int(found[2]), int(found[1]))
+    assert documented == PAGE_SIZES
+
+
+def test_list_aliases_pages_50_by_default_and_at_most_100(kms: Any) -> None:
+    """AWS: ListAliases' Limit "must be between 1 and 100 ... it defaults to 50"; kmscli used to
+    page 100 by default and honour any Limit up to 1000."""
+    keys = [kms("CreateKey")["KeyMetadata"]["KeyId"] for _ in range(3)]
+    for i in range(90):
+        kms("CreateAlias", AliasName=f"alias/p{i:03}", TargetKeyId=keys[i // 50])
+    first = kms("ListAliases")
+    assert len(first["Aliases"]) == 50 and first["Truncated"] is True
+    big = kms("ListAliases", Limit=1000)
+    assert len(big["Aliases"]) == 100 and big["Truncated"] is True
+    rest = kms("ListAliases", Limit=1000, Marker=big["NextMarker"])
+    names = [a["AliasName"] for a in big["Aliases"] + rest["Aliases"]]
+    assert rest["Truncated"] is False and len(set(names)) == len(names)
+    assert {f"alias/p{i:03}" for i in range(90)} <= set(names)
+
+
+#: The other members each operation requires, for a request that reaches the key lookup.
+_REQUIRED = {
+    "CreateGrant": {"Operations": ["Decrypt"], "GranteePrincipal": "arn:aws:iam::111122223333:role/r"},
+    "GetParametersForImport": {"WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"},
+    "ImportKeyMaterial": {"ImportToken": b"t", "EncryptedKeyMaterial": b"m"},
+    "PutKeyPolicy": {"Policy": "{}"},
+    "ReplicateKey": {"ReplicaRegion": "eu-west-1"},
+    "RevokeGrant": {"GrantId": "0" * 64},
+    "TagResource": {"Tags": [{"TagKey": "k", "TagValue": "v"}]},
+    "UntagResource": {"TagKeys": ["k"]},
+    "UpdateKeyDescription": {"Description": "d"},
+    "UpdatePrimaryRegion": {"PrimaryRegion": "eu-west-1"},
+}
+
+
+def _key_id_or_arn_only() -> list[str]:
+    """Operations whose KeyId botocore documents as "the key ID or key ARN" (no alias), or whose
+    documentation says "Alias names are not supported"."""
+    import re
+
+    import botocore.session
+
+    from kmscli.model import model as kmscli_model
+
+    model = botocore.session.get_session().get_service_model("kms")
+    found = []
+    for op in set(model.operation_names) & set(kmscli_model()["operations"]):
+        shape = model.operation_model(op).input_shape
+        if shape is None or "KeyId" not in shape.members:
+            continue
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", shape.members["KeyId"].documentation))
+        if (
+            "key ID or key ARN" in text and "alias" not in text.lower()
+        ) or "Alias names are not supported" in text:
+            found.append(op)
+    return sorted(found)
+
+
+@pytest.mark.parametrize("op", _key_id_or_arn_only())
+def test_operations_that_take_a_key_id_or_arn_refuse_an_alias(kms: Any, op: str) -> None:
+    """An alias where AWS documents a key id or key ARN is NotFoundException (EnableKey, DisableKey,
+    UpdateKeyDescription, ScheduleKeyDeletion, CancelKeyDeletion, ListGrants and GetKeyLastUsage
+    used to follow the alias)."""
+    kid = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    kms("CreateAlias", AliasName="alias/named", TargetKeyId=kid)
+    with pytest.raises(errors.NotFoundException, match="alias"):
+        kms(op, KeyId="alias/named", **_REQUIRED.get(op, {}))
+    with pytest.raises(errors.NotFoundException):
+        kms(op, KeyId="arn:aws:kms:us-east-1:111122223333:alias/named", **_REQUIRED.get(op, {}))
+    assert kms("DescribeKey", KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_list_grants_refuses_a_malformed_grant_id(kms: Any) -> None:
+    """ListGrants declares InvalidGrantIdException: a GrantId no grant can have is refused, not an
+    empty list."""
+    kid = kms("CreateKey")["KeyMetadata"]["KeyId"]
+    with pytest.raises(errors.InvalidGrantIdException):
+        kms("ListGrants", KeyId=kid, GrantId="abc")
+    assert kms("ListGrants", KeyId=kid, GrantId="0" * 64)["Grants"] == []
+
+
 def test_list_paging_markers(kms: Any) -> None:
     ids = sorted(kms("CreateKey")["KeyMetadata"]["KeyId"] for _ in range(5))
     first = kms("ListKeys", Limit=2)

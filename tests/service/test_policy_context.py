@@ -200,7 +200,8 @@ def test_request_alias_is_not_a_key_of_alias_operations(kms: Any, service: Any) 
 
 def test_request_alias_is_only_for_crypto_describe_and_public_key(kms: Any, service: Any) -> None:
     # KMSCOND kms:RequestAlias applies to cryptographic operations, DescribeKey and GetPublicKey; the
-    # other operations that accept an alias carry no kms:RequestAlias
+    # other operations carry no kms:RequestAlias (and DisableKey takes no alias: AWS's KeyId is a key
+    # id or key ARN there)
     statement = app_user(StringEquals={"kms:RequestAlias": "alias/app"})
     statement["Action"] = ["kms:DescribeKey", "kms:DisableKey"]
     kid = key_for(kms, service, statement)
@@ -208,6 +209,8 @@ def test_request_alias_is_only_for_crypto_describe_and_public_key(kms: Any, serv
     as_principal(service, BOB)
     assert kms("DescribeKey", KeyId="alias/app")["KeyMetadata"]["KeyId"] == kid
     with pytest.raises(errors.AccessDeniedException):
+        kms("DisableKey", KeyId=kid)
+    with pytest.raises(errors.NotFoundException):
         kms("DisableKey", KeyId="alias/app")
 
 

@@ -112,6 +112,31 @@ def test_replicate_key_failure_paths(kms: Kms, in_region: Callable[[str], Kms]) 
         )
 
 
+def test_replicate_and_update_primary_region_need_enabled_keys(
+    kms: Kms, in_region: Callable[[str], Kms]
+) -> None:
+    """AWS's key state table: ReplicateKey and UpdatePrimaryRegion on a disabled key are
+    DisabledException; and both keys must be Enabled when the primary Region changes."""
+    meta = kms("CreateKey", MultiRegion=True)["KeyMetadata"]
+    mrk, arn = meta["KeyId"], meta["Arn"]
+    kms("DisableKey", KeyId=mrk)
+    with pytest.raises(errors.DisabledException) as info:
+        kms("ReplicateKey", KeyId=mrk, ReplicaRegion="eu-west-1")
+    assert info.value.message == f"{arn} is disabled."
+    kms("EnableKey", KeyId=mrk)
+    replica_arn = kms("ReplicateKey", KeyId=mrk, ReplicaRegion="eu-west-1")["ReplicaKeyMetadata"]["Arn"]
+    kms("DisableKey", KeyId=mrk)
+    with pytest.raises(errors.DisabledException):
+        kms("UpdatePrimaryRegion", KeyId=mrk, PrimaryRegion="eu-west-1")
+    kms("EnableKey", KeyId=mrk)
+    in_region("eu-west-1")("DisableKey", KeyId=mrk)
+    with pytest.raises(errors.DisabledException) as info:
+        kms("UpdatePrimaryRegion", KeyId=mrk, PrimaryRegion="eu-west-1")
+    assert info.value.message == f"{replica_arn} is disabled."
+    config = kms("DescribeKey", KeyId=mrk)["KeyMetadata"]["MultiRegionConfiguration"]
+    assert config["MultiRegionKeyType"] == "PRIMARY"
+
+
 def test_update_primary_region(kms: Kms, in_region: Callable[[str], Kms], clock: FakeClock) -> None:
     mrk = kms("CreateKey", MultiRegion=True)["KeyMetadata"]["KeyId"]
     kms("EnableKeyRotation", KeyId=mrk, RotationPeriodInDays=90)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
+from kmscli.crypto.specs import key_type
 from kmscli.service.operations import managed
 from kmscli.service.operations.common import require_not_pending_deletion
 from kmscli.service.pipeline.core import Call, Response, iso, operation, parse_time
@@ -22,6 +23,19 @@ def _check_name(name: str) -> None:
         )
     if name.startswith("alias/aws/"):
         raise errors.NotFoundException(f"Alias {name} cannot begin with alias/aws/: that prefix is reserved.")
+
+
+#: AWS's "Aliases per KMS key" resource quota (AWS managed keys' aliases do not count).
+MAX_ALIASES_PER_KEY = 50
+
+
+def _room_for_alias(aliases: AliasIndex, record: KeyRecord) -> None:
+    """LimitExceededException when the key already has its quota of aliases."""
+    count = sum(1 for entry in aliases.values() if entry["TargetKeyId"] == record["KeyId"])
+    if count >= MAX_ALIASES_PER_KEY and record.get("KeyManager", "CUSTOMER") == "CUSTOMER":
+        raise errors.LimitExceededException(
+            f"{record['Arn']} already has {count} aliases, the most a KMS key can have."
+        )
 
 
 def _target(call: Call, ref: str) -> KeyRecord:
@@ -52,6 +66,7 @@ def create_alias(call: Call) -> Response:
     aliases = call.aliases()
     if name in aliases:
         raise errors.AlreadyExistsException(f"An alias with the name {call.alias_arn(name)} already exists")
+    _room_for_alias(aliases, record)
     call.dry_run()
     now = iso(call.now)
     aliases[name] = {"TargetKeyId": record["KeyId"], "CreationDate": now, "LastUpdatedDate": now}
@@ -62,7 +77,7 @@ def create_alias(call: Call) -> Response:
 @operation("UpdateAlias", mutating=True)
 def update_alias(call: Call) -> Response:
     """UpdateAlias: point an alias at another key of the same type and usage."""
-    _, _, entry = _existing(call)
+    _, aliases, entry = _existing(call)
     new = _target(call, call.request["TargetKeyId"])
     old = call.load(entry["TargetKeyId"])
     if old is not None:
@@ -70,12 +85,19 @@ def update_alias(call: Call) -> Response:
         call.authorize("kms:UpdateAlias", old)
     call.authorize("kms:UpdateAlias", new)
     require_not_pending_deletion(new)
-    if old is not None and (old["KeySpec"], old["KeyUsage"]) != (new["KeySpec"], new["KeyUsage"]):
+    # AWS: "the same type (both symmetric or both asymmetric or both HMAC)" and the same key usage;
+    # the key specs may differ (RSA_2048 to ECC_NIST_P256, HMAC_256 to HMAC_512)
+    if old is not None and (key_type(old["KeySpec"]), old["KeyUsage"]) != (
+        key_type(new["KeySpec"]),
+        new["KeyUsage"],
+    ):
         raise errors.ValidationException(
-            f"{old['Arn']} key usage and key spec ({old['KeyUsage']}, {old['KeySpec']}) differ from "
-            f"{new['Arn']} ({new['KeyUsage']}, {new['KeySpec']}); an alias can only move between keys "
-            "of the same type and usage"
+            f"{old['Arn']} key type and key usage ({key_type(old['KeySpec'])}, {old['KeyUsage']}) "
+            f"differ from {new['Arn']} ({key_type(new['KeySpec'])}, {new['KeyUsage']}); an alias can "
+            "only move between keys of the same type and usage"
         )
+    if entry["TargetKeyId"] != new["KeyId"]:
+        _room_for_alias(aliases, new)
     call.dry_run()
     entry["TargetKeyId"] = new["KeyId"]
     entry["LastUpdatedDate"] = iso(call.now)
@@ -107,7 +129,7 @@ def list_aliases(call: Call) -> Response:
         names = sorted(n for n in aliases if aliases[n]["TargetKeyId"] == record["KeyId"])
     else:  # AWS lists the predefined aws/ aliases before their key exists, without TargetKeyId
         names = sorted([*aliases, *managed.unassociated(aliases)])
-    items, extra = page(names, call.request, key=lambda n: n)
+    items, extra = page(names, call.request, key=lambda n: n, operation=call.op.name)
     out: list[dict[str, Any]] = []
     for name in items:
         entry = aliases.get(name)

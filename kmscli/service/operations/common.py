@@ -11,7 +11,7 @@ from kmscli.service.pipeline import registry
 from kmscli.service.pipeline.core import Call, parse_time
 
 if TYPE_CHECKING:
-    from kmscli.vault.records import KeyRecord
+    from kmscli.vault.records import KeyRecord, Tag
 
 
 def generate_symmetric(call: Call, spec: str) -> bytes:
@@ -79,6 +79,10 @@ def key_metadata(record: KeyRecord) -> dict[str, Any]:
     return meta
 
 
+#: The key states of a key whose deletion is scheduled (a multi-Region primary waits for its replicas).
+PENDING_DELETION_STATES = ("PendingDeletion", "PendingReplicaDeletion")
+
+
 def require_enabled(record: KeyRecord) -> None:
     """Raise the error AWS gives for using a key that is not Enabled."""
     state, arn = record["KeyState"], record["Arn"]
@@ -97,7 +101,7 @@ def require_enabled(record: KeyRecord) -> None:
 
 def require_not_pending_deletion(record: KeyRecord) -> None:
     """Management operations are refused on keys that are pending deletion."""
-    if record["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
+    if record["KeyState"] in PENDING_DELETION_STATES:
         raise errors.KMSInvalidStateException(f"{record['Arn']} is pending deletion.")
 
 
@@ -163,8 +167,13 @@ def spec_info_or_error(spec: str) -> None:
     registry.generator(spec)
 
 
-def check_tags(tags: list[dict[str, str]]) -> None:
-    """TagException for reserved or duplicated tag keys."""
+#: AWS: "Each resource can have up to 50 user-created tags" (AWS KMS developer guide, "Tags in AWS KMS").
+MAX_TAGS_PER_KEY = 50
+
+
+def check_tags(tags: list[Tag], existing: list[Tag] | None = None) -> list[Tag]:
+    """The key's tags once ``tags`` are added to ``existing`` (same key: new value): TagException
+    for reserved or duplicated tag keys, LimitExceededException past 50 tags on one key."""
     seen = set()
     for tag in tags:
         key = tag["TagKey"]
@@ -173,3 +182,10 @@ def check_tags(tags: list[dict[str, str]]) -> None:
         if key in seen:
             raise errors.TagException(f"Duplicate tag key {key}.")
         seen.add(key)
+    merged = {t["TagKey"]: t["TagValue"] for t in existing or []}
+    merged.update({t["TagKey"]: t["TagValue"] for t in tags})
+    if len(merged) > MAX_TAGS_PER_KEY:
+        raise errors.LimitExceededException(
+            f"A KMS key can have at most {MAX_TAGS_PER_KEY} tags; this request would leave {len(merged)}."
+        )
+    return [{"TagKey": k, "TagValue": v} for k, v in merged.items()]

@@ -11,8 +11,14 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
+from kmscli.crypto.specs import key_type
 from kmscli.ids import is_key_id
-from kmscli.policy.actions import GRANT_OPERATIONS_UNCONSTRAINED, GRANT_OPERATIONS_WITH_CONTEXT
+from kmscli.policy.actions import (
+    GRANT_CONSTRAINT_MAX_PAIRS,
+    GRANT_OPERATIONS_BY_KEY_TYPE,
+    GRANT_OPERATIONS_UNCONSTRAINED,
+    GRANT_OPERATIONS_WITH_CONTEXT,
+)
 from kmscli.policy.document import is_aws_principal
 from kmscli.policy.grants import at_least_as_strict, list_entry, make_token, read_token
 from kmscli.policy.principals import same_identity
@@ -42,9 +48,31 @@ def _check_principal(value: str, member: str) -> None:
         )
 
 
+def _check_operations(record: KeyRecord, operations: list[str]) -> None:
+    """AWS: "if the grant allows an operation that the KMS key does not support, CreateGrant fails
+    with a ValidationException" (no Sign on a symmetric key, no GenerateDataKey on an RSA key)."""
+    supported = GRANT_OPERATIONS_BY_KEY_TYPE.get(
+        (key_type(record["KeySpec"]), record["KeyUsage"]), frozenset()
+    )
+    bad = [op for op in operations if op not in supported]
+    if bad:
+        raise errors.ValidationException(
+            f"Grant operations {', '.join(bad)} are not valid for {record['Arn']} (key spec "
+            f"{record['KeySpec']}, key usage {record['KeyUsage']}): a grant may allow only "
+            f"{', '.join(sorted(supported))}."
+        )
+
+
 def _check_constraints(record: KeyRecord, operations: list[str], constraints: dict[str, Any] | None) -> None:
     if not constraints:
         return
+    for member in ("EncryptionContextEquals", "EncryptionContextSubset"):
+        pairs = constraints.get(member) or {}
+        if len(pairs) > GRANT_CONSTRAINT_MAX_PAIRS:
+            raise errors.ValidationException(
+                f"{member} has {len(pairs)} encryption context pairs; a grant constraint can include "
+                f"at most {GRANT_CONSTRAINT_MAX_PAIRS}."
+            )
     if constraints.get("SourceArn") is not None:
         raise errors.UnsupportedOperationException(
             "The SourceArn grant constraint is for grants to AWS services, which kmscli does not have."
@@ -107,6 +135,7 @@ def create_grant(call: Call) -> Response:
                 f"resource: {record['Arn']} because grant {parent_id} allows only a grant with a subset "
                 "of its operations and equally strict constraints"
             )
+    _check_operations(record, operations)
     _check_constraints(record, operations, constraints)
     require_enabled(record)  # AWS: a grant is refused on a disabled or pending-import key too
     call.dry_run()
@@ -147,14 +176,16 @@ def list_grants(call: Call) -> Response:
     """ListGrants: a key's grants, optionally one GrantId or one GranteePrincipal."""
     req = call.request
     _no_service_principals(call, "GranteeServicePrincipal")
-    record = call.resolve(req["KeyId"])
+    record = call.resolve(req["KeyId"], allow_alias=False)
     call.authorize("kms:ListGrants", record)
+    if req.get("GrantId") and not GRANT_ID_RE.match(req["GrantId"]):
+        raise errors.InvalidGrantIdException(f"Grant id {req['GrantId']!r} is not valid.")
     grants = sorted(record.get("Grants", []), key=lambda g: g["GrantId"])
     if req.get("GrantId"):
         grants = [g for g in grants if g["GrantId"] == req["GrantId"]]
     if req.get("GranteePrincipal"):
         grants = [g for g in grants if g["GranteePrincipal"] == req["GranteePrincipal"]]
-    items, extra = page(grants, req, key=lambda g: g["GrantId"])
+    items, extra = page(grants, req, key=lambda g: g["GrantId"], operation=call.op.name)
     return {"Grants": [_entry(g) for g in items], **extra}
 
 
@@ -173,7 +204,7 @@ def list_retirable_grants(call: Call) -> Response:
             if grant.get("RetiringPrincipal") == who:
                 found.append((f"{key_id}/{grant['GrantId']}", grant))
     found.sort(key=lambda item: item[0])
-    items, extra = page(found, req, key=lambda item: item[0])
+    items, extra = page(found, req, key=lambda item: item[0], operation=call.op.name)
     return {"Grants": [_entry(g) for _, g in items], **extra}
 
 

@@ -27,6 +27,7 @@ from kmscli import errors
 from kmscli.crypto import keywrap, primitives
 from kmscli.ids import is_key_id
 from kmscli.service.operations import materials
+from kmscli.service.operations.common import PENDING_DELETION_STATES
 from kmscli.service.pipeline.core import (
     Call,
     Response,
@@ -171,13 +172,16 @@ def check_token(call: Call, record: KeyRecord, token: bytes) -> ImportParameters
     )
 
 
-def _require_external(record: KeyRecord, op: str) -> None:
+def _require_external(record: KeyRecord, op: str, *, while_pending_deletion: bool = False) -> None:
+    """UnsupportedOperationException unless the key has imported material; a key pending deletion
+    is refused too unless ``while_pending_deletion`` (AWS's key state table: DeleteImportedKeyMaterial
+    succeeds in that state, GetParametersForImport and ImportKeyMaterial do not)."""
     if record["Origin"] != "EXTERNAL":
         raise errors.UnsupportedOperationException(
             f"{record['Arn']} has Origin {record['Origin']}: {op} works only on keys created with "
             "Origin EXTERNAL."
         )
-    if record["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
+    if not while_pending_deletion and record["KeyState"] in PENDING_DELETION_STATES:
         raise errors.KMSInvalidStateException(f"{record['Arn']} is pending deletion.")
 
 
@@ -390,8 +394,12 @@ def delete_imported_key_material(call: Call) -> Response:
     req = call.request
     record = call.resolve(req["KeyId"], allow_alias=False)
     call.authorize("kms:DeleteImportedKeyMaterial", record)
-    _require_external(record, "DeleteImportedKeyMaterial")
+    _require_external(record, "DeleteImportedKeyMaterial", while_pending_deletion=True)
     mid = req.get("KeyMaterialId") or record.get("CurrentKeyMaterialId")
+    if not mid and record["KeyState"] == "PendingImport":
+        # AWS's key state table: on a key pending import the call succeeds with no effect
+        call.dry_run()
+        return {"KeyId": record["Arn"]}
     if not mid or materials.find(record, mid) is None:
         raise errors.NotFoundException(
             f"Key material {mid or ''} is not associated with {record['Arn']}.".replace("  ", " ")
@@ -403,7 +411,9 @@ def delete_imported_key_material(call: Call) -> Response:
 
 def _forget(call: Call, record: KeyRecord, mid: str) -> None:
     materials.forget_secret(call, record, mid, share=False)
-    if mid == record.get("CurrentKeyMaterialId"):
+    if mid == record.get("CurrentKeyMaterialId") and record["KeyState"] not in PENDING_DELETION_STATES:
+        # a key pending deletion stays so (its deletion must still happen); CancelKeyDeletion
+        # brings it back as PendingImport
         record["KeyState"] = "PendingImport"
     _sync_key_expiry(record)
     call.save(record)

@@ -10,6 +10,7 @@ from kmscli.crypto.specs import SPECS
 from kmscli.ids import is_key_id
 from kmscli.service.operations import materials, regions
 from kmscli.service.operations.common import (
+    PENDING_DELETION_STATES,
     check_tags,
     default_policy,
     key_metadata,
@@ -132,12 +133,12 @@ def describe_key(call: Call) -> Response:
 def list_keys(call: Call) -> Response:
     """ListKeys: key ids and ARNs of this region, paged with Limit and Marker."""
     ids = call.ctx.vault.list_key_ids(call.region)
-    items, extra = page(ids, call.request, key=lambda kid: kid)
+    items, extra = page(ids, call.request, key=lambda kid: kid, operation=call.op.name)
     return {"Keys": [{"KeyId": kid, "KeyArn": call.key_arn(kid)} for kid in items], **extra}
 
 
 def _set_state(call: Call, action: str, state: str) -> Response:
-    record = call.resolve(call.request["KeyId"])
+    record = call.resolve(call.request["KeyId"], allow_alias=False)
     call.authorize(action, record)
     require_not_pending_deletion(record)
     if record["KeyState"] == "PendingImport":
@@ -164,7 +165,7 @@ def disable_key(call: Call) -> Response:
 @operation("UpdateKeyDescription", mutating=True)
 def update_key_description(call: Call) -> Response:
     """UpdateKeyDescription."""
-    record = call.resolve(call.request["KeyId"])
+    record = call.resolve(call.request["KeyId"], allow_alias=False)
     call.authorize("kms:UpdateKeyDescription", record)
     require_not_pending_deletion(record)
     call.dry_run()
@@ -178,14 +179,14 @@ def schedule_key_deletion(call: Call) -> Response:
     """ScheduleKeyDeletion: PendingDeletion for 7 to 30 days, then destroyed at the next access."""
     req = call.request
     days = req.get("PendingWindowInDays", 30)
-    record = call.resolve(req["KeyId"])
+    record = call.resolve(req["KeyId"], allow_alias=False)
     call.authorize("kms:ScheduleKeyDeletion", record, {"kms:ScheduleKeyDeletionPendingWindowInDays": days})
     if not 7 <= days <= 30:
         raise errors.ValidationException(
             f"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy "
             "constraint: Member must have value between 7 and 30"
         )
-    if record["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
+    if record["KeyState"] in PENDING_DELETION_STATES:
         raise errors.KMSInvalidStateException(f"{record['Arn']} is pending deletion.")
     call.dry_run()
     if regions.replica_deletion_pending(call, record, days):  # a primary waits for its replicas
@@ -206,13 +207,16 @@ def schedule_key_deletion(call: Call) -> Response:
 
 @operation("CancelKeyDeletion", mutating=True)
 def cancel_key_deletion(call: Call) -> Response:
-    """CancelKeyDeletion: the key returns as Disabled."""
-    record = call.resolve(call.request["KeyId"])
+    """CancelKeyDeletion: the key returns as Disabled, or as PendingImport when its imported
+    current key material was deleted (or expired) while deletion was pending."""
+    record = call.resolve(call.request["KeyId"], allow_alias=False)
     call.authorize("kms:CancelKeyDeletion", record)
-    if record["KeyState"] not in ("PendingDeletion", "PendingReplicaDeletion"):
+    if record["KeyState"] not in PENDING_DELETION_STATES:
         raise errors.KMSInvalidStateException(f"{record['Arn']} is not pending deletion.")
     call.dry_run()
-    record["KeyState"] = "Disabled"
+    current = record.get("CurrentKeyMaterialId")
+    secret = [m for m in record.get("Materials", []) if m["KeyMaterialId"] == current and m.get("Wrapped")]
+    record["KeyState"] = "PendingImport" if record["Origin"] == "EXTERNAL" and not secret else "Disabled"
     record.pop("DeletionDate", None)
     record.pop("PendingDeletionWindowInDays", None)
     call.save(record)

@@ -193,5 +193,5 @@ def list_key_policies(call: Call) -> Response:
     """ListKeyPolicies: always ``["default"]``."""
     record = call.resolve(call.request["KeyId"], allow_alias=False)
     call.authorize("kms:ListKeyPolicies", record)
-    names, extra = page(["default"], call.request, key=lambda n: n)
+    names, extra = page(["default"], call.request, key=lambda n: n, operation=call.op.name)
     return {"PolicyNames": names, **extra}

@@ -23,7 +23,7 @@ from kmscli.service.operations.common import (
     check_tags,
     default_policy,
     key_metadata,
-    require_not_pending_deletion,
+    require_enabled,
 )
 from kmscli.service.pipeline.core import Call, Response, iso, operation, record_service_event
 
@@ -51,7 +51,8 @@ def _set_config(
 
 
 def _primary_config(call: Call, record: KeyRecord, why: str) -> MultiRegionConfiguration:
-    """The configuration of a multi-Region primary key that is not pending deletion, or the error."""
+    """The configuration of an Enabled multi-Region primary key, or the error (AWS's key state table:
+    ReplicateKey and UpdatePrimaryRegion refuse a disabled, pending-import or pending-deletion key)."""
     config = _config(record)
     if not record.get("MultiRegion") or not config:
         raise errors.UnsupportedOperationException(f"{record['Arn']} is not a multi-Region key{why}.")
@@ -60,7 +61,7 @@ def _primary_config(call: Call, record: KeyRecord, why: str) -> MultiRegionConfi
             f"{record['Arn']} is a replica key; call {call.op.name} on the primary key in "
             f"{config['PrimaryKey']['Region']}."
         )
-    require_not_pending_deletion(record)
+    require_enabled(record)
     return config
 
 
@@ -123,8 +124,7 @@ def update_primary_region(call: Call) -> Response:
     new_primary = next((r for r in family if r["Region"] == region and r is not record), None)
     if new_primary is None:
         raise errors.NotFoundException(f"{record['Arn']} has no replica key in {region}.")
-    if new_primary["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
-        raise errors.KMSInvalidStateException(f"{new_primary['Arn']} is pending deletion.")
+    require_enabled(new_primary)  # AWS: both keys must be Enabled when the update starts
     call.resources.append(new_primary["Arn"])
     call.dry_run()
     primary: RegionalKey = {"Arn": new_primary["Arn"], "Region": region}

@@ -53,6 +53,10 @@ def _require_rotatable(call: Call, record: KeyRecord, *, on_demand: bool = False
     if record["KeyState"] == "Disabled":
         raise errors.DisabledException(f"{record['Arn']} is disabled.")
     if record["KeyState"] == "PendingImport":
+        if not on_demand:  # AWS's key state table, footnote [6]: the origin decides, not the state
+            raise errors.UnsupportedOperationException(
+                f"{record['Arn']} origin is EXTERNAL which is not valid for this operation."
+            )
         raise errors.KMSInvalidStateException(f"{record['Arn']} is pending import.")
     require_not_pending_deletion(record)
     if record["KeySpec"] != "SYMMETRIC_DEFAULT" or record["KeyUsage"] != "ENCRYPT_DECRYPT":
@@ -161,10 +165,8 @@ def get_key_rotation_status(call: Call) -> Response:
     record = call.resolve(call.request["KeyId"], allow_alias=False)
     call.authorize("kms:GetKeyRotationStatus", record)
     if record["KeySpec"] != "SYMMETRIC_DEFAULT" or record["KeyUsage"] != "ENCRYPT_DECRYPT":
-        raise errors.UnsupportedOperationException(
-            f"{record['Arn']} key spec is {record['KeySpec']}: rotation is supported only on symmetric "
-            "encryption KMS keys."
-        )
+        # AWS's key type table: asymmetric and HMAC keys answer, always false (Enable/Disable refuse)
+        return {"KeyId": record["Arn"], "KeyRotationEnabled": False}
     # AWS: while a key is pending deletion its rotation status is false (nothing rotates); a
     # cancelled deletion brings the stored setting back, so the record keeps it
     rotation = None if record["KeyState"] == "PendingDeletion" else _rotation(record)
@@ -274,7 +276,7 @@ def list_key_rotations(call: Call) -> Response:
         for i, m in enumerate(record.get("Materials", []))
         if everything or m.get("RotationDate")
     ]
-    items, extra = page(versions, req, key=lambda pair: pair[0])
+    items, extra = page(versions, req, key=lambda pair: pair[0], operation=call.op.name)
     waiting = _awaiting_replica_import(call, record) if record["Origin"] == "EXTERNAL" else set()
     return {"Rotations": [rotation_entry(record, m, waiting) for _, m in items], **extra}
 

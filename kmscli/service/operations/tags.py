@@ -21,11 +21,9 @@ def tag_resource(call: Call) -> Response:
         },
     )
     require_not_pending_deletion(record)
-    check_tags(new)
+    merged = check_tags(new, record.get("Tags", []))
     call.dry_run()
-    merged = {t["TagKey"]: t["TagValue"] for t in record.get("Tags", [])}
-    merged.update({t["TagKey"]: t["TagValue"] for t in new})
-    record["Tags"] = [{"TagKey": k, "TagValue": v} for k, v in merged.items()]
+    record["Tags"] = merged
     call.save(record)
     return {}
 
@@ -49,5 +47,5 @@ def list_resource_tags(call: Call) -> Response:
     record = call.resolve(call.request["KeyId"], allow_alias=False)
     call.authorize("kms:ListResourceTags", record)
     tags = sorted(record.get("Tags", []), key=lambda t: t["TagKey"])
-    items, extra = page(tags, call.request, key=lambda t: t["TagKey"], default_limit=50)
+    items, extra = page(tags, call.request, key=lambda t: t["TagKey"], operation=call.op.name)
     return {"Tags": items, **extra}

@@ -95,7 +95,7 @@ def last_use(call: Call, arn: str) -> dict[str, Any] | None:
 @operation("GetKeyLastUsage")
 def get_key_last_usage(call: Call) -> Response:
     """GetKeyLastUsage: the last successful cryptographic operation with the key, from the audit log."""
-    record = call.resolve(call.request["KeyId"])
+    record = call.resolve(call.request["KeyId"], allow_alias=False)  # AWS: "Alias names are not supported"
     call.authorize("kms:GetKeyLastUsage", record)
     created = parse_time(record["CreationDate"])
     oldest = _oldest_time(call)

@@ -31,15 +31,33 @@ def _decode(marker: str) -> str:
     return text[len(_TAG) :]
 
 
+#: Each List operation's page size without a Limit, and the largest Limit it honours, as AWS's API
+#: reference states them ("If you include a value, it must be between 1 and 100, inclusive. If you
+#: do not include a value, it defaults to 50."; botocore's documentation of each Limit member, which
+#: tests/service/test_operations.py checks this table against). A larger Limit is cut to the
+#: largest: AWS "does not return more than the specified number of items, but it might return fewer".
+PAGE_SIZES: dict[str, tuple[int, int]] = {
+    "ListAliases": (50, 100),
+    "ListGrants": (50, 100),
+    "ListRetirableGrants": (50, 100),
+    "ListResourceTags": (50, 50),
+    "ListKeys": (100, 1000),
+    "ListKeyPolicies": (100, 1000),
+    "ListKeyRotations": (100, 1000),
+}
+
+
 def page(
-    items: Sequence[T], request: dict[str, Any], key: Callable[[T], str], default_limit: int = 100
+    items: Sequence[T], request: dict[str, Any], key: Callable[[T], str], operation: str
 ) -> tuple[list[T], dict[str, Any]]:
-    """One page of ``items`` (sorted by ``key``) after the request's Marker, at most Limit long.
+    """One page of ``items`` (sorted by ``key``) after the request's Marker, at most Limit long
+    (``operation``'s default and largest page size: ``PAGE_SIZES``).
 
     Returns the page and the ``Truncated``/``NextMarker`` members. A marker is the (encoded) key of
     the last item returned, so pages stay stable while items are added or removed.
     """
-    limit = request.get("Limit") or default_limit
+    default, largest = PAGE_SIZES[operation]
+    limit = min(request.get("Limit") or default, largest)
     start = 0
     if request.get("Marker"):
         after = _decode(request["Marker"])
