@@ -38,189 +38,189 @@ set -g __kmscli_paths 'artifact' 'artifact public-key' 'artifact sign' 'artifact
 function __kmscli_value_options
     switch "$argv"
         case ''
-            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'artifact'
             true
         case 'artifact public-key'
-            printf '%s\n' --key-id --out --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --out --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'artifact sign'
-            printf '%s\n' --key-id --signing-algorithm --signature-file --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --signing-algorithm --signature-file --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'artifact verify'
-            printf '%s\n' --signature-file --key-id --public-key --signing-algorithm --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --signature-file --key-id --public-key --signing-algorithm --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'audit'
-            printf '%s\n' --key-id --event-name --principal --start-time --end-time --encryption-context --access-key-id --source-ip-address --log-file --max-items --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --event-name --principal --start-time --end-time --encryption-context --access-key-id --source-ip-address --log-file --max-items --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'audit checkpoint'
-            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'audit export'
-            printf '%s\n' --format --out --start-time --end-time --log-file --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --format --out --start-time --end-time --log-file --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'audit reindex'
-            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'audit stats'
-            printf '%s\n' --key-id --event-name --principal --start-time --end-time --encryption-context --access-key-id --source-ip-address --log-file --width --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --event-name --principal --start-time --end-time --encryption-context --access-key-id --source-ip-address --log-file --width --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'audit tail'
-            printf '%s\n' --key-id --event-name --principal --start-time --end-time --encryption-context --access-key-id --source-ip-address --log-file --lines --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --event-name --principal --start-time --end-time --encryption-context --access-key-id --source-ip-address --log-file --lines --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'audit verify'
-            printf '%s\n' --checkpoint --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --checkpoint --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'cancel-key-deletion'
-            printf '%s\n' --key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'configure'
-            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'configure get'
-            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'configure list'
-            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'configure set'
-            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'connect-custom-key-store'
-            printf '%s\n' --custom-key-store-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --custom-key-store-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'create-alias'
-            printf '%s\n' --alias-name --target-key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --alias-name --target-key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'create-custom-key-store'
-            printf '%s\n' --custom-key-store-name --cloud-hsm-cluster-id --trust-anchor-certificate --key-store-password --custom-key-store-type --xks-proxy-uri-endpoint --xks-proxy-uri-path --xks-proxy-vpc-endpoint-service-name --xks-proxy-vpc-endpoint-service-owner --xks-proxy-authentication-credential --xks-proxy-connectivity --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --custom-key-store-name --cloud-hsm-cluster-id --trust-anchor-certificate --key-store-password --custom-key-store-type --xks-proxy-uri-endpoint --xks-proxy-uri-path --xks-proxy-vpc-endpoint-service-name --xks-proxy-vpc-endpoint-service-owner --xks-proxy-authentication-credential --xks-proxy-connectivity --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'create-grant'
-            printf '%s\n' --key-id --grantee-principal --retiring-principal --operations --constraints --grant-tokens --name --grantee-service-principal --retiring-service-principal --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --grantee-principal --retiring-principal --operations --constraints --grant-tokens --name --grantee-service-principal --retiring-service-principal --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'create-key'
-            printf '%s\n' --policy --description --key-usage --customer-master-key-spec --key-spec --origin --custom-key-store-id --tags --xks-key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --policy --description --key-usage --customer-master-key-spec --key-spec --origin --custom-key-store-id --tags --xks-key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'credentials'
             true
         case 'credentials create'
-            printf '%s\n' --principal --description --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --principal --description --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'credentials delete'
-            printf '%s\n' --access-key-id --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --access-key-id --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'credentials list'
-            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'decapsulate'
-            printf '%s\n' --key-id --shared-secret-ciphertext-blob --encapsulation-algorithm --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --shared-secret-ciphertext-blob --encapsulation-algorithm --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'decrypt'
-            printf '%s\n' --ciphertext-blob --encryption-context --grant-tokens --key-id --encryption-algorithm --recipient --dry-run-modifiers --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --ciphertext-blob --encryption-context --grant-tokens --key-id --encryption-algorithm --recipient --dry-run-modifiers --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'delete-alias'
-            printf '%s\n' --alias-name --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --alias-name --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'delete-custom-key-store'
-            printf '%s\n' --custom-key-store-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --custom-key-store-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'delete-imported-key-material'
-            printf '%s\n' --key-id --key-material-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --key-material-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'derive-shared-secret'
-            printf '%s\n' --key-id --key-agreement-algorithm --public-key --grant-tokens --recipient --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --key-agreement-algorithm --public-key --grant-tokens --recipient --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'describe-custom-key-stores'
-            printf '%s\n' --custom-key-store-id --custom-key-store-name --max-items --page-size --starting-token --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --custom-key-store-id --custom-key-store-name --max-items --page-size --starting-token --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'describe-key'
-            printf '%s\n' --key-id --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'disable-key'
-            printf '%s\n' --key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'disable-key-rotation'
-            printf '%s\n' --key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'disconnect-custom-key-store'
-            printf '%s\n' --custom-key-store-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --custom-key-store-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'enable-key'
-            printf '%s\n' --key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'enable-key-rotation'
-            printf '%s\n' --key-id --rotation-period-in-days --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --rotation-period-in-days --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'encapsulate'
-            printf '%s\n' --key-id --encapsulation-algorithm --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --encapsulation-algorithm --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'encrypt'
-            printf '%s\n' --key-id --plaintext --encryption-context --grant-tokens --encryption-algorithm --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --plaintext --encryption-context --grant-tokens --encryption-algorithm --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'export-key-material'
-            printf '%s\n' --key-id --wrapping-public-key --wrapping-algorithm --outfile --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --wrapping-public-key --wrapping-algorithm --outfile --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'generate-data-key'
-            printf '%s\n' --key-id --encryption-context --number-of-bytes --key-spec --grant-tokens --recipient --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --encryption-context --number-of-bytes --key-spec --grant-tokens --recipient --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'generate-data-key-pair'
-            printf '%s\n' --encryption-context --key-id --key-pair-spec --grant-tokens --recipient --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --encryption-context --key-id --key-pair-spec --grant-tokens --recipient --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'generate-data-key-pair-without-plaintext'
-            printf '%s\n' --encryption-context --key-id --key-pair-spec --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --encryption-context --key-id --key-pair-spec --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'generate-data-key-without-plaintext'
-            printf '%s\n' --key-id --encryption-context --key-spec --number-of-bytes --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --encryption-context --key-spec --number-of-bytes --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'generate-mac'
-            printf '%s\n' --message --key-id --mac-algorithm --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --message --key-id --mac-algorithm --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'generate-random'
-            printf '%s\n' --number-of-bytes --custom-key-store-id --recipient --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --number-of-bytes --custom-key-store-id --recipient --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'get-key-last-usage'
-            printf '%s\n' --key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'get-key-policy'
-            printf '%s\n' --key-id --policy-name --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --policy-name --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'get-key-rotation-status'
-            printf '%s\n' --key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'get-parameters-for-import'
-            printf '%s\n' --key-id --wrapping-algorithm --wrapping-key-spec --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --wrapping-algorithm --wrapping-key-spec --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'get-public-key'
-            printf '%s\n' --key-id --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'import-key-material'
-            printf '%s\n' --key-id --import-token --encrypted-key-material --valid-to --expiration-model --import-type --key-material-description --key-material-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --import-token --encrypted-key-material --valid-to --expiration-model --import-type --key-material-description --key-material-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'list-aliases'
-            printf '%s\n' --key-id --max-items --page-size --starting-token --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --max-items --page-size --starting-token --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'list-grants'
-            printf '%s\n' --key-id --grant-id --grantee-principal --grantee-service-principal --max-items --page-size --starting-token --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --grant-id --grantee-principal --grantee-service-principal --max-items --page-size --starting-token --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'list-key-policies'
-            printf '%s\n' --key-id --max-items --page-size --starting-token --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --max-items --page-size --starting-token --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'list-key-rotations'
-            printf '%s\n' --key-id --include-key-material --max-items --page-size --starting-token --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --include-key-material --max-items --page-size --starting-token --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'list-keys'
-            printf '%s\n' --resource-owners --max-items --page-size --starting-token --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --resource-owners --max-items --page-size --starting-token --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'list-resource-tags'
-            printf '%s\n' --key-id --max-items --page-size --starting-token --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --max-items --page-size --starting-token --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'list-retirable-grants'
-            printf '%s\n' --retiring-principal --retiring-service-principal --max-items --page-size --starting-token --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --retiring-principal --retiring-service-principal --max-items --page-size --starting-token --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'lock'
-            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'policy'
             true
         case 'policy lint'
-            printf '%s\n' --key-id --policy --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --policy --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'policy show'
-            printf '%s\n' --key-id --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'policy simulate'
-            printf '%s\n' --key-id --principal --action --encryption-context --grant-tokens --signing-algorithm --encryption-algorithm --condition --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --principal --action --encryption-context --grant-tokens --signing-algorithm --encryption-algorithm --condition --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'policy who-can'
-            printf '%s\n' --key-id --action --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --action --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'put-key-policy'
-            printf '%s\n' --key-id --policy-name --policy --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --policy-name --policy --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 're-encrypt'
-            printf '%s\n' --ciphertext-blob --source-encryption-context --source-key-id --destination-key-id --destination-encryption-context --source-encryption-algorithm --destination-encryption-algorithm --grant-tokens --dry-run-modifiers --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --ciphertext-blob --source-encryption-context --source-key-id --destination-key-id --destination-encryption-context --source-encryption-algorithm --destination-encryption-algorithm --grant-tokens --dry-run-modifiers --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'replicate-key'
-            printf '%s\n' --key-id --replica-region --policy --description --tags --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --replica-region --policy --description --tags --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'retire-grant'
-            printf '%s\n' --grant-token --key-id --grant-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --grant-token --key-id --grant-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'revoke-grant'
-            printf '%s\n' --key-id --grant-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --grant-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'rotate-key-on-demand'
-            printf '%s\n' --key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'schedule-key-deletion'
-            printf '%s\n' --key-id --pending-window-in-days --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --pending-window-in-days --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'serve'
-            printf '%s\n' --host --port --tls-cert --tls-key --workers --threads --max-body-bytes --timeout --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --host --port --tls-cert --tls-key --workers --threads --max-body-bytes --timeout --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'sign'
-            printf '%s\n' --key-id --message --message-type --grant-tokens --signing-algorithm --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --message --message-type --grant-tokens --signing-algorithm --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'tag-resource'
-            printf '%s\n' --key-id --tags --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --tags --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'unlock'
-            printf '%s\n' --ttl --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --ttl --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'untag-resource'
-            printf '%s\n' --key-id --tag-keys --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --tag-keys --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'update-alias'
-            printf '%s\n' --alias-name --target-key-id --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --alias-name --target-key-id --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'update-custom-key-store'
-            printf '%s\n' --custom-key-store-id --new-custom-key-store-name --key-store-password --cloud-hsm-cluster-id --xks-proxy-uri-endpoint --xks-proxy-uri-path --xks-proxy-vpc-endpoint-service-name --xks-proxy-vpc-endpoint-service-owner --xks-proxy-authentication-credential --xks-proxy-connectivity --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --custom-key-store-id --new-custom-key-store-name --key-store-password --cloud-hsm-cluster-id --xks-proxy-uri-endpoint --xks-proxy-uri-path --xks-proxy-vpc-endpoint-service-name --xks-proxy-vpc-endpoint-service-owner --xks-proxy-authentication-credential --xks-proxy-connectivity --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'update-key-description'
-            printf '%s\n' --key-id --description --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --description --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'update-primary-region'
-            printf '%s\n' --key-id --primary-region --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --primary-region --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'vault'
             true
         case 'vault backup'
-            printf '%s\n' --outfile --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --outfile --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'vault change-passphrase'
-            printf '%s\n' --new-passphrase-file --kdf-memory-kib --kdf-iterations --kdf-parallelism --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --new-passphrase-file --kdf-memory-kib --kdf-iterations --kdf-parallelism --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'vault export-key'
-            printf '%s\n' --key-id --outfile --new-passphrase-file --kdf-memory-kib --kdf-iterations --kdf-parallelism --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --outfile --new-passphrase-file --kdf-memory-kib --kdf-iterations --kdf-parallelism --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'vault init'
-            printf '%s\n' --kdf-memory-kib --kdf-iterations --kdf-parallelism --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --kdf-memory-kib --kdf-iterations --kdf-parallelism --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'vault restore'
-            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'vault status'
-            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'verify'
-            printf '%s\n' --key-id --message --message-type --signature --signing-algorithm --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --key-id --message --message-type --signature --signing-algorithm --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
         case 'verify-mac'
-            printf '%s\n' --message --key-id --mac-algorithm --mac --grant-tokens --cli-input-json --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout
+            printf '%s\n' --message --key-id --mac-algorithm --mac --grant-tokens --cli-input-json --cli-input-yaml --generate-cli-skeleton --output --query --region --profile --vault --passphrase-file --color --cli-binary-format --endpoint-url --ca-bundle --cli-read-timeout --cli-connect-timeout --cli-error-format
     end
 end
 
@@ -309,6 +309,7 @@ complete -c kmscli -n '__kmscli_at \'\'' -l cli-read-timeout -r -F -d 'Client mo
 complete -c kmscli -n '__kmscli_at \'\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'\'' -l version -d 'Show the version and exit'
 complete -c kmscli -n '__kmscli_at \'\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'artifact\'' -a 'public-key' -d 'Write the key\'s public key as PEM (SubjectPublicKeyInfo), for openssl and offline verify'
@@ -335,6 +336,7 @@ complete -c kmscli -n '__kmscli_at \'artifact public-key\'' -l cli-read-timeout 
 complete -c kmscli -n '__kmscli_at \'artifact public-key\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'artifact public-key\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'artifact public-key\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'artifact public-key\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'artifact public-key\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'artifact sign\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Signing key: key id, ARN, alias name or alias ARN'
 complete -c kmscli -n '__kmscli_at \'artifact sign\'' -l signing-algorithm -r -F -d 'Signing algorithm (default: the key\'s first one that signs digests, e.g'
@@ -357,6 +359,7 @@ complete -c kmscli -n '__kmscli_at \'artifact sign\'' -l cli-read-timeout -r -F 
 complete -c kmscli -n '__kmscli_at \'artifact sign\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'artifact sign\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'artifact sign\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'artifact sign\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'artifact sign\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l signature-file -r -F -d 'The detached signature to check'
 complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Verify through KMS with this key (needs the vault)'
@@ -380,6 +383,7 @@ complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l cli-read-timeout -r -
 complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'artifact verify\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'audit\'' -a 'checkpoint' -d 'Print a short authenticated statement of the log\'s head (sequence, chain value, time), after recording an AuditCheckpoint event'
 complete -c kmscli -n '__kmscli_at \'audit\'' -a 'export' -d 'Export the log for Athena, Spark or DuckDB, incrementally (docs/audit.md, "Exporting")'
@@ -416,6 +420,7 @@ complete -c kmscli -n '__kmscli_at \'audit\'' -l cli-read-timeout -r -F -d 'Clie
 complete -c kmscli -n '__kmscli_at \'audit\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'audit\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'audit\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l output -x -a 'json text table yaml yaml-stream' -d 'Output format: json, text, table, yaml, yaml-stream'
 complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -435,6 +440,7 @@ complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l cli-read-timeout -r 
 complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'audit checkpoint\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'audit export\'' -l format -x -a 'cloudtrail parquet' -d 'cloudtrail: CloudTrail\'s S3 layout (AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz); parquet: one typed row per event (needs pyarrow: kmscli[parquet])'
 complete -c kmscli -n '__kmscli_at \'audit export\'' -l out -r -F -d 'Folder to write into; a second run adds only the events appended since the first'
@@ -459,6 +465,7 @@ complete -c kmscli -n '__kmscli_at \'audit export\'' -l cli-read-timeout -r -F -
 complete -c kmscli -n '__kmscli_at \'audit export\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'audit export\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'audit export\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'audit export\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'audit export\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l output -x -a 'json text table yaml yaml-stream' -d 'Output format: json, text, table, yaml, yaml-stream'
 complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -478,6 +485,7 @@ complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l cli-read-timeout -r -F 
 complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'audit reindex\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Key id, key ARN, alias name or alias ARN (an alias also matches events recorded under the alias name)'
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l event-name -x -a 'CancelKeyDeletion ConnectCustomKeyStore CreateAlias CreateCustomKeyStore CreateGrant CreateKey Decapsulate Decrypt DeleteAlias DeleteCustomKeyStore DeleteImportedKeyMaterial DeriveSharedSecret DescribeCustomKeyStores DescribeKey DisableKey DisableKeyRotation DisconnectCustomKeyStore EnableKey EnableKeyRotation Encapsulate Encrypt ExportKeyMaterial GenerateDataKey GenerateDataKeyPair GenerateDataKeyPairWithoutPlaintext GenerateDataKeyWithoutPlaintext GenerateMac GenerateRandom GetKeyLastUsage GetKeyPolicy GetKeyRotationStatus GetParametersForImport GetPublicKey ImportKeyMaterial ListAliases ListGrants ListKeyPolicies ListKeyRotations ListKeys ListResourceTags ListRetirableGrants PutKeyPolicy ReEncrypt ReplicateKey RetireGrant RevokeGrant RotateKeyOnDemand ScheduleKeyDeletion Sign TagResource UntagResource UpdateAlias UpdateCustomKeyStore UpdateKeyDescription UpdatePrimaryRegion Verify VerifyMac' -d 'Event name, e.g'
@@ -508,6 +516,7 @@ complete -c kmscli -n '__kmscli_at \'audit stats\'' -l cli-read-timeout -r -F -d
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'audit stats\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'audit stats\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'audit tail\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Key id, key ARN, alias name or alias ARN (an alias also matches events recorded under the alias name)'
 complete -c kmscli -n '__kmscli_at \'audit tail\'' -l event-name -x -a 'CancelKeyDeletion ConnectCustomKeyStore CreateAlias CreateCustomKeyStore CreateGrant CreateKey Decapsulate Decrypt DeleteAlias DeleteCustomKeyStore DeleteImportedKeyMaterial DeriveSharedSecret DescribeCustomKeyStores DescribeKey DisableKey DisableKeyRotation DisconnectCustomKeyStore EnableKey EnableKeyRotation Encapsulate Encrypt ExportKeyMaterial GenerateDataKey GenerateDataKeyPair GenerateDataKeyPairWithoutPlaintext GenerateDataKeyWithoutPlaintext GenerateMac GenerateRandom GetKeyLastUsage GetKeyPolicy GetKeyRotationStatus GetParametersForImport GetPublicKey ImportKeyMaterial ListAliases ListGrants ListKeyPolicies ListKeyRotations ListKeys ListResourceTags ListRetirableGrants PutKeyPolicy ReEncrypt ReplicateKey RetireGrant RevokeGrant RotateKeyOnDemand ScheduleKeyDeletion Sign TagResource UntagResource UpdateAlias UpdateCustomKeyStore UpdateKeyDescription UpdatePrimaryRegion Verify VerifyMac' -d 'Event name, e.g'
@@ -539,6 +548,7 @@ complete -c kmscli -n '__kmscli_at \'audit tail\'' -l cli-read-timeout -r -F -d 
 complete -c kmscli -n '__kmscli_at \'audit tail\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'audit tail\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'audit tail\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'audit tail\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'audit tail\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'audit verify\'' -l repair -d 'Cut a torn final line (only that) and record the repair'
 complete -c kmscli -n '__kmscli_at \'audit verify\'' -l checkpoint -r -F -d 'A statement printed earlier by `kmscli audit checkpoint`: fail unless the log still extends it'
@@ -560,10 +570,12 @@ complete -c kmscli -n '__kmscli_at \'audit verify\'' -l cli-read-timeout -r -F -
 complete -c kmscli -n '__kmscli_at \'audit verify\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'audit verify\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'audit verify\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'audit verify\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'audit verify\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the KMS key whose deletion is being canceled'
 complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -582,6 +594,7 @@ complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l cli-read-timeout 
 complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'cancel-key-deletion\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'configure\'' -a 'get' -d 'Print one setting of the profile; exit status 1 when it is not set (as aws configure get)'
 complete -c kmscli -n '__kmscli_at \'configure\'' -a 'list' -d 'Show every setting of the profile, its value and where it comes from'
@@ -604,6 +617,7 @@ complete -c kmscli -n '__kmscli_at \'configure\'' -l cli-read-timeout -r -F -d '
 complete -c kmscli -n '__kmscli_at \'configure\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'configure\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'configure\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'configure\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'configure\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'configure get\'' -x -a 'region account_id output principal vault'
 complete -c kmscli -n '__kmscli_at \'configure get\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
@@ -624,6 +638,7 @@ complete -c kmscli -n '__kmscli_at \'configure get\'' -l cli-read-timeout -r -F 
 complete -c kmscli -n '__kmscli_at \'configure get\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'configure get\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'configure get\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'configure get\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'configure get\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'configure list\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'configure list\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -643,6 +658,7 @@ complete -c kmscli -n '__kmscli_at \'configure list\'' -l cli-read-timeout -r -F
 complete -c kmscli -n '__kmscli_at \'configure list\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'configure list\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'configure list\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'configure list\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'configure list\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'configure set\'' -x -a 'region account_id output principal vault'
 complete -c kmscli -n '__kmscli_at \'configure set\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
@@ -663,10 +679,12 @@ complete -c kmscli -n '__kmscli_at \'configure set\'' -l cli-read-timeout -r -F 
 complete -c kmscli -n '__kmscli_at \'configure set\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'configure set\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'configure set\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'configure set\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'configure set\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l custom-key-store-id -r -F -d 'Enter the key store ID of the custom key store that you want to connect'
 complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -685,11 +703,13 @@ complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l cli-read-tim
 complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'connect-custom-key-store\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l alias-name -x -a '(__kmscli_ids aliases)' -d 'Specifies the alias name'
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l target-key-id -x -a '(__kmscli_ids keys)' -d 'Associates the alias with the specified customer managed key'
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'create-alias\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'create-alias\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'create-alias\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -708,6 +728,7 @@ complete -c kmscli -n '__kmscli_at \'create-alias\'' -l cli-read-timeout -r -F -
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'create-alias\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'create-alias\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l custom-key-store-name -r -F -d 'Specifies a friendly name for the custom key store'
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l cloud-hsm-cluster-id -r -F -d 'Identifies the CloudHSM cluster for an CloudHSM key store'
@@ -721,7 +742,8 @@ complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l xks-proxy-vpc
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l xks-proxy-authentication-credential -r -F -d 'Specifies an authentication credential for the external key store proxy (XKS proxy)'
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l xks-proxy-connectivity -x -a 'PUBLIC_ENDPOINT VPC_ENDPOINT_SERVICE' -d 'Indicates how KMS communicates with the external key store proxy'
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -740,6 +762,7 @@ complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l cli-read-time
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'create-custom-key-store\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the KMS key for the grant'
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l grantee-principal -r -F -d 'The identity that gets the permissions specified in the grant'
@@ -753,7 +776,8 @@ complete -c kmscli -n '__kmscli_at \'create-grant\'' -l no-dry-run -d 'Checks if
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l grantee-service-principal -r -F -d 'The Amazon Web Services service principal that gets the permissions specified in the grant'
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l retiring-service-principal -r -F -d 'The Amazon Web Services service principal that has permission to use the RetireGrant operation to retire the grant'
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'create-grant\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'create-grant\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'create-grant\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -772,6 +796,7 @@ complete -c kmscli -n '__kmscli_at \'create-grant\'' -l cli-read-timeout -r -F -
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'create-grant\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'create-grant\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l policy -r -F -d 'The key policy to attach to the KMS key'
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l description -r -F -d 'A description of the KMS key'
@@ -789,7 +814,8 @@ complete -c kmscli -n '__kmscli_at \'create-key\'' -l xks-key-id -r -F -d 'Ident
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l exportable -d 'kmscli only: allow export-key-material to wrap this key\'s material for import into AWS KMS'
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l no-exportable -d 'kmscli only: allow export-key-material to wrap this key\'s material for import into AWS KMS'
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'create-key\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'create-key\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'create-key\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -808,6 +834,7 @@ complete -c kmscli -n '__kmscli_at \'create-key\'' -l cli-read-timeout -r -F -d 
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'create-key\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'create-key\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'credentials\'' -a 'create' -d 'Create an access key; prints its id and secret (the secret is shown only this once)'
 complete -c kmscli -n '__kmscli_at \'credentials\'' -a 'delete' -d 'Delete an access key: requests signed with it are refused from then on'
@@ -833,6 +860,7 @@ complete -c kmscli -n '__kmscli_at \'credentials create\'' -l cli-read-timeout -
 complete -c kmscli -n '__kmscli_at \'credentials create\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'credentials create\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'credentials create\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'credentials create\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'credentials create\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'credentials delete\'' -l access-key-id -r -F -d 'The access key to delete'
 complete -c kmscli -n '__kmscli_at \'credentials delete\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
@@ -853,6 +881,7 @@ complete -c kmscli -n '__kmscli_at \'credentials delete\'' -l cli-read-timeout -
 complete -c kmscli -n '__kmscli_at \'credentials delete\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'credentials delete\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'credentials delete\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'credentials delete\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'credentials delete\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'credentials list\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'credentials list\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -872,6 +901,7 @@ complete -c kmscli -n '__kmscli_at \'credentials list\'' -l cli-read-timeout -r 
 complete -c kmscli -n '__kmscli_at \'credentials list\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'credentials list\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'credentials list\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'credentials list\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'credentials list\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the asymmetric ML-KEM KMS key whose public key was used to produce the encapsulated shared secret'
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l shared-secret-ciphertext-blob -r -F -d 'The encapsulated (ciphertext) form of the shared secret to recover'
@@ -880,7 +910,8 @@ complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l grant-tokens -r -F -d 'A 
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -899,6 +930,7 @@ complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l cli-read-timeout -r -F -d
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'decapsulate\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l ciphertext-blob -r -F -d 'Ciphertext to be decrypted'
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l encryption-context -r -F -d 'Specifies the encryption context to use when decrypting the data'
@@ -910,7 +942,8 @@ complete -c kmscli -n '__kmscli_at \'decrypt\'' -l dry-run -d 'Checks if your re
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l dry-run-modifiers -x -a 'IGNORE_CIPHERTEXT' -d 'Specifies the modifiers to apply to the dry run operation'
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'decrypt\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'decrypt\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'decrypt\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -929,10 +962,12 @@ complete -c kmscli -n '__kmscli_at \'decrypt\'' -l cli-read-timeout -r -F -d 'Cl
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'decrypt\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'decrypt\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l alias-name -x -a '(__kmscli_ids aliases)' -d 'The alias to be deleted'
 complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -951,10 +986,12 @@ complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l cli-read-timeout -r -F -
 complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'delete-alias\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l custom-key-store-id -r -F -d 'Enter the ID of the custom key store you want to delete'
 complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -973,11 +1010,13 @@ complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l cli-read-time
 complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'delete-custom-key-store\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the KMS key from which you are deleting imported key material'
 complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l key-material-id -r -F -d 'Identifies the imported key material you are deleting'
 complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -996,6 +1035,7 @@ complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l cli-read
 complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'delete-imported-key-material\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies an asymmetric NIST-standard ECC or SM2 (China Regions only) KMS key'
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l key-agreement-algorithm -x -a 'ECDH' -d 'Specifies the key agreement algorithm used to derive the shared secret'
@@ -1005,7 +1045,8 @@ complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l dry-run -d 'Chec
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l recipient -r -F -d 'A signed attestation document from an Amazon Web Services Nitro enclave or NitroTPM, and the encryption algorithm to use with the public key in the attestation document'
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1024,6 +1065,7 @@ complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l cli-read-timeout
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'derive-shared-secret\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l custom-key-store-id -r -F -d 'Gets only information about the specified custom key store'
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l custom-key-store-name -r -F -d 'Gets only information about the specified custom key store'
@@ -1031,7 +1073,8 @@ complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l max-items 
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l page-size -r -F -d 'Number of items fetched per service call'
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l starting-token -r -F -d 'A NextToken from a previous truncated response'
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1050,11 +1093,13 @@ complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l cli-read-t
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'describe-custom-key-stores\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'describe-key\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Describes the specified KMS key'
 complete -c kmscli -n '__kmscli_at \'describe-key\'' -l grant-tokens -r -F -d 'A list of grant tokens'
 complete -c kmscli -n '__kmscli_at \'describe-key\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'describe-key\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'describe-key\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'describe-key\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'describe-key\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'describe-key\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'describe-key\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1073,10 +1118,12 @@ complete -c kmscli -n '__kmscli_at \'describe-key\'' -l cli-read-timeout -r -F -
 complete -c kmscli -n '__kmscli_at \'describe-key\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'describe-key\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'describe-key\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'describe-key\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'describe-key\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'disable-key\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the KMS key to disable'
 complete -c kmscli -n '__kmscli_at \'disable-key\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'disable-key\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'disable-key\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'disable-key\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'disable-key\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'disable-key\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'disable-key\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1095,10 +1142,12 @@ complete -c kmscli -n '__kmscli_at \'disable-key\'' -l cli-read-timeout -r -F -d
 complete -c kmscli -n '__kmscli_at \'disable-key\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'disable-key\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'disable-key\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'disable-key\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'disable-key\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies a symmetric encryption KMS key'
 complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1117,10 +1166,12 @@ complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l cli-read-timeout
 complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'disable-key-rotation\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l custom-key-store-id -r -F -d 'Enter the ID of the custom key store you want to disconnect'
 complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1139,10 +1190,12 @@ complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l cli-read-
 complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'disconnect-custom-key-store\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'enable-key\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the KMS key to enable'
 complete -c kmscli -n '__kmscli_at \'enable-key\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'enable-key\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'enable-key\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'enable-key\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'enable-key\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'enable-key\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'enable-key\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1161,11 +1214,13 @@ complete -c kmscli -n '__kmscli_at \'enable-key\'' -l cli-read-timeout -r -F -d 
 complete -c kmscli -n '__kmscli_at \'enable-key\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'enable-key\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'enable-key\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'enable-key\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'enable-key\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies a symmetric encryption KMS key'
 complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l rotation-period-in-days -r -F -d 'Use this parameter to specify a custom period of time between each rotation date'
 complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1184,6 +1239,7 @@ complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l cli-read-timeout 
 complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'enable-key-rotation\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies an asymmetric ML-KEM KMS key'
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l encapsulation-algorithm -x -a 'ML_KEM' -d 'Specifies the key encapsulation algorithm used to generate the shared secret and its encapsulated form'
@@ -1191,7 +1247,8 @@ complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l grant-tokens -r -F -d 'A 
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1210,6 +1267,7 @@ complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l cli-read-timeout -r -F -d
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'encapsulate\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the KMS key to use in the encryption operation'
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l plaintext -r -F -d 'Data to be encrypted'
@@ -1219,7 +1277,8 @@ complete -c kmscli -n '__kmscli_at \'encrypt\'' -l encryption-algorithm -x -a 'S
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'encrypt\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'encrypt\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'encrypt\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1238,13 +1297,15 @@ complete -c kmscli -n '__kmscli_at \'encrypt\'' -l cli-read-timeout -r -F -d 'Cl
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'encrypt\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'encrypt\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'The exportable KMS key whose current key material to export'
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l wrapping-public-key -r -F -d 'The PublicKey (DER) returned by a real `aws kms get-parameters-for-import` for the destination AWS KMS key'
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l wrapping-algorithm -x -a 'RSAES_PKCS1_V1_5 RSAES_OAEP_SHA_1 RSAES_OAEP_SHA_256 RSA_AES_KEY_WRAP_SHA_1 RSA_AES_KEY_WRAP_SHA_256 SM2PKE' -d 'The WrappingAlgorithm given to that get-parameters-for-import call'
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l outfile -r -F -d 'Write EncryptedKeyMaterial (raw bytes) to this file instead of printing it'
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1263,6 +1324,7 @@ complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l cli-read-timeout 
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'export-key-material\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Specifies the symmetric encryption KMS key that encrypts the data key'
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l encryption-context -r -F -d 'Specifies the encryption context that will be used when encrypting the data key'
@@ -1273,7 +1335,8 @@ complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l recipient -r -F -d 
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1292,6 +1355,7 @@ complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l cli-read-timeout -r
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'generate-data-key\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l encryption-context -r -F -d 'Specifies the encryption context that will be used when encrypting the private key in the data key pair'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Specifies the symmetric encryption KMS key that encrypts the private key in the data key pair'
@@ -1301,7 +1365,8 @@ complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l recipient -r -
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1320,6 +1385,7 @@ complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l cli-read-timeo
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l encryption-context -r -F -d 'Specifies the encryption context that will be used when encrypting the private key in the data key pair'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Specifies the symmetric encryption KMS key that encrypts the private key in the data key pair'
@@ -1328,7 +1394,8 @@ complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\''
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1347,6 +1414,7 @@ complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\''
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-pair-without-plaintext\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Specifies the symmetric encryption KMS key that encrypts the data key'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l encryption-context -r -F -d 'Specifies the encryption context that will be used when encrypting the data key'
@@ -1356,7 +1424,8 @@ complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l g
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1375,6 +1444,7 @@ complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l c
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'generate-data-key-without-plaintext\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l message -r -F -d 'The message to be hashed'
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'The HMAC KMS key to use in the operation'
@@ -1383,7 +1453,8 @@ complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l grant-tokens -r -F -d 'A
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1402,12 +1473,14 @@ complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l cli-read-timeout -r -F -
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'generate-mac\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l number-of-bytes -r -F -d 'The length of the random byte string'
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l custom-key-store-id -r -F -d 'Generates the random byte string in the CloudHSM cluster that is associated with the specified CloudHSM key store'
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l recipient -r -F -d 'A signed attestation document from an Amazon Web Services Nitro enclave or NitroTPM, and the encryption algorithm to use with the public key in the attestation document'
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'generate-random\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'generate-random\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'generate-random\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1426,10 +1499,12 @@ complete -c kmscli -n '__kmscli_at \'generate-random\'' -l cli-read-timeout -r -
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'generate-random\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'generate-random\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the KMS key to get usage information for'
 complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1448,11 +1523,13 @@ complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l cli-read-timeout -
 complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'get-key-last-usage\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the KMS key whose key policy you want to get'
 complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l policy-name -r -F -d 'Specifies the name of the key policy'
 complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1471,10 +1548,12 @@ complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l cli-read-timeout -r -F
 complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'get-key-policy\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Gets the rotation status for the specified KMS key'
 complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1493,12 +1572,14 @@ complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l cli-read-time
 complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'get-key-rotation-status\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'The identifier of the KMS key that will be associated with the imported key material'
 complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l wrapping-algorithm -x -a 'RSAES_PKCS1_V1_5 RSAES_OAEP_SHA_1 RSAES_OAEP_SHA_256 RSA_AES_KEY_WRAP_SHA_1 RSA_AES_KEY_WRAP_SHA_256 SM2PKE' -d 'The algorithm you will use with the RSA public key (PublicKey) in the response to protect your key material during import'
 complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l wrapping-key-spec -x -a 'RSA_2048 RSA_3072 RSA_4096 SM2' -d 'The type of RSA public key to return in the response'
 complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1517,11 +1598,13 @@ complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l cli-read-ti
 complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'get-parameters-for-import\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the asymmetric KMS key that includes the public key'
 complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l grant-tokens -r -F -d 'A list of grant tokens'
 complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1540,6 +1623,7 @@ complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l cli-read-timeout -r -F
 complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'get-public-key\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'The identifier of the KMS key that will be associated with the imported key material'
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l import-token -r -F -d 'The import token that you received in the response to a previous GetParametersForImport request'
@@ -1550,7 +1634,8 @@ complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l import-type -x -a
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l key-material-description -r -F -d 'Description for the key material being imported'
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l key-material-id -r -F -d 'Identifies the key material being imported'
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1569,13 +1654,15 @@ complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l cli-read-timeout 
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'import-key-material\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Lists only aliases that are associated with the specified KMS key'
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l max-items -r -F -d 'Total number of items to return'
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l page-size -r -F -d 'Number of items fetched per service call'
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l starting-token -r -F -d 'A NextToken from a previous truncated response'
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1594,6 +1681,7 @@ complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l cli-read-timeout -r -F -
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'list-aliases\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Returns only grants for the specified KMS key'
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l grant-id -r -F -d 'Returns only the grant with the specified grant ID'
@@ -1603,7 +1691,8 @@ complete -c kmscli -n '__kmscli_at \'list-grants\'' -l max-items -r -F -d 'Total
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l page-size -r -F -d 'Number of items fetched per service call'
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l starting-token -r -F -d 'A NextToken from a previous truncated response'
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'list-grants\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'list-grants\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'list-grants\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1622,13 +1711,15 @@ complete -c kmscli -n '__kmscli_at \'list-grants\'' -l cli-read-timeout -r -F -d
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'list-grants\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'list-grants\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Gets the names of key policies for the specified KMS key'
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l max-items -r -F -d 'Total number of items to return'
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l page-size -r -F -d 'Number of items fetched per service call'
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l starting-token -r -F -d 'A NextToken from a previous truncated response'
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1647,6 +1738,7 @@ complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l cli-read-timeout -r
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'list-key-policies\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Gets the key rotations for the specified KMS key'
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l include-key-material -x -a 'ALL_KEY_MATERIAL ROTATIONS_ONLY' -d 'Use this optional parameter to control which key materials associated with this key are listed in the response'
@@ -1654,7 +1746,8 @@ complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l max-items -r -F -d
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l page-size -r -F -d 'Number of items fetched per service call'
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l starting-token -r -F -d 'A NextToken from a previous truncated response'
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1673,13 +1766,15 @@ complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l cli-read-timeout -
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'list-key-rotations\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l resource-owners -x -a 'SELF OTHER_ACCOUNTS_VIA_RAM' -d 'Specifies whose KMS keys to list'
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l max-items -r -F -d 'Total number of items to return'
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l page-size -r -F -d 'Number of items fetched per service call'
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l starting-token -r -F -d 'A NextToken from a previous truncated response'
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'list-keys\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'list-keys\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'list-keys\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1698,13 +1793,15 @@ complete -c kmscli -n '__kmscli_at \'list-keys\'' -l cli-read-timeout -r -F -d '
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'list-keys\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'list-keys\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Gets tags on the specified KMS key'
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l max-items -r -F -d 'Total number of items to return'
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l page-size -r -F -d 'Number of items fetched per service call'
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l starting-token -r -F -d 'A NextToken from a previous truncated response'
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1723,6 +1820,7 @@ complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l cli-read-timeout -
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'list-resource-tags\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l retiring-principal -r -F -d 'The retiring principal for which to list grants'
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l retiring-service-principal -r -F -d 'The retiring service principal for which to list grants'
@@ -1730,7 +1828,8 @@ complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l max-items -r -F
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l page-size -r -F -d 'Number of items fetched per service call'
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l starting-token -r -F -d 'A NextToken from a previous truncated response'
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1749,6 +1848,7 @@ complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l cli-read-timeou
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'list-retirable-grants\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'lock\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'lock\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -1768,6 +1868,7 @@ complete -c kmscli -n '__kmscli_at \'lock\'' -l cli-read-timeout -r -F -d 'Clien
 complete -c kmscli -n '__kmscli_at \'lock\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'lock\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'lock\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'lock\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'lock\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'policy\'' -a 'lint' -d 'Report risky or broken policy patterns; exit 1 when there is an error-level finding'
 complete -c kmscli -n '__kmscli_at \'policy\'' -a 'show' -d 'Render a key\'s policy and grants: who, what, conditions, effect, administrators vs users'
@@ -1794,6 +1895,7 @@ complete -c kmscli -n '__kmscli_at \'policy lint\'' -l cli-read-timeout -r -F -d
 complete -c kmscli -n '__kmscli_at \'policy lint\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'policy lint\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'policy lint\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'policy lint\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'policy lint\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'policy show\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Key id, key ARN, alias name or alias ARN'
 complete -c kmscli -n '__kmscli_at \'policy show\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
@@ -1814,6 +1916,7 @@ complete -c kmscli -n '__kmscli_at \'policy show\'' -l cli-read-timeout -r -F -d
 complete -c kmscli -n '__kmscli_at \'policy show\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'policy show\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'policy show\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'policy show\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'policy show\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'policy simulate\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Key id, key ARN, alias name or alias ARN'
 complete -c kmscli -n '__kmscli_at \'policy simulate\'' -l principal -r -F -d 'The caller to simulate (an IAM principal ARN)'
@@ -1841,6 +1944,7 @@ complete -c kmscli -n '__kmscli_at \'policy simulate\'' -l cli-read-timeout -r -
 complete -c kmscli -n '__kmscli_at \'policy simulate\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'policy simulate\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'policy simulate\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'policy simulate\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'policy simulate\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'policy who-can\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Key id, key ARN, alias name or alias ARN'
 complete -c kmscli -n '__kmscli_at \'policy who-can\'' -l action -x -a 'kms:CancelKeyDeletion kms:ConnectCustomKeyStore kms:CreateAlias kms:CreateCustomKeyStore kms:CreateGrant kms:CreateKey kms:Decapsulate kms:Decrypt kms:DeleteAlias kms:DeleteCustomKeyStore kms:DeleteImportedKeyMaterial kms:DeriveSharedSecret kms:DescribeCustomKeyStores kms:DescribeKey kms:DisableKey kms:DisableKeyRotation kms:DisconnectCustomKeyStore kms:EnableKey kms:EnableKeyRotation kms:Encapsulate kms:Encrypt kms:ExportKeyBundle kms:ExportKeyMaterial kms:GenerateDataKey kms:GenerateDataKeyPair kms:GenerateDataKeyPairWithoutPlaintext kms:GenerateDataKeyWithoutPlaintext kms:GenerateMac kms:GenerateRandom kms:GetKeyLastUsage kms:GetKeyPolicy kms:GetKeyRotationStatus kms:GetParametersForImport kms:GetPublicKey kms:ImportKeyMaterial kms:ListAliases kms:ListGrants kms:ListKeyPolicies kms:ListKeyRotations kms:ListKeys kms:ListResourceTags kms:ListRetirableGrants kms:PutKeyPolicy kms:ReEncryptFrom kms:ReEncryptTo kms:ReplicateKey kms:RetireGrant kms:RevokeGrant kms:RotateKeyOnDemand kms:ScheduleKeyDeletion kms:Sign kms:SynchronizeMultiRegionKey kms:TagResource kms:UntagResource kms:UpdateAlias kms:UpdateCustomKeyStore kms:UpdateKeyDescription kms:UpdatePrimaryRegion kms:Verify kms:VerifyMac' -d 'The KMS action, e.g'
@@ -1862,6 +1966,7 @@ complete -c kmscli -n '__kmscli_at \'policy who-can\'' -l cli-read-timeout -r -F
 complete -c kmscli -n '__kmscli_at \'policy who-can\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'policy who-can\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'policy who-can\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'policy who-can\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'policy who-can\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Sets the key policy on the specified KMS key'
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l policy-name -r -F -d 'The name of the key policy'
@@ -1869,7 +1974,8 @@ complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l policy -r -F -d 'The k
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l bypass-policy-lockout-safety-check -d 'Skips ("bypasses") the key policy lockout safety check'
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l no-bypass-policy-lockout-safety-check -d 'Skips ("bypasses") the key policy lockout safety check'
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1888,6 +1994,7 @@ complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l cli-read-timeout -r -F
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'put-key-policy\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l ciphertext-blob -r -F -d 'Ciphertext of the data to reencrypt'
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l source-encryption-context -r -F -d 'Specifies the encryption context to use to decrypt the ciphertext'
@@ -1901,7 +2008,8 @@ complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l dry-run -d 'Checks if your
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l dry-run-modifiers -x -a 'IGNORE_CIPHERTEXT' -d 'Specifies the modifiers to apply to the dry run operation'
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1920,6 +2028,7 @@ complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l cli-read-timeout -r -F -d 
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'re-encrypt\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the multi-Region primary key that is being replicated'
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l replica-region -r -F -d 'The Region ID of the Amazon Web Services Region for this replica key'
@@ -1929,7 +2038,8 @@ complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l no-bypass-policy-lockou
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l description -r -F -d 'A description of the KMS key'
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l tags -r -F -d 'Assigns one or more tags to the replica key'
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1948,6 +2058,7 @@ complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l cli-read-timeout -r -F 
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'replicate-key\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l grant-token -r -F -d 'Identifies the grant to be retired'
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'The key ARN KMS key associated with the grant'
@@ -1955,7 +2066,8 @@ complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l grant-id -r -F -d 'Ident
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1974,13 +2086,15 @@ complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l cli-read-timeout -r -F -
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'retire-grant\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'A unique identifier for the KMS key associated with the grant'
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l grant-id -r -F -d 'Identifies the grant to revoke'
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -1999,10 +2113,12 @@ complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l cli-read-timeout -r -F -
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'revoke-grant\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies a symmetric encryption KMS key'
 complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -2021,11 +2137,13 @@ complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l cli-read-timeout
 complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'rotate-key-on-demand\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'The unique identifier of the KMS key to delete'
 complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l pending-window-in-days -r -F -d 'The waiting period, specified in number of days'
 complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -2044,6 +2162,7 @@ complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l cli-read-timeou
 complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'schedule-key-deletion\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'serve\'' -l host -r -F -d 'Address to listen on'
 complete -c kmscli -n '__kmscli_at \'serve\'' -l port -r -F -d 'TCP port (0: any free port)'
@@ -2072,6 +2191,7 @@ complete -c kmscli -n '__kmscli_at \'serve\'' -l cli-read-timeout -r -F -d 'Clie
 complete -c kmscli -n '__kmscli_at \'serve\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'serve\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'serve\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'serve\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'serve\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'sign\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies an asymmetric KMS key'
 complete -c kmscli -n '__kmscli_at \'sign\'' -l message -r -F -d 'Specifies the message or message digest to sign'
@@ -2081,7 +2201,8 @@ complete -c kmscli -n '__kmscli_at \'sign\'' -l signing-algorithm -x -a 'RSASSA_
 complete -c kmscli -n '__kmscli_at \'sign\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'sign\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'sign\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'sign\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'sign\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'sign\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'sign\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'sign\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'sign\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -2100,11 +2221,13 @@ complete -c kmscli -n '__kmscli_at \'sign\'' -l cli-read-timeout -r -F -d 'Clien
 complete -c kmscli -n '__kmscli_at \'sign\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'sign\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'sign\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'sign\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'sign\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies a customer managed key in the account and Region'
 complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l tags -r -F -d 'One or more tags'
 complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -2123,6 +2246,7 @@ complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l cli-read-timeout -r -F -
 complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'tag-resource\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'unlock\'' -l raw -d 'Print only the session token'
 complete -c kmscli -n '__kmscli_at \'unlock\'' -l ttl -r -F -d 'Session lifetime: 900, 90s, 15m, 2h, 1h30m (max 7d)'
@@ -2144,11 +2268,13 @@ complete -c kmscli -n '__kmscli_at \'unlock\'' -l cli-read-timeout -r -F -d 'Cli
 complete -c kmscli -n '__kmscli_at \'unlock\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'unlock\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'unlock\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'unlock\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'unlock\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the KMS key from which you are removing tags'
 complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l tag-keys -r -F -d 'One or more tag keys'
 complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -2167,11 +2293,13 @@ complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l cli-read-timeout -r -F
 complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'untag-resource\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'update-alias\'' -l alias-name -x -a '(__kmscli_ids aliases)' -d 'Identifies the alias that is changing its KMS key'
 complete -c kmscli -n '__kmscli_at \'update-alias\'' -l target-key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the customer managed key to associate with the alias'
 complete -c kmscli -n '__kmscli_at \'update-alias\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'update-alias\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'update-alias\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'update-alias\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'update-alias\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'update-alias\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'update-alias\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -2190,6 +2318,7 @@ complete -c kmscli -n '__kmscli_at \'update-alias\'' -l cli-read-timeout -r -F -
 complete -c kmscli -n '__kmscli_at \'update-alias\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'update-alias\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'update-alias\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'update-alias\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'update-alias\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l custom-key-store-id -r -F -d 'Identifies the custom key store that you want to update'
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l new-custom-key-store-name -r -F -d 'Changes the friendly name of the custom key store to the value that you specify'
@@ -2202,7 +2331,8 @@ complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l xks-proxy-vpc
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l xks-proxy-authentication-credential -r -F -d 'Changes the credentials that KMS uses to sign requests to the external key store proxy (XKS proxy)'
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l xks-proxy-connectivity -x -a 'PUBLIC_ENDPOINT VPC_ENDPOINT_SERVICE' -d 'Changes the connectivity setting for the external key store'
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -2221,11 +2351,13 @@ complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l cli-read-time
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'update-custom-key-store\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Updates the description of the specified KMS key'
 complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l description -r -F -d 'New description for the KMS key'
 complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -2244,11 +2376,13 @@ complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l cli-read-timeo
 complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'update-key-description\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the current primary key'
 complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l primary-region -r -F -d 'The Amazon Web Services Region of the new primary key'
 complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -2267,6 +2401,7 @@ complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l cli-read-timeou
 complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'update-primary-region\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'vault\'' -a 'backup' -d 'Write the whole vault (keys, aliases, audit log) to one encrypted file'
 complete -c kmscli -n '__kmscli_at \'vault\'' -a 'change-passphrase' -d 'Rewrap the vault key under a new passphrase (KMSCLI_NEW_PASSPHRASE, --new-passphrase-file or prompt)'
@@ -2295,6 +2430,7 @@ complete -c kmscli -n '__kmscli_at \'vault backup\'' -l cli-read-timeout -r -F -
 complete -c kmscli -n '__kmscli_at \'vault backup\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'vault backup\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'vault backup\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'vault backup\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'vault backup\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'vault change-passphrase\'' -l new-passphrase-file -r -F -d 'File holding the new passphrase'
 complete -c kmscli -n '__kmscli_at \'vault change-passphrase\'' -l kdf-memory-kib -r -F -d 'Argon2id memory in KiB (default 65536; test floor 8)'
@@ -2318,6 +2454,7 @@ complete -c kmscli -n '__kmscli_at \'vault change-passphrase\'' -l cli-read-time
 complete -c kmscli -n '__kmscli_at \'vault change-passphrase\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'vault change-passphrase\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'vault change-passphrase\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'vault change-passphrase\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'vault change-passphrase\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'vault export-key\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Key id, ARN or alias to export (repeat it)'
 complete -c kmscli -n '__kmscli_at \'vault export-key\'' -l outfile -r -F -d 'The bundle file to write'
@@ -2344,6 +2481,7 @@ complete -c kmscli -n '__kmscli_at \'vault export-key\'' -l cli-read-timeout -r 
 complete -c kmscli -n '__kmscli_at \'vault export-key\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'vault export-key\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'vault export-key\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'vault export-key\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'vault export-key\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'vault init\'' -l kdf-memory-kib -r -F -d 'Argon2id memory in KiB (default 65536; test floor 8)'
 complete -c kmscli -n '__kmscli_at \'vault init\'' -l kdf-iterations -r -F -d 'Argon2id passes (default 3; test floor 1)'
@@ -2366,6 +2504,7 @@ complete -c kmscli -n '__kmscli_at \'vault init\'' -l cli-read-timeout -r -F -d 
 complete -c kmscli -n '__kmscli_at \'vault init\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'vault init\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'vault init\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'vault init\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'vault init\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'vault restore\'' -l force -d 'Replace the existing vault at the vault path'
 complete -c kmscli -n '__kmscli_at \'vault restore\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
@@ -2386,6 +2525,7 @@ complete -c kmscli -n '__kmscli_at \'vault restore\'' -l cli-read-timeout -r -F 
 complete -c kmscli -n '__kmscli_at \'vault restore\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'vault restore\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'vault restore\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'vault restore\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'vault restore\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'vault status\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'vault status\'' -l query -r -F -d 'A JMESPath query applied to the result'
@@ -2405,6 +2545,7 @@ complete -c kmscli -n '__kmscli_at \'vault status\'' -l cli-read-timeout -r -F -
 complete -c kmscli -n '__kmscli_at \'vault status\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'vault status\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'vault status\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'vault status\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'vault status\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'verify\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'Identifies the asymmetric KMS key that will be used to verify the signature'
 complete -c kmscli -n '__kmscli_at \'verify\'' -l message -r -F -d 'Specifies the message that was signed'
@@ -2415,7 +2556,8 @@ complete -c kmscli -n '__kmscli_at \'verify\'' -l grant-tokens -r -F -d 'A list 
 complete -c kmscli -n '__kmscli_at \'verify\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'verify\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'verify\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'verify\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'verify\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'verify\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'verify\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'verify\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'verify\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -2434,6 +2576,7 @@ complete -c kmscli -n '__kmscli_at \'verify\'' -l cli-read-timeout -r -F -d 'Cli
 complete -c kmscli -n '__kmscli_at \'verify\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'verify\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'verify\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'verify\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'verify\'' -l help -d 'Show the help and exit'
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l message -r -F -d 'The message that will be used in the verification'
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l key-id -x -a '(__kmscli_ids keys)' -d 'The KMS key that will be used in the verification'
@@ -2443,7 +2586,8 @@ complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l grant-tokens -r -F -d 'A l
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l no-dry-run -d 'Checks if your request will succeed'
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l cli-input-json -r -F -d 'Read the request from JSON (file:// allowed); options override it'
-complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l generate-cli-skeleton -x -a 'input output' -d 'Print a JSON skeleton of the request (or output) and exit'
+complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l cli-input-yaml -r -F -d 'Read the request from YAML (file:// allowed); options override it'
+complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l generate-cli-skeleton -x -a 'input output yaml-input' -d 'Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit'
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'
@@ -2462,4 +2606,5 @@ complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l cli-read-timeout -r -F -d 
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l cli-connect-timeout -r -F -d 'Client mode: socket connect timeout in seconds (0: none)'
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l no-sign-request -d 'Accepted for the AWS CLI\'s sake: local calls are not signed'
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l no-cli-auto-prompt -d 'Accepted for the AWS CLI\'s sake: kmscli never auto-prompts'
+complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l cli-error-format -x -a 'legacy json yaml text table enhanced' -d 'How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or json, yaml, text or table (its Code and Message as data)'
 complete -c kmscli -n '__kmscli_at \'verify-mac\'' -l help -d 'Show the help and exit'

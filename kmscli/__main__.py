@@ -111,6 +111,43 @@ def _click_error(name: str) -> type[BaseException]:
     return found
 
 
+def _error_format(args: list[str]) -> str:
+    """``--cli-error-format`` (its last value before ``--``), else ``AWS_CLI_ERROR_FORMAT``, else
+    ``enhanced``, as the AWS CLI v2 picks it (a value Click refused counts as not given)."""
+    from kmscli.cli.globalopts import ENVIRON
+    from kmscli.cli.options import ERROR_FORMATS
+
+    found = ""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--cli-error-format" and i + 1 < len(args):
+            found = args[i + 1]
+        elif arg.startswith("--cli-error-format="):
+            found = arg.partition("=")[2]
+    if found not in ERROR_FORMATS:
+        found = (ENVIRON[0] or {}).get("AWS_CLI_ERROR_FORMAT", "").lower()
+    return found if found in ERROR_FORMATS else "enhanced"
+
+
+def _structured_error(args: list[str], info: dict[str, str]) -> bool:
+    """With ``--cli-error-format json|yaml|text|table``, write the error's fields to stderr in that
+    format, as the AWS CLI v2 does for service, parameter and configuration errors; False (print
+    the message as usual) for ``enhanced`` and ``legacy``."""
+    fmt = _error_format(args)
+    if fmt in ("enhanced", "legacy"):
+        return False
+    from kmscli.cli.render import render, visible
+
+    text = render(info, fmt, title="error")
+    try:
+        sys.stderr.write(visible(text, keep_lines=True) if fmt != "json" else text)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    return True
+
+
 def _run(args: list[str], *, console: bool = False) -> int:
     global _ran_fast_path
     debug = _wants_debug(args)
@@ -144,6 +181,9 @@ def _run(args: list[str], *, console: bool = False) -> int:
 
             traceback.print_exc()
         op = exc.operation or "unknown"
+        # as botocore parses a KMS error: Message and Code, then the shape's own `message` member
+        if _structured_error(args, {"Message": exc.message, "Code": exc.code, "message": exc.message}):
+            return exc.exit_code
         _print_error(f"\nAn error occurred ({exc.code}) when calling the {op} operation: {exc.message}")
         return exc.exit_code
     except errors.KmscliError as exc:
@@ -151,6 +191,11 @@ def _run(args: list[str], *, console: bool = False) -> int:
             import traceback
 
             traceback.print_exc()
+        code = {errors.EXIT_USAGE: "ParamValidation", errors.EXIT_ENVIRONMENT: "Configuration"}
+        if exc.exit_code in code and _structured_error(
+            args, {"Code": code[exc.exit_code], "Message": exc.message}
+        ):
+            return exc.exit_code
         if isinstance(exc, errors.UsageError):
             _print_error(f"\nusage: kmscli [options] <command> [parameters]\nkmscli: error: {exc.message}")
         else:
@@ -167,6 +212,8 @@ def _run(args: list[str], *, console: bool = False) -> int:
 
             traceback.print_exc()
         message = exc.format_message()  # type: ignore[attr-defined]
+        if _structured_error(args, {"Code": "ParamValidation", "Message": message}):
+            return errors.EXIT_USAGE
         _print_error(f"\nusage: kmscli [options] <command> [parameters]\nkmscli: error: {message}")
         return errors.EXIT_USAGE
     except KeyboardInterrupt:

@@ -127,6 +127,7 @@ class GlobalOptions(TypedDict, total=False):
     cli_connect_timeout: int | None
     no_sign_request: bool | None
     no_cli_auto_prompt: bool | None
+    cli_error_format: str | None
 
 
 class Invocation:

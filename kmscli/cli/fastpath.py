@@ -147,6 +147,8 @@ def _read(
         if taken is None:
             return None
         value, i = taken
+        if opt.kind == o.LIST:  # given again: the last occurrence wins, as in the AWS CLI
+            dest[opt.target][opt.dest] = ()
         _store(opt, value, dest)
         if opt.kind == o.LIST and not eq:
             current = opt

@@ -40,8 +40,11 @@ OPTS = "opts"  #: a global option (``dest`` is its name in ``Invocation.options`
 
 #: ``--cli-binary-format``: how blob parameters given as text are read (the AWS CLI v2's choices).
 BINARY_FORMATS = ("base64", "raw-in-base64-out")
+#: ``--cli-error-format``: the AWS CLI v2's choices (``enhanced``, its default, and ``legacy`` print the
+#: message; the others print the error's Code and Message in that output format).
+ERROR_FORMATS = ("legacy", "json", "yaml", "text", "table", "enhanced")
 #: ``--generate-cli-skeleton`` takes an optional value from these (``input`` when it is left out).
-SKELETON_CHOICES = ("input", "output")
+SKELETON_CHOICES = ("input", "output", "yaml-input")
 
 
 class Opt:
@@ -274,6 +277,13 @@ GLOBAL_OPTIONS: tuple[Opt, ...] = (
         "Accepted for the AWS CLI's sake: kmscli never auto-prompts.",
         const=True,
     ),
+    _global(
+        "--cli-error-format",
+        VALUE,
+        "How errors are written to stderr (AWS_CLI_ERROR_FORMAT): enhanced or legacy (the message), or "
+        "json, yaml, text or table (its Code and Message as data).",
+        choices=ERROR_FORMATS,
+    ),
 )
 #: Global option name -> its declaration.
 GLOBALS_BY_NAME: dict[str, Opt] = {opt.name: opt for opt in GLOBAL_OPTIONS}
@@ -382,7 +392,7 @@ PAGING_OPTIONS: tuple[Opt, ...] = (
 def operation_options(op_name: str) -> tuple[Opt, ...]:
     """The options of one KMS operation's command, from the model: a ``--kebab-name`` per input
     member (parsed by its shape), pagination options, ``--outfile`` where the model's ``cli``
-    section names a member, ``--cli-input-json`` and ``--generate-cli-skeleton``."""
+    section names a member, ``--cli-input-json``, ``--cli-input-yaml`` and ``--generate-cli-skeleton``."""
     from kmscli.cli.request import kebab
     from kmscli.model import cli_extension, input_members, operation, paginator, shape
 
@@ -426,11 +436,18 @@ def operation_options(op_name: str) -> tuple[Opt, ...]:
             "Read the request from JSON (file:// allowed); options override it.",
         ),
         Opt(
+            "--cli-input-yaml",
+            VALUE,
+            EXTRA,
+            "cli_input_yaml",
+            "Read the request from YAML (file:// allowed); options override it.",
+        ),
+        Opt(
             "--generate-cli-skeleton",
             OPTIONAL,
             EXTRA,
             "generate_cli_skeleton",
-            "Print a JSON skeleton of the request (or output) and exit.",
+            "Print a JSON skeleton of the request (or output), or a YAML one (yaml-input), and exit.",
             choices=SKELETON_CHOICES,
             const="input",
         ),
@@ -444,14 +461,30 @@ def extra_defaults(options: Iterable[Opt]) -> dict[str, Any]:
 
 
 def repeat_list_options(args: list[str], list_options: set[str]) -> list[str]:
-    """``--opt a b c`` -> ``--opt a --opt b --opt c`` for the list options (how Click reads them)."""
+    """``--opt a b c`` -> ``--opt a --opt b --opt c`` for the list options (how Click reads them).
+
+    A list option given twice keeps its last occurrence's values, as the AWS CLI's argparse does
+    (``--operations Encrypt --operations Decrypt`` grants Decrypt only): earlier occurrences and
+    their values are dropped."""
+    last: dict[str, int] = {}
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        name = arg.split("=", 1)[0]
+        if arg.startswith("--") and name in list_options:
+            last[name] = i
     out: list[str] = []
     current: str | None = None
-    for arg in args:
+    dropping = False
+    for i, arg in enumerate(args):
         if arg.startswith("--"):
             name = arg.split("=", 1)[0]
+            dropping = name in last and i < last[name]
             current = name if name in list_options and "=" not in arg else None
-            out.append(arg)
+            if not dropping:
+                out.append(arg)
+        elif dropping:
+            continue
         elif current is not None and out and out[-1] != current:
             out.extend((current, arg))
         else:

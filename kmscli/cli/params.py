@@ -77,6 +77,7 @@ class _Shorthand:
 
     def __init__(self, text: str, option: str) -> None:
         self.text, self.pos, self.option = text, 0, option
+        self.from_files = False
 
     def error(self, why: str) -> UsageError:
         return UsageError(
@@ -98,6 +99,11 @@ class _Shorthand:
         while True:
             start = self.pos
             key = self.key()
+            self.skip_spaces()
+            self.from_files = self.peek() == "@"  # `key@=file://PATH`: the value is the file's
+            if self.from_files:
+                self.pos += 1
+                self.skip_spaces()
             if self.peek() != "=":
                 raise self.error("'='")
             if top and key in out:  # the AWS CLI refuses it rather than keep one of the two
@@ -107,19 +113,34 @@ class _Shorthand:
                     'This is often because there is a preceding "," instead of a space.'
                 )
             self.pos += 1
+            self.skip_spaces()
             out[key] = self.value(top)
             if self.peek() != ",":
                 return out
             self.pos += 1
 
+    #: What a key may hold, as the AWS CLI's shorthand grammar says (``[a-zA-Z0-9-_.#/:]``).
+    KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.#/:")
+
     def key(self) -> str:
+        """A key: the characters the AWS CLI's grammar allows (so ``my key=v`` fails at the space,
+        as in the AWS CLI), possibly none (``=v`` is the empty key, as there)."""
+        self.skip_spaces()
         start = self.pos
-        while self.pos < len(self.text) and self.text[self.pos] not in "=,{}[]":
+        while self.pos < len(self.text) and self.text[self.pos] in self.KEY_CHARS:
             self.pos += 1
-        key = self.text[start : self.pos].strip()
-        if not key:
-            raise self.error("a key")
-        return key
+        return self.text[start : self.pos]
+
+    def skip_spaces(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def resolved(self, value: str) -> Any:
+        """A scalar after ``key@=``: ``file://PATH`` is the file's text, ``fileb://PATH`` its bytes."""
+        if self.from_files and value.startswith(("file://", "fileb://")):
+            binary = value.startswith("fileb://")
+            return read_param_file(value[8 if binary else 7 :], binary, self.option)
+        return value
 
     def _next_is_key(self) -> bool:
         """After a comma: does a ``key=`` follow (a new pair) or a bare value (list continuation)?"""
@@ -133,6 +154,7 @@ class _Shorthand:
         ch = self.peek()
         if ch == "{":
             self.pos += 1
+            self.skip_spaces()
             if self.peek() == "}":
                 self.pos += 1
                 return {}
@@ -143,11 +165,14 @@ class _Shorthand:
             return inner
         if ch == "[":
             self.pos += 1
+            self.skip_spaces()
             items: list[Any] = []
             while self.peek() != "]":
                 items.append(self.value(False) if self.peek() in "{[" else self.scalar("],"))
+                self.skip_spaces()
                 if self.peek() == ",":
                     self.pos += 1
+                    self.skip_spaces()
                 elif self.peek() != "]":
                     raise self.error("',' or ']'")
             self.pos += 1
@@ -163,7 +188,7 @@ class _Shorthand:
             values.append(self.scalar(","))
         return values if len(values) > 1 else first
 
-    def scalar(self, stops: str) -> str:
+    def scalar(self, stops: str) -> Any:
         """A quoted value (``\\"`` in double quotes and ``\\'`` in single quotes are the quote
         itself, ``\\\\`` a backslash) or a bare one up to a stop (``\\,`` is a comma in it),
         as the AWS CLI's shorthand reads them."""
@@ -178,11 +203,12 @@ class _Shorthand:
                     raise self.error(f"closing {ch}")
             value = self.text[self.pos + 1 : end].replace("\\" + ch, ch).replace("\\\\", "\\")
             self.pos = end + 1
-            return value
+            self.skip_spaces()
+            return self.resolved(value)
         start = self.pos
         while self.pos < len(self.text) and self.text[self.pos] not in stops:
             self.pos += 2 if self.text[self.pos : self.pos + 2] == "\\," else 1
-        return self.text[start : self.pos].replace("\\,", ",").strip()
+        return self.resolved(self.text[start : self.pos].replace("\\,", ",").strip())
 
 
 def parse_shorthand(text: str, option: str) -> Any:
@@ -215,11 +241,17 @@ def decode_blob(value: str, option: str, raw_blobs: bool = False) -> bytes:
         return data
     if raw_blobs:
         return _text(load_text(value, option), option).encode("utf-8")
-    text = load_text(value, option).strip()
+    return base64_blob(load_text(value, option), option)
+
+
+def base64_blob(text: str, option: str) -> bytes:
+    """Blob text read as the AWS CLI v2 reads it (Python's lenient ``b64decode``: characters outside
+    the alphabet, such as the line breaks of ``base64``'s wrapped output, are dropped). Text that is
+    still not base64 is a usage error (252; the AWS CLI stops there with 255, from an exception it
+    does not classify), and the value is not echoed, since it may be a plaintext."""
     try:
-        return base64.b64decode(text, validate=True)
+        return base64.b64decode(text)
     except (binascii.Error, ValueError):
-        # the value is not echoed: it may be a plaintext (--plaintext) that must not reach logs
         raise UsageError(
             f"Error parsing parameter '{option}': Invalid base64 (the value is not shown; "
             "use base64 text or fileb://PATH for raw bytes)"

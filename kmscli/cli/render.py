@@ -155,8 +155,9 @@ def to_text(data: Any) -> str:
 
 # -- yaml ------------------------------------------------------------------------------------------------
 # PyYAML's safe emitter (libyaml when built with it), imported only when YAML is asked for. The AWS CLI
-# v2 uses ruamel.yaml's safe dumper, which is PyYAML's emitter under another name: block style, keys in
-# response order, non-ASCII kept, strings that would read back as another type quoted, control
+# v2 uses ruamel.yaml's safe dumper, which is PyYAML's emitter under another name: block style, keys
+# sorted (ruamel's safe representer sorts every mapping, so `aws kms list-keys --output yaml` prints
+# KeyArn before KeyId), non-ASCII kept, strings that would read back as another type quoted, control
 # characters escaped in double quotes. So the output is the AWS CLI's, and it always reads back exactly.
 
 
@@ -165,7 +166,7 @@ def _yaml_dump(data: Any) -> str:
 
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     text: str = yaml.dump(
-        data, Dumper=dumper, default_flow_style=False, sort_keys=False, allow_unicode=True, width=80
+        data, Dumper=dumper, default_flow_style=False, sort_keys=True, allow_unicode=True, width=80
     )
     return text
 

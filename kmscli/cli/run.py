@@ -15,7 +15,7 @@ from kmscli.cli.globalopts import use_color
 from kmscli.cli.options import PAGING_OPTIONS
 from kmscli.errors import KmscliError, UsageError, VaultEnvironmentError
 from kmscli.invocation import Invocation
-from kmscli.model import paginator
+from kmscli.model import in_model_order, operation, paginator
 
 if TYPE_CHECKING:
     from kmscli.service.pipeline.core import Caller
@@ -36,36 +36,49 @@ def emit(data: Any, inv: Invocation, fmt: str, title: str = "") -> None:
     page_or_write(text, inv)
 
 
-def _decode_token(token: str) -> tuple[str | None, int]:
-    """``--starting-token``: the marker to resume at and how many of that page's items to skip.
-    A token kmscli (or the AWS CLI) wrote is base64 JSON; anything else is read as botocore reads
-    it: ``MARKER___N`` (the old form), or the service's own marker as given (a ``NextMarker`` from
+def _decode_token(token: str, in_tok: str) -> tuple[dict[str, Any], int]:
+    """``--starting-token``: the service's paging members to resume with (``{in_tok: marker}``)
+    and how many of that page's items to skip, read as botocore reads it. A token the AWS CLI (or
+    kmscli) wrote is base64 JSON, decoded leniently as Python's ``b64decode`` does (characters
+    outside the alphabet, a line break included, are dropped); anything else is the old
+    ``MARKER___N`` form, or the service's own marker as given (a ``NextMarker`` from
     ``--no-paginate`` output), which the service judges (``InvalidMarkerException``, exit 254)."""
     try:
-        data = json.loads(base64.b64decode(token.encode(), validate=True))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        data = json.loads(base64.b64decode(token.encode()).decode())
+    except (binascii.Error, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         data = None
+    if isinstance(data, str | int | float):  # botocore cannot use it and stops (exit 255)
+        raise KmscliError(f"Bad starting token: {token}")
     if not isinstance(data, dict):
         old, sep, index = token.rpartition("___")
         if not sep:
-            return token, 0
+            return {in_tok: token}, 0
         if "___" in old:
             raise KmscliError(f"Bad starting token: {token}")
         try:
-            return (None if old == "None" else old), int(index)
+            return {in_tok: None if old == "None" else old}, int(index)
         except ValueError:
-            return token, 0
-    skip = data.get("boto_truncate_amount", 0)
-    marker = data.get("Marker")
-    if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0 or not isinstance(marker, str | None):
+            return {in_tok: token}, 0
+    skip = data.pop("boto_truncate_amount", 0)
+    if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
         raise UsageError(f"Error parsing parameter '--starting-token': invalid token {token!r}")
-    return marker, skip
+    unknown = [name for name in data if name != in_tok]
+    if unknown:  # botocore sends them along and its parameter check refuses them (exit 252)
+        raise UsageError(
+            f'Parameter validation failed:\nUnknown parameter in input: "{unknown[0]}", must be one of: '
+            f"Limit, {in_tok}"
+        )
+    marker = data.get(in_tok)
+    if not isinstance(marker, str | None):
+        raise UsageError(f"Error parsing parameter '--starting-token': invalid token {token!r}")
+    return {in_tok: marker}, skip
 
 
-def _encode_token(marker: str | None, skip: int) -> str:
-    body: dict[str, Any] = {"boto_truncate_amount": skip}
-    if marker:
-        body["Marker"] = marker
+def _encode_token(resume: dict[str, Any], skip: int | None = None) -> str:
+    """The AWS CLI's ``NextToken``, byte for byte: base64 of ``json.dumps`` of the paging members to
+    resume with (``{"Marker": ...}``, null before the first page) and, when the resume point is
+    inside a page, ``boto_truncate_amount``, the items of that page already printed."""
+    body = dict(resume) if skip is None else {**resume, "boto_truncate_amount": skip}
     return base64.b64encode(json.dumps(body).encode()).decode()
 
 
@@ -75,7 +88,11 @@ def iter_pages(
     """Client-side pagination as the AWS CLI (botocore's page iterator) does it: one service call
     per page, each page as the service returned it (``NextMarker``, ``Truncated``) as it arrives,
     its items cut to ``--starting-token`` and ``--max-items``. With each page, None, or on the last
-    page the resume token (the AWS CLI's ``NextToken``) when items remain."""
+    page the resume token (the AWS CLI's ``NextToken``) when items remain.
+
+    ``--max-items`` of 0 or less is allowed with the AWS CLI's warning and gives what it gives: 0
+    prints no items and a ``NextToken`` at the start; a negative N drops N items from the end of the
+    page."""
     pag = paginator(op_name)
     assert pag is not None
     key, in_tok, out_tok, limit_key = (
@@ -86,34 +103,41 @@ def iter_pages(
     )
     max_items = extra.get("max_items")
     page_size = extra.get("page_size")
-    if max_items is not None and max_items < 1:
-        raise UsageError("--max-items must be a positive integer")
+    if max_items is not None and max_items <= 0:
+        sys.stderr.write("warning: Non-positive values for --max-items may result in undefined behavior.\n")
+    resume: dict[str, Any] = {in_tok: None}  # the paging members the current page was asked with
     skip = 0
-    if extra.get("starting_token"):
-        marker, skip = _decode_token(extra["starting_token"])
-        if marker:
-            request[in_tok] = marker
+    if extra.get("starting_token") is not None:  # even "": botocore sends it, and refuses it
+        resume, skip = _decode_token(extra["starting_token"], in_tok)
+        if resume[in_tok] not in (None, "None"):
+            request[in_tok] = resume[in_tok]
     if page_size is not None:
         request[limit_key] = page_size
+    from kmscli.cli.request import check_request
+
+    check_request(op_name, request)  # the paging members too: --page-size 0 is botocore's 252
     taken = 0
+    output_shape = operation(op_name).get("output")
     while True:
-        page = call(op_name, dict(request))
+        page = in_model_order(output_shape, call(op_name, dict(request)))
         page_items = page.get(key, [])[skip:]
-        consumed = skip
-        skip = 0
-        room = None if max_items is None else max_items - taken
-        if room is not None and len(page_items) > room:
-            yield {**page, key: page_items[:room]}, _encode_token(request.get(in_tok), consumed + room)
+        over = 0 if max_items is None else taken + len(page_items) - max_items
+        if over > 0:
+            keep = len(page_items) - over
+            yield {**page, key: page_items[:keep]}, _encode_token(resume, keep + skip)
             return
+        skip = 0
         taken += len(page_items)
-        more = page.get(pag.get("more_results", "Truncated")) and page.get(out_tok)
-        if more and max_items is not None and taken >= max_items:
-            yield {**page, key: page_items}, _encode_token(page[out_tok], 0)
+        marker = page.get(out_tok) if page.get(pag.get("more_results", "Truncated")) else None
+        if not marker:
+            yield {**page, key: page_items}, None
+            return
+        resume = {in_tok: marker}
+        if max_items is not None and taken == max_items:  # on a page boundary
+            yield {**page, key: page_items}, _encode_token(resume)
             return
         yield {**page, key: page_items}, None
-        if not more:
-            return
-        request[in_tok] = page[out_tok]
+        request[in_tok] = marker
 
 
 def paginate(call: Any, op_name: str, request: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -179,19 +203,23 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], i
     if extra.get("generate_cli_skeleton") == "input":  # required options are not enforced
         sys.stdout.write(json.dumps(skeleton(op_name, "input"), indent=4) + "\n")
         return
-    raw_blobs = inv.options.get("cli_binary_format") == "raw-in-base64-out"
-    request = build_request(op_name, values, extra.get("cli_input_json"), raw_blobs=raw_blobs)
-    fmt = inv.output()
-    if extra.get("generate_cli_skeleton") == "output":  # as the AWS CLI: validate, then a stubbed call
-        from kmscli.errors import KMSError
-        from kmscli.model import operation
-        from kmscli.service.pipeline.validate import validate_request
+    if extra.get("generate_cli_skeleton") == "yaml-input":
+        from kmscli.cli.request import yaml_skeleton
 
-        try:
-            validate_request(operation(op_name)["input"], request)
-        except KMSError as exc:
-            exc.for_operation(op_name)
-            raise
+        sys.stdout.write(yaml_skeleton(op_name))
+        return
+    raw_blobs = inv.options.get("cli_binary_format") == "raw-in-base64-out"
+    request = build_request(
+        op_name,
+        values,
+        extra.get("cli_input_json"),
+        raw_blobs=raw_blobs,
+        input_yaml=extra.get("cli_input_yaml"),
+    )
+    fmt = inv.output()
+    if extra.get("generate_cli_skeleton") == "output":
+        # as the AWS CLI: botocore's check (build_request ran it), then a stubbed call; the service's
+        # own checks (enums, patterns, maximums) are never reached
         emit(skeleton(op_name, "output"), inv, fmt, title=op_name)
         return
     pag = paginator(op_name)
@@ -205,7 +233,7 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], i
             return
         result = paginate(call, op_name, request, extra)
     else:
-        result = call(op_name, request)
+        result = in_model_order(operation(op_name).get("output"), call(op_name, request))
     _write_outfile(op_name, result, extra.get("outfile"))
     emit(result, inv, fmt, title=op_name)
 

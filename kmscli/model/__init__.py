@@ -66,3 +66,27 @@ def paginator(op_name: str) -> dict[str, str] | None:
     """botocore's paginator entry for an operation, when it has one."""
     pag: dict[str, str] | None = model()["paginators"].get(op_name)
     return pag
+
+
+def in_model_order(shape_name: str | None, value: Any) -> Any:
+    """``value`` with every structure's members in the model's order, as botocore parses a response
+    (so the AWS CLI prints ``Keys, NextMarker, Truncated``, whatever order the service built them in);
+    members the shape does not declare follow, in their own order. Maps keep their keys' order."""
+    if shape_name is None:
+        return value
+    sh = shape(shape_name)
+    kind = sh["type"]
+    if kind == "structure" and isinstance(value, dict):
+        members = sh["members"]
+        ordered = {
+            name: in_model_order(spec["shape"], value[name])
+            for name, spec in members.items()
+            if name in value
+        }
+        ordered.update((name, item) for name, item in value.items() if name not in members)
+        return ordered
+    if kind == "list" and isinstance(value, list):
+        return [in_model_order(sh["member"], item) for item in value]
+    if kind == "map" and isinstance(value, dict):
+        return {key: in_model_order(sh["value"], item) for key, item in value.items()}
+    return value

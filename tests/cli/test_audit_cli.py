@@ -360,7 +360,7 @@ def test_every_output_format_works_on_audit(cli: Any, story: dict[str, str]) -> 
     stream = cli("audit", "--output", "yaml-stream", "--query", "eventName")
     assert stream.out.startswith("- CreateKey\n") and len(yaml.safe_load(stream.out)) == 8
     assert cli("audit", "--event-name", "NoSuch", "--output", "yaml").out == "[]\n"
-    assert cli("--output", "yaml", "audit", "stats").out.startswith("Total: 8")
+    assert yaml.safe_load(cli("--output", "yaml", "audit", "stats").out)["Total"] == 8
     assert yaml.safe_load(cli("audit", "stats", "--output", "yaml-stream").out)[0]["Total"] == 8
     for fmt in ("yaml", "yaml-stream", "table", "json"):
         res = cli("audit", "verify", "--output", fmt)

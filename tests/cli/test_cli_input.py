@@ -134,7 +134,10 @@ def test_json_supplies_required_members(cli: Any) -> None:
         ("[1, 2]", "expected a JSON object"),
         ('{"KeyId": "k", "Plaintext": null}', "value: None"),
         ('{"KeyId": "k", "Plaintext": "not base64!"}', "Invalid base64"),
-        ('{"KeyId": "k", "Plaintext": "aGk=", "EncryptionContext": "flat"}', "--cli-input-json"),
+        (
+            '{"KeyId": "k", "Plaintext": "aGk=", "EncryptionContext": "flat"}',
+            "Invalid type for parameter EncryptionContext, value: flat",
+        ),
         ("file:///nonexistent/in.json", "Unable to load paramfile"),
     ],
 )

@@ -164,7 +164,7 @@ def test_list_option_takes_space_separated_values(cli: Any, key_id: str) -> None
         (["encrypt", "--bogus"], "No such option"),
         (["no-such-command"], "No such command"),
         (["encrypt", "--key-id", "k"], "required: --plaintext"),
-        (["encrypt", "--key-id", "k", "--plaintext", "%%%"], "Invalid base64"),
+        (["encrypt", "--key-id", "k", "--plaintext", "not base64!"], "Invalid base64"),
         (
             ["encrypt", "--key-id", "k", "--plaintext", "aGk=", "--encryption-context", "{bad json"],
             "Invalid JSON",

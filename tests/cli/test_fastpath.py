@@ -38,6 +38,14 @@ TABLE: list[tuple[list[str], bool]] = [
         True,
     ),
     (["encrypt", "--key-id", "KEY", "--plaintext", B64, "--grant-tokens=t1"], True),
+    (
+        ["encrypt", "--key-id", "KEY", "--plaintext", B64, "--grant-tokens", "a", "b", "--grant-tokens", "c"],
+        True,
+    ),
+    (
+        ["encrypt", "--key-id", "KEY", "--plaintext", B64, "--grant-t", "a", "--grant-tokens=c", "--dry-run"],
+        True,
+    ),
     (["encrypt", "--key-id", "KEY", "--plaintext", B64, "--dry-run"], True),
     (["encrypt", "--key-id", "KEY", "--plaintext", B64, "--dry-run", "--no-dry-run"], True),
     (["encrypt", "--key-id", "KEY", "--plaintext", B64, "--no-cli-pager", "--color", "off"], True),

@@ -18,7 +18,12 @@ from kmscli.errors import UsageError
 #: until Click (globals.click_option) and the fast path (fastpath._read) both read it.
 CASES: dict[str, list[tuple[list[str], Any]]] = {
     o.VALUE: [(["--x", "v"], "v"), (["--x=v"], "v"), (["--x", "a", "--x", "b"], "b")],
-    o.LIST: [(["--x", "a", "b"], ("a", "b")), (["--x", "a", "--x", "b"], ("a", "b")), (["--x=a"], ("a",))],
+    # a list option given again: its last occurrence wins, as with the AWS CLI's argparse
+    o.LIST: [
+        (["--x", "a", "b"], ("a", "b")),
+        (["--x", "a", "--x", "b", "c"], ("b", "c")),
+        (["--x=a"], ("a",)),
+    ],
     o.INT: [(["--x", "7"], 7), (["--x=007"], 7)],
     o.FLAG: [(["--x"], True), ([], None)],
     o.BOOL: [(["--x"], True), (["--no-x"], False), (["--x", "--no-x"], False)],

@@ -190,8 +190,13 @@ def test_cli_rotation_commands_shapes_and_errors(cli: Any) -> None:
     assert_output_shape("ListKeyRotations", listed.json(), paginated=True)
     assert len(listed.json()["Rotations"]) == 2
     bad = cli("enable-key-rotation", "--key-id", key, "--rotation-period-in-days", "30")
-    assert bad.code == 254
-    assert "An error occurred (ValidationException) when calling the EnableKeyRotation operation" in bad.err
+    assert bad.code == 252  # below the model's minimum: botocore's check in the AWS CLI, before any call
+    assert "Invalid value for parameter RotationPeriodInDays, value: 30, valid min value: 90" in bad.err
+    too_long = cli("enable-key-rotation", "--key-id", key, "--rotation-period-in-days", "3000")
+    assert too_long.code == 254  # a maximum is the service's to check
+    assert (
+        "An error occurred (ValidationException) when calling the EnableKeyRotation operation" in too_long.err
+    )
     syntax = cli("enable-key-rotation", "--key-id", key, "--rotation-period-in-days", "soon")
     assert syntax.code == 252
     assert "Traceback" not in syntax.err + bad.err
