@@ -195,6 +195,18 @@ def test_botocores_parameter_check_runs_before_the_call(cli: Any, args: list[str
     assert cli("list-keys", "--query", "length(Keys)").out.strip() == "0"  # create-key never ran
 
 
+def test_a_request_refused_by_the_parameter_check_is_not_audited(cli: Any) -> None:
+    """docs/audit.md: a command line refused before the call (botocore's check, exit 252) makes no
+    audit event, as the AWS CLI sends nothing; a request the service refuses (a Limit over the
+    model's maximum: ValidationException, 254) makes one."""
+    assert cli("describe-key", "--key-id", "").code == 252
+    assert cli("list-keys", "--limit", "0").code == 252
+    assert cli("audit", "--output", "json").out.strip() in ("", "[]")
+    assert cli("list-keys", "--limit", "5000").code == 254
+    events = json.loads(cli("audit", "--output", "json").out)
+    assert [(e["eventName"], e.get("errorCode")) for e in events] == [("ListKeys", "ValidationException")]
+
+
 def test_output_skeleton_is_not_checked_by_the_service(cli: Any) -> None:
     """`--generate-cli-skeleton output` stubs the call after botocore's check: an enum value the
     service would refuse is never looked at (kmscli answered the service's ValidationException)."""
