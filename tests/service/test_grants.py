@@ -180,19 +180,9 @@ def test_retire_grant_in_a_key_policy_is_not_effective_for_another_account(
 
 
 def test_an_account_as_retiring_principal_covers_its_principals(kms: Any, service: Any, key: str) -> None:
-    by_id = kms(
-        "CreateGrant",
-        KeyId=key,
-        GranteePrincipal=BOB,
-        Operations=["Decrypt"],
-        RetiringPrincipal="444455556666",
-    )
-    by_root = kms(
-        "CreateGrant",
-        KeyId=key,
-        GranteePrincipal=BOB,
-        Operations=["Decrypt"],
-        RetiringPrincipal="arn:aws:iam::444455556666:root",
+    by_id, by_root = (
+        kms("CreateGrant", KeyId=key, GranteePrincipal=BOB, Operations=["Decrypt"], RetiringPrincipal=who)
+        for who in ("444455556666", "arn:aws:iam::444455556666:root")
     )
     as_principal(service, BOB)  # the grantee, without RetireGrant in the grant
     with pytest.raises(errors.AccessDeniedException):
