@@ -45,6 +45,11 @@ USER_ACTIONS = frozenset(
 #: this condition key to control access to alias operations, such as CreateAlias or DeleteAlias."
 REQUEST_ALIAS_ACTIONS = USER_ACTIONS | {"kms:DescribeKey", "kms:GetPublicKey"}
 
+#: Actions a key policy does not decide (AWS, "Retiring and revoking grants": ``kms:RetireGrant`` "is
+#: not effective in a key policy"): the grant being retired names who may retire it
+#: (``service/operations/grants.py``), so the key-level views refuse them rather than guess.
+GRANT_DECIDED_ACTIONS = frozenset({"kms:RetireGrant"})
+
 #: Actions whose request carries ``kms:GrantIsForAWSResource`` (AWS KMS condition keys reference):
 #: false for every kmscli call, as no AWS service calls on a principal's behalf.
 GRANT_FOR_AWS_RESOURCE_ACTIONS = frozenset({"kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"})

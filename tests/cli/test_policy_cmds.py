@@ -555,3 +555,14 @@ def test_simulate_sees_the_keys_a_real_call_carries(cli: Any, monkeypatch: pytes
     real = cli("list-grants", "--key-id", kid)
     assert real.code == 254 and "explicit deny" in real.err
     assert cli("describe-key", "--key-id", kid).code == 0
+
+
+def test_simulate_and_who_can_refuse_retire_grant_which_each_grant_decides(cli: Any, key: str) -> None:
+    # a real RetireGrant asks the grant, and ignores a key policy's kms:RetireGrant for another account
+    # (tests/service/test_grants.py): a key-level answer would mislead
+    for args in (
+        ("simulate", "--key-id", key, "--principal", EVE, "--action", "kms:retiregrant"),
+        ("who-can", "--key-id", key, "--action", "kms:RetireGrant"),
+    ):
+        res = cli("policy", *args)
+        assert res.code == 252 and "kms:RetireGrant is decided by each grant" in res.err, res.err

@@ -11,7 +11,7 @@ import pytest
 
 from kmscli import errors
 from tests.helpers import assert_output_shape
-from tests.service.test_policy_ops import ACCOUNT, ADMIN, as_principal, events, policy_doc
+from tests.service.test_policy_ops import ACCOUNT, ADMIN, ALICE, ROOT, as_principal, events, policy_doc
 
 EVE = "arn:aws:iam::444455556666:user/Eve"
 BOB = f"arn:aws:iam::{ACCOUNT}:user/Bob"
@@ -138,6 +138,73 @@ def test_retire_by_token_by_ids_and_refusals(kms: Any, service: Any, key: str) -
         kms("RetireGrant", GrantId=g2["GrantId"])
     with pytest.raises(errors.NotFoundException):
         kms("RetireGrant", KeyId=key, GrantId=g2["GrantId"])
+
+
+def test_a_grants_retire_grant_retires_only_that_grant(kms: Any, service: Any, key: str, vault: Path) -> None:
+    mine = kms("CreateGrant", KeyId=key, GranteePrincipal=BOB, Operations=["Encrypt", "RetireGrant"])
+    other = kms("CreateGrant", KeyId=key, GranteePrincipal=ALICE, Operations=["Decrypt"])
+    as_principal(service, BOB)
+    with pytest.raises(errors.AccessDeniedException, match="not the retiring principal"):
+        kms("RetireGrant", KeyId=key, GrantId=other["GrantId"])
+    assert "grantId" not in events(vault)[-1].get("additionalEventData", {})
+    assert kms("RetireGrant", GrantToken=mine["GrantToken"]) == {}
+    assert events(vault)[-1]["additionalEventData"]["retiredBy"] == "GranteePrincipal"
+    as_principal(service, ADMIN)
+    assert [g["GrantId"] for g in kms("ListGrants", KeyId=key)["Grants"]] == [other["GrantId"]]
+
+
+def test_retire_grant_in_a_key_policy_is_not_effective_for_another_account(
+    kms: Any, service: Any, vault: Path
+) -> None:
+    as_principal(service, ADMIN)
+    retire = {
+        "Effect": "Allow",
+        "Principal": {"AWS": [EVE, BOB]},
+        "Action": "kms:RetireGrant",
+        "Resource": "*",
+    }
+    key = kms("CreateKey", Policy=policy_doc(retire))["KeyMetadata"]["KeyId"]
+    grants = [kms("CreateGrant", KeyId=key, GranteePrincipal=ALICE, Operations=["Decrypt"]) for _ in range(3)]
+    as_principal(service, EVE)  # allowed kms:RetireGrant by the key policy, but not of the issuing account
+    with pytest.raises(errors.AccessDeniedException, match="account that created it"):
+        kms("RetireGrant", GrantToken=grants[0]["GrantToken"])
+    as_principal(service, BOB)  # of the issuing account, delegated kms:RetireGrant
+    assert kms("RetireGrant", GrantToken=grants[0]["GrantToken"]) == {}
+    assert events(vault)[-1]["additionalEventData"]["retiredBy"] == "KeyPolicy"
+    as_principal(service, ROOT)  # the issuing account itself, though the key policy does not name it
+    assert kms("RetireGrant", KeyId=key, GrantId=grants[1]["GrantId"]) == {}
+    assert events(vault)[-1]["additionalEventData"]["retiredBy"] == "IssuingAccount"
+    as_principal(service, ALICE)  # the issuing account's principal without the permission, nor RetireGrant
+    with pytest.raises(errors.AccessDeniedException, match="kms:RetireGrant"):
+        kms("RetireGrant", GrantToken=grants[2]["GrantToken"])
+
+
+def test_an_account_as_retiring_principal_covers_its_principals(kms: Any, service: Any, key: str) -> None:
+    by_id, by_root = (
+        kms("CreateGrant", KeyId=key, GranteePrincipal=BOB, Operations=["Decrypt"], RetiringPrincipal=who)
+        for who in ("444455556666", "arn:aws:iam::444455556666:root")
+    )
+    as_principal(service, BOB)  # the grantee, without RetireGrant in the grant
+    with pytest.raises(errors.AccessDeniedException):
+        kms("RetireGrant", GrantToken=by_id["GrantToken"])
+    as_principal(service, EVE)
+    assert kms("RetireGrant", GrantToken=by_id["GrantToken"]) == {}
+    assert kms("RetireGrant", GrantToken=by_root["GrantToken"]) == {}
+
+
+def test_list_retirable_grants_only_for_a_principal_of_the_callers_account(
+    kms: Any, service: Any, key: str
+) -> None:
+    gid = kms(
+        "CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"], RetiringPrincipal=RETIRER
+    )
+    as_principal(service, EVE)
+    with pytest.raises(errors.AccessDeniedException, match="kms:ListRetirableGrants"):
+        kms("ListRetirableGrants", RetiringPrincipal=RETIRER)
+    assert kms("ListRetirableGrants", RetiringPrincipal=EVE)["Grants"] == []
+    as_principal(service, RETIRER)
+    found = kms("ListRetirableGrants", RetiringPrincipal=RETIRER)["Grants"]
+    assert [g["GrantId"] for g in found] == [gid["GrantId"]]
 
 
 def test_revoke_grant(kms: Any, service: Any, key: str) -> None:

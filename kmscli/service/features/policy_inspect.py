@@ -70,9 +70,16 @@ def show(ctx: ServiceContext, key_ref: str) -> dict[str, Any]:
 
 
 def check_action(action: str) -> str:
-    """A single KMS action name, canonical case (``kms:decrypt`` -> ``kms:Decrypt``)."""
+    """A single KMS action name, canonical case (``kms:decrypt`` -> ``kms:Decrypt``), that a key's
+    policy and grants decide."""
     for known in actions.all_actions():
         if known.lower() == action.lower():
+            if known in actions.GRANT_DECIDED_ACTIONS:
+                raise errors.UsageError(
+                    f"--action {known} is decided by each grant, not by the key: a grant may be retired by "
+                    "its retiring principal, its grantee when it includes RetireGrant, and the account "
+                    "that created it (`kmscli list-grants --key-id K` shows them)"
+                )
             return known
     raise errors.UsageError(f"--action {action!r} is not a KMS action (for example kms:Decrypt)")
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from kmscli import errors
 from kmscli.crypto.specs import key_type
 from kmscli.ids import is_key_id
+from kmscli.policy import principals
 from kmscli.policy.actions import (
     GRANT_CONSTRAINT_MAX_PAIRS,
     GRANT_OPERATIONS_BY_KEY_TYPE,
@@ -20,8 +21,7 @@ from kmscli.policy.actions import (
     GRANT_OPERATIONS_WITH_CONTEXT,
 )
 from kmscli.policy.document import is_aws_principal
-from kmscli.policy.grants import at_least_as_strict, list_entry, make_token, read_token
-from kmscli.policy.principals import same_identity
+from kmscli.policy.grants import at_least_as_strict, grantee_matches, list_entry, make_token, read_token
 from kmscli.service.operations.common import require_enabled
 from kmscli.service.pipeline.core import Call, Response, iso, operation, parse_time
 from kmscli.service.pipeline.paging import page
@@ -197,6 +197,14 @@ def list_retirable_grants(call: Call) -> Response:
     who = req.get("RetiringPrincipal")
     if not who:
         raise errors.ValidationException("RetiringPrincipal is required.")
+    caller = call.ctx.identity.principal
+    if principals.account_of(who) != principals.account_of(caller):
+        # AWS: "You must specify a principal in your AWS account"; the authorized resource is the
+        # retiring principal, so another account's principal is not the caller's to list
+        raise errors.AccessDeniedException(
+            f"User: {caller} is not authorized to perform: kms:ListRetirableGrants on resource: {who} "
+            "because the retiring principal is not in the caller's account"
+        )
     found = []
     for key_id in call.ctx.vault.list_key_ids(call.region):
         record = call.load(key_id) if is_key_id(key_id) else None
@@ -223,10 +231,44 @@ def _remove(call: Call, record: KeyRecord, grant: dict[str, Any]) -> None:
     call.audit_extra["retiredGrantId"] = grant["GrantId"]
 
 
+def _retire_authority(call: Call, record: KeyRecord, grant: dict[str, Any]) -> str:
+    """Who the caller is to ``grant`` when retiring it (AWS, "Retiring and revoking grants"): its
+    retiring principal, its grantee when it includes RetireGrant, or the account that created it.
+
+    An account named as retiring principal or grantee covers its principals, as in a grant's
+    grantee and a key policy (kmscli has no IAM policies to delegate with). In the issuing account,
+    the account root may retire any grant it created, and another principal needs ``kms:RetireGrant``
+    from the key policy's statements, kmscli's stand-in for the IAM delegation AWS describes. A
+    principal of another account whom the key policy allows ``kms:RetireGrant`` may not (the permission
+    "is not effective in a key policy"), and no grant lets its grantee retire another grant.
+    """
+    caller = call.ctx.identity.principal
+    retiring = grant.get("RetiringPrincipal")
+    if retiring and principals.matches("AWS", retiring, caller):
+        return "RetiringPrincipal"
+    if grantee_matches(grant, caller) and "RetireGrant" in grant["Operations"]:
+        return "GranteePrincipal"
+    issuing = principals.names_account(grant.get("IssuingAccount", "")) or principals.account_of(
+        record["Arn"]
+    )
+    if principals.account_of(caller) == issuing:
+        if principals.ROOT_RE.match(caller):
+            return "IssuingAccount"
+        call.authorize("kms:RetireGrant", record)
+        if call.audit_extra.pop("grantId", None) is None:
+            return "KeyPolicy"
+        # allowed by some grant's RetireGrant: that lets its grantee retire only that grant
+    raise errors.AccessDeniedException(
+        f"User: {caller} is not authorized to perform: kms:RetireGrant on resource: {record['Arn']} "
+        f"because it is not the retiring principal of grant {grant['GrantId']}, nor its grantee with "
+        "the RetireGrant operation, nor a principal of the account that created it"
+    )
+
+
 @operation("RetireGrant", mutating=True)
 def retire_grant(call: Call) -> Response:
     """RetireGrant by token, or by KeyId and GrantId: the retiring principal, the grantee when the
-    grant includes RetireGrant, or a principal the key policy allows kms:RetireGrant."""
+    grant includes RetireGrant, or the account that created the grant (``_retire_authority``)."""
     req = call.request
     if req.get("GrantToken"):
         key_arn, grant_id = read_token(req["GrantToken"])
@@ -239,13 +281,7 @@ def retire_grant(call: Call) -> Response:
         raise errors.ValidationException("Specify GrantToken, or both KeyId and GrantId.")
     record = call.resolve(ref, allow_alias=False)
     grant = _find(record, grant_id)
-    caller = call.ctx.identity.principal
-    if grant.get("RetiringPrincipal") and same_identity(grant["RetiringPrincipal"], caller):
-        call.audit_extra["retiredBy"] = "RetiringPrincipal"
-    elif same_identity(grant["GranteePrincipal"], caller) and "RetireGrant" in grant["Operations"]:
-        call.audit_extra["retiredBy"] = "GranteePrincipal"
-    else:
-        call.authorize("kms:RetireGrant", record)
+    call.audit_extra["retiredBy"] = _retire_authority(call, record, grant)
     call.dry_run()
     _remove(call, record, grant)
     return {}
