@@ -102,6 +102,25 @@ def test_region_comes_from_the_credential_scope(server: Server) -> None:
     assert arn.rsplit("/", 1)[1] not in east_ids
 
 
+def test_the_request_id_recipe_finds_its_event(server: Server) -> None:
+    """docs/serve.md's recipe, as written: `kmscli audit --output jsonl | jq 'select(.requestID == ...)'`."""
+    import shutil
+
+    if shutil.which("jq") is None:  # .ci/run installs it
+        pytest.skip("jq is not installed")
+    request_id = server.client().generate_random(NumberOfBytes=8)["ResponseMetadata"]["RequestId"]
+    out = subprocess.run(
+        f"{sys.executable} -m kmscli audit --output jsonl | jq -c 'select(.requestID == \"{request_id}\")'",
+        shell=True,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.splitlines()
+    assert [json.loads(line)["eventName"] for line in out] == ["GenerateRandom"]
+
+
 def test_errors_are_aws_shaped_and_request_ids_match_events(server: Server) -> None:
     kms = server.client()
     with pytest.raises(kms.exceptions.NotFoundException) as caught:
