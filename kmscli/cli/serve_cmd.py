@@ -53,7 +53,7 @@ def serve(
     """
     from kmscli.cli.prompt import tty_prompt
     from kmscli.serve import server as srv
-    from kmscli.serve.app import ServeApp
+    from kmscli.serve.app import ServeApp, preload
     from kmscli.service.features import credentials
     from kmscli.service.features.session import audit_event
 
@@ -82,6 +82,7 @@ def serve(
         return None if found is None else Secret(found.principal, found.secret)
 
     app = ServeApp(ctx, lookup, max_body=max_body_bytes)
+    preload()  # before serving (and forking): no request depends on opening a module file
 
     def build(bound: int, reuse_port: bool) -> Any:
         return srv.build_server(app, options, bound, reuse_port)

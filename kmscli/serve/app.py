@@ -8,6 +8,7 @@ and carries ``x-amzn-RequestId``; for an operation that ran it is the audit even
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -45,6 +46,65 @@ def _oversize_errors() -> tuple[type[Exception], ...]:
     return (MaxSizeExceeded,)
 
 
+#: What :func:`preload` imports: kmscli's layers below the front ends, whole...
+_PRELOAD_PACKAGES = ("kmscli.service", "kmscli.policy", "kmscli.crypto", "kmscli.audit", "kmscli.vault", "kmscli.wire")
+#: ...and what their functions, the verifier and cheroot's error paths import on first use
+#: (optional ones, absent from an older dependency, are skipped).
+_PRELOAD_MODULES = (
+    "botocore.auth",
+    "botocore.awsrequest",
+    "botocore.compat",
+    "cheroot.errors",
+    "cryptography.exceptions",
+    "cryptography.hazmat.primitives.asymmetric.ec",
+    "cryptography.hazmat.primitives.asymmetric.ed25519",
+    "cryptography.hazmat.primitives.asymmetric.mldsa",
+    "cryptography.hazmat.primitives.asymmetric.mlkem",
+    "cryptography.hazmat.primitives.asymmetric.padding",
+    "cryptography.hazmat.primitives.asymmetric.rsa",
+    "cryptography.hazmat.primitives.asymmetric.utils",
+    "cryptography.hazmat.primitives.ciphers.aead",
+    "cryptography.hazmat.primitives.kdf.hkdf",
+    "cryptography.hazmat.primitives.serialization",
+    "hashlib",
+    "hmac",
+    "ipaddress",
+    "marshal",
+    "pathlib",
+)
+
+
+def preload() -> None:
+    """Import, before serving, what requests would otherwise import on first use.
+
+    The CLI imports lazily to start fast; a server that has run out of file descriptors cannot
+    import at all (reading a module opens its file), and a request whose error path first needed
+    a module then failed as ``internal error: ImportError`` (or ``OSError``) instead of the error
+    it met (docs/serve.md, "Limits and safe defaults"). Called once, before the workers fork."""
+    import contextlib
+    import importlib
+    import pkgutil
+
+    from kmscli.model import model
+
+    for package in _PRELOAD_PACKAGES:
+        for info in pkgutil.walk_packages(importlib.import_module(package).__path__, package + "."):
+            importlib.import_module(info.name)
+    for name in _PRELOAD_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    model()
+
+
+def _fault(exc: BaseException) -> str:
+    """How the log names an unexpected fault: its type, and for a system error (or an import that
+    failed on one) the system's reason, never the exception's text (it may quote request data)."""
+    cause = exc if isinstance(exc, OSError) else exc.__cause__ or exc.__context__
+    if isinstance(cause, OSError) and cause.errno:
+        return f"{type(exc).__name__} ({os.strerror(cause.errno)})"
+    return type(exc).__name__
+
+
 def _log_line(line: str) -> None:
     """One line to stderr in one write: the workers share the stream, and print's two writes (text,
     then newline) let another worker's line land between them."""
@@ -75,7 +135,7 @@ class ServeApp:
         try:
             status, body = self._handle(environ, request_id)
         except Exception as exc:  # a defect: a JSON 500, never a traceback to the client
-            self.log(f"kmscli serve: internal error in request {request_id}: {type(exc).__name__}")
+            self.log(f"kmscli serve: internal error in request {request_id}: {_fault(exc)}")
             status, body = 500, json11.error_body("KMSInternalException", "internal error")
         headers = [
             ("Content-Type", json11.CONTENT_TYPE),
@@ -132,6 +192,11 @@ class ServeApp:
         if environ.get("PATH_INFO", "") not in ("/", "") or environ.get("REQUEST_METHOD") != "POST":
             return 404, json11.error_body(
                 "UnknownOperationException", "kmscli serve answers only POST / (AWS JSON 1.1)"
+            )
+        if not _json_content_type(environ.get("CONTENT_TYPE")):
+            return 404, json11.error_body(
+                "UnknownOperationException",
+                f"kmscli serve answers only Content-Type {json11.CONTENT_TYPE} (or application/json)",
             )
         try:
             body = self._read_body(environ)
@@ -195,6 +260,18 @@ _REASONS = {
     413: "Payload Too Large",
     500: "Internal Server Error",
 }
+
+
+#: The request media types an AWS JSON 1.1 front end routes to the service (docs/serve.md, "Protocol").
+_REQUEST_TYPES = frozenset({json11.CONTENT_TYPE, "application/json"})
+
+
+def _json_content_type(value: str | None) -> bool:
+    """Whether a request's Content-Type is one the endpoint serves (parameters such as
+    ``charset`` aside, names compared without case)."""
+    if not value:
+        return False
+    return value.partition(";")[0].strip().lower() in _REQUEST_TYPES
 
 
 def _known(op_name: str) -> bool:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import sys
 import uuid
 from typing import Any
@@ -39,6 +40,7 @@ from typing import Any
 from cheroot import errors as cheroot_errors
 from cheroot import server as cheroot_server
 from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from kmscli.wire import json11
 
@@ -49,6 +51,11 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?\r\n")
 _CONTENT_LENGTH = b"Content-Length"
 _TRANSFER_ENCODING = b"Transfer-Encoding"
+_EXPECT = b"Expect"
+#: What a client speaking plain HTTP to the TLS port is told (:class:`TLSAdapter`).
+PLAIN_HTTP_MESSAGE = "this port speaks HTTPS only: the request was sent as plain HTTP (use https://)"
+#: How much of such a request is read (and dropped) before answering it.
+MAX_PLAIN_REQUEST = 64 * 1024
 
 #: What cheroot's own answers become: status -> (AWS error code, message).
 _ANSWERS = {
@@ -69,6 +76,22 @@ def answer_for(status: int) -> tuple[str, str]:
     if status in _ANSWERS:
         return _ANSWERS[status]
     return _ANSWERS[500] if status >= 500 else _ANSWERS[400]
+
+
+def error_response(protocol: str, status: str, message: str | None = None) -> bytes:
+    """A whole response to a request cheroot refused: ``status`` (``"400 Bad Request"``) and its
+    AWS JSON error (:func:`answer_for`, or ``message``), with ``Connection: close``."""
+    code_number = int(status[:3]) if status[:3].isdigit() else 500
+    code, fixed = answer_for(code_number)
+    body = json11.error_body(code, message or fixed)
+    head = (
+        f"{protocol} {status}\r\n"
+        f"Content-Type: {json11.CONTENT_TYPE}\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"x-amzn-RequestId: {uuid.uuid4()}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
 
 
 class _FramingHeaders(dict[bytes, bytes]):
@@ -103,7 +126,14 @@ class _HeaderLines:
 
 
 class StrictHeaderReader(cheroot_server.HeaderReader):
-    """cheroot's header reader, then the framing headers checked as RFC 9112 reads them."""
+    """cheroot's header reader, then the framing headers checked as RFC 9112 reads them.
+
+    ``body_limit``: the largest body the application accepts. A request that declares more is
+    answered 413 without being invited to send its body: its ``Expect: 100-continue`` is dropped
+    here, before cheroot would answer ``100 Continue`` (RFC 9110, 10.1.1)."""
+
+    def __init__(self, body_limit: int = 0) -> None:
+        self.body_limit = body_limit
 
     def __call__(self, rfile: Any, hdict: dict[bytes, bytes] | None = None) -> dict[bytes, bytes]:
         read = _FramingHeaders()
@@ -117,6 +147,8 @@ class StrictHeaderReader(cheroot_server.HeaderReader):
             if codings != [b"chunked"] and set(codings) <= {b"chunked", b""}:
                 # empty, or chunked twice (RFC 9112, 7: never more than once); other codings: 501
                 raise ValueError("Malformed Transfer-Encoding Header.")
+        elif self.body_limit and length is not None and int(length) > self.body_limit:
+            read.pop(_EXPECT, None)
         if hdict is None:
             return dict(read)
         hdict.update(read)
@@ -154,22 +186,15 @@ class StrictRequest(cheroot_server.HTTPRequest):
 
     header_reader = StrictHeaderReader()
 
+    def __init__(self, server: Any, conn: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(server, conn, *args, **kwargs)
+        self.header_reader = getattr(server, "request_header_reader", StrictRequest.header_reader)
+
     def simple_response(self, status: Any, msg: Any = "") -> None:
         """cheroot's own answer, as an AWS JSON error; the connection closes after it."""
-        text = str(status)
-        code_number = int(text[:3]) if text[:3].isdigit() else 500
-        code, message = answer_for(code_number)
-        body = json11.error_body(code, message)
         self.close_connection = True
-        head = (
-            f"{self.server.protocol} {text}\r\n"
-            f"Content-Type: {json11.CONTENT_TYPE}\r\n"
-            f"Content-Length: {len(body)}\r\n"
-            f"x-amzn-RequestId: {uuid.uuid4()}\r\n"
-            "Connection: close\r\n\r\n"
-        )
         try:
-            self.conn.wfile.write(head.encode("latin-1") + body)
+            self.conn.wfile.write(error_response(self.server.protocol, str(status)))
         except OSError as exc:
             if exc.args[0] not in cheroot_errors.socket_errors_to_ignore:
                 raise
@@ -232,6 +257,13 @@ class Server(wsgi.Server):
     """cheroot's WSGI server with :class:`StrictConnection` and a quiet error log."""
 
     ConnectionClass = StrictConnection
+    request_header_reader = StrictHeaderReader()
+
+    def limit_body(self, limit: int) -> None:
+        """Bodies over ``limit`` bytes (the application's own limit, which answers them 413) are
+        not invited (:class:`StrictHeaderReader`), and cheroot reads none beyond four times it."""
+        self.request_header_reader = StrictHeaderReader(limit)
+        self.max_request_body_size = 4 * limit
 
     def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
         """cheroot's log of what went wrong below the application.
@@ -247,3 +279,27 @@ class Server(wsgi.Server):
         kind = msg.partition("(")[0].strip()[:80] or "unknown"
         level_name = logging.getLevelName(level).lower()
         print(f"kmscli serve: HTTP layer {level_name}: {kind}", file=sys.stderr, flush=True)
+
+
+class TLSAdapter(BuiltinSSLAdapter):
+    """cheroot's TLS adapter, except that a client speaking plain HTTP to the TLS port gets an AWS
+    JSON error (``400 SerializationException``) rather than a reset connection or cheroot's
+    ``text/plain`` answer. The first byte is peeked before the handshake: a TLS connection starts
+    with a record type byte (22, a handshake), an HTTP request with its method's first letter."""
+
+    def wrap(self, sock: Any) -> Any:
+        try:
+            first = sock.recv(1, socket.MSG_PEEK)
+        except OSError as exc:  # nothing came within --timeout, or the client went away
+            raise cheroot_errors.FatalSSLAlert(*exc.args) from exc
+        if not first.isalpha():
+            return super().wrap(sock)
+        try:
+            sock.recv(MAX_PLAIN_REQUEST)  # what was sent, so that closing does not reset the answer
+            sock.sendall(error_response("HTTP/1.1", "400 Bad Request", PLAIN_HTTP_MESSAGE))
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+        raise cheroot_errors.FatalSSLAlert("plain HTTP on the TLS port")  # cheroot drops the connection

@@ -137,14 +137,15 @@ def build_server(app: Any, opts: ServeOptions, port: int | None = None, reuse_po
         reuse_port=reuse_port,
     )
     server.max_request_header_size = MAX_HEADER_BYTES
-    # the app answers a declared oversize body in JSON; far beyond it cheroot refuses before reading
-    server.max_request_body_size = 4 * opts.max_body
+    # the app owns the body limit and answers an oversize body in JSON; cheroot is told it so as not
+    # to invite a body the app refuses (Expect: 100-continue), and refuses far beyond it
+    server.limit_body(app.max_body)
     server.nodelay = True
     if opts.tls_cert and opts.tls_key:
-        from cheroot.ssl.builtin import BuiltinSSLAdapter
+        from kmscli.serve.http11 import TLSAdapter
 
         try:
-            server.ssl_adapter = BuiltinSSLAdapter(opts.tls_cert, opts.tls_key)
+            server.ssl_adapter = TLSAdapter(opts.tls_cert, opts.tls_key)
         except (OSError, ValueError) as exc:
             raise VaultEnvironmentError(f"cannot load the TLS certificate or key: {exc}") from None
     return server

@@ -33,6 +33,8 @@ SERVICE = "kms"
 MAX_SKEW = dt.timedelta(minutes=5)
 _AMZ_DATE_RE = re.compile(r"[0-9]{8}T[0-9]{6}Z")  # ASCII digits only, as strptime reads them
 _REQUIRED = ("Credential", "SignedHeaders", "Signature")
+#: The payload hash of SigV4's unsigned-payload option (Amazon S3 only: docs/serve.md, "Authentication").
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 
 class AuthError(Exception):
@@ -94,7 +96,10 @@ def parse_authorization(value: str, amz_date: str | None) -> dict[str, str]:
                 raise _incomplete(
                     f"'{_part_name(part)}' not a valid key=value pair (missing equal-sign) in Authorization header"
                 )
-            params[name.strip()] = val.strip()
+            name = name.strip()
+            if name in params:  # which copy counts would be a guess: a proxy may read the other
+                raise _incomplete(f"'{_part_name(name)}' is given more than once in the Authorization header.")
+            params[name] = val.strip()
     problems = [
         f"Authorization header requires '{name}' parameter." for name in _REQUIRED if name not in params
     ]
@@ -110,6 +115,20 @@ def parse_authorization(value: str, amz_date: str | None) -> dict[str, str]:
 
 
 _PARAMETER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,39}")
+
+
+def _signed_names(value: str) -> list[str]:
+    """The header names of ``SignedHeaders``, which must be in SigV4's canonical form: lower-case,
+    sorted, each named once, no empty entry. botocore (like AWS) rebuilds that form from the names,
+    so ``host;host`` or ``x-amz-date;host`` would verify as ``host`` or ``host;x-amz-date``: the
+    list a client sent is not the one it signed, and is refused rather than repaired."""
+    names = value.split(";")
+    if names != sorted(set(names)) or not all(names) or value != value.lower():
+        raise _incomplete(
+            "SignedHeaders must list lower-case header names, sorted, each once, separated by ';'. "
+            f"Got '{value[:200]}'."
+        )
+    return names
 
 
 def _part_name(part: str) -> str:
@@ -145,7 +164,8 @@ def verify(
     auth = lower.get("authorization")
     if not auth or not auth[0].strip():
         raise AuthError("MissingAuthenticationTokenException", "Missing Authentication Token")
-    dates = lower.get("x-amz-date")
+    # X-Amz-Date, else Date (docs/serve.md, "Authentication"); either in ISO-8601 basic format
+    dates = lower.get("x-amz-date") or lower.get("date")
     amz_date = dates[0] if dates else None
     params = parse_authorization(auth[0], amz_date)
     assert amz_date is not None
@@ -195,7 +215,7 @@ def verify(
         )
     if "x-amz-security-token" in lower:
         raise _unrecognized()  # kmscli issues no temporary credentials
-    signed = [h for h in params["SignedHeaders"].split(";") if h]
+    signed = _signed_names(params["SignedHeaders"])
     if "host" not in signed:
         raise _incomplete("'Host' must be a 'SignedHeader' in the AWS Authorization.")
     for name in signed:
@@ -204,6 +224,10 @@ def verify(
                 f"'{name[:60]}' is named as a SignedHeader, but it does not exist in the HTTP request."
             )
     declared_hash = lower.get("x-amz-content-sha256")
+    if declared_hash and declared_hash[0] == UNSIGNED_PAYLOAD:
+        raise _invalid(
+            "x-amz-content-sha256 'UNSIGNED-PAYLOAD' is an Amazon S3 option; requests to KMS sign their payload."
+        )
     if declared_hash and declared_hash[0] != primitives.sha256(body).hex():
         raise _invalid("The provided 'x-amz-content-sha256' header does not match what was computed.")
     found = lookup(key_id)

@@ -342,8 +342,11 @@ def check_all(vault: UnlockedVault) -> list[str]:
         return []
     problems: list[str] = []
     present: set[str] = set()
-    for region in vault.list_regions():
-        present |= {vault.key_file(region, key_id) for key_id in vault.list_key_ids(region)}
+    try:
+        for region in vault.list_regions():
+            present |= {vault.key_file(region, key_id) for key_id in vault.list_key_ids(region)}
+    except VaultEnvironmentError as exc:  # keys/ gone: said once, then each listed key file below
+        problems.append(exc.message)
     present |= set(_other_files(vault))
     listed = {rel for rel in state.files if not rel.startswith(MANIFEST_DIR + "/")}
     for bucket in sorted(b for b in state.files if b.startswith(MANIFEST_DIR + "/")):

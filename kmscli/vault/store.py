@@ -239,6 +239,9 @@ class Vault:
     file below it is opened through it (None for an archive held in memory).
     """
 
+    #: An archive (a backup or bundle file) opened in memory, not a folder (``archive.ArchiveVault``).
+    read_only = False
+
     def __init__(self, path: fs.StrPath, header: Header, folder: fs.VaultDir | None = None) -> None:
         self.path = fs.pathstr(path)
         self.header = header
@@ -330,22 +333,42 @@ class Vault:
     # -- status without the passphrase --------------------------------------------------
     def key_count(self) -> int:
         """Number of key files in every region (no passphrase needed)."""
-        folder = self.folder
         return sum(
             1
             for region in self.list_regions()
-            for name in folder.listdir(layout.key_folder(region))
+            for name in self.key_folder_names(region)
             if layout.json_stem(name) is not None
         )
 
     def list_regions(self) -> list[str]:
         """Regions that hold a key folder (real folders only: a link there is never followed)."""
         folder = self.folder
+        self.require_folder(layout.KEYS)
         return sorted(
             name
             for name in folder.listdir(layout.KEYS)
             if is_region(name) and folder.is_dir(layout.key_folder(name))
         )
+
+    def key_folder_names(self, region: str) -> list[str]:
+        """The names in ``keys/REGION``: none when the region has no folder yet (no key was ever
+        made there), but :class:`TamperError` when ``keys/`` itself is gone."""
+        names = self.folder.listdir(layout.key_folder(region))
+        if not names:
+            self.require_folder(layout.KEYS)
+        return names
+
+    def require_folder(self, rel: str) -> None:
+        """Refuse a vault whose folder ``rel``, one that every vault has (``layout.FOLDERS``), is
+        missing or is not a real folder: a listing would otherwise answer "nothing there" for a
+        vault whose keys or aliases were removed (docs/security.md, "A vault folder removed")."""
+        if self.read_only:  # an archive lists what it holds
+            return
+        if not self.folder.is_dir(rel):
+            raise TamperError(
+                f"the vault's folder {self.folder.name(rel)} is missing or is not a folder: it was "
+                "removed or replaced, and the vault cannot be listed (restore it from a backup)"
+            )
 
     # -- unlocking ----------------------------------------------------------------------
     def unlock(self, passphrase: bytes) -> UnlockedVault:
@@ -579,7 +602,7 @@ class UnlockedVault(Vault):
             return []
         return sorted(
             stem
-            for name in self.folder.listdir(layout.key_folder(region))
+            for name in self.key_folder_names(region)
             if (stem := layout.json_stem(name)) is not None and is_key_id(stem)
         )
 
@@ -596,6 +619,7 @@ class UnlockedVault(Vault):
         try:
             data = self.read_authenticated(rel, "alias index")
         except FileNotFoundError:
+            self.require_folder(layout.ALIASES)
             return {}
         if not isinstance(data, dict):
             raise TamperError(f"alias index {fs.join(self.path, rel)} is malformed")

@@ -10,6 +10,7 @@ from kmscli.service.operations import managed
 from kmscli.service.operations.common import require_not_pending_deletion
 from kmscli.service.pipeline.core import Call, Response, iso, operation, parse_time
 from kmscli.service.pipeline.paging import page
+from kmscli.vault.layout import KEYS
 
 if TYPE_CHECKING:
     from kmscli.vault.records import AliasEntry, AliasIndex, KeyRecord
@@ -128,6 +129,7 @@ def list_aliases(call: Call) -> Response:
         call.authorize("kms:ListAliases", record)
         names = sorted(n for n in aliases if aliases[n]["TargetKeyId"] == record["KeyId"])
     else:  # AWS lists the predefined aws/ aliases before their key exists, without TargetKeyId
+        call.ctx.vault.require_folder(KEYS)  # not the aliases of keys whose folder was removed
         names = sorted([*aliases, *managed.unassociated(aliases)])
     items, extra = page(names, call.request, key=lambda n: n, operation=call.op.name)
     out: list[dict[str, Any]] = []

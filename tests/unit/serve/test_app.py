@@ -32,6 +32,7 @@ def _environ(service: Any, target: str, body: bytes = b"{}") -> dict[str, Any]:
         "PATH_INFO": "/",
         "QUERY_STRING": "",
         "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/x-amz-json-1.1",
         "wsgi.input": io.BytesIO(body),
         "REMOTE_ADDR": "192.0.2.7",
         "HTTP_HOST": "127.0.0.1:8080",
