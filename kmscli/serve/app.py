@@ -47,7 +47,14 @@ def _oversize_errors() -> tuple[type[Exception], ...]:
 
 
 #: What :func:`preload` imports: kmscli's layers below the front ends, whole...
-_PRELOAD_PACKAGES = ("kmscli.service", "kmscli.policy", "kmscli.crypto", "kmscli.audit", "kmscli.vault", "kmscli.wire")
+_PRELOAD_PACKAGES = (
+    "kmscli.service",
+    "kmscli.policy",
+    "kmscli.crypto",
+    "kmscli.audit",
+    "kmscli.vault",
+    "kmscli.wire",
+)
 #: ...and what their functions, the verifier and cheroot's error paths import on first use
 #: (optional ones, absent from an older dependency, are skipped).
 _PRELOAD_MODULES = (

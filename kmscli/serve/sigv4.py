@@ -98,7 +98,9 @@ def parse_authorization(value: str, amz_date: str | None) -> dict[str, str]:
                 )
             name = name.strip()
             if name in params:  # which copy counts would be a guess: a proxy may read the other
-                raise _incomplete(f"'{_part_name(name)}' is given more than once in the Authorization header.")
+                raise _incomplete(
+                    f"'{_part_name(name)}' is given more than once in the Authorization header."
+                )
             params[name] = val.strip()
     problems = [
         f"Authorization header requires '{name}' parameter." for name in _REQUIRED if name not in params

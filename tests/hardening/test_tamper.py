@@ -190,3 +190,58 @@ def test_audit_line_deleted_detected_by_chain(kms: Any, vault: Path) -> None:
     segment.write_text(lines[0] + lines[2])
     with pytest.raises(ChainError, match=r":2: sequence"):
         verify_chain(vault)
+
+
+# -- a vault folder removed or replaced (docs/security.md, "A vault folder removed") ---------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("list-keys",),
+        ("list-aliases",),
+        ("list-retirable-grants", "--retiring-principal", "arn:aws:iam::111122223333:root"),
+        ("vault", "status"),
+        ("create-key",),
+    ],
+)
+@pytest.mark.parametrize("how", ["removed", "emptied-link"])
+def test_keys_folder_gone_is_refused_not_an_empty_list(
+    cli: Any, vault: Path, key: str, args: tuple[str, ...], how: str
+) -> None:
+    """Before: with `rm -rf VAULT/keys`, list-keys answered `{"Keys": []}` and exit 0, as if the
+    vault had never held a key; only a command that read one key file noticed. (keys/ swapped for
+    a link to an empty folder was refused by the commands that open it; list-aliases listed.)"""
+    import shutil
+
+    shutil.rmtree(vault / "keys")
+    if how == "emptied-link":
+        (vault.parent / "empty").mkdir()
+        (vault / "keys").symlink_to(vault.parent / "empty")
+    before = _snapshot(vault)
+    res = cli(*args)
+    _assert_refused(res, vault / "keys")
+    assert "is missing or is not a folder" in res.err or (
+        how == "emptied-link" and "symbolic link" in res.err
+    )
+    assert _snapshot(vault) == before  # nothing recreated: keys/ stays gone for the operator to see
+
+
+def test_aliases_folder_gone_is_refused(cli: Any, vault: Path, key: str) -> None:
+    """aliases/ removed in a vault that never had an alias: list-aliases answered the predefined
+    aliases only, as for a fresh vault."""
+    import shutil
+
+    shutil.rmtree(vault / "aliases")
+    _assert_refused(cli("list-aliases"), vault / "aliases")
+
+
+def test_keys_folder_gone_is_named_by_audit_verify(cli: Any, vault: Path, key: str) -> None:
+    """`audit verify` says the folder is gone and names each key file the vault state lists."""
+    import shutil
+
+    shutil.rmtree(vault / "keys")
+    res = cli("audit", "verify")
+    assert res.code != 0
+    assert f"{vault / 'keys'} is missing or is not a folder" in res.out + res.err
+    assert f"{_key_file(vault, key)} was removed" in res.out + res.err

@@ -110,6 +110,10 @@ def test_a_correctly_signed_raw_request_works(server: Server) -> None:
             "Credential should be scoped to correct service: 'kms'.",
         ),
         ("host-unsigned", "IncompleteSignatureException", "'Host' must be a 'SignedHeader'"),
+        ("host-twice", "IncompleteSignatureException", "SignedHeaders must list lower-case header names"),
+        ("signature-twice", "IncompleteSignatureException", "'Signature' is given more than once"),
+        ("http-date", "IncompleteSignatureException", "Date must be in ISO-8601 'basic format'."),
+        ("unsigned-payload", "InvalidSignatureException", "'UNSIGNED-PAYLOAD' is an Amazon S3 option"),
     ],
 )
 def test_sigv4_negatives(server: Server, change: str, code: str, message: str) -> None:
@@ -149,6 +153,15 @@ def test_sigv4_negatives(server: Server, change: str, code: str, message: str) -
         headers["Authorization"] = auth.replace(
             "SignedHeaders=content-type;host;", "SignedHeaders=content-type;"
         )
+    elif change == "host-twice":
+        headers["Authorization"] = headers["Authorization"].replace(";host;", ";host;host;")
+    elif change == "signature-twice":
+        headers["Authorization"] += ", Signature=" + "0" * 64
+    elif change == "http-date":
+        del headers["X-Amz-Date"]
+        headers["Date"] = now.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    elif change == "unsigned-payload":
+        headers["X-Amz-Content-SHA256"] = "UNSIGNED-PAYLOAD"
     status, doc, _ = post(server, body, headers, path=path)
     assert status == 400
     assert doc["__type"] == code
@@ -298,3 +311,12 @@ def test_repeated_and_underscore_headers_are_refused_as_docs_serve_md_says(serve
     assert out.startswith(b"HTTP/1.1 400 ") and b'"InvalidSignatureException"' in out, out[:300]
     status, doc, _ = post(server, body, signed_headers(server, body, extra={"X_Foo": "bar"}))
     assert (status, doc["__type"]) == (400, "IncompleteSignatureException")
+
+
+def test_a_body_that_is_not_json_1_1_gets_no_operation(server: Server) -> None:
+    """A request sent as text/plain is not routed to the service (docs/serve.md, "Protocol")."""
+    headers = signed_headers(server, b"{}")
+    headers["Content-Type"] = "text/plain"  # routed (refused) before the signature is checked
+    status, doc, response_headers = post(server, b"{}", headers)
+    assert (status, doc["__type"]) == (404, "UnknownOperationException")
+    assert response_headers["connection"] == "close"  # the body was left unread

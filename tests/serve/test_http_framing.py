@@ -219,6 +219,11 @@ def test_failed_tls_handshakes_leave_stderr_quiet(tmp_path: Path) -> None:
                     sock.recv(4096)
                 except ConnectionResetError:
                     pass
+        # plain HTTP to the TLS port: an AWS JSON error (before: a reset, or cheroot's text/plain)
+        for plain in (_good(srv), b"GET / HTTP/1.0\r\n\r\n", b"POST / HTTP/1.1\r\n"):
+            [response] = _exchange(srv, plain)
+            assert response[0] == 400 and _json_error(response) == "SerializationException"
+            assert b"HTTPS only" in response[2] and response[1]["connection"] == "close"
         assert "Keys" in srv.client(verify=str(cert)).list_keys()
     finally:
         assert srv.stop() == 0
@@ -244,3 +249,37 @@ def test_botocore_reads_cheroots_own_413_as_an_aws_error(server: Server) -> None
         server.client().encrypt(KeyId="alias/any", Plaintext=b"a" * 1_200_000)
     assert err.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+
+
+def _first_answer(server: Server, head: bytes) -> bytes:
+    """Send a request head (no body) and read until the first answer's head is complete."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(head)
+        out = b""
+        while b"\r\n\r\n" not in out and (chunk := sock.recv(65536)):
+            out += chunk
+    return out
+
+
+@pytest.mark.parametrize("length", [256 * 1024 + 1, 4 * 256 * 1024, 4 * 256 * 1024 + 1])
+def test_a_body_over_the_limit_is_not_invited(server: Server, length: int) -> None:
+    """`Expect: 100-continue` with a Content-Length over --max-body-bytes (256 KiB here): before,
+    up to 4x the limit cheroot answered `100 Continue`, the client sent its body, and only then came
+    the 413. Now the 413 is the first answer, and the body is never asked for."""
+    head = _head(server, b"x" * 0).replace(b"Content-Length: 2\r\n", b"")
+    out = _first_answer(server, head + f"Content-Length: {length}\r\nExpect: 100-continue\r\n\r\n".encode())
+    assert out.startswith(b"HTTP/1.1 413 "), out[:200]
+    assert b"100 Continue" not in out
+
+
+def test_a_body_within_the_limit_is_still_invited(server: Server) -> None:
+    body = b"{}"
+    head = _head(server, body) + b"Content-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(head)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(body)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    assert out.startswith(b"HTTP/1.1 200 OK\r\n"), out[:200]

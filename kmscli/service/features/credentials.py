@@ -12,9 +12,10 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from kmscli.errors import KMSError, UsageError
+from kmscli.errors import KMSError, UsageError, os_error_text
 from kmscli.invocation import Sources
 from kmscli.service.features.session import audit_event
+from kmscli.service.pipeline.core import VaultIOError
 from kmscli.settings import Settings
 from kmscli.vault import fs
 from kmscli.vault.store import UnlockedVault
@@ -144,8 +145,13 @@ class CredentialCache:
         stamp = self.vault.credentials_stamp()
         snapshot = self._snapshot
         if snapshot is None or snapshot[0] != stamp:
-            with self.vault.lock(exclusive=False):
-                entries = self.vault.load_credentials()
+            try:
+                with self.vault.lock(exclusive=False):
+                    entries = self.vault.load_credentials()
+            except OSError as exc:  # out of descriptors, say: the server's log names it (not a fault)
+                raise VaultIOError(
+                    f"cannot read the access keys in {self.vault.path} ({os_error_text(exc)})"
+                ) from None
             snapshot = self._snapshot = (stamp, entries, {})
         _, entries, secrets = snapshot
         found = secrets.get(access_key_id)

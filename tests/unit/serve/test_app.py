@@ -266,3 +266,96 @@ def test_the_default_log_writes_whole_lines_and_a_full_stderr_still_answers(
     assert status.startswith("500") and doc["__type"] == "KMSInternalException"
     if not full:
         assert len(stderr.writes) == 1 and stderr.writes[0].endswith("No space left on device)\n")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "",
+        "text/plain",
+        "application/octet-stream",
+        "application/x-amz-json-1.0",
+        "application/x-www-form-urlencoded",
+    ],
+)
+def test_a_request_that_is_not_json_1_1_is_not_routed(
+    app: ServeApp, service: Any, content_type: str | None
+) -> None:
+    """AWS's JSON front ends route on the Content-Type: Kinesis answered `application/octet-stream`
+    with UnknownOperationException, DynamoDB (JSON 1.0) answered a JSON 1.1 type with a 404 page
+    (smithy4s issue 167, rusoto issue 215). Before: kmscli ran any body whatever its type."""
+    environ = _environ(service, "TrentService.ListKeys")
+    environ.pop("CONTENT_TYPE")
+    if content_type is not None:
+        environ["CONTENT_TYPE"] = content_type
+    status, _, doc = _call(app, environ)
+    assert status.startswith("404 ")
+    assert doc["__type"] == "UnknownOperationException"
+    assert "application/x-amz-json-1.1" in doc["message"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-amz-json-1.1", "Application/X-Amz-Json-1.1", "application/json; charset=utf-8"],
+)
+def test_json_1_1_and_plain_json_are_served(app: ServeApp, service: Any, content_type: str) -> None:
+    """What botocore and the other SDKs send, and application/json, which AWS's JSON front ends
+    take too (a DynamoDB client was fixed by sending it: amazon-cognito-identity-dart issue 41)."""
+    environ = _environ(service, "TrentService.ListKeys")
+    environ["CONTENT_TYPE"] = content_type
+    status, _, doc = _call(app, environ)
+    assert status.startswith("200 "), doc
+    assert "Keys" in doc
+
+
+@pytest.mark.parametrize(
+    ("fault", "named"),
+    [
+        (OSError(24, "Too many open files", "/vault/secret-name"), "OSError (Too many open files)"),
+        (RuntimeError("boom with a secret value"), "RuntimeError"),
+    ],
+)
+def test_a_defects_log_line_names_a_system_cause(
+    service: Any, monkeypatch: pytest.MonkeyPatch, fault: Exception, named: str
+) -> None:
+    """An import that failed for lack of descriptors was logged as a bare `ImportError`: the line
+    now names the system's reason, never the exception's text (a path, request data)."""
+    lines: list[str] = []
+    app = ServeApp(
+        service,
+        lambda key_id: Secret("arn:aws:iam::111122223333:user/alice", SECRET.encode()),
+        log=lines.append,
+    )
+
+    def broken(ctx: Any, name: str, request: Any) -> Any:
+        try:
+            raise fault
+        except OSError as exc:
+            raise ImportError("cannot import name 'x'") from exc
+
+    monkeypatch.setattr(app_module, "invoke", broken)
+    _call(app, _environ(service, "TrentService.ListKeys"))
+    expected = named.replace("OSError", "ImportError") if isinstance(fault, OSError) else named
+    assert len(lines) == 1 and lines[0].endswith(f": {expected}"), lines
+    assert "secret" not in lines[0]
+
+
+def test_preload_imports_what_requests_import_lazily() -> None:
+    """`kmscli serve` imports every operation, the policy engine, the verifier's botocore and
+    cheroot's errors before serving (no module is then opened while a request runs)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from kmscli.serve.app import preload\n"
+        "preload()\n"
+        "from kmscli.service.pipeline import registry\n"
+        "mods = [f'kmscli.service.operations.{m}' for m in set(registry.OPERATION_MODULES.values())]\n"
+        "mods += ['botocore.auth', 'cheroot.errors', 'kmscli.policy.evaluate', 'kmscli.ids']\n"
+        "missing = [m for m in mods if m not in sys.modules]\n"
+        "print(missing, len(registry.OPERATIONS))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("[] "), out

@@ -150,3 +150,119 @@ def test_an_authorization_without_spaces_is_not_quoted_whole() -> None:
     assert err.value.code == "IncompleteSignatureException"
     assert err.value.message.startswith("Unsupported AWS 'algorithm': '...'.")
     assert "0123456789abcdef" not in err.value.message
+
+
+def _with_signed_headers(value: str) -> list[tuple[str, str]]:
+    """A valid request whose SignedHeaders list is replaced by ``value`` (its signature kept)."""
+    out = []
+    for k, v in _signed(NOW):
+        if k == "Authorization":
+            head, _, rest = v.partition("SignedHeaders=")
+            v = head + "SignedHeaders=" + value + "," + rest.partition(",")[2]
+        out.append((k, v))
+    return out
+
+
+def test_the_signed_headers_as_sent_verify() -> None:
+    assert dict(_signed(NOW))["Authorization"].count("SignedHeaders=host;x-amz-date;x-amz-target,") == 1
+    _verify(_with_signed_headers("host;x-amz-date;x-amz-target"))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "host;host;x-amz-date;x-amz-target",  # verified before: botocore rebuilds the list from a set
+        "host;x-amz-date;x-amz-target;x-amz-target",
+        "x-amz-date;host;x-amz-target",  # unsorted: verified before, botocore sorts
+        "Host;x-amz-date;x-amz-target",
+        "host;X-Amz-Date;x-amz-target",
+        "host;;x-amz-date;x-amz-target",
+        "host;x-amz-date;x-amz-target;",
+        ";host;x-amz-date;x-amz-target",
+        "",
+    ],
+)
+def test_signed_headers_not_in_canonical_form_are_refused(value: str) -> None:
+    """The list a client sends must be the one it signed: SigV4 signs the lower-case, sorted list of
+    distinct names, and a server that repaired another list would accept what nobody signed."""
+    with pytest.raises(sigv4.AuthError) as caught:
+        _verify(_with_signed_headers(value))
+    assert caught.value.code == "IncompleteSignatureException"
+    assert caught.value.message.startswith(
+        "SignedHeaders must list lower-case header names, sorted, each once"
+    )
+
+
+@pytest.mark.parametrize("name", ["Signature", "Credential", "SignedHeaders"])
+def test_an_authorization_parameter_given_twice_is_refused(name: str) -> None:
+    """Before: the last copy counted (a first `Signature=` was ignored): which one a proxy or a log
+    reads is a guess, so neither is taken."""
+    headers = _signed(NOW)
+    auth = dict(headers)["Authorization"]
+    value = auth.split(f"{name}=", 1)[1].split(",", 1)[0]
+    doubled = f"{auth}, {name}={value}"
+    with pytest.raises(sigv4.AuthError) as caught:
+        _verify([(k, doubled if k == "Authorization" else v) for k, v in headers])
+    assert caught.value.code == "IncompleteSignatureException"
+    assert caught.value.message == f"'{name}' is given more than once in the Authorization header."
+
+
+def _signed_with_date_header(date_value: str, timestamp: str) -> list[tuple[str, str]]:
+    """A request whose time is in a signed ``Date`` header (no X-Amz-Date), signed for ``timestamp``."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="POST", url="http://127.0.0.1:8080/", data=b"{}")
+    request.headers["X-Amz-Target"] = "TrentService.ListKeys"
+    request.headers["Date"] = date_value
+    request.context["timestamp"] = timestamp
+    auth = SigV4Auth(Credentials(KEY_ID, SECRET), "kms", "us-east-1")
+    sig = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
+    signed = auth.signed_headers(auth.headers_to_sign(request))
+    assert "date" in signed.split(";") and "x-amz-date" not in signed
+    return [
+        *request.headers.items(),
+        ("Host", "127.0.0.1:8080"),
+        (
+            "Authorization",
+            f"AWS4-HMAC-SHA256 Credential={auth.scope(request)}, SignedHeaders={signed}, Signature={sig}",
+        ),
+    ]
+
+
+def test_the_date_header_stands_in_for_x_amz_date() -> None:
+    """AWS: "If we can't find an x-amz-date header, then we look for a date header" (the IAM user
+    guide, "Elements of an AWS API request signature"). Before: refused, with the message that a
+    Date header was required although one was there."""
+    stamp = NOW.strftime("%Y%m%dT%H%M%SZ")
+    assert _verify(_signed_with_date_header(stamp, stamp)).access_key_id == KEY_ID
+
+
+def test_a_date_header_in_http_format_is_refused_in_aws_words() -> None:
+    """The SigV4 timestamp is ISO 8601 basic format, whichever header carries it."""
+    stamp = NOW.strftime("%Y%m%dT%H%M%SZ")
+    http_date = "Thu, 15 Jan 2026 12:00:00 GMT"
+    with pytest.raises(sigv4.AuthError) as caught:
+        _verify(_signed_with_date_header(http_date, stamp))
+    assert caught.value.code == "IncompleteSignatureException"
+    assert caught.value.message == f"Date must be in ISO-8601 'basic format'. Got '{http_date}'."
+
+
+def test_no_date_at_all_is_refused_as_aws_words_it() -> None:
+    headers = [(k, v) for k, v in _signed(NOW) if k != "X-Amz-Date"]
+    with pytest.raises(sigv4.AuthError) as caught:
+        _verify(headers)
+    assert caught.value.message == (
+        "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+    )
+
+
+def test_an_unsigned_payload_is_refused() -> None:
+    """UNSIGNED-PAYLOAD is Amazon S3's option (its SigV4 documentation); KMS requests sign their
+    payload, as botocore signs them."""
+    headers = [*_signed(NOW), ("X-Amz-Content-SHA256", "UNSIGNED-PAYLOAD")]
+    with pytest.raises(sigv4.AuthError) as caught:
+        _verify(headers)
+    assert caught.value.code == "InvalidSignatureException"
+    assert "'UNSIGNED-PAYLOAD' is an Amazon S3 option" in caught.value.message
