@@ -21,9 +21,13 @@
 * cheroot's error log (:meth:`Server.error_log`) writes one line without a traceback, and nothing
   for what a client did wrong (a failed TLS handshake, plain HTTP on a TLS port): unauthenticated
   clients cannot grow the server's stderr, just as they cannot grow the audit log.
+* A request that declares a body over the application's limit is not invited to send it
+  (no ``100 Continue``: :class:`StrictHeaderReader`, :meth:`Server.limit_body`).
+* Plain HTTP sent to the TLS port is answered in AWS JSON (:class:`TLSAdapter`).
 
-Only cheroot's public extension points are used: ``HTTPServer.ConnectionClass`` and ``error_log``
-(overridden by :class:`Server`, as cheroot's documentation invites),
+Only cheroot's public extension points are used: ``HTTPServer.ConnectionClass``, ``error_log``
+(overridden by :class:`Server`, as cheroot's documentation invites) and ``ssl_adapter`` (an
+``Adapter`` whose ``wrap`` is overridden),
 ``HTTPConnection.RequestHandlerClass``, ``HTTPRequest.header_reader`` and the request methods
 ``simple_response``, ``read_request_headers``, ``send_headers``, ``respond`` and ``write``.
 """

@@ -361,7 +361,7 @@ class Vault:
     def require_folder(self, rel: str) -> None:
         """Refuse a vault whose folder ``rel``, one that every vault has (``layout.FOLDERS``), is
         missing or is not a real folder: a listing would otherwise answer "nothing there" for a
-        vault whose keys or aliases were removed (docs/security.md, "A vault folder removed")."""
+        vault whose keys or aliases were removed (docs/security.md, section 4)."""
         if self.read_only:  # an archive lists what it holds
             return
         if not self.folder.is_dir(rel):
