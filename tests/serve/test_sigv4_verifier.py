@@ -17,9 +17,9 @@ SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 
 def _now() -> dt.datetime:
-    """botocore signs with the real clock, so the verifier is given it too. (A module-level "now",
-    taken when the suite was collected, was over five minutes old by the time these tests ran in
-    a slow full run: every signature was "not yet current".)"""
+    """The verifier's clock: botocore signs with the real one, and five minutes of skew are allowed, so
+    the time is read at each check (a module constant went stale when the suite reached this file more
+    than five minutes after collecting it)."""
     return dt.datetime.now(dt.UTC)
 
 
