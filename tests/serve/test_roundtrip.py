@@ -35,6 +35,10 @@ def test_keys_and_aliases(server: Server) -> None:
     assert isinstance(deletion["DeletionDate"], dt.datetime)
     kms.cancel_key_deletion(KeyId=key_id)
     kms.delete_alias(AliasName="alias/served")
+    with pytest.raises(kms.exceptions.ClientError) as caught:  # not in the model, so no modeled class
+        kms.create_alias(AliasName="alias/aws/served", TargetKeyId=key_id)
+    assert caught.value.response["Error"]["Code"] == "NotAuthorizedException"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
 def test_symmetric_family(server: Server) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from kmscli import errors
 from kmscli.crypto.specs import CUSTOMER_MASTER_KEY_SPECS, SPECS, algorithms_for
@@ -129,6 +129,25 @@ def no_recipient(call: Call) -> None:
             "Recipient (attested Nitro Enclaves requests) is not supported: kmscli runs on one "
             "machine with no Nitro enclave to attest"
         )
+
+
+def no_custom_key_store(call: Call) -> None:
+    """CustomKeyStoreNotFoundException when the request names a custom key store (``CustomKeyStoreId``,
+    or ``CustomKeyStoreName`` where the operation takes one): kmscli has none, and AWS answers so for
+    an id or name that is not in the account."""
+    named = call.request.get("CustomKeyStoreId")
+    if named is None:
+        named = call.request.get("CustomKeyStoreName")
+    if named is not None:
+        custom_key_store_not_found(named)
+
+
+def custom_key_store_not_found(named: str) -> NoReturn:
+    """CustomKeyStoreNotFoundException for the custom key store id or name ``named``."""
+    raise errors.CustomKeyStoreNotFoundException(
+        f"Custom key store {named} does not exist: kmscli has no custom key stores (no AWS CloudHSM "
+        "cluster or external key store proxy exists on one machine)."
+    )
 
 
 def current_material(call: Call, record: KeyRecord) -> tuple[str, bytes]:
