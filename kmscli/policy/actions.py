@@ -114,6 +114,12 @@ GRANT_OPERATIONS_BY_KEY_TYPE: dict[tuple[str, str], frozenset[str]] = {
 }
 #: AWS: "Each grant constraint value can include up to 8 encryption context pairs."
 GRANT_CONSTRAINT_MAX_PAIRS = 8
+#: AWS: "The encryption context value in each constraint cannot exceed 384 characters" (kmscli counts
+#: the keys and values of each constraint's encryption context together).
+GRANT_CONSTRAINT_MAX_CHARS = 384
+#: AWS's "Grants per KMS key" resource quota (customer managed keys): CreateGrant past it is
+#: LimitExceededException; retired and revoked grants do not count.
+MAX_GRANTS_PER_KEY = 50_000
 
 #: Single-valued KMS and global condition keys kmscli knows (lower case for lookup).
 KNOWN_KEYS = frozenset(

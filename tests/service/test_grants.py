@@ -287,6 +287,50 @@ def test_a_grant_constraint_holds_at_most_8_pairs(kms: Any, key: str) -> None:
             grant({member: {**eight, "k8": "v"}})
 
 
+def test_a_grant_constraint_holds_at_most_384_characters(kms: Any, key: str) -> None:
+    """AWS: the encryption context in each constraint cannot exceed 384 characters (kmscli counts
+    its keys and values together, each constraint on its own)."""
+    full = {"k": "v" * 383}  # 1 + 383
+
+    def grant(constraints: dict[str, Any]) -> Any:
+        return kms(
+            "CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"], Constraints=constraints
+        )
+
+    for member in ("EncryptionContextEquals", "EncryptionContextSubset"):
+        grant({member: full})
+        with pytest.raises(errors.ValidationException, match=f"{member} has 385 characters.*at most 384"):
+            grant({member: {"k": "v" * 384}})
+        with pytest.raises(errors.ValidationException, match="has 385 characters"):  # keys count too
+            grant({member: {"a" * 200: "b" * 185}})
+    assert len(kms("ListGrants", KeyId=key)["Grants"]) == 2  # only the two that fit
+
+
+def test_a_key_holds_at_most_its_quota_of_grants(
+    kms: Any, service: Any, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS's "Grants per KMS key" quota (50,000): past it CreateGrant is LimitExceededException,
+    checked before DryRun; a retry of a named grant still answers it, and retiring one makes room.
+    (The quota is lowered here so the test does not create 50,000 grants.)"""
+    from kmscli.policy import actions
+
+    assert actions.MAX_GRANTS_PER_KEY == 50_000
+    monkeypatch.setattr(actions, "MAX_GRANTS_PER_KEY", 3)
+    named = kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"], Name="app")
+    for _ in range(2):
+        last = kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Encrypt"])
+    with pytest.raises(errors.LimitExceededException, match="already has 3 grants"):
+        kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Encrypt"])
+    with pytest.raises(errors.LimitExceededException):
+        kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Encrypt"], DryRun=True)
+    again = kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"], Name="app")
+    assert again == named  # the same named grant is not a new one
+    assert len(kms("ListGrants", KeyId=key)["Grants"]) == 3
+    kms("RevokeGrant", KeyId=key, GrantId=last["GrantId"])
+    kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Encrypt"])
+    assert len(kms("ListGrants", KeyId=key)["Grants"]) == 3
+
+
 def test_create_grant_through_a_grant_cannot_widen_it(kms: Any, service: Any, key: str) -> None:
     kms(
         "CreateGrant",

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 from kmscli import errors
 from kmscli.crypto.specs import key_type
 from kmscli.ids import is_key_id
-from kmscli.policy import principals
+from kmscli.policy import actions, principals
 from kmscli.policy.actions import (
+    GRANT_CONSTRAINT_MAX_CHARS,
     GRANT_CONSTRAINT_MAX_PAIRS,
     GRANT_OPERATIONS_BY_KEY_TYPE,
     GRANT_OPERATIONS_UNCONSTRAINED,
@@ -73,6 +74,12 @@ def _check_constraints(record: KeyRecord, operations: list[str], constraints: di
                 f"{member} has {len(pairs)} encryption context pairs; a grant constraint can include "
                 f"at most {GRANT_CONSTRAINT_MAX_PAIRS}."
             )
+        size = sum(len(k) + len(v) for k, v in pairs.items())
+        if size > GRANT_CONSTRAINT_MAX_CHARS:
+            raise errors.ValidationException(
+                f"{member} has {size} characters of encryption context (keys and values); a grant "
+                f"constraint can include at most {GRANT_CONSTRAINT_MAX_CHARS}."
+            )
     if constraints.get("SourceArn") is not None:
         raise errors.UnsupportedOperationException(
             "The SourceArn grant constraint is for grants to AWS services, which kmscli does not have."
@@ -96,6 +103,16 @@ def _same_grant(grant: dict[str, Any], new: dict[str, Any]) -> bool:
     return all(grant.get(f) == new.get(f) for f in fields) and sorted(grant["Operations"]) == sorted(
         new["Operations"]
     )
+
+
+def _room_for_grant(record: KeyRecord) -> None:
+    """LimitExceededException when the key already has its quota of grants (customer managed keys)."""
+    count = len(record.get("Grants", []))
+    if count >= actions.MAX_GRANTS_PER_KEY and record.get("KeyManager", "CUSTOMER") == "CUSTOMER":
+        raise errors.LimitExceededException(
+            f"{record['Arn']} already has {count} grants, the most a KMS key can have: retire or revoke "
+            "one first."
+        )
 
 
 @operation("CreateGrant", mutating=True)
@@ -138,7 +155,6 @@ def create_grant(call: Call) -> Response:
     _check_operations(record, operations)
     _check_constraints(record, operations, constraints)
     require_enabled(record)  # AWS: a grant is refused on a disabled or pending-import key too
-    call.dry_run()
     grant: dict[str, Any] = {
         "KeyId": record["Arn"],
         "GranteePrincipal": grantee,
@@ -148,10 +164,12 @@ def create_grant(call: Call) -> Response:
         "Constraints": constraints,
     }
     name = req.get("Name")
-    if name:
-        for existing in record.get("Grants", []):
-            if existing.get("Name") == name and _same_grant(existing, grant):
-                return {"GrantToken": existing["GrantToken"], "GrantId": existing["GrantId"]}
+    same = [g for g in record.get("Grants", []) if name and g.get("Name") == name and _same_grant(g, grant)]
+    if not same:
+        _room_for_grant(record)
+    call.dry_run()
+    if same:  # AWS: the same request with the same Name is the same grant (idempotent retry)
+        return {"GrantToken": same[0]["GrantToken"], "GrantId": same[0]["GrantId"]}
     grant_id = call.ctx.random(32).hex()
     grant.update(
         GrantId=grant_id,
