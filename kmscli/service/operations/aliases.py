@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from kmscli import errors
 from kmscli.crypto.specs import key_type
 from kmscli.service.operations import managed
-from kmscli.service.operations.common import require_not_pending_deletion
+from kmscli.service.operations.common import iam_only, require_not_pending_deletion
 from kmscli.service.pipeline.core import Call, Response, iso, operation, parse_time
 from kmscli.service.pipeline.paging import page
 
@@ -132,7 +132,7 @@ def list_aliases(call: Call) -> Response:
     aliases = call.aliases()
     if call.request.get("KeyId"):
         record = call.resolve(call.request["KeyId"], allow_alias=False)
-        call.authorize("kms:ListAliases", record)
+        iam_only(call, "kms:ListAliases", record["Arn"])  # AWS: "kms:ListAliases (IAM policy)"
         names = sorted(n for n in aliases if aliases[n]["TargetKeyId"] == record["KeyId"])
     else:  # AWS lists the predefined aws/ aliases before their key exists, without TargetKeyId
         names = sorted([*aliases, *managed.unassociated(aliases)])

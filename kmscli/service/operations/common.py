@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from kmscli import errors
 from kmscli.crypto.specs import CUSTOMER_MASTER_KEY_SPECS, SPECS, algorithms_for
+from kmscli.policy import principals
 from kmscli.service.pipeline import registry
 from kmscli.service.pipeline.core import Call, parse_time
 
@@ -128,6 +129,19 @@ def no_recipient(call: Call) -> None:
         raise errors.UnsupportedOperationException(
             "Recipient (attested Nitro Enclaves requests) is not supported: kmscli runs on one "
             "machine with no Nitro enclave to attest"
+        )
+
+
+def iam_only(call: Call, action: str, resource: str) -> None:
+    """kmscli's stand-in for an IAM-only permission (``policy.actions.IAM_ONLY_ACTIONS``): no key
+    policy or grant decides it, and with no IAM policies every principal of the resource's account
+    may; another account's principal is AccessDeniedException."""
+    caller = call.ctx.identity.principal
+    if principals.account_of(resource) != principals.account_of(caller):
+        raise errors.AccessDeniedException(
+            f"User: {caller} is not authorized to perform: {action} on resource: {resource} because "
+            "it is not in the caller's account (an IAM policy decides this permission, and kmscli's "
+            "stand-in for IAM allows only the account's own principals)"
         )
 
 

@@ -23,7 +23,7 @@ from kmscli.policy.actions import (
 )
 from kmscli.policy.document import is_aws_principal
 from kmscli.policy.grants import at_least_as_strict, grantee_matches, list_entry, make_token, read_token
-from kmscli.service.operations.common import require_enabled
+from kmscli.service.operations.common import iam_only, require_enabled
 from kmscli.service.pipeline.core import Call, Response, iso, operation, parse_time
 from kmscli.service.pipeline.paging import page
 
@@ -215,14 +215,9 @@ def list_retirable_grants(call: Call) -> Response:
     who = req.get("RetiringPrincipal")
     if not who:
         raise errors.ValidationException("RetiringPrincipal is required.")
-    caller = call.ctx.identity.principal
-    if principals.account_of(who) != principals.account_of(caller):
-        # AWS: "You must specify a principal in your AWS account"; the authorized resource is the
-        # retiring principal, so another account's principal is not the caller's to list
-        raise errors.AccessDeniedException(
-            f"User: {caller} is not authorized to perform: kms:ListRetirableGrants on resource: {who} "
-            "because the retiring principal is not in the caller's account"
-        )
+    # AWS: "You must specify a principal in your AWS account"; the authorized resource is the
+    # retiring principal, so another account's principal is not the caller's to list
+    iam_only(call, "kms:ListRetirableGrants", who)
     found = []
     for key_id in call.ctx.vault.list_key_ids(call.region):
         record = call.load(key_id) if is_key_id(key_id) else None
@@ -298,6 +293,14 @@ def retire_grant(call: Call) -> Response:
     else:
         raise errors.ValidationException("Specify GrantToken, or both KeyId and GrantId.")
     record = call.resolve(ref, allow_alias=False)
+    if req.get("GrantToken") and req.get("KeyId"):
+        # a KeyId beside the token must name the token's key: the grant is looked up on the key named,
+        # never on another one silently (the KeyId-and-GrantId lookup's NotFoundException)
+        named = call.resolve(req["KeyId"], allow_alias=False)
+        if named["KeyId"] != record["KeyId"]:
+            raise errors.NotFoundException(
+                f"Grant ID {grant_id} not found for key {named['Arn']}: the grant token is for {record['Arn']}."
+            )
     grant = _find(record, grant_id)
     call.audit_extra["retiredBy"] = _retire_authority(call, record, grant)
     call.dry_run()
