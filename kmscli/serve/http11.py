@@ -303,6 +303,8 @@ class StrictConnection(cheroot_server.HTTPConnection):
         pool = server.requests
         if not server.ready or pool.qsize or not pool.idle:
             return False  # stopping, or another connection waits or could soon: back to the selector
+        if not hasattr(select, "poll"):  # not on Windows: cheroot's selector does the waiting
+            return False
         poller = select.poll()
         poller.register(self.socket.fileno(), select.POLLIN)
         return bool(poller.poll(LINGER_MS))

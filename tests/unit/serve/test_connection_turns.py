@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -125,12 +126,16 @@ def test_a_client_closing_while_its_thread_lingers_ends_the_connection(
             sock.sendall(REQUEST)
             assert _response(sock) == BODY
             port = sock.getsockname()[1]
+        # the thread that lingered on the connection sees the close at once (not after its 10 s)
+        deadline = time.monotonic() + 5
+        while server.requests.idle < 2:
+            assert time.monotonic() < deadline, "the lingering thread did not see the close"
+            time.sleep(0.01)
+        # and ended the connection instead of handing it back to the selector
+        assert port not in [conn.remote_port for conn in handed_back]  # type: ignore[attr-defined]
         with _connect(server) as sock:  # the server still answers
             sock.sendall(REQUEST)
             assert _response(sock) == BODY
-        # the first connection's thread lingered (the other thread was idle), saw the close and
-        # ended the connection, never handing it back to the selector
-        assert port not in [conn.remote_port for conn in handed_back]  # type: ignore[attr-defined]
 
 
 class _CountingConnection(http11.StrictConnection):
