@@ -17,8 +17,9 @@ SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 
 def _now() -> dt.datetime:
-    """The verifier's clock: now, read when a request is verified, as botocore signs with the real
-    clock (a time taken at import was over five minutes old when a loaded run reached a test)."""
+    """The verifier's clock: botocore signs with the real one, and five minutes of skew are allowed, so
+    the time is read at each check (a module constant went stale when the suite reached this file more
+    than five minutes after collecting it)."""
     return dt.datetime.now(dt.UTC)
 
 
