@@ -220,7 +220,7 @@ def test_an_epoch_beyond_the_platform_clock_is_no_time_not_a_crash(huge: str, aw
 
     assert parse_date(huge) is None
     with pytest.raises(
-        ParamValueError if aws_gives_up else UsageError, match="timezone offset|Invalid timestamp"
+        ParamValueError if aws_gives_up else UsageError, match=r"timezone offset|Invalid timestamp"
     ):
         parse_timestamp(huge, "--valid-to")
 
