@@ -51,6 +51,12 @@ class VaultEnvironmentError(KmscliError):
     exit_code = EXIT_ENVIRONMENT
 
 
+class Interrupted(Exception):
+    """Ctrl-C (or end of input at a prompt) inside a Click command, carried past ``click``'s own
+    handling, which would write its newline to stderr: ``kmscli.__main__`` ends it as the AWS CLI v2
+    does (exit 130, a newline on stdout)."""
+
+
 class KMSError(KmscliError):
     """An error the KMS API itself would return; ``code`` is the AWS exception name (exit 254)."""
 
