@@ -220,14 +220,13 @@ def text_width(text: str) -> int:
 class _Section:
     """One titled block of a table: optional column names, rows of cells, its nesting level."""
 
-    __slots__ = ("columns", "headers", "indent", "rows", "title", "widths")
+    __slots__ = ("headers", "indent", "rows", "title", "widths")
 
     def __init__(self, title: str | None, indent: int) -> None:
-        self.title, self.indent = title, indent
+        self.title, self.indent = (None if title is None else visible(title)), indent
         self.headers: list[str] = []
         self.rows: list[list[str]] = []
         self.widths: list[int] = []  # each column's widest cell (header included)
-        self.columns: int | None = None  # set by the first header or row, as the AWS CLI sets it
 
     def _measure(self, cells: list[str]) -> None:
         if not self.widths:
@@ -240,8 +239,6 @@ class _Section:
                 self.widths.append(text_width(cell_text))
 
     def set_headers(self, headers: list[str]) -> None:
-        if self.columns is None:
-            self.columns = len(headers)
         self.headers = [visible(h) for h in headers]
         self._measure(self.headers)
 
@@ -250,8 +247,6 @@ class _Section:
         longer or shorter than the section's first (possible only in a ``--query`` result such as
         ``[[1, 2], [3]]``, which the AWS CLI refuses with an error) is drawn with empty cells."""
         cells = [visible(v) for v in values]
-        if self.columns is None:
-            self.columns = len(cells)
         self.rows.append(cells)
         self._measure(cells)
 
@@ -354,7 +349,7 @@ class _TableBuilder:
         headers, more = sorted(scalars), sorted(nested)
         self._here().set_headers(headers)
         for n, item in enumerate(items):
-            item = item if isinstance(item, dict) else {}
+            item = item if isinstance(item, dict) else {}  # [{...}, 5] (a --query result): a blank row
             if n and more:
                 self._section(title, indent).set_headers(headers)
             self._here().add_row([item.get(h, "") for h in headers])
@@ -371,12 +366,13 @@ def _vertical(section: _Section) -> _Section:
     return turned
 
 
-def _centred(text: str, length: int, left: str, right: str, shown: str | None = None) -> str:
-    """``text`` centred between the edges in ``length`` columns (``shown``: it as styled)."""
+def _centred(text: str, length: int, left: str, right: str) -> str:
+    """``text`` centred between the edges in ``length`` columns (a text too long pushes the right
+    edge out, as in the AWS CLI)."""
     size = text_width(text)
     start = length // 2 - size // 2 - 1
     so_far = text_width(left) + start + size
-    return left + " " * start + (shown or text) + " " * (length - text_width(right) - so_far) + right
+    return left + " " * start + text + " " * (length - text_width(right) - so_far) + right
 
 
 def _left(text: str, length: int, left: str, shown: str) -> str:

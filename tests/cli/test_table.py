@@ -83,8 +83,10 @@ def test_values_with_control_characters_are_shown_escaped_and_aligned() -> None:
     """Unlike the AWS CLI, a table never writes a caller's control characters raw (a description
     could otherwise retitle the terminal or clear it): they are shown as escapes, counted as shown."""
     hostile = "x\x1b]0;pwned\x07\x1b[2J\u202eevil"
-    out = render.to_table({"KeyMetadata": {"Description": hostile, "KeyId": "k"}}, "DescribeKey", False, 200)
-    assert "\x1b" not in out and "\u202e" not in out and "\\x1b]0;pwned\\x07" in out
+    data = {"KeyMetadata": {"Description": hostile, "KeyId": "k", "T\x1b[2J": {"a\x07": "b"}}}
+    out = render.to_table(data, "DescribeKey", False, 200)
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out and "\\x1b]0;pwned\\x07" in out
+    assert "T\\x1b[2J" in out and "a\\x07" in out  # a nested member's name, as a title and a header
     lines = out.splitlines()
     assert {len(line) for line in lines} == {len(lines[0])}
 
