@@ -171,7 +171,7 @@ def test_list_option_takes_space_separated_values(cli: Any, key_id: str) -> None
         # argparse's check of required options comes before any value is read
         (["encrypt", "--plaintext", "not base64!"], "required: --key-id"),
         # a value error (252) met while reading the options wins over a blob decoded as the call goes out
-        (["encrypt", "--key-id", "k", "--plaintext", "@@", "--encryption-context", "{"], "Invalid JSON"),
+        (["encrypt", "--key-id", "k", "--plaintext", "abc", "--encryption-context", "{"], "Invalid JSON"),
         # botocore's check (252) runs after the blobs are decoded, so it needs them to decode
         (["encrypt", "--key-id", "", "--plaintext", "aGk="], "Invalid length for parameter KeyId"),
         (["list-keys", "--page-size", "many"], "'many' is not a valid integer"),  # argparse's int
