@@ -20,7 +20,12 @@ def event_time(when: dt.datetime) -> str:
 
 
 def user_identity(principal: str, account_id: str) -> dict[str, Any]:
-    """CloudTrail ``userIdentity`` for a principal ARN."""
+    """CloudTrail ``userIdentity`` for a principal ARN: its ``accountId`` (and a root's principal id)
+    is the account in the ARN, the caller's own, which ``account_id`` (the vault's) is only when the
+    principal is not another account's."""
+    from kmscli.policy.principals import account_of
+
+    account_id = account_of(principal) or account_id
     resource = principal.split(":", 5)[5] if principal.count(":") >= 5 else principal
     if resource == "root":
         kind, pid = "Root", account_id

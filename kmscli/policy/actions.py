@@ -159,6 +159,8 @@ KNOWN_KEYS = frozenset(
         "aws:userid",
         "aws:username",
         "aws:SecureTransport",
+        "aws:SourceIp",  # with aws:UserAgent and aws:SecureTransport: requests to kmscli serve
+        "aws:UserAgent",
         "aws:RequestedRegion",
         "aws:ResourceAccount",
         "aws:PrincipalIsAWSService",

@@ -167,6 +167,7 @@ class ServeApp:
             access_key_id=caller.access_key_id,
             source_ip=environ.get("REMOTE_ADDR") or None,
             user_agent=(environ.get("HTTP_USER_AGENT") or "")[:MAX_USER_AGENT] or None,
+            secure_transport=environ.get("wsgi.url_scheme") == "https",
         )
         base = self.base
         ctx = ServiceContext(

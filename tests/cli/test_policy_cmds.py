@@ -338,6 +338,17 @@ def test_lint_clean_policy_has_no_findings() -> None:
     assert _codes(ADMIN_STMT, USER_STMT) == {}
 
 
+def test_lint_knows_the_network_keys_of_served_requests() -> None:
+    # docs/policy.md: requests to kmscli serve carry aws:SourceIp, aws:UserAgent, aws:SecureTransport
+    network = {
+        "IpAddress": {"aws:SourceIp": "10.0.0.0/8"},
+        "StringLike": {"aws:UserAgent": "Boto3/*"},
+        "Bool": {"aws:SecureTransport": "true"},
+        "StringEquals": {"aws:userid": "AIDAEXAMPLE"},
+    }
+    assert _codes(ADMIN_STMT, allow({"AWS": BOB}, USE, Condition=network)) == {}
+
+
 @pytest.mark.parametrize(
     ("statements", "code", "level"),
     [

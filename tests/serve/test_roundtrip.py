@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.serve.conftest import ACCOUNT, Server
+from tests.serve.conftest import ACCOUNT, Server, kmscli
 
 
 def test_keys_and_aliases(server: Server) -> None:
@@ -169,6 +169,67 @@ def test_key_policy_lets_one_access_key_in_and_keeps_another_out(server: Server)
     denied = [e for e in server.events() if e.get("errorCode") == "AccessDeniedException"]
     assert denied[-1]["userIdentity"]["arn"] == f"arn:aws:iam::{ACCOUNT}:user/bob"
     assert denied[-1]["userIdentity"]["accessKeyId"] == server.keys["bob"][0]
+
+
+TLS_ONLY_FROM_LOOPBACK = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "loopback users",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+            "Condition": {"IpAddress": {"aws:SourceIp": ["127.0.0.0/8", "::1/128"]}},
+        },
+        {
+            "Sid": "TLS only",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": ["kms:Encrypt", "kms:Decrypt"],
+            "Resource": "*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+    ],
+}
+
+
+def test_a_policy_sees_the_callers_address_and_transport(server: Server) -> None:
+    # docs/policy.md: over the wire a request carries aws:SourceIp and aws:SecureTransport; this
+    # server speaks plain HTTP, so the common "TLS only" Deny refuses Encrypt but not DescribeKey
+    admin = server.client("admin")
+    key_id = admin.create_key(Policy=json.dumps(TLS_ONLY_FROM_LOOPBACK), BypassPolicyLockoutSafetyCheck=True)[
+        "KeyMetadata"
+    ]["KeyId"]
+    assert admin.describe_key(KeyId=key_id)["KeyMetadata"]["KeyId"] == key_id  # from 127.0.0.1
+    with pytest.raises(admin.exceptions.ClientError) as caught:
+        admin.encrypt(KeyId=key_id, Plaintext=b"over plain http")
+    assert caught.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "with an explicit deny" in caught.value.response["Error"]["Message"]
+
+
+def test_a_callers_identity_is_its_own_accounts(server: Server) -> None:
+    # CloudTrail: userIdentity.accountId (and a root's principalId) is the caller's account, the
+    # key's owner is recipientAccountId; kmscli also lets a policy match it as ${aws:userid}
+    out = kmscli(
+        server.env,
+        "credentials",
+        "create",
+        "--principal",
+        "arn:aws:iam::444455556666:root",
+        "--output",
+        "text",
+        "--query",
+        "AccessKey.[AccessKeyId,SecretAccessKey]",
+    ).stdout.split()
+    server.keys["other"] = (out[0], out[1])
+    other = server.client("other")
+    with pytest.raises(other.exceptions.ClientError):
+        other.describe_key(KeyId="alias/none-such")
+    event = [e for e in server.events() if e.get("userIdentity", {}).get("accessKeyId") == out[0]][-1]
+    assert event["userIdentity"]["accountId"] == "444455556666"
+    assert event["userIdentity"]["principalId"] == "444455556666"
+    assert event["recipientAccountId"] == ACCOUNT
 
 
 def test_aws_cli_encrypt_and_decrypt_with_fileb(server: Server, tmp_path: Path) -> None:

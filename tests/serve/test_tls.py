@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 from pathlib import Path
 
 from tests.serve.conftest import Server, kmscli
+from tests.serve.test_roundtrip import TLS_ONLY_FROM_LOOPBACK
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
@@ -61,5 +63,9 @@ def test_https_round_trip(tmp_path: Path) -> None:
         for how in (["--ca-bundle", str(cert)], ["--no-verify-ssl"]):
             listed = kmscli(env, "--endpoint-url", server.url, *how, "list-keys", "--query", "Keys[].KeyId")
             assert key_id in listed.stdout
+        # over TLS, aws:SecureTransport is true: the "TLS only" Deny lets Encrypt through
+        policy = json.dumps(TLS_ONLY_FROM_LOOPBACK)
+        tls_only = kms.create_key(Policy=policy, BypassPolicyLockoutSafetyCheck=True)["KeyMetadata"]["KeyId"]
+        assert kms.encrypt(KeyId=tls_only, Plaintext=b"x")["KeyId"].endswith(tls_only)
     finally:
         assert server.stop() == 0

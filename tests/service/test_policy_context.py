@@ -119,6 +119,111 @@ def test_username_is_absent_for_other_principals(kms: Any, service: Any, caller:
         kms("DescribeKey", KeyId=kid)
 
 
+@pytest.mark.parametrize(
+    ("caller", "userid"),
+    [
+        (ROOT, ACCOUNT),
+        ("arn:aws:iam::444455556666:root", "444455556666"),
+        (BOB, None),  # AIDA + a stable id: the principalId of the caller's audit events
+        (SESSION, None),  # AROA...:s1
+    ],
+)
+def test_userid_is_present_and_is_the_audited_principal_id(
+    kms: Any, service: Any, caller: str, userid: str | None
+) -> None:
+    # GLOBAL aws:userid: "always included in the request context for all signed requests"; kmscli
+    # has no IAM unique ids, so it is the principalId the caller's audit events carry
+    from kmscli.audit.events import user_identity
+
+    expected = user_identity(caller, ACCOUNT)["principalId"]
+    if userid is not None:
+        assert expected == userid
+    if caller == SESSION:
+        assert expected.startswith("AROA") and expected.endswith(":s1")
+    kid = key_for(kms, service, app_user("*", StringEquals={"aws:userid": expected}))
+    as_principal(service, caller)
+    assert kms("DescribeKey", KeyId=kid)["KeyMetadata"]["KeyId"] == kid
+    as_principal(service, ALICE)
+    with pytest.raises(errors.AccessDeniedException):
+        kms("DescribeKey", KeyId=kid)
+
+
+def test_userid_as_a_policy_variable(kms: Any, service: Any) -> None:
+    # ${aws:userid} in a condition: each caller may use only contexts that name itself
+    from kmscli.audit.events import user_identity
+
+    mine = app_user("*", StringEquals={"kms:EncryptionContext:owner": "${aws:userid}"})
+    kid = key_for(kms, service, mine)
+    as_principal(service, BOB)
+    own = {"owner": user_identity(BOB, ACCOUNT)["principalId"]}
+    assert kms("Encrypt", KeyId=kid, Plaintext=b"x", EncryptionContext=own)["KeyId"].endswith(kid)
+    with pytest.raises(errors.AccessDeniedException):
+        kms("Encrypt", KeyId=kid, Plaintext=b"x", EncryptionContext={"owner": ACCOUNT})
+
+
+def _over_the_wire(service: Any, **network: Any) -> None:
+    """Make the in-process caller look like kmscli serve's (docs/serve.md): address, agent, TLS."""
+    service.identity = service.identity._replace(**network)
+
+
+@pytest.mark.parametrize(
+    ("network", "allowed"),
+    [
+        ({}, True),  # a local call has no transport: the key is absent and the Deny does not match
+        ({"secure_transport": True}, True),
+        ({"secure_transport": False}, False),
+    ],
+)
+def test_secure_transport_comes_from_the_server(kms: Any, service: Any, network: Any, allowed: bool) -> None:
+    # GLOBAL aws:SecureTransport: whether the request was sent over TLS; the common guard below
+    kid = key_for(kms, service, app_user(ROOT), deny_all(Bool={"aws:SecureTransport": "false"}), bypass=True)
+    as_principal(service, ROOT)
+    _over_the_wire(service, **network)
+    if allowed:
+        assert kms("DescribeKey", KeyId=kid)["KeyMetadata"]["KeyId"] == kid
+    else:
+        with pytest.raises(errors.AccessDeniedException, match="explicit deny"):
+            kms("DescribeKey", KeyId=kid)
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [("10.1.2.3", True), ("192.0.2.7", False), (None, False), ("::1", False)],
+)
+def test_source_ip_comes_from_the_server(kms: Any, service: Any, address: str | None, allowed: bool) -> None:
+    # GLOBAL aws:SourceIp: the requester's address; a local call has none, so IpAddress fails on it
+    kid = key_for(kms, service, app_user(BOB, IpAddress={"aws:SourceIp": "10.0.0.0/8"}))
+    as_principal(service, BOB)
+    _over_the_wire(service, source_ip=address)
+    if allowed:
+        assert kms("DescribeKey", KeyId=kid)["KeyMetadata"]["KeyId"] == kid
+    else:
+        with pytest.raises(errors.AccessDeniedException):
+            kms("DescribeKey", KeyId=kid)
+
+
+def test_user_agent_comes_from_the_server(kms: Any, service: Any) -> None:
+    kid = key_for(kms, service, app_user(BOB, StringLike={"aws:UserAgent": "Boto3/*"}))
+    as_principal(service, BOB)
+    _over_the_wire(service, user_agent="Boto3/1.40.0 md/Botocore#1.40.0")
+    assert kms("DescribeKey", KeyId=kid)["KeyMetadata"]["KeyId"] == kid
+    _over_the_wire(service, user_agent="curl/8.0")
+    with pytest.raises(errors.AccessDeniedException):
+        kms("DescribeKey", KeyId=kid)
+
+
+def test_a_simulated_principal_does_not_borrow_the_callers_network(kms: Any, service: Any) -> None:
+    # policy simulate decides for another principal: the operator's own address is not its address
+    from kmscli.service.features.policy_inspect import simulate
+
+    kid = key_for(kms, service, app_user(BOB, IpAddress={"aws:SourceIp": "10.0.0.0/8"}))
+    as_principal(service, ADMIN)
+    _over_the_wire(service, source_ip="10.1.2.3")
+    assert simulate(service, kid, BOB, "kms:DescribeKey")["Decision"] == "ImplicitDeny"
+    given = simulate(service, kid, BOB, "kms:DescribeKey", conditions={"aws:SourceIp": "10.9.9.9"})
+    assert given["Decision"] == "Allowed"
+
+
 # -- KMS keys on the operations AWS lists for them (KMSCOND) ------------------------------------------
 
 

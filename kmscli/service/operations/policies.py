@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kmscli import errors
+from kmscli.audit.events import user_identity
 from kmscli.policy import document
 from kmscli.policy.actions import (
     GRANT_FOR_AWS_RESOURCE_ACTIONS,
@@ -73,6 +74,7 @@ def build_request(
     }
     if (name := user_name(principal)) is not None:
         ctx["aws:username"] = name
+    ctx["aws:userid"] = user_identity(principal, account)["principalId"]  # as the audit event says
     text = record.get("Policy", "") if policy_text is None else policy_text
     if "resourcealiases" in str(text).lower():  # read the alias index only when a policy can use it
         ctx["kms:resourcealiases"] = key_aliases(call, record)
@@ -94,6 +96,21 @@ def build_request(
             put(ctx, key, value)
     context = conditions.get("EncryptionContext")
     return Request(principal, action, record["Arn"], ctx, dict(context) if context is not None else None)
+
+
+def network_keys(call: Call) -> dict[str, Any]:
+    """What a caller over the network brings to the request context (``kmscli serve``): its address,
+    its User-Agent and whether it used TLS. A local call has no transport, so none of them; neither
+    has a decision simulated for another principal (``policy simulate --condition`` supplies them)."""
+    identity = call.ctx.identity
+    keys: dict[str, Any] = {}
+    if identity.source_ip is not None:
+        keys["aws:SourceIp"] = identity.source_ip
+    if identity.user_agent is not None:
+        keys["aws:UserAgent"] = identity.user_agent
+    if identity.secure_transport is not None:
+        keys["aws:SecureTransport"] = identity.secure_transport
+    return keys
 
 
 def stored_policy(record: KeyRecord) -> document.Policy:
@@ -141,7 +158,7 @@ def authorize(call: Call, action: str, record: KeyRecord, conditions: dict[str, 
             bypass = bool(call.request.get("BypassPolicyLockoutSafetyCheck"))
             check_new_policy(call, record, call.request["Policy"], bypass)
         return
-    decision = decide_call(call, call.ctx.identity.principal, action, record, conditions)
+    decision = decide_call(call, call.ctx.identity.principal, action, record, network_keys(call) | conditions)
     if not decision.allowed:
         by = decision.decided_by()
         call.audit_extra.setdefault(

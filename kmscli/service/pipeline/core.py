@@ -44,8 +44,10 @@ Caller = Callable[[str, Request], Response]
 class Identity(NamedTuple):
     """Who is calling, and where: principal ARN, account and region.
 
-    A caller over the network (``kmscli serve``) also has the access key it signed with, its address
-    and its User-Agent; the audit event records them as CloudTrail does.
+    A caller over the network (``kmscli serve``) also has the access key it signed with, its address,
+    its User-Agent and whether it came over TLS; the audit event records the first three as
+    CloudTrail does, and key policies see them as ``aws:SourceIp``, ``aws:UserAgent`` and
+    ``aws:SecureTransport`` (docs/policy.md).
     """
 
     principal: str
@@ -54,6 +56,7 @@ class Identity(NamedTuple):
     access_key_id: str | None = None
     source_ip: str | None = None
     user_agent: str | None = None
+    secure_transport: bool | None = None
 
 
 class ServiceContext:
