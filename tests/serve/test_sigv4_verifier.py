@@ -17,9 +17,9 @@ SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 
 def _now() -> dt.datetime:
-    """The time to verify at: now, as botocore signs with the real clock (five minutes of skew are
-    allowed), taken at each call: a time fixed when the module loaded fell behind once a slow run took
-    longer than that to reach these tests."""
+    """The verifier's clock: botocore signs with the real one, and five minutes of skew are allowed, so
+    the time is read at each check (a module constant went stale when the suite reached this file more
+    than five minutes after collecting it)."""
     return dt.datetime.now(dt.UTC)
 
 
