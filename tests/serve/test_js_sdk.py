@@ -277,3 +277,10 @@ def test_missing_node_skips_here_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("KMSCLI_REQUIRE_NODE", "1")
     with pytest.raises(pytest.fail.Exception, match="KMSCLI_REQUIRE_NODE=1 says it must run"):
         install_sdk()
+
+
+def test_the_pinned_sdk_ran(js: dict[str, Any]) -> None:
+    """The SDK that ran is the one package.json pins (Node.js 18, Debian 12's, and later run it)."""
+    pinned = json.loads((JS / "package.json").read_text())["dependencies"]["@aws-sdk/client-kms"]
+    assert js["versions"]["sdk"] == pinned
+    assert int(js["versions"]["node"].lstrip("v").split(".")[0]) >= 18

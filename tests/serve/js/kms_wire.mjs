@@ -331,4 +331,5 @@ await step("skewedClock", async () => {
   return { attempts: out.$metadata.attempts, correctedOffsetMs: skewed.config.systemClockOffset };
 });
 
+results.versions = { node: process.version, sdk: require("@aws-sdk/client-kms/package.json").version };
 process.stdout.write(JSON.stringify(results) + "\n");
