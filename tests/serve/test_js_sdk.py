@@ -225,6 +225,15 @@ def test_access_denied_by_key_policy(js: dict[str, Any]) -> None:
         f"User: arn:aws:iam::{ACCOUNT}:user/bob is not authorized to perform: kms:Encrypt"
     )
     assert got["keyArn"] in got["message"]
+    assert got["requestId"], "the error's x-amzn-RequestId"
+
+
+def test_an_error_request_id_finds_its_audit_event(js: dict[str, Any], server: Server) -> None:
+    """docs/serve.md: a client's request id finds its event; here from the JS SDK's error metadata."""
+    request_id = ok(js, "accessDenied")["requestId"]
+    [event] = [e for e in server.events() if e.get("requestID") == request_id]
+    assert event["eventName"] == "Encrypt" and event["errorCode"] == "AccessDeniedException"
+    assert event["userIdentity"]["arn"] == f"arn:aws:iam::{ACCOUNT}:user/bob"
 
 
 def test_not_found(js: dict[str, Any]) -> None:
@@ -284,3 +293,42 @@ def test_the_pinned_sdk_ran(js: dict[str, Any]) -> None:
     pinned = json.loads((JS / "package.json").read_text())["dependencies"]["@aws-sdk/client-kms"]
     assert js["versions"]["sdk"] == pinned
     assert int(js["versions"]["node"].lstrip("v").split(".")[0]) >= 18
+
+
+def test_what_the_server_alone_validates(js: dict[str, Any]) -> None:
+    """The JS SDK sends what botocore would refuse to send: the server's ValidationException and
+    SerializationException reach it with AWS's wording, as a generic KMSServiceException."""
+    got = ok(js, "serverValidation")
+    missing = got["missingKeyId"]
+    assert missing["name"] == "ValidationException" and missing["typed"] and missing["status"] == 400
+    assert "at 'keyId' failed to satisfy constraint: Member must not be null" in missing["message"]
+    assert got["outOfRange"]["name"] == "ValidationException"
+    assert "'numberOfBytes'" in got["outOfRange"]["message"]
+    wrong = got["wrongType"]
+    assert wrong["name"] == "SerializationException"
+    assert wrong["message"] == "STRING_VALUE can not be converted to an Integer"
+    assert got["emptyListAndMap"] is True
+
+
+def test_schedule_and_cancel_key_deletion(js: dict[str, Any]) -> None:
+    """DeletionDate parses as a Date, 7 days out, and DescribeKey shows the same instant."""
+    got = ok(js, "keyDeletion")
+    assert got["deletionDateIsDate"] and got["days"] == 7 and got["keyState"] == "PendingDeletion"
+    assert got["describedDeletionDateMs"] == got["deletionDateMs"]
+
+
+def test_concurrent_requests(js: dict[str, Any]) -> None:
+    """24 Encrypt/Decrypt pairs at once over the SDK's connection pool, none retried."""
+    assert ok(js, "concurrent") == {"allBack": True, "maxAttemptsPerPair": 2, "count": 24}
+
+
+def test_oversized_bodies_are_a_413_the_sdk_reads(js: dict[str, Any]) -> None:
+    """Whether kmscli or cheroot refuses the body, the SDK gets RequestEntityTooLargeException,
+    once (no retry of a connection reset), and the next call works."""
+    got = ok(js, "oversized")
+    for case in ("overLimit", "farOver"):
+        err = got[case]
+        assert (err["name"], err["status"], err["attempts"]) == ("RequestEntityTooLargeException", 413, 1), (
+            case
+        )
+    assert got["nextCallWorks"] is True

@@ -317,6 +317,56 @@ await step("unknownAccessKey", async () => failure(() =>
   }).send(new kms.ListKeysCommand({})))
 );
 
+// The JS SDK validates nothing on the client (botocore checks required members, ranges and types
+// before sending), so what the server's own validation answers reaches the caller.
+await step("serverValidation", async () => ({
+  missingKeyId: await failure(() => admin.send(new kms.EncryptCommand({ Plaintext: text("x") }))),
+  outOfRange: await failure(() => admin.send(new kms.GenerateRandomCommand({ NumberOfBytes: 5000 }))),
+  wrongType: await failure(() => admin.send(new kms.GenerateRandomCommand({ NumberOfBytes: "12" }))),
+  emptyListAndMap: isBytes((await admin.send(new kms.EncryptCommand({
+    KeyId: keyId, Plaintext: text("x"), EncryptionContext: {}, GrantTokens: [],
+  }))).CiphertextBlob),
+}));
+
+await step("keyDeletion", async () => {
+  const key = await admin.send(new kms.CreateKeyCommand({}));
+  const id = key.KeyMetadata.KeyId;
+  const out = await admin.send(new kms.ScheduleKeyDeletionCommand({ KeyId: id, PendingWindowInDays: 7 }));
+  const pending = await admin.send(new kms.DescribeKeyCommand({ KeyId: id }));
+  await admin.send(new kms.CancelKeyDeletionCommand({ KeyId: id }));
+  return {
+    deletionDateIsDate: out.DeletionDate instanceof Date,
+    days: Math.round((out.DeletionDate - key.KeyMetadata.CreationDate) / 86400000),
+    keyState: pending.KeyMetadata.KeyState,
+    describedDeletionDateMs: pending.KeyMetadata.DeletionDate?.getTime(),
+    deletionDateMs: out.DeletionDate.getTime(),
+  };
+});
+
+// Many requests at once: the SDK's keep-alive agent opens several connections.
+await step("concurrent", async () => {
+  const count = 24;
+  const plaintexts = Array.from({ length: count }, (_, i) => `message ${i}`);
+  const back = await Promise.all(plaintexts.map(async (p) => {
+    const enc = await admin.send(new kms.EncryptCommand({ KeyId: keyId, Plaintext: text(p), EncryptionContext: context }));
+    const dec = await admin.send(new kms.DecryptCommand({ CiphertextBlob: enc.CiphertextBlob, EncryptionContext: context }));
+    return { text: decode(dec.Plaintext), attempts: enc.$metadata.attempts + dec.$metadata.attempts };
+  }));
+  return {
+    allBack: back.every((r, i) => r.text === plaintexts[i]),
+    maxAttemptsPerPair: Math.max(...back.map((r) => r.attempts)),
+    count: back.length,
+  };
+});
+
+// Bodies over --max-body-bytes (256 KiB): refused by kmscli (300 KiB of plaintext, 400 KiB of
+// base64) or by cheroot before reading (1.2 MB); either way a JSON 413 the SDK reads, not a reset.
+await step("oversized", async () => ({
+  overLimit: await failure(() => admin.send(new kms.EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(300 * 1024) }))),
+  farOver: await failure(() => admin.send(new kms.EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(1_200_000) }))),
+  nextCallWorks: (await admin.send(new kms.DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata.KeyId === keyId,
+}));
+
 // A client whose clock is 20 minutes slow: AWS answers InvalidSignatureException ("Signature
 // expired"), and the SDK corrects its clock offset from the response's Date header and retries.
 await step("skewedClock", async () => {
