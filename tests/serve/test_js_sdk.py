@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -332,3 +333,46 @@ def test_oversized_bodies_are_a_413_the_sdk_reads(js: dict[str, Any]) -> None:
             case
         )
     assert got["nextCallWorks"] is True
+
+
+def docs_recipe() -> str:
+    """docs/serve.md's JavaScript recipe ("Clients tested"), as written."""
+    text = (ROOT / "docs" / "serve.md").read_text()
+    section = text.split("\n## Clients tested\n", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```js\n(.*?)```", section, flags=re.S)
+    return block
+
+
+def test_the_docs_recipe_runs_as_written(server: Server, tmp_path: Path) -> None:
+    """The recipe, configured only by the environment it names (AWS_ENDPOINT_URL_KMS, AWS_REGION,
+    an access key); with the AWS CLI's AWS_DEFAULT_REGION instead of AWS_REGION the SDK has no
+    region, as the docs say."""
+    (tmp_path / "demo.mjs").write_text(docs_recipe())
+    (tmp_path / "node_modules").symlink_to(install_sdk() / "node_modules")
+    key_id, secret = server.keys["alice"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        HOME=str(tmp_path),  # no ~/.aws of the user's
+        AWS_ENDPOINT_URL_KMS=server.url,
+        AWS_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID=key_id,
+        AWS_SECRET_ACCESS_KEY=secret,
+    )
+
+    def run(environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        node = _need("node")
+        return subprocess.run(
+            [node, "demo.mjs"], cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=60
+        )
+
+    proc = run(env)
+    assert (proc.returncode, proc.stdout) == (0, "hello\n"), proc.stderr
+    made = [
+        e
+        for e in server.events()
+        if e.get("eventName") == "CreateKey" and e["userIdentity"].get("accessKeyId") == key_id
+    ]
+    assert len(made) == 1
+    env["AWS_DEFAULT_REGION"] = env.pop("AWS_REGION")
+    proc = run(env)
+    assert proc.returncode != 0 and "Region is missing" in proc.stderr
