@@ -20,7 +20,6 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +74,7 @@ def install_sdk() -> Path:
 
 
 @pytest.fixture(scope="module")
-def js(server: Server) -> Iterator[dict[str, Any]]:
+def js(server: Server) -> dict[str, Any]:
     """The node script's results against the module's server (and how long it took)."""
     modules = install_sdk()
     config = {
@@ -101,7 +100,7 @@ def js(server: Server) -> Iterator[dict[str, Any]]:
     assert proc.returncode == 0, f"node exited {proc.returncode}: {proc.stderr}"
     results: dict[str, Any] = json.loads(proc.stdout)
     results["_seconds"] = time.monotonic() - start
-    yield results
+    return results
 
 
 def ok(js: dict[str, Any], step: str) -> Any:
