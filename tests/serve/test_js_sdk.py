@@ -13,6 +13,7 @@ unless KMSCLI_REQUIRE_NODE=1 (.ci/run sets it): then they fail.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -375,3 +376,114 @@ def test_the_docs_recipe_runs_as_written(server: Server, tmp_path: Path) -> None
     env["AWS_DEFAULT_REGION"] = env.pop("AWS_REGION")
     proc = run(env)
     assert proc.returncode != 0 and "Region is missing" in proc.stderr
+
+
+#: The instant the JS signer signs at, and kmscli's verifier checks at: no wall clock in these tests.
+SIGNED_AT = dt.datetime(2026, 11, 30, 23, 59, 58, tzinfo=dt.UTC)
+#: Requests the JS SDK's signer signs, for kmscli's verifier to check in-process at the signing
+#: instant (no server, no clock): (name, path, query as the signer takes it, the same query as the
+#: SDK's HTTP handler writes it, extra headers, body).
+SIGNED_CASES: list[tuple[str, str, dict[str, Any], str, dict[str, str], str]] = [
+    (
+        "an Encrypt as the SDK sends it",
+        "/",
+        {},
+        "",
+        {
+            "content-type": "application/x-amz-json-1.1",
+            "x-amz-target": "TrentService.Encrypt",
+            "x-amz-user-agent": "aws-sdk-js/3.967.0  app/two   spaces",
+            "amz-sdk-invocation-id": "4162edbc-28ab-41c3-85fc-35662ec467c3",
+            "amz-sdk-request": "attempt=2; max=3",
+        },
+        '{"KeyId":"alias/a","Plaintext":"aGk="}',
+    ),
+    ("an empty body", "/", {}, "", {"x-amz-target": "TrentService.ListKeys"}, ""),
+    ("a non-ASCII body", "/", {}, "", {"x-amz-target": "TrentService.Decrypt"}, '{"D":"\u00e9\u2603"}'),
+    ("dot segments in the path", "/a/./b/../c", {}, "", {"x-amz-target": "TrentService.ListKeys"}, "{}"),
+    # (a member without a value, {"flag": null}, is sent as `flag` but left out of the JS signer's
+    # canonical query, where botocore and AWS read `flag=`: no KMS request has a query at all)
+    (
+        "a query: repeated, blank and escaped members",
+        "/",
+        {"b": "2", "a": ["1", "0"], "flag": "", "k": "a b/c~*+"},
+        "b=2&a=1&a=0&flag=&k=a%20b%2Fc~%2A%2B",
+        {"x-amz-target": "TrentService.ListKeys"},
+        "{}",
+    ),
+    ("padded header values", "/", {}, "", {"x-amz-target": "  TrentService.ListKeys  "}, "{}"),
+]
+
+
+@pytest.fixture(scope="module")
+def js_signed() -> dict[str, list[tuple[str, str]]]:
+    """SIGNED_CASES as @smithy/signature-v4 signs them (us-east-1, and one in eu-west-1)."""
+    from tests.serve.test_sigv4_verifier import KEY_ID, SECRET
+
+    cases = [
+        {"name": name, "region": "us-east-1", "path": path, "query": query, "headers": headers, "body": body}
+        for name, path, query, _, headers, body in SIGNED_CASES
+    ]
+    cases.append({**cases[1], "name": "another region", "region": "eu-west-1"})
+    config = {
+        "modules": str(install_sdk()),
+        "date": SIGNED_AT.isoformat(),
+        "accessKeyId": KEY_ID,
+        "secretAccessKey": SECRET,
+        "cases": cases,
+    }
+    proc = subprocess.run(
+        [_need("node"), str(JS / "sign_cases.mjs")],
+        input=json.dumps(config),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, f"node exited {proc.returncode}: {proc.stderr}"
+    return {case["name"]: [(k, v) for k, v in case["headers"]] for case in json.loads(proc.stdout)}
+
+
+@pytest.mark.parametrize(("name", "path", "query", "sent_query", "headers", "body"), SIGNED_CASES)
+@pytest.mark.parametrize("route", ["plain request", "botocore AWSRequest fallback"])
+def test_js_sdk_signatures_verify_on_both_routes(
+    js_signed: dict[str, list[tuple[str, str]]],
+    name: str,
+    path: str,
+    query: dict[str, Any],
+    sent_query: str,
+    headers: dict[str, str],
+    body: str,
+    route: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kmscli's verifier (botocore's canonical request) accepts what an independent signer signed,
+    on its fast route and its fallback, and still refuses the request altered."""
+    from kmscli.serve import sigv4
+    from tests.serve.test_sigv4_verifier import KEY_ID, _lookup
+
+    if route != "plain request":
+        monkeypatch.setattr(sigv4._Received, "__init__", lambda *a: (_ for _ in ()).throw(AttributeError()))
+    received = js_signed[name]
+    signed_names = dict(received)["authorization"].split("SignedHeaders=", 1)[1].split(",", 1)[0].split(";")
+    assert {"host", "x-amz-date", "x-amz-content-sha256", "content-length"} <= set(signed_names)
+    assert {h for h in headers} <= set(signed_names), "the signer left out a header it was given"
+    data = body.encode()
+    caller = sigv4.verify("POST", path, sent_query, received, data, SIGNED_AT, _lookup())
+    assert caller == sigv4.Caller(KEY_ID, "arn:aws:iam::111122223333:root", "us-east-1")
+    with pytest.raises(sigv4.AuthError, match="x-amz-content-sha256"):  # the declared hash is checked
+        sigv4.verify("POST", path, sent_query, received, data + b" ", SIGNED_AT, _lookup())
+    with pytest.raises(sigv4.AuthError, match="does not match"):
+        sigv4.verify(
+            "POST", path, sent_query + "&z=1" if sent_query else "z=1", received, data, SIGNED_AT, _lookup()
+        )
+
+
+def test_a_js_sdk_signature_names_its_region(js_signed: dict[str, list[tuple[str, str]]]) -> None:
+    """The credential scope's region is the caller's region; the JS signature of another region verifies."""
+    from kmscli.serve import sigv4
+    from tests.serve.test_sigv4_verifier import _lookup
+
+    west = sigv4.verify("POST", "/", "", js_signed["another region"], b"", SIGNED_AT, _lookup())
+    assert west.region == "eu-west-1"
+    with pytest.raises(sigv4.AuthError, match="does not match"):
+        sigv4.verify("POST", "/", "", js_signed["another region"], b"", SIGNED_AT, _lookup("not the secret"))
