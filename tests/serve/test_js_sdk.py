@@ -76,7 +76,7 @@ def install_sdk() -> Path:
 
 @pytest.fixture(scope="module")
 def js(server: Server) -> dict[str, Any]:
-    """The node script's results against the module's server (and how long it took)."""
+    """The node script's results against the module's server."""
     modules = install_sdk()
     config = {
         "modules": str(modules),
@@ -89,7 +89,6 @@ def js(server: Server) -> dict[str, Any]:
     env.update(
         AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true"
     )
-    start = time.monotonic()
     proc = subprocess.run(
         [_need("node"), str(JS / "kms_wire.mjs")],
         input=json.dumps(config),
@@ -100,7 +99,6 @@ def js(server: Server) -> dict[str, Any]:
     )
     assert proc.returncode == 0, f"node exited {proc.returncode}: {proc.stderr}"
     results: dict[str, Any] = json.loads(proc.stdout)
-    results["_seconds"] = time.monotonic() - start
     return results
 
 
@@ -267,7 +265,6 @@ def test_the_server_audited_the_js_callers(js: dict[str, Any], server: Server) -
     }
     grants = [e for e in events if e.get("eventName") == "CreateGrant"]
     assert [e["userIdentity"]["arn"] for e in grants] == [f"arn:aws:iam::{ACCOUNT}:user/alice"]
-    assert js["_seconds"] < 60
 
 
 def test_a_skewed_client_clock_is_corrected_from_the_date_header(js: dict[str, Any]) -> None:
