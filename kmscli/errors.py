@@ -103,6 +103,10 @@ TagException = _kms_error("TagException")
 UnsupportedOperationException = _kms_error("UnsupportedOperationException")
 ValidationException = _kms_error("ValidationException")
 ConflictException = _kms_error("ConflictException")
+CustomKeyStoreNotFoundException = _kms_error("CustomKeyStoreNotFoundException")
+#: Not in KMS's service model, but what AWS answers (HTTP 400, no message) to CreateAlias and
+#: UpdateAlias naming an ``alias/aws/`` alias: that prefix is reserved for AWS managed keys.
+NotAuthorizedException = _kms_error("NotAuthorizedException")
 
 
 def os_error_text(exc: OSError) -> str:

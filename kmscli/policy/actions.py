@@ -50,6 +50,26 @@ REQUEST_ALIAS_ACTIONS = USER_ACTIONS | {"kms:DescribeKey", "kms:GetPublicKey"}
 #: (``service/operations/grants.py``), so the key-level views refuse them rather than guess.
 GRANT_DECIDED_ACTIONS = frozenset({"kms:RetireGrant"})
 
+#: Permissions AWS's API reference lists as "(IAM policy)" only: no key policy or grant decides them
+#: (a key policy statement naming one has no effect). kmscli has no IAM policies, so its stand-in
+#: lets every principal of the account do them (``service/operations/common.py``,
+#: ``iam_only``), and the key-level views (policy simulate, lint) say so rather than guess.
+IAM_ONLY_ACTIONS = frozenset(
+    {
+        "kms:CreateKey",
+        "kms:ListKeys",
+        "kms:ListAliases",
+        "kms:ListRetirableGrants",
+        "kms:GenerateRandom",
+        "kms:CreateCustomKeyStore",
+        "kms:ConnectCustomKeyStore",
+        "kms:DeleteCustomKeyStore",
+        "kms:DescribeCustomKeyStores",
+        "kms:DisconnectCustomKeyStore",
+        "kms:UpdateCustomKeyStore",
+    }
+)
+
 #: Actions whose request carries ``kms:GrantIsForAWSResource`` (AWS KMS condition keys reference):
 #: false for every kmscli call, as no AWS service calls on a principal's behalf.
 GRANT_FOR_AWS_RESOURCE_ACTIONS = frozenset({"kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"})
@@ -114,6 +134,12 @@ GRANT_OPERATIONS_BY_KEY_TYPE: dict[tuple[str, str], frozenset[str]] = {
 }
 #: AWS: "Each grant constraint value can include up to 8 encryption context pairs."
 GRANT_CONSTRAINT_MAX_PAIRS = 8
+#: AWS: "The encryption context value in each constraint cannot exceed 384 characters" (kmscli counts
+#: the keys and values of each constraint's encryption context together).
+GRANT_CONSTRAINT_MAX_CHARS = 384
+#: AWS's "Grants per KMS key" resource quota (customer managed keys): CreateGrant past it is
+#: LimitExceededException; retired and revoked grants do not count.
+MAX_GRANTS_PER_KEY = 50_000
 
 #: Single-valued KMS and global condition keys kmscli knows (lower case for lookup).
 KNOWN_KEYS = frozenset(

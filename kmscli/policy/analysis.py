@@ -474,6 +474,24 @@ def _lint_statements(policy: Policy) -> list[Finding]:
                     level, "CONDITION_NEVER_MATCHES", f"this {stmt.effect} can never apply: {why}", idx, sid
                 )
             )
+        # named one by one (a wildcard also covers actions the key does decide)
+        iam_only = sorted(
+            a
+            for pattern in stmt.actions or ()
+            if "*" not in pattern and "?" not in pattern
+            for a in actions.expand(pattern) & actions.IAM_ONLY_ACTIONS
+        )
+        if iam_only:
+            out.append(
+                Finding(
+                    WARNING,
+                    "IAM_ONLY_ACTION",
+                    f"{', '.join(iam_only)}: an IAM policy permission, which a key policy cannot allow or "
+                    "deny (this statement has no effect on it)",
+                    idx,
+                    sid,
+                )
+            )
         if stmt.effect == "Allow" and not _is_account_root_only(stmt):
             patterns = stmt.actions or ()
             if any(p in ("*", "kms:*") for p in patterns):

@@ -132,11 +132,12 @@ def _from_wire(shape_name: str, value: Any, where: str) -> Any:
     if kind == "list":
         if not isinstance(value, list):
             raise _mismatch(kind, value)
-        return [
-            _from_wire(sh["member"], item, f"{where}[{i}]")
-            for i, item in enumerate(value)
-            if item is not None
-        ]
+        # KMS's lists are dense too ("RestJsonBodyMalformedListNullItem": 400 SerializationException):
+        # a null member is refused, not dropped, as botocore refuses to send one (the CLI's 252)
+        for i, item in enumerate(value):
+            if item is None:
+                raise SerializationError(f"'{where}[{i}]' is null: a list member cannot be null")
+        return [_from_wire(sh["member"], item, f"{where}[{i}]") for i, item in enumerate(value)]
     if kind == "map":
         if not isinstance(value, dict):
             raise _mismatch(kind, value)

@@ -62,12 +62,26 @@ def test_every_member_of_every_operation_has_an_option() -> None:
             assert f"--{kebab(member)}" in options, f"{op}: no --{kebab(member)}"
 
 
-@pytest.mark.parametrize("op", sorted(CUSTOM_KEY_STORE_OPS))
-def test_custom_key_store_operations_say_why_not(cli: Any, op: str) -> None:
+def test_creating_a_custom_key_store_says_why_not(cli: Any) -> None:
+    res = cli("create-custom-key-store", "--custom-key-store-name", "store")
+    assert res.code == 254, res.err
+    assert (
+        "An error occurred (UnsupportedOperationException) when calling the CreateCustomKeyStore" in res.err
+    )
+    assert "CloudHSM" in res.err and "external key store" in res.err
+    assert "Traceback" not in res.err and res.out == ""
+
+
+@pytest.mark.parametrize("op", sorted(set(CUSTOM_KEY_STORE_OPS) - {"CreateCustomKeyStore"}))
+def test_a_named_custom_key_store_is_not_found(cli: Any, op: str) -> None:
+    """No custom key store exists here, so an id is one AWS does not find in the account: the
+    operation's declared CustomKeyStoreNotFoundException, naming the id and why."""
     res = cli(command_name(op), *CUSTOM_KEY_STORE_OPS[op])
     assert res.code == 254, res.err
-    assert f"An error occurred (UnsupportedOperationException) when calling the {op} operation" in res.err
-    assert "CloudHSM" in res.err and "external key store" in res.err
+    assert f"An error occurred (CustomKeyStoreNotFoundException) when calling the {op} operation" in res.err
+    assert "cks-1234567890abcdef0" in res.err and "CloudHSM" in res.err
+    declared = {shape.name for shape in _botocore().operation_model(op).error_shapes}
+    assert "CustomKeyStoreNotFoundException" in declared
     assert "Traceback" not in res.err and res.out == ""
 
 
@@ -81,11 +95,14 @@ def test_describe_custom_key_stores_is_empty(cli: Any) -> None:
     assert "(CustomKeyStoreNotFoundException)" in named.err
 
 
-def test_custom_key_store_options_on_other_operations_are_refused(cli: Any) -> None:
+def test_custom_key_store_ids_on_other_operations_are_not_found(cli: Any) -> None:
     res = cli("create-key", "--custom-key-store-id", "cks-1234567890abcdef0")
-    assert res.code == 254 and "(UnsupportedOperationException)" in res.err and "CloudHSM" in res.err
+    assert res.code == 254 and "(CustomKeyStoreNotFoundException)" in res.err and "CloudHSM" in res.err
     rnd = cli("generate-random", "--number-of-bytes", "8", "--custom-key-store-id", "cks-1234567890abcdef0")
-    assert rnd.code == 254 and "(UnsupportedOperationException)" in rnd.err
+    assert rnd.code == 254 and "(CustomKeyStoreNotFoundException)" in rnd.err
+    assert cli("list-keys").json()["Keys"] == []  # nothing was created
+    xks = cli("create-key", "--xks-key-id", "ext-1")  # no key store named: still refused, saying why
+    assert xks.code == 254 and "(UnsupportedOperationException)" in xks.err
 
 
 def test_recipient_parameter_names_the_missing_enclave(cli: Any) -> None:

@@ -498,6 +498,23 @@ def test_lint_rule(statements: list[dict[str, Any]], code: str, level: str) -> N
     assert codes.get(code) == level, codes
 
 
+def test_lint_warns_of_an_iam_only_permission_named_in_a_key_policy() -> None:
+    """A key policy cannot allow or deny an IAM policy permission: naming one has no effect."""
+    named = allow({"AWS": BOB}, ["kms:ListAliases", "kms:ListRetirableGrants", "kms:DescribeKey"])
+    report = lint(json.dumps({"Version": "2012-10-17", "Statement": [ADMIN_STMT, named]}))
+    iam = [f for f in report["Findings"] if f["Code"] == "IAM_ONLY_ACTION"]
+    assert len(iam) == 1 and iam[0]["Level"] == "warning", report
+    assert "kms:ListAliases, kms:ListRetirableGrants" in iam[0]["Message"]
+    assert "DescribeKey" not in iam[0]["Message"]
+    assert "IAM_ONLY_ACTION" not in _codes(ADMIN_STMT, allow({"AWS": BOB}, ["kms:List*"]))  # wildcards
+
+
+def test_simulate_refuses_a_permission_only_iam_decides(cli: Any, key: str) -> None:
+    for action in ("kms:ListAliases", "kms:listretirablegrants", "kms:CreateKey"):
+        res = cli("policy", "simulate", "--key-id", key, "--principal", BOB, "--action", action)
+        assert res.code == 252 and "is decided by IAM policies" in res.err, res.err
+
+
 def test_lint_conditional_wildcard_and_deny_are_not_errors() -> None:
     conditional = allow("*", USE, Condition={"StringEquals": {"kms:CallerAccount": ACCOUNT}})
     assert _codes(ADMIN_STMT, conditional) == {}

@@ -54,12 +54,36 @@ def test_short_new_passphrase_is_taken_with_a_warning(
         _ask()("New vault passphrase", True)
 
 
+def _read_until(fd: int, seen: bytes, marker: bytes, deadline: float) -> bytes:
+    """``seen`` plus what ``fd`` gives until ``marker`` is in it (an assertion past ``deadline``)."""
+    import os
+    import select
+    import time
+
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {marker!r} from the terminal in time; it showed: {seen!r}"
+        if select.select([fd], [], [], left)[0]:
+            seen += os.read(fd, 4096)
+    return seen
+
+
 def test_typed_bytes_that_are_not_text_are_a_clear_error_that_quotes_nothing(tmp_path: Path) -> None:
     """On a real terminal: a passphrase typed with bytes that are not UTF-8 was an internal error
-    (exit 255) whose message quoted the typed byte; it is exit 253 that quotes nothing."""
+    (exit 255) whose message quoted the typed byte; it is exit 253 that quotes nothing.
+
+    Deterministic under load. The race was at the end: the child wrote its error and exited, the
+    terminal hung up with the last close of its side, and the error could be gone before it was
+    read. The test now holds that side open itself (no hang-up), waits for the child's exit while
+    reading, then writes a marker there and reads up to it: the terminal keeps order, so everything
+    the child wrote has been read. The bytes are typed once the whole prompt (its trailing space
+    included) is out, which getpass writes after turning echo off and flushing pending input."""
+    import fcntl
     import os
     import pty
+    import select
     import sys
+    import termios
     import time
 
     from kmscli.service.pipeline.core import system_random
@@ -76,25 +100,41 @@ def test_typed_bytes_that_are_not_text_are_a_clear_error_that_quotes_nothing(tmp
         "XDG_RUNTIME_DIR": str(tmp_path / "run"),
         "XDG_STATE_HOME": str(tmp_path / "state"),
     }
-    pid, fd = pty.fork()
-    if pid == 0:  # pragma: no cover (the child)
-        os.execve(sys.executable, [sys.executable, "-m", "kmscli", "list-keys"], env)
-    seen = b""
-    deadline = time.monotonic() + 60
-    while b"passphrase" not in seen and time.monotonic() < deadline:
-        seen += os.read(fd, 4096)
-    os.write(fd, b"secr\xffet\n")
-    while True:
+    master, slave = pty.openpty()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child: the terminal is its controlling terminal and stdio)
         try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        seen += chunk
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    text = seen.decode(errors="replace")
+            os.close(master)
+            os.setsid()
+            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+            for target in (0, 1, 2):
+                os.dup2(slave, target)
+            os.close(slave)
+            os.execve(sys.executable, [sys.executable, "-m", "kmscli", "list-keys"], env)
+        finally:
+            os._exit(127)  # never back into pytest
+    deadline = time.monotonic() + 120
+    done = 0
+    try:
+        seen = _read_until(master, b"", b"passphrase: ", deadline)
+        assert not termios.tcgetattr(master)[3] & termios.ECHO  # what is typed now is not echoed
+        os.write(master, b"secr\xffet\n")
+        done, status = os.waitpid(pid, os.WNOHANG)
+        while done == 0:  # read meanwhile, so the child never blocks on a full terminal
+            left = deadline - time.monotonic()
+            assert left > 0, f"kmscli did not exit in time; the terminal showed: {seen!r}"
+            if select.select([master], [], [], min(left, 1.0))[0]:
+                seen += os.read(master, 4096)
+            done, status = os.waitpid(pid, os.WNOHANG)
+        end = b"<end of the child's output>"
+        os.write(slave, end)  # behind everything the child wrote, in the terminal's order
+        text = _read_until(master, seen, end, deadline).decode(errors="replace")
+    finally:
+        if done == 0:  # a failed wait: do not leave the child behind
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        os.close(master)
+        os.close(slave)
     assert os.waitstatus_to_exitcode(status) == 253, text
     assert "not valid text" in text and "internal error" not in text
     assert "0xff" not in text and "secr" not in text

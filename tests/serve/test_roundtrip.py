@@ -35,6 +35,10 @@ def test_keys_and_aliases(server: Server) -> None:
     assert isinstance(deletion["DeletionDate"], dt.datetime)
     kms.cancel_key_deletion(KeyId=key_id)
     kms.delete_alias(AliasName="alias/served")
+    with pytest.raises(kms.exceptions.ClientError) as caught:  # not in the model, so no modeled class
+        kms.create_alias(AliasName="alias/aws/served", TargetKeyId=key_id)
+    assert caught.value.response["Error"]["Code"] == "NotAuthorizedException"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
 def test_symmetric_family(server: Server) -> None:
@@ -367,6 +371,18 @@ def test_wrong_json_types_are_serialization_exceptions_and_the_server_keeps_serv
         err: Any = caught.value.response
         assert err["ResponseMetadata"]["HTTPStatusCode"] == 400
         assert err["Error"] == {"Code": "SerializationException", "Message": message}
+    # a null inside a list is refused, not dropped: the grant would silently allow less than asked
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    _rewrite_body(kms, "CreateGrant", lambda doc: doc.update(Operations=["Decrypt", None]))
+    with pytest.raises(kms.exceptions.ClientError) as caught:
+        kms.create_grant(
+            KeyId=key_id, GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:root", Operations=["Decrypt"]
+        )
+    assert caught.value.response["Error"] == {
+        "Code": "SerializationException",
+        "Message": "'Operations[1]' is null: a list member cannot be null",
+    }
+    assert kms.list_grants(KeyId=key_id)["Grants"] == []
     # a constraint is still validation, in AWS's words
     with pytest.raises(kms.exceptions.ClientError) as caught:
         kms.generate_random(NumberOfBytes=0)

@@ -179,6 +179,52 @@ def test_retire_grant_in_a_key_policy_is_not_effective_for_another_account(
         kms("RetireGrant", GrantToken=grants[2]["GrantToken"])
 
 
+def test_retire_grant_by_token_with_another_keys_id_retires_nothing(kms: Any, service: Any, key: str) -> None:
+    """A KeyId beside a grant token must name the token's key (key id or ARN); another key's is
+    NotFoundException and the grant stays, an unknown key is NotFoundException too."""
+    grant = kms(
+        "CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"], RetiringPrincipal=RETIRER
+    )
+    other = kms("CreateKey", Policy=policy_doc())["KeyMetadata"]
+    as_principal(service, RETIRER)
+    with pytest.raises(errors.NotFoundException, match=f"not found for key {other['Arn']}"):
+        kms("RetireGrant", GrantToken=grant["GrantToken"], KeyId=other["KeyId"])
+    with pytest.raises(errors.NotFoundException):
+        kms("RetireGrant", GrantToken=grant["GrantToken"], KeyId="0" * 8 + "-0000-4000-8000-" + "0" * 12)
+    as_principal(service, ADMIN)
+    assert [g["GrantId"] for g in kms("ListGrants", KeyId=key)["Grants"]] == [grant["GrantId"]]
+    as_principal(service, RETIRER)
+    arn = kms("ListRetirableGrants", RetiringPrincipal=RETIRER)["Grants"][0]["KeyId"]
+    assert kms("RetireGrant", GrantToken=grant["GrantToken"], KeyId=arn) == {}
+
+
+def test_a_key_policy_deny_of_retire_grant_does_not_bind_the_grant_it_names(
+    kms: Any, service: Any, vault: Path
+) -> None:
+    """AWS: kms:RetireGrant "is not effective in a key policy": the grant decides who retires it, so
+    a key-policy Deny binds neither its retiring principal nor its grantee with RetireGrant. It does
+    bind kmscli's stand-in for IAM delegation (a principal of the issuing account allowed
+    kms:RetireGrant by the key policy): there, as in IAM, an explicit deny wins."""
+    as_principal(service, ADMIN)
+    deny = {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:RetireGrant", "Resource": "*"}
+    allow_bob = {"Effect": "Allow", "Principal": {"AWS": BOB}, "Action": "kms:RetireGrant", "Resource": "*"}
+    key = kms("CreateKey", Policy=policy_doc(deny, allow_bob))["KeyMetadata"]["KeyId"]
+    by_retirer = kms(
+        "CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"], RetiringPrincipal=RETIRER
+    )
+    by_grantee = kms("CreateGrant", KeyId=key, GranteePrincipal=ALICE, Operations=["Encrypt", "RetireGrant"])
+    delegated = kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"])
+    as_principal(service, RETIRER)
+    assert kms("RetireGrant", GrantToken=by_retirer["GrantToken"]) == {}
+    as_principal(service, ALICE)
+    assert kms("RetireGrant", GrantToken=by_grantee["GrantToken"]) == {}
+    as_principal(service, BOB)
+    with pytest.raises(errors.AccessDeniedException, match="kms:RetireGrant"):
+        kms("RetireGrant", GrantToken=delegated["GrantToken"])
+    as_principal(service, ADMIN)
+    assert [g["GrantId"] for g in kms("ListGrants", KeyId=key)["Grants"]] == [delegated["GrantId"]]
+
+
 def test_an_account_as_retiring_principal_covers_its_principals(kms: Any, service: Any, key: str) -> None:
     by_id, by_root = (
         kms("CreateGrant", KeyId=key, GranteePrincipal=BOB, Operations=["Decrypt"], RetiringPrincipal=who)
@@ -205,6 +251,25 @@ def test_list_retirable_grants_only_for_a_principal_of_the_callers_account(
     as_principal(service, RETIRER)
     found = kms("ListRetirableGrants", RetiringPrincipal=RETIRER)["Grants"]
     assert [g["GrantId"] for g in found] == [gid["GrantId"]]
+
+
+def test_iam_only_permissions_ignore_the_key_policy(kms: Any, service: Any) -> None:
+    """kms:ListAliases and kms:ListRetirableGrants are IAM policy permissions: a key policy neither
+    grants nor denies them. Every principal of the account may (kmscli's stand-in for IAM), even
+    one the key policy denies everything; another account's principal may not."""
+    as_principal(service, ADMIN)
+    deny_bob = {"Effect": "Deny", "Principal": {"AWS": BOB}, "Action": "kms:*", "Resource": "*"}
+    key = kms("CreateKey", Policy=policy_doc(deny_bob))["KeyMetadata"]["KeyId"]
+    kms("CreateAlias", AliasName="alias/iam-only", TargetKeyId=key)
+    kms("CreateGrant", KeyId=key, GranteePrincipal=ALICE, Operations=["Decrypt"], RetiringPrincipal=BOB)
+    as_principal(service, BOB)
+    assert [a["AliasName"] for a in kms("ListAliases", KeyId=key)["Aliases"]] == ["alias/iam-only"]
+    assert len(kms("ListRetirableGrants", RetiringPrincipal=BOB)["Grants"]) == 1
+    with pytest.raises(errors.AccessDeniedException):  # the key policy still decides key operations
+        kms("DescribeKey", KeyId=key)
+    as_principal(service, EVE)
+    with pytest.raises(errors.AccessDeniedException, match="kms:ListAliases on resource: arn:aws:kms:"):
+        kms("ListAliases", KeyId=key)
 
 
 def test_revoke_grant(kms: Any, service: Any, key: str) -> None:
@@ -285,6 +350,50 @@ def test_a_grant_constraint_holds_at_most_8_pairs(kms: Any, key: str) -> None:
         grant({member: eight})
         with pytest.raises(errors.ValidationException, match="at most 8"):
             grant({member: {**eight, "k8": "v"}})
+
+
+def test_a_grant_constraint_holds_at_most_384_characters(kms: Any, key: str) -> None:
+    """AWS: the encryption context in each constraint cannot exceed 384 characters (kmscli counts
+    its keys and values together, each constraint on its own)."""
+    full = {"k": "v" * 383}  # 1 + 383
+
+    def grant(constraints: dict[str, Any]) -> Any:
+        return kms(
+            "CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"], Constraints=constraints
+        )
+
+    for member in ("EncryptionContextEquals", "EncryptionContextSubset"):
+        grant({member: full})
+        with pytest.raises(errors.ValidationException, match=f"{member} has 385 characters.*at most 384"):
+            grant({member: {"k": "v" * 384}})
+        with pytest.raises(errors.ValidationException, match="has 385 characters"):  # keys count too
+            grant({member: {"a" * 200: "b" * 185}})
+    assert len(kms("ListGrants", KeyId=key)["Grants"]) == 2  # only the two that fit
+
+
+def test_a_key_holds_at_most_its_quota_of_grants(
+    kms: Any, service: Any, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS's "Grants per KMS key" quota (50,000): past it CreateGrant is LimitExceededException,
+    checked before DryRun; a retry of a named grant still answers it, and retiring one makes room.
+    (The quota is lowered here so the test does not create 50,000 grants.)"""
+    from kmscli.policy import actions
+
+    assert actions.MAX_GRANTS_PER_KEY == 50_000
+    monkeypatch.setattr(actions, "MAX_GRANTS_PER_KEY", 3)
+    named = kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"], Name="app")
+    for _ in range(2):
+        last = kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Encrypt"])
+    with pytest.raises(errors.LimitExceededException, match="already has 3 grants"):
+        kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Encrypt"])
+    with pytest.raises(errors.LimitExceededException):
+        kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Encrypt"], DryRun=True)
+    again = kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"], Name="app")
+    assert again == named  # the same named grant is not a new one
+    assert len(kms("ListGrants", KeyId=key)["Grants"]) == 3
+    kms("RevokeGrant", KeyId=key, GrantId=last["GrantId"])
+    kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Encrypt"])
+    assert len(kms("ListGrants", KeyId=key)["Grants"]) == 3
 
 
 def test_create_grant_through_a_grant_cannot_widen_it(kms: Any, service: Any, key: str) -> None:

@@ -460,6 +460,10 @@ def test_new_key_material_then_rotate_on_demand(kms: Any) -> None:
     assert kms("Decrypt", CiphertextBlob=old)["Plaintext"] == b"one"
     rotations = kms("ListKeyRotations", KeyId=key)["Rotations"]
     assert rotations[0]["ImportState"] == "IMPORTED"
+    assert rotations[0]["RotationType"] == "ON_DEMAND"
+    # automatic rotation stays off for imported material; the on-demand one is done, none in progress
+    status = kms("GetKeyRotationStatus", KeyId=key)
+    assert status == {"KeyId": status["KeyId"], "KeyRotationEnabled": False}
     assert rotations[0]["KeyMaterialDescription"] == "v2"
     with pytest.raises(errors.IncorrectKeyMaterialException):
         _import(kms, key, b"\x02" * 32, ImportType="NEW_KEY_MATERIAL")

@@ -209,7 +209,7 @@ def test_alias_errors(kms: Any, key: dict[str, Any]) -> None:
     kms("CreateAlias", AliasName="alias/dup", TargetKeyId=key["KeyId"])
     with pytest.raises(errors.AlreadyExistsException, match="already exists"):
         kms("CreateAlias", AliasName="alias/dup", TargetKeyId=key["KeyId"])
-    with pytest.raises(errors.NotFoundException):
+    with pytest.raises(errors.NotAuthorizedException, match="reserved for AWS managed keys"):
         kms("CreateAlias", AliasName="alias/aws/reserved", TargetKeyId=key["KeyId"])
     with pytest.raises(errors.ValidationException):
         kms("CreateAlias", AliasName="noprefix", TargetKeyId=key["KeyId"])
@@ -220,6 +220,24 @@ def test_alias_errors(kms: Any, key: dict[str, Any]) -> None:
     other = kms("CreateKey")["KeyMetadata"]["KeyId"]
     kms("CreateAlias", AliasName="alias/other", TargetKeyId=other)
     assert [a["AliasName"] for a in kms("ListAliases", KeyId=other)["Aliases"]] == ["alias/other"]
+
+
+def test_the_reserved_alias_prefix_is_not_authorized_to_name_a_key(kms: Any, key: dict[str, Any]) -> None:
+    """AWS answers CreateAlias (and UpdateAlias) naming an ``alias/aws/`` alias with
+    NotAuthorizedException, for a predefined one (``alias/aws/s3``) as for any other; nothing is
+    written. DeleteAlias of such a name finds no customer alias: NotFoundException."""
+    for name in ("alias/aws/s3", "alias/aws/mine"):
+        with pytest.raises(errors.NotAuthorizedException, match=f"{name} cannot begin with alias/aws/"):
+            kms("CreateAlias", AliasName=name, TargetKeyId=key["KeyId"])
+        with pytest.raises(errors.NotAuthorizedException):
+            kms("UpdateAlias", AliasName=name, TargetKeyId=key["KeyId"])
+        with pytest.raises(errors.NotFoundException):
+            kms("DeleteAlias", AliasName=name)
+    assert kms("ListAliases", KeyId=key["KeyId"])["Aliases"] == []
+    # the predefined alias stays AWS's: its managed key is created on first use, not by CreateAlias
+    assert "TargetKeyId" not in next(
+        a for a in kms("ListAliases")["Aliases"] if a["AliasName"] == "alias/aws/s3"
+    )
 
 
 def test_tags(kms: Any, key: dict[str, Any]) -> None:
@@ -433,7 +451,7 @@ def test_unsupported_parameters_say_why(kms: Any, key: dict[str, Any]) -> None:
             KeySpec="AES_256",
             Recipient={"KeyEncryptionAlgorithm": "RSAES_OAEP_SHA_256", "AttestationDocument": b"x"},
         )
-    with pytest.raises(errors.UnsupportedOperationException, match="CloudHSM"):
+    with pytest.raises(errors.CustomKeyStoreNotFoundException, match=r"cks-1234567890abcdef0.*CloudHSM"):
         kms("CreateKey", CustomKeyStoreId="cks-1234567890abcdef0")
 
 

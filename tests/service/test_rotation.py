@@ -173,6 +173,9 @@ def test_imported_key_cannot_enable_automatic_rotation(kms: Any) -> None:
     key = kms("CreateKey", Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
     with pytest.raises(errors.UnsupportedOperationException, match="origin is EXTERNAL"):
         kms("EnableKeyRotation", KeyId=key)
+    with pytest.raises(errors.UnsupportedOperationException, match="origin is EXTERNAL"):
+        kms("DisableKeyRotation", KeyId=key)
+    assert kms("GetKeyRotationStatus", KeyId=key)["KeyRotationEnabled"] is False
 
 
 def test_cli_rotation_commands_shapes_and_errors(cli: Any) -> None:

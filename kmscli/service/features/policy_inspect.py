@@ -80,6 +80,12 @@ def check_action(action: str) -> str:
                     "its retiring principal, its grantee when it includes RetireGrant, and the account "
                     "that created it (`kmscli list-grants --key-id K` shows them)"
                 )
+            if known in actions.IAM_ONLY_ACTIONS:
+                raise errors.UsageError(
+                    f"--action {known} is decided by IAM policies, not by a key's policy or grants (AWS "
+                    "lists it as an IAM policy permission): kmscli has no IAM policies, so every principal "
+                    "of the account may call it"
+                )
             return known
     raise errors.UsageError(f"--action {action!r} is not a KMS action (for example kms:Decrypt)")
 

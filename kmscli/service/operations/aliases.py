@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from kmscli import errors
 from kmscli.crypto.specs import key_type
 from kmscli.service.operations import managed
-from kmscli.service.operations.common import require_not_pending_deletion
+from kmscli.service.operations.common import iam_only, require_not_pending_deletion
 from kmscli.service.pipeline.core import Call, Response, iso, operation, parse_time
 from kmscli.service.pipeline.paging import page
 
@@ -15,13 +15,20 @@ if TYPE_CHECKING:
     from kmscli.vault.records import AliasEntry, AliasIndex, KeyRecord
 
 
-def _check_name(name: str) -> None:
+def _check_name(name: str, *, naming: bool = True) -> None:
+    """ValidationException for a name without ``alias/``; for an ``alias/aws/`` one, what AWS answers
+    where the name would be given to a key (``naming``: CreateAlias, UpdateAlias), and otherwise
+    (DeleteAlias) NotFoundException, as no customer alias can have that name."""
     if not name.startswith("alias/") or len(name) <= len("alias/"):
         raise errors.ValidationException(
             f'Alias must start with the prefix "alias/". Please see '
             f"https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html (got {name})"
         )
     if name.startswith("alias/aws/"):
+        if naming:  # AWS answers NotAuthorizedException with no message; kmscli says why
+            raise errors.NotAuthorizedException(
+                f"Alias {name} cannot begin with alias/aws/: that prefix is reserved for AWS managed keys."
+            )
         raise errors.NotFoundException(f"Alias {name} cannot begin with alias/aws/: that prefix is reserved.")
 
 
@@ -44,10 +51,10 @@ def _target(call: Call, ref: str) -> KeyRecord:
     return call.resolve(ref, allow_alias=False)
 
 
-def _existing(call: Call) -> tuple[str, AliasIndex, AliasEntry]:
+def _existing(call: Call, *, naming: bool) -> tuple[str, AliasIndex, AliasEntry]:
     """The request's AliasName, the region's alias index and the alias's entry (NotFound if none)."""
     name = call.request["AliasName"]
-    _check_name(name)
+    _check_name(name, naming=naming)
     aliases = call.aliases()
     entry = aliases.get(name)
     if entry is None:
@@ -77,7 +84,7 @@ def create_alias(call: Call) -> Response:
 @operation("UpdateAlias", mutating=True)
 def update_alias(call: Call) -> Response:
     """UpdateAlias: point an alias at another key of the same type and usage."""
-    _, aliases, entry = _existing(call)
+    _, aliases, entry = _existing(call, naming=True)
     new = _target(call, call.request["TargetKeyId"])
     old = call.load(entry["TargetKeyId"])
     if old is not None:
@@ -108,7 +115,7 @@ def update_alias(call: Call) -> Response:
 @operation("DeleteAlias", mutating=True)
 def delete_alias(call: Call) -> Response:
     """DeleteAlias."""
-    name, aliases, entry = _existing(call)
+    name, aliases, entry = _existing(call, naming=False)
     record = call.load(entry["TargetKeyId"])
     if record is not None:
         call.resources.append(record["Arn"])
@@ -125,7 +132,7 @@ def list_aliases(call: Call) -> Response:
     aliases = call.aliases()
     if call.request.get("KeyId"):
         record = call.resolve(call.request["KeyId"], allow_alias=False)
-        call.authorize("kms:ListAliases", record)
+        iam_only(call, "kms:ListAliases", record["Arn"])  # AWS: "kms:ListAliases (IAM policy)"
         names = sorted(n for n in aliases if aliases[n]["TargetKeyId"] == record["KeyId"])
     else:  # AWS lists the predefined aws/ aliases before their key exists, without TargetKeyId
         names = sorted([*aliases, *managed.unassociated(aliases)])

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from kmscli import errors
 from kmscli.crypto.specs import CUSTOMER_MASTER_KEY_SPECS, SPECS, algorithms_for
+from kmscli.policy import principals
 from kmscli.service.pipeline import registry
 from kmscli.service.pipeline.core import Call, parse_time
 
@@ -129,6 +130,38 @@ def no_recipient(call: Call) -> None:
             "Recipient (attested Nitro Enclaves requests) is not supported: kmscli runs on one "
             "machine with no Nitro enclave to attest"
         )
+
+
+def iam_only(call: Call, action: str, resource: str) -> None:
+    """kmscli's stand-in for an IAM-only permission (``policy.actions.IAM_ONLY_ACTIONS``): no key
+    policy or grant decides it, and with no IAM policies every principal of the resource's account
+    may; another account's principal is AccessDeniedException."""
+    caller = call.ctx.identity.principal
+    if principals.account_of(resource) != principals.account_of(caller):
+        raise errors.AccessDeniedException(
+            f"User: {caller} is not authorized to perform: {action} on resource: {resource} because "
+            "it is not in the caller's account (an IAM policy decides this permission, and kmscli's "
+            "stand-in for IAM allows only the account's own principals)"
+        )
+
+
+def no_custom_key_store(call: Call) -> None:
+    """CustomKeyStoreNotFoundException when the request names a custom key store (``CustomKeyStoreId``,
+    or ``CustomKeyStoreName`` where the operation takes one): kmscli has none, and AWS answers so for
+    an id or name that is not in the account."""
+    named = call.request.get("CustomKeyStoreId")
+    if named is None:
+        named = call.request.get("CustomKeyStoreName")
+    if named is not None:
+        custom_key_store_not_found(named)
+
+
+def custom_key_store_not_found(named: str) -> NoReturn:
+    """CustomKeyStoreNotFoundException for the custom key store id or name ``named``."""
+    raise errors.CustomKeyStoreNotFoundException(
+        f"Custom key store {named} does not exist: kmscli has no custom key stores (no AWS CloudHSM "
+        "cluster or external key store proxy exists on one machine)."
+    )
 
 
 def current_material(call: Call, record: KeyRecord) -> tuple[str, bytes]:

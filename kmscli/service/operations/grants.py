@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 from kmscli import errors
 from kmscli.crypto.specs import key_type
 from kmscli.ids import is_key_id
-from kmscli.policy import principals
+from kmscli.policy import actions, principals
 from kmscli.policy.actions import (
+    GRANT_CONSTRAINT_MAX_CHARS,
     GRANT_CONSTRAINT_MAX_PAIRS,
     GRANT_OPERATIONS_BY_KEY_TYPE,
     GRANT_OPERATIONS_UNCONSTRAINED,
@@ -22,7 +23,7 @@ from kmscli.policy.actions import (
 )
 from kmscli.policy.document import is_aws_principal
 from kmscli.policy.grants import at_least_as_strict, grantee_matches, list_entry, make_token, read_token
-from kmscli.service.operations.common import require_enabled
+from kmscli.service.operations.common import iam_only, require_enabled
 from kmscli.service.pipeline.core import Call, Response, iso, operation, parse_time
 from kmscli.service.pipeline.paging import page
 
@@ -73,6 +74,12 @@ def _check_constraints(record: KeyRecord, operations: list[str], constraints: di
                 f"{member} has {len(pairs)} encryption context pairs; a grant constraint can include "
                 f"at most {GRANT_CONSTRAINT_MAX_PAIRS}."
             )
+        size = sum(len(k) + len(v) for k, v in pairs.items())
+        if size > GRANT_CONSTRAINT_MAX_CHARS:
+            raise errors.ValidationException(
+                f"{member} has {size} characters of encryption context (keys and values); a grant "
+                f"constraint can include at most {GRANT_CONSTRAINT_MAX_CHARS}."
+            )
     if constraints.get("SourceArn") is not None:
         raise errors.UnsupportedOperationException(
             "The SourceArn grant constraint is for grants to AWS services, which kmscli does not have."
@@ -96,6 +103,16 @@ def _same_grant(grant: dict[str, Any], new: dict[str, Any]) -> bool:
     return all(grant.get(f) == new.get(f) for f in fields) and sorted(grant["Operations"]) == sorted(
         new["Operations"]
     )
+
+
+def _room_for_grant(record: KeyRecord) -> None:
+    """LimitExceededException when the key already has its quota of grants (customer managed keys)."""
+    count = len(record.get("Grants", []))
+    if count >= actions.MAX_GRANTS_PER_KEY and record.get("KeyManager", "CUSTOMER") == "CUSTOMER":
+        raise errors.LimitExceededException(
+            f"{record['Arn']} already has {count} grants, the most a KMS key can have: retire or revoke "
+            "one first."
+        )
 
 
 @operation("CreateGrant", mutating=True)
@@ -138,7 +155,6 @@ def create_grant(call: Call) -> Response:
     _check_operations(record, operations)
     _check_constraints(record, operations, constraints)
     require_enabled(record)  # AWS: a grant is refused on a disabled or pending-import key too
-    call.dry_run()
     grant: dict[str, Any] = {
         "KeyId": record["Arn"],
         "GranteePrincipal": grantee,
@@ -148,10 +164,12 @@ def create_grant(call: Call) -> Response:
         "Constraints": constraints,
     }
     name = req.get("Name")
-    if name:
-        for existing in record.get("Grants", []):
-            if existing.get("Name") == name and _same_grant(existing, grant):
-                return {"GrantToken": existing["GrantToken"], "GrantId": existing["GrantId"]}
+    same = [g for g in record.get("Grants", []) if name and g.get("Name") == name and _same_grant(g, grant)]
+    if not same:
+        _room_for_grant(record)
+    call.dry_run()
+    if same:  # AWS: the same request with the same Name is the same grant (idempotent retry)
+        return {"GrantToken": same[0]["GrantToken"], "GrantId": same[0]["GrantId"]}
     grant_id = call.ctx.random(32).hex()
     grant.update(
         GrantId=grant_id,
@@ -197,14 +215,9 @@ def list_retirable_grants(call: Call) -> Response:
     who = req.get("RetiringPrincipal")
     if not who:
         raise errors.ValidationException("RetiringPrincipal is required.")
-    caller = call.ctx.identity.principal
-    if principals.account_of(who) != principals.account_of(caller):
-        # AWS: "You must specify a principal in your AWS account"; the authorized resource is the
-        # retiring principal, so another account's principal is not the caller's to list
-        raise errors.AccessDeniedException(
-            f"User: {caller} is not authorized to perform: kms:ListRetirableGrants on resource: {who} "
-            "because the retiring principal is not in the caller's account"
-        )
+    # AWS: "You must specify a principal in your AWS account"; the authorized resource is the
+    # retiring principal, so another account's principal is not the caller's to list
+    iam_only(call, "kms:ListRetirableGrants", who)
     found = []
     for key_id in call.ctx.vault.list_key_ids(call.region):
         record = call.load(key_id) if is_key_id(key_id) else None
@@ -280,6 +293,14 @@ def retire_grant(call: Call) -> Response:
     else:
         raise errors.ValidationException("Specify GrantToken, or both KeyId and GrantId.")
     record = call.resolve(ref, allow_alias=False)
+    if req.get("GrantToken") and req.get("KeyId"):
+        # a KeyId beside the token must name the token's key: the grant is looked up on the key named,
+        # never on another one silently (the KeyId-and-GrantId lookup's NotFoundException)
+        named = call.resolve(req["KeyId"], allow_alias=False)
+        if named["KeyId"] != record["KeyId"]:
+            raise errors.NotFoundException(
+                f"Grant ID {grant_id} not found for key {named['Arn']}: the grant token is for {record['Arn']}."
+            )
     grant = _find(record, grant_id)
     call.audit_extra["retiredBy"] = _retire_authority(call, record, grant)
     call.dry_run()

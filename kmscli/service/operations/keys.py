@@ -14,6 +14,7 @@ from kmscli.service.operations.common import (
     check_tags,
     default_policy,
     key_metadata,
+    no_custom_key_store,
     require_not_pending_deletion,
     spec_info_or_error,
 )
@@ -67,7 +68,8 @@ def new_record(
 def create_key(call: Call) -> Response:
     """CreateKey: a new KMS key with fresh material (or PendingImport for EXTERNAL origin)."""
     req = call.request
-    if req.get("CustomKeyStoreId") is not None or req.get("XksKeyId") is not None:
+    no_custom_key_store(call)
+    if req.get("XksKeyId") is not None:
         raise errors.UnsupportedOperationException(
             "Custom key stores are not supported: kmscli has no CloudHSM cluster or external key store."
         )

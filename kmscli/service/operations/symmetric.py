@@ -10,6 +10,7 @@ from kmscli.service.operations import pkencrypt
 from kmscli.service.operations.common import (
     current_material,
     material,
+    no_custom_key_store,
     no_recipient,
     require_enabled,
     require_symmetric,
@@ -280,10 +281,7 @@ def generate_random(call: Call) -> Response:
     """GenerateRandom: 1 to 1024 random bytes from the operating system's CSPRNG."""
     req = call.request
     no_recipient(call)
-    if req.get("CustomKeyStoreId") is not None:
-        raise errors.UnsupportedOperationException(
-            "CustomKeyStoreId is not supported: kmscli has no CloudHSM cluster or external key store."
-        )
+    no_custom_key_store(call)
     count = req.get("NumberOfBytes")
     if count is None:
         raise errors.ValidationException("NumberOfBytes is required.")

@@ -174,11 +174,16 @@ def test_unknown_members_are_dropped_at_every_depth() -> None:
     assert json11.decode_request("ListKeys", b'{"\\ud800": 1, "Limit": 5}') == {"Limit": 5}
 
 
-def test_nulls_are_absent_and_refused_in_a_map() -> None:
+def test_nulls_are_absent_as_members_and_refused_in_a_map_or_a_list() -> None:
     assert json11.decode_request("Encrypt", b'{"Plaintext": "AA==", "KeyId": null}') == {"Plaintext": b"\x00"}
-    assert json11.decode_request("CreateGrant", b'{"Operations": ["Decrypt", null]}') == {
-        "Operations": ["Decrypt"]
-    }
+    # KMS's lists are dense: a null item is a malformed request, not one item fewer (dropping it
+    # would grant, say, fewer operations than the caller wrote without a word)
+    with pytest.raises(json11.SerializationError, match=r"'Operations\[1\]' is null"):
+        json11.decode_request("CreateGrant", b'{"Operations": ["Decrypt", null]}')
+    with pytest.raises(json11.SerializationError, match=r"'GrantTokens\[0\]' is null"):
+        json11.decode_request("Encrypt", b'{"GrantTokens": [null]}')
+    with pytest.raises(json11.SerializationError, match=r"'Tags\[0\]' is null"):
+        json11.decode_request("CreateKey", b'{"Tags": [null]}')
     # a null in an encryption context (a dense map) is neither dropped nor passed on: the request
     # is malformed, as Smithy's server protocol tests answer (400 SerializationException)
     with pytest.raises(json11.SerializationError, match=r"'EncryptionContext\.k' is null"):
