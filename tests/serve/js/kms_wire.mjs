@@ -6,15 +6,10 @@
 // A step never stops the others, so one failure shows with everything else that happened.
 import { createRequire } from "node:module";
 import crypto from "node:crypto";
+import fs from "node:fs";
 import path from "node:path";
 
-const config = JSON.parse(await new Promise((resolve, reject) => {
-  let text = "";
-  process.stdin.setEncoding("utf8");
-  process.stdin.on("data", (chunk) => (text += chunk));
-  process.stdin.on("end", () => resolve(text));
-  process.stdin.on("error", reject);
-}));
+const config = JSON.parse(fs.readFileSync(0, "utf8"));
 
 // the SDK comes from the cached install the test made (tests/serve/js/package-lock.json)
 const require = createRequire(path.join(config.modules, "package.json"));

@@ -5,15 +5,10 @@
 // query, headers, body}]} on stdin; prints [{name, headers}]: every header the signer set or kept,
 // names lower-cased, as a server receives them.
 import { createRequire } from "node:module";
+import fs from "node:fs";
 import path from "node:path";
 
-const config = JSON.parse(await new Promise((resolve, reject) => {
-  let text = "";
-  process.stdin.setEncoding("utf8");
-  process.stdin.on("data", (chunk) => (text += chunk));
-  process.stdin.on("end", () => resolve(text));
-  process.stdin.on("error", reject);
-}));
+const config = JSON.parse(fs.readFileSync(0, "utf8"));
 const require = createRequire(path.join(config.modules, "package.json"));
 const { SignatureV4 } = require("@smithy/signature-v4");
 const { Hash } = require("@smithy/hash-node");
