@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 LINT_PATHS := kmscli tests tools $(wildcard bench)
 
-.PHONY: demo test lint typecheck pytest test-lowest bench bench-readme bench-audit-5m model completions man vectors clean
+.PHONY: demo test lint typecheck pytest test-lowest bench bench-readme bench-audit-5m model completions man vectors table-vectors clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,10 @@ man: $(STAMP)
 vectors: $(STAMP)
 	$(BIN)/python tools/gen_format_vectors.py
 	$(BIN)/python tools/gen_vectors.py
+
+# golden `--output table` outputs from the AWS CLI's own formatter (the awscli test dependency)
+table-vectors: $(STAMP)
+	$(BIN)/python tools/gen_table_vectors.py
 
 clean:
 	rm -rf $(VENV) $(LOWEST_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

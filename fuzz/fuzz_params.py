@@ -1,4 +1,5 @@
-"""Fuzz parameter parsing (shorthand, JSON, base64, file references, timestamps): only UsageError."""
+"""Fuzz parameter parsing (shorthand, JSON, base64, file references, timestamps): only UsageError (252)
+or, where the AWS CLI stops with 255, ParamValueError."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def test_one_input(data: bytes) -> None:
     import atheris
 
     from kmscli.cli import params
-    from kmscli.errors import UsageError
+    from kmscli.errors import ParamValueError, UsageError
 
     fdp = atheris.FuzzedDataProvider(data)
     shape_name, is_list = TARGETS[fdp.ConsumeIntInRange(0, len(TARGETS) - 1)]
@@ -31,7 +32,7 @@ def test_one_input(data: bytes) -> None:
     try:
         params.parse_value(shape_name, (text,) if is_list else text, "--fuzz")
         params.parse_shorthand(text, "--fuzz")
-    except UsageError:
+    except (UsageError, ParamValueError):
         pass
 
 

@@ -41,6 +41,17 @@ def _print_error(text: str) -> None:
         pass
 
 
+def _interrupted() -> int:
+    """Ctrl-C: exit 130 after a newline on stdout, as the AWS CLI v2 ends an interrupted command
+    (``InterruptExceptionHandler`` writes it to stdout; nothing goes to stderr)."""
+    try:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    return 130  # errors.EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run the CLI and return (and exit with) the AWS CLI v2 exit code.
 
@@ -203,9 +214,8 @@ def _run(args: list[str], *, console: bool = False) -> int:
         return exc.exit_code
     except _click_error("Exit") as exc:
         return int(exc.exit_code)  # type: ignore[attr-defined]
-    except _click_error("Abort"):
-        _print_error("")
-        return errors.EXIT_INTERRUPTED
+    except (errors.Interrupted, _click_error("Abort")):  # Abort: Ctrl-C at a prompt (which ended its line)
+        return _interrupted()
     except _click_error("ClickException") as exc:
         if debug:
             import traceback
@@ -217,8 +227,7 @@ def _run(args: list[str], *, console: bool = False) -> int:
         _print_error(f"\nusage: kmscli [options] <command> [parameters]\nkmscli: error: {message}")
         return errors.EXIT_USAGE
     except KeyboardInterrupt:
-        _print_error("")
-        return errors.EXIT_INTERRUPTED
+        return _interrupted()
     except BrokenPipeError:
         # the reader went away (e.g. `| head`): not an error of ours
         try:

@@ -32,10 +32,29 @@ class UsageError(KmscliError):
     exit_code = EXIT_USAGE
 
 
+class ParamValueError(KmscliError):
+    """A parameter value the AWS CLI v2 stops on with its general exit code (255), not as a parameter
+    error (252): its error handler classifies none of these, since they surface as plain exceptions.
+    An integer member's text that ``int()`` refuses (``ValueError``, while the option is read), and,
+    once every option has been read and the call is about to go out (``at_send``), blob text that is
+    not base64 (``InvalidBase64Error``) and an epoch timestamp too large for a date (botocore's
+    ``RuntimeError``). No secret value is ever part of the message."""
+
+    def __init__(self, message: str, *, at_send: bool = False) -> None:
+        super().__init__(message)
+        self.at_send = at_send
+
+
 class VaultEnvironmentError(KmscliError):
     """The environment or configuration is invalid: no vault, wrong passphrase, bad config (253)."""
 
     exit_code = EXIT_ENVIRONMENT
+
+
+class Interrupted(Exception):
+    """Ctrl-C (or end of input at a prompt) inside a Click command, carried past ``click``'s own
+    handling, which would write its newline to stderr: ``kmscli.__main__`` ends it as the AWS CLI v2
+    does (exit 130, a newline on stdout)."""
 
 
 class KMSError(KmscliError):

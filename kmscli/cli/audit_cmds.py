@@ -27,6 +27,7 @@ from kmscli.cli.auditquery import (
     warn_unreadable,
 )
 from kmscli.cli.globals import (
+    Choice,
     add_options,
     click_option,
     make_invocation,
@@ -72,12 +73,24 @@ def _merged(kwargs: dict[str, Any], filters: bool = True) -> tuple[Invocation, d
     meta = ctx.meta.get(_META, {})
     inv = make_invocation(merged_globals(kwargs, meta.get("globals", {})))
     refuse_endpoint(inv)  # the audit log is the local vault's
+    if ctx.invoked_subcommand is None:  # the subcommand judges the --output it prints
+        _refuse_unprinted_format(inv, ctx.command)
     found = dict(meta.get("filters", {}))
     if filters:
         found.update(given_filters(kwargs))
         for opt in o.AUDIT_FILTER_OPTIONS:
             kwargs.pop(opt.dest, None)
     return inv, found
+
+
+def _refuse_unprinted_format(inv: Invocation, command: click.Command) -> None:
+    """An ``--output`` given before the command (to the root or to ``audit``), which this command
+    cannot print, is refused before anything runs, as Click refuses it after the command."""
+    fmt = inv.options.get("output")
+    found = next((p for p in command.params if p.name == "output"), None)
+    choices = getattr(getattr(found, "type", None), "choices", None)
+    if fmt and choices is not None and fmt not in choices:
+        raise UsageError(o.invalid_choice("--output", str(fmt), [str(c) for c in choices]))
 
 
 class VerificationFailed(KmscliError):
@@ -204,7 +217,7 @@ def checkpoint(**kwargs: Any) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["cloudtrail", "parquet"]),
+    type=Choice(["cloudtrail", "parquet"]),
     required=True,
     help="cloudtrail: CloudTrail's S3 layout (AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz); "
     "parquet: one typed row per event (needs pyarrow: kmscli[parquet]).",

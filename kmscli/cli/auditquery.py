@@ -273,7 +273,9 @@ def default_format(inv: Invocation, tty: str, piped: str, allowed: tuple[str, ..
     if not fmt:
         return tty if sys.stdout.isatty() else piped
     if fmt not in allowed:  # given to the root command, whose choices differ
-        raise UsageError(f"--output {fmt} is not available here; choose from {', '.join(allowed)}")
+        from kmscli.cli.options import invalid_choice
+
+        raise UsageError(invalid_choice("--output", str(fmt), allowed))
     return str(fmt)
 
 

@@ -11,11 +11,11 @@ import sys
 
 import click
 
-from kmscli.cli.globals import Command
+from kmscli.cli.globals import Choice, Command
 
 
 @click.command("_complete-ids", cls=Command, hidden=True)
-@click.argument("kind", type=click.Choice(["keys", "aliases"]))
+@click.argument("kind", type=Choice(["keys", "aliases"]))
 @click.option("--vault", default=None)
 @click.option("--region", default=None)
 def complete_ids(kind: str, vault: str | None, region: str | None) -> None:

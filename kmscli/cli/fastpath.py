@@ -237,8 +237,8 @@ def _parse_audit(root_opts: dict[str, Any], args: list[str]) -> Parsed | None:
 
 def execute(parsed: Parsed) -> None:
     """Run a parsed command as the Click callback does (its Invocation built and checked first), with what
-    ``click.Command.main`` does around it: an interrupt or end of input prints a newline on stderr
-    and aborts (exit 130); a broken pipe on output exits 1 quietly."""
+    ``click.Command.main`` does around it: an interrupt or end of input ends the command (exit 130,
+    ``kmscli.__main__`` writes the AWS CLI's newline on stdout); a broken pipe on output exits 1 quietly."""
     from kmscli.cli.globalopts import make_invocation
 
     try:
@@ -251,10 +251,8 @@ def execute(parsed: Parsed) -> None:
         from kmscli.cli.run import run_operation
 
         run_operation(parsed.op_name, parsed.values, parsed.extra, make_invocation(parsed.opts))
-    except (EOFError, KeyboardInterrupt):
-        sys.stderr.write("\n")
-        sys.stderr.flush()
-        raise KeyboardInterrupt from None  # what kmscli.__main__ does for click's Abort
+    except EOFError:
+        raise KeyboardInterrupt from None  # end of input at a prompt ends the command as Ctrl-C does
     except OSError as exc:
         if exc.errno != errno.EPIPE:
             raise

@@ -18,6 +18,7 @@ from kmscli.invocation import Invocation
 
 __all__ = [
     "GLOBAL_NAMES",
+    "Choice",
     "Command",
     "Group",
     "add_options",
@@ -38,9 +39,28 @@ def click_name(opt: o.Opt) -> str:
     return opt.dest
 
 
+class Choice(click.Choice):
+    """Click's choice type, refusing a value outside the choices in ``options.invalid_choice``'s words."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The value when it is one of the choices; a usage error naming them otherwise."""
+        if value in self.choices:
+            return value
+        name = (
+            "value"
+            if param is None
+            else param.opts[0]
+            if isinstance(param, click.Option)
+            else param.human_readable_name
+        )
+        raise click.UsageError(o.invalid_choice(name, value, [str(c) for c in self.choices]), ctx)
+
+
 def click_option(opt: o.Opt, *, choices: tuple[str, ...] | None = None, type: Any = None) -> click.Option:
     """The Click option for a declaration (``choices`` narrows a choice list; ``type`` overrides),
     as its kind declares it (``options.KINDS``)."""
+    if type is None and (choices or opt.choices):
+        type = Choice(choices or opt.choices or ())
     decls, attrs = o.KINDS[opt.kind].click(opt, click, choices or opt.choices, type)
     return click.Option(
         [*decls, click_name(opt)], help=opt.help, hidden=opt.hidden, metavar=opt.metavar, **attrs

@@ -54,6 +54,16 @@ class RootGroup(ListingGroup):
             raise click.UsageError(f"No such command {name!r}.{hint}", ctx)
         return super().resolve_command(ctx, args)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Click's, except that an interrupt leaves as :class:`kmscli.errors.Interrupted`, so that
+        ``kmscli.__main__`` ends it as the AWS CLI does (Click would write a newline to stderr)."""
+        try:
+            return super().invoke(ctx)
+        except (KeyboardInterrupt, EOFError):
+            from kmscli.errors import Interrupted
+
+            raise Interrupted from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Every subcommand name, sorted."""
         return sorted([*_operation_names(), *EXTRA_COMMANDS])

@@ -196,7 +196,11 @@ def _click_bool(opt: Opt, click: Any, choices: Choices, type_: Any) -> Declared:
 
 
 def _click_optional(opt: Opt, click: Any, choices: Choices, type_: Any) -> Declared:
-    return [opt.name], {"type": click.Choice(choices or ()), "is_flag": False, "flag_value": opt.const}
+    return [opt.name], {
+        "type": type_ or click.Choice(choices or ()),
+        "is_flag": False,
+        "flag_value": opt.const,
+    }
 
 
 def _click_path(opt: Opt, click: Any, choices: Choices, type_: Any) -> Declared:
@@ -289,6 +293,15 @@ GLOBAL_OPTIONS: tuple[Opt, ...] = (
 GLOBALS_BY_NAME: dict[str, Opt] = {opt.name: opt for opt in GLOBAL_OPTIONS}
 #: The keys of ``Invocation.options``.
 GLOBAL_NAMES: tuple[str, ...] = tuple(opt.dest for opt in GLOBAL_OPTIONS)
+
+
+def invalid_choice(option: str, value: str, choices: Iterable[str]) -> str:
+    """The one message for a value outside an option's choices, in Click's words (its period
+    included): Click's own check (``globals.Choice``) and the check of a root ``--output`` against
+    a command that prints fewer formats (``auditquery.default_format``) both give it."""
+    listed = tuple(choices)
+    shown = ", ".join(repr(c) for c in listed)
+    return f"Invalid value for {option!r}: {value!r} is not {'one of ' if len(listed) != 1 else ''}{shown}."
 
 
 def narrowed_globals(formats: tuple[str, ...]) -> tuple[Opt, ...]:

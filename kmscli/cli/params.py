@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from kmscli.clock import parse_time
-from kmscli.errors import UsageError, require_text
+from kmscli.errors import ParamValueError, UsageError, require_text
 from kmscli.model import shape
 
 #: Largest file a ``file://`` or ``fileb://`` parameter may name; refused before reading it whole.
@@ -247,21 +247,56 @@ def decode_blob(value: str, option: str, raw_blobs: bool = False) -> bytes:
 def base64_blob(text: str, option: str) -> bytes:
     """Blob text read as the AWS CLI v2 reads it (Python's lenient ``b64decode``: characters outside
     the alphabet, such as the line breaks of ``base64``'s wrapped output, are dropped). Text that is
-    still not base64 is a usage error (252; the AWS CLI stops there with 255, from an exception it
-    does not classify), and the value is not echoed, since it may be a plaintext."""
+    still not base64 stops the call with exit 255, as the AWS CLI's ``InvalidBase64Error`` does when it
+    decodes blobs just before sending (``at_send``), but the value is not echoed: it may be a plaintext."""
     try:
         return base64.b64decode(text)
     except (binascii.Error, ValueError):
-        raise UsageError(
+        raise ParamValueError(
             f"Error parsing parameter '{option}': Invalid base64 (the value is not shown; "
-            "use base64 text or fileb://PATH for raw bytes)"
+            "use base64 text or fileb://PATH for raw bytes)",
+            at_send=True,
         ) from None
+
+
+def epoch_out_of_range(value: float | int | str) -> bool:
+    """Whether botocore gives up on ``value`` as a timestamp with a ``RuntimeError`` (the AWS CLI's
+    exit 255) rather than calling it an invalid timestamp (252): a number, or text ``float()`` reads,
+    that neither ``datetime.fromtimestamp`` nor the epoch plus that many seconds can represent
+    (``99999999999999999``, ``1e400``). A number ``fromtimestamp`` refuses with ``ValueError`` (a
+    year below 1, NaN) is an invalid timestamp there, as here."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return False
+    try:
+        dt.datetime.fromtimestamp(seconds, dt.UTC)
+        return False
+    except ValueError:
+        return False
+    except (OverflowError, OSError):
+        pass
+    try:
+        dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
+        return False
+    except (OverflowError, OSError, ValueError):
+        return True
+
+
+def timestamp_out_of_range(value: Any, option: str) -> ParamValueError:
+    """botocore's words for a timestamp :func:`epoch_out_of_range` (found when the call is checked)."""
+    return ParamValueError(
+        f"Error parsing parameter '{option}': Unable to calculate correct timezone offset for \"{value}\"",
+        at_send=True,
+    )
 
 
 def parse_timestamp(value: str, option: str) -> dt.datetime:
     """ISO 8601 or epoch seconds."""
     when = parse_time(value)
     if when is None:
+        if epoch_out_of_range(value):
+            raise timestamp_out_of_range(value, option)
         raise UsageError(f"Error parsing parameter '{option}': Invalid timestamp value: {value}")
     return when
 
@@ -291,13 +326,11 @@ def coerce(shape_name: str, value: Any, option: str, raw_blobs: bool = False) ->
         if not isinstance(value, dict):
             raise UsageError(f"Error parsing parameter '{option}': expected key=value pairs or a JSON object")
         return {_text(str(k), option): coerce(sh["value"], v, option, raw_blobs) for k, v in value.items()}
-    if kind == "integer":
+    if kind == "integer":  # the AWS CLI reads it with int() and stops on its ValueError: exit 255
         try:
             return int(value)
-        except (TypeError, ValueError):
-            raise UsageError(
-                f"Error parsing parameter '{option}': invalid literal for int(): {value!r}"
-            ) from None
+        except (TypeError, ValueError) as exc:
+            raise ParamValueError(f"Error parsing parameter '{option}': {exc}") from None
     if kind == "boolean":
         if isinstance(value, bool):
             return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import sys
 from typing import IO, Any
 
 from kmscli.clock import to_millis
@@ -188,54 +189,265 @@ def to_yaml_stream_item(data: Any) -> str:
 
 
 # -- table -------------------------------------------------------------------------------------------------
+# The AWS CLI's ``--output table`` (awscli/formatter.py TableFormatter over awscli/table.py MultiTable, the
+# same in v1 and v2), rebuilt from its rules; tests/cli/test_table.py holds golden outputs of the AWS
+# CLI's own formatter. ASCII only: ``-`` rules, ``|`` borders, ``+`` corners; one section per structure
+# or list, titled by its key (the operation name at the top) and indented by ``|`` on both sides for
+# each level of nesting. A structure's scalars are one row under their sorted names (a lone scalar a
+# ``name | value`` row); a list of structures is one row per item under the union of their scalar names
+# (an item's nested values follow it, the header repeated before each next item); a list of scalars is
+# one column. Nested values follow their scalars, sorted by key. Every section is as wide as the widest
+# (each column its longest value plus 4, scaled to that width), titles and headers centred, values
+# left-aligned after two spaces. When that is wider than the terminal (80 columns when stdout is not
+# one), each single-row section with a header turns into ``name | value`` rows. A cell counts East Asian
+# wide, fullwidth and ambiguous characters as two columns. Colour (``--color on``, or a terminal) makes
+# values bright blue and the nesting borders dim yellow.
+
+_ROW_STYLE = ("\x1b[1m\x1b[34m", "\x1b[0m")  # values: bright blue
+_EDGE_STYLE = ("\x1b[2m\x1b[33m", "\x1b[0m")  # the nesting borders: dim yellow
+
+
+def text_width(text: str) -> int:
+    """Columns ``text`` takes in a table: East Asian wide, fullwidth and ambiguous characters count
+    two, every other character one (the AWS CLI's ``get_text_length``)."""
+    from unicodedata import east_asian_width
+
+    if text.isascii():
+        return len(text)
+    return sum(2 if east_asian_width(ch) in "WFA" else 1 for ch in text)
+
+
+class _Section:
+    """One titled block of a table: optional column names, rows of cells, its nesting level."""
+
+    __slots__ = ("headers", "indent", "rows", "title", "widths")
+
+    def __init__(self, title: str | None, indent: int) -> None:
+        self.title, self.indent = (None if title is None else visible(title)), indent
+        self.headers: list[str] = []
+        self.rows: list[list[str]] = []
+        self.widths: list[int] = []  # each column's widest cell (header included)
+
+    def _measure(self, cells: list[str]) -> None:
+        if not self.widths:
+            self.widths = [text_width(c) for c in cells]
+            return
+        for i, cell_text in enumerate(cells):
+            if i < len(self.widths):
+                self.widths[i] = max(self.widths[i], text_width(cell_text))
+            else:
+                self.widths.append(text_width(cell_text))
+
+    def set_headers(self, headers: list[str]) -> None:
+        self.headers = [visible(h) for h in headers]
+        self._measure(self.headers)
+
+    def add_row(self, values: list[Any]) -> None:
+        """Add a row of values (shown as ``str`` shows them: ``True``, ``None``, ``1.5``). A row
+        longer or shorter than the section's first (possible only in a ``--query`` result such as
+        ``[[1, 2], [3]]``, which the AWS CLI refuses with an error) is drawn with empty cells."""
+        cells = [visible(v) for v in values]
+        self.rows.append(cells)
+        self._measure(cells)
+
+    def title_width(self) -> int:
+        # a section without a title (a list inside a list) is measured as the word None, as the
+        # AWS CLI measures it
+        return text_width("None" if self.title is None else self.title)
+
+    def total_width(self) -> int:
+        cells = sum(w + 4 for w in self.widths) + 2 + 2 * self.indent
+        return max(self.title_width() + 2 + 2 * self.indent, cells)
+
+    def scaled_widths(self, width: int) -> list[int]:
+        """Each column's width, scaled so that they add up to ``width``: rounded half to even, then
+        the difference taken from the first columns (or given to the last ones)."""
+        unscaled = [w + 4 for w in self.widths]
+        if not unscaled:
+            return []
+        factor = width / float(sum(unscaled))
+        scaled = [round(factor * w) for w in unscaled]  # half to even, as Python rounds
+        off_by = sum(scaled) - width
+        while off_by != 0:
+            order = range(len(scaled)) if off_by > 0 else reversed(range(len(scaled)))
+            for i in order:
+                if off_by > 0:
+                    scaled[i] -= 1
+                    off_by -= 1
+                else:
+                    scaled[i] += 1
+                    off_by += 1
+                if off_by == 0:
+                    break
+        return scaled
+
+
+def _is_scalar(value: Any) -> bool:
+    return not isinstance(value, dict | list)
+
+
+def _split_keys(item: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(the keys holding scalars, the keys holding structures or lists), each sorted."""
+    return sorted(k for k, v in item.items() if _is_scalar(v)), sorted(
+        k for k, v in item.items() if not _is_scalar(v)
+    )
+
+
+class _TableBuilder:
+    """Walks a result into sections, in the order and shape the AWS CLI's TableFormatter gives them."""
+
+    def __init__(self) -> None:
+        self.sections: list[_Section] = []
+        self.current: _Section | None = None
+
+    def _section(self, title: str | None, indent: int) -> _Section:
+        self.current = _Section(title, indent)
+        self.sections.append(self.current)
+        return self.current
+
+    def _here(self) -> _Section:
+        return self.current if self.current is not None else self._section(None, 0)
+
+    def build(self, title: str | None, value: Any, indent: int = 0) -> bool:
+        if not value:
+            return False
+        if title is not None:
+            self._section(title, indent)
+        if isinstance(value, list):
+            if isinstance(value[0], dict):
+                self._list_of_structures(value, indent, title)
+            else:
+                for item in value:
+                    if _is_scalar(item):
+                        self._here().add_row([item])
+                    elif all(_is_scalar(el) for el in item):  # a structure here shows its keys
+                        self._here().add_row(list(item))
+                    else:
+                        self.build(None, item)
+        elif isinstance(value, dict):
+            self._structure(value, indent)
+        return True
+
+    def _structure(self, value: dict[str, Any], indent: int) -> None:
+        scalars, nested = _split_keys(value)
+        if len(scalars) == 1:
+            self._here().add_row([scalars[0], value[scalars[0]]])
+        elif scalars:
+            self._here().set_headers(scalars)
+            self._here().add_row([value[k] for k in scalars])
+        for key in nested:
+            self.build(key, value[key], indent + 1)
+
+    def _list_of_structures(self, items: list[Any], indent: int, title: str | None) -> None:
+        scalars: set[str] = set()
+        nested: set[str] = set()
+        for item in items:
+            if isinstance(item, dict):
+                found = _split_keys(item)
+                scalars.update(found[0])
+                nested.update(found[1])
+        headers, more = sorted(scalars), sorted(nested)
+        self._here().set_headers(headers)
+        for n, item in enumerate(items):
+            item = item if isinstance(item, dict) else {}  # [{...}, 5] (a --query result): a blank row
+            if n and more:
+                self._section(title, indent).set_headers(headers)
+            self._here().add_row([item.get(h, "") for h in headers])
+            for key in more:
+                if key in item:
+                    self.build(key, item[key], indent + 1)
+
+
+def _vertical(section: _Section) -> _Section:
+    """A single-row section with a header as ``name | value`` rows."""
+    turned = _Section(section.title, section.indent)
+    for header, value in zip(section.headers, section.rows[0], strict=False):
+        turned.add_row([header, value])
+    return turned
+
+
+def _centred(text: str, length: int, left: str, right: str) -> str:
+    """``text`` centred between the edges in ``length`` columns (a text too long pushes the right
+    edge out, as in the AWS CLI)."""
+    size = text_width(text)
+    start = length // 2 - size // 2 - 1
+    so_far = text_width(left) + start + size
+    return left + " " * start + text + " " * (length - text_width(right) - so_far) + right
+
+
+def _left(text: str, length: int, left: str, shown: str) -> str:
+    """``text`` after two spaces (none when they do not fit), padded to ``length`` columns."""
+    size = text_width(text)
+    padding = 2 if length - (size + 2 + len(left) + 1) >= 0 else 0
+    return left + " " * padding + shown + " " * (length - len(left) - padding - size - 1) + "|"
+
+
+def _rule(widths: list[int]) -> str:
+    return "".join(
+        ("+" + "-" * (w - 2) + "+") if i == 0 else ("-" * (w - 1) + "+") for i, w in enumerate(widths)
+    )
+
+
+def _render_section(section: _Section, width: int, color: bool, out: list[str]) -> None:
+    edge = "|" if not color else _EDGE_STYLE[0] + "|" + _EDGE_STYLE[1]
+    pad = edge * section.indent
+    width -= 2 * section.indent
+    lines: list[str] = []
+    if section.title:
+        lines.append(_centred(section.title, width, "|", "|"))
+        if not section.headers and not section.rows:
+            lines.append("+" + "-" * (width - 2) + "+")
+    widths = section.scaled_widths(width)
+    if section.headers:
+        lines.append(_rule(widths))
+        lines.append(
+            "".join(
+                _centred(h, w, "|" if i == 0 else "", "|")
+                for i, (w, h) in enumerate(zip(widths, section.headers, strict=False))
+            )
+        )
+    if section.rows and widths:
+        lines.append(_rule(widths))
+        for cells in section.rows:
+            row = cells + [""] * (len(widths) - len(cells))
+            lines.append(
+                "".join(
+                    _left(v, w, "|" if i == 0 else "", _ROW_STYLE[0] + v + _ROW_STYLE[1] if color else v)
+                    for i, (w, v) in enumerate(zip(widths, row, strict=False))
+                )
+            )
+        lines.append(_rule(widths))
+    out.extend(pad + line + pad + "\n" for line in lines)
+
+
+def terminal_width(stream: Any = None) -> int:
+    """The width a table is fitted to: the terminal's, when standard output is one, else 80 (as the
+    AWS CLI asks the terminal; ``COLUMNS`` plays no part)."""
+    import os
+
+    try:
+        return os.get_terminal_size((stream or sys.stdout).fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 80
 
 
 def to_table(data: Any, title: str, color: bool, width: int | None = None) -> str:
-    """A rich rendering akin to the AWS CLI's table view. Cells fold rather than cut: a key id or ARN
-    too long for its column wraps onto the next line, whole, never ending in an ellipsis. Every value is
-    plain text (``cell``): control characters shown as escapes, markup never interpreted."""
-    from rich.console import Console
-    from rich.table import Table
-
-    def build(value: Any, heading: str) -> Any:
-        if isinstance(value, dict):
-            table = Table(title=cell(heading), show_header=False, expand=False)
-            table.add_column("Key", style="bold", overflow="fold")
-            table.add_column("Value", overflow="fold")
-            for key, item in value.items():
-                table.add_row(cell(key), build(item, key) if isinstance(item, dict | list) else cell(item))
-            return table
-        if isinstance(value, list):
-            if value and all(isinstance(v, dict) for v in value):
-                cols = list(dict.fromkeys(k for v in value for k in v))
-                table = Table(title=cell(heading))
-                for col in cols:
-                    table.add_column(cell(col), overflow="fold")
-                for v in value:
-                    table.add_row(
-                        *[
-                            build(v[c], c) if isinstance(v.get(c), dict | list) else cell(v.get(c, ""))
-                            for c in cols
-                        ]
-                    )
-                return table
-            table = Table(title=cell(heading), show_header=False)
-            table.add_column(cell(heading), overflow="fold")
-            for v in value:
-                table.add_row(build(v, heading) if isinstance(v, dict | list) else cell(v))
-            return table
-        return cell(value)
-
-    import io
-
-    buf = io.StringIO()
-    if width is None:
-        import shutil
-
-        width = shutil.get_terminal_size((120, 24)).columns  # honours COLUMNS
-    console = Console(file=buf, force_terminal=color, no_color=not color, width=width)
-    console.print(build(data, title))
-    return buf.getvalue()
+    """``data`` as the AWS CLI's ``--output table`` draws it (the rules above), fitted to ``width``
+    columns (default: the terminal's). Every name and value is made ``visible`` first: control
+    characters are shown as escapes. Empty when there is nothing to show (the AWS CLI prints nothing
+    for an empty result)."""
+    builder = _TableBuilder()
+    if not builder.build(title, data):
+        return ""
+    sections = builder.sections
+    widest = max(s.total_width() for s in sections)
+    if widest > (terminal_width() if width is None else width):
+        sections = [_vertical(s) if len(s.rows) == 1 and s.headers else s for s in sections]
+        widest = max(s.total_width() for s in sections)
+    out = ["-" * widest + "\n"]
+    for section in sections:
+        _render_section(section, widest, color, out)
+    return "".join(out)
 
 
 def prints_nothing(data: Any, fmt: str) -> bool:

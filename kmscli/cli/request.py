@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from kmscli.cli import params
-from kmscli.errors import UsageError, require_text
+from kmscli.errors import ParamValueError, UsageError, require_text
 from kmscli.model import input_members, operation, shape
 
 _FIRST_CAP = re.compile(r"(.)([A-Z][a-z]+)")
@@ -188,11 +188,21 @@ def _refuse_alias_bombs(doc: Any, option: str) -> None:
 def _build_request(
     op_name: str, values: dict[str, Any], doc: dict[str, Any] | None, raw_blobs: bool
 ) -> dict[str, Any]:
+    """In the AWS CLI's order: argparse's required options; each option's value read (its usage
+    errors, 252, and ``int()``'s, 255, stop at once); ``--cli-input-json``; then, as the call is about
+    to go out, blobs decoded and timestamps checked (errors ``at_send``, 255, reported only when
+    nothing before them failed); then botocore's check (252)."""
     members = input_members(op_name)
+    if doc is None:  # argparse's check; with --cli-input-json, botocore's below names members
+        missing = [
+            "--" + kebab(m)
+            for m in shape(operation(op_name)["input"]).get("required", [])
+            if values.get(m) is None or values.get(m) == ()
+        ]
+        if missing:
+            raise UsageError(f"the following arguments are required: {', '.join(missing)}")
+    at_send: list[ParamValueError] = []
     request: dict[str, Any] = {}
-    for key, value in (doc or {}).items():
-        spec = members.get(key)
-        request[key] = _from_json(spec["shape"], value, raw_blobs) if spec else value
     for member, spec in members.items():
         raw = values.get(member)
         if raw is None or raw == ():
@@ -200,16 +210,23 @@ def _build_request(
         option = "--" + kebab(member)
         if isinstance(raw, bool):
             request[member] = raw
-        else:
+            continue
+        try:
             request[member] = params.parse_value(spec["shape"], raw, option, raw_blobs)
-    if doc is None:  # argparse's check; with --cli-input-json, botocore's below names members
-        missing = [
-            "--" + kebab(m)
-            for m in shape(operation(op_name)["input"]).get("required", [])
-            if m not in request
-        ]
-        if missing:
-            raise UsageError(f"the following arguments are required: {', '.join(missing)}")
+        except ParamValueError as exc:
+            if not exc.at_send:
+                raise
+            at_send.append(exc)
+    from_doc: dict[str, Any] = {}
+    for key, value in (doc or {}).items():
+        spec = members.get(key)
+        try:
+            from_doc[key] = _from_json(spec["shape"], value, raw_blobs) if spec else value
+        except ParamValueError as exc:
+            at_send.append(exc)
+    if at_send:
+        raise at_send[0]
+    request = {**from_doc, **request}  # options given as well override the document's members
     check_request(op_name, request)
     return request
 
@@ -235,6 +252,8 @@ def _from_json(shape_name: str, value: Any, raw_blobs: bool) -> Any:
         try:
             return dt.datetime.fromtimestamp(value, dt.UTC)
         except (OverflowError, OSError, ValueError):
+            if params.epoch_out_of_range(value):
+                raise params.timestamp_out_of_range(value, "--cli-input-json") from None
             return value
     if kind == "structure" and isinstance(value, dict):
         members = sh["members"]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kmscli.cli import params, render
-from kmscli.errors import UsageError
+from kmscli.errors import ParamValueError, UsageError
 from tests.helpers import assert_output_shape
 
 
@@ -82,7 +82,7 @@ def test_blob_sources(tmp_path: Path) -> None:
     assert params.decode_blob(f"fileb://{tmp_path / 'b.bin'}", "--p") == raw
     assert params.decode_blob(f"file://{tmp_path / 'b.txt'}", "--p") == raw
     assert params.decode_blob(base64.b64encode(raw).decode(), "--p") == raw
-    with pytest.raises(UsageError, match="Invalid base64"):
+    with pytest.raises(ParamValueError, match="Invalid base64"):
         params.decode_blob("not base64!", "--p")
     with pytest.raises(UsageError, match="Unable to load paramfile"):
         params.decode_blob(f"fileb://{tmp_path / 'missing'}", "--p")
@@ -164,12 +164,17 @@ def test_list_option_takes_space_separated_values(cli: Any, key_id: str) -> None
         (["encrypt", "--bogus"], "No such option"),
         (["no-such-command"], "No such command"),
         (["encrypt", "--key-id", "k"], "required: --plaintext"),
-        (["encrypt", "--key-id", "k", "--plaintext", "not base64!"], "Invalid base64"),
         (
             ["encrypt", "--key-id", "k", "--plaintext", "aGk=", "--encryption-context", "{bad json"],
             "Invalid JSON",
         ),
-        (["generate-random", "--number-of-bytes", "many"], "invalid literal"),
+        # argparse's check of required options comes before any value is read
+        (["encrypt", "--plaintext", "not base64!"], "required: --key-id"),
+        # a value error (252) met while reading the options wins over a blob decoded as the call goes out
+        (["encrypt", "--key-id", "k", "--plaintext", "abc", "--encryption-context", "{"], "Invalid JSON"),
+        # botocore's check (252) runs after the blobs are decoded, so it needs them to decode
+        (["encrypt", "--key-id", "", "--plaintext", "aGk="], "Invalid length for parameter KeyId"),
+        (["list-keys", "--page-size", "many"], "'many' is not a valid integer"),  # argparse's int
     ],
 )
 def test_usage_errors_exit_252(cli: Any, args: list[str], needle: str) -> None:
@@ -177,6 +182,43 @@ def test_usage_errors_exit_252(cli: Any, args: list[str], needle: str) -> None:
     assert res.code == 252, (res.code, res.err)
     assert needle in res.err
     assert "Traceback" not in res.err and res.out == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["encrypt", "--key-id", "k", "--plaintext", "not base64!"], "Invalid base64"),
+        (
+            ["encrypt", "--key-id", "", "--plaintext", "not base64!"],
+            "Invalid base64",
+        ),  # before botocore's check
+        (["generate-random", "--number-of-bytes", "many"], "invalid literal for int() with base 10: 'many'"),
+        (["list-keys", "--limit", "1.5"], "invalid literal for int() with base 10: '1.5'"),
+        (["schedule-key-deletion", "--key-id", "k", "--pending-window-in-days", ""], "invalid literal"),
+        (
+            [
+                "import-key-material",
+                "--key-id",
+                "k",
+                "--import-token",
+                "aGk=",
+                "--encrypted-key-material",
+                "aGk=",
+                "--valid-to",
+                "99999999999999999",
+            ],
+            'Unable to calculate correct timezone offset for "99999999999999999"',
+        ),
+    ],
+)
+def test_value_errors_the_aws_cli_does_not_classify_exit_255(cli: Any, args: list[str], needle: str) -> None:
+    """AWS CLI v2: an integer member's text goes through ``int()`` (argparse takes it as a string),
+    blob text is base64-decoded as the call goes out (``InvalidBase64Error``), and botocore gives up
+    on an epoch too large for a date with ``RuntimeError``; none is a ``ParamError``, so each takes
+    the general exit code, 255 (awscli/argprocess.py, customizations/binaryformat.py, errorhandler.py)."""
+    res = cli(*args)
+    assert res.code == 255, (res.code, res.err)
+    assert needle in res.err and "Traceback" not in res.err and res.out == ""
 
 
 def test_service_error_exit_254(cli: Any) -> None:
@@ -405,3 +447,35 @@ def test_version_and_python_m(tmp_path: Path) -> None:
         [sys.executable, "-m", "kmscli", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.startswith("kmscli ")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["0", "1700000000", "253402300800", "99999999999999999", "1e17", "1e400", "-1e400", "nan", "-9" * 8],
+)
+def test_timestamps_botocore_gives_up_on_are_the_255_ones(value: str) -> None:
+    """botocore's own check of a timestamp parameter: ``RuntimeError`` (the AWS CLI's 255) exactly
+    where kmscli says 255; anything else is not 255 here."""
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    shape = (
+        botocore.session.get_session()
+        .get_service_model("kms")
+        .operation_model("ImportKeyMaterial")
+        .input_shape
+    )
+    request = {"KeyId": "k", "ImportToken": b"t", "EncryptedKeyMaterial": b"m", "ValidTo": value}
+    try:
+        ParamValidator().validate(request, shape)
+        botocore_gives_up = False
+    except RuntimeError:
+        botocore_gives_up = True
+    try:
+        params.parse_timestamp(value, "--valid-to")
+        ours = 0
+    except ParamValueError as exc:
+        ours = exc.exit_code
+    except UsageError as exc:
+        ours = exc.exit_code
+    assert (ours == 255) is botocore_gives_up

@@ -313,6 +313,33 @@ def test_interrupts_and_broken_pipes_end_alike(
             return result.code, result.out, result.err
 
     assert run(False) == run(True)
+    if isinstance(failure, KeyboardInterrupt | EOFError):  # as the AWS CLI v2: the newline on stdout
+        assert run(False) == (130, "\n", "")
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt(), EOFError()], ids=["interrupt", "eof"])
+def test_an_interrupt_in_a_click_command_ends_as_the_aws_cli_ends_it(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, failure: BaseException
+) -> None:
+    """Click would write its newline to stderr; the AWS CLI writes it to stdout (errorhandler.py,
+    InterruptExceptionHandler), and so does kmscli, once."""
+    import click
+
+    from kmscli.service.features import vaultops
+
+    def boom(*_args: Any) -> None:
+        raise failure
+
+    monkeypatch.setattr(vaultops, "status", boom)
+    res = cli("vault", "status")
+    assert (res.code, res.out, res.err) == (130, "\n", "")
+
+    def prompt(*_args: Any, **_kwargs: Any) -> None:
+        raise click.Abort  # what click.prompt raises on Ctrl-C, after ending the prompt's line
+
+    monkeypatch.setattr(vaultops, "status", prompt)
+    res = cli("vault", "status")
+    assert (res.code, res.out, res.err) == (130, "\n", "")
 
 
 def test_shell_completion_requests_go_to_click(monkeypatch: pytest.MonkeyPatch) -> None:

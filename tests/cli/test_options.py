@@ -110,3 +110,41 @@ def test_ambiguous_and_group_rules() -> None:
         "cmd",
         "--key",
     ]
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (["--output", "off", "audit", "tail"], ["audit", "tail", "--output", "off"]),
+        (["--output", "off", "audit"], ["audit", "--output", "off"]),  # the query: the fast path
+        (["audit", "--output", "jsonl", "stats"], ["audit", "stats", "--output", "jsonl"]),
+        (["--output", "off", "audit", "checkpoint"], ["audit", "checkpoint", "--output", "off"]),
+        (["--output", "off", "audit", "verify"], ["audit", "verify", "--output", "off"]),
+        (["vault", "status", "--output", "jsonl"], ["--output", "jsonl", "vault", "status"]),
+    ],
+)
+def test_an_output_a_command_cannot_print_has_one_message(
+    cli: Any, before: list[str], after: list[str]
+) -> None:
+    """Given before the command or after it, an --output the command does not print is the same usage
+    error, in Click's words and with its final period (``options.invalid_choice``), before anything runs."""
+    events = len(cli("audit", "--output", "jsonl").out.splitlines())
+    first, second = cli(*before), cli(*after)
+    assert first.code == second.code == 252
+    assert first.err == second.err and first.err.rstrip().endswith(".")
+    assert "Invalid value for '--output': " in first.err and "is not one of" in first.err
+    assert len(cli("audit", "--output", "jsonl").out.splitlines()) == events  # nothing ran (no checkpoint)
+
+
+def test_invalid_choice_is_clicks_wording() -> None:
+    """The message Click gives for a bad choice, which kmscli gives everywhere (a test of the owner)."""
+    import click
+
+    from kmscli.cli.options import invalid_choice
+
+    with pytest.raises(click.BadParameter) as caught:
+        click.Choice(["json", "text"]).convert("x", click.Option(["--output"]), None)
+    assert caught.value.format_message() == invalid_choice("--output", "x", ["json", "text"])
+    with pytest.raises(click.BadParameter) as caught:
+        click.Choice(["json"]).convert("x", click.Option(["--output"]), None)
+    assert caught.value.format_message() == invalid_choice("--output", "x", ["json"])

@@ -1,4 +1,4 @@
-"""Terminal output: rich tables, colour rules, the pager, progress bars (only on a terminal)."""
+"""Terminal output: colour rules, the pager, progress bars (only on a terminal)."""
 
 from __future__ import annotations
 
@@ -20,25 +20,6 @@ class FakeTTY(io.StringIO):
 
     def isatty(self) -> bool:
         return True
-
-
-def test_table_output_draws_rich_table(cli: Any) -> None:
-    cli("create-key", "--description", "alpha")
-    res = cli("list-keys", "--output", "table")
-    assert res.code == 0, res.err
-    assert "ListKeys" in res.out and "KeyId" in res.out and "KeyArn" in res.out
-    assert any(ch in res.out for ch in "┏┃│|+")  # box drawing
-    assert "\x1b[" not in res.out  # piped: no colour codes
-    res = cli("describe-key", "--key-id", cli("list-keys").json()["Keys"][0]["KeyId"], "--output", "table")
-    assert "KeyMetadata" in res.out and "alpha" in res.out
-
-
-def test_table_follows_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kmscli.cli.render import to_table
-
-    monkeypatch.setenv("COLUMNS", "60")
-    text = to_table({"Keys": [{"KeyId": "x" * 30, "KeyArn": "y" * 70}]}, "ListKeys", False)
-    assert max(len(line) for line in text.splitlines()) <= 60
 
 
 @pytest.mark.parametrize(

@@ -92,8 +92,10 @@ def _steps(inputs: Path, key: str, disabled: str, blob: str) -> list[Step]:
         Step(["encrypt", "--cli-input-json", f"file://{bad_request}"], 254),
         Step(["encrypt", "--key-id", "alias/missing", "--plaintext", marker_b64], 254),
         Step(["encrypt", "--key-id", key, "--plaintext", big], 254),  # too long: ValidationException
-        Step(["encrypt", "--key-id", key, "--plaintext", PLAINTEXT_MARKER.decode()], 252),  # not base64
-        Step(["encrypt", "--key-id", key, "--plaintext", PLAINTEXT_MARKER.decode(), "--debug"], 252),
+        Step(
+            ["encrypt", "--key-id", key, "--plaintext", PLAINTEXT_MARKER.decode()], 255
+        ),  # not base64 (the AWS CLI v2 exits 255 here)
+        Step(["encrypt", "--key-id", key, "--plaintext", PLAINTEXT_MARKER.decode(), "--debug"], 255),
         Step(["encrypt", "--key-id", key, "--plaintext", marker_b64, "--bogus-option"], 252),
         Step(["decrypt", "--ciphertext-blob", blob, "--encryption-context", "app=x"], 0, plaintext_out=True),
         Step(["decrypt", "--ciphertext-blob", blob, "--encryption-context", "app=y"], 254),
@@ -448,5 +450,5 @@ def test_invalid_base64_plaintext_is_not_echoed(cli: Any) -> None:
     """Regression: the AWS CLI-style 'Invalid base64: "<value>"' error echoed a plaintext."""
     key = cli("create-key").json()["KeyMetadata"]["KeyId"]
     res = cli("encrypt", "--key-id", key, "--plaintext", "my secret value!")
-    assert res.code == 252
+    assert res.code == 255  # the AWS CLI v2's code for InvalidBase64Error
     assert "my secret" not in res.err and "Invalid base64" in res.err and "--plaintext" in res.err
