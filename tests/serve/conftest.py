@@ -67,18 +67,7 @@ class Server:
         if not (folder / "vault" / "vault.json").exists():
             kmscli(self.env, "vault", "init", *CHEAP_KDF_ARGS)
         for name, principal in PRINCIPALS.items():
-            out = kmscli(
-                self.env,
-                "credentials",
-                "create",
-                "--principal",
-                principal,
-                "--output",
-                "text",
-                "--query",
-                "AccessKey.[AccessKeyId,SecretAccessKey]",
-            ).stdout.split()
-            self.keys[name] = (out[0], out[1])
+            self.add_access_key(name, principal)
         self.log = open(folder / "serve.log", "w+b")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kmscli", "serve", "--port", "0", *args],
@@ -89,6 +78,23 @@ class Server:
         )
         self.url = self._wait_for_url()
         self.port = int(self.url.rsplit(":", 1)[1])
+
+    def add_access_key(self, name: str, principal: str) -> tuple[str, str]:
+        """Create an access key for ``principal`` (a running server sees it at once), known as ``name``
+        to :meth:`client`; returns (access key id, secret)."""
+        out = kmscli(
+            self.env,
+            "credentials",
+            "create",
+            "--principal",
+            principal,
+            "--output",
+            "text",
+            "--query",
+            "AccessKey.[AccessKeyId,SecretAccessKey]",
+        ).stdout.split()
+        self.keys[name] = (out[0], out[1])
+        return self.keys[name]
 
     def _wait_for_url(self) -> str:
         deadline = time.monotonic() + 60

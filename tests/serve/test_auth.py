@@ -179,18 +179,7 @@ def test_time_skew_within_five_minutes_is_accepted(server: Server) -> None:
 def test_deleted_access_key_stops_working(server: Server) -> None:
     from tests.serve.conftest import kmscli
 
-    out = kmscli(
-        server.env,
-        "credentials",
-        "create",
-        "--principal",
-        "arn:aws:iam::111122223333:user/tmp",
-        "--output",
-        "text",
-        "--query",
-        "AccessKey.[AccessKeyId,SecretAccessKey]",
-    ).stdout.split()
-    server.keys["tmp"] = (out[0], out[1])
+    out = server.add_access_key("tmp", "arn:aws:iam::111122223333:user/tmp")
     assert post(server, b"{}", signed_headers(server, b"{}", who="tmp"))[0] == 200
     kmscli(server.env, "credentials", "delete", "--access-key-id", out[0])
     status, doc, _ = post(server, b"{}", signed_headers(server, b"{}", who="tmp"))

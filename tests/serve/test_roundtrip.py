@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.serve.conftest import ACCOUNT, Server, kmscli
+from tests.serve.conftest import ACCOUNT, Server
 
 
 def test_keys_and_aliases(server: Server) -> None:
@@ -215,18 +215,7 @@ def test_a_policy_sees_the_callers_address_and_transport(server: Server) -> None
 def test_a_callers_identity_is_its_own_accounts(server: Server) -> None:
     # CloudTrail: userIdentity.accountId (and a root's principalId) is the caller's account, the
     # key's owner is recipientAccountId; kmscli also lets a policy match it as ${aws:userid}
-    out = kmscli(
-        server.env,
-        "credentials",
-        "create",
-        "--principal",
-        "arn:aws:iam::444455556666:root",
-        "--output",
-        "text",
-        "--query",
-        "AccessKey.[AccessKeyId,SecretAccessKey]",
-    ).stdout.split()
-    server.keys["other"] = (out[0], out[1])
+    out = server.add_access_key("other", "arn:aws:iam::444455556666:root")
     other = server.client("other")
     with pytest.raises(other.exceptions.ClientError):
         other.describe_key(KeyId="alias/none-such")
