@@ -30,6 +30,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy tools
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest

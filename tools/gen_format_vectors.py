@@ -25,7 +25,7 @@ import random
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -34,6 +34,9 @@ from kmscli.service.operations import materials
 from kmscli.service.pipeline.core import Identity, ServiceContext, invoke
 from kmscli.vault import archive, fs, sessions
 from kmscli.vault.store import UnlockedVault, Vault, subkey
+
+if TYPE_CHECKING:
+    from kmscli.vault.records import KeyRecord
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "vectors"
 PASSPHRASE = "vector passphrase"
@@ -89,7 +92,7 @@ class Made:
         self.key_rel = f"keys/{REGION}/{self.key_id}.json"
         record = self.vault.load_key(REGION, self.key_id)
         assert record is not None
-        self.record = record
+        self.record = cast("KeyRecord", record)  # as Call.load does: a stored record is one
         self.session_now = START + dt.timedelta(minutes=5)
         os.environ["XDG_RUNTIME_DIR"] = str(root / f"run-{seed}")
         self.token, info = sessions.create(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
@@ -19,7 +20,7 @@ def main() -> None:
     """Write the vector file."""
     material = bytes(range(32))
     mid = bytes.fromhex("11" * 32)
-    positive = []
+    positive: list[dict[str, Any]] = []
     cases = [
         ("1234abcd-12ab-34cd-56ef-1234567890ab", b"hello", {}),
         ("1234abcd-12ab-34cd-56ef-1234567890ab", b"hello", {"purpose": "test", "env": "dev"}),
@@ -44,7 +45,7 @@ def main() -> None:
         )
     good = bytes.fromhex(positive[1]["blob_hex"])
     kid_len = good[2]
-    negative = [
+    negative: list[dict[str, Any]] = [
         {"description": "empty", "blob_hex": ""},
         {"description": "wrong magic byte", "blob_hex": (b"\x4c" + good[1:]).hex()},
         {"description": "unknown format version", "blob_hex": (good[:1] + b"\x02" + good[2:]).hex()},
