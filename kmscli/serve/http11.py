@@ -31,10 +31,11 @@
 
 Only cheroot's public extension points are used: ``HTTPServer.ConnectionClass``, ``error_log``
 (overridden by :class:`Server`, as cheroot's documentation invites) and ``ssl_adapter`` (an
-``Adapter`` whose ``wrap`` is overridden), ``HTTPConnection.RequestHandlerClass`` and
-``communicate``, ``HTTPRequest.header_reader`` and the request methods ``simple_response``,
-``read_request_headers``, ``send_headers``, ``respond`` and ``write``; and, read only, the thread
-pool's ``qsize`` and ``idle`` and the reader's ``has_data``.
+``Adapter`` whose ``wrap`` is overridden), ``HTTPConnection.RequestHandlerClass``,
+``communicate`` and its ``makefile`` argument (:mod:`kmscli.serve.sockfile`),
+``HTTPRequest.header_reader`` and the request methods ``simple_response``, ``read_request_headers``,
+``send_headers``, ``respond`` and ``write``; and, read only, the thread pool's ``qsize`` and
+``idle``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from cheroot import server as cheroot_server
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
+from kmscli.serve import sockfile
 from kmscli.wire import json11
 
 _DIGITS = re.compile(rb"[0-9]+")
@@ -311,6 +313,12 @@ class StrictConnection(cheroot_server.HTTPConnection):
     """
 
     RequestHandlerClass = StrictRequest
+
+    def __init__(self, server: Any, sock: Any, makefile: Any = None) -> None:
+        # cheroot passes its own makefile (or the TLS adapter's, the same classes): both are built
+        # on the pure-Python io module; kmscli's read and write the (TLS or plain) socket directly
+        del makefile
+        super().__init__(server, sock, sockfile.makefile)
 
     def communicate(self) -> bool:
         for _ in range(TURN):

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from kmscli.serve import http11
+from kmscli.serve import http11, sockfile
 
 BODY = b'{"ok":true}'
 REQUEST = b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"
@@ -185,3 +185,25 @@ def test_a_chunked_response_still_reads_back_whole() -> None:
         assert response.read() == BODY + BODY
         client.close()
     assert _CountingConnection.writes[0].endswith(b"\r\n\r\n")  # the head, then the chunks
+
+
+class _ReaderSpy(http11.StrictConnection):
+    """Records the class of every connection's reader and writer."""
+
+    files: list[tuple[type, type]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.files.append((type(self.rfile), type(self.wfile)))
+
+
+def test_connections_read_and_write_with_kmscli_socket_files() -> None:
+    """cheroot's makefile (pure-Python io) is replaced on every connection (kmscli/serve/sockfile.py),
+    and pipelined requests on it are both answered."""
+    _ReaderSpy.files = []
+    with _serving(threads=2, connection_class=_ReaderSpy) as server, _connect(server) as sock:
+        sock.sendall(REQUEST + REQUEST)
+        data = b""
+        while data.count(b"HTTP/1.1 200 OK") < 2 or not data.endswith(BODY):
+            data += sock.recv(4096) or pytest.fail(f"connection closed: {data!r}")
+    assert _ReaderSpy.files == [(sockfile.SocketReader, sockfile.SocketWriter)]

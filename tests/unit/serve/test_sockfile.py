@@ -1,0 +1,183 @@
+"""kmscli/serve/sockfile.py: the connection's reader and writer, checked against the C io module's
+buffered reader over the same bytes (an independent implementation of the same contract)."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kmscli.serve import sockfile
+from kmscli.serve.sockfile import SocketReader, SocketWriter
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    a, b = socket.socketpair()
+    try:
+        yield a, b
+    finally:
+        a.close()
+        b.close()
+
+
+def _feed(sock: socket.socket, pieces: list[bytes], close: bool = True) -> threading.Thread:
+    def run() -> None:
+        for piece in pieces:
+            sock.sendall(piece)
+        if close:
+            sock.shutdown(socket.SHUT_WR)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_request_line_headers_and_body_then_a_pipelined_request(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    server, client = pair
+    first = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+    second = b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
+    client.sendall(first + second)
+    reader = SocketReader(server)
+    assert reader.readline(256) == b"POST / HTTP/1.1\r\n"
+    assert reader.readline(256) == b"Host: x\r\n"
+    assert reader.readline(256) == b"Content-Length: 5\r\n"
+    assert reader.readline(256) == b"\r\n"
+    assert reader.read(5) == b"hello"
+    assert reader.has_data()  # the second request arrived with the first: no wait on the selector
+    assert reader.readline() == b"POST / HTTP/1.1\r\n"
+    assert reader.bytes_read == len(first) + len(b"POST / HTTP/1.1\r\n")
+
+
+def test_readline_stops_at_its_limit_and_the_rest_follows(pair: tuple[socket.socket, socket.socket]) -> None:
+    server, client = pair
+    client.sendall(b"a" * 300 + b"\n")
+    reader = SocketReader(server)
+    assert reader.readline(256) == b"a" * 256
+    assert reader.readline(256) == b"a" * 44 + b"\n"
+    assert not reader.has_data()
+
+
+def test_a_line_split_over_many_sends_is_one_line(pair: tuple[socket.socket, socket.socket]) -> None:
+    server, client = pair
+    thread = _feed(client, [b"Hea", b"der: ", b"va", b"lue\r", b"\nnext\n"])
+    reader = SocketReader(server)
+    assert reader.readline() == b"Header: value\r\n"
+    assert reader.readline() == b"next\n"
+    assert reader.readline() == b""  # the end of the stream
+    thread.join()
+
+
+def test_a_body_larger_than_one_receive_keeps_what_follows_it(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    server, client = pair
+    body = bytes(range(256)) * 1024  # 256 KiB: several receives
+    thread = _feed(client, [b"line\n", body, b"NEXT\n"])
+    reader = SocketReader(server)
+    assert reader.readline() == b"line\n"
+    assert reader.read(len(body)) == body
+    assert reader.readline() == b"NEXT\n"
+    assert reader.read(10) == b""
+    thread.join()
+
+
+def test_read_to_the_end_and_a_short_read_at_the_end(pair: tuple[socket.socket, socket.socket]) -> None:
+    server, client = pair
+    thread = _feed(client, [b"abc", b"def"])
+    reader = SocketReader(server)
+    assert reader.read(2) == b"ab"
+    assert reader.read() == b"cdef"
+    thread.join()
+    server2, client2 = socket.socketpair()
+    with server2, client2:
+        client2.sendall(b"xyz")
+        client2.shutdown(socket.SHUT_WR)
+        assert SocketReader(server2).read(10) == b"xyz"  # fewer than asked: the stream ended
+
+
+def test_a_timeout_is_the_sockets_own_error(pair: tuple[socket.socket, socket.socket]) -> None:
+    server, _client = pair
+    server.settimeout(0.05)
+    with pytest.raises(TimeoutError):
+        SocketReader(server).readline()
+
+
+def test_closed_reader_and_writer_refuse(pair: tuple[socket.socket, socket.socket]) -> None:
+    server, client = pair
+    client.sendall(b"data\n")
+    reader = SocketReader(server)
+    reader.close()
+    assert reader.closed and not reader.has_data()
+    with pytest.raises(ValueError):
+        reader.readline()
+    writer = SocketWriter(server)
+    writer.close()
+    with pytest.raises(ValueError):
+        writer.write(b"x")
+
+
+def test_writer_sends_each_write_whole_and_counts(pair: tuple[socket.socket, socket.socket]) -> None:
+    server, client = pair
+    writer = sockfile.makefile(server, "wb")
+    assert isinstance(writer, SocketWriter)
+    payload = b"z" * (1 << 20)  # over the socket buffer: sendall must loop while the peer reads
+    received = bytearray()
+
+    def drain() -> None:
+        while len(received) < len(payload) + 2:
+            received.extend(client.recv(65536))
+
+    thread = threading.Thread(target=drain)
+    thread.start()
+    assert writer.write(payload) == len(payload)
+    writer.write(memoryview(b"ok"))
+    writer.flush()
+    thread.join()
+    assert bytes(received) == payload + b"ok"
+    assert writer.bytes_written == len(payload) + 2
+    with pytest.raises(TypeError):
+        writer.write("text")  # type: ignore[arg-type]
+
+
+def test_makefile_gives_a_reader_for_read_modes(pair: tuple[socket.socket, socket.socket]) -> None:
+    server, _ = pair
+    assert isinstance(sockfile.makefile(server, "rb", 8192), SocketReader)
+
+
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("line"), st.integers(min_value=-1, max_value=40)),
+        st.tuples(st.just("read"), st.integers(min_value=0, max_value=60)),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    pieces=st.lists(st.binary(min_size=1, max_size=50).map(lambda b: b.replace(b"\x00", b"\n")), max_size=12),
+    ops=_ops,
+)
+def test_same_answers_as_the_c_buffered_reader(pieces: list[bytes], ops: list[tuple[str, int]]) -> None:
+    """Whatever the sends and the calls, the reader answers what io.BufferedReader answers over
+    the same stream (readline with a limit, read of n, the end of the stream)."""
+    expected = io.BufferedReader(io.BytesIO(b"".join(pieces)))
+    server, client = socket.socketpair()
+    with server, client:
+        thread = _feed(client, pieces)
+        reader = SocketReader(server)
+        for op, n in ops:
+            if op == "line":
+                assert reader.readline(n) == expected.readline(n)
+            else:
+                assert reader.read(n) == expected.read(n)
+        assert reader.read() == expected.read()
+        thread.join()
