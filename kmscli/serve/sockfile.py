@@ -16,6 +16,7 @@ its own files.
 
 from __future__ import annotations
 
+import errno
 import io
 import socket
 from typing import Any
@@ -130,7 +131,12 @@ class SocketWriter:
             raise ValueError("write to closed file")
         if isinstance(data, str):
             raise TypeError("can't write str to binary stream")
-        self._sock.sendall(data)
+        try:
+            self._sock.sendall(data)
+        except OSError as exc:
+            if _tls_peer_gone(exc):
+                raise BrokenPipeError(errno.EPIPE, "the client closed the TLS connection") from None
+            raise
         self.bytes_written += len(data)
         return len(data)
 
@@ -139,6 +145,16 @@ class SocketWriter:
 
     def close(self) -> None:
         self.closed = True
+
+
+def _tls_peer_gone(exc: OSError) -> bool:
+    """Whether a TLS socket's error says the client went away, as EPIPE or ECONNRESET says it of a
+    plain socket: OpenSSL's "EOF occurred in violation of protocol" (a client that closed or reset
+    without close_notify) or the client's close_notify itself. cheroot ignores EPIPE and logs
+    anything else, so every TLS client that hung up mid-request added a line to the log."""
+    import ssl  # loaded already when TLS serves; never on the plain path
+
+    return isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError))
 
 
 def makefile(sock: socket.socket, mode: str = "r", bufsize: int = io.DEFAULT_BUFFER_SIZE) -> Any:
