@@ -8,6 +8,7 @@ responses with the wrong clients), and every answer, cheroot's own included, is 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import ssl
 import struct
@@ -16,14 +17,14 @@ from pathlib import Path
 import pytest
 
 from tests.serve.conftest import Server, self_signed_cert
-from tests.serve.test_auth import signed_headers
+from tests.serve.test_auth import TARGET, signed_headers
 
 Response = tuple[int, dict[str, str], bytes]
 
 
-def _head(server: Server, body: bytes = b"{}") -> bytes:
+def _head(server: Server, body: bytes = b"{}", target: str = TARGET) -> bytes:
     lines = ["POST / HTTP/1.1", f"Host: 127.0.0.1:{server.port}"]
-    lines += [f"{name}: {value}" for name, value in signed_headers(server, body).items()]
+    lines += [f"{name}: {value}" for name, value in signed_headers(server, body, target=target).items()]
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
@@ -296,3 +297,73 @@ def test_a_body_within_the_limit_is_still_invited(server: Server) -> None:
         while chunk := sock.recv(65536):
             out += chunk
     assert out.startswith(b"HTTP/1.1 200 OK\r\n"), out[:200]
+
+
+def test_framing_over_tls(tmp_path: Path) -> None:
+    """What the tests above send as plain bytes, through TLS (the reader receives from the
+    SSLSocket, one record of at most 16 KiB at a time): pipelined requests in one send, bodies over
+    one record and over one 64 KiB receive, a body over the limit, a chunked body with trailers,
+    limits on the request line and the header block, HEAD, HTTP/1.0, clients that stall mid-body
+    while they hold both threads, and quick connections; the server keeps serving."""
+    cert, key = self_signed_cert(tmp_path)
+    args = (
+        "--tls-cert",
+        str(cert),
+        "--tls-key",
+        str(key),
+        "--workers",
+        "1",
+        "--threads",
+        "2",
+        "--timeout",
+        "1",
+    )
+    srv = Server(tmp_path, args=args)
+    context = ssl.create_default_context(cafile=str(cert))
+
+    def connect() -> ssl.SSLSocket:
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=15)
+        return context.wrap_socket(sock, server_hostname="127.0.0.1")
+
+    def statuses(data: bytes) -> list[int]:
+        """The status of every response the server sent for ``data`` before it closed."""
+        with connect() as tls:
+            tls.sendall(data)
+            out = b""
+            while chunk := tls.recv(65536):
+                out += chunk
+        return [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", out)]
+
+    def signed(body: bytes, target: str = TARGET) -> bytes:
+        return _head(srv, body, target) + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+    try:
+        key_id = srv.client(verify=str(cert)).create_key()["KeyMetadata"]["KeyId"]
+        assert statuses(_head(srv) + b"Content-Length: 2\r\n\r\n{}" + signed(b"{}") + _good(srv)) == [200] * 3
+        for size in (20_000, 100_000, 250_000):  # over one record, over one receive, within the limit
+            body = json.dumps({"KeyId": key_id, "Plaintext": "aGk="}).encode()[:-1] + b" " * size + b"}"
+            assert statuses(signed(body, "TrentService.Encrypt") + _good(srv)) == [200, 200]
+        over = b'{"Plaintext": "' + b"A" * 300_000 + b'"}'
+        assert statuses(signed(over) + _good(srv)) == [413]  # answered, then closed
+        chunked = (
+            _head(srv, b"{}") + b"Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n1;x=y\r\n}\r\n0\r\nA: 1\r\n\r\n"
+        )
+        assert statuses(chunked + _good(srv)) == [200, 200]
+        assert statuses(b"POST /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n") == [414]
+        assert statuses(b"POST / HTTP/1.1\r\n" + b"A: b\r\n" * 4000 + b"\r\n") == [413]
+        assert statuses(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n" + _good(srv)) == [404, 200]
+        http10 = _head(srv).replace(b"HTTP/1.1", b"HTTP/1.0") + b"Content-Length: 2\r\n\r\n{}"
+        assert statuses(http10 + _good(srv)) == [200]  # HTTP/1.0: one answer, then closed
+        stalled = [connect(), connect()]
+        for tls in stalled:
+            tls.sendall(_head(srv) + b"Content-Length: 10\r\n\r\n{}")
+        for tls in stalled:  # both threads are taken until --timeout answers each
+            with tls:
+                assert tls.recv(65536).startswith(b"HTTP/1.1 408 ")
+        for _ in range(30):
+            connect().close()
+        assert statuses(_good(srv)) == [200]
+    finally:
+        assert srv.stop() == 0
+    log = (tmp_path / "serve.log").read_text()
+    assert "HTTP layer" not in log and "Traceback" not in log, log
