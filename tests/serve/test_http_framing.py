@@ -168,6 +168,27 @@ def test_chunk_trailers_are_read_so_the_next_request_is_served(server: Server) -
     assert all("Keys" in json.loads(r[2]) for r in responses)
 
 
+def test_a_chunk_line_that_does_not_end_is_refused_at_the_header_limit(server: Server) -> None:
+    """cheroot read a chunk-size or trailer line without a limit: one that never ended was buffered
+    as long as the client kept sending (and, with the new reader, copied whole on each receive).
+    Now a line is read up to the header limit (16 KiB): a size line longer is a JSON 400 at once,
+    a trailer line longer closes the connection after the answer, without waiting for --timeout."""
+    endless = b"1" * 20_000  # hexadecimal, without its CRLF; and the client does not close
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(_head(server) + b"Transfer-Encoding: chunked\r\n\r\n" + endless)
+        head, _, body = sock.recv(65536).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    assert b"Content-Type: application/x-amz-json-1.1" in head
+    assert json.loads(body)["__type"] == "SerializationException"
+    trailer = b"2\r\n{}\r\n0\r\nX-Trailer: " + b"a" * 20_000
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(_head(server) + b"Transfer-Encoding: chunked\r\n\r\n" + trailer)
+        out = b""
+        while chunk := sock.recv(65536):  # a TimeoutError here: the server still waits for the line
+            out += chunk
+    assert out.startswith(b"HTTP/1.1 200 OK\r\n"), out[:200]
+
+
 def test_an_error_before_the_body_was_read_closes_instead_of_draining(server: Server) -> None:
     wrong_path = _head(server).replace(b"POST / ", b"POST /admin ", 1) + b"Content-Length: 2\r\n\r\n{}"
     responses = _exchange(server, wrong_path + _good(server))
