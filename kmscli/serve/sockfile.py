@@ -11,7 +11,8 @@ They have the interface cheroot's ``HTTPConnection`` takes through its public ``
 argument (``makefile(sock, mode, bufsize)``): ``read``, ``readline``, ``has_data``, ``close``,
 ``closed``, ``bytes_read`` and ``bytes_written``. Errors are the socket's own (a timeout is
 ``TimeoutError``, a reset ``ConnectionResetError``), which cheroot handles as it handles them from
-its own files.
+its own files; over TLS, a client gone (``SSLEOFError`` on a write) is ``BrokenPipeError`` and a
+broken TLS stream (any ``SSLError`` on a receive) ``ConnectionResetError``, as on a plain socket.
 """
 
 from __future__ import annotations
@@ -47,12 +48,20 @@ class SocketReader:
         """Receive more; False at the end of the stream. Keeps unread bytes in front."""
         if self.closed:
             raise ValueError("read of closed file")
-        data = self._sock.recv(RECV_SIZE)
+        data = self._recv()
         if not data:
             return False
         self._buf = self._buf[self._pos :] + data if self._pos < len(self._buf) else data
         self._pos = 0
         return True
+
+    def _recv(self) -> bytes:
+        try:
+            return self._sock.recv(RECV_SIZE)
+        except OSError as exc:
+            if _tls_error(exc):  # a record that does not decrypt, an alert: nothing more can be read
+                raise ConnectionResetError(errno.ECONNRESET, "the client broke the TLS stream") from None
+            raise
 
     def _take(self, end: int) -> bytes:
         data = self._buf[self._pos : end]
@@ -89,7 +98,7 @@ class SocketReader:
         while want != 0:
             if self.closed:
                 raise ValueError("read of closed file")
-            data = self._sock.recv(RECV_SIZE)
+            data = self._recv()
             if not data:
                 break
             if 0 <= want < len(data):  # the rest (a pipelined request) stays buffered
@@ -145,6 +154,15 @@ class SocketWriter:
 
     def close(self) -> None:
         self.closed = True
+
+
+def _tls_error(exc: OSError) -> bool:
+    """Whether a socket's error is its TLS layer's (an ``ssl.SSLError``): on receiving, the client
+    sent what is not a valid record of the session, and the connection is as good as reset. cheroot
+    ignores ECONNRESET and logged an ``SSLError``, one stderr line per such client."""
+    import ssl  # loaded already when TLS serves; never on the plain path
+
+    return isinstance(exc, ssl.SSLError)
 
 
 def _tls_peer_gone(exc: OSError) -> bool:

@@ -230,8 +230,8 @@ def test_a_stalled_client_gets_a_json_408(tmp_path: Path) -> None:
 
 
 def test_failed_tls_handshakes_leave_stderr_quiet(tmp_path: Path) -> None:
-    """cheroot wrote a line per failed handshake, or per TLS client gone mid-request: any client
-    could grow the log without end."""
+    """cheroot wrote a line per failed handshake, per TLS client gone mid-request, per record that
+    does not decrypt: any client could grow the log without end."""
     cert, key = self_signed_cert(tmp_path)
     srv = Server(tmp_path, args=("--tls-cert", str(cert), "--tls-key", str(key), "--workers", "1"))
     try:
@@ -258,6 +258,21 @@ def test_failed_tls_handshakes_leave_stderr_quiet(tmp_path: Path) -> None:
                 tls.sendall(partial)
                 if reset:
                     tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # and TLS clients that send a record that does not decrypt (the TLS layer's SSLError, logged
+        # before the reader said ECONNRESET for it), after the handshake or mid-request
+        for partial in (b"", b"POST / HTTP/1.1\r\n") * 2:
+            tls = context.wrap_socket(
+                socket.create_connection(("127.0.0.1", srv.port), timeout=15), server_hostname="127.0.0.1"
+            )
+            tls.sendall(partial)
+            with socket.socket(fileno=tls.detach()) as raw:
+                raw.settimeout(15)
+                raw.sendall(b"\x17\x03\x03\x00\x20" + b"\x00" * 32)
+                try:
+                    while raw.recv(65536):
+                        pass
+                except ConnectionResetError:
+                    pass
         assert "Keys" in srv.client(verify=str(cert)).list_keys()
     finally:
         assert srv.stop() == 0

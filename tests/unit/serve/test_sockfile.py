@@ -188,6 +188,26 @@ def test_a_tls_client_gone_is_a_broken_pipe_as_on_a_plain_socket(tmp_path: Path)
         assert isinstance(gone.value.__context__, ssl.SSLEOFError)
 
 
+def test_a_broken_tls_stream_is_a_reset_as_on_a_plain_socket(tmp_path: Path) -> None:
+    """A record that does not decrypt: OpenSSL's SSLError on the receive becomes ECONNRESET, which
+    cheroot ignores (it logged the SSL error); what was read before it is still read."""
+    server, client = _tls_pair(tmp_path)
+    with server:
+        server.settimeout(0.2)
+        with pytest.raises(TimeoutError):  # a timeout stays the socket's own, not a TLS error
+            SocketReader(server).read(1)
+        server.settimeout(10)
+        client.sendall(b"POST / HTTP/1.1\r\n")
+        with socket.socket(fileno=client.detach()) as raw:
+            raw.sendall(b"\x17\x03\x03\x00\x20" + b"\x00" * 32)  # application data, not of this session
+            reader = SocketReader(server)
+            assert reader.readline(256) == b"POST / HTTP/1.1\r\n"
+            with pytest.raises(ConnectionResetError) as broken:
+                reader.readline(256)
+            assert broken.value.errno == errno.ECONNRESET
+            assert isinstance(broken.value.__context__, ssl.SSLError)
+
+
 def test_makefile_gives_a_reader_for_read_modes(pair: tuple[socket.socket, socket.socket]) -> None:
     server, _ = pair
     assert isinstance(sockfile.makefile(server, "rb", 8192), SocketReader)
