@@ -70,6 +70,10 @@ class SocketReader:
         return data
 
     def readline(self, size: int | None = -1) -> bytes:
+        """A line, or at most ``size`` bytes of it. Each receive copies the unread bytes kept in
+        front, so a line without a limit costs the square of its length: kmscli reads every line
+        with one (cheroot's header reader 256 bytes at a time, ``http11._ChunkSizeCheck`` the
+        header limit)."""
         limit = -1 if size is None or size < 0 else size
         searched = self._pos
         while True:
