@@ -175,16 +175,22 @@ class StrictHeaderReader(cheroot_server.HeaderReader):
 class _ChunkSizeCheck:
     """The connection's input as cheroot's chunked-body reader sees it: each chunk-size line must
     be hexadecimal digits (cheroot's ``int(size, 16)`` also takes ``-2``, ``+2``, ``0x2``, ``0_2``);
-    after the last chunk, lines are trailers and pass unchecked."""
+    after the last chunk, lines are trailers and pass unchecked.
 
-    __slots__ = ("raw", "sizes")
+    cheroot reads these lines without a limit: a chunk-size line that never ended was buffered whole,
+    as long as the client kept sending. Each is read here up to ``limit`` bytes (the server's header
+    limit), and one that has not ended by then is refused: a size line for not matching, a trailer
+    by cheroot for its missing CRLF."""
 
-    def __init__(self, raw: Any) -> None:
+    __slots__ = ("limit", "raw", "sizes")
+
+    def __init__(self, raw: Any, limit: int = -1) -> None:
         self.raw = raw
+        self.limit = limit
         self.sizes = True
 
     def readline(self, size: int | None = None) -> bytes:
-        line: bytes = self.raw.readline() if size is None else self.raw.readline(size)
+        line: bytes = self.raw.readline(self.limit if size is None else size)
         if self.sizes:
             match = _CHUNK_SIZE_LINE.fullmatch(line)
             if match is None:
@@ -286,7 +292,7 @@ class StrictRequest(cheroot_server.HTTPRequest):
             super().respond()
             return
         raw = self.conn.rfile
-        self.conn.rfile = _ChunkSizeCheck(raw)
+        self.conn.rfile = _ChunkSizeCheck(raw, self.server.max_request_header_size or -1)
         try:
             super().respond()
         finally:

@@ -40,6 +40,9 @@ MAX_BODY_LIMIT = 64 * 1024 * 1024
 MAX_TIMEOUT = 3600
 #: Header block bound (AWS SDK requests are well under 4 KiB).
 MAX_HEADER_BYTES = 16 * 1024
+#: Connections the kernel completes and queues for each listening worker until it accepts them
+#: (cheroot's default, 5, dropped the rest of a burst: those clients waited for a SYN retry, 1 s).
+LISTEN_BACKLOG = 128
 
 
 class ServeOptions(NamedTuple):
@@ -134,6 +137,7 @@ def build_server(app: Any, opts: ServeOptions, port: int | None = None, reuse_po
         server_name="kmscli",
         timeout=opts.timeout,
         shutdown_timeout=int(SHUTDOWN_TIMEOUT),
+        request_queue_size=LISTEN_BACKLOG,
         reuse_port=reuse_port,
     )
     server.max_request_header_size = MAX_HEADER_BYTES

@@ -11,11 +11,13 @@ They have the interface cheroot's ``HTTPConnection`` takes through its public ``
 argument (``makefile(sock, mode, bufsize)``): ``read``, ``readline``, ``has_data``, ``close``,
 ``closed``, ``bytes_read`` and ``bytes_written``. Errors are the socket's own (a timeout is
 ``TimeoutError``, a reset ``ConnectionResetError``), which cheroot handles as it handles them from
-its own files.
+its own files; over TLS, a client gone (``SSLEOFError`` on a write) is ``BrokenPipeError`` and a
+broken TLS stream (any ``SSLError`` on a receive) ``ConnectionResetError``, as on a plain socket.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import socket
 from typing import Any
@@ -46,12 +48,20 @@ class SocketReader:
         """Receive more; False at the end of the stream. Keeps unread bytes in front."""
         if self.closed:
             raise ValueError("read of closed file")
-        data = self._sock.recv(RECV_SIZE)
+        data = self._recv()
         if not data:
             return False
         self._buf = self._buf[self._pos :] + data if self._pos < len(self._buf) else data
         self._pos = 0
         return True
+
+    def _recv(self) -> bytes:
+        try:
+            return self._sock.recv(RECV_SIZE)
+        except OSError as exc:
+            if _tls_error(exc):  # a record that does not decrypt, an alert: nothing more can be read
+                raise ConnectionResetError(errno.ECONNRESET, "the client broke the TLS stream") from None
+            raise
 
     def _take(self, end: int) -> bytes:
         data = self._buf[self._pos : end]
@@ -60,6 +70,10 @@ class SocketReader:
         return data
 
     def readline(self, size: int | None = -1) -> bytes:
+        """A line, or at most ``size`` bytes of it. Each receive copies the unread bytes kept in
+        front, so a line without a limit costs the square of its length: kmscli reads every line
+        with one (cheroot's header reader 256 bytes at a time, ``http11._ChunkSizeCheck`` the
+        header limit)."""
         limit = -1 if size is None or size < 0 else size
         searched = self._pos
         while True:
@@ -88,7 +102,7 @@ class SocketReader:
         while want != 0:
             if self.closed:
                 raise ValueError("read of closed file")
-            data = self._sock.recv(RECV_SIZE)
+            data = self._recv()
             if not data:
                 break
             if 0 <= want < len(data):  # the rest (a pipelined request) stays buffered
@@ -130,7 +144,12 @@ class SocketWriter:
             raise ValueError("write to closed file")
         if isinstance(data, str):
             raise TypeError("can't write str to binary stream")
-        self._sock.sendall(data)
+        try:
+            self._sock.sendall(data)
+        except OSError as exc:
+            if _tls_peer_gone(exc):
+                raise BrokenPipeError(errno.EPIPE, "the client closed the TLS connection") from None
+            raise
         self.bytes_written += len(data)
         return len(data)
 
@@ -139,6 +158,25 @@ class SocketWriter:
 
     def close(self) -> None:
         self.closed = True
+
+
+def _tls_error(exc: OSError) -> bool:
+    """Whether a socket's error is its TLS layer's (an ``ssl.SSLError``): on receiving, the client
+    sent what is not a valid record of the session, and the connection is as good as reset. cheroot
+    ignores ECONNRESET and logged an ``SSLError``, one stderr line per such client."""
+    import ssl  # loaded already when TLS serves; never on the plain path
+
+    return isinstance(exc, ssl.SSLError)
+
+
+def _tls_peer_gone(exc: OSError) -> bool:
+    """Whether a TLS socket's error says the client went away, as EPIPE or ECONNRESET says it of a
+    plain socket: OpenSSL's "EOF occurred in violation of protocol" (a client that closed or reset
+    without close_notify) or the client's close_notify itself. cheroot ignores EPIPE and logs
+    anything else, so every TLS client that hung up mid-request added a line to the log."""
+    import ssl  # loaded already when TLS serves; never on the plain path
+
+    return isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError))
 
 
 def makefile(sock: socket.socket, mode: str = "r", bufsize: int = io.DEFAULT_BUFFER_SIZE) -> Any:

@@ -7,21 +7,25 @@ responses with the wrong clients), and every answer, cheroot's own included, is 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import socket
+import ssl
+import struct
 from pathlib import Path
 
 import pytest
 
-from tests.serve.conftest import Server
-from tests.serve.test_auth import signed_headers
+from tests.serve.conftest import Server, self_signed_cert
+from tests.serve.test_auth import TARGET, signed_headers
 
 Response = tuple[int, dict[str, str], bytes]
 
 
-def _head(server: Server, body: bytes = b"{}") -> bytes:
+def _head(server: Server, body: bytes = b"{}", target: str = TARGET) -> bytes:
     lines = ["POST / HTTP/1.1", f"Host: 127.0.0.1:{server.port}"]
-    lines += [f"{name}: {value}" for name, value in signed_headers(server, body).items()]
+    lines += [f"{name}: {value}" for name, value in signed_headers(server, body, target=target).items()]
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
@@ -165,6 +169,27 @@ def test_chunk_trailers_are_read_so_the_next_request_is_served(server: Server) -
     assert all("Keys" in json.loads(r[2]) for r in responses)
 
 
+def test_a_chunk_line_that_does_not_end_is_refused_at_the_header_limit(server: Server) -> None:
+    """cheroot read a chunk-size or trailer line without a limit: one that never ended was buffered
+    as long as the client kept sending (and, with the new reader, copied whole on each receive).
+    Now a line is read up to the header limit (16 KiB): a size line longer is a JSON 400 at once,
+    a trailer line longer closes the connection after the answer, without waiting for --timeout."""
+    endless = b"1" * 20_000  # hexadecimal, without its CRLF; and the client does not close
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(_head(server) + b"Transfer-Encoding: chunked\r\n\r\n" + endless)
+        head, _, body = sock.recv(65536).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    assert b"Content-Type: application/x-amz-json-1.1" in head
+    assert json.loads(body)["__type"] == "SerializationException"
+    trailer = b"2\r\n{}\r\n0\r\nX-Trailer: " + b"a" * 20_000
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(_head(server) + b"Transfer-Encoding: chunked\r\n\r\n" + trailer)
+        out = b""
+        while chunk := sock.recv(65536):  # a TimeoutError here: the server still waits for the line
+            out += chunk
+    assert out.startswith(b"HTTP/1.1 200 OK\r\n"), out[:200]
+
+
 def test_an_error_before_the_body_was_read_closes_instead_of_draining(server: Server) -> None:
     wrong_path = _head(server).replace(b"POST / ", b"POST /admin ", 1) + b"Content-Length: 2\r\n\r\n{}"
     responses = _exchange(server, wrong_path + _good(server))
@@ -206,10 +231,9 @@ def test_a_stalled_client_gets_a_json_408(tmp_path: Path) -> None:
 
 
 def test_failed_tls_handshakes_leave_stderr_quiet(tmp_path: Path) -> None:
-    """cheroot wrote a line per failed handshake: any client could grow the log without end."""
-    from tests.serve.test_tls import _self_signed
-
-    cert, key = _self_signed(tmp_path)
+    """cheroot wrote a line per failed handshake, per TLS client gone mid-request, per record that
+    does not decrypt: any client could grow the log without end."""
+    cert, key = self_signed_cert(tmp_path)
     srv = Server(tmp_path, args=("--tls-cert", str(cert), "--tls-key", str(key), "--workers", "1"))
     try:
         for junk in (b"\x16\x03\x01\x00\x10" + b"\x00" * 16, b"POST / HTTP/1.1\r\nHost: x\r\n\r\n") * 5:
@@ -224,11 +248,38 @@ def test_failed_tls_handshakes_leave_stderr_quiet(tmp_path: Path) -> None:
             [response] = _exchange(srv, plain)
             assert response[0] == 400 and _json_error(response) == "SerializationException"
             assert b"HTTPS only" in response[2] and response[1]["connection"] == "close"
+        # TLS clients that hang up mid-request: on a plain socket the answer's write fails with
+        # EPIPE, which cheroot ignores; over TLS it was OpenSSL's SSLEOFError, logged (two lines a
+        # client) before kmscli's writer said EPIPE for it too
+        context = ssl.create_default_context(cafile=str(cert))
+        for partial, reset in [(b"POST / HTTP/1.1\r\n", False), (b"POST / HTTP/1.1\r\n", True)] * 3:
+            with context.wrap_socket(
+                socket.create_connection(("127.0.0.1", srv.port), timeout=15), server_hostname="127.0.0.1"
+            ) as tls:
+                tls.sendall(partial)
+                if reset:
+                    tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # and TLS clients that send a record that does not decrypt (the TLS layer's SSLError, logged
+        # before the reader said ECONNRESET for it), after the handshake or mid-request
+        for partial in (b"", b"POST / HTTP/1.1\r\n") * 2:
+            tls = context.wrap_socket(
+                socket.create_connection(("127.0.0.1", srv.port), timeout=15), server_hostname="127.0.0.1"
+            )
+            tls.sendall(partial)
+            with socket.socket(fileno=tls.detach()) as raw:
+                raw.settimeout(15)
+                raw.sendall(b"\x17\x03\x03\x00\x20" + b"\x00" * 32)
+                try:
+                    while raw.recv(65536):
+                        pass
+                except ConnectionResetError:
+                    pass
         assert "Keys" in srv.client(verify=str(cert)).list_keys()
     finally:
         assert srv.stop() == 0
     log = (tmp_path / "serve.log").read_text().splitlines()
     assert [line for line in log if not line.startswith("kmscli serve: ")] == [], log
+    assert [line for line in log if "HTTP layer" in line] == [], log
 
 
 def test_a_head_response_has_no_content(server: Server) -> None:
@@ -283,3 +334,77 @@ def test_a_body_within_the_limit_is_still_invited(server: Server) -> None:
         while chunk := sock.recv(65536):
             out += chunk
     assert out.startswith(b"HTTP/1.1 200 OK\r\n"), out[:200]
+
+
+def test_framing_over_tls(tmp_path: Path) -> None:
+    """What the tests above send as plain bytes, through TLS (the reader receives from the
+    SSLSocket, one record of at most 16 KiB at a time): pipelined requests in one send, bodies over
+    one record and over one 64 KiB receive, a body over the limit, a chunked body with trailers,
+    limits on the request line and the header block, HEAD, HTTP/1.0, clients that stall mid-body
+    while they hold both threads, and quick connections; the server keeps serving."""
+    cert, key = self_signed_cert(tmp_path)
+    args = (
+        "--tls-cert",
+        str(cert),
+        "--tls-key",
+        str(key),
+        "--workers",
+        "1",
+        "--threads",
+        "2",
+        "--timeout",
+        "1",
+    )
+    srv = Server(tmp_path, args=args)
+    context = ssl.create_default_context(cafile=str(cert))
+
+    def connect() -> ssl.SSLSocket:
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=15)
+        return context.wrap_socket(sock, server_hostname="127.0.0.1")
+
+    def statuses(data: bytes) -> list[int]:
+        """The status of every response the server sent for ``data`` before it closed (a server
+        that answers before the body and closes resets the rest: what was sent counts)."""
+        gone = (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError)
+        out = b""
+        with connect() as tls:
+            with contextlib.suppress(*gone):
+                tls.sendall(data)
+            with contextlib.suppress(*gone):
+                while chunk := tls.recv(65536):
+                    out += chunk
+        return [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", out)]
+
+    def signed(body: bytes, target: str = TARGET) -> bytes:
+        return _head(srv, body, target) + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+    try:
+        key_id = srv.client(verify=str(cert)).create_key()["KeyMetadata"]["KeyId"]
+        assert statuses(_head(srv) + b"Content-Length: 2\r\n\r\n{}" + signed(b"{}") + _good(srv)) == [200] * 3
+        for size in (20_000, 100_000, 250_000):  # over one record, over one receive, within the limit
+            body = json.dumps({"KeyId": key_id, "Plaintext": "aGk="}).encode()[:-1] + b" " * size + b"}"
+            assert statuses(signed(body, "TrentService.Encrypt") + _good(srv)) == [200, 200]
+        over = b'{"Plaintext": "' + b"A" * 300_000 + b'"}'
+        assert statuses(signed(over) + _good(srv)) == [413]  # answered, then closed
+        chunked = (
+            _head(srv, b"{}") + b"Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n1;x=y\r\n}\r\n0\r\nA: 1\r\n\r\n"
+        )
+        assert statuses(chunked + _good(srv)) == [200, 200]
+        assert statuses(b"POST /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n") == [414]
+        assert statuses(b"POST / HTTP/1.1\r\n" + b"A: b\r\n" * 4000 + b"\r\n") == [413]
+        assert statuses(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n" + _good(srv)) == [404, 200]
+        http10 = _head(srv).replace(b"HTTP/1.1", b"HTTP/1.0") + b"Content-Length: 2\r\n\r\n{}"
+        assert statuses(http10 + _good(srv)) == [200]  # HTTP/1.0: one answer, then closed
+        stalled = [connect(), connect()]
+        for tls in stalled:
+            tls.sendall(_head(srv) + b"Content-Length: 10\r\n\r\n{}")
+        for tls in stalled:  # both threads are taken until --timeout answers each
+            with tls:
+                assert tls.recv(65536).startswith(b"HTTP/1.1 408 ")
+        for _ in range(30):
+            connect().close()
+        assert statuses(_good(srv)) == [200]
+    finally:
+        assert srv.stop() == 0
+    log = (tmp_path / "serve.log").read_text()
+    assert "HTTP layer" not in log and "Traceback" not in log, log

@@ -21,12 +21,13 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.serve.conftest import ACCOUNT, Server
+from tests.serve.conftest import ACCOUNT, Server, self_signed_cert
 
 ROOT = Path(__file__).resolve().parents[2]
 JS = Path(__file__).resolve().parent / "js"
@@ -74,9 +75,9 @@ def install_sdk() -> Path:
     return target
 
 
-@pytest.fixture(scope="module")
-def js(server: Server) -> dict[str, Any]:
-    """The node script's results against the module's server."""
+def run_wire(server: Server, **options: Any) -> dict[str, Any]:
+    """tests/serve/js/kms_wire.mjs's results against ``server``; ``options``: its optional settings
+    (``ca``, ``steps``)."""
     modules = install_sdk()
     config = {
         "modules": str(modules),
@@ -84,6 +85,7 @@ def js(server: Server) -> dict[str, Any]:
         "region": "us-east-1",
         "account": ACCOUNT,
         "keys": server.keys,
+        **options,
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
@@ -99,6 +101,44 @@ def js(server: Server) -> dict[str, Any]:
     )
     assert proc.returncode == 0, f"node exited {proc.returncode}: {proc.stderr}"
     results: dict[str, Any] = json.loads(proc.stdout)
+    return results
+
+
+@pytest.fixture(scope="module")
+def js(server: Server) -> dict[str, Any]:
+    """The node script's results against the module's server (plain HTTP)."""
+    return run_wire(server)
+
+
+#: The steps run again over HTTPS, and the refusal of an untrusted certificate
+TLS_STEPS = ["createKey", "encryptDecrypt", "signVerify", "accessDenied", "oversized", "untrustedRefused"]
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+    """A server with a self-signed certificate (--tls-cert/--tls-key), and the certificate."""
+    install_sdk()  # skipped without node before a server starts
+    folder = tmp_path_factory.mktemp("serve-tls")
+    cert, key = self_signed_cert(folder)
+    srv = Server(folder, args=("--tls-cert", str(cert), "--tls-key", str(key)))
+    try:
+        yield srv, cert
+    finally:
+        assert srv.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def js_tls(tls_server: tuple[Server, Path]) -> dict[str, Any]:
+    """TLS_STEPS over HTTPS, the SDK trusting the certificate through its https.Agent's ``ca``."""
+    srv, cert = tls_server
+    assert srv.url.startswith("https://")
+    return run_wire(srv, ca=cert.read_text(), steps=TLS_STEPS)
+
+
+@pytest.fixture(params=["http", "https"])
+def wire(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The node script's results over plain HTTP, then over HTTPS (the steps of TLS_STEPS)."""
+    results: dict[str, Any] = request.getfixturevalue("js" if request.param == "http" else "js_tls")
     return results
 
 
@@ -125,10 +165,10 @@ def test_create_and_describe_key_with_tags_and_policy(js: dict[str, Any]) -> Non
     assert seen["policy"]["Id"] == "js-sdk"
 
 
-def test_encrypt_decrypt_with_context(js: dict[str, Any]) -> None:
+def test_encrypt_decrypt_with_context(wire: dict[str, Any]) -> None:
     """A non-ASCII encryption context survives the JS serializer and the signer."""
-    got = ok(js, "encryptDecrypt")
-    arn = ok(js, "createKey")["arn"]
+    got = ok(wire, "encryptDecrypt")
+    arn = ok(wire, "createKey")["arn"]
     assert got == {
         "ciphertextIsBytes": True,
         "encryptKeyId": arn,
@@ -161,9 +201,9 @@ def test_re_encrypt(js: dict[str, Any]) -> None:
     assert got["keyId"] == got["destinationArn"] and got["plaintext"] == "hello from node"
 
 
-def test_sign_verify_checked_by_node_crypto(js: dict[str, Any]) -> None:
+def test_sign_verify_checked_by_node_crypto(wire: dict[str, Any]) -> None:
     """An ECDSA P-256 signature from kmscli verifies in node's crypto with GetPublicKey's DER SPKI."""
-    got = ok(js, "signVerify")
+    got = ok(wire, "signVerify")
     assert got["signatureIsBytes"] and got["signingAlgorithm"] == "ECDSA_SHA_256" and got["kmsVerified"]
     assert got["tampered"]["name"] == "KMSInvalidSignatureException" and got["tampered"]["typed"]
     assert got["publicKeySpec"] == "ECC_NIST_P256" and got["curve"] == "prime256v1"
@@ -215,9 +255,9 @@ def test_create_and_list_grants(js: dict[str, Any]) -> None:
     ]
 
 
-def test_access_denied_by_key_policy(js: dict[str, Any]) -> None:
+def test_access_denied_by_key_policy(wire: dict[str, Any]) -> None:
     """A key policy that names only alice: bob gets AccessDeniedException with AWS's message."""
-    got = ok(js, "accessDenied")
+    got = ok(wire, "accessDenied")
     assert got["name"] == "AccessDeniedException" and got["typed"] and got["describeTyped"]
     assert got["status"] == 400 and got["attempts"] == 1
     assert got["message"].startswith(
@@ -320,16 +360,32 @@ def test_concurrent_requests(js: dict[str, Any]) -> None:
     assert ok(js, "concurrent") == {"allBack": True, "maxAttemptsPerPair": 2, "count": 24}
 
 
-def test_oversized_bodies_are_a_413_the_sdk_reads(js: dict[str, Any]) -> None:
+def test_oversized_bodies_are_a_413_the_sdk_reads(wire: dict[str, Any]) -> None:
     """Whether kmscli or cheroot refuses the body, the SDK gets RequestEntityTooLargeException,
     once (no retry of a connection reset), and the next call works."""
-    got = ok(js, "oversized")
+    got = ok(wire, "oversized")
     for case in ("overLimit", "farOver"):
         err = got[case]
         assert (err["name"], err["status"], err["attempts"]) == ("RequestEntityTooLargeException", 413, 1), (
             case
         )
     assert got["nextCallWorks"] is True
+
+
+def test_an_untrusted_certificate_is_refused_by_the_sdk(
+    js_tls: dict[str, Any], tls_server: tuple[Server, Path]
+) -> None:
+    """A JS client that was not given the self-signed certificate refuses the handshake (node's
+    DEPTH_ZERO_SELF_SIGNED_CERT): no HTTP answer, and no request reached the server's audit log,
+    while the trusting client's requests did, over the same connection pool."""
+    refused = ok(js_tls, "untrustedRefused")
+    assert refused["code"] == "DEPTH_ZERO_SELF_SIGNED_CERT", refused
+    assert "status" not in refused and refused["attempts"] == 1
+    srv, _ = tls_server
+    events = srv.events()
+    assert not [e for e in events if e.get("eventName") == "ListKeys"]
+    signs = [e for e in events if e.get("eventName") == "Sign" and "aws-sdk-js" in e.get("userAgent", "")]
+    assert len(signs) == 1 and signs[0]["userIdentity"]["arn"] == f"arn:aws:iam::{ACCOUNT}:root"
 
 
 def docs_recipe() -> str:

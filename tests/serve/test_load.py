@@ -102,3 +102,34 @@ def test_sigterm_under_load_then_the_vault_opens_and_verifies(tmp_path: Path) ->
     assert key_id in kmscli(server.env, "list-keys").stdout
     log = (tmp_path / "serve.log").read_text()
     assert "stopping" in log and "Traceback" not in log
+
+
+def test_a_burst_of_connections_is_queued_while_the_server_is_busy(tmp_path: Path) -> None:
+    """cheroot listened with a backlog of 5: past that the kernel dropped a burst's new connections,
+    and each of those clients waited for its SYN retry (a second) before it was even queued. With
+    the server not accepting at all (stopped), 40 connections are made and queued; once it runs
+    again it answers each of them."""
+    import os
+    import socket
+
+    from kmscli.serve.server import LISTEN_BACKLOG
+
+    burst = 40
+    assert burst < LISTEN_BACKLOG
+    server = Server(tmp_path, args=("--workers", "1"))
+    made: list[socket.socket] = []
+    try:
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            for _ in range(burst):  # a connection the kernel does not queue: TimeoutError
+                made.append(socket.create_connection(("127.0.0.1", server.port), timeout=3))
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        for sock in made:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        for sock in made:
+            assert sock.recv(65536).startswith(b"HTTP/1.1 404 ")  # only POST / is served
+    finally:
+        for sock in made:
+            sock.close()
+        assert server.stop() == 0

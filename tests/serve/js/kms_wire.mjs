@@ -1,12 +1,15 @@
 // The AWS SDK for JavaScript v3 (@aws-sdk/client-kms) against a running `kmscli serve`.
 //
 // Driven by tests/serve/test_js_sdk.py: reads {modules, endpoint, region, keys: {name: [id, secret]},
-// account} as JSON on stdin, runs every step below in order and prints ONE JSON object: per step,
-// what it observed ({"ok": ...}) or the error the SDK raised ({"error": {name, message, ...}}).
+// account} as JSON on stdin, and optionally ca (the PEM certificate an https endpoint is trusted by,
+// given to the SDK's https.Agent) and steps (the names of the steps to run; all when absent). Runs
+// the steps below in order and prints ONE JSON object: per step, what it observed ({"ok": ...}) or
+// the error the SDK raised ({"error": {name, message, ...}}).
 // A step never stops the others, so one failure shows with everything else that happened.
 import { createRequire } from "node:module";
 import crypto from "node:crypto";
 import fs from "node:fs";
+import https from "node:https";
 import path from "node:path";
 
 const config = JSON.parse(fs.readFileSync(0, "utf8"));
@@ -14,6 +17,9 @@ const config = JSON.parse(fs.readFileSync(0, "utf8"));
 // the SDK comes from the cached install the test made (tests/serve/js/package-lock.json)
 const require = createRequire(path.join(config.modules, "package.json"));
 const kms = require("@aws-sdk/client-kms");
+// over https, the SDK's HTTP handler with an agent that trusts config.ca (and keeps connections
+// alive, as the SDK's own agent does)
+const transport = config.ca ? { requestHandler: { httpsAgent: new https.Agent({ keepAlive: true, ca: config.ca }) } } : {};
 
 function client(who, secret) {
   const [accessKeyId, realSecret] = config.keys[who];
@@ -21,6 +27,7 @@ function client(who, secret) {
     region: config.region,
     endpoint: config.endpoint,
     credentials: { accessKeyId, secretAccessKey: secret ?? realSecret },
+    ...transport,
   });
 }
 
@@ -41,10 +48,12 @@ function describeError(err) {
     status: err.$metadata?.httpStatusCode,
     attempts: err.$metadata?.attempts,
     requestId: err.$metadata?.requestId,
+    code: err.code,
   };
 }
 
 async function step(name, body) {
+  if (config.steps && !config.steps.includes(name)) return;
   try {
     results[name] = { ok: await body() };
   } catch (err) {
@@ -309,6 +318,7 @@ await step("unknownAccessKey", async () => failure(() =>
     region: config.region,
     endpoint: config.endpoint,
     credentials: { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" },
+    ...transport,
   }).send(new kms.ListKeysCommand({})))
 );
 
@@ -371,10 +381,22 @@ await step("skewedClock", async () => {
     endpoint: config.endpoint,
     credentials: { accessKeyId, secretAccessKey },
     systemClockOffset: -20 * 60 * 1000,
+    ...transport,
   });
   const out = await skewed.send(new kms.ListAliasesCommand({ KeyId: keyId }));
   return { attempts: out.$metadata.attempts, correctedOffsetMs: skewed.config.systemClockOffset };
 });
+
+// Over https, a client that does not trust the server's self-signed certificate: node refuses the
+// handshake, so no request is sent.
+if (config.ca) {
+  await step("untrustedRefused", async () => failure(() => {
+    const [accessKeyId, secretAccessKey] = config.keys.admin;
+    return new kms.KMSClient({
+      region: config.region, endpoint: config.endpoint, credentials: { accessKeyId, secretAccessKey },
+    }).send(new kms.ListKeysCommand({}));
+  }));
+}
 
 results.versions = { node: process.version, sdk: require("@aws-sdk/client-kms/package.json").version };
 process.stdout.write(JSON.stringify(results) + "\n");

@@ -3,10 +3,13 @@ buffered reader over the same bytes (an independent implementation of the same c
 
 from __future__ import annotations
 
+import errno
 import io
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -145,6 +148,64 @@ def test_writer_sends_each_write_whole_and_counts(pair: tuple[socket.socket, soc
     assert writer.bytes_written == len(payload) + 2
     with pytest.raises(TypeError):
         writer.write("text")  # type: ignore[arg-type]
+
+
+def _tls_pair(folder: Path) -> tuple[ssl.SSLSocket, ssl.SSLSocket]:
+    """A server-side and a client-side TLS socket over loopback TCP, handshake done."""
+    from tests.serve.conftest import self_signed_cert
+
+    cert, key = self_signed_cert(folder)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    client_context = ssl.create_default_context(cafile=str(cert))
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        raw = socket.create_connection(listener.getsockname(), timeout=10)
+        accepted, _ = listener.accept()
+    accepted.settimeout(10)
+    made: list[ssl.SSLSocket] = []
+    thread = threading.Thread(
+        target=lambda: made.append(client_context.wrap_socket(raw, server_hostname="127.0.0.1"))
+    )
+    thread.start()
+    server = server_context.wrap_socket(accepted, server_side=True)
+    thread.join()
+    return server, made[0]
+
+
+def test_a_tls_client_gone_is_a_broken_pipe_as_on_a_plain_socket(tmp_path: Path) -> None:
+    """A TLS client that hung up: OpenSSL's SSLEOFError on the answer's write becomes the EPIPE a
+    plain socket gives, which cheroot ignores (it logged the SSL error, for every such client)."""
+    server, client = _tls_pair(tmp_path)
+    with server:
+        writer = SocketWriter(server)
+        writer.write(b"before")
+        assert client.recv(100) == b"before"
+        client.close()
+        with pytest.raises(BrokenPipeError) as gone:
+            for _ in range(3):  # the first write after the close may still reach the kernel
+                writer.write(b"x" * 100)
+        assert gone.value.errno == errno.EPIPE
+        assert isinstance(gone.value.__context__, ssl.SSLEOFError)
+
+
+def test_a_broken_tls_stream_is_a_reset_as_on_a_plain_socket(tmp_path: Path) -> None:
+    """A record that does not decrypt: OpenSSL's SSLError on the receive becomes ECONNRESET, which
+    cheroot ignores (it logged the SSL error); what was read before it is still read."""
+    server, client = _tls_pair(tmp_path)
+    with server:
+        server.settimeout(0.2)
+        with pytest.raises(TimeoutError):  # a timeout stays the socket's own, not a TLS error
+            SocketReader(server).read(1)
+        server.settimeout(10)
+        client.sendall(b"POST / HTTP/1.1\r\n")
+        with socket.socket(fileno=client.detach()) as raw:
+            raw.sendall(b"\x17\x03\x03\x00\x20" + b"\x00" * 32)  # application data, not of this session
+            reader = SocketReader(server)
+            assert reader.readline(256) == b"POST / HTTP/1.1\r\n"
+            with pytest.raises(ConnectionResetError) as broken:
+                reader.readline(256)
+            assert broken.value.errno == errno.ECONNRESET
+            assert isinstance(broken.value.__context__, ssl.SSLError)
 
 
 def test_makefile_gives_a_reader_for_read_modes(pair: tuple[socket.socket, socket.socket]) -> None:
