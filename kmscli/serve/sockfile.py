@@ -65,7 +65,10 @@ class SocketReader:
 
     def _take(self, end: int) -> bytes:
         data = self._buf[self._pos : end]
-        self._pos = end
+        if end == len(self._buf):  # all read: an idle connection keeps no received bytes
+            self._buf, self._pos = b"", 0
+        else:
+            self._pos = end
         self.bytes_read += len(data)
         return data
 

@@ -242,3 +242,14 @@ def test_same_answers_as_the_c_buffered_reader(pieces: list[bytes], ops: list[tu
                 assert reader.read(n) == expected.read(n)
         assert reader.read() == expected.read()
         thread.join()
+
+
+def test_an_idle_reader_keeps_nothing_it_received(pair: tuple[socket.socket, socket.socket]) -> None:
+    """A kept-alive connection between requests holds no copy of the last request (a client that
+    sent 64 KiB would otherwise leave 64 KiB behind on every idle connection)."""
+    server, client = pair
+    client.sendall(b"x" * 60000 + b"\n")
+    reader = SocketReader(server)
+    assert len(reader.readline(70000)) == 60001
+    assert not reader.has_data()
+    assert reader._buf == b""  # the buffer itself is what is checked
