@@ -2172,7 +2172,7 @@ complete -c kmscli -n '__kmscli_at \'serve\'' -l insecure-http -d 'Allow plain H
 complete -c kmscli -n '__kmscli_at \'serve\'' -l workers -r -F -d 'Worker processes sharing the port (default: one per CPU, at most 8)'
 complete -c kmscli -n '__kmscli_at \'serve\'' -l threads -r -F -d 'Requests each worker handles at once'
 complete -c kmscli -n '__kmscli_at \'serve\'' -l max-body-bytes -r -F -d 'Largest request body accepted'
-complete -c kmscli -n '__kmscli_at \'serve\'' -l timeout -r -F -d 'Seconds a slow client gets per read'
+complete -c kmscli -n '__kmscli_at \'serve\'' -l timeout -r -F -d 'Seconds a client gets to send a whole request (and for any one read)'
 complete -c kmscli -n '__kmscli_at \'serve\'' -l output -x -a 'json text table yaml yaml-stream off' -d 'Output format: json, text, table, yaml, yaml-stream or off (nothing on stdout)'
 complete -c kmscli -n '__kmscli_at \'serve\'' -l query -r -F -d 'A JMESPath query applied to the result'
 complete -c kmscli -n '__kmscli_at \'serve\'' -l region -r -F -d 'Region the keys live in (KMSCLI_REGION, AWS_REGION, AWS_DEFAULT_REGION; default from the profile)'

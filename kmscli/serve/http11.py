@@ -328,6 +328,9 @@ class StrictConnection(cheroot_server.HTTPConnection):
 
     def communicate(self) -> bool:
         for _ in range(TURN):
+            # the request now arriving must be whole within --timeout: a per-read timeout alone
+            # let a client trickling a byte per read hold this thread without end
+            self.rfile.start_request(self.server.timeout)
             if not super().communicate():
                 return False
             if not self._next_request_soon():

@@ -5,7 +5,8 @@ each ``readline`` of a request's line and headers runs a few dozen interpreter-l
 ``peek``, a search, a copy), and a served Encrypt spent about a third of its interpreter time there.
 :class:`SocketReader` keeps the received bytes in one ``bytes`` buffer and finds line ends with
 ``bytes.find``, which runs in C; :class:`SocketWriter` sends each write at once with ``sendall``,
-as cheroot's writer does (it flushes on every write).
+as cheroot's writer does (it flushes on every write). The reader also keeps a deadline for the whole
+of each request (:meth:`SocketReader.start_request`), which a socket's per-read timeout cannot.
 
 They have the interface cheroot's ``HTTPConnection`` takes through its public ``makefile``
 argument (``makefile(sock, mode, bufsize)``): ``read``, ``readline``, ``has_data``, ``close``,
@@ -20,6 +21,7 @@ from __future__ import annotations
 import errno
 import io
 import socket
+import time
 from typing import Any
 
 #: Bytes asked of the kernel per receive: one read holds an AWS SDK request's line, headers and a
@@ -31,14 +33,22 @@ class SocketReader:
     """Buffered reading of a socket: ``read(n)`` returns n bytes or fewer at the end of the stream,
     ``readline(limit)`` a line with its LF, or fewer bytes at ``limit`` or the end of the stream."""
 
-    __slots__ = ("_buf", "_pos", "_sock", "bytes_read", "closed")
+    __slots__ = ("_buf", "_deadline", "_pos", "_sock", "bytes_read", "closed")
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._buf = b""
         self._pos = 0
+        self._deadline: float | None = None
         self.bytes_read = 0
         self.closed = False
+
+    def start_request(self, seconds: float) -> None:
+        """The next request (line, headers and body) must be received whole within ``seconds``
+        from now: a receive after that raises ``TimeoutError``, and one before it waits no longer
+        than what is left. The socket's own timeout still bounds each receive; this bounds their
+        sum, so a client trickling a byte per timeout cannot hold a thread without end."""
+        self._deadline = time.monotonic() + seconds
 
     def has_data(self) -> bool:
         """Whether bytes already received wait to be read (a pipelined request)."""
@@ -56,6 +66,21 @@ class SocketReader:
         return True
 
     def _recv(self) -> bytes:
+        sock, deadline = self._sock, self._deadline
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request was not received in time")
+            per_read = sock.gettimeout()
+            if per_read is None or left < per_read:
+                sock.settimeout(left)
+                try:
+                    return self._recv_now()
+                finally:
+                    sock.settimeout(per_read)
+        return self._recv_now()
+
+    def _recv_now(self) -> bytes:
         try:
             return self._sock.recv(RECV_SIZE)
         except OSError as exc:

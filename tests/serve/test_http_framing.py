@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import select
 import socket
 import ssl
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -226,6 +228,43 @@ def test_a_stalled_client_gets_a_json_408(tmp_path: Path) -> None:
             assert head.startswith(b"HTTP/1.1 408 "), out[:300]
             assert b"Content-Type: application/x-amz-json-1.1" in head
             assert json.loads(body)["__type"] == "RequestTimeoutException"
+    finally:
+        assert srv.stop() == 0
+
+
+def test_a_trickling_client_gets_a_408_when_its_request_has_taken_the_timeout(tmp_path: Path) -> None:
+    """A client sending a byte of its headers, then of its body, every 0.3 s never let a 1 s
+    per-read timeout fire: it held a worker thread for as long as it trickled (slowloris). The
+    whole request must now arrive within --timeout of its first byte."""
+    srv = Server(tmp_path, args=("--timeout", "1", "--workers", "1"))
+    try:
+        body_first = _head(srv) + b"Content-Length: 4000\r\n\r\n"
+        for sent_first, trickle in (
+            (b"POST / HTTP/1.1\r\n", b"X-Slow: " + b"a" * 60),
+            (body_first, b"{" * 60),
+        ):
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=15) as sock:
+                started = time.monotonic()
+                sock.sendall(sent_first)
+                out = b""
+                for byte in trickle:  # 60 bytes, 0.3 s apart: 18 s if nothing stops it
+                    ready, _, _ = select.select([sock], [], [], 0.3)
+                    if ready:
+                        break
+                    try:
+                        sock.sendall(bytes([byte]))
+                    except OSError:  # the server answered and closed meanwhile
+                        break
+                with contextlib.suppress(ConnectionResetError):  # the answer, then a reset for bytes unread
+                    while chunk := sock.recv(65536):
+                        out += chunk
+                elapsed = time.monotonic() - started
+            assert out.startswith(b"HTTP/1.1 408 "), out[:300]
+            assert json.loads(out.partition(b"\r\n\r\n")[2])["__type"] == "RequestTimeoutException"
+            assert elapsed < 3.0, elapsed  # about 1 s: the deadline, not the trickle, ended it
+        # the thread was freed: the next client is served
+        [response] = _exchange(srv, _good(srv))
+        assert response[0] == 200
     finally:
         assert srv.stop() == 0
 

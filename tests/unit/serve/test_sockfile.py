@@ -3,11 +3,13 @@ buffered reader over the same bytes (an independent implementation of the same c
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -253,3 +255,40 @@ def test_an_idle_reader_keeps_nothing_it_received(pair: tuple[socket.socket, soc
     assert len(reader.readline(70000)) == 60001
     assert not reader.has_data()
     assert reader._buf == b""  # the buffer itself is what is checked
+
+
+def test_a_request_deadline_bounds_the_sum_of_receives(pair: tuple[socket.socket, socket.socket]) -> None:
+    """Each receive is within the socket's 1 s timeout, but the line trickles in for 2 s: with a
+    0.3 s deadline the reader gives up at the deadline, and the socket's own timeout is as before."""
+    server, client = pair
+    server.settimeout(1.0)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        for _ in range(20):
+            if stop.wait(0.1):
+                return
+            with contextlib.suppress(OSError):
+                client.sendall(b"a")
+
+    thread = threading.Thread(target=trickle)
+    thread.start()
+    reader = SocketReader(server)
+    reader.start_request(0.3)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError):
+            reader.readline(256)
+        assert time.monotonic() - started < 0.9
+        assert server.gettimeout() == 1.0
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_without_a_deadline_a_trickled_line_is_read_whole(pair: tuple[socket.socket, socket.socket]) -> None:
+    server, client = pair
+    server.settimeout(1.0)
+    thread = _feed(client, [b"a", b"b", b"c\n"])
+    assert SocketReader(server).readline(256) == b"abc\n"
+    thread.join()
