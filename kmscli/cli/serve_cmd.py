@@ -29,7 +29,11 @@ from kmscli.cli.globals import Command, pop_globals, with_global_options
     "--max-body-bytes", type=int, default=256 * 1024, show_default=True, help="Largest request body accepted."
 )
 @click.option(
-    "--timeout", type=int, default=10, show_default=True, help="Seconds a client gets to send a whole request (and for any one read)."
+    "--timeout",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Seconds a client gets to send a whole request (and for any one read).",
 )
 @with_global_options
 def serve(

@@ -23,7 +23,9 @@
   clients cannot grow the server's stderr, just as they cannot grow the audit log.
 * A request that declares a body over the application's limit is not invited to send it
   (no ``100 Continue``: :class:`StrictHeaderReader`, :meth:`Server.limit_body`).
-* Plain HTTP sent to the TLS port is answered in AWS JSON (:class:`TLSAdapter`).
+* A TLS handshake runs on the thread serving the connection, within its first request's deadline,
+  not in cheroot's accepting thread (:class:`TLSAdapter`, :func:`handshake`); plain HTTP sent to the
+  TLS port is answered in AWS JSON.
 * A response's status line and headers leave with its content in one send, and a kept-alive
   connection whose next request arrives soon is served again by the same thread instead of a trip
   through cheroot's selector (:class:`StrictConnection`): fewer system calls and thread switches
@@ -40,10 +42,12 @@ Only cheroot's public extension points are used: ``HTTPServer.ConnectionClass``,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import select
 import socket
+import ssl
 import sys
 import uuid
 from typing import Any
@@ -325,12 +329,18 @@ class StrictConnection(cheroot_server.HTTPConnection):
         # on the pure-Python io module; kmscli's read and write the (TLS or plain) socket directly
         del makefile
         super().__init__(server, sock, sockfile.makefile)
+        #: A TLS connection's handshake, left by :class:`TLSAdapter` to the first request's thread
+        self._handshake_due = isinstance(sock, ssl.SSLSocket)
 
     def communicate(self) -> bool:
         for _ in range(TURN):
             # the request now arriving must be whole within --timeout: a per-read timeout alone
             # let a client trickling a byte per read hold this thread without end
             self.rfile.start_request(self.server.timeout)
+            if self._handshake_due:
+                self._handshake_due = False
+                if not handshake(self.socket, self.server.timeout):
+                    return False  # cheroot closes the connection
             if not super().communicate():
                 return False
             if not self._next_request_soon():
@@ -384,24 +394,55 @@ class Server(wsgi.Server):
 
 
 class TLSAdapter(BuiltinSSLAdapter):
-    """cheroot's TLS adapter, except that a client speaking plain HTTP to the TLS port gets an AWS
-    JSON error (``400 SerializationException``) rather than a reset connection or cheroot's
-    ``text/plain`` answer. The first byte is peeked before the handshake: a TLS connection starts
-    with a record type byte (22, a handshake), an HTTP request with its method's first letter."""
+    """cheroot's TLS adapter, with the handshake moved off the thread that accepts connections.
+
+    cheroot calls ``wrap`` in its accepting thread, and cheroot's own ``wrap`` (and kmscli's
+    earlier one) read the client's first bytes and ran the handshake there: a client that connected
+    and sent nothing stopped every new connection to that worker for ``--timeout``, and one that
+    trickled its handshake stopped them for as long as it liked. Here ``wrap`` only sets the TLS
+    layer on the socket, without reading; the handshake runs on the pool thread that serves the
+    connection's first request, within that request's deadline (:meth:`StrictConnection.communicate`,
+    :func:`handshake`). The WSGI environment gets ``HTTPS`` and ``wsgi.url_scheme``, which is what
+    kmscli reads (``aws:SecureTransport``); cheroot's ``SSL_*`` entries, which need the finished
+    handshake, are not set."""
 
     def wrap(self, sock: Any) -> Any:
         try:
-            first = sock.recv(1, socket.MSG_PEEK)
-        except OSError as exc:  # nothing came within --timeout, or the client went away
+            tls = self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        except OSError as exc:  # the client went away already
             raise cheroot_errors.FatalSSLAlert(*exc.args) from exc
-        if not first.isalpha():
-            return super().wrap(sock)
-        try:
-            sock.recv(MAX_PLAIN_REQUEST)  # what was sent, so that closing does not reset the answer
-            sock.sendall(error_response("HTTP/1.1", "400 Bad Request", PLAIN_HTTP_MESSAGE))
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        finally:
-            sock.close()
-        raise cheroot_errors.FatalSSLAlert("plain HTTP on the TLS port")  # cheroot drops the connection
+        return tls, {"wsgi.url_scheme": "https", "HTTPS": "on"}
+
+
+def handshake(tls: ssl.SSLSocket, seconds: float) -> bool:
+    """Finish the TLS handshake of a connection :class:`TLSAdapter` wrapped, within ``seconds`` in
+    all (an ``SSLSocket``'s timeout bounds a whole ``do_handshake``). Whether the connection can be
+    served: a client speaking plain HTTP gets an AWS JSON error (``400 SerializationException``)
+    rather than a reset or cheroot's ``text/plain`` answer, and a failed, slow or abandoned handshake
+    ends the connection without a log line (any client could grow the log otherwise). The first byte
+    is peeked on the plain socket first: a TLS connection starts with a record type byte (22, a
+    handshake), an HTTP request with its method's first letter."""
+    per_read = tls.gettimeout()
+    try:
+        tls.settimeout(seconds)
+        first = socket.socket.recv(tls, 1, socket.MSG_PEEK)  # the TCP bytes, before any TLS
+        if first.isalpha():
+            _answer_plain_http(tls)
+            return False
+        tls.do_handshake()
+    except OSError:  # ssl.SSLError included: a failed handshake, a timeout, a client gone
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            tls.settimeout(per_read)
+    return True
+
+
+def _answer_plain_http(tls: ssl.SSLSocket) -> None:
+    raw = socket.socket
+    try:
+        raw.recv(tls, MAX_PLAIN_REQUEST)  # what was sent, so that closing does not reset the answer
+        raw.sendall(tls, error_response("HTTP/1.1", "400 Bad Request", PLAIN_HTTP_MESSAGE))
+        raw.shutdown(tls, socket.SHUT_WR)
+    except OSError:
+        pass

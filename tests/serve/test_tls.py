@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import select
+import socket
+import ssl
+import time
 from pathlib import Path
 
 from tests.serve.conftest import Server, kmscli, self_signed_cert
@@ -32,5 +37,50 @@ def test_https_round_trip(tmp_path: Path) -> None:
         policy = json.dumps(TLS_ONLY_FROM_LOOPBACK)
         tls_only = kms.create_key(Policy=policy, BypassPolicyLockoutSafetyCheck=True)["KeyMetadata"]["KeyId"]
         assert kms.encrypt(KeyId=tls_only, Plaintext=b"x")["KeyId"].endswith(tls_only)
+    finally:
+        assert server.stop() == 0
+
+
+def _handshake_seconds(port: int, cert: Path) -> float:
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+    started = time.monotonic()
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=30) as sock,
+        context.wrap_socket(sock, server_side=False),
+    ):
+        return time.monotonic() - started
+
+
+def test_silent_and_slow_tls_clients_do_not_hold_up_new_connections(tmp_path: Path) -> None:
+    """cheroot ran the TLS handshake in the thread that accepts connections: one client that
+    connected and sent nothing stopped every new connection to that worker for --timeout (3.8 s of
+    4 here), and one that trickled its handshake for as long as it trickled. The handshake now runs
+    on the thread serving the connection, within the request's deadline."""
+    cert, key = self_signed_cert(tmp_path)
+    server = Server(
+        tmp_path, args=("--tls-cert", str(cert), "--tls-key", str(key), "--workers", "1", "--timeout", "4")
+    )
+    try:
+        silent = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        trickler = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        trickler.sendall(b"\x16")  # the first byte of a TLS record, then one more now and then
+        time.sleep(0.2)  # both are accepted before the next client connects
+        assert _handshake_seconds(server.port, cert) < 1.0
+        started = time.monotonic()
+        closed = False
+        while time.monotonic() - started < 12:
+            ready, _, _ = select.select([trickler], [], [], 0.5)
+            if ready:
+                closed = trickler.recv(100) == b""  # the server ended it
+                break
+            with contextlib.suppress(OSError):
+                trickler.sendall(b"\x03")
+        assert closed and time.monotonic() - started < 6.0  # at the 4 s deadline, not the trickle's end
+        assert _handshake_seconds(server.port, cert) < 1.0
+        kms = server.client(verify=str(cert))
+        assert kms.list_keys()["Keys"] == []
+        silent.close()
+        trickler.close()
     finally:
         assert server.stop() == 0
