@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from kmscli.serve import sockfile
 from kmscli.serve.sockfile import SocketReader, SocketWriter
+from tests.serve.conftest import self_signed_cert
 
 
 @pytest.fixture
@@ -154,8 +155,6 @@ def test_writer_sends_each_write_whole_and_counts(pair: tuple[socket.socket, soc
 
 def _tls_pair(folder: Path) -> tuple[ssl.SSLSocket, ssl.SSLSocket]:
     """A server-side and a client-side TLS socket over loopback TCP, handshake done."""
-    from tests.serve.conftest import self_signed_cert
-
     cert, key = self_signed_cert(folder)
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(cert, key)
@@ -292,3 +291,53 @@ def test_without_a_deadline_a_trickled_line_is_read_whole(pair: tuple[socket.soc
     thread = _feed(client, [b"a", b"b", b"c\n"])
     assert SocketReader(server).readline(256) == b"abc\n"
     thread.join()
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_a_slow_reader_holds_a_write_for_the_timeout_in_all(tls: bool, tmp_path: Path) -> None:
+    """A response is one write, and the socket's timeout bounds the whole of it, not each send: a
+    client taking its answer a little at a time (1 KiB every 20 ms, 8 MiB would take minutes) is
+    cut off at the timeout, over plain TCP (``sendall``'s deadline) and over TLS (one ``SSL_write``
+    under the socket's deadline). So the write side of a slow client needs no deadline of its own."""
+    from tests.serve.conftest import self_signed_cert
+
+    server, client = socket.socketpair()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    peer: socket.socket = client
+    if tls:
+        cert, key = self_signed_cert(tmp_path)
+        server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_context.load_cert_chain(cert, key)
+        client_context = ssl.create_default_context(cafile=str(cert))
+        client_context.check_hostname = False
+        done: list[ssl.SSLSocket] = []
+        handshake = threading.Thread(target=lambda: done.append(client_context.wrap_socket(client)))
+        handshake.start()
+        server = server_context.wrap_socket(server, server_side=True)
+        handshake.join()
+        peer = done[0]
+    stop = threading.Event()
+
+    def slow_reader() -> None:
+        while not stop.is_set():
+            try:
+                if not peer.recv(1024):
+                    return
+            except OSError:
+                return
+            time.sleep(0.02)
+
+    reader = threading.Thread(target=slow_reader)
+    reader.start()
+    server.settimeout(1.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError):
+            SocketWriter(server).write(b"x" * (8 << 20))
+        assert time.monotonic() - started < 3.0
+    finally:
+        stop.set()
+        server.close()
+        peer.close()
+        reader.join()
