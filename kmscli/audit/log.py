@@ -6,6 +6,8 @@ import _thread
 import contextlib
 import fcntl
 import json
+import marshal
+import mmap
 import os
 import stat
 import weakref
@@ -342,6 +344,57 @@ class _Tail:
         self.segment_fd = self.head_fd = -1
 
 
+class SharedTail:
+    """The newest append's memory of the tail (a :class:`_Tail` without descriptors), kept in
+    memory shared by ``kmscli serve``'s forked worker processes: each worker appends to the same
+    log, and without it every worker found its own memory outdated by a sibling's append and read
+    the last line and the head again. It is written under the log's exclusive lock by whichever
+    process appended (once the lines are written, again once the head record is), and read under
+    that lock; a worker takes it only after checking the files against it exactly as against its
+    own memory (both stamps, the last line and the head file's bytes). Only the server's own
+    processes can write this memory (an anonymous shared mapping, inherited through ``fork``), so
+    what it says of the chain (the sequence and chain value at that end) stands as a worker's own
+    memory does; anything that changed the files since makes the check fail and the append read
+    the tail. A memory too large for the mapping is not shared."""
+
+    SIZE = 256 * 1024
+
+    def __init__(self) -> None:
+        self._map = mmap.mmap(-1, self.SIZE)  # anonymous and MAP_SHARED: one memory after fork
+
+    def put(self, memo: _Tail | None) -> None:
+        data = b""
+        if memo is not None:
+            data = marshal.dumps(
+                (
+                    memo.name,
+                    memo.stamp,
+                    memo.tail,
+                    memo.sequence,
+                    memo.chain,
+                    memo.head,
+                    memo.head_stamp,
+                    memo.folder,
+                )
+            )
+            if len(data) > self.SIZE - 4:
+                data = b""
+        self._map[4 : 4 + len(data)] = data
+        self._map[:4] = len(data).to_bytes(4, "little")
+
+    def get(self) -> _Tail | None:
+        size = int.from_bytes(self._map[:4], "little")
+        if not 0 < size <= self.SIZE - 4:
+            return None
+        try:
+            name, stamp, tail, sequence, value, head, head_stamp, folder = marshal.loads(
+                self._map[4 : 4 + size]
+            )
+        except (ValueError, EOFError, TypeError):
+            return None
+        return _Tail(name, stamp, tail, sequence, value, head, head_stamp, folder)
+
+
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
     view = memoryview(data)
     while view:
@@ -370,6 +423,7 @@ class _Locked:
         "index_jobs",
         "name",
         "prev",
+        "provisional",
         "segment_fd",
         "seq",
         "size",
@@ -394,6 +448,9 @@ class _Locked:
         self.head_fd = -1
         #: The head file's stamp when its bytes (``head``) were checked through ``head_fd``.
         self.head_stamp: fs.Stamp | None = None
+        #: The memory this append left once its lines were written, before their fsync
+        #: (:meth:`AuditLog._remember_in_flight`); None when it left none.
+        self.provisional: _Tail | None = None
 
     def close(self) -> None:
         """Close the descriptors not handed on."""
@@ -454,7 +511,14 @@ class AuditLog:
         #: threads take ``_mutex`` first (one open file's flock does not order them).
         self._lock: tuple[int, fs.Stamp] | None = None
         self._mutex = _thread.allocate_lock()
+        #: The memory shared with forked server workers (:meth:`share_with_forks`), or None.
+        self.shared: SharedTail | None = None
         _LIVE.add(self)
+
+    def share_with_forks(self) -> None:
+        """Keep the memory of the tail where processes forked from this one share it
+        (:class:`SharedTail`); ``kmscli serve --workers N`` calls it before forking."""
+        self.shared = SharedTail()
 
     def _forget_after_fork(self) -> None:
         """In a forked child (``kmscli serve --workers``): drop everything kept open. An inherited
@@ -629,8 +693,26 @@ class AuditLog:
 
     def _finish(self, at: _Locked, folder: fs.VaultDir, seq: int, prev: str) -> None:
         """Under the lock, once the lines are durable: write the head record, and remember the
-        tail for the next append when the log is still exactly what this append left."""
+        tail for the next append when the log is still exactly what this append left. The memory
+        this append left before its fsync stays when another writer appended meanwhile (the next
+        append then fails to find the log unchanged, and reads the tail without listing the folder
+        while its stamp is still the one this memory holds); it is forgotten when this fails."""
+        try:
+            self._finish_head(at, folder, seq, prev)
+        except BaseException:
+            if at.provisional is not None and self._memo is at.provisional:
+                self._forget()
+            raise
+
+    def _finish_head(self, at: _Locked, folder: fs.VaultDir, seq: int, prev: str) -> None:
         known = None
+        #: The memory of this process's newest append: this one's own (left before its fsync), or
+        #: that of a later append that took the lock meanwhile (group commit), or None.
+        newer = self._memo
+        #: ... and that of the newest append of any worker of this server (``SharedTail``).
+        shared = self.shared.get() if self.shared is not None else None
+        views = [view for view in (newer, shared) if view is not None]
+        same: fs.Stamp | None = None
         if at.head_fd < 0 and at.head is not None:
             with contextlib.suppress(FileNotFoundError):
                 at.head_fd = folder.open_fd(HEAD_NAME, os.O_RDWR)[0]
@@ -641,10 +723,23 @@ class AuditLog:
                 and os.pread(at.head_fd, 2 * HEAD_SLOT + 1, 0) == at.head
             ):  # (an edit the stamp misses is found by the next append's byte comparison)
                 known = at.head
+            else:  # another append of this server wrote the head since this one checked it?
+                for view in views:
+                    if same == view.head_stamp and same[:2] == fs.stamp(os.fstat(at.head_fd))[:2]:
+                        known = view.head
+                        break
         if known is not None:
             offset, slot = _head_slot(self.key, seq, prev)
             _pwrite_all(at.head_fd, slot, offset)
             head, head_info = _patched(known, offset, slot), os.fstat(at.head_fd)
+            if head is not None:
+                # a memory that expected the head file this write changed now expects these bytes
+                # (written under the lock)
+                for view in views:
+                    if view.head_stamp == same:
+                        view.head, view.head_stamp = head, fs.stamp(head_info)
+                        if view is shared and self.shared is not None:
+                            self.shared.put(view)
         else:
             _close_all((at.head_fd,))
             at.head_fd = -1
@@ -657,15 +752,16 @@ class AuditLog:
             return
         held = os.fstat(at.segment_fd)
         if (segment.st_dev, segment.st_ino, segment.st_size) != (held.st_dev, held.st_ino, at.end):
-            return  # another writer appended meanwhile: the next append reads the tail
+            # another writer appended meanwhile: the next append reads the tail, unless it was a
+            # later append of this process, whose memory (``newer``) stands
+            return
+        if newer is not None and newer is not at.provisional:
+            return  # a later append of this process started another segment: its memory stands
         if at.head_fd < 0:
             with contextlib.suppress(OSError):
                 at.head_fd, head_info = folder.open_fd(HEAD_NAME, os.O_RDWR)
         if at.head_fd < 0:
             return
-        settled = segment.st_ctime_ns - self.settled_ns
-        folder_now = fs.stamp(os.fstat(folder.fd))
-        unchanged = folder_now == at.dir and max(folder_now[3], folder_now[4]) < settled
         memo = _Tail(
             at.name,
             fs.stamp(segment),
@@ -674,13 +770,91 @@ class AuditLog:
             prev,
             head,
             fs.stamp(head_info),
-            folder_now if unchanged else None,
+            self._listing_stands(at, folder, segment.st_ctime_ns),
         )
         memo.segment_fd, memo.head_fd = at.segment_fd, at.head_fd
         at.segment_fd = at.head_fd = -1
+        self._forget()  # this append's own memory from before the fsync
         self._memo = memo
-        if unchanged:
-            self._held = folder
+        if self.shared is not None:
+            self.shared.put(memo)
+
+    def _listing_stands(self, at: _Locked, folder: fs.VaultDir, segment_ctime_ns: int) -> fs.Stamp | None:
+        """The folder's stamp when it is still the one whose listing this append checked, and it
+        had settled before the segment last changed (then the next append need not list it, and
+        the folder is kept open: ``_held``); None otherwise."""
+        folder_now = fs.stamp(os.fstat(folder.fd))
+        if folder_now != at.dir or max(folder_now[3], folder_now[4]) >= segment_ctime_ns - self.settled_ns:
+            return None
+        self._held = folder
+        return folder_now
+
+    def _remember_in_flight(self, at: _Locked, seq: int, prev: str) -> None:
+        """Under the lock, once this append's lines are written and before their fsync: remember
+        the log as this append left it. The server keeps two group-commit batches in flight
+        (``GroupCommitLog``), so the next batch of this process usually takes the lock while
+        this one waits for its fsync, and would otherwise find no memory and list the folder,
+        read the last line and MAC-check the head. The memory holds its own descriptors (this
+        append still needs its own); the head record is the one this append checked, and
+        whichever append of this process writes the head next brings the memory up to date
+        (:meth:`_finish`). A failed append forgets it."""
+        if at.head is None or at.segment_fd < 0:
+            return
+        if at.head_fd < 0 or at.head_stamp is None:
+            # the head was checked by name (the full path): remembered only when a descriptor
+            # of the head file shows exactly the bytes checked
+            try:
+                fd, info = at.folder.open_fd(HEAD_NAME, os.O_RDWR)
+            except OSError:
+                return
+            _close_all((at.head_fd,))
+            at.head_fd = fd
+            if os.pread(fd, 2 * HEAD_SLOT + 1, 0) != at.head:
+                return
+            at.head_stamp = fs.stamp(info)
+        segment = fs.stamp(os.fstat(at.segment_fd))
+        memo = _Tail(
+            at.name,
+            segment,
+            at.tail,
+            seq,
+            prev,
+            at.head,
+            at.head_stamp,
+            self._listing_stands(at, at.folder, segment[4]),
+        )
+        memo.segment_fd, memo.head_fd = os.dup(at.segment_fd), os.dup(at.head_fd)
+        self._memo = at.provisional = memo
+        if self.shared is not None:
+            self.shared.put(memo)
+
+    def _sibling_memory(self, folder: fs.VaultDir, memo: _Tail | None) -> _Tail | None:
+        """The shared memory of the newest append (:class:`SharedTail`), with descriptors of its
+        files: this writer's own (taken from ``memo``) where they are those very files (same
+        device and inode), else opened by name without following a link; None when there is no
+        shared memory or one of its files is gone."""
+        known = self.shared.get() if self.shared is not None else None
+        if known is None or segment_number(known.name) is None:
+            return None
+        try:
+            if memo is not None and memo.segment_fd >= 0 and memo.stamp[:2] == known.stamp[:2]:
+                known.segment_fd, memo.segment_fd = memo.segment_fd, -1
+            else:
+                known.segment_fd = folder.open_fd(known.name, os.O_RDWR | os.O_APPEND)[0]
+            if memo is not None and memo.head_fd >= 0 and memo.head_stamp[:2] == known.head_stamp[:2]:
+                known.head_fd, memo.head_fd = memo.head_fd, -1
+            else:
+                known.head_fd = folder.open_fd(HEAD_NAME, os.O_RDWR)[0]
+        except FileNotFoundError:
+            known.close()
+            return None
+        return known
+
+    def _forget(self) -> None:
+        """Forget the memory of the tail (and close its descriptors); under ``_mutex``."""
+        memo, self._memo = self._memo, None
+        if memo is not None:
+            memo.close()
 
     def _index(self, jobs: list[str]) -> None:
         """Bring the sidecar index of a segment just sealed up to its end, and that of the newest
@@ -711,12 +885,19 @@ class AuditLog:
             memo, self._memo = self._memo, None  # forgotten unless this append completes
             at = _Locked(folder, fs.stamp(os.fstat(folder.fd)))
             try:
-                if memo is not None and self._unchanged(at, memo):
-                    at.name, at.seq, at.prev = memo.name, memo.sequence, memo.chain
-                    at.size, at.head = memo.stamp[2], memo.head
-                    at.segment_fd, at.head_fd = memo.segment_fd, memo.head_fd
-                    at.head_stamp = memo.head_stamp
-                    memo.segment_fd = memo.head_fd = -1
+                known = memo if memo is not None and self._unchanged(at, memo) else None
+                if known is None and self.shared is not None:
+                    # another worker of this server appended last: its memory, checked the same way
+                    known = self._sibling_memory(folder, memo)
+                    if known is not None and not self._unchanged(at, known):
+                        known.close()
+                        known = None
+                if known is not None:
+                    at.name, at.seq, at.prev = known.name, known.sequence, known.chain
+                    at.size, at.head = known.stamp[2], known.head
+                    at.segment_fd, at.head_fd = known.segment_fd, known.head_fd
+                    at.head_stamp = known.head_stamp
+                    known.segment_fd = known.head_fd = -1
                 else:
                     # another writer appended (a server worker, the CLI): its last line is read
                     # and the head checked; the listing only when the folder changed
@@ -795,6 +976,7 @@ class AuditLog:
     def append_many(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Number, chain and append several events with one write and one fsync (group commit)."""
         at: _Locked | None = None
+        done = False
         try:
             with self._locked_tail() as at:
                 seq, prev = at.seq, at.prev
@@ -811,6 +993,7 @@ class AuditLog:
                     event["chain"] = prev = chain.link(self.key, prev, event)
                     written.append(event)
                 self._put(at, lines + written, sync=False)
+                self._remember_in_flight(at, seq, prev)
             # The fsync runs outside the lock, so writers in other processes (the CLI, other
             # server workers) append meanwhile and their fsyncs overlap with this one. Any fsync
             # of the segment makes every line written before it durable, in file order; the head
@@ -818,6 +1001,7 @@ class AuditLog:
             self.fsync(at.segment_fd)
             with self._mutex, self._folder_for_append(at) as folder, self._exclusive(folder):
                 self._finish(at, folder, seq, prev)
+            done = True
             if at.index_jobs:
                 jobs = at.index_jobs
                 if self.index_runner is None:
@@ -840,6 +1024,9 @@ class AuditLog:
             ) from None
         finally:
             if at is not None:
+                if not done and at.provisional is not None:
+                    with self._mutex:  # a failed append forgets the memory it left before its fsync
+                        self._forget()
                 at.close()
 
     def repair(self, base: dict[str, Any]) -> dict[str, Any] | None:

@@ -76,6 +76,8 @@ def serve(
         ctx.audit.log.fsync = srv.slow_fsync(float(delay))
     if inv.environ.get("KMSCLI_TEST_NO_GROUP_COMMIT"):
         ctx.audit = ctx.audit.unwrap()
+    if workers > 1:
+        ctx.audit.share_with_forks()  # the workers' memory of the audit log's tail, kept in common
     vault = ctx.vault
     cache = credentials.CredentialCache(vault)
 

@@ -259,8 +259,8 @@ def test_an_append_by_another_writer_during_the_fsync_is_not_remembered_over(tmp
 
     log.fsync = fsync_while_another_appends
     assert log.append({"n": 2})["sequence"] == 2
-    assert log._memo is None, "the segment no longer ends with this append's line"
-    assert log.append({"n": 3})["sequence"] == 4
+    assert log._memo is not None and log._memo.sequence == 2, "a memory of this append's own line"
+    assert log.append({"n": 3})["sequence"] == 4, "which no longer ends the log: the tail is read"
     assert len(full) == 2
     assert verify_log(tmp_path, KEY).ok
 
@@ -285,6 +285,131 @@ def test_a_forked_child_does_not_share_the_parents_lock(tmp_path: Path) -> None:
         log.append({"eventName": "Encrypt"})
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+    report = verify_log(tmp_path, KEY)
+    assert report.ok, report
+    events = [json.loads(line) for p in segments(tmp_path) for line in Path(p).read_bytes().splitlines()]
+    assert sorted(e["sequence"] for e in events) == list(range(1, 2 * rounds + 2))
+
+
+def test_an_append_during_another_appends_fsync_continues_from_memory(tmp_path: Path) -> None:
+    """Group commit keeps two batches in flight: the second takes the lock while the first waits
+    for its fsync, before the first has written its head record. It continues from the memory the
+    first left once its lines were written, and the head record stays right."""
+    log, full = _writer(tmp_path)
+    log.append({"n": 1})
+    inner: list[int] = []
+
+    def fsync_while_this_writer_appends_again(fd: int) -> None:
+        log.fsync = os.fsync
+        inner.append(log.append({"n": 3})["sequence"])  # lands before the outer head record
+        os.fsync(fd)
+
+    log.fsync = fsync_while_this_writer_appends_again
+    assert log.append({"n": 2})["sequence"] == 2
+    assert inner == [3]
+    assert log.append({"n": 4})["sequence"] == 4
+    assert len(full) == 1, "no append after the first read the tail"
+    assert audit_log.read_head(tmp_path, KEY) == audit_log.Head(4, log._memo.chain if log._memo else "")
+    assert verify_log(tmp_path, KEY).ok
+
+
+def test_a_failed_fsync_forgets_the_memory_left_before_it(tmp_path: Path) -> None:
+    log, full = _writer(tmp_path)
+    log.append({"n": 1})
+
+    def failing(fd: int) -> None:
+        assert log._memo is not None and log._memo.sequence == 2, "left once the line was written"
+        raise OSError(5, "Input/output error")
+
+    log.fsync = failing
+    with pytest.raises(audit_log.AuditWriteError):
+        log.append({"n": 2})
+    assert log._memo is None
+    log.fsync = os.fsync
+    assert log.append({"n": 3})["sequence"] == 3
+    assert len(full) == 2
+
+
+def _siblings(folder: Path) -> tuple[AuditLog, list[int], AuditLog, list[int]]:
+    """Two writers sharing one memory of the tail, as forked server workers do."""
+    a, full_a = _writer(folder)
+    a.share_with_forks()
+    b, full_b = _writer(folder)
+    b.shared = a.shared
+    return a, full_a, b, full_b
+
+
+def test_workers_continue_from_each_others_memory(tmp_path: Path, monkeypatch: Any) -> None:
+    a, full_a, b, full_b = _siblings(tmp_path)
+    a.append({"n": 1})
+    a.append({"n": 2})  # the folder's listing checked once since its files were made
+    listed = _count_listings(monkeypatch)
+    for i in range(3, 12):
+        assert (a if i % 3 else b).append({"n": i})["sequence"] == i
+    assert len(full_a) == 1 and not full_b, "only the very first append read the tail"
+    assert not listed
+    assert verify_log(tmp_path, KEY).ok
+
+
+def test_workers_notice_a_writer_outside_the_server(tmp_path: Path) -> None:
+    a, full_a, b, full_b = _siblings(tmp_path)
+    a.append({"n": 1})
+    b.append({"n": 2})
+    AuditLog(tmp_path, KEY).append({"n": 3})  # the CLI: shares nothing
+    assert a.append({"n": 4})["sequence"] == 4
+    assert b.append({"n": 5})["sequence"] == 5
+    assert len(full_a) == 2 and len(full_b) == 0, "a read the tail after the CLI; b took a's memory"
+    assert verify_log(tmp_path, KEY).ok
+
+
+def test_a_log_cut_after_a_siblings_append_is_refused(tmp_path: Path) -> None:
+    a, _, b, _ = _siblings(tmp_path)
+    a.append({"n": 1})
+    a.append({"n": 2})
+    b.append({"n": 3})
+    seg = _segment(tmp_path)
+    lines = seg.read_bytes().splitlines(keepends=True)
+    seg.write_bytes(b"".join(lines[:-1]))  # b's line cut: the log is back to what a remembers
+    with pytest.raises(AuditTamperError, match="cut off its end"):
+        a.append({"n": 9})
+    with pytest.raises(AuditTamperError, match="cut off its end"):
+        b.append({"n": 9})
+
+
+def test_a_shared_memory_too_large_or_unreadable_is_not_taken(tmp_path: Path) -> None:
+    a, full_a, b, _ = _siblings(tmp_path)
+    a.append({"n": 1})
+    b.append({"pad": "x" * audit_log.SharedTail.SIZE})  # a line larger than the shared memory
+    assert a.shared is not None and a.shared.get() is None
+    assert a.append({"n": 3})["sequence"] == 3
+    assert len(full_a) == 2, "a read the tail: there was no memory to share"
+    a.shared._map[:4] = (40).to_bytes(4, "little")
+    a.shared._map[4:44] = b"\xff" * 40  # not what put() writes
+    assert a.shared.get() is None
+    assert b.append({"n": 4})["sequence"] == 4
+    assert verify_log(tmp_path, KEY).ok
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_workers_share_the_memory_and_keep_one_chain(tmp_path: Path) -> None:
+    log, full = _writer(tmp_path)
+    log.share_with_forks()
+    log.append({"eventName": "StartServer"})
+    rounds = 150
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            for _ in range(rounds):
+                log.append({"eventName": "Decrypt"})
+            code = 0
+        finally:
+            os._exit(code)
+    for _ in range(rounds):
+        log.append({"eventName": "Encrypt"})
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(full) == 1, "the parent never read the tail again, whatever the child appended"
     report = verify_log(tmp_path, KEY)
     assert report.ok, report
     events = [json.loads(line) for p in segments(tmp_path) for line in Path(p).read_bytes().splitlines()]
