@@ -181,12 +181,13 @@ def test_a_failed_write_forgets_the_tail(tmp_path: Path) -> None:
     log.append({"n": 1})
 
     def failing(fd: int) -> None:
+        assert log._memo is not None and log._memo.sequence == 2, "left once the line was written"
         raise OSError(5, "Input/output error")
 
     log.fsync = failing
     with pytest.raises(audit_log.AuditWriteError):
         log.append({"n": 2})
-    assert log._memo is None
+    assert log._memo is None, "and forgotten when its fsync failed"
     log.fsync = os.fsync
     assert log.append({"n": 3})["sequence"] == 3  # the line that failed its fsync is on record
     assert len(full) == 2
@@ -271,7 +272,12 @@ def test_a_forked_child_does_not_share_the_parents_lock(tmp_path: Path) -> None:
     its flock with the child, and both would append at once (a forked chain). The child opens its own."""
     log = AuditLog(tmp_path, KEY)
     log.append({"eventName": "Encrypt"})  # the lock file (and the tail) are now kept open
-    rounds = 150
+    _append_in_parent_and_child(log, tmp_path)
+
+
+def _append_in_parent_and_child(log: AuditLog, folder: Path, rounds: int = 150) -> None:
+    """Fork; parent and child each append ``rounds`` events at once; then one whole chain."""
+    first = log._memo.sequence if log._memo is not None else 0
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         code = 1
@@ -285,10 +291,10 @@ def test_a_forked_child_does_not_share_the_parents_lock(tmp_path: Path) -> None:
         log.append({"eventName": "Encrypt"})
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    report = verify_log(tmp_path, KEY)
+    report = verify_log(folder, KEY)
     assert report.ok, report
-    events = [json.loads(line) for p in segments(tmp_path) for line in Path(p).read_bytes().splitlines()]
-    assert sorted(e["sequence"] for e in events) == list(range(1, 2 * rounds + 2))
+    events = [json.loads(line) for p in segments(folder) for line in Path(p).read_bytes().splitlines()]
+    assert sorted(e["sequence"] for e in events) == list(range(1, first + 2 * rounds + 1))
 
 
 def test_an_append_during_another_appends_fsync_continues_from_memory(tmp_path: Path) -> None:
@@ -311,23 +317,6 @@ def test_an_append_during_another_appends_fsync_continues_from_memory(tmp_path: 
     assert len(full) == 1, "no append after the first read the tail"
     assert audit_log.read_head(tmp_path, KEY) == audit_log.Head(4, log._memo.chain if log._memo else "")
     assert verify_log(tmp_path, KEY).ok
-
-
-def test_a_failed_fsync_forgets_the_memory_left_before_it(tmp_path: Path) -> None:
-    log, full = _writer(tmp_path)
-    log.append({"n": 1})
-
-    def failing(fd: int) -> None:
-        assert log._memo is not None and log._memo.sequence == 2, "left once the line was written"
-        raise OSError(5, "Input/output error")
-
-    log.fsync = failing
-    with pytest.raises(audit_log.AuditWriteError):
-        log.append({"n": 2})
-    assert log._memo is None
-    log.fsync = os.fsync
-    assert log.append({"n": 3})["sequence"] == 3
-    assert len(full) == 2
 
 
 def _siblings(folder: Path) -> tuple[AuditLog, list[int], AuditLog, list[int]]:
@@ -395,22 +384,5 @@ def test_forked_workers_share_the_memory_and_keep_one_chain(tmp_path: Path) -> N
     log, full = _writer(tmp_path)
     log.share_with_forks()
     log.append({"eventName": "StartServer"})
-    rounds = 150
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        code = 1
-        try:
-            for _ in range(rounds):
-                log.append({"eventName": "Decrypt"})
-            code = 0
-        finally:
-            os._exit(code)
-    for _ in range(rounds):
-        log.append({"eventName": "Encrypt"})
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    _append_in_parent_and_child(log, tmp_path)
     assert len(full) == 1, "the parent never read the tail again, whatever the child appended"
-    report = verify_log(tmp_path, KEY)
-    assert report.ok, report
-    events = [json.loads(line) for p in segments(tmp_path) for line in Path(p).read_bytes().splitlines()]
-    assert sorted(e["sequence"] for e in events) == list(range(1, 2 * rounds + 2))
