@@ -1,8 +1,11 @@
 """``kmscli serve`` against moto's server: boto3 Encrypt of 1 KiB at concurrency 1 and 8.
 
-Both servers run on loopback in the same run and are driven by the same client
+Both servers run on loopback at the same time and are driven by the same client
 (bench/serve_client.py, boto3 from the peer venv, one process per concurrent client), 10 s per
-measurement after a 2 s warm-up. Reported: requests/s, p50 and p99. Then the slow-disk check:
+measurement, taken in slices that alternate between the two servers (kmscli, moto, moto, kmscli),
+each after a 2 s warm-up: this machine's speed drifts by a quarter or more within minutes, and
+alternating gives both servers the same share of it. Reported: requests/s over the measured
+seconds, p50 and p99 of every slice's latencies together. Then the slow-disk check:
 kmscli serve with every audit fsync taking 5 ms longer (KMSCLI_TEST_FSYNC_DELAY_MS=5), with group
 commit, at concurrency 8, against what one such fsync per request allows (200 req/s); the run
 without group commit (KMSCLI_TEST_NO_GROUP_COMMIT=1) is printed beside it.
@@ -21,7 +24,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,8 @@ from bench.common import BenchError, Comparison
 
 FSYNC_DELAY_MS = 5.0
 CLIENT = common.BENCH_DIR / "serve_client.py"
+#: Slices each server's measured seconds are split into, alternating between the servers.
+SLICES = 2
 
 
 def _peer_python() -> str:
@@ -53,6 +58,34 @@ def load(url: str, access: str, secret: str, key_id: str, seconds: float, concur
     if "error" in result:
         raise BenchError(f"load against {url}: {result['error']}")
     return result
+
+
+def merge(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """One measurement from slices of it that took ``seconds`` in all: requests/s over those
+    seconds, p50 and p99 of all their latencies together, errors summed."""
+    latencies = sorted(x for part in parts for x in part["latencies"])
+    if not latencies:
+        raise BenchError("no successful request in any slice")
+    return {
+        "requests_per_s": len(latencies) / seconds,
+        "p50_s": latencies[len(latencies) // 2],
+        "p99_s": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "requests": len(latencies),
+        "errors": sum(int(part["errors"]) for part in parts),
+    }
+
+
+def alternate(
+    runs: dict[str, Callable[[float], dict[str, Any]]], seconds: float, slices: int = SLICES
+) -> dict[str, dict[str, Any]]:
+    """Measure each of ``runs`` (name -> a load of so many seconds) for ``seconds`` in all, in
+    ``slices`` slices taken in turn, the order reversed every other round (A B, B A, ...)."""
+    parts: dict[str, list[dict[str, Any]]] = {name: [] for name in runs}
+    names = list(runs)
+    for i in range(slices):
+        for name in names if i % 2 == 0 else names[::-1]:
+            parts[name].append(runs[name](seconds / slices))
+    return {name: merge(parts[name], seconds) for name in names}
 
 
 @contextmanager
@@ -121,12 +154,17 @@ def measure(seconds: float = 10.0) -> tuple[list[Comparison], str]:
 
     ensure_venv()
     figures: dict[str, dict[str, Any]] = {}
-    with kmscli_server() as (url, access, secret):
+    with kmscli_server() as (url, access, secret), MotoServer() as moto:
         for c in (1, 8):
-            figures[f"kmscli c={c}"] = load(url, access, secret, "create", seconds, c)
-    with MotoServer() as moto:
-        for c in (1, 8):
-            figures[f"moto c={c}"] = load(moto.endpoint, "testing", "testing", "create", seconds, c)
+
+            def ours(seconds: float, c: int = c) -> dict[str, Any]:
+                return load(url, access, secret, "create", seconds, c)
+
+            def peer(seconds: float, c: int = c) -> dict[str, Any]:
+                return load(moto.endpoint, "testing", "testing", "create", seconds, c)
+
+            measured = alternate({"kmscli": ours, "moto": peer}, seconds)
+            figures[f"kmscli c={c}"], figures[f"moto c={c}"] = measured["kmscli"], measured["moto"]
     hook = {"KMSCLI_TEST_FSYNC_DELAY_MS": str(FSYNC_DELAY_MS)}
     with kmscli_server(hook) as (url, access, secret):
         figures["kmscli c=8, fsync +5 ms, group commit"] = load(url, access, secret, "create", seconds, 8)

@@ -2,7 +2,8 @@
 
 Runs with the peer venv's Python (bench/.venv has boto3 through moto), so kmscli and moto are driven
 by the same client. Each process warms up (connection, client), then calls Encrypt in a loop for the
-measured window; the parent prints one JSON line: requests/s, p50 and p99 in seconds, errors.
+measured window; the parent prints one JSON line: requests/s, p50 and p99 in seconds, errors, and
+every latency (sorted), so that runs split into slices can be merged (bench/serve.py).
 
     python bench/serve_client.py URL ACCESS_KEY SECRET KEY_ID|create SECONDS CONCURRENCY
 """
@@ -72,6 +73,7 @@ def main(argv: list[str]) -> int:
                 "p99_s": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
                 "requests": len(latencies),
                 "errors": errors,
+                "latencies": latencies,
             }
         )
     )

@@ -434,3 +434,45 @@ def test_audit_scale_generator_writes_a_verifiable_realistic_log(tmp_path: Path)
     index.reindex(segments(tmp_path), key)
     assert index.check(segments(tmp_path), key) == []
     assert "audit_scale.measure(" in Path(run_all.__file__).read_text()
+
+
+# -- bench/serve.py: alternating slices -------------------------------------------------------------
+
+
+def test_serve_measurements_alternate_in_slices_and_merge_exactly() -> None:
+    from bench import serve
+
+    order: list[tuple[str, float]] = []
+
+    def run(name: str, latency: float) -> Any:
+        def load(seconds: float) -> dict[str, Any]:
+            order.append((name, seconds))
+            count = int(seconds * 10)
+            return {"latencies": [latency] * count, "errors": 1}
+
+        return load
+
+    merged = serve.alternate({"kmscli": run("kmscli", 0.002), "moto": run("moto", 0.004)}, 10.0, slices=4)
+    assert order == [
+        ("kmscli", 2.5),
+        ("moto", 2.5),
+        ("moto", 2.5),
+        ("kmscli", 2.5),
+        ("kmscli", 2.5),
+        ("moto", 2.5),
+        ("moto", 2.5),
+        ("kmscli", 2.5),
+    ]
+    assert merged["kmscli"]["requests"] == 100 and merged["kmscli"]["requests_per_s"] == 10.0
+    assert merged["kmscli"]["errors"] == 4 and merged["moto"]["p99_s"] == 0.004
+
+
+def test_serve_merge_takes_percentiles_over_every_slice() -> None:
+    from bench import serve
+
+    fast = {"latencies": [0.001] * 90, "errors": 0}
+    slow = {"latencies": [0.010] * 10, "errors": 0}
+    merged = serve.merge([fast, slow], 10.0)
+    assert merged["p50_s"] == 0.001 and merged["p99_s"] == 0.010 and merged["requests_per_s"] == 10.0
+    with pytest.raises(BenchError, match="no successful request"):
+        serve.merge([{"latencies": [], "errors": 3}], 10.0)

@@ -27,5 +27,8 @@ def test_load_generator_reports_throughput_and_latency(server: Server) -> None:
     assert result["errors"] == 0 and result["requests"] > 0
     assert result["requests_per_s"] == result["requests"] / 0.5
     assert 0 < result["p50_s"] <= result["p99_s"]
+    assert (
+        result["latencies"] == sorted(result["latencies"]) and len(result["latencies"]) == result["requests"]
+    )
     encrypts = [e for e in server.events()[before:] if e["eventName"] == "Encrypt"]
     assert len(encrypts) >= result["requests"]  # warm-up calls are audited too, just not counted
