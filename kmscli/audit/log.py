@@ -757,6 +757,8 @@ class AuditLog:
             return
         if newer is not None and newer is not at.provisional:
             return  # a later append of this process started another segment: its memory stands
+        if shared is not None and shared.sequence > seq:
+            return  # so did another worker of this server: the shared memory stands
         if at.head_fd < 0:
             with contextlib.suppress(OSError):
                 at.head_fd, head_info = folder.open_fd(HEAD_NAME, os.O_RDWR)

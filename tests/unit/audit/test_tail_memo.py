@@ -340,6 +340,28 @@ def test_workers_continue_from_each_others_memory(tmp_path: Path, monkeypatch: A
     assert verify_log(tmp_path, KEY).ok
 
 
+def test_workers_sharing_memory_start_new_segments_in_turn(tmp_path: Path) -> None:
+    """Segments sealed by either worker, also while the other's batch waits for its fsync."""
+    a, full_a = _writer(tmp_path, segment_bytes=900)
+    a.share_with_forks()
+    b, full_b = _writer(tmp_path, segment_bytes=900)
+    b.shared = a.shared
+
+    def b_appends_during_the_fsync(fd: int) -> None:
+        a.fsync = os.fsync
+        b.append({"n": "inside", "pad": "z" * 300})
+        os.fsync(fd)
+
+    for i in range(12):
+        if i == 5:
+            a.fsync = b_appends_during_the_fsync
+        (a if i % 2 else b).append({"n": i, "pad": "x" * 300})
+    assert len(segments(tmp_path)) >= 4
+    assert len(full_a) + len(full_b) == 1, "only the very first append read the tail"
+    report = verify_log(tmp_path, KEY)
+    assert report.ok, report
+
+
 def test_workers_notice_a_writer_outside_the_server(tmp_path: Path) -> None:
     a, full_a, b, full_b = _siblings(tmp_path)
     a.append({"n": 1})
