@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kmscli.audit import log as audit_log
 from kmscli.audit.log import AuditLog, AuditLogDamagedError, AuditTamperError, segments
@@ -408,3 +411,54 @@ def test_forked_workers_share_the_memory_and_keep_one_chain(tmp_path: Path) -> N
     log.append({"eventName": "StartServer"})
     _append_in_parent_and_child(log, tmp_path)
     assert len(full) == 1, "the parent never read the tail again, whatever the child appended"
+
+
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from("abc"), st.sampled_from(["", "a", "b", "c"]), st.integers(0, 400)),
+        min_size=1,
+        max_size=25,
+    ),
+    segment_bytes=st.sampled_from([700, 1500, 64 * 1024]),
+)
+@settings(max_examples=60, deadline=None)
+def test_any_interleaving_of_workers_and_the_cli_keeps_one_whole_chain(
+    steps: list[tuple[str, str, int]], segment_bytes: int
+) -> None:
+    """Two workers sharing their memory (a, b) and the CLI (c) append in any order, one of them
+    sometimes during another's fsync (two batches in flight, or two processes), across segment
+    boundaries: every append continues the one chain, and the head never runs ahead of the log."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        a, _ = _writer(root, segment_bytes=segment_bytes)
+        a.share_with_forks()
+        b, _ = _writer(root, segment_bytes=segment_bytes)
+        b.shared = a.shared
+        c, _ = _writer(root, segment_bytes=segment_bytes)
+        writers = {"a": a, "b": b, "c": c}
+        expected = 0
+        for who, inside, pad in steps:
+            writer = writers[who]
+            if inside:
+
+                def fsync_with_an_append_inside(
+                    fd: int, writer: AuditLog = writer, other: str = inside, pad: int = pad
+                ) -> None:
+                    if writer._mutex.locked():  # the full segment's fsync, under the lock: not then
+                        os.fsync(fd)
+                        return
+                    writer.fsync = os.fsync
+                    writers[other].append({"n": "inside", "pad": "y" * pad})
+                    os.fsync(fd)
+
+                writer.fsync = fsync_with_an_append_inside
+                expected += 1
+            expected += 1
+            writer.append({"n": who, "pad": "x" * pad})
+            writer.fsync = os.fsync
+        report = verify_log(root, KEY)
+        assert report.ok, report
+        events = [json.loads(line) for p in segments(root) for line in Path(p).read_bytes().splitlines()]
+        assert [e["sequence"] for e in events] == list(range(1, expected + 1))
+        head = audit_log.read_head(root, KEY)
+        assert head is not None and head.sequence <= expected
