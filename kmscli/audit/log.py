@@ -825,7 +825,12 @@ class AuditLog:
             at.head_stamp,
             self._listing_stands(at, at.folder, segment[4]),
         )
-        memo.segment_fd, memo.head_fd = os.dup(at.segment_fd), os.dup(at.head_fd)
+        try:
+            memo.segment_fd = os.dup(at.segment_fd)
+            memo.head_fd = os.dup(at.head_fd)
+        except OSError:  # out of descriptors: no memory this time, and none left open
+            memo.close()
+            return
         self._memo = at.provisional = memo
         if self.shared is not None:
             self.shared.put(memo)
@@ -850,6 +855,9 @@ class AuditLog:
         except FileNotFoundError:
             known.close()
             return None
+        except BaseException:  # out of descriptors, or tamper: nothing left open
+            known.close()
+            raise
         return known
 
     def _forget(self) -> None:

@@ -196,16 +196,20 @@ def test_a_failed_write_forgets_the_tail(tmp_path: Path) -> None:
     assert len(full) == 2
 
 
+def _open_fds(folder: Path) -> int:
+    """Descriptors this process holds on files under ``folder``."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith(str(folder))
+        except OSError:
+            pass
+    return count
+
+
 def test_kept_descriptors_are_closed_when_the_tail_is_forgotten(tmp_path: Path) -> None:
     def open_fds() -> int:
-        """Descriptors this process holds on the log's folder and files."""
-        count = 0
-        for fd in os.listdir("/proc/self/fd"):
-            try:
-                count += os.readlink(f"/proc/self/fd/{fd}").startswith(str(tmp_path))
-            except OSError:
-                pass
-        return count
+        return _open_fds(tmp_path)
 
     log, _ = _writer(tmp_path / "a")
     for i in range(3):
@@ -462,3 +466,42 @@ def test_any_interleaving_of_workers_and_the_cli_keeps_one_whole_chain(
         assert [e["sequence"] for e in events] == list(range(1, expected + 1))
         head = audit_log.read_head(root, KEY)
         assert head is not None and head.sequence <= expected
+
+
+def test_out_of_descriptors_the_memory_is_skipped_and_nothing_leaks(tmp_path: Path, monkeypatch: Any) -> None:
+    """A server out of descriptors (EMFILE) must not lose one for good at each append: a memory
+    half made, or a sibling's memory half opened, closes what it opened."""
+    a, _, b, _ = _siblings(tmp_path)
+    a.append({"n": 1})
+    a.append({"n": 2})
+    held = _open_fds(tmp_path)
+    dup = os.dup
+    calls: list[int] = []
+
+    def second_dup_fails(fd: int) -> int:
+        calls.append(fd)
+        if len(calls) % 2 == 0:
+            raise OSError(24, "Too many open files")
+        return dup(fd)
+
+    monkeypatch.setattr(audit_log.os, "dup", second_dup_fails)
+    for i in range(3, 6):
+        assert a.append({"n": i})["sequence"] == i, "the append goes on without the memory"
+    monkeypatch.setattr(audit_log.os, "dup", dup)
+    assert calls and _open_fds(tmp_path) == held
+
+    open_fd = audit_log.fs.VaultDir.open_fd
+
+    def no_head(self: Any, rel: str, flags: int) -> Any:
+        if rel == audit_log.HEAD_NAME:
+            raise OSError(24, "Too many open files")
+        return open_fd(self, rel, flags)
+
+    before = _open_fds(tmp_path)
+    monkeypatch.setattr(audit_log.fs.VaultDir, "open_fd", no_head)
+    with pytest.raises(audit_log.AuditWriteError, match="Too many open files"):
+        b.append({"n": "b"})  # b takes a's shared memory: the segment opens, the head does not
+    monkeypatch.setattr(audit_log.fs.VaultDir, "open_fd", open_fd)
+    assert _open_fds(tmp_path) <= before + 1, "b keeps at most its lock file, nothing half opened"
+    assert b.append({"n": "b"})["sequence"] == 6
+    assert verify_log(tmp_path, KEY).ok
