@@ -63,16 +63,12 @@ def load(url: str, access: str, secret: str, key_id: str, seconds: float, concur
 def merge(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     """One measurement from slices of it that took ``seconds`` in all: requests/s over those
     seconds, p50 and p99 of all their latencies together, errors summed."""
+    from bench.serve_client import summary
+
     latencies = sorted(x for part in parts for x in part["latencies"])
     if not latencies:
         raise BenchError("no successful request in any slice")
-    return {
-        "requests_per_s": len(latencies) / seconds,
-        "p50_s": latencies[len(latencies) // 2],
-        "p99_s": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-        "requests": len(latencies),
-        "errors": sum(int(part["errors"]) for part in parts),
-    }
+    return summary(latencies, sum(int(part["errors"]) for part in parts), seconds)
 
 
 def alternate(

@@ -65,19 +65,20 @@ def main(argv: list[str]) -> int:
     if not latencies:
         print(json.dumps({"error": f"no successful request ({errors} errors)"}))
         return 1
-    print(
-        json.dumps(
-            {
-                "requests_per_s": len(latencies) / float(seconds),
-                "p50_s": latencies[len(latencies) // 2],
-                "p99_s": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-                "requests": len(latencies),
-                "errors": errors,
-                "latencies": latencies,
-            }
-        )
-    )
+    print(json.dumps({**summary(latencies, errors, float(seconds)), "latencies": latencies}))
     return 0
+
+
+def summary(latencies: list[float], errors: int, seconds: float) -> dict[str, Any]:
+    """requests/s over ``seconds``, p50 and p99 of ``latencies`` (sorted, not empty), errors: the
+    one place they are computed (bench/serve.py merges slices with it)."""
+    return {
+        "requests_per_s": len(latencies) / seconds,
+        "p50_s": latencies[len(latencies) // 2],
+        "p99_s": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "requests": len(latencies),
+        "errors": errors,
+    }
 
 
 if __name__ == "__main__":
