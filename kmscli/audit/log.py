@@ -696,15 +696,8 @@ class AuditLog:
         tail for the next append when the log is still exactly what this append left. The memory
         this append left before its fsync stays when another writer appended meanwhile (the next
         append then fails to find the log unchanged, and reads the tail without listing the folder
-        while its stamp is still the one this memory holds); it is forgotten when this fails."""
-        try:
-            self._finish_head(at, folder, seq, prev)
-        except BaseException:
-            if at.provisional is not None and self._memo is at.provisional:
-                self._forget()
-            raise
-
-    def _finish_head(self, at: _Locked, folder: fs.VaultDir, seq: int, prev: str) -> None:
+        while its stamp is still the one this memory holds); when this fails, ``append_many``
+        forgets it."""
         known = None
         #: The memory of this process's newest append: this one's own (left before its fsync), or
         #: that of a later append that took the lock meanwhile (group commit), or None.
@@ -909,8 +902,9 @@ class AuditLog:
                     at.head_stamp = known.head_stamp
                     known.segment_fd = known.head_fd = -1
                 else:
-                    # another writer appended (a server worker, the CLI): its last line is read
-                    # and the head checked; the listing only when the folder changed
+                    # another writer appended (the CLI, or a server worker when the memory is not
+                    # shared): its last line is read and the head checked; the listing only when
+                    # the folder changed
                     listed = memo is not None and memo.folder is not None and memo.folder == at.dir
                     newest = memo.name if memo is not None and listed else None
                     if memo is not None:
