@@ -28,14 +28,17 @@ def read_param_file(path: str, binary: bool, option: str) -> bytes | str:
     """Contents of a ``file://`` / ``fileb://`` parameter, bounded in size. ``~`` and ``$VAR`` in
     the path are expanded, as the AWS CLI expands them (``'fileb://~/key.bin'`` quoted still works);
     messages show the path as given, never an expanded variable's value."""
+    given = ("fileb://" if binary else "file://") + path
     try:
         local = os.path.expandvars(os.path.expanduser(path))
         # `-` is a file of that name, as in the AWS CLI (which has no stdin shorthand)
         fh = sys.stdin.buffer if path == "/dev/stdin" else open(local, "rb")  # noqa: SIM115
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path (from --cli-input-json)
-        reason = exc.strerror if isinstance(exc, OSError) else "invalid path"
+        # the AWS CLI's words (str() of the OSError), with the path as given in place of the expanded one
+        errno = getattr(exc, "errno", None)
+        reason = f"[Errno {errno}] {getattr(exc, 'strerror', '')}: {path!r}" if errno else "invalid path"
         raise UsageError(
-            f"Error parsing parameter '{option}': Unable to load paramfile {path!r}: {reason}"
+            f"Error parsing parameter '{option}': Unable to load paramfile {given}: {reason}"
         ) from None
     try:
         if fh is not sys.stdin.buffer and os.fstat(fh.fileno()).st_size > MAX_PARAM_FILE:
@@ -59,7 +62,11 @@ def read_param_file(path: str, binary: bool, option: str) -> bytes | str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError(f"Error parsing parameter '{option}': paramfile {path} is not UTF-8 text") from None
+        raise UsageError(
+            f"Error parsing parameter '{option}': Unable to load paramfile ({path}), text contents could "
+            "not be decoded.  If this is a binary file, please use the fileb:// prefix instead of the "
+            "file:// prefix."
+        ) from None
 
 
 def load_text(value: str, option: str) -> str:
@@ -67,6 +74,16 @@ def load_text(value: str, option: str) -> str:
     if value.startswith("file://"):
         return str(read_param_file(value[7:], False, option))
     return value
+
+
+def load_param(value: str, option: str) -> str | bytes:
+    """A parameter's value with ``file://`` (text) or ``fileb://`` (bytes) resolved, as the AWS CLI
+    v2 resolves both prefixes for every parameter: bytes given where the model asks for text reach
+    botocore's check (``request.check_request``), which refuses them (exit 252) rather than take the
+    words ``fileb://PATH`` as the value."""
+    if value.startswith("fileb://"):
+        return read_param_file(value[8:], True, option)
+    return load_text(value, option)
 
 
 # -- shorthand -------------------------------------------------------------------------------------
@@ -79,10 +96,12 @@ class _Shorthand:
         self.text, self.pos, self.option = text, 0, option
         self.from_files = False
 
-    def error(self, why: str) -> UsageError:
+    def error(self, why: str, received: str = "EOF") -> UsageError:
+        """The AWS CLI v2's syntax error: what was expected, what was found (``received`` at the
+        end of the input), and the input (after one space, as v2 prints it) with a caret."""
         return UsageError(
             f"Error parsing parameter '{self.option}': Expected: {why}, received: "
-            f"'{self.text[self.pos : self.pos + 1] or '<end>'}' for input:\n{self.text}\n{' ' * self.pos}^"
+            f"'{self.text[self.pos : self.pos + 1] or received}' for input:\n {self.text}\n{' ' * self.pos}^"
         )
 
     def peek(self) -> str:
@@ -182,6 +201,9 @@ class _Shorthand:
         while self.peek() == "," and top:
             save = self.pos
             self.pos += 1
+            self.skip_spaces()
+            if self.pos == len(self.text):  # `a=b,`: the AWS CLI wants a value after the comma
+                raise self.error("'<second>'", received="<none>")
             if self._next_is_key():
                 self.pos = save
                 break
@@ -302,29 +324,30 @@ def parse_timestamp(value: str, option: str) -> dt.datetime:
 
 
 def coerce(shape_name: str, value: Any, option: str, raw_blobs: bool = False) -> Any:
-    """Convert a parsed (JSON or shorthand) value to the types the shape asks for."""
+    """Convert a parsed (JSON or shorthand) value to the types the shape asks for, as the AWS CLI's
+    shorthand visitor does (text to integers and booleans, a scalar to a one-item list, blob text
+    decoded). A value of the wrong type otherwise (a list, map or number where text is asked, a
+    member the structure does not have) is kept as it is, so that botocore's check
+    (``request.check_request``) refuses it in its words (exit 252), as the AWS CLI does: it is never
+    made into text (``a=b,c`` is a list, not the context value ``["b", "c"]``)."""
     if value is None:  # botocore: "Invalid type for parameter ..., value: None" (e.g. a skeleton's blob)
         raise UsageError(f"Error parsing parameter '{option}': invalid type for {shape_name}, value: None")
     sh = shape(shape_name)
     kind = sh["type"]
     if kind == "structure":
         if not isinstance(value, dict):
-            raise UsageError(f"Error parsing parameter '{option}': expected a structure, got {value!r}")
+            return value
         members = sh["members"]
-        out = {}
-        for key, item in value.items():
-            if key not in members:
-                raise UsageError(
-                    f"Error parsing parameter '{option}': unknown key '{key}'; valid keys: {', '.join(members)}"
-                )
-            out[key] = coerce(members[key]["shape"], item, option, raw_blobs)
-        return out
+        return {
+            key: coerce(members[key]["shape"], item, option, raw_blobs) if key in members else item
+            for key, item in value.items()
+        }
     if kind == "list":
         items = value if isinstance(value, list) else [value]
         return [coerce(sh["member"], item, option, raw_blobs) for item in items]
     if kind == "map":
         if not isinstance(value, dict):
-            raise UsageError(f"Error parsing parameter '{option}': expected key=value pairs or a JSON object")
+            return value
         return {_text(str(k), option): coerce(sh["value"], v, option, raw_blobs) for k, v in value.items()}
     if kind == "integer":  # the AWS CLI reads it with int() and stops on its ValueError: exit 255
         try:
@@ -332,18 +355,16 @@ def coerce(shape_name: str, value: Any, option: str, raw_blobs: bool = False) ->
         except (TypeError, ValueError) as exc:
             raise ParamValueError(f"Error parsing parameter '{option}': {exc}") from None
     if kind == "boolean":
-        if isinstance(value, bool):
-            return value
-        if str(value).lower() in ("true", "false"):
-            return str(value).lower() == "true"
-        raise UsageError(f"Error parsing parameter '{option}': expected true or false, got {value!r}")
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        return value  # a bool already, or a value botocore refuses
     if kind == "blob":
-        return decode_blob(str(value), option, raw_blobs) if not isinstance(value, bytes) else value
+        if isinstance(value, bytes):
+            return value
+        return decode_blob(value, option, raw_blobs) if isinstance(value, str) else value
     if kind == "timestamp":
-        return parse_timestamp(str(value), option)
-    if not isinstance(value, str):
-        return json.dumps(value) if isinstance(value, dict | list) else str(value)
-    return _text(value, option)
+        return parse_timestamp(value, option) if isinstance(value, str) else value
+    return _text(value, option) if isinstance(value, str) else value
 
 
 def _text(value: str, option: str) -> str:
@@ -357,11 +378,13 @@ def parse_value(shape_name: str, raw: str | tuple[str, ...], option: str, raw_bl
     kind = sh["type"]
     if kind == "list":
         tokens = list(raw) if isinstance(raw, tuple) else [raw]
-        if len(tokens) == 1:
-            text = load_text(tokens[0], option)
-            if text.lstrip().startswith("["):
-                return coerce(shape_name, _json(text, option), option, raw_blobs)
-            tokens = [text]
+        if len(tokens) == 1:  # the AWS CLI resolves file:// and fileb:// for a list given one value
+            loaded = load_param(tokens[0], option)
+            if isinstance(loaded, bytes):
+                return coerce(shape_name, [loaded], option, raw_blobs)
+            if loaded.lstrip().startswith("["):
+                return coerce(shape_name, _json(loaded, option), option, raw_blobs)
+            tokens = [loaded]
         member = shape(sh["member"])
         if member["type"] == "structure":
             items = [_json(t, option) if _is_json(t) else parse_shorthand(t, option) for t in tokens]
@@ -370,8 +393,10 @@ def parse_value(shape_name: str, raw: str | tuple[str, ...], option: str, raw_bl
     assert isinstance(raw, str)
     if kind == "blob":
         return decode_blob(raw, option, raw_blobs)
-    text = load_text(raw, option)
-    if kind in ("map", "structure"):
-        parsed = _json(text, option) if _is_json(text) else parse_shorthand(text, option)
+    loaded = load_param(raw, option)
+    if isinstance(loaded, str) and kind in ("map", "structure"):
+        if loaded.lstrip().startswith("["):  # JSON, but not an object: the AWS CLI's words
+            raise UsageError(f"Error parsing parameter '{option}': Invalid JSON:\n{loaded}")
+        parsed = _json(loaded, option) if _is_json(loaded) else parse_shorthand(loaded, option)
         return coerce(shape_name, parsed, option, raw_blobs)
-    return coerce(shape_name, text, option, raw_blobs)
+    return coerce(shape_name, loaded, option, raw_blobs)

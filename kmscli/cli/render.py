@@ -65,12 +65,20 @@ def jsonable(value: Any) -> Any:
 
 
 def apply_query(data: Any, query: str | None) -> Any:
-    """Apply a JMESPath expression (``--query``)."""
+    """Apply a JMESPath expression (``--query``). An expression that compiles but fails on the
+    result (an unknown function, an argument of the wrong type or number) is the AWS CLI's general
+    error: its message alone, exit 255, after the call ran (``check_query`` refused the rest)."""
     if not query:
         return data
     import jmespath
+    from jmespath.exceptions import JMESPathError
 
-    return jmespath.search(query, data)
+    try:
+        return jmespath.search(query, data)
+    except JMESPathError as exc:
+        from kmscli.errors import KmscliError
+
+        raise KmscliError(str(exc)) from None
 
 
 # -- text: a port of awscli's text formatter -------------------------------------------------------

@@ -147,7 +147,7 @@ def _input_document(input_json: str | None, input_yaml: str | None) -> dict[str,
     if not input_json and not input_yaml:
         return None
     option = "--cli-input-json" if input_json else "--cli-input-yaml"
-    text = params.load_text(input_json or input_yaml or "", option)
+    text = params.load_param(input_json or input_yaml or "", option)  # fileb:// too, as the AWS CLI
     doc: Any
     if input_json:
         try:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from kmscli.cli import params, render
+from kmscli.cli.request import check_request
 from kmscli.errors import ParamValueError, UsageError
 from tests.helpers import assert_output_shape
 
@@ -71,8 +72,9 @@ def test_list_of_structures_shorthand() -> None:
     tags = params.parse_value("TagList", ("TagKey=a,TagValue=1", "TagKey=b,TagValue=2"), "--tags")
     assert tags == [{"TagKey": "a", "TagValue": "1"}, {"TagKey": "b", "TagValue": "2"}]
     assert params.parse_value("TagList", ('[{"TagKey":"a","TagValue":"1"}]',), "--tags") == tags[:1]
-    with pytest.raises(UsageError, match="unknown key"):
-        params.parse_value("TagList", ("Key=a,Value=1",), "--tags")
+    wrong = params.parse_value("TagList", ("Key=a,Value=1",), "--tags")  # botocore's check refuses it
+    with pytest.raises(UsageError, match='Unknown parameter in Tags\\[0\\]: "Key", must be one of: TagKey'):
+        check_request("TagResource", {"KeyId": "k", "Tags": wrong})
 
 
 def test_blob_sources(tmp_path: Path) -> None:

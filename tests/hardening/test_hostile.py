@@ -199,7 +199,7 @@ def test_non_utf8_file_param(cli: Any, tmp_path: Path) -> None:
     path = tmp_path / "latin1.txt"
     path.write_bytes(b"caf\xe9")
     res = cli("create-key", "--description", f"file://{path}")
-    assert res.code == 252 and "not UTF-8" in res.err
+    assert res.code == 252 and "text contents could not be decoded" in res.err
 
 
 ODD_TEXT = ["line one\nline two", "tab\there", "unicode ✓ ключ 鍵 🔑", "quote \" and ' and \\", "  spaced  "]

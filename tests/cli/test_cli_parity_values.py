@@ -1,0 +1,263 @@
+"""Parameter values, paramfiles and --query failures as the AWS CLI v2 (2.36) treats them.
+
+Found by running `aws kms` (AWS CLI v1, whose parameter handling v2 kept) against a moto server
+beside kmscli, and read against the AWS CLI v2's own source (awscli/shorthand.py, argprocess.py,
+paramfile.py, errorhandler.py) where v1 and v2 differ: v2 exits 252 for botocore's parameter check
+where v1 exits 255."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def key_id(cli: Any) -> str:
+    res = cli("create-key", "--description", "before", "--query", "KeyMetadata.KeyId", "--output", "text")
+    assert res.code == 0, res.err
+    return str(res.out.strip())
+
+
+def _encrypt(cli: Any, key_id: str, *extra: str) -> Any:
+    return cli("encrypt", "--key-id", key_id, "--plaintext", "aGk=", *extra)
+
+
+# -- a value of the wrong type reaches botocore's check, never becomes text ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("context", "problem"),
+    [
+        ("a=b,c", "EncryptionContext.a, value: ['b', 'c'], type: <class 'list'>"),
+        ("a=[x,y]", "EncryptionContext.a, value: ['x', 'y'], type: <class 'list'>"),
+        ("a={x=y}", "EncryptionContext.a, value: {'x': 'y'}, type: <class 'dict'>"),
+        ('{"a": 1}', "EncryptionContext.a, value: 1, type: <class 'int'>"),
+        ('{"a": true}', "EncryptionContext.a, value: True, type: <class 'bool'>"),
+        ('{"a": {"b": "c"}}', "EncryptionContext.a, value: {'b': 'c'}, type: <class 'dict'>"),
+    ],
+)
+def test_an_encryption_context_value_that_is_not_text_is_refused(
+    cli: Any, key_id: str, context: str, problem: str
+) -> None:
+    """The AWS CLI hands shorthand's lists and maps, and JSON's numbers, to botocore as they are,
+    and its check refuses them (exit 252). kmscli made them text (``["b", "c"]``, ``1``) and
+    encrypted under a context the same command cannot build on AWS."""
+    res = _encrypt(cli, key_id, "--encryption-context", context)
+    assert (res.code, res.out) == (252, ""), res.err
+    assert (
+        f"Parameter validation failed:\nInvalid type for parameter {problem}, valid types: <class 'str'>"
+        in (res.err)
+    )
+    assert cli("audit", "--output", "json", "--event-name", "Encrypt").out.strip() in ("", "[]")
+
+
+def test_structure_values_of_the_wrong_type_or_member_are_botocores_errors(cli: Any, key_id: str) -> None:
+    """Tags and grant constraints: a list where text is asked, text where a map is asked, members
+    the structure does not have: botocore's check lists each problem (kmscli stored the tag value
+    ``["x", "y"]`` and answered the others in words of its own)."""
+    tag = cli("tag-resource", "--key-id", key_id, "--tags", "TagKey=a,TagValue=x,y")
+    assert tag.code == 252
+    assert "Invalid type for parameter Tags[0].TagValue, value: ['x', 'y'], type: <class 'list'>" in tag.err
+    assert cli("list-resource-tags", "--key-id", key_id, "--query", "Tags").json() == []
+    wrong_names = cli("tag-resource", "--key-id", key_id, "--tags", "Key=a,Value=b")
+    assert wrong_names.code == 252
+    assert (
+        'Parameter validation failed:\nMissing required parameter in Tags[0]: "TagKey"\n'
+        'Missing required parameter in Tags[0]: "TagValue"\n'
+        'Unknown parameter in Tags[0]: "Key", must be one of: TagKey, TagValue\n'
+        'Unknown parameter in Tags[0]: "Value", must be one of: TagKey, TagValue'
+    ) in wrong_names.err
+    grant = ["create-grant", "--key-id", key_id, "--grantee-principal", "arn:aws:iam::111122223333:role/r"]
+    grant += ["--operations", "Decrypt", "--constraints"]
+    text_for_map = cli(*grant, "EncryptionContextSubset=a")
+    assert text_for_map.code == 252
+    assert (
+        "Invalid type for parameter Constraints.EncryptionContextSubset, value: a, type: <class 'str'>, "
+        "valid types: <class 'dict'>"
+    ) in text_for_map.err
+    unknown = cli(*grant, "Bogus={a=b}")
+    assert unknown.code == 252
+    assert (
+        'Unknown parameter in Constraints: "Bogus", must be one of: EncryptionContextSubset, '
+        "EncryptionContextEquals, SourceArn"
+    ) in unknown.err
+    assert cli("list-grants", "--key-id", key_id, "--query", "Grants").json() == []
+    right = cli(*grant, "EncryptionContextSubset={a=b,c=d}", "--query", "GrantId", "--output", "text")
+    assert right.code == 0, right.err
+
+
+def test_json_that_is_not_an_object_for_a_map_is_invalid_json(cli: Any, key_id: str) -> None:
+    """A map or structure option whose text starts with ``[`` is refused as the AWS CLI words it."""
+    res = _encrypt(cli, key_id, "--encryption-context", '["a"]')
+    assert res.code == 252
+    assert "Error parsing parameter '--encryption-context': Invalid JSON:\n[\"a\"]" in res.err
+
+
+# -- shorthand syntax ------------------------------------------------------------------------------
+
+
+def test_shorthand_trailing_comma_is_a_syntax_error() -> None:
+    """`a=b,` wants a value after the comma in the AWS CLI's grammar (kmscli read an empty second
+    value and, for a map, encrypted under ``["b", ""]``); the message is v2's, its input after one
+    space and the caret where the value is missing."""
+    from kmscli.cli import params
+    from kmscli.errors import UsageError
+
+    with pytest.raises(UsageError) as exc:
+        params.parse_shorthand("a=b,", "--encryption-context")
+    assert exc.value.message == (
+        "Error parsing parameter '--encryption-context': Expected: '<second>', received: '<none>' "
+        "for input:\n a=b,\n    ^"
+    )
+    with pytest.raises(UsageError, match="'<second>'"):
+        params.parse_shorthand("a=b,c=d, ", "--x")
+    with pytest.raises(UsageError, match="Expected: '=', received: 'EOF' for input:\n \n\\^"):
+        params.parse_shorthand("", "--x")
+    assert params.parse_shorthand("a=b, c=d", "--x") == {"a": "b", "c": "d"}
+    assert params.parse_shorthand("a=,b=c", "--x") == {"a": "", "b": "c"}
+    assert params.parse_shorthand("a=b,c,d=e", "--x") == {"a": ["b", "c"], "d": "e"}
+
+
+def test_quoted_shorthand_values_keep_commas_equals_and_spaces(cli: Any, key_id: str) -> None:
+    """Quoted values keep ``,`` ``=`` and spaces; a bare value keeps ``=`` and inner spaces; the
+    same context decrypts whichever way it was written (shorthand, JSON, file://)."""
+    from kmscli.cli import params
+
+    assert params.parse_shorthand("a=\"x,y\",b='p=q r',c=x=y,d=x y", "--x") == {
+        "a": "x,y",
+        "b": "p=q r",
+        "c": "x=y",
+        "d": "x y",
+    }
+    blob = _encrypt(cli, key_id, "--encryption-context", 'a="x,y",b=x=y', "--query", "CiphertextBlob")
+    assert blob.code == 0, blob.err
+    for same in ('{"b": "x=y", "a": "x,y"}', "b=x=y,a='x,y'"):
+        back = cli("decrypt", "--ciphertext-blob", blob.json(), "--encryption-context", same)
+        assert back.code == 0 and back.json()["Plaintext"] == "aGk=", (same, back.err)
+
+
+# -- file:// and fileb:// ------------------------------------------------------------------------------
+
+
+def test_fileb_on_a_text_parameter_is_bytes_botocore_refuses(cli: Any, key_id: str, tmp_path: Path) -> None:
+    """The AWS CLI v2 resolves ``fileb://`` for every parameter: bytes where the model asks for
+    text are refused by botocore's check (252). kmscli took the words ``fileb://PATH`` as the
+    description (or policy, alias name...)."""
+    (tmp_path / "desc.txt").write_bytes(b"my description")
+    res = cli(
+        "update-key-description", "--key-id", key_id, "--description", f"fileb://{tmp_path / 'desc.txt'}"
+    )
+    assert res.code == 252
+    assert (
+        "Parameter validation failed:\nInvalid type for parameter Description, value: b'my description', "
+        "type: <class 'bytes'>, valid types: <class 'str'>"
+    ) in res.err
+    description = cli("describe-key", "--key-id", key_id, "--query", "KeyMetadata.Description")
+    assert description.json() == "before"
+    tokens = _encrypt(cli, key_id, "--grant-tokens", f"fileb://{tmp_path / 'desc.txt'}")
+    assert tokens.code == 252 and "Invalid type for parameter GrantTokens[0], value: b'my description'" in (
+        tokens.err
+    )
+    context = _encrypt(cli, key_id, "--encryption-context", f"fileb://{tmp_path / 'desc.txt'}")
+    assert context.code == 252 and "Invalid type for parameter EncryptionContext, value: b'my" in context.err
+    text = cli(
+        "update-key-description", "--key-id", key_id, "--description", f"file://{tmp_path / 'desc.txt'}"
+    )
+    assert text.code == 0, text.err
+    assert cli("describe-key", "--key-id", key_id, "--query", "KeyMetadata.Description").json() == (
+        "my description"
+    )
+
+
+def test_fileb_where_python_reads_bytes_works_as_in_the_aws_cli(
+    cli: Any, key_id: str, tmp_path: Path
+) -> None:
+    """Where the AWS CLI's Python takes bytes as well as text, so does kmscli: ``int(b"8\\n")`` for
+    an integer, ``json.loads(bytes)`` for ``--cli-input-json``."""
+    (tmp_path / "n.txt").write_bytes(b"8\n")
+    res = cli("generate-random", "--number-of-bytes", f"fileb://{tmp_path / 'n.txt'}", "--query", "Plaintext")
+    assert res.code == 0, res.err
+    assert len(base64.b64decode(res.json())) == 8
+    (tmp_path / "req.json").write_bytes(f'{{"KeyId": "{key_id}"}}'.encode())
+    described = cli("describe-key", "--cli-input-json", f"fileb://{tmp_path / 'req.json'}")
+    assert described.code == 0, described.err
+    assert described.json()["KeyMetadata"]["KeyId"] == key_id
+    (tmp_path / "req.yaml").write_bytes(f"KeyId: {key_id}\n".encode())
+    assert cli("describe-key", "--cli-input-yaml", f"fileb://{tmp_path / 'req.yaml'}").code == 0
+
+
+def test_paramfile_errors_in_the_aws_clis_words(cli: Any, key_id: str, tmp_path: Path) -> None:
+    """A missing file or a folder: the prefix and path as given, then the OS error as Python words
+    it; undecodable text behind ``file://``: the AWS CLI's hint to use ``fileb://``. Exit 252."""
+    missing = tmp_path / "none.json"
+    res = _encrypt(cli, key_id, "--encryption-context", f"file://{missing}")
+    assert res.code == 252
+    assert (
+        f"Error parsing parameter '--encryption-context': Unable to load paramfile file://{missing}: "
+        f"[Errno 2] No such file or directory: '{missing}'"
+    ) in res.err
+    folder = cli("encrypt", "--key-id", key_id, "--plaintext", f"fileb://{tmp_path}")
+    assert folder.code == 252
+    assert (
+        f"Unable to load paramfile fileb://{tmp_path}: [Errno 21] Is a directory: '{tmp_path}'" in folder.err
+    )
+    (tmp_path / "bin.bin").write_bytes(b"\xff\xfe\x00")
+    binary = cli(
+        "update-key-description", "--key-id", key_id, "--description", f"file://{tmp_path / 'bin.bin'}"
+    )
+    assert binary.code == 252
+    assert (
+        f"Unable to load paramfile ({tmp_path / 'bin.bin'}), text contents could not be decoded.  If this "
+        "is a binary file, please use the fileb:// prefix instead of the file:// prefix."
+    ) in binary.err
+    (tmp_path / "empty.bin").write_bytes(b"")
+    empty = cli("encrypt", "--key-id", key_id, "--plaintext", f"fileb://{tmp_path / 'empty.bin'}")
+    assert empty.code == 254 and "(ValidationException) when calling the Encrypt operation" in empty.err
+
+
+def test_http_prefixes_are_plain_text_as_in_v2(cli: Any, key_id: str) -> None:
+    """The AWS CLI v2 does not fetch ``http://`` / ``https://`` parameter values (v1 did)."""
+    res = cli("update-key-description", "--key-id", key_id, "--description", "https://example.invalid/x")
+    assert res.code == 0, res.err
+    assert cli("describe-key", "--key-id", key_id, "--query", "KeyMetadata.Description").json() == (
+        "https://example.invalid/x"
+    )
+
+
+# -- --query -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("foo(@)", "Unknown function: foo()"),
+        (
+            "length(`5`)",
+            "In function length(), invalid type for value: 5, expected one of: "
+            "['string', 'array', 'object'], received: \"number\"",
+        ),
+        ("length(@, @)", "Expected 1 argument for function length(), received 2"),
+    ],
+)
+def test_a_query_failing_on_the_result_is_the_general_error(
+    cli: Any, key_id: str, query: str, message: str
+) -> None:
+    """An expression that compiles but fails on the result: the AWS CLI's general error, its
+    message alone on stderr, exit 255, after the call ran. kmscli called it an internal error."""
+    res = cli("describe-key", "--key-id", key_id, "--query", query, "--output", "text")
+    assert (res.code, res.out) == (255, ""), res.err
+    assert res.err.strip() == f"kmscli: error: {message}"
+    created = cli("create-key", "--query", query)
+    assert created.code == 255 and "internal error" not in created.err
+    assert cli("list-keys", "--query", "length(Keys)").json() == 2  # the call ran, as in the AWS CLI
+
+
+@pytest.mark.parametrize("query", ["KeyMetadata.[KeyId", "", "a ||", "`{"])
+def test_a_query_that_does_not_compile_is_refused_before_the_call(cli: Any, query: str) -> None:
+    """botocore's wording, exit 252 (the AWS CLI v2's ParamValidationError), nothing run."""
+    res = cli("create-key", "--query", query)
+    assert res.code == 252 and f"Bad value for --query {query}: " in res.err
+    assert cli("list-keys", "--query", "length(Keys)").json() == 0
