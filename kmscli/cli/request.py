@@ -144,26 +144,28 @@ def build_request(
 
 def _input_document(input_json: str | None, input_yaml: str | None) -> dict[str, Any] | None:
     """The members ``--cli-input-json`` / ``--cli-input-yaml`` give (``file://`` read), or None."""
-    if not input_json and not input_yaml:
+    if input_json is None and input_yaml is None:  # given empty, it is invalid JSON or YAML there
         return None
-    option = "--cli-input-json" if input_json else "--cli-input-yaml"
+    option = "--cli-input-json" if input_json is not None else "--cli-input-yaml"
     text = params.load_param(input_json or input_yaml or "", option)  # fileb:// too, as the AWS CLI
     doc: Any
-    if input_json:
+    if input_json is not None:
         try:
             doc = json.loads(text)
-        except ValueError as exc:
-            raise UsageError(f"Error parsing parameter '{option}': Invalid JSON: {exc}") from None
+        except ValueError:  # the AWS CLI v2's words, the option named without its dashes as there
+            raise UsageError("Error parsing parameter 'cli-input-json': Invalid JSON received.") from None
     else:
         import yaml  # only when asked for, as for YAML output
 
         try:
             doc = yaml.safe_load(text)
         except yaml.YAMLError:
-            raise UsageError(f"Error parsing parameter '{option}': Invalid YAML received.") from None
+            raise UsageError("Error parsing parameter 'cli-input-yaml': Invalid YAML received.") from None
         _refuse_alias_bombs(doc, option)
     if not isinstance(doc, dict):
-        raise UsageError(f"Error parsing parameter '{option}': expected a JSON object (a map)")
+        raise UsageError(
+            f"Error parsing parameter '{option}': Invalid type: expecting map, received {type(doc)}"
+        )
     return doc
 
 

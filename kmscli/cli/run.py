@@ -223,7 +223,7 @@ def run_operation(op_name: str, values: dict[str, Any], extra: dict[str, Any], i
         emit(skeleton(op_name, "output"), inv, fmt, title=op_name)
         return
     pag = paginator(op_name)
-    paging = pag is not None and not inv.options.get("no_paginate") and not _manual_paging(pag, values)
+    paging = pag is not None and not inv.options.get("no_paginate") and not _manual_paging(pag, request)
     if pag is not None and not paging:
         _refuse_paging_options(extra)
     call = caller_for(inv)
@@ -247,12 +247,13 @@ def _refuse_paging_options(extra: dict[str, Any]) -> None:
         raise UsageError(f"Cannot specify --no-paginate along with pagination arguments: {', '.join(used)}")
 
 
-def _manual_paging(pag: dict[str, Any], values: dict[str, Any]) -> bool:
-    """Whether the command line gives the operation's own paging members (``--limit``, ``--marker``,
-    hidden from help): the AWS CLI then makes the one call asked for, as with ``--no-paginate``, and
-    prints that page's ``NextMarker`` and ``Truncated``. Members from ``--cli-input-json`` do not
-    count, as in the AWS CLI v1."""
-    return any(values.get(pag[name]) is not None for name in ("input_token", "limit_key"))
+def _manual_paging(pag: dict[str, Any], request: dict[str, Any]) -> bool:
+    """Whether the request has the operation's own paging members (``--limit``, ``--marker``, hidden
+    from help, or ``Limit`` / ``Marker`` from ``--cli-input-json`` / ``--cli-input-yaml``): the AWS
+    CLI v2 then makes the one call asked for, as with ``--no-paginate``, and prints that page's
+    ``NextMarker`` and ``Truncated`` (v1 ignored the input document's; v2's migration guide, "paging
+    parameters in --cli-input-json turn off automatic pagination")."""
+    return any(pag[name] in request for name in ("input_token", "limit_key"))
 
 
 def _write_outfile(op_name: str, result: dict[str, Any], path: str | None) -> None:

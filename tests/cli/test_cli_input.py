@@ -131,7 +131,7 @@ def test_json_supplies_required_members(cli: Any) -> None:
     [
         ('{"KeyId": "k", "Bogus": 1}', 'Unknown parameter in input: "Bogus"'),
         ('{"KeyId": ', "Invalid JSON"),
-        ("[1, 2]", "expected a JSON object"),
+        ("[1, 2]", "Invalid type: expecting map, received <class 'list'>"),
         ('{"KeyId": "k", "Plaintext": null}', "value: None"),
         (
             '{"KeyId": "k", "Plaintext": "aGk=", "EncryptionContext": "flat"}',

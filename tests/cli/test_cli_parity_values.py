@@ -8,6 +8,7 @@ where v1 exits 255."""
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -260,4 +261,45 @@ def test_a_query_that_does_not_compile_is_refused_before_the_call(cli: Any, quer
     """botocore's wording, exit 252 (the AWS CLI v2's ParamValidationError), nothing run."""
     res = cli("create-key", "--query", query)
     assert res.code == 252 and f"Bad value for --query {query}: " in res.err
+    assert cli("list-keys", "--query", "length(Keys)").json() == 0
+
+
+# -- --cli-input-json / --cli-input-yaml -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("option", ["--cli-input-json", "--cli-input-yaml"])
+def test_paging_members_in_the_input_document_turn_paging_off(cli: Any, option: str) -> None:
+    """AWS CLI v2 (its migration guide; v1 ignored them): ``Limit`` or ``Marker`` in the input
+    document make the one call asked for, printed with ``NextMarker`` and ``Truncated``, as
+    ``--limit`` does. kmscli kept paging and printed every key."""
+    for _ in range(3):
+        assert cli("create-key").code == 0
+    doc = '{"Limit": 1}' if option == "--cli-input-json" else "Limit: 1"
+    page = cli("list-keys", option, doc)
+    assert page.code == 0, page.err
+    first = page.json()
+    assert len(first["Keys"]) == 1 and first["Truncated"] is True and "NextToken" not in first
+    marker = {"Marker": first["NextMarker"]}
+    rest_doc = json.dumps(marker) if option == "--cli-input-json" else f"Marker: {first['NextMarker']}"
+    rest = cli("list-keys", option, rest_doc, "--query", "[length(Keys), Truncated]")
+    assert rest.json() == [2, False]
+    assert cli("list-keys", option, doc, "--max-items", "1").code == 252  # paging is off: 252 as in v2
+
+
+def test_input_documents_are_refused_in_the_aws_clis_words(cli: Any) -> None:
+    """Invalid JSON or YAML (an empty value included: it was taken for no document) and a
+    document that is not a map, as the AWS CLI v2 words them; exit 252."""
+    for option, text in (("--cli-input-json", ""), ("--cli-input-json", "{"), ("--cli-input-yaml", "a: [")):
+        res = cli("create-key", option, text)
+        assert res.code == 252, (option, text, res.err)
+        kind = option.removeprefix("--cli-input-").upper()
+        assert f"Error parsing parameter '{option[2:]}': Invalid {kind} received." in res.err
+    listed = cli("create-key", "--cli-input-json", "[]")
+    assert listed.code == 252
+    assert (
+        "Error parsing parameter '--cli-input-json': Invalid type: expecting map, received <class 'list'>"
+        in (listed.err)
+    )
+    empty_yaml = cli("create-key", "--cli-input-yaml", "")
+    assert empty_yaml.code == 252 and "expecting map, received <class 'NoneType'>" in empty_yaml.err
     assert cli("list-keys", "--query", "length(Keys)").json() == 0
