@@ -16,16 +16,17 @@ if TYPE_CHECKING:
 #: Set once a command line ran on the fast path (cli/fastpath.py): no Click, pager waited for.
 _ran_fast_path = False
 
-#: What bare ``kmscli`` prints (to stderr, exit 252), as bare ``aws`` does.
-SHORT_USAGE = """usage: kmscli [options] <command> [<subcommand> ...] [parameters]
+#: The usage text the AWS CLI v2 writes with an argparse error or unknown options (its ``USAGE``).
+USAGE = """usage: kmscli [options] <command> [<subcommand> ...] [parameters]
 To see help text, you can run:
 
   kmscli --help
   kmscli <command> --help
-  kmscli <command> <subcommand> --help
+  kmscli <command> <subcommand> --help"""
 
-kmscli: error: the following arguments are required: command
-"""
+#: How the AWS CLI v2 (2.34 and later) opens every error it writes to stderr (``errorformat.py``:
+#: ``aws: [ERROR]: <message>``, after an empty line), with kmscli's name for ``aws``.
+ERROR_PREFIX = "kmscli: [ERROR]: "
 
 
 def _print_error(text: str) -> None:
@@ -39,6 +40,11 @@ def _print_error(text: str) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
+
+
+def _write_error(message: str) -> None:
+    """The AWS CLI v2's ``write_error``: an empty line, then the prefixed message."""
+    _print_error("\n" + ERROR_PREFIX + message.strip())
 
 
 def _interrupted() -> int:
@@ -64,8 +70,10 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
 
         sys.stdout.write(f"kmscli {__version__}\n")
         return 0
-    if not args:
-        _print_error(SHORT_USAGE)
+    if not args:  # as bare `aws`: argparse's error, then the usage text
+        _write_error(
+            f"An error occurred (ParamValidation): the following arguments are required: command\n\n{USAGE}"
+        )
         return 252  # errors.EXIT_USAGE, without importing it
     from kmscli.cli import globalopts
 
@@ -159,6 +167,19 @@ def _structured_error(args: list[str], info: dict[str, str]) -> bool:
     return True
 
 
+def _report(args: list[str], code: str | None, message: str) -> None:
+    """Write a kmscli error as the AWS CLI v2 writes its own: a parameter (``ParamValidation``) or
+    configuration (``Configuration``) error as data in a structured ``--cli-error-format``, else
+    ``An error occurred (CODE): MESSAGE`` (``enhanced``, the default) or the message alone
+    (``legacy``); any other error is its message alone, whatever the format."""
+    if code is not None:
+        if _structured_error(args, {"Code": code, "Message": message}):
+            return
+        if _error_format(args) != "legacy":
+            message = f"An error occurred ({code}): {message}"
+    _write_error(message)
+
+
 def _run(args: list[str], *, console: bool = False) -> int:
     global _ran_fast_path
     debug = _wants_debug(args)
@@ -195,22 +216,22 @@ def _run(args: list[str], *, console: bool = False) -> int:
         # as botocore parses a KMS error: Message and Code, then the shape's own `message` member
         if _structured_error(args, {"Message": exc.message, "Code": exc.code, "message": exc.message}):
             return exc.exit_code
-        _print_error(f"\nAn error occurred ({exc.code}) when calling the {op} operation: {exc.message}")
+        _write_error(f"An error occurred ({exc.code}) when calling the {op} operation: {exc.message}")
+        return exc.exit_code
+    except errors.UnknownOptionsError as exc:  # the AWS CLI v2 writes it so whatever the error format
+        _print_error(f"\n{USAGE}\n\n\n{ERROR_PREFIX}{exc.message}")
         return exc.exit_code
     except errors.KmscliError as exc:
         if debug:
             import traceback
 
             traceback.print_exc()
-        code = {errors.EXIT_USAGE: "ParamValidation", errors.EXIT_ENVIRONMENT: "Configuration"}
-        if exc.exit_code in code and _structured_error(
-            args, {"Code": code[exc.exit_code], "Message": exc.message}
-        ):
-            return exc.exit_code
-        if isinstance(exc, errors.UsageError):
-            _print_error(f"\nusage: kmscli [options] <command> [parameters]\nkmscli: error: {exc.message}")
-        else:
+        if exc.exit_code < errors.EXIT_USAGE:  # a kmscli check's negative answer (exit 1), not an error
             _print_error(f"kmscli: error: {exc.message}")
+            return exc.exit_code
+        message = exc.message + (f"\n\n{USAGE}" if isinstance(exc, errors.ArgumentError) else "")
+        codes = {errors.EXIT_USAGE: "ParamValidation", errors.EXIT_ENVIRONMENT: "Configuration"}
+        _report(args, codes.get(exc.exit_code), message)
         return exc.exit_code
     except _click_error("Exit") as exc:
         return int(exc.exit_code)  # type: ignore[attr-defined]
@@ -222,9 +243,7 @@ def _run(args: list[str], *, console: bool = False) -> int:
 
             traceback.print_exc()
         message = exc.format_message()  # type: ignore[attr-defined]
-        if _structured_error(args, {"Code": "ParamValidation", "Message": message}):
-            return errors.EXIT_USAGE
-        _print_error(f"\nusage: kmscli [options] <command> [parameters]\nkmscli: error: {message}")
+        _report(args, "ParamValidation", f"{message}\n\n{USAGE}")  # argparse's errors, in the AWS CLI
         return errors.EXIT_USAGE
     except KeyboardInterrupt:
         return _interrupted()
@@ -244,18 +263,16 @@ def _run(args: list[str], *, console: bool = False) -> int:
 
             traceback.print_exc()
         if isinstance(exc, MemoryError):
-            _print_error(f"kmscli: error: out of memory: {exc or 'the allocation failed'}")
+            _write_error(f"out of memory: {exc or 'the allocation failed'}")
         else:
-            _print_error(f"kmscli: error: {errors.os_error_text(exc)}")
+            _write_error(errors.os_error_text(exc))
         return errors.EXIT_ENVIRONMENT
     except Exception as exc:
         if debug:
             import traceback
 
             traceback.print_exc()
-        _print_error(
-            f"kmscli: error: internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
-        )
+        _write_error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         return errors.EXIT_OTHER
 
 

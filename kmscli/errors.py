@@ -32,6 +32,16 @@ class UsageError(KmscliError):
     exit_code = EXIT_USAGE
 
 
+class ArgumentError(UsageError):
+    """One of argparse's own errors in the AWS CLI (a required option missing, an ambiguous option
+    prefix): the AWS CLI v2 follows its message with its usage text."""
+
+
+class UnknownOptionsError(UsageError):
+    """Arguments no option of the command takes (``--bogus``, a stray value): the AWS CLI v2's
+    ``Unknown options: ...``, written after its usage text whatever ``--cli-error-format`` says."""
+
+
 class ParamValueError(KmscliError):
     """A parameter value the AWS CLI v2 stops on with its general exit code (255), not as a parameter
     error (252): its error handler classifies none of these, since they surface as plain exceptions.

@@ -37,7 +37,7 @@ from kmscli.cli.globals import (
 )
 from kmscli.cli.listing import ListingGroup
 from kmscli.cli.render import cell, visible
-from kmscli.errors import KmscliError, UsageError
+from kmscli.errors import ArgumentError, KmscliError, UsageError
 from kmscli.invocation import Invocation
 from kmscli.service.features import auditops
 
@@ -90,7 +90,7 @@ def _refuse_unprinted_format(inv: Invocation, command: click.Command) -> None:
     found = next((p for p in command.params if p.name == "output"), None)
     choices = getattr(getattr(found, "type", None), "choices", None)
     if fmt and choices is not None and fmt not in choices:
-        raise UsageError(o.invalid_choice("--output", str(fmt), [str(c) for c in choices]))
+        raise ArgumentError(o.invalid_choice("--output", str(fmt), [str(c) for c in choices]))
 
 
 class VerificationFailed(KmscliError):

@@ -21,7 +21,7 @@ from kmscli.audit.query import COLUMNS, Filters, QueryError, ScanStats, parse_ti
 from kmscli.cli import options as o
 from kmscli.cli.globalopts import use_color
 from kmscli.cli.render import cell, visible
-from kmscli.errors import UsageError
+from kmscli.errors import ArgumentError, UsageError
 from kmscli.invocation import Invocation
 from kmscli.service.features import auditops
 from kmscli.vault.fs import StrPath
@@ -275,7 +275,7 @@ def default_format(inv: Invocation, tty: str, piped: str, allowed: tuple[str, ..
     if fmt not in allowed:  # given to the root command, whose choices differ
         from kmscli.cli.options import invalid_choice
 
-        raise UsageError(invalid_choice("--output", str(fmt), allowed))
+        raise ArgumentError(invalid_choice("--output", str(fmt), allowed))
     return str(fmt)
 
 

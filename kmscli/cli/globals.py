@@ -138,8 +138,22 @@ class Command(click.Command):
     """A Click command that accepts every unambiguous prefix of its long options."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        """Expand abbreviated options, then parse as Click does."""
-        return super().parse_args(ctx, o.expand_abbreviations(args, long_options(self, ctx)))
+        """Expand abbreviated options, then parse as Click does (:meth:`parse_known`)."""
+        return self.parse_known(ctx, o.expand_abbreviations(args, long_options(self, ctx)))
+
+    def parse_known(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse as Click does, collecting what no option or argument takes (``--bogus``, a stray
+        value) as argparse's ``parse_known_args`` leaves it in the AWS CLI, then refusing it as
+        ``Unknown options: ...`` once the rest is read (exit 252)."""
+        if ctx.allow_extra_args or ctx.ignore_unknown_options:  # a command that wants them
+            return click.Command.parse_args(self, ctx, args)
+        ctx.allow_extra_args = ctx.ignore_unknown_options = True
+        rest = click.Command.parse_args(self, ctx, args)
+        if ctx.args and not ctx.resilient_parsing:
+            from kmscli.errors import UnknownOptionsError
+
+            raise UnknownOptionsError(f"Unknown options: {', '.join(ctx.args)}")
+        return rest
 
 
 class Group(click.Group):

@@ -64,7 +64,7 @@ class OperationCommand(Command):
         """Rewrite ``--opt a b c`` into ``--opt a --opt b --opt c`` for list options (after
         expanding abbreviations, so ``--tag-k a b`` is a list too)."""
         args = o.expand_abbreviations(args, long_options(self, ctx))
-        return click.Command.parse_args(self, ctx, o.repeat_list_options(args, self.list_options))
+        return self.parse_known(ctx, o.repeat_list_options(args, self.list_options))
 
 
 def build_command(op_name: str) -> click.Command:

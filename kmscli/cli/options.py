@@ -537,9 +537,9 @@ def expand_abbreviations(
         if name not in value_options:
             matches = [known for known in value_options if known.startswith(name)]
             if len(matches) > 1:
-                from kmscli.errors import UsageError
+                from kmscli.errors import ArgumentError
 
-                raise UsageError(f"ambiguous option: {name} could match {', '.join(sorted(matches))}")
+                raise ArgumentError(f"ambiguous option: {name} could match {', '.join(sorted(matches))}")
             if matches:
                 name = matches[0]
         out.append(name + eq + value)

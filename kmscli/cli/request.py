@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from kmscli.cli import params
-from kmscli.errors import ParamValueError, UsageError, require_text
+from kmscli.errors import ArgumentError, ParamValueError, UsageError, require_text
 from kmscli.model import input_members, operation, shape
 
 _FIRST_CAP = re.compile(r"(.)([A-Z][a-z]+)")
@@ -202,7 +202,7 @@ def _build_request(
             if values.get(m) is None or values.get(m) == ()
         ]
         if missing:
-            raise UsageError(f"the following arguments are required: {', '.join(missing)}")
+            raise ArgumentError(f"the following arguments are required: {', '.join(missing)}")
     at_send: list[ParamValueError] = []
     request: dict[str, Any] = {}
     for member, spec in members.items():

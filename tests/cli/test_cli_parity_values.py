@@ -250,7 +250,7 @@ def test_a_query_failing_on_the_result_is_the_general_error(
     message alone on stderr, exit 255, after the call ran. kmscli called it an internal error."""
     res = cli("describe-key", "--key-id", key_id, "--query", query, "--output", "text")
     assert (res.code, res.out) == (255, ""), res.err
-    assert res.err.strip() == f"kmscli: error: {message}"
+    assert res.err == f"\nkmscli: [ERROR]: {message}\n"
     created = cli("create-key", "--query", query)
     assert created.code == 255 and "internal error" not in created.err
     assert cli("list-keys", "--query", "length(Keys)").json() == 2  # the call ran, as in the AWS CLI
@@ -303,3 +303,71 @@ def test_input_documents_are_refused_in_the_aws_clis_words(cli: Any) -> None:
     empty_yaml = cli("create-key", "--cli-input-yaml", "")
     assert empty_yaml.code == 252 and "expecting map, received <class 'NoneType'>" in empty_yaml.err
     assert cli("list-keys", "--query", "length(Keys)").json() == 0
+
+
+# -- how errors are written ---------------------------------------------------------------------------
+
+USAGE_TEXT = (
+    "usage: kmscli [options] <command> [<subcommand> ...] [parameters]\n"
+    "To see help text, you can run:\n\n"
+    "  kmscli --help\n  kmscli <command> --help\n  kmscli <command> <subcommand> --help\n"
+)
+
+
+def test_errors_are_written_as_the_aws_cli_v2_writes_them(
+    cli: Any, key_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS CLI 2.34+ (errorformat.py, errorhandler.py): an empty line, ``aws: [ERROR]: `` (here
+    ``kmscli``), and with the default ``enhanced`` format ``An error occurred (ParamValidation): ``
+    or ``(Configuration)`` before a parameter or environment error; ``legacy`` leaves that out; an
+    argparse error is followed by the usage text. kmscli wrote ``usage: ...`` then ``kmscli: error:``."""
+    service = cli("describe-key", "--key-id", "alias/none")
+    assert service.err == (
+        "\nkmscli: [ERROR]: An error occurred (NotFoundException) when calling the DescribeKey operation: "
+        "Alias arn:aws:kms:us-east-1:111122223333:alias/none is not found.\n"
+    )
+    param = _encrypt(cli, key_id, "--encryption-context", "a=b,")
+    assert param.code == 252 and param.err.startswith(
+        "\nkmscli: [ERROR]: An error occurred (ParamValidation): Error parsing parameter "
+        "'--encryption-context': Expected: '<second>'"
+    )
+    legacy = _encrypt(cli, key_id, "--encryption-context", "a=b,", "--cli-error-format", "legacy")
+    assert legacy.err.startswith("\nkmscli: [ERROR]: Error parsing parameter '--encryption-context'")
+    missing = cli("describe-key")
+    assert missing.code == 252
+    assert missing.err == (
+        "\nkmscli: [ERROR]: An error occurred (ParamValidation): the following arguments are required: "
+        f"--key-id\n\n{USAGE_TEXT}"
+    )
+    ambiguous = _encrypt(cli, key_id, "--encryption", "x")
+    assert ambiguous.code == 252 and ambiguous.err.endswith(f"--encryption-context\n\n{USAGE_TEXT}")
+    choice = cli("describe-key", "--key-id", key_id, "--output", "xml")
+    assert choice.code == 252 and choice.err.endswith(f"'off'.\n\n{USAGE_TEXT}")
+    general = cli("describe-key", "--key-id", key_id, "--query", "foo(@)")
+    assert general.err == "\nkmscli: [ERROR]: Unknown function: foo()\n"
+    monkeypatch.setenv("KMSCLI_PASSPHRASE", "not the passphrase")
+    environment = cli("describe-key", "--key-id", key_id)
+    assert environment.code == 253
+    assert environment.err.startswith("\nkmscli: [ERROR]: An error occurred (Configuration): ")
+
+
+@pytest.mark.parametrize(
+    ("args", "unknown"),
+    [
+        (["--bogus"], "--bogus"),
+        (["--bogus", "x"], "--bogus, x"),
+        (["extra"], "extra"),
+        (["--cli-error-format", "json", "--bogus"], "--bogus"),
+    ],
+)
+def test_arguments_no_option_takes_are_unknown_options(
+    cli: Any, key_id: str, args: list[str], unknown: str
+) -> None:
+    """argparse's ``parse_known_args`` leaves them over, and the AWS CLI v2 refuses them after its
+    usage text, whatever ``--cli-error-format`` says (exit 252). kmscli said Click's "No such
+    option" and "Got unexpected extra argument"."""
+    res = cli("describe-key", "--key-id", key_id, *args)
+    assert (res.code, res.out) == (252, "")
+    assert res.err == f"\n{USAGE_TEXT}\n\nkmscli: [ERROR]: Unknown options: {unknown}\n"
+    flag_value = _encrypt(cli, key_id, "--dry-run", "false")  # a flag takes no value, as in argparse
+    assert flag_value.code == 252 and flag_value.err.endswith("Unknown options: false\n")

@@ -163,7 +163,7 @@ def test_list_option_takes_space_separated_values(cli: Any, key_id: str) -> None
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["encrypt", "--bogus"], "No such option"),
+        (["encrypt", "--bogus"], "Unknown options: --bogus"),
         (["no-such-command"], "No such command"),
         (["encrypt", "--key-id", "k"], "required: --plaintext"),
         (
@@ -226,9 +226,9 @@ def test_value_errors_the_aws_cli_does_not_classify_exit_255(cli: Any, args: lis
 def test_service_error_exit_254(cli: Any) -> None:
     res = cli("encrypt", "--key-id", "alias/nope", "--plaintext", "aGk=")
     assert res.code == 254
-    assert res.err.strip() == (
-        "An error occurred (NotFoundException) when calling the Encrypt operation: "
-        "Alias arn:aws:kms:us-east-1:111122223333:alias/nope is not found."
+    assert res.err == (  # as the AWS CLI v2 (2.34+) writes it, with kmscli's name for `aws`
+        "\nkmscli: [ERROR]: An error occurred (NotFoundException) when calling the Encrypt operation: "
+        "Alias arn:aws:kms:us-east-1:111122223333:alias/nope is not found.\n"
     )
 
 

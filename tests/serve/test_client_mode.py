@@ -205,7 +205,7 @@ def test_a_botocore_configuration_problem_is_reported_not_an_internal_error(
     env = {k: v for k, v in {**_env(server), **change}.items() if v}
     res = kmscli(env, "--endpoint-url", server.url, "list-keys", check=False)
     assert res.returncode == 255
-    assert res.stderr.strip() == f"kmscli: error: {message}"
+    assert res.stderr == f"\nkmscli: [ERROR]: {message}\n"  # the AWS CLI v2's general error
 
 
 def test_no_verify_ssl_and_ca_bundle_reach_botocore() -> None:

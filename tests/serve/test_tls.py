@@ -29,7 +29,7 @@ def test_https_round_trip(tmp_path: Path) -> None:
         refused = kmscli(env, "--endpoint-url", server.url, "list-keys", check=False)
         assert refused.returncode == 255
         first, _, rest = refused.stderr.partition("[SSL: CERTIFICATE_VERIFY_FAILED]")
-        assert first == f"kmscli: error: SSL validation failed for {server.url}/ " and rest  # said once
+        assert first == f"\nkmscli: [ERROR]: SSL validation failed for {server.url}/ " and rest  # said once
         for how in (["--ca-bundle", str(cert)], ["--no-verify-ssl"]):
             listed = kmscli(env, "--endpoint-url", server.url, *how, "list-keys", "--query", "Keys[].KeyId")
             assert key_id in listed.stdout

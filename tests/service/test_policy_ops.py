@@ -349,7 +349,7 @@ def test_explicit_deny_wins_and_is_audited(cli: Any, vault: Path, monkeypatch: p
     res = cli("decrypt", "--ciphertext-blob", enc.json()["CiphertextBlob"])
     assert res.code == 254
     assert res.err.strip() == (
-        "An error occurred (AccessDeniedException) when calling the Decrypt operation: "
+        "kmscli: [ERROR]: An error occurred (AccessDeniedException) when calling the Decrypt operation: "
         f"User: {BOB} is not authorized to perform: kms:Decrypt on resource: {key['Arn']} "
         "with an explicit deny in a resource-based policy"
     )
