@@ -167,15 +167,62 @@ def to_text(data: Any) -> str:
 # v2 uses ruamel.yaml's safe dumper, which is PyYAML's emitter under another name: block style, keys
 # sorted (ruamel's safe representer sorts every mapping, so `aws kms list-keys --output yaml` prints
 # KeyArn before KeyId), non-ASCII kept, strings that would read back as another type quoted, control
-# characters escaped in double quotes. So the output is the AWS CLI's, and it always reads back exactly.
+# characters escaped in double quotes. Which text is quoted follows YAML 1.2, as ruamel.yaml decides it
+# (``_YAML12_IMPLICIT``). So the output is the AWS CLI's, and a YAML 1.2 reader reads it back exactly.
+
+
+#: What a plain scalar must not look like, by YAML 1.2's rules as ruamel.yaml's safe dumper applies
+#: them (its ``implicit_resolvers`` for version 1.2): (tag, pattern, the first characters it can start
+#: with; ``""`` for the empty string). PyYAML quotes by YAML 1.1's, where ``yes``, ``on``, ``off``,
+#: ``no``, ``y`` and ``1:30`` are booleans and numbers too, so kmscli printed ``'yes'`` where the AWS
+#: CLI v2 prints ``yes``.
+_YAML12_IMPLICIT = (
+    ("bool", r"(?:true|True|TRUE|false|False|FALSE)\Z", "tTfF"),
+    (
+        "float",
+        r"(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)"
+        r"|[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))\Z",
+        "-+0123456789.",
+    ),
+    ("int", r"(?:[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?[0-9_]+|[-+]?0x[0-9a-fA-F_]+)\Z", "-+0123456789"),
+    ("merge", r"(?:<<)\Z", "<"),
+    ("null", r"(?:~|null|Null|NULL|)\Z", "~nN"),
+    (
+        "timestamp",
+        r"(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?"
+        r"(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?"
+        r"(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)\Z",
+        "0123456789",
+    ),
+    ("value", r"(?:=)\Z", "="),
+    ("yaml", r"(?:!|&|\*)\Z", "!&*"),
+)
+_yaml_dumper: list[Any] = []  # built on first use: YAML output only
+
+
+def _dumper() -> Any:
+    """PyYAML's safe dumper (libyaml's emitter when PyYAML has it, as ruamel.yaml's C emitter in the
+    AWS CLI v2) with YAML 1.2's rules for which text to quote."""
+    if not _yaml_dumper:
+        import re
+
+        import yaml
+
+        class Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+            yaml_implicit_resolvers: dict[str, list[Any]] = {}
+
+        for name, pattern, first in _YAML12_IMPLICIT:
+            starts = [*first, ""] if name == "null" else list(first)
+            Dumper.add_implicit_resolver(f"tag:yaml.org,2002:{name}", re.compile(pattern), starts)
+        _yaml_dumper.append(Dumper)
+    return _yaml_dumper[0]
 
 
 def _yaml_dump(data: Any) -> str:
     import yaml
 
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     text: str = yaml.dump(
-        data, Dumper=dumper, default_flow_style=False, sort_keys=True, allow_unicode=True, width=80
+        data, Dumper=_dumper(), default_flow_style=False, sort_keys=True, allow_unicode=True, width=80
     )
     return text
 

@@ -371,3 +371,53 @@ def test_arguments_no_option_takes_are_unknown_options(
     assert res.err == f"\n{USAGE_TEXT}\n\nkmscli: [ERROR]: Unknown options: {unknown}\n"
     flag_value = _encrypt(cli, key_id, "--dry-run", "false")  # a flag takes no value, as in argparse
     assert flag_value.code == 252 and flag_value.err.endswith("Unknown options: false\n")
+
+
+# -- --output yaml ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [
+        # plain in the AWS CLI v2 (YAML 1.2: not booleans or numbers); kmscli quoted them (YAML 1.1)
+        ("yes", "k: yes"),
+        ("no", "k: no"),
+        ("on", "k: on"),
+        ("Off", "k: Off"),
+        ("1:30", "k: 1:30"),
+        # quoted in the AWS CLI v2 (YAML 1.2 numbers); kmscli left them plain, so a YAML 1.2 reader
+        # took the tag value "08" for the number 8
+        ("08", "k: '08'"),
+        ("0o17", "k: '0o17'"),
+        ("1e3", "k: '1e3'"),
+        ("+.5", "k: '+.5'"),
+        # quoted in both
+        ("true", "k: 'true'"),
+        ("0123", "k: '0123'"),
+        ("~", "k: '~'"),
+        ("", "k: ''"),
+        ("=", "k: '='"),
+        ("2001-12-14", "k: '2001-12-14'"),
+        ("a: b", "k: 'a: b'"),
+    ],
+)
+def test_yaml_quotes_text_by_yaml_1_2_as_the_aws_cli_v2(value: str, line: str) -> None:
+    """The AWS CLI v2 writes YAML with ruamel.yaml's safe dumper (0.19.1 with its C emitter in
+    2.36.7), which quotes a string only where YAML 1.2 would read it as another type; the lines
+    here are what it printed for ``{"k": value, "l": [value]}``."""
+    from kmscli.cli.render import to_yaml
+
+    assert to_yaml({"k": value, "l": [value]}) == f"{line}\nl:\n- {line[3:]}\n"
+
+
+def test_yaml_output_of_tags_reads_as_the_aws_clis(cli: Any, key_id: str) -> None:
+    assert (
+        cli(
+            "tag-resource", "--key-id", key_id, "--tags", "TagKey=on,TagValue=yes", "TagKey=n,TagValue=08"
+        ).code
+        == 0
+    )
+    out = cli("list-resource-tags", "--key-id", key_id, "--output", "yaml").out
+    assert out == "Tags:\n- TagKey: n\n  TagValue: '08'\n- TagKey: on\n  TagValue: yes\n"
+    stream = cli("list-resource-tags", "--key-id", key_id, "--output", "yaml-stream").out
+    assert "- TagKey: on\n    TagValue: yes\n" in stream
