@@ -157,7 +157,9 @@ def test_a_type_error_wins_over_constraints() -> None:
 def test_a_fraction_is_truncated_where_an_integer_is_wanted() -> None:
     assert json11.decode_request("GenerateRandom", b'{"NumberOfBytes": 32.9}') == {"NumberOfBytes": 32}
     with pytest.raises(json11.SerializationError, match=r"^NUMBER_VALUE can not be converted to an Integer$"):
-        json11.decode_request("GenerateRandom", b'{"NumberOfBytes": Infinity}')
+        json11.decode_request("GenerateRandom", b'{"NumberOfBytes": 1e999}')  # JSON, but not finite
+    with pytest.raises(json11.SerializationError, match=r"^the request body is not valid JSON$"):
+        json11.decode_request("GenerateRandom", b'{"NumberOfBytes": Infinity}')  # not JSON at all
 
 
 def test_unknown_members_are_dropped_at_every_depth() -> None:
