@@ -388,7 +388,21 @@ def test_every_edge_of_every_member_is_refused_alike_by_the_server_and_the_cli(
 
 KEY = "1234abcd-12ab-34cd-56ef-1234567890ab"
 PLAIN = base64.b64encode(SECRET.encode()).decode()
+#: A grant token whose body is nested past the JSON parser's recursion limit (it was a 500).
+DEEP_TOKEN = "kmscli-grant-token:" + base64.urlsafe_b64encode(b"[" * 5000).decode()
 RAW = [
+    (
+        "RetireGrant",
+        json.dumps({"GrantToken": DEEP_TOKEN}).encode(),
+        "InvalidGrantTokenException",
+        "not valid",
+    ),
+    (
+        "Encrypt",
+        json.dumps({"KeyId": "alias/sweep", "Plaintext": PLAIN, "GrantTokens": [DEEP_TOKEN]}).encode(),
+        "InvalidGrantTokenException",
+        "not valid",
+    ),
     # (operation, body, code, a piece of the message)
     ("ListKeys", b'{"Limit": NaN}', SER, "not valid JSON"),
     ("ListKeys", b'{"Future": {"x": [Infinity]}, "Limit": 5}', SER, "not valid JSON"),
