@@ -237,6 +237,25 @@ def test_create_key_with_policy_and_put_key_policy(kms: Any, service: Any) -> No
             "not valid JSON: Infinity is not a JSON value",
         ),
         ('{"Version": "2012-10-17", "Id": NaN, "Statement": []}', "not valid JSON: NaN is not a JSON value"),
+        # JSON syntax, but no text: stored, it broke `kmscli policy show` (UnicodeEncodeError)
+        (
+            json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "\ud800",
+                            "Effect": "Allow",
+                            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                            "Action": "kms:*",
+                            "Resource": "*",
+                            "Condition": {"StringEquals": {"kms:EncryptionContext:\udc80": "x"}},
+                        }
+                    ],
+                }
+            ),
+            "a \\u escape spells a lone surrogate",
+        ),
     ],
     ids=[
         "json",
@@ -251,6 +270,7 @@ def test_create_key_with_policy_and_put_key_policy(kms: Any, service: Any) -> No
         "array",
         "infinity",
         "nan",
+        "lone-surrogate",
     ],
 )
 def test_malformed_policies_name_the_problem(kms: Any, document: str, needle: str) -> None:
