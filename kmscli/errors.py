@@ -150,6 +150,17 @@ def require_text(value: str, option: str) -> str:
     return value
 
 
+def printable(text: str) -> str:
+    """``text`` for a message: each lone surrogate (JSON's ``\\ud800`` escapes can spell one in a
+    member name or a map key) as its escape, since messages are answered, audited and logged as
+    UTF-8, which cannot hold one."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 #: The name AWS's messages give each model type a JSON value is converted to.
 _TARGETS = {
     "string": "a String",

@@ -134,7 +134,10 @@ def _from_wire(shape_name: str, value: Any, where: str) -> Any:
 
 
 def _path(where: str, name: str) -> str:
-    """Where a member sits in the request, for messages: ``Recipient.AttestationDocument``."""
+    """Where a member sits in the request, for messages: ``Recipient.AttestationDocument``. A map
+    key is the caller's text, and may hold a lone surrogate, shown as its escape (an answer with
+    one could not be encoded: a 500)."""
+    name = errors.printable(name)
     return f"{where}.{name}" if where else name
 
 

@@ -443,6 +443,12 @@ RAW = [
         SER,
         "'GrantTokens[0]' is null",
     ),
+    (  # the map key is in the message: a lone surrogate there made the answer unencodable (a 500)
+        "Encrypt",
+        f'{{"KeyId": "{KEY}", "Plaintext": "{PLAIN}", "EncryptionContext": {{"\\ud800": null}}}}'.encode(),
+        SER,
+        "'EncryptionContext.\\ud800' is null",
+    ),
     (
         "Encrypt",
         f'{{"KeyId": "{KEY}", "Plaintext": "{PLAIN}", "EncryptionContext": {{"\\udbff": "x"}}}}'.encode(),

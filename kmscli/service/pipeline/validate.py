@@ -6,7 +6,7 @@ import functools
 import re
 from typing import Any
 
-from kmscli.errors import SerializationException, ValidationException, not_convertible
+from kmscli.errors import SerializationException, ValidationException, not_convertible, printable
 from kmscli.model import shape
 
 
@@ -106,7 +106,7 @@ def _check_structure(shape_name: str, value: Any, where: str, problems: list[str
     members = sh.get("members", {})
     for name in value:
         if name not in members:
-            problems.append(f"Unknown parameter '{_printable(name)}' in {shape_name}")
+            problems.append(f"Unknown parameter '{printable(name)}' in {shape_name}")
     for name in sh.get("required", []):
         if value.get(name) is None:
             problems.append(
@@ -124,12 +124,6 @@ def _is_unicode(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _printable(text: str) -> str:
-    """``text`` for a message: a lone surrogate (JSON allows ``"\\ud800"``) as its escape, since
-    the message is audited and answered as UTF-8."""
-    return text if _is_unicode(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _join(where: str, name: str) -> str:

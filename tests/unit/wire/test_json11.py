@@ -217,3 +217,13 @@ def test_server_faults_are_botocores() -> None:
     raw = create_loader().load_service_model("kms", "service-2")["shapes"]
     faults = {name for name, sh in raw.items() if sh.get("fault")}
     assert faults == json11.SERVER_FAULTS
+
+
+def test_a_map_key_in_a_message_is_printable_even_when_it_is_a_lone_surrogate() -> None:
+    """JSON's escapes can spell a lone surrogate as a map key; the message that names the key is
+    answered as UTF-8, so the key is shown as its escape (it was an unencodable answer: a 500)."""
+    body = b'{"KeyId": "k", "Plaintext": "eA==", "EncryptionContext": {"\\ud800": null}}'
+    with pytest.raises(json11.SerializationError) as refused:
+        json11.decode_request("Encrypt", body)
+    assert str(refused.value) == "'EncryptionContext.\\ud800' is null: a map value cannot be null"
+    assert json.loads(json11.error_body("SerializationException", str(refused.value)))["message"].encode()
