@@ -222,8 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     notes = [breakdown]
     if serve_raw:
         notes.append(
-            "bench/serve.py raw figures (10 s per run, in slices alternating between kmscli and moto, "
-            "each after a 2 s warm-up):\n\n```\n" + serve_raw + "\n```"
+            "bench/serve.py raw figures (10 s per run, in slices alternating between kmscli, moto and "
+            "the HTTP layer alone, each after a 2 s warm-up), and what each target leaves for the "
+            "request's work:\n\n```\n" + serve_raw + "\n```"
         )
     if audit_output:
         notes.append("bench/audit_query.py output:\n\n```\n" + audit_output + "\n```")

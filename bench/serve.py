@@ -10,6 +10,10 @@ kmscli serve with every audit fsync taking 5 ms longer (KMSCLI_TEST_FSYNC_DELAY_
 commit, at concurrency 8, against what one such fsync per request allows (200 req/s); the run
 without group commit (KMSCLI_TEST_NO_GROUP_COMMIT=1) is printed beside it.
 
+A third server takes its turn in the same slices: the HTTP layer alone (bench/serve_floor.py,
+kmscli's server stack answering a fixed Encrypt response without doing the work). It is no target's
+peer: it shows what each target leaves for the request's own work (``budget``).
+
 Rows of the table (as bench/run_all.py's, lower ratio is better): per-request time is 1/throughput,
 so "3x moto's requests/s" is a ratio of at most 0.33.
 
@@ -36,7 +40,15 @@ from bench import common
 from bench.common import BenchError, Comparison
 
 FSYNC_DELAY_MS = 5.0
+#: The targets, as ratios of time per request (1/requests per second): at most half moto's at
+#: concurrency 1, a third at 8, and with the slow-disk hook a quarter of one fsync per request.
+TARGET_C1 = 0.5
+TARGET_C8 = 1 / 3
+TARGET_GROUP_COMMIT = 0.25
 CLIENT = common.BENCH_DIR / "serve_client.py"
+FLOOR = common.BENCH_DIR / "serve_floor.py"
+#: The key id the client sends the floor server, which answers without looking at it.
+FLOOR_KEY_ID = "alias/floor"
 #: Slices each server's measured seconds are split into, alternating between the servers.
 SLICES = 2
 
@@ -113,22 +125,37 @@ def kmscli_server(extra_env: dict[str, str] | None = None) -> Iterator[tuple[str
         ],
         env,
     ).stdout.split()
+    argv = [*kmscli, "serve", "--port", "0"]
+    with _listening("kmscli serve", argv, {**env, **(extra_env or {})}, work) as url:
+        yield url, out[0], out[1]
+
+
+@contextmanager
+def floor_server() -> Iterator[str]:
+    """The HTTP layer alone (bench/serve_floor.py, kmscli's server stack answering a fixed Encrypt
+    response); yields its url."""
+    work = common.WORK_DIR / "serve-floor"
+    subprocess.run(["rm", "-rf", str(work)], check=True)
+    work.mkdir(parents=True)
+    with _listening("the HTTP layer alone", [sys.executable, str(FLOOR)], common.base_env(), work) as url:
+        yield url
+
+
+@contextmanager
+def _listening(name: str, argv: list[str], env: dict[str, str], work: Path) -> Iterator[str]:
+    """Start ``argv``, a server announcing "listening on URL" on stderr; yield the URL, stop it."""
     log_path = work / "serve.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [*kmscli, "serve", "--port", "0"],
-            env={**env, **(extra_env or {})},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log
         )
     try:
         deadline = time.monotonic() + 60
         while not (m := re.search(r"listening on (\S+)", log_path.read_text())):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise BenchError(f"kmscli serve did not start: {log_path.read_text()[-400:]}")
+                raise BenchError(f"{name} did not start: {log_path.read_text()[-400:]}")
             time.sleep(0.05)
-        yield m.group(1), out[0], out[1]
+        yield m.group(1)
     finally:
         proc.terminate()
         try:
@@ -150,7 +177,7 @@ def measure(seconds: float = 10.0) -> tuple[list[Comparison], str]:
 
     ensure_venv()
     figures: dict[str, dict[str, Any]] = {}
-    with kmscli_server() as (url, access, secret), MotoServer() as moto:
+    with kmscli_server() as (url, access, secret), MotoServer() as moto, floor_server() as floor:
         for c in (1, 8):
 
             def ours(seconds: float, c: int = c) -> dict[str, Any]:
@@ -159,8 +186,12 @@ def measure(seconds: float = 10.0) -> tuple[list[Comparison], str]:
             def peer(seconds: float, c: int = c) -> dict[str, Any]:
                 return load(moto.endpoint, "testing", "testing", "create", seconds, c)
 
-            measured = alternate({"kmscli": ours, "moto": peer}, seconds)
+            def http_only(seconds: float, c: int = c) -> dict[str, Any]:
+                return load(floor, "floor", "floor", FLOOR_KEY_ID, seconds, c)
+
+            measured = alternate({"kmscli": ours, "moto": peer, "floor": http_only}, seconds)
             figures[f"kmscli c={c}"], figures[f"moto c={c}"] = measured["kmscli"], measured["moto"]
+            figures[f"{FLOOR_RUN} c={c}"] = measured["floor"]
     hook = {"KMSCLI_TEST_FSYNC_DELAY_MS": str(FSYNC_DELAY_MS)}
     with kmscli_server(hook) as (url, access, secret):
         figures["kmscli c=8, fsync +5 ms, group commit"] = load(url, access, secret, "create", seconds, 8)
@@ -177,7 +208,7 @@ def measure(seconds: float = 10.0) -> tuple[list[Comparison], str]:
             "serve Encrypt c=1 (1/req/s)",
             "kmscli serve",
             "moto_server",
-            0.5,
+            TARGET_C1,
             per_request("kmscli c=1"),
             per_request("moto c=1"),
             "target: >= 2x moto's requests/s",
@@ -186,7 +217,7 @@ def measure(seconds: float = 10.0) -> tuple[list[Comparison], str]:
             "serve Encrypt c=8 (1/req/s)",
             "kmscli serve",
             "moto_server",
-            1 / 3,
+            TARGET_C8,
             per_request("kmscli c=8"),
             per_request("moto c=8"),
             "target: >= 3x moto's requests/s",
@@ -204,7 +235,7 @@ def measure(seconds: float = 10.0) -> tuple[list[Comparison], str]:
             "serve group commit c=8, fsync +5 ms",
             "group commit",
             f"one fsync per request ({1000 / FSYNC_DELAY_MS:.0f} req/s)",
-            0.25,
+            TARGET_GROUP_COMMIT,
             per_request("kmscli c=8, fsync +5 ms, group commit"),
             FSYNC_DELAY_MS / 1000,
             f"target: >= 4x what one {FSYNC_DELAY_MS:.0f} ms fsync per request allows "
@@ -217,7 +248,32 @@ def measure(seconds: float = 10.0) -> tuple[list[Comparison], str]:
             f"{name:48s} {fig['requests_per_s']:8.1f} {fig['p50_s'] * 1000:8.2f} "
             f"{fig['p99_s'] * 1000:8.2f} {fig['errors']:6d}"
         )
-    return rows, "\n".join(lines)
+    per_s = {name: float(fig["requests_per_s"]) for name, fig in figures.items()}
+    return rows, "\n".join([*lines, "", *budget(per_s)])
+
+
+#: The name of the floor's runs among the raw figures.
+FLOOR_RUN = "HTTP layer alone"
+
+
+def budget(per_s: dict[str, float]) -> list[str]:
+    """What each throughput target leaves for the request's own work (SigV4, the operation, the
+    durable audit event) once the HTTP layer alone is paid, beside what kmscli's work took; from
+    the raw figures' requests/s. Times are per request, 1/(requests/s): at concurrency 8 they are
+    the machine's time, shared by the client and the server, not one request's latency."""
+    columns = ("target", "HTTP layer alone", "left for the work", "kmscli's work")
+    lines = [f"{'time per request (1/req/s)':26s}" + "".join(f"{c:>19s}" for c in columns)]
+    group = "kmscli c=8, fsync +5 ms, group commit"
+    cases = [
+        ("c=1", TARGET_C1 / per_s["moto c=1"], "c=1", "kmscli c=1"),
+        ("c=8", TARGET_C8 / per_s["moto c=8"], "c=8", "kmscli c=8"),
+        ("c=8, fsync +5 ms", TARGET_GROUP_COMMIT * FSYNC_DELAY_MS / 1000, "c=8", group),
+    ]
+    for label, target, c, ours in cases:
+        floor = 1 / per_s[f"{FLOOR_RUN} {c}"]
+        times = (target, floor, target - floor, 1 / per_s[ours] - floor)
+        lines.append(f"{label:26s}" + "".join(f"{t * 1000:16.2f} ms" for t in times))
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

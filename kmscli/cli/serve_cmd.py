@@ -8,6 +8,8 @@ from typing import Any
 import click
 
 from kmscli.cli.globals import Command, pop_globals, with_global_options
+from kmscli.serve.app import DEFAULT_MAX_BODY
+from kmscli.serve.server import DEFAULT_THREADS, DEFAULT_TIMEOUT
 
 
 @click.command(cls=Command)
@@ -23,15 +25,23 @@ from kmscli.cli.globals import Command, pop_globals, with_global_options
     help="Worker processes sharing the port (default: one per CPU, at most 8).",
 )
 @click.option(
-    "--threads", type=int, default=16, show_default=True, help="Requests each worker handles at once."
+    "--threads",
+    type=int,
+    default=DEFAULT_THREADS,
+    show_default=True,
+    help="Requests each worker handles at once.",
 )
 @click.option(
-    "--max-body-bytes", type=int, default=256 * 1024, show_default=True, help="Largest request body accepted."
+    "--max-body-bytes",
+    type=int,
+    default=DEFAULT_MAX_BODY,
+    show_default=True,
+    help="Largest request body accepted.",
 )
 @click.option(
     "--timeout",
     type=int,
-    default=10,
+    default=DEFAULT_TIMEOUT,
     show_default=True,
     help="Seconds a client gets to send a whole request (and for any one read).",
 )

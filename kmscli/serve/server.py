@@ -29,8 +29,10 @@ from kmscli.errors import KmscliError, UsageError, VaultEnvironmentError
 from kmscli.invocation import Sources
 from kmscli.settings import Settings
 
-#: Seconds a client may take to send its headers or the next part of its body.
+#: Seconds a client gets to send a whole request (the default of ``--timeout``).
 DEFAULT_TIMEOUT = 10
+#: Requests each worker process handles at once (the default of ``--threads``).
+DEFAULT_THREADS = 16
 #: Seconds in-flight requests get to finish after SIGTERM/SIGINT.
 SHUTDOWN_TIMEOUT = 30
 #: Upper bounds of the options (a typo must not make the server exhaust the machine).

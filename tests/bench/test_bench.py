@@ -476,3 +476,37 @@ def test_serve_merge_takes_percentiles_over_every_slice() -> None:
     assert merged["p50_s"] == 0.001 and merged["p99_s"] == 0.010 and merged["requests_per_s"] == 10.0
     with pytest.raises(BenchError, match="no successful request"):
         serve.merge([{"latencies": [], "errors": 3}], 10.0)
+
+
+def test_serve_budget_is_each_target_less_the_http_layer_beside_kmscli_s_work() -> None:
+    from bench import serve
+
+    per_s = {
+        "moto c=1": 250.0,  # 4 ms: the target allows 2 ms
+        "moto c=8": 300.0,  # 3.33 ms: the target allows 1.11 ms
+        "HTTP layer alone c=1": 1000.0,  # 1 ms
+        "HTTP layer alone c=8": 2000.0,  # 0.5 ms
+        "kmscli c=1": 400.0,  # 2.5 ms
+        "kmscli c=8": 500.0,  # 2 ms
+        "kmscli c=8, fsync +5 ms, group commit": 400.0,  # 2.5 ms; the target allows 1.25 ms
+    }
+    header, c1, c8, group = serve.budget(per_s)
+    assert "left for the work" in header
+    assert c1.split() == ["c=1", "2.00", "ms", "1.00", "ms", "1.00", "ms", "1.50", "ms"]
+    assert c8.split() == ["c=8", "1.11", "ms", "0.50", "ms", "0.61", "ms", "1.50", "ms"]
+    assert group.split()[-8:] == ["1.25", "ms", "0.50", "ms", "0.75", "ms", "2.00", "ms"]
+
+
+def test_serve_budget_goes_negative_when_the_http_layer_alone_misses_the_target() -> None:
+    from bench import serve
+
+    per_s = {
+        "moto c=1": 1000.0,  # 1 ms: the target allows 0.5 ms, under the HTTP layer's 1 ms
+        "moto c=8": 1000.0,
+        "HTTP layer alone c=1": 1000.0,
+        "HTTP layer alone c=8": 1000.0,
+        "kmscli c=1": 500.0,
+        "kmscli c=8": 500.0,
+        "kmscli c=8, fsync +5 ms, group commit": 500.0,
+    }
+    assert serve.budget(per_s)[1].split()[5] == "-0.50"
