@@ -8,6 +8,8 @@ is 252, ``VaultEnvironmentError`` 253, anything else 255.
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_OK = 0
 EXIT_USAGE = 252
 EXIT_ENVIRONMENT = 253
@@ -133,6 +135,8 @@ UnsupportedOperationException = _kms_error("UnsupportedOperationException")
 ValidationException = _kms_error("ValidationException")
 ConflictException = _kms_error("ConflictException")
 CustomKeyStoreNotFoundException = _kms_error("CustomKeyStoreNotFoundException")
+#: AWS's JSON protocol error for a request member of the wrong JSON type (before any validation).
+SerializationException = _kms_error("SerializationException")
 #: Not in KMS's service model, but what AWS answers (HTTP 400, no message) to CreateAlias and
 #: UpdateAlias naming an ``alias/aws/`` alias: that prefix is reserved for AWS managed keys.
 NotAuthorizedException = _kms_error("NotAuthorizedException")
@@ -154,3 +158,38 @@ def require_text(value: str, option: str) -> str:
     except UnicodeEncodeError:
         raise UsageError(f"Error parsing parameter '{option}': the value is not valid UTF-8 text") from None
     return value
+
+
+def printable(text: str) -> str:
+    """``text`` for a message: each lone surrogate (JSON's ``\\ud800`` escapes can spell one in a
+    member name or a map key) as its escape, since messages are answered, audited and logged as
+    UTF-8, which cannot hold one."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+#: The name AWS's messages give each model type a JSON value is converted to.
+_TARGETS = {
+    "string": "a String",
+    "integer": "an Integer",
+    "long": "a Long",
+    "boolean": "a Boolean",
+    "blob": "a Blob",
+    "timestamp": "a Date",
+}
+
+
+def not_convertible(value: Any, kind: str) -> str:
+    """AWS's SerializationException text for a JSON scalar ``value`` where the model wants a ``kind``
+    (``TRUE_VALUE can not be converted to an Integer``): the wire decoder's words, and the service's
+    for the one mismatch a client-side check lets through (botocore takes a bool as an integer)."""
+    if value is True:
+        token = "TRUE_VALUE"
+    elif value is False:
+        token = "FALSE_VALUE"
+    else:
+        token = "STRING_VALUE" if isinstance(value, str) else "NUMBER_VALUE"
+    return f"{token} can not be converted to {_TARGETS.get(kind, 'a ' + kind)}"

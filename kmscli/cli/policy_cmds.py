@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from kmscli import jsonstrict
 from kmscli.cli.globals import pop_globals, use_color, with_global_options
 from kmscli.cli.listing import ListingGroup
 from kmscli.cli.render import markup_value as v
@@ -63,7 +64,7 @@ def _parse_map(text: str, option: str) -> dict[str, str]:
     text = load_text(text, option)
     if text.lstrip().startswith("{"):
         try:
-            value = json.loads(text)
+            value = jsonstrict.loads(text)  # nested too deeply for the parser: a ValueError here too
         except ValueError as exc:
             raise UsageError(f"Error parsing parameter '{option}': Invalid JSON: {exc}") from None
     else:

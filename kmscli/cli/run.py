@@ -47,6 +47,8 @@ def _decode_token(token: str, in_tok: str) -> tuple[dict[str, Any], int]:
         data = json.loads(base64.b64decode(token.encode()).decode())
     except (binascii.Error, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         data = None
+    except RecursionError:  # JSON nested past the parser's limit: no token botocore can use either
+        raise KmscliError("Bad starting token: its JSON is nested too deeply") from None
     if isinstance(data, str | int | float):  # botocore cannot use it and stops (exit 255)
         raise KmscliError(f"Bad starting token: {token}")
     if not isinstance(data, dict):

@@ -324,6 +324,26 @@ def _statement(raw: Any, idx: int, out: list[Problem], variables: bool) -> State
     )
 
 
+def _spells_a_lone_surrogate(doc: Any) -> bool:
+    """Whether a parsed document holds a string (a member name or a value) with a lone surrogate:
+    ``"\\ud800"`` is valid JSON syntax but no Unicode text, so it could be stored and then not be
+    printed, logged or compared as text (``policy show`` failed on it)."""
+    pending = [doc]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
+
+
 def _parse(text: str, out: list[Problem]) -> Policy | None:
     try:
         doc = jsonstrict.loads(text)
@@ -332,6 +352,11 @@ def _parse(text: str, out: list[Problem]) -> Policy | None:
         return None
     except RecursionError:
         out.append(Problem("the policy is not valid JSON: it is nested too deeply"))
+        return None
+    if _spells_a_lone_surrogate(doc):
+        out.append(
+            Problem("the policy is not valid JSON: a \\u escape spells a lone surrogate, which is not text")
+        )
         return None
     if not isinstance(doc, dict):
         out.append(Problem("the policy must be a JSON object"))

@@ -7,7 +7,8 @@ import binascii
 import json
 from typing import Any
 
-from kmscli import errors
+from kmscli import errors, jsonstrict
+from kmscli.ids import parse_kms_arn
 from kmscli.policy import principals
 from kmscli.policy.actions import GRANT_OPERATIONS_WITH_CONTEXT
 
@@ -21,15 +22,26 @@ def make_token(key_arn: str, grant_id: str, nonce: str) -> str:
 
 
 def read_token(token: str) -> tuple[str, str]:
-    """(key ARN, grant id) of a token; InvalidGrantTokenException when it is not one of ours."""
+    """(key ARN, grant id) of a token; InvalidGrantTokenException when it is not one of ours.
+
+    The token is caller input: its body is read as strictly as any JSON kmscli authenticates
+    (:mod:`kmscli.jsonstrict`: no member twice, no ``NaN``, nesting too deep is a ValueError rather
+    than a RecursionError), and is one of ours only with a key ARN and a grant id, both text."""
+    invalid = errors.InvalidGrantTokenException("The grant token is not valid.")
     if not token.startswith(TOKEN_PREFIX):
-        raise errors.InvalidGrantTokenException("The grant token is not valid.")
+        raise invalid
     text = token[len(TOKEN_PREFIX) :]
     try:
-        body = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        return str(body["k"]), str(body["g"])
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise errors.InvalidGrantTokenException("The grant token is not valid.") from None
+        body = jsonstrict.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (binascii.Error, ValueError):  # not base64, not UTF-8, not (strict) JSON
+        raise invalid from None
+    key_arn, grant_id = (body.get("k"), body.get("g")) if isinstance(body, dict) else (None, None)
+    if not isinstance(key_arn, str) or not isinstance(grant_id, str) or not grant_id:
+        raise invalid
+    found = parse_kms_arn(key_arn)
+    if found is None or not found[2].startswith("key/"):
+        raise invalid
+    return key_arn, grant_id
 
 
 def _folded(context: dict[str, str]) -> dict[str, str] | None:

@@ -29,7 +29,7 @@ import json
 import math
 from typing import Any
 
-from kmscli import jsonstrict
+from kmscli import errors, jsonstrict
 from kmscli.clock import to_millis
 from kmscli.model import operation, shape
 
@@ -49,26 +49,8 @@ class SerializationError(ValueError):
     base64 (AWS: SerializationException)."""
 
 
-#: The name AWS's messages give each model type a JSON value is converted to.
-_TARGETS = {
-    "string": "a String",
-    "integer": "an Integer",
-    "long": "a Long",
-    "boolean": "a Boolean",
-    "blob": "a Blob",
-    "timestamp": "a Date",
-}
 _LIST_FOUND = "Start of list found where not expected"
 _OBJECT_FOUND = "Start of structure or map found where not expected."
-
-
-def _token(value: Any) -> str:
-    """The JSON token AWS's messages name a scalar by."""
-    if value is True:
-        return "TRUE_VALUE"
-    if value is False:
-        return "FALSE_VALUE"
-    return "STRING_VALUE" if isinstance(value, str) else "NUMBER_VALUE"
 
 
 def _mismatch(kind: str, value: Any) -> SerializationError:
@@ -83,7 +65,7 @@ def _mismatch(kind: str, value: Any) -> SerializationError:
         return SerializationError("Expected map or null")
     if kind == "structure":
         return SerializationError("Expected null")
-    return SerializationError(f"{_token(value)} can not be converted to {_TARGETS.get(kind, 'a ' + kind)}")
+    return SerializationError(errors.not_convertible(value, kind))
 
 
 def _from_wire(shape_name: str, value: Any, where: str) -> Any:
@@ -152,7 +134,10 @@ def _from_wire(shape_name: str, value: Any, where: str) -> Any:
 
 
 def _path(where: str, name: str) -> str:
-    """Where a member sits in the request, for messages: ``Recipient.AttestationDocument``."""
+    """Where a member sits in the request, for messages: ``Recipient.AttestationDocument``. A map
+    key is the caller's text, and may hold a lone surrogate, shown as its escape (an answer with
+    one could not be encoded: a 500)."""
+    name = errors.printable(name)
     return f"{where}.{name}" if where else name
 
 

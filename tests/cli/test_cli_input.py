@@ -152,3 +152,19 @@ def test_cli_input_json_blob_that_is_not_base64_is_255(cli: Any) -> None:
     res = cli("encrypt", "--cli-input-json", '{"KeyId": "k", "Plaintext": "my secret value!"}')
     assert res.code == 255, res.err
     assert "Invalid base64" in res.err and "--cli-input-json" in res.err and "my secret" not in res.err
+
+
+@pytest.mark.parametrize("doc", ['{"Limit": true}', '{"Limit": true, "Marker": "\\u20ac"}'])
+def test_a_bool_for_an_integer_is_the_serialization_error_aws_and_kmscli_serve_answer(
+    cli: Any, doc: str
+) -> None:
+    """botocore's client-side check takes a bool as an int, so the AWS CLI sends ``"Limit": true``;
+    AWS's JSON decoder (and ``kmscli serve``'s) refuses it before validating anything else. Locally
+    the same code comes from the service, not a ValidationException, even with a constraint broken
+    too (``false`` is below Limit's minimum, which botocore checks: exit 252)."""
+    res = cli("list-keys", "--cli-input-json", doc)
+    assert res.code == 254, res.err
+    assert res.err.strip() == (
+        "An error occurred (SerializationException) when calling the ListKeys operation: "
+        "TRUE_VALUE can not be converted to an Integer"
+    )

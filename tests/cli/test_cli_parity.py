@@ -70,6 +70,11 @@ def test_starting_token_is_decoded_leniently_as_botocore_does(cli: Any, five_key
     assert 'Unknown parameter in input: "Foo", must be one of: Limit, Marker' in unknown.err
     not_a_dict = cli("list-keys", "--starting-token", _token('"text"'))
     assert not_a_dict.code == 255 and "Bad starting token" in not_a_dict.err
+    deep = cli("list-keys", "--starting-token", _token("[" * 5000))  # was "internal error: RecursionError"
+    assert (
+        deep.code == 255
+        and deep.err.strip() == "kmscli: error: Bad starting token: its JSON is nested too deeply"
+    )
 
 
 # -- output formats ------------------------------------------------------------------------------

@@ -209,19 +209,13 @@ def test_simulate_rich_view_and_bad_input(cli: Any, key: str) -> None:
     assert (
         missing.code == 254 and "(NotFoundException) when calling the PolicySimulate operation" in missing.err
     )
-    token = cli(
-        "policy",
-        "simulate",
-        "--key-id",
-        key,
-        "--principal",
-        BOB,
-        "--action",
-        "kms:Decrypt",
-        "--grant-tokens",
-        "junk",
-    )
+    decrypt = ("policy", "simulate", "--key-id", key, "--principal", BOB, "--action", "kms:Decrypt")
+    token = cli(*decrypt, "--grant-tokens", "junk")
     assert token.code == 254 and "InvalidGrantTokenException" in token.err
+    deep = "[" * 5000 + "]" * 5000
+    for context in ('{"tenant": ' + deep + "}", '{"tenant": "t1", "tenant": "t2"}'):
+        bad = cli(*decrypt, "--encryption-context", context)
+        assert bad.code == 252 and "Error parsing parameter '--encryption-context'" in bad.err, bad.err
 
 
 def test_simulate_other_condition_keys(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -86,6 +86,35 @@ def test_grant_tokens_are_checked(kms: Any, service: Any, key: str) -> None:
         kms("Encrypt", KeyId=key, Plaintext=b"x", GrantTokens=["not-a-token"])
 
 
+def _token(body: bytes) -> str:
+    return "kmscli-grant-token:" + base64.urlsafe_b64encode(body).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 5000,  # nested past the parser's recursion limit: was a RecursionError (an internal error)
+        b'{"k": 1, "g": "g"}',
+        b'{"k": "arn:aws:kms:us-east-1:111122223333:key/k", "g": 2}',
+        b'{"k": "b", "g": "g"}',  # not a key ARN: not a token kmscli issued
+        b'{"k": "arn:aws:kms:us-east-1:111122223333:alias/a", "g": "g"}',
+        b'{"k": NaN, "g": "g"}',
+        b'{"k": "x", "k": "arn:aws:kms:us-east-1:111122223333:key/k", "g": "g"}',
+        b'{"k": "arn:aws:kms:us-east-1:111122223333:key/k", "g": ""}',
+        b"\xff\xfe",
+        b'"text"',
+    ],
+)
+def test_a_forged_grant_token_is_invalid_not_a_fault(kms: Any, key: str, body: bytes) -> None:
+    token = _token(body)
+    with pytest.raises(errors.InvalidGrantTokenException, match="The grant token is not valid"):
+        kms("RetireGrant", GrantToken=token)
+    with pytest.raises(errors.InvalidGrantTokenException):
+        kms("Encrypt", KeyId=key, Plaintext=b"x", GrantTokens=[token])
+    with pytest.raises(errors.InvalidGrantTokenException):
+        kms("DescribeKey", KeyId=key, GrantTokens=[token])
+
+
 def test_list_grants_filters_and_pages(kms: Any, key: str) -> None:
     a = kms("CreateGrant", KeyId=key, GranteePrincipal=EVE, Operations=["Decrypt"])["GrantId"]
     b = kms("CreateGrant", KeyId=key, GranteePrincipal=BOB, Operations=["Encrypt"], RetiringPrincipal=RETIRER)

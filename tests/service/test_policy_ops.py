@@ -218,6 +218,44 @@ def test_create_key_with_policy_and_put_key_policy(kms: Any, service: Any) -> No
         ),
         (json.dumps({"Version": "2012-10-17"}), "no Statement"),
         (json.dumps(["Statement"]), "must be a JSON object"),
+        # Python's parser takes NaN and Infinity; JSON (RFC 8259) and AWS do not
+        (
+            json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                            "Action": "kms:*",
+                            "Resource": "*",
+                            "Condition": {"NumericLessThan": {"aws:EpochTime": float("inf")}},
+                        }
+                    ],
+                }
+            ),
+            "not valid JSON: Infinity is not a JSON value",
+        ),
+        ('{"Version": "2012-10-17", "Id": NaN, "Statement": []}', "not valid JSON: NaN is not a JSON value"),
+        # JSON syntax, but no text: stored, it broke `kmscli policy show` (UnicodeEncodeError)
+        (
+            json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "\ud800",
+                            "Effect": "Allow",
+                            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                            "Action": "kms:*",
+                            "Resource": "*",
+                            "Condition": {"StringEquals": {"kms:EncryptionContext:\udc80": "x"}},
+                        }
+                    ],
+                }
+            ),
+            "a \\u escape spells a lone surrogate",
+        ),
     ],
     ids=[
         "json",
@@ -230,6 +268,9 @@ def test_create_key_with_policy_and_put_key_policy(kms: Any, service: Any) -> No
         "empty-principal",
         "no-stmt",
         "array",
+        "infinity",
+        "nan",
+        "lone-surrogate",
     ],
 )
 def test_malformed_policies_name_the_problem(kms: Any, document: str, needle: str) -> None:

@@ -36,6 +36,8 @@ Response = dict[str, Any]
 #: (``kmscli.remote``). Features beyond the KMS API that only make KMS calls take one of these, so
 #: they work the same against the local vault and over the wire.
 Caller = Callable[[str, Request], Response]
+#: How every key and alias ARN kmscli issues begins (partition ``aws``); the region follows.
+ARN_PREFIX = "arn:aws:kms:"
 
 
 # The classes below are written out rather than declared as dataclasses: importing dataclasses (and
@@ -167,11 +169,11 @@ class Call:
 
     def key_arn(self, key_id: str, region: str | None = None) -> str:
         """The ARN of ``key_id`` in this account."""
-        return f"arn:aws:kms:{region or self.region}:{self.account_id}:key/{key_id}"
+        return f"{ARN_PREFIX}{region or self.region}:{self.account_id}:key/{key_id}"
 
     def alias_arn(self, alias_name: str, region: str | None = None) -> str:
         """The ARN of an alias name (``alias/...``)."""
-        return f"arn:aws:kms:{region or self.region}:{self.account_id}:{alias_name}"
+        return f"{ARN_PREFIX}{region or self.region}:{self.account_id}:{alias_name}"
 
     # -- reading -------------------------------------------------------------------------------
     def load(self, key_id: str, region: str | None = None) -> KeyRecord | None:
@@ -216,9 +218,11 @@ class Call:
         region = self.region
         key_id: str | None = None
         arn = parse_kms_arn(ref)
+        # an ARN of another partition (arn:aws-cn:..., arn:aws-us-gov:...) names no key of this one
+        elsewhere = arn is not None and not ref.startswith(ARN_PREFIX)
         if arn is not None and arn[2].startswith("key/"):
             region, account, key_id = arn[0], arn[1], arn[2][4:]
-            if account != self.account_id or region != self.region:
+            if account != self.account_id or region != self.region or elsewhere:
                 raise errors.NotFoundException(f"Key '{ref}' does not exist")
         elif is_key_id(ref):
             key_id = ref
@@ -230,7 +234,7 @@ class Call:
                 )
             name = ref
             if arn is not None:  # an alias ARN
-                if arn[1] != self.account_id or arn[0] != self.region:
+                if arn[1] != self.account_id or arn[0] != self.region or elsewhere:
                     raise errors.NotFoundException(f"Alias {ref} is not found.")
                 name = arn[2]
             entry = self.aliases().get(name)

@@ -6,7 +6,7 @@ import functools
 import re
 from typing import Any
 
-from kmscli.errors import ValidationException
+from kmscli.errors import SerializationException, ValidationException, not_convertible, printable
 from kmscli.model import shape
 
 
@@ -57,7 +57,11 @@ def _check(shape_name: str, value: Any, where: str, problems: list[str]) -> None
             return
         _bounds(sh, len(value), "length", prefix, problems)
     elif kind == "integer":
-        if not isinstance(value, int) or isinstance(value, bool):
+        if isinstance(value, bool):
+            # botocore's client-side check takes a bool as an int, so the CLI sends one where AWS's
+            # JSON decoder (and kmscli serve's) refuses it before any validation
+            raise SerializationException(not_convertible(value, kind))
+        if not isinstance(value, int):
             problems.append(f"{prefix} failed to satisfy constraint: Member must be an integer")
             return
         _bounds(sh, value, "value", prefix, problems)
@@ -102,7 +106,7 @@ def _check_structure(shape_name: str, value: Any, where: str, problems: list[str
     members = sh.get("members", {})
     for name in value:
         if name not in members:
-            problems.append(f"Unknown parameter '{_printable(name)}' in {shape_name}")
+            problems.append(f"Unknown parameter '{printable(name)}' in {shape_name}")
     for name in sh.get("required", []):
         if value.get(name) is None:
             problems.append(
@@ -122,12 +126,6 @@ def _is_unicode(text: str) -> bool:
     return True
 
 
-def _printable(text: str) -> str:
-    """``text`` for a message: a lone surrogate (JSON allows ``"\\ud800"``) as its escape, since
-    the message is audited and answered as UTF-8."""
-    return text if _is_unicode(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def _join(where: str, name: str) -> str:
     return f"{where}.{_lower_first(name)}" if where else _lower_first(name)
 
@@ -140,7 +138,8 @@ def _pattern(java: str) -> re.Pattern[str]:
 
 
 def validate_request(input_shape: str, request: dict[str, Any]) -> None:
-    """Raise ValidationException listing every constraint ``request`` breaks, as AWS words it."""
+    """Raise ValidationException listing every constraint ``request`` breaks, as AWS words it
+    (SerializationException for a bool where an integer goes, as AWS's JSON decoder refuses it)."""
     problems: list[str] = []
     _check_structure(input_shape, request, "", problems)
     if problems:

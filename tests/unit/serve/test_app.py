@@ -101,6 +101,9 @@ def test_an_audit_failure_is_a_json_500(app: ServeApp, service: Any, monkeypatch
         (b'{"a":' * 5_000 + b"1" + b"}" * 5_000, "SerializationException", "not valid JSON"),
         (b'{"Limit": 1, "Limit": 2}', "SerializationException", "'Limit' appears twice"),
         (b'{"Limit": "1"}', "SerializationException", "STRING_VALUE can not be converted to an Integer"),
+        # not JSON (RFC 8259), though Python's parser takes them: refused even in a member never read
+        (b'{"Unknown": NaN, "Limit": 1}', "SerializationException", "not valid JSON"),
+        (b'{"Limit": -Infinity}', "SerializationException", "not valid JSON"),
     ],
 )
 def test_hostile_json_is_a_client_error_not_a_fault(

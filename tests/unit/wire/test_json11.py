@@ -157,7 +157,9 @@ def test_a_type_error_wins_over_constraints() -> None:
 def test_a_fraction_is_truncated_where_an_integer_is_wanted() -> None:
     assert json11.decode_request("GenerateRandom", b'{"NumberOfBytes": 32.9}') == {"NumberOfBytes": 32}
     with pytest.raises(json11.SerializationError, match=r"^NUMBER_VALUE can not be converted to an Integer$"):
-        json11.decode_request("GenerateRandom", b'{"NumberOfBytes": Infinity}')
+        json11.decode_request("GenerateRandom", b'{"NumberOfBytes": 1e999}')  # JSON, but not finite
+    with pytest.raises(json11.SerializationError, match=r"^the request body is not valid JSON$"):
+        json11.decode_request("GenerateRandom", b'{"NumberOfBytes": Infinity}')  # not JSON at all
 
 
 def test_unknown_members_are_dropped_at_every_depth() -> None:
@@ -215,3 +217,13 @@ def test_server_faults_are_botocores() -> None:
     raw = create_loader().load_service_model("kms", "service-2")["shapes"]
     faults = {name for name, sh in raw.items() if sh.get("fault")}
     assert faults == json11.SERVER_FAULTS
+
+
+def test_a_map_key_in_a_message_is_printable_even_when_it_is_a_lone_surrogate() -> None:
+    """JSON's escapes can spell a lone surrogate as a map key; the message that names the key is
+    answered as UTF-8, so the key is shown as its escape (it was an unencodable answer: a 500)."""
+    body = b'{"KeyId": "k", "Plaintext": "eA==", "EncryptionContext": {"\\ud800": null}}'
+    with pytest.raises(json11.SerializationError) as refused:
+        json11.decode_request("Encrypt", body)
+    assert str(refused.value) == "'EncryptionContext.\\ud800' is null: a map value cannot be null"
+    assert json.loads(json11.error_body("SerializationException", str(refused.value)))["message"].encode()
