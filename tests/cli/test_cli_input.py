@@ -165,6 +165,6 @@ def test_a_bool_for_an_integer_is_the_serialization_error_aws_and_kmscli_serve_a
     res = cli("list-keys", "--cli-input-json", doc)
     assert res.code == 254, res.err
     assert res.err.strip() == (
-        "An error occurred (SerializationException) when calling the ListKeys operation: "
+        "kmscli: [ERROR]: An error occurred (SerializationException) when calling the ListKeys operation: "
         "TRUE_VALUE can not be converted to an Integer"
     )

@@ -73,7 +73,7 @@ def test_starting_token_is_decoded_leniently_as_botocore_does(cli: Any, five_key
     deep = cli("list-keys", "--starting-token", _token("[" * 5000))  # was "internal error: RecursionError"
     assert (
         deep.code == 255
-        and deep.err.strip() == "kmscli: error: Bad starting token: its JSON is nested too deeply"
+        and deep.err.strip() == "kmscli: [ERROR]: Bad starting token: its JSON is nested too deeply"
     )
 
 
