@@ -49,6 +49,7 @@ import select
 import socket
 import ssl
 import sys
+import time
 import uuid
 from typing import Any
 
@@ -77,6 +78,11 @@ _EXPECT = b"Expect"
 PLAIN_HTTP_MESSAGE = "this port speaks HTTPS only: the request was sent as plain HTTP (use https://)"
 #: How much of such a request is read (and dropped) before answering it.
 MAX_PLAIN_REQUEST = 64 * 1024
+#: After an answer that left its request's body unread, how long (at most, and never beyond
+#: ``--timeout``) the connection reads and drops what the client still sends before closing
+#: (:func:`drain_and_close`), and how many bytes at most.
+DRAIN_SECONDS = 2.0
+DRAIN_BYTES = 64 * 1024 * 1024
 
 #: What cheroot's own answers become: status -> (AWS error code, message).
 _ANSWERS = {
@@ -231,6 +237,7 @@ class StrictRequest(cheroot_server.HTTPRequest):
     def simple_response(self, status: Any, msg: Any = "") -> None:
         """cheroot's own answer, as an AWS JSON error; the connection closes after it."""
         self.close_connection = True
+        self.conn.unread_body = True  # cheroot answers before reading the body, or part-way through
         try:
             self.conn.wfile.write(error_response(self.server.protocol, str(status)))
         except OSError as exc:
@@ -255,6 +262,7 @@ class StrictRequest(cheroot_server.HTTPRequest):
         response goes out in one send (one TCP segment, one wake-up of the client) instead of two."""
         if int(self.status[:3]) >= 400 and not self._body_read():
             self.close_connection = True  # no guessing where the next request starts
+            self.conn.unread_body = True
         wfile = self.conn.wfile
         self.conn.wfile = held = _Held()
         try:
@@ -323,6 +331,8 @@ class StrictConnection(cheroot_server.HTTPConnection):
     """
 
     RequestHandlerClass = StrictRequest
+    #: Set when an answer left before its request's body was read in full (:meth:`close`).
+    unread_body = False
 
     def __init__(self, server: Any, sock: Any, makefile: Any = None) -> None:
         # cheroot passes its own makefile (or the TLS adapter's, the same classes): both are built
@@ -346,6 +356,20 @@ class StrictConnection(cheroot_server.HTTPConnection):
             if not self._next_request_soon():
                 return True
         return True
+
+    def close(self) -> None:
+        """Close the connection; after an answer that left its request's body unread, only once
+        the client has stopped sending it (or :data:`DRAIN_SECONDS` have passed).
+
+        Closing a socket whose received bytes were not read makes the kernel reset the connection,
+        and a reset can reach the client before it has read the answer: a client still sending a
+        body over the limit saw "connection reset" instead of the 413, and an SDK retried the
+        request. The answer is followed by a FIN (``shutdown`` for writing), then what the client
+        still sends is read and dropped, as Apache's "lingering close" does."""
+        if self.unread_body:
+            self.unread_body = False
+            drain_and_close(self.socket, min(DRAIN_SECONDS, float(self.server.timeout)), DRAIN_BYTES)
+        super().close()
 
     def _next_request_soon(self) -> bool:
         """Whether the next request arrives within LINGER_MS while no other connection waits."""
@@ -436,6 +460,27 @@ def handshake(tls: ssl.SSLSocket, seconds: float) -> bool:
         with contextlib.suppress(OSError):
             tls.settimeout(per_read)
     return True
+
+
+def drain_and_close(sock: socket.socket, seconds: float, limit: int) -> None:
+    """Half-close ``sock`` for writing (the answer sent, then a FIN), then read and drop what the
+    peer still sends, until it closes its side, ``seconds`` have passed or ``limit`` bytes were
+    read (:meth:`StrictConnection.close`). Under TLS the bytes are read as TCP bytes: the answer is
+    out, and nothing read here is looked at."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:  # the client is gone already
+        return
+    deadline = time.monotonic() + seconds
+    try:
+        while limit > 0 and (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            data = socket.socket.recv(sock, min(limit, 65536))
+            if not data:
+                return
+            limit -= len(data)
+    except OSError:  # a timeout, or a reset: either way the answer was sent first
+        pass
 
 
 def _answer_plain_http(tls: ssl.SSLSocket) -> None:

@@ -447,3 +447,24 @@ def test_framing_over_tls(tmp_path: Path) -> None:
         assert srv.stop() == 0
     log = (tmp_path / "serve.log").read_text()
     assert "HTTP layer" not in log and "Traceback" not in log, log
+
+
+@pytest.mark.parametrize("declared", [300 * 1024, 8 * 1024 * 1024])
+def test_a_client_still_sending_a_refused_body_reads_the_413_not_a_reset(
+    server: Server, declared: int
+) -> None:
+    """The server answers 413 before reading a body over the limit (the application's, or cheroot's
+    at 4x it) and closes. Closing with the client's bytes unread made the kernel reset the
+    connection: a client still sending saw "connection reset" instead of the 413 (the JS SDK then
+    retried). Now the server reads and drops the rest before closing, so the whole body goes out
+    and the answer is read after it."""
+    head = _head(server, b"").replace(b"Content-Length: 0\r\n", b"")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(head + f"Content-Length: {declared}\r\n\r\n".encode())
+        sock.sendall(b"x" * declared)  # raised ConnectionResetError / BrokenPipeError before
+        out = b""
+        while chunk := sock.recv(65536):  # so did this, when the reset came first
+            out += chunk
+    assert out.startswith(b"HTTP/1.1 413 "), out[:200]
+    assert b"RequestEntityTooLargeException" in out
+    assert server.client().list_keys()["Keys"] is not None  # and the server goes on serving
