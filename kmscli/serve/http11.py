@@ -80,7 +80,7 @@ PLAIN_HTTP_MESSAGE = "this port speaks HTTPS only: the request was sent as plain
 MAX_PLAIN_REQUEST = 64 * 1024
 #: After an answer that left its request's body unread, how long (at most, and never beyond
 #: ``--timeout``) the connection reads and drops what the client still sends before closing
-#: (:func:`drain_and_close`), and how many bytes at most.
+#: (:func:`half_close_and_drain`), and how many bytes at most.
 DRAIN_SECONDS = 2.0
 DRAIN_BYTES = 64 * 1024 * 1024
 
@@ -368,7 +368,7 @@ class StrictConnection(cheroot_server.HTTPConnection):
         still sends is read and dropped, as Apache's "lingering close" does."""
         if self.unread_body:
             self.unread_body = False
-            drain_and_close(self.socket, min(DRAIN_SECONDS, float(self.server.timeout)), DRAIN_BYTES)
+            half_close_and_drain(self.socket, min(DRAIN_SECONDS, float(self.server.timeout)), DRAIN_BYTES)
         super().close()
 
     def _next_request_soon(self) -> bool:
@@ -451,7 +451,7 @@ def handshake(tls: ssl.SSLSocket, seconds: float) -> bool:
         tls.settimeout(seconds)
         first = socket.socket.recv(tls, 1, socket.MSG_PEEK)  # the TCP bytes, before any TLS
         if first.isalpha():
-            _answer_plain_http(tls)
+            _answer_plain_http(tls, seconds)
             return False
         tls.do_handshake()
     except OSError:  # ssl.SSLError included: a failed handshake, a timeout, a client gone
@@ -462,7 +462,7 @@ def handshake(tls: ssl.SSLSocket, seconds: float) -> bool:
     return True
 
 
-def drain_and_close(sock: socket.socket, seconds: float, limit: int) -> None:
+def half_close_and_drain(sock: socket.socket, seconds: float, limit: int) -> None:
     """Half-close ``sock`` for writing (the answer sent, then a FIN), then read and drop what the
     peer still sends, until it closes its side, ``seconds`` have passed or ``limit`` bytes were
     read (:meth:`StrictConnection.close`). Under TLS the bytes are read as TCP bytes: the answer is
@@ -483,11 +483,14 @@ def drain_and_close(sock: socket.socket, seconds: float, limit: int) -> None:
         pass
 
 
-def _answer_plain_http(tls: ssl.SSLSocket) -> None:
+def _answer_plain_http(tls: ssl.SSLSocket, seconds: float) -> None:
+    """Answer plain HTTP sent to the TLS port, then close as after any answer that left a request
+    unread (:func:`half_close_and_drain`): a request larger than what is read here first would
+    otherwise have the connection reset under the answer."""
     raw = socket.socket
     try:
-        raw.recv(tls, MAX_PLAIN_REQUEST)  # what was sent, so that closing does not reset the answer
+        raw.recv(tls, MAX_PLAIN_REQUEST)
         raw.sendall(tls, error_response("HTTP/1.1", "400 Bad Request", PLAIN_HTTP_MESSAGE))
-        raw.shutdown(tls, socket.SHUT_WR)
     except OSError:
-        pass
+        return
+    half_close_and_drain(tls, min(DRAIN_SECONDS, seconds), DRAIN_BYTES)

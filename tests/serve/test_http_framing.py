@@ -468,3 +468,22 @@ def test_a_client_still_sending_a_refused_body_reads_the_413_not_a_reset(
     assert out.startswith(b"HTTP/1.1 413 "), out[:200]
     assert b"RequestEntityTooLargeException" in out
     assert server.client().list_keys()["Keys"] is not None  # and the server goes on serving
+
+
+def test_plain_http_with_a_large_body_to_the_tls_port_reads_its_answer_not_a_reset(tmp_path: Path) -> None:
+    """The TLS port answers plain HTTP after reading its first 64 KiB; a body beyond that was left
+    unread, and closing reset the connection under the answer."""
+    cert, key = self_signed_cert(tmp_path)
+    srv = Server(tmp_path, args=("--tls-cert", str(cert), "--tls-key", str(key), "--workers", "1"))
+    try:
+        declared = 8 * 1024 * 1024
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=15) as sock:
+            sock.sendall(f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {declared}\r\n\r\n".encode())
+            sock.sendall(b"x" * declared)  # raised BrokenPipeError / ConnectionResetError before
+            out = b""
+            while chunk := sock.recv(65536):
+                out += chunk
+        assert out.startswith(b"HTTP/1.1 400 ") and b"HTTPS only" in out, out[:200]
+        assert "Keys" in srv.client(verify=str(cert)).list_keys()
+    finally:
+        assert srv.stop() == 0
